@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One host binary (`gateway`), the C ABI every plugin is built against, the Swift SDK
+// for plugin authors, and the plugins themselves, each a `.dynamic` library that the
+// host finds beside its binary after `swift build`.
+let package = Package(
+    name: "gateway",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gateway", targets: ["gateway"]),
+        .library(name: "PluginKit", targets: ["PluginKit"]),
+        // A small real source plugin written with PluginKit; the docs' Swift example.
+        .library(name: "SequenceSource", type: .dynamic, targets: ["SequenceSource"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // The C ABI: one header, the whole contract between host and plugins.
+        .target(name: "PluginABI", path: "Sources/PluginABI"),
+        .systemLibrary(
+            name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
+        .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
+        .target(
+            name: "Host",
+            dependencies: [
+                "PluginABI", "PluginKit", "CSQLite", "COpenSSL",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/Host"),
+        .executableTarget(
+            name: "gateway",
+            dependencies: [
+                "Host",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/gateway"),
+        .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource"),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Host", "PluginKit", "PluginABI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/GatewayTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

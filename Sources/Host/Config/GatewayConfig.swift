@@ -1,0 +1,194 @@
+import Foundation
+
+/// Every setting of the gateway, with its default. Sources, lowest priority first: the
+/// embedded defaults below, the configuration file (JSON), environment variables
+/// (`GATEWAY_` + the setting's path in upper snake case, e.g. `GATEWAY_SERVER_PORT`,
+/// `GATEWAY_HTTP_ALLOW_HOSTS=a.com,b.com`), then command-line flags.
+public struct GatewayConfig: Codable, Sendable, Equatable {
+    public struct Server: Codable, Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        /// Largest request body accepted, in bytes.
+        public var maxBodyBytes: Int
+    }
+
+    public struct Plugins: Codable, Sendable, Equatable {
+        /// Directories scanned for `*.so` plugins, in order. Empty means the defaults: the
+        /// folder of the gateway binary, then `./plugins`.
+        public var directories: [String]
+    }
+
+    public struct OutboundHTTP: Codable, Sendable, Equatable {
+        /// Hosts that plugins (and callbacks) may reach: exact names, IP addresses, or
+        /// `*.example.com` for a domain's subdomains. Loopback only by default.
+        public var allowHosts: [String]
+        public var timeoutSeconds: Int
+        public var maxTimeoutSeconds: Int
+        public var maxConcurrent: Int
+        public var maxResponseBytes: Int
+    }
+
+    public struct Auth: Codable, Sendable, Equatable {
+        /// How far a signed token's stamp may be from the server clock.
+        public var signedTokenWindowSeconds: Int
+        /// Shared keys of the seed-000 signed tokens, by visitor name. Secret.
+        public var signedKeys: [String: String]
+    }
+
+    public var server: Server
+    public var dataDir: String
+    public var plugins: Plugins
+    public var http: OutboundHTTP
+    public var auth: Auth
+    public var logLevel: String
+
+    /// The embedded defaults, as JSON: the same shape the configuration file has.
+    public static let defaultsJSON = """
+        {
+          "server": {"host": "127.0.0.1", "port": 8080, "maxBodyBytes": 67108864},
+          "dataDir": "gateway-data",
+          "plugins": {"directories": []},
+          "http": {"allowHosts": ["127.0.0.1", "localhost", "::1"], "timeoutSeconds": 30,
+                   "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
+          "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}},
+          "logLevel": "info"
+        }
+        """
+
+    public static var defaults: GatewayConfig {
+        // The embedded JSON is a constant of this file; a failure here is a build defect.
+        try! load(file: nil, environment: [:])
+    }
+
+    /// Loads the configuration: defaults, then `file` (if given), then `environment`.
+    public static func load(file: String?, environment: [String: String]) throws -> GatewayConfig {
+        var merged = try parse(Data(defaultsJSON.utf8), source: "embedded defaults")
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw InvalidInput("cannot read configuration file \(file)")
+            }
+            let overlay = try parse(data, source: file)
+            merged = try ConfigMerge.merge(merged, overlay, path: "", source: file)
+        }
+        merged = try ConfigMerge.applyEnvironment(environment, to: merged)
+        do {
+            let data = try JSONSerialization.data(withJSONObject: merged)
+            return try JSONDecoder().decode(GatewayConfig.self, from: data)
+        } catch {
+            throw InvalidInput("configuration: \(error)")
+        }
+    }
+
+    private static func parse(_ data: Data, source: String) throws -> [String: Any] {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw InvalidInput("\(source): not a JSON object")
+        }
+        return object
+    }
+
+    /// The default plugin directories: beside the binary, then ./plugins.
+    public static func defaultPluginDirectories(executable: String = CommandLine.arguments[0]) -> [String] {
+        let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent().path
+        return [binary, FileManager.default.currentDirectoryPath + "/plugins"]
+    }
+
+    /// This configuration as JSON with secrets masked, for `gateway config` and logs.
+    public func redactedJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var copy = self
+        copy.auth.signedKeys = copy.auth.signedKeys.mapValues { _ in "********" }
+        return String(decoding: try encoder.encode(copy), as: UTF8.self)
+    }
+}
+
+/// Deep-merges configuration layers, refusing keys the defaults do not know (a typo must
+/// not be silently ignored). An object that is empty in the defaults is an open map.
+enum ConfigMerge {
+    static func merge(_ base: [String: Any], _ overlay: [String: Any], path: String, source: String) throws -> [String: Any] {
+        var result = base
+        let open = base.isEmpty
+        for (key, value) in overlay {
+            let keyPath = path.isEmpty ? key : "\(path).\(key)"
+            guard let existing = base[key] else {
+                guard open else { throw InvalidInput("\(source): unknown setting '\(keyPath)'") }
+                result[key] = value
+                continue
+            }
+            if let baseObject = existing as? [String: Any] {
+                guard let overlayObject = value as? [String: Any] else {
+                    throw InvalidInput("\(source): '\(keyPath)' must be an object")
+                }
+                result[key] = try merge(baseObject, overlayObject, path: keyPath, source: source)
+            } else {
+                guard sameKind(existing, value) else {
+                    throw InvalidInput("\(source): '\(keyPath)' must be \(kindName(existing))")
+                }
+                result[key] = value
+            }
+        }
+        return result
+    }
+
+    /// GATEWAY_SERVER_PORT=9000 sets server.port; lists are comma-separated.
+    static func applyEnvironment(_ environment: [String: String], to config: [String: Any]) throws -> [String: Any] {
+        var result = config
+        for (key, value) in config {
+            let name = envName(key)
+            if let object = value as? [String: Any], !object.isEmpty {
+                let scoped = environment.reduce(into: [String: String]()) { acc, pair in
+                    let prefix = "GATEWAY_\(name)_"
+                    if pair.key.hasPrefix(prefix) { acc["GATEWAY_" + pair.key.dropFirst(prefix.count)] = pair.value }
+                }
+                result[key] = try applyEnvironment(scoped, to: object)
+                continue
+            }
+            guard let raw = environment["GATEWAY_\(name)"] else { continue }
+            result[key] = try convert(raw, like: value, name: "GATEWAY_\(name)")
+        }
+        return result
+    }
+
+    /// "maxBodyBytes" → "MAX_BODY_BYTES".
+    static func envName(_ key: String) -> String {
+        var out = ""
+        for c in key {
+            if c.isUppercase && !out.isEmpty { out.append("_") }
+            out.append(contentsOf: c.uppercased())
+        }
+        return out
+    }
+
+    private static func convert(_ raw: String, like value: Any, name: String) throws -> Any {
+        switch value {
+        case is [Any]:
+            return raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case is NSNumber:
+            guard let n = Int(raw) else { throw InvalidInput("\(name) must be a whole number") }
+            return n
+        case is [String: Any]:
+            guard let object = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any] else {
+                throw InvalidInput("\(name) must be a JSON object")
+            }
+            return object
+        default:
+            return raw
+        }
+    }
+
+    private static func sameKind(_ a: Any, _ b: Any) -> Bool {
+        switch (a, b) {
+        case (is String, is String), (is [Any], is [Any]), (is NSNumber, is NSNumber): true
+        default: false
+        }
+    }
+
+    private static func kindName(_ a: Any) -> String {
+        switch a {
+        case is String: "a string"
+        case is [Any]: "a list"
+        case is NSNumber: "a number or boolean"
+        default: "a value"
+        }
+    }
+}

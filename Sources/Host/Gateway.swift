@@ -1,0 +1,55 @@
+import Foundation
+import Logging
+
+/// The composition root: everything one running gateway is made of, built from its
+/// configuration. `gateway serve` and the tests both start here.
+public final class Gateway: Sendable {
+    public let config: GatewayConfig
+    public let dataDirectory: String
+    public let store: Store
+    public let registry: PluginRegistry
+    public let services: HostServiceProvider
+    public let tokens: ApiTokens
+    public let signedTokens: SignedTokenVerifier
+    public let logger: Logger
+
+    /// Creates the data folder if needed, opens (and migrates) the store, and scans the
+    /// plugin directories.
+    public init(config: GatewayConfig, logger: Logger = Logger(label: "gateway")) throws {
+        self.config = config
+        self.logger = logger
+        let dataURL = URL(fileURLWithPath: config.dataDir).standardizedFileURL
+        dataDirectory = dataURL.path
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        store = try Store(path: dataURL.appendingPathComponent("gateway.sqlite").path)
+        services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
+        tokens = ApiTokens(store: store)
+        signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
+        let directories = config.plugins.directories.isEmpty
+            ? GatewayConfig.defaultPluginDirectories() : config.plugins.directories
+        registry = PluginRegistry(
+            directories: directories, copyDirectory: dataURL.appendingPathComponent("plugin-copies").path, logger: logger)
+        registry.scan()
+    }
+
+    public func shutdown() async {
+        await services.http.shutdown()
+    }
+
+    /// The file holding the generated admin token.
+    public var adminTokenPath: String { "\(dataDirectory)/admin-token" }
+
+    /// Makes sure an admin token exists on first start and its secret is in the data
+    /// folder (readable by the owner only). Returns true when it was created now.
+    @discardableResult
+    public func ensureAdminToken() throws -> Bool {
+        if let existing = try? String(contentsOfFile: adminTokenPath, encoding: .utf8),
+            try tokens.authenticate(existing.trimmingCharacters(in: .whitespacesAndNewlines)) != nil {
+            return false
+        }
+        let (_, secret) = try tokens.create(name: "admin (generated)", scopes: ["admin"])
+        FileManager.default.createFile(atPath: adminTokenPath, contents: Data((secret + "\n").utf8),
+                                       attributes: [.posixPermissions: 0o600])
+        return true
+    }
+}

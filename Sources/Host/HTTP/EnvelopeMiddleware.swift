@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import Logging
+import PluginKit
+
+/// The outermost middleware: gives every request its id (echoed as `x-request-id`) and
+/// turns every error, from any route or from routing itself, into the envelope of the
+/// route family it belongs to.
+struct EnvelopeMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+    let styles: EnvelopeStyles
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.requestId = Self.requestId(from: request)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let apiError = Self.apiError(from: error, requestId: context.requestId)
+            if apiError.status.code >= 500 {
+                context.logger.error("\(request.method) \(request.uri.path) failed: \(error)", metadata: ["request_id": "\(context.requestId)"])
+            }
+            response = Envelope.error(styles.style(for: request.uri.path), apiError, requestId: context.requestId)
+        }
+        response.headers[.init("x-request-id")!] = context.requestId
+        return response
+    }
+
+    /// Honours a client's id if it is short and plain, so it can be logged safely.
+    static func requestId(from request: Request) -> String {
+        for name in ["x-request-id", "x-b3-traceid"] {
+            if let value = request.headers.first(where: { $0.name.canonicalName == name })?.value, (1...128).contains(value.count),
+                value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) {
+                return value
+            }
+        }
+        return UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    }
+
+    static func apiError(from error: Error, requestId: String) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case let e as HTTPError:
+            if e.status == .contentTooLarge { return APIError(.contentTooLarge, e.body ?? "request body is too large") }
+            if e.status == .notFound { return APIError(.notFound, e.body ?? "no such route") }
+            return APIError(e.status, e.body ?? e.status.reasonPhrase)
+        case let e as DecodingError: return .badRequest(PluginConfig.describe(e))
+        case let e as PluginError: return .from(e)
+        case let e as SignedTokenVerifier.Failure: return .unauthorized(e.description)
+        case let e as InvalidInput: return .badRequest(e.description)
+        default: return APIError(.internalServerError, "internal error (request id \(requestId))")
+        }
+    }
+}
+
+extension Request {
+    /// The whole body, refused with 413 beyond `limit` bytes.
+    public func collectBody(limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes")
+        }
+    }
+
+    /// The body parsed as a JSON object of type T; bad JSON and missing fields are 400s
+    /// that say what is wrong.
+    public func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
+        let buffer = try await collectBody(limit: limit)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let e as DecodingError {
+            throw APIError.badRequest(PluginConfig.describe(e))
+        }
+    }
+}

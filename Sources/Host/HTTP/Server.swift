@@ -1,0 +1,24 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Builds the HTTP application: the envelope middleware around every route family.
+public enum GatewayServer {
+    public static func application(
+        _ gateway: Gateway, host: String? = nil, port: Int? = nil,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        var styles = EnvelopeStyles(fallback: .gateway)
+        let router = Router(context: GatewayRequestContext.self)
+        AdminRoutes.register(on: router, styles: &styles, gateway: gateway)
+        router.middlewares.add(EnvelopeMiddleware(styles: styles))
+        return Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(host ?? gateway.config.server.host, port: port ?? gateway.config.server.port),
+                serverName: "gateway"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: gateway.logger)
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import PluginABI
+import PluginKit
+
+/// `gateway plugins verify FILE.so`: the conformance check every plugin must pass. It loads
+/// the file, checks the descriptor, then exercises each kind's contract with valid and
+/// invalid input.
+public struct PluginVerifier {
+    public struct Check: Sendable, CustomStringConvertible {
+        public let passed: Bool
+        public let name: String
+        public let detail: String
+        public var description: String { "\(passed ? "PASS" : "FAIL") \(name)\(detail.isEmpty ? "" : ": \(detail)")" }
+    }
+
+    let services: HostServiceProvider
+    let scratchDirectory: String
+
+    public init(services: HostServiceProvider, scratchDirectory: String) {
+        self.services = services
+        self.scratchDirectory = scratchDirectory
+    }
+
+    public func verify(path: String) -> [Check] {
+        var checks: [Check] = []
+        let plugin: LoadedPlugin
+        switch PluginLoader.load(path: path) {
+        case .failure(let refusal):
+            return [Check(passed: false, name: "load", detail: refusal.reason)]
+        case .success(let p):
+            plugin = p
+            checks.append(Check(passed: true, name: "load",
+                                detail: "\(p.id) \(p.version), ABI 1.\(p.abiMinor), kinds \(p.kinds.map(\.rawValue).joined(separator: ","))"))
+            checks.append(Check(passed: true, name: "descriptor", detail: "id, version, kinds, tables and config schema are valid"))
+        }
+        if plugin.kinds.contains(.source) { checks += verifySource(plugin) }
+        if plugin.kinds.contains(.format) { checks += verifyFormat(plugin) }
+        if plugin.kinds.contains(.exporter) { checks += verifyExporter(plugin) }
+        return checks
+    }
+
+    private func context(_ plugin: LoadedPlugin) -> InstanceContext {
+        InstanceContext(pluginId: plugin.id, instanceName: "verify-\(UUID().uuidString)", services: services)
+    }
+
+    private func check(_ name: String, _ body: () throws -> String) -> Check {
+        do {
+            return Check(passed: true, name: name, detail: try body())
+        } catch {
+            return Check(passed: false, name: name, detail: "\(error)")
+        }
+    }
+
+    // MARK: source
+
+    private func verifySource(_ plugin: LoadedPlugin) -> [Check] {
+        var checks = [
+            check("source refuses config that is not JSON") { try expectRefusal(plugin, config: "{not json") },
+            check("source refuses config of the wrong shape") { try expectRefusal(plugin, config: invalidConfig(for: plugin)) },
+        ]
+        guard let example = plugin.exampleConfig else {
+            checks.append(Check(passed: true, name: "source reads its example config", detail: "skipped: the plugin gives no example_config_json"))
+            return checks
+        }
+        checks.append(check("source reads its example config") {
+            let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
+            let stream = try source.read(requestJSON: "{}")
+            var rows = 0, batches = 0
+            while let batch = try stream.next() {
+                rows += batch.length
+                batches += 1
+            }
+            try source.finish()
+            return "\(stream.fields.count) columns, \(rows) rows in \(batches) batches, every batch well-formed"
+        })
+        checks.append(check("source refuses a malformed read request") {
+            let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
+            do {
+                _ = try source.read(requestJSON: "[1,2")
+            } catch let e as PluginError {
+                return "refused with \(PluginError.name(of: e.status)): \(e.message)"
+            }
+            throw InvalidInput("accepted a request that is not a JSON object")
+        })
+        return checks
+    }
+
+    private func expectRefusal(_ plugin: LoadedPlugin, config: String) throws -> String {
+        do {
+            _ = try SourceHandle(plugin: plugin, config: config, context: context(plugin))
+        } catch {
+            guard error.status == GW_INVALID_CONFIG || error.status == GW_INVALID_ARGUMENT else {
+                throw InvalidInput("refused with status \(PluginError.name(of: error.status)), expected invalid config")
+            }
+            guard !error.message.isEmpty, !error.message.hasSuffix("failed without a message") else {
+                throw InvalidInput("refused without a message")
+            }
+            return "refused: \(error.message)"
+        }
+        throw InvalidInput("accepted \(config)")
+    }
+
+    /// A config no schema-abiding plugin can accept: required fields missing, or, when
+    /// nothing is required, an object where every declared property expects a scalar.
+    private func invalidConfig(for plugin: LoadedPlugin) -> String {
+        let schema = (try? JSONSerialization.jsonObject(with: Data(plugin.configSchema.utf8))) as? [String: Any] ?? [:]
+        if let required = schema["required"] as? [String], !required.isEmpty { return "{}" }
+        let properties = (schema["properties"] as? [String: Any])?.keys.sorted() ?? []
+        guard let first = properties.first else { return "[]" }
+        return "{\"\(first)\": {\"__verify__\": [true, null]}}"
+    }
+
+    // MARK: format and exporter
+
+    private func verifyFormat(_ plugin: LoadedPlugin) -> [Check] {
+        let config = plugin.exampleConfig ?? "{}"
+        return [
+            check("format serializes an empty stream") {
+                let bytes = try runFormat(plugin, config: config, batches: [])
+                guard bytes > 0 else { throw InvalidInput("wrote nothing") }
+                return "\(bytes) bytes"
+            },
+            check("format serializes every ABI type, with nulls, in two batches") {
+                let bytes = try runFormat(plugin, config: config, batches: [ConformanceData.batch(rows: 5), ConformanceData.batch(rows: 3)])
+                return "\(bytes) bytes"
+            },
+        ]
+    }
+
+    private func runFormat(_ plugin: LoadedPlugin, config: String, batches: [BatchBuilder]) throws -> Int {
+        var written = 0
+        let format = try FormatHandle(plugin: plugin, config: config, context: context(plugin)) { chunk in
+            written += chunk.count
+            return GW_OK
+        }
+        try format.begin(OwnedSchema(fields: ConformanceData.fields))
+        for builder in batches { try format.write(OwnedBatch(exporting: builder)) }
+        try format.finish()
+        return written
+    }
+
+    private func verifyExporter(_ plugin: LoadedPlugin) -> [Check] {
+        let config = plugin.exampleConfig ?? "{}"
+        return [
+            check("exporter writes a file from an empty stream") {
+                try runExporter(plugin, config: config, batches: [])
+            },
+            check("exporter writes every ABI type, with nulls, in two batches") {
+                try runExporter(plugin, config: config, batches: [ConformanceData.batch(rows: 5), ConformanceData.batch(rows: 3)])
+            },
+        ]
+    }
+
+    private func runExporter(_ plugin: LoadedPlugin, config: String, batches: [BatchBuilder]) throws -> String {
+        let dir = "\(scratchDirectory)/verify-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let exporter = try ExporterHandle(plugin: plugin, config: config, context: context(plugin),
+                                          outputDirectory: dir, baseName: "verify")
+        try exporter.begin(OwnedSchema(fields: ConformanceData.fields))
+        for builder in batches { try exporter.write(OwnedBatch(exporting: builder)) }
+        try exporter.finish()
+        let files = exporter.outputFiles()
+        guard !files.isEmpty else { throw InvalidInput("finish succeeded but wrote no file") }
+        let sizes = files.map { (try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) ?? 0 }
+        guard sizes.allSatisfy({ $0 > 0 }) else { throw InvalidInput("wrote an empty file") }
+        let ext = plugin.fileExtension ?? ""
+        guard files.allSatisfy({ $0.hasSuffix(".\(ext)") || $0.hasSuffix(".zip") }) else {
+            throw InvalidInput("wrote files without the declared extension .\(ext)")
+        }
+        return "\(files.count) file(s), \(sizes.reduce(0, +)) bytes"
+    }
+}
+
+/// Sample rows holding every type the ABI names, nulls included, for conformance checks.
+public enum ConformanceData {
+    public static let fields: [ArrowField] = ArrowType.allABITypes.enumerated().map { i, type in
+        ArrowField("c\(i)_\(type.format.filter { $0.isLetter || $0.isNumber })", type)
+    }
+
+    /// `rows` rows; every third value of every column is null.
+    public static func batch(rows: Int) throws -> BatchBuilder {
+        let builder = BatchBuilder(fields: fields)
+        for row in 0..<rows {
+            for column in builder.columns {
+                if row % 3 == 2 || column.field.type == .null {
+                    column.appendNull()
+                    continue
+                }
+                try append(row: row, to: column)
+            }
+        }
+        return builder
+    }
+
+    private static func append(row: Int, to column: ColumnBuilder) throws {
+        let r = Int64(row)
+        switch column.field.type {
+        case .bool: try column.append(bool: row % 2 == 0)
+        case .int8, .int16, .int32, .int64: try column.append(int: r % 2 == 0 ? r : -r)
+        case .uint8, .uint16, .uint32, .uint64: try column.append(uint: UInt64(row))
+        case .float32, .float64: try column.append(double: Double(row) + 0.5)
+        case .decimal128, .decimal256: try column.append(string: "\(row).25")
+        case .date32: try column.append(int: 19_000 + r)
+        case .date64: try column.append(int: (19_000 + r) * 86_400_000)
+        case .timestamp: try column.append(int: 1_700_000_000_000_000 + r)
+        case .binary: try column.append(bytes: [0, UInt8(row), 255])
+        case .utf8: try column.append(string: "值 \(row) \"quoted\"")
+        case .null: column.appendNull()
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// The gateway's persistent store: one SQLite file in WAL mode, migrated on open.
+/// Everything that must survive a restart lives here (tokens, plugin state, and the
+/// datasets, jobs and logs of later features).
+///
+/// One connection, serialized by a mutex: SQLite allows one writer at a time anyway, and
+/// the statements behind these calls are short. Bulk work (imports, queries) opens its own
+/// connections.
+///
+/// @unchecked Sendable: the connection is only touched while `lock` is held.
+public final class Store: @unchecked Sendable {
+    public let path: String
+    private let connection: SQLiteConnection
+    private let lock = NSLock()
+
+    public init(path: String) throws {
+        self.path = path
+        let db = try SQLiteConnection(path: path)
+        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        try Migrations.apply(to: db)
+        connection = db
+    }
+
+    /// Runs `body` with exclusive use of the store's connection.
+    public func withConnection<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try lock.withLock { try body(connection) }
+    }
+}
+
+/// Schema changes, applied in order, each exactly once, each in its own transaction.
+/// Only ever append to this list: a released migration never changes.
+enum Migrations {
+    static let steps: [String] = [
+        // 1: bearer API tokens (hashed), plugin instance state, used signed tokens.
+        """
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            token_hash BLOB NOT NULL UNIQUE,
+            scopes TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        );
+        CREATE TABLE plugin_state (
+            plugin_id TEXT NOT NULL,
+            instance TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value BLOB NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (plugin_id, instance, key)
+        );
+        CREATE TABLE used_signed_tokens (
+            token_hash BLOB PRIMARY KEY,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX used_signed_tokens_expiry ON used_signed_tokens (expires_at);
+        """,
+    ]
+
+    static func apply(to db: SQLiteConnection) throws {
+        try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        let current = try db.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").first?.first?.int ?? 0
+        guard current <= Int64(steps.count) else {
+            throw SQLiteError(code: 0, message: "the store was written by a newer gateway (schema \(current), this gateway knows \(steps.count))")
+        }
+        for (index, sql) in steps.enumerated() where Int64(index + 1) > current {
+            try db.transaction {
+                try db.execute(sql)
+                try db.run("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                           [.int(Int64(index + 1)), .int(Int64(Date().timeIntervalSince1970))])
+            }
+        }
+    }
+}

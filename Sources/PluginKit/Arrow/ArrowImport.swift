@@ -1,0 +1,203 @@
+import PluginABI
+
+/// Reads the fields of a record-batch schema ("+s"), refusing anything the ABI does not name.
+public func readFields(_ schema: UnsafePointer<ArrowSchema>) throws -> [ArrowField] {
+    guard schema.pointee.release != nil else { throw ArrowError.invalid("schema already released") }
+    guard let format = schema.pointee.format, String(cString: format) == "+s" else {
+        throw ArrowError.invalid("a batch schema must have format '+s'")
+    }
+    let n = Int(schema.pointee.n_children)
+    guard n >= 0, n == 0 || schema.pointee.children != nil else {
+        throw ArrowError.invalid("schema has \(n) children but no child list")
+    }
+    var fields: [ArrowField] = []
+    for i in 0..<n {
+        guard let child = schema.pointee.children[i], let childFormat = child.pointee.format else {
+            throw ArrowError.invalid("schema child \(i) is missing or has no format")
+        }
+        let formatString = String(cString: childFormat)
+        guard let type = ArrowType(format: formatString) else {
+            throw ArrowError.invalid("column \(i) has type '\(formatString)', which the ABI does not name")
+        }
+        let name = child.pointee.name.map { String(cString: $0) } ?? ""
+        let nullable = child.pointee.flags & Int64(ARROW_FLAG_NULLABLE) != 0
+        fields.append(ArrowField(name, type, nullable: nullable))
+    }
+    return fields
+}
+
+/// A read-only view of one column of a borrowed batch. Valid while the batch is.
+public struct ColumnView {
+    public let field: ArrowField
+    public let length: Int
+    public let nullCount: Int
+    private let offset: Int
+    private let validity: UnsafePointer<UInt8>?
+    private let values: UnsafeRawPointer?
+    private let offsets: UnsafePointer<Int32>?
+
+    init(field: ArrowField, array: UnsafePointer<ArrowArray>, expectedLength: Int) throws {
+        let a = array.pointee
+        self.field = field
+        length = Int(a.length)
+        offset = Int(a.offset)
+        nullCount = Int(a.null_count)
+        guard a.release != nil else { throw ArrowError.invalid("column '\(field.name)' already released") }
+        guard length == expectedLength, offset >= 0 else {
+            throw ArrowError.invalid("column '\(field.name)' has length \(length), expected \(expectedLength)")
+        }
+        guard Int(a.n_buffers) == field.type.bufferCount else {
+            throw ArrowError.invalid("column '\(field.name)' has \(a.n_buffers) buffers, type \(field.type.format) needs \(field.type.bufferCount)")
+        }
+        let buffers = a.buffers
+        if field.type == .null {
+            validity = nil
+            values = nil
+            offsets = nil
+            return
+        }
+        guard let buffers else { throw ArrowError.invalid("column '\(field.name)' has no buffer list") }
+        validity = buffers[0].map { $0.assumingMemoryBound(to: UInt8.self) }
+        if nullCount != 0 && validity == nil {
+            throw ArrowError.invalid("column '\(field.name)' has nulls but no validity bitmap")
+        }
+        switch field.type {
+        case .binary, .utf8:
+            offsets = buffers[1].map { $0.assumingMemoryBound(to: Int32.self) }
+            values = buffers[2]
+        default:
+            offsets = nil
+            values = buffers[1]
+        }
+        if length > 0 && values == nil && offsets == nil {
+            throw ArrowError.invalid("column '\(field.name)' has no values buffer")
+        }
+        if field.type == .binary || field.type == .utf8, length > 0 {
+            guard let offsets, values != nil || offsets[offset + length] == offsets[offset] else {
+                throw ArrowError.invalid("column '\(field.name)' has no offsets or data buffer")
+            }
+        }
+    }
+
+    @inline(__always)
+    public func isNull(_ row: Int) -> Bool {
+        if field.type == .null { return true }
+        guard nullCount != 0, let validity else { return false }
+        let i = row + offset
+        return validity[i >> 3] & (1 << UInt8(i & 7)) == 0
+    }
+
+    /// Signed integers, dates (days or ms), timestamps (in the column's unit) and bools.
+    @inline(__always)
+    public func int64(_ row: Int) -> Int64 {
+        let i = row + offset
+        switch field.type {
+        case .int8: return Int64(values!.load(fromByteOffset: i, as: Int8.self))
+        case .int16: return Int64(values!.load(fromByteOffset: i * 2, as: Int16.self))
+        case .int32, .date32: return Int64(values!.load(fromByteOffset: i * 4, as: Int32.self))
+        case .int64, .date64, .timestamp: return values!.load(fromByteOffset: i * 8, as: Int64.self)
+        case .uint8, .uint16, .uint32, .uint64: return Int64(truncatingIfNeeded: uint64(row))
+        case .bool: return bool(row) ? 1 : 0
+        case .float32, .float64: return Int64(double(row))
+        default: return 0
+        }
+    }
+
+    @inline(__always)
+    public func uint64(_ row: Int) -> UInt64 {
+        let i = row + offset
+        switch field.type {
+        case .uint8: return UInt64(values!.load(fromByteOffset: i, as: UInt8.self))
+        case .uint16: return UInt64(values!.load(fromByteOffset: i * 2, as: UInt16.self))
+        case .uint32: return UInt64(values!.load(fromByteOffset: i * 4, as: UInt32.self))
+        case .uint64: return values!.load(fromByteOffset: i * 8, as: UInt64.self)
+        default: return UInt64(bitPattern: int64(row))
+        }
+    }
+
+    @inline(__always)
+    public func double(_ row: Int) -> Double {
+        let i = row + offset
+        switch field.type {
+        case .float32: return Double(values!.load(fromByteOffset: i * 4, as: Float.self))
+        case .float64: return values!.load(fromByteOffset: i * 8, as: Double.self)
+        case .uint8, .uint16, .uint32, .uint64: return Double(uint64(row))
+        default: return Double(int64(row))
+        }
+    }
+
+    @inline(__always)
+    public func bool(_ row: Int) -> Bool {
+        let i = row + offset
+        guard field.type == .bool else { return int64(row) != 0 }
+        return values!.load(fromByteOffset: i >> 3, as: UInt8.self) & (1 << UInt8(i & 7)) != 0
+    }
+
+    /// The bytes of a binary or utf8 value, borrowed from the batch.
+    @inline(__always)
+    public func bytes(_ row: Int) -> UnsafeRawBufferPointer {
+        guard let offsets else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let i = row + offset
+        let start = Int(offsets[i])
+        let end = Int(offsets[i + 1])
+        guard end > start, let values else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: values + start, count: end - start)
+    }
+
+    public func string(_ row: Int) -> String {
+        String(decoding: bytes(row), as: UTF8.self)
+    }
+
+    /// The decimal words (little-endian two's complement) of a decimal value.
+    public func decimalWords(_ row: Int) -> [UInt64] {
+        let words: Int
+        switch field.type {
+        case .decimal128: words = 2
+        case .decimal256: words = 4
+        default: return []
+        }
+        let base = (row + offset) * words * 8
+        return (0..<words).map { values!.load(fromByteOffset: base + $0 * 8, as: UInt64.self) }
+    }
+
+    /// A decimal value as text, e.g. "-12.3400".
+    public func decimalText(_ row: Int) -> String {
+        switch field.type {
+        case .decimal128(_, let scale), .decimal256(_, let scale):
+            return DecimalText.format(decimalWords(row), scale: scale)
+        default:
+            return ""
+        }
+    }
+}
+
+/// A read-only view of a borrowed record batch: one ColumnView per field.
+public struct BatchView {
+    public let fields: [ArrowField]
+    public let columns: [ColumnView]
+    public let length: Int
+
+    /// Validates the batch's structure against `fields`; throws rather than read past it.
+    public init(fields: [ArrowField], array: UnsafePointer<ArrowArray>) throws {
+        let a = array.pointee
+        guard a.release != nil else { throw ArrowError.invalid("batch already released") }
+        guard a.length >= 0, a.null_count <= 0 || a.length == 0 else {
+            throw ArrowError.invalid("a batch's rows cannot be null")
+        }
+        guard Int(a.n_children) == fields.count else {
+            throw ArrowError.invalid("batch has \(a.n_children) columns, schema has \(fields.count)")
+        }
+        guard a.offset == 0 else { throw ArrowError.invalid("batch offset must be 0") }
+        self.fields = fields
+        length = Int(a.length)
+        var columns: [ColumnView] = []
+        columns.reserveCapacity(fields.count)
+        for (i, field) in fields.enumerated() {
+            guard let children = a.children, let child = children[i] else {
+                throw ArrowError.invalid("batch column \(i) is missing")
+            }
+            columns.append(try ColumnView(field: field, array: child, expectedLength: length))
+        }
+        self.columns = columns
+    }
+}

@@ -1,0 +1,233 @@
+import Glibc
+import PluginABI
+
+/// Builds one Arrow column value by value. The typed `append` functions convert to the
+/// column's type; a value the type cannot hold throws, it is never silently truncated.
+public final class ColumnBuilder {
+    public let field: ArrowField
+    public private(set) var count = 0
+    public private(set) var nullCount = 0
+
+    private var validity = RawBuffer()  // allocated at the first null
+    private var values = RawBuffer()
+    private var offsets = RawBuffer()   // Int32, binary and utf8 only
+    private var hasValidity = false
+
+    public init(_ field: ArrowField) {
+        self.field = field
+        if field.type == .binary || field.type == .utf8 { offsets.append(Int32(0)) }
+    }
+
+    deinit {
+        validity.free()
+        values.free()
+        offsets.free()
+    }
+
+    // MARK: appending
+
+    public func appendNull() {
+        if !hasValidity { startValidity() }
+        setValid(false)
+        switch field.type {
+        case .null: break
+        case .bool: appendBit(false)
+        case .binary, .utf8: offsets.append(Int32(values.count))
+        default: values.appendZeros(field.type.byteWidth ?? 0)
+        }
+        nullCount += 1
+        count += 1
+    }
+
+    public func append(int value: Int64) throws {
+        switch field.type {
+        case .int8: values.append(try narrow(value, to: Int8.self))
+        case .int16: values.append(try narrow(value, to: Int16.self))
+        case .int32, .date32: values.append(try narrow(value, to: Int32.self))
+        case .int64, .date64, .timestamp: values.append(value)
+        case .uint8, .uint16, .uint32, .uint64:
+            guard value >= 0 else { throw ArrowError.outOfRange("\(value)", field) }
+            return try append(uint: UInt64(value))
+        case .float32: values.append(Float(value))
+        case .float64: values.append(Double(value))
+        case .bool: appendBit(value != 0)
+        case .decimal128(_, let scale), .decimal256(_, let scale):
+            return try append(decimal: String(value)[...], scaleHint: scale)
+        case .utf8, .binary: return try append(string: String(value))
+        case .null: throw ArrowError.typeMismatch("int", field)
+        }
+        markValid()
+    }
+
+    public func append(uint value: UInt64) throws {
+        switch field.type {
+        case .uint8: values.append(try narrow(value, to: UInt8.self))
+        case .uint16: values.append(try narrow(value, to: UInt16.self))
+        case .uint32: values.append(try narrow(value, to: UInt32.self))
+        case .uint64: values.append(value)
+        default:
+            guard let signed = Int64(exactly: value) else { throw ArrowError.outOfRange("\(value)", field) }
+            return try append(int: signed)
+        }
+        markValid()
+    }
+
+    public func append(double value: Double) throws {
+        switch field.type {
+        case .float64: values.append(value)
+        case .float32: values.append(Float(value))
+        case .utf8: return try append(string: String(value))
+        default:
+            guard let exact = Int64(exactly: value) else { throw ArrowError.typeMismatch("\(value)", field) }
+            return try append(int: exact)
+        }
+        markValid()
+    }
+
+    public func append(bool value: Bool) throws {
+        switch field.type {
+        case .bool: appendBit(value)
+        case .utf8: return try append(string: value ? "true" : "false")
+        default: return try append(int: value ? 1 : 0)
+        }
+        markValid()
+    }
+
+    /// Text for utf8 columns, raw bytes for binary ones, and a decimal number for decimal
+    /// columns.
+    public func append(string value: String) throws {
+        switch field.type {
+        case .utf8, .binary:
+            var text = value
+            text.withUTF8 { appendBytesUnchecked(UnsafeRawBufferPointer($0)) }
+        case .decimal128(_, let scale), .decimal256(_, let scale):
+            return try append(decimal: value[...], scaleHint: scale)
+        default:
+            throw ArrowError.typeMismatch("text", field)
+        }
+    }
+
+    /// Raw bytes for binary columns; UTF-8 (validated) for utf8 columns.
+    public func append(bytes: UnsafeRawBufferPointer) throws {
+        switch field.type {
+        case .binary:
+            appendBytesUnchecked(bytes)
+        case .utf8:
+            guard String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
+                throw ArrowError.typeMismatch("invalid UTF-8", field)
+            }
+            appendBytesUnchecked(bytes)
+        default:
+            throw ArrowError.typeMismatch("bytes", field)
+        }
+    }
+
+    public func append(bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try append(bytes: $0) }
+    }
+
+    private func append(decimal text: Substring, scaleHint scale: Int) throws {
+        let words: Int
+        switch field.type {
+        case .decimal128: words = 2
+        case .decimal256: words = 4
+        default: throw ArrowError.typeMismatch("decimal", field)
+        }
+        guard let storage = DecimalText.parse(text, scale: scale, words: words) else {
+            throw ArrowError.outOfRange(String(text), field)
+        }
+        for word in storage { values.append(word) }
+        markValid()
+    }
+
+    // MARK: export
+
+    /// Moves the built values into `out` (an ArrowArray owned by the caller from then on,
+    /// released through its release callback) and leaves the builder empty.
+    public func export(into out: UnsafeMutablePointer<ArrowArray>) {
+        var buffers: [UnsafeMutableRawPointer?] = []
+        switch field.type {
+        case .null: break
+        case .binary, .utf8:
+            buffers = [hasValidity ? validity.take() : nil, offsets.take(), values.take()]
+            // Arrow wants a non-null data buffer even when every string is empty.
+            if buffers[2] == nil { buffers[2] = malloc(1) }
+        default:
+            buffers = [hasValidity ? validity.take() : nil, values.take()]
+            if buffers[1] == nil { buffers[1] = malloc(1) }
+        }
+        ExportedArray.fill(out, length: count, nullCount: field.type == .null ? count : nullCount,
+                           buffers: buffers, children: [])
+        reset()
+    }
+
+    private func reset() {
+        validity.free()
+        values.free()
+        offsets.free()
+        hasValidity = false
+        count = 0
+        nullCount = 0
+        if field.type == .binary || field.type == .utf8 { offsets.append(Int32(0)) }
+    }
+
+    // MARK: internals
+
+    private func appendBytesUnchecked(_ bytes: UnsafeRawBufferPointer) {
+        values.append(bytes)
+        offsets.append(Int32(truncatingIfNeeded: values.count))
+        markValid()
+    }
+
+    private func startValidity() {
+        hasValidity = true
+        validity.extend(to: (count + 7) / 8, fill: 0xFF)
+    }
+
+    @inline(__always)
+    private func markValid() {
+        if hasValidity { setValid(true) }
+        count += 1
+    }
+
+    private func setValid(_ valid: Bool) {
+        let byteIndex = count >> 3
+        if byteIndex >= validity.count { validity.appendZeros(1) }
+        let mask = UInt8(1) << UInt8(count & 7)
+        let old = validity.byte(at: byteIndex)
+        validity.setByte(at: byteIndex, valid ? old | mask : old & ~mask)
+    }
+
+    private func appendBit(_ bit: Bool) {
+        let byteIndex = count >> 3
+        if byteIndex >= values.count { values.appendZeros(1) }
+        if bit {
+            values.setByte(at: byteIndex, values.byte(at: byteIndex) | UInt8(1) << UInt8(count & 7))
+        }
+    }
+
+    private func narrow<Source: BinaryInteger, Target: FixedWidthInteger>(
+        _ value: Source, to: Target.Type
+    ) throws -> Target {
+        guard let narrowed = Target(exactly: value) else { throw ArrowError.outOfRange("\(value)", field) }
+        return narrowed
+    }
+}
+
+/// A value that does not fit the column it is written to, or a malformed Arrow structure.
+public enum ArrowError: Error, CustomStringConvertible, Sendable {
+    case outOfRange(String, ArrowField)
+    case typeMismatch(String, ArrowField)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .outOfRange(let value, let field):
+            "value \(value) does not fit column '\(field.name)' of type \(field.type.format)"
+        case .typeMismatch(let value, let field):
+            "cannot store \(value) in column '\(field.name)' of type \(field.type.format)"
+        case .invalid(let reason):
+            "invalid Arrow data: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import ArgumentParser
+import Foundation
+import Host
+import Logging
+
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "A gateway that hosts data plugins (sources, formats, exporters) loaded as .so files.",
+        subcommands: [Serve.self, Plugins.self, Tokens.self, ConfigCommand.self],
+        defaultSubcommand: nil)
+}
+
+/// Options every command shares: where the configuration and the data live.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (JSON). Default: $GATEWAY_CONFIG, or none.")
+    var config: String?
+
+    @Option(name: .customLong("data-dir"), help: "Data folder (store, uploads, exports). Default: ./gateway-data.")
+    var dataDir: String?
+
+    @Option(name: .customLong("plugin-dir"), help: "A plugin directory; repeat for several. Replaces the configured list.")
+    var pluginDirs: [String] = []
+
+    func load(host: String? = nil, port: Int? = nil) throws -> GatewayConfig {
+        let environment = ProcessInfo.processInfo.environment
+        var config = try GatewayConfig.load(file: config ?? environment["GATEWAY_CONFIG"], environment: environment)
+        if let dataDir { config.dataDir = dataDir }
+        if !pluginDirs.isEmpty { config.plugins.directories = pluginDirs }
+        if let host { config.server.host = host }
+        if let port { config.server.port = port }
+        return config
+    }
+
+    func logger(_ config: GatewayConfig) -> Logger {
+        var logger = Logger(label: "gateway")
+        logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+        return logger
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP server.")
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Address to listen on. Default: 127.0.0.1.") var host: String?
+    @Option(help: "Port to listen on (0 picks a free one). Default: 8080.") var port: Int?
+
+    func run() async throws {
+        let config = try common.load(host: host, port: port)
+        let gateway = try Gateway(config: config, logger: common.logger(config))
+        let created = try gateway.ensureAdminToken()
+        let tokenPath = gateway.adminTokenPath
+        let app = GatewayServer.application(gateway) { port in
+            let base = "http://\(config.server.host):\(port)"
+            print("""
+                gateway listening on \(base)
+                data folder: \(gateway.dataDirectory)
+                plugins: \(gateway.registry.active.count) active, \(gateway.registry.all.count - gateway.registry.active.count) refused (gateway plugins list)
+                admin token \(created ? "created" : "kept") in \(tokenPath); try:
+                  curl -H "Authorization: Bearer $(cat \(tokenPath))" \(base)/admin/plugins
+                """)
+            fflush(nil)
+        }
+        let hangup = PluginRescanOnHangup(registry: gateway.registry)
+        defer { hangup.stop() }
+        try await app.runService()
+        await gateway.shutdown()
+    }
+}
+
+/// SIGHUP re-scans the plugin directories, as administrators expect of a daemon.
+final class PluginRescanOnHangup {
+    private let source: DispatchSourceSignal
+
+    init(registry: PluginRegistry) {
+        signal(SIGHUP, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { registry.scan() }
+        source.resume()
+    }
+
+    func stop() { source.cancel() }
+}
+
+struct Plugins: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the plugins the gateway finds, or check one plugin file.",
+        subcommands: [List.self, Verify.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List every plugin file found, with its status.")
+        @OptionGroup var common: CommonOptions
+        @Flag(help: "Print JSON (the same as GET /admin/plugins).") var json = false
+
+        func run() async throws {
+            let config = try common.load()
+            var logger = common.logger(config)
+            logger.logLevel = .warning
+            let gateway = try Gateway(config: config, logger: logger)
+            let infos = PluginInfo.list(gateway.registry)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(infos), as: UTF8.self))
+            } else {
+                print("directories: \(gateway.registry.directories.joined(separator: ", "))")
+                if infos.isEmpty { print("no plugin files found") }
+                for info in infos {
+                    if let id = info.id {
+                        print("\(id) \(info.version ?? "") [\(info.kinds?.joined(separator: ",") ?? "")] \(info.status) \(info.file)")
+                    } else {
+                        print("- \(info.status) \(info.file): \(info.reason ?? "")")
+                    }
+                }
+            }
+            await gateway.shutdown()
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load a plugin file and exercise its contract; exits non-zero if any check fails.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The plugin file (.so).") var file: String
+
+        func run() async throws {
+            var config = try common.load()
+            config.plugins.directories = ["/nonexistent"]  // verify one file, not the configured set
+            var logger = common.logger(config)
+            logger.logLevel = .warning
+            let gateway = try Gateway(config: config, logger: logger)
+            let verifier = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory + "/tmp")
+            let checks = verifier.verify(path: URL(fileURLWithPath: file).standardizedFileURL.path)
+            checks.forEach { print($0) }
+            let failed = checks.filter { !$0.passed }.count
+            print("\(checks.count - failed) passed, \(failed) failed")
+            await gateway.shutdown()
+            if failed > 0 { throw ExitCode(1) }
+        }
+    }
+}
+
+struct Tokens: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, list and revoke bearer API tokens.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token; its secret is printed once.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "A name to recognise the token by.") var name: String
+        @Option(name: .customLong("scope"), help: "A scope (admin, export, query, dataflow, query:dataset/ID, ...); repeat for several.")
+        var scopes: [String]
+
+        func run() async throws {
+            let store = try openStore(common)
+            let (token, secret) = try ApiTokens(store: store).create(name: name, scopes: scopes)
+            print("created \(token.id) '\(token.name)' with scopes \(token.scopes.joined(separator: " "))")
+            print(secret)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let formatter = ISO8601DateFormatter()
+            for t in try ApiTokens(store: try openStore(common)).list() {
+                let state = t.revokedAt.map { "revoked \(formatter.string(from: $0))" } ?? "active"
+                print("\(t.id)  \(t.name)  [\(t.scopes.joined(separator: " "))]  created \(formatter.string(from: t.createdAt))  \(state)")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by id; it stops working at once.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The token id (tok_...).") var id: String
+
+        func run() async throws {
+            guard try ApiTokens(store: try openStore(common)).revoke(id: id) else {
+                throw ValidationError("no active token with id \(id)")
+            }
+            print("revoked \(id)")
+        }
+    }
+
+    static func openStore(_ common: CommonOptions) throws -> Store {
+        let config = try common.load()
+        try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+        return try Store(path: URL(fileURLWithPath: config.dataDir).appendingPathComponent("gateway.sqlite").path)
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Print the effective configuration (secrets masked).")
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        print(try common.load().redactedJSON())
+    }
+}
