@@ -56,7 +56,8 @@ let package = Package(
                 "Host", "PluginKit", "PluginABI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            path: "Tests/GatewayTests"),
+            path: "Tests/GatewayTests",
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -94,7 +94,7 @@ public struct ApiTokens: Sendable {
 }
 
 /// A problem with input that a person typed (a command-line value, a config entry).
-public struct InvalidInput: Error, CustomStringConvertible, Sendable {
+public struct InvalidInput: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

@@ -131,20 +131,16 @@ enum ConfigMerge {
     }
 
     /// GATEWAY_SERVER_PORT=9000 sets server.port; lists are comma-separated.
-    static func applyEnvironment(_ environment: [String: String], to config: [String: Any]) throws -> [String: Any] {
+    static func applyEnvironment(_ environment: [String: String], to config: [String: Any], prefix: String = "GATEWAY") throws -> [String: Any] {
         var result = config
         for (key, value) in config {
-            let name = envName(key)
+            let name = "\(prefix)_\(envName(key))"
             if let object = value as? [String: Any], !object.isEmpty {
-                let scoped = environment.reduce(into: [String: String]()) { acc, pair in
-                    let prefix = "GATEWAY_\(name)_"
-                    if pair.key.hasPrefix(prefix) { acc["GATEWAY_" + pair.key.dropFirst(prefix.count)] = pair.value }
-                }
-                result[key] = try applyEnvironment(scoped, to: object)
+                result[key] = try applyEnvironment(environment, to: object, prefix: name)
                 continue
             }
-            guard let raw = environment["GATEWAY_\(name)"] else { continue }
-            result[key] = try convert(raw, like: value, name: "GATEWAY_\(name)")
+            guard let raw = environment[name] else { continue }
+            result[key] = try convert(raw, like: value, name: name)
         }
         return result
     }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import PluginABI
 import PluginKit
+import Synchronization
 
 /// The response envelopes of the seeds. Each route family declares its style; errors on
 /// those routes come back in the same style, with the matching HTTP status.
@@ -108,19 +109,25 @@ enum Envelope {
     }
 }
 
-/// Which envelope a path uses, by the longest registered prefix.
-public struct EnvelopeStyles: Sendable {
-    private var prefixes: [(String, EnvelopeStyle)] = []
+/// Which envelope a path uses, by the longest registered prefix. A reference type: the
+/// envelope middleware is installed before the routes (Hummingbird applies middleware to
+/// routes added after it) and sees the prefixes they register.
+public final class EnvelopeStyles: Sendable {
+    private let prefixes = Mutex<[(String, EnvelopeStyle)]>([])
     public let fallback: EnvelopeStyle
 
     public init(fallback: EnvelopeStyle = .gateway) { self.fallback = fallback }
 
-    public mutating func register(_ prefix: String, _ style: EnvelopeStyle) {
-        prefixes.append((prefix, style))
-        prefixes.sort { $0.0.count > $1.0.count }
+    public func register(_ prefix: String, _ style: EnvelopeStyle) {
+        prefixes.withLock {
+            $0.append((prefix, style))
+            $0.sort { $0.0.count > $1.0.count }
+        }
     }
 
     public func style(for path: String) -> EnvelopeStyle {
-        prefixes.first { path == $0.0 || path.hasPrefix($0.0.hasSuffix("/") ? $0.0 : $0.0 + "/") }?.1 ?? fallback
+        prefixes.withLock { list in
+            list.first { path == $0.0 || path.hasPrefix($0.0.hasSuffix("/") ? $0.0 : $0.0 + "/") }?.1 ?? fallback
+        }
     }
 }

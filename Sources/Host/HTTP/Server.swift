@@ -9,10 +9,11 @@ public enum GatewayServer {
         _ gateway: Gateway, host: String? = nil, port: Int? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        var styles = EnvelopeStyles(fallback: .gateway)
+        let styles = EnvelopeStyles(fallback: .gateway)
         let router = Router(context: GatewayRequestContext.self)
-        AdminRoutes.register(on: router, styles: &styles, gateway: gateway)
+        // First: Hummingbird applies middleware only to the routes registered after it.
         router.middlewares.add(EnvelopeMiddleware(styles: styles))
+        AdminRoutes.register(on: router, styles: styles, gateway: gateway)
         return Application(
             router: router,
             configuration: .init(

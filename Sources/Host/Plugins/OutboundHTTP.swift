@@ -73,6 +73,10 @@ public final class OutboundHTTP: Sendable {
         try? await client.shutdown()
     }
 
+    // The client must be shut down before it goes; this one is owned by nobody else.
+    // (A second shutdown after `shutdown()` only fails quietly.)
+    deinit { _ = client.shutdown() }
+
     /// Performs one request on behalf of `context` (for cancellation).
     public func perform(
         method: String, url: String, headers: [(String, String)], body: [UInt8],

@@ -26,8 +26,11 @@ public func readFields(_ schema: UnsafePointer<ArrowSchema>) throws -> [ArrowFie
     return fields
 }
 
-/// A read-only view of one column of a borrowed batch. Valid while the batch is.
+/// A read-only view of one column of a batch. A view taken from an `OwnedBatch` keeps the
+/// batch alive; one made from a borrowed array is valid only while that array is.
 public struct ColumnView {
+    /// Keeps the memory behind the pointers alive (an OwnedBatch), when there is one.
+    var owner: AnyObject?
     public let field: ArrowField
     public let length: Int
     public let nullCount: Int
@@ -171,11 +174,18 @@ public struct ColumnView {
     }
 }
 
-/// A read-only view of a borrowed record batch: one ColumnView per field.
+/// A read-only view of a record batch: one ColumnView per field.
 public struct BatchView {
     public let fields: [ArrowField]
-    public let columns: [ColumnView]
+    public private(set) var columns: [ColumnView]
     public let length: Int
+
+    /// The same view, keeping `owner` alive for as long as it or any column is used.
+    func retaining(_ owner: AnyObject) -> BatchView {
+        var copy = self
+        for i in copy.columns.indices { copy.columns[i].owner = owner }
+        return copy
+    }
 
     /// Validates the batch's structure against `fields`; throws rather than read past it.
     public init(fields: [ArrowField], array: UnsafePointer<ArrowArray>) throws {

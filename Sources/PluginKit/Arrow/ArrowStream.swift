@@ -120,14 +120,17 @@ public final class OwnedSchema {
 /// An ArrowArray (a record batch) this side owns; released when dropped.
 public final class OwnedBatch {
     public let pointer: UnsafeMutablePointer<ArrowArray>
-    public let view: BatchView
+    private let checked: BatchView
+
+    /// The batch's columns; the view keeps this batch alive while it is used.
+    public var view: BatchView { checked.retaining(self) }
 
     public init(moving array: UnsafeMutablePointer<ArrowArray>, fields: [ArrowField]) throws {
         pointer = .allocate(capacity: 1)
         pointer.moveInitialize(from: array, count: 1)
         array.initialize(to: ArrowArray())
         do {
-            view = try BatchView(fields: fields, array: pointer)
+            checked = try BatchView(fields: fields, array: pointer)
         } catch {
             OwnedBatch.release(pointer)
             throw error
@@ -142,7 +145,7 @@ public final class OwnedBatch {
         try self.init(moving: temp, fields: builder.fields)
     }
 
-    public var length: Int { view.length }
+    public var length: Int { checked.length }
 
     deinit { OwnedBatch.release(pointer) }
 

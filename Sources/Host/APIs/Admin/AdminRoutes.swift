@@ -3,7 +3,7 @@ import Hummingbird
 
 /// `GET /healthz`, and the administrator's routes under `/admin` (scope `admin`).
 enum AdminRoutes {
-    static func register(on router: Router<GatewayRequestContext>, styles: inout EnvelopeStyles, gateway: Gateway) {
+    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/admin", .gateway)
 
         router.get("/healthz") { _, context -> Response in

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import Host
+
+@Suite struct AuthTests {
+    func sign(_ key: String, _ stamp: String, _ visitor: String, _ type: String) -> String {
+        Crypto.hex(Crypto.sha1(Array("\(key)\(stamp)\(visitor)\(type)".utf8)))
+    }
+
+    @Test func seedSignedTokenIsAcceptedOnceWithinTheWindow() throws {
+        let gateway = try TestSupport.gateway()
+        let verifier = SignedTokenVerifier(store: gateway.store, windowSeconds: 300)
+        let now = Date()
+        let stamp = String(Int64(now.timeIntervalSince1970 * 1000))
+        let token = sign("s3cret", stamp, "alice", "123")
+        // The seed's Python: hashlib.sha1(f"{key}{stamp}{visitor}{chart_type}").hexdigest()
+        #expect(token.count == 40)
+        try verifier.verify(visitor: "alice", type: "123", stamp: stamp, token: token.uppercased(), key: "s3cret", now: now)
+        #expect(throws: SignedTokenVerifier.Failure.replayed) {
+            try verifier.verify(visitor: "alice", type: "123", stamp: stamp, token: token, key: "s3cret", now: now)
+        }
+    }
+
+    @Test func badStaleAndIncompleteTokensAreRefused() throws {
+        let gateway = try TestSupport.gateway()
+        let verifier = SignedTokenVerifier(store: gateway.store, windowSeconds: 60)
+        let now = Date()
+        let stamp = String(Int64(now.timeIntervalSince1970 * 1000))
+        #expect(throws: SignedTokenVerifier.Failure.badToken) {
+            try verifier.verify(visitor: "alice", type: "1", stamp: stamp, token: sign("wrong", stamp, "alice", "1"), key: "s3cret", now: now)
+        }
+        #expect(throws: SignedTokenVerifier.Failure.unknownVisitor) {
+            try verifier.verify(visitor: "mallory", type: "1", stamp: stamp, token: sign("x", stamp, "mallory", "1"), key: nil, now: now)
+        }
+        let old = String(Int64(now.timeIntervalSince1970 * 1000) - 61_000)
+        #expect(throws: SignedTokenVerifier.Failure.staleStamp(windowSeconds: 60)) {
+            try verifier.verify(visitor: "alice", type: "1", stamp: old, token: sign("s3cret", old, "alice", "1"), key: "s3cret", now: now)
+        }
+        #expect(throws: SignedTokenVerifier.Failure.badStamp) {
+            try verifier.verify(visitor: "alice", type: "1", stamp: "yesterday", token: "x", key: "s3cret", now: now)
+        }
+        #expect(throws: SignedTokenVerifier.Failure.missingField("token")) {
+            try verifier.verify(visitor: "alice", type: "1", stamp: stamp, token: "", key: "s3cret", now: now)
+        }
+    }
+
+    @Test func apiTokensAreHashedScopedAndRevocable() throws {
+        let gateway = try TestSupport.gateway()
+        let tokens = gateway.tokens
+        let (token, secret) = try tokens.create(name: "reports", scopes: ["query:dataset/*", "export"])
+        #expect(secret.count == 64)
+        // Only a hash is stored.
+        let stored = try gateway.store.withConnection { try $0.query("SELECT token_hash FROM api_tokens") }
+        #expect(!stored.contains { $0[0] == .text(secret) || $0[0] == .blob(Array(secret.utf8)) })
+        let found = try #require(try tokens.authenticate(secret))
+        #expect(found.id == token.id)
+        #expect(try tokens.authenticate(secret.lowercased())?.id == token.id)
+        #expect(found.allows("export") && found.allows("query:dataset/42"))
+        #expect(!found.allows("admin") && !found.allows("query:datasource/1") && !found.allows("dataflow"))
+        #expect(try tokens.authenticate(String(repeating: "0", count: 64)) == nil)
+        #expect(try tokens.revoke(id: token.id))
+        #expect(try tokens.authenticate(secret) == nil)
+        #expect(try !tokens.revoke(id: token.id))
+        #expect(throws: InvalidInput.self) { try tokens.create(name: "x", scopes: ["Bad Scope"]) }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import PluginABI
+import PluginKit
+import Testing
+@testable import Host
+
+/// The host service table, called through PluginKit the way a plugin calls it.
+@Suite struct HostServicesTests {
+    func services(_ gateway: Gateway, _ context: InstanceContext) -> HostServices {
+        HostServices(api: HostServiceTable.shared.value, ctx: context.opaque)
+    }
+
+    @Test func httpThroughTheHostHonoursTheAllowList() async throws {
+        let gateway = try TestSupport.gateway()
+        try await TestServer.with(gateway) { server in
+            let context = InstanceContext(pluginId: "t", instanceName: "i", services: gateway.services)
+            let host = services(gateway, context)
+            let base = server.base
+            let reply = try await Task.detached { try host.http(method: "GET", url: "\(base)/healthz", headers: [("x-request-id", "from-plugin")]) }.value
+            #expect(reply.status == 200)
+            #expect(reply.header("X-Request-Id") == "from-plugin")
+            #expect(String(decoding: reply.body, as: UTF8.self).contains("\"status\":\"ok\""))
+
+            let notFound = try await Task.detached { try host.http(method: "GET", url: "\(base)/nope") }.value
+            #expect(notFound.status == 404)  // an HTTP status is an answer, not a failure
+
+            do {
+                _ = try await Task.detached { try host.http(method: "GET", url: "http://example.com/") }.value
+                Issue.record("a host outside the allow-list was reached")
+            } catch let e as PluginError {
+                #expect(e.status == GW_DENIED)
+                #expect(e.message.contains("not in the allow-list"))
+            }
+            context.cancel()
+            do {
+                _ = try await Task.detached { try host.http(method: "GET", url: "\(base)/healthz") }.value
+                Issue.record("a cancelled instance could still make requests")
+            } catch let e as PluginError {
+                #expect(e.status == GW_CANCELLED)
+            }
+        }
+    }
+
+    @Test func stateIsPerInstanceAndPersistent() throws {
+        let gateway = try TestSupport.gateway()
+        let a = InstanceContext(pluginId: "p", instanceName: "a", services: gateway.services)
+        let b = InstanceContext(pluginId: "p", instanceName: "b", services: gateway.services)
+        let hostA = services(gateway, a), hostB = services(gateway, b)
+        try hostA.setState("cursor", Array("2026-11-21".utf8))
+        #expect(try hostA.state("cursor") == Array("2026-11-21".utf8))
+        #expect(try hostB.state("cursor") == nil)
+        try hostA.deleteState("cursor")
+        #expect(try hostA.state("cursor") == nil)
+        #expect(throws: PluginError.self) { try hostA.setState(String(repeating: "k", count: 300), []) }
+    }
+
+    @Test func allowListMatching() {
+        let list = HostAllowList(["127.0.0.1", "*.jushuitan.com", "Example.org"])
+        #expect(list.allows(host: "127.0.0.1"))
+        #expect(list.allows(host: "openapi.jushuitan.com"))
+        #expect(!list.allows(host: "jushuitan.com"))
+        #expect(!list.allows(host: "evil-jushuitan.com"))
+        #expect(list.allows(host: "example.ORG"))
+        #expect(!list.allows(host: "10.0.0.1"))
+    }
+}

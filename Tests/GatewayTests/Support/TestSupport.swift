@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+@testable import Host
+
+/// Paths and helpers shared by the tests.
+enum TestSupport {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let abiInclude = packageRoot.appendingPathComponent("Sources/PluginABI/include").path
+    static let fixtures = packageRoot.appendingPathComponent("Tests/GatewayTests/Fixtures").path
+
+    /// The folder `swift build` wrote the products to (the test binary sits there too).
+    static var productsDirectory: String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [beside, beside.deletingLastPathComponent()] {
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("gateway").path) { return candidate.path }
+        }
+        return packageRoot.appendingPathComponent(".build/debug").path
+    }
+
+    static func product(_ name: String) throws -> String {
+        let path = "\(productsDirectory)/\(name)"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw InvalidInput("\(path) is missing: run `swift build` before `swift test`")
+        }
+        return path
+    }
+
+    static func temporaryDirectory(_ label: String = "gw") -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    struct ProcessResult {
+        let status: Int32
+        let output: String
+    }
+
+    /// Runs a program to completion, capturing stdout and stderr together.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return ProcessResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
+    /// Compiles C source into a plugin `.so` with the system C compiler.
+    @discardableResult
+    static func compilePlugin(source: String, output: String, defines: [String] = []) throws -> String {
+        let result = try run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+                                              "-fvisibility=hidden", "-I", abiInclude] + defines.map { "-D\($0)" }
+                                              + ["-o", output, source])
+        guard result.status == 0 else { throw InvalidInput("cc failed for \(output):\n\(result.output)") }
+        return output
+    }
+
+    static func config(dataDir: String, pluginDirs: [String]) -> GatewayConfig {
+        var config = GatewayConfig.defaults
+        config.dataDir = dataDir
+        config.plugins.directories = pluginDirs
+        config.server.port = 0
+        return config
+    }
+
+    static func gateway(pluginDirs: [String] = ["/nonexistent"], configure: (inout GatewayConfig) -> Void = { _ in }) throws -> Gateway {
+        var config = config(dataDir: temporaryDirectory("data"), pluginDirs: pluginDirs)
+        configure(&config)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try Gateway(config: config, logger: logger)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+@testable import Host
+
+/// `gateway plugins verify`: the Swift PluginKit plugin and the C fixture pass, a bad
+/// plugin fails with a non-zero exit.
+@Suite struct VerifyTests {
+    @Test func swiftPluginKitPluginPassesVerify() throws {
+        let gateway = try TestSupport.gateway()
+        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory)
+            .verify(path: try TestSupport.product("libSequenceSource.so"))
+        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+        #expect(checks.contains { $0.name == "source reads its example config" && $0.detail.contains("25 rows") })
+    }
+
+    @Test func commandLineVerifyExitCodes() throws {
+        let gatewayBinary = try TestSupport.product("gateway")
+        let work = TestSupport.temporaryDirectory("verify")
+        let good = try TestSupport.run(gatewayBinary, ["plugins", "verify", "--data-dir", work, try TestSupport.product("libSequenceSource.so")])
+        #expect(good.status == 0, "\(good.output)")
+        #expect(good.output.contains("6 passed, 0 failed"))
+
+        let cFixture = try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(work)/good.so")
+        let c = try TestSupport.run(gatewayBinary, ["plugins", "verify", "--data-dir", work, cFixture])
+        #expect(c.status == 0, "\(c.output)")
+
+        let broken = try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(work)/fails.so",
+                                                   defines: ["FIXTURE_INIT_FAILS"])
+        let bad = try TestSupport.run(gatewayBinary, ["plugins", "verify", "--data-dir", work, broken])
+        #expect(bad.status != 0)
+        #expect(bad.output.contains("FAIL load: init failed: license file /etc/fixture.lic not found"))
+    }
+
+    @Test func commandLineListShowsPluginsAndRefusals() throws {
+        let dir = TestSupport.temporaryDirectory("fixtures")
+        try PluginLoadingTests.buildFixtures(into: dir)
+        let work = TestSupport.temporaryDirectory("list")
+        let result = try TestSupport.run(try TestSupport.product("gateway"), ["plugins", "list", "--data-dir", work, "--plugin-dir", dir])
+        #expect(result.status == 0)
+        #expect(result.output.contains("fixture.good 1.0.0 [source] active \(dir)/a_good.so"))
+        #expect(result.output.contains("- refused \(dir)/e_init_fails.so: init failed: license file /etc/fixture.lic not found"))
+    }
+
+    @Test func formatConformanceUsesEveryABIType() throws {
+        let batch = try ConformanceData.batch(rows: 3)
+        #expect(batch.fields.map(\.type) == PluginKitTypes.all)
+        #expect(batch.rowCount == 3)
+        #expect(batch.columns.allSatisfy { $0.nullCount >= 1 })
+    }
+}
+
+import PluginKit
+enum PluginKitTypes { static let all = ArrowType.allABITypes }
