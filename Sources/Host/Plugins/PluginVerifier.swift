@@ -73,15 +73,6 @@ public struct PluginVerifier {
             try source.finish()
             return "\(stream.fields.count) columns, \(rows) rows in \(batches) batches, every batch well-formed"
         })
-        checks.append(check("source refuses a malformed read request") {
-            let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
-            do {
-                _ = try source.read(requestJSON: "[1,2")
-            } catch let e as PluginError {
-                return "refused with \(PluginError.name(of: e.status)): \(e.message)"
-            }
-            throw InvalidInput("accepted a request that is not a JSON object")
-        })
         return checks
     }
 

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import Host
+
+/// The examples in docs/plugin-abi.md must work as shown.
+@Suite struct DocsExamplesTests {
+    static let doc = TestSupport.packageRoot.appendingPathComponent("docs/plugin-abi.md").path
+
+    static func block(after marker: String, fence: String) throws -> String {
+        let text = try String(contentsOfFile: doc, encoding: .utf8)
+        let start = try #require(text.range(of: marker)?.upperBound)
+        let open = try #require(text.range(of: "```\(fence)\n", range: start..<text.endIndex))
+        let close = try #require(text.range(of: "\n```", range: open.upperBound..<text.endIndex))
+        return String(text[open.upperBound..<close.lowerBound])
+    }
+
+    @Test func cExampleCompilesPassesVerifyAndCounts() throws {
+        let dir = TestSupport.temporaryDirectory("doc-c")
+        try Self.block(after: "<!-- example:c-source -->", fence: "c").write(toFile: "\(dir)/counter.c", atomically: true, encoding: .utf8)
+        try TestSupport.compilePlugin(source: "\(dir)/counter.c", output: "\(dir)/counter.so")
+        let gateway = try TestSupport.gateway(pluginDirs: [dir])
+        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(dir)/counter.so")
+        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+        let plugin = try #require(gateway.registry.plugin(id: "example.counter"))
+        let context = InstanceContext(pluginId: plugin.id, instanceName: "doc", services: gateway.services)
+        let stream = try SourceHandle(plugin: plugin, config: #"{"count": 4}"#, context: context).read(requestJSON: "{}")
+        let batch = try #require(try stream.next())
+        #expect((0..<batch.length).map { batch.view.columns[0].int64($0) } == [0, 1, 2, 3])
+        #expect(try stream.next() == nil)
+    }
+
+    @Test func swiftExampleTypeChecksAgainstPluginKit() throws {
+        let dir = TestSupport.temporaryDirectory("doc-swift")
+        try Self.block(after: "## The same in Swift, with PluginKit", fence: "swift").write(toFile: "\(dir)/Plugin.swift", atomically: true, encoding: .utf8)
+        let products = TestSupport.productsDirectory
+        let result = try TestSupport.run("/usr/bin/env", [
+            "swiftc", "-typecheck", "-parse-as-library", "-I", "\(products)/Modules",
+            "-Xcc", "-fmodule-map-file=\(products)/PluginABI.build/module.modulemap", "-Xcc", "-I", "-Xcc", TestSupport.abiInclude,
+            "\(dir)/Plugin.swift",
+        ])
+        #expect(result.status == 0, "\(result.output)")
+    }
+}
