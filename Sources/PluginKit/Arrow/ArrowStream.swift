@@ -5,8 +5,8 @@ import PluginABI
 /// and what `exportStream` turns into an ArrowArrayStream.
 public protocol BatchProducer: AnyObject {
     var fields: [ArrowField] { get }
-    /// Appends the next rows to `batch` (empty on entry). Return false, with the batch left
-    /// empty, when there are no more rows.
+    /// Appends the next rows to `batch` (empty on entry). Return true when more may follow,
+    /// false when this was the last batch (it may still hold rows, or none).
     func next(into batch: BatchBuilder) throws -> Bool
 }
 
