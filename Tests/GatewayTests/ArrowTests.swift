@@ -5,7 +5,7 @@ import Testing
 /// PluginKit's Arrow builders and readers: what goes in comes out, bit for bit.
 @Suite struct ArrowTests {
     @Test func everyTypeRoundTripsThroughExportAndImport() throws {
-        let builder = try ConformanceDataLocal.batch()
+        let builder = try ConformanceData.batch(rows: 3)
         let batch = try OwnedBatch(exporting: builder)
         let c = batch.view.columns
         #expect(batch.length == 3)
@@ -81,33 +81,5 @@ import Testing
             #expect(e.message == "upstream page 2 failed")
             #expect(e.status == GW_UNAVAILABLE)
         }
-    }
-}
-
-/// The same sample the verifier uses, built here so PluginKit is tested on its own.
-enum ConformanceDataLocal {
-    static func batch() throws -> BatchBuilder {
-        let fields = ArrowType.allABITypes.enumerated().map { ArrowField("c\($0)", $1) }
-        let b = BatchBuilder(fields: fields)
-        for row in 0..<3 {
-            for column in b.columns {
-                if row == 2 || column.field.type == .null { column.appendNull(); continue }
-                let r = Int64(row)
-                switch column.field.type {
-                case .bool: try column.append(bool: row == 0)
-                case .int8, .int16, .int32, .int64: try column.append(int: -r)
-                case .uint8, .uint16, .uint32, .uint64: try column.append(uint: UInt64(row))
-                case .float32, .float64: try column.append(double: Double(row) + 0.5)
-                case .decimal128, .decimal256: try column.append(string: "\(row).25")
-                case .date32: try column.append(int: 19_000 + r)
-                case .date64: try column.append(int: (19_000 + r) * 86_400_000)
-                case .timestamp: try column.append(int: 1_700_000_000_000_000 + r)
-                case .binary: try column.append(bytes: [0, UInt8(row), 255])
-                case .utf8: try column.append(string: "值 \(row) \"quoted\"")
-                case .null: column.appendNull()
-                }
-            }
-        }
-        return b
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 import Testing
 @testable import Host
 
@@ -43,11 +44,8 @@ import Testing
 
     @Test func formatConformanceUsesEveryABIType() throws {
         let batch = try ConformanceData.batch(rows: 3)
-        #expect(batch.fields.map(\.type) == PluginKitTypes.all)
+        #expect(batch.fields.map(\.type) == ArrowType.allABITypes)
         #expect(batch.rowCount == 3)
         #expect(batch.columns.allSatisfy { $0.nullCount >= 1 })
     }
 }
-
-import PluginKit
-enum PluginKitTypes { static let all = ArrowType.allABITypes }

@@ -1,0 +1,52 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+@testable import Host
+
+/// The real `gateway serve` binary: starts on defaults plus a port, re-scans on SIGHUP,
+/// and exits cleanly on SIGTERM.
+@Suite struct ServeCommandTests {
+    @Test func serveRescansOnHangupAndStopsOnTerm() async throws {
+        let work = TestSupport.temporaryDirectory("serve")
+        let plugins = TestSupport.temporaryDirectory("serve-plugins")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try TestSupport.product("gateway"))
+        process.arguments = ["serve", "--port", "0", "--data-dir", "\(work)/data", "--plugin-dir", plugins]
+        process.currentDirectoryURL = URL(fileURLWithPath: work)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // The first lines say where it listens and where the admin token is.
+        var printed = ""
+        while !printed.contains("admin token") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            printed += String(decoding: chunk, as: UTF8.self)
+        }
+        let portText = try #require(printed.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/)?.1)
+        let base = "http://127.0.0.1:\(portText)"
+        #expect(printed.contains("plugins: 0 active, 0 refused"))
+        let admin = try String(contentsOfFile: "\(work)/data/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+
+        try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(plugins)/good.so")
+        kill(process.processIdentifier, SIGHUP)
+        var found = false
+        for _ in 0..<100 where !found {
+            var request = HTTPClientRequest(url: "\(base)/admin/plugins")
+            request.headers.add(name: "Authorization", value: "Bearer \(admin)")
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            found = body.contains("\"id\":\"fixture.good\"")
+            if !found { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(found, "SIGHUP did not load the new plugin")
+
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+    }
+}
