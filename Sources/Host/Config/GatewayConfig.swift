@@ -87,7 +87,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     }
 
     /// The default plugin directories: beside the binary, then ./plugins.
-    public static func defaultPluginDirectories(executable: String = CommandLine.arguments[0]) -> [String] {
+    public static func defaultPluginDirectories() -> [String] {
+        // argv[0] may be a bare name found through PATH; the kernel knows the real file.
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent().path
         return [binary, FileManager.default.currentDirectoryPath + "/plugins"]
     }
