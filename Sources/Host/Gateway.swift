@@ -11,6 +11,8 @@ public final class Gateway: Sendable {
     public let services: HostServiceProvider
     public let tokens: ApiTokens
     public let signedTokens: SignedTokenVerifier
+    public let datasetTables: DatasetStore
+    public let datasets: DatasetCatalog
     public let logger: Logger
 
     /// Creates the data folder if needed, opens (and migrates) the store, and scans the
@@ -25,6 +27,8 @@ public final class Gateway: Sendable {
         services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
+        datasetTables = try DatasetStore(path: dataURL.appendingPathComponent("datasets.sqlite").path)
+        datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
         let directories = config.plugins.directories.isEmpty
             ? GatewayConfig.defaultPluginDirectories() : config.plugins.directories
         registry = PluginRegistry(

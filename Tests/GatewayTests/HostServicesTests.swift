@@ -16,16 +16,16 @@ import Testing
             let context = InstanceContext(pluginId: "t", instanceName: "i", services: gateway.services)
             let host = services(gateway, context)
             let base = server.base
-            let reply = try await Task.detached { try host.http(method: "GET", url: "\(base)/healthz", headers: [("x-request-id", "from-plugin")]) }.value
+            let reply = try await TestSupport.onThread { try host.http(method: "GET", url: "\(base)/healthz", headers: [("x-request-id", "from-plugin")]) }
             #expect(reply.status == 200)
             #expect(reply.header("X-Request-Id") == "from-plugin")
             #expect(String(decoding: reply.body, as: UTF8.self).contains("\"status\":\"ok\""))
 
-            let notFound = try await Task.detached { try host.http(method: "GET", url: "\(base)/nope") }.value
+            let notFound = try await TestSupport.onThread { try host.http(method: "GET", url: "\(base)/nope") }
             #expect(notFound.status == 404)  // an HTTP status is an answer, not a failure
 
             do {
-                _ = try await Task.detached { try host.http(method: "GET", url: "http://example.com/") }.value
+                _ = try await TestSupport.onThread { try host.http(method: "GET", url: "http://example.com/") }
                 Issue.record("a host outside the allow-list was reached")
             } catch let e as PluginError {
                 #expect(e.status == GW_DENIED)
@@ -33,7 +33,7 @@ import Testing
             }
             context.cancel()
             do {
-                _ = try await Task.detached { try host.http(method: "GET", url: "\(base)/healthz") }.value
+                _ = try await TestSupport.onThread { try host.http(method: "GET", url: "\(base)/healthz") }
                 Issue.record("a cancelled instance could still make requests")
             } catch let e as PluginError {
                 #expect(e.status == GW_CANCELLED)

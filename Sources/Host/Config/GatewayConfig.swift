@@ -40,6 +40,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var plugins: Plugins
     public var http: OutboundHTTP
     public var auth: Auth
+    /// Datasets that clients push to (seed 000), by id (the seed's `type`).
+    public var datasets: [String: DatasetDefinition]
     public var logLevel: String
 
     /// The embedded defaults, as JSON: the same shape the configuration file has.
@@ -51,6 +53,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "http": {"allowHosts": ["127.0.0.1", "localhost", "::1"], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
           "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}},
+          "datasets": {},
           "logLevel": "info"
         }
         """

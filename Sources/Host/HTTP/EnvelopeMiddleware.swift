@@ -47,7 +47,11 @@ struct EnvelopeMiddleware: RouterMiddleware {
             return APIError(e.status, e.body ?? e.status.reasonPhrase)
         case let e as DecodingError: return .badRequest(PluginConfig.describe(e))
         case let e as PluginError: return .from(e)
-        case let e as SignedTokenVerifier.Failure: return .unauthorized(e.description)
+        case let e as SignedTokenVerifier.Failure:
+            switch e {
+            case .missingField, .badStamp: return .badRequest(e.description)
+            default: return .unauthorized(e.description)
+            }
         case let e as InvalidInput: return .badRequest(e.description)
         default: return APIError(.internalServerError, "internal error (request id \(requestId))")
         }

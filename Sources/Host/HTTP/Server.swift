@@ -14,6 +14,7 @@ public enum GatewayServer {
         // First: Hummingbird applies middleware only to the routes registered after it.
         router.middlewares.add(EnvelopeMiddleware(styles: styles))
         AdminRoutes.register(on: router, styles: styles, gateway: gateway)
+        DatasetPushRoutes.register(on: router, styles: styles, gateway: gateway)
         return Application(
             router: router,
             configuration: .init(

@@ -129,6 +129,27 @@ public final class SQLiteStatement {
         }
     }
 
+    // Typed binds for bulk paths (1-based index), without building SQLValues.
+    @inline(__always) public func bindNull(_ index: Int32) { sqlite3_bind_null(stmt, index) }
+    @inline(__always) public func bind(_ index: Int32, int value: Int64) { sqlite3_bind_int64(stmt, index, value) }
+    @inline(__always) public func bind(_ index: Int32, double value: Double) { sqlite3_bind_double(stmt, index, value) }
+    @inline(__always) public func bind(_ index: Int32, text: UnsafeRawBufferPointer) {
+        // A zero-length string still needs a non-NULL pointer, or SQLite stores NULL.
+        let start = text.baseAddress ?? UnsafeRawPointer(Self.empty.utf8Start)
+        sqlite3_bind_text(stmt, index, start.assumingMemoryBound(to: CChar.self), Int32(text.count), transient)
+    }
+    @inline(__always) public func bind(_ index: Int32, blob: UnsafeRawBufferPointer) {
+        sqlite3_bind_blob(stmt, index, blob.baseAddress ?? UnsafeRawPointer(Self.empty.utf8Start), Int32(blob.count), transient)
+    }
+    private static let empty: StaticString = ""
+
+    /// Runs a statement that returns no row, then resets it for the next bindings.
+    public func execute() throws {
+        defer { sqlite3_reset(stmt) }
+        let rc = sqlite3_step(stmt)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw connection.lastError(rc) }
+    }
+
     /// Advances to the next row; false when done.
     public func step() throws -> Bool {
         let rc = sqlite3_step(stmt)

@@ -56,6 +56,14 @@ enum Migrations {
         );
         CREATE INDEX used_signed_tokens_expiry ON used_signed_tokens (expires_at);
         """,
+        // 2: datasets defined through the admin API (those in the config file are not stored).
+        """
+        CREATE TABLE datasets (
+            id TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        """,
     ]
 
     static func apply(to db: SQLiteConnection) throws {

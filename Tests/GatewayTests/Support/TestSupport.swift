@@ -32,7 +32,15 @@ enum TestSupport {
         return dir
     }
 
-    struct ProcessResult {
+    /// Runs blocking work on a thread of its own, so that tests waiting on the server never
+    /// take the cooperative threads the server's handlers need.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    struct ProcessResult: Sendable {
         let status: Int32
         let output: String
     }

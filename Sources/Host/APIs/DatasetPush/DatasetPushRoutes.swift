@@ -1,0 +1,73 @@
+import Foundation
+import Hummingbird
+
+/// Seed 000: `POST /echart/dataset_api/`, clients push rows into a dataset with a signed
+/// token. Envelope `{"status": 200, "msg": "success"}`; errors the same with their status.
+enum DatasetPushRoutes {
+    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+        styles.register("/echart", .statusMsg)
+        router.post("/echart/dataset_api") { request, context -> Response in
+            let fields = try await readFields(request, limit: gateway.config.server.maxBodyBytes)
+            let rows = try await push(fields, gateway: gateway)
+            context.logger.info("dataset push", metadata: ["dataset": "\(fields["type"] ?? "")", "rows": "\(rows)"])
+            return Envelope.success(.statusMsg, data: Int?.none, requestId: context.requestId)
+        }
+    }
+
+    /// The form fields, from a form-encoded body (as the seed sends) or a JSON object.
+    static func readFields(_ request: Request, limit: Int) async throws -> FormFields {
+        let body = try await request.collectBody(limit: limit)
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.contains("json") else {
+            return body.withUnsafeReadableBytes { FormFields($0) }
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] else {
+            throw APIError.badRequest("body is not a JSON object")
+        }
+        var strings: [String: String] = [:]
+        for (key, value) in object {
+            if value is [Any] || value is [String: Any] {
+                strings[key] = String(decoding: try JSONSerialization.data(withJSONObject: value), as: UTF8.self)
+            } else if !(value is NSNull) {
+                strings[key] = "\(value)"
+            }
+        }
+        return FormFields(strings: strings)
+    }
+
+    /// Authenticates, finds the dataset and writes the rows; returns how many.
+    static func push(_ fields: FormFields, gateway: Gateway) async throws -> Int {
+        let visitor = fields["visitor"] ?? "", type = fields["type"] ?? ""
+        try gateway.signedTokens.verify(
+            visitor: visitor, type: type, stamp: fields["stamp"] ?? "", token: fields["token"] ?? "",
+            key: gateway.config.auth.signedKeys[visitor])
+        guard let dataset = try gateway.datasets.dataset(type) else {
+            throw APIError.notFound("unknown dataset '\(type)'")
+        }
+        guard dataset.visitors.isEmpty || dataset.visitors.contains(visitor) else {
+            throw APIError.forbidden("visitor '\(visitor)' may not write dataset '\(type)'")
+        }
+        let update: Bool
+        switch fields["update"] ?? "0" {
+        case "0", "": update = false
+        case "1": update = true
+        default: throw APIError.badRequest("update must be 0 (add rows) or 1 (update rows by key, add the rest)")
+        }
+        guard let ds = fields.values["ds"], !ds.isEmpty else { throw APIError.badRequest("missing field 'ds'") }
+        let tables = gateway.datasetTables
+        return try await Workers.run {
+            do {
+                return try tables.write(dataset, update: update) { importer in
+                    _ = try ds.withUnsafeBytes { try RowArrayParser.parse($0, into: &importer) }
+                }
+            } catch let e as RowArrayParser.Failure {
+                throw APIError.badRequest("ds is not a valid 2-D JSON array: \(e.description)")
+            } catch let e as DatasetWriteError {
+                if case .sql = e { throw APIError(.internalServerError, e.description) }
+                throw APIError.badRequest(e.description)
+            } catch let e as SQLiteError {
+                throw APIError(.internalServerError, "writing dataset '\(dataset.id)' failed: \(e.message)")
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// A dataset an administrator defined: the seed-000 `type` id, its table and columns, the
+/// SQL run before and after each write, the key columns that `update=1` matches on, and
+/// which visitors may write it.
+public struct DatasetDefinition: Codable, Sendable, Equatable {
+    /// `"表名(字段1,字段2....)"` as in seed 000; a column may carry a type:
+    /// `sales(region text, amount real, day date)`.
+    public var table: String
+    public var preSql: [String]
+    public var postSql: [String]
+    /// Columns that identify a row for `update=1`.
+    public var keys: [String]
+    /// Visitors (names in `auth.signedKeys`) allowed to write; empty means any of them.
+    public var visitors: [String]
+
+    public init(table: String, preSql: [String] = [], postSql: [String] = [], keys: [String] = [], visitors: [String] = []) {
+        self.table = table
+        self.preSql = preSql
+        self.postSql = postSql
+        self.keys = keys
+        self.visitors = visitors
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        table = try c.decode(String.self, forKey: .table)
+        preSql = try c.decodeIfPresent([String].self, forKey: .preSql) ?? []
+        postSql = try c.decodeIfPresent([String].self, forKey: .postSql) ?? []
+        keys = try c.decodeIfPresent([String].self, forKey: .keys) ?? []
+        visitors = try c.decodeIfPresent([String].self, forKey: .visitors) ?? []
+    }
+}
+
+/// The column types a dataset may declare. `any` keeps whatever the client sent (number,
+/// text, null), as SQLite does.
+public enum ColumnType: String, Sendable, CaseIterable, Codable {
+    case any, text, integer, real, decimal, bool, date, timestamp, blob
+
+    /// The SQLite declared type: it picks the column affinity and, for the query API, the
+    /// Arrow type the column is read back as.
+    var sqlType: String {
+        switch self {
+        case .any: ""
+        case .text: "TEXT"
+        case .integer: "INTEGER"
+        case .real: "REAL"
+        case .decimal: "DECIMAL"
+        case .bool: "BOOLEAN"
+        case .date: "DATE"
+        case .timestamp: "TIMESTAMP"
+        case .blob: "BLOB"
+        }
+    }
+}
+
+/// A dataset definition, validated and parsed: safe to build SQL from.
+public struct Dataset: Sendable, Equatable {
+    public struct Column: Sendable, Equatable {
+        public let name: String
+        public let type: ColumnType
+    }
+
+    public let id: String
+    public let table: String
+    public let columns: [Column]
+    public let keys: [String]
+    public let preSql: [String]
+    public let postSql: [String]
+    public let visitors: [String]
+
+    /// Validates names (identifiers only: letters of any script, digits, `_`), types and keys.
+    public init(id: String, definition d: DatasetDefinition) throws {
+        guard !id.isEmpty, id.count <= 128 else { throw InvalidInput("dataset id must be 1 to 128 characters") }
+        self.id = id
+        let spec = d.table.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let open = spec.firstIndex(of: "("), spec.hasSuffix(")") else {
+            throw InvalidInput("dataset '\(id)': table must look like \"name(column1, column2, ...)\"")
+        }
+        table = String(spec[..<open]).trimmingCharacters(in: .whitespaces)
+        try Self.checkIdentifier(table, what: "table name", dataset: id)
+        var columns: [Column] = []
+        for part in spec[spec.index(after: open)..<spec.index(before: spec.endIndex)].split(separator: ",") {
+            let words = part.split(whereSeparator: \.isWhitespace).map(String.init)
+            guard let name = words.first, words.count <= 2 else {
+                throw InvalidInput("dataset '\(id)': column '\(part.trimmingCharacters(in: .whitespaces))' must be a name and an optional type")
+            }
+            try Self.checkIdentifier(name, what: "column name", dataset: id)
+            let typeName = words.count == 2 ? words[1].lowercased() : "any"
+            guard let type = ColumnType(rawValue: typeName) else {
+                throw InvalidInput("dataset '\(id)': column '\(name)' has unknown type '\(words[1])' (use \(ColumnType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            guard !columns.contains(where: { $0.name.lowercased() == name.lowercased() }) else {
+                throw InvalidInput("dataset '\(id)': column '\(name)' appears twice")
+            }
+            columns.append(Column(name: name, type: type))
+        }
+        guard !columns.isEmpty else { throw InvalidInput("dataset '\(id)': table has no columns") }
+        self.columns = columns
+        for key in d.keys where !columns.contains(where: { $0.name == key }) {
+            throw InvalidInput("dataset '\(id)': key '\(key)' is not a column of \(table)")
+        }
+        keys = d.keys
+        preSql = d.preSql
+        postSql = d.postSql
+        visitors = d.visitors
+    }
+
+    /// Letters (any script), digits and `_`, not starting with a digit, at most 64.
+    static func checkIdentifier(_ name: String, what: String, dataset: String) throws {
+        guard let first = name.first, !first.isNumber, name.count <= 64,
+            name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" })
+        else {
+            throw InvalidInput("dataset '\(dataset)': \(what) '\(name)' must be letters, digits and _ (not starting with a digit)")
+        }
+        guard !name.lowercased().hasPrefix("sqlite_") else {
+            throw InvalidInput("dataset '\(dataset)': \(what) '\(name)' is reserved by SQLite")
+        }
+    }
+
+    /// A quoted identifier (names are validated, so quoting never needs escaping).
+    static func quote(_ name: String) -> String { "\"\(name)\"" }
+
+    /// The table as the gateway creates it when it does not exist yet.
+    var createSQL: String {
+        let cols = columns.map { "\(Self.quote($0.name)) \($0.type.sqlType)".trimmingCharacters(in: .whitespaces) }
+        var sql = "CREATE TABLE IF NOT EXISTS \(Self.quote(table)) (\(cols.joined(separator: ", ")))"
+        if !keys.isEmpty {
+            sql += "; CREATE UNIQUE INDEX IF NOT EXISTS \(Self.quote("gw_keys_\(table)")) ON \(Self.quote(table)) (\(keys.map(Self.quote).joined(separator: ", ")))"
+        }
+        return sql
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// The tables of pushed datasets, in their own SQLite file (`datasets.sqlite`), apart from
+/// the gateway's own tables: administrators' SQL and read-only queries can never reach
+/// tokens or plugin state.
+///
+/// @unchecked Sendable: the write connection is only used while `writeLock` is held.
+public final class DatasetStore: @unchecked Sendable {
+    public let path: String
+    private let writer: SQLiteConnection
+    private let writeLock = NSLock()
+
+    public init(path: String) throws {
+        self.path = path
+        writer = try SQLiteConnection(path: path)
+        try writer.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    }
+
+    /// Creates the dataset's table (and key index) when it does not exist yet.
+    public func prepare(_ dataset: Dataset) throws {
+        try writeLock.withLock { try writer.execute(dataset.createSQL) }
+    }
+
+    /// Runs preSql, the rows `feed` pushes, and postSql in ONE transaction: any failure
+    /// leaves every table as it was. Returns the number of rows written.
+    public func write(_ dataset: Dataset, update: Bool, feed: (inout DatasetImport) throws -> Void) throws -> Int {
+        try writeLock.withLock {
+            try writer.transaction {
+                try writer.execute(dataset.createSQL)
+                for sql in dataset.preSql { try run(sql, phase: "preSql", dataset: dataset) }
+                var importer = DatasetImport(dataset: dataset, update: update, db: writer)
+                try feed(&importer)
+                guard importer.sawHeader else { throw InvalidInput("no header row") }
+                for sql in dataset.postSql { try run(sql, phase: "postSql", dataset: dataset) }
+                return importer.rows
+            }
+        }
+    }
+
+    private func run(_ sql: String, phase: String, dataset: Dataset) throws {
+        do {
+            try writer.execute(Self.translate(sql))
+        } catch let e as SQLiteError {
+            throw DatasetWriteError.sql("\(phase) of dataset '\(dataset.id)' failed: \(e.message)")
+        }
+    }
+
+    /// SQLite has no TRUNCATE; the seed's own example (`truncate table abc`) means DELETE.
+    static func translate(_ sql: String) -> String {
+        let trimmed = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        let words = trimmed.split(whereSeparator: \.isWhitespace)
+        if words.count == 3, words[0].lowercased() == "truncate", words[1].lowercased() == "table" {
+            return "DELETE FROM \(words[2])"
+        }
+        return trimmed
+    }
+}
+
+/// Why a write was refused; each says what to fix.
+public enum DatasetWriteError: Error, CustomStringConvertible {
+    case header(String)
+    case row(String)
+    case sql(String)
+
+    public var description: String {
+        switch self {
+        case .header(let m), .row(let m), .sql(let m): m
+        }
+    }
+}
+
+/// Writes pushed rows into a dataset's table: one prepared INSERT (or upsert), cells
+/// converted to the column types and bound directly.
+public struct DatasetImport: RowSink {
+    let dataset: Dataset
+    let update: Bool
+    let db: SQLiteConnection
+    private(set) var sawHeader = false
+    private(set) var rows = 0
+    private var statement: SQLiteStatement?
+    private var columns: [Dataset.Column] = []
+
+    init(dataset: Dataset, update: Bool, db: SQLiteConnection) {
+        self.dataset = dataset
+        self.update = update
+        self.db = db
+    }
+
+    public mutating func header(_ names: [String]) throws {
+        var seen = Set<String>()
+        columns = try names.map { name in
+            guard let column = dataset.columns.first(where: { $0.name == name }) else {
+                throw DatasetWriteError.header("header column '\(name)' is not a column of \(dataset.table) (\(dataset.columns.map(\.name).joined(separator: ", ")))")
+            }
+            guard seen.insert(name).inserted else { throw DatasetWriteError.header("header column '\(name)' appears twice") }
+            return column
+        }
+        if update {
+            guard !dataset.keys.isEmpty else {
+                throw DatasetWriteError.header("update=1 needs key columns, and dataset '\(dataset.id)' defines none")
+            }
+            for key in dataset.keys where !seen.contains(key) {
+                throw DatasetWriteError.header("update=1 needs the key column '\(key)' in the header")
+            }
+        }
+        let names = columns.map { Dataset.quote($0.name) }
+        var sql = "INSERT INTO \(Dataset.quote(dataset.table)) (\(names.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))"
+        if update {
+            let others = columns.filter { !dataset.keys.contains($0.name) }.map { "\(Dataset.quote($0.name)) = excluded.\(Dataset.quote($0.name))" }
+            sql += " ON CONFLICT (\(dataset.keys.map(Dataset.quote).joined(separator: ", "))) DO "
+            sql += others.isEmpty ? "NOTHING" : "UPDATE SET \(others.joined(separator: ", "))"
+        }
+        statement = try db.prepare(sql)
+        sawHeader = true
+    }
+
+    public mutating func cell(_ value: PushedCell, column: Int) throws {
+        guard column < columns.count else {
+            throw DatasetWriteError.row("row \(rows + 1) has more cells than the header's \(columns.count)")
+        }
+        try CellBinding.bind(value, to: statement!, index: Int32(column + 1), column: columns[column], row: rows + 1)
+    }
+
+    public mutating func endRow(cells: Int) throws {
+        rows += 1
+        guard cells == columns.count else {
+            throw DatasetWriteError.row("row \(rows) has \(cells) cells, the header has \(columns.count)")
+        }
+        do {
+            try statement!.execute()
+        } catch let e as SQLiteError {
+            let what = e.isConstraint ? "duplicate key or constraint violated (\(e.message))" : e.message
+            throw DatasetWriteError.row("row \(rows): \(what)")
+        }
+    }
+}

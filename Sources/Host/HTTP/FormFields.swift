@@ -1,0 +1,58 @@
+import Foundation
+
+/// Fields of an `application/x-www-form-urlencoded` body, values percent-decoded as bytes
+/// (a `ds` value can be many megabytes; it is decoded once, in one pass).
+public struct FormFields: Sendable {
+    public private(set) var values: [String: [UInt8]] = [:]
+
+    public init(_ body: UnsafeRawBufferPointer) {
+        var start = 0
+        for i in 0...body.count where i == body.count || body[i] == UInt8(ascii: "&") {
+            if i > start { add(UnsafeRawBufferPointer(rebasing: body[start..<i])) }
+            start = i + 1
+        }
+    }
+
+    public init(strings: [String: String]) {
+        values = strings.mapValues { Array($0.utf8) }
+    }
+
+    private mutating func add(_ pair: UnsafeRawBufferPointer) {
+        let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
+        let key = String(decoding: Self.decode(UnsafeRawBufferPointer(rebasing: pair[0..<eq])), as: UTF8.self)
+        let value = eq < pair.count ? Self.decode(UnsafeRawBufferPointer(rebasing: pair[(eq + 1)...])) : []
+        if values[key] == nil { values[key] = value }
+    }
+
+    public subscript(_ key: String) -> String? {
+        values[key].map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func decode(_ raw: UnsafeRawBufferPointer) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(raw.count)
+        var i = 0
+        while i < raw.count {
+            let c = raw[i]
+            if c == UInt8(ascii: "+") {
+                out.append(0x20)
+            } else if c == UInt8(ascii: "%"), i + 2 < raw.count, let h = hex(raw[i + 1]), let l = hex(raw[i + 2]) {
+                out.append(h << 4 | l)
+                i += 2
+            } else {
+                out.append(c)
+            }
+            i += 1
+        }
+        return out
+    }
+
+    @inline(__always) private static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+@testable import Host
+
+/// Seed 000 `POST /echart/dataset_api/`: every error comes back with the exact reply, and
+/// a failed push leaves the table exactly as it was.
+@Suite struct DatasetPushTests {
+    static let key = "k3y"
+
+    static func gateway() throws -> Gateway {
+        try TestSupport.gateway { config in
+            config.auth.signedKeys = ["alice": key, "bob": "bobkey"]
+            config.datasets = [
+                "123": DatasetDefinition(table: "sales(region text, amount real, units integer, day date, note)",
+                                         keys: ["region", "day"], visitors: ["alice"]),
+                "logs": DatasetDefinition(table: "logs(A, B)", preSql: ["truncate table logs"], postSql: ["insert into logs_copy select * from logs"]),
+            ]
+        }
+    }
+
+    static func form(_ fields: [String: String]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return fields.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
+    }
+
+    /// Each request gets its own stamp: a token is valid once, and two requests signed in
+    /// the same millisecond for the same visitor and dataset would carry the same token.
+    static let sequence = Counter()
+    static func signed(type: String, ds: String, visitor: String = "alice", key: String = key, update: String? = nil,
+                       stamp: Int64 = Int64(Date().timeIntervalSince1970 * 1000) + sequence.next()) -> String {
+        var fields = ["visitor": visitor, "type": type, "stamp": String(stamp), "ds": ds,
+                      "token": Crypto.hex(Crypto.sha1(Array("\(key)\(stamp)\(visitor)\(type)".utf8)))]
+        if let update { fields["update"] = update }
+        return form(fields)
+    }
+
+    func push(_ server: TestServer, _ body: String) async throws -> TestServer.Reply {
+        try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
+    }
+
+    func rows(_ gateway: Gateway, _ sql: String) throws -> [[SQLValue]] {
+        try SQLiteConnection(path: gateway.datasetTables.path).query(sql)
+    }
+
+    @Test func pushAddsThenUpdatesByKey() async throws {
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let first = try await push(server, Self.signed(type: "123", ds: #"[["region","amount","units","day","note"],["东区",10.5,3,"2026-11-01","x"],["west","7",2,"2026/11/02",null]]"#))
+            #expect(first.status == 200)
+            #expect(first.text == #"{"msg":"success","status":200}"#)
+            #expect(try rows(gateway, "SELECT region, amount, units, day, note FROM sales ORDER BY day") == [
+                [.text("东区"), .double(10.5), .int(3), .text("2026-11-01"), .text("x")],
+                [.text("west"), .double(7), .int(2), .text("2026-11-02"), .null],
+            ])
+            let update = try await push(server, Self.signed(type: "123", ds: #"[["region","day","amount"],["west","2026-11-02",8],["north","2026-11-03",1]]"#, update: "1"))
+            #expect(update.status == 200)
+            #expect(try rows(gateway, "SELECT region, amount, units FROM sales ORDER BY day") == [
+                [.text("东区"), .double(10.5), .int(3)], [.text("west"), .double(8), .int(2)], [.text("north"), .double(1), .null],
+            ])
+        }
+    }
+
+    @Test func everyErrorHasItsExactReplyAndWritesNothing() async throws {
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            _ = try await push(server, Self.signed(type: "123", ds: #"[["region","day","amount"],["a","2026-01-01",1]]"#))
+            let before = try rows(gateway, "SELECT * FROM sales")
+            let old = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
+            let cases: [(String, Int, String)] = [
+                (Self.signed(type: "123", ds: "[[\"region\"]]", key: "wrong"), 401, "token does not match SHA1(key + stamp + visitor + type)"),
+                (Self.signed(type: "123", ds: "[[\"region\"]]", stamp: old), 401, "stamp is more than 300 seconds away from the server's clock; make a new token"),
+                (Self.signed(type: "nope", ds: "[[\"A\"]]"), 404, "unknown dataset 'nope'"),
+                (Self.signed(type: "123", ds: "[[\"region\"]]", visitor: "bob", key: "bobkey"), 403, "visitor 'bob' may not write dataset '123'"),
+                (Self.signed(type: "123", ds: #"[["region","colour"],["a","red"]]"#), 400, "header column 'colour' is not a column of sales (region, amount, units, day, note)"),
+                (Self.signed(type: "123", ds: #"[["region","day"],["b","2026-01-02"],["c"]]"#), 400, "row 2 has 1 cells, the header has 2"),
+                (Self.signed(type: "123", ds: #"[["region","day","amount"],["b","2026-01-02",1],["c","2026-01-03","lots"]]"#), 400, "row 2, column 'amount': 'lots' is not a number"),
+                (Self.signed(type: "123", ds: #"[["region","day"],["b","2026-02-30"]]"#), 400, "row 1, column 'day': '2026-02-30' is not a date (YYYY-MM-DD)"),
+                (Self.signed(type: "123", ds: #"[["region","day"],["z","2026-01-09"],["a","2026-01-01"]]"#), 400, "row 2: duplicate key or constraint violated (UNIQUE constraint failed: sales.region, sales.day)"),
+                (Self.signed(type: "123", ds: #"[["region","day"],["b","#), 400, "ds is not a valid 2-D JSON array: ds ends in the middle of row 1"),
+                (Self.signed(type: "123", ds: #"[["amount"],[1]]"#, update: "1"), 400, "update=1 needs the key column 'region' in the header"),
+                (Self.signed(type: "123", ds: #"[["region"]]"#, update: "2"), 400, "update must be 0 (add rows) or 1 (update rows by key, add the rest)"),
+                (Self.form(["visitor": "alice", "type": "123"]), 400, "missing field 'stamp'"),
+            ]
+            for (body, status, message) in cases {
+                let reply = try await push(server, body)
+                #expect(reply.status == status, "\(message)")
+                #expect(reply.json["status"] as? Int == status)
+                #expect(reply.json["msg"] as? String == message)
+            }
+            #expect(try rows(gateway, "SELECT * FROM sales") == before)
+        }
+    }
+
+    @Test func replayIsRefused() async throws {
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let body = Self.signed(type: "123", ds: #"[["region","day"],["a","2026-01-01"]]"#)
+            #expect(try await push(server, body).status == 200)
+            let again = try await push(server, body)
+            #expect(again.status == 401)
+            #expect(again.json["msg"] as? String == "token was already used; make a new one for each request")
+        }
+    }
+
+    @Test func preSqlRowsAndPostSqlAreOneTransaction() async throws {
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            // postSql needs logs_copy, which does not exist yet: the push fails after
+            // preSql emptied the table and the rows went in, so everything rolls back.
+            let seeded = try SQLiteConnection(path: gateway.datasetTables.path)
+            try seeded.execute("INSERT INTO logs VALUES ('old', 1)")
+            let failed = try await push(server, Self.signed(type: "logs", ds: #"[["A","B"],["new",2]]"#))
+            #expect(failed.status == 500)
+            #expect(failed.json["msg"] as? String == "postSql of dataset 'logs' failed: no such table: logs_copy")
+            #expect(try rows(gateway, "SELECT A, B FROM logs") == [[.text("old"), .int(1)]])
+
+            try seeded.execute("CREATE TABLE logs_copy (A, B)")
+            let ok = try await push(server, Self.signed(type: "logs", ds: #"[["A","B"],["new",2]]"#))
+            #expect(ok.status == 200)
+            #expect(try rows(gateway, "SELECT A, B FROM logs") == [[.text("new"), .int(2)]])
+            #expect(try rows(gateway, "SELECT A, B FROM logs_copy") == [[.text("new"), .int(2)]])
+        }
+    }
+
+    @Test func jsonBodyWithARealArrayWorksToo() async throws {
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let stamp = Int64(Date().timeIntervalSince1970 * 1000)
+            let token = Crypto.hex(Crypto.sha1(Array("\(Self.key)\(stamp)alicelogs".utf8)))
+            try SQLiteConnection(path: gateway.datasetTables.path).execute("CREATE TABLE logs_copy (A, B)")
+            let body = #"{"visitor":"alice","token":"\#(token)","stamp":\#(stamp),"type":"logs","ds":[["A","B"],["a1","b1"],["a2","b2"]],"update":0}"#
+            let reply = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/json")], body: body)
+            #expect(reply.status == 200, "\(reply.text)")
+            #expect(try rows(gateway, "SELECT count(*) FROM logs") == [[.int(2)]])
+        }
+    }
+
+    @Test func theSeedsPythonClientWorksAsWritten() async throws {
+        let gateway = try TestSupport.gateway { config in
+            config.auth.signedKeys = ["xxx": "xxxxxx"]
+            config.datasets = ["123": DatasetDefinition(table: "abc(A, B)")]
+        }
+        try await TestServer.with(gateway) { server in
+            let script = TestSupport.temporaryDirectory("py") + "/client.py"
+            // The seed's post_data(), verbatim but for the URL; the seed leaves time and
+            // json to the surrounding script.
+            try """
+                import time, json
+                def post_data():
+                    import requests
+                    import hashlib
+                    url='\(server.base)/echart/dataset_api/'
+                    visitor = 'xxx'
+                    key = 'xxxxxx'
+                    chart_type = 123
+                    ContentType="application/x-www-form-urlencoded"
+                    stamp = int(time.time() * 1000)
+                    token = hashlib.sha1(f"{key}{stamp}{visitor}{chart_type}".encode('utf-8')).hexdigest()
+                    ds= json.dumps([["A", "B"],["a1", "b1"],["a2", "b2"]])
+                    data={
+                    "visitor": visitor,
+                    "token": token,
+                    "stamp": stamp,
+                    "type": chart_type,
+                    "ds": ds
+                    }
+                    res = requests.post(url, data=data, headers={'Content-Type': ContentType})
+                    print(res.json())
+                post_data()
+                """.write(toFile: script, atomically: true, encoding: .utf8)
+            let result = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["python3", script]) }
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "{'msg': 'success', 'status': 200}")
+            #expect(try rows(gateway, "SELECT A, B FROM abc") == [[.text("a1"), .text("b1")], [.text("a2"), .text("b2")]])
+        }
+    }
+}
+
+final class Counter: @unchecked Sendable {  // guarded by lock
+    private let lock = NSLock()
+    private var value: Int64 = 0
+    func next() -> Int64 { lock.withLock { value += 1; return value } }
+}
