@@ -183,3 +183,30 @@ final class Counter: @unchecked Sendable {  // guarded by lock
     private var value: Int64 = 0
     func next() -> Int64 { lock.withLock { value += 1; return value } }
 }
+
+@Suite struct DatasetAdminTests {
+    @Test func administratorsDefineDatasetsThroughTheAPI() async throws {
+        let gateway = try DatasetPushTests.gateway()
+        try gateway.ensureAdminToken()
+        let admin = try String(contentsOfFile: gateway.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
+        try await TestServer.with(gateway) { server in
+            let created = try await server.request(.PUT, "/admin/datasets/orders", headers: auth,
+                                                   body: #"{"table": "orders(id integer, total decimal)", "keys": ["id"]}"#)
+            #expect(created.status == 200, "\(created.text)")
+            #expect((created.json["data"] as? [String: Any])?["source"] as? String == "admin")
+            let bad = try await server.request(.PUT, "/admin/datasets/x", headers: auth, body: #"{"table": "x(a; drop table y)"}"#)
+            #expect(bad.status == 400)
+            #expect((bad.json["error"] as? [String: Any])?["message"] as? String
+                    == "dataset 'x': column 'a; drop table y' must be a name and an optional type")
+            let missing = try await server.request(.PUT, "/admin/datasets/y", headers: auth, body: #"{"keys": []}"#)
+            #expect((missing.json["error"] as? [String: Any])?["message"] as? String == "missing required field 'table'")
+            let configured = try await server.request(.PUT, "/admin/datasets/123", headers: auth, body: #"{"table": "t(a)"}"#)
+            #expect(configured.status == 400)
+            let list = try await server.request(.GET, "/admin/datasets", headers: auth)
+            #expect((list.json["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["123", "logs", "orders"])
+            #expect(try await server.request(.DELETE, "/admin/datasets/orders", headers: auth).status == 200)
+            #expect(try await server.request(.DELETE, "/admin/datasets/orders", headers: auth).status == 404)
+        }
+    }
+}

@@ -19,6 +19,41 @@ enum AdminRoutes {
             return Envelope.success(.gateway, data: Rescan(changes: changes, plugins: PluginInfo.list(gateway.registry)),
                                     requestId: context.requestId)
         }
+        registerDatasets(on: admin, gateway: gateway)
+    }
+
+    static func registerDatasets(on admin: RouterGroup<GatewayRequestContext>, gateway: Gateway) {
+        admin.get("/datasets") { _, context -> Response in
+            let list = try gateway.datasets.all().map { DatasetInfo($0, configured: gateway.datasets.isConfigured($0.id)) }
+            return Envelope.success(.gateway, data: list, requestId: context.requestId)
+        }
+        admin.put("/datasets/:id") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            let definition = try await request.decodeJSON(DatasetDefinition.self, limit: 1 << 20)
+            let dataset = try await Workers.run { try gateway.datasets.define(id, definition) }
+            return Envelope.success(.gateway, data: DatasetInfo(dataset, configured: false), requestId: context.requestId)
+        }
+        admin.delete("/datasets/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard try gateway.datasets.remove(id) else { throw APIError.notFound("unknown dataset '\(id)'") }
+            return Envelope.success(.gateway, data: ["removed": id], requestId: context.requestId)
+        }
+    }
+
+    /// A dataset as the admin API shows it.
+    struct DatasetInfo: Encodable {
+        let id: String, table: String, columns: [[String: String]], keys: [String]
+        let preSql: [String], postSql: [String], visitors: [String], source: String
+        init(_ d: Dataset, configured: Bool) {
+            id = d.id
+            table = d.table
+            columns = d.columns.map { ["name": $0.name, "type": $0.type.rawValue] }
+            keys = d.keys
+            preSql = d.preSql
+            postSql = d.postSql
+            visitors = d.visitors
+            source = configured ? "config" : "admin"
+        }
     }
 
     struct Health: Encodable { let status: String; let plugins: Int }
