@@ -29,11 +29,12 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
+        .target(name: "SQLiteTuning", path: "Sources/SQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
         .target(
             name: "Host",
             dependencies: [
-                "PluginABI", "PluginKit", "CSQLite", "COpenSSL",
+                "PluginABI", "PluginKit", "CSQLite", "COpenSSL", "SQLiteTuning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

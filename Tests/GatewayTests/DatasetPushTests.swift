@@ -210,3 +210,42 @@ final class Counter: @unchecked Sendable {  // guarded by lock
         }
     }
 }
+
+/// Pushes over a megabyte are parsed on a second thread (RowRelay): same rows, same errors.
+@Suite struct LargePushTests {
+    static func rows(_ n: Int, badAt: Int? = nil, prefix: String = "r") -> String {
+        var parts = [#"["region","day","amount","units"]"#]
+        for i in 0..<n {
+            let amount = i == badAt ? #""lots""# : String(Double(i) * 0.25)
+            let day = i % 28 + 1
+            parts.append(#"["\#(prefix)\#(i)","2026-01-\#(day < 10 ? "0" : "")\#(day)",\#(amount),\#(i)]"#)
+        }
+        return "[" + parts.joined(separator: ",") + "]"
+    }
+
+    @Test func largePushesWriteEveryRowOrNone() async throws {
+        let gateway = try DatasetPushTests.gateway()
+        try await TestServer.with(gateway) { server in
+            let big = Self.rows(40_000)
+            #expect(big.utf8.count > RowRelayThreshold.value)
+            let ok = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                              body: DatasetPushTests.signed(type: "123", ds: big))
+            #expect(ok.status == 200, "\(ok.text)")
+            let db = try SQLiteConnection(path: gateway.datasetTables.path)
+            #expect(try db.query("SELECT count(*), sum(units), min(region), max(amount) FROM sales") == [[.int(40_000), .int(799_980_000), .text("r0"), .double(9999.75)]])
+
+            let failing = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                   body: DatasetPushTests.signed(type: "123", ds: Self.rows(40_000, badAt: 30_001, prefix: "s")))
+            #expect(failing.status == 400)
+            #expect(failing.json["msg"] as? String == "row 30002, column 'amount': 'lots' is not a number")
+            let broken = String(Self.rows(40_000, prefix: "t").dropLast(40))
+            let parse = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                 body: DatasetPushTests.signed(type: "123", ds: broken))
+            #expect(parse.status == 400)
+            #expect((parse.json["msg"] as? String)?.hasPrefix("ds is not a valid 2-D JSON array") == true)
+            #expect(try db.query("SELECT count(*) FROM sales") == [[.int(40_000)]])
+        }
+    }
+}
+
+enum RowRelayThreshold { static let value = DatasetPushRoutes.relayThreshold }

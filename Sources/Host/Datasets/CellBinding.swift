@@ -3,9 +3,14 @@ import Foundation
 /// Converts a pushed cell to its column's type and binds it. A value that does not convert
 /// is refused with the row, the column and the value; it is never stored half-right.
 enum CellBinding {
-    static func bind(_ cell: PushedCell, to s: SQLiteStatement, index: Int32, column: Dataset.Column, row: Int) throws {
+    /// What is wrong with a value; the caller adds the row and column.
+    struct Refusal: Error {
+        let problem: String
+    }
+
+    static func bind(_ cell: PushedCell, to s: SQLiteStatement, index: Int32, type: ColumnType) throws {
         if case .null = cell { return s.bindNull(index) }
-        switch column.type {
+        switch type {
         case .any:
             switch cell {
             case .null: s.bindNull(index)
@@ -20,28 +25,28 @@ enum CellBinding {
             default: bindText(cell.description, s, index)
             }
         case .integer:
-            s.bind(index, int: try integer(cell, column, row))
+            s.bind(index, int: try integer(cell))
         case .real:
-            s.bind(index, double: try real(cell, column, row))
+            s.bind(index, double: try real(cell))
         case .decimal:
             let text = cell.description
             guard case .bool = cell else {
-                guard DecimalNumber.isValid(text) else { throw refuse(cell, "is not a decimal number", column, row) }
+                guard DecimalNumber.isValid(text) else { throw Refusal(problem: "is not a decimal number") }
                 return bindText(text, s, index)
             }
-            throw refuse(cell, "is not a decimal number", column, row)
+            throw Refusal(problem: "is not a decimal number")
         case .bool:
-            s.bind(index, int: try boolean(cell, column, row) ? 1 : 0)
+            s.bind(index, int: try boolean(cell) ? 1 : 0)
         case .date:
-            guard case .text(let raw) = cell, let day = DateText.day(raw) else { throw refuse(cell, "is not a date (YYYY-MM-DD)", column, row) }
-            bindText(day, s, index)
+            guard case .text(let raw) = cell, let day = DateText.Day(raw) else { throw Refusal(problem: "is not a date (YYYY-MM-DD)") }
+            day.withISOText { s.bind(index, text: $0) }
         case .timestamp:
             guard case .text(let raw) = cell, let ts = DateText.timestamp(raw) else {
-                throw refuse(cell, "is not a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM])", column, row)
+                throw Refusal(problem: "is not a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM])")
             }
             bindText(ts, s, index)
         case .blob:
-            guard case .text(let raw) = cell else { throw refuse(cell, "is not text", column, row) }
+            guard case .text(let raw) = cell else { throw Refusal(problem: "is not text") }
             s.bind(index, blob: raw)
         }
     }
@@ -51,13 +56,7 @@ enum CellBinding {
         copy.withUTF8 { s.bind(index, text: UnsafeRawBufferPointer($0)) }
     }
 
-    private static func refuse(_ cell: PushedCell, _ problem: String, _ column: Dataset.Column, _ row: Int) -> DatasetWriteError {
-        var shown = cell.description
-        if shown.count > 60 { shown = String(shown.prefix(60)) + "…" }
-        return .row("row \(row), column '\(column.name)': '\(shown)' \(problem)")
-    }
-
-    private static func integer(_ cell: PushedCell, _ column: Dataset.Column, _ row: Int) throws -> Int64 {
+    private static func integer(_ cell: PushedCell) throws -> Int64 {
         switch cell {
         case .int(let v): return v
         case .bool(let b): return b ? 1 : 0
@@ -65,10 +64,10 @@ enum CellBinding {
         case .text(let raw): if let v = RowArrayParser.int64(trimmed(raw)) { return v }
         default: break
         }
-        throw refuse(cell, "is not an integer", column, row)
+        throw Refusal(problem: "is not an integer")
     }
 
-    private static func real(_ cell: PushedCell, _ column: Dataset.Column, _ row: Int) throws -> Double {
+    private static func real(_ cell: PushedCell) throws -> Double {
         switch cell {
         case .int(let v): return Double(v)
         case .double(let d): return d
@@ -76,10 +75,10 @@ enum CellBinding {
         case .text(let raw): if let d = RowArrayParser.double(trimmed(raw)), d.isFinite { return d }
         default: break
         }
-        throw refuse(cell, "is not a number", column, row)
+        throw Refusal(problem: "is not a number")
     }
 
-    private static func boolean(_ cell: PushedCell, _ column: Dataset.Column, _ row: Int) throws -> Bool {
+    private static func boolean(_ cell: PushedCell) throws -> Bool {
         switch cell {
         case .bool(let b): return b
         case .int(let v) where v == 0 || v == 1: return v == 1
@@ -91,7 +90,7 @@ enum CellBinding {
             }
         default: break
         }
-        throw refuse(cell, "is not true or false", column, row)
+        throw Refusal(problem: "is not true or false")
     }
 
     private static func trimmed(_ raw: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
@@ -115,14 +114,50 @@ enum DecimalNumber {
 
 /// Dates and timestamps as the store keeps them: ISO 8601 text, which sorts correctly.
 enum DateText {
-    /// "2026-11-21" (also accepts "2026/11/21").
+    /// A calendar day read from "2026-11-21", "2026/11/21" or "2026-1-5", byte by byte
+    /// (a push can carry millions of them).
+    struct Day {
+        let year: Int, month: Int, day: Int
+
+        init?(_ raw: UnsafeRawBufferPointer) {
+            var fields = (0, 0, 0)
+            var index = 0, digits = 0
+            for byte in raw {
+                if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    let v = Int(byte - UInt8(ascii: "0"))
+                    switch index {
+                    case 0: fields.0 = fields.0 * 10 + v
+                    case 1: fields.1 = fields.1 * 10 + v
+                    default: fields.2 = fields.2 * 10 + v
+                    }
+                    digits += 1
+                    guard digits <= (index == 0 ? 4 : 2) else { return nil }
+                } else if (byte == UInt8(ascii: "-") || byte == UInt8(ascii: "/")) && index < 2 && digits > 0 {
+                    guard index > 0 || digits == 4 else { return nil }
+                    index += 1
+                    digits = 0
+                } else {
+                    return nil
+                }
+            }
+            guard index == 2, digits > 0, (1...12).contains(fields.1),
+                (1...DateText.daysIn(month: fields.1, year: fields.0)).contains(fields.2) else { return nil }
+            (year, month, day) = fields
+        }
+
+        /// Calls `body` with "YYYY-MM-DD".
+        func withISOText<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+            var text: (UInt64, UInt64) = (0, 0)
+            return withUnsafeMutableBytes(of: &text) { buf in
+                let values = [year / 1000, year / 100 % 10, year / 10 % 10, year % 10, -1, month / 10, month % 10, -1, day / 10, day % 10]
+                for (i, v) in values.enumerated() { buf[i] = v < 0 ? UInt8(ascii: "-") : UInt8(ascii: "0") + UInt8(v) }
+                return body(UnsafeRawBufferPointer(rebasing: buf[0..<10]))
+            }
+        }
+    }
+
     static func day(_ raw: UnsafeRawBufferPointer) -> String? {
-        let text = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "/", with: "-")
-        let parts = text.split(separator: "-")
-        guard parts.count == 3, parts[0].count == 4, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
-            (1...12).contains(m), (1...daysIn(month: m, year: y)).contains(d)
-        else { return nil }
-        return String(format: "%04d-%02d-%02d", y, m, d)
+        Day(raw)?.withISOText { String(decoding: $0, as: UTF8.self) }
     }
 
     /// "2026-11-21 08:30:00", "2026-11-21T08:30:00.5Z", "…+08:00" → "2026-11-21 08:30:00[.ffffff][zone]".

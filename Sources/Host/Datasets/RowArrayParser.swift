@@ -163,8 +163,55 @@ public struct RowArrayParser {
         return value
     }
 
+    /// Exact powers of ten: a decimal with at most 15 significant digits and at most 22
+    /// fraction digits divides exactly-representable numbers once, which IEEE rounds
+    /// correctly (Clinger's fast path).
+    private static let powersOfTen: [Double] = (0...22).map { pow(10, Double($0)) }
+
     static func double(_ raw: UnsafeRawBufferPointer) -> Double? {
-        Double(String(decoding: raw, as: UTF8.self))
+        if let fast = fastDouble(raw) { return fast }
+        return slowDouble(raw)
+    }
+
+    @inline(__always)
+    private static func fastDouble(_ raw: UnsafeRawBufferPointer) -> Double? {
+        var i = 0
+        var negative = false
+        if raw.count > 0 && raw[0] == UInt8(ascii: "-") { negative = true; i = 1 }
+        var mantissa: Int64 = 0
+        var digits = 0, fraction = 0
+        var seenPoint = false
+        while i < raw.count {
+            let c = raw[i]
+            if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                mantissa = mantissa &* 10 &+ Int64(c &- UInt8(ascii: "0"))
+                digits += 1
+                if seenPoint { fraction += 1 }
+            } else if c == UInt8(ascii: ".") && !seenPoint {
+                seenPoint = true
+            } else {
+                return nil  // exponents and anything odd take the slow path
+            }
+            i += 1
+        }
+        guard digits > 0, digits <= 15, fraction <= 22 else { return nil }
+        let value = Double(mantissa) / powersOfTen[fraction]
+        return negative ? -value : value
+    }
+
+    /// strtod on a NUL-terminated stack copy: no String per number.
+    private static func slowDouble(_ raw: UnsafeRawBufferPointer) -> Double? {
+        guard raw.count > 0, raw.count < 64 else { return raw.count == 0 ? nil : Double(String(decoding: raw, as: UTF8.self)) }
+        var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &buffer) { buf -> Double? in
+            buf.copyMemory(from: raw)
+            buf[raw.count] = 0
+            let start = buf.baseAddress!.assumingMemoryBound(to: CChar.self)
+            var end: UnsafeMutablePointer<CChar>?
+            let value = strtod(start, &end)
+            guard let end, end - start == raw.count, raw.first != UInt8(ascii: " ") else { return nil }
+            return value
+        }
     }
 
     /// A string's content: in place when it has no escapes, else decoded into scratch.

@@ -29,22 +29,24 @@ public struct FormFields: Sendable {
     }
 
     static func decode(_ raw: UnsafeRawBufferPointer) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(raw.count)
-        var i = 0
-        while i < raw.count {
-            let c = raw[i]
-            if c == UInt8(ascii: "+") {
-                out.append(0x20)
-            } else if c == UInt8(ascii: "%"), i + 2 < raw.count, let h = hex(raw[i + 1]), let l = hex(raw[i + 2]) {
-                out.append(h << 4 | l)
-                i += 2
-            } else {
-                out.append(c)
+        // Decoding never grows the text: write straight into storage of the input's size.
+        [UInt8](unsafeUninitializedCapacity: raw.count) { out, count in
+            var i = 0, o = 0
+            while i < raw.count {
+                let c = raw[i]
+                if c == UInt8(ascii: "+") {
+                    out[o] = 0x20
+                } else if c == UInt8(ascii: "%"), i + 2 < raw.count, let h = hex(raw[i + 1]), let l = hex(raw[i + 2]) {
+                    out[o] = h << 4 | l
+                    i += 2
+                } else {
+                    out[o] = c
+                }
+                o += 1
+                i += 1
             }
-            i += 1
+            count = o
         }
-        return out
     }
 
     @inline(__always) private static func hex(_ c: UInt8) -> UInt8? {

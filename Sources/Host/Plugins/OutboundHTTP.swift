@@ -66,7 +66,9 @@ public final class OutboundHTTP: Sendable {
         defaultTimeout = .seconds(Int64(max(1, config.timeoutSeconds)))
         maxTimeout = .seconds(Int64(max(1, config.maxTimeoutSeconds)))
         maxResponseBytes = max(1024, config.maxResponseBytes)
-        slots = DispatchSemaphore(value: max(1, config.maxConcurrent))
+        // Start at 0 and signal (libdispatch traps on freeing a semaphore below its start value).
+        slots = DispatchSemaphore(value: 0)
+        for _ in 0..<max(1, config.maxConcurrent) { slots.signal() }
     }
 
     public func shutdown() async {

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import SQLiteTuning
 
 /// A value bound to or read from SQLite.
 public enum SQLValue: Equatable, Sendable {
@@ -29,7 +30,11 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 public final class SQLiteConnection {
     let handle: OpaquePointer
 
+    /// Process-wide SQLite settings, applied before the first connection opens.
+    private static let configured: Bool = gw_sqlite_configure() == 1
+
     public init(path: String, readOnly: Bool = false) throws {
+        _ = Self.configured
         var db: OpaquePointer?
         let flags = readOnly
             ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX

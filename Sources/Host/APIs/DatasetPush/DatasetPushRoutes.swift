@@ -35,6 +35,31 @@ enum DatasetPushRoutes {
         return FormFields(strings: strings)
     }
 
+    /// Pushes larger than this are parsed on a second thread while the first one writes.
+    static let relayThreshold = 1 << 20
+
+    /// Parses `ds` into the importer: directly for small pushes, through a RowRelay (parse
+    /// on one core, SQLite on the other) for large ones.
+    static func feed(_ ds: [UInt8], into importer: inout DatasetImport) throws {
+        guard ds.count >= relayThreshold else {
+            _ = try ds.withUnsafeBytes { try RowArrayParser.parse($0, into: &importer) }
+            return
+        }
+        let relay = RowRelay()
+        DispatchQueue.global(qos: .userInitiated).async {
+            guard var producer = try? RowRelay.Producer(relay: relay) else { return }
+            do {
+                _ = try ds.withUnsafeBytes { try RowArrayParser.parse($0, into: &producer) }
+                producer.finish(failure: nil)
+            } catch is RowRelay.Stopped {
+                return
+            } catch {
+                producer.finish(failure: error)
+            }
+        }
+        try relay.drain(into: &importer)
+    }
+
     /// Authenticates, finds the dataset and writes the rows; returns how many.
     static func push(_ fields: FormFields, gateway: Gateway) async throws -> Int {
         let visitor = fields["visitor"] ?? "", type = fields["type"] ?? ""
@@ -58,7 +83,7 @@ enum DatasetPushRoutes {
         return try await Workers.run {
             do {
                 return try tables.write(dataset, update: update) { importer in
-                    _ = try ds.withUnsafeBytes { try RowArrayParser.parse($0, into: &importer) }
+                    try feed(ds, into: &importer)
                 }
             } catch let e as RowArrayParser.Failure {
                 throw APIError.badRequest("ds is not a valid 2-D JSON array: \(e.description)")

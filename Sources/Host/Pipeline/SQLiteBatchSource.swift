@@ -1,0 +1,203 @@
+import CSQLite
+import Foundation
+import PluginKit
+
+/// Something the pipeline reads batches from: a host table or a source plugin's stream.
+public protocol BatchSource: AnyObject {
+    var schema: OwnedSchema { get }
+    func next() throws -> OwnedBatch?
+}
+
+extension SourceStream: BatchSource {}
+
+/// The seed-001 option for columns whose type has no Arrow equivalent.
+public enum UnknownTypeHandle: String, Sendable, CaseIterable {
+    case ignore = "Ignore", error = "Error", castToString = "CastToString"
+}
+
+/// Reads a SQLite query as Arrow batches. Column types come from the declared types
+/// (INTEGER, REAL, TEXT, DATE, TIMESTAMP, BOOLEAN, DECIMAL, BLOB). A column without one (an
+/// untyped column, an expression) has an "unknown type": with CastToString it is read as
+/// text; otherwise it takes the type of its first value, and a later value of another kind
+/// is an error that says so.
+public final class SQLiteBatchSource: BatchSource {
+    public let schema: OwnedSchema
+    private let statement: SQLiteStatement
+    private let builder: BatchBuilder
+    /// For each output column, the statement column it reads.
+    private let sourceColumn: [Int32]
+    private let batchSize: Int
+    private var remaining: Int
+    private var pending: Bool
+    private var rowNumber = 0
+
+    public init(statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536) throws {
+        self.statement = statement
+        self.batchSize = batchSize
+        remaining = rowLimit ?? Int.max
+        // Look at the first rows to type columns that declare none.
+        pending = remaining > 0 ? try statement.step() : false
+        var fields: [ArrowField] = []
+        var columns: [Int32] = []
+        for i in 0..<statement.columnCount {
+            let name = statement.columnName(i)
+            guard let type = try Self.type(of: statement, column: Int32(i), name: name, hasRow: pending, unknown: unknownTypes) else { continue }
+            fields.append(ArrowField(name, type))
+            columns.append(Int32(i))
+        }
+        sourceColumn = columns
+        builder = BatchBuilder(fields: fields)
+        schema = OwnedSchema(fields: fields)
+    }
+
+    public func next() throws -> OwnedBatch? {
+        guard pending, remaining > 0 else { return nil }
+        var rows = 0
+        while pending && rows < batchSize && remaining > 0 {
+            rowNumber += 1
+            for (out, column) in sourceColumn.enumerated() {
+                try append(column: column, to: builder.columns[out])
+            }
+            rows += 1
+            remaining -= 1
+            pending = remaining > 0 ? try statement.step() : false
+        }
+        return try OwnedBatch(exporting: builder)
+    }
+
+    private func append(column i: Int32, to b: ColumnBuilder) throws {
+        let stmt = statement.stmt
+        let kind = sqlite3_column_type(stmt, i)
+        if kind == SQLITE_NULL { return b.appendNull() }
+        do {
+            switch b.field.type {
+            case .int64:
+                if kind == SQLITE_INTEGER { return try b.append(int: sqlite3_column_int64(stmt, i)) }
+                guard kind == SQLITE_FLOAT else { throw mismatch(i, b.field) }
+                try b.append(double: sqlite3_column_double(stmt, i))  // throws unless integral
+            case .float64:
+                if kind == SQLITE_TEXT, Double(text(i)) == nil { throw mismatch(i, b.field) }
+                try b.append(double: sqlite3_column_double(stmt, i))
+            case .bool:
+                try b.append(bool: sqlite3_column_int64(stmt, i) != 0)
+            case .utf8:
+                let n = Int(sqlite3_column_bytes(stmt, i))
+                let p = sqlite3_column_text(stmt, i)
+                try b.append(bytes: UnsafeRawBufferPointer(start: p, count: n))
+            case .binary:
+                let p = sqlite3_column_blob(stmt, i)
+                try b.append(bytes: UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, i))))
+            case .date32:
+                guard kind == SQLITE_TEXT, let days = Calendar.daysSinceEpoch(text(i)) else { throw mismatch(i, b.field) }
+                try b.append(int: days)
+            case .timestamp:
+                guard kind == SQLITE_TEXT, let micros = Calendar.microsSinceEpoch(text(i)) else { throw mismatch(i, b.field) }
+                try b.append(int: micros)
+            case .decimal128:
+                let value = kind == SQLITE_INTEGER ? String(sqlite3_column_int64(stmt, i)) : Self.decimalText(sqlite3_column_double(stmt, i), kind: kind, raw: text(i))
+                try b.append(string: value)
+            default:
+                throw mismatch(i, b.field)
+            }
+        } catch let e as ArrowError {
+            throw InvalidInput("row \(rowNumber), column '\(b.field.name)': \(e.description)")
+        }
+    }
+
+    private func text(_ i: Int32) -> String {
+        guard let p = sqlite3_column_text(statement.stmt, i) else { return "" }
+        return String(cString: p)
+    }
+
+    private func mismatch(_ i: Int32, _ field: ArrowField) -> InvalidInput {
+        InvalidInput("row \(rowNumber), column '\(field.name)': '\(text(i))' is not a \(field.type.format) value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString")
+    }
+
+    /// Decimals are kept with 10 fraction digits (decimal128(38, 10)); SQLite stores them
+    /// as REAL or INTEGER, or as text when they do not convert.
+    static let decimalScale = 10
+    static func decimalText(_ value: Double, kind: Int32, raw: String) -> String {
+        if kind == SQLITE_TEXT { return raw }
+        return String(format: "%.\(decimalScale)f", value)
+    }
+
+    /// The Arrow type of column `i`, or nil when it is dropped (UnknownTypeHandle.Ignore).
+    static func type(of s: SQLiteStatement, column i: Int32, name: String, hasRow: Bool, unknown: UnknownTypeHandle) throws -> ArrowType? {
+        let declared = sqlite3_column_decltype(s.stmt, i).map { String(cString: $0).uppercased() } ?? ""
+        if let t = declaredType(declared) { return t }
+        if unknown == .castToString { return .utf8 }
+        guard hasRow else { return .utf8 }
+        switch sqlite3_column_type(s.stmt, i) {
+        case SQLITE_INTEGER: return .int64
+        case SQLITE_FLOAT: return .float64
+        case SQLITE_BLOB: return .binary
+        case SQLITE_TEXT, SQLITE_NULL: return .utf8
+        default: break
+        }
+        switch unknown {
+        case .ignore: return nil
+        case .castToString: return .utf8
+        case .error: throw InvalidInput("column '\(name)' has a type with no Arrow equivalent")
+        }
+    }
+
+    /// SQLite's affinity rules, narrowed to the types the gateway declares.
+    static func declaredType(_ declared: String) -> ArrowType? {
+        if declared.isEmpty { return nil }
+        if declared == "DATE" { return .date32 }
+        if declared.contains("TIMESTAMP") || declared.contains("DATETIME") { return .timestamp(.micro, timezone: "UTC") }
+        if declared.contains("BOOL") { return .bool }
+        if declared.contains("INT") { return .int64 }
+        if declared.contains("CHAR") || declared.contains("CLOB") || declared.contains("TEXT") { return .utf8 }
+        if declared.contains("BLOB") { return .binary }
+        if declared.contains("REAL") || declared.contains("FLOA") || declared.contains("DOUB") { return .float64 }
+        if declared.contains("DEC") || declared.contains("NUMERIC") { return .decimal128(precision: 38, scale: decimalScale) }
+        return nil
+    }
+}
+
+/// Dates and timestamps as the store keeps them (ISO 8601 text) to Arrow's integers.
+enum Calendar {
+    /// Days since 1970-01-01 of "YYYY-MM-DD".
+    static func daysSinceEpoch(_ text: String) -> Int64? {
+        let parts = text.prefix(10).split(separator: "-")
+        guard parts.count == 3, let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
+            (1...12).contains(m), (1...31).contains(d) else { return nil }
+        // Howard Hinnant's days_from_civil.
+        let yy = m <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// Microseconds since the epoch, UTC, of "YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM]"
+    /// (a timestamp without a zone is taken as UTC).
+    static func microsSinceEpoch(_ text: String) -> Int64? {
+        guard let days = daysSinceEpoch(text) else { return nil }
+        var rest = Substring(text.dropFirst(10))
+        if rest.isEmpty { return days * 86_400_000_000 }
+        rest = rest.dropFirst()
+        var offsetSeconds: Int64 = 0
+        if rest.hasSuffix("Z") {
+            rest = rest.dropLast()
+        } else if let sign = rest.lastIndex(where: { $0 == "+" || $0 == "-" }) {
+            let z = rest[rest.index(after: sign)...].split(separator: ":")
+            guard z.count == 2, let h = Int64(z[0]), let m = Int64(z[1]) else { return nil }
+            offsetSeconds = (h * 3600 + m * 60) * (rest[sign] == "+" ? 1 : -1)
+            rest = rest[..<sign]
+        }
+        let time = rest.split(separator: ".", maxSplits: 1)
+        let hms = time[0].split(separator: ":").compactMap { Int64($0) }
+        guard hms.count >= 2 else { return nil }
+        var micros: Int64 = 0
+        if time.count == 2 {
+            let digits = String(time[1].prefix(6)).padding(toLength: 6, withPad: "0", startingAt: 0)
+            guard let f = Int64(digits) else { return nil }
+            micros = f
+        }
+        let seconds = days * 86_400 + hms[0] * 3600 + hms[1] * 60 + (hms.count > 2 ? hms[2] : 0) - offsetSeconds
+        return seconds * 1_000_000 + micros
+    }
+}
