@@ -42,6 +42,10 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var auth: Auth
     /// Datasets that clients push to (seed 000), by id (the seed's `type`).
     public var datasets: [String: DatasetDefinition]
+    /// Named parameterized queries over the datasets, queried like datasets (seed 001).
+    public var queries: [String: NamedQuery]
+    /// Datasources served by source plugins; `store` (the datasets file) is built in.
+    public var datasources: [String: DatasourceDefinition]
     public var logLevel: String
 
     /// The embedded defaults, as JSON: the same shape the configuration file has.
@@ -54,6 +58,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
           "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}},
           "datasets": {},
+          "queries": {},
+          "datasources": {},
           "logLevel": "info"
         }
         """

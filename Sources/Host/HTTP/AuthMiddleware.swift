@@ -9,8 +9,15 @@ struct RequireScope: RouterMiddleware {
     let tokens: ApiTokens
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let secret = Self.presentedToken(request) else {
-            throw APIError.unauthorized("missing token: send 'Authorization: Bearer <token>' (create one with 'gateway tokens create')")
+        var context = context
+        context.token = try Self.authorize(request, scope: scope, tokens: tokens)
+        return try await next(request, context)
+    }
+
+    /// The request's token, if it is active and carries `scope`; else 401 or 403.
+    static func authorize(_ request: Request, scope: String, tokens: ApiTokens) throws -> ApiTokens.Token {
+        guard let secret = presentedToken(request) else {
+            throw APIError.unauthorized("missing token: send 'Authorization: Bearer <token>' or '?token=<token>' (create one with 'gateway tokens create')")
         }
         guard let token = try tokens.authenticate(secret) else {
             throw APIError.unauthorized("unknown or revoked token")
@@ -18,9 +25,7 @@ struct RequireScope: RouterMiddleware {
         guard token.allows(scope) else {
             throw APIError.forbidden("token '\(token.name)' lacks the scope '\(scope)'")
         }
-        var context = context
-        context.token = token
-        return try await next(request, context)
+        return token
     }
 
     static func presentedToken(_ request: Request) -> String? {

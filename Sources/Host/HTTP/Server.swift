@@ -15,6 +15,7 @@ public enum GatewayServer {
         router.middlewares.add(EnvelopeMiddleware(styles: styles))
         AdminRoutes.register(on: router, styles: styles, gateway: gateway)
         DatasetPushRoutes.register(on: router, styles: styles, gateway: gateway)
+        QueryRoutes.register(on: router, styles: styles, gateway: gateway)
         return Application(
             router: router,
             configuration: .init(

@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+
+/// A seed-001 query, from either request form: GET with `format`, `queryType`, `query`,
+/// `$name=value` (repeated for several values) and options as plain parameters; or POST
+/// with a JSON body `{"QueryType", "Query", "DatasetParameters" | "DataSourceParameters",
+/// "Format", "Options"}` where a parameter's values are comma-separated.
+struct QueryRequest: Sendable {
+    enum MissParameterHandle: String, Sendable { case `default` = "Default", error = "Error" }
+
+    var format: String = "json"
+    var queryType: String?
+    var query: String?
+    /// Parameter values by name, as given (qualified names like `endpoint1.p1` kept whole).
+    var parameters: [String: [String]] = [:]
+    var rowLimit: Int?
+    var unknownTypes: UnknownTypeHandle = .ignore
+    var missParameter: MissParameterHandle = .default
+
+    static func parse(_ request: Request, bodyLimit: Int) async throws -> QueryRequest {
+        var q = QueryRequest()
+        var options: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters {
+            let k = String(key), v = String(value)
+            if k.hasPrefix("$") {
+                q.parameters[String(k.dropFirst()), default: []].append(v)
+            } else {
+                options[k.lowercased()] = v
+            }
+        }
+        if request.method == .post {
+            let body = try await request.collectBody(limit: bodyLimit)
+            if body.readableBytes > 0 {
+                try q.merge(jsonBody: Data(body.readableBytesView), into: &options)
+            }
+        }
+        if let accept = request.headers[.accept]?.lowercased(), accept.contains("application/vnd.apache.arrow") {
+            q.format = "arrow"
+        }
+        try q.apply(options)
+        return q
+    }
+
+    /// POST payload: keys are matched case-insensitively ("QueryType" or "queryType").
+    private mutating func merge(jsonBody: Data, into options: inout [String: String]) throws {
+        guard let object = (try? JSONSerialization.jsonObject(with: jsonBody)) as? [String: Any] else {
+            throw APIError.badRequest("the body must be a JSON object")
+        }
+        for (key, value) in object {
+            switch key.lowercased() {
+            case "datasetparameters", "datasourceparameters", "parameters":
+                guard let params = value as? [String: Any] else { throw APIError.badRequest("\(key) must be an object") }
+                for (name, v) in params { parameters[name, default: []] += Self.values(v) }
+            case "options":
+                guard let opts = value as? [String: Any] else { throw APIError.badRequest("Options must be an object") }
+                for (name, v) in opts { options[name.lowercased()] = Self.scalar(v) }
+            default:
+                if !(value is NSNull) { options[key.lowercased()] = Self.scalar(value) }
+            }
+        }
+    }
+
+    /// "a,b" → ["a", "b"]; an array stays a list.
+    private static func values(_ v: Any) -> [String] {
+        if let list = v as? [Any] { return list.map(scalar) }
+        return scalar(v).split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    private static func scalar(_ v: Any) -> String {
+        if let s = v as? String { return s }
+        if let n = v as? NSNumber { return n.stringValue }
+        return "\(v)"
+    }
+
+    private mutating func apply(_ options: [String: String]) throws {
+        if let f = options["format"], !f.isEmpty { format = f.lowercased() }
+        queryType = options["querytype"].flatMap { $0.isEmpty ? nil : $0 }
+        query = options["query"].flatMap { $0.isEmpty ? nil : $0 }
+        if let limit = options["rowlimit"] {
+            guard let n = Int(limit), n > 0 else { throw APIError.badRequest("RowLimit must be a positive integer") }
+            rowLimit = n
+        }
+        if let u = options["unknowntypehandle"] {
+            guard let h = UnknownTypeHandle.allCases.first(where: { $0.rawValue.lowercased() == u.lowercased() }) else {
+                throw APIError.badRequest("UnknownTypeHandle must be Ignore, Error or CastToString")
+            }
+            unknownTypes = h
+        }
+        if let m = options["missparameterhandle"] {
+            switch m.lowercased() {
+            case "default": missParameter = .default
+            case "error": missParameter = .error
+            default: throw APIError.badRequest("MissParameterHandle must be Default or Error")
+            }
+        }
+    }
+
+    /// The values of parameter `name`: given plainly, or qualified as `qualifier.name`.
+    func values(of name: String, qualifier: String? = nil) -> [String]? {
+        if let qualifier, let v = parameters["\(qualifier).\(name)"] { return v }
+        return parameters[name]
+    }
+}

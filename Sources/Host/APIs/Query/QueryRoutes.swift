@@ -1,0 +1,29 @@
+import Foundation
+import Hummingbird
+
+/// Seed 001: `GET|POST /api/v1/{dataset,datasource,datamodel}/{id}/query`, rows as JSON
+/// (default) or through a format plugin (`format=arrow`). A token reads only what its
+/// scopes allow: `query:dataset/ID`, `query:datasource/ID` (or `query` for everything).
+enum QueryRoutes {
+    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+        styles.register("/api/v1", .gateway)
+        for kind in QueryTargets.Kind.allCases {
+            let path = RouterPath("/api/v1/\(kind.rawValue)/:id/query")
+            let handler: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
+                try await handle(request, context: context, kind: kind, gateway: gateway)
+            }
+            router.get(path, use: handler)
+            router.post(path, use: handler)
+        }
+    }
+
+    static func handle(_ request: Request, context: GatewayRequestContext, kind: QueryTargets.Kind, gateway: Gateway) async throws -> Response {
+        let id = try context.parameters.require("id")
+        _ = try RequireScope.authorize(request, scope: "query:\(kind.rawValue)/\(id)", tokens: gateway.tokens)
+        let query = try await QueryRequest.parse(request, bodyLimit: gateway.config.server.maxBodyBytes)
+        let format = try OutputFormat.named(query.format, registry: gateway.registry)
+        let targets = QueryTargets(gateway: gateway)
+        let box = try await Workers.run { SourceBox(try targets.open(kind, id: id, query: query)) }
+        return QueryStreaming.response(box, format: format, services: gateway.services, logger: context.logger)
+    }
+}

@@ -1,0 +1,161 @@
+import CSQLite
+import Foundation
+import PluginKit
+
+/// What a query reads: a pushed dataset, a named query, the `store` datasource (read-only
+/// SQL over the datasets), or a source plugin's datasource. Opening one runs its first
+/// step, so that errors are known before the response starts.
+struct QueryTargets: Sendable {
+    enum Kind: String, Sendable, CaseIterable {
+        case dataset, datasource, datamodel
+    }
+
+    /// The built-in datasource: the datasets file, read-only.
+    static let storeDatasource = "store"
+
+    let gateway: Gateway
+
+    func open(_ kind: Kind, id: String, query: QueryRequest) throws -> BatchSource {
+        do {
+            switch kind {
+            case .dataset: return try dataset(id, query)
+            case .datasource: return try datasource(id, query)
+            case .datamodel:
+                throw APIError(.notImplemented,
+                    "data models are not supported by this gateway: query a dataset or a datasource instead (see docs/api.md)")
+            }
+        } catch let e as ReadOnlySQL.Refused {
+            throw APIError.badRequest(e.description)
+        } catch let e as SQLiteError {
+            throw APIError.badRequest("the query failed: \(e.message)")
+        }
+    }
+
+    // MARK: datasets
+
+    private func dataset(_ id: String, _ query: QueryRequest) throws -> BatchSource {
+        if let pushed = try gateway.datasets.dataset(id) { return try table(pushed, query) }
+        if let named = gateway.config.queries[id] { return try namedQuery(id, named, query) }
+        throw APIError.notFound("unknown dataset '\(id)'")
+    }
+
+    /// A pushed dataset: its table, filtered by `$column=value` parameters (several values
+    /// of one column match any of them).
+    private func table(_ dataset: Dataset, _ query: QueryRequest) throws -> BatchSource {
+        var conditions: [String] = []
+        var args: [SQLValue] = []
+        for (name, values) in query.parameters.sorted(by: { $0.key < $1.key }) {
+            let column = name.hasPrefix("\(dataset.id).") ? String(name.dropFirst(dataset.id.count + 1)) : name
+            guard dataset.columns.contains(where: { $0.name == column }) else {
+                throw APIError.badRequest("unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
+            }
+            conditions.append("\(Dataset.quote(column)) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
+            args += values.map { .text($0) }
+        }
+        var sql = "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY rowid"
+        return try run(sql, query: query) { statement in try statement.bind(args) }
+    }
+
+    private func namedQuery(_ id: String, _ named: NamedQuery, _ query: QueryRequest) throws -> BatchSource {
+        for name in query.parameters.keys {
+            let bare = name.hasPrefix("\(id).") ? String(name.dropFirst(id.count + 1)) : name
+            guard named.parameters[bare] != nil || Self.parameterNames(named.sql).contains(bare) else {
+                throw APIError.badRequest("unknown parameter '\(name)' for dataset '\(id)'")
+            }
+        }
+        return try run(named.sql, query: query) { statement in
+            try bindParameters(statement, query: query, qualifier: id, declared: named.parameters)
+        }
+    }
+
+    // MARK: datasources
+
+    private func datasource(_ id: String, _ query: QueryRequest) throws -> BatchSource {
+        if id == Self.storeDatasource {
+            guard (query.queryType ?? "sql").lowercased() == "sql" else {
+                throw APIError.badRequest("the store datasource takes queryType=sql")
+            }
+            guard let sql = query.query else { throw APIError.badRequest("give the SQL to run in 'query'") }
+            return try run(sql, query: query) { statement in
+                try bindParameters(statement, query: query, qualifier: nil, declared: [:])
+            }
+        }
+        guard let definition = gateway.config.datasources[id] else {
+            throw APIError.notFound("unknown datasource '\(id)'")
+        }
+        guard let plugin = gateway.registry.plugin(id: definition.plugin), plugin.kinds.contains(.source) else {
+            throw APIError(.serviceUnavailable, "datasource '\(id)' needs the source plugin '\(definition.plugin)', which is not loaded")
+        }
+        let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: gateway.services)
+        let source = try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
+        var request: [String: Any] = ["params": query.parameters]
+        if let q = query.query { request["query"] = q }
+        if let t = query.queryType { request["query_type"] = t }
+        if let limit = query.rowLimit { request["row_limit"] = limit }
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
+        let stream = try source.read(requestJSON: json)
+        return query.rowLimit.map { LimitedSource(stream, limit: $0) } ?? stream
+    }
+
+    // MARK: SQL
+
+    private func run(_ sql: String, query: QueryRequest, bind: (SQLiteStatement) throws -> Void) throws -> BatchSource {
+        let db = try ReadOnlySQL.open(gateway.datasetTables.path)
+        let statement = try ReadOnlySQL.prepare(db, sql)
+        try bind(statement)
+        do {
+            return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes)
+        } catch let e as InvalidInput {
+            throw APIError.badRequest(e.description)
+        }
+    }
+
+    /// Binds `:name` parameters: the request's values (several → a JSON array, for
+    /// `json_each`), else the declared default, else NULL or an error per
+    /// MissParameterHandle.
+    private func bindParameters(_ s: SQLiteStatement, query: QueryRequest, qualifier: String?, declared: [String: NamedQuery.Parameter]) throws {
+        let count = Int(sqlite3_bind_parameter_count(s.stmt))
+        guard count > 0 else { return }
+        var args: [SQLValue] = []
+        for i in 1...count {
+            guard let raw = sqlite3_bind_parameter_name(s.stmt, Int32(i)) else {
+                throw APIError.badRequest("use named parameters (:name), not '?'")
+            }
+            let name = String(String(cString: raw).dropFirst())
+            let spec = declared[name] ?? NamedQuery.Parameter()
+            let values = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
+            guard let values else {
+                if query.missParameter == .error { throw APIError.badRequest("missing parameter '\(name)'") }
+                args.append(.null)
+                continue
+            }
+            if spec.multi || values.count > 1 {
+                guard spec.multi || declared.isEmpty else {
+                    throw APIError.badRequest("parameter '\(name)' takes one value")
+                }
+                args.append(.text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)))
+            } else {
+                args.append(.text(values[0]))
+            }
+        }
+        try s.bind(args)
+    }
+
+    /// The `:name` parameters a statement text mentions (for telling unknown parameters).
+    static func parameterNames(_ sql: String) -> Set<String> {
+        var names = Set<String>()
+        var current: String?
+        for c in sql + " " {
+            if let name = current {
+                if c.isLetter || c.isNumber || c == "_" { current = name + String(c) } else {
+                    if !name.isEmpty { names.insert(name) }
+                    current = nil
+                }
+            }
+            if current == nil && (c == ":" || c == "@" || c == "$") { current = "" }
+        }
+        return names
+    }
+}

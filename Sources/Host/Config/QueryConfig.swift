@@ -1,0 +1,66 @@
+import Foundation
+
+/// A named, parameterized query over the datasets file: a dataset of seed 001's "direct"
+/// kind. Parameters appear in the SQL as `:name` and are always bound, never spliced.
+public struct NamedQuery: Codable, Sendable, Equatable {
+    public struct Parameter: Codable, Sendable, Equatable {
+        /// Used when the request does not give the parameter (MissParameterHandle=Default).
+        public var `default`: [String]?
+        /// Several values: bound as a JSON array, for `IN (SELECT value FROM json_each(:name))`.
+        public var multi: Bool
+
+        public init(default: [String]? = nil, multi: Bool = false) {
+            self.default = `default`
+            self.multi = multi
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let one = try? c.decodeIfPresent(String.self, forKey: .default) {
+                `default` = [one]
+            } else {
+                `default` = try c.decodeIfPresent([String].self, forKey: .default)
+            }
+            multi = try c.decodeIfPresent(Bool.self, forKey: .multi) ?? false
+        }
+
+        enum CodingKeys: String, CodingKey { case `default`, multi }
+    }
+
+    public var sql: String
+    public var parameters: [String: Parameter]
+
+    public init(sql: String, parameters: [String: Parameter] = [:]) {
+        self.sql = sql
+        self.parameters = parameters
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        sql = try c.decode(String.self, forKey: .sql)
+        parameters = try c.decodeIfPresent([String: Parameter].self, forKey: .parameters) ?? [:]
+    }
+
+    enum CodingKeys: String, CodingKey { case sql, parameters }
+}
+
+/// A datasource served by a source plugin instance.
+public struct DatasourceDefinition: Codable, Sendable, Equatable {
+    /// The plugin's id, e.g. "jushuitan.orders".
+    public var plugin: String
+    /// The instance configuration, passed to the plugin as JSON.
+    public var config: JSONValue
+
+    public init(plugin: String, config: JSONValue = .object([:])) {
+        self.plugin = plugin
+        self.config = config
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        plugin = try c.decode(String.self, forKey: .plugin)
+        config = try c.decodeIfPresent(JSONValue.self, forKey: .config) ?? .object([:])
+    }
+
+    enum CodingKeys: String, CodingKey { case plugin, config }
+}
