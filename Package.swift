@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "gateway", targets: ["gateway"]),
         .library(name: "PluginKit", targets: ["PluginKit"]),
+        .library(name: "ArrowFormat", type: .dynamic, targets: ["ArrowFormat"]),
         // A small real source plugin written with PluginKit; the docs' Swift example.
         .library(name: "SequenceSource", type: .dynamic, targets: ["SequenceSource"]),
     ],
@@ -50,6 +51,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/gateway"),
+        .target(name: "ArrowFormat", dependencies: ["PluginKit"], path: "Plugins/ArrowFormat"),
         .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource"),
         .testTarget(
             name: "GatewayTests",

@@ -82,6 +82,13 @@ public struct ColumnView {
         }
     }
 
+    /// The raw buffers, for writers that copy them whole (Arrow IPC). Values start at
+    /// `arrayOffset`, in elements (bits for booleans and validity).
+    public var arrayOffset: Int { offset }
+    public var validityBuffer: UnsafePointer<UInt8>? { validity }
+    public var valuesBuffer: UnsafeRawPointer? { values }
+    public var offsetsBuffer: UnsafePointer<Int32>? { offsets }
+
     @inline(__always)
     public func isNull(_ row: Int) -> Bool {
         if field.type == .null { return true }
