@@ -46,6 +46,58 @@ def push(gw):
     return time.perf_counter() - start
 
 
+def peer_arrow(db_path):
+    import pyarrow as pa
+    start = time.perf_counter()
+    con = sqlite3.connect(db_path)
+    cur = con.execute("SELECT " + ", ".join(HEADER) + " FROM bench")
+    cols = list(zip(*cur.fetchall()))
+    table = pa.table({name: list(col) for name, col in zip(HEADER, cols)})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    size = len(sink.getvalue())
+    return time.perf_counter() - start, size
+
+
+def peer_json(db_path):
+    start = time.perf_counter()
+    con = sqlite3.connect(db_path)
+    cur = con.execute("SELECT " + ", ".join(HEADER) + " FROM bench")
+    text = json.dumps([dict(zip(HEADER, row)) for row in cur])
+    return time.perf_counter() - start, len(text)
+
+
+def fetch(gw, fmt):
+    """GET the whole table over HTTP, reading the body as it streams; returns (seconds, bytes, peak RSS growth MB)."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port)
+    base = gw.rss_mb()
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], gw.rss_mb())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    start = time.perf_counter()
+    conn.request("GET", f"/api/v1/dataset/bench/query?format={fmt}&token={gw.admin}")
+    response = conn.getresponse()
+    assert response.status == 200, response.read()[:300]
+    total = 0
+    while True:
+        chunk = response.read(1 << 20)
+        if not chunk:
+            break
+        total += len(chunk)
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return elapsed, total, peak[0] - base
+
+
 def main():
     work = tempfile.mkdtemp(prefix="bench-push-")
     gw = Gateway({
@@ -57,8 +109,19 @@ def main():
         t_import = sqlite_import(work)
         t_push = push(gw)
         print(f"push {ROWS} rows x 8 cols in chunks of {CHUNK}")
-        print(f"  sqlite3 .import (CSV)      {t_import:6.2f} s  {ROWS / t_import:10,.0f} rows/s")
-        print(f"  gateway /echart/dataset_api {t_push:6.2f} s  {ROWS / t_push:10,.0f} rows/s  ratio {t_import / t_push:.2f}x (target >= 0.8x)")
+        print(f"  sqlite3 .import (CSV)        {t_import:6.2f} s  {ROWS / t_import:10,.0f} rows/s")
+        print(f"  gateway /echart/dataset_api  {t_push:6.2f} s  {ROWS / t_push:10,.0f} rows/s  ratio {t_import / t_push:.2f}x (target >= 0.8x)")
+
+        db_path = os.path.join(gw.dir, "data", "datasets.sqlite")
+        t_pa, size_pa = peer_arrow(db_path)
+        t_ga, size_ga, rss_a = fetch(gw, "arrow")
+        t_pj, size_pj = peer_json(db_path)
+        t_gj, size_gj, rss_j = fetch(gw, "json")
+        print(f"query {ROWS} rows x 8 cols")
+        print(f"  python sqlite3 + pyarrow IPC {t_pa:6.2f} s  {size_pa / 1e6:7.1f} MB")
+        print(f"  gateway format=arrow (HTTP)  {t_ga:6.2f} s  {size_ga / 1e6:7.1f} MB  {t_pa / t_ga:.2f}x faster (target >= 3x), server RSS +{rss_a:.0f} MB (target < 100)")
+        print(f"  python sqlite3 + json.dumps  {t_pj:6.2f} s  {size_pj / 1e6:7.1f} MB")
+        print(f"  gateway format=json (HTTP)   {t_gj:6.2f} s  {size_gj / 1e6:7.1f} MB  {t_pj / t_gj:.2f}x faster (target >= 3x), server RSS +{rss_j:.0f} MB (target < 100)")
     finally:
         gw.stop()
 

@@ -88,7 +88,7 @@ enum QueryStreaming {
         do {
             switch format {
             case .json:
-                let writer = JSONRowWriter { chunk in guard channel.send(chunk) else { throw ClientGone() } }
+                var writer = JSONRowWriter { chunk in guard channel.send(chunk) else { throw ClientGone() } }
                 writer.begin(source.schema.fields)
                 while let batch = try source.next() { try writer.write(batch.view) }
                 try writer.finish()

@@ -88,8 +88,9 @@ public final class SQLiteBatchSource: BatchSource {
                 let p = sqlite3_column_blob(stmt, i)
                 try b.append(bytes: UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, i))))
             case .date32:
-                guard kind == SQLITE_TEXT, let days = Calendar.daysSinceEpoch(text(i)) else { throw mismatch(i, b.field) }
-                try b.append(int: days)
+                let raw = UnsafeRawBufferPointer(start: sqlite3_column_text(stmt, i), count: Int(sqlite3_column_bytes(stmt, i)))
+                guard kind == SQLITE_TEXT, let day = DateText.Day(raw) else { throw mismatch(i, b.field) }
+                try b.append(int: Calendar.daysSinceEpoch(year: Int64(day.year), month: Int64(day.month), day: Int64(day.day)))
             case .timestamp:
                 guard kind == SQLITE_TEXT, let micros = Calendar.microsSinceEpoch(text(i)) else { throw mismatch(i, b.field) }
                 try b.append(int: micros)
@@ -163,7 +164,11 @@ enum Calendar {
         let parts = text.prefix(10).split(separator: "-")
         guard parts.count == 3, let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
             (1...12).contains(m), (1...31).contains(d) else { return nil }
-        // Howard Hinnant's days_from_civil.
+        return daysSinceEpoch(year: y, month: m, day: d)
+    }
+
+    /// Howard Hinnant's days_from_civil.
+    static func daysSinceEpoch(year y: Int64, month m: Int64, day d: Int64) -> Int64 {
         let yy = m <= 2 ? y - 1 : y
         let era = (yy >= 0 ? yy : yy - 399) / 400
         let yoe = yy - era * 400

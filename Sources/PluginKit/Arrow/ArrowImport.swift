@@ -26,72 +26,51 @@ public func readFields(_ schema: UnsafePointer<ArrowSchema>) throws -> [ArrowFie
     return fields
 }
 
-/// A read-only view of one column of a batch. A view taken from an `OwnedBatch` keeps the
-/// batch alive; one made from a borrowed array is valid only while that array is.
-public struct ColumnView {
-    /// Keeps the memory behind the pointers alive (an OwnedBatch), when there is one.
-    var owner: AnyObject?
-    public let field: ArrowField
-    public let length: Int
-    public let nullCount: Int
-    private let offset: Int
-    private let validity: UnsafePointer<UInt8>?
-    private let values: UnsafeRawPointer?
-    private let offsets: UnsafePointer<Int32>?
+/// How a column's values are stored, without the type's parameters: cheap to copy and to
+/// switch on in per-value loops (no reference counting).
+public enum PhysicalKind: UInt8, Sendable {
+    case null, bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64
+    case decimal128, decimal256, date32, date64, timestamp, binary, utf8
 
-    init(field: ArrowField, array: UnsafePointer<ArrowArray>, expectedLength: Int) throws {
-        let a = array.pointee
-        self.field = field
-        length = Int(a.length)
-        offset = Int(a.offset)
-        nullCount = Int(a.null_count)
-        guard a.release != nil else { throw ArrowError.invalid("column '\(field.name)' already released") }
-        guard length == expectedLength, offset >= 0 else {
-            throw ArrowError.invalid("column '\(field.name)' has length \(length), expected \(expectedLength)")
-        }
-        guard Int(a.n_buffers) == field.type.bufferCount else {
-            throw ArrowError.invalid("column '\(field.name)' has \(a.n_buffers) buffers, type \(field.type.format) needs \(field.type.bufferCount)")
-        }
-        let buffers = a.buffers
-        if field.type == .null {
-            validity = nil
-            values = nil
-            offsets = nil
-            return
-        }
-        guard let buffers else { throw ArrowError.invalid("column '\(field.name)' has no buffer list") }
-        validity = buffers[0].map { $0.assumingMemoryBound(to: UInt8.self) }
-        if nullCount != 0 && validity == nil {
-            throw ArrowError.invalid("column '\(field.name)' has nulls but no validity bitmap")
-        }
-        switch field.type {
-        case .binary, .utf8:
-            offsets = buffers[1].map { $0.assumingMemoryBound(to: Int32.self) }
-            values = buffers[2]
-        default:
-            offsets = nil
-            values = buffers[1]
-        }
-        if length > 0 && values == nil && offsets == nil {
-            throw ArrowError.invalid("column '\(field.name)' has no values buffer")
-        }
-        if field.type == .binary || field.type == .utf8, length > 0 {
-            guard let offsets, values != nil || offsets[offset + length] == offsets[offset] else {
-                throw ArrowError.invalid("column '\(field.name)' has no offsets or data buffer")
-            }
+    public init(_ type: ArrowType) {
+        switch type {
+        case .null: self = .null
+        case .bool: self = .bool
+        case .int8: self = .int8
+        case .int16: self = .int16
+        case .int32: self = .int32
+        case .int64: self = .int64
+        case .uint8: self = .uint8
+        case .uint16: self = .uint16
+        case .uint32: self = .uint32
+        case .uint64: self = .uint64
+        case .float32: self = .float32
+        case .float64: self = .float64
+        case .decimal128: self = .decimal128
+        case .decimal256: self = .decimal256
+        case .date32: self = .date32
+        case .date64: self = .date64
+        case .timestamp: self = .timestamp
+        case .binary: self = .binary
+        case .utf8: self = .utf8
         }
     }
+}
 
-    /// The raw buffers, for writers that copy them whole (Arrow IPC). Values start at
-    /// `arrayOffset`, in elements (bits for booleans and validity).
-    public var arrayOffset: Int { offset }
-    public var validityBuffer: UnsafePointer<UInt8>? { validity }
-    public var valuesBuffer: UnsafeRawPointer? { values }
-    public var offsetsBuffer: UnsafePointer<Int32>? { offsets }
+/// A column's buffers and their accessors, as plain values: what per-value loops use.
+/// Valid while the batch it came from is alive.
+public struct RawColumn {
+    public let kind: PhysicalKind
+    public let length: Int
+    public let nullCount: Int
+    public let offset: Int
+    public let validity: UnsafePointer<UInt8>?
+    public let values: UnsafeRawPointer?
+    public let offsets: UnsafePointer<Int32>?
 
     @inline(__always)
     public func isNull(_ row: Int) -> Bool {
-        if field.type == .null { return true }
+        if kind == .null { return true }
         guard nullCount != 0, let validity else { return false }
         let i = row + offset
         return validity[i >> 3] & (1 << UInt8(i & 7)) == 0
@@ -101,7 +80,7 @@ public struct ColumnView {
     @inline(__always)
     public func int64(_ row: Int) -> Int64 {
         let i = row + offset
-        switch field.type {
+        switch kind {
         case .int8: return Int64(values!.load(fromByteOffset: i, as: Int8.self))
         case .int16: return Int64(values!.load(fromByteOffset: i * 2, as: Int16.self))
         case .int32, .date32: return Int64(values!.load(fromByteOffset: i * 4, as: Int32.self))
@@ -116,7 +95,7 @@ public struct ColumnView {
     @inline(__always)
     public func uint64(_ row: Int) -> UInt64 {
         let i = row + offset
-        switch field.type {
+        switch kind {
         case .uint8: return UInt64(values!.load(fromByteOffset: i, as: UInt8.self))
         case .uint16: return UInt64(values!.load(fromByteOffset: i * 2, as: UInt16.self))
         case .uint32: return UInt64(values!.load(fromByteOffset: i * 4, as: UInt32.self))
@@ -128,7 +107,7 @@ public struct ColumnView {
     @inline(__always)
     public func double(_ row: Int) -> Double {
         let i = row + offset
-        switch field.type {
+        switch kind {
         case .float32: return Double(values!.load(fromByteOffset: i * 4, as: Float.self))
         case .float64: return values!.load(fromByteOffset: i * 8, as: Double.self)
         case .uint8, .uint16, .uint32, .uint64: return Double(uint64(row))
@@ -139,7 +118,7 @@ public struct ColumnView {
     @inline(__always)
     public func bool(_ row: Int) -> Bool {
         let i = row + offset
-        guard field.type == .bool else { return int64(row) != 0 }
+        guard kind == .bool else { return int64(row) != 0 }
         return values!.load(fromByteOffset: i >> 3, as: UInt8.self) & (1 << UInt8(i & 7)) != 0
     }
 
@@ -154,21 +133,82 @@ public struct ColumnView {
         return UnsafeRawBufferPointer(start: values + start, count: end - start)
     }
 
-    public func string(_ row: Int) -> String {
-        String(decoding: bytes(row), as: UTF8.self)
-    }
-
     /// The decimal words (little-endian two's complement) of a decimal value.
     public func decimalWords(_ row: Int) -> [UInt64] {
-        let words: Int
-        switch field.type {
-        case .decimal128: words = 2
-        case .decimal256: words = 4
-        default: return []
-        }
+        let words = kind == .decimal256 ? 4 : kind == .decimal128 ? 2 : 0
         let base = (row + offset) * words * 8
         return (0..<words).map { values!.load(fromByteOffset: base + $0 * 8, as: UInt64.self) }
     }
+}
+
+/// A read-only view of one column of a batch. A view taken from an `OwnedBatch` keeps the
+/// batch alive; one made from a borrowed array is valid only while that array is.
+public struct ColumnView {
+    /// Keeps the memory behind the pointers alive (an OwnedBatch), when there is one.
+    var owner: AnyObject?
+    public let field: ArrowField
+    public let raw: RawColumn
+
+    public var length: Int { raw.length }
+    public var nullCount: Int { raw.nullCount }
+
+    init(field: ArrowField, array: UnsafePointer<ArrowArray>, expectedLength: Int) throws {
+        let a = array.pointee
+        self.field = field
+        let length = Int(a.length), offset = Int(a.offset), nullCount = Int(a.null_count)
+        guard a.release != nil else { throw ArrowError.invalid("column '\(field.name)' already released") }
+        guard length == expectedLength, offset >= 0 else {
+            throw ArrowError.invalid("column '\(field.name)' has length \(length), expected \(expectedLength)")
+        }
+        guard Int(a.n_buffers) == field.type.bufferCount else {
+            throw ArrowError.invalid("column '\(field.name)' has \(a.n_buffers) buffers, type \(field.type.format) needs \(field.type.bufferCount)")
+        }
+        let kind = PhysicalKind(field.type)
+        if field.type == .null {
+            raw = RawColumn(kind: kind, length: length, nullCount: nullCount, offset: offset, validity: nil, values: nil, offsets: nil)
+            return
+        }
+        guard let buffers = a.buffers else { throw ArrowError.invalid("column '\(field.name)' has no buffer list") }
+        let validity = buffers[0].map { $0.assumingMemoryBound(to: UInt8.self) }
+        if nullCount != 0 && validity == nil {
+            throw ArrowError.invalid("column '\(field.name)' has nulls but no validity bitmap")
+        }
+        let values: UnsafeRawPointer?, offsets: UnsafePointer<Int32>?
+        switch field.type {
+        case .binary, .utf8:
+            offsets = buffers[1].map { UnsafePointer($0.assumingMemoryBound(to: Int32.self)) }
+            values = buffers[2].map { UnsafeRawPointer($0) }
+        default:
+            offsets = nil
+            values = buffers[1].map { UnsafeRawPointer($0) }
+        }
+        if length > 0 && values == nil && offsets == nil {
+            throw ArrowError.invalid("column '\(field.name)' has no values buffer")
+        }
+        if field.type == .binary || field.type == .utf8, length > 0 {
+            guard let offsets, values != nil || offsets[offset + length] == offsets[offset] else {
+                throw ArrowError.invalid("column '\(field.name)' has no offsets or data buffer")
+            }
+        }
+        raw = RawColumn(kind: kind, length: length, nullCount: nullCount, offset: offset,
+                        validity: validity.map { UnsafePointer($0) }, values: values, offsets: offsets)
+    }
+
+    /// The raw buffers, for writers that copy them whole (Arrow IPC). Values start at
+    /// `arrayOffset`, in elements (bits for booleans and validity).
+    public var arrayOffset: Int { raw.offset }
+    public var validityBuffer: UnsafePointer<UInt8>? { raw.validity }
+    public var valuesBuffer: UnsafeRawPointer? { raw.values }
+    public var offsetsBuffer: UnsafePointer<Int32>? { raw.offsets }
+
+    @inline(__always) public func isNull(_ row: Int) -> Bool { raw.isNull(row) }
+    @inline(__always) public func int64(_ row: Int) -> Int64 { raw.int64(row) }
+    @inline(__always) public func uint64(_ row: Int) -> UInt64 { raw.uint64(row) }
+    @inline(__always) public func double(_ row: Int) -> Double { raw.double(row) }
+    @inline(__always) public func bool(_ row: Int) -> Bool { raw.bool(row) }
+    @inline(__always) public func bytes(_ row: Int) -> UnsafeRawBufferPointer { raw.bytes(row) }
+    public func string(_ row: Int) -> String { String(decoding: raw.bytes(row), as: UTF8.self) }
+    public func decimalWords(_ row: Int) -> [UInt64] { raw.decimalWords(row) }
 
     /// A decimal value as text, e.g. "-12.3400".
     public func decimalText(_ row: Int) -> String {
