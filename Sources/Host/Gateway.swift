@@ -13,6 +13,7 @@ public final class Gateway: Sendable {
     public let signedTokens: SignedTokenVerifier
     public let datasetTables: DatasetStore
     public let datasets: DatasetCatalog
+    public let uploads: UploadStore
     public let logger: Logger
 
     /// Creates the data folder if needed, opens (and migrates) the store, and scans the
@@ -29,6 +30,7 @@ public final class Gateway: Sendable {
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
         datasetTables = try DatasetStore(path: dataURL.appendingPathComponent("datasets.sqlite").path)
         datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
+        uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         let directories = config.plugins.directories.isEmpty
             ? GatewayConfig.defaultPluginDirectories() : config.plugins.directories
         registry = PluginRegistry(

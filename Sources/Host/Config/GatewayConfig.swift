@@ -35,6 +35,16 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var signedKeys: [String: String]
     }
 
+    /// The mail server for seed 000's `mail` field. An empty host means none.
+    public struct SMTP: Codable, Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var from: String
+        public var username: String
+        /// Secret.
+        public var password: String
+    }
+
     public var server: Server
     public var dataDir: String
     public var plugins: Plugins
@@ -46,6 +56,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var queries: [String: NamedQuery]
     /// Datasources served by source plugins; `store` (the datasets file) is built in.
     public var datasources: [String: DatasourceDefinition]
+    public var smtp: SMTP
     public var logLevel: String
 
     /// The embedded defaults, as JSON: the same shape the configuration file has.
@@ -60,6 +71,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "datasets": {},
           "queries": {},
           "datasources": {},
+          "smtp": {"host": "", "port": 25, "from": "gateway@localhost", "username": "", "password": ""},
           "logLevel": "info"
         }
         """
@@ -109,6 +121,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var copy = self
         copy.auth.signedKeys = copy.auth.signedKeys.mapValues { _ in "********" }
+        if !copy.smtp.password.isEmpty { copy.smtp.password = "********" }
         return String(decoding: try encoder.encode(copy), as: UTF8.self)
     }
 }

@@ -9,6 +9,8 @@ import Synchronization
 public enum EnvelopeStyle: String, Sendable {
     /// Seed 000: `{"status": 200, "msg": "success"}`.
     case statusMsg
+    /// Seed 000's file upload: `{"data": "message", "result": "success" | "error"}`.
+    case dataResult
     /// Seed 002: `{"errcode": 0, "msg": "", "data": …, "request_id": "…"}`.
     case errcode
     /// Seed 004: `{"code": 200, "message": "…", "data": …}`.
@@ -56,6 +58,7 @@ enum Envelope {
     static func success<T: Encodable>(_ style: EnvelopeStyle, data: T?, message: String = "success", requestId: String) -> Response {
         switch style {
         case .statusMsg: json(.ok, StatusMsg(status: 200, msg: message))
+        case .dataResult: json(.ok, DataResult(data: message, result: "success"))
         case .errcode: json(.ok, Errcode(errcode: 0, msg: "", data: data, request_id: requestId))
         case .codeMessage: json(.ok, CodeMessage(code: 200, message: message, data: data))
         case .gateway: json(.ok, GatewayData(data: data, request_id: requestId))
@@ -66,6 +69,7 @@ enum Envelope {
         let code = Int(error.status.code)
         return switch style {
         case .statusMsg: json(error.status, StatusMsg(status: code, msg: error.message))
+        case .dataResult: json(error.status, DataResult(data: error.message, result: "error"))
         case .errcode: json(error.status, Errcode<Int>(errcode: code, msg: error.message, data: nil, request_id: requestId))
         case .codeMessage: json(error.status, CodeMessage<Int>(code: code, message: error.message, data: nil))
         case .gateway: json(error.status, GatewayError(error: .init(status: code, message: error.message), request_id: requestId))
@@ -81,6 +85,7 @@ enum Envelope {
     }
 
     private struct StatusMsg: Encodable { let status: Int; let msg: String }
+    private struct DataResult: Encodable { let data: String; let result: String }
     private struct Errcode<T: Encodable>: Encodable {
         let errcode: Int; let msg: String; let data: T?; let request_id: String
         func encode(to encoder: Encoder) throws {

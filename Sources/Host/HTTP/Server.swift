@@ -16,6 +16,7 @@ public enum GatewayServer {
         AdminRoutes.register(on: router, styles: styles, gateway: gateway)
         DatasetPushRoutes.register(on: router, styles: styles, gateway: gateway)
         QueryRoutes.register(on: router, styles: styles, gateway: gateway)
+        FileUploadRoutes.register(on: router, styles: styles, gateway: gateway)
         return Application(
             router: router,
             configuration: .init(

@@ -283,8 +283,8 @@ struct OutputBuffer {
         append(UInt8(ascii: "\""))
     }
 
-    func withBytes<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
-        body(UnsafeRawBufferPointer(start: base, count: count))
+    func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
     /// The bytes so far, as a ByteBuffer; the buffer is empty afterwards.

@@ -1,0 +1,192 @@
+import Foundation
+import Hummingbird
+import MultipartKit
+import NIOCore
+
+/// Seed 000's file upload: `POST /etl/api/upload_file_api/`, multipart with the signed
+/// fields (`visitor, token, stamp, type`) and `file` (.csv, or .xlsx read by a source
+/// plugin), imported into the dataset exactly as a push. `filename` re-processes a file
+/// uploaded before; `mail` asks for the result by mail. Reply
+/// `{"data": message, "result": "success" | "error"}`.
+enum FileUploadRoutes {
+    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+        styles.register("/etl", .dataResult)
+        router.post("/etl/api/upload_file_api") { request, context -> Response in
+            let upload = try await UploadedForm.read(request, limit: gateway.config.server.maxBodyBytes,
+                                                     scratch: gateway.uploads.scratchDirectory)
+            defer { upload.discard() }
+            let message = try await importUpload(upload, gateway: gateway)
+            context.logger.info("file upload", metadata: ["dataset": "\(upload.fields["type"] ?? "")", "result": "\(message)"])
+            return Envelope.success(.dataResult, data: Int?.none, message: message, requestId: context.requestId)
+        }
+    }
+
+    static func importUpload(_ upload: UploadedForm, gateway: Gateway) async throws -> String {
+        let fields = upload.fields
+        let visitor = fields["visitor"] ?? "", type = fields["type"] ?? ""
+        try gateway.signedTokens.verify(visitor: visitor, type: type, stamp: fields["stamp"] ?? "",
+                                        token: fields["token"] ?? "", key: gateway.config.auth.signedKeys[visitor])
+        guard let dataset = try gateway.datasets.dataset(type) else { throw APIError.notFound("unknown dataset '\(type)'") }
+        guard dataset.visitors.isEmpty || dataset.visitors.contains(visitor) else {
+            throw APIError.forbidden("visitor '\(visitor)' may not write dataset '\(type)'")
+        }
+        let update: Bool
+        switch fields["update"] ?? "0" {
+        case "0", "": update = false
+        case "1": update = true
+        default: throw APIError.badRequest("update must be 0 (add rows) or 1 (update rows by key, add the rest)")
+        }
+        let stored: String
+        if let file = upload.file {
+            stored = try gateway.uploads.keep(file.path, originalName: file.name, dataset: dataset.id)
+        } else if let again = fields["filename"], !again.isEmpty {
+            stored = try gateway.uploads.find(again, dataset: dataset.id)
+        } else {
+            throw APIError.badRequest("missing field 'file' (or 'filename' to re-process an uploaded file)")
+        }
+        let path = gateway.uploads.path(of: stored, dataset: dataset.id)
+        let rows = try await Workers.run { try FileImport.run(path, into: dataset, update: update, gateway: gateway) }
+        var message = "imported \(rows) rows from \(stored) into dataset '\(dataset.id)'"
+        if let mail = fields["mail"], !mail.isEmpty {
+            message += "; " + (await Mailer(config: gateway.config.smtp).send(result: message, to: mail, subject: "Upload to dataset \(dataset.id)"))
+        }
+        return message
+    }
+}
+
+/// Imports a stored file into a dataset, choosing the reader by extension.
+enum FileImport {
+    static func run(_ path: String, into dataset: Dataset, update: Bool, gateway: Gateway) throws -> Int {
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        do {
+            if ext == "csv" {
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                return try gateway.datasetTables.write(dataset, update: update) { importer in
+                    _ = try data.withUnsafeBytes { try CSVRowParser.parse($0, into: &importer) }
+                }
+            }
+            guard let plugin = gateway.registry.active.first(where: { $0.kinds.contains(.source) && $0.sourceFileExtensions.contains(ext) }) else {
+                let known = ["csv"] + gateway.registry.active.flatMap(\.sourceFileExtensions)
+                throw APIError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
+            }
+            let context = InstanceContext(pluginId: plugin.id, instanceName: "upload", services: gateway.services)
+            let source = try SourceHandle(plugin: plugin, config: "{}", context: context)
+            let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": path]), as: UTF8.self)
+            let stream = try source.read(requestJSON: request)
+            return try gateway.datasetTables.write(dataset, update: update) { importer in
+                _ = try BatchRows.feed(stream, into: &importer)
+            }
+        } catch let e as CSVRowParser.Failure {
+            throw APIError.badRequest("the CSV file is malformed: \(e.description)")
+        } catch let e as DatasetWriteError {
+            if case .sql = e { throw APIError(.internalServerError, e.description) }
+            throw APIError.badRequest(e.description)
+        }
+    }
+}
+
+/// A multipart (or form-encoded) upload: its small fields, and the file part written to a
+/// scratch file as it arrives, so that a large upload never sits in memory.
+final class UploadedForm: @unchecked Sendable {  // built by one request handler, then read-only
+    var fields: [String: String] = [:]
+    var file: (name: String, path: String)?
+
+    func discard() {
+        if let file { try? FileManager.default.removeItem(atPath: file.path) }
+    }
+
+    static let maxFieldBytes = 1 << 20
+
+    static func read(_ request: Request, limit: Int, scratch: String) async throws -> UploadedForm {
+        let form = UploadedForm()
+        let contentType = request.headers[.contentType] ?? ""
+        guard contentType.lowercased().hasPrefix("multipart/form-data") else {
+            let body = try await request.collectBody(limit: limit)
+            form.fields = body.withUnsafeReadableBytes { FormFields($0) }.values.mapValues { String(decoding: $0, as: UTF8.self) }
+            return form
+        }
+        guard let boundary = Self.boundary(contentType) else {
+            throw APIError.badRequest("multipart/form-data without a boundary")
+        }
+        try await form.parse(request.body, boundary: boundary, limit: limit, scratch: scratch)
+        return form
+    }
+
+    static func boundary(_ contentType: String) -> String? {
+        for part in contentType.split(separator: ";") {
+            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0].lowercased() == "boundary" {
+                return kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+        }
+        return nil
+    }
+
+    private func parse(_ body: RequestBody, boundary: String, limit: Int, scratch: String) async throws {
+        let parser = MultipartParser(boundary: boundary)
+        var headers: [String: String] = [:]
+        var value: [UInt8] = []
+        var output: FileHandle?
+        var failure: Error?
+        parser.onHeader = { name, v in headers[name.lowercased()] = v }
+        parser.onBody = { [self] chunk in
+            guard failure == nil else { return }
+            let disposition = Self.disposition(headers["content-disposition"] ?? "")
+            if disposition.filename != nil && disposition.name == "file" {
+                do {
+                    if output == nil {
+                        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+                        let path = "\(scratch)/upload-\(UUID().uuidString)"
+                        FileManager.default.createFile(atPath: path, contents: nil)
+                        output = FileHandle(forWritingAtPath: path)
+                        file = (disposition.filename ?? "upload", path)
+                    }
+                    output?.write(Data(chunk.readableBytesView))
+                } catch {
+                    failure = error
+                }
+            } else {
+                value += chunk.readableBytesView
+                if value.count > Self.maxFieldBytes { failure = APIError.badRequest("form field '\(disposition.name)' is larger than 1 MB") }
+            }
+        }
+        parser.onPartComplete = { [self] in
+            let disposition = Self.disposition(headers["content-disposition"] ?? "")
+            if disposition.filename == nil || disposition.name != "file" {
+                fields[disposition.name] = String(decoding: value, as: UTF8.self)
+            }
+            try? output?.close()
+            output = nil
+            headers = [:]
+            value = []
+        }
+        var received = 0
+        for try await chunk in body {
+            received += chunk.readableBytes
+            guard received <= limit else { throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes") }
+            do {
+                try parser.execute(chunk)
+            } catch {
+                throw APIError.badRequest("the multipart body is malformed: \(error)")
+            }
+            if let failure { throw failure }
+        }
+        try? output?.close()
+    }
+
+    /// name and filename of a `Content-Disposition: form-data; name="x"; filename="y"` header.
+    static func disposition(_ header: String) -> (name: String, filename: String?) {
+        var name = "", filename: String?
+        for part in header.split(separator: ";") {
+            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            guard kv.count == 2 else { continue }
+            let v = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            switch kv[0].lowercased() {
+            case "name": name = v
+            case "filename": filename = v
+            default: break
+            }
+        }
+        return (name, filename)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import PluginKit
+
+/// Feeds Arrow batches (a file-reading source plugin's output) into a RowSink, so an
+/// uploaded file goes into a dataset exactly as a push does: the schema's names are the
+/// header, each value a cell of its kind (dates and timestamps as ISO 8601 text).
+enum BatchRows {
+    static func feed<S: RowSink>(_ source: BatchSource, into sink: inout S) throws -> Int {
+        try sink.header(source.schema.fields.map(\.name))
+        var rows = 0
+        while let batch = try source.next() {
+            let view = batch.view
+            let raws = view.columns.map(\.raw)
+            for row in 0..<view.length {
+                for (c, column) in raws.enumerated() {
+                    try cell(column, view.columns[c].field.type, row) { try sink.cell($0, column: c) }
+                }
+                try sink.endRow(cells: raws.count)
+                rows += 1
+            }
+        }
+        return rows
+    }
+
+    private static func cell(_ column: RawColumn, _ type: ArrowType, _ row: Int, _ body: (PushedCell) throws -> Void) throws {
+        if column.isNull(row) { return try body(.null) }
+        switch column.kind {
+        case .null: try body(.null)
+        case .bool: try body(.bool(column.bool(row)))
+        case .int8, .int16, .int32, .int64: try body(.int(column.int64(row)))
+        case .uint8, .uint16, .uint32, .uint64:
+            let v = column.uint64(row)
+            if let i = Int64(exactly: v) { try body(.int(i)) } else { try text(String(v), body) }
+        case .float32, .float64: try body(.double(column.double(row)))
+        case .decimal128, .decimal256:
+            switch type {
+            case .decimal128(_, let s), .decimal256(_, let s): try text(DecimalText.format(column.decimalWords(row), scale: s), body)
+            default: try body(.null)
+            }
+        case .date32: try text(ISODates.day(column.int64(row)), body)
+        case .date64: try text(ISODates.day(column.int64(row) / 86_400_000), body)
+        case .timestamp:
+            guard case .timestamp(let unit, _) = type else { return try body(.null) }
+            var out = OutputBuffer(capacity: 32)
+            let v = column.int64(row)
+            out.appendTimestamp(unit.perSecond <= 1_000_000 ? v * (1_000_000 / unit.perSecond) : v / (unit.perSecond / 1_000_000))
+            try out.withBytes { try body(.text($0)) }
+        case .binary, .utf8: try body(.text(column.bytes(row)))
+        }
+    }
+
+    private static func text(_ s: String, _ body: (PushedCell) throws -> Void) throws {
+        var copy = s
+        try copy.withUTF8 { try body(.text(UnsafeRawBufferPointer($0))) }
+    }
+}
