@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "gateway", targets: ["gateway"]),
         .library(name: "PluginKit", targets: ["PluginKit"]),
         .library(name: "ArrowFormat", type: .dynamic, targets: ["ArrowFormat"]),
+        .library(name: "XlsxExport", type: .dynamic, targets: ["XlsxExport"]),
         // A small real source plugin written with PluginKit; the docs' Swift example.
         .library(name: "SequenceSource", type: .dynamic, targets: ["SequenceSource"]),
     ],
@@ -54,6 +55,8 @@ let package = Package(
             ],
             path: "Sources/gateway"),
         .target(name: "ArrowFormat", dependencies: ["PluginKit"], path: "Plugins/ArrowFormat"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "XlsxExport", dependencies: ["PluginKit", "CZlib"], path: "Plugins/XlsxExport"),
         .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource"),
         .testTarget(
             name: "GatewayTests",

@@ -124,6 +124,7 @@ struct Plugins: AsyncParsableCommand {
             abstract: "Load a plugin file and exercise its contract; exits non-zero if any check fails.")
         @OptionGroup var common: CommonOptions
         @Argument(help: "The plugin file (.so).") var file: String
+        @Option(help: "A file for a file-reading source plugin to read (e.g. an .xlsx).") var sample: String?
 
         func run() async throws {
             var config = try common.load()
@@ -131,7 +132,8 @@ struct Plugins: AsyncParsableCommand {
             var logger = common.logger(config)
             logger.logLevel = .warning
             let gateway = try Gateway(config: config, logger: logger)
-            let verifier = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory + "/tmp")
+            let verifier = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory + "/tmp",
+                                          sample: sample.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
             let checks = verifier.verify(path: URL(fileURLWithPath: file).standardizedFileURL.path)
             checks.forEach { print($0) }
             let failed = checks.filter { !$0.passed }.count

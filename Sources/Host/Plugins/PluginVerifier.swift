@@ -15,10 +15,13 @@ public struct PluginVerifier {
 
     let services: HostServiceProvider
     let scratchDirectory: String
+    /// A file for a file-reading source to read (`gateway plugins verify --sample FILE`).
+    let sample: String?
 
-    public init(services: HostServiceProvider, scratchDirectory: String) {
+    public init(services: HostServiceProvider, scratchDirectory: String, sample: String? = nil) {
         self.services = services
         self.scratchDirectory = scratchDirectory
+        self.sample = sample
     }
 
     public func verify(path: String) -> [Check] {
@@ -62,9 +65,27 @@ public struct PluginVerifier {
             checks.append(Check(passed: true, name: "source reads its example config", detail: "skipped: the plugin gives no example_config_json"))
             return checks
         }
-        checks.append(check("source reads its example config") {
+        var request = "{}"
+        if !plugin.sourceFileExtensions.isEmpty {
+            checks.append(check("file source refuses a read without a file") {
+                let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
+                do {
+                    _ = try source.read(requestJSON: "{}")
+                } catch let e as PluginError where e.status == GW_INVALID_ARGUMENT && !e.message.isEmpty {
+                    return "refused: \(e.message)"
+                }
+                throw InvalidInput("a read without 'file' did not fail with invalid argument")
+            })
+            guard let sample else {
+                checks.append(Check(passed: true, name: "source reads a sample file",
+                                    detail: "skipped: give one with --sample FILE (.\(plugin.sourceFileExtensions.joined(separator: ", .")))"))
+                return checks
+            }
+            request = String(decoding: (try? JSONSerialization.data(withJSONObject: ["file": sample])) ?? Data("{}".utf8), as: UTF8.self)
+        }
+        checks.append(check(request == "{}" ? "source reads its example config" : "source reads the sample file") {
             let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
-            let stream = try source.read(requestJSON: "{}")
+            let stream = try source.read(requestJSON: request)
             var rows = 0, batches = 0
             while let batch = try stream.next() {
                 rows += batch.length
