@@ -123,6 +123,9 @@ import Testing
             #expect(((format.json["error"] as? [String: Any])?["message"] as? String)?.hasPrefix("no format 'parquet' is available") == true)
             let unknown = try await get(server, "/api/v1/dataset/nope/query", token: all)
             #expect(unknown.status == 404)
+            let wax = try await get(server, "/api/v1/dataset/sales/query?queryType=WAX&query=x", token: all)
+            #expect(wax.status == 400)
+            #expect((wax.json["error"] as? [String: Any])?["message"] as? String == "queryType 'WAX' is not supported for datasets: leave it out or send NONE")
         }
     }
 }

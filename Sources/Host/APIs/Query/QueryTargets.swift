@@ -34,6 +34,9 @@ struct QueryTargets: Sendable {
     // MARK: datasets
 
     private func dataset(_ id: String, _ query: QueryRequest) throws -> BatchSource {
+        if let type = query.queryType, type.lowercased() != "none" {
+            throw APIError.badRequest("queryType '\(type)' is not supported for datasets: leave it out or send NONE")
+        }
         if let pushed = try gateway.datasets.dataset(id) { return try table(pushed, query) }
         if let named = gateway.config.queries[id] { return try namedQuery(id, named, query) }
         throw APIError.notFound("unknown dataset '\(id)'")
