@@ -41,7 +41,7 @@ public struct RowArrayParser {
 
     private let bytes: UnsafeRawBufferPointer
     private var i = 0
-    private let scratch = ScratchBuffer()
+    private var scratch = OutputBuffer(capacity: 256)
 
     public init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
@@ -308,43 +308,5 @@ public struct RowArrayParser {
 
     @inline(__always) private mutating func skipSpace() {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
-    }
-}
-
-/// A growable byte buffer whose contents stay put until the next reset or append, so a
-/// decoded string can be lent out like the in-place ones.
-final class ScratchBuffer {
-    private var base: UnsafeMutableRawPointer = .allocate(byteCount: 256, alignment: 8)
-    private var capacity = 256
-    private var count = 0
-
-    deinit { base.deallocate() }
-
-    func reset() { count = 0 }
-
-    func append(_ byte: UInt8) {
-        reserve(1)
-        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
-        count += 1
-    }
-
-    func append(_ bytes: UnsafeRawBufferPointer) {
-        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
-        reserve(bytes.count)
-        (base + count).copyMemory(from: source, byteCount: bytes.count)
-        count += bytes.count
-    }
-
-    var contents: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
-
-    private func reserve(_ extra: Int) {
-        guard count + extra > capacity else { return }
-        var grown = capacity * 2
-        while grown < count + extra { grown *= 2 }
-        let bigger = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
-        bigger.copyMemory(from: base, byteCount: count)
-        base.deallocate()
-        base = bigger
-        capacity = grown
     }
 }

@@ -62,22 +62,8 @@ enum DatasetPushRoutes {
 
     /// Authenticates, finds the dataset and writes the rows; returns how many.
     static func push(_ fields: FormFields, gateway: Gateway) async throws -> Int {
-        let visitor = fields["visitor"] ?? "", type = fields["type"] ?? ""
-        try gateway.signedTokens.verify(
-            visitor: visitor, type: type, stamp: fields["stamp"] ?? "", token: fields["token"] ?? "",
-            key: gateway.config.auth.signedKeys[visitor])
-        guard let dataset = try gateway.datasets.dataset(type) else {
-            throw APIError.notFound("unknown dataset '\(type)'")
-        }
-        guard dataset.visitors.isEmpty || dataset.visitors.contains(visitor) else {
-            throw APIError.forbidden("visitor '\(visitor)' may not write dataset '\(type)'")
-        }
-        let update: Bool
-        switch fields["update"] ?? "0" {
-        case "0", "": update = false
-        case "1": update = true
-        default: throw APIError.badRequest("update must be 0 (add rows) or 1 (update rows by key, add the rest)")
-        }
+        let write = try DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
+        let dataset = write.dataset, update = write.update
         guard let ds = fields.values["ds"], !ds.isEmpty else { throw APIError.badRequest("missing field 'ds'") }
         let tables = gateway.datasetTables
         return try await Workers.run {

@@ -1,0 +1,27 @@
+import Foundation
+
+/// What every write into a dataset checks first, for pushes and uploads alike: the signed
+/// token, the dataset, the visitor's right to write it, and the `update` mode.
+struct DatasetWriteRequest {
+    let dataset: Dataset
+    let update: Bool
+
+    /// `field` reads one request field by name.
+    static func authorize(_ field: (String) -> String?, gateway: Gateway) throws -> DatasetWriteRequest {
+        let visitor = field("visitor") ?? "", type = field("type") ?? ""
+        try gateway.signedTokens.verify(
+            visitor: visitor, type: type, stamp: field("stamp") ?? "", token: field("token") ?? "",
+            key: gateway.config.auth.signedKeys[visitor])
+        guard let dataset = try gateway.datasets.dataset(type) else {
+            throw APIError.notFound("unknown dataset '\(type)'")
+        }
+        guard dataset.visitors.isEmpty || dataset.visitors.contains(visitor) else {
+            throw APIError.forbidden("visitor '\(visitor)' may not write dataset '\(type)'")
+        }
+        switch field("update") ?? "0" {
+        case "0", "": return DatasetWriteRequest(dataset: dataset, update: false)
+        case "1": return DatasetWriteRequest(dataset: dataset, update: true)
+        default: throw APIError.badRequest("update must be 0 (add rows) or 1 (update rows by key, add the rest)")
+        }
+    }
+}

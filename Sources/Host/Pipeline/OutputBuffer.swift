@@ -1,0 +1,165 @@
+import NIOCore
+
+/// A growable byte buffer written through a raw pointer: no per-byte checks beyond capacity.
+/// Keep one owner: copies share storage, and growing one invalidates the others.
+struct OutputBuffer {
+    private var base: UnsafeMutableRawPointer
+    private var capacity: Int
+    private(set) var count = 0
+    private let owner: Deallocator
+
+    /// Frees the storage when the last copy of the buffer goes.
+    private final class Deallocator {
+        var pointer: UnsafeMutableRawPointer
+        init(_ p: UnsafeMutableRawPointer) { pointer = p }
+        deinit { pointer.deallocate() }
+    }
+
+    init(capacity: Int = 80 * 1024) {
+        base = .allocate(byteCount: capacity, alignment: 8)
+        self.capacity = capacity
+        owner = Deallocator(base)
+    }
+
+    @inline(__always)
+    private mutating func reserve(_ n: Int) {
+        guard count + n > capacity else { return }
+        var grown = capacity * 2
+        while grown < count + n { grown *= 2 }
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
+        bigger.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = bigger
+        owner.pointer = bigger
+        capacity = grown
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        reserve(bytes.count)
+        (base + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    mutating func append(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func append(_ text: String) {
+        var copy = text
+        copy.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always)
+    mutating func appendUnsigned(_ value: UInt64) {
+        reserve(20)
+        var v = value
+        var digits = 0
+        var t = v
+        repeat { digits += 1; t /= 10 } while t > 0
+        var i = count + digits
+        repeat {
+            i -= 1
+            base.storeBytes(of: UInt8(ascii: "0") + UInt8(v % 10), toByteOffset: i, as: UInt8.self)
+            v /= 10
+        } while v > 0
+        count += digits
+    }
+
+    @inline(__always)
+    mutating func appendInteger(_ value: Int64) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        appendUnsigned(value.magnitude)
+    }
+
+    /// `width` digits, zero-padded.
+    @inline(__always)
+    private mutating func appendPadded(_ value: Int64, width: Int) {
+        reserve(width)
+        var v = value
+        for i in stride(from: width - 1, through: 0, by: -1) {
+            base.storeBytes(of: UInt8(ascii: "0") + UInt8(v % 10), toByteOffset: count + i, as: UInt8.self)
+            v /= 10
+        }
+        count += width
+    }
+
+    /// "YYYY-MM-DD" for days since the epoch.
+    mutating func appendDay(_ days: Int64) {
+        let (y, m, d) = ISODates.civil(days)
+        if y < 0 || y > 9999 { return append(ISODates.day(days)) }
+        appendPadded(y, width: 4)
+        append(UInt8(ascii: "-"))
+        appendPadded(m, width: 2)
+        append(UInt8(ascii: "-"))
+        appendPadded(d, width: 2)
+    }
+
+    /// "YYYY-MM-DDTHH:MM:SS[.ffffff]" for microseconds since the epoch.
+    mutating func appendTimestamp(_ micros: Int64) {
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = micros - seconds * 1_000_000
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        appendDay(days)
+        append(UInt8(ascii: "T"))
+        appendPadded(secondOfDay / 3600, width: 2)
+        append(UInt8(ascii: ":"))
+        appendPadded(secondOfDay / 60 % 60, width: 2)
+        append(UInt8(ascii: ":"))
+        appendPadded(secondOfDay % 60, width: 2)
+        if fraction != 0 {
+            append(UInt8(ascii: "."))
+            appendPadded(fraction, width: 6)
+        }
+    }
+
+    /// A quoted JSON string; runs of plain bytes are copied whole.
+    mutating func appendJSONString(_ bytes: UnsafeRawBufferPointer) {
+        append(UInt8(ascii: "\""))
+        var runStart = 0
+        for (i, b) in bytes.enumerated() where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+            append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<i]))
+            runStart = i + 1
+            append(UInt8(ascii: "\\"))
+            switch b {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): append(b)
+            case 0x0A: append(UInt8(ascii: "n"))
+            case 0x0D: append(UInt8(ascii: "r"))
+            case 0x09: append(UInt8(ascii: "t"))
+            default:
+                append(UInt8(ascii: "u"))
+                appendPadded(0, width: 2)
+                let hex: StaticString = "0123456789abcdef"
+                append(hex.utf8Start[Int(b >> 4)])
+                append(hex.utf8Start[Int(b & 0xF)])
+            }
+        }
+        append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+        append(UInt8(ascii: "\""))
+    }
+
+    /// The bytes so far, valid until the buffer next changes.
+    var contents: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    mutating func reset() { count = 0 }
+
+    func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    /// The bytes so far, as a ByteBuffer; the buffer is empty afterwards.
+    mutating func takeByteBuffer() -> ByteBuffer {
+        defer { count = 0 }
+        return ByteBuffer(bytes: UnsafeRawBufferPointer(start: base, count: count))
+    }
+}
+
