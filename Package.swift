@@ -33,7 +33,8 @@ let package = Package(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
         .target(name: "SQLiteTuning", path: "Sources/SQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
-        .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "PluginKit", dependencies: ["PluginABI", "CZlib"], path: "Sources/PluginKit"),
         .target(
             name: "Host",
             dependencies: [
@@ -55,7 +56,6 @@ let package = Package(
             ],
             path: "Sources/gateway"),
         .target(name: "ArrowFormat", dependencies: ["PluginKit"], path: "Plugins/ArrowFormat"),
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "XlsxExport", dependencies: ["PluginKit", "CZlib"], path: "Plugins/XlsxExport"),
         .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource"),
         .testTarget(

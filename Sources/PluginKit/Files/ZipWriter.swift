@@ -1,0 +1,272 @@
+import CZlib
+import PluginABI
+import Foundation
+import Synchronization
+
+/// Writes a ZIP archive to a file in one streaming pass: each entry's size and CRC follow
+/// its data (a data descriptor), so nothing is held back. Deflated entries are compressed
+/// on a second thread while the caller produces the next bytes, in bounded memory (a few
+/// chunks in flight).
+public final class ZipWriter {
+    public enum Method: Sendable {
+        case stored
+        /// zlib level 1 (fast) to 9 (small).
+        case deflate(level: Int32)
+    }
+
+    private struct Entry {
+        let name: [UInt8]
+        let method: UInt16
+        let offset: UInt32
+        var crc: UInt32 = 0
+        var compressedSize: UInt32 = 0
+        var size: UInt32 = 0
+    }
+
+    private let output: FileHandle
+    private var position: UInt64 = 0
+    private var entries: [Entry] = []
+    private var current: Entry?
+    private var compressor: Compressor?
+    private var pending: [UInt8] = []
+    private static let chunkSize = 1 << 20
+    private static let dosTime: UInt16 = 0, dosDate: UInt16 = (2026 - 1980) << 9 | 1 << 5 | 1
+
+    public init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw PluginError(status: GW_IO, "cannot create \(path)")
+        }
+        output = handle
+    }
+
+    deinit { try? output.close() }
+
+    /// Starts an entry; ends the previous one.
+    public func beginEntry(_ name: String, method: Method) throws {
+        if current != nil { try endEntry() }
+        let methodCode: UInt16
+        switch method {
+        case .stored: methodCode = 0
+        case .deflate(let level):
+            methodCode = 8
+            compressor = try Compressor(level: level)
+        }
+        guard position < UInt64(UInt32.max) else { throw PluginError(status: GW_IO, "the archive is over 4 GB (ZIP64 is not written)") }
+        current = Entry(name: Array(name.utf8), method: methodCode, offset: UInt32(position))
+        var header: [UInt8] = []
+        Self.put32(&header, 0x0403_4B50)
+        Self.put16(&header, 20)        // version needed
+        Self.put16(&header, 1 << 3 | 1 << 11)  // sizes in a data descriptor; UTF-8 names
+        Self.put16(&header, methodCode)
+        Self.put16(&header, Self.dosTime)
+        Self.put16(&header, Self.dosDate)
+        Self.put32(&header, 0)         // crc, sizes: in the descriptor
+        Self.put32(&header, 0)
+        Self.put32(&header, 0)
+        Self.put16(&header, UInt16(current!.name.count))
+        Self.put16(&header, 0)
+        header += current!.name
+        try emit(header)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard current != nil else { throw PluginError.internalError("zip write outside an entry") }
+        guard bytes.count > 0 else { return }
+        current!.crc = UInt32(crc32(uLong(current!.crc), bytes.baseAddress!.assumingMemoryBound(to: Bytef.self), uInt(bytes.count)))
+        current!.size &+= UInt32(truncatingIfNeeded: bytes.count)
+        guard let compressor else {
+            current!.compressedSize &+= UInt32(truncatingIfNeeded: bytes.count)
+            return try emit(bytes)
+        }
+        pending.append(contentsOf: bytes)
+        if pending.count >= Self.chunkSize {
+            try compressor.submit(pending, final: false)
+            pending.removeAll(keepingCapacity: true)
+            try drain(compressor)
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    public func endEntry() throws {
+        guard var entry = current else { return }
+        if let compressor {
+            try compressor.submit(pending, final: true)
+            pending.removeAll(keepingCapacity: true)
+            try drain(compressor, untilDone: true)
+            entry.compressedSize = UInt32(truncatingIfNeeded: compressor.produced)
+            self.compressor = nil
+        } else {
+            entry.compressedSize = current!.compressedSize
+        }
+        entry.crc = current!.crc
+        entry.size = current!.size
+        var descriptor: [UInt8] = []
+        Self.put32(&descriptor, 0x0807_4B50)
+        Self.put32(&descriptor, entry.crc)
+        Self.put32(&descriptor, entry.compressedSize)
+        Self.put32(&descriptor, entry.size)
+        try emit(descriptor)
+        entries.append(entry)
+        current = nil
+    }
+
+    /// Ends the last entry and writes the central directory.
+    public func finish() throws {
+        try endEntry()
+        let directoryStart = position
+        var directory: [UInt8] = []
+        for e in entries {
+            Self.put32(&directory, 0x0201_4B50)
+            Self.put16(&directory, 20)
+            Self.put16(&directory, 20)
+            Self.put16(&directory, 1 << 3 | 1 << 11)
+            Self.put16(&directory, e.method)
+            Self.put16(&directory, Self.dosTime)
+            Self.put16(&directory, Self.dosDate)
+            Self.put32(&directory, e.crc)
+            Self.put32(&directory, e.compressedSize)
+            Self.put32(&directory, e.size)
+            Self.put16(&directory, UInt16(e.name.count))
+            Self.put16(&directory, 0)
+            Self.put16(&directory, 0)
+            Self.put16(&directory, 0)
+            Self.put16(&directory, 0)
+            Self.put32(&directory, 0)
+            Self.put32(&directory, e.offset)
+            directory += e.name
+        }
+        try emit(directory)
+        var end: [UInt8] = []
+        Self.put32(&end, 0x0605_4B50)
+        Self.put16(&end, 0)
+        Self.put16(&end, 0)
+        Self.put16(&end, UInt16(entries.count))
+        Self.put16(&end, UInt16(entries.count))
+        Self.put32(&end, UInt32(position - directoryStart))
+        Self.put32(&end, UInt32(directoryStart))
+        Self.put16(&end, 0)
+        try emit(end)
+        try output.synchronize()
+        try output.close()
+    }
+
+    /// Bytes written so far (the archive's size once finished).
+    public var bytesWritten: UInt64 { position }
+
+    private func drain(_ compressor: Compressor, untilDone: Bool = false) throws {
+        while let chunk = try compressor.take(wait: untilDone) { try emit(chunk) }
+    }
+
+    private func emit(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try emit($0) }
+    }
+
+    private func emit(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count > 0 else { return }
+        do {
+            try output.write(contentsOf: Data(bytes))
+        } catch {
+            throw PluginError(status: GW_IO, "writing the archive failed: \(error)")
+        }
+        position += UInt64(bytes.count)
+    }
+
+    private static func put16(_ out: inout [UInt8], _ v: UInt16) { out += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    private static func put32(_ out: inout [UInt8], _ v: UInt32) { put16(&out, UInt16(v & 0xFFFF)); put16(&out, UInt16(v >> 16)) }
+}
+
+/// Raw deflate on its own thread: input chunks in, compressed chunks out, each queue
+/// bounded so memory stays flat whatever the entry's size.
+private final class Compressor: @unchecked Sendable {  // queues are guarded by `state`; the z_stream is only touched by the worker thread
+    private struct State {
+        var input: [([UInt8], Bool)] = []
+        var output: [[UInt8]] = []
+        var done = false
+        var failure: String?
+    }
+
+    private let state = Mutex(State())
+    private let inputReady = DispatchSemaphore(value: 0)
+    private let outputReady = DispatchSemaphore(value: 0)
+    private let inputSpace: DispatchSemaphore
+    private(set) var produced = 0
+    private var stream = z_stream()
+
+    init(level: Int32) throws {
+        guard deflateInit2_(&stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+                            Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw PluginError.internalError("zlib failed to start")
+        }
+        // Start at 0 and signal: a semaphore freed below its start value traps.
+        inputSpace = DispatchSemaphore(value: 0)
+        for _ in 0..<3 { inputSpace.signal() }
+        Thread.detachNewThread { [self] in run() }
+    }
+
+    func submit(_ bytes: [UInt8], final: Bool) throws {
+        inputSpace.wait()
+        state.withLock { $0.input.append((bytes, final)) }
+        inputReady.signal()
+    }
+
+    /// The next compressed chunk; nil when none is ready (or, with `wait`, at the end).
+    func take(wait: Bool) throws -> [UInt8]? {
+        while true {
+            enum Next { case chunk([UInt8]), end, none, fail(String) }
+            let next: Next = state.withLock { s in
+                if let f = s.failure { return .fail(f) }
+                if !s.output.isEmpty { return .chunk(s.output.removeFirst()) }
+                return s.done ? .end : .none
+            }
+            switch next {
+            case .chunk(let c): produced += c.count; return c
+            case .end: return nil
+            case .fail(let f): throw PluginError.internalError(f)
+            case .none:
+                guard wait else { return nil }
+                outputReady.wait()
+            }
+        }
+    }
+
+    private func run() {
+        defer { deflateEnd(&stream) }
+        var out = [UInt8](repeating: 0, count: 1 << 18)
+        while true {
+            inputReady.wait()
+            let (chunk, final) = state.withLock { $0.input.removeFirst() }
+            inputSpace.signal()
+            var status: Int32 = Z_OK
+            chunk.withUnsafeBufferPointer { input in
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+                stream.avail_in = uInt(input.count)
+                repeat {
+                    out.withUnsafeMutableBufferPointer { o in
+                        stream.next_out = o.baseAddress
+                        stream.avail_out = uInt(o.count)
+                        status = deflate(&stream, final ? Z_FINISH : Z_NO_FLUSH)
+                    }
+                    let n = out.count - Int(stream.avail_out)
+                    if n > 0 {
+                        let piece = Array(out[0..<n])
+                        state.withLock { $0.output.append(piece) }
+                        outputReady.signal()
+                    }
+                } while stream.avail_out == 0 || (final && status == Z_OK)
+            }
+            if status == Z_STREAM_ERROR {
+                state.withLock { $0.failure = "deflate failed" }
+                outputReady.signal()
+                return
+            }
+            if final {
+                state.withLock { $0.done = true }
+                outputReady.signal()
+                return
+            }
+        }
+    }
+}

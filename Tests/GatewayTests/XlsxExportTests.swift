@@ -1,0 +1,61 @@
+import Foundation
+import PluginABI
+import PluginKit
+import Testing
+@testable import Host
+
+/// The xlsx exporter's workbooks, opened by readers we did not write.
+@Suite struct XlsxExportTests {
+    static let checker = "\(TestSupport.fixtures)/check_xlsx.py"
+
+    static func export(_ batches: [BatchBuilder], fields: [ArrowField], config: String = "{}") throws -> [String] {
+        let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])
+        let plugin = try #require(gateway.registry.plugin(id: "xlsx"))
+        let dir = TestSupport.temporaryDirectory("xlsx-out")
+        let exporter = try ExporterHandle(plugin: plugin, config: config,
+                                          context: InstanceContext(pluginId: plugin.id, instanceName: "t", services: gateway.services),
+                                          outputDirectory: dir, baseName: "导出")
+        try exporter.begin(OwnedSchema(fields: fields))
+        for b in batches { try exporter.write(OwnedBatch(exporting: b)) }
+        try exporter.finish()
+        return exporter.outputFiles()
+    }
+
+    @Test func everyABITypeReadsBackInOpenpyxl() throws {
+        let files = try Self.export([ConformanceData.batch(rows: 5), ConformanceData.batch(rows: 3)], fields: ConformanceData.fields)
+        #expect(files.map { URL(fileURLWithPath: $0).lastPathComponent } == ["导出.xlsx"])
+        let kinds = ConformanceData.fields.map(\.type.format).map { $0.hasPrefix("ts") ? "ts" : $0 }
+        let result = try TestSupport.run("/usr/bin/env", ["python3", Self.checker, "conformance", files[0], kinds.joined(separator: ";")])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("ok: 19 columns, 8 rows"))
+    }
+
+    @Test func largeExportsContinueInFurtherFiles() throws {
+        let fields = [ArrowField("n", .int64), ArrowField("s", .utf8)]
+        var batches: [BatchBuilder] = []
+        for start in stride(from: 0, to: 23, by: 10) {
+            let b = BatchBuilder(fields: fields)
+            for i in start..<min(23, start + 10) {
+                try b[0].append(int: Int64(i))
+                try b[1].append(string: "row \(i) <&>")
+            }
+            batches.append(b)
+        }
+        let files = try Self.export(batches, fields: fields, config: #"{"max_rows_per_file": 9}"#)
+        #expect(files.map { URL(fileURLWithPath: $0).lastPathComponent } == ["导出-1.xlsx", "导出-2.xlsx", "导出-3.xlsx"])
+        let result = try TestSupport.run("/usr/bin/env", ["python3", Self.checker, "rows"] + files)
+        #expect(result.status == 0, "\(result.output)")
+        let rows = result.output.split(separator: "\n").map(String.init)
+        #expect(rows == (0..<23).map { #"[\#($0), "row \#($0) <&>"]"# })
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/soffice")))
+    func libreOfficeConvertsItWithoutComplaint() throws {
+        let files = try Self.export([ConformanceData.batch(rows: 5)], fields: ConformanceData.fields)
+        let result = try TestSupport.run("/usr/bin/env", ["python3", Self.checker, "soffice", files[0]])
+        #expect(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n")
+        #expect(lines.count == 6)
+        #expect(lines.last?.contains("值 4") == true)
+    }
+}
