@@ -36,6 +36,7 @@ import Testing
         let result = try TestSupport.run("/usr/bin/env", [
             "swiftc", "-typecheck", "-parse-as-library", "-I", "\(products)/Modules",
             "-Xcc", "-fmodule-map-file=\(products)/PluginABI.build/module.modulemap", "-Xcc", "-I", "-Xcc", TestSupport.abiInclude,
+            "-Xcc", "-fmodule-map-file=\(TestSupport.packageRoot.path)/Sources/CZlib/module.modulemap",
             "\(dir)/Plugin.swift",
         ])
         #expect(result.status == 0, "\(result.output)")
