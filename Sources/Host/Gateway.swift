@@ -14,6 +14,7 @@ public final class Gateway: Sendable {
     public let datasetTables: DatasetStore
     public let datasets: DatasetCatalog
     public let uploads: UploadStore
+    public let exports: ExportService
     public let logger: Logger
 
     /// Creates the data folder if needed, opens (and migrates) the store, and scans the
@@ -36,6 +37,26 @@ public final class Gateway: Sendable {
         registry = PluginRegistry(
             directories: directories, copyDirectory: dataURL.appendingPathComponent("plugin-copies").path, logger: logger)
         registry.scan()
+        exports = try ExportService(store: store, registry: registry, services: services, config: config.exports,
+                                    directory: dataURL.appendingPathComponent("exports").path, logger: logger)
+        try exports.recoverAfterRestart()
+        try exports.deleteExpired()
+    }
+
+    /// Hourly upkeep while serving: expired export tasks and their files are deleted.
+    public func startMaintenance() -> DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        timer.schedule(deadline: .now() + 3600, repeating: 3600)
+        timer.setEventHandler { [exports, logger] in
+            do {
+                let removed = try exports.deleteExpired()
+                if removed > 0 { logger.info("deleted \(removed) expired export tasks") }
+            } catch {
+                logger.error("export cleanup failed: \(error)")
+            }
+        }
+        timer.resume()
+        return timer
     }
 
     public func shutdown() async {

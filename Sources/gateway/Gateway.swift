@@ -64,7 +64,11 @@ struct Serve: AsyncParsableCommand {
             fflush(nil)
         }
         let hangup = PluginRescanOnHangup(registry: gateway.registry)
-        defer { hangup.stop() }
+        let maintenance = gateway.startMaintenance()
+        defer {
+            hangup.stop()
+            maintenance.cancel()
+        }
         try await app.runService()
         await gateway.shutdown()
     }

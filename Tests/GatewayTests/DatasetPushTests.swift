@@ -49,7 +49,7 @@ import Testing
         try await TestServer.with(gateway) { server in
             let first = try await push(server, Self.signed(type: "123", ds: #"[["region","amount","units","day","note"],["东区",10.5,3,"2026-11-01","x"],["west","7",2,"2026/11/02",null]]"#))
             #expect(first.status == 200)
-            #expect(first.text == #"{"msg":"success","status":200}"#)
+            #expect(first.text == #"{"status":200,"msg":"success"}"#)
             #expect(try rows(gateway, "SELECT region, amount, units, day, note FROM sales ORDER BY day") == [
                 [.text("东区"), .double(10.5), .int(3), .text("2026-11-01"), .text("x")],
                 [.text("west"), .double(7), .int(2), .text("2026-11-02"), .null],
@@ -172,7 +172,7 @@ import Testing
                 """.write(toFile: script, atomically: true, encoding: .utf8)
             let result = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["python3", script]) }
             #expect(result.status == 0, "\(result.output)")
-            #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "{'msg': 'success', 'status': 200}")
+            #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "{'status': 200, 'msg': 'success'}")
             #expect(try rows(gateway, "SELECT A, B FROM abc") == [[.text("a1"), .text("b1")], [.text("a2"), .text("b2")]])
         }
     }

@@ -45,6 +45,23 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var password: String
     }
 
+    /// The export service (seed 002).
+    public struct Exports: Codable, Sendable, Equatable {
+        /// Export tokens: bearer with scope `export` unless false.
+        public var requireToken: Bool
+        /// Tasks and files older than this are deleted.
+        public var retentionDays: Int
+        /// Callback attempts after the first, with the backoff doubling from callbackBackoffMs.
+        public var callbackRetries: Int
+        public var callbackBackoffMs: Int
+        /// Rows per workbook (header included); 0 keeps the exporter's default (1,048,576).
+        public var maxRowsPerFile: Int
+        /// Pages fetched at once by HTTP exports.
+        public var concurrency: Int
+        /// The address clients reach this gateway at, for `down_url`; empty means the request's Host.
+        public var publicBaseUrl: String
+    }
+
     public var server: Server
     public var dataDir: String
     public var plugins: Plugins
@@ -57,6 +74,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     /// Datasources served by source plugins; `store` (the datasets file) is built in.
     public var datasources: [String: DatasourceDefinition]
     public var smtp: SMTP
+    public var exports: Exports
     public var logLevel: String
 
     /// The embedded defaults, as JSON: the same shape the configuration file has.
@@ -72,6 +90,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "queries": {},
           "datasources": {},
           "smtp": {"host": "", "port": 25, "from": "gateway@localhost", "username": "", "password": ""},
+          "exports": {"requireToken": true, "retentionDays": 7, "callbackRetries": 3, "callbackBackoffMs": 1000,
+                      "maxRowsPerFile": 0, "concurrency": 8, "publicBaseUrl": ""},
           "logLevel": "info"
         }
         """
@@ -183,6 +203,11 @@ enum ConfigMerge {
         switch value {
         case is [Any]:
             return raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case let b as Bool where type(of: b) == Bool.self && !(value is Int):
+            guard let parsed = ["true": true, "1": true, "false": false, "0": false][raw.lowercased()] else {
+                throw InvalidInput("\(name) must be true or false")
+            }
+            return parsed
         case is NSNumber:
             guard let n = Int(raw) else { throw InvalidInput("\(name) must be a whole number") }
             return n

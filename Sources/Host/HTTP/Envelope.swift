@@ -78,7 +78,9 @@ enum Envelope {
 
     static func json<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        // Keys in the order they are encoded: the seeds' envelopes list status before msg,
+        // and a seed-002 header row's key order is its column order.
+        encoder.outputFormatting = [.withoutEscapingSlashes]
         let data = (try? encoder.encode(value)) ?? Data(#"{"error":"response encoding failed"}"#.utf8)
         return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))

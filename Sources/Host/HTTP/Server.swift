@@ -17,6 +17,7 @@ public enum GatewayServer {
         DatasetPushRoutes.register(on: router, styles: styles, gateway: gateway)
         QueryRoutes.register(on: router, styles: styles, gateway: gateway)
         FileUploadRoutes.register(on: router, styles: styles, gateway: gateway)
+        ExportRoutes.register(on: router, styles: styles, gateway: gateway)
         return Application(
             router: router,
             configuration: .init(

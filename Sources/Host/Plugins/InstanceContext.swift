@@ -72,6 +72,13 @@ public final class InstanceContext: Sendable {
         hooks.forEach { $0() }
     }
 
+    /// Runs `hook` when this context is cancelled (at once if it already is).
+    public func onCancel(_ hook: @escaping @Sendable () -> Void) {
+        let id = nextHook.wrappingAdd(1, ordering: .relaxed).oldValue
+        cancelHooks.withLock { $0[id] = hook }
+        if isCancelled { hook() }
+    }
+
     /// Runs `hook` on cancel while `body` runs (at once if already cancelled).
     func whileRunning<T>(onCancel hook: @escaping @Sendable () -> Void, _ body: () throws -> T) rethrows -> T {
         let id = nextHook.wrappingAdd(1, ordering: .relaxed).oldValue

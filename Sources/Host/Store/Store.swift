@@ -64,6 +64,35 @@ enum Migrations {
             updated_at INTEGER NOT NULL
         );
         """,
+        // 3: export tasks (seed 002) and their logs.
+        """
+        CREATE TABLE export_tasks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            hash_key TEXT NOT NULL UNIQUE,
+            request_hash TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            ext_type TEXT NOT NULL,
+            source_type TEXT NOT NULL,
+            request TEXT NOT NULL,
+            callback TEXT NOT NULL DEFAULT '',
+            status INTEGER NOT NULL,
+            fail_reason TEXT NOT NULL DEFAULT '',
+            progress_done INTEGER NOT NULL DEFAULT 0,
+            progress_total INTEGER NOT NULL DEFAULT -1,
+            file TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER
+        );
+        CREATE INDEX export_tasks_user ON export_tasks (user_id, created_at);
+        CREATE INDEX export_tasks_request ON export_tasks (request_hash);
+        CREATE TABLE export_logs (
+            task_id INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            message TEXT NOT NULL
+        );
+        CREATE INDEX export_logs_task ON export_logs (task_id);
+        """,
     ]
 
     static func apply(to db: SQLiteConnection) throws {

@@ -1,0 +1,266 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import PluginKit
+
+/// Seed 002's routes, in its `{"errcode", "msg", "data", "request_id"}` envelope:
+/// `/demo/page`, `/v1/export/{http,raw,detail,history,cancel}` and `/v1/down/{key}.zip`.
+enum ExportRoutes {
+    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+        styles.register("/demo", .errcode)
+        styles.register("/v1/export", .errcode)
+        styles.register("/v1/down", .errcode)
+        router.get("/demo/page") { request, context -> Response in
+            Envelope.success(.errcode, data: try DemoPage(request).data, requestId: context.requestId)
+        }
+
+        let guarded = router.group("/v1/export")
+        let exports = gateway.exports
+        let authorize: @Sendable (Request) throws -> Void = { request in
+            guard gateway.config.exports.requireToken else { return }
+            _ = try RequireScope.authorize(request, scope: "export", tokens: gateway.tokens)
+        }
+        guarded.post("/http") { request, context -> Response in
+            try authorize(request)
+            let body = try await request.decodeJSON(HTTPExportBody.self, limit: 1 << 20)
+            let key = try exports.start(try body.exportRequest(gateway: gateway))
+            return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
+        }
+        guarded.post("/raw") { request, context -> Response in
+            try authorize(request)
+            let body = try await request.decodeJSON(RawExportBody.self, limit: gateway.config.server.maxBodyBytes)
+            let key = try exports.start(try body.exportRequest(gateway: gateway))
+            return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
+        }
+        guarded.get("/detail") { request, context -> Response in
+            try authorize(request)
+            let task = try task(request, gateway: gateway)
+            return Envelope.success(.errcode, data: ExportDetail(task, downloadBase: baseURL(request, gateway)), requestId: context.requestId)
+        }
+        guarded.get("/history") { request, context -> Response in
+            try authorize(request)
+            // The documented `user_id`, and `uid`, which the original service read.
+            guard let user = request.uri.queryParameters.get("user_id") ?? request.uri.queryParameters.get("uid"), !user.isEmpty else {
+                throw APIError.badRequest("give user_id")
+            }
+            let tasks = try gateway.store.tasks(userId: user, since: Date().addingTimeInterval(-7 * 86_400))
+            return Envelope.success(.errcode, data: tasks.map(ExportSummary.init), requestId: context.requestId)
+        }
+        let cancel: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
+            try authorize(request)
+            guard let key = request.uri.queryParameters.get("key") else { throw APIError.badRequest("give key") }
+            let task = try await Workers.run { try exports.cancel(key) }
+            return Envelope.success(.errcode, data: ExportDetail(task, downloadBase: baseURL(request, gateway)), requestId: context.requestId)
+        }
+        guarded.post("/cancel", use: cancel)
+        guarded.get("/cancel", use: cancel)
+
+        // Downloads are addressed by the task's unguessable key, like the original service's links.
+        router.get("/v1/down/:file") { request, context -> Response in
+            let file = try context.parameters.require("file")
+            guard file.hasSuffix(".zip"), case let key = String(file.dropLast(4)), key.count == 32,
+                key.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                throw APIError.notFound("no such download")
+            }
+            guard let task = try gateway.store.task(hashKey: key), let path = exports.downloadPath(task) else {
+                throw APIError.notFound("no such download (the task is unknown, not finished, or expired)")
+            }
+            return try download(path: path, title: task.title)
+        }
+    }
+
+    static func task(_ request: Request, gateway: Gateway) throws -> ExportTask {
+        guard let key = request.uri.queryParameters.get("key"), !key.isEmpty else { throw APIError.badRequest("give key") }
+        guard let task = try gateway.store.task(hashKey: key) else { throw APIError.notFound("no export task '\(key)'") }
+        return task
+    }
+
+    /// Where clients reach us: the configured public address, else the request's Host.
+    static func baseURL(_ request: Request, _ gateway: Gateway) -> String {
+        if !gateway.config.exports.publicBaseUrl.isEmpty { return gateway.config.exports.publicBaseUrl }
+        let host = request.head.authority ?? "\(gateway.config.server.host):\(gateway.config.server.port)"
+        return "http://\(host)"
+    }
+
+    /// Streams the zip with a Content-Disposition that names it after the task's title.
+    static func download(path: String, title: String) throws -> Response {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw APIError.notFound("the file is gone") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        let name = ExportService.fileName(title) + ".zip"
+        let ascii = String(name.map { $0.isASCII && $0 != "\"" && $0 != "\\" ? $0 : "_" })
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? ascii
+        let body = ResponseBody(contentLength: size) { writer in
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [
+            .contentType: "application/zip",
+            .contentDisposition: "attachment; filename=\"\(ascii)\"; filename*=UTF-8''\(encoded)",
+        ], body: body)
+    }
+}
+
+/// `/demo/page`: the seed's demo source, 500 rows; the first row of `data.data` is the header.
+struct DemoPage: Encodable {
+    struct Body: Encodable {
+        let data: [Row]
+        let pagetag: PageTag
+    }
+    struct PageTag: Encodable { let page, limit, total, total_page: Int }
+    enum Row: Encodable {
+        case header
+        case item(Int)
+        func encode(to encoder: Encoder) throws {
+            // Keys in the seed's order: the header's order is the column order.
+            var c = encoder.container(keyedBy: Key.self)
+            switch self {
+            case .header:
+                try c.encode("编号", forKey: .ID); try c.encode("姓名", forKey: .Name); try c.encode("年龄", forKey: .Age)
+            case .item(let i):
+                try c.encode(i, forKey: .ID); try c.encode("Demo", forKey: .Name); try c.encode(15 + i % 50, forKey: .Age)
+            }
+        }
+        enum Key: String, CodingKey { case ID, Name, Age }
+    }
+
+    static let total = 500
+    let data: Body
+
+    init(_ request: Request) throws {
+        let page = try Self.positive(request, "page", default: 1)
+        let limit = try Self.positive(request, "limit", default: 10)
+        let totalPage = (Self.total + limit - 1) / limit  // ceil: the original dropped the last partial page
+        let start = (page - 1) * limit
+        let items = start < Self.total ? (start..<min(Self.total, start + limit)).map(Row.item) : []
+        data = Body(data: [.header] + items, pagetag: PageTag(page: page, limit: limit, total: Self.total, total_page: totalPage))
+    }
+
+    private static func positive(_ request: Request, _ name: String, default value: Int) throws -> Int {
+        guard let text = request.uri.queryParameters.get(name) else { return value }
+        guard let n = Int(text), n > 0, n <= 10_000 else { throw APIError.badRequest("\(name) must be a whole number from 1 to 10000") }
+        return n
+    }
+}
+
+/// A history row: the detail without the download address.
+struct ExportSummary: Encodable {
+    let created_at: String
+    let ext_type: String
+    let fail_reason: String
+    let hash_key: String
+    let id: Int64
+    let source_type: String
+    let status: Int
+    let title: String
+
+    init(_ t: ExportTask) {
+        let d = ExportDetail(t, downloadBase: "")
+        created_at = d.created_at
+        ext_type = d.ext_type
+        fail_reason = d.fail_reason
+        hash_key = d.hash_key
+        id = d.id
+        source_type = d.source_type
+        status = d.status
+        title = d.title
+    }
+}
+
+/// Fields both export requests share.
+protocol ExportBody: Decodable {
+    var timestamp: Int64? { get }
+    var ext_type: String? { get }
+    var title: String? { get }
+    var user_id: String? { get }
+    var callback: String? { get }
+    var call_back: String? { get }
+}
+
+extension ExportBody {
+    func common(gateway: Gateway) throws -> (title: String, user: String, ext: String, callback: String) {
+        let callback = (callback ?? "").isEmpty ? (call_back ?? "") : (callback ?? "")
+        if !callback.isEmpty {
+            do {
+                _ = try gateway.services.http.allowList.check(url: callback)
+            } catch {
+                throw APIError.badRequest("callback: \(error.message)")
+            }
+        }
+        guard let user = user_id, !user.isEmpty else { throw APIError.badRequest("missing field 'user_id'") }
+        return (title ?? "export", user, (ext_type ?? "XLSX").uppercased(), callback)
+    }
+}
+
+struct RawExportBody: ExportBody {
+    let timestamp: Int64?
+    let ext_type: String?
+    let title: String?
+    let user_id: String?
+    let callback: String?
+    let call_back: String?
+    let source_raw: String
+
+    func exportRequest(gateway: Gateway) throws -> ExportService.Request {
+        let c = try common(gateway: gateway)
+        let raw = source_raw
+        // Parse now: a malformed source_raw is the client's 400, not a failed task.
+        _ = try RawRowsSource(sourceRaw: raw)
+        let canonical = String(decoding: try JSONSerialization.data(withJSONObject: [
+            "timestamp": timestamp ?? 0, "ext_type": c.ext, "title": c.title, "source_raw": raw,
+        ], options: [.sortedKeys]), as: UTF8.self)
+        return ExportService.Request(title: c.title, userId: c.user, extType: c.ext, callback: c.callback, sourceType: "raw",
+                                     json: canonical) { _ in try RawRowsSource(sourceRaw: raw) }
+    }
+}
+
+struct HTTPExportBody: ExportBody {
+    struct SourceHTTP: Decodable {
+        let url: String
+        let method: String?
+        let header: [String: String]?
+        let param: [String: JSONValue]?
+    }
+
+    let timestamp: Int64?
+    let ext_type: String?
+    let title: String?
+    let user_id: String?
+    let callback: String?
+    let call_back: String?
+    let source_http: SourceHTTP
+
+    func exportRequest(gateway: Gateway) throws -> ExportService.Request {
+        let c = try common(gateway: gateway)
+        do {
+            _ = try gateway.services.http.allowList.check(url: source_http.url)
+        } catch {
+            throw APIError.badRequest("source_http.url: \(error.message)")
+        }
+        let method = (source_http.method ?? "GET").uppercased()
+        guard method == "GET" || method == "POST" else { throw APIError.badRequest("source_http.method must be GET or POST") }
+        guard let plugin = gateway.registry.plugin(id: ExportService.pagerPlugin), plugin.kinds.contains(.source) else {
+            throw APIError(.serviceUnavailable, "HTTP exports need the '\(ExportService.pagerPlugin)' plugin, which is not loaded")
+        }
+        let config: JSONValue = .object([
+            "url": .string(source_http.url), "method": .string(method),
+            "header": .object((source_http.header ?? [:]).mapValues { .string($0) }),
+            "param": .object(source_http.param ?? [:]),
+            "concurrency": .number(Double(gateway.config.exports.concurrency)),
+        ])
+        let canonical = String(decoding: try JSONSerialization.data(withJSONObject: [
+            "timestamp": timestamp ?? 0, "ext_type": c.ext, "title": c.title, "source_http": config.text,
+        ], options: [.sortedKeys]), as: UTF8.self)
+        let services = gateway.services
+        return ExportService.Request(title: c.title, userId: c.user, extType: c.ext, callback: c.callback, sourceType: "http",
+                                     json: canonical) { context in
+            let pager = InstanceContext(pluginId: plugin.id, instanceName: context.instanceName, services: services) { progress in
+                context.report(progress)
+            }
+            context.onCancel { pager.cancel() }
+            return try SourceHandle(plugin: plugin, config: config.text, context: pager).read(requestJSON: "{}")
+        }
+    }
+}

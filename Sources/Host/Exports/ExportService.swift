@@ -1,0 +1,291 @@
+import Foundation
+import Logging
+import PluginABI
+import PluginKit
+import Synchronization
+
+/// Seed 002's export service: tasks that read a source (rows sent in the request, or a
+/// paginated HTTP API crawled by the HttpPager plugin), write them with an exporter plugin
+/// (XLSX) or the host's CSV writer, zip the files for download, and call back when done.
+/// Tasks and their logs live in the store; a task never stays "processing" across a
+/// restart, and old tasks are deleted with their files.
+public final class ExportService: Sendable {
+    let store: Store
+    let registry: PluginRegistry
+    let services: HostServiceProvider
+    let config: GatewayConfig.Exports
+    let directory: String
+    let logger: Logger
+    /// Cancellation handles of the tasks running in this process, by key.
+    private let running = Mutex<[String: InstanceContext]>([:])
+
+    /// The HttpPager plugin's id; `source_http` exports read through it.
+    static let pagerPlugin = "http.pager"
+
+    init(store: Store, registry: PluginRegistry, services: HostServiceProvider, config: GatewayConfig.Exports,
+         directory: String, logger: Logger) throws {
+        self.store = store
+        self.registry = registry
+        self.services = services
+        self.config = config
+        self.directory = directory
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    // MARK: creating tasks
+
+    struct Request: Sendable {
+        let title: String
+        let userId: String
+        let extType: String
+        let callback: String
+        let sourceType: String
+        /// The canonical request, kept for the log and for identical-request detection.
+        let json: String
+        let makeSource: @Sendable (InstanceContext) throws -> BatchSource
+    }
+
+    /// Starts a task, or returns the key of an identical request already known.
+    func start(_ request: Request) throws -> String {
+        let requestHash = Crypto.hex(Crypto.sha256(Array("\(request.userId)\n\(request.json)".utf8)))
+        if let existing = try store.task(requestHash: requestHash) { return existing.hashKey }
+        _ = try sink(for: request.extType, workDirectory: nil)  // refuse an unknown ext_type before queueing
+        let key = Crypto.hex(Crypto.randomBytes(16))
+        let task = try store.insertTask(hashKey: key, requestHash: requestHash, userId: request.userId, title: request.title,
+                                        extType: request.extType.uppercased(), sourceType: request.sourceType,
+                                        request: request.json, callback: request.callback)
+        store.logTask(id: task.id, "created: \(request.sourceType) export '\(request.title)' as \(task.extType)")
+        let context = InstanceContext(pluginId: "export", instanceName: "export:\(key)", services: services) { [store] progress in
+            try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
+        }
+        running.withLock { $0[key] = context }
+        Workers.pool.submit { [self] _ in
+            run(task, request: request, context: context)
+            running.withLock { _ = $0.removeValue(forKey: key) }
+        }
+        return key
+    }
+
+    /// Cancels a running task (status 4); the crawl stops at its next page or batch.
+    func cancel(_ key: String) throws -> ExportTask {
+        guard let task = try store.task(hashKey: key) else { throw APIError.notFound("no export task '\(key)'") }
+        guard task.status == .processing else {
+            throw APIError(.conflict, "export task '\(key)' has already ended (status \(task.status.rawValue))")
+        }
+        if try store.finishTask(id: task.id, status: .cancelled, failReason: "cancelled by request") {
+            store.logTask(id: task.id, "cancelled by request")
+        }
+        running.withLock { $0[key] }?.cancel()
+        let ended = try store.task(hashKey: key) ?? task
+        callBack(ended)
+        return ended
+    }
+
+    // MARK: running
+
+    private func run(_ task: ExportTask, request: Request, context: InstanceContext) {
+        let work = "\(directory)/\(task.hashKey).work"
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        do {
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            let source = try request.makeSource(context)
+            let sink = try sink(for: request.extType, workDirectory: work, baseName: Self.fileName(task.title), context: context)
+            try sink.begin(source.schema)
+            var rows: Int64 = 0
+            while let batch = try source.next() {
+                try context.checkNotCancelled()
+                try sink.write(batch)
+                rows += Int64(batch.length)
+                if task.sourceType == "raw" { context.report(.init(done: rows, total: -1, message: nil)) }
+            }
+            try context.checkNotCancelled()
+            try sink.finish()
+            let archive = try packageFiles(in: work, key: task.hashKey)
+            if (try? store.finishTask(id: task.id, status: .success, file: archive)) == true {
+                store.logTask(id: task.id, "done: \(rows) rows")
+                endedHere(task)
+            } else {
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(archive)")
+            }
+        } catch {
+            // A cancelled task was already ended (and called back) by cancel().
+            let reason = Self.reason(error, cancelled: context.isCancelled)
+            if (try? store.finishTask(id: task.id, status: .failed, failReason: reason)) == true {
+                store.logTask(id: task.id, "failed: \(reason)")
+                endedHere(task)
+            }
+        }
+    }
+
+    private func endedHere(_ task: ExportTask) {
+        if let ended = try? store.task(hashKey: task.hashKey) { callBack(ended) }
+    }
+
+    /// The writer for an `ext_type`: "CSV" is built in; any other name is an exporter plugin's.
+    private func sink(for extType: String, workDirectory: String?, baseName: String = "export",
+                      context: InstanceContext? = nil) throws -> ExportSink {
+        if extType.uppercased() == "CSV" {
+            guard let workDirectory else { return CSVExport.placeholder }
+            return try CSVExport(path: "\(workDirectory)/\(baseName).csv")
+        }
+        guard let plugin = registry.active.first(where: { $0.exporterName?.uppercased() == extType.uppercased() }) else {
+            let known = ["CSV"] + registry.active.compactMap(\.exporterName)
+            throw APIError.badRequest("ext_type '\(extType)' is not available (use one of \(known.joined(separator: ", ")))")
+        }
+        guard let workDirectory, let context else { return CSVExport.placeholder }
+        var settings: [String: Int] = [:]
+        if config.maxRowsPerFile > 0 { settings["max_rows_per_file"] = config.maxRowsPerFile }
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+        return try ExporterHandle(plugin: plugin, config: json, context: context, outputDirectory: workDirectory, baseName: baseName)
+    }
+
+    /// Zips the exported files (already compressed: stored as they are) into one download.
+    private func packageFiles(in work: String, key: String) throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: work).sorted()
+        guard !names.isEmpty else { throw PluginError(status: GW_INTERNAL, "the exporter wrote no file") }
+        let archive = "\(key).zip"
+        let zip = try ZipWriter(path: "\(directory)/\(archive)")
+        for name in names {
+            try zip.beginEntry(name, method: .stored)
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "\(work)/\(name)"))
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try chunk.withUnsafeBytes { try zip.write($0) }
+            }
+        }
+        try zip.finish()
+        return archive
+    }
+
+    /// A task's title as a file name: path separators and control characters replaced.
+    static func fileName(_ title: String) -> String {
+        let cleaned = String(title.map { "/\\:*?\"<>|".contains($0) || $0.isNewline || ($0.asciiValue ?? 32) < 32 ? "_" : $0 })
+            .trimmingCharacters(in: .whitespaces)
+        return cleaned.isEmpty ? "export" : String(cleaned.prefix(100))
+    }
+
+    /// A failure reason for people: the message, whatever its length (the original service
+    /// crashed on short ones).
+    static func reason(_ error: Error, cancelled: Bool) -> String {
+        if cancelled { return "cancelled by request" }
+        switch error {
+        case let e as PluginError: return e.message.isEmpty ? PluginError.name(of: e.status) : e.message
+        case let e as APIError: return e.message
+        case let e as InvalidInput: return e.description
+        default: return "\(error)"
+        }
+    }
+
+    // MARK: callbacks
+
+    /// POSTs the task's detail to its callback URL, retrying with backoff; every attempt is logged.
+    func callBack(_ task: ExportTask) {
+        guard !task.callback.isEmpty else { return }
+        let body = (try? JSONEncoder().encode(ExportDetail(task, downloadBase: config.publicBaseUrl))) ?? Data()
+        let attempts = max(1, config.callbackRetries + 1)
+        let backoff = max(1, config.callbackBackoffMs)
+        Workers.pool.submit { [store, services] _ in
+            for attempt in 1...attempts {
+                do {
+                    let reply = try services.http.perform(method: "POST", url: task.callback,
+                                                          headers: [("Content-Type", "application/json")],
+                                                          body: Array(body), timeoutMilliseconds: 10_000, context: nil)
+                    if (200..<300).contains(reply.status) {
+                        store.logTask(id: task.id, "callback attempt \(attempt): HTTP \(reply.status)")
+                        return
+                    }
+                    store.logTask(id: task.id, "callback attempt \(attempt): HTTP \(reply.status)")
+                } catch {
+                    let e = PluginError(error)
+                    store.logTask(id: task.id, "callback attempt \(attempt) failed: \(e.message)")
+                    if e.status == GW_DENIED || e.status == GW_INVALID_ARGUMENT { return }
+                }
+                if attempt < attempts { Thread.sleep(forTimeInterval: Double(backoff << (attempt - 1)) / 1000) }
+            }
+            store.logTask(id: task.id, "callback gave up after \(attempts) attempts")
+        }
+    }
+
+    // MARK: restarts and retention
+
+    /// Tasks left "processing" by a previous run cannot resume their half-written files:
+    /// they end as failed, with that reason, and their callbacks fire.
+    func recoverAfterRestart() throws {
+        for task in try store.tasks(status: .processing) where running.withLock({ $0[task.hashKey] == nil }) {
+            if try store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart") {
+                store.logTask(id: task.id, "failed: interrupted by restart")
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(task.hashKey).work")
+                if let ended = try store.task(hashKey: task.hashKey) { callBack(ended) }
+            }
+        }
+    }
+
+    /// Deletes tasks older than the retention, with their files. Returns how many.
+    @discardableResult
+    func deleteExpired(now: Date = Date()) throws -> Int {
+        let cutoff = now.addingTimeInterval(-Double(config.retentionDays) * 86_400)
+        let old = try store.tasks(createdBefore: cutoff).filter { $0.status != .processing }
+        for task in old {
+            if !task.file.isEmpty { try? FileManager.default.removeItem(atPath: "\(directory)/\(task.file)") }
+            try store.deleteTask(id: task.id)
+        }
+        return old.count
+    }
+
+    func downloadPath(_ task: ExportTask) -> String? {
+        guard task.status == .success, !task.file.isEmpty else { return nil }
+        return "\(directory)/\(task.file)"
+    }
+}
+
+extension InstanceContext {
+    func checkNotCancelled() throws {
+        if isCancelled { throw PluginError.cancelled }
+    }
+}
+
+extension CSVExport {
+    /// Stands in when only checking that an ext_type exists.
+    static var placeholder: ExportSink { PlaceholderSink() }
+
+    private final class PlaceholderSink: ExportSink {
+        func begin(_ schema: OwnedSchema) throws {}
+        func write(_ batch: OwnedBatch) throws {}
+        func finish() throws {}
+    }
+}
+
+/// A task as `/v1/export/detail` and callbacks show it.
+struct ExportDetail: Encodable {
+    let created_at: String
+    let down_url: String
+    let ext_type: String
+    let fail_reason: String
+    let hash_key: String
+    let id: Int64
+    let source_type: String
+    let status: Int
+    let title: String
+    let progress: Progress
+
+    struct Progress: Encodable {
+        let done: Int64
+        let total: Int64
+    }
+
+    init(_ t: ExportTask, downloadBase: String) {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone.current
+        created_at = formatter.string(from: t.createdAt)
+        down_url = t.status == .success && !downloadBase.isEmpty ? "\(downloadBase)/v1/down/\(t.hashKey).zip" : ""
+        ext_type = t.extType
+        fail_reason = t.failReason
+        hash_key = t.hashKey
+        id = t.id
+        source_type = t.sourceType
+        status = t.status.rawValue
+        title = t.title
+        progress = Progress(done: t.progressDone, total: t.progressTotal)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+
+/// One export task as seed 002 shows it (`/v1/export/detail`, `/v1/export/history`).
+public struct ExportTask: Sendable, Equatable {
+    public enum Status: Int, Sendable {
+        case processing = 1, success = 2, failed = 3, cancelled = 4
+    }
+
+    public let id: Int64
+    public let hashKey: String
+    public let userId: String
+    public let title: String
+    public let extType: String
+    public let sourceType: String
+    public let request: String
+    public let callback: String
+    public var status: Status
+    public var failReason: String
+    public var progressDone: Int64
+    public var progressTotal: Int64
+    public var file: String
+    public let createdAt: Date
+    public var finishedAt: Date?
+}
+
+/// Export tasks and their logs in the store.
+extension Store {
+    static let taskColumns = "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at"
+
+    func insertTask(hashKey: String, requestHash: String, userId: String, title: String, extType: String,
+                    sourceType: String, request: String, callback: String) throws -> ExportTask {
+        try withConnection { db in
+            try db.run("""
+                INSERT INTO export_tasks (hash_key, request_hash, user_id, title, ext_type, source_type, request, callback, status, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+                """, [.text(hashKey), .text(requestHash), .text(userId), .text(title), .text(extType), .text(sourceType),
+                      .text(request), .text(callback), .int(Int64(Date().timeIntervalSince1970))])
+            return try Self.task(db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)])[0])
+        }
+    }
+
+    func task(hashKey: String) throws -> ExportTask? {
+        try withConnection { db in
+            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)]).first.map(Self.task)
+        }
+    }
+
+    func task(requestHash: String) throws -> ExportTask? {
+        try withConnection { db in
+            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE request_hash = ? ORDER BY id DESC LIMIT 1",
+                         [.text(requestHash)]).first.map(Self.task)
+        }
+    }
+
+    /// A user's tasks since `since`, newest first.
+    func tasks(userId: String, since: Date) throws -> [ExportTask] {
+        try withConnection { db in
+            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE user_id = ? AND created_at >= ? ORDER BY created_at DESC, id DESC",
+                         [.text(userId), .int(Int64(since.timeIntervalSince1970))]).map(Self.task)
+        }
+    }
+
+    func tasks(status: ExportTask.Status) throws -> [ExportTask] {
+        try withConnection { db in
+            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE status = ?", [.int(Int64(status.rawValue))]).map(Self.task)
+        }
+    }
+
+    func tasks(createdBefore: Date) throws -> [ExportTask] {
+        try withConnection { db in
+            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE created_at < ?", [.int(Int64(createdBefore.timeIntervalSince1970))]).map(Self.task)
+        }
+    }
+
+    func updateProgress(taskId: Int64, done: Int64, total: Int64) throws {
+        try withConnection { db in
+            try db.run("UPDATE export_tasks SET progress_done = ?, progress_total = ? WHERE id = ? AND status = 1", [.int(done), .int(total), .int(taskId)])
+        }
+    }
+
+    /// Ends a task that is still processing; returns false if it had already ended.
+    @discardableResult
+    func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "") throws -> Bool {
+        try withConnection { db in
+            try db.run("UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1",
+                       [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(Int64(Date().timeIntervalSince1970)), .int(id)])
+            return db.changes > 0
+        }
+    }
+
+    func deleteTask(id: Int64) throws {
+        try withConnection { db in
+            try db.transaction {
+                try db.run("DELETE FROM export_logs WHERE task_id = ?", [.int(id)])
+                try db.run("DELETE FROM export_tasks WHERE id = ?", [.int(id)])
+            }
+        }
+    }
+
+    func logTask(id: Int64, _ message: String) {
+        _ = try? withConnection { db in
+            try db.run("INSERT INTO export_logs (task_id, at, message) VALUES (?, ?, ?)",
+                       [.int(id), .int(Int64(Date().timeIntervalSince1970)), .text(message)])
+        }
+    }
+
+    func taskLogs(id: Int64) throws -> [String] {
+        try withConnection { db in
+            try db.query("SELECT message FROM export_logs WHERE task_id = ? ORDER BY rowid", [.int(id)]).compactMap { $0[0].text }
+        }
+    }
+
+    private static func task(_ r: [SQLValue]) -> ExportTask {
+        ExportTask(id: r[0].int ?? 0, hashKey: r[1].text ?? "", userId: r[2].text ?? "", title: r[3].text ?? "",
+                   extType: r[4].text ?? "", sourceType: r[5].text ?? "", request: r[6].text ?? "", callback: r[7].text ?? "",
+                   status: ExportTask.Status(rawValue: Int(r[8].int ?? 3)) ?? .failed, failReason: r[9].text ?? "",
+                   progressDone: r[10].int ?? 0, progressTotal: r[11].int ?? -1, file: r[12].text ?? "",
+                   createdAt: Date(timeIntervalSince1970: TimeInterval(r[13].int ?? 0)),
+                   finishedAt: r[14].int.map { Date(timeIntervalSince1970: TimeInterval($0)) })
+    }
+}

@@ -1,0 +1,101 @@
+/// Rows in seed 002's shape: a header object mapping each key to its column title (its key
+/// order is the column order), then row objects keyed the same way. Column types come
+/// from the first rows seen: whole numbers → int64, numbers → float64, true/false → bool,
+/// anything else → utf8. A later value that does not fit its column is an error naming
+/// where it came from, never a silent blank.
+public struct SeedTable: Sendable {
+    public let keys: [String]
+    public let fields: [ArrowField]
+
+    /// `header` is the first row; `sample` the rows that set the types.
+    public init(header: OrderedJSON, sample: [OrderedJSON]) throws {
+        guard case .object(let pairs) = header, !pairs.isEmpty else {
+            throw PluginError.invalidArgument("the first row must be the header: an object mapping each key to its column title")
+        }
+        keys = pairs.map(\.0)
+        fields = pairs.map { key, title in
+            let name: String
+            switch title {
+            case .string(let s): name = s
+            case .number(let n): name = n
+            default: name = key
+            }
+            return ArrowField(name, Self.type(of: key, in: sample))
+        }
+    }
+
+    private static func type(of key: String, in rows: [OrderedJSON]) -> ArrowType {
+        var kind: ArrowType?
+        for row in rows {
+            let next: ArrowType
+            switch row[key] {
+            case .none, .null?: continue
+            case .bool?: next = .bool
+            case .number(let n)?: next = Int64(n) != nil ? .int64 : .float64
+            default: next = .utf8
+            }
+            switch (kind, next) {
+            case (nil, _): kind = next
+            case (.int64?, .float64), (.float64?, .int64): kind = .float64
+            case (let k?, _) where k == next: break
+            default: return .utf8
+            }
+        }
+        return kind ?? .utf8
+    }
+
+    /// Appends one row object; `place` names it in errors ("page 3, row 7").
+    public func append(_ row: OrderedJSON, to batch: BatchBuilder, place: @autoclosure () -> String) throws {
+        guard case .object = row else { throw PluginError.invalidArgument("\(place()) is not an object") }
+        for (i, key) in keys.enumerated() {
+            let column = batch[i]
+            guard let value = row[key], value != .null else {
+                column.appendNull()
+                continue
+            }
+            do {
+                switch (column.field.type, value) {
+                case (.utf8, .string(let s)): try column.append(string: s)
+                case (.utf8, .number(let n)): try column.append(string: n)
+                case (.utf8, .bool(let b)): try column.append(string: b ? "true" : "false")
+                case (.int64, .number(let n)), (.int64, .string(let n)):
+                    guard let v = Int64(n.trimmingPrefixSpaces) else { throw Mismatch() }
+                    try column.append(int: v)
+                case (.float64, .number(let n)), (.float64, .string(let n)):
+                    guard let v = Double(n.trimmingPrefixSpaces) else { throw Mismatch() }
+                    try column.append(double: v)
+                case (.bool, .bool(let b)): try column.append(bool: b)
+                default: throw Mismatch()
+                }
+            } catch is Mismatch {
+                throw PluginError.invalidArgument("\(place()): column '\(column.field.name)' has \(Self.describe(value)) where the first rows had \(Self.describe(column.field.type))")
+            }
+        }
+    }
+
+    private struct Mismatch: Error {}
+
+    private static func describe(_ v: OrderedJSON) -> String {
+        switch v {
+        case .string(let s): "the text '\(s.prefix(40))'"
+        case .number(let n): "the number \(n)"
+        case .bool(let b): "\(b)"
+        case .array: "an array"
+        case .object: "an object"
+        case .null: "null"
+        }
+    }
+
+    private static func describe(_ t: ArrowType) -> String {
+        switch t {
+        case .int64: "whole numbers"
+        case .float64: "numbers"
+        case .bool: "true or false"
+        default: "text"
+        }
+    }
+}
+
+private extension String {
+    var trimmingPrefixSpaces: Substring { drop(while: { $0 == " " }) }
+}
