@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "PluginKit", targets: ["PluginKit"]),
         .library(name: "ArrowFormat", type: .dynamic, targets: ["ArrowFormat"]),
         .library(name: "XlsxExport", type: .dynamic, targets: ["XlsxExport"]),
+        .library(name: "HttpPager", type: .dynamic, targets: ["HttpPager"]),
         // A small real source plugin written with PluginKit; the docs' Swift example.
         .library(name: "SequenceSource", type: .dynamic, targets: ["SequenceSource"]),
     ],
@@ -57,6 +58,7 @@ let package = Package(
             path: "Sources/gateway"),
         .target(name: "ArrowFormat", dependencies: ["PluginKit"], path: "Plugins/ArrowFormat"),
         .target(name: "XlsxExport", dependencies: ["PluginKit", "CZlib"], path: "Plugins/XlsxExport"),
+        .target(name: "HttpPager", dependencies: ["PluginKit"], path: "Plugins/HttpPager"),
         .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource"),
         .testTarget(
             name: "GatewayTests",

@@ -37,6 +37,7 @@ import Testing
             #expect(reply.text.contains(#""data":[{"ID":"编号","Name":"姓名","Age":"年龄"},{"ID":400,"Name":"Demo","Age":15}"#))
             let data = try #require(reply.json["data"] as? [String: Any])
             #expect((data["data"] as? [Any])?.count == 101)  // header + the last, partial page
+            #expect(reply.text.hasSuffix(#""pagetag":{"page":3,"limit":200,"total":500,"total_page":3}},"request_id":"\#(reply.headers.first(name: "x-request-id") ?? "")"}"#))
             let tag = try #require(data["pagetag"] as? [String: Int])
             #expect(tag == ["page": 3, "limit": 200, "total": 500, "total_page": 3])
             #expect(try await server.request(.GET, "/demo/page?limit=0").status == 400)

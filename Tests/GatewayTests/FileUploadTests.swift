@@ -94,11 +94,11 @@ import Testing
         }
 
         let work = TestSupport.temporaryDirectory("smtp")
-        let sink = Process()
-        sink.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        sink.arguments = ["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"]
-        try sink.run()
-        defer { if sink.isRunning { sink.terminate() } }
+        let (sink, stdin) = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"])
+        defer {
+            if sink.isRunning { sink.terminate() }
+            try? stdin.fileHandleForWriting.close()
+        }
         var port: Int?
         for _ in 0..<100 where port == nil {
             port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }

@@ -54,65 +54,56 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// Writes the envelopes with their keys in the seeds' order (`status` before `msg`, …):
+/// JSONEncoder does not keep key order on Linux, so the envelope is assembled here and only
+/// the `data` payload is encoded (sorted, for stable output).
 enum Envelope {
     static func success<T: Encodable>(_ style: EnvelopeStyle, data: T?, message: String = "success", requestId: String) -> Response {
-        switch style {
-        case .statusMsg: json(.ok, StatusMsg(status: 200, msg: message))
-        case .dataResult: json(.ok, DataResult(data: message, result: "success"))
-        case .errcode: json(.ok, Errcode(errcode: 0, msg: "", data: data, request_id: requestId))
-        case .codeMessage: json(.ok, CodeMessage(code: 200, message: message, data: data))
-        case .gateway: json(.ok, GatewayData(data: data, request_id: requestId))
+        successRaw(style, data: encode(data), message: message, requestId: requestId)
+    }
+
+    /// `data` is JSON text already, for payloads whose key order matters (seed 002's header row).
+    static func successRaw(_ style: EnvelopeStyle, data: String, message: String = "success", requestId: String) -> Response {
+        let body: String = switch style {
+        case .statusMsg: #"{"status":200,"msg":\#(quote(message))}"#
+        case .dataResult: #"{"data":\#(quote(message)),"result":"success"}"#
+        case .errcode: #"{"errcode":0,"msg":"","data":\#(data),"request_id":\#(quote(requestId))}"#
+        case .codeMessage: #"{"code":200,"message":\#(quote(message)),"data":\#(data)}"#
+        case .gateway: #"{"data":\#(data),"request_id":\#(quote(requestId))}"#
         }
+        return json(.ok, body)
     }
 
     static func error(_ style: EnvelopeStyle, _ error: APIError, requestId: String) -> Response {
-        let code = Int(error.status.code)
-        return switch style {
-        case .statusMsg: json(error.status, StatusMsg(status: code, msg: error.message))
-        case .dataResult: json(error.status, DataResult(data: error.message, result: "error"))
-        case .errcode: json(error.status, Errcode<Int>(errcode: code, msg: error.message, data: nil, request_id: requestId))
-        case .codeMessage: json(error.status, CodeMessage<Int>(code: code, message: error.message, data: nil))
-        case .gateway: json(error.status, GatewayError(error: .init(status: code, message: error.message), request_id: requestId))
+        let code = Int(error.status.code), message = quote(error.message), id = quote(requestId)
+        let body: String = switch style {
+        case .statusMsg: #"{"status":\#(code),"msg":\#(message)}"#
+        case .dataResult: #"{"data":\#(message),"result":"error"}"#
+        case .errcode: #"{"errcode":\#(code),"msg":\#(message),"data":null,"request_id":\#(id)}"#
+        case .codeMessage: #"{"code":\#(code),"message":\#(message),"data":null}"#
+        case .gateway: #"{"error":{"status":\#(code),"message":\#(message)},"request_id":\#(id)}"#
         }
+        return json(error.status, body)
     }
 
-    static func json<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
-        let encoder = JSONEncoder()
-        // Keys in the order they are encoded: the seeds' envelopes list status before msg,
-        // and a seed-002 header row's key order is its column order.
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data(#"{"error":"response encoding failed"}"#.utf8)
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    private struct StatusMsg: Encodable { let status: Int; let msg: String }
-    private struct DataResult: Encodable { let data: String; let result: String }
-    private struct Errcode<T: Encodable>: Encodable {
-        let errcode: Int; let msg: String; let data: T?; let request_id: String
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(errcode, forKey: .errcode)
-            try c.encode(msg, forKey: .msg)
-            try c.encode(data, forKey: .data)  // null rather than absent, as the seed shows
-            try c.encode(request_id, forKey: .request_id)
-        }
-        enum CodingKeys: String, CodingKey { case errcode, msg, data, request_id }
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return e
+    }()
+
+    private static func encode<T: Encodable>(_ value: T?) -> String {
+        guard let value, let data = try? encoder.encode(value) else { return "null" }
+        return String(decoding: data, as: UTF8.self)
     }
-    private struct CodeMessage<T: Encodable>: Encodable {
-        let code: Int; let message: String; let data: T?
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(code, forKey: .code)
-            try c.encode(message, forKey: .message)
-            try c.encode(data, forKey: .data)
-        }
-        enum CodingKeys: String, CodingKey { case code, message, data }
-    }
-    private struct GatewayData<T: Encodable>: Encodable { let data: T?; let request_id: String }
-    private struct GatewayError: Encodable {
-        struct Body: Encodable { let status: Int; let message: String }
-        let error: Body; let request_id: String
+
+    static func quote(_ s: String) -> String {
+        encode(s)
     }
 }
 

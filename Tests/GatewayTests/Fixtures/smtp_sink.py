@@ -4,6 +4,11 @@
 """
 import socket, sys
 
+# Exit when the test that started us goes away (our stdin is its pipe): an orphan would
+# keep the test runner's output open forever.
+import os as _os, threading as _threading
+_threading.Thread(target=lambda: (sys.stdin.read(), _os._exit(0)), daemon=True).start()
+
 srv = socket.socket()
 srv.bind(("127.0.0.1", 0))
 srv.listen(1)

@@ -40,6 +40,20 @@ enum TestSupport {
         }
     }
 
+    /// Starts a helper program (a fake server) that must not outlive the test: its stdin
+    /// is a pipe it watches, and its output does not hold the test runner's pipes open.
+    static func startHelper(_ arguments: [String]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let stdin = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, stdin)
+    }
+
     struct ProcessResult: Sendable {
         let status: Int32
         let output: String

@@ -11,7 +11,7 @@ enum ExportRoutes {
         styles.register("/v1/export", .errcode)
         styles.register("/v1/down", .errcode)
         router.get("/demo/page") { request, context -> Response in
-            Envelope.success(.errcode, data: try DemoPage(request).data, requestId: context.requestId)
+            Envelope.successRaw(.errcode, data: try DemoPage(request).json, requestId: context.requestId)
         }
 
         let guarded = router.group("/v1/export")
@@ -103,39 +103,22 @@ enum ExportRoutes {
     }
 }
 
-/// `/demo/page`: the seed's demo source, 500 rows; the first row of `data.data` is the header.
-struct DemoPage: Encodable {
-    struct Body: Encodable {
-        let data: [Row]
-        let pagetag: PageTag
-    }
-    struct PageTag: Encodable { let page, limit, total, total_page: Int }
-    enum Row: Encodable {
-        case header
-        case item(Int)
-        func encode(to encoder: Encoder) throws {
-            // Keys in the seed's order: the header's order is the column order.
-            var c = encoder.container(keyedBy: Key.self)
-            switch self {
-            case .header:
-                try c.encode("编号", forKey: .ID); try c.encode("姓名", forKey: .Name); try c.encode("年龄", forKey: .Age)
-            case .item(let i):
-                try c.encode(i, forKey: .ID); try c.encode("Demo", forKey: .Name); try c.encode(15 + i % 50, forKey: .Age)
-            }
-        }
-        enum Key: String, CodingKey { case ID, Name, Age }
-    }
-
+/// `/demo/page`: the seed's demo source, 500 rows; the first row of `data.data` is the
+/// header. Written by hand: the header's key order (ID, Name, Age) is the column order.
+struct DemoPage {
     static let total = 500
-    let data: Body
+    let json: String
 
     init(_ request: Request) throws {
         let page = try Self.positive(request, "page", default: 1)
         let limit = try Self.positive(request, "limit", default: 10)
         let totalPage = (Self.total + limit - 1) / limit  // ceil: the original dropped the last partial page
         let start = (page - 1) * limit
-        let items = start < Self.total ? (start..<min(Self.total, start + limit)).map(Row.item) : []
-        data = Body(data: [.header] + items, pagetag: PageTag(page: page, limit: limit, total: Self.total, total_page: totalPage))
+        var rows = [#"{"ID":"编号","Name":"姓名","Age":"年龄"}"#]
+        if start < Self.total {
+            for i in start..<min(Self.total, start + limit) { rows.append(#"{"ID":\#(i),"Name":"Demo","Age":\#(15 + i % 50)}"#) }
+        }
+        json = #"{"data":[\#(rows.joined(separator: ","))],"pagetag":{"page":\#(page),"limit":\#(limit),"total":\#(Self.total),"total_page":\#(totalPage)}}"#
     }
 
     private static func positive(_ request: Request, _ name: String, default value: Int) throws -> Int {

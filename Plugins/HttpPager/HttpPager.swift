@@ -1,0 +1,316 @@
+// http.pager: crawls a paginated HTTP API that follows seed 002's demo convention
+// (`data.data[0]` is the header, `data.pagetag.total_page` the page count): page 1 first,
+// then the rest concurrently through the host's HTTP service, emitted in page order.
+import Foundation
+import PluginABI
+import PluginKit
+
+struct PagerConfig: Decodable {
+    var url: String
+    var method: String?
+    var header: [String: String]?
+    var param: [String: JSONScalar]?
+    var concurrency: Int?
+    var timeoutMs: Int?
+    var retries: Int?
+    var backoffMs: Int?
+    var pageParam: String?
+    var limitParam: String?
+
+    enum CodingKeys: String, CodingKey {
+        case url, method, header, param, concurrency, retries
+        case timeoutMs = "timeout_ms", backoffMs = "backoff_ms", pageParam = "page_param", limitParam = "limit_param"
+    }
+}
+
+/// A parameter value as JSON gives it: text, a number or a boolean.
+enum JSONScalar: Decodable, Sendable {
+    case string(String), number(Double), bool(Bool)
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else { self = .string(try c.decode(String.self)) }
+    }
+
+    var text: String {
+        switch self {
+        case .string(let s): s
+        case .number(let n): Int64(exactly: n).map(String.init) ?? String(n)
+        case .bool(let b): b ? "true" : "false"
+        }
+    }
+
+    var json: Any {
+        switch self {
+        case .string(let s): s
+        case .number(let n): Int64(exactly: n).map { $0 as Any } ?? n
+        case .bool(let b): b
+        }
+    }
+}
+
+final class HttpPagerSource: SourceInstance {
+    let settings: PageRequest
+    let concurrency: Int
+    let host: HostServices
+
+    init(config: PluginConfig, host: HostServices) throws {
+        let c = try config.decode(PagerConfig.self)
+        guard let url = URL(string: c.url), url.scheme == "http" || url.scheme == "https" else {
+            throw PluginError.invalidConfig("'url' must be an absolute http(s) URL")
+        }
+        let method = (c.method ?? "GET").uppercased()
+        guard method == "GET" || method == "POST" else { throw PluginError.invalidConfig("'method' must be GET or POST") }
+        let concurrency = c.concurrency ?? 8
+        guard (1...64).contains(concurrency) else { throw PluginError.invalidConfig("'concurrency' must be 1 to 64") }
+        guard (c.retries ?? 3) >= 0, (c.timeoutMs ?? 30_000) > 0, (c.backoffMs ?? 500) >= 0 else {
+            throw PluginError.invalidConfig("'retries', 'timeout_ms' and 'backoff_ms' must not be negative")
+        }
+        var params = c.param ?? [:]
+        let limitParam = c.limitParam ?? "limit"
+        if params[limitParam] == nil { params[limitParam] = .number(100) }
+        settings = PageRequest(url: c.url, method: method, headers: (c.header ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                               params: params, pageParam: c.pageParam ?? "page", timeoutMs: UInt32(c.timeoutMs ?? 30_000),
+                               retries: c.retries ?? 3, backoffMs: c.backoffMs ?? 500)
+        self.concurrency = concurrency
+        self.host = host
+    }
+
+    func read(_ request: ReadRequest) throws -> BatchProducer {
+        let first = try settings.fetch(page: 1, host: host)
+        guard let header = first.rows.first else {
+            throw PluginError.invalidArgument("page 1: data.data is empty; its first row must be the header")
+        }
+        let table = try SeedTable(header: header, sample: Array(first.rows.dropFirst()))
+        return PageProducer(table: table, first: Array(first.rows.dropFirst()), totalPages: first.totalPages,
+                            settings: settings, concurrency: concurrency, host: host, rowLimit: request.rowLimit)
+    }
+}
+
+/// How to ask for one page, and what a page holds.
+struct PageRequest: Sendable {
+    struct Page {
+        let rows: [OrderedJSON]
+        let totalPages: Int
+    }
+
+    let url: String
+    let method: String
+    let headers: [(String, String)]
+    let params: [String: JSONScalar]
+    let pageParam: String
+    let timeoutMs: UInt32
+    let retries: Int
+    let backoffMs: Int
+
+    /// Fetches and checks one page, retrying transport failures, HTTP 5xx and 429.
+    func fetch(page: Int, host: HostServices) throws -> Page {
+        var attempt = 0
+        while true {
+            try host.checkCancelled()
+            attempt += 1
+            let retryAfter: Double
+            do {
+                let reply = try send(page: page, host: host)
+                if reply.status == 429 || reply.status >= 500 {
+                    guard attempt <= retries else {
+                        throw PluginError.unavailable("page \(page): HTTP \(reply.status) after \(attempt) attempts")
+                    }
+                    retryAfter = reply.header("retry-after").flatMap(Double.init).map { min($0, 60) } ?? backoff(attempt)
+                    host.log(.warning, "page \(page): HTTP \(reply.status), retrying in \(retryAfter) s")
+                } else {
+                    guard (200..<300).contains(reply.status) else {
+                        throw PluginError.invalidArgument("page \(page): HTTP \(reply.status)")
+                    }
+                    return try Self.parse(reply.body, page: page)
+                }
+            } catch let e as PluginError where e.status == GW_UNAVAILABLE && !e.message.hasPrefix("page ") {
+                guard attempt <= retries else { throw PluginError.unavailable("page \(page): \(e.message) after \(attempt) attempts") }
+                retryAfter = backoff(attempt)
+                host.log(.warning, "page \(page): \(e.message), retrying in \(retryAfter) s")
+            }
+            // Sleep in small steps so that a cancel is noticed promptly.
+            let until = Date().addingTimeInterval(retryAfter)
+            while Date() < until {
+                try host.checkCancelled()
+                Thread.sleep(forTimeInterval: min(0.05, until.timeIntervalSinceNow))
+            }
+        }
+    }
+
+    private func backoff(_ attempt: Int) -> Double { Double(backoffMs << min(attempt - 1, 10)) / 1000 }
+
+    private func send(page: Int, host: HostServices) throws -> HostServices.HTTPResponse {
+        var all = params
+        all[pageParam] = .number(Double(page))
+        if method == "GET" {
+            guard var components = URLComponents(string: url) else { throw PluginError.invalidConfig("'url' is not a URL") }
+            let existing = components.queryItems ?? []
+            components.queryItems = existing + all.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value.text) }
+            guard let full = components.string else { throw PluginError.invalidConfig("'url' cannot take query parameters") }
+            return try host.http(method: "GET", url: full, headers: headers, timeoutMilliseconds: timeoutMs)
+        }
+        let body = try JSONSerialization.data(withJSONObject: all.mapValues(\.json), options: [.sortedKeys])
+        return try host.http(method: "POST", url: url, headers: headers + [("Content-Type", "application/json")],
+                             body: Array(body), timeoutMilliseconds: timeoutMs)
+    }
+
+    static func parse(_ body: [UInt8], page: Int) throws -> Page {
+        let json: OrderedJSON
+        do {
+            json = try OrderedJSON.parse(body)
+        } catch {
+            throw PluginError.invalidArgument("page \(page): the reply is not JSON (\(error))")
+        }
+        if let code = json["errcode"]?.int, code != 0 {
+            throw PluginError.invalidArgument("page \(page): errcode \(code): \(json["msg"]?.string ?? "")")
+        }
+        guard let rows = json["data"]?["data"]?.array else {
+            throw PluginError.invalidArgument("page \(page): the reply has no data.data array")
+        }
+        let tag = json["data"]?["pagetag"]
+        var total = tag?["total_page"]?.int ?? 0
+        if total == 0, let count = tag?["total"]?.int, let limit = tag?["limit"]?.int, limit > 0 {
+            total = (count + limit - 1) / limit
+        }
+        return Page(rows: rows, totalPages: max(1, total))
+    }
+}
+
+/// Emits page 1, then each further page in order as the fetcher delivers it.
+final class PageProducer: BatchProducer {
+    let fields: [ArrowField]
+    private let table: SeedTable
+    private var first: [OrderedJSON]?
+    private let fetcher: PageFetcher?
+    private let totalPages: Int
+    private var nextPage = 2
+    private var remaining: Int
+    private let host: HostServices
+
+    init(table: SeedTable, first: [OrderedJSON], totalPages: Int, settings: PageRequest, concurrency: Int,
+         host: HostServices, rowLimit: Int?) {
+        self.table = table
+        fields = table.fields
+        self.first = first
+        self.totalPages = totalPages
+        self.host = host
+        remaining = rowLimit ?? Int.max
+        fetcher = totalPages > 1 ? PageFetcher(settings: settings, pages: 2...totalPages, concurrency: concurrency, host: host) : nil
+        host.progress(done: 1, total: Int64(totalPages))
+    }
+
+    deinit { fetcher?.stop() }
+
+    func next(into batch: BatchBuilder) throws -> Bool {
+        let rows: [OrderedJSON]
+        let page: Int
+        if let first {
+            rows = first
+            page = 1
+            self.first = nil
+        } else {
+            guard nextPage <= totalPages, remaining > 0, let fetcher else { return false }
+            page = nextPage
+            rows = try fetcher.take(page).dropFirst().map { $0 }  // every page repeats the header
+            nextPage += 1
+            host.progress(done: Int64(page), total: Int64(totalPages))
+        }
+        for (i, row) in rows.prefix(remaining).enumerated() {
+            try table.append(row, to: batch, place: "page \(page), row \(i + 1)")
+        }
+        remaining -= min(remaining, rows.count)
+        return nextPage <= totalPages && remaining > 0
+    }
+}
+
+/// Fetches pages on `concurrency` threads, never more than a window ahead of the page
+/// being emitted: memory stays flat however many pages there are.
+final class PageFetcher: @unchecked Sendable {  // all state is guarded by `condition`
+    private let condition = NSCondition()
+    private var results: [Int: Result<[OrderedJSON], Error>] = [:]
+    private var nextToFetch: Int
+    private var nextToEmit: Int
+    private var stopped = false
+    private let last: Int
+    private let window: Int
+
+    init(settings: PageRequest, pages: ClosedRange<Int>, concurrency: Int, host: HostServices) {
+        nextToFetch = pages.lowerBound
+        nextToEmit = pages.lowerBound
+        last = pages.upperBound
+        window = concurrency * 2
+        for _ in 0..<min(concurrency, pages.count) {
+            Thread.detachNewThread { [self] in work(settings, host) }
+        }
+    }
+
+    private func work(_ settings: PageRequest, _ host: HostServices) {
+        while true {
+            condition.lock()
+            while !stopped && nextToFetch <= last && nextToFetch >= nextToEmit + window { condition.wait() }
+            guard !stopped, nextToFetch <= last else { condition.unlock(); return }
+            let page = nextToFetch
+            nextToFetch += 1
+            condition.unlock()
+            let result = Result { try settings.fetch(page: page, host: host).rows }
+            condition.lock()
+            results[page] = result
+            if case .failure = result { stopped = true }  // no point fetching past a failed page
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// The rows of `page` (pages are taken in order), or the error that failed it.
+    func take(_ page: Int) throws -> [OrderedJSON] {
+        condition.lock()
+        defer { condition.unlock() }
+        while results[page] == nil {
+            if stopped, results.values.contains(where: { if case .failure = $0 { true } else { false } }) { break }
+            condition.wait()
+        }
+        if let result = results.removeValue(forKey: page) {
+            nextToEmit = page + 1
+            condition.broadcast()
+            return try result.get()
+        }
+        // Another page failed first: report that one.
+        let failure = results.sorted { $0.key < $1.key }.compactMap { if case .failure(let e) = $0.value { e } else { nil } }.first
+        throw failure ?? PluginError.cancelled
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+@_cdecl("gw_plugin_init_v1")
+public func httpPagerPluginInit(
+    _ host: UnsafePointer<gw_host_api>?, _ err: UnsafeMutablePointer<gw_error>?
+) -> UnsafePointer<gw_plugin_descriptor>? {
+    PluginExport.initialize(host, err) {
+        PluginDefinition(
+            id: "http.pager", version: "1.0.0",
+            description: "Crawls a paginated HTTP API (seed 002's demo convention) concurrently, in page order.",
+            configSchema: """
+                {"type":"object","required":["url"],"properties":{
+                  "url":{"type":"string","description":"the page API; must be in the host's allow-list"},
+                  "method":{"type":"string","enum":["GET","POST"],"default":"GET"},
+                  "header":{"type":"object","additionalProperties":{"type":"string"},"description":"sent with every page request"},
+                  "param":{"type":"object","description":"sent with every page (GET: query string, POST: JSON body); 'limit' is the page size"},
+                  "concurrency":{"type":"integer","minimum":1,"maximum":64,"default":8},
+                  "timeout_ms":{"type":"integer","minimum":1,"default":30000},
+                  "retries":{"type":"integer","minimum":0,"default":3},
+                  "backoff_ms":{"type":"integer","minimum":0,"default":500},
+                  "page_param":{"type":"string","default":"page"},
+                  "limit_param":{"type":"string","default":"limit"}}}
+                """,
+            source: HttpPagerSource.self)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import Host
+
+/// HTTP exports through the HttpPager plugin: the seed's flow, and every fault the issue names.
+@Suite(.serialized) struct HttpExportTests {
+    /// A page server (Fixtures/page_server.py) on a free port, stopped when the body ends.
+    static func withPageServer<T>(latencyMs: Int = 0, _ body: (String) async throws -> T) async throws -> T {
+        let work = TestSupport.temporaryDirectory("pages")
+        let (process, stdin) = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/page_server.py", "\(work)/port", String(latencyMs)])
+        defer {
+            process.terminate()
+            try? stdin.fileHandleForWriting.close()
+        }
+        var port: Int?
+        for _ in 0..<200 where port == nil {
+            port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
+            if port == nil { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        return try await body("http://127.0.0.1:\(try #require(port))")
+    }
+
+    static func start(_ server: TestServer, token: String, url: String, title: String = "t", callback: String = "",
+                      limit: Int = 20, method: String = "GET") async throws -> String {
+        let reply = try await ExportTests.post(server, "/v1/export/http", [
+            "timestamp": Int(Date().timeIntervalSince1970 * 1000), "ext_type": "XLSX", "title": title, "user_id": "u1",
+            "callback": callback, "source_http": ["url": url, "method": method, "header": ["X-Trace": "1"], "param": ["limit": limit]],
+        ], token: token)
+        return try #require((reply.json["data"] as? [String: Any])?["hash_key"] as? String, "\(reply.text)")
+    }
+
+    @Test func theSeedsFlowWithAPythonClient() async throws {
+        let (gateway, token) = try ExportTests.gateway()
+        try await TestServer.with(gateway) { server in
+            let base = server.base
+            let result = try await TestSupport.onThread {
+                try TestSupport.run("/usr/bin/env", ["python3", "\(TestSupport.fixtures)/export_flow.py", base, token])
+            }
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("ok: 500 rows in order from ['http接口数据源导出.xlsx'], progress {'done': 25, 'total': 25}"))
+        }
+    }
+
+    @Test func retriesFlakyPagesAndHonoursRetryAfterThenCallsBack() async throws {
+        try await Self.withPageServer { pages in
+            let (gateway, token) = try ExportTests.gateway()
+            try await TestServer.with(gateway) { server in
+                let key = try await Self.start(server, token: token, url: "\(pages)/flaky", callback: "\(pages)/callback", method: "POST")
+                let detail = try await ExportTests.waitForEnd(server, key: key, token: token)
+                #expect(detail["status"] as? Int == 2, "\(detail)")
+                let task = try #require(try gateway.store.task(hashKey: key))
+                // The callback failed twice and then succeeded; every attempt is in the log.
+                var logs: [String] = []
+                for _ in 0..<100 {
+                    logs = try gateway.store.taskLogs(id: task.id)
+                    if logs.contains(where: { $0.hasPrefix("callback attempt 3") }) { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(logs.filter { $0.hasPrefix("callback attempt") } == [
+                    "callback attempt 1: HTTP 500", "callback attempt 2: HTTP 500", "callback attempt 3: HTTP 200",
+                ])
+                let received = try await TestSupport.onThread {
+                    try TestSupport.run("/usr/bin/env", ["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())", "\(pages)/callback/log"])
+                }
+                #expect(received.output.contains(#""hash_key": "\#(key)""#) && received.output.contains(#""status": 2"#), "\(received.output)")
+            }
+        }
+    }
+
+    @Test func aFailingPageFailsTheTaskNamingThePage() async throws {
+        try await Self.withPageServer { pages in
+            let (gateway, token) = try ExportTests.gateway()
+            try await TestServer.with(gateway) { server in
+                let broken = try await ExportTests.waitForEnd(server, key: try await Self.start(server, token: token, url: "\(pages)/broken"), token: token)
+                #expect(broken["status"] as? Int == 3)
+                #expect(broken["fail_reason"] as? String == "page 4: HTTP 404")
+                #expect(broken["down_url"] as? String == "")
+                let errcode = try await ExportTests.waitForEnd(server, key: try await Self.start(server, token: token, url: "\(pages)/errcode"), token: token)
+                #expect(errcode["status"] as? Int == 3)
+                #expect(errcode["fail_reason"] as? String == "page 2: errcode 1001: token expired")
+            }
+        }
+    }
+
+    @Test func aSlowCrawlIsCancelledPromptly() async throws {
+        try await Self.withPageServer { pages in
+            let (gateway, token) = try ExportTests.gateway()
+            try await TestServer.with(gateway) { server in
+                let key = try await Self.start(server, token: token, url: "\(pages)/slow", limit: 5)  // 100 pages of 300 ms
+                try await Task.sleep(for: .milliseconds(400))
+                let cancel = try await server.request(.POST, "/v1/export/cancel?key=\(key)", headers: [("Authorization", "Bearer \(token)")])
+                #expect(cancel.status == 200, "\(cancel.text)")
+                #expect((cancel.json["data"] as? [String: Any])?["status"] as? Int == 4)
+                let detail = try await ExportTests.waitForEnd(server, key: key, token: token)
+                #expect(detail["status"] as? Int == 4)
+                #expect(detail["fail_reason"] as? String == "cancelled by request")
+                // The crawl stopped: a few more in-flight pages at most, not the other ninety.
+                try await Task.sleep(for: .milliseconds(700))
+                let stats = try await TestSupport.onThread {
+                    try TestSupport.run("/usr/bin/env", ["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())", "\(pages)/stats"])
+                }
+                let requests = (try? JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Int])?["requests"] ?? 999
+                #expect(requests < 30, "\(stats.output)")
+                let again = try await server.request(.POST, "/v1/export/cancel?key=\(key)", headers: [("Authorization", "Bearer \(token)")])
+                #expect(again.status == 409)
+            }
+        }
+    }
+
+    @Test func refusedURLsAndRestartRecovery() async throws {
+        let (gateway, token) = try ExportTests.gateway()
+        try await TestServer.with(gateway) { server in
+            let reply = try await ExportTests.post(server, "/v1/export/http", [
+                "user_id": "u", "source_http": ["url": "http://10.0.0.1/pages"],
+            ], token: token)
+            #expect(reply.status == 400)
+            #expect(reply.json["msg"] as? String == "source_http.url: host '10.0.0.1' is not in the allow-list (http.allowHosts / GATEWAY_HTTP_ALLOW_HOSTS)")
+        }
+        // A task a crashed process left "processing": the next start ends it with the reason.
+        let task = try gateway.store.insertTask(hashKey: String(repeating: "a", count: 32), requestHash: "h", userId: "u", title: "t",
+                                                extType: "XLSX", sourceType: "http", request: "{}", callback: "")
+        var config = gateway.config
+        config.plugins.directories = ["/nonexistent"]
+        let restarted = try Gateway(config: config, logger: gateway.logger)
+        let ended = try #require(try restarted.store.task(hashKey: task.hashKey))
+        #expect(ended.status == .failed)
+        #expect(ended.failReason == "interrupted by restart")
+        // Retention: an old finished task goes, with its file.
+        #expect(try restarted.exports.deleteExpired(now: Date().addingTimeInterval(8 * 86_400)) == 1)
+        #expect(try restarted.store.task(hashKey: task.hashKey) == nil)
+    }
+}
