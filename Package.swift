@@ -60,6 +60,8 @@ let package = Package(
         .target(name: "XlsxExport", dependencies: ["PluginKit", "CZlib"], path: "Plugins/XlsxExport"),
         .target(name: "HttpPager", dependencies: ["PluginKit"], path: "Plugins/HttpPager"),
         .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource"),
+        // Benchmark harness for bench/xlsx_bench.py (not shipped).
+        .executableTarget(name: "xlsx-bench", dependencies: ["Host", "PluginKit"], path: "bench/XlsxBench"),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

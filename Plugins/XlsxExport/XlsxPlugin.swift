@@ -19,7 +19,7 @@ public func xlsxPluginInit(
                   "max_ratio":{"type":"integer","minimum":1,"default":200,"description":"largest expansion of a part over 1 MB"},
                   "batch_size":{"type":"integer","minimum":1,"default":65536},
                   "max_rows_per_file":{"type":"integer","minimum":2,"maximum":1048576,"default":1048576,"description":"exporter: rows per workbook, header included"},
-                  "compression_level":{"type":"integer","minimum":1,"maximum":9,"default":1,"description":"exporter: zlib level of the sheet"},
+                  "compression_level":{"type":"integer","minimum":0,"maximum":9,"default":1,"description":"exporter: zlib level of the sheet"},
                   "sheet_name":{"type":"string","default":"Sheet1"}}}
                 """,
             exampleConfig: "{}",

@@ -40,7 +40,7 @@ final class XlsxFileExporter: ExporterInstance {
             throw PluginError.invalidConfig("max_rows_per_file must be 2 to \(Self.sheetRowLimit) (the header counts)")
         }
         let level = c.compressionLevel ?? 1
-        guard (1...9).contains(level) else { throw PluginError.invalidConfig("compression_level must be 1 to 9") }
+        guard (0...9).contains(level) else { throw PluginError.invalidConfig("compression_level must be 0 (none) to 9") }
         directory = outputDirectory
         self.baseName = baseName
         maxDataRows = maxRows - 1

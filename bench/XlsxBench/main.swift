@@ -1,0 +1,52 @@
+// Writes ROWS x 10 columns (5 numbers, 5 short strings) through the xlsx exporter plugin,
+// loaded as the gateway loads it, and prints cells/s, peak memory and file size.
+//   xlsx-bench ROWS LEVEL OUTPUT_DIR
+import Foundation
+import Host
+import Logging
+import PluginKit
+
+let args = CommandLine.arguments
+let rows = args.count > 1 ? Int(args[1]) ?? 1_000_000 : 1_000_000
+let level = args.count > 2 ? Int(args[2]) ?? 1 : 1
+let out = args.count > 3 ? args[3] : FileManager.default.temporaryDirectory.path + "/xlsx-bench"
+try? FileManager.default.removeItem(atPath: out)
+try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+
+var config = GatewayConfig.defaults
+config.dataDir = out + "/data"
+config.plugins.directories = [URL(fileURLWithPath: args[0]).deletingLastPathComponent().path]
+var logger = Logger(label: "bench")
+logger.logLevel = .error
+let gateway = try Gateway(config: config, logger: logger)
+guard let plugin = gateway.registry.plugin(id: "xlsx") else { fatalError("the xlsx plugin is not built") }
+
+let fields = (0..<10).map { i in ArrowField("col\(i)", i % 2 == 0 ? (i % 4 == 0 ? .int64 : .float64) : .utf8) }
+let exporter = try ExporterHandle(plugin: plugin, config: #"{"compression_level": \#(level)}"#,
+                                  context: InstanceContext(pluginId: plugin.id, instanceName: "bench", services: gateway.services),
+                                  outputDirectory: out, baseName: "bench")
+let start = Date()
+try exporter.begin(OwnedSchema(fields: fields))
+let builder = BatchBuilder(fields: fields)
+var row = 0
+while row < rows {
+    let end = min(rows, row + 65_536)
+    for r in row..<end {
+        for (i, column) in builder.columns.enumerated() {
+            switch i % 4 {
+            case 0: try column.append(int: Int64(r * 7 + i))
+            case 2: try column.append(double: Double(r) * 1.25 + Double(i))
+            default: try column.append(string: "s\(r % 1000)-\(i)")
+            }
+        }
+    }
+    try exporter.write(OwnedBatch(exporting: builder))
+    row = end
+}
+try exporter.finish()
+let seconds = Date().timeIntervalSince(start)
+let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map { $0.split(separator: " ", omittingEmptySubsequences: true)[1] } ?? "0"
+let size = exporter.outputFiles().reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+print("seconds=\(seconds) cells=\(rows * 10) peak_kb=\(peak) bytes=\(size)")
+await gateway.shutdown()
