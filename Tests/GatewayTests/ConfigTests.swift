@@ -21,6 +21,8 @@ import Testing
         #expect(config.plugins.directories == ["/opt/p"])
         #expect(config.http.allowHosts == ["a.com", "*.b.com"] && config.http.maxConcurrent == 4)
         #expect(try !config.redactedJSON().contains("k1"))
+        let boolean = try GatewayConfig.load(file: nil, environment: ["GATEWAY_EXPORTS_REQUIRE_TOKEN": "false"])
+        #expect(boolean.exports.requireToken == false)
     }
 
     @Test func typosAndWrongTypesAreRefused() throws {

@@ -203,7 +203,7 @@ enum ConfigMerge {
         switch value {
         case is [Any]:
             return raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        case let b as Bool where type(of: b) == Bool.self && !(value is Int):
+        case let n as NSNumber where String(cString: n.objCType) == "c":  // a JSON true/false
             guard let parsed = ["true": true, "1": true, "false": false, "0": false][raw.lowercased()] else {
                 throw InvalidInput("\(name) must be true or false")
             }
