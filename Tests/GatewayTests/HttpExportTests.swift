@@ -67,6 +67,27 @@ import Testing
         }
     }
 
+    @Test func aSlowPageDelaysButDoesNotReorderOrDrop() async throws {
+        try await Self.withPageServer { pages in
+            let (gateway, token) = try ExportTests.gateway()
+            try await TestServer.with(gateway) { server in
+                let key = try await Self.start(server, token: token, url: "\(pages)/slowone", limit: 7)  // 72 pages, the last partial
+                let detail = try await ExportTests.waitForEnd(server, key: key, token: token)
+                #expect(detail["status"] as? Int == 2, "\(detail)")
+                let task = try #require(try gateway.store.task(hashKey: key))
+                let file = try #require(gateway.exports.downloadPath(task))
+                let check = try TestSupport.run("/usr/bin/env", ["python3", "-c", """
+                    import zipfile, io, openpyxl, sys
+                    z = zipfile.ZipFile(sys.argv[1])
+                    ws = openpyxl.load_workbook(io.BytesIO(z.read(z.namelist()[0])), read_only=True).active
+                    ids = [r[0] for r in ws.iter_rows(min_row=2, values_only=True)]
+                    print(len(ids), ids == list(range(500)))
+                    """, file])
+                #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "500 True", "\(check.output)")
+            }
+        }
+    }
+
     @Test func aFailingPageFailsTheTaskNamingThePage() async throws {
         try await Self.withPageServer { pages in
             let (gateway, token) = try ExportTests.gateway()

@@ -7,6 +7,7 @@
   GET /broken?...                       page 4 answers 404
   GET /errcode?...                      page 2 answers errcode 1001
   GET /slow?...                         every page takes 300 ms
+  GET /slowone?...                      page 2 takes 1.5 s, the others answer at once
   POST /pages                           the same, parameters in a JSON body
   POST /callback                        answers 500 twice, then 200; GET /callback/log lists the bodies
   GET /stats                            {"requests": n, "max_in_flight": m}
@@ -56,7 +57,7 @@ class Handler(BaseHTTPRequestHandler):
             state["in_flight"] += 1
             state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
         try:
-            time.sleep(0.3 if path == "/slow" else LATENCY)
+            time.sleep(0.3 if path == "/slow" else 1.5 if path == "/slowone" and page == 2 else LATENCY)
             if path == "/flaky" and page == 3:
                 with lock:
                     state["flaky3"] += 1
