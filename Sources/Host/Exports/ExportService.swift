@@ -256,7 +256,8 @@ extension CSVExport {
     }
 }
 
-/// A task as `/v1/export/detail` and callbacks show it.
+/// A task as `/v1/export/detail` and callbacks show it; as a history row (`summary`) it
+/// leaves out the download address and progress.
 struct ExportDetail: Encodable {
     let created_at: String
     let down_url: String
@@ -268,13 +269,33 @@ struct ExportDetail: Encodable {
     let status: Int
     let title: String
     let progress: Progress
+    let summary: Bool
 
     struct Progress: Encodable {
         let done: Int64
         let total: Int64
     }
 
-    init(_ t: ExportTask, downloadBase: String) {
+    enum CodingKeys: String, CodingKey {
+        case created_at, down_url, ext_type, fail_reason, hash_key, id, source_type, status, title, progress
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(created_at, forKey: .created_at)
+        if !summary { try c.encode(down_url, forKey: .down_url) }
+        try c.encode(ext_type, forKey: .ext_type)
+        try c.encode(fail_reason, forKey: .fail_reason)
+        try c.encode(hash_key, forKey: .hash_key)
+        try c.encode(id, forKey: .id)
+        try c.encode(source_type, forKey: .source_type)
+        try c.encode(status, forKey: .status)
+        try c.encode(title, forKey: .title)
+        if !summary { try c.encode(progress, forKey: .progress) }
+    }
+
+    init(_ t: ExportTask, downloadBase: String, summary: Bool = false) {
+        self.summary = summary
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone.current
         created_at = formatter.string(from: t.createdAt)

@@ -22,14 +22,14 @@ enum ExportRoutes {
         }
         guarded.post("/http") { request, context -> Response in
             try authorize(request)
-            let body = try await request.decodeJSON(HTTPExportBody.self, limit: 1 << 20)
-            let key = try exports.start(try body.exportRequest(gateway: gateway))
+            let (fields, body) = try await exportBody(request, HTTPExportBody.self, limit: 1 << 20)
+            let key = try exports.start(try body.exportRequest(fields, gateway: gateway))
             return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
         }
         guarded.post("/raw") { request, context -> Response in
             try authorize(request)
-            let body = try await request.decodeJSON(RawExportBody.self, limit: gateway.config.server.maxBodyBytes)
-            let key = try exports.start(try body.exportRequest(gateway: gateway))
+            let (fields, body) = try await exportBody(request, RawExportBody.self, limit: gateway.config.server.maxBodyBytes)
+            let key = try exports.start(try body.exportRequest(fields, gateway: gateway))
             return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
         }
         guarded.get("/detail") { request, context -> Response in
@@ -44,7 +44,7 @@ enum ExportRoutes {
                 throw APIError.badRequest("give user_id")
             }
             let tasks = try gateway.store.tasks(userId: user, since: Date().addingTimeInterval(-7 * 86_400))
-            return Envelope.success(.errcode, data: tasks.map(ExportSummary.init), requestId: context.requestId)
+            return Envelope.success(.errcode, data: tasks.map { ExportDetail($0, downloadBase: "", summary: true) }, requestId: context.requestId)
         }
         let cancel: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             try authorize(request)
@@ -128,42 +128,16 @@ struct DemoPage {
     }
 }
 
-/// A history row: the detail without the download address.
-struct ExportSummary: Encodable {
-    let created_at: String
-    let ext_type: String
-    let fail_reason: String
-    let hash_key: String
-    let id: Int64
-    let source_type: String
-    let status: Int
-    let title: String
+/// Fields both export requests carry, decoded beside each request's source.
+struct ExportCommonFields: Decodable {
+    let timestamp: Int64?
+    let ext_type: String?
+    let title: String?
+    let user_id: String?
+    let callback: String?
+    let call_back: String?
 
-    init(_ t: ExportTask) {
-        let d = ExportDetail(t, downloadBase: "")
-        created_at = d.created_at
-        ext_type = d.ext_type
-        fail_reason = d.fail_reason
-        hash_key = d.hash_key
-        id = d.id
-        source_type = d.source_type
-        status = d.status
-        title = d.title
-    }
-}
-
-/// Fields both export requests share.
-protocol ExportBody: Decodable {
-    var timestamp: Int64? { get }
-    var ext_type: String? { get }
-    var title: String? { get }
-    var user_id: String? { get }
-    var callback: String? { get }
-    var call_back: String? { get }
-}
-
-extension ExportBody {
-    func common(gateway: Gateway) throws -> (title: String, user: String, ext: String, callback: String) {
+    func validated(gateway: Gateway) throws -> (title: String, user: String, ext: String, callback: String, timestamp: Int64) {
         let callback = (callback ?? "").isEmpty ? (call_back ?? "") : (callback ?? "")
         if !callback.isEmpty {
             do {
@@ -173,33 +147,37 @@ extension ExportBody {
             }
         }
         guard let user = user_id, !user.isEmpty else { throw APIError.badRequest("missing field 'user_id'") }
-        return (title ?? "export", user, (ext_type ?? "XLSX").uppercased(), callback)
+        return (title ?? "export", user, (ext_type ?? "XLSX").uppercased(), callback, timestamp ?? 0)
     }
 }
 
-struct RawExportBody: ExportBody {
-    let timestamp: Int64?
-    let ext_type: String?
-    let title: String?
-    let user_id: String?
-    let callback: String?
-    let call_back: String?
+/// Reads an export request's body: its common fields and its source, from one JSON object.
+func exportBody<Source: Decodable>(_ request: Request, _ source: Source.Type, limit: Int) async throws -> (ExportCommonFields, Source) {
+    let data = Data(try await request.collectBody(limit: limit).readableBytesView)
+    do {
+        return (try JSONDecoder().decode(ExportCommonFields.self, from: data), try JSONDecoder().decode(Source.self, from: data))
+    } catch let e as DecodingError {
+        throw APIError.badRequest(PluginConfig.describe(e))
+    }
+}
+
+struct RawExportBody: Decodable {
     let source_raw: String
 
-    func exportRequest(gateway: Gateway) throws -> ExportService.Request {
-        let c = try common(gateway: gateway)
+    func exportRequest(_ fields: ExportCommonFields, gateway: Gateway) throws -> ExportService.Request {
+        let c = try fields.validated(gateway: gateway)
         let raw = source_raw
         // Parse now: a malformed source_raw is the client's 400, not a failed task.
         _ = try RawRowsSource(sourceRaw: raw)
         let canonical = String(decoding: try JSONSerialization.data(withJSONObject: [
-            "timestamp": timestamp ?? 0, "ext_type": c.ext, "title": c.title, "source_raw": raw,
+            "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_raw": raw,
         ], options: [.sortedKeys]), as: UTF8.self)
         return ExportService.Request(title: c.title, userId: c.user, extType: c.ext, callback: c.callback, sourceType: "raw",
                                      json: canonical) { _ in try RawRowsSource(sourceRaw: raw) }
     }
 }
 
-struct HTTPExportBody: ExportBody {
+struct HTTPExportBody: Decodable {
     struct SourceHTTP: Decodable {
         let url: String
         let method: String?
@@ -207,16 +185,10 @@ struct HTTPExportBody: ExportBody {
         let param: [String: JSONValue]?
     }
 
-    let timestamp: Int64?
-    let ext_type: String?
-    let title: String?
-    let user_id: String?
-    let callback: String?
-    let call_back: String?
     let source_http: SourceHTTP
 
-    func exportRequest(gateway: Gateway) throws -> ExportService.Request {
-        let c = try common(gateway: gateway)
+    func exportRequest(_ fields: ExportCommonFields, gateway: Gateway) throws -> ExportService.Request {
+        let c = try fields.validated(gateway: gateway)
         do {
             _ = try gateway.services.http.allowList.check(url: source_http.url)
         } catch {
@@ -234,7 +206,7 @@ struct HTTPExportBody: ExportBody {
             "concurrency": .number(Double(gateway.config.exports.concurrency)),
         ])
         let canonical = String(decoding: try JSONSerialization.data(withJSONObject: [
-            "timestamp": timestamp ?? 0, "ext_type": c.ext, "title": c.title, "source_http": config.text,
+            "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_http": config.text,
         ], options: [.sortedKeys]), as: UTF8.self)
         let services = gateway.services
         return ExportService.Request(title: c.title, userId: c.user, extType: c.ext, callback: c.callback, sourceType: "http",
