@@ -92,6 +92,60 @@ public struct HostServices: @unchecked Sendable {
         return out
     }
 
+    // MARK: shared by all instances of the plugin (ABI 1.1)
+
+    /// True when the host's table reaches the field (a host of an older minor version has
+    /// a shorter table).
+    private func offers<T>(_ field: KeyPath<gw_host_api, T>) -> Bool {
+        guard let offset = MemoryLayout<gw_host_api>.offset(of: field) else { return false }
+        return offset + MemoryLayout<T>.size <= Int(api.pointee.struct_size)
+    }
+
+    private func requireABI11() throws {
+        guard offers(\.pace) else {
+            throw PluginError(status: GW_UNSUPPORTED, "this gateway speaks ABI 1.\(api.pointee.abi_minor); shared locks, state and pacing need 1.1")
+        }
+    }
+
+    /// Runs `body` holding the lock `name`, shared by every instance of this plugin.
+    public func withSharedLock<T>(_ name: String, timeoutMilliseconds: UInt32 = 60_000, _ body: () throws -> T) throws -> T {
+        try requireABI11()
+        var err = gw_error()
+        let status = api.pointee.shared_lock!(ctx, name, timeoutMilliseconds, &err)
+        guard status == GW_OK else { throw PluginError(status: status, readError(&err)) }
+        defer { api.pointee.shared_unlock!(ctx, name) }
+        return try body()
+    }
+
+    /// State shared by every instance of this plugin, or nil when absent.
+    public func sharedState(_ key: String) throws -> [UInt8]? {
+        try requireABI11()
+        var err = gw_error()
+        var bytes = gw_bytes()
+        let status = api.pointee.shared_state_get!(ctx, key, &bytes, &err)
+        if status == GW_NOT_FOUND { return nil }
+        guard status == GW_OK else { throw PluginError(status: status, readError(&err)) }
+        defer { api.pointee.bytes_release?(&bytes) }
+        guard bytes.len > 0, let data = bytes.data else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: bytes.len))
+    }
+
+    public func setSharedState(_ key: String, _ value: [UInt8]) throws {
+        try requireABI11()
+        var err = gw_error()
+        let status = value.withUnsafeBufferPointer { api.pointee.shared_state_set!(ctx, key, $0.baseAddress, $0.count, &err) }
+        guard status == GW_OK else { throw PluginError(status: status, readError(&err)) }
+    }
+
+    /// Waits until one more call to a remote API fits its rate limits (counted across every
+    /// instance of this plugin pacing on `bucket`).
+    public func pace(bucket: String, perSecond: UInt32, perMinute: UInt32) throws {
+        try requireABI11()
+        var err = gw_error()
+        let status = api.pointee.pace!(ctx, bucket, perSecond, perMinute, &err)
+        guard status == GW_OK else { throw PluginError(status: status, readError(&err)) }
+    }
+
     // MARK: state
 
     /// The instance's persistent value for `key`, or nil when absent.

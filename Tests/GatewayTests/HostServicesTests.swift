@@ -64,3 +64,46 @@ import Testing
         #expect(!list.allows(host: "10.0.0.1"))
     }
 }
+
+/// ABI 1.1: what instances of one plugin share.
+@Suite struct SharedServicesTests {
+    @Test func sharedStateLocksAndPacing() async throws {
+        let gateway = try TestSupport.gateway()
+        let a = InstanceContext(pluginId: "p", instanceName: "a", services: gateway.services)
+        let b = InstanceContext(pluginId: "p", instanceName: "b", services: gateway.services)
+        let other = InstanceContext(pluginId: "q", instanceName: "a", services: gateway.services)
+        let hostA = HostServices(api: HostServiceTable.shared.value, ctx: a.opaque)
+        let hostB = HostServices(api: HostServiceTable.shared.value, ctx: b.opaque)
+        let hostOther = HostServices(api: HostServiceTable.shared.value, ctx: other.opaque)
+
+        try hostA.setSharedState("token:app", Array("t1".utf8))
+        #expect(try hostB.sharedState("token:app") == Array("t1".utf8))
+        #expect(try hostOther.sharedState("token:app") == nil)  // another plugin's is its own
+        #expect(try hostB.state("token:app") == nil)           // and instance state stays apart
+
+        // The lock: B waits while A holds it, and times out.
+        try hostA.withSharedLock("refresh") {
+            do {
+                try hostB.withSharedLock("refresh", timeoutMilliseconds: 100) {}
+                Issue.record("B took a lock A holds")
+            } catch let e as PluginError {
+                #expect(e.status == 5)  // GW_UNAVAILABLE
+            }
+            try hostOther.withSharedLock("refresh", timeoutMilliseconds: 100) {}  // another plugin's lock is free
+        }
+        try hostB.withSharedLock("refresh", timeoutMilliseconds: 100) {}
+
+        // Pacing across instances: 12 calls at 5 per second take at least 2 seconds.
+        let start = Date()
+        var times: [Double] = []
+        for i in 0..<12 {
+            try (i % 2 == 0 ? hostA : hostB).pace(bucket: "app", perSecond: 5, perMinute: 100)
+            times.append(Date().timeIntervalSince(start))
+        }
+        for (i, t) in times.enumerated() where i >= 5 {
+            #expect(t - times[i - 5] >= 0.99, "call \(i) came \(t - times[i - 5]) s after call \(i - 5)")
+        }
+        a.cancel()
+        #expect(throws: PluginError.self) { try hostA.pace(bucket: "app", perSecond: 1, perMinute: 0) }
+    }
+}

@@ -17,7 +17,9 @@ enum HostServiceTable {
             abi_major: UInt16(GW_ABI_MAJOR), abi_minor: UInt16(GW_ABI_MINOR),
             log: hostLog, http_request: hostHTTPRequest, http_response_release: hostHTTPResponseRelease,
             state_get: hostStateGet, state_set: hostStateSet, state_delete: hostStateDelete,
-            bytes_release: hostBytesRelease, progress: hostProgress, is_cancelled: hostIsCancelled))
+            bytes_release: hostBytesRelease, progress: hostProgress, is_cancelled: hostIsCancelled,
+            shared_lock: hostSharedLock, shared_unlock: hostSharedUnlock,
+            shared_state_get: hostSharedStateGet, shared_state_set: hostSharedStateSet, pace: hostPace))
         return Pointer(value: UnsafePointer(table))
     }()
 }
@@ -113,7 +115,7 @@ private func hostHTTPResponseRelease(_ response: UnsafeMutablePointer<gw_http_re
 
 // MARK: state
 
-private final class BytesHolder {
+final class BytesHolder {
     let bytes: UnsafeMutablePointer<UInt8>
     init(_ value: [UInt8]) {
         bytes = .allocate(capacity: max(1, value.count))
@@ -123,7 +125,7 @@ private final class BytesHolder {
 }
 
 /// Validates the key and runs a state operation, turning failures into a status.
-private func withStateKey(
+func withStateKey(
     _ ctx: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ err: UnsafeMutablePointer<gw_error>?,
     _ body: (InstanceContext, String) throws -> gw_status
 ) -> gw_status {
@@ -181,4 +183,70 @@ private func hostBytesRelease(_ bytes: UnsafeMutablePointer<gw_bytes>?) {
     guard let bytes, let holder = bytes.pointee.host_private else { return }
     bytes.pointee = gw_bytes()
     Unmanaged<BytesHolder>.fromOpaque(holder).release()
+}
+
+// MARK: shared by the instances of one plugin (ABI 1.1)
+
+/// The instance name under which state shared by all of a plugin's instances is kept.
+let sharedStateInstance = "*shared*"
+
+private func hostSharedLock(_ ctx: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ timeoutMs: UInt32, _ err: UnsafeMutablePointer<gw_error>?) -> gw_status {
+    guard let context = InstanceContext.from(ctx), let name else {
+        writeError("shared_lock: no context or name", into: err)
+        return GW_INVALID_ARGUMENT
+    }
+    let lockName = String(cString: name)
+    switch context.services.coordination.lock(plugin: context.pluginId, name: lockName, timeout: Double(timeoutMs) / 1000,
+                                              cancelled: { context.isCancelled }) {
+    case .acquired: return GW_OK
+    case .cancelled:
+        writeError("cancelled while waiting for the lock '\(lockName)'", into: err)
+        return GW_CANCELLED
+    case .timedOut:
+        writeError("the lock '\(lockName)' stayed taken for \(timeoutMs) ms", into: err)
+        return GW_UNAVAILABLE
+    }
+}
+
+private func hostSharedUnlock(_ ctx: OpaquePointer?, _ name: UnsafePointer<CChar>?) {
+    guard let context = InstanceContext.from(ctx), let name else { return }
+    context.services.coordination.unlock(plugin: context.pluginId, name: String(cString: name))
+}
+
+private func hostSharedStateGet(
+    _ ctx: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<gw_bytes>?, _ err: UnsafeMutablePointer<gw_error>?
+) -> gw_status {
+    withStateKey(ctx, key, err) { context, k in
+        guard let out else { return GW_INVALID_ARGUMENT }
+        guard let value = try context.services.store.pluginState(plugin: context.pluginId, instance: sharedStateInstance, key: k) else {
+            return GW_NOT_FOUND
+        }
+        let holder = BytesHolder(value)
+        out.pointee = gw_bytes(data: UnsafePointer(holder.bytes), len: value.count, host_private: Unmanaged.passRetained(holder).toOpaque())
+        return GW_OK
+    }
+}
+
+private func hostSharedStateSet(
+    _ ctx: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<UInt8>?, _ len: Int, _ err: UnsafeMutablePointer<gw_error>?
+) -> gw_status {
+    withStateKey(ctx, key, err) { context, k in
+        let bytes = len > 0 && value != nil ? Array(UnsafeBufferPointer(start: value, count: len)) : []
+        try context.services.store.setPluginState(plugin: context.pluginId, instance: sharedStateInstance, key: k, value: bytes)
+        return GW_OK
+    }
+}
+
+private func hostPace(
+    _ ctx: OpaquePointer?, _ bucket: UnsafePointer<CChar>?, _ perSecond: UInt32, _ perMinute: UInt32, _ err: UnsafeMutablePointer<gw_error>?
+) -> gw_status {
+    guard let context = InstanceContext.from(ctx), let bucket else {
+        writeError("pace: no context or bucket", into: err)
+        return GW_INVALID_ARGUMENT
+    }
+    let ok = context.services.coordination.pace(plugin: context.pluginId, bucket: String(cString: bucket),
+                                                perSecond: Int(perSecond), perMinute: Int(perMinute), cancelled: { context.isCancelled })
+    if ok { return GW_OK }
+    writeError("cancelled while pacing", into: err)
+    return GW_CANCELLED
 }

@@ -7,11 +7,13 @@ public struct HostServiceProvider: Sendable {
     public let store: Store
     public let http: OutboundHTTP
     public let logger: Logger
+    public let coordination: PluginCoordination
 
-    public init(store: Store, http: OutboundHTTP, logger: Logger) {
+    public init(store: Store, http: OutboundHTTP, logger: Logger, coordination: PluginCoordination = PluginCoordination()) {
         self.store = store
         self.http = http
         self.logger = logger
+        self.coordination = coordination
     }
 }
 

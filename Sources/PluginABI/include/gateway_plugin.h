@@ -1,7 +1,7 @@
 /*
  * gateway_plugin.h: the whole contract between the gateway host and its plugins.
  *
- * ABI version 1.0.  Pure C99, no dependency but <stdint.h> and <stddef.h>.
+ * ABI version 1.1.  Pure C99, no dependency but <stdint.h> and <stddef.h>.
  *
  * A plugin is a shared library (.so) that exports ONE symbol:
  *
@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define GW_ABI_MAJOR 1
-#define GW_ABI_MINOR 0
+#define GW_ABI_MINOR 1
 
 /* The entry symbol's name for this major version. */
 #define GW_PLUGIN_ENTRY_SYMBOL "gw_plugin_init_v1"
@@ -245,6 +245,29 @@ typedef struct gw_host_api {
   /* 1 once the host wants the running work stopped, else 0. Cheap; poll it between
    * batches and pages. */
   int32_t (*is_cancelled)(gw_host_ctx *ctx);
+
+  /* ---- ABI 1.1: services shared by all instances of one plugin in this host. A plugin
+   * that uses them checks `struct_size` reaches them (an ABI 1.0 host has none). ---- */
+
+  /* A named lock shared by every instance of this plugin: what one instance does while
+   * holding "token:app1" (refresh a token) no other instance does at the same time. Waits
+   * up to `timeout_ms` (GW_UNAVAILABLE when it runs out; GW_CANCELLED when cancelled). `name`
+   * is borrowed. Every GW_OK must be paired with shared_unlock from the same thread. */
+  gw_status (*shared_lock)(gw_host_ctx *ctx, const char *name, uint32_t timeout_ms, gw_error *err);
+  void (*shared_unlock)(gw_host_ctx *ctx, const char *name);
+
+  /* Persistent key/value state shared by every instance of this plugin (the per-instance
+   * state_* functions keep instances apart). Same rules as state_get/state_set. */
+  gw_status (*shared_state_get)(gw_host_ctx *ctx, const char *key, gw_bytes *out, gw_error *err);
+  gw_status (*shared_state_set)(gw_host_ctx *ctx, const char *key, const uint8_t *value,
+                                size_t value_len, gw_error *err);
+
+  /* Blocks until one more call may go to a remote API under its rate limits: at most
+   * `per_second` calls in any second and `per_minute` in any minute (0 = no such limit),
+   * counted across every instance of this plugin that paces on the same `bucket` (e.g. an
+   * app key). Returns GW_CANCELLED promptly when cancelled. `bucket` is borrowed. */
+  gw_status (*pace)(gw_host_ctx *ctx, const char *bucket, uint32_t per_second, uint32_t per_minute,
+                    gw_error *err);
 } gw_host_api;
 
 /* ========================================================================================
