@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ArrowFormat", type: .dynamic, targets: ["ArrowFormat"]),
         .library(name: "XlsxExport", type: .dynamic, targets: ["XlsxExport"]),
         .library(name: "HttpPager", type: .dynamic, targets: ["HttpPager"]),
+        .library(name: "JushuitanConnector", type: .dynamic, targets: ["JushuitanConnector"]),
         // A small real source plugin written with PluginKit; the docs' Swift example.
         .library(name: "SequenceSource", type: .dynamic, targets: ["SequenceSource"]),
     ],
@@ -59,13 +60,14 @@ let package = Package(
         .target(name: "ArrowFormat", dependencies: ["PluginKit"], path: "Plugins/ArrowFormat"),
         .target(name: "XlsxExport", dependencies: ["PluginKit", "CZlib"], path: "Plugins/XlsxExport"),
         .target(name: "HttpPager", dependencies: ["PluginKit"], path: "Plugins/HttpPager"),
+        .target(name: "JushuitanConnector", dependencies: ["PluginKit"], path: "Plugins/JushuitanConnector"),
         .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource"),
         // Benchmark harness for bench/xlsx_bench.py (not shipped).
         .executableTarget(name: "xlsx-bench", dependencies: ["Host", "PluginKit"], path: "bench/XlsxBench"),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Host", "PluginKit", "PluginABI",
+                "Host", "PluginKit", "PluginABI", "JushuitanConnector",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/GatewayTests",

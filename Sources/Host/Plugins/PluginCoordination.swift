@@ -22,21 +22,24 @@ public final class PluginCoordination: Sendable {
     enum LockResult { case acquired, timedOut, cancelled }
 
     /// Waits until one more call fits `perSecond` / `perMinute` for the bucket, then counts it.
-    /// Returns false when cancelled first.
+    /// Returns false when cancelled first. Windows are measured with a small margin: the
+    /// remote side counts arrivals, which network jitter can bring closer together.
+    static let margin = 0.05
+
     func pace(plugin: String, bucket: String, perSecond: Int, perMinute: Int, cancelled: () -> Bool) -> Bool {
         let key = "\(plugin)\u{0}\(bucket)"
         while true {
             if cancelled() { return false }
             let now = Date().timeIntervalSince1970
             let wait: Double = windows.withLock { all in
-                var calls = all[key, default: []].filter { $0 > now - 60 }
+                var calls = all[key, default: []].filter { $0 > now - 60 - Self.margin }
                 var earliest = now
                 if perSecond > 0 {
-                    let lastSecond = calls.filter { $0 > now - 1 }
-                    if lastSecond.count >= perSecond { earliest = max(earliest, lastSecond[lastSecond.count - perSecond] + 1) }
+                    let lastSecond = calls.filter { $0 > now - 1 - Self.margin }
+                    if lastSecond.count >= perSecond { earliest = max(earliest, lastSecond[lastSecond.count - perSecond] + 1 + Self.margin) }
                 }
                 if perMinute > 0, calls.count >= perMinute {
-                    earliest = max(earliest, calls[calls.count - perMinute] + 60)
+                    earliest = max(earliest, calls[calls.count - perMinute] + 60 + Self.margin)
                 }
                 if earliest <= now {
                     calls.append(now)

@@ -1,0 +1,395 @@
+import Foundation
+import PluginABI
+import PluginKit
+
+/// The instance configuration. Credentials are marked secret in the schema.
+struct ConnectorConfig: Decodable {
+    struct Orders: Decodable {
+        /// First modification time to pull ("2026-11-01 00:00:00"), when no cursor is saved yet.
+        var start: String
+        /// Last one; default: now (minus a minute for late writes).
+        var end: String?
+        /// One row per order item instead of one per order.
+        var items: Bool?
+        var pageSize: Int?
+
+        enum CodingKeys: String, CodingKey { case start, end, items, pageSize = "page_size" }
+    }
+
+    /// Another paginated API, described as seed 003's metadata does.
+    struct Endpoint: Decodable {
+        struct Pagination: Decodable { var pageSize: Int? }
+        var api: String
+        var method: String?
+        /// The field of `data` that holds the records.
+        var number: String
+        /// The records' id field, for idCheck.
+        var id: String?
+        var pagination: Pagination?
+        var idCheck: Bool?
+        /// Fixed biz parameters sent with every page.
+        var biz: [String: JSONScalarValue]?
+    }
+
+    struct Fields: Decodable {
+        /// Source name (dotted for nested fields) → column name.
+        var rename: [String: String]?
+        /// Columns to keep, by source name, in this order; default: the first page's fields.
+        var select: [String]?
+        /// Source name → int64 | float64 | bool | utf8 | timestamp.
+        var types: [String: String]?
+        /// Fields whose values are arrays or objects: "string" keeps them as JSON text, "drop" drops them.
+        var unknown: String?
+    }
+
+    var baseUrl: String?
+    var appKey: String
+    var appSecret: String
+    var accessToken: String
+    var refreshToken: String
+    var stream: String?
+    var orders: Orders?
+    var endpoint: Endpoint?
+    var fields: Fields?
+    var perSecond: Int?
+    var perMinute: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case baseUrl = "base_url", appKey = "app_key", appSecret = "app_secret", accessToken = "access_token"
+        case refreshToken = "refresh_token", stream, orders, endpoint, fields, perSecond = "per_second", perMinute = "per_minute"
+    }
+}
+
+/// A scalar in configuration (biz parameters).
+enum JSONScalarValue: Decodable {
+    case string(String), number(Double), bool(Bool)
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .bool(b) } else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else { self = .string(try c.decode(String.self)) }
+    }
+
+    var json: Any {
+        switch self {
+        case .string(let s): s
+        case .number(let n): Int64(exactly: n).map { $0 as Any } ?? n
+        case .bool(let b): b
+        }
+    }
+}
+
+final class JushuitanSource: SourceInstance {
+    let config: ConnectorConfig
+    let platform: OpenPlatform
+    let host: HostServices
+    /// The window end the last read reached, committed by finish().
+    private var pendingCursor: String?
+
+    static let maxWindow: TimeInterval = 7 * 86_400
+
+    init(config: PluginConfig, host: HostServices) throws {
+        let c = try config.decode(ConnectorConfig.self)
+        let stream = c.stream ?? (c.endpoint == nil ? "orders" : "endpoint")
+        guard stream == "orders" || stream == "endpoint" else { throw PluginError.invalidConfig("'stream' must be orders or endpoint") }
+        if stream == "orders" {
+            guard let orders = c.orders else { throw PluginError.invalidConfig("the orders stream needs 'orders' with a 'start'") }
+            guard Times.parse(orders.start) != nil else { throw PluginError.invalidConfig("'orders.start' must be \"YYYY-MM-DD HH:MM:SS\"") }
+            if let end = orders.end, Times.parse(end) == nil { throw PluginError.invalidConfig("'orders.end' must be \"YYYY-MM-DD HH:MM:SS\"") }
+            guard (1...100).contains(orders.pageSize ?? 50) else { throw PluginError.invalidConfig("'orders.page_size' must be 1 to 100") }
+        } else {
+            guard let endpoint = c.endpoint else { throw PluginError.invalidConfig("the endpoint stream needs 'endpoint'") }
+            guard endpoint.api.hasPrefix("/") else { throw PluginError.invalidConfig("'endpoint.api' must be a path such as /open/…") }
+        }
+        guard !c.appKey.isEmpty, !c.appSecret.isEmpty else { throw PluginError.invalidConfig("'app_key' and 'app_secret' are required") }
+        let base = c.baseUrl ?? "https://openapi.jushuitan.com"
+        guard let url = URL(string: base), url.scheme == "https" || url.scheme == "http" else {
+            throw PluginError.invalidConfig("'base_url' must be an http(s) URL")
+        }
+        self.config = c
+        self.host = host
+        platform = OpenPlatform(
+            baseURL: base.hasSuffix("/") ? String(base.dropLast()) : base, appKey: c.appKey, appSecret: c.appSecret,
+            initialTokens: .init(accessToken: c.accessToken, refreshToken: c.refreshToken, expiresAt: 0),
+            perSecond: UInt32(max(0, c.perSecond ?? 5)), perMinute: UInt32(max(0, c.perMinute ?? 100)), host: host)
+    }
+
+    var isOrders: Bool { (config.stream ?? (config.endpoint == nil ? "orders" : "endpoint")) == "orders" }
+
+    func read(_ request: ReadRequest) throws -> BatchProducer {
+        let pages: RecordPages
+        if isOrders, let orders = config.orders {
+            let saved = try host.state("cursor").map { String(decoding: $0, as: UTF8.self) }
+            let start = Times.parse(saved ?? orders.start)!
+            let end = orders.end.flatMap(Times.parse) ?? Date().addingTimeInterval(-60)
+            pages = OrderPages(platform: platform, from: start, to: end, pageSize: orders.pageSize ?? 50,
+                               items: orders.items ?? false, host: host)
+            pendingCursor = Times.format(end)
+        } else {
+            pages = EndpointPages(platform: platform, endpoint: config.endpoint!)
+            pendingCursor = nil
+        }
+        let idField = isOrders ? (config.orders?.items == true ? nil : "o_id") : (config.endpoint?.idCheck == true ? config.endpoint?.id : nil)
+        return try RecordProducer(pages: pages, fields: config.fields ?? .init(), idField: idField, rowLimit: request.rowLimit)
+    }
+
+    /// The rows of the last read were stored: the next read starts where it ended.
+    func finish() throws {
+        guard let cursor = pendingCursor else { return }
+        try host.setState("cursor", Array(cursor.utf8))
+        pendingCursor = nil
+    }
+}
+
+/// Pages of records from the platform; nil when there are no more.
+protocol RecordPages: AnyObject {
+    func next() throws -> [OrderedJSON]?
+}
+
+/// The orders API over [from, to], in windows of at most 7 days, each paged until has_next is false.
+final class OrderPages: RecordPages {
+    private let platform: OpenPlatform
+    private let to: Date
+    private let pageSize: Int
+    private let items: Bool
+    private let host: HostServices
+    private var windowStart: Date
+    private var page = 1
+
+    init(platform: OpenPlatform, from: Date, to: Date, pageSize: Int, items: Bool, host: HostServices) {
+        self.platform = platform
+        windowStart = from
+        self.to = to
+        self.pageSize = pageSize
+        self.items = items
+        self.host = host
+    }
+
+    func next() throws -> [OrderedJSON]? {
+        guard windowStart < to else { return nil }
+        let windowEnd = min(to, windowStart.addingTimeInterval(JushuitanSource.maxWindow))
+        let biz = String(decoding: try JSONSerialization.data(withJSONObject: [
+            "page_index": page, "page_size": pageSize,
+            "modified_begin": Times.format(windowStart), "modified_end": Times.format(windowEnd),
+        ], options: [.sortedKeys]), as: UTF8.self)
+        let data = try platform.call("/open/orders/single/query", biz: biz)
+        let orders = data["orders"]?.array ?? []
+        if data["has_next"] == .bool(true) {
+            page += 1
+        } else {
+            windowStart = windowEnd
+            page = 1
+        }
+        return items ? Self.itemRows(orders) : orders
+    }
+
+    /// One row per item: the order's fields, and the item's under `items.`.
+    static func itemRows(_ orders: [OrderedJSON]) -> [OrderedJSON] {
+        orders.flatMap { order -> [OrderedJSON] in
+            guard case .object(let fields) = order else { return [] }
+            let base = fields.filter { $0.0 != "items" }
+            let list = order["items"]?.array ?? []
+            return list.map { item in
+                guard case .object(let itemFields) = item else { return .object(base) }
+                return .object(base + itemFields.map { ("items.\($0.0)", $0.1) })
+            }
+        }
+    }
+}
+
+/// Any other paginated API, as configured: page_index from 1, `number` names the list.
+final class EndpointPages: RecordPages {
+    private let platform: OpenPlatform
+    private let endpoint: ConnectorConfig.Endpoint
+    private var page = 1
+    private var done = false
+
+    init(platform: OpenPlatform, endpoint: ConnectorConfig.Endpoint) {
+        self.platform = platform
+        self.endpoint = endpoint
+    }
+
+    func next() throws -> [OrderedJSON]? {
+        guard !done else { return nil }
+        var biz = (endpoint.biz ?? [:]).mapValues(\.json)
+        let size = endpoint.pagination?.pageSize ?? 50
+        biz["page_index"] = page
+        biz["page_size"] = size
+        let data = try platform.call(endpoint.api, biz: String(decoding: try JSONSerialization.data(withJSONObject: biz, options: [.sortedKeys]), as: UTF8.self))
+        let records = data[endpoint.number]?.array ?? []
+        if data["has_next"] == .bool(true) || (data["has_next"] == nil && records.count == size) {
+            page += 1
+        } else {
+            done = true
+        }
+        return records
+    }
+}
+
+/// Turns records into batches: nested objects flattened with dotted names, columns selected,
+/// renamed and typed by configuration, duplicates by id dropped within the run.
+final class RecordProducer: BatchProducer {
+    let fields: [ArrowField]
+    private let sourceNames: [String]
+    private let pages: RecordPages
+    private let fieldConfig: ConnectorConfig.Fields
+    private let idField: String?
+    private var seen = Set<String>()
+    private var buffered: [OrderedJSON]?
+    private var remaining: Int
+
+    init(pages: RecordPages, fields config: ConnectorConfig.Fields, idField: String?, rowLimit: Int?) throws {
+        self.pages = pages
+        fieldConfig = config
+        self.idField = idField
+        remaining = rowLimit ?? Int.max
+        // The first page decides the columns (unless `select` does) and their types.
+        let first = try pages.next() ?? []
+        buffered = first
+        let flat = first.map { Flatten.record($0, keepUnknown: config.unknown != "drop") }
+        var names = config.select ?? []
+        if names.isEmpty {
+            for record in flat { for (k, _) in record where !names.contains(k) { names.append(k) } }
+        }
+        sourceNames = names
+        fields = names.map { name in
+            let column = config.rename?[name] ?? name
+            if let declared = config.types?[name], let type = Self.type(declared) { return ArrowField(column, type) }
+            return ArrowField(column, Self.infer(name, flat))
+        }
+    }
+
+    static func type(_ name: String) -> ArrowType? {
+        switch name.lowercased() {
+        case "int64", "integer": .int64
+        case "float64", "number", "real": .float64
+        case "bool", "boolean": .bool
+        case "utf8", "string", "text": .utf8
+        case "timestamp": .timestamp(.micro, timezone: nil)
+        default: nil
+        }
+    }
+
+    private static func infer(_ name: String, _ records: [[(String, OrderedJSON)]]) -> ArrowType {
+        var kind: ArrowType?
+        for record in records {
+            guard let value = record.first(where: { $0.0 == name })?.1 else { continue }
+            let next: ArrowType
+            switch value {
+            case .null: continue
+            case .bool: next = .bool
+            case .number(let n): next = Int64(n) != nil ? .int64 : .float64
+            default: next = .utf8
+            }
+            if kind == nil { kind = next } else if kind != next {
+                kind = (kind == .int64 && next == .float64) || (kind == .float64 && next == .int64) ? .float64 : .utf8
+            }
+        }
+        return kind ?? .utf8
+    }
+
+    func next(into batch: BatchBuilder) throws -> Bool {
+        while remaining > 0 {
+            let page: [OrderedJSON]
+            if let b = buffered { page = b; buffered = nil } else {
+                guard let p = try pages.next() else { return false }
+                page = p
+            }
+            var added = 0
+            for record in page where remaining > 0 {
+                if let idField, let id = record[idField].map(Self.idText) {
+                    guard seen.insert(id).inserted else { continue }
+                }
+                let flat = Flatten.record(record, keepUnknown: fieldConfig.unknown != "drop")
+                for (i, name) in sourceNames.enumerated() {
+                    try append(flat.first { $0.0 == name }?.1, to: batch[i], name: name)
+                }
+                added += 1
+                remaining -= 1
+            }
+            if added > 0 { return remaining > 0 }
+        }
+        return false
+    }
+
+    private static func idText(_ v: OrderedJSON) -> String {
+        switch v {
+        case .string(let s), .number(let s): s
+        default: "\(v)"
+        }
+    }
+
+    private func append(_ value: OrderedJSON?, to column: ColumnBuilder, name: String) throws {
+        guard let value, value != .null else { return column.appendNull() }
+        switch (column.field.type, value) {
+        case (.utf8, .string(let s)), (.utf8, .number(let s)): try column.append(string: s)
+        case (.utf8, .bool(let b)): try column.append(string: b ? "true" : "false")
+        case (.int64, .number(let n)), (.int64, .string(let n)):
+            guard let v = Int64(n) ?? Double(n).flatMap({ Int64(exactly: $0) }) else { throw mismatch(name, value, column) }
+            try column.append(int: v)
+        case (.float64, .number(let n)), (.float64, .string(let n)):
+            guard let v = Double(n) else { throw mismatch(name, value, column) }
+            try column.append(double: v)
+        case (.bool, .bool(let b)): try column.append(bool: b)
+        case (.timestamp, .string(let s)):
+            guard let date = Times.parse(s) else { throw mismatch(name, value, column) }
+            try column.append(int: Int64(date.timeIntervalSince1970 * 1_000_000))
+        case (.utf8, _): try column.append(string: Flatten.jsonText(value))
+        default: throw mismatch(name, value, column)
+        }
+    }
+
+    private func mismatch(_ name: String, _ value: OrderedJSON, _ column: ColumnBuilder) -> PluginError {
+        PluginError.invalidArgument("field '\(name)' has \(Flatten.jsonText(value).prefix(40)) where \(column.field.type.format) was expected; set fields.types")
+    }
+}
+
+enum Flatten {
+    /// Nested objects become dotted names; arrays and objects left over are kept as JSON
+    /// text (`keepUnknown`) or dropped.
+    static func record(_ record: OrderedJSON, keepUnknown: Bool, prefix: String = "") -> [(String, OrderedJSON)] {
+        guard case .object(let pairs) = record else { return [] }
+        var out: [(String, OrderedJSON)] = []
+        for (k, v) in pairs {
+            let name = prefix.isEmpty ? k : "\(prefix).\(k)"
+            switch v {
+            case .object: out += Self.record(v, keepUnknown: keepUnknown, prefix: name)
+            case .array: if keepUnknown { out.append((name, .string(jsonText(v)))) }
+            default: out.append((name, v))
+            }
+        }
+        return out
+    }
+
+    static func jsonText(_ v: OrderedJSON) -> String {
+        switch v {
+        case .null: "null"
+        case .bool(let b): b ? "true" : "false"
+        case .number(let n): n
+        case .string(let s): (try? JSONSerialization.data(withJSONObject: [s])).map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? "\"\""
+        case .array(let a): "[" + a.map(jsonText).joined(separator: ",") + "]"
+        case .object(let o): "{" + o.map { jsonText(.string($0.0)) + ":" + jsonText($0.1) }.joined(separator: ",") + "}"
+        }
+    }
+}
+
+/// The platform's time format, in China Standard Time (UTC+8), as its APIs use.
+enum Times {
+    static let zone = TimeZone(secondsFromGMT: 8 * 3600)!
+
+    static func parse(_ s: String) -> Date? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = zone
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return f.date(from: s)
+    }
+
+    static func format(_ d: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = zone
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return f.string(from: d)
+    }
+}
