@@ -98,6 +98,22 @@ import Testing
         }
     }
 
+    @Test func twoInstancesOfOneAppShareTokensAndLimits() async throws {
+        try await Self.withMock { base in
+            let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])
+            async let a = TestSupport.onThread { try Self.run(gateway, instance: "one", config: Self.config(base)) }
+            async let b = TestSupport.onThread { try Self.run(gateway, instance: "two", config: Self.config(base)) }
+            let (rowsA, rowsB) = try await (a, b)
+            // Both complete: a second refresh racing the first would have used a spent refresh token.
+            #expect(rowsA.count == 230 && rowsB.count == 230)
+            let stats = try Self.mock(base, "/stats")
+            #expect((stats["codes"] as? [String: Int])?["5"] == nil)
+            let calls = (stats["calls"] as? [Double] ?? []).sorted()
+            for (i, t) in calls.enumerated() where i >= 5 { #expect(t - calls[i - 5] >= 0.99, "6 calls within a second") }
+            #expect((stats["codes"] as? [String: Int])?["199"] == nil)
+        }
+    }
+
     @Test func resumesFromItsCursorAndAnInterruptedRunLosesNothing() async throws {
         try await Self.withMock { base in
             let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])
