@@ -23,34 +23,6 @@ struct PagerConfig: Decodable {
     }
 }
 
-/// A parameter value as JSON gives it: text, a number or a boolean.
-enum JSONScalar: Decodable, Sendable {
-    case string(String), number(Double), bool(Bool)
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else { self = .string(try c.decode(String.self)) }
-    }
-
-    var text: String {
-        switch self {
-        case .string(let s): s
-        case .number(let n): Int64(exactly: n).map(String.init) ?? String(n)
-        case .bool(let b): b ? "true" : "false"
-        }
-    }
-
-    var json: Any {
-        switch self {
-        case .string(let s): s
-        case .number(let n): Int64(exactly: n).map { $0 as Any } ?? n
-        case .bool(let b): b
-        }
-    }
-}
-
 final class HttpPagerSource: SourceInstance {
     let settings: PageRequest
     let concurrency: Int

@@ -28,7 +28,7 @@ struct ConnectorConfig: Decodable {
         var pagination: Pagination?
         var idCheck: Bool?
         /// Fixed biz parameters sent with every page.
-        var biz: [String: JSONScalarValue]?
+        var biz: [String: JSONScalar]?
     }
 
     struct Fields: Decodable {
@@ -57,25 +57,6 @@ struct ConnectorConfig: Decodable {
     enum CodingKeys: String, CodingKey {
         case baseUrl = "base_url", appKey = "app_key", appSecret = "app_secret", accessToken = "access_token"
         case refreshToken = "refresh_token", stream, orders, endpoint, fields, perSecond = "per_second", perMinute = "per_minute"
-    }
-}
-
-/// A scalar in configuration (biz parameters).
-enum JSONScalarValue: Decodable {
-    case string(String), number(Double), bool(Bool)
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .bool(b) } else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else { self = .string(try c.decode(String.self)) }
-    }
-
-    var json: Any {
-        switch self {
-        case .string(let s): s
-        case .number(let n): Int64(exactly: n).map { $0 as Any } ?? n
-        case .bool(let b): b
-        }
     }
 }
 

@@ -6,18 +6,7 @@ import Testing
 @Suite(.serialized) struct HttpExportTests {
     /// A page server (Fixtures/page_server.py) on a free port, stopped when the body ends.
     static func withPageServer<T>(latencyMs: Int = 0, _ body: (String) async throws -> T) async throws -> T {
-        let work = TestSupport.temporaryDirectory("pages")
-        let (process, stdin) = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/page_server.py", "\(work)/port", String(latencyMs)])
-        defer {
-            process.terminate()
-            try? stdin.fileHandleForWriting.close()
-        }
-        var port: Int?
-        for _ in 0..<200 where port == nil {
-            port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
-            if port == nil { try await Task.sleep(for: .milliseconds(25)) }
-        }
-        return try await body("http://127.0.0.1:\(try #require(port))")
+        try await TestSupport.withHelperServer("page_server.py", [String(latencyMs)]) { try await body("http://127.0.0.1:\($0)") }
     }
 
     static func start(_ server: TestServer, token: String, url: String, title: String = "t", callback: String = "",

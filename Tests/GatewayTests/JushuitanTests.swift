@@ -22,18 +22,7 @@ import Testing
 
     /// The mock on a free port, for the body's duration.
     static func withMock<T>(_ body: (String) async throws -> T) async throws -> T {
-        let work = TestSupport.temporaryDirectory("jst")
-        let (process, stdin) = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/jst_mock.py", "\(work)/port"])
-        defer {
-            process.terminate()
-            try? stdin.fileHandleForWriting.close()
-        }
-        var port: Int?
-        for _ in 0..<200 where port == nil {
-            port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
-            if port == nil { try await Task.sleep(for: .milliseconds(25)) }
-        }
-        return try await body("http://127.0.0.1:\(try #require(port))")
+        try await TestSupport.withHelperServer("jst_mock.py") { try await body("http://127.0.0.1:\($0)") }
     }
 
     static func mock(_ base: String, _ path: String, post: [String: Any]? = nil) throws -> [String: Any] {

@@ -54,6 +54,24 @@ enum TestSupport {
         return (process, stdin)
     }
 
+    /// Runs a helper server script that writes its port to the file given as its first
+    /// argument; `body` gets the port; the helper is stopped afterwards.
+    static func withHelperServer<T>(_ script: String, _ arguments: [String] = [], _ body: (Int) async throws -> T) async throws -> T {
+        let work = temporaryDirectory("helper")
+        let (process, stdin) = try startHelper(["python3", "\(fixtures)/\(script)", "\(work)/port"] + arguments)
+        defer {
+            process.terminate()
+            try? stdin.fileHandleForWriting.close()
+        }
+        var port: Int?
+        for _ in 0..<200 where port == nil {
+            port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
+            if port == nil { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        guard let port else { throw InvalidInput("\(script) did not start") }
+        return try await body(port)
+    }
+
     struct ProcessResult: Sendable {
         let status: Int32
         let output: String
