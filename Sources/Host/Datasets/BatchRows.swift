@@ -6,6 +6,7 @@ import PluginKit
 /// header, each value a cell of its kind (dates and timestamps as ISO 8601 text).
 enum BatchRows {
     static func feed<S: RowSink>(_ source: BatchSource, into sink: inout S) throws -> Int {
+        let types = source.schema.fields.map(\.type)
         try sink.header(source.schema.fields.map(\.name))
         var rows = 0
         while let batch = try source.next() {
@@ -13,7 +14,7 @@ enum BatchRows {
             let raws = view.columns.map(\.raw)
             for row in 0..<view.length {
                 for (c, column) in raws.enumerated() {
-                    try cell(column, view.columns[c].field.type, row) { try sink.cell($0, column: c) }
+                    try cell(column, types[c], row) { try sink.cell($0, column: c) }
                 }
                 try sink.endRow(cells: raws.count)
                 rows += 1

@@ -50,7 +50,7 @@ public final class ExportService: Sendable {
     func start(_ request: Request) throws -> String {
         let requestHash = Crypto.hex(Crypto.sha256(Array("\(request.userId)\n\(request.json)".utf8)))
         if let existing = try store.task(requestHash: requestHash) { return existing.hashKey }
-        _ = try sink(for: request.extType, workDirectory: nil)  // refuse an unknown ext_type before queueing
+        _ = try exporterPlugin(for: request.extType)  // refuse an unknown ext_type before queueing
         let key = Crypto.hex(Crypto.randomBytes(16))
         let task = try store.insertTask(hashKey: key, requestHash: requestHash, userId: request.userId, title: request.title,
                                         extType: request.extType.uppercased(), sourceType: request.sourceType,
@@ -122,18 +122,21 @@ public final class ExportService: Sendable {
         if let ended = try? store.task(hashKey: task.hashKey) { callBack(ended) }
     }
 
-    /// The writer for an `ext_type`: "CSV" is built in; any other name is an exporter plugin's.
-    private func sink(for extType: String, workDirectory: String?, baseName: String = "export",
-                      context: InstanceContext? = nil) throws -> ExportSink {
-        if extType.uppercased() == "CSV" {
-            guard let workDirectory else { return CSVExport.placeholder }
-            return try CSVExport(path: "\(workDirectory)/\(baseName).csv")
-        }
+    /// The exporter plugin for an `ext_type`; nil for "CSV", which is built in.
+    private func exporterPlugin(for extType: String) throws -> LoadedPlugin? {
+        if extType.uppercased() == "CSV" { return nil }
         guard let plugin = registry.active.first(where: { $0.exporterName?.uppercased() == extType.uppercased() }) else {
             let known = ["CSV"] + registry.active.compactMap(\.exporterName)
             throw APIError.badRequest("ext_type '\(extType)' is not available (use one of \(known.joined(separator: ", ")))")
         }
-        guard let workDirectory, let context else { return CSVExport.placeholder }
+        return plugin
+    }
+
+    /// The writer for an `ext_type`, writing into `workDirectory`.
+    private func sink(for extType: String, workDirectory: String, baseName: String, context: InstanceContext) throws -> ExportSink {
+        guard let plugin = try exporterPlugin(for: extType) else {
+            return try CSVExport(path: "\(workDirectory)/\(baseName).csv")
+        }
         var settings: [String: Int] = [:]
         if config.maxRowsPerFile > 0 { settings["max_rows_per_file"] = config.maxRowsPerFile }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
@@ -242,17 +245,6 @@ public final class ExportService: Sendable {
 extension InstanceContext {
     func checkNotCancelled() throws {
         if isCancelled { throw PluginError.cancelled }
-    }
-}
-
-extension CSVExport {
-    /// Stands in when only checking that an ext_type exists.
-    static var placeholder: ExportSink { PlaceholderSink() }
-
-    private final class PlaceholderSink: ExportSink {
-        func begin(_ schema: OwnedSchema) throws {}
-        func write(_ batch: OwnedBatch) throws {}
-        func finish() throws {}
     }
 }
 

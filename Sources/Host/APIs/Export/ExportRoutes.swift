@@ -166,14 +166,13 @@ struct RawExportBody: Decodable {
 
     func exportRequest(_ fields: ExportCommonFields, gateway: Gateway) throws -> ExportService.Request {
         let c = try fields.validated(gateway: gateway)
-        let raw = source_raw
-        // Parse now: a malformed source_raw is the client's 400, not a failed task.
-        _ = try RawRowsSource(sourceRaw: raw)
+        // Parsed now, once: a malformed source_raw is the client's 400, not a failed task.
+        let parsed = SourceBox(try RawRowsSource(sourceRaw: source_raw))
         let canonical = String(decoding: try JSONSerialization.data(withJSONObject: [
-            "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_raw": raw,
+            "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_raw": source_raw,
         ], options: [.sortedKeys]), as: UTF8.self)
         return ExportService.Request(title: c.title, userId: c.user, extType: c.ext, callback: c.callback, sourceType: "raw",
-                                     json: canonical) { _ in try RawRowsSource(sourceRaw: raw) }
+                                     json: canonical) { _ in parsed.source }
     }
 }
 
