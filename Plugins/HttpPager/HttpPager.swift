@@ -16,16 +16,22 @@ struct PagerConfig: Decodable {
     var backoffMs: Int?
     var pageParam: String?
     var limitParam: String?
+    var maxPages: Int?
+    var bufferBytes: Int?
 
     enum CodingKeys: String, CodingKey {
         case url, method, header, param, concurrency, retries
         case timeoutMs = "timeout_ms", backoffMs = "backoff_ms", pageParam = "page_param", limitParam = "limit_param"
+        case maxPages = "max_pages", bufferBytes = "buffer_bytes"
     }
 }
 
 final class HttpPagerSource: SourceInstance {
     let settings: PageRequest
     let concurrency: Int
+    /// Fetched pages waiting to be emitted hold at most this many bytes (the page being
+    /// waited for is always fetched): memory stays bounded however large the pages are.
+    let bufferBytes: Int
     let host: HostServices
 
     init(config: PluginConfig, host: HostServices) throws {
@@ -37,27 +43,34 @@ final class HttpPagerSource: SourceInstance {
         guard method == "GET" || method == "POST" else { throw PluginError.invalidConfig("'method' must be GET or POST") }
         let concurrency = c.concurrency ?? 8
         guard (1...64).contains(concurrency) else { throw PluginError.invalidConfig("'concurrency' must be 1 to 64") }
-        guard (c.retries ?? 3) >= 0, (c.timeoutMs ?? 30_000) > 0, (c.backoffMs ?? 500) >= 0 else {
-            throw PluginError.invalidConfig("'retries', 'timeout_ms' and 'backoff_ms' must not be negative")
+        guard (0...100).contains(c.retries ?? 3), (1...3_600_000).contains(c.timeoutMs ?? 30_000),
+            (0...600_000).contains(c.backoffMs ?? 500) else {
+            throw PluginError.invalidConfig("'retries' must be 0 to 100, 'timeout_ms' 1 to 3600000 and 'backoff_ms' 0 to 600000")
+        }
+        guard (1...10_000_000).contains(c.maxPages ?? 100_000), (1...(1 << 40)).contains(c.bufferBytes ?? 64 << 20) else {
+            throw PluginError.invalidConfig("'max_pages' must be 1 to 10000000 and 'buffer_bytes' positive")
         }
         var params = c.param ?? [:]
         let limitParam = c.limitParam ?? "limit"
         if params[limitParam] == nil { params[limitParam] = .number(100) }
         settings = PageRequest(url: c.url, method: method, headers: (c.header ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                params: params, pageParam: c.pageParam ?? "page", timeoutMs: UInt32(c.timeoutMs ?? 30_000),
-                               retries: c.retries ?? 3, backoffMs: c.backoffMs ?? 500)
+                               retries: c.retries ?? 3, backoffMs: c.backoffMs ?? 500, maxPages: c.maxPages ?? 100_000)
         self.concurrency = concurrency
+        bufferBytes = c.bufferBytes ?? 64 << 20
         self.host = host
     }
 
     func read(_ request: ReadRequest) throws -> BatchProducer {
-        let first = try settings.fetch(page: 1, host: host)
+        let body = try settings.fetch(page: 1, host: host)
+        let first = try PageRequest.parse(body, page: 1, maxPages: settings.maxPages)
         guard let header = first.rows.first else {
             throw PluginError.invalidArgument("page 1: data.data is empty; its first row must be the header")
         }
         let table = try SeedTable(header: header, sample: Array(first.rows.dropFirst()))
         return PageProducer(table: table, first: Array(first.rows.dropFirst()), totalPages: first.totalPages,
-                            settings: settings, concurrency: concurrency, host: host, rowLimit: request.rowLimit)
+                            settings: settings, concurrency: concurrency, bufferBytes: bufferBytes, firstPageBytes: body.count,
+                            host: host, rowLimit: request.rowLimit)
     }
 }
 
@@ -76,9 +89,10 @@ struct PageRequest: Sendable {
     let timeoutMs: UInt32
     let retries: Int
     let backoffMs: Int
+    let maxPages: Int
 
-    /// Fetches and checks one page, retrying transport failures, HTTP 5xx and 429.
-    func fetch(page: Int, host: HostServices) throws -> Page {
+    /// Fetches one page's body, retrying transport failures, HTTP 5xx and 429.
+    func fetch(page: Int, host: HostServices) throws -> [UInt8] {
         var attempt = 0
         while true {
             try host.checkCancelled()
@@ -90,13 +104,14 @@ struct PageRequest: Sendable {
                     guard attempt <= retries else {
                         throw PluginError.unavailable("page \(page): HTTP \(reply.status) after \(attempt) attempts")
                     }
-                    retryAfter = reply.header("retry-after").flatMap(Double.init).map { min($0, 60) } ?? backoff(attempt)
+                    retryAfter = reply.header("retry-after").flatMap(Double.init).flatMap { $0.isFinite && $0 >= 0 ? min($0, 60) : nil }
+                        ?? backoff(attempt)
                     host.log(.warning, "page \(page): HTTP \(reply.status), retrying in \(retryAfter) s")
                 } else {
                     guard (200..<300).contains(reply.status) else {
                         throw PluginError.invalidArgument("page \(page): HTTP \(reply.status)")
                     }
-                    return try Self.parse(reply.body, page: page)
+                    return reply.body
                 }
             } catch let e as PluginError where e.status == GW_UNAVAILABLE && !e.message.hasPrefix("page ") {
                 guard attempt <= retries else { throw PluginError.unavailable("page \(page): \(e.message) after \(attempt) attempts") }
@@ -112,7 +127,7 @@ struct PageRequest: Sendable {
         }
     }
 
-    private func backoff(_ attempt: Int) -> Double { Double(backoffMs << min(attempt - 1, 10)) / 1000 }
+    private func backoff(_ attempt: Int) -> Double { Double(backoffMs) * Double(1 << min(attempt - 1, 10)) / 1000 }
 
     private func send(page: Int, host: HostServices) throws -> HostServices.HTTPResponse {
         var all = params
@@ -129,7 +144,7 @@ struct PageRequest: Sendable {
                              body: Array(body), timeoutMilliseconds: timeoutMs)
     }
 
-    static func parse(_ body: [UInt8], page: Int) throws -> Page {
+    static func parse(_ body: [UInt8], page: Int, maxPages: Int) throws -> Page {
         let json: OrderedJSON
         do {
             json = try OrderedJSON.parse(body)
@@ -144,8 +159,11 @@ struct PageRequest: Sendable {
         }
         let tag = json["data"]?["pagetag"]
         var total = tag?["total_page"]?.int ?? 0
-        if total == 0, let count = tag?["total"]?.int, let limit = tag?["limit"]?.int, limit > 0 {
-            total = (count + limit - 1) / limit
+        if total <= 0, let count = tag?["total"]?.int, let limit = tag?["limit"]?.int, limit > 0, count > 0 {
+            total = count / limit + (count % limit == 0 ? 0 : 1)  // ceil, without count + limit overflowing
+        }
+        guard total <= maxPages else {
+            throw PluginError.invalidArgument("page \(page): the API reports \(total) pages, more than max_pages (\(maxPages))")
         }
         return Page(rows: rows, totalPages: max(1, total))
     }
@@ -163,14 +181,16 @@ final class PageProducer: BatchProducer {
     private let host: HostServices
 
     init(table: SeedTable, first: [OrderedJSON], totalPages: Int, settings: PageRequest, concurrency: Int,
-         host: HostServices, rowLimit: Int?) {
+         bufferBytes: Int, firstPageBytes: Int, host: HostServices, rowLimit: Int?) {
         self.table = table
         fields = table.fields
         self.first = first
         self.totalPages = totalPages
         self.host = host
         remaining = rowLimit ?? Int.max
-        fetcher = totalPages > 1 ? PageFetcher(settings: settings, pages: 2...totalPages, concurrency: concurrency, host: host) : nil
+        fetcher = totalPages > 1
+            ? PageFetcher(settings: settings, pages: 2...totalPages, concurrency: concurrency, bufferBytes: bufferBytes,
+                          firstPageBytes: firstPageBytes, host: host) : nil
         host.progress(done: 1, total: Int64(totalPages))
     }
 
@@ -186,7 +206,7 @@ final class PageProducer: BatchProducer {
         } else {
             guard nextPage <= totalPages, remaining > 0, let fetcher else { return false }
             page = nextPage
-            rows = try fetcher.take(page).dropFirst().map { $0 }  // every page repeats the header
+            rows = try PageRequest.parse(try fetcher.take(page), page: page, maxPages: .max).rows.dropFirst().map { $0 }  // every page repeats the header
             nextPage += 1
             host.progress(done: Int64(page), total: Int64(totalPages))
         }
@@ -199,36 +219,58 @@ final class PageProducer: BatchProducer {
 }
 
 /// Fetches pages on `concurrency` threads, never more than a window ahead of the page
-/// being emitted: memory stays flat however many pages there are.
+/// being emitted and never holding more than `bufferBytes` of fetched bodies (with room
+/// reserved for the pages in flight, estimated by the largest page seen): memory stays flat
+/// however many pages there are and however large each one is. Bodies are parsed by the
+/// consumer, one page at a time.
 final class PageFetcher: @unchecked Sendable {  // all state is guarded by `condition`
     private let condition = NSCondition()
-    private var results: [Int: Result<[OrderedJSON], Error>] = [:]
+    private var results: [Int: Result<[UInt8], Error>] = [:]
     private var nextToFetch: Int
     private var nextToEmit: Int
     private var stopped = false
     private let last: Int
     private let window: Int
+    private let bufferBytes: Int
+    private var buffered = 0
+    private var inFlight = 0
+    private var largestPage: Int
 
-    init(settings: PageRequest, pages: ClosedRange<Int>, concurrency: Int, host: HostServices) {
+    init(settings: PageRequest, pages: ClosedRange<Int>, concurrency: Int, bufferBytes: Int, firstPageBytes: Int, host: HostServices) {
         nextToFetch = pages.lowerBound
         nextToEmit = pages.lowerBound
         last = pages.upperBound
         window = concurrency * 2
+        self.bufferBytes = bufferBytes
+        largestPage = max(1, firstPageBytes)  // page 1 is the first estimate of a page's size
         for _ in 0..<min(concurrency, pages.count) {
             Thread.detachNewThread { [self] in work(settings, host) }
         }
     }
 
+    /// A page may start when it is the one awaited, or when it fits the window and the budget.
+    private var mayFetchNext: Bool {
+        if nextToFetch == nextToEmit { return true }
+        guard nextToFetch < nextToEmit + window else { return false }
+        return buffered + (inFlight + 1) * largestPage <= bufferBytes
+    }
+
     private func work(_ settings: PageRequest, _ host: HostServices) {
         while true {
             condition.lock()
-            while !stopped && nextToFetch <= last && nextToFetch >= nextToEmit + window { condition.wait() }
+            while !stopped && nextToFetch <= last && !mayFetchNext { condition.wait() }
             guard !stopped, nextToFetch <= last else { condition.unlock(); return }
             let page = nextToFetch
             nextToFetch += 1
+            inFlight += 1
             condition.unlock()
-            let result = Result { try settings.fetch(page: page, host: host).rows }
+            let result = Result { try settings.fetch(page: page, host: host) }
             condition.lock()
+            inFlight -= 1
+            if case .success(let body) = result {
+                buffered += body.count
+                largestPage = max(largestPage, body.count)
+            }
             results[page] = result
             if case .failure = result { stopped = true }  // no point fetching past a failed page
             condition.broadcast()
@@ -236,8 +278,8 @@ final class PageFetcher: @unchecked Sendable {  // all state is guarded by `cond
         }
     }
 
-    /// The rows of `page` (pages are taken in order), or the error that failed it.
-    func take(_ page: Int) throws -> [OrderedJSON] {
+    /// The body of `page` (pages are taken in order), or the error that failed it.
+    func take(_ page: Int) throws -> [UInt8] {
         condition.lock()
         defer { condition.unlock() }
         while results[page] == nil {
@@ -246,6 +288,7 @@ final class PageFetcher: @unchecked Sendable {  // all state is guarded by `cond
         }
         if let result = results.removeValue(forKey: page) {
             nextToEmit = page + 1
+            if case .success(let body) = result { buffered -= body.count }
             condition.broadcast()
             return try result.get()
         }
@@ -281,7 +324,9 @@ public func httpPagerPluginInit(
                   "retries":{"type":"integer","minimum":0,"default":3},
                   "backoff_ms":{"type":"integer","minimum":0,"default":500},
                   "page_param":{"type":"string","default":"page"},
-                  "limit_param":{"type":"string","default":"limit"}}}
+                  "limit_param":{"type":"string","default":"limit"},
+                  "max_pages":{"type":"integer","minimum":1,"default":100000,"description":"a crawl whose API reports more pages fails instead"},
+                  "buffer_bytes":{"type":"integer","minimum":1,"default":67108864,"description":"fetched pages waiting to be written hold at most this much"}}}
                 """,
             source: HttpPagerSource.self)
     }

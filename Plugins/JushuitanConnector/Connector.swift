@@ -92,7 +92,7 @@ final class JushuitanSource: SourceInstance {
         platform = OpenPlatform(
             baseURL: base.hasSuffix("/") ? String(base.dropLast()) : base, appKey: c.appKey, appSecret: c.appSecret,
             initialTokens: .init(accessToken: c.accessToken, refreshToken: c.refreshToken, expiresAt: 0),
-            perSecond: UInt32(max(0, c.perSecond ?? 5)), perMinute: UInt32(max(0, c.perMinute ?? 100)), host: host)
+            perSecond: UInt32(clamping: c.perSecond ?? 5), perMinute: UInt32(clamping: c.perMinute ?? 100), host: host)
     }
 
     var isOrders: Bool { (config.stream ?? (config.endpoint == nil ? "orders" : "endpoint")) == "orders" }
@@ -101,7 +101,9 @@ final class JushuitanSource: SourceInstance {
         let pages: RecordPages
         if isOrders, let orders = config.orders {
             let saved = try host.state("cursor").map { String(decoding: $0, as: UTF8.self) }
-            let start = Times.parse(saved ?? orders.start)!
+            guard let start = Times.parse(saved ?? orders.start) else {
+                throw PluginError(status: GW_INTERNAL, "the saved cursor '\(saved ?? orders.start)' is not a time; delete the instance's 'cursor' state to start from orders.start")
+            }
             let end = orders.end.flatMap(Times.parse) ?? Date().addingTimeInterval(-60)
             pages = OrderPages(platform: platform, from: start, to: end, pageSize: orders.pageSize ?? 50,
                                items: orders.items ?? false, host: host)
@@ -313,8 +315,10 @@ final class RecordProducer: BatchProducer {
             try column.append(double: v)
         case (.bool, .bool(let b)): try column.append(bool: b)
         case (.timestamp, .string(let s)):
-            guard let date = Times.parse(s) else { throw mismatch(name, value, column) }
-            try column.append(int: Int64(date.timeIntervalSince1970 * 1_000_000))
+            guard let date = Times.parse(s), let micros = Int64(exactly: (date.timeIntervalSince1970 * 1_000_000).rounded()) else {
+                throw mismatch(name, value, column)
+            }
+            try column.append(int: micros)
         case (.utf8, _): try column.append(string: Flatten.jsonText(value))
         default: throw mismatch(name, value, column)
         }

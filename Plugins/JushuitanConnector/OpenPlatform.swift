@@ -22,6 +22,8 @@ struct OpenPlatform {
     let host: HostServices
     /// Refresh this long before a known expiry.
     static let refreshMargin: Double = 300
+    /// Codes 199 (per second) and 200 (per minute) are waited out this many times, then the run stops.
+    static let busyRetryLimit = 8
 
     /// lowercase hex MD5 of app_secret followed by key+value of every parameter but `sign`,
     /// keys in ASCII order, no separators.
@@ -66,15 +68,25 @@ struct OpenPlatform {
                 refreshedAfterRejection = true
                 host.log(.info, "access token rejected (code 100): refreshing once")
                 _ = try refresh(replacing: tokens)
-            case 199, 200 where busyRetries < 8:
+            case 199, 200:
+                guard let wait = Self.busyWait(code: code, retriesSoFar: busyRetries) else {
+                    throw Self.failure(code: code, message: reply["msg"]?.string ?? "", path: path)
+                }
                 busyRetries += 1
-                let wait = code == 200 ? min(60, 5 * Double(busyRetries)) : min(8, 0.5 * Double(1 << busyRetries))
                 host.log(.warning, "\(path): rate limited (code \(code)); retrying in \(wait) s")
                 try sleep(wait)
             default:
                 throw Self.failure(code: code, message: reply["msg"]?.string ?? "", path: path)
             }
         }
+    }
+
+    /// How long to wait before retrying a rate-limited call (199: per second, 200: per
+    /// minute), or nil once it has been retried `busyRetryLimit` times.
+    static func busyWait(code: Int, retriesSoFar: Int) -> Double? {
+        guard retriesSoFar < busyRetryLimit else { return nil }
+        let attempt = retriesSoFar + 1
+        return code == 200 ? min(60, 5 * Double(attempt)) : min(8, 0.5 * Double(1 << min(attempt, 8)))
     }
 
     static func failure(code: Int, message: String, path: String) -> PluginError {

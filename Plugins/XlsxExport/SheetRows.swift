@@ -29,7 +29,8 @@ struct SheetRows {
     mutating func next() throws -> [Cell]? {
         while let event = try scanner.next() {
             guard case .start(let name, let attributes, let selfClosing) = event, XMLScanner.is(name, "row") else { continue }
-            rowNumber = XMLScanner.attribute(attributes, "r").flatMap(Int.init) ?? rowNumber + 1
+            // Clamped: the next row without an `r` adds one, which must not overflow.
+            rowNumber = XMLScanner.attribute(attributes, "r").flatMap(Int.init).map { min(max($0, 0), 1 << 40) } ?? rowNumber + 1
             if selfClosing { return [] }
             return try cells()
         }
@@ -94,7 +95,8 @@ struct SheetRows {
         case "e":
             return nil  // #DIV/0! and friends: no value
         default:
-            guard let d = Double(String(decoding: v, as: UTF8.self)) else {
+            // Double() also reads "nan" and "inf", which no cell holds and no column type takes.
+            guard let d = Double(String(decoding: v, as: UTF8.self)), d.isFinite else {
                 throw PluginError.invalidArgument("row \(rowNumber): '\(String(decoding: v.prefix(40), as: UTF8.self))' is not a number")
             }
             return .number(d, date: workbook.dateStyles.contains(style))
@@ -106,10 +108,11 @@ struct SheetRows {
         var index = 0, letters = 0
         for c in reference.utf8 {
             guard c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") else { break }
+            guard letters < 3 else { return nil }  // before the multiply: 14 letters overflow
             index = index * 26 + Int(c - UInt8(ascii: "A") + 1)
             letters += 1
         }
-        guard letters > 0, letters <= 3 else { return nil }
+        guard letters > 0 else { return nil }
         return index - 1
     }
 

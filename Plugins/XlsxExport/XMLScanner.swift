@@ -27,7 +27,19 @@ struct XMLScanner {
 
     /// The next event, or nil at the end of the document.
     mutating func next() throws -> Event? {
-        guard position < bytes.count else { return nil }
+        // A loop, not recursion, past comments and processing instructions: a file of a
+        // million comments must not exhaust the stack.
+        while true {
+            guard position < bytes.count else { return nil }
+            guard bytes[position] == UInt8(ascii: "<"), position + 1 < bytes.count else { break }
+            if bytes[position + 1] == UInt8(ascii: "?") {
+                try skip(past: Array("?>".utf8))
+            } else if starts(with: "<!--") {
+                try skip(past: Array("-->".utf8))
+            } else {
+                break
+            }
+        }
         if bytes[position] != UInt8(ascii: "<") {
             let start = position
             while position < bytes.count && bytes[position] != UInt8(ascii: "<") { position += 1 }
@@ -36,14 +48,7 @@ struct XMLScanner {
         // Markup.
         guard position + 1 < bytes.count else { throw fail("the document ends inside a tag") }
         switch bytes[position + 1] {
-        case UInt8(ascii: "?"):
-            try skip(past: Array("?>".utf8))
-            return try next()
         case UInt8(ascii: "!"):
-            if starts(with: "<!--") {
-                try skip(past: Array("-->".utf8))
-                return try next()
-            }
             if starts(with: "<![CDATA[") {
                 let start = position + 9
                 try skip(past: Array("]]>".utf8))

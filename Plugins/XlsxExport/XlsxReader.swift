@@ -99,21 +99,33 @@ final class SheetProducer: BatchProducer {
         return remaining > 0
     }
 
+    /// Every conversion below is checked: the values come from an uploaded file, and a
+    /// trapping conversion would take the whole gateway down. Pass 1 typed the column from
+    /// the same values, so a refusal here means the file changed its mind (a defect).
     private func append(_ value: SheetValue?, to column: ColumnBuilder) throws {
         guard let value else { return column.appendNull() }
         switch (column.field.type, value) {
-        case (.int64, .number(let d, _)): try column.append(int: Int64(d))
+        case (.int64, .number(let d, _)):
+            guard let i = Int64(exactly: d) else { throw Self.unexpected(d, column) }
+            try column.append(int: i)
         case (.float64, .number(let d, _)): try column.append(double: d)
         case (.bool, .bool(let b)): try column.append(bool: b)
-        case (.date32, .number(let d, _)): try column.append(int: Int64((d - dateOffset).rounded(.down)))
-        case (.timestamp, .number(let d, _)): try column.append(int: Int64(((d - dateOffset) * 86_400_000).rounded()) * 1_000)
+        case (.date32, .number(let d, _)):
+            guard let micros = ExcelDate.micros(d, offset: dateOffset) else { throw Self.unexpected(d, column) }
+            try column.append(int: micros / 86_400_000_000)
+        case (.timestamp, .number(let d, _)):
+            guard let micros = ExcelDate.micros(d, offset: dateOffset) else { throw Self.unexpected(d, column) }
+            try column.append(int: micros)
         case (_, .text(let t)): try t.withUnsafeBytes { try column.append(bytes: $0) }
         case (_, .bool(let b)): try column.append(string: b ? "true" : "false")
         case (_, .number(let d, let date)):
-            guard date else { return try column.append(string: Self.text(d)) }
-            let micros = Int64(((d - dateOffset) * 86_400_000).rounded()) * 1_000
+            guard date, let micros = ExcelDate.micros(d, offset: dateOffset) else { return try column.append(string: Self.text(d)) }
             try column.append(string: Self.isoText(micros, dateOnly: d == d.rounded(.down)))
         }
+    }
+
+    private static func unexpected(_ d: Double, _ column: ColumnBuilder) -> PluginError {
+        PluginError.invalidArgument("column '\(column.field.name)': \(text(d)) does not fit the column's type \(column.field.type.format)")
     }
 
     static func text(_ d: Double) -> String {
@@ -143,7 +155,9 @@ enum ColumnKind {
         case .bool: incoming = .bool
         case .number(let d, let date):
             let integral = d == d.rounded(.down) && abs(d) < 9e15
-            incoming = date ? (integral ? .day : .moment) : (integral ? .integer : .real)
+            // A date style on a number outside Excel's calendar shows no date: a number.
+            let isDate = date && ExcelDate.serials.contains(d)
+            incoming = isDate ? (integral ? .day : .moment) : (integral ? .integer : .real)
         }
         switch (self, incoming) {
         case (.empty, _): return incoming
@@ -163,5 +177,20 @@ enum ColumnKind {
         case .day: .date32
         case .moment: .timestamp(.micro, timezone: nil)
         }
+    }
+}
+
+/// Excel date serials: days since 1899-12-30 (1900 system; the 1904 system is offset by
+/// the caller), with the time of day as the fraction.
+enum ExcelDate {
+    /// 0 through 9999-12-31 23:59:59, the range Excel itself shows as dates.
+    static let serials: ClosedRange<Double> = 0...2_958_465.999_999
+
+    /// Microseconds since 1970 of a serial, or nil outside the calendar (no conversion can trap).
+    static func micros(_ serial: Double, offset: Double) -> Int64? {
+        guard serials.contains(serial) else { return nil }
+        let millis = ((serial - offset) * 86_400_000).rounded()
+        guard let whole = Int64(exactly: millis) else { return nil }
+        return whole * 1_000
     }
 }

@@ -156,7 +156,7 @@ struct SheetWriter {
             xml.integer(Int64(rowNumber))
             xml.raw("\">")
             for (c, column) in columns.enumerated() {
-                cell(column, fields[c].type, row)
+                try cell(column, fields[c], row)
             }
             xml.raw("</row>")
             if xml.count >= 1 << 20 { try flush() }
@@ -164,7 +164,8 @@ struct SheetWriter {
     }
 
     /// One cell: `<c/>` holds the place of a null, so no cell needs an `r` attribute.
-    private mutating func cell(_ column: RawColumn, _ type: ArrowType, _ row: Int) {
+    private mutating func cell(_ column: RawColumn, _ field: ArrowField, _ row: Int) throws {
+        let type = field.type
         if column.isNull(row) { return xml.raw("<c/>") }
         switch column.kind {
         case .null: xml.raw("<c/>")
@@ -193,9 +194,9 @@ struct SheetWriter {
             xml.integer(column.int64(row) + 25_569)
             xml.raw("</v></c>")
         case .date64, .timestamp:
-            var millis = column.int64(row)
-            if case .timestamp(let unit, _) = type {
-                millis = unit.perSecond >= 1_000 ? millis / (unit.perSecond / 1_000) : millis * 1_000
+            let unit: ArrowType.TimeUnit = if case .timestamp(let u, _) = type { u } else { .milli }
+            guard let millis = unit.millis(column.int64(row)) else {
+                throw PluginError.invalidArgument("column '\(field.name)' holds a timestamp too far from 1970 for a workbook")
             }
             let serial = Double(millis) / 86_400_000 + 25_569
             xml.raw(#"<c s="3"><v>"#)

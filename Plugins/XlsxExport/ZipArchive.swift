@@ -39,9 +39,16 @@ struct ZipArchive {
             throw PluginError.invalidArgument("\(name) expands \(e.size / e.compressedSize) times (a zip bomb?); the limit is \(limits.maxRatio)")
         }
         let start = try dataStart(e)
-        guard start + e.compressedSize <= data.count else { throw PluginError.invalidArgument("\(name) is cut short: the file is truncated") }
+        guard start <= data.count, e.compressedSize <= data.count - start else {
+            throw PluginError.invalidArgument("\(name) is cut short: the file is truncated")
+        }
         switch e.method {
         case 0:
+            // A stored entry's bytes are its data: the two sizes must agree, or the
+            // directory lies about where the entry ends.
+            guard e.size == e.compressedSize else {
+                throw PluginError.invalidArgument("\(name) is stored with \(e.compressedSize) bytes but declares \(e.size); the file is damaged")
+            }
             return Array(data[start..<(start + e.size)])
         case 8:
             if e.size == 0 { return [] }

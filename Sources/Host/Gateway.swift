@@ -20,6 +20,7 @@ public final class Gateway: Sendable {
     /// Creates the data folder if needed, opens (and migrates) the store, and scans the
     /// plugin directories.
     public init(config: GatewayConfig, logger: Logger = Logger(label: "gateway")) throws {
+        try config.validate()
         self.config = config
         self.logger = logger
         let dataURL = URL(fileURLWithPath: config.dataDir).standardizedFileURL

@@ -115,4 +115,32 @@ import Testing
         #expect(mail.contains("RCPT TO:<boss@example.com>"))
         #expect(mail.contains("imported 1 rows from"))
     }
+
+    /// A full disk: the scratch file's write fails. It used to trap (the gateway died, and
+    /// no credential was needed); now the client gets 507 and nothing is left behind.
+    @Test func aFullDiskIsA507AndLeavesNoScratchFile() async throws {
+        let config: [String: Any] = [
+            "auth": ["signedKeys": ["xxx": "xxxxxx"]],
+            "datasets": ["people": ["table": "people(name text, age integer)"]],
+        ]
+        // A 1 MB file system for the uploads, in a mount namespace of the gateway's own.
+        let gateway = try GatewayProcess(config: config) { data in
+            ["unshare", "-rm", "sh", "-c", "mkdir -p \(data)/uploads && mount -t tmpfs -o size=1m tmpfs \(data)/uploads && exec \"$0\" \"$@\""]
+        }
+        defer { gateway.stop() }
+        let big = try Self.csv("name,age\n" + String(repeating: "someone with a long name,42\n", count: 120_000))
+        let script = "\(TestSupport.fixtures)/upload_client.py"
+        let base = gateway.base
+        let result = try await TestSupport.onThread {
+            try TestSupport.run("/usr/bin/env", ["python3", script, "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", "file=\(big)"])
+        }
+        #expect(result.output.hasPrefix("507 "), "\(result.output)")
+        #expect(result.output.contains("the upload cannot be stored (no space left on the server's disk); nothing was imported"), "\(result.output)")
+        #expect(gateway.process.isRunning)
+        let health = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["curl", "-s", "\(base)/healthz"]) }
+        #expect(health.output.contains(#""status":"ok""#))
+        // The partial scratch file is gone: the space is free again (seen from inside the namespace).
+        let left = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(gateway.process.processIdentifier)/root\(gateway.dataDir)/uploads/.incoming")
+        #expect(left.isEmpty, "\(left)")
+    }
 }

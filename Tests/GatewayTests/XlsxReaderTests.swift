@@ -56,6 +56,10 @@ import Testing
         ("truncated", "is not well-formed XML"),
         ("doctype", "xl/workbook.xml is not well-formed XML: a DOCTYPE or declaration (not allowed in workbook parts)"),
         ("notzip", "not an .xlsx file (no ZIP directory found)"),
+        // Each of these trapped (crashed the gateway) before they were refused.
+        ("storedliar", "xl/worksheets/sheet1.xml is stored with 213 bytes but declares 2130; the file is damaged"),
+        ("baddate-nan", "row 2: 'nan' is not a number"),
+        ("baddate-inf", "row 2: 'inf' is not a number"),
     ])
     func hostileFilesFailClearly(kind: String, message: String) throws {
         let file = try Self.make(kind)
@@ -66,6 +70,22 @@ import Testing
             #expect(e.status == 1, "\(e)")  // GW_INVALID_ARGUMENT
             #expect(e.message.contains(message), "\(e.message)")
         }
+    }
+
+    /// Date-styled numbers outside Excel's calendar (0 to 9999-12-31) are numbers: no
+    /// conversion to a date may overflow.
+    @Test func dateStyledNumbersOutsideTheCalendarAreNumbers() throws {
+        let (fields, rows) = try read(try Self.make("dates"))
+        #expect(fields.map(\.type) == [.float64, .utf8])
+        #expect(rows == [["200000000.5", "x"], ["-3.5", "1000000000000"]])
+    }
+
+    /// A million comments in a row are skipped in a loop: the scanner used to recurse once
+    /// per comment and ran out of stack.
+    @Test func aMillionCommentsDoNotExhaustTheStack() throws {
+        let (fields, rows) = try read(try Self.make("comments"))
+        #expect(fields.map(\.name) == ["n"])
+        #expect(rows == [["7"]])
     }
 
     @Test func sharedStringTablesAreCapped() throws {

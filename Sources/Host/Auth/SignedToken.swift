@@ -42,7 +42,12 @@ public struct SignedTokenVerifier: Sendable {
         }
         guard let millis = Int64(stamp) else { throw Failure.badStamp }
         let nowMillis = Int64(now.timeIntervalSince1970 * 1000)
-        guard abs(nowMillis - millis) <= Int64(windowSeconds) * 1000 else {
+        // The stamp is the client's: compare without arithmetic that can overflow
+        // (Int64.min - now traps, and so would abs of it).
+        let windowMillis = Int64(clamping: windowSeconds).multipliedReportingOverflow(by: 1000)
+        let window = windowMillis.overflow ? Int64.max : windowMillis.partialValue
+        let (distance, overflow) = nowMillis.subtractingReportingOverflow(millis)
+        guard !overflow, distance.magnitude <= UInt64(clamping: window) else {
             throw Failure.staleStamp(windowSeconds: windowSeconds)
         }
         // An unknown visitor is checked against a random key so that both failures take
@@ -53,7 +58,8 @@ public struct SignedTokenVerifier: Sendable {
         guard Crypto.constantTimeEquals(expected, given), key != nil else {
             throw key == nil ? Failure.unknownVisitor : Failure.badToken
         }
-        try recordUse(token: given, expiresAtMillis: millis + Int64(windowSeconds) * 1000, nowMillis: nowMillis)
+        try recordUse(token: given, expiresAtMillis: millis.addingReportingOverflow(window).overflow ? Int64.max : millis + window,
+                      nowMillis: nowMillis)
     }
 
     private func recordUse(token: [UInt8], expiresAtMillis: Int64, nowMillis: Int64) throws {

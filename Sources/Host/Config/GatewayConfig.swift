@@ -112,12 +112,39 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             merged = try ConfigMerge.merge(merged, overlay, path: "", source: file)
         }
         merged = try ConfigMerge.applyEnvironment(environment, to: merged)
+        let config: GatewayConfig
         do {
             let data = try JSONSerialization.data(withJSONObject: merged)
-            return try JSONDecoder().decode(GatewayConfig.self, from: data)
+            config = try JSONDecoder().decode(GatewayConfig.self, from: data)
         } catch {
             throw InvalidInput("configuration: \(error)")
         }
+        try config.validate()
+        return config
+    }
+
+    /// Every number within a range the gateway can honour: a value out of range is refused
+    /// at start-up with its name, not discovered later as an overflow.
+    public func validate() throws {
+        func check(_ value: Int, _ range: ClosedRange<Int>, _ name: String) throws {
+            guard range.contains(value) else {
+                throw InvalidInput("configuration: \(name) must be \(range.lowerBound) to \(range.upperBound), not \(value)")
+            }
+        }
+        try check(server.port, 0...65_535, "server.port")
+        // Below 2 GB: one cell of a body is then always addressable with 32 bits.
+        try check(server.maxBodyBytes, 1...Int(Int32.max), "server.maxBodyBytes")
+        try check(http.timeoutSeconds, 1...86_400, "http.timeoutSeconds")
+        try check(http.maxTimeoutSeconds, 1...86_400, "http.maxTimeoutSeconds")
+        try check(http.maxConcurrent, 1...10_000, "http.maxConcurrent")
+        try check(http.maxResponseBytes, 1_024...Int(Int32.max), "http.maxResponseBytes")
+        try check(auth.signedTokenWindowSeconds, 1...86_400 * 366, "auth.signedTokenWindowSeconds")
+        try check(smtp.port, 1...65_535, "smtp.port")
+        try check(exports.retentionDays, 0...36_500, "exports.retentionDays")
+        try check(exports.callbackRetries, 0...100, "exports.callbackRetries")
+        try check(exports.callbackBackoffMs, 0...3_600_000, "exports.callbackBackoffMs")
+        try check(exports.maxRowsPerFile, 0...1_048_576, "exports.maxRowsPerFile")
+        try check(exports.concurrency, 1...64, "exports.concurrency")
     }
 
     private static func parse(_ data: Data, source: String) throws -> [String: Any] {

@@ -6,7 +6,7 @@ import PluginKit
 /// header, each value a cell of its kind (dates and timestamps as ISO 8601 text).
 enum BatchRows {
     static func feed<S: RowSink>(_ source: BatchSource, into sink: inout S) throws -> Int {
-        let types = source.schema.fields.map(\.type)
+        let fields = source.schema.fields, types = fields.map(\.type)
         try sink.header(source.schema.fields.map(\.name))
         var rows = 0
         while let batch = try source.next() {
@@ -14,7 +14,11 @@ enum BatchRows {
             let raws = view.columns.map(\.raw)
             for row in 0..<view.length {
                 for (c, column) in raws.enumerated() {
-                    try cell(column, types[c], row) { try sink.cell($0, column: c) }
+                    do {
+                        try cell(column, types[c], row) { try sink.cell($0, column: c) }
+                    } catch is TimeOutOfRange {
+                        throw TimeOutOfRange(column: fields[c].name)
+                    }
                 }
                 try sink.endRow(cells: raws.count)
                 rows += 1
@@ -42,9 +46,9 @@ enum BatchRows {
         case .date64: try text(ISODates.day(column.int64(row) / 86_400_000), body)
         case .timestamp:
             guard case .timestamp(let unit, _) = type else { return try body(.null) }
+            guard let micros = unit.micros(column.int64(row)) else { throw TimeOutOfRange(column: "") }
             var out = OutputBuffer(capacity: 32)
-            let v = column.int64(row)
-            out.appendTimestamp(unit.perSecond <= 1_000_000 ? v * (1_000_000 / unit.perSecond) : v / (unit.perSecond / 1_000_000))
+            out.appendTimestamp(micros)
             try out.withBytes { try body(.text($0)) }
         case .binary, .utf8: try body(.text(column.bytes(row)))
         }

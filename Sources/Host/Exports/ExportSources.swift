@@ -92,12 +92,10 @@ final class CSVExport: ExportSink {
                 case .float32, .float64: out.append(column.double(row).description)
                 case .decimal128, .decimal256: out.append(view.columns[c].decimalText(row))
                 case .date32: out.appendDay(column.int64(row))
-                case .date64: out.appendTimestamp(column.int64(row) * 1_000)
-                case .timestamp:
-                    if case .timestamp(let unit, _) = fields[c].type {
-                        let v = column.int64(row)
-                        out.appendTimestamp(unit.perSecond <= 1_000_000 ? v * (1_000_000 / unit.perSecond) : v / (unit.perSecond / 1_000_000))
-                    }
+                case .date64, .timestamp:
+                    let unit: ArrowType.TimeUnit = if case .timestamp(let u, _) = fields[c].type { u } else { .milli }
+                    guard let micros = unit.micros(column.int64(row)) else { throw TimeOutOfRange(column: fields[c].name) }
+                    out.appendTimestamp(micros)
                 case .null: break
                 }
             }

@@ -54,6 +54,11 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+extension HTTPResponse.Status {
+    /// 507: the server cannot store what the request carries (its disk is full).
+    static var insufficientStorage: Self { .init(code: 507, reasonPhrase: "Insufficient Storage") }
+}
+
 /// Writes the envelopes with their keys in the seeds' order (`status` before `msg`, …):
 /// JSONEncoder does not keep key order on Linux, so the envelope is assembled here and only
 /// the `data` payload is encoded (sorted, for stable output).

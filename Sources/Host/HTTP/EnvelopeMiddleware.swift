@@ -53,6 +53,9 @@ struct EnvelopeMiddleware: RouterMiddleware {
             default: return .unauthorized(e.description)
             }
         case let e as InvalidInput: return .badRequest(e.description)
+        // Data a source produced that the output cannot hold: the server's failure, said plainly.
+        case let e as TimeOutOfRange: return APIError(.internalServerError, "the data cannot be written: \(e.description)")
+        case let e as ArrowError: return APIError(.internalServerError, "the data cannot be written: \(e.description)")
         default: return APIError(.internalServerError, "internal error (request id \(requestId))")
         }
     }

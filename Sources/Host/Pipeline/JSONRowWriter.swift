@@ -18,8 +18,9 @@ struct JSONRowWriter {
 
     /// What a column needs besides its buffers: decimal scale, timestamp unit and zone.
     private struct ColumnFormat {
+        var name = ""
         var decimalScale = 0
-        var unitPerSecond: Int64 = 1_000_000
+        var unit: ArrowType.TimeUnit = .micro
         var zoneSuffix: UInt8? = nil
     }
 
@@ -35,12 +36,13 @@ struct JSONRowWriter {
             keyBytes += key
             keyEnds.append(keyBytes.count)
             var format = ColumnFormat()
+            format.name = field.name
             switch field.type {
             case .decimal128(_, let s), .decimal256(_, let s): format.decimalScale = s
             case .timestamp(let unit, let zone):
-                format.unitPerSecond = unit.perSecond
+                format.unit = unit
                 format.zoneSuffix = zone == nil ? nil : UInt8(ascii: "Z")
-            case .date64: format.unitPerSecond = 1_000; format.zoneSuffix = UInt8(ascii: "Z")
+            case .date64: format.unit = .milli; format.zoneSuffix = UInt8(ascii: "Z")
             default: break
             }
             columns.append(format)
@@ -60,7 +62,7 @@ struct JSONRowWriter {
                     if c > 0 { out.append(UInt8(ascii: ",")) }
                     out.append(UnsafeRawBufferPointer(rebasing: keys[keyStart..<keyEnds[c]]))
                     keyStart = keyEnds[c]
-                    appendValue(raws[c], columns[c], row)
+                    try appendValue(raws[c], columns[c], row)
                 }
                 out.append(UInt8(ascii: "}"))
                 rows += 1
@@ -79,7 +81,7 @@ struct JSONRowWriter {
         try emit(out.takeByteBuffer())
     }
 
-    private mutating func appendValue(_ column: RawColumn, _ format: ColumnFormat, _ row: Int) {
+    private mutating func appendValue(_ column: RawColumn, _ format: ColumnFormat, _ row: Int) throws {
         if column.isNull(row) { return out.append(JSONText.null) }
         switch column.kind {
         case .null: out.append(JSONText.null)
@@ -97,8 +99,7 @@ struct JSONRowWriter {
             out.appendDay(column.int64(row))
             out.append(UInt8(ascii: "\""))
         case .date64, .timestamp:
-            let v = column.int64(row)
-            let micros = format.unitPerSecond <= 1_000_000 ? v * (1_000_000 / format.unitPerSecond) : v / (format.unitPerSecond / 1_000_000)
+            guard let micros = format.unit.micros(column.int64(row)) else { throw TimeOutOfRange(column: format.name) }
             out.append(UInt8(ascii: "\""))
             out.appendTimestamp(micros)
             if let zone = format.zoneSuffix { out.append(zone) }
@@ -114,6 +115,13 @@ struct JSONRowWriter {
             out.appendJSONString(column.bytes(row))
         }
     }
+}
+
+/// A date or timestamp a source produced that no calendar text can show (its value in
+/// microseconds does not fit 64 bits): refused rather than wrapped around.
+struct TimeOutOfRange: Error, CustomStringConvertible {
+    let column: String
+    var description: String { "column '\(column)' holds a date or timestamp too far from 1970 to write" }
 }
 
 /// Constant pieces of JSON text.

@@ -105,10 +105,11 @@ struct OutputBuffer {
 
     /// "YYYY-MM-DDTHH:MM:SS[.ffffff]" for microseconds since the epoch.
     mutating func appendTimestamp(_ micros: Int64) {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
+        // Floor division by remainders: no intermediate value can overflow, whatever micros is.
+        let (q, r) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+        let seconds = r < 0 ? q - 1 : q, fraction = r < 0 ? r + 1_000_000 : r
+        let (dq, dr) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let days = dr < 0 ? dq - 1 : dq, secondOfDay = dr < 0 ? dr + 86_400 : dr
         appendDay(days)
         append(UInt8(ascii: "T"))
         appendPadded(secondOfDay / 3600, width: 2)

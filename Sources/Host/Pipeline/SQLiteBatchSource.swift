@@ -90,9 +90,10 @@ public final class SQLiteBatchSource: BatchSource {
             case .date32:
                 let raw = UnsafeRawBufferPointer(start: sqlite3_column_text(stmt, i), count: Int(sqlite3_column_bytes(stmt, i)))
                 guard kind == SQLITE_TEXT, let day = DateText.Day(raw) else { throw mismatch(i, b.field) }
-                try b.append(int: Calendar.daysSinceEpoch(year: Int64(day.year), month: Int64(day.month), day: Int64(day.day)))
+                try b.append(int: day.daysSinceEpoch)
             case .timestamp:
-                guard kind == SQLITE_TEXT, let micros = Calendar.microsSinceEpoch(text(i)) else { throw mismatch(i, b.field) }
+                let raw = UnsafeRawBufferPointer(start: sqlite3_column_text(stmt, i), count: Int(sqlite3_column_bytes(stmt, i)))
+                guard kind == SQLITE_TEXT, let micros = DateText.Moment(raw)?.microsSinceEpoch else { throw mismatch(i, b.field) }
                 try b.append(int: micros)
             case .decimal128:
                 let value = kind == SQLITE_INTEGER ? String(sqlite3_column_int64(stmt, i)) : Self.decimalText(sqlite3_column_double(stmt, i), kind: kind, raw: text(i))
@@ -154,55 +155,5 @@ public final class SQLiteBatchSource: BatchSource {
         if declared.contains("REAL") || declared.contains("FLOA") || declared.contains("DOUB") { return .float64 }
         if declared.contains("DEC") || declared.contains("NUMERIC") { return .decimal128(precision: 38, scale: decimalScale) }
         return nil
-    }
-}
-
-/// Dates and timestamps as the store keeps them (ISO 8601 text) to Arrow's integers.
-enum Calendar {
-    /// Days since 1970-01-01 of "YYYY-MM-DD".
-    static func daysSinceEpoch(_ text: String) -> Int64? {
-        let parts = text.prefix(10).split(separator: "-")
-        guard parts.count == 3, let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
-            (1...12).contains(m), (1...31).contains(d) else { return nil }
-        return daysSinceEpoch(year: y, month: m, day: d)
-    }
-
-    /// Howard Hinnant's days_from_civil.
-    static func daysSinceEpoch(year y: Int64, month m: Int64, day d: Int64) -> Int64 {
-        let yy = m <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    /// Microseconds since the epoch, UTC, of "YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM]"
-    /// (a timestamp without a zone is taken as UTC).
-    static func microsSinceEpoch(_ text: String) -> Int64? {
-        guard let days = daysSinceEpoch(text) else { return nil }
-        var rest = Substring(text.dropFirst(10))
-        if rest.isEmpty { return days * 86_400_000_000 }
-        rest = rest.dropFirst()
-        var offsetSeconds: Int64 = 0
-        if rest.hasSuffix("Z") {
-            rest = rest.dropLast()
-        } else if let sign = rest.lastIndex(where: { $0 == "+" || $0 == "-" }) {
-            let z = rest[rest.index(after: sign)...].split(separator: ":")
-            guard z.count == 2, let h = Int64(z[0]), let m = Int64(z[1]) else { return nil }
-            offsetSeconds = (h * 3600 + m * 60) * (rest[sign] == "+" ? 1 : -1)
-            rest = rest[..<sign]
-        }
-        let time = rest.split(separator: ".", maxSplits: 1)
-        let hms = time[0].split(separator: ":").compactMap { Int64($0) }
-        guard hms.count >= 2 else { return nil }
-        var micros: Int64 = 0
-        if time.count == 2 {
-            let digits = String(time[1].prefix(6)).padding(toLength: 6, withPad: "0", startingAt: 0)
-            guard let f = Int64(digits) else { return nil }
-            micros = f
-        }
-        let seconds = days * 86_400 + hms[0] * 3600 + hms[1] * 60 + (hms.count > 2 ? hms[2] : 0) - offsetSeconds
-        return seconds * 1_000_000 + micros
     }
 }

@@ -85,6 +85,11 @@ private func hostHTTPRequest(
         writeError("http_request: request without method or url, or struct_size too small", into: err)
         return GW_INVALID_ARGUMENT
     }
+    // size_t arrives as Int: a plugin's garbage count must not make a trapping range.
+    guard r.n_headers >= 0, r.n_headers <= 10_000, r.n_headers == 0 || r.headers != nil, r.body_len >= 0 else {
+        writeError("http_request: n_headers must be 0 to 10000 with a headers array, body_len not negative", into: err)
+        return GW_INVALID_ARGUMENT
+    }
     var headers: [(String, String)] = []
     for i in 0..<r.n_headers {
         guard let h = r.headers?[i], let name = h.name, let value = h.value else { continue }

@@ -6,6 +6,10 @@ import Synchronization
 /// either active or refused with its reason. Scanning again picks up new and changed
 /// files without a restart; a changed file loads as a new copy, and work already running
 /// on the old copy finishes on it (images are never unloaded).
+///
+/// Every plugin is loaded from a private copy in the data folder, never from the plugin
+/// folder itself: dlopen maps the file, so an administrator who overwrites the file in
+/// place (`cp new.so plugins/x.so`) would otherwise change the code the gateway is running.
 public final class PluginRegistry: Sendable {
     public struct Entry: Sendable {
         public enum Status: Sendable {
@@ -26,7 +30,9 @@ public final class PluginRegistry: Sendable {
 
     /// Identity of a file's contents as the file system sees them.
     struct FileStamp: Equatable, Sendable {
-        let device: UInt64, inode: UInt64, size: Int64, modified: Int64
+        let device: UInt64, inode: UInt64, size: Int64
+        /// Seconds and nanoseconds kept apart: any mtime (`touch -d 2300-01-01`) is a valid stamp.
+        let modifiedSeconds: Int64, modifiedNanoseconds: Int64
 
         init?(path: String) {
             var s = stat()
@@ -34,7 +40,8 @@ public final class PluginRegistry: Sendable {
             device = UInt64(s.st_dev)
             inode = UInt64(s.st_ino)
             size = Int64(s.st_size)
-            modified = Int64(s.st_mtim.tv_sec) * 1_000_000_000 + Int64(s.st_mtim.tv_nsec)
+            modifiedSeconds = Int64(s.st_mtim.tv_sec)
+            modifiedNanoseconds = Int64(s.st_mtim.tv_nsec)
         }
     }
 
@@ -75,7 +82,11 @@ public final class PluginRegistry: Sendable {
                 next.append(known)
                 continue
             }
-            let entry = load(file, stamp: stamp, replacing: known, activeSoFar: next)
+            guard let entry = load(file, stamp: stamp, replacing: known, activeSoFar: next) else {
+                if let known { next.append(known) }
+                report.append("\(file): changed while being read; it is loaded at the next scan")
+                continue
+            }
             if let known, case .active(let old) = known.status, entry.plugin != nil {
                 next.append(Entry(path: file, status: .replaced(old), stamp: known.stamp))
             }
@@ -90,19 +101,25 @@ public final class PluginRegistry: Sendable {
             report.append("\(gone.path): removed")
         }
         entries.withLock { $0 = next }
+        removeUnusedCopies(keeping: next)
         for line in report { logger.info("plugin \(line)") }
         return report
     }
 
-    private func load(_ file: String, stamp: FileStamp, replacing known: Entry?, activeSoFar: [Entry]) -> Entry {
-        var loadFrom = file
-        if known != nil {
-            // dlopen returns the already loaded image for a path it has seen: load a copy.
-            do {
-                loadFrom = try privateCopy(of: file, stamp: stamp)
-            } catch {
-                return Entry(path: file, status: .refused("cannot copy the changed file: \(error)"), stamp: stamp)
-            }
+    private func load(_ file: String, stamp: FileStamp, replacing known: Entry?, activeSoFar: [Entry]) -> Entry? {
+        // A private copy per version of the file: a changed file gets a new name, so
+        // dlopen (which returns the image already loaded for a path) loads it anew.
+        let loadFrom: String
+        do {
+            loadFrom = try privateCopy(of: file, stamp: stamp)
+        } catch {
+            return Entry(path: file, status: .refused("cannot copy the file to \(copyDirectory): \(error)"), stamp: stamp)
+        }
+        // The file changed while it was copied (an administrator's `cp` still running):
+        // keep what is loaded and look again at the next scan.
+        guard FileStamp(path: file) == stamp else {
+            try? FileManager.default.removeItem(atPath: loadFrom)
+            return nil
         }
         switch PluginLoader.load(path: file, loadFrom: loadFrom) {
         case .failure(let refusal):
@@ -121,13 +138,32 @@ public final class PluginRegistry: Sendable {
     }
 
     private func privateCopy(of file: String, stamp: FileStamp) throws -> String {
-        try FileManager.default.createDirectory(atPath: copyDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: copyDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let copy = "\(copyDirectory)/\(name)-\(stamp.inode)-\(stamp.modified).so"
-        if !FileManager.default.fileExists(atPath: copy) {
-            try FileManager.default.copyItem(atPath: file, toPath: copy)
-        }
+        let copy = "\(copyDirectory)/\(name)-\(stamp.device)-\(stamp.inode)-\(stamp.size)-\(stamp.modifiedSeconds).\(stamp.modifiedNanoseconds).so"
+        guard !FileManager.default.fileExists(atPath: copy) else { return copy }
+        // Copied under a temporary name and renamed: a copy is whole or absent.
+        let partial = "\(copy).\(getpid()).partial"
+        try? FileManager.default.removeItem(atPath: partial)
+        try FileManager.default.copyItem(atPath: file, toPath: partial)
+        try FileManager.default.moveItem(atPath: partial, toPath: copy)
         return copy
+    }
+
+    /// Deletes copies no entry of this process uses. Safe while other processes run them:
+    /// an unlinked file stays mapped until its last user exits.
+    private func removeUnusedCopies(keeping entries: [Entry]) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: copyDirectory) else { return }
+        let used = Set(entries.compactMap { entry -> String? in
+            switch entry.status {
+            case .active(let p), .replaced(let p): URL(fileURLWithPath: p.loadedFrom).lastPathComponent
+            case .refused: nil
+            }
+        })
+        for name in names where !used.contains(name) {
+            try? FileManager.default.removeItem(atPath: "\(copyDirectory)/\(name)")
+        }
     }
 
     /// `*.so` files of each directory, directories in order, files sorted by name.

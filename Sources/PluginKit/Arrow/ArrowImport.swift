@@ -87,7 +87,7 @@ public struct RawColumn {
         case .int64, .date64, .timestamp: return values!.load(fromByteOffset: i * 8, as: Int64.self)
         case .uint8, .uint16, .uint32, .uint64: return Int64(truncatingIfNeeded: uint64(row))
         case .bool: return bool(row) ? 1 : 0
-        case .float32, .float64: return Int64(double(row))
+        case .float32, .float64: return Int64(exactly: double(row).rounded(.towardZero)) ?? 0  // NaN and ±inf must not trap
         default: return 0
         }
     }

@@ -13,6 +13,19 @@ public enum ArrowType: Equatable, Hashable, Sendable {
             case .nano: 1_000_000_000
             }
         }
+
+        /// `value` of this unit in microseconds; nil when that does not fit Int64 (a value
+        /// from a plugin can be anything: no conversion may trap).
+        public func micros(_ value: Int64) -> Int64? { convert(value, toPerSecond: 1_000_000) }
+
+        /// `value` of this unit in milliseconds; nil when that does not fit Int64.
+        public func millis(_ value: Int64) -> Int64? { convert(value, toPerSecond: 1_000) }
+
+        private func convert(_ value: Int64, toPerSecond target: Int64) -> Int64? {
+            guard perSecond < target else { return value / (perSecond / target) }
+            let (scaled, overflow) = value.multipliedReportingOverflow(by: target / perSecond)
+            return overflow ? nil : scaled
+        }
     }
 
     case null, bool
@@ -128,7 +141,8 @@ public enum ArrowType: Equatable, Hashable, Sendable {
         guard format.hasPrefix("d:") else { return nil }
         let parts = format.dropFirst(2).split(separator: ",", omittingEmptySubsequences: false)
         guard parts.count == 2 || parts.count == 3,
-            let precision = Int(parts[0]), let scale = Int(parts[1]), precision > 0
+            let precision = Int(parts[0]), let scale = Int(parts[1]), precision > 0,
+            scale >= 0, scale <= precision  // negative scales are valid Arrow, but no writer here handles them
         else { return nil }
         if parts.count == 2 || parts[2] == "128" {
             guard precision <= 38 else { return nil }

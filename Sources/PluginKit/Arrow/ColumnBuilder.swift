@@ -7,6 +7,8 @@ public final class ColumnBuilder {
     public let field: ArrowField
     public private(set) var count = 0
     public private(set) var nullCount = 0
+    /// Bytes of values held so far (for batch size budgets).
+    public var byteCount: Int { values.count + offsets.count + validity.count }
 
     private var validity = RawBuffer()  // allocated at the first null
     private var values = RawBuffer()
@@ -99,7 +101,7 @@ public final class ColumnBuilder {
         switch field.type {
         case .utf8, .binary:
             var text = value
-            text.withUTF8 { appendBytesUnchecked(UnsafeRawBufferPointer($0)) }
+            try text.withUTF8 { try appendBytesUnchecked(UnsafeRawBufferPointer($0)) }
         case .decimal128(_, let scale), .decimal256(_, let scale):
             return try append(decimal: value[...], scaleHint: scale)
         default:
@@ -111,12 +113,12 @@ public final class ColumnBuilder {
     public func append(bytes: UnsafeRawBufferPointer) throws {
         switch field.type {
         case .binary:
-            appendBytesUnchecked(bytes)
+            try appendBytesUnchecked(bytes)
         case .utf8:
             guard String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
                 throw ArrowError.typeMismatch("invalid UTF-8", field)
             }
-            appendBytesUnchecked(bytes)
+            try appendBytesUnchecked(bytes)
         default:
             throw ArrowError.typeMismatch("bytes", field)
         }
@@ -173,9 +175,14 @@ public final class ColumnBuilder {
 
     // MARK: internals
 
-    private func appendBytesUnchecked(_ bytes: UnsafeRawBufferPointer) {
+    /// Offsets are 32-bit: one batch's column holds at most 2 GB of bytes. Beyond that
+    /// the append is refused (the offsets would wrap and corrupt every later value).
+    private func appendBytesUnchecked(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count <= Int(Int32.max) - values.count else {
+            throw ArrowError.invalid("column '\(field.name)' would hold over 2 GB in one batch; read it in smaller batches")
+        }
         values.append(bytes)
-        offsets.append(Int32(truncatingIfNeeded: values.count))
+        offsets.append(Int32(values.count))
         markValid()
     }
 

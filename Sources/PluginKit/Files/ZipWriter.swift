@@ -19,9 +19,14 @@ public final class ZipWriter {
         let method: UInt16
         let offset: UInt32
         var crc: UInt32 = 0
-        var compressedSize: UInt32 = 0
-        var size: UInt32 = 0
+        /// Counted in 64 bits: a size past 4 GB is refused, never written truncated.
+        var compressedSize: UInt64 = 0
+        var size: UInt64 = 0
     }
+
+    /// What a ZIP without ZIP64 records can hold.
+    static let maxEntries = 0xFFFF
+    static let maxOffset = UInt64(UInt32.max)
 
     private let output: FileHandle
     private var position: UInt64 = 0
@@ -39,7 +44,10 @@ public final class ZipWriter {
         output = handle
     }
 
-    deinit { try? output.close() }
+    deinit {
+        compressor?.abort()  // an abandoned archive must not leave the deflate thread waiting
+        try? output.close()
+    }
 
     /// Starts an entry; ends the previous one.
     public func beginEntry(_ name: String, method: Method) throws {
@@ -51,7 +59,11 @@ public final class ZipWriter {
             methodCode = 8
             compressor = try Compressor(level: level)
         }
-        guard position < UInt64(UInt32.max) else { throw PluginError(status: GW_IO, "the archive is over 4 GB (ZIP64 is not written)") }
+        guard position < Self.maxOffset else { throw PluginError(status: GW_IO, "the archive is over 4 GB (ZIP64 is not written)") }
+        guard entries.count < Self.maxEntries else {
+            throw PluginError(status: GW_IO, "the archive would hold more than \(Self.maxEntries) files (ZIP64 is not written)")
+        }
+        guard name.utf8.count <= 0xFFFF else { throw PluginError(status: GW_INVALID_ARGUMENT, "a file name in the archive is over 65535 bytes") }
         current = Entry(name: Array(name.utf8), method: methodCode, offset: UInt32(position))
         var header: [UInt8] = []
         Self.put32(&header, 0x0403_4B50)
@@ -71,11 +83,18 @@ public final class ZipWriter {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard current != nil else { throw PluginError.internalError("zip write outside an entry") }
-        guard bytes.count > 0 else { return }
-        current!.crc = UInt32(crc32(uLong(current!.crc), bytes.baseAddress!.assumingMemoryBound(to: Bytef.self), uInt(bytes.count)))
-        current!.size &+= UInt32(truncatingIfNeeded: bytes.count)
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        // crc32 takes a 32-bit length: feed it in pieces.
+        var crc = uLong(current!.crc), done = 0
+        while done < bytes.count {
+            let n = min(bytes.count - done, 1 << 30)
+            crc = crc32(crc, (base + done).assumingMemoryBound(to: Bytef.self), uInt(n))
+            done += n
+        }
+        current!.crc = UInt32(truncatingIfNeeded: crc)
+        current!.size += UInt64(bytes.count)
         guard let compressor else {
-            current!.compressedSize &+= UInt32(truncatingIfNeeded: bytes.count)
+            current!.compressedSize += UInt64(bytes.count)
             return try emit(bytes)
         }
         pending.append(contentsOf: bytes)
@@ -96,18 +115,21 @@ public final class ZipWriter {
             try compressor.submit(pending, final: true)
             pending.removeAll(keepingCapacity: true)
             try drain(compressor, untilDone: true)
-            entry.compressedSize = UInt32(truncatingIfNeeded: compressor.produced)
+            entry.compressedSize = UInt64(compressor.produced)
             self.compressor = nil
         } else {
             entry.compressedSize = current!.compressedSize
         }
         entry.crc = current!.crc
         entry.size = current!.size
+        guard entry.size <= Self.maxOffset, entry.compressedSize <= Self.maxOffset else {
+            throw PluginError(status: GW_IO, "'\(String(decoding: entry.name, as: UTF8.self))' is over 4 GB (ZIP64 is not written)")
+        }
         var descriptor: [UInt8] = []
         Self.put32(&descriptor, 0x0807_4B50)
         Self.put32(&descriptor, entry.crc)
-        Self.put32(&descriptor, entry.compressedSize)
-        Self.put32(&descriptor, entry.size)
+        Self.put32(&descriptor, UInt32(entry.compressedSize))
+        Self.put32(&descriptor, UInt32(entry.size))
         try emit(descriptor)
         entries.append(entry)
         current = nil
@@ -127,8 +149,8 @@ public final class ZipWriter {
             Self.put16(&directory, Self.dosTime)
             Self.put16(&directory, Self.dosDate)
             Self.put32(&directory, e.crc)
-            Self.put32(&directory, e.compressedSize)
-            Self.put32(&directory, e.size)
+            Self.put32(&directory, UInt32(e.compressedSize))
+            Self.put32(&directory, UInt32(e.size))
             Self.put16(&directory, UInt16(e.name.count))
             Self.put16(&directory, 0)
             Self.put16(&directory, 0)
@@ -139,6 +161,8 @@ public final class ZipWriter {
             directory += e.name
         }
         try emit(directory)
+        // The last entry or the directory itself can carry the archive past 4 GB.
+        guard position <= Self.maxOffset else { throw PluginError(status: GW_IO, "the archive is over 4 GB (ZIP64 is not written)") }
         var end: [UInt8] = []
         Self.put32(&end, 0x0605_4B50)
         Self.put16(&end, 0)
@@ -186,6 +210,7 @@ private final class Compressor: @unchecked Sendable {  // queues are guarded by 
         var output: [[UInt8]] = []
         var done = false
         var failure: String?
+        var aborted = false
     }
 
     private let state = Mutex(State())
@@ -209,6 +234,12 @@ private final class Compressor: @unchecked Sendable {  // queues are guarded by 
     func submit(_ bytes: [UInt8], final: Bool) throws {
         inputSpace.wait()
         state.withLock { $0.input.append((bytes, final)) }
+        inputReady.signal()
+    }
+
+    /// Ends the thread without finishing the stream (the archive was abandoned).
+    func abort() {
+        state.withLock { $0.aborted = true }
         inputReady.signal()
     }
 
@@ -237,7 +268,9 @@ private final class Compressor: @unchecked Sendable {  // queues are guarded by 
         var out = [UInt8](repeating: 0, count: 1 << 18)
         while true {
             inputReady.wait()
-            let (chunk, final) = state.withLock { $0.input.removeFirst() }
+            guard let (chunk, final) = state.withLock({ s -> ([UInt8], Bool)? in
+                s.aborted || s.input.isEmpty ? nil : s.input.removeFirst()
+            }) else { return }
             inputSpace.signal()
             var status: Int32 = Z_OK
             chunk.withUnsafeBufferPointer { input in

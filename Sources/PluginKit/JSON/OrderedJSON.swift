@@ -141,6 +141,9 @@ public indirect enum OrderedJSON: Sendable, Equatable {
                     if (0xD800..<0xDC00).contains(scalar), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
                         i += 2
                         let low = try hex4()
+                        // Only a low surrogate completes the pair; anything else is input
+                        // we must not do arithmetic on (it would underflow and trap).
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail("a high surrogate followed by \\u\(String(low, radix: 16))") }
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     }
                     out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8))

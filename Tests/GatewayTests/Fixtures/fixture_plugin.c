@@ -8,6 +8,8 @@
  *   -DFIXTURE_INIT_FAILS       init returns NULL with a reason
  *   -DFIXTURE_BAD_KIND         declares an unknown kind bit
  *   -DFIXTURE_VERSION='"2.0"'  the good plugin with another version string
+ *   -DFIXTURE_PADDING          the good plugin with its code moved (a large function first), so
+ *                              that a file overwritten in place maps other bytes at old addresses
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +23,13 @@
 #endif
 
 static const gw_host_api *host_api __attribute__((unused));
+
+#ifdef FIXTURE_PADDING
+/* 64 KB of code before everything else: every later function lands elsewhere. */
+__attribute__((used, noinline)) static void fixture_padding(void) {
+  __asm__ volatile(".fill 65536, 1, 0x90");
+}
+#endif
 
 typedef struct {
   gw_host_ctx *ctx;

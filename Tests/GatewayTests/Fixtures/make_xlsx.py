@@ -1,6 +1,7 @@
 """Makes .xlsx files for the reader's tests: a good one (openpyxl), and hostile ones.
 
   make_xlsx.py KIND OUT     KIND: good | bomb | liar | strings | truncated | doctype | notzip
+                                  | storedliar | dates | baddate-nan | baddate-inf | comments | longref
 """
 import datetime, io, sys, zipfile
 
@@ -23,13 +24,30 @@ def good_bytes():
     return buf.getvalue()
 
 
-def replace(part, data):
+def replace(part, data, method=zipfile.ZIP_DEFLATED):
     src = zipfile.ZipFile(io.BytesIO(good_bytes()))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for item in src.infolist():
-            z.writestr(item.filename, data if item.filename == part else src.read(item.filename))
+            if item.filename == part:
+                z.writestr(item.filename, data, compress_type=method)
+            else:
+                z.writestr(item.filename, src.read(item.filename))
     return buf.getvalue()
+
+
+def sheet(rows):
+    """A sheet of hand-written rows; style 1 is openpyxl's date format in good_bytes()."""
+    return ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+            + "".join(f'<row r="{i + 1}">{r}</row>' for i, r in enumerate(rows)) + "</sheetData></worksheet>").encode()
+
+
+def patch_directory_size(data, name, size):
+    """Makes the central directory claim `size` uncompressed bytes for `name`."""
+    data = bytearray(data)
+    at = data.rfind(b"PK\x01\x02", 0, data.rfind(name.encode()))
+    data[at + 24:at + 28] = size.to_bytes(4, "little")
+    return bytes(data)
 
 
 if kind == "good":
@@ -40,11 +58,8 @@ elif kind == "bomb":
     data = replace("xl/worksheets/sheet1.xml", sheet)
 elif kind == "liar":
     # A sheet that declares 100 bytes but inflates to far more.
-    data = bytearray(replace("xl/worksheets/sheet1.xml", b"<worksheet><sheetData>" + b"<row/>" * 100000 + b"</sheetData></worksheet>"))
-    name = b"xl/worksheets/sheet1.xml"
-    at = data.rfind(b"PK\x01\x02", 0, data.rfind(name))
-    data[at + 24:at + 28] = (100).to_bytes(4, "little")
-    data = bytes(data)
+    data = patch_directory_size(replace("xl/worksheets/sheet1.xml", b"<worksheet><sheetData>" + b"<row/>" * 100000 + b"</sheetData></worksheet>"),
+                                "xl/worksheets/sheet1.xml", 100)
 elif kind == "strings":
     si = "".join(f"<si><t>string number {i:07d} with some padding</t></si>" for i in range(50000))
     data = replace("xl/sharedStrings.xml", f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{si}</sst>'.encode())
@@ -64,6 +79,34 @@ elif kind == "truncated":
 elif kind == "doctype":
     laughs = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><workbook><sheets><sheet name="x" r:id="rId1"/></sheets></workbook>'
     data = replace("xl/workbook.xml", laughs)
+elif kind == "storedliar":
+    # A STORED sheet whose directory says it is ten times larger than its bytes.
+    body = sheet(['<c r="A1" t="inlineStr"><is><t>a</t></is></c>', '<c r="A2"><v>1</v></c>'])
+    data = patch_directory_size(replace("xl/worksheets/sheet1.xml", body, zipfile.ZIP_STORED),
+                                "xl/worksheets/sheet1.xml", len(body) * 10)
+elif kind == "dates":
+    # Date-styled numbers outside Excel's calendar are plain numbers.
+    head = '<c r="A1" t="inlineStr"><is><t>far</t></is></c><c r="B1" t="inlineStr"><is><t>label</t></is></c>'
+    data = replace("xl/worksheets/sheet1.xml", sheet([
+        head,
+        '<c r="A2" s="1"><v>200000000.5</v></c><c r="B2" t="inlineStr"><is><t>x</t></is></c>',
+        '<c r="A3" s="1"><v>-3.5</v></c><c r="B3" s="1"><v>1e12</v></c>',
+    ]))
+elif kind in ("baddate-nan", "baddate-inf"):
+    value = kind.split("-")[1]
+    data = replace("xl/worksheets/sheet1.xml", sheet([
+        '<c r="A1" t="inlineStr"><is><t>when</t></is></c>', f'<c r="A2" s="1"><v>{value}</v></c>']))
+elif kind == "comments":
+    # A million comments before the rows, stored (not deflated: no ratio to refuse).
+    body = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + b"<!---->" * 1_000_000
+            + b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>n</t></is></c></row>'
+            + b'<row r="2"><c r="A2"><v>7</v></c></row></sheetData></worksheet>')
+    data = replace("xl/worksheets/sheet1.xml", body, zipfile.ZIP_STORED)
+elif kind == "longref":
+    # A cell reference of 20 letters: the column number overflowed before it was bounded.
+    data = replace("xl/worksheets/sheet1.xml", sheet([
+        '<c r="A1" t="inlineStr"><is><t>a</t></is></c>',
+        '<c r="ZZZZZZZZZZZZZZZZZZZZ2" t="inlineStr"><is><t>x</t></is></c>']))
 elif kind == "notzip":
     data = b"name,age\nthis is a CSV pretending to be a workbook\n"
 else:

@@ -8,6 +8,8 @@
   GET /errcode?...                      page 2 answers errcode 1001
   GET /slow?...                         every page takes 300 ms
   GET /slowone?...                      page 2 takes 1.5 s, the others answer at once
+  GET /huge?...                         page 1 claims 2^63-1 rows of 1 per page (no total_page)
+  GET /bigpages?...&mb=N                every page carries about N MB of padding in each row's Name
   POST /pages                           the same, parameters in a JSON body
   POST /callback                        answers 500 twice, then 200; GET /callback/log lists the bodies
   GET /stats                            {"requests": n, "max_in_flight": m}
@@ -74,7 +76,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(404, {"errcode": 404, "msg": "no such page"})
             if path == "/errcode" and page == 2:
                 return self.reply(200, {"errcode": 1001, "msg": "token expired"})
-            self.reply(200, page_body(page, limit, total))
+            if path == "/huge":
+                return self.reply(200, {"errcode": 0, "msg": "", "data": {"data": [{"ID": "编号"}, {"ID": 1}],
+                                  "pagetag": {"page": page, "limit": 1, "total": 9223372036854775807}}})
+            body = page_body(page, limit, total)
+            if path == "/bigpages":
+                pad = "x" * (int(float(params.get("mb", 1)) * (1 << 20)) // max(1, len(body["data"]["data"]) - 1))
+                for row in body["data"]["data"][1:]:
+                    row["Name"] = pad
+            self.reply(200, body)
         finally:
             with lock:
                 state["in_flight"] -= 1

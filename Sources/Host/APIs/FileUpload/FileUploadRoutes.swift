@@ -12,8 +12,12 @@ enum FileUploadRoutes {
     static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/etl", .dataResult)
         router.post("/etl/api/upload_file_api") { request, context -> Response in
+            // The signed fields are checked as soon as they have arrived, before a byte of
+            // the file is stored (the seed's client sends them first).
             let upload = try await UploadedForm.read(request, limit: gateway.config.server.maxBodyBytes,
-                                                     scratch: gateway.uploads.scratchDirectory)
+                                                     scratch: gateway.uploads.scratchDirectory) { fields in
+                try DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
+            }
             defer { upload.discard() }
             let message = try await importUpload(upload, gateway: gateway)
             context.logger.info("file upload", metadata: ["dataset": "\(upload.fields["type"] ?? "")", "result": "\(message)"])
@@ -23,7 +27,7 @@ enum FileUploadRoutes {
 
     static func importUpload(_ upload: UploadedForm, gateway: Gateway) async throws -> String {
         let fields = upload.fields
-        let write = try DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
+        let write = try upload.authorized ?? DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
         let dataset = write.dataset, update = write.update
         let stored: String
         if let file = upload.file {
@@ -75,18 +79,28 @@ enum FileImport {
 }
 
 /// A multipart (or form-encoded) upload: its small fields, and the file part written to a
-/// scratch file as it arrives, so that a large upload never sits in memory.
+/// scratch file as it arrives, so that a large upload never sits in memory. The scratch
+/// file is removed on every failure (a refused credential, a 413, a client that hangs up);
+/// on success the handler moves it or `discard()`s it.
 final class UploadedForm: @unchecked Sendable {  // built by one request handler, then read-only
     var fields: [String: String] = [:]
     var file: (name: String, path: String)?
+    /// The write the signed fields allow, when they were checked before the file arrived.
+    var authorized: DatasetWriteRequest?
 
     func discard() {
         if let file { try? FileManager.default.removeItem(atPath: file.path) }
+        file = nil
     }
 
     static let maxFieldBytes = 1 << 20
+    /// The fields that must arrive before the file for it to be checked first.
+    static let signedFields = ["visitor", "type", "stamp", "token"]
 
-    static func read(_ request: Request, limit: Int, scratch: String) async throws -> UploadedForm {
+    /// `authorize` runs once the signed fields are known: before the file part is stored
+    /// when they come first, else after the body.
+    static func read(_ request: Request, limit: Int, scratch: String,
+                     authorize: @escaping ([String: String]) throws -> DatasetWriteRequest) async throws -> UploadedForm {
         let form = UploadedForm()
         let contentType = request.headers[.contentType] ?? ""
         guard contentType.lowercased().hasPrefix("multipart/form-data") else {
@@ -97,7 +111,12 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
         guard let boundary = Self.boundary(contentType) else {
             throw APIError.badRequest("multipart/form-data without a boundary")
         }
-        try await form.parse(request.body, boundary: boundary, limit: limit, scratch: scratch)
+        do {
+            try await form.parse(request.body, boundary: boundary, limit: limit, scratch: scratch, authorize: authorize)
+        } catch {
+            form.discard()
+            throw error
+        }
         return form
     }
 
@@ -111,32 +130,63 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
         return nil
     }
 
-    private func parse(_ body: RequestBody, boundary: String, limit: Int, scratch: String) async throws {
+    /// A write to the scratch file failed (a full disk, most likely): the server's 507.
+    static func storageFailure(_ error: Error) -> APIError {
+        let reason: String = switch error {
+        case let e as CocoaError where e.code == .fileWriteOutOfSpace: "no space left on the server's disk"
+        case let e as POSIXError: String(cString: strerror(e.code.rawValue))
+        default: error.localizedDescription
+        }
+        return APIError(.insufficientStorage, "the upload cannot be stored (\(reason)); nothing was imported")
+    }
+
+    /// Opens the scratch file for the file part, after checking the signed fields if they came first.
+    private func startFile(named name: String, scratch: String,
+                           authorize: ([String: String]) throws -> DatasetWriteRequest) throws -> FileHandle {
+        guard file == nil else { throw APIError.badRequest("send one 'file' part per upload") }
+        if authorized == nil, Self.signedFields.allSatisfy({ fields[$0] != nil }) {
+            authorized = try authorize(fields)
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        } catch {
+            throw Self.storageFailure(error)
+        }
+        let path = "\(scratch)/upload-\(UUID().uuidString)"
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let handle = FileHandle(forWritingAtPath: path) else {
+            throw APIError(.insufficientStorage, "the upload cannot be stored: cannot create a file in \(scratch)")
+        }
+        file = (name, path)
+        return handle
+    }
+
+    private func parse(_ body: RequestBody, boundary: String, limit: Int, scratch: String,
+                       authorize: @escaping ([String: String]) throws -> DatasetWriteRequest) async throws {
         let parser = MultipartParser(boundary: boundary)
         var headers: [String: String] = [:]
         var value: [UInt8] = []
         var output: FileHandle?
         var failure: Error?
+        defer { try? output?.close() }
         parser.onHeader = { name, v in headers[name.lowercased()] = v }
         parser.onBody = { [self] chunk in
             guard failure == nil else { return }
             let disposition = Self.disposition(headers["content-disposition"] ?? "")
-            if disposition.filename != nil && disposition.name == "file" {
-                do {
-                    if output == nil {
-                        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-                        let path = "\(scratch)/upload-\(UUID().uuidString)"
-                        FileManager.default.createFile(atPath: path, contents: nil)
-                        output = FileHandle(forWritingAtPath: path)
-                        file = (disposition.filename ?? "upload", path)
-                    }
-                    output?.write(Data(chunk.readableBytesView))
-                } catch {
-                    failure = error
-                }
-            } else {
+            guard disposition.filename != nil && disposition.name == "file" else {
                 value += chunk.readableBytesView
                 if value.count > Self.maxFieldBytes { failure = APIError.badRequest("form field '\(disposition.name)' is larger than 1 MB") }
+                return
+            }
+            do {
+                if output == nil { output = try startFile(named: disposition.filename ?? "upload", scratch: scratch, authorize: authorize) }
+                do {
+                    try output?.write(contentsOf: chunk.readableBytesView)
+                } catch {
+                    throw Self.storageFailure(error)
+                }
+            } catch {
+                failure = error
             }
         }
         parser.onPartComplete = { [self] in
@@ -144,7 +194,11 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
             if disposition.filename == nil || disposition.name != "file" {
                 fields[disposition.name] = String(decoding: value, as: UTF8.self)
             }
-            try? output?.close()
+            do {
+                try output?.close()
+            } catch {
+                if failure == nil { failure = Self.storageFailure(error) }
+            }
             output = nil
             headers = [:]
             value = []
@@ -160,7 +214,6 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
             }
             if let failure { throw failure }
         }
-        try? output?.close()
     }
 
     /// name and filename of a `Content-Disposition: form-data; name="x"; filename="y"` header.

@@ -50,7 +50,11 @@ struct QueryRequest: Sendable {
             switch key.lowercased() {
             case "datasetparameters", "datasourceparameters", "parameters":
                 guard let params = value as? [String: Any] else { throw APIError.badRequest("\(key) must be an object") }
-                for (name, v) in params { parameters[name, default: []] += Self.values(v) }
+                for (name, v) in params {
+                    let list = Self.values(v)
+                    guard !list.isEmpty else { throw APIError.badRequest("parameter '\(name)' has no value") }
+                    parameters[name, default: []] += list
+                }
             case "options":
                 guard let opts = value as? [String: Any] else { throw APIError.badRequest("Options must be an object") }
                 for (name, v) in opts { options[name.lowercased()] = Self.scalar(v) }

@@ -128,8 +128,9 @@ struct QueryTargets: Sendable {
             }
             let name = String(String(cString: raw).dropFirst())
             let spec = declared[name] ?? NamedQuery.Parameter()
-            let values = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
-            guard let values else {
+            let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
+            // An empty list (a default of []) is no value at all.
+            guard let values = given, let first = values.first else {
                 if query.missParameter == .error { throw APIError.badRequest("missing parameter '\(name)'") }
                 args.append(.null)
                 continue
@@ -140,7 +141,7 @@ struct QueryTargets: Sendable {
                 }
                 args.append(.text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)))
             } else {
-                args.append(.text(values[0]))
+                args.append(.text(first))
             }
         }
         try s.bind(args)
