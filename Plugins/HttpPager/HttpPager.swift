@@ -131,7 +131,7 @@ struct PageRequest: Sendable {
 
     private func send(page: Int, host: HostServices) throws -> HostServices.HTTPResponse {
         var all = params
-        all[pageParam] = .number(Double(page))
+        all[pageParam] = .number(page)
         if method == "GET" {
             guard var components = URLComponents(string: url) else { throw PluginError.invalidConfig("'url' is not a URL") }
             let existing = components.queryItems ?? []
@@ -139,9 +139,8 @@ struct PageRequest: Sendable {
             guard let full = components.string else { throw PluginError.invalidConfig("'url' cannot take query parameters") }
             return try host.http(method: "GET", url: full, headers: headers, timeoutMilliseconds: timeoutMs)
         }
-        let body = try JSONSerialization.data(withJSONObject: all.mapValues(\.json), options: [.sortedKeys])
         return try host.http(method: "POST", url: url, headers: headers + [("Content-Type", "application/json")],
-                             body: Array(body), timeoutMilliseconds: timeoutMs)
+                             body: Array(JSONScalar.objectText(all).utf8), timeoutMilliseconds: timeoutMs)
     }
 
     static func parse(_ body: [UInt8], page: Int, maxPages: Int) throws -> Page {

@@ -194,11 +194,11 @@ final class EndpointPages: RecordPages {
 
     func next() throws -> [OrderedJSON]? {
         guard !done else { return nil }
-        var biz = (endpoint.biz ?? [:]).mapValues(\.json)
+        var biz = endpoint.biz ?? [:]
         let size = endpoint.pagination?.pageSize ?? 50
-        biz["page_index"] = page
-        biz["page_size"] = size
-        let data = try platform.call(endpoint.api, biz: String(decoding: try JSONSerialization.data(withJSONObject: biz, options: [.sortedKeys]), as: UTF8.self))
+        biz["page_index"] = .number(page)
+        biz["page_size"] = .number(size)
+        let data = try platform.call(endpoint.api, biz: JSONScalar.objectText(biz))
         let records = data[endpoint.number]?.array ?? []
         if data["has_next"] == .bool(true) || (data["has_next"] == nil && records.count == size) {
             page += 1

@@ -15,6 +15,8 @@ public final class Gateway: Sendable {
     public let datasets: DatasetCatalog
     public let uploads: UploadStore
     public let exports: ExportService
+    /// Bounds the queries, pushes and uploads running at once.
+    public let limiter: RequestLimiter
     public let logger: Logger
 
     /// Creates the data folder if needed, opens (and migrates) the store, and scans the
@@ -33,6 +35,7 @@ public final class Gateway: Sendable {
         datasetTables = try DatasetStore(path: dataURL.appendingPathComponent("datasets.sqlite").path)
         datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
+        limiter = RequestLimiter(maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient)
         let directories = config.plugins.directories.isEmpty
             ? GatewayConfig.defaultPluginDirectories() : config.plugins.directories
         registry = PluginRegistry(

@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
         let gateway = try Gateway(config: config, logger: common.logger(config))
         let created = try gateway.ensureAdminToken()
         let tokenPath = gateway.adminTokenPath
-        let app = GatewayServer.application(gateway) { port in
+        let onRunning: @Sendable (Int) async -> Void = { port in
             let base = "http://\(config.server.host):\(port)"
             print("""
                 gateway listening on \(base)
@@ -69,8 +69,7 @@ struct Serve: AsyncParsableCommand {
             hangup.stop()
             maintenance.cancel()
         }
-        try await app.runService()
-        await gateway.shutdown()
+        try await GatewayServer.serve(gateway, onRunning: onRunning)
     }
 }
 

@@ -10,6 +10,30 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var port: Int
         /// Largest request body accepted, in bytes.
         public var maxBodyBytes: Int
+        /// A connection that has not sent a complete request head this long after it
+        /// opened (or after its last response), or pauses this long inside a request body,
+        /// is closed: idle keep-alive connections and slowloris clients both end.
+        public var idleTimeoutSeconds: Int
+        /// A connection whose client has not taken any of the response for this long is closed.
+        public var writeStallSeconds: Int
+        /// Connections served at once; more wait to be accepted. Lowered at start to fit the
+        /// process's file descriptor limit.
+        public var maxConnections: Int
+        /// On SIGTERM, requests and exports in progress get this long to finish.
+        public var shutdownGraceSeconds: Int
+    }
+
+    /// What one request may cost.
+    public struct Limits: Codable, Sendable, Equatable {
+        /// A query (its SQL, its source plugin and sending its rows) is stopped after this
+        /// long; 0 means never.
+        public var queryTimeoutSeconds: Int
+        /// The largest single value (text or blob) a query may produce.
+        public var maxValueBytes: Int
+        /// Queries, pushes and uploads running at once, in all.
+        public var maxConcurrentRequests: Int
+        /// …and per client (one token, one signing visitor, or one address).
+        public var maxConcurrentPerClient: Int
     }
 
     public struct Plugins: Codable, Sendable, Equatable {
@@ -58,11 +82,14 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var maxRowsPerFile: Int
         /// Pages fetched at once by HTTP exports.
         public var concurrency: Int
+        /// Export tasks run at once; more wait their turn (status 1 meanwhile).
+        public var maxRunning: Int
         /// The address clients reach this gateway at, for `down_url`; empty means the request's Host.
         public var publicBaseUrl: String
     }
 
     public var server: Server
+    public var limits: Limits
     public var dataDir: String
     public var plugins: Plugins
     public var http: OutboundHTTP
@@ -80,7 +107,10 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     /// The embedded defaults, as JSON: the same shape the configuration file has.
     public static let defaultsJSON = """
         {
-          "server": {"host": "127.0.0.1", "port": 8080, "maxBodyBytes": 67108864},
+          "server": {"host": "127.0.0.1", "port": 8080, "maxBodyBytes": 67108864, "idleTimeoutSeconds": 30,
+                     "writeStallSeconds": 60, "maxConnections": 1000, "shutdownGraceSeconds": 10},
+          "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxConcurrentRequests": 16,
+                     "maxConcurrentPerClient": 4},
           "dataDir": "gateway-data",
           "plugins": {"directories": []},
           "http": {"allowHosts": ["127.0.0.1", "localhost", "::1"], "timeoutSeconds": 30,
@@ -91,7 +121,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "datasources": {},
           "smtp": {"host": "", "port": 25, "from": "gateway@localhost", "username": "", "password": ""},
           "exports": {"requireToken": true, "retentionDays": 7, "callbackRetries": 3, "callbackBackoffMs": 1000,
-                      "maxRowsPerFile": 0, "concurrency": 8, "publicBaseUrl": ""},
+                      "maxRowsPerFile": 0, "concurrency": 8, "maxRunning": 4, "publicBaseUrl": ""},
           "logLevel": "info"
         }
         """
@@ -134,6 +164,14 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(server.port, 0...65_535, "server.port")
         // Below 2 GB: one cell of a body is then always addressable with 32 bits.
         try check(server.maxBodyBytes, 1...Int(Int32.max), "server.maxBodyBytes")
+        try check(server.idleTimeoutSeconds, 1...3_600, "server.idleTimeoutSeconds")
+        try check(server.writeStallSeconds, 1...3_600, "server.writeStallSeconds")
+        try check(server.maxConnections, 1...1_000_000, "server.maxConnections")
+        try check(server.shutdownGraceSeconds, 0...3_600, "server.shutdownGraceSeconds")
+        try check(limits.queryTimeoutSeconds, 0...86_400, "limits.queryTimeoutSeconds")
+        try check(limits.maxValueBytes, 1_024...1_000_000_000, "limits.maxValueBytes")
+        try check(limits.maxConcurrentRequests, 1...10_000, "limits.maxConcurrentRequests")
+        try check(limits.maxConcurrentPerClient, 1...10_000, "limits.maxConcurrentPerClient")
         try check(http.timeoutSeconds, 1...86_400, "http.timeoutSeconds")
         try check(http.maxTimeoutSeconds, 1...86_400, "http.maxTimeoutSeconds")
         try check(http.maxConcurrent, 1...10_000, "http.maxConcurrent")
@@ -145,6 +183,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(exports.callbackBackoffMs, 0...3_600_000, "exports.callbackBackoffMs")
         try check(exports.maxRowsPerFile, 0...1_048_576, "exports.maxRowsPerFile")
         try check(exports.concurrency, 1...64, "exports.concurrency")
+        try check(exports.maxRunning, 1...256, "exports.maxRunning")
     }
 
     private static func parse(_ data: Data, source: String) throws -> [String: Any] {

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// Converts a pushed cell to its column's type and binds it. A value that does not convert
 /// is refused with the row, the column and the value; it is never stored half-right.
@@ -10,6 +11,11 @@ enum CellBinding {
 
     static func bind(_ cell: PushedCell, to s: SQLiteStatement, index: Int32, type: ColumnType) throws {
         if case .null = cell { return s.bindNull(index) }
+        // Text is stored as TEXT, which every later query reads as UTF-8: bytes that are
+        // not would break each of those queries, so they are refused here (blobs take any bytes).
+        if case .text(let raw) = cell, type != .blob, !UTF8Validation.isValid(raw) {
+            throw Refusal(problem: "is not valid UTF-8 text")
+        }
         switch type {
         case .any:
             switch cell {
@@ -71,7 +77,7 @@ enum CellBinding {
         switch cell {
         case .int(let v): return Double(v)
         case .double(let d): return d
-        case .number(let raw): if let d = RowArrayParser.double(raw) { return d }
+        case .number(let raw): if let d = RowArrayParser.double(raw), d.isFinite { return d }
         case .text(let raw): if let d = RowArrayParser.double(trimmed(raw)), d.isFinite { return d }
         default: break
         }

@@ -9,28 +9,43 @@ enum ReadOnlySQL {
         let description: String
     }
 
-    static func open(_ path: String) throws -> SQLiteConnection {
+    /// A read-only connection whose statements stop when `control` says so (client gone,
+    /// time budget spent) and whose values are at most `maxValueBytes` long.
+    static func open(_ path: String, control: RunControl, maxValueBytes: Int) throws -> SQLiteConnection {
         let db = try SQLiteConnection(path: path, readOnly: true)
         // query_only first: the authorizer installed next refuses every PRAGMA.
         try db.execute("PRAGMA query_only = 1")
-        sqlite3_set_authorizer(db.handle, readOnlyAuthorizer, nil)
+        let refusals = Refusals()
+        db.callbackObjects.append(refusals)
+        sqlite3_set_authorizer(db.handle, readOnlyAuthorizer, Unmanaged.passUnretained(refusals).toOpaque())
+        sqlite3_limit(db.handle, SQLITE_LIMIT_LENGTH, Int32(clamping: maxValueBytes))
+        db.interrupt(every: 10_000) { control.isStopped }
         return db
     }
 
     /// Prepares exactly one read-only statement.
     static func prepare(_ db: SQLiteConnection, _ sql: String) throws -> SQLiteStatement {
         var stmt: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let rc = sql.withCString { sqlite3_prepare_v2(db.handle, $0, -1, &stmt, &tail) }
+        // `tail` points into the C string, which lives only inside withCString: read it there.
+        var rest = ""
+        let rc = sql.withCString { text in
+            var tail: UnsafePointer<CChar>?
+            let rc = sqlite3_prepare_v2(db.handle, text, -1, &stmt, &tail)
+            if let tail { rest = String(cString: tail) }
+            return rc
+        }
         guard rc == SQLITE_OK, let stmt else {
             let message = String(cString: sqlite3_errmsg(db.handle))
             if rc == SQLITE_AUTH {
+                if let function = db.callbackObjects.lazy.compactMap({ ($0 as? Refusals)?.function }).first {
+                    throw Refused(description: "the function \(function)() is not allowed in queries (see docs/api.md for the functions that are)")
+                }
                 throw Refused(description: "only reading queries are allowed: writes, ATTACH, PRAGMA and schema changes are refused")
             }
             throw Refused(description: "the query does not compile: \(message)")
         }
         let statement = SQLiteStatement(stmt, connection: db)
-        if let tail, String(cString: tail).trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";"))) != "" {
+        if rest.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";"))) != "" {
             throw Refused(description: "one statement per query")
         }
         guard sqlite3_stmt_readonly(stmt) != 0 else {
@@ -40,13 +55,51 @@ enum ReadOnlySQL {
     }
 }
 
+/// What the authorizer refused last, for the message.
+final class Refusals {
+    var function: String?
+}
+
+/// SQL functions a query may call: SQLite's core scalar, date, math, aggregate, window and
+/// JSON functions. An allow-list, so that whatever an SQLite build adds (fts3_tokenizer,
+/// which hands out and accepts raw pointers; load_extension) stays out.
+let allowedSQLFunctions: Set<String> = [
+    // scalar
+    "abs", "char", "coalesce", "concat", "concat_ws", "format", "glob", "hex", "if", "ifnull", "iif", "instr",
+    "length", "like", "likelihood", "likely", "lower", "ltrim", "max", "min", "nullif", "octet_length", "printf",
+    "quote", "random", "randomblob", "replace", "round", "rtrim", "sign", "soundex", "substr", "substring", "trim",
+    "typeof", "unhex", "unicode", "unistr", "unlikely", "upper", "zeroblob",
+    // dates and times
+    "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff",
+    "current_date", "current_time", "current_timestamp",
+    // aggregates and windows
+    "avg", "count", "group_concat", "string_agg", "sum", "total",
+    "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
+    "first_value", "last_value", "nth_value",
+    // math
+    "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "ceiling", "cos", "cosh", "degrees", "exp",
+    "floor", "ln", "log", "log10", "log2", "mod", "pi", "pow", "power", "radians", "sin", "sinh", "sqrt", "tan",
+    "tanh", "trunc",
+    // JSON
+    "json", "jsonb", "json_array", "jsonb_array", "json_array_length", "json_error_position", "json_extract",
+    "jsonb_extract", "->", "->>", "json_insert", "jsonb_insert", "json_object", "jsonb_object", "json_patch",
+    "jsonb_patch", "json_pretty", "json_remove", "jsonb_remove", "json_replace", "jsonb_replace", "json_set",
+    "jsonb_set", "json_type", "json_valid", "json_quote", "json_group_array", "jsonb_group_array",
+    "json_group_object", "jsonb_group_object", "json_each", "json_tree",
+]
+
 private func readOnlyAuthorizer(
     _ context: UnsafeMutableRawPointer?, _ action: Int32, _ a: UnsafePointer<CChar>?, _ b: UnsafePointer<CChar>?,
     _ database: UnsafePointer<CChar>?, _ trigger: UnsafePointer<CChar>?
 ) -> Int32 {
     switch action {
-    case SQLITE_SELECT, SQLITE_READ, SQLITE_FUNCTION, SQLITE_RECURSIVE:
+    case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
         return SQLITE_OK
+    case SQLITE_FUNCTION:
+        let name = b.map { String(cString: $0).lowercased() } ?? ""
+        if allowedSQLFunctions.contains(name) { return SQLITE_OK }
+        if let context { Unmanaged<Refusals>.fromOpaque(context).takeUnretainedValue().function = name }
+        return SQLITE_DENY
     case SQLITE_UPDATE where a.map({ String(cString: $0) }) == "sqlite_master":
         // SQLite's own nested parse when a table-valued function (json_each) declares its
         // schema. A statement that really writes is still refused: the connection is

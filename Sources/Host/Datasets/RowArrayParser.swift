@@ -142,6 +142,10 @@ public struct RowArrayParser {
         guard let d = Self.double(raw) else {
             throw Failure(description: "'\(String(decoding: raw, as: UTF8.self))' is not a number")
         }
+        // 1e999 parses as infinity: no column can store it, and JSON cannot carry it back.
+        guard d.isFinite else {
+            throw Failure(description: "'\(String(decoding: raw.prefix(40), as: UTF8.self))' is out of the range of a number")
+        }
         return integral ? .number(raw) : .double(d)
     }
 

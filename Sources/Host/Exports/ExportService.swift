@@ -16,8 +16,13 @@ public final class ExportService: Sendable {
     let config: GatewayConfig.Exports
     let directory: String
     let logger: Logger
-    /// Cancellation handles of the tasks running in this process, by key.
+    /// Cancellation handles of the tasks running (or waiting to) in this process, by key.
     private let running = Mutex<[String: InstanceContext]>([:])
+    /// Export tasks run on threads of their own: a long crawl never takes a worker that
+    /// queries and pushes need, and at most `exports.maxRunning` run at once.
+    private let queue: OperationQueue
+    /// False once the gateway is shutting down: no new task starts.
+    private let accepting = Atomic<Bool>(true)
 
     /// The HttpPager plugin's id; `source_http` exports read through it.
     static let pagerPlugin = "http.pager"
@@ -30,6 +35,9 @@ public final class ExportService: Sendable {
         self.config = config
         self.directory = directory
         self.logger = logger
+        queue = OperationQueue()
+        queue.name = "gateway.exports"
+        queue.maxConcurrentOperationCount = config.maxRunning
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -48,6 +56,9 @@ public final class ExportService: Sendable {
 
     /// Starts a task, or returns the key of an identical request already known.
     func start(_ request: Request) throws -> String {
+        guard accepting.load(ordering: .relaxed) else {
+            throw APIError(.serviceUnavailable, "the gateway is shutting down; send the export again in a moment", retryAfterSeconds: 5)
+        }
         let requestHash = Crypto.hex(Crypto.sha256(Array("\(request.userId)\n\(request.json)".utf8)))
         if let existing = try store.task(requestHash: requestHash) { return existing.hashKey }
         _ = try exporterPlugin(for: request.extType)  // refuse an unknown ext_type before queueing
@@ -60,7 +71,7 @@ public final class ExportService: Sendable {
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
         }
         running.withLock { $0[key] = context }
-        Workers.pool.submit { [self] _ in
+        queue.addOperation { [self] in
             run(task, request: request, context: context)
             running.withLock { _ = $0.removeValue(forKey: key) }
         }
@@ -185,28 +196,60 @@ public final class ExportService: Sendable {
     /// POSTs the task's detail to its callback URL, retrying with backoff; every attempt is logged.
     func callBack(_ task: ExportTask) {
         guard !task.callback.isEmpty else { return }
+        Workers.pool.submit { [self] _ in deliverCallback(task, until: nil) }
+    }
+
+    /// POSTs the detail, retrying with backoff (until `deadline`, when shutting down).
+    private func deliverCallback(_ task: ExportTask, until deadline: ContinuousClock.Instant?) {
         let body = (try? JSONEncoder().encode(ExportDetail(task, downloadBase: config.publicBaseUrl))) ?? Data()
         let attempts = max(1, config.callbackRetries + 1)
         let backoff = max(1, config.callbackBackoffMs)
-        Workers.pool.submit { [store, services] _ in
-            for attempt in 1...attempts {
-                do {
-                    let reply = try services.http.perform(method: "POST", url: task.callback,
-                                                          headers: [("Content-Type", "application/json")],
-                                                          body: Array(body), timeoutMilliseconds: 10_000, context: nil)
-                    if (200..<300).contains(reply.status) {
-                        store.logTask(id: task.id, "callback attempt \(attempt): HTTP \(reply.status)")
-                        return
-                    }
-                    store.logTask(id: task.id, "callback attempt \(attempt): HTTP \(reply.status)")
-                } catch {
-                    let e = PluginError(error)
-                    store.logTask(id: task.id, "callback attempt \(attempt) failed: \(e.message)")
-                    if e.status == GW_DENIED || e.status == GW_INVALID_ARGUMENT { return }
-                }
-                if attempt < attempts { Thread.sleep(forTimeInterval: Double(backoff << (attempt - 1)) / 1000) }
+        for attempt in 1...attempts {
+            do {
+                let reply = try services.http.perform(method: "POST", url: task.callback,
+                                                      headers: [("Content-Type", "application/json")],
+                                                      body: Array(body), timeoutMilliseconds: 10_000, context: nil)
+                store.logTask(id: task.id, "callback attempt \(attempt): HTTP \(reply.status)")
+                if (200..<300).contains(reply.status) { return }
+            } catch {
+                let e = PluginError(error)
+                store.logTask(id: task.id, "callback attempt \(attempt) failed: \(e.message)")
+                if e.status == GW_DENIED || e.status == GW_INVALID_ARGUMENT { return }
             }
-            store.logTask(id: task.id, "callback gave up after \(attempts) attempts")
+            guard attempt < attempts else { break }
+            let wait = Duration.milliseconds(min(backoff << (attempt - 1), 600_000))
+            if let deadline, ContinuousClock.now + wait > deadline { break }
+            Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+        }
+        store.logTask(id: task.id, "callback gave up after \(attempts) attempts")
+    }
+
+    // MARK: shutting down
+
+    /// No new task starts from now on.
+    func beginShutdown() {
+        accepting.store(false, ordering: .relaxed)
+    }
+
+    /// Lets running tasks finish until `deadline`; a task still running then ends failed,
+    /// "interrupted by restart" (as after a crash), and its callback is made before this
+    /// returns (a few more seconds at most).
+    func drain(until deadline: ContinuousClock.Instant) async {
+        beginShutdown()
+        while ContinuousClock.now < deadline, running.withLock({ !$0.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let left = running.withLock { $0 }
+        for (key, context) in left {
+            context.cancel()
+            guard let task = try? store.task(hashKey: key),
+                (try? store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart")) == true,
+                let ended = try? store.task(hashKey: key) else { continue }
+            store.logTask(id: task.id, "failed: interrupted by restart (the gateway shut down)")
+            if !ended.callback.isEmpty {
+                let callbackDeadline = ContinuousClock.now + .seconds(5)
+                _ = try? await Workers.run { [self] in deliverCallback(ended, until: callbackDeadline) }
+            }
         }
     }
 

@@ -33,7 +33,7 @@ struct RequireScope: RouterMiddleware {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
         }
-        if let query = request.uri.queryParameters.get("token"), !query.isEmpty { return query }
+        if let query = request.query["token"], !query.isEmpty { return query }
         return nil
     }
 }

@@ -25,10 +25,13 @@ public enum EnvelopeStyle: String, Sendable {
 public struct APIError: Error, CustomStringConvertible, Sendable {
     public let status: HTTPResponse.Status
     public let message: String
+    /// Sent as `Retry-After` (429 and 503 answers that will pass).
+    public let retryAfterSeconds: Int?
 
-    public init(_ status: HTTPResponse.Status, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ message: String, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.message = message
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public var description: String { "\(status.code) \(message)" }
@@ -88,7 +91,9 @@ enum Envelope {
         case .codeMessage: #"{"code":\#(code),"message":\#(message),"data":null}"#
         case .gateway: #"{"error":{"status":\#(code),"message":\#(message)},"request_id":\#(id)}"#
         }
-        return json(error.status, body)
+        var response = json(error.status, body)
+        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+        return response
     }
 
     static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import PluginKit
 
 /// The outermost middleware: gives every request its id (echoed as `x-request-id`) and
@@ -45,6 +46,8 @@ struct EnvelopeMiddleware: RouterMiddleware {
             if e.status == .contentTooLarge { return APIError(.contentTooLarge, e.body ?? "request body is too large") }
             if e.status == .notFound { return APIError(.notFound, e.body ?? "no such route") }
             return APIError(e.status, e.body ?? e.status.reasonPhrase)
+        case is NIOTooManyBytesError: return APIError(.contentTooLarge, "request body is too large")
+        case let e as HTTPResponseError: return APIError(e.status, e.status.reasonPhrase)
         case let e as DecodingError: return .badRequest(PluginConfig.describe(e))
         case let e as PluginError: return .from(e)
         case let e as SignedTokenVerifier.Failure:
@@ -66,6 +69,8 @@ extension Request {
     public func collectBody(limit: Int) async throws -> ByteBuffer {
         do {
             return try await body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes")
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes")
         }

@@ -5,11 +5,11 @@ import Foundation
 public struct FormFields: Sendable {
     public private(set) var values: [String: [UInt8]] = [:]
 
+    /// The first value of each key wins.
     public init(_ body: UnsafeRawBufferPointer) {
-        var start = 0
-        for i in 0...body.count where i == body.count || body[i] == UInt8(ascii: "&") {
-            if i > start { add(UnsafeRawBufferPointer(rebasing: body[start..<i])) }
-            start = i + 1
+        for (key, value) in Self.pairs(body) {
+            let name = String(decoding: key, as: UTF8.self)
+            if values[name] == nil { values[name] = value }
         }
     }
 
@@ -17,11 +17,21 @@ public struct FormFields: Sendable {
         values = strings.mapValues { Array($0.utf8) }
     }
 
-    private mutating func add(_ pair: UnsafeRawBufferPointer) {
-        let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
-        let key = String(decoding: Self.decode(UnsafeRawBufferPointer(rebasing: pair[0..<eq])), as: UTF8.self)
-        let value = eq < pair.count ? Self.decode(UnsafeRawBufferPointer(rebasing: pair[(eq + 1)...])) : []
-        if values[key] == nil { values[key] = value }
+    /// Every `key=value` pair in order, both sides decoded (`%XX`, `+` as a space).
+    static func pairs(_ body: UnsafeRawBufferPointer) -> [(key: [UInt8], value: [UInt8])] {
+        var result: [(key: [UInt8], value: [UInt8])] = []
+        var start = 0
+        for i in 0...body.count where i == body.count || body[i] == UInt8(ascii: "&") {
+            if i > start {
+                let pair = UnsafeRawBufferPointer(rebasing: body[start..<i])
+                let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
+                let key = Self.decode(UnsafeRawBufferPointer(rebasing: pair[0..<eq]))
+                let value = eq < pair.count ? Self.decode(UnsafeRawBufferPointer(rebasing: pair[(eq + 1)...])) : []
+                result.append((key, value))
+            }
+            start = i + 1
+        }
+        return result
     }
 
     public subscript(_ key: String) -> String? {

@@ -1,14 +1,24 @@
 import Hummingbird
+import NIOCore
 
-/// What every request carries through the host: its id and, once authenticated, its token.
+/// What every request carries through the host: its id, its connection and, once
+/// authenticated, its token.
 public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// From `x-request-id` / `x-b3-traceid` when the client sent a sane one, else generated.
     public var requestId: String = ""
     public var token: ApiTokens.Token?
+    /// The client's connection: its close stops work done for the request.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// The client's address without the port, for limits on clients that show no credential.
+    public var clientAddress: String {
+        channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// Bodies are read with `Request.collectBody(limit:)`, which applies the configured

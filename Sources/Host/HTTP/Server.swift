@@ -1,7 +1,9 @@
 import Foundation
 import Hummingbird
 import Logging
+import Synchronization
 import NIOCore
+import ServiceLifecycle
 
 /// Builds the HTTP application: the envelope middleware around every route family.
 public enum GatewayServer {
@@ -18,12 +20,54 @@ public enum GatewayServer {
         QueryRoutes.register(on: router, styles: styles, gateway: gateway)
         FileUploadRoutes.register(on: router, styles: styles, gateway: gateway)
         ExportRoutes.register(on: router, styles: styles, gateway: gateway)
+        let server = gateway.config.server
+        let connections = ProcessLimits.connectionCap(
+            configured: server.maxConnections, descriptorLimit: ProcessLimits.raiseDescriptorLimit())
+        let stall = TimeAmount.seconds(Int64(server.writeStallSeconds))
         return Application(
             router: router,
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [WriteStallHandler(timeout: stall)],
+                idleTimeout: .seconds(Int64(server.idleTimeoutSeconds)),
+                // Request heads are small: a URL or header past 16 KB, or 100 headers, is refused.
+                httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100))),
             configuration: .init(
-                address: .hostname(host ?? gateway.config.server.host, port: port ?? gateway.config.server.port),
-                serverName: "gateway"),
+                address: .hostname(host ?? server.host, port: port ?? server.port),
+                serverName: "gateway",
+                // Beyond the cap, new connections wait in the listen queue (no accept, no spin).
+                availableConnectionsDelegate: .maximum(connections, logger: gateway.logger)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: gateway.logger)
     }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down within `server.shutdownGraceSeconds`:
+    /// no new connection or export; requests in flight and running exports get the grace to
+    /// finish; what is still running then is stopped (an export ends "interrupted by
+    /// restart", with its callback made) and the process exits.
+    public static func serve(_ gateway: Gateway, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
+        let grace = Duration.seconds(gateway.config.server.shutdownGraceSeconds)
+        let app = application(gateway, onRunning: onRunning)
+        let signalled = ShutdownClock()
+        // Hears the signal with the server, so that exports stop starting at once.
+        let exportsWatch = ClosureService {
+            try? await gracefulShutdown()
+            signalled.mark()
+            gateway.exports.beginShutdown()
+        }
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: exportsWatch, successTerminationBehavior: .ignore), .init(service: app)],
+            gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigquit], logger: gateway.logger)
+        configuration.maximumGracefulShutdownDuration = grace
+        configuration.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: configuration).run()
+        await gateway.exports.drain(until: signalled.time + grace)
+        await gateway.shutdown()
+    }
+}
+
+/// When shutdown began (or now, if it was never marked).
+final class ShutdownClock: Sendable {
+    private let marked = Mutex<ContinuousClock.Instant?>(nil)
+    func mark() { marked.withLock { if $0 == nil { $0 = .now } } }
+    var time: ContinuousClock.Instant { marked.withLock { $0 } ?? .now }
 }

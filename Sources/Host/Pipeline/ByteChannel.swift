@@ -3,11 +3,13 @@ import NIOCore
 import Synchronization
 
 /// Bytes from a blocking producer (a worker thread running a pipeline) to an async consumer
-/// (an HTTP response writer), holding at most `capacity` chunks: a slow client slows the
-/// producer instead of filling memory. Either side can stop the other.
+/// (an HTTP response writer), holding at most `capacity` bytes (and always at least one
+/// chunk): a slow client slows the producer instead of filling memory, whatever the size
+/// of the chunks a format plugin emits. Either side can stop the other.
 final class ByteChannel: Sendable {
     private struct State {
         var chunks: [ByteBuffer] = []
+        var bytes = 0
         var finished = false
         var failure: Error?
         var cancelled = false
@@ -15,31 +17,36 @@ final class ByteChannel: Sendable {
     }
 
     private let state = Mutex(State())
-    private let space: DispatchSemaphore
+    /// Signalled each time the consumer takes a chunk or cancels.
+    private let spaceFreed = DispatchSemaphore(value: 0)
+    private let capacity: Int
 
-    init(capacity: Int = 8) {
-        // Start at 0 and signal: libdispatch traps when a semaphore is freed below the
-        // value it was created with.
-        space = DispatchSemaphore(value: 0)
-        for _ in 0..<capacity { space.signal() }
+    init(capacity: Int = 4 << 20) {
+        self.capacity = capacity
     }
 
     /// Producer: blocks while the channel is full. False once the consumer has gone.
     func send(_ chunk: ByteBuffer) -> Bool {
-        while space.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
-            if state.withLock({ $0.cancelled }) { return false }
+        while true {
+            enum Step { case sent(CheckedContinuation<Void, Never>?), gone, full }
+            let step: Step = state.withLock { s in
+                if s.cancelled { return .gone }
+                guard s.chunks.isEmpty || s.bytes + chunk.readableBytes <= capacity else { return .full }
+                s.chunks.append(chunk)
+                s.bytes += chunk.readableBytes
+                defer { s.waiter = nil }
+                return .sent(s.waiter)
+            }
+            switch step {
+            case .sent(let waiter):
+                waiter?.resume()
+                return true
+            case .gone:
+                return false
+            case .full:
+                _ = spaceFreed.wait(timeout: .now() + .milliseconds(200))
+            }
         }
-        let waiter: CheckedContinuation<Void, Never>?
-        let accepted: Bool
-        (accepted, waiter) = state.withLock { s in
-            guard !s.cancelled else { return (false, nil) }
-            s.chunks.append(chunk)
-            defer { s.waiter = nil }
-            return (true, s.waiter)
-        }
-        if !accepted { space.signal() }
-        waiter?.resume()
-        return accepted
     }
 
     /// Producer: no more chunks; `error` makes the consumer fail after the chunks sent.
@@ -53,10 +60,10 @@ final class ByteChannel: Sendable {
         waiter?.resume()
     }
 
-    /// Consumer: stop; the producer's next send returns false.
+    /// Consumer (or anyone): stop; the producer's next send returns false.
     func cancel() {
         state.withLock { $0.cancelled = true }
-        space.signal()
+        spaceFreed.signal()
     }
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
@@ -66,13 +73,17 @@ final class ByteChannel: Sendable {
         while true {
             enum Step { case chunk(ByteBuffer), end, fail(Error), wait }
             let step: Step = state.withLock { s in
-                if !s.chunks.isEmpty { return .chunk(s.chunks.removeFirst()) }
+                if !s.chunks.isEmpty {
+                    let chunk = s.chunks.removeFirst()
+                    s.bytes -= chunk.readableBytes
+                    return .chunk(chunk)
+                }
                 if s.finished { return s.failure.map(Step.fail) ?? .end }
                 return .wait
             }
             switch step {
             case .chunk(let c):
-                space.signal()
+                spaceFreed.signal()
                 return c
             case .end: return nil
             case .fail(let e): throw e

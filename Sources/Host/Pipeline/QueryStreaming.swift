@@ -63,50 +63,90 @@ enum OutputFormat: Sendable {
 
 /// The output end of the one data path: batches from a source, serialized as they come,
 /// streamed to the client with back-pressure. Constant memory whatever the row count.
+///
+/// The response head waits for the first bytes: a failure before them (opening the source,
+/// its first batch) is answered with its real status. A failure after them ends the
+/// response without its last chunk (an aborted chunked body), so every HTTP client reports
+/// an error instead of reading a short body as a whole one.
 enum QueryStreaming {
-    static func response(_ box: SourceBox, format: OutputFormat, services: HostServiceProvider, logger: Logger) -> Response {
+    struct Ends: Sendable {
+        let format: OutputFormat
+        let services: HostServiceProvider
+        let control: RunControl
+        /// Tells the client's error for a failure (the route's own mapping).
+        let describe: @Sendable (Error) -> Error
+    }
+
+    static func response(
+        _ ends: Ends, connection: any Channel, permit: RequestLimiter.Permit, logger: Logger,
+        open: @escaping @Sendable () throws -> BatchSource
+    ) async throws -> Response {
+        let channel = ByteChannel()
+        let control = ends.control
+        control.onStop { channel.cancel() }
+        // The client hanging up stops the work done for it, wherever it is.
+        let watch = ConnectionWatch.shared.onClose(connection) { control.stop(.clientGone) }
+        Workers.pool.submit { _ in
+            withExtendedLifetime((permit, watch)) {
+                do {
+                    produce(try open(), ends, into: channel)
+                } catch {
+                    channel.finish(error: ends.describe(error))
+                }
+            }
+        }
+        let first: ByteBuffer?
+        do {
+            first = try await channel.next()
+        } catch {
+            channel.cancel()
+            throw error
+        }
         let body = ResponseBody { writer in
-            let channel = ByteChannel()
-            Workers.pool.submit { _ in produce(box, format: format, services: services, into: channel) }
             do {
+                if let first { try await writer.write(first) }
                 while let chunk = try await channel.next() { try await writer.write(chunk) }
             } catch {
                 channel.cancel()
-                logger.error("query stream ended early: \(error)")
+                logger.error("query stream ended early, the response is cut: \(error)")
                 throw error
             }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: format.contentType], body: body)
+        return Response(status: .ok, headers: [.contentType: ends.format.contentType], body: body)
     }
 
     private struct ClientGone: Error {}
 
-    /// Runs on a worker: reads every batch and writes it out through the channel.
-    private static func produce(_ box: SourceBox, format: OutputFormat, services: HostServiceProvider, into channel: ByteChannel) {
-        let source = box.source
+    /// Runs on a worker: reads every batch and writes it out through the channel. The first
+    /// batch is read before anything is written, so that its errors come before any byte.
+    private static func produce(_ source: BatchSource, _ ends: Ends, into channel: ByteChannel) {
         do {
-            switch format {
+            let first = try source.next()
+            switch ends.format {
             case .json:
                 var writer = JSONRowWriter { chunk in guard channel.send(chunk) else { throw ClientGone() } }
                 writer.begin(source.schema.fields)
+                if let first { try writer.write(first.view) }
                 while let batch = try source.next() { try writer.write(batch.view) }
                 try writer.finish()
             case .plugin(let plugin):
-                let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: services)
+                let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: ends.services)
+                ends.control.onStop { context.cancel() }
                 let formatter = try FormatHandle(plugin: plugin, config: "{}", context: context) { bytes in
                     channel.send(ByteBuffer(bytes: bytes)) ? GW_OK : GW_CANCELLED
                 }
                 try formatter.begin(source.schema)
+                if let first { try formatter.write(first) }
                 while let batch = try source.next() {
-                    if channel.isCancelled { context.cancel(); throw ClientGone() }
+                    if channel.isCancelled { throw ClientGone() }
                     try formatter.write(batch)
                 }
                 try formatter.finish()
             }
             channel.finish()
         } catch {
-            channel.finish(error: error)
+            channel.finish(error: ends.describe(error))
         }
     }
 }

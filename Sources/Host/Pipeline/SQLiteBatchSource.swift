@@ -27,13 +27,17 @@ public final class SQLiteBatchSource: BatchSource {
     /// For each output column, the statement column it reads.
     private let sourceColumn: [Int32]
     private let batchSize: Int
+    /// A batch also ends when it holds this many bytes: wide text rows stay bounded.
+    private let maxBatchBytes: Int
     private var remaining: Int
     private var pending: Bool
     private var rowNumber = 0
 
-    public init(statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536) throws {
+    public init(statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536,
+                maxBatchBytes: Int = 8 << 20) throws {
         self.statement = statement
         self.batchSize = batchSize
+        self.maxBatchBytes = maxBatchBytes
         remaining = rowLimit ?? Int.max
         // Look at the first rows to type columns that declare none.
         pending = remaining > 0 ? try statement.step() : false
@@ -61,6 +65,7 @@ public final class SQLiteBatchSource: BatchSource {
             rows += 1
             remaining -= 1
             pending = remaining > 0 ? try statement.step() : false
+            if rows & 63 == 0, builder.byteCount >= maxBatchBytes { break }
         }
         return try OwnedBatch(exporting: builder)
     }

@@ -24,7 +24,7 @@ public final class PluginCoordination: Sendable {
     /// Waits until one more call fits `perSecond` / `perMinute` for the bucket, then counts it.
     /// Returns false when cancelled first. Windows are measured with a small margin: the
     /// remote side counts arrivals, which network jitter can bring closer together.
-    static let margin = 0.05
+    static let margin = 0.1
 
     func pace(plugin: String, bucket: String, perSecond: Int, perMinute: Int, cancelled: () -> Bool) -> Bool {
         let key = "\(plugin)\u{0}\(bucket)"

@@ -21,6 +21,10 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var description: String { "SQLite error \(code): \(message)" }
     /// True for a UNIQUE or PRIMARY KEY violation.
     public var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
+    /// True when a progress handler stopped the statement.
+    public var isInterrupt: Bool { code & 0xFF == SQLITE_INTERRUPT }
+    /// True when a value grew past the connection's length limit.
+    public var isTooBig: Bool { code & 0xFF == SQLITE_TOOBIG }
 }
 
 // SQLITE_TRANSIENT tells SQLite to copy bound bytes before the call returns.
@@ -29,6 +33,26 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 /// One SQLite connection. Not thread-safe by itself: `Store` serializes access to it.
 public final class SQLiteConnection {
     let handle: OpaquePointer
+    /// Objects SQLite calls back with (progress checks, authorizer state): they live as long
+    /// as the connection.
+    var callbackObjects: [AnyObject] = []
+
+    final class ProgressCheck {
+        let shouldStop: () -> Bool
+        init(_ shouldStop: @escaping () -> Bool) { self.shouldStop = shouldStop }
+    }
+
+    /// Runs `shouldStop` every `instructions` virtual-machine steps of any statement on this
+    /// connection; when it returns true the statement fails with SQLITE_INTERRUPT. The way
+    /// to stop a query that never ends (a WITH RECURSIVE without a bound).
+    func interrupt(every instructions: Int32, when shouldStop: @escaping () -> Bool) {
+        let check = ProgressCheck(shouldStop)
+        callbackObjects.append(check)
+        sqlite3_progress_handler(handle, instructions, { context in
+            guard let context else { return 0 }
+            return Unmanaged<ProgressCheck>.fromOpaque(context).takeUnretainedValue().shouldStop() ? 1 : 0
+        }, Unmanaged.passUnretained(check).toOpaque())
+    }
 
     /// Process-wide SQLite settings, applied before the first connection opens.
     private static let configured: Bool = gw_sqlite_configure() == 1
@@ -49,7 +73,10 @@ public final class SQLiteConnection {
         sqlite3_busy_timeout(db, 5_000)
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    deinit {
+        sqlite3_progress_handler(handle, 0, nil, nil)
+        sqlite3_close_v2(handle)
+    }
 
     public func execute(_ sql: String) throws {
         var errorMessage: UnsafeMutablePointer<CChar>?

@@ -16,6 +16,9 @@ public final class BatchBuilder {
 
     public subscript(_ index: Int) -> ColumnBuilder { columns[index] }
 
+    /// Bytes the batch being built holds, for sources that end a batch by size.
+    public var byteCount: Int { columns.reduce(0) { $0 + $1.byteCount } }
+
     /// Moves the batch into `out` (owned by the caller from then on) and empties the
     /// builder. Every column must hold the same number of values.
     public func export(into out: UnsafeMutablePointer<ArrowArray>) throws {

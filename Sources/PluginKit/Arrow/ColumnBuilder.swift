@@ -115,7 +115,7 @@ public final class ColumnBuilder {
         case .binary:
             try appendBytesUnchecked(bytes)
         case .utf8:
-            guard String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
+            guard UTF8Validation.isValid(bytes) else {
                 throw ArrowError.typeMismatch("invalid UTF-8", field)
             }
             try appendBytesUnchecked(bytes)

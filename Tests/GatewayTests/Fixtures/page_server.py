@@ -13,6 +13,7 @@
   POST /pages                           the same, parameters in a JSON body
   POST /callback                        answers 500 twice, then 200; GET /callback/log lists the bodies
   GET /stats                            {"requests": n, "max_in_flight": m}
+  GET /seen                             the query strings (GET) and bodies (POST) of page requests, in order
 """
 import json, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 LATENCY = int(sys.argv[2]) / 1000 if len(sys.argv) > 2 else 0
 lock = threading.Lock()
-state = {"flaky3": 0, "flaky2": 0, "callbacks": [], "callback_attempts": 0, "requests": 0, "in_flight": 0, "max_in_flight": 0}
+state = {"seen": [], "flaky3": 0, "flaky2": 0, "callbacks": [], "callback_attempts": 0, "requests": 0, "in_flight": 0, "max_in_flight": 0}
 
 
 def page_body(page, limit, total):
@@ -96,6 +97,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, state["callbacks"])
         if url.path == "/stats":
             return self.reply(200, {"requests": state["requests"], "max_in_flight": state["max_in_flight"]})
+        if url.path == "/seen":
+            return self.reply(200, state["seen"])
+        with lock:
+            state["seen"].append(url.query)
         self.pages(url.path, params)
 
     def do_POST(self):
@@ -108,6 +113,8 @@ class Handler(BaseHTTPRequestHandler):
                 if n > 2:
                     state["callbacks"].append(json.loads(body))
             return self.reply(500 if n <= 2 else 200, {"ok": n > 2})
+        with lock:
+            state["seen"].append(body.decode())
         self.pages(url.path, json.loads(body or b"{}"))
 
 

@@ -7,6 +7,9 @@ enum DatasetPushRoutes {
     static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/echart", .statusMsg)
         router.post("/echart/dataset_api") { request, context -> Response in
+            // Counted by address: the credential is inside the body, which is read first.
+            let permit = try gateway.limiter.acquire(client: "address:\(context.clientAddress)")
+            defer { withExtendedLifetime(permit) {} }
             let fields = try await readFields(request, limit: gateway.config.server.maxBodyBytes)
             let rows = try await push(fields, gateway: gateway)
             context.logger.info("dataset push", metadata: ["dataset": "\(fields["type"] ?? "")", "rows": "\(rows)"])

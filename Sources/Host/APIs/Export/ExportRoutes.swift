@@ -40,7 +40,7 @@ enum ExportRoutes {
         guarded.get("/history") { request, context -> Response in
             try authorize(request)
             // The documented `user_id`, and `uid`, which the original service read.
-            guard let user = request.uri.queryParameters.get("user_id") ?? request.uri.queryParameters.get("uid"), !user.isEmpty else {
+            guard let user = request.query["user_id"] ?? request.query["uid"], !user.isEmpty else {
                 throw APIError.badRequest("give user_id")
             }
             let tasks = try gateway.store.tasks(userId: user, since: Date().addingTimeInterval(-7 * 86_400))
@@ -48,7 +48,7 @@ enum ExportRoutes {
         }
         let cancel: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             try authorize(request)
-            guard let key = request.uri.queryParameters.get("key") else { throw APIError.badRequest("give key") }
+            guard let key = request.query["key"] else { throw APIError.badRequest("give key") }
             let task = try await Workers.run { try exports.cancel(key) }
             return Envelope.success(.errcode, data: ExportDetail(task, downloadBase: baseURL(request, gateway)), requestId: context.requestId)
         }
@@ -70,7 +70,7 @@ enum ExportRoutes {
     }
 
     static func task(_ request: Request, gateway: Gateway) throws -> ExportTask {
-        guard let key = request.uri.queryParameters.get("key"), !key.isEmpty else { throw APIError.badRequest("give key") }
+        guard let key = request.query["key"], !key.isEmpty else { throw APIError.badRequest("give key") }
         guard let task = try gateway.store.task(hashKey: key) else { throw APIError.notFound("no export task '\(key)'") }
         return task
     }
@@ -122,7 +122,7 @@ struct DemoPage {
     }
 
     private static func positive(_ request: Request, _ name: String, default value: Int) throws -> Int {
-        guard let text = request.uri.queryParameters.get(name) else { return value }
+        guard let text = request.query[name] else { return value }
         guard let n = Int(text), n > 0, n <= 10_000 else { throw APIError.badRequest("\(name) must be a whole number from 1 to 10000") }
         return n
     }
@@ -202,7 +202,7 @@ struct HTTPExportBody: Decodable {
             "url": .string(source_http.url), "method": .string(method),
             "header": .object((source_http.header ?? [:]).mapValues { .string($0) }),
             "param": .object(source_http.param ?? [:]),
-            "concurrency": .number(Double(gateway.config.exports.concurrency)),
+            "concurrency": .number(gateway.config.exports.concurrency),
         ])
         let canonical = String(decoding: try JSONSerialization.data(withJSONObject: [
             "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_http": config.text,

@@ -20,8 +20,7 @@ struct QueryRequest: Sendable {
     static func parse(_ request: Request, bodyLimit: Int) async throws -> QueryRequest {
         var q = QueryRequest()
         var options: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters {
-            let k = String(key), v = String(value)
+        for (k, v) in request.query.pairs {
             if k.hasPrefix("$") {
                 q.parameters[String(k.dropFirst()), default: []].append(v)
             } else {

@@ -19,11 +19,18 @@ enum QueryRoutes {
 
     static func handle(_ request: Request, context: GatewayRequestContext, kind: QueryTargets.Kind, gateway: Gateway) async throws -> Response {
         let id = try context.parameters.require("id")
-        _ = try RequireScope.authorize(request, scope: "query:\(kind.rawValue)/\(id)", tokens: gateway.tokens)
+        let token = try RequireScope.authorize(request, scope: "query:\(kind.rawValue)/\(id)", tokens: gateway.tokens)
         let query = try await QueryRequest.parse(request, bodyLimit: gateway.config.server.maxBodyBytes)
         let format = try OutputFormat.named(query.format, registry: gateway.registry)
-        let targets = QueryTargets(gateway: gateway)
-        let box = try await Workers.run { SourceBox(try targets.open(kind, id: id, query: query)) }
-        return QueryStreaming.response(box, format: format, services: gateway.services, logger: context.logger)
+        let permit = try gateway.limiter.acquire(client: "token:\(token.id)")
+        let limits = gateway.config.limits
+        let control = RunControl(timeBudgetSeconds: limits.queryTimeoutSeconds)
+        let targets = QueryTargets(gateway: gateway, control: control)
+        let ends = QueryStreaming.Ends(format: format, services: gateway.services, control: control) { error in
+            QueryTargets.describe(error, control: control, maxValueBytes: limits.maxValueBytes)
+        }
+        return try await QueryStreaming.response(ends, connection: context.channel, permit: permit, logger: context.logger) {
+            try targets.open(kind, id: id, query: query)
+        }
     }
 }

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import PluginABI
 import PluginKit
 
 /// What a query reads: a pushed dataset, a named query, the `store` datasource (read-only
@@ -14,6 +15,8 @@ struct QueryTargets: Sendable {
     static let storeDatasource = "store"
 
     let gateway: Gateway
+    /// Stops the query's SQL and its source plugin (client gone, time budget spent).
+    let control: RunControl
 
     func open(_ kind: Kind, id: String, query: QueryRequest) throws -> BatchSource {
         do {
@@ -24,10 +27,21 @@ struct QueryTargets: Sendable {
                 throw APIError(.notImplemented,
                     "data models are not supported by this gateway: query a dataset or a datasource instead (see docs/api.md)")
             }
-        } catch let e as ReadOnlySQL.Refused {
-            throw APIError.badRequest(e.description)
-        } catch let e as SQLiteError {
-            throw APIError.badRequest("the query failed: \(e.message)")
+        } catch {
+            throw Self.describe(error, control: control, maxValueBytes: gateway.config.limits.maxValueBytes)
+        }
+    }
+
+    /// The error a client is told for a failure while opening or reading a query.
+    static func describe(_ error: Error, control: RunControl, maxValueBytes: Int) -> Error {
+        if let stopped = control.error { return stopped }
+        switch error {
+        case let e as ReadOnlySQL.Refused: return APIError.badRequest(e.description)
+        case let e as SQLiteError where e.isTooBig:
+            return APIError.badRequest("the query makes a value larger than \(maxValueBytes) bytes (limits.maxValueBytes)")
+        case let e as SQLiteError: return APIError.badRequest("the query failed: \(e.message)")
+        case let e as PluginError where e.status == GW_CANCELLED: return control.error ?? APIError.from(e)
+        default: return error
         }
     }
 
@@ -82,6 +96,11 @@ struct QueryTargets: Sendable {
             }
             guard let sql = query.query else { throw APIError.badRequest("give the SQL to run in 'query'") }
             return try run(sql, query: query) { statement in
+                // A parameter the SQL never names would be dropped: say so instead.
+                let named = Self.boundNames(statement)
+                if let unknown = query.parameters.keys.sorted().first(where: { !named.contains($0) }) {
+                    throw APIError.badRequest("unknown parameter '\(unknown)': the query has no :\(unknown)")
+                }
                 try bindParameters(statement, query: query, qualifier: nil, declared: [:])
             }
         }
@@ -92,6 +111,7 @@ struct QueryTargets: Sendable {
             throw APIError(.serviceUnavailable, "datasource '\(id)' needs the source plugin '\(definition.plugin)', which is not loaded")
         }
         let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: gateway.services)
+        control.onStop { context.cancel() }
         let source = try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
         var request: [String: Any] = ["params": query.parameters]
         if let q = query.query { request["query"] = q }
@@ -105,7 +125,7 @@ struct QueryTargets: Sendable {
     // MARK: SQL
 
     private func run(_ sql: String, query: QueryRequest, bind: (SQLiteStatement) throws -> Void) throws -> BatchSource {
-        let db = try ReadOnlySQL.open(gateway.datasetTables.path)
+        let db = try ReadOnlySQL.open(gateway.datasetTables.path, control: control, maxValueBytes: gateway.config.limits.maxValueBytes)
         let statement = try ReadOnlySQL.prepare(db, sql)
         try bind(statement)
         do {
@@ -145,6 +165,13 @@ struct QueryTargets: Sendable {
             }
         }
         try s.bind(args)
+    }
+
+    /// The names of a prepared statement's parameters, without their `:`, `@` or `$`.
+    static func boundNames(_ s: SQLiteStatement) -> Set<String> {
+        let count = Int(sqlite3_bind_parameter_count(s.stmt))
+        guard count > 0 else { return [] }
+        return Set((1...count).compactMap { i in sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(String(cString: $0).dropFirst()) } })
     }
 
     /// The `:name` parameters a statement text mentions (for telling unknown parameters).
