@@ -15,6 +15,8 @@ public final class Gateway: Sendable {
     public let datasets: DatasetCatalog
     public let uploads: UploadStore
     public let exports: ExportService
+    /// The gateway's own key: signs download links, keys request hashes.
+    public let secret: ServerSecret
     /// Bounds the queries, pushes and uploads running at once.
     public let limiter: RequestLimiter
     public let logger: Logger
@@ -27,7 +29,13 @@ public final class Gateway: Sendable {
         self.logger = logger
         let dataURL = URL(fileURLWithPath: config.dataDir).standardizedFileURL
         dataDirectory = dataURL.path
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        // Private: the store holds tokens' hashes, plugin state (a connector's tokens) and data.
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: dataDirectory))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory)
+            logger.warning("the data folder \(dataDirectory) was readable by others (mode \(String(mode, radix: 8))): made private (0700)")
+        }
         store = try Store(path: dataURL.appendingPathComponent("gateway.sqlite").path)
         services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
         tokens = ApiTokens(store: store)
@@ -41,8 +49,9 @@ public final class Gateway: Sendable {
         registry = PluginRegistry(
             directories: directories, copyDirectory: dataURL.appendingPathComponent("plugin-copies").path, logger: logger)
         registry.scan()
+        secret = try ServerSecret(configured: config.auth.secretKey, dataDirectory: dataDirectory)
         exports = try ExportService(store: store, registry: registry, services: services, config: config.exports,
-                                    directory: dataURL.appendingPathComponent("exports").path, logger: logger)
+                                    directory: dataURL.appendingPathComponent("exports").path, secret: secret, logger: logger)
         try exports.recoverAfterRestart()
         try exports.deleteExpired()
     }

@@ -5,6 +5,22 @@ import Logging
 
 @main
 struct GatewayCommand: AsyncParsableCommand {
+    /// Everything the gateway writes (store, uploads, exports, plugin copies) is private to
+    /// its user: group and others get nothing.
+    static func main() async {
+        umask(0o077)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "A gateway that hosts data plugins (sources, formats, exporters) loaded as .so files.",

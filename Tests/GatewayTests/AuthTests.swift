@@ -63,4 +63,24 @@ import Testing
         #expect(try !tokens.revoke(id: token.id))
         #expect(throws: InvalidInput.self) { try tokens.create(name: "x", scopes: ["Bad Scope"]) }
     }
+
+    /// `query:dataset/sales` granted `query:dataset/sales:private` (a plain prefix match).
+    @Test func scopesFollowTheirSeparators() {
+        let token = ApiTokens.Token(id: "t", name: "t", scopes: ["query:dataset/sales", "export"], createdAt: Date(), revokedAt: nil)
+        #expect(token.allows("query:dataset/sales"))
+        #expect(!token.allows("query:dataset/sales:private"))
+        #expect(!token.allows("query:dataset/salesforce"))
+        #expect(token.allows("export") && !token.allows("exporter") && !token.allows("export2"))
+        let family = ApiTokens.Token(id: "f", name: "f", scopes: ["query:dataset"], createdAt: Date(), revokedAt: nil)
+        #expect(family.allows("query:dataset/anything") && !family.allows("query:datasets/x") && !family.allows("query:datasource/x"))
+        #expect(throws: InvalidInput("dataset id 'sales:private' must not contain ':', '/', '*' or spaces")) {
+            try Dataset(id: "sales:private", definition: DatasetDefinition(table: "t(a)"))
+        }
+    }
+
+    /// RFC 4231 test case 2.
+    @Test func hmacMatchesTheStandardVector() {
+        let mac = Crypto.hmacSHA256(key: Array("Jefe".utf8), Array("what do ya want for nothing?".utf8))
+        #expect(Crypto.hex(mac) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
 }

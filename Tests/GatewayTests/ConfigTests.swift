@@ -6,7 +6,23 @@ import Testing
     @Test func defaultsNeedNoFile() throws {
         let config = try GatewayConfig.load(file: nil, environment: [:])
         #expect(config.server.host == "127.0.0.1" && config.server.port == 8080)
-        #expect(config.http.allowHosts == ["127.0.0.1", "localhost", "::1"])
+        // No outbound host by default, loopback included: allowing one is the administrator's choice.
+        #expect(config.http.allowHosts == [])
+    }
+
+    /// Numbers out of range, and ids that contain a scope's separators, are refused at start.
+    @Test func outOfRangeNumbersAndBadIdsAreRefused() throws {
+        #expect(throws: InvalidInput("configuration: auth.signedTokenWindowSeconds must be 1 to 31622400, not 9300000000000000")) {
+            try GatewayConfig.load(file: nil, environment: ["GATEWAY_AUTH_SIGNED_TOKEN_WINDOW_SECONDS": "9300000000000000"])
+        }
+        #expect(throws: InvalidInput("configuration: exports.retentionDays must be 0 to 36500, not -1")) {
+            try GatewayConfig.load(file: nil, environment: ["GATEWAY_EXPORTS_RETENTION_DAYS": "-1"])
+        }
+        let file = TestSupport.temporaryDirectory("cfg") + "/gateway.json"
+        try #"{"datasources": {"sales:private": {"plugin": "x"}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(throws: InvalidInput("datasource id 'sales:private' must not contain ':', '/', '*' or spaces")) {
+            try GatewayConfig.load(file: file, environment: [:])
+        }
     }
 
     @Test func fileThenEnvironmentOverride() throws {

@@ -64,9 +64,11 @@ import Testing
             #expect(detail["source_type"] as? String == "raw")
             #expect(detail["fail_reason"] as? String == "")
             let downURL = try #require(detail["down_url"] as? String)
-            #expect(downURL == "\(server.base)/v1/down/\(key).zip")
+            // A signed link: it works without a token, and only as given.
+            #expect(downURL.hasPrefix("\(server.base)/v1/down/\(key).zip?expires="))
+            #expect(try await server.request(.GET, "/v1/down/\(key).zip").status == 403)
 
-            let download = try await server.request(.GET, "/v1/down/\(key).zip")
+            let download = try await server.request(.GET, String(downURL.dropFirst(server.base.count)))
             #expect(download.status == 200)
             #expect(download.headers.first(name: "content-type") == "application/zip")
             #expect(download.headers.first(name: "content-disposition")?.contains("filename*=UTF-8''%E8%AF%B7") == true)
@@ -96,8 +98,10 @@ import Testing
                 "ext_type": "csv", "title": "a/b", "user_id": "u", "source_raw": #"[{"k":"Key","v":"Value"},{"k":"x,y","v":1.5},{"k":"q\"q"}]"#,
             ], token: token)
             let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String)
-            #expect(try await Self.waitForEnd(server, key: key, token: token)["status"] as? Int == 2)
-            let download = try await server.request(.GET, "/v1/down/\(key).zip")
+            let done = try await Self.waitForEnd(server, key: key, token: token)
+            #expect(done["status"] as? Int == 2)
+            // The owner's token downloads too, without the signed link.
+            let download = try await server.request(.GET, "/v1/down/\(key).zip", headers: [("Authorization", "Bearer \(token)")])
             let zipPath = TestSupport.temporaryDirectory("dl") + "/x.zip"
             try Data(download.body).write(to: URL(fileURLWithPath: zipPath))
             let check = try TestSupport.run("/usr/bin/env", ["python3", "-c",
@@ -133,6 +137,61 @@ import Testing
             let failed = try await Self.waitForEnd(server, key: failedKey, token: token)
             #expect(failed["status"] as? Int == 3)
             #expect(failed["fail_reason"] as? String == "source_raw row 1001: column 'N' has the text 'one' where the first rows had whole numbers")
+        }
+    }
+
+    /// Any export token could read other users' task keys through history and detail, and
+    /// the key alone downloaded the file. Tasks now belong to the token that made them.
+    @Test func tasksBelongToTheTokenThatMadeThem() async throws {
+        let (gateway, alice) = try Self.gateway()
+        let (_, bob) = try gateway.tokens.create(name: "bob", scopes: ["export"])
+        let (_, admin) = try gateway.tokens.create(name: "ops", scopes: ["admin"])
+        try await TestServer.with(gateway) { server in
+            let created = try await Self.post(server, "/v1/export/raw", [
+                "ext_type": "CSV", "title": "private", "user_id": "1231", "source_raw": #"[{"a":"A"},{"a":"secret row"}]"#,
+            ], token: alice)
+            let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String)
+            let detail = try await Self.waitForEnd(server, key: key, token: alice)
+            let link = try #require(detail["down_url"] as? String)
+            func get(_ path: String, _ token: String) async throws -> TestServer.Reply {
+                try await server.request(.GET, path, headers: [("Authorization", "Bearer \(token)")])
+            }
+            // Bob sees nothing of it, whatever he tries.
+            #expect(try await get("/v1/export/detail?key=\(key)", bob).status == 404)
+            #expect(try await get("/v1/export/cancel?key=\(key)", bob).status == 404)
+            #expect((try await get("/v1/export/history?user_id=1231", bob).json["data"] as? [Any])?.isEmpty == true)
+            #expect(try await get("/v1/down/\(key).zip", bob).status == 404)
+            #expect(try await server.request(.GET, "/v1/down/\(key).zip").status == 403)
+            // The same request from Bob is a task of his own, not Alice's key.
+            let his = try await Self.post(server, "/v1/export/raw", [
+                "ext_type": "CSV", "title": "private", "user_id": "1231", "source_raw": #"[{"a":"A"},{"a":"secret row"}]"#,
+            ], token: bob)
+            #expect((his.json["data"] as? [String: Any])?["hash_key"] as? String != key)
+            // Alice, the signed link, and an admin do.
+            #expect(try await get("/v1/export/detail?key=\(key)", alice).status == 200)
+            #expect(try await server.request(.GET, String(link.dropFirst(server.base.count))).status == 200)
+            #expect(try await get("/v1/down/\(key).zip", admin).status == 200)
+            #expect((try await get("/v1/export/history?user_id=1231", admin).json["data"] as? [Any])?.count == 2)
+            // A forged or stretched link is refused.
+            let forged = link.replacingOccurrences(of: "expires=", with: "expires=9")
+            #expect(try await server.request(.GET, String(forged.dropFirst(server.base.count))).status == 403)
+        }
+    }
+
+    /// The upstream Authorization of an HTTP export was kept in clear in the store.
+    @Test func upstreamSecretsStayOutOfTheStore() async throws {
+        let (gateway, token) = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let created = try await Self.post(server, "/v1/export/http", [
+                "user_id": "u", "ext_type": "CSV",
+                "source_http": ["url": "\(server.base)/demo/page", "header": ["Authorization": "Bearer upstream-s3cret"], "param": ["limit": 100]],
+            ], token: token)
+            let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String, "\(created.text)")
+            #expect(try await Self.waitForEnd(server, key: key, token: token)["status"] as? Int == 2)
+        }
+        for file in ["gateway.sqlite", "gateway.sqlite-wal"] {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: "\(gateway.dataDirectory)/\(file)"))) ?? Data()
+            #expect(bytes.range(of: Data("upstream-s3cret".utf8)) == nil, "\(file) holds the secret")
         }
     }
 }

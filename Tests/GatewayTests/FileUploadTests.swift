@@ -143,4 +143,94 @@ import Testing
         let left = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(gateway.process.processIdentifier)/root\(gateway.dataDir)/uploads/.incoming")
         #expect(left.isEmpty, "\(left)")
     }
+
+    func rawUpload(_ server: TestServer, _ mode: String) async throws -> String {
+        let base = server.base
+        return try await TestSupport.onThread {
+            try TestSupport.run("/usr/bin/env", ["python3", "\(TestSupport.fixtures)/raw_upload.py",
+                                                 "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", mode])
+        }.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func scratchFiles(_ gateway: Gateway) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: gateway.uploads.scratchDirectory)) ?? []
+    }
+
+    /// Scratch files were left in uploads/.incoming by a second `file` part, a 413 and a
+    /// client that hung up (63 MB a request, with no valid credential).
+    @Test func scratchFilesAreAlwaysRemoved() async throws {
+        let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+            config.auth.signedKeys = ["xxx": "xxxxxx"]
+            config.datasets = ["people": DatasetDefinition(table: "people(name text, age integer, joined date)")]
+            config.server.maxBodyBytes = 1 << 20
+        }
+        try await TestServer.with(gateway) { server in
+            let two = try await rawUpload(server, "two-files")
+            #expect(two.hasPrefix("400 ") && two.contains("send one 'file' part per upload"), "\(two)")
+            let big = try await rawUpload(server, "big")
+            #expect(big.hasPrefix("413 ") && big.contains("request body is larger than 1048576 bytes"), "\(big)")
+            #expect(try await rawUpload(server, "hangup") == "hung up")
+            #expect(await ResourceLimitTests.eventually { scratchFiles(gateway).isEmpty }, "\(scratchFiles(gateway))")
+            #expect(try rows(gateway).isEmpty)
+        }
+    }
+
+    /// The signed fields come first (as the seed's client sends them): a bad token is
+    /// refused before any of the file is stored, and before the client has sent it all.
+    @Test func aBadTokenIsRefusedBeforeTheFileIsStored() async throws {
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let reply = try await rawUpload(server, "badtoken")
+            #expect(reply.contains("401") || reply.hasPrefix("connection ended after"), "\(reply)")
+            #expect(!reply.hasPrefix("no answer"), "\(reply)")
+            // Nothing was ever written: the scratch folder was not even needed.
+            #expect(!FileManager.default.fileExists(atPath: gateway.uploads.scratchDirectory))
+        }
+    }
+
+    /// SMTP sent AUTH PLAIN over a plain connection. Now it upgrades with STARTTLS (the
+    /// certificate checked against smtp.caFile), and refuses to send credentials in clear.
+    @Test(arguments: [true, false])
+    func mailCredentialsTravelOnlyOverTLS(serverOffersTLS: Bool) async throws {
+        let work = TestSupport.temporaryDirectory("smtptls")
+        let made = try TestSupport.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                                                        "-keyout", "\(work)/key.pem", "-out", "\(work)/cert.pem", "-subj", "/CN=localhost",
+                                                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        #expect(made.status == 0, "\(made.output)")
+        let tls = serverOffersTLS ? ["\(work)/cert.pem", "\(work)/key.pem"] : []
+        let (sink, stdin) = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"] + tls)
+        defer {
+            if sink.isRunning { sink.terminate() }
+            try? stdin.fileHandleForWriting.close()
+        }
+        var port: Int?
+        for _ in 0..<100 where port == nil {
+            port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
+            if port == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+            config.auth.signedKeys = ["xxx": "xxxxxx"]
+            config.datasets = ["people": DatasetDefinition(table: "people(name text, age integer, joined date)", keys: ["name"])]
+            config.smtp.host = "127.0.0.1"
+            config.smtp.port = port ?? 0
+            config.smtp.username = "mailer"
+            config.smtp.password = "pw"
+            config.smtp.caFile = "\(work)/cert.pem"
+        }
+        try await TestServer.with(gateway) { server in
+            let (status, reply) = try await upload(server, ["file=\(try Self.csv("name\nB\n"))", "mail=ops@example.com"])
+            #expect(status == 200)
+            let message = reply["data"] as? String ?? ""
+            if serverOffersTLS {
+                #expect(message.hasSuffix("; result mailed to ops@example.com"), "\(message)")
+            } else {
+                #expect(message.hasSuffix("failed: the SMTP server 127.0.0.1:\(port ?? 0) offers no STARTTLS; credentials are never sent over a plain connection"), "\(message)")
+            }
+        }
+        if serverOffersTLS {
+            sink.waitUntilExit()
+            let mail = try String(contentsOfFile: "\(work)/mail.txt", encoding: .utf8)
+            #expect(mail.contains("auth: mailer (tls: yes)") && mail.contains("imported 1 rows from"), "\(mail)")
+        }
+    }
 }

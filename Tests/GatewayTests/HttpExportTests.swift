@@ -127,7 +127,7 @@ import Testing
             #expect(reply.json["msg"] as? String == "source_http.url: host '10.0.0.1' is not in the allow-list (http.allowHosts / GATEWAY_HTTP_ALLOW_HOSTS)")
         }
         // A task a crashed process left "processing": the next start ends it with the reason.
-        let task = try gateway.store.insertTask(hashKey: String(repeating: "a", count: 32), requestHash: "h", userId: "u", title: "t",
+        let task = try gateway.store.insertTask(hashKey: String(repeating: "a", count: 32), requestHash: "h", owner: "", userId: "u", title: "t",
                                                 extType: "XLSX", sourceType: "http", request: "{}", callback: "")
         var config = gateway.config
         config.plugins.directories = ["/nonexistent"]
@@ -138,5 +138,35 @@ import Testing
         // Retention: an old finished task goes, with its file.
         #expect(try restarted.exports.deleteExpired(now: Date().addingTimeInterval(8 * 86_400)) == 1)
         #expect(try restarted.store.task(hashKey: task.hashKey) == nil)
+    }
+
+    /// SIGTERM during an export ended the task "cancelled", without a callback. Now the
+    /// export gets server.shutdownGraceSeconds to finish, then ends as a crash would leave
+    /// it, "interrupted by restart", and its callback is made before the process exits.
+    @Test func sigtermDuringAnExportEndsItInterruptedWithACallback() async throws {
+        try await Self.withPageServer { pages in
+            let gateway = try GatewayProcess(config: [
+                "server": ["shutdownGraceSeconds": 1],
+                "http": ["allowHosts": ["127.0.0.1"]],
+                "exports": ["callbackBackoffMs": 50],
+            ])
+            let admin = gateway.adminToken
+            let base = gateway.base
+            let created = try await TestSupport.onThread {
+                try TestSupport.run("/usr/bin/env", ["curl", "-s", "-H", "Authorization: Bearer \(admin)", "-d",
+                    #"{"user_id":"u1","ext_type":"CSV","callback":"\#(pages)/callback","source_http":{"url":"\#(pages)/slow","param":{"limit":10,"total":5000}}}"#,
+                    "\(base)/v1/export/http"])
+            }
+            let key = try #require(created.output.firstMatch(of: /"hash_key":"([0-9a-f]{32})"/)?.1, "\(created.output)")
+            try await Task.sleep(for: .seconds(1))
+            let (reason, status) = gateway.stop()
+            #expect(reason == .exit && status == 0)
+            let rows = try SQLiteConnection(path: "\(gateway.dataDir)/gateway.sqlite")
+                .query("SELECT status, fail_reason FROM export_tasks WHERE hash_key = ?", [.text(String(key))])
+            #expect(rows == [[.int(3), .text("interrupted by restart")]])
+            // The callback failed twice (the page server's script), then got through.
+            let log = try TestSupport.run("/usr/bin/env", ["curl", "-s", "\(pages)/callback/log"]).output
+            #expect(log.contains(#""fail_reason": "interrupted by restart""#) && log.contains(#""status": 3"#), "\(log)")
+        }
     }
 }

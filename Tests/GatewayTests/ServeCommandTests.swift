@@ -49,4 +49,21 @@ import Testing
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
     }
+
+    /// The data folder was created 0755 and the SQLite files 0644: now nothing in it is
+    /// readable by group or others.
+    @Test func theDataFolderIsPrivate() async throws {
+        let gateway = try GatewayProcess()
+        let base = gateway.base
+        _ = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["curl", "-s", "\(base)/healthz"]) }
+        gateway.stop()
+        let data = gateway.dataDir
+        func mode(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int) ?? -1 }
+        #expect(mode(data) == 0o700)
+        let entries = try FileManager.default.subpathsOfDirectory(atPath: data)
+        #expect(entries.contains("gateway.sqlite") && entries.contains("secret.key") && entries.contains("admin-token"))
+        for entry in entries {
+            #expect(mode("\(data)/\(entry)") & 0o077 == 0, "\(entry) is mode \(String(mode("\(data)/\(entry)"), radix: 8))")
+        }
+    }
 }

@@ -14,11 +14,17 @@ public struct ApiTokens: Sendable {
         public let createdAt: Date
         public let revokedAt: Date?
 
+        /// Scopes follow their separators: a bare word grants its family (`query` grants
+        /// `query:dataset/sales`), a resource grants what lies below it after a `/`
+        /// (`query:dataset` grants `query:dataset/sales`), and nothing grants a longer id
+        /// (`query:dataset/sales` does not grant `query:dataset/sales:private`). A trailing
+        /// `*` grants every scope it is a prefix of.
         public func allows(_ scope: String) -> Bool {
             scopes.contains { granted in
-                granted == "admin" || granted == scope
-                    || (granted.hasSuffix("*") && scope.hasPrefix(granted.dropLast()))
-                    || scope.hasPrefix(granted + ":")
+                if granted == "admin" || granted == scope { return true }
+                if granted.hasSuffix("*") { return scope.hasPrefix(granted.dropLast()) }
+                if !granted.contains(":") { return scope.hasPrefix(granted + ":") }
+                return scope.hasPrefix(granted + "/")
             }
         }
     }
@@ -97,4 +103,16 @@ public struct ApiTokens: Sendable {
 public struct InvalidInput: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Ids of the things a token's scope names (datasets, named queries, datasources): they
+/// never contain a scope's separators, so `query:dataset/a` can never be read as granting
+/// another id.
+public enum ResourceId {
+    public static func check(_ id: String, what: String) throws {
+        guard (1...128).contains(id.count) else { throw InvalidInput("\(what) id '\(id)' must be 1 to 128 characters") }
+        guard !id.contains(where: { ":/*".contains($0) || $0.isWhitespace || $0.isNewline || ($0.asciiValue ?? 32) < 32 }) else {
+            throw InvalidInput("\(what) id '\(id)' must not contain ':', '/', '*' or spaces")
+        }
+    }
 }

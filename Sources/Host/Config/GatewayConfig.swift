@@ -44,7 +44,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
 
     public struct OutboundHTTP: Codable, Sendable, Equatable {
         /// Hosts that plugins (and callbacks) may reach: exact names, IP addresses, or
-        /// `*.example.com` for a domain's subdomains. Loopback only by default.
+        /// `*.example.com` for a domain's subdomains. None by default (the gateway's own
+        /// `/demo/page` is always reachable): allowing loopback is an explicit choice.
         public var allowHosts: [String]
         public var timeoutSeconds: Int
         public var maxTimeoutSeconds: Int
@@ -57,6 +58,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var signedTokenWindowSeconds: Int
         /// Shared keys of the seed-000 signed tokens, by visitor name. Secret.
         public var signedKeys: [String: String]
+        /// The gateway's own key (signs download links, keys stored request hashes). Empty:
+        /// a random one is kept in the data folder. Gateways sharing a store share it. Secret.
+        public var secretKey: String
     }
 
     /// The mail server for seed 000's `mail` field. An empty host means none.
@@ -67,6 +71,13 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var username: String
         /// Secret.
         public var password: String
+        /// "auto": STARTTLS when the server offers it, and required before credentials are
+        /// sent; "required": never send mail in clear; "off": plain SMTP, only without
+        /// credentials (a local relay).
+        public var starttls: String
+        /// PEM file of the certificate authorities to trust for the SMTP server; empty: the
+        /// system's.
+        public var caFile: String
     }
 
     /// The export service (seed 002).
@@ -86,6 +97,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var maxRunning: Int
         /// The address clients reach this gateway at, for `down_url`; empty means the request's Host.
         public var publicBaseUrl: String
+        /// A `down_url` is signed and works without a token for this long.
+        public var downloadLinkHours: Int
     }
 
     public var server: Server
@@ -113,15 +126,17 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                      "maxConcurrentPerClient": 4},
           "dataDir": "gateway-data",
           "plugins": {"directories": []},
-          "http": {"allowHosts": ["127.0.0.1", "localhost", "::1"], "timeoutSeconds": 30,
+          "http": {"allowHosts": [], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
-          "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}},
+          "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": ""},
           "datasets": {},
           "queries": {},
           "datasources": {},
-          "smtp": {"host": "", "port": 25, "from": "gateway@localhost", "username": "", "password": ""},
+          "smtp": {"host": "", "port": 25, "from": "gateway@localhost", "username": "", "password": "",
+                   "starttls": "auto", "caFile": ""},
           "exports": {"requireToken": true, "retentionDays": 7, "callbackRetries": 3, "callbackBackoffMs": 1000,
-                      "maxRowsPerFile": 0, "concurrency": 8, "maxRunning": 4, "publicBaseUrl": ""},
+                      "maxRowsPerFile": 0, "concurrency": 8, "maxRunning": 4, "publicBaseUrl": "",
+                      "downloadLinkHours": 24},
           "logLevel": "info"
         }
         """
@@ -161,6 +176,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                 throw InvalidInput("configuration: \(name) must be \(range.lowerBound) to \(range.upperBound), not \(value)")
             }
         }
+        for id in queries.keys { try ResourceId.check(id, what: "query") }
+        for id in datasources.keys { try ResourceId.check(id, what: "datasource") }
         try check(server.port, 0...65_535, "server.port")
         // Below 2 GB: one cell of a body is then always addressable with 32 bits.
         try check(server.maxBodyBytes, 1...Int(Int32.max), "server.maxBodyBytes")
@@ -178,12 +195,19 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(http.maxResponseBytes, 1_024...Int(Int32.max), "http.maxResponseBytes")
         try check(auth.signedTokenWindowSeconds, 1...86_400 * 366, "auth.signedTokenWindowSeconds")
         try check(smtp.port, 1...65_535, "smtp.port")
+        guard ["auto", "required", "off"].contains(smtp.starttls) else {
+            throw InvalidInput("configuration: smtp.starttls must be auto, required or off, not '\(smtp.starttls)'")
+        }
+        guard smtp.starttls != "off" || smtp.username.isEmpty else {
+            throw InvalidInput("configuration: smtp.starttls is off but smtp.username is set: credentials are never sent over a plain connection")
+        }
         try check(exports.retentionDays, 0...36_500, "exports.retentionDays")
         try check(exports.callbackRetries, 0...100, "exports.callbackRetries")
         try check(exports.callbackBackoffMs, 0...3_600_000, "exports.callbackBackoffMs")
         try check(exports.maxRowsPerFile, 0...1_048_576, "exports.maxRowsPerFile")
         try check(exports.concurrency, 1...64, "exports.concurrency")
         try check(exports.maxRunning, 1...256, "exports.maxRunning")
+        try check(exports.downloadLinkHours, 1...8_760, "exports.downloadLinkHours")
     }
 
     private static func parse(_ data: Data, source: String) throws -> [String: Any] {
@@ -208,6 +232,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         var copy = self
         copy.auth.signedKeys = copy.auth.signedKeys.mapValues { _ in "********" }
         if !copy.smtp.password.isEmpty { copy.smtp.password = "********" }
+        if !copy.auth.secretKey.isEmpty { copy.auth.secretKey = "********" }
         return String(decoding: try encoder.encode(copy), as: UTF8.self)
     }
 }

@@ -71,7 +71,7 @@ public struct Dataset: Sendable, Equatable {
 
     /// Validates names (identifiers only: letters of any script, digits, `_`), types and keys.
     public init(id: String, definition d: DatasetDefinition) throws {
-        guard !id.isEmpty, id.count <= 128 else { throw InvalidInput("dataset id must be 1 to 128 characters") }
+        try ResourceId.check(id, what: "dataset")
         self.id = id
         let spec = d.table.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let open = spec.firstIndex(of: "("), spec.hasSuffix(")") else {

@@ -36,10 +36,11 @@ enum ReadOnlySQL {
         }
         guard rc == SQLITE_OK, let stmt else {
             let message = String(cString: sqlite3_errmsg(db.handle))
+            // A refused function fails with SQLITE_ERROR ("not authorized to use function").
+            if let function = db.callbackObjects.lazy.compactMap({ ($0 as? Refusals)?.function }).first {
+                throw Refused(description: "the function \(function)() is not allowed in queries (see docs/api.md for the functions that are)")
+            }
             if rc == SQLITE_AUTH {
-                if let function = db.callbackObjects.lazy.compactMap({ ($0 as? Refusals)?.function }).first {
-                    throw Refused(description: "the function \(function)() is not allowed in queries (see docs/api.md for the functions that are)")
-                }
                 throw Refused(description: "only reading queries are allowed: writes, ATTACH, PRAGMA and schema changes are refused")
             }
             throw Refused(description: "the query does not compile: \(message)")

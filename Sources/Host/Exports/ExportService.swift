@@ -16,6 +16,7 @@ public final class ExportService: Sendable {
     let config: GatewayConfig.Exports
     let directory: String
     let logger: Logger
+    let secret: ServerSecret
     /// Cancellation handles of the tasks running (or waiting to) in this process, by key.
     private let running = Mutex<[String: InstanceContext]>([:])
     /// Export tasks run on threads of their own: a long crawl never takes a worker that
@@ -28,7 +29,8 @@ public final class ExportService: Sendable {
     static let pagerPlugin = "http.pager"
 
     init(store: Store, registry: PluginRegistry, services: HostServiceProvider, config: GatewayConfig.Exports,
-         directory: String, logger: Logger) throws {
+         directory: String, secret: ServerSecret, logger: Logger) throws {
+        self.secret = secret
         self.store = store
         self.registry = registry
         self.services = services
@@ -44,13 +46,17 @@ public final class ExportService: Sendable {
     // MARK: creating tasks
 
     struct Request: Sendable {
+        /// The id of the token that asks ('' when exports need no token).
+        let owner: String
         let title: String
         let userId: String
         let extType: String
         let callback: String
         let sourceType: String
-        /// The canonical request, kept for the log and for identical-request detection.
+        /// The canonical request, secrets included: identical requests are told by its keyed hash.
         let json: String
+        /// The same with secrets (header values) and bulk (raw rows) left out: what the store keeps.
+        let storedJSON: String
         let makeSource: @Sendable (InstanceContext) throws -> BatchSource
     }
 
@@ -59,13 +65,15 @@ public final class ExportService: Sendable {
         guard accepting.load(ordering: .relaxed) else {
             throw APIError(.serviceUnavailable, "the gateway is shutting down; send the export again in a moment", retryAfterSeconds: 5)
         }
-        let requestHash = Crypto.hex(Crypto.sha256(Array("\(request.userId)\n\(request.json)".utf8)))
+        // Keyed: the request may hold a secret (an upstream Authorization), which a plain
+        // hash in the store would let anyone test guesses against.
+        let requestHash = secret.sign("export-request", request.owner, request.userId, request.json)
         if let existing = try store.task(requestHash: requestHash) { return existing.hashKey }
         _ = try exporterPlugin(for: request.extType)  // refuse an unknown ext_type before queueing
         let key = Crypto.hex(Crypto.randomBytes(16))
-        let task = try store.insertTask(hashKey: key, requestHash: requestHash, userId: request.userId, title: request.title,
-                                        extType: request.extType.uppercased(), sourceType: request.sourceType,
-                                        request: request.json, callback: request.callback)
+        let task = try store.insertTask(hashKey: key, requestHash: requestHash, owner: request.owner, userId: request.userId,
+                                        title: request.title, extType: request.extType.uppercased(), sourceType: request.sourceType,
+                                        request: request.storedJSON, callback: request.callback)
         store.logTask(id: task.id, "created: \(request.sourceType) export '\(request.title)' as \(task.extType)")
         let context = InstanceContext(pluginId: "export", instanceName: "export:\(key)", services: services) { [store] progress in
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
@@ -201,7 +209,8 @@ public final class ExportService: Sendable {
 
     /// POSTs the detail, retrying with backoff (until `deadline`, when shutting down).
     private func deliverCallback(_ task: ExportTask, until deadline: ContinuousClock.Instant?) {
-        let body = (try? JSONEncoder().encode(ExportDetail(task, downloadBase: config.publicBaseUrl))) ?? Data()
+        let detail = ExportDetail(task, downloadURL: config.publicBaseUrl.isEmpty ? "" : downloadURL(task, base: config.publicBaseUrl))
+        let body = (try? JSONEncoder().encode(detail)) ?? Data()
         let attempts = max(1, config.callbackRetries + 1)
         let backoff = max(1, config.callbackBackoffMs)
         for attempt in 1...attempts {
@@ -279,6 +288,22 @@ public final class ExportService: Sendable {
         return old.count
     }
 
+    // MARK: download links
+
+    /// A signed link to a finished task's file, valid for `exports.downloadLinkHours`;
+    /// "" while there is nothing to download.
+    func downloadURL(_ task: ExportTask, base: String, now: Date = Date()) -> String {
+        guard task.status == .success, !task.file.isEmpty else { return "" }
+        let expires = String(Int64(now.timeIntervalSince1970) + Int64(config.downloadLinkHours) * 3_600)
+        return "\(base)/v1/down/\(task.hashKey).zip?expires=\(expires)&signature=\(secret.sign("download", task.hashKey, expires))"
+    }
+
+    /// True for a link this gateway signed for `key` that has not expired.
+    func isValidLink(key: String, expires: String?, signature: String?, now: Date = Date()) -> Bool {
+        guard let expires, let signature, let until = Int64(expires), until >= Int64(now.timeIntervalSince1970) else { return false }
+        return secret.verify(signature, "download", key, expires)
+    }
+
     func downloadPath(_ task: ExportTask) -> String? {
         guard task.status == .success, !task.file.isEmpty else { return nil }
         return "\(directory)/\(task.file)"
@@ -329,12 +354,12 @@ struct ExportDetail: Encodable {
         if !summary { try c.encode(progress, forKey: .progress) }
     }
 
-    init(_ t: ExportTask, downloadBase: String, summary: Bool = false) {
+    init(_ t: ExportTask, downloadURL: String, summary: Bool = false) {
         self.summary = summary
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone.current
         created_at = formatter.string(from: t.createdAt)
-        down_url = t.status == .success && !downloadBase.isEmpty ? "\(downloadBase)/v1/down/\(t.hashKey).zip" : ""
+        down_url = downloadURL
         ext_type = t.extType
         fail_reason = t.failReason
         hash_key = t.hashKey

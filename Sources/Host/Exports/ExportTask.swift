@@ -21,19 +21,21 @@ public struct ExportTask: Sendable, Equatable {
     public var file: String
     public let createdAt: Date
     public var finishedAt: Date?
+    /// The id of the token that made the task ('' when exports need no token).
+    public let owner: String
 }
 
 /// Export tasks and their logs in the store.
 extension Store {
-    static let taskColumns = "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at"
+    static let taskColumns = "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner"
 
-    func insertTask(hashKey: String, requestHash: String, userId: String, title: String, extType: String,
+    func insertTask(hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
                     sourceType: String, request: String, callback: String) throws -> ExportTask {
         try withConnection { db in
             try db.run("""
-                INSERT INTO export_tasks (hash_key, request_hash, user_id, title, ext_type, source_type, request, callback, status, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-                """, [.text(hashKey), .text(requestHash), .text(userId), .text(title), .text(extType), .text(sourceType),
+                INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+                """, [.text(hashKey), .text(requestHash), .text(owner), .text(userId), .text(title), .text(extType), .text(sourceType),
                       .text(request), .text(callback), .int(Int64(Date().timeIntervalSince1970))])
             return try Self.task(db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)])[0])
         }
@@ -52,11 +54,12 @@ extension Store {
         }
     }
 
-    /// A user's tasks since `since`, newest first.
-    func tasks(userId: String, since: Date) throws -> [ExportTask] {
+    /// A user's tasks since `since`, newest first; only those of `owner` unless it is nil.
+    func tasks(userId: String, since: Date, owner: String?) throws -> [ExportTask] {
         try withConnection { db in
-            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE user_id = ? AND created_at >= ? ORDER BY created_at DESC, id DESC",
-                         [.text(userId), .int(Int64(since.timeIntervalSince1970))]).map(Self.task)
+            let mine = owner == nil ? "" : " AND owner = ?"
+            return try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE user_id = ? AND created_at >= ?\(mine) ORDER BY created_at DESC, id DESC",
+                                [.text(userId), .int(Int64(since.timeIntervalSince1970))] + (owner.map { [.text($0)] } ?? [])).map(Self.task)
         }
     }
 
@@ -116,6 +119,6 @@ extension Store {
                    status: ExportTask.Status(rawValue: Int(r[8].int ?? 3)) ?? .failed, failReason: r[9].text ?? "",
                    progressDone: r[10].int ?? 0, progressTotal: r[11].int ?? -1, file: r[12].text ?? "",
                    createdAt: Date(timeIntervalSince1970: TimeInterval(r[13].int ?? 0)),
-                   finishedAt: r[14].int.map { Date(timeIntervalSince1970: TimeInterval($0)) })
+                   finishedAt: r[14].int.map { Date(timeIntervalSince1970: TimeInterval($0)) }, owner: r[15].text ?? "")
     }
 }

@@ -27,7 +27,7 @@ public enum GatewayServer {
         return Application(
             router: router,
             server: .http1(configuration: .init(
-                additionalChannelHandlers: [WriteStallHandler(timeout: stall)],
+                additionalChannelHandlers: [ClientCloseHandler(), WriteStallHandler(timeout: stall)],
                 idleTimeout: .seconds(Int64(server.idleTimeoutSeconds)),
                 // Request heads are small: a URL or header past 16 KB, or 100 headers, is refused.
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100))),
@@ -36,7 +36,11 @@ public enum GatewayServer {
                 serverName: "gateway",
                 // Beyond the cap, new connections wait in the listen queue (no accept, no spin).
                 availableConnectionsDelegate: .maximum(connections, logger: gateway.logger)),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                gateway.services.http.ownDemoPage.listening(on: port)
+                await onRunning(port)
+            },
             logger: gateway.logger)
     }
 

@@ -1,3 +1,4 @@
+import COpenSSL
 import Foundation
 import Glibc
 
@@ -32,7 +33,10 @@ struct Mailer: Sendable {
     }
 }
 
-/// One SMTP conversation over a blocking socket (run on a worker thread).
+/// One SMTP conversation over a blocking socket (run on a worker thread), upgraded with
+/// STARTTLS (OpenSSL, the system's libssl) when the server offers it. Credentials are
+/// only ever sent over TLS. Hand-written: no SMTP client is among the packages this
+/// project can use, and a conversation is a dozen lines of text.
 enum SMTPSession {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -40,17 +44,26 @@ enum SMTPSession {
 
     static func deliver(config: GatewayConfig.SMTP, to recipients: [String], subject: String, body: String) throws {
         let socket = try connect(host: config.host, port: config.port)
-        defer { close(socket) }
-        var reader = LineReader(socket: socket)
-        try expect(&reader, 220)
-        try command(socket, &reader, "EHLO gateway", 250)
+        var line = SMTPLine(socket: socket)
+        defer { line.close() }
+        try line.expect(220)
+        var capabilities = try line.command("EHLO gateway", 250)
+        let offersTLS = capabilities.contains { $0.uppercased().hasPrefix("STARTTLS") }
+        if offersTLS && config.starttls != "off" {
+            try line.command("STARTTLS", 220)
+            try line.startTLS(host: config.host, caFile: config.caFile)
+            capabilities = try line.command("EHLO gateway", 250)
+        } else if config.starttls == "required" || !config.username.isEmpty {
+            throw Failure(description: "the SMTP server \(config.host):\(config.port) offers no STARTTLS; "
+                          + (config.username.isEmpty ? "smtp.starttls is required" : "credentials are never sent over a plain connection"))
+        }
         if !config.username.isEmpty {
             let token = Data("\0\(config.username)\0\(config.password)".utf8).base64EncodedString()
-            try command(socket, &reader, "AUTH PLAIN \(token)", 235)
+            try line.command("AUTH PLAIN \(token)", 235)
         }
-        try command(socket, &reader, "MAIL FROM:<\(config.from)>", 250)
-        for r in recipients { try command(socket, &reader, "RCPT TO:<\(r)>", 250) }
-        try command(socket, &reader, "DATA", 354)
+        try line.command("MAIL FROM:<\(config.from)>", 250)
+        for r in recipients { try line.command("RCPT TO:<\(r)>", 250) }
+        try line.command("DATA", 354)
         let date = DateFormatter()
         date.locale = Locale(identifier: "en_US_POSIX")
         date.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
@@ -60,8 +73,8 @@ enum SMTPSession {
             "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
         ].joined(separator: "\r\n") + "\r\n" + body.split(separator: "\n", omittingEmptySubsequences: false)
             .map { $0.hasPrefix(".") ? "." + $0 : String($0) }.joined(separator: "\r\n")
-        try command(socket, &reader, message + "\r\n.", 250)
-        try? command(socket, &reader, "QUIT", 221)
+        try line.command(message + "\r\n.", 250)
+        _ = try? line.command("QUIT", 221)
     }
 
     private static func connect(host: String, port: Int) throws -> Int32 {
@@ -80,51 +93,120 @@ enum SMTPSession {
                 setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 if Glibc.connect(s, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return s }
-                close(s)
+                Glibc.close(s)
             }
             cursor = info.pointee.ai_next
         }
         throw Failure(description: "cannot connect to \(host):\(port)")
     }
+}
 
-    private static func command(_ socket: Int32, _ reader: inout LineReader, _ line: String, _ code: Int) throws {
-        let bytes = Array((line + "\r\n").utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw Failure(description: "the SMTP server closed the connection") }
-            sent += n
-        }
-        try expect(&reader, code)
+/// SMTP's line protocol over a socket, in clear or (after STARTTLS) over TLS.
+struct SMTPLine {
+    let socket: Int32
+    private var buffer: [UInt8] = []
+    private var tls: OpaquePointer?
+    private var context: OpaquePointer?
+
+    init(socket: Int32) {
+        self.socket = socket
+    }
+
+    /// Sends a command and checks the reply's code; returns the reply's lines (EHLO's are
+    /// the server's capabilities).
+    @discardableResult
+    mutating func command(_ text: String, _ code: Int) throws -> [String] {
+        try send(Array((text + "\r\n").utf8))
+        return try expect(code)
     }
 
     /// Reads a (possibly multi-line) reply and checks its code.
-    private static func expect(_ reader: inout LineReader, _ code: Int) throws {
+    @discardableResult
+    mutating func expect(_ code: Int) throws -> [String] {
+        var lines: [String] = []
         while true {
-            let line = try reader.line()
-            guard line.count >= 3, let got = Int(line.prefix(3)) else { throw Failure(description: "bad SMTP reply '\(line)'") }
+            let line = try readLine()
+            guard line.count >= 3, let got = Int(line.prefix(3)) else { throw SMTPSession.Failure(description: "bad SMTP reply '\(line)'") }
+            lines.append(String(line.dropFirst(4)))
             if line.count > 3 && line[line.index(line.startIndex, offsetBy: 3)] == "-" { continue }
-            guard got == code else { throw Failure(description: "SMTP server answered '\(line)'") }
-            return
+            guard got == code else { throw SMTPSession.Failure(description: "SMTP server answered '\(line)'") }
+            return lines
         }
     }
 
-    struct LineReader {
-        let socket: Int32
-        var buffer: [UInt8] = []
-
-        mutating func line() throws -> String {
-            while true {
-                if let end = buffer.firstIndex(of: 0x0A) {
-                    let line = String(decoding: buffer[..<end], as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
-                    buffer.removeFirst(end + 1)
-                    return line
-                }
-                var chunk = [UInt8](repeating: 0, count: 1024)
-                let n = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-                guard n > 0 else { throw Failure(description: "the SMTP server closed the connection") }
-                buffer += chunk[0..<n]
-            }
+    /// Upgrades the connection: TLS 1.2 or newer, the server's certificate checked against
+    /// the trusted authorities and its name against `host`.
+    mutating func startTLS(host: String, caFile: String) throws {
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw Self.tlsFailure("cannot set up TLS") }
+        context = ctx
+        _ = gw_ssl_ctx_min_tls12(ctx)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        let trusted = caFile.isEmpty ? SSL_CTX_set_default_verify_paths(ctx) : SSL_CTX_load_verify_locations(ctx, caFile, nil)
+        guard trusted == 1 else { throw Self.tlsFailure("cannot load the trusted certificates\(caFile.isEmpty ? "" : " from \(caFile)")") }
+        guard let ssl = SSL_new(ctx) else { throw Self.tlsFailure("cannot set up TLS") }
+        tls = ssl
+        SSL_set_fd(ssl, socket)
+        // The certificate must name the host: by address for an IP, else by DNS name (with SNI).
+        var address = in6_addr()
+        let isAddress = inet_pton(AF_INET, host, &address) == 1 || inet_pton(AF_INET6, host, &address) == 1
+        let named = isAddress ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) : SSL_set1_host(ssl, host)
+        if !isAddress { _ = gw_ssl_set_sni(ssl, host) }
+        guard named == 1, SSL_connect(ssl) == 1 else {
+            throw Self.tlsFailure("the TLS handshake with the SMTP server \(host) failed")
         }
+        guard SSL_get_verify_result(ssl) == X509_V_OK else {
+            throw SMTPSession.Failure(description: "the SMTP server's certificate is not trusted for \(host)")
+        }
+        buffer.removeAll()  // nothing read in clear may be taken as sent under TLS
+    }
+
+    mutating func close() {
+        if let tls {
+            SSL_shutdown(tls)
+            SSL_free(tls)
+        }
+        if let context { SSL_CTX_free(context) }
+        tls = nil
+        context = nil
+        Glibc.close(socket)
+    }
+
+    private func send(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n: Int = bytes[sent...].withUnsafeBytes { chunk in
+                if let tls { return Int(SSL_write(tls, chunk.baseAddress, Int32(clamping: chunk.count))) }
+                return Glibc.send(socket, chunk.baseAddress, chunk.count, 0)
+            }
+            guard n > 0 else { throw SMTPSession.Failure(description: "the SMTP server closed the connection") }
+            sent += n
+        }
+    }
+
+    private mutating func readLine() throws -> String {
+        while true {
+            if let end = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[..<end], as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+                buffer.removeFirst(end + 1)
+                return line
+            }
+            guard buffer.count < 64 << 10 else { throw SMTPSession.Failure(description: "the SMTP server sent a line over 64 KB") }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let tls = self.tls, socket = self.socket
+            let n: Int = chunk.withUnsafeMutableBytes { out in
+                if let tls { return Int(SSL_read(tls, out.baseAddress, Int32(out.count))) }
+                return recv(socket, out.baseAddress, out.count, 0)
+            }
+            guard n > 0 else { throw SMTPSession.Failure(description: "the SMTP server closed the connection") }
+            buffer += chunk[0..<n]
+        }
+    }
+
+    private static func tlsFailure(_ what: String) -> SMTPSession.Failure {
+        let code = ERR_get_error()
+        var text = [CChar](repeating: 0, count: 256)
+        ERR_error_string_n(code, &text, text.count)
+        let reason = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return SMTPSession.Failure(description: code == 0 ? what : "\(what): \(reason)")
     }
 }

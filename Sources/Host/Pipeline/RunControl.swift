@@ -71,7 +71,7 @@ final class RunControl: Sendable {
     var error: APIError? {
         switch stopReason {
         case .timeBudget(let seconds):
-            APIError(.gatewayTimeout, "the query ran longer than \(seconds) s and was stopped (query.timeoutSeconds)")
+            APIError(.gatewayTimeout, "the query ran longer than \(seconds) s and was stopped (limits.queryTimeoutSeconds)")
         case .shutdown: APIError(.serviceUnavailable, "the gateway is shutting down; retry in a moment")
         case .clientGone: APIError(.badRequest, "the client went away")
         case nil: nil

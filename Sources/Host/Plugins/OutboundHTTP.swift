@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import PluginABI
 import PluginKit
+import Synchronization
 
 /// The hosts outbound requests may reach. Entries are exact host names or addresses
 /// (compared case-insensitively) or `*.example.com`, which matches subdomains of
@@ -38,6 +39,25 @@ public struct HostAllowList: Sendable, Equatable {
     }
 }
 
+/// The gateway's own demo page (seed 002's `/demo/page`) on the port it listens on: the one
+/// address reachable without an allow-list entry, so the seed's demo export works on the
+/// embedded defaults, which allow no other host (loopback services included).
+public final class OwnDemoPage: Sendable {
+    private let port = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Called once the server listens.
+    public func listening(on port: Int) { self.port.store(port, ordering: .relaxed) }
+
+    public func matches(_ url: URL) -> Bool {
+        let port = port.load(ordering: .relaxed)
+        guard port > 0, url.scheme?.lowercased() == "http", url.port == port, url.path == "/demo/page",
+            let host = url.host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]")) else { return false }
+        return host == "127.0.0.1" || host == "localhost" || host == "::1"
+    }
+}
+
 /// HTTP requests performed by the host for plugins: allow-list, timeouts, a cap on
 /// concurrent requests, a cap on response size, and cancellation.
 ///
@@ -51,6 +71,7 @@ public final class OutboundHTTP: Sendable {
     }
 
     public let allowList: HostAllowList
+    public let ownDemoPage = OwnDemoPage()
     let client: HTTPClient
     let defaultTimeout: TimeAmount
     let maxTimeout: TimeAmount
@@ -84,7 +105,7 @@ public final class OutboundHTTP: Sendable {
         method: String, url: String, headers: [(String, String)], body: [UInt8],
         timeoutMilliseconds: UInt32, context: InstanceContext?
     ) throws(PluginError) -> Response {
-        _ = try allowList.check(url: url)
+        _ = try check(url: url)
         let request: HTTPClient.Request
         do {
             request = try HTTPClient.Request(
@@ -117,8 +138,17 @@ public final class OutboundHTTP: Sendable {
                 headers: response.headers.map { ($0.name.lowercased(), $0.value) }, body: bytes)
         } catch {
             if context?.isCancelled == true { throw PluginError.cancelled }
+            // The detail (refused, reset, timed out) stays in the log: told to a client it
+            // would map which ports of a host are open.
+            context?.logger.info("outbound request failed", metadata: ["url": "\(url)", "error": "\(error)"])
             throw Self.describe(error, url: url)
         }
+    }
+
+    /// The URL if the allow-list (or the gateway's own demo page) admits it.
+    public func check(url: String) throws(PluginError) -> URL {
+        if let parsed = URL(string: url), ownDemoPage.matches(parsed) { return parsed }
+        return try allowList.check(url: url)
     }
 
     /// Waits for one of the concurrent-request slots, giving up when cancelled.
@@ -129,19 +159,10 @@ public final class OutboundHTTP: Sendable {
     }
 
     private static func describe(_ error: Error, url: String) -> PluginError {
-        if let e = error as? HTTPClientError {
-            switch e {
-            case .deadlineExceeded, .readTimeout, .connectTimeout:
-                return PluginError(status: GW_UNAVAILABLE, "timed out: \(url)")
-            case .cancelled:
-                return PluginError.cancelled
-            default:
-                return PluginError(status: GW_UNAVAILABLE, "request to \(url) failed: \(e)")
-            }
-        }
+        if let e = error as? HTTPClientError, e == .cancelled { return PluginError.cancelled }
         if error is ResponseAccumulator.ResponseTooBigError {
             return PluginError(status: GW_UNAVAILABLE, "response from \(url) is larger than http.maxResponseBytes")
         }
-        return PluginError(status: GW_UNAVAILABLE, "request to \(url) failed: \(error)")
+        return PluginError(status: GW_UNAVAILABLE, "request to \(url) failed: no answer (unreachable, refused or timed out)")
     }
 }

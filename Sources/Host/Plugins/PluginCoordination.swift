@@ -26,6 +26,11 @@ public final class PluginCoordination: Sendable {
     /// remote side counts arrivals, which network jitter can bring closer together.
     static let margin = 0.1
 
+    /// The times (seconds since 1970) of the calls counted for a bucket in the last minute.
+    func recentCalls(plugin: String, bucket: String) -> [Double] {
+        windows.withLock { $0["\(plugin)\u{0}\(bucket)", default: []] }
+    }
+
     func pace(plugin: String, bucket: String, perSecond: Int, perMinute: Int, cancelled: () -> Bool) -> Bool {
         let key = "\(plugin)\u{0}\(bucket)"
         while true {

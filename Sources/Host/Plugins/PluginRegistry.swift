@@ -147,6 +147,7 @@ public final class PluginRegistry: Sendable {
         let partial = "\(copy).\(getpid()).partial"
         try? FileManager.default.removeItem(atPath: partial)
         try FileManager.default.copyItem(atPath: file, toPath: partial)
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: partial)
         try FileManager.default.moveItem(atPath: partial, toPath: copy)
         return copy
     }

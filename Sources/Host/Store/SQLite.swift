@@ -59,6 +59,8 @@ public final class SQLiteConnection {
 
     public init(path: String, readOnly: Bool = false) throws {
         _ = Self.configured
+        // Created by us, private: SQLite gives its -wal and -shm files the mode of the database.
+        if !readOnly { Self.makePrivate(path) }
         var db: OpaquePointer?
         let flags = readOnly
             ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
@@ -71,6 +73,17 @@ public final class SQLiteConnection {
         }
         handle = db
         sqlite3_busy_timeout(db, 5_000)
+    }
+
+    /// Creates the file readable by its owner only, or takes group and other bits off it.
+    private static func makePrivate(_ path: String) {
+        let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            fchmod(fd, 0o600)
+            close(fd)
+        }
+        // Journal files left by an earlier version keep their own modes.
+        for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) }
     }
 
     deinit {

@@ -93,6 +93,11 @@ enum Migrations {
         );
         CREATE INDEX export_logs_task ON export_logs (task_id);
         """,
+        // 4: export tasks belong to the token that made them (its id; '' without tokens).
+        """
+        ALTER TABLE export_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+        CREATE INDEX export_tasks_owner ON export_tasks (owner, user_id, created_at);
+        """,
     ]
 
     static func apply(to db: SQLiteConnection) throws {

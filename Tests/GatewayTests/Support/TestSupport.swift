@@ -108,6 +108,9 @@ enum TestSupport {
         config.dataDir = dataDir
         config.plugins.directories = pluginDirs
         config.server.port = 0
+        // The tests' helper servers listen on loopback: allowed here, explicitly, as an
+        // administrator would (the default allows no host).
+        config.http.allowHosts = ["127.0.0.1"]
         return config
     }
 

@@ -16,62 +16,81 @@ enum ExportRoutes {
 
         let guarded = router.group("/v1/export")
         let exports = gateway.exports
-        let authorize: @Sendable (Request) throws -> Void = { request in
-            guard gateway.config.exports.requireToken else { return }
-            _ = try RequireScope.authorize(request, scope: "export", tokens: gateway.tokens)
+        let authorize: @Sendable (Request) throws -> Requester = { request in
+            guard gateway.config.exports.requireToken else { return Requester(owner: "", isAdmin: false) }
+            let token = try RequireScope.authorize(request, scope: "export", tokens: gateway.tokens)
+            return Requester(owner: token.id, isAdmin: token.allows("admin"))
         }
         guarded.post("/http") { request, context -> Response in
-            try authorize(request)
+            let requester = try authorize(request)
             let (fields, body) = try await exportBody(request, HTTPExportBody.self, limit: 1 << 20)
-            let key = try exports.start(try body.exportRequest(fields, gateway: gateway))
+            let key = try exports.start(try body.exportRequest(fields, owner: requester.owner, gateway: gateway))
             return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
         }
         guarded.post("/raw") { request, context -> Response in
-            try authorize(request)
+            let requester = try authorize(request)
             let (fields, body) = try await exportBody(request, RawExportBody.self, limit: gateway.config.server.maxBodyBytes)
-            let key = try exports.start(try body.exportRequest(fields, gateway: gateway))
+            let key = try exports.start(try body.exportRequest(fields, owner: requester.owner, gateway: gateway))
             return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
         }
         guarded.get("/detail") { request, context -> Response in
-            try authorize(request)
-            let task = try task(request, gateway: gateway)
-            return Envelope.success(.errcode, data: ExportDetail(task, downloadBase: baseURL(request, gateway)), requestId: context.requestId)
+            let task = try task(request, of: try authorize(request), gateway: gateway)
+            let detail = ExportDetail(task, downloadURL: exports.downloadURL(task, base: baseURL(request, gateway)))
+            return Envelope.success(.errcode, data: detail, requestId: context.requestId)
         }
         guarded.get("/history") { request, context -> Response in
-            try authorize(request)
+            let requester = try authorize(request)
             // The documented `user_id`, and `uid`, which the original service read.
             guard let user = request.query["user_id"] ?? request.query["uid"], !user.isEmpty else {
                 throw APIError.badRequest("give user_id")
             }
-            let tasks = try gateway.store.tasks(userId: user, since: Date().addingTimeInterval(-7 * 86_400))
-            return Envelope.success(.errcode, data: tasks.map { ExportDetail($0, downloadBase: "", summary: true) }, requestId: context.requestId)
+            let tasks = try gateway.store.tasks(userId: user, since: Date().addingTimeInterval(-7 * 86_400),
+                                                owner: requester.isAdmin ? nil : requester.owner)
+            return Envelope.success(.errcode, data: tasks.map { ExportDetail($0, downloadURL: "", summary: true) }, requestId: context.requestId)
         }
         let cancel: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
-            try authorize(request)
-            guard let key = request.query["key"] else { throw APIError.badRequest("give key") }
-            let task = try await Workers.run { try exports.cancel(key) }
-            return Envelope.success(.errcode, data: ExportDetail(task, downloadBase: baseURL(request, gateway)), requestId: context.requestId)
+            let mine = try task(request, of: try authorize(request), gateway: gateway)
+            let task = try await Workers.run { try exports.cancel(mine.hashKey) }
+            let detail = ExportDetail(task, downloadURL: exports.downloadURL(task, base: baseURL(request, gateway)))
+            return Envelope.success(.errcode, data: detail, requestId: context.requestId)
         }
         guarded.post("/cancel", use: cancel)
         guarded.get("/cancel", use: cancel)
 
-        // Downloads are addressed by the task's unguessable key, like the original service's links.
+        // A download needs the signed link that detail and callbacks hand out, or the token
+        // of the task's owner (or an admin's). The key alone is not enough.
         router.get("/v1/down/:file") { request, context -> Response in
             let file = try context.parameters.require("file")
             guard file.hasSuffix(".zip"), case let key = String(file.dropLast(4)), key.count == 32,
                 key.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
                 throw APIError.notFound("no such download")
             }
-            guard let task = try gateway.store.task(hashKey: key), let path = exports.downloadPath(task) else {
+            let signed = exports.isValidLink(key: key, expires: request.query["expires"], signature: request.query["signature"])
+            let token = signed ? nil : try RequireScope.presentedToken(request).flatMap { try gateway.tokens.authenticate($0) }
+            guard signed || token?.allows("export") == true else {
+                throw APIError.forbidden("this download link is not signed or has expired: ask /v1/export/detail for a fresh down_url")
+            }
+            guard let task = try gateway.store.task(hashKey: key), signed || token.map({ $0.allows("admin") || $0.id == task.owner }) == true,
+                let path = exports.downloadPath(task) else {
                 throw APIError.notFound("no such download (the task is unknown, not finished, or expired)")
             }
             return try download(path: path, title: task.title)
         }
     }
 
-    static func task(_ request: Request, gateway: Gateway) throws -> ExportTask {
+    /// Who asks: the token's id (the owner of the tasks it makes), and whether it sees all.
+    struct Requester: Sendable {
+        let owner: String
+        let isAdmin: Bool
+
+        func sees(_ task: ExportTask) -> Bool { isAdmin || task.owner == owner }
+    }
+
+    /// The task `key` names, if the requester may see it: another token's task is "not
+    /// found" (its existence is not theirs to learn).
+    static func task(_ request: Request, of requester: Requester, gateway: Gateway) throws -> ExportTask {
         guard let key = request.query["key"], !key.isEmpty else { throw APIError.badRequest("give key") }
-        guard let task = try gateway.store.task(hashKey: key) else { throw APIError.notFound("no export task '\(key)'") }
+        guard let task = try gateway.store.task(hashKey: key), requester.sees(task) else { throw APIError.notFound("no export task '\(key)'") }
         return task
     }
 
@@ -137,17 +156,22 @@ struct ExportCommonFields: Decodable {
     let callback: String?
     let call_back: String?
 
-    func validated(gateway: Gateway) throws -> (title: String, user: String, ext: String, callback: String, timestamp: Int64) {
+    /// The fields, checked and with their defaults.
+    struct Checked {
+        let title: String, user: String, ext: String, callback: String, timestamp: Int64
+    }
+
+    func validated(gateway: Gateway) throws -> Checked {
         let callback = (callback ?? "").isEmpty ? (call_back ?? "") : (callback ?? "")
         if !callback.isEmpty {
             do {
-                _ = try gateway.services.http.allowList.check(url: callback)
+                _ = try gateway.services.http.check(url: callback)
             } catch {
                 throw APIError.badRequest("callback: \(error.message)")
             }
         }
         guard let user = user_id, !user.isEmpty else { throw APIError.badRequest("missing field 'user_id'") }
-        return (title ?? "export", user, (ext_type ?? "XLSX").uppercased(), callback, timestamp ?? 0)
+        return Checked(title: title ?? "export", user: user, ext: (ext_type ?? "XLSX").uppercased(), callback: callback, timestamp: timestamp ?? 0)
     }
 }
 
@@ -164,15 +188,20 @@ func exportBody<Source: Decodable>(_ request: Request, _ source: Source.Type, li
 struct RawExportBody: Decodable {
     let source_raw: String
 
-    func exportRequest(_ fields: ExportCommonFields, gateway: Gateway) throws -> ExportService.Request {
+    func exportRequest(_ fields: ExportCommonFields, owner: String, gateway: Gateway) throws -> ExportService.Request {
         let c = try fields.validated(gateway: gateway)
         // Parsed now, once: a malformed source_raw is the client's 400, not a failed task.
         let parsed = SourceBox(try RawRowsSource(sourceRaw: source_raw))
-        let canonical = String(decoding: try JSONSerialization.data(withJSONObject: [
-            "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_raw": source_raw,
+        let canonical = try Self.canonical(c, source: source_raw)
+        let stored = try Self.canonical(c, source: "<\(source_raw.utf8.count) bytes of rows>")
+        return ExportService.Request(owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
+                                     sourceType: "raw", json: canonical, storedJSON: stored) { _ in parsed.source }
+    }
+
+    private static func canonical(_ c: ExportCommonFields.Checked, source: String) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: [
+            "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_raw": source,
         ], options: [.sortedKeys]), as: UTF8.self)
-        return ExportService.Request(title: c.title, userId: c.user, extType: c.ext, callback: c.callback, sourceType: "raw",
-                                     json: canonical) { _ in parsed.source }
     }
 }
 
@@ -186,10 +215,10 @@ struct HTTPExportBody: Decodable {
 
     let source_http: SourceHTTP
 
-    func exportRequest(_ fields: ExportCommonFields, gateway: Gateway) throws -> ExportService.Request {
+    func exportRequest(_ fields: ExportCommonFields, owner: String, gateway: Gateway) throws -> ExportService.Request {
         let c = try fields.validated(gateway: gateway)
         do {
-            _ = try gateway.services.http.allowList.check(url: source_http.url)
+            _ = try gateway.services.http.check(url: source_http.url)
         } catch {
             throw APIError.badRequest("source_http.url: \(error.message)")
         }
@@ -198,18 +227,25 @@ struct HTTPExportBody: Decodable {
         guard let plugin = gateway.registry.plugin(id: ExportService.pagerPlugin), plugin.kinds.contains(.source) else {
             throw APIError(.serviceUnavailable, "HTTP exports need the '\(ExportService.pagerPlugin)' plugin, which is not loaded")
         }
-        let config: JSONValue = .object([
-            "url": .string(source_http.url), "method": .string(method),
-            "header": .object((source_http.header ?? [:]).mapValues { .string($0) }),
-            "param": .object(source_http.param ?? [:]),
-            "concurrency": .number(gateway.config.exports.concurrency),
-        ])
-        let canonical = String(decoding: try JSONSerialization.data(withJSONObject: [
-            "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_http": config.text,
-        ], options: [.sortedKeys]), as: UTF8.self)
+        func pagerConfig(headerValue: (String) -> String) -> JSONValue {
+            .object([
+                "url": .string(source_http.url), "method": .string(method),
+                "header": .object((source_http.header ?? [:]).mapValues { .string(headerValue($0)) }),
+                "param": .object(source_http.param ?? [:]),
+                "concurrency": .number(gateway.config.exports.concurrency),
+            ])
+        }
+        let config = pagerConfig { $0 }
+        func canonical(_ config: JSONValue) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: [
+                "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_http": config.text,
+            ], options: [.sortedKeys]), as: UTF8.self)
+        }
+        // Header values (an upstream Authorization) never reach the store.
+        let stored = try canonical(pagerConfig { _ in "********" })
         let services = gateway.services
-        return ExportService.Request(title: c.title, userId: c.user, extType: c.ext, callback: c.callback, sourceType: "http",
-                                     json: canonical) { context in
+        return ExportService.Request(owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
+                                     sourceType: "http", json: try canonical(config), storedJSON: stored) { context in
             let pager = InstanceContext(pluginId: plugin.id, instanceName: context.instanceName, services: services) { progress in
                 context.report(progress)
             }

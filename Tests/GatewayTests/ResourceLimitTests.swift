@@ -1,0 +1,225 @@
+import Foundation
+import Testing
+@testable import Host
+
+/// Runaway work, greedy and slow clients: each is bounded, and each bound answers with a
+/// clear status instead of hanging the gateway for everyone.
+@Suite struct ResourceLimitTests {
+    static func gateway(_ configure: (inout GatewayConfig) -> Void = { _ in }) throws -> (Gateway, String) {
+        let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+            config.datasets = ["t": DatasetDefinition(table: "t(a integer, b text)")]
+            configure(&config)
+        }
+        let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
+        return (gateway, token)
+    }
+
+    static let runaway = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) AS n FROM r"
+
+    static func storeQuery(_ sql: String, token: String) -> String {
+        "/api/v1/datasource/store/query?token=\(token)&query=" + (sql.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? sql)
+    }
+
+    /// Polls `condition` (every 50 ms, up to `seconds`): for events that happen on their own time.
+    static func eventually(_ seconds: Double = 15, _ condition: () throws -> Bool) async rethrows -> Bool {
+        let until = Date().addingTimeInterval(seconds)
+        while Date() < until {
+            if try condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try condition()
+    }
+
+    /// A WITH RECURSIVE without an end ran forever at 100% CPU.
+    @Test func aRunawayQueryIsStoppedByItsTimeBudget() async throws {
+        let (gateway, token) = try Self.gateway { $0.limits.queryTimeoutSeconds = 1 }
+        try await TestServer.with(gateway) { server in
+            let reply = try await server.request(.GET, Self.storeQuery(Self.runaway, token: token))
+            #expect(reply.status == 504)
+            #expect((reply.json["error"] as? [String: Any])?["message"] as? String
+                    == "the query ran longer than 1 s and was stopped (limits.queryTimeoutSeconds)")
+            #expect(await Self.eventually { gateway.limiter.running == 0 })
+        }
+    }
+
+    /// The same query, its client gone after a moment: the work stops with it.
+    @Test func aQueryStopsWhenItsClientHangsUp() async throws {
+        let (gateway, token) = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let port = server.port, path = Self.storeQuery(Self.runaway, token: token)
+            let client = try await TestSupport.onThread {
+                try TestSupport.run("/usr/bin/env", ["python3", "-c", """
+                    import socket, sys, time
+                    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                    s.sendall(("GET " + sys.argv[2] + " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n").encode())
+                    time.sleep(0.5)
+                    s.close()
+                    print("closed")
+                    """, String(port), path])
+            }
+            #expect(client.output.contains("closed"))
+            #expect(await Self.eventually { gateway.limiter.running == 0 }, "the query went on for nobody")
+        }
+    }
+
+    /// One token's runaway queries filled every worker and hung every query and push.
+    @Test func oneClientCannotTakeEveryWorker() async throws {
+        let (gateway, token) = try Self.gateway { config in
+            config.limits.maxConcurrentPerClient = 2
+            config.limits.maxConcurrentRequests = 3
+            config.limits.queryTimeoutSeconds = 20
+        }
+        let (_, other) = try gateway.tokens.create(name: "other", scopes: ["query"])
+        try await TestServer.with(gateway) { server in
+            let path = Self.storeQuery(Self.runaway, token: token)
+            let slow = (0..<2).map { _ in Task { try await server.request(.GET, path) } }
+            #expect(await Self.eventually { gateway.limiter.running == 2 })
+            let third = try await server.request(.GET, path)
+            #expect(third.status == 429)
+            #expect(third.headers.first(name: "retry-after") == "1")
+            #expect((third.json["error"] as? [String: Any])?["message"] as? String
+                    == "2 requests of this client are already running (limits.maxConcurrentPerClient); retry when one has finished")
+            // Another token still gets the last slot, and a fourth request anyone's 503.
+            let otherSlow = Task { try await server.request(.GET, Self.storeQuery(Self.runaway, token: other)) }
+            #expect(await Self.eventually { gateway.limiter.running == 3 })
+            let full = try await server.request(.GET, Self.storeQuery("SELECT 1 AS one", token: other))
+            #expect(full.status == 503)
+            for task in slow + [otherSlow] { task.cancel() }
+            #expect(await Self.eventually { gateway.limiter.running == 0 })
+            let after = try await server.request(.GET, Self.storeQuery("SELECT 1 AS one", token: other))
+            #expect(after.text == #"[{"one":1}]"#)
+        }
+    }
+
+    /// A 900 MB value took the server from 42 MB to 2.6 GB.
+    @Test(arguments: ["SELECT zeroblob(900000000) AS z", "SELECT hex(zeroblob(10000000)) AS z",
+                      "SELECT group_concat(hex(zeroblob(1000))) AS z FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT i FROM r)"])
+    func aHugeValueIsRefusedBeforeItIsBuilt(sql: String) async throws {
+        let (gateway, token) = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let reply = try await server.request(.GET, Self.storeQuery(sql, token: token))
+            #expect(reply.status == 400)
+            #expect((reply.json["error"] as? [String: Any])?["message"] as? String
+                    == "the query makes a value larger than 16777216 bytes (limits.maxValueBytes)")
+        }
+    }
+
+    /// fts3_tokenizer() returns a pointer of the process and takes one back: only the
+    /// documented functions are allowed.
+    @Test(arguments: ["SELECT fts3_tokenizer('simple') AS p", "SELECT load_extension('/tmp/x.so') AS p",
+                      "SELECT sqlite_compileoption_get(0) AS p"])
+    func functionsOutsideTheAllowListAreRefused(sql: String) async throws {
+        let (gateway, token) = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let reply = try await server.request(.GET, Self.storeQuery(sql, token: token))
+            #expect(reply.status == 400)
+            let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
+            #expect(message.hasPrefix("the function ") && message.hasSuffix("() is not allowed in queries (see docs/api.md for the functions that are)"),
+                    "\(message)")
+            let allowed = try await server.request(.GET, Self.storeQuery("SELECT upper('a') || json_extract('{\"x\":2}', '$.x') || count(*) AS v FROM t", token: token))
+            #expect(allowed.text == #"[{"v":"A20"}]"#)
+        }
+    }
+
+    /// A client that asks for a large result and never reads it: its connection is closed
+    /// once the response has stalled for server.writeStallSeconds, and its work ends.
+    @Test func aClientThatNeverReadsIsCutOff() async throws {
+        let (gateway, token) = try Self.gateway { $0.server.writeStallSeconds = 1 }
+        let db = try SQLiteConnection(path: gateway.datasetTables.path)
+        try db.execute("INSERT INTO t SELECT i, printf('%0500d', i) FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 200000) SELECT i FROM r)")
+        try await TestServer.with(gateway) { server in
+            let port = server.port
+            let path = "/api/v1/dataset/t/query?token=\(token)"
+            // The client sleeps 20 s without reading, then leaves: its work must end long before.
+            let client = Task {
+                try await TestSupport.onThread {
+                    try TestSupport.run("/usr/bin/env", ["python3", "-c", """
+                        import socket, sys, time
+                        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                        s.sendall(("GET " + sys.argv[2] + " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n").encode())
+                        time.sleep(20)
+                        """, String(port), path])
+                }
+            }
+            defer { client.cancel() }
+            #expect(await Self.eventually { gateway.limiter.running == 1 })
+            #expect(await Self.eventually(10) { gateway.limiter.running == 0 }, "the stalled response kept its worker")
+        }
+    }
+
+    /// Slowloris: a request head sent a byte at a time is cut off at the idle timeout, and
+    /// so is a connection that sends nothing.
+    @Test func slowAndSilentConnectionsAreClosed() async throws {
+        let (gateway, _) = try Self.gateway { $0.server.idleTimeoutSeconds = 1 }
+        try await TestServer.with(gateway) { server in
+            let port = server.port
+            let result = try await TestSupport.onThread {
+                try TestSupport.run("/usr/bin/env", ["python3", "-c", """
+                    import socket, sys, time
+                    port = int(sys.argv[1])
+                    silent = socket.create_connection(("127.0.0.1", port))
+                    slow = socket.create_connection(("127.0.0.1", port))
+                    start = time.time()
+                    closed = None
+                    for c in b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Pad: " + b"a" * 200:
+                        try:
+                            slow.send(bytes([c]))
+                        except OSError:
+                            closed = time.time() - start
+                            break
+                        time.sleep(0.05)
+                        slow.setblocking(False)
+                        try:
+                            if slow.recv(1) == b"":
+                                closed = time.time() - start
+                                break
+                        except BlockingIOError:
+                            pass
+                        slow.setblocking(True)
+                    silent.settimeout(10)
+                    print("slow closed" if closed is not None else "slow open", "silent", "closed" if silent.recv(1) == b"" else "open")
+                    """, String(port)])
+            }
+            #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "slow closed silent closed", "\(result.output)")
+            #expect(try await server.request(.GET, "/healthz").status == 200)
+        }
+    }
+
+    /// With a descriptor limit of 300, 400 idle connections used to exhaust it: the server
+    /// stopped answering and NIO's accept loop spun a core. Now connections beyond the cap
+    /// wait to be accepted, idle ones are closed, and the gateway answers.
+    @Test func idleConnectionsCannotExhaustDescriptors() async throws {
+        let gateway = try GatewayProcess(config: ["server": ["idleTimeoutSeconds": 2]]) { _ in
+            ["sh", "-c", "ulimit -n 300 && exec \"$0\" \"$@\""]
+        }
+        defer { gateway.stop() }
+        let pid = gateway.process.processIdentifier
+        let base = gateway.base, port = gateway.port
+        let result = try await TestSupport.onThread {
+            try TestSupport.run("/usr/bin/env", ["python3", "-c", """
+                import socket, sys, time, urllib.request
+                port, pid = int(sys.argv[1]), sys.argv[2]
+                def cpu():
+                    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                    return (int(f[11]) + int(f[12])) / 100
+                conns = []
+                for _ in range(400):
+                    try:
+                        conns.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                    except OSError:
+                        break
+                before = cpu()
+                time.sleep(3)
+                spent = cpu() - before
+                t = time.time()
+                body = urllib.request.urlopen(sys.argv[3] + "/healthz", timeout=30).read().decode()
+                print(len(conns), "connections;", "cpu %.2f s in 3 s;" % spent, "healthz after %.1f s:" % (time.time() - t), body[:30])
+                """, String(port), String(pid), base])
+        }
+        #expect(result.output.contains(#"healthz after"#) && result.output.contains(#"{"data":{"#), "\(result.output)")
+        let cpu = Double(result.output.firstMatch(of: /cpu ([0-9.]+) s/)?.1 ?? "9") ?? 9
+        #expect(cpu < 1.0, "the gateway spun while connections waited: \(result.output)")
+        #expect(gateway.process.isRunning)
+    }
+}
