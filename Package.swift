@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .executable(name: "gateway", targets: ["gateway"]),
         .library(name: "PluginKit", targets: ["PluginKit"]),
+        // The host as a library: for the fuzzing harnesses in Fuzz/ (a package of their own).
+        .library(name: "GatewayHost", targets: ["Host"]),
         .library(name: "ArrowFormat", type: .dynamic, targets: ["ArrowFormat"]),
         .library(name: "XlsxExport", type: .dynamic, targets: ["XlsxExport"]),
         .library(name: "HttpPager", type: .dynamic, targets: ["HttpPager"]),
@@ -23,7 +25,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -36,19 +37,19 @@ let package = Package(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
         .target(name: "SQLiteTuning", path: "Sources/SQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "CLinuxExtras", path: "Sources/CLinuxExtras"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "PluginKit", dependencies: ["PluginABI", "CZlib"], path: "Sources/PluginKit"),
         .target(
             name: "Host",
             dependencies: [
-                "PluginABI", "PluginKit", "CSQLite", "COpenSSL", "SQLiteTuning",
+                "PluginABI", "PluginKit", "CSQLite", "COpenSSL", "SQLiteTuning", "CLinuxExtras",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Host"),

@@ -47,10 +47,11 @@ final class SheetProducer: BatchProducer {
     private var rows: SheetRows
     private let batchSize: Int
     private var remaining: Int
-    private let host: HostServices
+    /// Nil outside a host (the fuzzing harness): nothing to cancel.
+    private let host: HostServices?
     private let dateOffset: Double
 
-    init(workbook: XlsxWorkbook, batchSize: Int, rowLimit: Int?, host: HostServices) throws {
+    init(workbook: XlsxWorkbook, batchSize: Int, rowLimit: Int?, host: HostServices?) throws {
         self.batchSize = batchSize
         self.host = host
         remaining = rowLimit ?? Int.max
@@ -85,7 +86,7 @@ final class SheetProducer: BatchProducer {
     }
 
     func next(into batch: BatchBuilder) throws -> Bool {
-        try host.checkCancelled()
+        try host?.checkCancelled()
         var count = 0
         while count < batchSize && remaining > 0 {
             guard let row = try rows.next() else { return false }

@@ -23,7 +23,11 @@ struct XlsxWorkbook {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PluginError(status: GW_IO, "cannot read \(path)")
         }
-        let zip = try ZipArchive(Array(data))
+        try self.init(bytes: Array(data), limits: limits)
+    }
+
+    init(bytes: [UInt8], limits: Limits) throws {
+        let zip = try ZipArchive(bytes)
         let zipLimits = ZipLimits(maxEntryBytes: limits.maxEntryBytes, maxRatio: limits.maxRatio)
         let workbook = try zip.read("xl/workbook.xml", limits: zipLimits)
         let (name, relation, date1904) = try Self.firstSheet(workbook)

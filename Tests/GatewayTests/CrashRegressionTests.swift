@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import PluginKit
 import Testing
 @testable import Host
@@ -192,5 +194,49 @@ import Testing
         for i in 0..<65_535 { try zip.beginEntry("f\(i)", method: .stored) }
         #expect(throws: PluginError.self) { try zip.beginEntry("one too many", method: .stored) }
         try zip.finish()
+    }
+
+    /// Found by Fuzz/FuzzMultipart: a part header name with a byte above 0x7F made
+    /// MultipartKit index past its 128-entry table (no credential needed). The gateway now
+    /// reads multipart bodies itself.
+    @Test func aNonASCIIPartHeaderNameIsNotACrash() async throws {
+        let body = Array("--b0undary\r\nContent-Disposition: form-data; name=\"visit filename=\"people.csv\"\r\n".utf8)
+            + [0xC3] + Array("ontent-Type: text/csv\r\n\r\nname,age\r\nA,1\r\n--b0undary--\r\n".utf8)
+        // An odd header line is only a header the reader does not need.
+        let reader = MultipartFormReader(boundary: "b0undary", fileStart: { _, _ in }, fileBytes: { _ in }, fileEnd: {})
+        try reader.feed(ByteBuffer(bytes: body))
+        try reader.finish()
+        #expect(reader.fields.count == 1)
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            var request = HTTPClientRequest(url: "\(server.base)/etl/api/upload_file_api/")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=b0undary")
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            #expect(response.status.code == 400)
+            #expect(try await server.request(.GET, "/healthz").status == 200)
+        }
+    }
+
+    /// Multipart bodies split anywhere parse the same; a body cut before its closing
+    /// boundary is refused (no half file is imported).
+    @Test func multipartBodiesParseWhereverTheyAreSplit() throws {
+        let body = Array("preamble\r\n--xyz\r\nContent-Disposition: form-data; name=\"visitor\"\r\n\r\nalice\r\n--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nname\r\n--xy\r\nA\r\n--xyz--\r\nepilogue".utf8)
+        for split in 0...body.count {
+            var file: [UInt8] = []
+            var started: [String: String]?
+            let reader = MultipartFormReader(boundary: "xyz", fileStart: { _, fields in started = fields },
+                                             fileBytes: { file += $0.readableBytesView }, fileEnd: {})
+            try reader.feed(ByteBuffer(bytes: body[0..<split]))
+            try reader.feed(ByteBuffer(bytes: body[split...]))
+            try reader.finish()
+            #expect(reader.fields == ["visitor": "alice"], "split \(split)")
+            #expect(started == ["visitor": "alice"])
+            #expect(String(decoding: file, as: UTF8.self) == "name\r\n--xy\r\nA", "split \(split)")
+        }
+        let cut = MultipartFormReader(boundary: "xyz", fileStart: { _, _ in }, fileBytes: { _ in }, fileEnd: {})
+        try cut.feed(ByteBuffer(bytes: body[0..<120]))
+        #expect(throws: APIError.self) { try cut.finish() }
     }
 }

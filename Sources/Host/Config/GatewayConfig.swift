@@ -148,13 +148,19 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
 
     /// Loads the configuration: defaults, then `file` (if given), then `environment`.
     public static func load(file: String?, environment: [String: String]) throws -> GatewayConfig {
+        guard let file else { return try load(contents: nil, source: "", environment: environment) }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw InvalidInput("cannot read configuration file \(file)")
+        }
+        return try load(contents: data, source: file, environment: environment)
+    }
+
+    /// The same from a file's bytes (`source` names it in messages).
+    public static func load(contents: Data?, source: String, environment: [String: String]) throws -> GatewayConfig {
         var merged = try parse(Data(defaultsJSON.utf8), source: "embedded defaults")
-        if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw InvalidInput("cannot read configuration file \(file)")
-            }
-            let overlay = try parse(data, source: file)
-            merged = try ConfigMerge.merge(merged, overlay, path: "", source: file)
+        if let contents {
+            let overlay = try parse(contents, source: source)
+            merged = try ConfigMerge.merge(merged, overlay, path: "", source: source)
         }
         merged = try ConfigMerge.applyEnvironment(environment, to: merged)
         let config: GatewayConfig

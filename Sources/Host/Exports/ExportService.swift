@@ -1,4 +1,5 @@
 import Foundation
+import CLinuxExtras
 import Logging
 import PluginABI
 import PluginKit
@@ -105,7 +106,11 @@ public final class ExportService: Sendable {
 
     private func run(_ task: ExportTask, request: Request, context: InstanceContext) {
         let work = "\(directory)/\(task.hashKey).work"
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        defer {
+            try? FileManager.default.removeItem(atPath: work)
+            // A crawl of large pages leaves glibc's arenas grown: give the memory back.
+            gw_release_free_memory()
+        }
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let source = try request.makeSource(context)

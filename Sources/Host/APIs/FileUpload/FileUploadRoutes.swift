@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import MultipartKit
 import NIOCore
 
 /// Seed 000's file upload: `POST /etl/api/upload_file_api/`, multipart with the signed
@@ -95,7 +94,6 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
         file = nil
     }
 
-    static let maxFieldBytes = 1 << 20
     /// The fields that must arrive before the file for it to be checked first.
     static let signedFields = ["visitor", "type", "stamp", "token"]
 
@@ -110,8 +108,8 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
             form.fields = body.withUnsafeReadableBytes { FormFields($0) }.values.mapValues { String(decoding: $0, as: UTF8.self) }
             return form
         }
-        guard let boundary = Self.boundary(contentType) else {
-            throw APIError.badRequest("multipart/form-data without a boundary")
+        guard let boundary = MultipartFormReader.boundary(contentType) else {
+            throw APIError.badRequest("multipart/form-data without a boundary (of 1 to 70 characters)")
         }
         do {
             try await form.parse(request.body, boundary: boundary, limit: limit, scratch: scratch, authorize: authorize)
@@ -120,16 +118,6 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
             throw error
         }
         return form
-    }
-
-    static func boundary(_ contentType: String) -> String? {
-        for part in contentType.split(separator: ";") {
-            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if kv.count == 2, kv[0].lowercased() == "boundary" {
-                return kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            }
-        }
-        return nil
     }
 
     /// A write to the scratch file failed (a full disk, most likely): the server's 507.
@@ -143,9 +131,8 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
     }
 
     /// Opens the scratch file for the file part, after checking the signed fields if they came first.
-    private func startFile(named name: String, scratch: String,
+    private func startFile(named name: String, fields: [String: String], scratch: String,
                            authorize: ([String: String]) throws -> DatasetWriteRequest) throws -> FileHandle {
-        guard file == nil else { throw APIError.badRequest("send one 'file' part per upload") }
         if authorized == nil, Self.signedFields.allSatisfy({ fields[$0] != nil }) {
             authorized = try authorize(fields)
         }
@@ -165,72 +152,31 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
 
     private func parse(_ body: RequestBody, boundary: String, limit: Int, scratch: String,
                        authorize: @escaping ([String: String]) throws -> DatasetWriteRequest) async throws {
-        let parser = MultipartParser(boundary: boundary)
-        var headers: [String: String] = [:]
-        var value: [UInt8] = []
         var output: FileHandle?
-        var failure: Error?
         defer { try? output?.close() }
-        parser.onHeader = { name, v in headers[name.lowercased()] = v }
-        parser.onBody = { [self] chunk in
-            guard failure == nil else { return }
-            let disposition = Self.disposition(headers["content-disposition"] ?? "")
-            guard disposition.filename != nil && disposition.name == "file" else {
-                value += chunk.readableBytesView
-                if value.count > Self.maxFieldBytes { failure = APIError.badRequest("form field '\(disposition.name)' is larger than 1 MB") }
-                return
-            }
+        let reader = MultipartFormReader(boundary: boundary, fileStart: { [self] name, fields in
+            output = try startFile(named: name, fields: fields, scratch: scratch, authorize: authorize)
+        }, fileBytes: { chunk in
             do {
-                if output == nil { output = try startFile(named: disposition.filename ?? "upload", scratch: scratch, authorize: authorize) }
-                do {
-                    try output?.write(contentsOf: chunk.readableBytesView)
-                } catch {
-                    throw Self.storageFailure(error)
-                }
+                try output?.write(contentsOf: chunk.readableBytesView)
             } catch {
-                failure = error
+                throw Self.storageFailure(error)
             }
-        }
-        parser.onPartComplete = { [self] in
-            let disposition = Self.disposition(headers["content-disposition"] ?? "")
-            if disposition.filename == nil || disposition.name != "file" {
-                fields[disposition.name] = String(decoding: value, as: UTF8.self)
-            }
+        }, fileEnd: {
             do {
                 try output?.close()
+                output = nil
             } catch {
-                if failure == nil { failure = Self.storageFailure(error) }
+                throw Self.storageFailure(error)
             }
-            output = nil
-            headers = [:]
-            value = []
-        }
+        })
         var received = 0
         for try await chunk in body {
             received += chunk.readableBytes
             guard received <= limit else { throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes") }
-            do {
-                try parser.execute(chunk)
-            } catch {
-                throw APIError.badRequest("the multipart body is malformed: \(error)")
-            }
-            if let failure { throw failure }
+            try reader.feed(chunk)
         }
-    }
-
-    /// name and filename of a `Content-Disposition: form-data; name="x"; filename="y"` header.
-    static func disposition(_ header: String) -> (name: String, filename: String?) {
-        var name = "", filename: String?
-        for part in header.split(separator: ";") {
-            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            guard kv.count == 2 else { continue }
-            let v = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            switch kv[0].lowercased() {
-            case "name": name = v
-            case "filename": filename = v
-            default: break
-            }
-        }
-        return (name, filename)
+        try reader.finish()
+        fields = reader.fields
     }
 }

@@ -18,22 +18,27 @@ struct QueryRequest: Sendable {
     var missParameter: MissParameterHandle = .default
 
     static func parse(_ request: Request, bodyLimit: Int) async throws -> QueryRequest {
+        var body: Data?
+        if request.method == .post {
+            let bytes = try await request.collectBody(limit: bodyLimit)
+            if bytes.readableBytes > 0 { body = Data(bytes.readableBytesView) }
+        }
+        return try parse(query: request.query, body: body, accept: request.headers[.accept])
+    }
+
+    /// The same from its parts: the decoded query string, a POST's JSON body, `Accept`.
+    static func parse(query: QueryString, body: Data?, accept: String?) throws -> QueryRequest {
         var q = QueryRequest()
         var options: [String: String] = [:]
-        for (k, v) in request.query.pairs {
+        for (k, v) in query.pairs {
             if k.hasPrefix("$") {
                 q.parameters[String(k.dropFirst()), default: []].append(v)
             } else {
                 options[k.lowercased()] = v
             }
         }
-        if request.method == .post {
-            let body = try await request.collectBody(limit: bodyLimit)
-            if body.readableBytes > 0 {
-                try q.merge(jsonBody: Data(body.readableBytesView), into: &options)
-            }
-        }
-        if let accept = request.headers[.accept]?.lowercased(), accept.contains("application/vnd.apache.arrow") {
+        if let body { try q.merge(jsonBody: body, into: &options) }
+        if let accept = accept?.lowercased(), accept.contains("application/vnd.apache.arrow") {
             q.format = "arrow"
         }
         try q.apply(options)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine as on a used one: installs what is missing
+# (Debian packages, Python packages), builds (a compiler warning in our code fails the
+# build), runs every test, then fuzzes each parser for a short budget.
+#
+#   scripts/test.sh                 everything (FUZZ_SECONDS=15 per harness by default)
+#   FUZZ_SECONDS=0 scripts/test.sh  skip the fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: C libraries the build links, LibreOffice and openssl the tests use.
+need=()
+for pkg in libsqlite3-dev libssl-dev zlib1g-dev libreoffice-calc-nogui openssl curl; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+command -v cc >/dev/null || need+=(gcc)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+
+# Python packages the tests drive real clients and readers with.
+if ! python3 -c "import requests, pyarrow, openpyxl" 2>/dev/null; then
+  echo "installing requests pyarrow openpyxl"
+  python3 -m pip install -q requests pyarrow openpyxl
+fi
+
+swift build --build-tests
+swift test --skip-build
+
+seconds=${FUZZ_SECONDS:-15}
+if [ "$seconds" -gt 0 ]; then
+  Fuzz/run.sh "$seconds"
+fi
