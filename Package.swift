@@ -1,9 +1,14 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
 // One host binary (`gateway`), the C ABI every plugin is built against, the Swift SDK
 // for plugin authors, and the plugins themselves, each a `.dynamic` library that the
 // host finds beside its binary after `swift build`.
+// Our own targets treat every compiler warning as an error (packages we depend on are not
+// affected): a warning is a defect, and CI fails on one.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+let strictC: [CSetting] = [.treatAllWarnings(as: .error)]
+
 let package = Package(
     name: "gateway",
     platforms: [.macOS(.v15)],
@@ -29,17 +34,17 @@ let package = Package(
     ],
     targets: [
         // The C ABI: one header, the whole contract between host and plugins.
-        .target(name: "PluginABI", path: "Sources/PluginABI"),
+        .target(name: "PluginABI", path: "Sources/PluginABI", cSettings: strictC),
         .systemLibrary(
             name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
-        .target(name: "SQLiteTuning", path: "Sources/SQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
-        .target(name: "CLinuxExtras", path: "Sources/CLinuxExtras"),
+        .target(name: "SQLiteTuning", path: "Sources/SQLiteTuning", cSettings: strictC, linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "CLinuxExtras", path: "Sources/CLinuxExtras", cSettings: strictC),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "PluginKit", dependencies: ["PluginABI", "CZlib"], path: "Sources/PluginKit"),
+        .target(name: "PluginKit", dependencies: ["PluginABI", "CZlib"], path: "Sources/PluginKit", swiftSettings: strict),
         .target(
             name: "Host",
             dependencies: [
@@ -52,21 +57,21 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Sources/Host"),
+            path: "Sources/Host", swiftSettings: strict),
         .executableTarget(
             name: "gateway",
             dependencies: [
                 "Host",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/gateway"),
-        .target(name: "ArrowFormat", dependencies: ["PluginKit"], path: "Plugins/ArrowFormat"),
-        .target(name: "XlsxExport", dependencies: ["PluginKit", "CZlib"], path: "Plugins/XlsxExport"),
-        .target(name: "HttpPager", dependencies: ["PluginKit"], path: "Plugins/HttpPager"),
-        .target(name: "JushuitanConnector", dependencies: ["PluginKit"], path: "Plugins/JushuitanConnector"),
-        .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource"),
+            path: "Sources/gateway", swiftSettings: strict),
+        .target(name: "ArrowFormat", dependencies: ["PluginKit"], path: "Plugins/ArrowFormat", swiftSettings: strict),
+        .target(name: "XlsxExport", dependencies: ["PluginKit", "CZlib"], path: "Plugins/XlsxExport", swiftSettings: strict),
+        .target(name: "HttpPager", dependencies: ["PluginKit"], path: "Plugins/HttpPager", swiftSettings: strict),
+        .target(name: "JushuitanConnector", dependencies: ["PluginKit"], path: "Plugins/JushuitanConnector", swiftSettings: strict),
+        .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource", swiftSettings: strict),
         // Benchmark harness for bench/xlsx_bench.py (not shipped).
-        .executableTarget(name: "xlsx-bench", dependencies: ["Host", "PluginKit"], path: "bench/XlsxBench"),
+        .executableTarget(name: "xlsx-bench", dependencies: ["Host", "PluginKit"], path: "bench/XlsxBench", swiftSettings: strict),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
@@ -74,7 +79,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/GatewayTests",
-            exclude: ["Fixtures"]),
+            exclude: ["Fixtures"],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

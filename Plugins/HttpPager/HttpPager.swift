@@ -91,11 +91,13 @@ struct PageRequest: Sendable {
     let backoffMs: Int
     let maxPages: Int
 
-    /// Fetches one page's body, retrying transport failures, HTTP 5xx and 429.
-    func fetch(page: Int, host: HostServices) throws -> [UInt8] {
+    /// Fetches one page's body, retrying transport failures, HTTP 5xx and 429. Gives up
+    /// (as cancelled) once the host cancels or `stopped` turns true.
+    func fetch(page: Int, host: HostServices, stopped: () -> Bool = { false }) throws -> [UInt8] {
         var attempt = 0
         while true {
             try host.checkCancelled()
+            if stopped() { throw PluginError.cancelled }
             attempt += 1
             let retryAfter: Double
             do {
@@ -122,6 +124,7 @@ struct PageRequest: Sendable {
             let until = Date().addingTimeInterval(retryAfter)
             while Date() < until {
                 try host.checkCancelled()
+                if stopped() { throw PluginError.cancelled }
                 Thread.sleep(forTimeInterval: min(0.05, until.timeIntervalSinceNow))
             }
         }
@@ -193,7 +196,10 @@ final class PageProducer: BatchProducer {
         host.progress(done: 1, total: Int64(totalPages))
     }
 
-    deinit { fetcher?.stop() }
+    // The fetcher's threads call the host on this instance's behalf: they must all have
+    // returned before the instance (and its host context) can go. The host cancels the
+    // context of an abandoned stream first, so their requests end promptly.
+    deinit { fetcher?.stopAndWait() }
 
     func next(into batch: BatchBuilder) throws -> Bool {
         let rows: [OrderedJSON]
@@ -234,6 +240,8 @@ final class PageFetcher: @unchecked Sendable {  // all state is guarded by `cond
     private var buffered = 0
     private var inFlight = 0
     private var largestPage: Int
+    /// Worker threads still running.
+    private var workers = 0
 
     init(settings: PageRequest, pages: ClosedRange<Int>, concurrency: Int, bufferBytes: Int, firstPageBytes: Int, host: HostServices) {
         nextToFetch = pages.lowerBound
@@ -242,8 +250,15 @@ final class PageFetcher: @unchecked Sendable {  // all state is guarded by `cond
         window = concurrency * 2
         self.bufferBytes = bufferBytes
         largestPage = max(1, firstPageBytes)  // page 1 is the first estimate of a page's size
-        for _ in 0..<min(concurrency, pages.count) {
-            Thread.detachNewThread { [self] in work(settings, host) }
+        workers = min(concurrency, pages.count)
+        for _ in 0..<workers {
+            Thread.detachNewThread { [self] in
+                work(settings, host)
+                condition.lock()
+                workers -= 1
+                condition.broadcast()
+                condition.unlock()
+            }
         }
     }
 
@@ -263,7 +278,7 @@ final class PageFetcher: @unchecked Sendable {  // all state is guarded by `cond
             nextToFetch += 1
             inFlight += 1
             condition.unlock()
-            let result = Result { try settings.fetch(page: page, host: host) }
+            let result = Result { try settings.fetch(page: page, host: host, stopped: { [self] in isStopped }) }
             condition.lock()
             inFlight -= 1
             if case .success(let body) = result {
@@ -296,10 +311,26 @@ final class PageFetcher: @unchecked Sendable {  // all state is guarded by `cond
         throw failure ?? PluginError.cancelled
     }
 
+    private var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopped
+    }
+
     func stop() {
         condition.lock()
         stopped = true
         condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Stops, then waits until every worker thread has returned (a worker in the middle of
+    /// a request returns when it ends, or at once when the host cancels it).
+    func stopAndWait() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        while workers > 0 { condition.wait() }
         condition.unlock()
     }
 }

@@ -325,7 +325,7 @@ final class RecordProducer: BatchProducer {
     }
 
     private func mismatch(_ name: String, _ value: OrderedJSON, _ column: ColumnBuilder) -> PluginError {
-        PluginError.invalidArgument("field '\(name)' has \(Flatten.jsonText(value).prefix(40)) where \(column.field.type.format) was expected; set fields.types")
+        PluginError.invalidArgument("field '\(name)' has \(Flatten.jsonText(value).prefix(40)) where \(column.field.type.name) was expected; set fields.types")
     }
 }
 

@@ -3,8 +3,16 @@ import PluginKit
 /// One cell of a sheet row as stored.
 enum SheetValue {
     case number(Double, date: Bool)
-    case text([UInt8])
+    /// A shared string is a slice of the workbook's table, not a copy: a file that points
+    /// a thousand cells at one 20 MB string must not become 20 GB.
+    case text(ArraySlice<UInt8>)
     case bool(Bool)
+
+    /// About what the value weighs in a batch.
+    var byteCount: Int {
+        if case .text(let t) = self { return t.count + 4 }
+        return 8
+    }
 }
 
 /// Reads a sheet's rows in order: `<row>` elements holding `<c r="B2" t=".." s="..">`
@@ -87,9 +95,9 @@ struct SheetRows {
             guard let index = Int(String(decoding: v, as: UTF8.self)) else {
                 throw PluginError.invalidArgument("row \(rowNumber): a shared-string cell without an index")
             }
-            return .text(Array(try workbook.sharedString(index)))
+            return .text(try workbook.sharedString(index))
         case "inlineStr", "str":
-            return .text(v)
+            return .text(v[...])
         case "b":
             return .bool(v == [UInt8(ascii: "1")])
         case "e":

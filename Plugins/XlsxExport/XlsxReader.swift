@@ -85,15 +85,27 @@ final class SheetProducer: BatchProducer {
         _ = try rows.next()
     }
 
+    /// A batch ends at this many bytes; a single row may hold at most `maxRowBytes`.
+    static let maxBatchBytes = 8 << 20
+    static let maxRowBytes = 64 << 20
+
     func next(into batch: BatchBuilder) throws -> Bool {
         try host?.checkCancelled()
-        var count = 0
-        while count < batchSize && remaining > 0 {
+        var count = 0, bytes = 0
+        while count < batchSize && remaining > 0 && bytes < Self.maxBatchBytes {
             guard let row = try rows.next() else { return false }
             if row.isEmpty { continue }
             var values = [SheetValue?](repeating: nil, count: fields.count)
-            for cell in row where cell.column < fields.count { values[cell.column] = cell.value }
+            var rowBytes = 0
+            for cell in row where cell.column < fields.count {
+                values[cell.column] = cell.value
+                rowBytes += cell.value.byteCount
+            }
+            guard rowBytes <= Self.maxRowBytes else {
+                throw PluginError.invalidArgument("row \(rows.rowNumber) holds more than \(Self.maxRowBytes) bytes")
+            }
             for (i, value) in values.enumerated() { try append(value, to: batch[i]) }
+            bytes += rowBytes
             count += 1
             remaining -= 1
         }
@@ -126,7 +138,7 @@ final class SheetProducer: BatchProducer {
     }
 
     private static func unexpected(_ d: Double, _ column: ColumnBuilder) -> PluginError {
-        PluginError.invalidArgument("column '\(column.field.name)': \(text(d)) does not fit the column's type \(column.field.type.format)")
+        PluginError.invalidArgument("column '\(column.field.name)': \(text(d)) does not fit the column's type \(column.field.type.name)")
     }
 
     static func text(_ d: Double) -> String {

@@ -1,5 +1,7 @@
+import CLinuxExtras
 import Foundation
 import Logging
+import Synchronization
 
 /// The composition root: everything one running gateway is made of, built from its
 /// configuration. `gateway serve` and the tests both start here.
@@ -40,7 +42,8 @@ public final class Gateway: Sendable {
         services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
-        datasetTables = try DatasetStore(path: dataURL.appendingPathComponent("datasets.sqlite").path)
+        datasetTables = try DatasetStore(path: dataURL.appendingPathComponent("datasets.sqlite").path,
+                                         maxValueBytes: config.limits.maxValueBytes)
         datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         limiter = RequestLimiter(maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient)
@@ -56,11 +59,16 @@ public final class Gateway: Sendable {
         try exports.deleteExpired()
     }
 
-    /// Hourly upkeep while serving: expired export tasks and their files are deleted.
+    /// Upkeep while serving: every minute, free heap memory goes back to the system (a
+    /// burst of large requests would otherwise leave the process at its peak size); every
+    /// hour, expired export tasks and their files are deleted.
     public func startMaintenance() -> DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
-        timer.schedule(deadline: .now() + 3600, repeating: 3600)
+        timer.schedule(deadline: .now() + 60, repeating: 60)
+        let minutes = Atomic<Int>(0)
         timer.setEventHandler { [exports, logger] in
+            gw_release_free_memory()
+            guard minutes.wrappingAdd(1, ordering: .relaxed).newValue % 60 == 0 else { return }
             do {
                 let removed = try exports.deleteExpired()
                 if removed > 0 { logger.info("deleted \(removed) expired export tasks") }
@@ -88,8 +96,10 @@ public final class Gateway: Sendable {
             return false
         }
         let (_, secret) = try tokens.create(name: "admin (generated)", scopes: ["admin"])
-        FileManager.default.createFile(atPath: adminTokenPath, contents: Data((secret + "\n").utf8),
-                                       attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: adminTokenPath, contents: Data((secret + "\n").utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw InvalidInput("cannot write the admin token to \(adminTokenPath)")
+        }
         return true
     }
 }

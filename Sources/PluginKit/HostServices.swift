@@ -64,7 +64,7 @@ public struct HostServices: @unchecked Sendable {
         }
         var err = gw_error()
         var response = gw_http_response()
-        let status: gw_status = try withCStrings(headers.flatMap { [$0.0, $0.1] } + [method, url]) { cStrings in
+        let status: gw_status = withCStrings(headers.flatMap { [$0.0, $0.1] } + [method, url]) { cStrings in
             let headerList = (0..<headers.count).map {
                 gw_http_header(name: cStrings[2 * $0], value: cStrings[2 * $0 + 1])
             }

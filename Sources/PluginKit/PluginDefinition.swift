@@ -3,7 +3,7 @@ import PluginABI
 import Synchronization
 
 /// A source instance written in Swift. PluginKit wraps it in the C vtable.
-public protocol SourceInstance: AnyObject {
+public protocol SourceInstance: AnyObject, SendableMetatype {
     init(config: PluginConfig, host: HostServices) throws
     /// Starts one read. The producer is exported as an ArrowArrayStream; it may keep using
     /// `host` until the stream is released.
@@ -24,12 +24,12 @@ public protocol BatchConsumer: AnyObject {
 }
 
 /// A format instance: writes what it serializes to `sink`.
-public protocol FormatInstance: BatchConsumer {
+public protocol FormatInstance: BatchConsumer, SendableMetatype {
     init(config: PluginConfig, host: HostServices, sink: ByteSink) throws
 }
 
 /// An exporter instance: writes files into `outputDirectory`.
-public protocol ExporterInstance: BatchConsumer {
+public protocol ExporterInstance: BatchConsumer, SendableMetatype {
     init(config: PluginConfig, host: HostServices, outputDirectory: String, baseName: String) throws
 }
 

@@ -104,7 +104,8 @@ import Testing
             port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
             if port == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
-        let configured = try Self.gateway(smtpPort: try #require(port))
+        guard let port else { throw InvalidInput("smtp_sink.py did not start") }
+        let configured = try Self.gateway(smtpPort: port)
         try await TestServer.with(configured) { server in
             let (status, reply) = try await upload(server, ["file=\(try Self.csv("name\nB\n"))", "mail=ops@example.com,boss@example.com"])
             #expect(status == 200)

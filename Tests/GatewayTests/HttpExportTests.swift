@@ -169,4 +169,25 @@ import Testing
             #expect(log.contains(#""fail_reason": "interrupted by restart""#) && log.contains(#""status": 3"#), "\(log)")
         }
     }
+
+    /// The pager's threads went on retrying (and calling the host on a freed instance)
+    /// after the export had failed. Now an abandoned crawl stops every thread first.
+    @Test func aFailedCrawlLeavesNoThreadBehind() async throws {
+        try await Self.withPageServer { pages in
+            let (gateway, token) = try ExportTests.gateway()
+            try await TestServer.with(gateway) { server in
+                let key = try await Self.start(server, token: token, url: "\(pages)/failfast", limit: 10)
+                let detail = try await ExportTests.waitForEnd(server, key: key, token: token)
+                #expect(detail["status"] as? Int == 3)
+                #expect(detail["fail_reason"] as? String == "page 2: HTTP 400")
+                func requests() throws -> Int {
+                    let stats = try TestSupport.run("/usr/bin/env", ["curl", "-s", "\(pages)/stats"]).output
+                    return Int(stats.firstMatch(of: /"requests": (\d+)/)?.1 ?? "") ?? -1
+                }
+                let atEnd = try requests()
+                try await Task.sleep(for: .seconds(3))  // past the pages' Retry-After
+                #expect(try requests() == atEnd, "the crawl went on after its task had failed")
+            }
+        }
+    }
 }

@@ -222,4 +222,51 @@ import Testing
         #expect(cpu < 1.0, "the gateway spun while connections waited: \(result.output)")
         #expect(gateway.process.isRunning)
     }
+
+    /// instr, replace and trim ran in time proportional to the product of their arguments'
+    /// lengths, and a progress handler cannot stop a single call: one query held a core for
+    /// minutes past its time budget. The gateway's own versions are linear.
+    @Test func oneLongFunctionCallCannotOutliveTheTimeBudget() async throws {
+        let (gateway, token) = try Self.gateway { $0.limits.queryTimeoutSeconds = 10 }
+        try await TestServer.with(gateway) { server in
+            let sql = "SELECT instr(printf('%.*c', 2000000, 'a'), printf('%.*c', 1000000, 'a') || 'b') AS i, "
+                + "length(replace(printf('%.*c', 2000000, 'a'), printf('%.*c', 1000000, 'a') || 'b', 'x')) AS r, "
+                + "length(trim(printf('%.*c', 2000000, 'a') || 'b', printf('%.*c', 1000000, 'a') || 'c')) AS t"
+            // SQLite's own versions finish after minutes, past the budget: a 504.
+            let reply = try await server.request(.GET, Self.storeQuery(sql, token: token))
+            #expect(reply.text == #"[{"i":0,"r":2000000,"t":1}]"#, "\(reply.text)")
+        }
+    }
+
+    /// The linear versions answer what SQLite's own do, on ASCII, multi-byte text, blobs,
+    /// empty strings and NULLs.
+    @Test func linearFunctionsAgreeWithSQLite() throws {
+        let (gateway, _) = try Self.gateway()
+        let ours = try ReadOnlySQL.open(gateway.datasetTables.path, control: RunControl(timeBudgetSeconds: 0), maxValueBytes: 1 << 20)
+        let theirs = try SQLiteConnection(path: ":memory:")
+        let texts = ["", " ", "a", "abc", "  abc  ", "价格价格 ok", "xxabcxx", "ab", "b", "价", "é e", "\u{1F600}x\u{1F600}", "aaaa"]
+        var calls: [String] = []
+        for x in texts {
+            let qx = "'\(x)'"
+            calls += ["trim(\(qx))", "ltrim(\(qx))", "rtrim(\(qx))", "trim(\(qx), NULL)", "instr(\(qx), NULL)", "replace(\(qx), NULL, 'z')"]
+            for y in texts {
+                let qy = "'\(y)'"
+                calls += ["instr(\(qx), \(qy))", "trim(\(qx), \(qy))", "ltrim(\(qx), \(qy))", "rtrim(\(qx), \(qy))",
+                          "replace(\(qx), \(qy), 'Z')", "replace(\(qx), \(qy), '')", "instr(CAST(\(qx) AS BLOB), CAST(\(qy) AS BLOB))",
+                          "instr(\(qx), CAST(\(qy) AS BLOB))", "instr(12345, \(qy))"]
+            }
+        }
+        for call in calls {
+            let a = try ReadOnlySQL.prepare(ours, "SELECT \(call)").row(stepping: true)
+            let b = try theirs.query("SELECT \(call)").first ?? []
+            #expect(a == b, "\(call): \(a) vs SQLite's \(b)")
+        }
+    }
+}
+
+private extension SQLiteStatement {
+    func row(stepping: Bool) throws -> [SQLValue] {
+        guard try step() else { return [] }
+        return row()
+    }
 }

@@ -124,4 +124,109 @@ import Testing
             }
         }
     }
+
+    static func typedGateway() throws -> (Gateway, String) {
+        let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+            config.auth.signedKeys = ["xxx": "xxxxxx"]
+            config.limits.maxValueBytes = 4_096
+            config.datasets = ["t": DatasetDefinition(table: "t(k text, price decimal, ok bool, ts timestamp, misc, n real)", keys: ["k"])]
+            config.queries = ["one": NamedQuery(sql: "SELECT k FROM t WHERE k = :k")]
+        }
+        let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
+        return (gateway, token)
+    }
+
+    static func pushT(_ server: TestServer, _ ds: String, update: Bool = false) async throws -> TestServer.Reply {
+        let stamp = String(Int64(Date().timeIntervalSince1970 * 1000))
+        let token = Crypto.hex(Crypto.sha1(Array("xxxxxx\(stamp)xxxt".utf8)))
+        return try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                        body: "visitor=xxx&type=t&stamp=\(stamp)&token=\(token)&update=\(update ? 1 : 0)&ds=\(encode(ds))")
+    }
+
+    /// Decimal columns had NUMERIC affinity: 12345678901234567.5 came back ...568, and a
+    /// 39-digit value was accepted and then broke every query of the dataset.
+    @Test func decimalsKeepEveryDigit() async throws {
+        let (gateway, token) = try Self.typedGateway()
+        try await TestServer.with(gateway) { server in
+            let ok = try await Self.pushT(server, #"[["k","price"],["a","12345678901234567.5"],["b",123456789.123456789],["c",0.1],["d",1.5e3],["e","99999999999999999999999999.99"]]"#)
+            #expect(ok.status == 200, "\(ok.text)")
+            let read = try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)")
+            #expect(read.text.contains(#""price":12345678901234567.5"#) && read.text.contains(#""price":123456789.123456789"#)
+                    && read.text.contains(#""price":0.1"#) && read.text.contains(#""price":1500"#)
+                    && read.text.contains(#""price":99999999999999999999999999.99"#), "\(read.text)")
+            let tooWide = try await Self.pushT(server, #"[["k","price"],["f","100000000000000000000000000000000000000"]]"#)
+            #expect(tooWide.status == 400)
+            #expect((tooWide.json["msg"] as? String)?.hasSuffix("has more than 28 digits before the point or 10 after (decimal(38, 10))") == true, "\(tooWide.text)")
+            #expect(try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)").status == 200)
+        }
+    }
+
+    /// Filters compared text with what pushes stored typed: `$ok=true` matched nothing, and
+    /// so did a timestamp written as the API shows it. Timestamps are now stored in UTC.
+    @Test func filtersReadTheirValuesAsTheColumnsType() async throws {
+        let (gateway, token) = try Self.typedGateway()
+        try await TestServer.with(gateway) { server in
+            let ok = try await Self.pushT(server, #"[["k","ok","ts","misc"],["a",true,"2024-01-02 03:04:05+05:00",42],["b",false,"2024-01-01 23:00:00Z","42"],["c",null,"2024-01-01T22:30:00-01:00",7]]"#)
+            #expect(ok.status == 200, "\(ok.text)")
+            func keys(_ filter: String) async throws -> String {
+                try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)&\(filter)").text
+            }
+            let okTrue = try await keys("$ok=true")
+            #expect(okTrue.contains(#""k":"a""#) && !okTrue.contains(#""k":"b""#), "\(okTrue)")
+            // 03:04:05+05:00 is 22:04:05 UTC the day before: found as the API shows it.
+            let byTime = try await keys("$ts=2024-01-01T22:04:05Z")
+            #expect(byTime.contains(#""k":"a""#), "\(byTime)")
+            let untyped = try await keys("$misc=42&UnknownTypeHandle=CastToString")
+            #expect(untyped.contains(#""k":"a""#) && untyped.contains(#""k":"b""#), "\(untyped)")
+            // Sorted as times, not as the texts that were sent.
+            let sorted = try await server.request(.GET, "/api/v1/datasource/store/query?token=\(token)&query=SELECT+k+FROM+t+ORDER+BY+ts")
+            #expect(sorted.text == #"[{"k":"a"},{"k":"b"},{"k":"c"}]"#, "\(sorted.text)")
+            let bad = try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)&$ok=maybe")
+            #expect(bad.status == 400)
+            let outOfRange = try await Self.pushT(server, #"[["k","ts"],["z","9999-12-31 23:59:59-14:00"]]"#)
+            #expect(outOfRange.status == 400, "\(outOfRange.text)")
+        }
+    }
+
+    /// Several values of a parameter the query compares to one value were bound as a JSON
+    /// array, which matched nothing.
+    @Test func severalValuesForOneValueParameterAreABadRequest() async throws {
+        let (gateway, token) = try Self.typedGateway()
+        try await TestServer.with(gateway) { server in
+            let named = try await server.request(.GET, "/api/v1/dataset/one/query?token=\(token)&$k=a&$k=b")
+            #expect(named.status == 400)
+            #expect((named.json["error"] as? [String: Any])?["message"] as? String
+                    == "parameter 'k' takes one value (2 given); a query reads several with json_each(:k)")
+            let list = try await server.request(.GET, "/api/v1/datasource/store/query?token=\(token)&$k=a&$k=b&query=" +
+                                                    "SELECT+count(*)+AS+n+FROM+json_each(:k)")
+            #expect(list.text == #"[{"n":2}]"#)
+        }
+    }
+
+    /// An untyped column whose first value is a number read "0x10", "nan" and "inf" as 0.
+    @Test func textInANumberColumnIsAnErrorNotZero() async throws {
+        let (gateway, token) = try Self.typedGateway()
+        try await TestServer.with(gateway) { server in
+            #expect(try await Self.pushT(server, #"[["k","misc"],["a",1.5],["b","0x10"]]"#).status == 200)
+            let reply = try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)")
+            #expect(reply.status == 400, "\(reply.text)")
+            #expect((reply.json["error"] as? [String: Any])?["message"] as? String
+                    == "row 2, column 'misc': '0x10' is not a float64 value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString")
+        }
+    }
+
+    /// update=1 with a null key added the row again on every push; a value over
+    /// limits.maxValueBytes made every later query fail; `rowid` hid the push order.
+    @Test func pushesThatWouldBreakTheDatasetAreRefused() async throws {
+        let (gateway, _) = try Self.typedGateway()
+        try await TestServer.with(gateway) { server in
+            let nullKey = try await Self.pushT(server, #"[["k","n"],[null,1]]"#, update: true)
+            #expect(nullKey.status == 400)
+            #expect(nullKey.json["msg"] as? String == "row 1, column 'k': a key column cannot be null with update=1")
+            let big = try await Self.pushT(server, #"[["k","misc"],["a",""# + String(repeating: "x", count: 5_000) + #""]]"#)
+            #expect(big.status == 400)
+            #expect(big.json["msg"] as? String == "row 1, column 'misc': the value is larger than 4096 bytes (limits.maxValueBytes)")
+        }
+        #expect(throws: InvalidInput.self) { try Dataset(id: "r", definition: DatasetDefinition(table: "r(rowid integer, a)")) }
+    }
 }

@@ -115,8 +115,8 @@ import Testing
         }
         let rows = try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT name, age, joined, score, ok, \"when\", note FROM people ORDER BY rowid")
         #expect(rows == [
-            [.text("张三"), .int(31), .text("2026-01-02"), .double(9.5), .int(1), .text("2026-01-02 08:30:00"), .text("a & b <c>")],
-            [.text("Li"), .null, .text("2026-02-03"), .double(7), .int(0), .text("2026-02-03 00:00:01"), .text("12")],
+            [.text("张三"), .int(31), .text("2026-01-02"), .double(9.5), .int(1), .text("2026-01-02 08:30:00Z"), .text("a & b <c>")],
+            [.text("Li"), .null, .text("2026-02-03"), .double(7), .int(0), .text("2026-02-03 00:00:01Z"), .text("12")],
             [.text("Zhao"), .int(40), .text("2026-03-04"), .double(-1.25), .int(1), .null, .null],
         ])
     }

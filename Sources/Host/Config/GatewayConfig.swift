@@ -19,6 +19,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// Connections served at once; more wait to be accepted. Lowered at start to fit the
         /// process's file descriptor limit.
         public var maxConnections: Int
+        /// …of which one client address may hold this many.
+        public var maxConnectionsPerAddress: Int
         /// On SIGTERM, requests and exports in progress get this long to finish.
         public var shutdownGraceSeconds: Int
     }
@@ -28,8 +30,10 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// A query (its SQL, its source plugin and sending its rows) is stopped after this
         /// long; 0 means never.
         public var queryTimeoutSeconds: Int
-        /// The largest single value (text or blob) a query may produce.
+        /// The largest single value (text or blob) a query may produce, or a push store.
         public var maxValueBytes: Int
+        /// The largest temporary file one query's sort or temporary table may write.
+        public var maxTempBytes: Int
         /// Queries, pushes and uploads running at once, in all.
         public var maxConcurrentRequests: Int
         /// …and per client (one token, one signing visitor, or one address).
@@ -95,6 +99,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var concurrency: Int
         /// Export tasks run at once; more wait their turn (status 1 meanwhile).
         public var maxRunning: Int
+        /// Tasks that may wait beyond those; more are refused with 503.
+        public var maxQueued: Int
         /// The address clients reach this gateway at, for `down_url`; empty means the request's Host.
         public var publicBaseUrl: String
         /// A `down_url` is signed and works without a token for this long.
@@ -121,8 +127,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public static let defaultsJSON = """
         {
           "server": {"host": "127.0.0.1", "port": 8080, "maxBodyBytes": 67108864, "idleTimeoutSeconds": 30,
-                     "writeStallSeconds": 60, "maxConnections": 1000, "shutdownGraceSeconds": 10},
-          "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxConcurrentRequests": 16,
+                     "writeStallSeconds": 60, "maxConnections": 1000, "maxConnectionsPerAddress": 256,
+                     "shutdownGraceSeconds": 10},
+          "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxTempBytes": 1073741824, "maxConcurrentRequests": 16,
                      "maxConcurrentPerClient": 4},
           "dataDir": "gateway-data",
           "plugins": {"directories": []},
@@ -135,7 +142,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "smtp": {"host": "", "port": 25, "from": "gateway@localhost", "username": "", "password": "",
                    "starttls": "auto", "caFile": ""},
           "exports": {"requireToken": true, "retentionDays": 7, "callbackRetries": 3, "callbackBackoffMs": 1000,
-                      "maxRowsPerFile": 0, "concurrency": 8, "maxRunning": 4, "publicBaseUrl": "",
+                      "maxRowsPerFile": 0, "concurrency": 8, "maxRunning": 4, "maxQueued": 16, "publicBaseUrl": "",
                       "downloadLinkHours": 24},
           "logLevel": "info"
         }
@@ -177,6 +184,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     /// Every number within a range the gateway can honour: a value out of range is refused
     /// at start-up with its name, not discovered later as an overflow.
     public func validate() throws {
+        func check(_ value: Int, _ low: Int, _ name: String, upTo high: Int) throws {
+            try check(value, low...high, name)
+        }
         func check(_ value: Int, _ range: ClosedRange<Int>, _ name: String) throws {
             guard range.contains(value) else {
                 throw InvalidInput("configuration: \(name) must be \(range.lowerBound) to \(range.upperBound), not \(value)")
@@ -190,9 +200,11 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(server.idleTimeoutSeconds, 1...3_600, "server.idleTimeoutSeconds")
         try check(server.writeStallSeconds, 1...3_600, "server.writeStallSeconds")
         try check(server.maxConnections, 1...1_000_000, "server.maxConnections")
+        try check(server.maxConnectionsPerAddress, 1...1_000_000, "server.maxConnectionsPerAddress")
         try check(server.shutdownGraceSeconds, 0...3_600, "server.shutdownGraceSeconds")
         try check(limits.queryTimeoutSeconds, 0...86_400, "limits.queryTimeoutSeconds")
         try check(limits.maxValueBytes, 1_024...1_000_000_000, "limits.maxValueBytes")
+        try check(limits.maxTempBytes, 1 << 20, "limits.maxTempBytes", upTo: 1 << 50)
         try check(limits.maxConcurrentRequests, 1...10_000, "limits.maxConcurrentRequests")
         try check(limits.maxConcurrentPerClient, 1...10_000, "limits.maxConcurrentPerClient")
         try check(http.timeoutSeconds, 1...86_400, "http.timeoutSeconds")
@@ -213,6 +225,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(exports.maxRowsPerFile, 0...1_048_576, "exports.maxRowsPerFile")
         try check(exports.concurrency, 1...64, "exports.concurrency")
         try check(exports.maxRunning, 1...256, "exports.maxRunning")
+        try check(exports.maxQueued, 0...10_000, "exports.maxQueued")
         try check(exports.downloadLinkHours, 1...8_760, "exports.downloadLinkHours")
     }
 

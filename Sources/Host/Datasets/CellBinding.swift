@@ -23,7 +23,15 @@ enum CellBinding {
             case .bool(let b): s.bind(index, int: b ? 1 : 0)
             case .int(let v): s.bind(index, int: v)
             case .double(let v): s.bind(index, double: v)
-            case .number(let raw), .text(let raw): s.bind(index, text: raw)
+            case .number(let raw):
+                // A whole number past Int64 stays text; any other number is a REAL.
+                if raw.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }),
+                    let d = RowArrayParser.double(raw), d.isFinite {
+                    s.bind(index, double: d)
+                } else {
+                    s.bind(index, text: raw)
+                }
+            case .text(let raw): s.bind(index, text: raw)
             }
         case .text:
             switch cell {
@@ -35,12 +43,21 @@ enum CellBinding {
         case .real:
             s.bind(index, double: try real(cell))
         case .decimal:
-            let text = cell.description
-            guard case .bool = cell else {
-                guard DecimalNumber.isValid(text) else { throw Refusal(problem: "is not a decimal number") }
-                return bindText(text, s, index)
+            // Kept as the digits sent (the column stores text): no rounding through a Double.
+            let text: String
+            switch cell {
+            case .bool, .null: throw Refusal(problem: "is not a decimal number")
+            case .double(let d): text = Decimal(string: d.description, locale: Self.posix)?.description ?? d.description
+            case .number(let raw) where raw.contains(UInt8(ascii: "e")) || raw.contains(UInt8(ascii: "E")):
+                // An exponent is written out (Decimal reads up to 38 digits exactly).
+                text = Decimal(string: cell.description, locale: Self.posix)?.description ?? cell.description
+            default: text = cell.description.trimmingCharacters(in: .whitespaces)
             }
-            throw Refusal(problem: "is not a decimal number")
+            guard DecimalNumber.isValid(text) else { throw Refusal(problem: "is not a decimal number") }
+            guard DecimalNumber.fits(text) else {
+                throw Refusal(problem: "has more than \(DecimalNumber.integerDigits) digits before the point or \(DecimalNumber.fractionDigits) after (decimal(38, 10))")
+            }
+            return bindText(text, s, index)
         case .bool:
             s.bind(index, int: try boolean(cell) ? 1 : 0)
         case .date:
@@ -48,7 +65,7 @@ enum CellBinding {
             day.withISOText { s.bind(index, text: $0) }
         case .timestamp:
             guard case .text(let raw) = cell, let ts = DateText.timestamp(raw) else {
-                throw Refusal(problem: "is not a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM])")
+                throw Refusal(problem: "is not a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM], years 0 to 9999 in UTC)")
             }
             bindText(ts, s, index)
         case .blob:
@@ -56,6 +73,8 @@ enum CellBinding {
             s.bind(index, blob: raw)
         }
     }
+
+    private static let posix = Locale(identifier: "en_US_POSIX")
 
     private static func bindText(_ text: String, _ s: SQLiteStatement, _ index: Int32) {
         var copy = text
@@ -109,6 +128,22 @@ enum CellBinding {
 
 /// Decimal text: an optional sign, digits, an optional fraction.
 enum DecimalNumber {
+    /// decimal(38, 10), the type the query API reads decimal columns as.
+    static let integerDigits = 28
+    static let fractionDigits = 10
+
+    /// True when the number's digits fit decimal(38, 10) (leading zeros before the point
+    /// and trailing ones after it do not count).
+    static func fits(_ text: String) -> Bool {
+        var s = Substring(text)
+        if s.first == "-" || s.first == "+" { s = s.dropFirst() }
+        let parts = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let whole = parts[0].drop { $0 == "0" }
+        var fraction = parts.count == 2 ? parts[1] : ""
+        while fraction.last == "0" { fraction = fraction.dropLast() }
+        return whole.count <= integerDigits && fraction.count <= fractionDigits
+    }
+
     static func isValid(_ text: String) -> Bool {
         var s = Substring(text)
         if s.first == "-" || s.first == "+" { s = s.dropFirst() }

@@ -45,7 +45,9 @@ public enum ColumnType: String, Sendable, CaseIterable, Codable {
         case .text: "TEXT"
         case .integer: "INTEGER"
         case .real: "REAL"
-        case .decimal: "DECIMAL"
+        // TEXT affinity ("DECIMAL" alone would be NUMERIC, which stores a REAL and rounds):
+        // the digits are kept as sent, and the query API still reads the column as decimal.
+        case .decimal: "DECIMAL TEXT"
         case .bool: "BOOLEAN"
         case .date: "DATE"
         case .timestamp: "TIMESTAMP"
@@ -113,7 +115,8 @@ public struct Dataset: Sendable, Equatable {
         else {
             throw InvalidInput("dataset '\(dataset)': \(what) '\(name)' must be letters, digits and _ (not starting with a digit)")
         }
-        guard !name.lowercased().hasPrefix("sqlite_") else {
+        // rowid and its aliases would hide the table's own row order (queries read it).
+        guard !name.lowercased().hasPrefix("sqlite_"), !["rowid", "oid", "_rowid_"].contains(name.lowercased()) else {
             throw InvalidInput("dataset '\(dataset)': \(what) '\(name)' is reserved by SQLite")
         }
     }

@@ -9,9 +9,13 @@ public final class DatasetStore: @unchecked Sendable {
     public let path: String
     private let writer: SQLiteConnection
     private let writeLock = NSLock()
+    /// The largest text or blob a push may store (limits.maxValueBytes): a larger one
+    /// would make every later query of the dataset fail.
+    let maxValueBytes: Int
 
-    public init(path: String) throws {
+    public init(path: String, maxValueBytes: Int = 16 << 20) throws {
         self.path = path
+        self.maxValueBytes = maxValueBytes
         writer = try SQLiteConnection(path: path)
         // A push of 50,000 rows touches thousands of pages: a 64 MB cache keeps the
         // transaction from spilling to the WAL before it commits.
@@ -30,7 +34,7 @@ public final class DatasetStore: @unchecked Sendable {
             try writer.transaction {
                 try writer.execute(dataset.createSQL)
                 for sql in dataset.preSql { try run(sql, phase: "preSql", dataset: dataset) }
-                var importer = DatasetImport(dataset: dataset, update: update, db: writer)
+                var importer = DatasetImport(dataset: dataset, update: update, db: writer, maxValueBytes: maxValueBytes)
                 try feed(&importer)
                 guard importer.sawHeader else { throw InvalidInput("no header row") }
                 for sql in dataset.postSql { try run(sql, phase: "postSql", dataset: dataset) }
@@ -77,17 +81,22 @@ public struct DatasetImport: RowSink {
     let dataset: Dataset
     let update: Bool
     let db: SQLiteConnection
+    let maxValueBytes: Int
     private(set) var sawHeader = false
     private(set) var rows = 0
     private var statement: SQLiteStatement?
     private var columns: [Dataset.Column] = []
     /// The columns' types alone: read per cell, without copying the column's name.
     private var types: [ColumnType] = []
+    /// Which header columns are keys (with update=1 a key cannot be null: SQLite's unique
+    /// index lets any number of nulls in, and every push would add the row again).
+    private var isKey: [Bool] = []
 
-    init(dataset: Dataset, update: Bool, db: SQLiteConnection) {
+    init(dataset: Dataset, update: Bool, db: SQLiteConnection, maxValueBytes: Int = 16 << 20) {
         self.dataset = dataset
         self.update = update
         self.db = db
+        self.maxValueBytes = maxValueBytes
     }
 
     public mutating func header(_ names: [String]) throws {
@@ -116,12 +125,20 @@ public struct DatasetImport: RowSink {
         }
         statement = try db.prepare(sql)
         types = columns.map(\.type)
+        isKey = columns.map { update && dataset.keys.contains($0.name) }
         sawHeader = true
     }
 
     public mutating func cell(_ value: PushedCell, column: Int) throws {
         guard column < types.count else {
             throw DatasetWriteError.row("row \(rows + 1) has more cells than the header's \(columns.count)")
+        }
+        switch value {
+        case .null where isKey[column]:
+            throw DatasetWriteError.row("row \(rows + 1), column '\(columns[column].name)': a key column cannot be null with update=1")
+        case .text(let raw) where raw.count > maxValueBytes, .number(let raw) where raw.count > maxValueBytes:
+            throw DatasetWriteError.row("row \(rows + 1), column '\(columns[column].name)': the value is larger than \(maxValueBytes) bytes (limits.maxValueBytes)")
+        default: break
         }
         do {
             try CellBinding.bind(value, to: statement!, index: Int32(column + 1), type: types[column])

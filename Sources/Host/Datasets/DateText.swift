@@ -123,11 +123,18 @@ enum DateText {
             return value
         }
 
-        /// "YYYY-MM-DD HH:MM:SS[.f][zone]", as the store keeps it.
-        var storeText: String {
-            var out = day.isoText + String(format: " %02d:%02d:%02d", hour, minute, second)
+        /// "YYYY-MM-DD HH:MM:SS[.f]Z", in UTC, as the store keeps it: one form for every
+        /// offset a client sends, so that stored timestamps compare and sort as times. Nil
+        /// when the instant falls outside the years 0 to 9999 in UTC.
+        var storeText: String? {
+            let seconds = day.daysSinceEpoch * 86_400 + Int64(hour * 3600 + minute * 60 + second - offsetSeconds)
+            let (q, r) = seconds.quotientAndRemainder(dividingBy: 86_400)
+            let days = r < 0 ? q - 1 : q, secondOfDay = r < 0 ? r + 86_400 : r
+            let (y, m, d) = ISODates.civil(days)
+            guard (0...9_999).contains(y) else { return nil }
+            var out = String(format: "%04lld-%02lld-%02lld %02lld:%02lld:%02lld", y, m, d, secondOfDay / 3600, secondOfDay / 60 % 60, secondOfDay % 60)
             if !fraction.isEmpty { out += "." + String(decoding: fraction, as: UTF8.self) }
-            return out + zone
+            return out + "Z"
         }
 
         /// Microseconds since 1970 in UTC. Bounded: years 0 to 9999 and fields in range.
@@ -143,7 +150,7 @@ enum DateText {
         Day(raw)?.isoText
     }
 
-    /// "2026-11-21 08:30:00", "2026-11-21T08:30:00.5Z", "…+08:00" → "2026-11-21 08:30:00[.f][zone]".
+    /// "2026-11-21 08:30:00", "2026-11-21T08:30:00.5Z", "…+08:00" → "2026-11-21 00:30:00[.f]Z" (UTC).
     static func timestamp(_ raw: UnsafeRawBufferPointer) -> String? {
         Moment(raw)?.storeText
     }

@@ -1,4 +1,5 @@
 import CSQLite
+import SQLiteTuning
 import Foundation
 
 /// Read-only access to the datasets file for queries: a read-only connection, an
@@ -11,14 +12,24 @@ enum ReadOnlySQL {
 
     /// A read-only connection whose statements stop when `control` says so (client gone,
     /// time budget spent) and whose values are at most `maxValueBytes` long.
-    static func open(_ path: String, control: RunControl, maxValueBytes: Int) throws -> SQLiteConnection {
-        let db = try SQLiteConnection(path: path, readOnly: true)
+    static func open(_ path: String, control: RunControl, maxValueBytes: Int, maxTempBytes: Int = 1 << 30) throws -> SQLiteConnection {
+        // The capped VFS bounds the temporary files a sort may spill (limits.maxTempBytes).
+        guard let vfs = gw_sqlite_capped_vfs(Int64(maxTempBytes)) else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "cannot set up the cap on temporary files")
+        }
+        let db = try SQLiteConnection(path: path, readOnly: true, vfs: String(cString: vfs))
         // query_only first: the authorizer installed next refuses every PRAGMA.
         try db.execute("PRAGMA query_only = 1")
         let refusals = Refusals()
         db.callbackObjects.append(refusals)
         sqlite3_set_authorizer(db.handle, readOnlyAuthorizer, Unmanaged.passUnretained(refusals).toOpaque())
         sqlite3_limit(db.handle, SQLITE_LIMIT_LENGTH, Int32(clamping: maxValueBytes))
+        // LIKE and GLOB patterns are matched backtracking: keep them short.
+        sqlite3_limit(db.handle, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1_000)
+        // No single function call may run longer than its input is long (see the C file).
+        guard gw_sqlite_register_linear_functions(db.handle) == SQLITE_OK else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "cannot set up the query functions")
+        }
         db.interrupt(every: 10_000) { control.isStopped }
         return db
     }

@@ -7,7 +7,8 @@ public enum PushedCell {
     case bool(Bool)
     case int(Int64)
     case double(Double)
-    /// A number literal that does not fit Int64/Double exactly is kept as its text.
+    /// A number literal that does not fit Int64, or that a Double would not hold exactly
+    /// (over 15 significant digits, an exponent), kept as its text.
     case number(UnsafeRawBufferPointer)
     case text(UnsafeRawBufferPointer)
 
@@ -139,6 +140,9 @@ public struct RowArrayParser {
         }
         let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<i])
         if integral, let v = Self.int64(raw) { return .int(v) }
+        // Up to 15 significant digits without an exponent a Double holds the literal
+        // exactly; anything else keeps its text, so that a decimal column stores every digit.
+        if !integral, let exact = Self.fastDouble(raw) { return .double(exact) }
         guard let d = Self.double(raw) else {
             throw Failure(description: "'\(String(decoding: raw, as: UTF8.self))' is not a number")
         }
@@ -146,7 +150,7 @@ public struct RowArrayParser {
         guard d.isFinite else {
             throw Failure(description: "'\(String(decoding: raw.prefix(40), as: UTF8.self))' is out of the range of a number")
         }
-        return integral ? .number(raw) : .double(d)
+        return .number(raw)
     }
 
     static func int64(_ raw: UnsafeRawBufferPointer) -> Int64? {
@@ -178,7 +182,7 @@ public struct RowArrayParser {
     }
 
     @inline(__always)
-    private static func fastDouble(_ raw: UnsafeRawBufferPointer) -> Double? {
+    static func fastDouble(_ raw: UnsafeRawBufferPointer) -> Double? {
         var i = 0
         var negative = false
         if raw.count > 0 && raw[0] == UInt8(ascii: "-") { negative = true; i = 1 }
@@ -205,7 +209,9 @@ public struct RowArrayParser {
 
     /// strtod on a NUL-terminated stack copy: no String per number.
     private static func slowDouble(_ raw: UnsafeRawBufferPointer) -> Double? {
-        guard raw.count > 0, raw.count < 64 else { return raw.count == 0 ? nil : Double(String(decoding: raw, as: UTF8.self)) }
+        // strtod (and Double()) also read "inf", "nan" and hex: only decimal numbers pass.
+        guard isDecimalNumber(raw) else { return nil }
+        guard raw.count < 64 else { return Double(String(decoding: raw, as: UTF8.self)) }
         var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &buffer) { buf -> Double? in
             buf.copyMemory(from: raw)
@@ -216,6 +222,29 @@ public struct RowArrayParser {
             guard let end, end - start == raw.count, raw.first != UInt8(ascii: " ") else { return nil }
             return value
         }
+    }
+
+    /// `[+-]digits[.digits][(e|E)[+-]digits]`, or `.digits` in place of the first digits.
+    static func isDecimalNumber(_ raw: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        func digits() -> Int {
+            let start = i
+            while i < raw.count, raw[i] >= UInt8(ascii: "0"), raw[i] <= UInt8(ascii: "9") { i += 1 }
+            return i - start
+        }
+        if i < raw.count, raw[i] == UInt8(ascii: "-") || raw[i] == UInt8(ascii: "+") { i += 1 }
+        var mantissa = digits()
+        if i < raw.count, raw[i] == UInt8(ascii: ".") {
+            i += 1
+            mantissa += digits()
+        }
+        guard mantissa > 0 else { return false }
+        if i < raw.count, raw[i] == UInt8(ascii: "e") || raw[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < raw.count, raw[i] == UInt8(ascii: "-") || raw[i] == UInt8(ascii: "+") { i += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return i == raw.count
     }
 
     /// A string's content: in place when it has no escapes, else decoded into scratch.

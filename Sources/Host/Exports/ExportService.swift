@@ -25,6 +25,9 @@ public final class ExportService: Sendable {
     private let queue: OperationQueue
     /// False once the gateway is shutting down: no new task starts.
     private let accepting = Atomic<Bool>(true)
+    /// Callbacks wait between their attempts: on threads of their own, never on the
+    /// workers that queries and pushes need.
+    private let callbacks: OperationQueue
 
     /// The HttpPager plugin's id; `source_http` exports read through it.
     static let pagerPlugin = "http.pager"
@@ -41,6 +44,9 @@ public final class ExportService: Sendable {
         queue = OperationQueue()
         queue.name = "gateway.exports"
         queue.maxConcurrentOperationCount = config.maxRunning
+        callbacks = OperationQueue()
+        callbacks.name = "gateway.export-callbacks"
+        callbacks.maxConcurrentOperationCount = 4
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -65,6 +71,12 @@ public final class ExportService: Sendable {
     func start(_ request: Request) throws -> String {
         guard accepting.load(ordering: .relaxed) else {
             throw APIError(.serviceUnavailable, "the gateway is shutting down; send the export again in a moment", retryAfterSeconds: 5)
+        }
+        // Waiting tasks hold their requests (a raw export its rows): the queue is bounded.
+        let waiting = running.withLock { $0.count } - config.maxRunning
+        guard waiting < config.maxQueued else {
+            throw APIError(.serviceUnavailable, "\(config.maxQueued) export tasks are already waiting (exports.maxQueued); send it again later",
+                           retryAfterSeconds: 10)
         }
         // Keyed: the request may hold a secret (an upstream Authorization), which a plain
         // hash in the store would let anyone test guesses against.
@@ -209,7 +221,7 @@ public final class ExportService: Sendable {
     /// POSTs the task's detail to its callback URL, retrying with backoff; every attempt is logged.
     func callBack(_ task: ExportTask) {
         guard !task.callback.isEmpty else { return }
-        Workers.pool.submit { [self] _ in deliverCallback(task, until: nil) }
+        callbacks.addOperation { [self] in deliverCallback(task, until: nil) }
     }
 
     /// POSTs the detail, retrying with backoff (until `deadline`, when shutting down).

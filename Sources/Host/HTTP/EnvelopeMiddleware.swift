@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import PluginKit
 
 /// The outermost middleware: gives every request its id (echoed as `x-request-id`) and
@@ -19,7 +20,7 @@ struct EnvelopeMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             let apiError = Self.apiError(from: error, requestId: context.requestId)
-            if apiError.status.code >= 500 {
+            if apiError.status.code >= 500, !(error is HTTPParserError) {
                 context.logger.error("\(request.method) \(request.uri.path) failed: \(error)", metadata: ["request_id": "\(context.requestId)"])
             }
             response = Envelope.error(styles.style(for: request.uri.path), apiError, requestId: context.requestId)
@@ -47,6 +48,8 @@ struct EnvelopeMiddleware: RouterMiddleware {
             if e.status == .notFound { return APIError(.notFound, e.body ?? "no such route") }
             return APIError(e.status, e.body ?? e.status.reasonPhrase)
         case is NIOTooManyBytesError: return APIError(.contentTooLarge, "request body is too large")
+        // A body the HTTP parser refused (a bad chunk size, say): the client's fault.
+        case let e as HTTPParserError: return .badRequest("the request is malformed: \(e)")
         case let e as HTTPResponseError: return APIError(e.status, e.status.reasonPhrase)
         case let e as DecodingError: return .badRequest(PluginConfig.describe(e))
         case let e as PluginError: return .from(e)
@@ -65,8 +68,12 @@ struct EnvelopeMiddleware: RouterMiddleware {
 }
 
 extension Request {
-    /// The whole body, refused with 413 beyond `limit` bytes.
+    /// The whole body, refused with 413 beyond `limit` bytes (at once when its
+    /// Content-Length says so, before any of it is read).
     public func collectBody(limit: Int) async throws -> ByteBuffer {
+        if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes")
+        }
         do {
             return try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {

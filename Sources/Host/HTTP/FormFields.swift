@@ -5,9 +5,16 @@ import Foundation
 public struct FormFields: Sendable {
     public private(set) var values: [String: [UInt8]] = [:]
 
+    /// Forms that carry more pairs are refused: a body of millions of `a=&` would
+    /// otherwise cost gigabytes before a single field was checked.
+    public static let maxPairs = 1_000
+
     /// The first value of each key wins.
-    public init(_ body: UnsafeRawBufferPointer) {
-        for (key, value) in Self.pairs(body) {
+    public init(_ body: UnsafeRawBufferPointer) throws {
+        guard let pairs = Self.pairs(body, limit: Self.maxPairs) else {
+            throw APIError.badRequest("the form has more than \(Self.maxPairs) fields")
+        }
+        for (key, value) in pairs {
             let name = String(decoding: key, as: UTF8.self)
             if values[name] == nil { values[name] = value }
         }
@@ -17,12 +24,18 @@ public struct FormFields: Sendable {
         values = strings.mapValues { Array($0.utf8) }
     }
 
-    /// Every `key=value` pair in order, both sides decoded (`%XX`, `+` as a space).
-    static func pairs(_ body: UnsafeRawBufferPointer) -> [(key: [UInt8], value: [UInt8])] {
+    public init(values: [String: [UInt8]]) {
+        self.values = values
+    }
+
+    /// Every `key=value` pair in order, both sides decoded (`%XX`, `+` as a space); nil
+    /// when there are more than `limit`.
+    static func pairs(_ body: UnsafeRawBufferPointer, limit: Int = .max) -> [(key: [UInt8], value: [UInt8])]? {
         var result: [(key: [UInt8], value: [UInt8])] = []
         var start = 0
         for i in 0...body.count where i == body.count || body[i] == UInt8(ascii: "&") {
             if i > start {
+                guard result.count < limit else { return nil }
                 let pair = UnsafeRawBufferPointer(rebasing: body[start..<i])
                 let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
                 let key = Self.decode(UnsafeRawBufferPointer(rebasing: pair[0..<eq]))

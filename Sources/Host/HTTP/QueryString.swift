@@ -13,7 +13,8 @@ struct QueryString: Sendable {
     init(_ query: String) {
         var text = query
         pairs = text.withUTF8 { bytes in
-            FormFields.pairs(UnsafeRawBufferPointer(bytes)).map {
+            // A request head is at most 16 KB (the server's decoder limit): no cap needed here.
+            (FormFields.pairs(UnsafeRawBufferPointer(bytes)) ?? []).map {
                 (String(decoding: $0.key, as: UTF8.self), String(decoding: $0.value, as: UTF8.self))
             }
         }

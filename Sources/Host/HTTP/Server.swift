@@ -24,10 +24,11 @@ public enum GatewayServer {
         let connections = ProcessLimits.connectionCap(
             configured: server.maxConnections, descriptorLimit: ProcessLimits.raiseDescriptorLimit())
         let stall = TimeAmount.seconds(Int64(server.writeStallSeconds))
+        let perAddress = AddressConnections(maxPerAddress: server.maxConnectionsPerAddress)
         return Application(
             router: router,
             server: .http1(configuration: .init(
-                additionalChannelHandlers: [ClientCloseHandler(), WriteStallHandler(timeout: stall)],
+                additionalChannelHandlers: [AddressConnectionCap(perAddress), ClientCloseHandler(), WriteStallHandler(timeout: stall)],
                 idleTimeout: .seconds(Int64(server.idleTimeoutSeconds)),
                 // Request heads are small: a URL or header past 16 KB, or 100 headers, is refused.
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100))),

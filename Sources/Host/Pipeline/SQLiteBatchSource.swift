@@ -29,15 +29,19 @@ public final class SQLiteBatchSource: BatchSource {
     private let batchSize: Int
     /// A batch also ends when it holds this many bytes: wide text rows stay bounded.
     private let maxBatchBytes: Int
+    /// One row may hold at most this many bytes (2,000 columns of the largest value each
+    /// would otherwise be gigabytes in one row); counted as the row is read.
+    private let maxRowBytes: Int
     private var remaining: Int
     private var pending: Bool
     private var rowNumber = 0
 
     public init(statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536,
-                maxBatchBytes: Int = 8 << 20) throws {
+                maxBatchBytes: Int = 8 << 20, maxRowBytes: Int = 64 << 20) throws {
         self.statement = statement
         self.batchSize = batchSize
         self.maxBatchBytes = maxBatchBytes
+        self.maxRowBytes = maxRowBytes
         remaining = rowLimit ?? Int.max
         // Look at the first rows to type columns that declare none.
         pending = remaining > 0 ? try statement.step() : false
@@ -56,24 +60,41 @@ public final class SQLiteBatchSource: BatchSource {
 
     public func next() throws -> OwnedBatch? {
         guard pending, remaining > 0 else { return nil }
-        var rows = 0
+        var rows = 0, batchBytes = 0
         while pending && rows < batchSize && remaining > 0 {
             rowNumber += 1
+            var rowBytes = 0
             for (out, column) in sourceColumn.enumerated() {
-                try append(column: column, to: builder.columns[out])
+                rowBytes += try append(column: column, to: builder.columns[out])
+                guard rowBytes <= maxRowBytes else {
+                    throw InvalidInput("row \(rowNumber) of the result is larger than \(maxRowBytes) bytes; select fewer or smaller columns")
+                }
             }
+            batchBytes += rowBytes
             rows += 1
             remaining -= 1
             pending = remaining > 0 ? try statement.step() : false
-            if rows & 63 == 0, builder.byteCount >= maxBatchBytes { break }
+            if batchBytes >= maxBatchBytes { break }
         }
         return try OwnedBatch(exporting: builder)
     }
 
-    private func append(column i: Int32, to b: ColumnBuilder) throws {
+    /// Appends one value; returns about how many bytes it added.
+    @discardableResult
+    private func append(column i: Int32, to b: ColumnBuilder) throws -> Int {
         let stmt = statement.stmt
         let kind = sqlite3_column_type(stmt, i)
-        if kind == SQLITE_NULL { return b.appendNull() }
+        if kind == SQLITE_NULL {
+            b.appendNull()
+            return 1
+        }
+        let size = kind == SQLITE_TEXT || kind == SQLITE_BLOB ? Int(sqlite3_column_bytes(stmt, i)) + 4 : 8
+        try appendValue(column: i, kind: kind, to: b)
+        return size
+    }
+
+    private func appendValue(column i: Int32, kind: Int32, to b: ColumnBuilder) throws {
+        let stmt = statement.stmt
         do {
             switch b.field.type {
             case .int64:
@@ -81,7 +102,13 @@ public final class SQLiteBatchSource: BatchSource {
                 guard kind == SQLITE_FLOAT else { throw mismatch(i, b.field) }
                 try b.append(double: sqlite3_column_double(stmt, i))  // throws unless integral
             case .float64:
-                if kind == SQLITE_TEXT, Double(text(i)) == nil { throw mismatch(i, b.field) }
+                if kind == SQLITE_TEXT {
+                    // Text in a number column: a decimal number, or it does not belong
+                    // (SQLite would read "0x10", "nan" or "inf" as 0).
+                    let raw = UnsafeRawBufferPointer(start: sqlite3_column_text(stmt, i), count: Int(sqlite3_column_bytes(stmt, i)))
+                    guard let d = RowArrayParser.double(raw), d.isFinite else { throw mismatch(i, b.field) }
+                    return try b.append(double: d)
+                }
                 try b.append(double: sqlite3_column_double(stmt, i))
             case .bool:
                 try b.append(bool: sqlite3_column_int64(stmt, i) != 0)
@@ -117,7 +144,7 @@ public final class SQLiteBatchSource: BatchSource {
     }
 
     private func mismatch(_ i: Int32, _ field: ArrowField) -> InvalidInput {
-        InvalidInput("row \(rowNumber), column '\(field.name)': '\(text(i))' is not a \(field.type.format) value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString")
+        InvalidInput("row \(rowNumber), column '\(field.name)': '\(text(i).prefix(60))' is not a \(field.type.name) value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString")
     }
 
     /// Decimals are kept with 10 fraction digits (decimal128(38, 10)); SQLite stores them
@@ -152,6 +179,8 @@ public final class SQLiteBatchSource: BatchSource {
     static func declaredType(_ declared: String) -> ArrowType? {
         if declared.isEmpty { return nil }
         if declared == "DATE" { return .date32 }
+        // Before the TEXT test: decimal columns are declared "DECIMAL TEXT" (text affinity).
+        if declared.hasPrefix("DEC") { return .decimal128(precision: 38, scale: decimalScale) }
         if declared.contains("TIMESTAMP") || declared.contains("DATETIME") { return .timestamp(.micro, timezone: "UTC") }
         if declared.contains("BOOL") { return .bool }
         if declared.contains("INT") { return .int64 }

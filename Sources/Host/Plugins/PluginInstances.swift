@@ -69,6 +69,8 @@ public final class SourceStream: @unchecked Sendable {
     public let source: SourceHandle
     public let fields: [ArrowField]
     public let schema: OwnedSchema
+    /// True once the source said it had no more batches.
+    private var ended = false
 
     init(reader: StreamReader, source: SourceHandle) {
         self.reader = reader
@@ -78,11 +80,19 @@ public final class SourceStream: @unchecked Sendable {
     }
 
     public func next() throws -> OwnedBatch? {
-        try reader?.next()
+        let batch = try reader?.next()
+        if batch == nil { ended = true }
+        return batch
     }
 
-    // The stream must be released before the instance is closed.
-    deinit { reader = nil }
+    deinit {
+        // A stream dropped before its end (an error, a cancel, a client gone) means the
+        // work is abandoned: the instance is told at once, so that its pending requests
+        // are aborted and the threads it may have started wind down before it closes.
+        if !ended { source.context.cancel() }
+        // The stream must be released before the instance is closed.
+        reader = nil
+    }
 }
 
 /// The function pointers that format and exporter tables share.

@@ -25,6 +25,8 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var isInterrupt: Bool { code & 0xFF == SQLITE_INTERRUPT }
     /// True when a value grew past the connection's length limit.
     public var isTooBig: Bool { code & 0xFF == SQLITE_TOOBIG }
+    /// True when a write found no room (the disk, or the temporary-file cap).
+    public var isFull: Bool { code & 0xFF == SQLITE_FULL }
 }
 
 // SQLITE_TRANSIENT tells SQLite to copy bound bytes before the call returns.
@@ -57,7 +59,7 @@ public final class SQLiteConnection {
     /// Process-wide SQLite settings, applied before the first connection opens.
     private static let configured: Bool = gw_sqlite_configure() == 1
 
-    public init(path: String, readOnly: Bool = false) throws {
+    public init(path: String, readOnly: Bool = false, vfs: String? = nil) throws {
         _ = Self.configured
         // Created by us, private: SQLite gives its -wal and -shm files the mode of the database.
         if !readOnly { Self.makePrivate(path) }
@@ -65,7 +67,7 @@ public final class SQLiteConnection {
         let flags = readOnly
             ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
             : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        let rc = sqlite3_open_v2(path, &db, flags, vfs)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close(db)

@@ -39,6 +39,32 @@ public enum ArrowType: Equatable, Hashable, Sendable {
     case timestamp(TimeUnit, timezone: String?)
     case binary, utf8
 
+    /// The type as people read it in messages ("int64", "timestamp[us, UTC]"), not its
+    /// one-letter format code.
+    public var name: String {
+        switch self {
+        case .null: "null"
+        case .bool: "bool"
+        case .int8: "int8"
+        case .int16: "int16"
+        case .int32: "int32"
+        case .int64: "int64"
+        case .uint8: "uint8"
+        case .uint16: "uint16"
+        case .uint32: "uint32"
+        case .uint64: "uint64"
+        case .float32: "float32"
+        case .float64: "float64"
+        case .decimal128(let p, let s): "decimal128(\(p), \(s))"
+        case .decimal256(let p, let s): "decimal256(\(p), \(s))"
+        case .date32: "date32"
+        case .date64: "date64"
+        case .timestamp(let unit, let zone): "timestamp[\(unit.rawValue)s\(zone.map { ", \($0)" } ?? "")]"
+        case .binary: "binary"
+        case .utf8: "utf8 text"
+        }
+    }
+
     /// Every type the ABI names, one of each, for conformance checks and tests.
     public static let allABITypes: [ArrowType] = [
         .null, .bool, .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64,

@@ -230,9 +230,9 @@ public enum ArrowError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .outOfRange(let value, let field):
-            "value \(value) does not fit column '\(field.name)' of type \(field.type.format)"
+            "value \(value) does not fit column '\(field.name)' of type \(field.type.name)"
         case .typeMismatch(let value, let field):
-            "cannot store \(value) in column '\(field.name)' of type \(field.type.format)"
+            "cannot store \(value) in column '\(field.name)' of type \(field.type.name)"
         case .invalid(let reason):
             "invalid Arrow data: \(reason)"
         }

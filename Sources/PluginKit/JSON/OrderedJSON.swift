@@ -51,6 +51,49 @@ public indirect enum OrderedJSON: Sendable, Equatable {
 
     public static func parse(_ text: String) throws -> OrderedJSON { try parse(Array(text.utf8)) }
 
+    /// Reads the elements of a JSON array one at a time: the memory of one element, not of
+    /// a tree of the whole array (a 64 MB array of small objects is a gigabyte as a tree).
+    public struct ArrayReader {
+        private var parser: Parser
+        private var started = false
+        private var finished = false
+        /// Elements read so far.
+        public private(set) var count = 0
+
+        public init(_ bytes: [UInt8]) {
+            parser = Parser(bytes: bytes)
+        }
+
+        /// The next element, nil after the last; throws on malformed JSON (including text
+        /// after the array).
+        public mutating func next() throws -> OrderedJSON? {
+            guard !finished else { return nil }
+            parser.skipSpace()
+            if !started {
+                guard parser.i < parser.bytes.count, parser.bytes[parser.i] == UInt8(ascii: "[") else { throw parser.fail("expected an array") }
+                parser.i += 1
+                started = true
+                parser.skipSpace()
+                if parser.i < parser.bytes.count, parser.bytes[parser.i] == UInt8(ascii: "]") { return try end() }
+            } else {
+                guard parser.i < parser.bytes.count else { throw parser.fail("unexpected end in an array") }
+                if parser.bytes[parser.i] == UInt8(ascii: "]") { return try end() }
+                guard parser.bytes[parser.i] == UInt8(ascii: ",") else { throw parser.fail("expected ',' or ']'") }
+                parser.i += 1
+            }
+            count += 1
+            return try parser.value(depth: 1)
+        }
+
+        private mutating func end() throws -> OrderedJSON? {
+            parser.i += 1
+            finished = true
+            parser.skipSpace()
+            guard parser.i == parser.bytes.count else { throw parser.fail("unexpected text after the array") }
+            return nil
+        }
+    }
+
     private struct Parser {
         let bytes: [UInt8]
         var i = 0

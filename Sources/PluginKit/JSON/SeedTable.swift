@@ -6,50 +6,73 @@
 public struct SeedTable: Sendable {
     public let keys: [String]
     public let fields: [ArrowField]
+    /// A column for each key: rows are matched to the header in linear time.
+    private let column: [String: Int]
+
+    /// Excel's widest sheet: a header wider than this is refused.
+    public static let maxColumns = 16_384
 
     /// `header` is the first row; `sample` the rows that set the types.
     public init(header: OrderedJSON, sample: [OrderedJSON]) throws {
         guard case .object(let pairs) = header, !pairs.isEmpty else {
             throw PluginError.invalidArgument("the first row must be the header: an object mapping each key to its column title")
         }
-        keys = pairs.map(\.0)
-        fields = pairs.map { key, title in
+        guard pairs.count <= Self.maxColumns else {
+            throw PluginError.invalidArgument("the header has \(pairs.count) columns; at most \(Self.maxColumns) are read")
+        }
+        var column: [String: Int] = [:]
+        var keys: [String] = []
+        for (key, _) in pairs where column[key] == nil {
+            column[key] = keys.count
+            keys.append(key)
+        }
+        self.keys = keys
+        self.column = column
+        let titles = Dictionary(pairs.map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
+        var kinds = [ArrowType?](repeating: nil, count: keys.count)
+        var mixed = [Bool](repeating: false, count: keys.count)
+        for row in sample {
+            guard case .object(let cells) = row else { continue }
+            for (key, value) in cells {
+                guard let c = column[key], !mixed[c] else { continue }
+                let next: ArrowType
+                switch value {
+                case .null: continue
+                case .bool: next = .bool
+                case .number(let n): next = Int64(n) != nil ? .int64 : .float64
+                default: next = .utf8
+                }
+                switch (kinds[c], next) {
+                case (nil, _): kinds[c] = next
+                case (.int64?, .float64): kinds[c] = .float64
+                case (.float64?, .int64): break
+                case (let k?, _) where k == next: break
+                default: mixed[c] = true
+                }
+            }
+        }
+        fields = keys.enumerated().map { c, key in
             let name: String
-            switch title {
-            case .string(let s): name = s
-            case .number(let n): name = n
+            switch titles[key] {
+            case .string(let s)?: name = s
+            case .number(let n)?: name = n
             default: name = key
             }
-            return ArrowField(name, Self.type(of: key, in: sample))
+            return ArrowField(name, mixed[c] ? .utf8 : kinds[c] ?? .utf8)
         }
-    }
-
-    private static func type(of key: String, in rows: [OrderedJSON]) -> ArrowType {
-        var kind: ArrowType?
-        for row in rows {
-            let next: ArrowType
-            switch row[key] {
-            case .none, .null?: continue
-            case .bool?: next = .bool
-            case .number(let n)?: next = Int64(n) != nil ? .int64 : .float64
-            default: next = .utf8
-            }
-            switch (kind, next) {
-            case (nil, _): kind = next
-            case (.int64?, .float64), (.float64?, .int64): kind = .float64
-            case (let k?, _) where k == next: break
-            default: return .utf8
-            }
-        }
-        return kind ?? .utf8
     }
 
     /// Appends one row object; `place` names it in errors ("page 3, row 7").
     public func append(_ row: OrderedJSON, to batch: BatchBuilder, place: @autoclosure () -> String) throws {
-        guard case .object = row else { throw PluginError.invalidArgument("\(place()) is not an object") }
-        for (i, key) in keys.enumerated() {
+        guard case .object(let cells) = row else { throw PluginError.invalidArgument("\(place()) is not an object") }
+        // Each key's first value, by column: one pass over the row, whatever its order.
+        var values = [OrderedJSON?](repeating: nil, count: keys.count)
+        for (key, value) in cells {
+            if let c = column[key], values[c] == nil { values[c] = value }
+        }
+        for (i, value) in values.enumerated() {
             let column = batch[i]
-            guard let value = row[key], value != .null else {
+            guard let value, value != .null else {
                 column.appendNull()
                 continue
             }
@@ -62,7 +85,7 @@ public struct SeedTable: Sendable {
                     guard let v = Int64(n.trimmingPrefixSpaces) else { throw Mismatch() }
                     try column.append(int: v)
                 case (.float64, .number(let n)), (.float64, .string(let n)):
-                    guard let v = Double(n.trimmingPrefixSpaces) else { throw Mismatch() }
+                    guard let v = Double(n.trimmingPrefixSpaces), v.isFinite else { throw Mismatch() }
                     try column.append(double: v)
                 case (.bool, .bool(let b)): try column.append(bool: b)
                 default: throw Mismatch()

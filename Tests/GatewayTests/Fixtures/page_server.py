@@ -9,6 +9,7 @@
   GET /slow?...                         every page takes 300 ms
   GET /slowone?...                      page 2 takes 1.5 s, the others answer at once
   GET /huge?...                         page 1 claims 2^63-1 rows of 1 per page (no total_page)
+  GET /failfast?...                     page 2 answers 400 after 1 s; pages 3 on answer 503 (Retry-After: 1)
   GET /bigpages?...&mb=N                every page carries about N MB of padding in each row's Name
   POST /pages                           the same, parameters in a JSON body
   POST /callback                        answers 500 twice, then 200; GET /callback/log lists the bodies
@@ -77,6 +78,11 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(404, {"errcode": 404, "msg": "no such page"})
             if path == "/errcode" and page == 2:
                 return self.reply(200, {"errcode": 1001, "msg": "token expired"})
+            if path == "/failfast" and page == 2:
+                time.sleep(1)
+                return self.reply(400, {"errcode": 400, "msg": "bad page"})
+            if path == "/failfast" and page >= 3:
+                return self.reply(503, {"errcode": 503, "msg": "busy"}, [("Retry-After", "1")])
             if path == "/huge":
                 return self.reply(200, {"errcode": 0, "msg": "", "data": {"data": [{"ID": "编号"}, {"ID": 1}],
                                   "pagetag": {"page": page, "limit": 1, "total": 9223372036854775807}}})

@@ -105,7 +105,9 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
         let contentType = request.headers[.contentType] ?? ""
         guard contentType.lowercased().hasPrefix("multipart/form-data") else {
             let body = try await request.collectBody(limit: limit)
-            form.fields = body.withUnsafeReadableBytes { FormFields($0) }.values.mapValues { String(decoding: $0, as: UTF8.self) }
+            // Decoding a large body is blocking work: off the cooperative pool.
+            form.fields = try await Workers.run { try body.withUnsafeReadableBytes { try FormFields($0) } }.values
+                .mapValues { String(decoding: $0, as: UTF8.self) }
             return form
         }
         guard let boundary = MultipartFormReader.boundary(contentType) else {

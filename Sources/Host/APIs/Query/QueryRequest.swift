@@ -17,6 +17,11 @@ struct QueryRequest: Sendable {
     var unknownTypes: UnknownTypeHandle = .ignore
     var missParameter: MissParameterHandle = .default
 
+    /// A query's body is a few parameters: a megabyte is plenty.
+    static let maxBodyBytes = 1 << 20
+    /// Parameter values in all (each becomes an SQL variable).
+    static let maxValues = 10_000
+
     static func parse(_ request: Request, bodyLimit: Int) async throws -> QueryRequest {
         var body: Data?
         if request.method == .post {
@@ -38,6 +43,9 @@ struct QueryRequest: Sendable {
             }
         }
         if let body { try q.merge(jsonBody: body, into: &options) }
+        guard q.parameters.values.reduce(0, { $0 + $1.count }) <= maxValues else {
+            throw APIError.badRequest("more than \(maxValues) parameter values")
+        }
         if let accept = accept?.lowercased(), accept.contains("application/vnd.apache.arrow") {
             q.format = "arrow"
         }

@@ -20,9 +20,10 @@ enum QueryRoutes {
     static func handle(_ request: Request, context: GatewayRequestContext, kind: QueryTargets.Kind, gateway: Gateway) async throws -> Response {
         let id = try context.parameters.require("id")
         let token = try RequireScope.authorize(request, scope: "query:\(kind.rawValue)/\(id)", tokens: gateway.tokens)
-        let query = try await QueryRequest.parse(request, bodyLimit: gateway.config.server.maxBodyBytes)
-        let format = try OutputFormat.named(query.format, registry: gateway.registry)
+        // Counted from here: reading the body is work too.
         let permit = try gateway.limiter.acquire(client: "token:\(token.id)")
+        let query = try await QueryRequest.parse(request, bodyLimit: min(gateway.config.server.maxBodyBytes, QueryRequest.maxBodyBytes))
+        let format = try OutputFormat.named(query.format, registry: gateway.registry)
         let limits = gateway.config.limits
         let control = RunControl(timeBudgetSeconds: limits.queryTimeoutSeconds)
         let targets = QueryTargets(gateway: gateway, control: control)

@@ -39,6 +39,8 @@ struct QueryTargets: Sendable {
         case let e as ReadOnlySQL.Refused: return APIError.badRequest(e.description)
         case let e as SQLiteError where e.isTooBig:
             return APIError.badRequest("the query makes a value larger than \(maxValueBytes) bytes (limits.maxValueBytes)")
+        case let e as SQLiteError where e.isFull:
+            return APIError.badRequest("the query needs more temporary space than limits.maxTempBytes allows (a large sort?)")
         case let e as SQLiteError: return APIError.badRequest("the query failed: \(e.message)")
         case let e as PluginError where e.status == GW_CANCELLED: return control.error ?? APIError.from(e)
         default: return error
@@ -63,11 +65,14 @@ struct QueryTargets: Sendable {
         var args: [SQLValue] = []
         for (name, values) in query.parameters.sorted(by: { $0.key < $1.key }) {
             let column = name.hasPrefix("\(dataset.id).") ? String(name.dropFirst(dataset.id.count + 1)) : name
-            guard dataset.columns.contains(where: { $0.name == column }) else {
+            guard let spec = dataset.columns.first(where: { $0.name == column }) else {
                 throw APIError.badRequest("unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
             }
-            conditions.append("\(Dataset.quote(column)) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
-            args += values.map { .text($0) }
+            // A filter value is read as the column's type, as a pushed cell is: `$ok=true`
+            // finds the rows a push of true wrote, and a timestamp matches in any offset.
+            let filter = try FilterValues(column: spec, values: values)
+            conditions.append("\(filter.expression) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
+            args += filter.values
         }
         var sql = "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
@@ -125,11 +130,14 @@ struct QueryTargets: Sendable {
     // MARK: SQL
 
     private func run(_ sql: String, query: QueryRequest, bind: (SQLiteStatement) throws -> Void) throws -> BatchSource {
-        let db = try ReadOnlySQL.open(gateway.datasetTables.path, control: control, maxValueBytes: gateway.config.limits.maxValueBytes)
+        let limits = gateway.config.limits
+        let db = try ReadOnlySQL.open(gateway.datasetTables.path, control: control, maxValueBytes: limits.maxValueBytes,
+                                      maxTempBytes: limits.maxTempBytes)
         let statement = try ReadOnlySQL.prepare(db, sql)
         try bind(statement)
         do {
-            return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes)
+            return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes,
+                                         maxRowBytes: 4 * gateway.config.limits.maxValueBytes)
         } catch let e as InvalidInput {
             throw APIError.badRequest(e.description)
         }
@@ -156,8 +164,10 @@ struct QueryTargets: Sendable {
                 continue
             }
             if spec.multi || values.count > 1 {
-                guard spec.multi || declared.isEmpty else {
-                    throw APIError.badRequest("parameter '\(name)' takes one value")
+                // Several values bind as a JSON array, which only a query that reads the
+                // parameter as a list can use: compared to one value it would match nothing.
+                guard spec.multi || (declared[name] == nil && Self.readsAsList(s, name)) else {
+                    throw APIError.badRequest("parameter '\(name)' takes one value (\(values.count) given); a query reads several with json_each(:\(name))")
                 }
                 args.append(.text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)))
             } else {
@@ -165,6 +175,16 @@ struct QueryTargets: Sendable {
             }
         }
         try s.bind(args)
+    }
+
+    /// True when the statement reads `:name` as a list: `json_each(:name)` or `json_tree(:name)`.
+    static func readsAsList(_ s: SQLiteStatement, _ name: String) -> Bool {
+        guard let text = sqlite3_sql(s.stmt) else { return false }
+        let sql = String(cString: text).lowercased().filter { !$0.isWhitespace }
+        return [":", "@", "$"].contains { prefix in
+            let parameter = prefix + name.lowercased()
+            return sql.contains("json_each(\(parameter))") || sql.contains("json_tree(\(parameter))")
+        }
     }
 
     /// The names of a prepared statement's parameters, without their `:`, `@` or `$`.
