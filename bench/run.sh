@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c "import pyarrow, xlsxwriter" 2>/dev/null || python3 -m pip install -q pyarrow XlsxWriter
 need=()
-for pkg in sqlite3 libxlsxwriter-dev time; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+for pkg in sqlite3 libxlsxwriter-dev time wrk; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
 swift build -c release
 python3 bench/push_query.py      # seed 000 push and seed 001 query, beside sqlite3 and Python
 python3 bench/xlsx_bench.py      # XLSX writing, beside libxlsxwriter and Python XlsxWriter
 python3 bench/crawl_bench.py     # a 500-page crawl, beside the ideal
+python3 bench/soak.py            # wrk's mixed load with pushes and hostile requests beside it: no error, flat memory
