@@ -77,6 +77,7 @@ let package = Package(
             dependencies: [
                 "Host", "PluginKit", "PluginABI", "JushuitanConnector",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/GatewayTests",
             exclude: ["Fixtures"],

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 @testable import Host
 
 /// A real gateway server on an ephemeral port, spoken to over real HTTP.
@@ -23,11 +24,27 @@ struct TestServer {
     static func with<T: Sendable>(_ gateway: Gateway, _ body: (TestServer) async throws -> T) async throws -> T {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = GatewayServer.application(gateway, host: "127.0.0.1", port: 0) { port in continuation.yield(port) }
-        let task = Task { try await app.run() }
+        // Stopped the way SIGTERM stops the gateway: cancelling a serving task instead traps
+        // in NIO when a connection was accepted but not yet handled (swift-nio #3481).
+        var configuration = ServiceGroupConfiguration(services: [app], logger: gateway.logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(10)
+        let group = ServiceGroup(configuration: configuration)
+        let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw InvalidInput("server did not start") }
-        defer { task.cancel() }
-        return try await body(TestServer(gateway: gateway, port: port))
+        guard let port = await iterator.next() else {
+            task.cancel()
+            throw InvalidInput("server did not start")
+        }
+        do {
+            let result = try await body(TestServer(gateway: gateway, port: port))
+            await group.triggerGracefulShutdown()
+            _ = try? await task.value
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await task.value
+            throw error
+        }
     }
 
     func request(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: String? = nil) async throws -> Reply {
