@@ -1,3 +1,4 @@
+import Foundation
 @testable import Host
 
 struct Cells: RowSink {
@@ -9,6 +10,11 @@ struct Cells: RowSink {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     var sink = Cells()
-    _ = try? CSVRowParser.parse(UnsafeRawBufferPointer(start: data, count: size), into: &sink)
+    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    _ = try? CSVRowParser.parse(bytes, into: &sink)
+    // The upload path: the same bytes read a batch at a time.
+    if let source = try? CSVFileSource(data: Data(bytes)) {
+        while (try? source.next()) != nil {}
+    }
     return 0
 }

@@ -1,30 +1,24 @@
 import Foundation
 import PluginKit
 
-/// Feeds Arrow batches (a file-reading source plugin's output) into a RowSink, so an
-/// uploaded file goes into a dataset exactly as a push does: the schema's names are the
-/// header, each value a cell of its kind (dates and timestamps as ISO 8601 text).
+/// Feeds Arrow batches into a RowSink, so that rows from any source go into a dataset
+/// exactly as a push does: the schema's names are the header, each value a cell of its
+/// kind (dates and timestamps as ISO 8601 text).
 enum BatchRows {
-    static func feed<S: RowSink>(_ source: BatchSource, into sink: inout S) throws -> Int {
-        let fields = source.schema.fields, types = fields.map(\.type)
-        try sink.header(source.schema.fields.map(\.name))
-        var rows = 0
-        while let batch = try source.next() {
-            let view = batch.view
-            let raws = view.columns.map(\.raw)
-            for row in 0..<view.length {
-                for (c, column) in raws.enumerated() {
-                    do {
-                        try cell(column, types[c], row) { try sink.cell($0, column: c) }
-                    } catch is TimeOutOfRange {
-                        throw TimeOutOfRange(column: fields[c].name)
-                    }
+    /// Hands every row of `batch` to `sink`, cell by cell (the header was given before).
+    static func write<S: RowSink>(_ batch: OwnedBatch, fields: [ArrowField], into sink: inout S) throws {
+        let view = batch.view
+        let raws = view.columns.map(\.raw)
+        for row in 0..<view.length {
+            for (c, column) in raws.enumerated() {
+                do {
+                    try cell(column, fields[c].type, row) { try sink.cell($0, column: c) }
+                } catch is TimeOutOfRange {
+                    throw TimeOutOfRange(column: fields[c].name)
                 }
-                try sink.endRow(cells: raws.count)
-                rows += 1
             }
+            try sink.endRow(cells: raws.count)
         }
-        return rows
     }
 
     private static func cell(_ column: RawColumn, _ type: ArrowType, _ row: Int, _ body: (PushedCell) throws -> Void) throws {

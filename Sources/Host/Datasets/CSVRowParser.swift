@@ -11,19 +11,27 @@ struct CSVRowParser {
     /// One record's fields: their bytes back to back, and where each ends (nil = null).
     private var arena: [UInt8] = []
     private var fields: [Int?] = []
-    private var header: [String]?
-    private var rows = 0
+    private(set) var header: [String]?
+    private(set) var rows = 0
+    /// Where the next record starts, and its line number: parsing resumes there.
+    private var position = 0
+    private var line = 1
 
     static func parse<S: RowSink>(_ data: UnsafeRawBufferPointer, into sink: inout S) throws -> Int {
         var parser = CSVRowParser()
-        try parser.run(data, &sink)
+        while try parser.parse(data, into: &sink, records: .max) {}
         return parser.rows
     }
 
-    private mutating func run<S: RowSink>(_ data: UnsafeRawBufferPointer, _ sink: inout S) throws {
-        var i = data.count >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF ? 3 : 0
-        var line = 1
+    /// Parses up to `records` more records of `data` (the same bytes on every call) into
+    /// `sink`; false once the data has ended.
+    mutating func parse<S: RowSink>(_ data: UnsafeRawBufferPointer, into sink: inout S, records: Int) throws -> Bool {
+        if position == 0, data.count >= 3, data[0] == 0xEF, data[1] == 0xBB, data[2] == 0xBF { position = 3 }
+        var i = position
+        defer { position = i }
+        var parsed = 0
         while i < data.count {
+            guard parsed < records else { return true }
             // One field.
             if data[i] == UInt8(ascii: "\"") {
                 let startLine = line
@@ -58,18 +66,20 @@ struct CSVRowParser {
             }
             if i < data.count && data[i] == 0x0D { i += 1 }
             if i < data.count && data[i] == 0x0A { i += 1 }
-            try endRecord(&sink, line: line)
+            if try endRecord(&sink, line: line) { parsed += 1 }
             line += 1
         }
         guard header != nil else { throw Failure(description: "the file is empty: the first line must be the header") }
+        return false
     }
 
-    private mutating func endRecord<S: RowSink>(_ sink: inout S, line: Int) throws {
+    /// Hands the record to `sink`; false for a blank line.
+    private mutating func endRecord<S: RowSink>(_ sink: inout S, line: Int) throws -> Bool {
         defer {
             arena.removeAll(keepingCapacity: true)
             fields.removeAll(keepingCapacity: true)
         }
-        if fields.count == 1 && fields[0] == nil { return }  // a blank line
+        if fields.count == 1 && fields[0] == nil { return false }  // a blank line
         let ends = fields
         try arena.withUnsafeBytes { bytes in
             var start = 0
@@ -93,5 +103,6 @@ struct CSVRowParser {
             for (column, cell) in cells.enumerated() { try sink.cell(cell, column: column) }
             try sink.endRow(cells: cells.count)
         }
+        return true
     }
 }

@@ -7,8 +7,11 @@ import Foundation
 /// @unchecked Sendable: the write connection is only used while `writeLock` is held.
 public final class DatasetStore: @unchecked Sendable {
     public let path: String
-    private let writer: SQLiteConnection
-    private let writeLock = NSLock()
+    fileprivate let writer: SQLiteConnection
+    /// A semaphore, not a mutex: a write session may end on another thread than it began.
+    /// Created at 0 and signalled once: libdispatch traps when a semaphore is freed below
+    /// the value it was created with.
+    fileprivate let writeLock = DispatchSemaphore(value: 0)
     /// The largest text or blob a push may store (limits.maxValueBytes): a larger one
     /// would make every later query of the dataset fail.
     let maxValueBytes: Int
@@ -20,30 +23,36 @@ public final class DatasetStore: @unchecked Sendable {
         // A push of 50,000 rows touches thousands of pages: a 64 MB cache keeps the
         // transaction from spilling to the WAL before it commits.
         try writer.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")
+        writeLock.signal()
     }
 
     /// Creates the dataset's table (and key index) when it does not exist yet.
     public func prepare(_ dataset: Dataset) throws {
-        try writeLock.withLock { try writer.execute(dataset.createSQL) }
+        writeLock.wait()
+        defer { writeLock.signal() }
+        try writer.execute(dataset.createSQL)
     }
 
     /// Runs preSql, the rows `feed` pushes, and postSql in ONE transaction: any failure
     /// leaves every table as it was. Returns the number of rows written.
     public func write(_ dataset: Dataset, update: Bool, feed: (inout DatasetImport) throws -> Void) throws -> Int {
-        try writeLock.withLock {
-            try writer.transaction {
-                try writer.execute(dataset.createSQL)
-                for sql in dataset.preSql { try run(sql, phase: "preSql", dataset: dataset) }
-                var importer = DatasetImport(dataset: dataset, update: update, db: writer, maxValueBytes: maxValueBytes)
-                try feed(&importer)
-                guard importer.sawHeader else { throw InvalidInput("no header row") }
-                for sql in dataset.postSql { try run(sql, phase: "postSql", dataset: dataset) }
-                return importer.rows
-            }
+        let session = try beginWrite(dataset, mode: update ? .upsert : .append)
+        do {
+            try feed(&session.importer)
+            return try session.commit()
+        } catch {
+            session.rollback()
+            throw error
         }
     }
 
-    private func run(_ sql: String, phase: String, dataset: Dataset) throws {
+    /// Starts a write: takes the write lock and opens the transaction (running preSql, and
+    /// for `.replace` deleting every row), until the session commits or rolls back.
+    public func beginWrite(_ dataset: Dataset, mode: DatasetWriteMode) throws -> DatasetWriteSession {
+        try DatasetWriteSession(store: self, dataset: dataset, mode: mode)
+    }
+
+    fileprivate func run(_ sql: String, phase: String, dataset: Dataset) throws {
         do {
             try writer.execute(Self.translate(sql))
         } catch let e as SQLiteError {
@@ -59,6 +68,74 @@ public final class DatasetStore: @unchecked Sendable {
             return "DELETE FROM \(words[2])"
         }
         return trimmed
+    }
+}
+
+/// How a write treats the rows already in the table.
+public enum DatasetWriteMode: String, Sendable, CaseIterable {
+    /// Adds the rows (a duplicate key is an error).
+    case append
+    /// Adds the rows, replacing those with the same key (seed 000's update=1).
+    case upsert
+    /// Deletes every row first: the table holds exactly the rows written.
+    case replace
+}
+
+/// One write into a dataset's table: preSql, the rows, postSql, in ONE transaction, with
+/// the store's write lock held from begin to commit or rollback. Whatever fails, the table
+/// is left as it was.
+public final class DatasetWriteSession {
+    private let store: DatasetStore
+    let dataset: Dataset
+    var importer: DatasetImport
+    private var open = true
+
+    fileprivate init(store: DatasetStore, dataset: Dataset, mode: DatasetWriteMode) throws {
+        self.store = store
+        self.dataset = dataset
+        importer = DatasetImport(dataset: dataset, update: mode == .upsert, db: store.writer, maxValueBytes: store.maxValueBytes)
+        store.writeLock.wait()
+        do {
+            try store.writer.execute("BEGIN IMMEDIATE")
+        } catch {
+            store.writeLock.signal()
+            open = false
+            throw error
+        }
+        do {
+            try store.writer.execute(dataset.createSQL)
+            for sql in dataset.preSql { try store.run(sql, phase: "preSql", dataset: dataset) }
+            if mode == .replace { try store.writer.execute("DELETE FROM \(Dataset.quote(dataset.table))") }
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    deinit { rollback() }
+
+    /// Runs postSql and commits; returns the number of rows written.
+    func commit() throws -> Int {
+        guard open else { throw InvalidInput("the write to dataset '\(dataset.id)' has already ended") }
+        do {
+            guard importer.sawHeader else { throw InvalidInput("no header row") }
+            for sql in dataset.postSql { try store.run(sql, phase: "postSql", dataset: dataset) }
+            try store.writer.execute("COMMIT")
+        } catch {
+            rollback()
+            throw error
+        }
+        open = false
+        store.writeLock.signal()
+        return importer.rows
+    }
+
+    /// Undoes everything the session wrote. Safe to call any number of times.
+    func rollback() {
+        guard open else { return }
+        open = false
+        try? store.writer.execute("ROLLBACK")
+        store.writeLock.signal()
     }
 }
 

@@ -126,18 +126,14 @@ public final class ExportService: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let source = try request.makeSource(context)
-            let sink = try sink(for: request.extType, workDirectory: work, baseName: Self.fileName(task.title), context: context)
-            try sink.begin(source.schema)
-            var rows: Int64 = 0
-            while let batch = try source.next() {
-                try context.checkNotCancelled()
-                try sink.write(batch)
-                rows += Int64(batch.length)
-                if task.sourceType == "raw" { context.report(.init(done: rows, total: -1, message: nil)) }
-            }
-            try context.checkNotCancelled()
-            try sink.finish()
-            let archive = try packageFiles(in: work, key: task.hashKey)
+            let writer = try fileWriter(for: request.extType, workDirectory: work, baseName: Self.fileName(task.title), context: context)
+            let archive = "\(task.hashKey).zip"
+            let sink = ExportFilesSink(writer: writer, workDirectory: work, archivePath: "\(directory)/\(archive)")
+            let raw = task.sourceType == "raw"
+            let result = try Pump.run(source, into: sink, .init(checkStop: context.checkNotCancelled, onBatch: { progress in
+                if raw { context.report(.init(done: progress.rowsWritten, total: -1, message: nil)) }
+            }))
+            let rows = result.progress.rowsWritten
             if (try? store.finishTask(id: task.id, status: .success, file: archive)) == true {
                 store.logTask(id: task.id, "done: \(rows) rows")
                 endedHere(task)
@@ -169,7 +165,7 @@ public final class ExportService: Sendable {
     }
 
     /// The writer for an `ext_type`, writing into `workDirectory`.
-    private func sink(for extType: String, workDirectory: String, baseName: String, context: InstanceContext) throws -> ExportSink {
+    func fileWriter(for extType: String, workDirectory: String, baseName: String, context: InstanceContext) throws -> ExportFileWriter {
         guard let plugin = try exporterPlugin(for: extType) else {
             return try CSVExport(path: "\(workDirectory)/\(baseName).csv")
         }
@@ -177,24 +173,6 @@ public final class ExportService: Sendable {
         if config.maxRowsPerFile > 0 { settings["max_rows_per_file"] = config.maxRowsPerFile }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
         return try ExporterHandle(plugin: plugin, config: json, context: context, outputDirectory: workDirectory, baseName: baseName)
-    }
-
-    /// Zips the exported files (already compressed: stored as they are) into one download.
-    private func packageFiles(in work: String, key: String) throws -> String {
-        let names = try FileManager.default.contentsOfDirectory(atPath: work).sorted()
-        guard !names.isEmpty else { throw PluginError(status: GW_INTERNAL, "the exporter wrote no file") }
-        let archive = "\(key).zip"
-        let zip = try ZipWriter(path: "\(directory)/\(archive)")
-        for name in names {
-            try zip.beginEntry(name, method: .stored)
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "\(work)/\(name)"))
-            defer { try? handle.close() }
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                try chunk.withUnsafeBytes { try zip.write($0) }
-            }
-        }
-        try zip.finish()
-        return archive
     }
 
     /// A task's title as a file name: path separators and control characters replaced.

@@ -13,12 +13,18 @@ final class ByteChannel: Sendable {
         var finished = false
         var failure: Error?
         var cancelled = false
+        /// The consumer has taken the end (after writing every chunk before it).
+        var delivered = false
+        /// Chunks the consumer has taken: how a waiting producer tells a slow client from a stuck one.
+        var taken = 0
         var waiter: CheckedContinuation<Void, Never>?
     }
 
     private let state = Mutex(State())
     /// Signalled each time the consumer takes a chunk or cancels.
     private let spaceFreed = DispatchSemaphore(value: 0)
+    /// Signalled when the consumer takes the end or cancels.
+    private let endTaken = DispatchSemaphore(value: 0)
     private let capacity: Int
 
     init(capacity: Int = 4 << 20) {
@@ -60,10 +66,32 @@ final class ByteChannel: Sendable {
         waiter?.resume()
     }
 
+    /// Producer: ends the stream and waits until the consumer has taken every chunk and the
+    /// end (it writes each chunk before it asks for the next one). False when the consumer
+    /// went away first, or took nothing for `patience`: then the rows may not have arrived.
+    func finishAndWaitForDelivery(patience: Duration = .seconds(60)) -> Bool {
+        finish()
+        var lastTaken = -1
+        var idleSince = ContinuousClock.now
+        while true {
+            let (delivered, cancelled, taken) = state.withLock { ($0.delivered, $0.cancelled, $0.taken) }
+            if delivered { return true }
+            if cancelled { return false }
+            if taken != lastTaken {
+                lastTaken = taken
+                idleSince = .now
+            } else if ContinuousClock.now - idleSince > patience {
+                return false
+            }
+            _ = endTaken.wait(timeout: .now() + .milliseconds(500))
+        }
+    }
+
     /// Consumer (or anyone): stop; the producer's next send returns false.
     func cancel() {
         state.withLock { $0.cancelled = true }
         spaceFreed.signal()
+        endTaken.signal()
     }
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
@@ -76,16 +104,22 @@ final class ByteChannel: Sendable {
                 if !s.chunks.isEmpty {
                     let chunk = s.chunks.removeFirst()
                     s.bytes -= chunk.readableBytes
+                    s.taken += 1
                     return .chunk(chunk)
                 }
-                if s.finished { return s.failure.map(Step.fail) ?? .end }
+                if s.finished {
+                    if s.failure == nil { s.delivered = true }
+                    return s.failure.map(Step.fail) ?? .end
+                }
                 return .wait
             }
             switch step {
             case .chunk(let c):
                 spaceFreed.signal()
                 return c
-            case .end: return nil
+            case .end:
+                endTaken.signal()
+                return nil
             case .fail(let e): throw e
             case .wait:
                 await withCheckedContinuation { continuation in

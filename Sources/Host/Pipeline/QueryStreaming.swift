@@ -12,32 +12,6 @@ final class SourceBox: @unchecked Sendable {
     init(_ source: BatchSource) { self.source = source }
 }
 
-/// Stops a source after `limit` rows, cutting the last batch (for sources that cannot
-/// apply the limit themselves).
-final class LimitedSource: BatchSource {
-    private let inner: BatchSource
-    private var remaining: Int
-
-    init(_ inner: BatchSource, limit: Int) {
-        self.inner = inner
-        remaining = limit
-    }
-
-    var schema: OwnedSchema { inner.schema }
-
-    func next() throws -> OwnedBatch? {
-        guard remaining > 0, let batch = try inner.next() else { return nil }
-        guard batch.length > remaining else {
-            remaining -= batch.length
-            return batch
-        }
-        let cut = BatchBuilder(fields: schema.fields)
-        try cut.append(batch.view, rows: remaining)
-        remaining = 0
-        return try OwnedBatch(exporting: cut)
-    }
-}
-
 /// Where query rows go: the host's JSON writer, or a format plugin.
 enum OutputFormat: Sendable {
     case json
@@ -73,6 +47,8 @@ enum QueryStreaming {
         let format: OutputFormat
         let services: HostServiceProvider
         let control: RunControl
+        /// At most this many rows (the query's RowLimit).
+        let rowLimit: Int?
         /// Tells the client's error for a failure (the route's own mapping).
         let describe: @Sendable (Error) -> Error
     }
@@ -89,7 +65,7 @@ enum QueryStreaming {
         Workers.pool.submit { _ in
             withExtendedLifetime((permit, watch)) {
                 do {
-                    produce(try open(), ends, into: channel)
+                    produce(try open(), ends, into: channel, logger: logger)
                 } catch {
                     channel.finish(error: ends.describe(error))
                 }
@@ -116,35 +92,19 @@ enum QueryStreaming {
         return Response(status: .ok, headers: [.contentType: ends.format.contentType], body: body)
     }
 
-    private struct ClientGone: Error {}
-
-    /// Runs on a worker: reads every batch and writes it out through the channel. The first
-    /// batch is read before anything is written, so that its errors come before any byte.
-    private static func produce(_ source: BatchSource, _ ends: Ends, into channel: ByteChannel) {
+    /// Runs on a worker: the pump reads every batch and the sink writes it out through the
+    /// channel. A failure before the first byte becomes the response's status; after it,
+    /// the cut body.
+    private static func produce(_ source: BatchSource, _ ends: Ends, into channel: ByteChannel, logger: Logger) {
+        let sink = ResponseBodySink(format: ends.format, channel: channel, services: ends.services, control: ends.control)
+        let control = ends.control
         do {
-            let first = try source.next()
-            switch ends.format {
-            case .json:
-                var writer = JSONRowWriter { chunk in guard channel.send(chunk) else { throw ClientGone() } }
-                writer.begin(source.schema.fields)
-                if let first { try writer.write(first.view) }
-                while let batch = try source.next() { try writer.write(batch.view) }
-                try writer.finish()
-            case .plugin(let plugin):
-                let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: ends.services)
-                ends.control.onStop { context.cancel() }
-                let formatter = try FormatHandle(plugin: plugin, config: "{}", context: context) { bytes in
-                    channel.send(ByteBuffer(bytes: bytes)) ? GW_OK : GW_CANCELLED
-                }
-                try formatter.begin(source.schema)
-                if let first { try formatter.write(first) }
-                while let batch = try source.next() {
-                    if channel.isCancelled { throw ClientGone() }
-                    try formatter.write(batch)
-                }
-                try formatter.finish()
+            let result = try Pump.run(source, into: sink, .init(rowLimit: ends.rowLimit, checkStop: {
+                if let stopped = control.error { throw stopped }
+            }))
+            if let failure = result.finishFailure {
+                logger.warning("the rows were delivered but the source could not commit its position; its next read repeats them: \(failure)")
             }
-            channel.finish()
         } catch {
             channel.finish(error: ends.describe(error))
         }

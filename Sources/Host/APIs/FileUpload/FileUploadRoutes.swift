@@ -48,34 +48,34 @@ enum FileUploadRoutes {
     }
 }
 
-/// Imports a stored file into a dataset, choosing the reader by extension.
+/// Imports a stored file into a dataset: the file's source (CSV, or a source plugin for
+/// its extension) pumped into the dataset's table, in one transaction.
 enum FileImport {
     static func run(_ path: String, into dataset: Dataset, update: Bool, gateway: Gateway) throws -> Int {
-        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
         do {
-            if ext == "csv" {
-                let data = try Data(contentsOf: URL(fileURLWithPath: path))
-                return try gateway.datasetTables.write(dataset, update: update) { importer in
-                    _ = try data.withUnsafeBytes { try CSVRowParser.parse($0, into: &importer) }
-                }
-            }
-            guard let plugin = gateway.registry.active.first(where: { $0.kinds.contains(.source) && $0.sourceFileExtensions.contains(ext) }) else {
-                let known = ["csv"] + gateway.registry.active.flatMap(\.sourceFileExtensions)
-                throw APIError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
-            }
-            let context = InstanceContext(pluginId: plugin.id, instanceName: "upload", services: gateway.services)
-            let source = try SourceHandle(plugin: plugin, config: "{}", context: context)
-            let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": path]), as: UTF8.self)
-            let stream = try source.read(requestJSON: request)
-            return try gateway.datasetTables.write(dataset, update: update) { importer in
-                _ = try BatchRows.feed(stream, into: &importer)
-            }
+            let source = try self.source(path, gateway: gateway)
+            let sink = DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: update ? .upsert : .append)
+            return Int(try Pump.run(source, into: sink).progress.rowsWritten)
         } catch let e as CSVRowParser.Failure {
             throw APIError.badRequest("the CSV file is malformed: \(e.description)")
         } catch let e as DatasetWriteError {
             if case .sql = e { throw APIError(.internalServerError, e.description) }
             throw APIError.badRequest(e.description)
         }
+    }
+
+    /// The reader for a file, chosen by its extension.
+    static func source(_ path: String, gateway: Gateway) throws -> BatchSource {
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        if ext == "csv" { return try CSVFileSource(path: path) }
+        guard let plugin = gateway.registry.active.first(where: { $0.kinds.contains(.source) && $0.sourceFileExtensions.contains(ext) }) else {
+            let known = ["csv"] + gateway.registry.active.flatMap(\.sourceFileExtensions)
+            throw APIError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
+        }
+        let context = InstanceContext(pluginId: plugin.id, instanceName: "upload", services: gateway.services)
+        let source = try SourceHandle(plugin: plugin, config: "{}", context: context)
+        let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": path]), as: UTF8.self)
+        return try source.read(requestJSON: request)
     }
 }
 

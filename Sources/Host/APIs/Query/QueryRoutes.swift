@@ -27,7 +27,7 @@ enum QueryRoutes {
         let limits = gateway.config.limits
         let control = RunControl(timeBudgetSeconds: limits.queryTimeoutSeconds)
         let targets = QueryTargets(gateway: gateway, control: control)
-        let ends = QueryStreaming.Ends(format: format, services: gateway.services, control: control) { error in
+        let ends = QueryStreaming.Ends(format: format, services: gateway.services, control: control, rowLimit: query.rowLimit) { error in
             QueryTargets.describe(error, control: control, maxValueBytes: limits.maxValueBytes)
         }
         return try await QueryStreaming.response(ends, connection: context.channel, permit: permit, logger: context.logger) {

@@ -123,8 +123,7 @@ struct QueryTargets: Sendable {
         if let t = query.queryType { request["query_type"] = t }
         if let limit = query.rowLimit { request["row_limit"] = limit }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
-        let stream = try source.read(requestJSON: json)
-        return query.rowLimit.map { LimitedSource(stream, limit: $0) } ?? stream
+        return try source.read(requestJSON: json)
     }
 
     // MARK: SQL

@@ -2,14 +2,6 @@ import CSQLite
 import Foundation
 import PluginKit
 
-/// Something the pipeline reads batches from: a host table or a source plugin's stream.
-public protocol BatchSource: AnyObject {
-    var schema: OwnedSchema { get }
-    func next() throws -> OwnedBatch?
-}
-
-extension SourceStream: BatchSource {}
-
 /// The seed-001 option for columns whose type has no Arrow equivalent.
 public enum UnknownTypeHandle: String, Sendable, CaseIterable {
     case ignore = "Ignore", error = "Error", castToString = "CastToString"

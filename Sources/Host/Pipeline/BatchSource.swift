@@ -1,0 +1,25 @@
+import PluginKit
+
+/// The source end of the one data path: a dataset table or store SQL (`SQLiteBatchSource`),
+/// a source plugin's stream (`SourceStream`), an uploaded CSV file (`CSVFileSource`), the
+/// rows of a raw export (`RawRowsSource`). The pump reads it on one thread.
+public protocol BatchSource: AnyObject {
+    var schema: OwnedSchema { get }
+    /// The next batch, or nil when there are no more.
+    func next() throws -> OwnedBatch?
+    /// Called by the pump once every batch this source produced was durably committed by
+    /// the sink, and never otherwise: a source plugin commits its cursor here, so a run
+    /// that failed anywhere re-delivers instead of skipping rows.
+    func finish() throws
+}
+
+extension BatchSource {
+    public func finish() throws {}
+}
+
+extension SourceStream: BatchSource {
+    /// The plugin's `finish()`: the run was delivered.
+    public func finish() throws {
+        try source.finish()
+    }
+}
