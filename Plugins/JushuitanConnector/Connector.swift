@@ -7,13 +7,16 @@ struct ConnectorConfig: Decodable {
     struct Orders: Decodable {
         /// First modification time to pull ("2026-11-01 00:00:00"), when no cursor is saved yet.
         var start: String
-        /// Last one; default: now (minus a minute for late writes).
+        /// Last one; default: now minus `lag_seconds`.
         var end: String?
+        /// Without `end`, a pull stops this far behind now (default 60), for writes that
+        /// the platform makes visible late.
+        var lagSeconds: Int?
         /// One row per order item instead of one per order.
         var items: Bool?
         var pageSize: Int?
 
-        enum CodingKeys: String, CodingKey { case start, end, items, pageSize = "page_size" }
+        enum CodingKeys: String, CodingKey { case start, end, items, pageSize = "page_size", lagSeconds = "lag_seconds" }
     }
 
     /// Another paginated API, described as seed 003's metadata does.
@@ -104,7 +107,7 @@ final class JushuitanSource: SourceInstance {
             guard let start = Times.parse(saved ?? orders.start) else {
                 throw PluginError(status: GW_INTERNAL, "the saved cursor '\(saved ?? orders.start)' is not a time; delete the instance's 'cursor' state to start from orders.start")
             }
-            let end = orders.end.flatMap(Times.parse) ?? Date().addingTimeInterval(-60)
+            let end = orders.end.flatMap(Times.parse) ?? Date().addingTimeInterval(-Double(max(0, min(orders.lagSeconds ?? 60, 86_400))))
             pages = OrderPages(platform: platform, from: start, to: end, pageSize: orders.pageSize ?? 50,
                                items: orders.items ?? false, host: host)
             pendingCursor = Times.format(end)

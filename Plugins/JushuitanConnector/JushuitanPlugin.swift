@@ -26,7 +26,8 @@ public func jushuitanPluginInit(
                   "stream":{"type":"string","enum":["orders","endpoint"],"default":"orders"},
                   "orders":{"type":"object","required":["start"],"properties":{
                     "start":{"type":"string","description":"YYYY-MM-DD HH:MM:SS (UTC+8), used until a cursor is saved"},
-                    "end":{"type":"string"},"items":{"type":"boolean","default":false},
+                    "end":{"type":"string","description":"default: now minus lag_seconds"},"items":{"type":"boolean","default":false},
+                    "lag_seconds":{"type":"integer","minimum":0,"maximum":86400,"default":60},
                     "page_size":{"type":"integer","minimum":1,"maximum":100,"default":50}}},
                   "endpoint":{"type":"object","required":["api","number"],"properties":{
                     "api":{"type":"string"},"method":{"type":"string"},"number":{"type":"string"},"id":{"type":"string"},

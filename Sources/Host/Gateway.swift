@@ -17,6 +17,7 @@ public final class Gateway: Sendable {
     public let datasets: DatasetCatalog
     public let uploads: UploadStore
     public let exports: ExportService
+    public let dataflows: DataflowService
     /// The gateway's own key: signs download links, keys request hashes.
     public let secret: ServerSecret
     /// Bounds the queries, pushes and uploads running at once.
@@ -55,25 +56,36 @@ public final class Gateway: Sendable {
         secret = try ServerSecret(configured: config.auth.secretKey, dataDirectory: dataDirectory)
         exports = try ExportService(store: store, registry: registry, services: services, config: config.exports,
                                     directory: dataURL.appendingPathComponent("exports").path, secret: secret, logger: logger)
+        dataflows = DataflowService(store: store, config: config.dataflows, logger: logger)
+        dataflows.attach(self)
         try exports.recoverAfterRestart()
         try exports.deleteExpired()
+        try dataflows.recoverAfterRestart()
+        try dataflows.deleteExpired()
     }
 
-    /// Upkeep while serving: every minute, free heap memory goes back to the system (a
-    /// burst of large requests would otherwise leave the process at its peak size); every
-    /// hour, expired export tasks and their files are deleted.
+    /// Upkeep while serving: every 5 seconds, scheduled dataflows that are due start; every
+    /// minute, free heap memory goes back to the system (a burst of large requests would
+    /// otherwise leave the process at its peak size); every hour, expired export tasks with
+    /// their files, and expired dataflow runs and logs, are deleted.
     public func startMaintenance() -> DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
-        timer.schedule(deadline: .now() + 60, repeating: 60)
-        let minutes = Atomic<Int>(0)
-        timer.setEventHandler { [exports, logger] in
+        timer.schedule(deadline: .now() + 5, repeating: 5)
+        let ticks = Atomic<Int>(0)
+        dataflows.runSchedules()  // learns the schedules: the first times are computed from now
+        timer.setEventHandler { [exports, dataflows, logger] in
+            dataflows.runSchedules()
+            let tick = ticks.wrappingAdd(1, ordering: .relaxed).newValue
+            guard tick % 12 == 0 else { return }
             gw_release_free_memory()
-            guard minutes.wrappingAdd(1, ordering: .relaxed).newValue % 60 == 0 else { return }
+            guard tick % 720 == 0 else { return }
             do {
                 let removed = try exports.deleteExpired()
                 if removed > 0 { logger.info("deleted \(removed) expired export tasks") }
+                let runs = try dataflows.deleteExpired()
+                if runs > 0 { logger.info("deleted \(runs) expired dataflow runs") }
             } catch {
-                logger.error("export cleanup failed: \(error)")
+                logger.error("cleanup failed: \(error)")
             }
         }
         timer.resume()

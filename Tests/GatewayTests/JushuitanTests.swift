@@ -176,3 +176,34 @@ import Testing
         }
     }
 }
+
+/// The end-of-run handshake through the real query route: the connector's cursor moves
+/// only when a query delivered every row it read.
+@Suite(.serialized) struct IncrementalQueryTests {
+    @Test func aSecondQueryReturnsOnlyWhatIsNew() async throws {
+        try await JushuitanTests.withMock { base in
+            let config = JushuitanTests.config(base).replacingOccurrences(of: #","end":"2026-11-20 00:00:00""#, with: #","lag_seconds":0"#)
+            let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { c in
+                c.datasources = ["jst": DatasourceDefinition(plugin: "jushuitan", config: try! JSONDecoder().decode(JSONValue.self, from: Data(config.utf8)))]
+            }
+            let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
+            try await TestServer.with(gateway) { server in
+                func ids(_ query: String = "") async throws -> [Int] {
+                    let reply = try await server.request(.GET, "/api/v1/datasource/jst/query?token=\(token)\(query)")
+                    #expect(reply.status == 200, "\(reply.text)")
+                    let rows = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Any]] ?? []
+                    return rows.compactMap { $0["o_id"] as? Int }
+                }
+                // Cut by RowLimit: the rows after the limit were never delivered, so the cursor stays.
+                #expect(try await ids("&RowLimit=5") == [1000, 1001, 1002, 1003, 1004])
+                let all = try await ids()
+                #expect(all.count == 230 && Set(all).count == 230)
+                #expect(try await ids() == [])
+                _ = try JushuitanTests.mock(base, "/control", post: ["add_orders": 3])
+                try await Task.sleep(for: .milliseconds(1_100))  // the pull window ends at now, exclusive
+                #expect(try await ids() == [1230, 1231, 1232])
+                #expect(try await ids() == [])
+            }
+        }
+    }
+}

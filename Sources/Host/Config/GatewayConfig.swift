@@ -107,6 +107,26 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var downloadLinkHours: Int
     }
 
+    public struct Dataflows: Codable, Sendable, Equatable {
+        /// An OpenAI-compatible chat completions endpoint for `create-script`.
+        public struct Script: Codable, Sendable, Equatable {
+            /// Up to `/v1`, e.g. `https://api.deepseek.com/v1`; empty turns create-script off (503).
+            public var baseUrl: String
+            public var model: String
+            /// Secret: better given as GATEWAY_DATAFLOWS_SCRIPT_API_KEY than in the file.
+            public var apiKey: String
+            public var timeoutSeconds: Int
+        }
+
+        /// Dataflow routes need a bearer token with scope `dataflow` unless false.
+        public var requireToken: Bool
+        /// Runs at once; more wait (status pending).
+        public var maxRunning: Int
+        /// Runs and log lines older than this are deleted.
+        public var retentionDays: Int
+        public var script: Script
+    }
+
     public var server: Server
     public var limits: Limits
     public var dataDir: String
@@ -121,6 +141,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var datasources: [String: DatasourceDefinition]
     public var smtp: SMTP
     public var exports: Exports
+    public var dataflows: Dataflows
     public var logLevel: String
 
     /// The embedded defaults, as JSON: the same shape the configuration file has.
@@ -144,6 +165,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "exports": {"requireToken": true, "retentionDays": 7, "callbackRetries": 3, "callbackBackoffMs": 1000,
                       "maxRowsPerFile": 0, "concurrency": 8, "maxRunning": 4, "maxQueued": 16, "publicBaseUrl": "",
                       "downloadLinkHours": 24},
+          "dataflows": {"requireToken": true, "maxRunning": 4, "retentionDays": 30,
+                        "script": {"baseUrl": "", "model": "", "apiKey": "", "timeoutSeconds": 60}},
           "logLevel": "info"
         }
         """
@@ -227,6 +250,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(exports.maxRunning, 1...256, "exports.maxRunning")
         try check(exports.maxQueued, 0...10_000, "exports.maxQueued")
         try check(exports.downloadLinkHours, 1...8_760, "exports.downloadLinkHours")
+        try check(dataflows.maxRunning, 1...256, "dataflows.maxRunning")
+        try check(dataflows.retentionDays, 0...36_500, "dataflows.retentionDays")
+        try check(dataflows.script.timeoutSeconds, 1...3_600, "dataflows.script.timeoutSeconds")
     }
 
     private static func parse(_ data: Data, source: String) throws -> [String: Any] {
@@ -252,6 +278,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         copy.auth.signedKeys = copy.auth.signedKeys.mapValues { _ in "********" }
         if !copy.smtp.password.isEmpty { copy.smtp.password = "********" }
         if !copy.auth.secretKey.isEmpty { copy.auth.secretKey = "********" }
+        if !copy.dataflows.script.apiKey.isEmpty { copy.dataflows.script.apiKey = "********" }
         return String(decoding: try encoder.encode(copy), as: UTF8.self)
     }
 }

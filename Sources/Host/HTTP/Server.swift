@@ -58,6 +58,7 @@ public enum GatewayServer {
             try? await gracefulShutdown()
             signalled.mark()
             gateway.exports.beginShutdown()
+            gateway.dataflows.beginShutdown()
         }
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: exportsWatch, successTerminationBehavior: .ignore), .init(service: app)],
@@ -66,6 +67,7 @@ public enum GatewayServer {
         configuration.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: configuration).run()
         await gateway.exports.drain(until: signalled.time + grace)
+        await gateway.dataflows.drain(until: signalled.time + grace)
         await gateway.shutdown()
     }
 }

@@ -10,6 +10,8 @@ final class RunControl: Sendable {
         case clientGone
         case timeBudget(seconds: Int)
         case shutdown
+        /// Asked to stop (a dataflow run's cancel route).
+        case cancelled
     }
 
     private struct State {
@@ -30,6 +32,13 @@ final class RunControl: Sendable {
         // deadline through the hooks.
         DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(timeBudgetSeconds)) { [weak self] in
             self?.stop(.timeBudget(seconds: timeBudgetSeconds))
+        }
+    }
+
+    /// Stops the run `seconds` from now (a budget set once the run knows it).
+    func stopAfter(seconds: Int) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) { [weak self] in
+            self?.stop(.timeBudget(seconds: seconds))
         }
     }
 
@@ -74,6 +83,7 @@ final class RunControl: Sendable {
             APIError(.gatewayTimeout, "the query ran longer than \(seconds) s and was stopped (limits.queryTimeoutSeconds)")
         case .shutdown: APIError(.serviceUnavailable, "the gateway is shutting down; retry in a moment")
         case .clientGone: APIError(.badRequest, "the client went away")
+        case .cancelled: APIError(.conflict, "cancelled by request")
         case nil: nil
         }
     }

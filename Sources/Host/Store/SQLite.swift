@@ -140,6 +140,8 @@ public final class SQLiteConnection {
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
+    /// The rowid of the last row inserted on this connection.
+    public var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(handle) }
 
     func lastError(_ rc: Int32) -> SQLiteError {
         SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)))

@@ -98,6 +98,67 @@ enum Migrations {
         ALTER TABLE export_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
         CREATE INDEX export_tasks_owner ON export_tasks (owner, user_id, created_at);
         """,
+        // 5: dataflows (seed 004): flows, tags, the parent/child graph, runs and their logs.
+        // One pending or running run per flow is a constraint of the store, not a check in
+        // memory: two gateways sharing a store cannot both start one.
+        """
+        CREATE TABLE dataflows (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            en_name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            config TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE dataflow_tags (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE dataflow_tag_links (
+            dataflow_id INTEGER NOT NULL REFERENCES dataflows (id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES dataflow_tags (id) ON DELETE CASCADE,
+            PRIMARY KEY (dataflow_id, tag_id)
+        );
+        CREATE TABLE dataflow_links (
+            parent_id INTEGER NOT NULL REFERENCES dataflows (id) ON DELETE CASCADE,
+            child_id INTEGER NOT NULL REFERENCES dataflows (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (parent_id, child_id)
+        );
+        CREATE INDEX dataflow_links_child ON dataflow_links (child_id);
+        CREATE TABLE dataflow_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            execution_id TEXT NOT NULL UNIQUE,
+            dataflow_id INTEGER NOT NULL REFERENCES dataflows (id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            params TEXT NOT NULL,
+            progress INTEGER NOT NULL DEFAULT 0,
+            rows_read INTEGER NOT NULL DEFAULT 0,
+            rows_written INTEGER NOT NULL DEFAULT 0,
+            error_message TEXT,
+            export_key TEXT NOT NULL DEFAULT '',
+            started_at INTEGER NOT NULL,
+            completed_at INTEGER
+        );
+        CREATE UNIQUE INDEX dataflow_runs_one_active ON dataflow_runs (dataflow_id) WHERE status IN ('pending', 'running');
+        CREATE INDEX dataflow_runs_flow ON dataflow_runs (dataflow_id, id);
+        CREATE TABLE dataflow_logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dataflow_id INTEGER NOT NULL REFERENCES dataflows (id) ON DELETE CASCADE,
+            run_id INTEGER REFERENCES dataflow_runs (id) ON DELETE CASCADE,
+            at INTEGER NOT NULL,
+            level TEXT NOT NULL,
+            component TEXT NOT NULL,
+            message TEXT NOT NULL
+        );
+        CREATE INDEX dataflow_logs_flow ON dataflow_logs (dataflow_id, id);
+        CREATE INDEX dataflow_logs_run ON dataflow_logs (run_id);
+        """,
     ]
 
     static func apply(to db: SQLiteConnection) throws {

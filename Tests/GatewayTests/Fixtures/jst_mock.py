@@ -9,7 +9,8 @@
 - more than 5 calls in a second → code 199, more than 100 in a minute → code 200 (per app_key)
 - /open/orders/single/query: modified_begin/modified_end both or neither, at most 7 days (code 130),
   orders with begin <= modified < end, paged with has_next
-- POST /control {"fail_after": n | null, "refuse_refresh": bool} injects failures; GET /stats reports calls
+- POST /control {"fail_after": n | null, "refuse_refresh": bool} injects failures, {"add_orders": n} adds
+  n orders modified now; GET /stats reports calls
 """
 import datetime, hashlib, json, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,7 +70,14 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8")
         if self.path == "/control":
             with lock:
-                state.update(json.loads(raw))
+                change = json.loads(raw)
+                # New orders, modified now: what an incremental pull must find next time.
+                for _ in range(change.pop("add_orders", 0)):
+                    i = len(ORDERS)
+                    modified = datetime.datetime.now(TZ).strftime("%Y-%m-%d %H:%M:%S")
+                    ORDERS.append({"o_id": 1000 + i, "so_id": f"SO{i:05d}", "modified": modified, "pay_amount": "1.50",
+                                   "shop": {"id": 0, "name": "旗舰店"}, "items": [{"sku_id": f"SKU{i}-0", "qty": 1, "price": "10.00"}]})
+                state.update(change)
             return self.reply({"ok": True})
         assert self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"), self.headers
         params = dict(parse_qsl(raw, keep_blank_values=True))

@@ -17,12 +17,21 @@ struct QueryTargets: Sendable {
     let gateway: Gateway
     /// Stops the query's SQL and its source plugin (client gone, time budget spent).
     let control: RunControl
+    /// Rows per batch read from SQL (a dataflow's `batch_size`).
+    var batchRows = 65_536
 
-    func open(_ kind: Kind, id: String, query: QueryRequest) throws -> BatchSource {
+    init(gateway: Gateway, control: RunControl) {
+        self.gateway = gateway
+        self.control = control
+    }
+
+    /// `onProgress` hears a datasource plugin's progress reports.
+    func open(_ kind: Kind, id: String, query: QueryRequest,
+              onProgress: (@Sendable (InstanceContext.Progress) -> Void)? = nil) throws -> BatchSource {
         do {
             switch kind {
             case .dataset: return try dataset(id, query)
-            case .datasource: return try datasource(id, query)
+            case .datasource: return try datasource(id, query, onProgress: onProgress)
             case .datamodel:
                 throw APIError(.notImplemented,
                     "data models are not supported by this gateway: query a dataset or a datasource instead (see docs/api.md)")
@@ -94,7 +103,7 @@ struct QueryTargets: Sendable {
 
     // MARK: datasources
 
-    private func datasource(_ id: String, _ query: QueryRequest) throws -> BatchSource {
+    private func datasource(_ id: String, _ query: QueryRequest, onProgress: (@Sendable (InstanceContext.Progress) -> Void)?) throws -> BatchSource {
         if id == Self.storeDatasource {
             guard (query.queryType ?? "sql").lowercased() == "sql" else {
                 throw APIError.badRequest("the store datasource takes queryType=sql")
@@ -115,7 +124,7 @@ struct QueryTargets: Sendable {
         guard let plugin = gateway.registry.plugin(id: definition.plugin), plugin.kinds.contains(.source) else {
             throw APIError(.serviceUnavailable, "datasource '\(id)' needs the source plugin '\(definition.plugin)', which is not loaded")
         }
-        let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: gateway.services)
+        let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: gateway.services, onProgress: onProgress)
         control.onStop { context.cancel() }
         let source = try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
         var request: [String: Any] = ["params": query.parameters]
@@ -135,7 +144,7 @@ struct QueryTargets: Sendable {
         let statement = try ReadOnlySQL.prepare(db, sql)
         try bind(statement)
         do {
-            return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes,
+            return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
                                          maxRowBytes: 4 * gateway.config.limits.maxValueBytes)
         } catch let e as InvalidInput {
             throw APIError.badRequest(e.description)

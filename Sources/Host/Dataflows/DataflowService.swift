@@ -1,0 +1,342 @@
+import Foundation
+import Logging
+import PluginABI
+import PluginKit
+import Synchronization
+
+/// Runs dataflows (seed 004): each run is the one pipeline (source → transforms → pump →
+/// target) for the flow's own step and then each child's, in order. Runs live in the
+/// store with their logs; one pending or running run per flow is a constraint there. A
+/// run left running by a stopped gateway ends failed "interrupted by restart".
+public final class DataflowService: Sendable {
+    let store: Store
+    let config: GatewayConfig.Dataflows
+    private let logger: Logger
+    /// Runs of this process, by run id: how cancel and shutdown reach them.
+    private let running = Mutex<[Int64: RunControl]>([:])
+    /// Runs execute on threads of their own, at most `dataflows.maxRunning` at once.
+    private let queue: OperationQueue
+    /// False once the gateway is shutting down.
+    private let accepting = Atomic<Bool>(true)
+    /// For each scheduled flow, its schedule (expression and zone) and the next time it fires.
+    let nextFires = Mutex<[Int64: (schedule: CronSchedule, at: Date)]>([:])
+    /// The gateway whose datasets, plugins and exports runs use; weak: it owns this service.
+    private let owner = Mutex<WeakGateway>(WeakGateway())
+
+    private struct WeakGateway {
+        weak var gateway: Gateway?
+    }
+
+    init(store: Store, config: GatewayConfig.Dataflows, logger: Logger) {
+        self.store = store
+        self.config = config
+        self.logger = logger
+        queue = OperationQueue()
+        queue.name = "gateway.dataflows"
+        queue.maxConcurrentOperationCount = config.maxRunning
+    }
+
+    /// Called once by the gateway that owns this service, when it is complete.
+    func attach(_ gateway: Gateway) {
+        owner.withLock { $0.gateway = gateway }
+    }
+
+    private var gateway: Gateway {
+        get throws {
+            guard let g = owner.withLock({ $0.gateway }) else { throw InvalidInput("the gateway has stopped") }
+            return g
+        }
+    }
+
+    // MARK: starting and stopping
+
+    /// Starts a run of `flow` (pending until a thread takes it). Throws RunConflict when
+    /// one is already pending or running.
+    func execute(_ flow: Dataflow, params: [String: Any], trigger: String) throws -> DataflowRun {
+        guard accepting.load(ordering: .relaxed) else {
+            throw APIError(.serviceUnavailable, "the gateway is shutting down; execute the dataflow again in a moment", retryAfterSeconds: 5)
+        }
+        let paramsText = String(decoding: try JSONSerialization.data(withJSONObject: params, options: [.sortedKeys]), as: UTF8.self)
+        let run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsText)
+        let control = RunControl(timeBudgetSeconds: 0)
+        running.withLock { $0[run.id] = control }
+        store.logFlow(flow.id, run: run.id, .info, component: "dataflow", "\(run.executionId) queued (\(trigger))")
+        queue.addOperation { [self] in
+            defer { _ = running.withLock { $0.removeValue(forKey: run.id) } }
+            perform(flow, run: run, control: control)
+        }
+        return run
+    }
+
+    /// Cancels a pending or running run; false when it had already ended.
+    func cancel(_ run: DataflowRun) throws -> Bool {
+        guard run.status.isActive else { return false }
+        let ended = try store.finishRun(run: run.id, status: .cancelled, error: "cancelled by request")
+        if ended { store.logFlow(run.dataflowId, run: run.id, .warning, component: "dataflow", "\(run.executionId) cancelled by request") }
+        running.withLock { $0[run.id] }?.stop(.cancelled)
+        return ended
+    }
+
+    /// Runs left pending or running by a previous process cannot resume: they end failed.
+    func recoverAfterRestart() throws {
+        for run in try store.activeRuns() where running.withLock({ $0[run.id] == nil }) {
+            if try store.finishRun(run: run.id, status: .failed, error: "interrupted by restart") {
+                store.logFlow(run.dataflowId, run: run.id, .error, component: "dataflow", "\(run.executionId) failed: interrupted by restart")
+            }
+        }
+    }
+
+    /// No new run starts from now on (the gateway is shutting down).
+    func beginShutdown() {
+        accepting.store(false, ordering: .relaxed)
+    }
+
+    /// Lets running runs finish until `deadline`; those still running then are stopped and
+    /// end failed, "interrupted by restart" (their targets rolled back), as after a crash.
+    func drain(until deadline: ContinuousClock.Instant) async {
+        beginShutdown()
+        while ContinuousClock.now < deadline, running.withLock({ !$0.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for (id, control) in running.withLock({ Array($0) }) {
+            control.stop(.shutdown)
+            if (try? store.finishRun(run: id, status: .failed, error: "interrupted by restart")) == true {
+                logger.info("dataflow run \(id) interrupted by the shutdown")
+            }
+        }
+        // The pumps stop at their next batch and roll their targets back.
+        let stopBy = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < stopBy, running.withLock({ !$0.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Deletes runs and log lines older than the retention; returns how many runs.
+    @discardableResult
+    func deleteExpired(now: Date = Date()) throws -> Int {
+        try store.deleteRuns(before: now.addingTimeInterval(-Double(config.retentionDays) * 86_400))
+    }
+
+    // MARK: running
+
+    /// One step of a run: a flow's own source → transforms → target.
+    private struct Step {
+        let flow: Dataflow
+        let runId: Int64
+        /// "" for the flow run, "child 'name': " for a child's step.
+        let label: String
+    }
+
+    private func perform(_ flow: Dataflow, run: DataflowRun, control: RunControl) {
+        let params = (try? JSONSerialization.jsonObject(with: Data(run.params.utf8))) as? [String: Any] ?? [:]
+        guard (try? store.markRunning(run: run.id)) != nil, (try? store.run(executionId: run.executionId))?.status == .running else { return }
+        let log = { (level: DataflowLog.Level, component: String, message: String) in
+            self.store.logFlow(flow.id, run: run.id, level, component: component, message)
+        }
+        log(.info, "dataflow", "\(run.executionId) started (\(run.trigger)), params \(run.params)")
+        let steps: [Step]
+        do {
+            steps = [Step(flow: flow, runId: run.id, label: "")]
+                + (try descendants(of: flow.id)).map { Step(flow: $0, runId: run.id, label: "child \($0.id) '\($0.name)': ") }
+        } catch {
+            return fail(run, flow: flow, "reading the flow's children failed: \(error)", log: log)
+        }
+        var totals = (read: Int64(0), written: Int64(0))
+        for (index, step) in steps.enumerated() {
+            do {
+                let plan = try FlowPlan.parse(step.flow.config)
+                guard plan.problems.isEmpty else {
+                    return fail(run, flow: flow, step.label + plan.problems.joined(separator: "; "), log: log)
+                }
+                if let timeout = plan.timeout, index == 0 { control.stopAfter(seconds: timeout) }
+                let result = try runWithRetries(step, plan: plan, params: params, control: control, log: log) { progress, read, written in
+                    let overall = Int((Double(index) + progress) / Double(steps.count) * 100)
+                    try? self.store.updateRunProgress(run: run.id, progress: min(99, overall), rowsRead: totals.read + read, rowsWritten: totals.written + written)
+                }
+                totals.read += result.read
+                totals.written += result.written
+            } catch let e as FlowInputError {
+                return fail(run, flow: flow, step.label + e.description, log: log)
+            } catch {
+                return fail(run, flow: flow, step.label + describe(error, control: control), log: log)
+            }
+        }
+        if (try? store.finishRun(run: run.id, status: .completed, progress: 100, rowsRead: totals.read, rowsWritten: totals.written)) == true {
+            log(.info, "dataflow", "\(run.executionId) completed: \(totals.read) rows read, \(totals.written) written")
+        }
+    }
+
+    private func fail(_ run: DataflowRun, flow: Dataflow, _ message: String, log: (DataflowLog.Level, String, String) -> Void) {
+        if (try? store.finishRun(run: run.id, status: .failed, error: message)) == true {
+            log(.error, "dataflow", "\(run.executionId) failed: \(message)")
+        }
+    }
+
+    /// Every flow below `id`, depth first, children in their order.
+    private func descendants(of id: Int64) throws -> [Dataflow] {
+        var out: [Dataflow] = []
+        for child in try store.children(of: id) {
+            guard let flow = try store.dataflow(id: child.id) else { continue }
+            out.append(flow)
+            out += try descendants(of: child.id)
+        }
+        return out
+    }
+
+    /// Runs a step, again after a retryable failure (network, 5xx, rate limit) up to
+    /// `retry_count` times with a doubling pause; a bad config is never retried. Each
+    /// attempt starts from the source's last committed position: a failed one wrote nothing.
+    private func runWithRetries(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
+                                log: @escaping (DataflowLog.Level, String, String) -> Void,
+                                progress: @escaping (Double, Int64, Int64) -> Void) throws -> (read: Int64, written: Int64) {
+        var attempt = 0
+        while true {
+            do {
+                return try runStep(step, plan: plan, params: params, control: control, log: log, progress: progress)
+            } catch {
+                guard attempt < plan.retryCount, Self.isRetryable(error), control.stopReason == nil else { throw error }
+                attempt += 1
+                let pause = min(60.0, pow(2.0, Double(attempt - 1)))
+                log(.warning, "dataflow", "\(step.label)attempt \(attempt) failed (\(describe(error, control: control))); retry \(attempt) of \(plan.retryCount) in \(Int(pause)) s")
+                let until = Date().addingTimeInterval(pause)
+                while Date() < until, control.stopReason == nil { Thread.sleep(forTimeInterval: 0.05) }
+                if control.stopReason != nil { throw error }
+            }
+        }
+    }
+
+    static func isRetryable(_ error: Error) -> Bool {
+        switch error {
+        case let e as PluginError: e.status == GW_RATE_LIMITED || e.status == GW_UNAVAILABLE
+        case let e as APIError: [429, 502, 503, 504].contains(Int(e.status.code))
+        case let e as SQLiteError: e.code & 0xFF == 5 || e.code & 0xFF == 6  // SQLITE_BUSY, SQLITE_LOCKED
+        default: false
+        }
+    }
+
+    private func runStep(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
+                         log: @escaping (DataflowLog.Level, String, String) -> Void,
+                         progress: @escaping (Double, Int64, Int64) -> Void) throws -> (read: Int64, written: Int64) {
+        guard let sourceSpec = plan.source, let targetSpec = plan.target else { throw FlowInputError("config names no source or target") }
+        let sourceProgress = Mutex<Double>(0)
+        let onProgress: @Sendable (InstanceContext.Progress) -> Void = { p in
+            if p.total > 0 { sourceProgress.withLock { $0 = min(1, max(0, Double(p.done) / Double(p.total))) } }
+        }
+        let context = InstanceContext(pluginId: "dataflow", instanceName: "dataflow:\(step.flow.id)", services: try gateway.services)
+        control.onStop { context.cancel() }
+        let opened = try openSource(sourceSpec, flow: step.flow, params: params, batchSize: plan.batchSize, control: control, onProgress: onProgress)
+        log(.info, "source", "\(step.label)opened \(Self.name(of: sourceSpec)): columns \(opened.schema.fields.map(\.name).joined(separator: ", "))")
+        let transforms = plan.transforms.map { $0.make() }
+        let source = transforms.isEmpty ? opened : try TransformedSource(opened, transforms: transforms)
+        if !transforms.isEmpty { log(.info, "transform", "\(step.label)\(transforms.count) transforms: columns become \(source.schema.fields.map(\.name).joined(separator: ", "))") }
+        let sink = try openTarget(targetSpec, flow: step.flow, context: context)
+        var lastLog = Date()
+        let result = try Pump.run(source, into: sink, .init(checkStop: {
+            if let reason = control.stopReason { throw RunStopped(reason: reason) }
+        }, onBatch: { p in
+            progress(sourceProgress.withLock { $0 }, p.rowsRead, p.rowsWritten)
+            if Date().timeIntervalSince(lastLog) >= 5 {
+                lastLog = Date()
+                log(.info, "target", "\(step.label)\(p.rowsWritten) rows written so far (\(p.batches) batches)")
+            }
+        }))
+        for case let dedupe as DedupeRows in transforms where dedupe.dropped > 0 {
+            log(.warning, "transform", "\(step.label)dedupe dropped \(dedupe.dropped) rows with a key seen before")
+        }
+        let written = result.progress.rowsWritten
+        switch targetSpec {
+        case .dataset(let id, let mode): log(.info, "target", "\(step.label)committed \(written) rows into dataset '\(id)' (\(mode.rawValue))")
+        case .export(let format, _):
+            if let export = sink as? FlowExportSink {
+                try? store.setRunExport(run: step.runId, key: export.task.hashKey)
+                log(.info, "target", "\(step.label)wrote \(written) rows into a \(format.uppercased()) export (task \(export.task.hashKey))")
+            }
+        }
+        if let failure = result.finishFailure {
+            log(.warning, "source", "\(step.label)the rows were committed but the source could not save its position; the next run reads them again: \(failure)")
+        }
+        return (result.progress.rowsRead, written)
+    }
+
+    // MARK: ends
+
+    private static func name(of source: FlowPlan.Source) -> String {
+        switch source {
+        case .dataset(let id): "dataset '\(id)'"
+        case .datasource(let id): "datasource '\(id)'"
+        case .plugin(let id, _): "source plugin '\(id)'"
+        case .sql: "SQL over the datasets"
+        }
+    }
+
+    /// The source a flow reads. Datasets, datasources and SQL open as the query API opens
+    /// them (with `params` as their parameters); a plugin source is an instance of the
+    /// flow's own, whose state (a cursor) belongs to the flow.
+    private func openSource(_ spec: FlowPlan.Source, flow: Dataflow, params: [String: Any], batchSize: Int, control: RunControl,
+                            onProgress: @escaping @Sendable (InstanceContext.Progress) -> Void) throws -> BatchSource {
+        var query = QueryRequest()
+        query.parameters = params.mapValues { value in
+            (value as? [Any])?.map { "\($0)" } ?? [value is NSNull ? "" : (FlowValue(json: value)?.description ?? "\(value)")]
+        }
+        let gateway = try self.gateway
+        var targets = QueryTargets(gateway: gateway, control: control)
+        targets.batchRows = batchSize
+        switch spec {
+        case .dataset(let id):
+            return try targets.open(.dataset, id: id, query: query)
+        case .datasource(let id):
+            return try targets.open(.datasource, id: id, query: query, onProgress: onProgress)
+        case .sql(let sql):
+            query.query = sql
+            query.queryType = "sql"
+            return try targets.open(.datasource, id: QueryTargets.storeDatasource, query: query)
+        case .plugin(let id, let config):
+            guard let plugin = gateway.registry.plugin(id: id), plugin.kinds.contains(.source) else {
+                throw FlowInputError("the source plugin '\(id)' is not loaded (loaded sources: \(gateway.registry.active.filter { $0.kinds.contains(.source) }.map(\.id).joined(separator: ", ")))")
+            }
+            let context = InstanceContext(pluginId: plugin.id, instanceName: "dataflow:\(flow.id)", services: gateway.services, onProgress: onProgress)
+            control.onStop { context.cancel() }
+            let source = try SourceHandle(plugin: plugin, config: config, context: context)
+            let request: [String: Any] = ["params": params, "batch_size": batchSize]
+            return try source.read(requestJSON: String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
+        }
+    }
+
+    private func openTarget(_ spec: FlowPlan.Target, flow: Dataflow, context: InstanceContext) throws -> BatchSink {
+        let gateway = try self.gateway
+        switch spec {
+        case .dataset(let id, let mode):
+            guard let dataset = try gateway.datasets.dataset(id) else {
+                throw FlowInputError("the target dataset '\(id)' is not defined (define it with PUT /admin/datasets/\(id))")
+            }
+            return DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: mode)
+        case .export(let format, let title):
+            return try gateway.exports.flowExportSink(title: title ?? flow.name, extType: format, userId: "dataflow:\(flow.id)", context: context)
+        }
+    }
+
+    /// A failure for people: what went wrong, and for a stopped run why it stopped.
+    private func describe(_ error: Error, control: RunControl) -> String {
+        switch control.stopReason {
+        case .timeBudget(let seconds): return "the run took longer than its timeout of \(seconds) s"
+        case .cancelled: return "cancelled by request"
+        case .shutdown: return "interrupted by restart"
+        case .clientGone, nil: break
+        }
+        switch error {
+        case let e as PluginError: return e.message.isEmpty ? PluginError.name(of: e.status) : e.message
+        case let e as APIError: return e.message
+        case let e as InvalidInput: return e.description
+        case let e as DatasetWriteError: return e.description
+        case let e as FlowInputError: return e.description
+        case let e as SQLiteError: return e.message
+        case let e as CSVRowParser.Failure: return e.description
+        default: return "\(error)"
+        }
+    }
+}
+
+/// Thrown between batches when a run was stopped; the run's message says why.
+struct RunStopped: Error {
+    let reason: RunControl.Reason
+}

@@ -1,0 +1,350 @@
+import Foundation
+
+/// Dataflows, tags, links, runs and logs in the store. Every change that touches several
+/// rows is one transaction.
+extension Store {
+    static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at"
+    static let runColumns = "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at"
+
+    // MARK: flows
+
+    /// A page of flows (newest first) whose name or description contains `search`, and how many match in all.
+    func dataflows(page: Int, pageSize: Int, search: String) throws -> (list: [Dataflow], total: Int) {
+        try withConnection { db in
+            let pattern = "%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_") + "%"
+            let filter = search.isEmpty ? "" : " WHERE name LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\'"
+            let args: [SQLValue] = search.isEmpty ? [] : [.text(pattern), .text(pattern)]
+            let total = try db.query("SELECT count(*) FROM dataflows\(filter)", args).first?.first?.int ?? 0
+            let rows = try db.query("SELECT \(Self.flowColumns) FROM dataflows\(filter) ORDER BY id DESC LIMIT ? OFFSET ?",
+                                    args + [.int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))])
+            return (rows.map(Self.flow), Int(total))
+        }
+    }
+
+    func dataflow(id: Int64) throws -> Dataflow? {
+        try withConnection { db in try Self.flow(db, id) }
+    }
+
+    /// Every flow whose status is "active" (the scheduler's list).
+    func activeDataflows() throws -> [Dataflow] {
+        try withConnection { db in
+            try db.query("SELECT \(Self.flowColumns) FROM dataflows WHERE status = 'active'").map(Self.flow)
+        }
+    }
+
+    struct NewFlow {
+        var name: String
+        var description: String
+        var status: String
+        var createdBy: String
+        var config: String
+        var childrenIds: [Int64]
+        var tagId: Int64?
+    }
+
+    /// Creates a flow with a unique `en_name` (`base`, else `base_2`, `base_3`, …), its
+    /// children and its tag, in one transaction.
+    func insertDataflow(_ new: NewFlow, enNameBase: String) throws -> Dataflow {
+        try withConnection { db in
+            try db.transaction {
+                var enName = enNameBase, n = 1
+                while try db.query("SELECT 1 FROM dataflows WHERE en_name = ?", [.text(enName)]).first != nil {
+                    n += 1
+                    enName = "\(enNameBase)_\(n)"
+                }
+                let now = Int64(Date().timeIntervalSince1970)
+                try db.run("""
+                    INSERT INTO dataflows (name, en_name, description, status, created_by, config, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [.text(new.name), .text(enName), .text(new.description), .text(new.status), .text(new.createdBy),
+                          .text(new.config), .int(now), .int(now)])
+                let id = db.lastInsertRowid
+                try Self.setChildren(db, parent: id, new.childrenIds)
+                if let tag = new.tagId { try Self.addTag(db, flow: id, tag: tag) }
+                guard let flow = try Self.flow(db, id) else { throw InvalidInput("the new flow vanished") }
+                return flow
+            }
+        }
+    }
+
+    struct FlowChanges {
+        var name: String?
+        var description: String?
+        var status: String?
+        var config: String?
+        var childrenIds: [Int64]?
+        var tagId: Int64?
+    }
+
+    /// Applies the fields given; nil when there is no such flow.
+    func updateDataflow(id: Int64, _ changes: FlowChanges) throws -> Dataflow? {
+        try withConnection { db in
+            try db.transaction {
+                guard try Self.flow(db, id) != nil else { return nil }
+                var sets: [String] = [], args: [SQLValue] = []
+                for (column, value) in [("name", changes.name), ("description", changes.description), ("status", changes.status), ("config", changes.config)] {
+                    guard let value else { continue }
+                    sets.append("\(column) = ?")
+                    args.append(.text(value))
+                }
+                sets.append("updated_at = ?")
+                args.append(.int(Int64(Date().timeIntervalSince1970)))
+                try db.run("UPDATE dataflows SET \(sets.joined(separator: ", ")) WHERE id = ?", args + [.int(id)])
+                if let children = changes.childrenIds { try Self.setChildren(db, parent: id, children) }
+                if let tag = changes.tagId { try Self.addTag(db, flow: id, tag: tag) }
+                return try Self.flow(db, id)
+            }
+        }
+    }
+
+    /// Deletes a flow with its links, tags, runs and logs; false when there was none.
+    func deleteDataflow(id: Int64) throws -> Bool {
+        try withConnection { db in
+            try db.run("DELETE FROM dataflows WHERE id = ?", [.int(id)])
+            return db.changes > 0
+        }
+    }
+
+    func children(of id: Int64) throws -> [DataflowRef] {
+        try withConnection { db in
+            try db.query("SELECT d.id, d.name FROM dataflow_links l JOIN dataflows d ON d.id = l.child_id WHERE l.parent_id = ? ORDER BY l.position",
+                         [.int(id)]).map(Self.ref)
+        }
+    }
+
+    func parents(of id: Int64) throws -> [DataflowRef] {
+        try withConnection { db in
+            try db.query("SELECT d.id, d.name FROM dataflow_links l JOIN dataflows d ON d.id = l.parent_id WHERE l.child_id = ? ORDER BY d.id",
+                         [.int(id)]).map(Self.ref)
+        }
+    }
+
+    /// Replaces a flow's children, in order. Refuses an unknown id and any link that would
+    /// make a cycle (a flow its own ancestor).
+    private static func setChildren(_ db: SQLiteConnection, parent: Int64, _ children: [Int64]) throws {
+        var seen = Set<Int64>()
+        for child in children {
+            guard seen.insert(child).inserted else { throw FlowInputError("children_ids names flow \(child) twice") }
+            guard child != parent else { throw FlowInputError("a dataflow cannot be its own child (\(child))") }
+            guard try flow(db, child) != nil else { throw FlowInputError("children_ids: there is no dataflow \(child)") }
+            // A cycle: the parent is already below the child.
+            if try descendants(db, of: child).contains(parent) {
+                throw FlowInputError("children_ids: making \(child) a child of \(parent) would make a cycle (\(child) already runs \(parent))")
+            }
+        }
+        try db.run("DELETE FROM dataflow_links WHERE parent_id = ?", [.int(parent)])
+        for (position, child) in children.enumerated() {
+            try db.run("INSERT INTO dataflow_links (parent_id, child_id, position) VALUES (?, ?, ?)", [.int(parent), .int(child), .int(Int64(position))])
+        }
+    }
+
+    /// Every flow below `id`, at any depth.
+    private static func descendants(_ db: SQLiteConnection, of id: Int64) throws -> Set<Int64> {
+        let rows = try db.query("""
+            WITH RECURSIVE below(id) AS (SELECT child_id FROM dataflow_links WHERE parent_id = ?
+              UNION SELECT l.child_id FROM dataflow_links l JOIN below b ON l.parent_id = b.id)
+            SELECT id FROM below
+            """, [.int(id)])
+        return Set(rows.compactMap { $0.first?.int })
+    }
+
+    // MARK: tags
+
+    func createTag(name: String) throws -> DataflowTag {
+        try withConnection { db in
+            if let existing = try db.query("SELECT id, name FROM dataflow_tags WHERE name = ?", [.text(name)]).first {
+                return DataflowTag(id: existing[0].int ?? 0, name: existing[1].text ?? "")
+            }
+            try db.run("INSERT INTO dataflow_tags (name, created_at) VALUES (?, ?)", [.text(name), .int(Int64(Date().timeIntervalSince1970))])
+            return DataflowTag(id: db.lastInsertRowid, name: name)
+        }
+    }
+
+    func tags() throws -> [DataflowTag] {
+        try withConnection { db in
+            try db.query("SELECT id, name FROM dataflow_tags ORDER BY id").map { DataflowTag(id: $0[0].int ?? 0, name: $0[1].text ?? "") }
+        }
+    }
+
+    func tags(of flow: Int64) throws -> [DataflowTag] {
+        try withConnection { db in
+            try db.query("SELECT t.id, t.name FROM dataflow_tag_links l JOIN dataflow_tags t ON t.id = l.tag_id WHERE l.dataflow_id = ? ORDER BY t.id",
+                         [.int(flow)]).map { DataflowTag(id: $0[0].int ?? 0, name: $0[1].text ?? "") }
+        }
+    }
+
+    private static func addTag(_ db: SQLiteConnection, flow: Int64, tag: Int64) throws {
+        guard try db.query("SELECT 1 FROM dataflow_tags WHERE id = ?", [.int(tag)]).first != nil else {
+            throw FlowInputError("tag_id: there is no tag \(tag) (create one with POST /api/data-flow/add-tag)")
+        }
+        try db.run("INSERT OR IGNORE INTO dataflow_tag_links (dataflow_id, tag_id) VALUES (?, ?)", [.int(flow), .int(tag)])
+    }
+
+    // MARK: runs
+
+    /// The run already pending or running for a flow, when another is asked for.
+    struct RunConflict: Error {
+        let executionId: String
+    }
+
+    /// Starts a run (pending) unless one is already pending or running: the store's unique
+    /// index decides, so two gateways on one store cannot both start one.
+    func insertRun(flow: Int64, trigger: String, params: String, now: Date = Date()) throws -> DataflowRun {
+        try withConnection { db in
+            try db.transaction {
+                if let active = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
+                                             [.int(flow)]).first?.first?.text {
+                    throw RunConflict(executionId: active)
+                }
+                let seconds = Int64(now.timeIntervalSince1970)
+                var executionId = "exec_\(flow)_\(seconds)", n = 1
+                while try db.query("SELECT 1 FROM dataflow_runs WHERE execution_id = ?", [.text(executionId)]).first != nil {
+                    n += 1
+                    executionId = "exec_\(flow)_\(seconds)_\(n)"
+                }
+                do {
+                    try db.run("INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES (?, ?, 'pending', ?, ?, ?)",
+                               [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds)])
+                } catch let e as SQLiteError where e.isConstraint {
+                    let active = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
+                                              [.int(flow)]).first?.first?.text ?? ""
+                    throw RunConflict(executionId: active)
+                }
+                return try Self.run(db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE id = ?", [.int(db.lastInsertRowid)])[0])
+            }
+        }
+    }
+
+    func run(executionId: String) throws -> DataflowRun? {
+        try withConnection { db in
+            try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE execution_id = ?", [.text(executionId)]).first.map(Self.run)
+        }
+    }
+
+    func latestRun(flow: Int64) throws -> DataflowRun? {
+        try withConnection { db in
+            try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE dataflow_id = ? ORDER BY id DESC LIMIT 1", [.int(flow)]).first.map(Self.run)
+        }
+    }
+
+    func runs(flow: Int64, page: Int, pageSize: Int) throws -> (list: [DataflowRun], total: Int) {
+        try withConnection { db in
+            let total = try db.query("SELECT count(*) FROM dataflow_runs WHERE dataflow_id = ?", [.int(flow)]).first?.first?.int ?? 0
+            let list = try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE dataflow_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+                                    [.int(flow), .int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))]).map(Self.run)
+            return (list, Int(total))
+        }
+    }
+
+    func activeRuns() throws -> [DataflowRun] {
+        try withConnection { db in
+            try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE status IN ('pending', 'running')").map(Self.run)
+        }
+    }
+
+    func markRunning(run: Int64) throws {
+        try withConnection { db in
+            try db.run("UPDATE dataflow_runs SET status = 'running' WHERE id = ? AND status = 'pending'", [.int(run)])
+        }
+    }
+
+    func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws {
+        try withConnection { db in
+            try db.run("UPDATE dataflow_runs SET progress = ?, rows_read = ?, rows_written = ? WHERE id = ? AND status IN ('pending', 'running')",
+                       [.int(Int64(progress)), .int(rowsRead), .int(rowsWritten), .int(run)])
+        }
+    }
+
+    /// Ends a run that is still pending or running; false when it had already ended.
+    @discardableResult
+    func finishRun(run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
+                   rowsRead: Int64? = nil, rowsWritten: Int64? = nil, exportKey: String? = nil) throws -> Bool {
+        try withConnection { db in
+            try db.run("""
+                UPDATE dataflow_runs SET status = ?, error_message = ?, completed_at = ?, progress = COALESCE(?, progress),
+                  rows_read = COALESCE(?, rows_read), rows_written = COALESCE(?, rows_written), export_key = COALESCE(?, export_key)
+                WHERE id = ? AND status IN ('pending', 'running')
+                """, [.text(status.rawValue), error.map(SQLValue.text) ?? .null, .int(Int64(Date().timeIntervalSince1970)),
+                      progress.map { .int(Int64($0)) } ?? .null, rowsRead.map(SQLValue.int) ?? .null, rowsWritten.map(SQLValue.int) ?? .null,
+                      exportKey.map(SQLValue.text) ?? .null, .int(run)])
+            return db.changes > 0
+        }
+    }
+
+    func setRunExport(run: Int64, key: String) throws {
+        try withConnection { db in
+            try db.run("UPDATE dataflow_runs SET export_key = ? WHERE id = ?", [.text(key), .int(run)])
+        }
+    }
+
+    /// Deletes runs (with their logs) and flow logs older than `cutoff`; returns how many runs.
+    func deleteRuns(before cutoff: Date) throws -> Int {
+        try withConnection { db in
+            try db.transaction {
+                let seconds = Int64(cutoff.timeIntervalSince1970)
+                try db.run("DELETE FROM dataflow_runs WHERE started_at < ? AND status NOT IN ('pending', 'running')", [.int(seconds)])
+                let runs = db.changes
+                try db.run("DELETE FROM dataflow_logs WHERE at < ?", [.int(seconds * 1_000)])
+                return runs
+            }
+        }
+    }
+
+    // MARK: logs
+
+    /// Appends a line to a flow's log; never fails the work it describes.
+    func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) {
+        _ = try? withConnection { db in
+            try db.run("INSERT INTO dataflow_logs (dataflow_id, run_id, at, level, component, message) VALUES (?, ?, ?, ?, ?, ?)",
+                       [.int(flow), run.map(SQLValue.int) ?? .null, .int(Int64(Date().timeIntervalSince1970 * 1_000)),
+                        .text(level.rawValue), .text(component), .text(message)])
+        }
+    }
+
+    /// A page of a flow's log, oldest first (as seed 004 shows it) or newest first, of one
+    /// level and one run if asked.
+    func flowLogs(_ flow: Int64, page: Int, pageSize: Int, level: DataflowLog.Level?, runId: Int64?, newestFirst: Bool) throws -> (list: [DataflowLog], total: Int) {
+        try withConnection { db in
+            var filter = "dataflow_id = ?", args: [SQLValue] = [.int(flow)]
+            if let level { filter += " AND level = ?"; args.append(.text(level.rawValue)) }
+            if let runId { filter += " AND run_id = ?"; args.append(.int(runId)) }
+            let total = try db.query("SELECT count(*) FROM dataflow_logs WHERE \(filter)", args).first?.first?.int ?? 0
+            let rows = try db.query("SELECT id, run_id, at, level, component, message FROM dataflow_logs WHERE \(filter) ORDER BY id \(newestFirst ? "DESC" : "ASC") LIMIT ? OFFSET ?",
+                                    args + [.int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))])
+            let list = rows.map { r in
+                DataflowLog(id: r[0].int ?? 0, runId: r[1].int, at: Date(timeIntervalSince1970: Double(r[2].int ?? 0) / 1_000),
+                            level: DataflowLog.Level(rawValue: r[3].text ?? "") ?? .info, component: r[4].text ?? "", message: r[5].text ?? "")
+            }
+            return (list, Int(total))
+        }
+    }
+
+    // MARK: rows
+
+    private static func flow(_ db: SQLiteConnection, _ id: Int64) throws -> Dataflow? {
+        try db.query("SELECT \(flowColumns) FROM dataflows WHERE id = ?", [.int(id)]).first.map(flow)
+    }
+
+    private static func flow(_ r: [SQLValue]) -> Dataflow {
+        Dataflow(id: r[0].int ?? 0, name: r[1].text ?? "", enName: r[2].text ?? "", description: r[3].text ?? "", status: r[4].text ?? "",
+                 createdBy: r[5].text ?? "", config: r[6].text ?? "{}", createdAt: Date(timeIntervalSince1970: Double(r[7].int ?? 0)),
+                 updatedAt: Date(timeIntervalSince1970: Double(r[8].int ?? 0)))
+    }
+
+    private static func ref(_ r: [SQLValue]) -> DataflowRef { DataflowRef(id: r[0].int ?? 0, name: r[1].text ?? "") }
+
+    private static func run(_ r: [SQLValue]) -> DataflowRun {
+        DataflowRun(id: r[0].int ?? 0, executionId: r[1].text ?? "", dataflowId: r[2].int ?? 0,
+                    status: DataflowRun.Status(rawValue: r[3].text ?? "") ?? .failed, trigger: r[4].text ?? "", params: r[5].text ?? "{}",
+                    progress: Int(r[6].int ?? 0), rowsRead: r[7].int ?? 0, rowsWritten: r[8].int ?? 0, errorMessage: r[9].text,
+                    exportKey: r[10].text ?? "", startedAt: Date(timeIntervalSince1970: Double(r[11].int ?? 0)),
+                    completedAt: r[12].int.map { Date(timeIntervalSince1970: Double($0)) })
+    }
+}
+
+/// A client's mistake in a flow's fields: the route's 400, with this message.
+struct FlowInputError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
