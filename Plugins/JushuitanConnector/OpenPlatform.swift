@@ -117,10 +117,20 @@ struct OpenPlatform {
         try host.withSharedLock("refresh:\(appKey)") {
             let current = try currentTokens()
             if current.accessToken != stale.accessToken { return current }
-            let reply = try post("/openWeb/auth/refreshToken", [
-                "app_key": appKey, "timestamp": Self.timestamp(), "grant_type": "refresh_token", "charset": "utf-8",
-                "refresh_token": current.refreshToken, "scope": "all",
-            ])
+            var reply: OrderedJSON
+            var busyRetries = 0
+            while true {
+                reply = try post("/openWeb/auth/refreshToken", [
+                    "app_key": appKey, "timestamp": Self.timestamp(), "grant_type": "refresh_token", "charset": "utf-8",
+                    "refresh_token": current.refreshToken, "scope": "all",
+                ])
+                // A rate-limited refresh did not spend the refresh token: wait it out like any call.
+                guard let code = reply["code"]?.int, code == 199 || code == 200,
+                    let wait = Self.busyWait(code: code, retriesSoFar: busyRetries) else { break }
+                busyRetries += 1
+                host.log(.warning, "refreshing the access token: rate limited (code \(code)); retrying in \(wait) s")
+                try sleep(wait)
+            }
             guard reply["code"]?.int == 0, let data = reply["data"], let access = data["access_token"]?.string,
                 let refresh = data["refresh_token"]?.string else {
                 throw PluginError(status: GW_AUTH,

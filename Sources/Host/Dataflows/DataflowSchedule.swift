@@ -27,7 +27,7 @@ extension DataflowService {
         nextFires.withLock { fires in fires = fires.filter { seen.contains($0.key) } }
         for flow in due {
             do {
-                _ = try execute(flow, params: [:], trigger: "schedule")
+                _ = try execute(flow, paramsJSON: "{}", trigger: "schedule")
             } catch let conflict as Store.RunConflict {
                 store.logFlow(flow.id, run: nil, .warning, component: "scheduler",
                               "scheduled run skipped: \(conflict.executionId) is still running")

@@ -52,18 +52,24 @@ public final class DataflowService: Sendable {
 
     /// Starts a run of `flow` (pending until a thread takes it). Throws RunConflict when
     /// one is already pending or running.
-    func execute(_ flow: Dataflow, params: [String: Any], trigger: String) throws -> DataflowRun {
+    /// `paramsJSON` is the execute call's `params` object as text.
+    func execute(_ flow: Dataflow, paramsJSON: String, trigger: String) throws -> DataflowRun {
         guard accepting.load(ordering: .relaxed) else {
             throw APIError(.serviceUnavailable, "the gateway is shutting down; execute the dataflow again in a moment", retryAfterSeconds: 5)
         }
-        let paramsText = String(decoding: try JSONSerialization.data(withJSONObject: params, options: [.sortedKeys]), as: UTF8.self)
-        let run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsText)
+        var run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsJSON)
+        // A free thread takes it at once: say so now rather than "pending" for a moment.
+        if running.withLock({ $0.count }) < config.maxRunning {
+            try store.markRunning(run: run.id)
+            run.status = .running
+        }
         let control = RunControl(timeBudgetSeconds: 0)
         running.withLock { $0[run.id] = control }
         store.logFlow(flow.id, run: run.id, .info, component: "dataflow", "\(run.executionId) queued (\(trigger))")
+        let queued = run
         queue.addOperation { [self] in
-            defer { _ = running.withLock { $0.removeValue(forKey: run.id) } }
-            perform(flow, run: run, control: control)
+            defer { _ = running.withLock { $0.removeValue(forKey: queued.id) } }
+            perform(flow, run: queued, control: control)
         }
         return run
     }
@@ -129,6 +135,7 @@ public final class DataflowService: Sendable {
 
     private func perform(_ flow: Dataflow, run: DataflowRun, control: RunControl) {
         let params = (try? JSONSerialization.jsonObject(with: Data(run.params.utf8))) as? [String: Any] ?? [:]
+        // A run cancelled while it waited has ended already.
         guard (try? store.markRunning(run: run.id)) != nil, (try? store.run(executionId: run.executionId))?.status == .running else { return }
         let log = { (level: DataflowLog.Level, component: String, message: String) in
             self.store.logFlow(flow.id, run: run.id, level, component: component, message)

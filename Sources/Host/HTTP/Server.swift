@@ -20,6 +20,7 @@ public enum GatewayServer {
         QueryRoutes.register(on: router, styles: styles, gateway: gateway)
         FileUploadRoutes.register(on: router, styles: styles, gateway: gateway)
         ExportRoutes.register(on: router, styles: styles, gateway: gateway)
+        DataFlowRoutes.register(on: router, styles: styles, gateway: gateway)
         let server = gateway.config.server
         let connections = ProcessLimits.connectionCap(
             configured: server.maxConnections, descriptorLimit: ProcessLimits.raiseDescriptorLimit())

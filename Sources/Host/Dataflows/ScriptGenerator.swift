@@ -1,0 +1,67 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// `create-script`: asks an OpenAI-compatible chat completions endpoint (DeepSeek's, as seed
+/// 004 names, or any other) for a script. The endpoint is the administrator's
+/// (`dataflows.script`), not a client's URL, so it is not subject to `http.allowHosts`.
+/// Without one configured the route says how to configure it: it never makes a script up.
+struct ScriptGenerator {
+    let config: GatewayConfig.Dataflows.Script
+    let http: OutboundHTTP
+
+    struct Script: Encodable {
+        let script_content: String
+        let format: String
+        let generated_at: String
+    }
+
+    static let instructions = """
+        You write data processing scripts. Answer with the script only: no explanation before or \
+        after it, no Markdown fences. Include error handling and logging.
+        """
+
+    func generate(_ request: String) async throws -> Script {
+        guard !config.baseUrl.isEmpty, !config.model.isEmpty else {
+            throw APIError(.serviceUnavailable, "create-script needs a chat completions endpoint: set dataflows.script.baseUrl and dataflows.script.model in the configuration, and the key in GATEWAY_DATAFLOWS_SCRIPT_API_KEY (see docs/dataflow.md)")
+        }
+        let url = config.baseUrl.hasSuffix("/") ? config.baseUrl + "chat/completions" : config.baseUrl + "/chat/completions"
+        let payload: [String: Any] = ["model": config.model, "stream": false, "messages": [
+            ["role": "system", "content": Self.instructions], ["role": "user", "content": request],
+        ]]
+        var call = HTTPClientRequest(url: url)
+        call.method = .POST
+        call.headers.add(name: "Content-Type", value: "application/json")
+        if !config.apiKey.isEmpty { call.headers.add(name: "Authorization", value: "Bearer \(config.apiKey)") }
+        call.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: payload)))
+        let reply: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            reply = try await http.client.execute(call, timeout: .seconds(Int64(config.timeoutSeconds)))
+            body = try await reply.body.collect(upTo: 8 << 20)
+        } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
+            throw APIError(.gatewayTimeout, "the script endpoint did not answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
+        } catch {
+            throw APIError(.badGateway, "the script endpoint could not be reached: \(error)")
+        }
+        let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
+        guard (200..<300).contains(Int(reply.status.code)) else {
+            let detail = ((object?["error"] as? [String: Any])?["message"] as? String) ?? String(decoding: body.readableBytesView.prefix(300), as: UTF8.self)
+            throw APIError(.badGateway, "the script endpoint answered HTTP \(reply.status.code): \(detail)")
+        }
+        guard let choices = object?["choices"] as? [[String: Any]], let message = choices.first?["message"] as? [String: Any],
+            let content = message["content"] as? String, !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw APIError(.badGateway, "the script endpoint's answer holds no script (choices[0].message.content)")
+        }
+        return Script(script_content: Self.withoutFence(content), format: "txt", generated_at: FlowTimes.iso(Date()))
+    }
+
+    /// A script wrapped in one Markdown fence (```python … ```) comes out without it.
+    static func withoutFence(_ text: String) -> String {
+        var lines = text.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\n")
+        guard lines.count >= 2, lines[0].hasPrefix("```"), lines[lines.count - 1].trimmingCharacters(in: .whitespaces) == "```" else { return text }
+        lines.removeFirst()
+        lines.removeLast()
+        return lines.joined(separator: "\n")
+    }
+}
