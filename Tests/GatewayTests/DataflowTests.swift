@@ -331,4 +331,51 @@ import Testing
             }
         }
     }
+
+    /// create-script through a local OpenAI-compatible endpoint: the script, and each failure
+    /// as a clear error.
+    @Test func createScriptAsksTheConfiguredEndpoint() async throws {
+        try await TestSupport.withHelperServer("chat_mock.py") { port in
+            let (gateway, token) = try Self.gateway { config in
+                config.dataflows.script = .init(baseUrl: "http://127.0.0.1:\(port)/v1", model: "deepseek-chat", apiKey: "sk-test", timeoutSeconds: 2)
+            }
+            try await TestServer.with(gateway) { server in
+                let ok = try await Self.call(server, .POST, "/create-script", token: token, body: ["request_data": "读取销售数据"])
+                #expect(ok.0 == 200 && ok.1["message"] as? String == "脚本生成成功")
+                let data = ok.1["data"] as? [String: Any] ?? [:]
+                #expect(data["script_content"] as? String == "# 读取销售数据\nprint('ok')" && data["format"] as? String == "txt")
+                let missing = try await Self.call(server, .POST, "/create-script", token: token, body: ["request_data": " "])
+                #expect(missing.0 == 400 && missing.1["message"] as? String == "参数错误: 缺少必填字段: request_data")
+                let failed = try await Self.call(server, .POST, "/create-script", token: token, body: ["request_data": "fail"])
+                #expect(failed.0 == 502 && failed.1["message"] as? String == "the script endpoint answered HTTP 500: overloaded")
+                let slow = try await Self.call(server, .POST, "/create-script", token: token, body: ["request_data": "slow"])
+                #expect(slow.0 == 504, "\(slow.1)")
+            }
+        }
+    }
+
+    /// Scheduled runs: an active flow runs at its cron times; missed times are not caught
+    /// up; a time that finds it still running is skipped with a WARNING.
+    @Test func schedulesFireAtTheirTimesAndSkipWhileRunning() throws {
+        let (gateway, _) = try Self.gateway()
+        let config = #"{"schedule":"*/5 * * * *","timezone":"UTC","source":{"type":"sql","query":"SELECT 1 AS o_id"},"target":{"type":"dataset","id":"orders_copy"}}"#
+        let flow = try gateway.store.insertDataflow(.init(name: "s", description: "d", status: "active", createdBy: "t", config: config, childrenIds: [], tagId: nil), enNameBase: "s")
+        let flows = gateway.dataflows
+        let t0 = Date(timeIntervalSince1970: 1_763_683_200 + 60)  // 00:01 UTC
+        flows.runSchedules(now: t0)  // learns: next is 00:05
+        #expect(flows.nextRun(of: flow, now: t0) == Date(timeIntervalSince1970: 1_763_683_200 + 300))
+        flows.runSchedules(now: t0.addingTimeInterval(120))  // 00:03: not yet
+        #expect(try gateway.store.latestRun(flow: flow.id) == nil)
+        // A run is still going at 00:05: that time is skipped with a warning.
+        let blocking = try gateway.store.insertRun(flow: flow.id, trigger: "manual", params: "{}")
+        flows.runSchedules(now: t0.addingTimeInterval(240))
+        let warnings = try gateway.store.flowLogs(flow.id, page: 1, pageSize: 10, level: .warning, runId: nil, newestFirst: false).list
+        #expect(warnings.contains { $0.message.contains("scheduled run skipped") && $0.component == "scheduler" })
+        try gateway.store.finishRun(run: blocking.id, status: .completed)
+        // Hours later (missed times are not caught up): one run, at once.
+        flows.runSchedules(now: t0.addingTimeInterval(3 * 3_600))
+        let scheduled = try #require(try gateway.store.latestRun(flow: flow.id))
+        #expect(scheduled.trigger == "schedule" && scheduled.id != blocking.id)
+        #expect(try gateway.store.runs(flow: flow.id, page: 1, pageSize: 10).total == 2)
+    }
 }
