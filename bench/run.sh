@@ -11,4 +11,5 @@ swift build -c release
 python3 bench/push_query.py      # seed 000 push and seed 001 query, beside sqlite3 and Python
 python3 bench/xlsx_bench.py      # XLSX writing, beside libxlsxwriter and Python XlsxWriter
 python3 bench/crawl_bench.py     # a 500-page crawl, beside the ideal
+python3 bench/dataflow_bench.py  # a dataflow copying 1M rows between datasets, beside sqlite3's INSERT…SELECT
 python3 bench/soak.py            # wrk's mixed load with pushes and hostile requests beside it: no error, flat memory

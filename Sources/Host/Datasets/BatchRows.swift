@@ -36,8 +36,11 @@ enum BatchRows {
             case .decimal128(_, let s), .decimal256(_, let s): try text(DecimalText.format(column.decimalWords(row), scale: s), body)
             default: try body(.null)
             }
-        case .date32: try text(ISODates.day(column.int64(row)), body)
-        case .date64: try text(ISODates.day(column.int64(row) / 86_400_000), body)
+        case .date32, .date64:
+            let days = column.kind == .date32 ? column.int64(row) : column.int64(row) / 86_400_000
+            var out = OutputBuffer(capacity: 16)
+            out.appendDay(days)
+            try out.withBytes { try body(.text($0)) }
         case .timestamp:
             guard case .timestamp(let unit, _) = type else { return try body(.null) }
             guard let micros = unit.micros(column.int64(row)) else { throw TimeOutOfRange(column: "") }

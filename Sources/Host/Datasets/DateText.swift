@@ -130,11 +130,23 @@ enum DateText {
             let seconds = day.daysSinceEpoch * 86_400 + Int64(hour * 3600 + minute * 60 + second - offsetSeconds)
             let (q, r) = seconds.quotientAndRemainder(dividingBy: 86_400)
             let days = r < 0 ? q - 1 : q, secondOfDay = r < 0 ? r + 86_400 : r
-            let (y, m, d) = ISODates.civil(days)
+            let (y, _, _) = ISODates.civil(days)
             guard (0...9_999).contains(y) else { return nil }
-            var out = String(format: "%04lld-%02lld-%02lld %02lld:%02lld:%02lld", y, m, d, secondOfDay / 3600, secondOfDay / 60 % 60, secondOfDay % 60)
-            if !fraction.isEmpty { out += "." + String(decoding: fraction, as: UTF8.self) }
-            return out + "Z"
+            // Digits by hand: String(format:) costs microseconds a value through CFString.
+            var out = OutputBuffer(capacity: 40)
+            out.appendDay(days)
+            out.append(UInt8(ascii: " "))
+            out.appendPadded(secondOfDay / 3600, width: 2)
+            out.append(UInt8(ascii: ":"))
+            out.appendPadded(secondOfDay / 60 % 60, width: 2)
+            out.append(UInt8(ascii: ":"))
+            out.appendPadded(secondOfDay % 60, width: 2)
+            if !fraction.isEmpty {
+                out.append(UInt8(ascii: "."))
+                fraction.withUnsafeBytes { out.append($0) }
+            }
+            out.append(UInt8(ascii: "Z"))
+            return out.withBytes { String(decoding: $0, as: UTF8.self) }
         }
 
         /// Microseconds since 1970 in UTC. Bounded: years 0 to 9999 and fields in range.

@@ -149,7 +149,10 @@ enum JSONText {
 enum ISODates {
     static func day(_ days: Int64) -> String {
         let (y, m, d) = civil(days)
-        return String(format: "%04lld-%02lld-%02lld", y, m, d)
+        guard (0...9_999).contains(y) else { return String(format: "%04lld-%02lld-%02lld", y, m, d) }
+        var out = OutputBuffer(capacity: 10)
+        out.appendDay(days)
+        return out.withBytes { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Howard Hinnant's civil_from_days.

@@ -82,7 +82,7 @@ struct OutputBuffer {
 
     /// `width` digits, zero-padded.
     @inline(__always)
-    private mutating func appendPadded(_ value: Int64, width: Int) {
+    mutating func appendPadded(_ value: Int64, width: Int) {
         reserve(width)
         var v = value
         for i in stride(from: width - 1, through: 0, by: -1) {
