@@ -109,6 +109,7 @@ end
             problems.append("wrk saw errors (above)")
         start, warm, end = memory[0][1], memory[min(10, len(memory) - 1)][1], memory[-1][1]
         peak = max(m for _, m in memory)
+        print("RSS every 10 s (MB): " + " ".join(f"{m:.0f}" for _, m in memory[::10]))
         print(f"server RSS: {start:.0f} MB at start, {warm:.0f} MB after 10 s, {end:.0f} MB at the end, peak {peak:.0f} MB")
         print(f"pushes and hostile requests beside the load: {len(problems)} problems")
         for p in problems[:20]:

@@ -126,6 +126,9 @@ public final class DatasetWriteSession {
             throw error
         }
         open = false
+        // The 64 MB cache serves one large write; kept between writes it would grow with the
+        // tables to its limit, however small the pushes.
+        store.writer.releaseMemory()
         store.writeLock.signal()
         return importer.rows
     }
@@ -135,6 +138,7 @@ public final class DatasetWriteSession {
         guard open else { return }
         open = false
         try? store.writer.execute("ROLLBACK")
+        store.writer.releaseMemory()
         store.writeLock.signal()
     }
 }

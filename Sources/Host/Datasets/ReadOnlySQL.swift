@@ -19,7 +19,10 @@ enum ReadOnlySQL {
         }
         let db = try SQLiteConnection(path: path, readOnly: true, vfs: String(cString: vfs))
         // query_only first: the authorizer installed next refuses every PRAGMA.
-        try db.execute("PRAGMA query_only = 1")
+        // A small page cache: a query reads its pages once, and the OS keeps the file cached;
+        // dozens of concurrent queries with SQLite's default 2 MB each grew the heap with
+        // every table they scanned.
+        try db.execute("PRAGMA query_only = 1; PRAGMA cache_size = -256")
         let refusals = Refusals()
         db.callbackObjects.append(refusals)
         sqlite3_set_authorizer(db.handle, readOnlyAuthorizer, Unmanaged.passUnretained(refusals).toOpaque())

@@ -17,38 +17,71 @@ final class RunControl: Sendable {
     private struct State {
         var reason: Reason?
         var hooks: [@Sendable () -> Void] = []
+        var deadline: ContinuousClock.Instant?
+        var budgetSeconds = 0
     }
 
     private let state = Mutex(State())
-    private let deadline: ContinuousClock.Instant?
-    private let budgetSeconds: Int
 
     /// `timeBudgetSeconds` of 0 means no budget.
     init(timeBudgetSeconds: Int) {
-        budgetSeconds = timeBudgetSeconds
-        deadline = timeBudgetSeconds > 0 ? .now + .seconds(timeBudgetSeconds) : nil
         guard timeBudgetSeconds > 0 else { return }
-        // Work that never polls (a plugin blocked in its own code) still hears of the
-        // deadline through the hooks.
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(timeBudgetSeconds)) { [weak self] in
-            self?.stop(.timeBudget(seconds: timeBudgetSeconds))
-        }
+        stopAfter(seconds: timeBudgetSeconds)
     }
+
+    deinit { Watchdog.shared.forget(self) }
 
     /// Stops the run `seconds` from now (a budget set once the run knows it).
     func stopAfter(seconds: Int) {
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) { [weak self] in
-            self?.stop(.timeBudget(seconds: seconds))
+        state.withLock {
+            $0.deadline = .now + .seconds(seconds)
+            $0.budgetSeconds = seconds
+        }
+        // Work that never polls (a plugin blocked in its own code) still hears of the
+        // deadline through the hooks: the watchdog stops the run when it passes.
+        Watchdog.shared.watch(self)
+    }
+
+    /// Stops runs whose deadline passed, checking every second. One timer for every run: a
+    /// timer per request (asyncAfter) would hold its closure for the whole budget, hundreds
+    /// of thousands of them at a busy gateway's request rate.
+    // @unchecked Sendable: `timer` is set up in init and never touched again; `watched` is a Mutex.
+    private final class Watchdog: @unchecked Sendable {
+        static let shared = Watchdog()
+        private let watched = Mutex<[ObjectIdentifier: WeakControl]>([:])
+        private let timer: DispatchSourceTimer
+
+        private struct WeakControl: @unchecked Sendable {  // a weak reference loads safely from any thread
+            weak var control: RunControl?
+        }
+
+        private init() {
+            timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+            timer.schedule(deadline: .now() + 1, repeating: 1)
+            timer.setEventHandler { [weak self] in
+                let controls = self?.watched.withLock { Array($0.values) }.compactMap(\.control) ?? []
+                for control in controls { _ = control.stopReason }  // stops it when its deadline passed
+            }
+            timer.resume()
+        }
+
+        func watch(_ control: RunControl) {
+            watched.withLock { $0[ObjectIdentifier(control)] = WeakControl(control: control) }
+        }
+
+        func forget(_ control: RunControl) {
+            _ = watched.withLock { $0.removeValue(forKey: ObjectIdentifier(control)) }
         }
     }
 
     /// Why the run was stopped, or nil while it may go on. Cheap: called every few
     /// thousand SQLite instructions.
     var stopReason: Reason? {
-        if let reason = state.withLock({ $0.reason }) { return reason }
+        let (reason, deadline, seconds) = state.withLock { ($0.reason, $0.deadline, $0.budgetSeconds) }
+        if let reason { return reason }
         if let deadline, ContinuousClock.now >= deadline {
-            stop(.timeBudget(seconds: budgetSeconds))
-            return .timeBudget(seconds: budgetSeconds)
+            stop(.timeBudget(seconds: seconds))
+            return .timeBudget(seconds: seconds)
         }
         return nil
     }

@@ -140,6 +140,9 @@ public final class SQLiteConnection {
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
+    /// Gives back the page cache's unused memory (the cache refills from the OS's file cache).
+    public func releaseMemory() { sqlite3_db_release_memory(handle) }
+
     /// The rowid of the last row inserted on this connection.
     public var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(handle) }
 
