@@ -185,7 +185,7 @@ import Testing
             let ended = try await Self.waitForEnd(server, flow: id, token: token)
             #expect(ended["status"] as? String == "completed" && ended["progress"] as? Int == 100, "\(ended)")
             let expected = (0..<5_000).filter { $0 % 3 != 2 }.count
-            #expect(ended["rows_written"] as? Int == expected)
+            #expect(ended["rows_written"] as? Int == expected && ended["rows_read"] as? Int == 5_000)
             let db = try SQLiteConnection(path: gateway.datasetTables.path)
             #expect(try db.query("SELECT count(*), count(DISTINCT area), min(source) FROM orders_copy").first == [.int(Int64(expected)), .int(2), .text("flow")])
             // Now a cast that fails on a later batch: the replace is rolled back whole.

@@ -241,7 +241,7 @@ public final class DataflowService: Sendable {
         let result = try Pump.run(source, into: sink, .init(checkStop: {
             if let reason = control.stopReason { throw RunStopped(reason: reason) }
         }, onBatch: { p in
-            progress(sourceProgress.withLock { $0 }, p.rowsRead, p.rowsWritten)
+            progress(sourceProgress.withLock { $0 }, (source as? TransformedSource)?.rowsRead ?? p.rowsRead, p.rowsWritten)
             if Date().timeIntervalSince(lastLog) >= 5 {
                 lastLog = Date()
                 log(.info, "target", "\(step.label)\(p.rowsWritten) rows written so far (\(p.batches) batches)")
@@ -262,7 +262,7 @@ public final class DataflowService: Sendable {
         if let failure = result.finishFailure {
             log(.warning, "source", "\(step.label)the rows were committed but the source could not save its position; the next run reads them again: \(failure)")
         }
-        return (result.progress.rowsRead, written)
+        return ((source as? TransformedSource)?.rowsRead ?? result.progress.rowsRead, written)
     }
 
     // MARK: ends

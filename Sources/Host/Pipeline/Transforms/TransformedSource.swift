@@ -16,6 +16,8 @@ final class TransformedSource: BatchSource {
     let schema: OwnedSchema
     private let inner: BatchSource
     private let steps: [(BatchTransform, [ArrowField])]
+    /// Rows read from the source underneath, before any transform dropped some.
+    private(set) var rowsRead: Int64 = 0
 
     init(_ inner: BatchSource, transforms: [BatchTransform]) throws {
         self.inner = inner
@@ -31,6 +33,7 @@ final class TransformedSource: BatchSource {
 
     func next() throws -> OwnedBatch? {
         while let batch = try inner.next() {
+            rowsRead += Int64(batch.length)
             var out = batch
             for (transform, fields) in steps { out = try transform.apply(out, output: fields) }
             // A batch filtered down to nothing is skipped: an empty batch is not the end.
