@@ -11,6 +11,7 @@ import Testing
             config.datasets = [
                 "orders": DatasetDefinition(table: "orders(o_id integer, region text, amount real, day date)", keys: ["o_id"]),
                 "orders_copy": DatasetDefinition(table: "orders_copy(o_id integer, area text, amount real, day date, source text)", keys: ["o_id"]),
+                "orders_same": DatasetDefinition(table: "orders_same(o_id integer, region text, amount real, day date)", keys: ["o_id"]),
             ]
             configure(&config)
         }
@@ -377,5 +378,32 @@ import Testing
         let scheduled = try #require(try gateway.store.latestRun(flow: flow.id))
         #expect(scheduled.trigger == "schedule" && scheduled.id != blocking.id)
         #expect(try gateway.store.runs(flow: flow.id, page: 1, pageSize: 10).total == 2)
+    }
+
+    /// Same columns and types at both ends, no transform: one INSERT … SELECT, with params as
+    /// filters, an upsert on the keys, and the same rows the pump would have written.
+    @Test func aPlainDatasetCopyRunsInsideTheDatasetsFile() async throws {
+        let (gateway, token) = try Self.gateway()
+        try Self.fillOrders(gateway, count: 300)
+        try await TestServer.with(gateway) { server in
+            let config: [String: Any] = ["source": ["type": "dataset", "id": "orders"], "target": ["type": "dataset", "id": "orders_same", "mode": "upsert"]]
+            let created = try await Self.call(server, .POST, "/add-dataflow", token: token, body: ["name": "same", "description": "d", "config": config])
+            let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
+            for _ in 0..<2 {  // twice: the upsert keeps one row per key
+                _ = try await Self.call(server, .POST, "/execute-dataflow/\(id)", token: token, body: ["params": ["region": ["east", "west"]]])
+                let ended = try await Self.waitForEnd(server, flow: id, token: token)
+                #expect(ended["status"] as? String == "completed" && ended["rows_written"] as? Int == 200, "\(ended)")
+            }
+            let db = try SQLiteConnection(path: gateway.datasetTables.path)
+            #expect(try db.query("SELECT count(*), sum(amount), min(day), max(region) FROM orders_same").first
+                    == db.query("SELECT count(*), sum(amount), min(day), max(region) FROM orders WHERE region IN ('east', 'west')").first)
+            let logs = try await Self.call(server, .GET, "/get-dataflow-logs/\(id)?page_size=100", token: token).1["data"] as? [String: Any] ?? [:]
+            #expect((logs["logs"] as? [[String: Any]] ?? []).contains { ($0["message"] as? String ?? "").contains("copied in one INSERT … SELECT") })
+            // An unknown filter column is the run's error, not a silent copy of everything.
+            _ = try await Self.call(server, .POST, "/execute-dataflow/\(id)", token: token, body: ["params": ["regoin": "east"]])
+            let failed = try await Self.waitForEnd(server, flow: id, token: token)
+            let reason = (failed["error_message"] as? String) ?? ""
+            #expect(failed["status"] as? String == "failed" && reason.contains("unknown parameter 'regoin'"), "\(failed)")
+        }
     }
 }

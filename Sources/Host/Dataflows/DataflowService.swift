@@ -225,6 +225,7 @@ public final class DataflowService: Sendable {
                          log: @escaping (DataflowLog.Level, String, String) -> Void,
                          progress: @escaping (Double, Int64, Int64) -> Void) throws -> (read: Int64, written: Int64) {
         guard let sourceSpec = plan.source, let targetSpec = plan.target else { throw FlowInputError("config names no source or target") }
+        if let copied = try copyInPlace(step, plan: plan, params: params, control: control, log: log) { return copied }
         let sourceProgress = Mutex<Double>(0)
         let onProgress: @Sendable (InstanceContext.Progress) -> Void = { p in
             if p.total > 0 { sourceProgress.withLock { $0 = min(1, max(0, Double(p.done) / Double(p.total))) } }
@@ -265,6 +266,43 @@ public final class DataflowService: Sendable {
         return ((source as? TransformedSource)?.rowsRead ?? result.progress.rowsRead, written)
     }
 
+    /// A dataset copied into another with no transform and the same column types at both
+    /// ends runs as one `INSERT … SELECT` inside the target's transaction: SQLite moves the
+    /// records itself, many times faster than through batches, with the same result (no
+    /// value needs converting). One statement: a cancel or timeout takes effect when it
+    /// ends, and rolls it back. Nil when the step does not qualify.
+    private func copyInPlace(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
+                             log: (DataflowLog.Level, String, String) -> Void) throws -> (read: Int64, written: Int64)? {
+        guard plan.transforms.isEmpty, case .dataset(let sourceId) = plan.source, case .dataset(let targetId, let mode) = plan.target else { return nil }
+        let gateway = try self.gateway
+        guard let source = try gateway.datasets.dataset(sourceId), let target = try gateway.datasets.dataset(targetId),
+            source.table != target.table else { return nil }
+        for column in source.columns where target.columns.first(where: { $0.name == column.name })?.type != column.type { return nil }
+        let (filter, args) = try QueryTargets.filter(source, Self.parameterValues(params))
+        let names = source.columns.map(\.name)
+        let select = "SELECT \(names.map(Dataset.quote).joined(separator: ", ")) FROM \(Dataset.quote(source.table))\(filter.isEmpty ? " WHERE true" : filter) ORDER BY rowid"
+        log(.info, "source", "\(step.label)opened dataset '\(sourceId)': columns \(names.joined(separator: ", ")); same columns and types as the target: copied in one INSERT … SELECT")
+        let session = try gateway.datasetTables.beginWrite(target, mode: mode)
+        do {
+            if let reason = control.stopReason { throw RunStopped(reason: reason) }
+            let rows = try session.copy(columns: names, select: select, args: args, update: mode == .upsert)
+            if let reason = control.stopReason { throw RunStopped(reason: reason) }
+            _ = try session.commit()
+            log(.info, "target", "\(step.label)committed \(rows) rows into dataset '\(targetId)' (\(mode.rawValue))")
+            return (Int64(rows), Int64(rows))
+        } catch {
+            session.rollback()
+            throw error
+        }
+    }
+
+    /// The execute call's params as a query's parameter values (a list gives several).
+    static func parameterValues(_ params: [String: Any]) -> [String: [String]] {
+        params.mapValues { value in
+            (value as? [Any])?.map { "\($0)" } ?? [value is NSNull ? "" : (FlowValue(json: value)?.description ?? "\(value)")]
+        }
+    }
+
     // MARK: ends
 
     private static func name(of source: FlowPlan.Source) -> String {
@@ -282,9 +320,7 @@ public final class DataflowService: Sendable {
     private func openSource(_ spec: FlowPlan.Source, flow: Dataflow, params: [String: Any], batchSize: Int, control: RunControl,
                             onProgress: @escaping @Sendable (InstanceContext.Progress) -> Void) throws -> BatchSource {
         var query = QueryRequest()
-        query.parameters = params.mapValues { value in
-            (value as? [Any])?.map { "\($0)" } ?? [value is NSNull ? "" : (FlowValue(json: value)?.description ?? "\(value)")]
-        }
+        query.parameters = Self.parameterValues(params)
         let gateway = try self.gateway
         var targets = QueryTargets(gateway: gateway, control: control)
         targets.batchRows = batchSize

@@ -114,11 +114,34 @@ public final class DatasetWriteSession {
 
     deinit { rollback() }
 
+    /// Copies rows from another table of the datasets file in one statement (`select` must
+    /// end in a WHERE clause: SQLite needs one before an upsert's ON CONFLICT), counted
+    /// among the rows the commit reports. The caller has checked that each column has the
+    /// same type at both ends, so the values need no conversion.
+    func copy(columns: [String], select: String, args: [SQLValue], update: Bool) throws -> Int {
+        guard open else { throw InvalidInput("the write to dataset '\(dataset.id)' has already ended") }
+        let statement = try store.writer.prepare(DatasetImport.insertSQL(dataset, columns: columns, update: update, rows: select))
+        try statement.bind(args)
+        do {
+            try statement.execute()
+        } catch let e as SQLiteError {
+            let what = e.isConstraint ? "duplicate key or constraint violated (\(e.message))" : e.message
+            throw DatasetWriteError.row("copying into dataset '\(dataset.id)': \(what)")
+        }
+        copied += store.writer.changes
+        didCopy = true
+        return store.writer.changes
+    }
+
+    /// Rows written by `copy`, and whether one ran (a copy needs no header row).
+    private var copied = 0
+    private var didCopy = false
+
     /// Runs postSql and commits; returns the number of rows written.
     func commit() throws -> Int {
         guard open else { throw InvalidInput("the write to dataset '\(dataset.id)' has already ended") }
         do {
-            guard importer.sawHeader else { throw InvalidInput("no header row") }
+            guard importer.sawHeader || didCopy else { throw InvalidInput("no header row") }
             for sql in dataset.postSql { try store.run(sql, phase: "postSql", dataset: dataset) }
             try store.writer.execute("COMMIT")
         } catch {
@@ -130,7 +153,7 @@ public final class DatasetWriteSession {
         // tables to its limit, however small the pushes.
         store.writer.releaseMemory()
         store.writeLock.signal()
-        return importer.rows
+        return importer.rows + copied
     }
 
     /// Undoes everything the session wrote. Safe to call any number of times.
@@ -197,17 +220,22 @@ public struct DatasetImport: RowSink {
                 throw DatasetWriteError.header("update=1 needs the key column '\(key)' in the header")
             }
         }
-        let names = columns.map { Dataset.quote($0.name) }
-        var sql = "INSERT INTO \(Dataset.quote(dataset.table)) (\(names.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))"
-        if update {
-            let others = columns.filter { !dataset.keys.contains($0.name) }.map { "\(Dataset.quote($0.name)) = excluded.\(Dataset.quote($0.name))" }
-            sql += " ON CONFLICT (\(dataset.keys.map(Dataset.quote).joined(separator: ", "))) DO "
-            sql += others.isEmpty ? "NOTHING" : "UPDATE SET \(others.joined(separator: ", "))"
-        }
-        statement = try db.prepare(sql)
+        let values = "VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+        statement = try db.prepare(Self.insertSQL(dataset, columns: columns.map(\.name), update: update, rows: values))
         types = columns.map(\.type)
         isKey = columns.map { update && dataset.keys.contains($0.name) }
         sawHeader = true
+    }
+
+    /// `INSERT INTO table (columns) <rows>`, as an upsert on the dataset's keys when `update`.
+    static func insertSQL(_ dataset: Dataset, columns: [String], update: Bool, rows: String) -> String {
+        var sql = "INSERT INTO \(Dataset.quote(dataset.table)) (\(columns.map(Dataset.quote).joined(separator: ", "))) \(rows)"
+        if update {
+            let others = columns.filter { !dataset.keys.contains($0) }.map { "\(Dataset.quote($0)) = excluded.\(Dataset.quote($0))" }
+            sql += " ON CONFLICT (\(dataset.keys.map(Dataset.quote).joined(separator: ", "))) DO "
+            sql += others.isEmpty ? "NOTHING" : "UPDATE SET \(others.joined(separator: ", "))"
+        }
+        return sql
     }
 
     public mutating func cell(_ value: PushedCell, column: Int) throws {

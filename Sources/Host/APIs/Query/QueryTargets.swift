@@ -70,9 +70,17 @@ struct QueryTargets: Sendable {
     /// A pushed dataset: its table, filtered by `$column=value` parameters (several values
     /// of one column match any of them).
     private func table(_ dataset: Dataset, _ query: QueryRequest) throws -> BatchSource {
+        let (filter, args) = try Self.filter(dataset, query.parameters)
+        let sql = "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))\(filter) ORDER BY rowid"
+        return try run(sql, query: query) { statement in try statement.bind(args) }
+    }
+
+    /// The WHERE clause (" WHERE …", or "") of `$column=value` parameters over a dataset's
+    /// table, with its values; several values of one column match any of them.
+    static func filter(_ dataset: Dataset, _ parameters: [String: [String]]) throws -> (String, [SQLValue]) {
         var conditions: [String] = []
         var args: [SQLValue] = []
-        for (name, values) in query.parameters.sorted(by: { $0.key < $1.key }) {
+        for (name, values) in parameters.sorted(by: { $0.key < $1.key }) {
             let column = name.hasPrefix("\(dataset.id).") ? String(name.dropFirst(dataset.id.count + 1)) : name
             guard let spec = dataset.columns.first(where: { $0.name == column }) else {
                 throw APIError.badRequest("unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
@@ -83,10 +91,7 @@ struct QueryTargets: Sendable {
             conditions.append("\(filter.expression) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
             args += filter.values
         }
-        var sql = "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))"
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += " ORDER BY rowid"
-        return try run(sql, query: query) { statement in try statement.bind(args) }
+        return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), args)
     }
 
     private func namedQuery(_ id: String, _ named: NamedQuery, _ query: QueryRequest) throws -> BatchSource {
