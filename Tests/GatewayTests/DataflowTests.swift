@@ -406,4 +406,44 @@ import Testing
             #expect(failed["status"] as? String == "failed" && reason.contains("unknown parameter 'regoin'"), "\(failed)")
         }
     }
+
+    /// The gateway killed (SIGKILL) in the middle of a run that replaces a dataset: after the
+    /// restart the run is failed, "interrupted by restart", and the table is as it was.
+    @Test func aKilledGatewayLeavesTheTargetAsItWas() async throws {
+        let config: [String: Any] = ["datasets": ["big": ["table": "big(n integer)"]]]
+        let first = try GatewayProcess(config: config)
+        let token = first.adminToken
+        func call(_ g: GatewayProcess, _ method: String, _ path: String, _ body: String? = nil) throws -> [String: Any] {
+            let result = try TestSupport.run("/usr/bin/env", ["curl", "-s", "-X", method, "-H", "Authorization: Bearer \(token)",
+                                                             "-H", "Content-Type: application/json"] + (body.map { ["-d", $0] } ?? []) + [g.base + "/api/data-flow" + path])
+            return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
+        }
+        // 1,000 rows to keep; then a run that replaces them with 50 million, killed half-way.
+        let seed = #"{"name":"seed","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000) SELECT n FROM c"},"target":{"type":"dataset","id":"big","mode":"replace"},"transforms":[{"select":["n"]}]}}"#
+        let seedId = try #require((try call(first, "POST", "/add-dataflow", seed)["data"] as? [String: Any])?["id"] as? Int)
+        _ = try call(first, "POST", "/execute-dataflow/\(seedId)", "{}")
+        for _ in 0..<200 where (try call(first, "GET", "/get-dataflow-status/\(seedId)")["data"] as? [String: Any])?["status"] as? String != "completed" {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let flow = #"{"name":"huge","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50000000) SELECT n FROM c"},"target":{"type":"dataset","id":"big","mode":"replace"},"transforms":[{"select":["n"]}]}}"#
+        let id = try #require((try call(first, "POST", "/add-dataflow", flow)["data"] as? [String: Any])?["id"] as? Int)
+        let execution = try #require((try call(first, "POST", "/execute-dataflow/\(id)", "{}")["data"] as? [String: Any])?["execution_id"] as? String)
+        // Rows are being written when the process dies.
+        var written = 0
+        for _ in 0..<400 where written < 100_000 {
+            try await Task.sleep(for: .milliseconds(50))
+            written = (try call(first, "GET", "/get-dataflow-status/\(id)")["data"] as? [String: Any])?["rows_written"] as? Int ?? 0
+        }
+        #expect(written >= 100_000)
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+
+        let second = try GatewayProcess(config: config, restarting: first)
+        defer { second.stop() }
+        let status = try call(second, "GET", "/get-dataflow-status/\(id)")["data"] as? [String: Any] ?? [:]
+        #expect(status["execution_id"] as? String == execution)
+        #expect(status["status"] as? String == "failed" && status["error_message"] as? String == "interrupted by restart", "\(status)")
+        let db = try SQLiteConnection(path: "\(second.dataDir)/datasets.sqlite")
+        #expect(try db.query("SELECT count(*), sum(n) FROM big").first == [.int(1_000), .int(500_500)])
+    }
 }

@@ -15,8 +15,10 @@ final class GatewayProcess {
 
     /// `config` is written as the configuration file; `wrapper(dataDir)` runs before the
     /// binary (e.g. `unshare -rm sh -c '…; exec "$0" "$@"'`).
-    init(config: [String: Any] = [:], wrapper: (String) -> [String] = { _ in [] }, environment: [String: String] = [:]) throws {
-        work = TestSupport.temporaryDirectory("proc")
+    /// `restarting` reuses the work and data folders of a gateway that has stopped.
+    init(config: [String: Any] = [:], restarting previous: GatewayProcess? = nil, wrapper: (String) -> [String] = { _ in [] },
+         environment: [String: String] = [:]) throws {
+        work = previous?.work ?? TestSupport.temporaryDirectory("proc")
         dataDir = "\(work)/data"
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let configPath = "\(work)/config.json"
