@@ -18,6 +18,7 @@ let harnesses: [(name: String, products: [String])] = [
     ("FuzzQueryRequest", ["GatewayHost"]),  // seed-001 query parameters and POST bodies
     ("FuzzConfig", ["GatewayHost"]),        // the configuration file
     ("FuzzDateText", ["GatewayHost"]),      // dates and timestamps in pushed cells and stored rows
+    ("FuzzFlowConfig", ["GatewayHost"]),    // dataflow bodies: configs, transforms, cron schedules, names
     ("FuzzOrderedJSON", ["PluginKit"]),     // crawled pages, raw export rows
     ("FuzzZip", ["XlsxExport"]),            // the ZIP reader of .xlsx uploads
     ("FuzzXML", ["XlsxExport"]),            // the XML scanner of workbook parts

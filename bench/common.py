@@ -36,9 +36,37 @@ class Gateway:
         with open(f"/proc/{self.proc.pid}/status") as f:
             return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
 
+    def peak_rss(self):
+        """A context manager sampling the gateway's RSS every 20 ms: `with gw.peak_rss() as m:`,
+        then m.base and m.peak (MB)."""
+        return PeakRSS(self)
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
+
+
+class PeakRSS:
+    def __init__(self, gw):
+        self.gw = gw
+
+    def __enter__(self):
+        import threading
+        self.base = self.peak = self.gw.rss_mb()
+        self.done = threading.Event()
+
+        def sample():
+            while not self.done.is_set():
+                self.peak = max(self.peak, self.gw.rss_mb())
+                time.sleep(0.02)
+
+        self.thread = threading.Thread(target=sample)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
 
 
 def sign(key, stamp, visitor, type_):

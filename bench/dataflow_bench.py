@@ -4,7 +4,7 @@ same file, in the same run. Prints both times, the ratio of rates, and the gatew
 
   python3 bench/dataflow_bench.py      (after `swift build -c release`; bench/run.sh does both)
 """
-import http.client, json, os, shutil, sqlite3, subprocess, sys, threading, time
+import http.client, json, os, shutil, sqlite3, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Gateway
@@ -25,29 +25,17 @@ def call(gw, method, path, body=None):
 def run_flow(gw, config):
     """Creates and runs a flow; returns its time and the gateway's memory before and at peak."""
     flow = call(gw, "POST", "/add-dataflow", {"name": "bench copy", "description": "src → dst", "config": config})
-    base_rss = gw.rss_mb()
-    peak = [base_rss]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], gw.rss_mb())
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    start = time.perf_counter()
-    call(gw, "POST", f"/execute-dataflow/{flow['id']}", {"params": {}})
-    while True:
-        status = call(gw, "GET", f"/get-dataflow-status/{flow['id']}")
-        if status["status"] in ("completed", "failed", "cancelled"):
-            break
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
+    with gw.peak_rss() as memory:
+        start = time.perf_counter()
+        call(gw, "POST", f"/execute-dataflow/{flow['id']}", {"params": {}})
+        while True:
+            status = call(gw, "GET", f"/get-dataflow-status/{flow['id']}")
+            if status["status"] in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
     assert status["status"] == "completed" and status["rows_written"] == ROWS, status
-    return elapsed, base_rss, peak[0]
+    return elapsed, memory.base, memory.peak
 
 
 def main():

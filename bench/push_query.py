@@ -1,7 +1,7 @@
 """Seed 000 push and seed 001 query, 1,000,000 rows x 8 columns, measured beside their peers in
 one run: sqlite3's own .import of the same rows as CSV, and Python reading the table with sqlite3
 and writing the same Arrow stream with pyarrow / the same JSON with json.dumps."""
-import csv, http.client, io, json, os, sqlite3, subprocess, sys, tempfile, threading, time, urllib.parse
+import csv, http.client, io, json, os, sqlite3, subprocess, sys, tempfile, time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Gateway, sign
@@ -71,31 +71,19 @@ def peer_json(db_path):
 def fetch(gw, fmt):
     """GET the whole table over HTTP, reading the body as it streams; returns (seconds, bytes, peak RSS growth MB)."""
     conn = http.client.HTTPConnection("127.0.0.1", gw.port)
-    base = gw.rss_mb()
-    peak = [base]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], gw.rss_mb())
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    start = time.perf_counter()
-    conn.request("GET", f"/api/v1/dataset/bench/query?format={fmt}&token={gw.admin}")
-    response = conn.getresponse()
-    assert response.status == 200, response.read()[:300]
-    total = 0
-    while True:
-        chunk = response.read(1 << 20)
-        if not chunk:
-            break
-        total += len(chunk)
-    elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    return elapsed, total, peak[0] - base
+    with gw.peak_rss() as memory:
+        start = time.perf_counter()
+        conn.request("GET", f"/api/v1/dataset/bench/query?format={fmt}&token={gw.admin}")
+        response = conn.getresponse()
+        assert response.status == 200, response.read()[:300]
+        total = 0
+        while True:
+            chunk = response.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+        elapsed = time.perf_counter() - start
+    return elapsed, total, memory.peak - memory.base
 
 
 def main():

@@ -13,11 +13,9 @@ public final class DataflowService: Sendable {
     let config: GatewayConfig.Dataflows
     private let logger: Logger
     /// Runs of this process, by run id: how cancel and shutdown reach them.
-    private let running = Mutex<[Int64: RunControl]>([:])
+    private let running = RunningJobs<Int64, RunControl>()
     /// Runs execute on threads of their own, at most `dataflows.maxRunning` at once.
     private let queue: OperationQueue
-    /// False once the gateway is shutting down.
-    private let accepting = Atomic<Bool>(true)
     /// For each scheduled flow, its schedule (expression and zone) and the next time it fires.
     let nextFires = Mutex<[Int64: (schedule: CronSchedule, at: Date)]>([:])
     /// The gateway whose datasets, plugins and exports runs use; weak: it owns this service.
@@ -54,21 +52,21 @@ public final class DataflowService: Sendable {
     /// one is already pending or running.
     /// `paramsJSON` is the execute call's `params` object as text.
     func execute(_ flow: Dataflow, paramsJSON: String, trigger: String) throws -> DataflowRun {
-        guard accepting.load(ordering: .relaxed) else {
+        guard running.isAccepting else {
             throw APIError(.serviceUnavailable, "the gateway is shutting down; execute the dataflow again in a moment", retryAfterSeconds: 5)
         }
         var run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsJSON)
         // A free thread takes it at once: say so now rather than "pending" for a moment.
-        if running.withLock({ $0.count }) < config.maxRunning {
+        if running.count < config.maxRunning {
             try store.markRunning(run: run.id)
             run.status = .running
         }
         let control = RunControl(timeBudgetSeconds: 0)
-        running.withLock { $0[run.id] = control }
+        running.add(run.id, control)
         store.logFlow(flow.id, run: run.id, .info, component: "dataflow", "\(run.executionId) queued (\(trigger))")
         let queued = run
         queue.addOperation { [self] in
-            defer { _ = running.withLock { $0.removeValue(forKey: queued.id) } }
+            defer { running.remove(queued.id) }
             perform(flow, run: queued, control: control)
         }
         return run
@@ -79,13 +77,13 @@ public final class DataflowService: Sendable {
         guard run.status.isActive else { return false }
         let ended = try store.finishRun(run: run.id, status: .cancelled, error: "cancelled by request")
         if ended { store.logFlow(run.dataflowId, run: run.id, .warning, component: "dataflow", "\(run.executionId) cancelled by request") }
-        running.withLock { $0[run.id] }?.stop(.cancelled)
+        running[run.id]?.stop(.cancelled)
         return ended
     }
 
     /// Runs left pending or running by a previous process cannot resume: they end failed.
     func recoverAfterRestart() throws {
-        for run in try store.activeRuns() where running.withLock({ $0[run.id] == nil }) {
+        for run in try store.activeRuns() where running[run.id] == nil {
             if try store.finishRun(run: run.id, status: .failed, error: "interrupted by restart") {
                 store.logFlow(run.dataflowId, run: run.id, .error, component: "dataflow", "\(run.executionId) failed: interrupted by restart")
             }
@@ -94,27 +92,22 @@ public final class DataflowService: Sendable {
 
     /// No new run starts from now on (the gateway is shutting down).
     func beginShutdown() {
-        accepting.store(false, ordering: .relaxed)
+        running.stopAccepting()
     }
 
     /// Lets running runs finish until `deadline`; those still running then are stopped and
     /// end failed, "interrupted by restart" (their targets rolled back), as after a crash.
     func drain(until deadline: ContinuousClock.Instant) async {
         beginShutdown()
-        while ContinuousClock.now < deadline, running.withLock({ !$0.isEmpty }) {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        for (id, control) in running.withLock({ Array($0) }) {
+        await running.waitUntilIdle(until: deadline)
+        for (id, control) in running.all {
             control.stop(.shutdown)
             if (try? store.finishRun(run: id, status: .failed, error: "interrupted by restart")) == true {
                 logger.info("dataflow run \(id) interrupted by the shutdown")
             }
         }
         // The pumps stop at their next batch and roll their targets back.
-        let stopBy = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < stopBy, running.withLock({ !$0.isEmpty }) {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+        await running.waitUntilIdle(until: .now + .seconds(5))
     }
 
     /// Deletes runs and log lines older than the retention; returns how many runs.

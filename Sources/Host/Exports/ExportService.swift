@@ -19,12 +19,10 @@ public final class ExportService: Sendable {
     let logger: Logger
     let secret: ServerSecret
     /// Cancellation handles of the tasks running (or waiting to) in this process, by key.
-    private let running = Mutex<[String: InstanceContext]>([:])
+    private let running = RunningJobs<String, InstanceContext>()
     /// Export tasks run on threads of their own: a long crawl never takes a worker that
     /// queries and pushes need, and at most `exports.maxRunning` run at once.
     private let queue: OperationQueue
-    /// False once the gateway is shutting down: no new task starts.
-    private let accepting = Atomic<Bool>(true)
     /// Callbacks wait between their attempts: on threads of their own, never on the
     /// workers that queries and pushes need.
     private let callbacks: OperationQueue
@@ -69,11 +67,11 @@ public final class ExportService: Sendable {
 
     /// Starts a task, or returns the key of an identical request already known.
     func start(_ request: Request) throws -> String {
-        guard accepting.load(ordering: .relaxed) else {
+        guard running.isAccepting else {
             throw APIError(.serviceUnavailable, "the gateway is shutting down; send the export again in a moment", retryAfterSeconds: 5)
         }
         // Waiting tasks hold their requests (a raw export its rows): the queue is bounded.
-        let waiting = running.withLock { $0.count } - config.maxRunning
+        let waiting = running.count - config.maxRunning
         guard waiting < config.maxQueued else {
             throw APIError(.serviceUnavailable, "\(config.maxQueued) export tasks are already waiting (exports.maxQueued); send it again later",
                            retryAfterSeconds: 10)
@@ -91,10 +89,10 @@ public final class ExportService: Sendable {
         let context = InstanceContext(pluginId: "export", instanceName: "export:\(key)", services: services) { [store] progress in
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
         }
-        running.withLock { $0[key] = context }
+        running.add(key, context)
         queue.addOperation { [self] in
             run(task, request: request, context: context)
-            running.withLock { _ = $0.removeValue(forKey: key) }
+            running.remove(key)
         }
         return key
     }
@@ -108,7 +106,7 @@ public final class ExportService: Sendable {
         if try store.finishTask(id: task.id, status: .cancelled, failReason: "cancelled by request") {
             store.logTask(id: task.id, "cancelled by request")
         }
-        running.withLock { $0[key] }?.cancel()
+        running[key]?.cancel()
         let ended = try store.task(hashKey: key) ?? task
         callBack(ended)
         return ended
@@ -232,7 +230,7 @@ public final class ExportService: Sendable {
 
     /// No new task starts from now on.
     func beginShutdown() {
-        accepting.store(false, ordering: .relaxed)
+        running.stopAccepting()
     }
 
     /// Lets running tasks finish until `deadline`; a task still running then ends failed,
@@ -240,11 +238,8 @@ public final class ExportService: Sendable {
     /// returns (a few more seconds at most).
     func drain(until deadline: ContinuousClock.Instant) async {
         beginShutdown()
-        while ContinuousClock.now < deadline, running.withLock({ !$0.isEmpty }) {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        let left = running.withLock { $0 }
-        for (key, context) in left {
+        await running.waitUntilIdle(until: deadline)
+        for (key, context) in running.all {
             context.cancel()
             guard let task = try? store.task(hashKey: key),
                 (try? store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart")) == true,
@@ -262,7 +257,7 @@ public final class ExportService: Sendable {
     /// Tasks left "processing" by a previous run cannot resume their half-written files:
     /// they end as failed, with that reason, and their callbacks fire.
     func recoverAfterRestart() throws {
-        for task in try store.tasks(status: .processing) where running.withLock({ $0[task.hashKey] == nil }) {
+        for task in try store.tasks(status: .processing) where running[task.hashKey] == nil {
             if try store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart") {
                 store.logTask(id: task.id, "failed: interrupted by restart")
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(task.hashKey).work")

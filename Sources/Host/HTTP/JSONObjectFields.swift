@@ -1,3 +1,4 @@
+import PluginKit
 /// The top-level fields of a JSON object body, as the bytes a form would carry: strings
 /// unescaped, numbers and booleans as their text, nested arrays and objects as their raw
 /// JSON text (a push's `ds` is handed to the row parser as sent), nulls left out. Linear,
@@ -120,57 +121,11 @@ enum JSONObjectFields {
 
         /// A string's content, unescaped.
         mutating func string() throws -> [UInt8] {
-            i += 1
-            var out: [UInt8] = []
-            while i < bytes.count {
-                let c = bytes[i]
-                i += 1
-                if c == UInt8(ascii: "\"") { return out }
-                guard c == UInt8(ascii: "\\") else { out.append(c); continue }
-                guard i < bytes.count else { break }
-                let e = bytes[i]
-                i += 1
-                switch e {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800..<0xDC00).contains(scalar) {
-                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
-                            throw fail("a lone high surrogate")
-                        }
-                        i += 2
-                        let low = try hex4()
-                        guard (0xDC00..<0xE000).contains(low) else { throw fail("a high surrogate without its low half") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    guard let u = Unicode.Scalar(scalar) else { throw fail("an escape that is no character") }
-                    out.append(contentsOf: String(Character(u)).utf8)
-                default: out.append(e)
-                }
+            do {
+                return try JSONStringReader.read(bytes, at: &i)
+            } catch {
+                throw fail(error.what)
             }
-            throw fail("unterminated string")
-        }
-
-        mutating func hex4() throws -> UInt32 {
-            guard i + 4 <= bytes.count else { throw fail("bad \\u escape") }
-            var v: UInt32 = 0
-            for _ in 0..<4 {
-                let c = bytes[i]
-                let d: UInt32
-                switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - UInt8(ascii: "A") + 10)
-                default: throw fail("bad \\u escape")
-                }
-                v = v << 4 | d
-                i += 1
-            }
-            return v
         }
     }
 }

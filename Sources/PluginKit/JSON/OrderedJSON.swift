@@ -163,45 +163,14 @@ public indirect enum OrderedJSON: Sendable, Equatable {
         }
 
         mutating func string() throws -> String {
-            i += 1
-            var out: [UInt8] = []
-            while i < bytes.count {
-                let c = bytes[i]
-                i += 1
-                if c == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
-                guard c == UInt8(ascii: "\\") else { out.append(c); continue }
-                guard i < bytes.count else { break }
-                let e = bytes[i]
-                i += 1
-                switch e {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800..<0xDC00).contains(scalar), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
-                        i += 2
-                        let low = try hex4()
-                        // Only a low surrogate completes the pair; anything else is input
-                        // we must not do arithmetic on (it would underflow and trap).
-                        guard (0xDC00..<0xE000).contains(low) else { throw fail("a high surrogate followed by \\u\(String(low, radix: 16))") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8))
-                default: out.append(e)
-                }
+            var at = i
+            defer { i = at }
+            do {
+                let content = try bytes.withUnsafeBytes { raw throws(JSONStringReader.Failure) in try JSONStringReader.read(raw, at: &at) }
+                return String(decoding: content, as: UTF8.self)
+            } catch let e as JSONStringReader.Failure {
+                throw fail(e.what)
             }
-            throw fail("unterminated string")
-        }
-
-        mutating func hex4() throws -> UInt32 {
-            guard i + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[i..<(i + 4)], as: UTF8.self), radix: 16) else {
-                throw fail("bad \\u escape")
-            }
-            i += 4
-            return v
         }
     }
 }

@@ -90,8 +90,7 @@ enum DataFlowRoutes {
         }
         on(.get, "/get-dataflow-status/:id") { _, context, _ in
             let flow = try flow(context, store)
-            guard let run = try store.latestRun(flow: flow.id) else { return StatusJSON(dataflow_id: flow.id, run: nil) }
-            return StatusJSON(dataflow_id: flow.id, run: RunJSON(run))
+            return try store.latestRun(flow: flow.id).map(RunJSON.init) ?? RunJSON(neverRun: flow.id)
         }
         on(.get, "/get-dataflow-logs/:id") { request, context, _ in
             let flow = try flow(context, store)
@@ -338,18 +337,19 @@ struct FlowList: Encodable {
     let pagination: Pagination
 }
 
+/// A run as status, history and cancel show it; a flow never run has a null status.
 struct RunJSON: Encodable {
-    let execution_id: String
+    let execution_id: String?
     let dataflow_id: Int64
-    let status: String
-    let trigger: String
+    let status: String?
+    let trigger: String?
     let progress: Int
-    let started_at: String
+    let started_at: String?
     let completed_at: String?
     let error_message: String?
     let rows_read: Int64
     let rows_written: Int64
-    let params: RawJSON
+    let params: RawJSON?
     /// For a flow whose target is an export: the export task, read with /v1/export/detail.
     let export_key: String?
 
@@ -368,10 +368,19 @@ struct RunJSON: Encodable {
         export_key = r.exportKey.isEmpty ? nil : r.exportKey
     }
 
+    init(neverRun flow: Int64) {
+        execution_id = nil
+        dataflow_id = flow
+        (status, trigger, started_at, completed_at, error_message, params, export_key) = (nil, nil, nil, nil, nil, nil, nil)
+        (progress, rows_read, rows_written) = (0, 0, 0)
+    }
+
     enum CodingKeys: String, CodingKey {
         case execution_id, dataflow_id, status, trigger, progress, started_at, completed_at, error_message, rows_read, rows_written, params, export_key
     }
 
+    /// Every key present, null when unknown (as the doc shows `completed_at` while running);
+    /// `export_key` only for export runs.
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(execution_id, forKey: .execution_id)
@@ -380,36 +389,12 @@ struct RunJSON: Encodable {
         try c.encode(trigger, forKey: .trigger)
         try c.encode(progress, forKey: .progress)
         try c.encode(started_at, forKey: .started_at)
-        try c.encode(completed_at, forKey: .completed_at)  // null while running, as the doc shows
+        try c.encode(completed_at, forKey: .completed_at)
         try c.encode(error_message, forKey: .error_message)
         try c.encode(rows_read, forKey: .rows_read)
         try c.encode(rows_written, forKey: .rows_written)
         try c.encode(params, forKey: .params)
         try c.encodeIfPresent(export_key, forKey: .export_key)
-    }
-}
-
-/// get-dataflow-status: the latest run; a flow never run has status null.
-struct StatusJSON: Encodable {
-    let dataflow_id: Int64
-    let run: RunJSON?
-
-    enum CodingKeys: String, CodingKey {
-        case dataflow_id, execution_id, status, progress, started_at, completed_at, error_message, rows_read, rows_written, export_key
-    }
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(dataflow_id, forKey: .dataflow_id)
-        try c.encode(run?.execution_id, forKey: .execution_id)
-        try c.encode(run?.status, forKey: .status)
-        try c.encode(run?.progress ?? 0, forKey: .progress)
-        try c.encode(run?.started_at, forKey: .started_at)
-        try c.encode(run?.completed_at, forKey: .completed_at)
-        try c.encode(run?.error_message, forKey: .error_message)
-        try c.encode(run?.rows_read ?? 0, forKey: .rows_read)
-        try c.encode(run?.rows_written ?? 0, forKey: .rows_written)
-        try c.encodeIfPresent(run?.export_key, forKey: .export_key)
     }
 }
 
