@@ -8,6 +8,10 @@ final class ConnectionWatch: Sendable {
     static let shared = ConnectionWatch()
 
     private struct Watched {
+        /// The channel this entry belongs to: an address (the key) is reused once a channel
+        /// is freed, and a new channel must never inherit an old one's entry, or its own
+        /// close would go unwatched.
+        weak var channel: (any Channel)?
         var hooks: [UInt64: @Sendable () -> Void] = [:]
     }
 
@@ -32,17 +36,24 @@ final class ConnectionWatch: Sendable {
         let key = ObjectIdentifier(channel)
         let id = nextId.wrappingAdd(1, ordering: .relaxed).oldValue
         let isNew = connections.withLock { c -> Bool in
-            let isNew = c[key] == nil
-            c[key, default: Watched()].hooks[id] = hook
+            let isNew = c[key]?.channel !== channel
+            if isNew { c[key] = Watched(channel: channel) }
+            c[key]?.hooks[id] = hook
             return isNew
         }
-        if isNew { channel.closeFuture.whenComplete { [self] _ in closed(key) } }
-        if !channel.isActive { closed(key) }
+        if isNew { channel.closeFuture.whenComplete { [self, weak channel] _ in closed(key, channel) } }
+        if !channel.isActive { closed(key, channel) }
         return Registration(self, key, id)
     }
 
-    private func closed(_ key: ObjectIdentifier) {
-        let hooks = connections.withLock { $0.removeValue(forKey: key)?.hooks.values.map { $0 } ?? [] }
+    /// `channel` is nil when it has been freed since: then only an entry whose own channel
+    /// is gone too is its, never a newer channel's at the same address.
+    private func closed(_ key: ObjectIdentifier, _ channel: (any Channel)?) {
+        let hooks = connections.withLock { c -> [@Sendable () -> Void] in
+            guard let entry = c[key], entry.channel == nil || entry.channel === channel else { return [] }
+            c[key] = nil
+            return Array(entry.hooks.values)
+        }
         hooks.forEach { $0() }
     }
 
