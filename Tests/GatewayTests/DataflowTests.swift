@@ -404,6 +404,16 @@ import Testing
             let failed = try await Self.waitForEnd(server, flow: id, token: token)
             let reason = (failed["error_message"] as? String) ?? ""
             #expect(failed["status"] as? String == "failed" && reason.contains("unknown parameter 'regoin'"), "\(failed)")
+            // Unfiltered, replacing: the whole table in SQLite's transfer form, every row as it was.
+            let whole: [String: Any] = ["source": ["type": "dataset", "id": "orders"], "target": ["type": "dataset", "id": "orders_same", "mode": "replace"]]
+            let wholeFlow = try await Self.call(server, .POST, "/add-dataflow", token: token, body: ["name": "whole", "description": "d", "config": whole])
+            let wholeId = try #require((wholeFlow.1["data"] as? [String: Any])?["id"] as? Int)
+            _ = try await Self.call(server, .POST, "/execute-dataflow/\(wholeId)", token: token, body: [:])
+            let copied = try await Self.waitForEnd(server, flow: wholeId, token: token)
+            #expect(copied["status"] as? String == "completed" && copied["rows_written"] as? Int == 300, "\(copied)")
+            for (a, b) in [("orders", "orders_same"), ("orders_same", "orders")] {
+                #expect(try db.query("SELECT count(*) FROM (SELECT * FROM \(a) EXCEPT SELECT * FROM \(b))").first == [.int(0)])
+            }
         }
     }
 

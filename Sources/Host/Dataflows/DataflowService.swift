@@ -278,7 +278,8 @@ public final class DataflowService: Sendable {
         let session = try gateway.datasetTables.beginWrite(target, mode: mode)
         do {
             if let reason = control.stopReason { throw RunStopped(reason: reason) }
-            let rows = try session.copy(columns: names, select: select, args: args, update: mode == .upsert)
+            let whole = filter.isEmpty && mode != .upsert ? try session.copyWhole(source.table) : nil
+            let rows = try whole ?? session.copy(columns: names, select: select, args: args, update: mode == .upsert)
             if let reason = control.stopReason { throw RunStopped(reason: reason) }
             _ = try session.commit()
             log(.info, "target", "\(step.label)committed \(rows) rows into dataset '\(targetId)' (\(mode.rawValue))")

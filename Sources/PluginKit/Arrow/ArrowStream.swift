@@ -147,6 +147,13 @@ public final class OwnedBatch {
 
     public var length: Int { checked.length }
 
+    /// The same rows under `fields` (other names, the same types), without copying a value:
+    /// an array carries no column names, so it moves as it is into the batch returned. This
+    /// batch is left empty (no rows, nothing to release) and must not be used again.
+    public func relabeled(_ fields: [ArrowField]) throws -> OwnedBatch {
+        try OwnedBatch(moving: pointer, fields: fields)
+    }
+
     deinit { OwnedBatch.release(pointer) }
 
     private static func release(_ p: UnsafeMutablePointer<ArrowArray>) {

@@ -154,7 +154,9 @@ final class SelectColumns: BatchTransform {
     }
 
     func apply(_ batch: OwnedBatch, output: [ArrowField]) throws -> OwnedBatch {
-        try copy(batch, rows: nil, columns: indexes, output: output)
+        // Every column in its own place: the batch goes on as it is.
+        if indexes.elementsEqual(0..<batch.view.columns.count) { return try batch.relabeled(output) }
+        return try copy(batch, rows: nil, columns: indexes, output: output)
     }
 }
 
@@ -173,7 +175,7 @@ final class RenameColumns: BatchTransform {
     }
 
     func apply(_ batch: OwnedBatch, output: [ArrowField]) throws -> OwnedBatch {
-        try copy(batch, rows: nil, columns: Array(output.indices), output: output)
+        try batch.relabeled(output)
     }
 }
 
