@@ -146,6 +146,19 @@ public struct HostServices: @unchecked Sendable {
         guard status == GW_OK else { throw PluginError(status: status, readError(&err)) }
     }
 
+    // MARK: sinks (ABI 1.2)
+
+    /// Tells the host the destination refused one row (its position in the stream since
+    /// begin, 0-based) while it took the others. On a host older than 1.2 the refusal is
+    /// logged as a warning instead.
+    public func rejectRow(_ row: Int64, reason: String) {
+        guard offers(\.reject_row), let reject = api.pointee.reject_row else {
+            log(.warning, "row \(row) refused by the destination: \(reason)")
+            return
+        }
+        reject(ctx, row, reason)
+    }
+
     // MARK: state
 
     /// The instance's persistent value for `key`, or nil when absent.

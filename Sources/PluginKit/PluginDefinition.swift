@@ -33,6 +33,17 @@ public protocol ExporterInstance: BatchConsumer, SendableMetatype {
     init(config: PluginConfig, host: HostServices, outputDirectory: String, baseName: String) throws
 }
 
+/// A sink instance (ABI 1.2): writes rows into a destination. `commit` returns only when
+/// every row written since `begin` was durably accepted (or reported with
+/// `HostServices.rejectRow`); `abort` drops what is buffered and cannot fail.
+public protocol SinkInstance: AnyObject, SendableMetatype {
+    init(config: PluginConfig, host: HostServices) throws
+    func begin(fields: [ArrowField]) throws
+    func write(_ batch: BatchView) throws
+    func commit() throws
+    func abort()
+}
+
 /// The host's byte sink for a format instance.
 /// @unchecked Sendable: a pointer to a host-owned sink that is valid until the instance's
 /// close() and only used by the thread the host is calling the instance on.
@@ -82,12 +93,15 @@ public struct PluginDefinition: Sendable {
     public var sourceFileExtensions: String?
     public var format: Format?
     public var exporter: Exporter?
+    public var sink: (any SinkInstance.Type)?
 
     public init(
         id: String, version: String, description: String, configSchema: String,
         exampleConfig: String? = nil, source: (any SourceInstance.Type)? = nil,
-        sourceFileExtensions: String? = nil, format: Format? = nil, exporter: Exporter? = nil
+        sourceFileExtensions: String? = nil, format: Format? = nil, exporter: Exporter? = nil,
+        sink: (any SinkInstance.Type)? = nil
     ) {
+        self.sink = sink
         self.id = id
         self.version = version
         self.description = description
@@ -181,13 +195,21 @@ public enum PluginExport {
                 open: exporterOpen, begin: consumerBegin, write_batch: consumerWrite,
                 finish: consumerFinish, close: instanceClose))
         }
+        var sink: UnsafePointer<gw_sink_vtable>?
+        if d.sink != nil {
+            kinds |= GW_KIND_SINK
+            sink = forever(gw_sink_vtable(
+                struct_size: UInt32(MemoryLayout<gw_sink_vtable>.size),
+                open: sinkOpen, begin: sinkBegin, write_batch: sinkWrite, commit: sinkCommit,
+                abort: sinkAbort, close: instanceClose))
+        }
         return forever(gw_plugin_descriptor(
             struct_size: UInt32(MemoryLayout<gw_plugin_descriptor>.size),
             abi_major: UInt16(GW_ABI_MAJOR), abi_minor: UInt16(GW_ABI_MINOR),
             id: forever(d.id), version: forever(d.version), description: forever(d.description),
             kinds: kinds, config_schema_json: forever(d.configSchema),
             example_config_json: forever(d.exampleConfig),
-            source: source, format: format, exporter: exporter))
+            source: source, format: format, exporter: exporter, sink: sink))
     }
 }
 
@@ -198,10 +220,18 @@ public enum PluginExport {
 private final class InstanceBox {
     let source: (any SourceInstance)?
     let consumer: (any BatchConsumer)?
+    let sink: (any SinkInstance)?
     var fields: [ArrowField] = []
 
-    init(source: any SourceInstance) { self.source = source; consumer = nil }
-    init(consumer: any BatchConsumer) { self.consumer = consumer; source = nil }
+    init(source: any SourceInstance) { self.source = source; consumer = nil; sink = nil }
+    init(consumer: any BatchConsumer) { self.consumer = consumer; source = nil; sink = nil }
+    init(sink: any SinkInstance) { self.sink = sink; source = nil; consumer = nil }
+
+    static func sink(_ instance: UnsafeMutableRawPointer?) throws -> (any SinkInstance, InstanceBox) {
+        let box = try from(instance)
+        guard let s = box.sink else { throw PluginError.internalError("not a sink instance") }
+        return (s, box)
+    }
 
     func retained(into instance: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) {
         instance?.pointee = Unmanaged.passRetained(self).toOpaque()
@@ -310,6 +340,47 @@ private func consumerWrite(
 
 private func consumerFinish(_ instance: UnsafeMutableRawPointer?, _ err: UnsafeMutablePointer<gw_error>?) -> gw_status {
     barrier(err) { try InstanceBox.consumer(instance).0.finish() }
+}
+
+private func sinkOpen(
+    _ ctx: OpaquePointer?, _ config: UnsafePointer<CChar>?, _ len: Int,
+    _ instance: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ err: UnsafeMutablePointer<gw_error>?
+) -> gw_status {
+    barrier(err) {
+        let r = try registeredPlugin()
+        guard let type = r.definition.sink else { throw PluginError(status: GW_UNSUPPORTED, "not a sink") }
+        let made = try type.init(config: PluginConfig(config, length: len), host: HostServices(api: r.host, ctx: ctx))
+        InstanceBox(sink: made).retained(into: instance)
+    }
+}
+
+private func sinkBegin(
+    _ instance: UnsafeMutableRawPointer?, _ schema: UnsafePointer<ArrowSchema>?, _ err: UnsafeMutablePointer<gw_error>?
+) -> gw_status {
+    barrier(err) {
+        guard let schema else { throw PluginError.invalidArgument("no schema") }
+        let (sink, box) = try InstanceBox.sink(instance)
+        box.fields = try readFields(schema)
+        try sink.begin(fields: box.fields)
+    }
+}
+
+private func sinkWrite(
+    _ instance: UnsafeMutableRawPointer?, _ batch: UnsafePointer<ArrowArray>?, _ err: UnsafeMutablePointer<gw_error>?
+) -> gw_status {
+    barrier(err) {
+        guard let batch else { throw PluginError.invalidArgument("no batch") }
+        let (sink, box) = try InstanceBox.sink(instance)
+        try sink.write(try BatchView(fields: box.fields, array: batch))
+    }
+}
+
+private func sinkCommit(_ instance: UnsafeMutableRawPointer?, _ err: UnsafeMutablePointer<gw_error>?) -> gw_status {
+    barrier(err) { try InstanceBox.sink(instance).0.commit() }
+}
+
+private func sinkAbort(_ instance: UnsafeMutableRawPointer?) {
+    (try? InstanceBox.sink(instance))?.0.abort()
 }
 
 private func instanceClose(_ instance: UnsafeMutableRawPointer?) {

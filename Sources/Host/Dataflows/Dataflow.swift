@@ -41,6 +41,8 @@ public struct DataflowRun: Sendable, Equatable {
     public var exportKey: String
     public let startedAt: Date
     public var completedAt: Date?
+    /// Rows a sink plugin's destination refused one by one (not counted as written).
+    public var rowsRejected: Int64 = 0
 }
 
 /// One line of a flow's log.

@@ -118,6 +118,17 @@ public final class DataflowService: Sendable {
 
     // MARK: running
 
+    /// Writes one line into the run's log: level, component, message.
+    typealias FlowLog = @Sendable (DataflowLog.Level, String, String) -> Void
+
+    /// Rows a step (or a whole run) moved.
+    struct Counts {
+        var read: Int64 = 0
+        var written: Int64 = 0
+        /// Refused one by one by a sink plugin's destination.
+        var rejected: Int64 = 0
+    }
+
     /// One step of a run: a flow's own source → transforms → target.
     private struct Step {
         let flow: Dataflow
@@ -130,7 +141,7 @@ public final class DataflowService: Sendable {
         let params = (try? JSONSerialization.jsonObject(with: Data(run.params.utf8))) as? [String: Any] ?? [:]
         // A run cancelled while it waited has ended already.
         guard (try? store.markRunning(run: run.id)) != nil, (try? store.run(executionId: run.executionId))?.status == .running else { return }
-        let log = { (level: DataflowLog.Level, component: String, message: String) in
+        let log: FlowLog = { level, component, message in
             self.store.logFlow(flow.id, run: run.id, level, component: component, message)
         }
         log(.info, "dataflow", "\(run.executionId) started (\(run.trigger)), params \(run.params)")
@@ -141,7 +152,7 @@ public final class DataflowService: Sendable {
         } catch {
             return fail(run, flow: flow, "reading the flow's children failed: \(error)", log: log)
         }
-        var totals = (read: Int64(0), written: Int64(0))
+        var totals = Counts()
         for (index, step) in steps.enumerated() {
             do {
                 let plan = try FlowPlan.parse(step.flow.config)
@@ -155,18 +166,21 @@ public final class DataflowService: Sendable {
                 }
                 totals.read += result.read
                 totals.written += result.written
+                totals.rejected += result.rejected
             } catch let e as FlowInputError {
                 return fail(run, flow: flow, step.label + e.description, log: log)
             } catch {
                 return fail(run, flow: flow, step.label + describe(error, control: control), log: log)
             }
         }
-        if (try? store.finishRun(run: run.id, status: .completed, progress: 100, rowsRead: totals.read, rowsWritten: totals.written)) == true {
-            log(.info, "dataflow", "\(run.executionId) completed: \(totals.read) rows read, \(totals.written) written")
+        if (try? store.finishRun(run: run.id, status: .completed, progress: 100, rowsRead: totals.read, rowsWritten: totals.written,
+                                 rowsRejected: totals.rejected)) == true {
+            let refused = totals.rejected > 0 ? ", \(totals.rejected) refused by the destination" : ""
+            log(.info, "dataflow", "\(run.executionId) completed: \(totals.read) rows read, \(totals.written) written\(refused)")
         }
     }
 
-    private func fail(_ run: DataflowRun, flow: Dataflow, _ message: String, log: (DataflowLog.Level, String, String) -> Void) {
+    private func fail(_ run: DataflowRun, flow: Dataflow, _ message: String, log: FlowLog) {
         if (try? store.finishRun(run: run.id, status: .failed, error: message)) == true {
             log(.error, "dataflow", "\(run.executionId) failed: \(message)")
         }
@@ -187,8 +201,8 @@ public final class DataflowService: Sendable {
     /// `retry_count` times with a doubling pause; a bad config is never retried. Each
     /// attempt starts from the source's last committed position: a failed one wrote nothing.
     private func runWithRetries(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
-                                log: @escaping (DataflowLog.Level, String, String) -> Void,
-                                progress: @escaping (Double, Int64, Int64) -> Void) throws -> (read: Int64, written: Int64) {
+                                log: @escaping FlowLog,
+                                progress: @escaping (Double, Int64, Int64) -> Void) throws -> Counts {
         var attempt = 0
         while true {
             do {
@@ -215,8 +229,8 @@ public final class DataflowService: Sendable {
     }
 
     private func runStep(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
-                         log: @escaping (DataflowLog.Level, String, String) -> Void,
-                         progress: @escaping (Double, Int64, Int64) -> Void) throws -> (read: Int64, written: Int64) {
+                         log: @escaping FlowLog,
+                         progress: @escaping (Double, Int64, Int64) -> Void) throws -> Counts {
         guard let sourceSpec = plan.source, let targetSpec = plan.target else { throw FlowInputError("config names no source or target") }
         if let copied = try copyInPlace(step, plan: plan, params: params, control: control, log: log) { return copied }
         let sourceProgress = Mutex<Double>(0)
@@ -230,7 +244,7 @@ public final class DataflowService: Sendable {
         let transforms = plan.transforms.map { $0.make() }
         let source = transforms.isEmpty ? opened : try TransformedSource(opened, transforms: transforms)
         if !transforms.isEmpty { log(.info, "transform", "\(step.label)\(transforms.count) transforms: columns become \(source.schema.fields.map(\.name).joined(separator: ", "))") }
-        let sink = try openTarget(targetSpec, flow: step.flow, context: context)
+        let sink = try openTarget(targetSpec, flow: step.flow, context: context, control: control, label: step.label, log: log)
         var lastLog = Date()
         let result = try Pump.run(source, into: sink, .init(checkStop: {
             if let reason = control.stopReason { throw RunStopped(reason: reason) }
@@ -244,7 +258,8 @@ public final class DataflowService: Sendable {
         for case let dedupe as DedupeRows in transforms where dedupe.dropped > 0 {
             log(.warning, "transform", "\(step.label)dedupe dropped \(dedupe.dropped) rows with a key seen before")
         }
-        let written = result.progress.rowsWritten
+        let rejected = (sink as? DestinationSink)?.rowsRejected ?? 0
+        let written = result.progress.rowsWritten - rejected
         switch targetSpec {
         case .dataset(let id, let mode): log(.info, "target", "\(step.label)committed \(written) rows into dataset '\(id)' (\(mode.rawValue))")
         case .export(let format, _):
@@ -252,11 +267,13 @@ public final class DataflowService: Sendable {
                 try? store.setRunExport(run: step.runId, key: export.task.hashKey)
                 log(.info, "target", "\(step.label)wrote \(written) rows into a \(format.uppercased()) export (task \(export.task.hashKey))")
             }
+        case .plugin(let id, _):
+            log(.info, "target", "\(step.label)sink plugin '\(id)' committed \(written) rows" + (rejected > 0 ? "; the destination refused \(rejected)" : ""))
         }
         if let failure = result.finishFailure {
             log(.warning, "source", "\(step.label)the rows were committed but the source could not save its position; the next run reads them again: \(failure)")
         }
-        return ((source as? TransformedSource)?.rowsRead ?? result.progress.rowsRead, written)
+        return Counts(read: (source as? TransformedSource)?.rowsRead ?? result.progress.rowsRead, written: written, rejected: rejected)
     }
 
     /// A dataset copied into another with no transform and the same column types at both
@@ -265,7 +282,7 @@ public final class DataflowService: Sendable {
     /// value needs converting). One statement: a cancel or timeout takes effect when it
     /// ends, and rolls it back. Nil when the step does not qualify.
     private func copyInPlace(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
-                             log: (DataflowLog.Level, String, String) -> Void) throws -> (read: Int64, written: Int64)? {
+                             log: FlowLog) throws -> Counts? {
         guard plan.transforms.isEmpty, case .dataset(let sourceId) = plan.source, case .dataset(let targetId, let mode) = plan.target else { return nil }
         let gateway = try self.gateway
         guard let source = try gateway.datasets.dataset(sourceId), let target = try gateway.datasets.dataset(targetId),
@@ -283,7 +300,7 @@ public final class DataflowService: Sendable {
             if let reason = control.stopReason { throw RunStopped(reason: reason) }
             _ = try session.commit()
             log(.info, "target", "\(step.label)committed \(rows) rows into dataset '\(targetId)' (\(mode.rawValue))")
-            return (Int64(rows), Int64(rows))
+            return Counts(read: Int64(rows), written: Int64(rows))
         } catch {
             session.rollback()
             throw error
@@ -339,7 +356,11 @@ public final class DataflowService: Sendable {
         }
     }
 
-    private func openTarget(_ spec: FlowPlan.Target, flow: Dataflow, context: InstanceContext) throws -> BatchSink {
+    /// Refusals of single rows written to the run's log, at most (the count covers all).
+    static let rejectionsLogged = 1_000
+
+    private func openTarget(_ spec: FlowPlan.Target, flow: Dataflow, context: InstanceContext, control: RunControl, label: String,
+                            log: @escaping FlowLog) throws -> BatchSink {
         let gateway = try self.gateway
         switch spec {
         case .dataset(let id, let mode):
@@ -349,6 +370,25 @@ public final class DataflowService: Sendable {
             return DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: mode)
         case .export(let format, let title):
             return try gateway.exports.flowExportSink(title: title ?? flow.name, extType: format, userId: "dataflow:\(flow.id)", context: context)
+        case .plugin(let id, let config):
+            guard let plugin = gateway.registry.plugin(id: id), plugin.kinds.contains(.sink) else {
+                throw FlowInputError("the sink plugin '\(id)' is not loaded (loaded sinks: \(gateway.registry.active.filter { $0.kinds.contains(.sink) }.map(\.id).joined(separator: ", ")))")
+            }
+            // Its own state (accepted ids, say), apart from a source plugin's cursor.
+            let sinkContext = InstanceContext(pluginId: plugin.id, instanceName: "dataflow:\(flow.id):target", services: gateway.services)
+            control.onStop { sinkContext.cancel() }
+            let logged = Mutex(0)
+            return DestinationSink(try SinkHandle(plugin: plugin, config: config, context: sinkContext)) { row, reason in
+                let n = logged.withLock { n in
+                    n += 1
+                    return n
+                }
+                if n <= Self.rejectionsLogged {
+                    log(.warning, "target", "\(label)row \(row) refused by '\(id)': \(reason)")
+                } else if n == Self.rejectionsLogged + 1 {
+                    log(.warning, "target", "\(label)more rows refused by '\(id)': counted, not logged one by one")
+                }
+            }
         }
     }
 

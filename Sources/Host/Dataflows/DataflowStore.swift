@@ -4,7 +4,7 @@ import Foundation
 /// rows is one transaction.
 extension Store {
     static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at"
-    static let runColumns = "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at"
+    static let runColumns = "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected"
 
     // MARK: flows
 
@@ -259,15 +259,16 @@ extension Store {
     /// Ends a run that is still pending or running; false when it had already ended.
     @discardableResult
     func finishRun(run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
-                   rowsRead: Int64? = nil, rowsWritten: Int64? = nil, exportKey: String? = nil) throws -> Bool {
+                   rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil) throws -> Bool {
         try withConnection { db in
             try db.run("""
                 UPDATE dataflow_runs SET status = ?, error_message = ?, completed_at = ?, progress = COALESCE(?, progress),
-                  rows_read = COALESCE(?, rows_read), rows_written = COALESCE(?, rows_written), export_key = COALESCE(?, export_key)
+                  rows_read = COALESCE(?, rows_read), rows_written = COALESCE(?, rows_written), export_key = COALESCE(?, export_key),
+                  rows_rejected = COALESCE(?, rows_rejected)
                 WHERE id = ? AND status IN ('pending', 'running')
                 """, [.text(status.rawValue), error.map(SQLValue.text) ?? .null, .int(Int64(Date().timeIntervalSince1970)),
                       progress.map { .int(Int64($0)) } ?? .null, rowsRead.map(SQLValue.int) ?? .null, rowsWritten.map(SQLValue.int) ?? .null,
-                      exportKey.map(SQLValue.text) ?? .null, .int(run)])
+                      exportKey.map(SQLValue.text) ?? .null, rowsRejected.map(SQLValue.int) ?? .null, .int(run)])
             return db.changes > 0
         }
     }
@@ -339,7 +340,7 @@ extension Store {
                     status: DataflowRun.Status(rawValue: r[3].text ?? "") ?? .failed, trigger: r[4].text ?? "", params: r[5].text ?? "{}",
                     progress: Int(r[6].int ?? 0), rowsRead: r[7].int ?? 0, rowsWritten: r[8].int ?? 0, errorMessage: r[9].text,
                     exportKey: r[10].text ?? "", startedAt: Date(timeIntervalSince1970: Double(r[11].int ?? 0)),
-                    completedAt: r[12].int.map { Date(timeIntervalSince1970: Double($0)) })
+                    completedAt: r[12].int.map { Date(timeIntervalSince1970: Double($0)) }, rowsRejected: r[13].int ?? 0)
     }
 }
 

@@ -23,6 +23,8 @@ struct FlowPlan {
         case dataset(String, mode: DatasetWriteMode)
         /// A file through an exporter plugin (XLSX) or the CSV writer, downloadable as seed 002's are.
         case export(format: String, title: String?)
+        /// Another system, through a sink plugin (ABI 1.2) with the flow's own config.
+        case plugin(id: String, config: String)
     }
 
     var source: Source?
@@ -37,7 +39,7 @@ struct FlowPlan {
     var problems: [String] = []
 
     static let sourceKinds = ["dataset", "datasource", "plugin", "sql"]
-    static let targetKinds = ["dataset", "export"]
+    static let targetKinds = ["dataset", "export", "plugin"]
 
     /// Parses a config; throws FlowInputError for a malformed one.
     static func parse(_ text: String, defaultTimeZone: TimeZone = .current) throws -> FlowPlan {
@@ -106,20 +108,24 @@ struct FlowPlan {
         case "datasource": return .datasource(try field("id"))
         case "sql": return .sql(try field("query"))
         case "plugin":
-            let config = object["config"] ?? [String: Any]()
-            guard JSONSerialization.isValidJSONObject(config) else { throw FlowInputError("config.source.config must be a JSON object") }
-            let text = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
-            return .plugin(id: try field("plugin"), config: text)
+            return .plugin(id: try field("plugin"), config: try pluginConfig(object["config"], "config.source.config"))
         default:
             problems.append("source type '\(type)' is not available in this gateway (use one of \(sourceKinds.joined(separator: ", ")))")
             return nil
         }
     }
 
+    /// A plugin's config object as JSON text (`{}` when absent).
+    private static func pluginConfig(_ value: Any?, _ name: String) throws -> String {
+        let config = value ?? [String: Any]()
+        guard config is [String: Any], JSONSerialization.isValidJSONObject(config) else { throw FlowInputError("\(name) must be a JSON object") }
+        return String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    }
+
     private static func target(_ value: Any?, problems: inout [String]) throws -> Target? {
         guard let value else { return nil }
         guard let object = value as? [String: Any] else {
-            problems.append("target '\(value)' is not something this gateway can write: give {\"type\": \"dataset\" | \"export\", …} (see docs/dataflow.md)")
+            problems.append("target '\(value)' is not something this gateway can write: give {\"type\": \"dataset\" | \"export\" | \"plugin\", …} (see docs/dataflow.md)")
             return nil
         }
         let type = (object["type"] as? String ?? "").lowercased()
@@ -134,6 +140,9 @@ struct FlowPlan {
         case "export":
             let format = (object["format"] as? String ?? "xlsx").lowercased()
             return .export(format: format, title: object["title"] as? String)
+        case "plugin":
+            guard let id = object["plugin"] as? String, !id.isEmpty else { throw FlowInputError("config.target of type plugin needs 'plugin'") }
+            return .plugin(id: id, config: try pluginConfig(object["config"], "config.target.config"))
         default:
             problems.append("target type '\(type)' is not available in this gateway (use one of \(targetKinds.joined(separator: ", ")))")
             return nil

@@ -19,7 +19,8 @@ enum HostServiceTable {
             state_get: hostStateGet, state_set: hostStateSet, state_delete: hostStateDelete,
             bytes_release: hostBytesRelease, progress: hostProgress, is_cancelled: hostIsCancelled,
             shared_lock: hostSharedLock, shared_unlock: hostSharedUnlock,
-            shared_state_get: hostSharedStateGet, shared_state_set: hostSharedStateSet, pace: hostPace))
+            shared_state_get: hostSharedStateGet, shared_state_set: hostSharedStateSet, pace: hostPace,
+            reject_row: hostRejectRow))
         return Pointer(value: UnsafePointer(table))
     }()
 }
@@ -41,6 +42,14 @@ private func hostIsCancelled(_ ctx: OpaquePointer?) -> Int32 {
 
 private func hostProgress(_ ctx: OpaquePointer?, _ done: Int64, _ total: Int64, _ message: UnsafePointer<CChar>?) {
     InstanceContext.from(ctx)?.report(.init(done: done, total: total, message: message.map { String(cString: $0) }))
+}
+
+private func hostRejectRow(_ ctx: OpaquePointer?, _ row: Int64, _ reason: UnsafePointer<CChar>?) {
+    guard let context = InstanceContext.from(ctx) else { return }
+    // A reason is one log line: bounded, whatever the destination answered.
+    var text = reason.map { String(cString: $0) } ?? "(no reason given)"
+    if text.utf8.count > 1000 { text = String(text.prefix(1000)) + "…" }
+    context.rejected(row: row, reason: text)
 }
 
 // MARK: HTTP

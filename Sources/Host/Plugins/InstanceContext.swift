@@ -90,6 +90,24 @@ public final class InstanceContext: Sendable {
         return try body()
     }
 
+    // MARK: rows a sink's destination refused
+
+    private let rejectionObserver = Mutex<(@Sendable (Int64, String) -> Void)?>(nil)
+
+    /// Receives each row a sink instance reports refused (its position in the stream, the
+    /// destination's reason).
+    public func onRejectedRow(_ observer: @escaping @Sendable (Int64, String) -> Void) {
+        rejectionObserver.withLock { $0 = observer }
+    }
+
+    func rejected(row: Int64, reason: String) {
+        if let observer = rejectionObserver.withLock({ $0 }) {
+            observer(row, reason)
+        } else {
+            logger.warning("row \(row) refused by the destination: \(reason)")
+        }
+    }
+
     // MARK: progress
 
     public var progress: Progress? { progressState.withLock { $0 } }

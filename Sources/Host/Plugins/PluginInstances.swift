@@ -215,3 +215,47 @@ public final class ExporterHandle: ConsumerHandle, @unchecked Sendable {
         }
     }
 }
+
+/// An open sink instance (ABI 1.2): begin → write* → commit, or abort; closed when dropped.
+/// Every row written is counted, so a row the destination refuses can be named by its
+/// position in the stream.
+/// @unchecked Sendable: calls are serialized by `lock`.
+public final class SinkHandle: @unchecked Sendable {
+    public let plugin: LoadedPlugin
+    public let context: InstanceContext
+    private let table: gw_sink_vtable
+    private let instance: UnsafeMutableRawPointer
+    private let lock = NSLock()
+
+    public init(plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) {
+        guard let t = plugin.sink?.pointee else { throw PluginError(status: GW_UNSUPPORTED, "\(plugin.id) is not a sink") }
+        self.plugin = plugin
+        self.context = context
+        table = t
+        var handle: UnsafeMutableRawPointer?
+        let open = t.open!
+        try call("open", plugin) { err in
+            config.withCString { open(context.opaque, $0, strlen($0), &handle, err) }
+        }
+        guard let handle else { throw PluginError(status: GW_INTERNAL, "\(plugin.id): open returned no instance") }
+        instance = handle
+    }
+
+    deinit { table.close!(instance) }
+
+    public func begin(_ schema: OwnedSchema) throws {
+        try lock.withLock { try call("begin", plugin) { table.begin!(instance, schema.pointer, $0) } }
+    }
+
+    public func write(_ batch: OwnedBatch) throws {
+        try lock.withLock { try call("write_batch", plugin) { table.write_batch!(instance, batch.pointer, $0) } }
+    }
+
+    public func commit() throws {
+        try lock.withLock { try call("commit", plugin) { table.commit!(instance, $0) } }
+    }
+
+    public func abort() {
+        lock.withLock { table.abort!(instance) }
+    }
+}

@@ -9,7 +9,7 @@ import PluginKit
 /// which the ABI makes immutable and valid for the life of the process (never unloaded).
 public struct LoadedPlugin: @unchecked Sendable {
     public enum Kind: String, Sendable, CaseIterable {
-        case source, format, exporter
+        case source, format, exporter, sink
     }
 
     public let path: String
@@ -33,6 +33,7 @@ public struct LoadedPlugin: @unchecked Sendable {
     let source: UnsafePointer<gw_source_vtable>?
     let format: UnsafePointer<gw_format_vtable>?
     let exporter: UnsafePointer<gw_exporter_vtable>?
+    let sink: UnsafePointer<gw_sink_vtable>?
 }
 
 /// Why a file is not a usable plugin, in one line.
@@ -96,7 +97,11 @@ enum DescriptorCheck {
     static func read(
         _ descriptor: UnsafePointer<gw_plugin_descriptor>, handle: UnsafeMutableRawPointer, path: String, loadedFrom: String
     ) -> Result<LoadedPlugin, PluginRefusal> {
-        let d = descriptor.pointee
+        // An older plugin's descriptor is shorter: copy only the bytes it says it has, the
+        // fields it does not know stay zero (NULL).
+        let declared = Int(UnsafeRawPointer(descriptor).load(fromByteOffset: 0, as: UInt32.self))
+        var d = gw_plugin_descriptor()
+        withUnsafeMutableBytes(of: &d) { $0.copyMemory(from: UnsafeRawBufferPointer(start: descriptor, count: min(declared, $0.count))) }
         if Int(d.abi_major) != Int(GW_ABI_MAJOR) {
             return .failure(PluginRefusal(
                 "ABI major mismatch: the plugin was built for ABI \(d.abi_major).\(d.abi_minor), this gateway speaks ABI \(PluginLoader.abiText)"))
@@ -134,9 +139,9 @@ enum DescriptorCheck {
         }
         let version = try text(d.version, "version")!
         let description = try text(d.description, "description", required: false) ?? ""
-        let unknown = d.kinds & ~(GW_KIND_SOURCE | GW_KIND_FORMAT | GW_KIND_EXPORTER)
+        let unknown = d.kinds & ~(GW_KIND_SOURCE | GW_KIND_FORMAT | GW_KIND_EXPORTER | GW_KIND_SINK)
         guard unknown == 0 else { throw InvalidInput("kinds has unknown bits 0x\(String(unknown, radix: 16))") }
-        guard d.kinds != 0 else { throw InvalidInput("kinds is empty: declare at least one of source, format, exporter") }
+        guard d.kinds != 0 else { throw InvalidInput("kinds is empty: declare at least one of source, format, exporter, sink") }
         let schema = try text(d.config_schema_json, "config_schema_json")!
         try checkSchema(schema)
         let example = try text(d.example_config_json, "example_config_json", required: false)
@@ -182,6 +187,16 @@ enum DescriptorCheck {
             else { throw InvalidInput("exporter table lacks open, begin, write_batch, finish or close") }
             kinds.append(.exporter)
         }
+        if d.kinds & GW_KIND_SINK != 0 {
+            guard d.abi_minor >= 2, let t = d.sink else {
+                throw InvalidInput("kind sink is declared but the sink table is NULL (or the plugin was built for ABI 1.\(d.abi_minor), which has none)")
+            }
+            try requireTable(Int(t.pointee.struct_size), MemoryLayout<gw_sink_vtable>.size, "sink", since: "1.2")
+            guard t.pointee.open != nil, t.pointee.begin != nil, t.pointee.write_batch != nil, t.pointee.commit != nil,
+                t.pointee.abort != nil, t.pointee.close != nil
+            else { throw InvalidInput("sink table lacks open, begin, write_batch, commit, abort or close") }
+            kinds.append(.sink)
+        }
         return LoadedPlugin(
             path: path, loadedFrom: loadedFrom, id: id, version: version, description: description, kinds: kinds,
             abiMinor: Int(d.abi_minor), configSchema: schema, exampleConfig: example,
@@ -189,12 +204,13 @@ enum DescriptorCheck {
             sourceFileExtensions: sourceExtensions, handle: handle,
             source: d.kinds & GW_KIND_SOURCE != 0 ? d.source : nil,
             format: d.kinds & GW_KIND_FORMAT != 0 ? d.format : nil,
-            exporter: d.kinds & GW_KIND_EXPORTER != 0 ? d.exporter : nil)
+            exporter: d.kinds & GW_KIND_EXPORTER != 0 ? d.exporter : nil,
+            sink: d.kinds & GW_KIND_SINK != 0 ? d.sink : nil)
     }
 
-    private static func requireTable(_ size: Int, _ expected: Int, _ name: String) throws {
+    private static func requireTable(_ size: Int, _ expected: Int, _ name: String, since: String = "1.0") throws {
         guard size >= expected else {
-            throw InvalidInput("\(name) table struct_size \(size) is smaller than ABI 1.0's \(expected)")
+            throw InvalidInput("\(name) table struct_size \(size) is smaller than ABI \(since)'s \(expected)")
         }
     }
 

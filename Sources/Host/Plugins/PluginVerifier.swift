@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import Synchronization
 
 /// `gateway plugins verify FILE.so`: the conformance check every plugin must pass. It loads
 /// the file, checks the descriptor, then exercises each kind's contract with valid and
@@ -39,6 +40,7 @@ public struct PluginVerifier {
         if plugin.kinds.contains(.source) { checks += verifySource(plugin) }
         if plugin.kinds.contains(.format) { checks += verifyFormat(plugin) }
         if plugin.kinds.contains(.exporter) { checks += verifyExporter(plugin) }
+        if plugin.kinds.contains(.sink) { checks += verifySink(plugin) }
         return checks
     }
 
@@ -58,8 +60,8 @@ public struct PluginVerifier {
 
     private func verifySource(_ plugin: LoadedPlugin) -> [Check] {
         var checks = [
-            check("source refuses config that is not JSON") { try expectRefusal(plugin, config: "{not json") },
-            check("source refuses config of the wrong shape") { try expectRefusal(plugin, config: invalidConfig(for: plugin)) },
+            check("source refuses config that is not JSON") { try expectRefusal(plugin, config: "{not json", open: openSource) },
+            check("source refuses config of the wrong shape") { try expectRefusal(plugin, config: invalidConfig(for: plugin), open: openSource) },
         ]
         guard let example = plugin.exampleConfig else {
             checks.append(Check(passed: true, name: "source reads its example config", detail: "skipped: the plugin gives no example_config_json"))
@@ -97,9 +99,18 @@ public struct PluginVerifier {
         return checks
     }
 
-    private func expectRefusal(_ plugin: LoadedPlugin, config: String) throws -> String {
+    private func openSource(_ plugin: LoadedPlugin, _ config: String) throws(PluginError) {
+        _ = try SourceHandle(plugin: plugin, config: config, context: context(plugin))
+    }
+
+    private func openSink(_ plugin: LoadedPlugin, _ config: String) throws(PluginError) {
+        _ = try SinkHandle(plugin: plugin, config: config, context: context(plugin))
+    }
+
+    private func expectRefusal(_ plugin: LoadedPlugin, config: String,
+                               open: (LoadedPlugin, String) throws(PluginError) -> Void) throws -> String {
         do {
-            _ = try SourceHandle(plugin: plugin, config: config, context: context(plugin))
+            try open(plugin, config)
         } catch {
             guard error.status == GW_INVALID_CONFIG || error.status == GW_INVALID_ARGUMENT else {
                 throw InvalidInput("refused with status \(PluginError.name(of: error.status)), expected invalid config")
@@ -181,5 +192,51 @@ public struct PluginVerifier {
             throw InvalidInput("wrote files without the declared extension .\(ext)")
         }
         return "\(files.count) file(s), \(sizes.reduce(0, +)) bytes"
+    }
+}
+
+// MARK: sink
+
+extension PluginVerifier {
+    fileprivate func verifySink(_ plugin: LoadedPlugin) -> [Check] {
+        var checks = [
+            check("sink refuses config that is not JSON") { try expectRefusal(plugin, config: "{not json", open: openSink) },
+            check("sink refuses config of the wrong shape") { try expectRefusal(plugin, config: invalidConfig(for: plugin), open: openSink) },
+        ]
+        guard let example = plugin.exampleConfig else {
+            checks.append(Check(passed: true, name: "sink writes with its example config", detail: "skipped: the plugin gives no example_config_json"))
+            return checks
+        }
+        checks += [
+            check("sink commits an empty stream") { try runSink(plugin, config: example, batches: [], commit: true) },
+            check("sink writes every ABI type, with nulls, in two batches, and commits") {
+                try runSink(plugin, config: example, batches: [ConformanceData.batch(rows: 5), ConformanceData.batch(rows: 3)], commit: true)
+            },
+            check("sink aborts after a batch") {
+                try runSink(plugin, config: example, batches: [ConformanceData.batch(rows: 4)], commit: false)
+            },
+        ]
+        return checks
+    }
+
+    private func runSink(_ plugin: LoadedPlugin, config: String, batches: [BatchBuilder], commit: Bool) throws -> String {
+        let sinkContext = context(plugin)
+        let refused = Mutex(0)
+        sinkContext.onRejectedRow { _, _ in refused.withLock { $0 += 1 } }
+        let sink = try SinkHandle(plugin: plugin, config: config, context: sinkContext)
+        try sink.begin(OwnedSchema(fields: ConformanceData.fields))
+        var rows = 0
+        for builder in batches {
+            let batch = try OwnedBatch(exporting: builder)
+            rows += batch.length
+            try sink.write(batch)
+        }
+        guard commit else {
+            sink.abort()
+            return "aborted after \(rows) rows"
+        }
+        try sink.commit()
+        let rejected = refused.withLock { $0 }
+        return "\(rows) rows committed" + (rejected > 0 ? ", \(rejected) reported refused" : "")
     }
 }

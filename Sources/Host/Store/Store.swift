@@ -159,6 +159,8 @@ enum Migrations {
         CREATE INDEX dataflow_logs_flow ON dataflow_logs (dataflow_id, id);
         CREATE INDEX dataflow_logs_run ON dataflow_logs (run_id);
         """,
+        // 6: rows a sink plugin's destination refused one by one (ABI 1.2).
+        "ALTER TABLE dataflow_runs ADD COLUMN rows_rejected INTEGER NOT NULL DEFAULT 0",
     ]
 
     static func apply(to db: SQLiteConnection) throws {

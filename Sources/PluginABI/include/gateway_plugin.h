@@ -1,7 +1,7 @@
 /*
  * gateway_plugin.h: the whole contract between the gateway host and its plugins.
  *
- * ABI version 1.1.  Pure C99, no dependency but <stdint.h> and <stddef.h>.
+ * ABI version 1.2.  Pure C99, no dependency but <stdint.h> and <stddef.h>.
  *
  * A plugin is a shared library (.so) that exports ONE symbol:
  *
@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define GW_ABI_MAJOR 1
-#define GW_ABI_MINOR 1
+#define GW_ABI_MINOR 2
 
 /* The entry symbol's name for this major version. */
 #define GW_PLUGIN_ENTRY_SYMBOL "gw_plugin_init_v1"
@@ -268,12 +268,22 @@ typedef struct gw_host_api {
    * app key). Returns GW_CANCELLED promptly when cancelled. `bucket` is borrowed. */
   gw_status (*pace)(gw_host_ctx *ctx, const char *bucket, uint32_t per_second, uint32_t per_minute,
                     gw_error *err);
+
+  /* ---- ABI 1.2 ---- */
+
+  /* For SINK instances: the destination refused one row (a validation error on its side)
+   * while it accepted the others. `row` is the row's position in the stream since begin()
+   * (0-based, counting every row of every batch written so far); `reason` is borrowed,
+   * NUL-terminated UTF-8. The host writes it into the run's log and counts the row as
+   * rejected, not written. Call it from write_batch() or commit() only. A refusal of a whole
+   * batch is not a rejection: return an error status instead. */
+  void (*reject_row)(gw_host_ctx *ctx, int64_t row, const char *reason);
 } gw_host_api;
 
 /* ========================================================================================
  * Plugin kinds. A plugin implements one or more; each kind is a table of functions.
  *
- * Every kind follows one life cycle:  open → (work)* → finish → close.
+ * Every kind follows one life cycle:  open → (work)* → finish (a sink: commit) → close.
  *   - open() creates an instance from a JSON configuration (validated against the
  *     descriptor's config_schema_json by the plugin; refuse bad config with
  *     GW_INVALID_CONFIG and a message naming the field). The instance handle is the
@@ -285,7 +295,8 @@ typedef struct gw_host_api {
 #define GW_KIND_SOURCE 1u   /* produces rows */
 #define GW_KIND_FORMAT 2u   /* serializes rows into a response body */
 #define GW_KIND_EXPORTER 4u /* writes rows into downloadable files */
-#define GW_KIND_ALL (GW_KIND_SOURCE | GW_KIND_FORMAT | GW_KIND_EXPORTER)
+#define GW_KIND_SINK 8u     /* ABI 1.2: writes rows into another system (a destination) */
+#define GW_KIND_ALL (GW_KIND_SOURCE | GW_KIND_FORMAT | GW_KIND_EXPORTER | GW_KIND_SINK)
 
 /*
  * SOURCE: produces rows.
@@ -376,6 +387,40 @@ typedef struct gw_exporter_vtable {
   void (*close)(void *instance);
 } gw_exporter_vtable;
 
+/*
+ * SINK (ABI 1.2): writes a stream of batches into a destination (an API, a database, a
+ * queue). The host calls: open → begin(schema) → write_batch(batch)* → commit → close, or,
+ * when the run fails or is cancelled after begin: ... → abort → close.
+ *   - `schema` and each `batch` are borrowed, as for FORMAT.
+ *   - write_batch() hands rows over. The sink may deliver them at once or buffer some; it
+ *     returns an error status when the destination refused the batch as a whole or could
+ *     not be reached (GW_UNAVAILABLE, GW_RATE_LIMITED: the host may retry the whole run;
+ *     GW_INVALID_ARGUMENT, GW_AUTH, GW_INVALID_CONFIG: it will not). Rows the destination
+ *     refused one by one are reported with host->reject_row() and are not an error.
+ *   - commit() delivers whatever is still buffered and returns GW_OK only when EVERY row
+ *     written since begin() has been durably accepted by the destination (or reported
+ *     rejected). It is the promise the host builds on: only after commit() returned GW_OK
+ *     does the host call the source's finish(), so a cursor never moves past rows that did
+ *     not arrive.
+ *   - abort() says the run will not commit: drop what is buffered, undo what the
+ *     destination lets you undo (a transaction), send nothing more. It cannot fail. Rows a
+ *     destination without transactions accepted before abort() stay there: a sink that can
+ *     meet them again on the next run (the source's cursor did not move) says in its docs
+ *     how it avoids writing them twice (e.g. remembering accepted ids in host state).
+ *   - Retrying a single request (a timeout, a 5xx, a 429) is the sink's own business, inside
+ *     the call, with host->pace() and host->is_cancelled(); the host retries only whole runs.
+ */
+typedef struct gw_sink_vtable {
+  uint32_t struct_size;
+  gw_status (*open)(gw_host_ctx *ctx, const char *config_json, size_t config_len,
+                    void **instance, gw_error *err);
+  gw_status (*begin)(void *instance, const struct ArrowSchema *schema, gw_error *err);
+  gw_status (*write_batch)(void *instance, const struct ArrowArray *batch, gw_error *err);
+  gw_status (*commit)(void *instance, gw_error *err);
+  void (*abort)(void *instance);
+  void (*close)(void *instance);
+} gw_sink_vtable;
+
 /* ========================================================================================
  * The descriptor: what the plugin is. Returned by the entry point; it and every string
  * and table it points to are owned by the plugin and must stay valid and unchanged for
@@ -403,6 +448,9 @@ typedef struct gw_plugin_descriptor {
   const gw_source_vtable *source;
   const gw_format_vtable *format;
   const gw_exporter_vtable *exporter;
+
+  /* ---- ABI 1.2 ---- */
+  const gw_sink_vtable *sink;
 } gw_plugin_descriptor;
 
 /*

@@ -5,6 +5,7 @@
  *   -DFIXTURE_NO_ENTRY         exports no entry symbol
  *   -DFIXTURE_MAJOR=2          built for ABI 2 (exports gw_plugin_init_v2)
  *   -DFIXTURE_NEWER_MINOR      claims ABI 1.(GW_ABI_MINOR + 1)
+ *   -DFIXTURE_ABI_1_1          built as for ABI 1.1: a descriptor as short as 1.1's
  *   -DFIXTURE_INIT_FAILS       init returns NULL with a reason
  *   -DFIXTURE_BAD_KIND         declares an unknown kind bit
  *   -DFIXTURE_VERSION='"2.0"'  the good plugin with another version string
@@ -214,10 +215,16 @@ static const gw_source_vtable source_table = {
 };
 
 static const gw_plugin_descriptor descriptor __attribute__((unused)) = {
+#ifdef FIXTURE_ABI_1_1
+    offsetof(gw_plugin_descriptor, sink), /* a 1.1 descriptor ends before the sink table */
+#else
     sizeof(gw_plugin_descriptor),
+#endif
     GW_ABI_MAJOR,
-#ifdef FIXTURE_NEWER_MINOR
+#if defined(FIXTURE_NEWER_MINOR)
     GW_ABI_MINOR + 1,
+#elif defined(FIXTURE_ABI_1_1)
+    1,
 #else
     GW_ABI_MINOR,
 #endif
@@ -232,6 +239,7 @@ static const gw_plugin_descriptor descriptor __attribute__((unused)) = {
     "{\"type\":\"object\",\"required\":[\"rows\"],\"properties\":{\"rows\":{\"type\":\"integer\"}}}",
     "{\"rows\": 10}",
     &source_table,
+    NULL,
     NULL,
     NULL,
 };

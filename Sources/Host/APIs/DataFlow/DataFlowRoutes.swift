@@ -349,6 +349,8 @@ struct RunJSON: Encodable {
     let error_message: String?
     let rows_read: Int64
     let rows_written: Int64
+    /// Rows the destination of a sink plugin refused one by one (0 for other targets).
+    let rows_rejected: Int64
     let params: RawJSON?
     /// For a flow whose target is an export: the export task, read with /v1/export/detail.
     let export_key: String?
@@ -364,6 +366,7 @@ struct RunJSON: Encodable {
         error_message = r.errorMessage
         rows_read = r.rowsRead
         rows_written = r.rowsWritten
+        rows_rejected = r.rowsRejected
         params = RawJSON(r.params)
         export_key = r.exportKey.isEmpty ? nil : r.exportKey
     }
@@ -372,11 +375,11 @@ struct RunJSON: Encodable {
         execution_id = nil
         dataflow_id = flow
         (status, trigger, started_at, completed_at, error_message, params, export_key) = (nil, nil, nil, nil, nil, nil, nil)
-        (progress, rows_read, rows_written) = (0, 0, 0)
+        (progress, rows_read, rows_written, rows_rejected) = (0, 0, 0, 0)
     }
 
     enum CodingKeys: String, CodingKey {
-        case execution_id, dataflow_id, status, trigger, progress, started_at, completed_at, error_message, rows_read, rows_written, params, export_key
+        case execution_id, dataflow_id, status, trigger, progress, started_at, completed_at, error_message, rows_read, rows_written, rows_rejected, params, export_key
     }
 
     /// Every key present, null when unknown (as the doc shows `completed_at` while running);
@@ -393,6 +396,7 @@ struct RunJSON: Encodable {
         try c.encode(error_message, forKey: .error_message)
         try c.encode(rows_read, forKey: .rows_read)
         try c.encode(rows_written, forKey: .rows_written)
+        try c.encode(rows_rejected, forKey: .rows_rejected)
         try c.encode(params, forKey: .params)
         try c.encodeIfPresent(export_key, forKey: .export_key)
     }
