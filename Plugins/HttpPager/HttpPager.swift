@@ -94,43 +94,12 @@ struct PageRequest: Sendable {
     /// Fetches one page's body, retrying transport failures, HTTP 5xx and 429. Gives up
     /// (as cancelled) once the host cancels or `stopped` turns true.
     func fetch(page: Int, host: HostServices, stopped: () -> Bool = { false }) throws -> [UInt8] {
-        var attempt = 0
-        while true {
-            try host.checkCancelled()
-            if stopped() { throw PluginError.cancelled }
-            attempt += 1
-            let retryAfter: Double
-            do {
-                let reply = try send(page: page, host: host)
-                if reply.status == 429 || reply.status >= 500 {
-                    guard attempt <= retries else {
-                        throw PluginError.unavailable("page \(page): HTTP \(reply.status) after \(attempt) attempts")
-                    }
-                    retryAfter = reply.header("retry-after").flatMap(Double.init).flatMap { $0.isFinite && $0 >= 0 ? min($0, 60) : nil }
-                        ?? backoff(attempt)
-                    host.log(.warning, "page \(page): HTTP \(reply.status), retrying in \(retryAfter) s")
-                } else {
-                    guard (200..<300).contains(reply.status) else {
-                        throw PluginError.invalidArgument("page \(page): HTTP \(reply.status)")
-                    }
-                    return reply.body
-                }
-            } catch let e as PluginError where e.status == GW_UNAVAILABLE && !e.message.hasPrefix("page ") {
-                guard attempt <= retries else { throw PluginError.unavailable("page \(page): \(e.message) after \(attempt) attempts") }
-                retryAfter = backoff(attempt)
-                host.log(.warning, "page \(page): \(e.message), retrying in \(retryAfter) s")
-            }
-            // Sleep in small steps so that a cancel is noticed promptly.
-            let until = Date().addingTimeInterval(retryAfter)
-            while Date() < until {
-                try host.checkCancelled()
-                if stopped() { throw PluginError.cancelled }
-                Thread.sleep(forTimeInterval: min(0.05, until.timeIntervalSinceNow))
-            }
+        let reply = try host.sendRetrying("page \(page)", retries: retries, backoffMs: backoffMs, stopped: stopped) {
+            try send(page: page, host: host)
         }
+        guard (200..<300).contains(reply.status) else { throw PluginError.invalidArgument("page \(page): HTTP \(reply.status)") }
+        return reply.body
     }
-
-    private func backoff(_ attempt: Int) -> Double { Double(backoffMs) * Double(1 << min(attempt - 1, 10)) / 1000 }
 
     private func send(page: Int, host: HostServices) throws -> HostServices.HTTPResponse {
         var all = params

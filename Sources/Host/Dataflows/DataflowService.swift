@@ -239,7 +239,15 @@ public final class DataflowService: Sendable {
         }
         let context = InstanceContext(pluginId: "dataflow", instanceName: "dataflow:\(step.flow.id)", services: try gateway.services)
         control.onStop { context.cancel() }
-        let opened = try openSource(sourceSpec, flow: step.flow, params: params, batchSize: plan.batchSize, control: control, onProgress: onProgress)
+        let opened = try openSource(sourceSpec, flow: step.flow, params: params, batchSize: plan.batchSize, control: control, log: log, onProgress: onProgress)
+        // A source that infers its columns from its rows (the Jushuitan connector) has none
+        // when nothing is new: an empty run, not a transform naming a missing column.
+        if opened.schema.fields.isEmpty {
+            guard try opened.next() == nil else { throw FlowInputError("\(Self.name(of: sourceSpec)) gave rows without columns") }
+            try opened.finish()
+            log(.info, "source", "\(step.label)opened \(Self.name(of: sourceSpec)): no rows")
+            return Counts()
+        }
         log(.info, "source", "\(step.label)opened \(Self.name(of: sourceSpec)): columns \(opened.schema.fields.map(\.name).joined(separator: ", "))")
         let transforms = plan.transforms.map { $0.make() }
         let source = transforms.isEmpty ? opened : try TransformedSource(opened, transforms: transforms)
@@ -329,7 +337,7 @@ public final class DataflowService: Sendable {
     /// them (with `params` as their parameters); a plugin source is an instance of the
     /// flow's own, whose state (a cursor) belongs to the flow.
     private func openSource(_ spec: FlowPlan.Source, flow: Dataflow, params: [String: Any], batchSize: Int, control: RunControl,
-                            onProgress: @escaping @Sendable (InstanceContext.Progress) -> Void) throws -> BatchSource {
+                            log: @escaping FlowLog, onProgress: @escaping @Sendable (InstanceContext.Progress) -> Void) throws -> BatchSource {
         var query = QueryRequest()
         query.parameters = Self.parameterValues(params)
         let gateway = try self.gateway
@@ -350,10 +358,16 @@ public final class DataflowService: Sendable {
             }
             let context = InstanceContext(pluginId: plugin.id, instanceName: "dataflow:\(flow.id)", services: gateway.services, onProgress: onProgress)
             control.onStop { context.cancel() }
+            context.onLog { level, message in log(Self.level(level), id, message) }
             let source = try SourceHandle(plugin: plugin, config: config, context: context)
             let request: [String: Any] = ["params": params, "batch_size": batchSize]
             return try source.read(requestJSON: String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
         }
+    }
+
+    /// A plugin's log level as a run log's.
+    private static func level(_ level: Int32) -> DataflowLog.Level {
+        level >= GW_LOG_ERROR ? .error : level == GW_LOG_WARNING ? .warning : .info
     }
 
     /// Refusals of single rows written to the run's log, at most (the count covers all).
@@ -377,6 +391,7 @@ public final class DataflowService: Sendable {
             // Its own state (accepted ids, say), apart from a source plugin's cursor.
             let sinkContext = InstanceContext(pluginId: plugin.id, instanceName: "dataflow:\(flow.id):target", services: gateway.services)
             control.onStop { sinkContext.cancel() }
+            sinkContext.onLog { level, message in log(Self.level(level), id, label + message) }
             let logged = Mutex(0)
             return DestinationSink(try SinkHandle(plugin: plugin, config: config, context: sinkContext)) { row, reason in
                 let n = logged.withLock { n in

@@ -1,3 +1,4 @@
+import PluginKit
 import Foundation
 
 /// Dates and timestamps as the store keeps them: ISO 8601 text, which sorts correctly.

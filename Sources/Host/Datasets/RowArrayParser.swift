@@ -1,3 +1,4 @@
+import PluginKit
 import Foundation
 
 /// One cell of a pushed row, borrowed from the parser's buffers: valid only during the

@@ -27,7 +27,9 @@ enum HostServiceTable {
 
 private func hostLog(_ ctx: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?) {
     guard let context = InstanceContext.from(ctx), let message else { return }
-    let text = Logger.Message(stringLiteral: String(cString: message))
+    let line = String(cString: message)
+    let text = Logger.Message(stringLiteral: line)
+    if level >= GW_LOG_INFO { context.logged(level: level, line) }
     switch level {
     case GW_LOG_DEBUG: context.logger.debug(text)
     case GW_LOG_WARNING: context.logger.warning(text)

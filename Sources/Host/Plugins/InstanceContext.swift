@@ -90,6 +90,20 @@ public final class InstanceContext: Sendable {
         return try body()
     }
 
+    // MARK: the plugin's log lines
+
+    private let logObserver = Mutex<(@Sendable (Int32, String) -> Void)?>(nil)
+
+    /// Also receives the plugin's log lines at INFO and above (a dataflow run keeps them in
+    /// its own log, so a retry or a skipped row is seen where the run is watched).
+    public func onLog(_ observer: @escaping @Sendable (Int32, String) -> Void) {
+        logObserver.withLock { $0 = observer }
+    }
+
+    func logged(level: Int32, _ message: String) {
+        logObserver.withLock { $0 }?(level, message)
+    }
+
     // MARK: rows a sink's destination refused
 
     private let rejectionObserver = Mutex<(@Sendable (Int64, String) -> Void)?>(nil)

@@ -1,0 +1,185 @@
+// http.writer: a sink plugin (ABI 1.2) that writes rows as JSON to an HTTP API in batches,
+// through the host's HTTP service (allow-list, timeouts, cancellation). See
+// docs/http-writer.md for its configuration.
+import Foundation
+import PluginABI
+import PluginKit
+
+final class HttpWriterSink: SinkInstance {
+    private let config: WriterConfig
+    private let host: HostServices
+    private let headers: [(String, String)]
+    private let batchSize: Int
+    private var encoder = JSONRowEncoder(fields: [])
+    private var fields: [ArrowField] = []
+    private var idColumn: Int?
+    private var accepted: AcceptedIds?
+
+    /// The request being filled: its body so far, and for each row its position in the
+    /// stream and its id.
+    private var body = OutputBuffer(capacity: 256 * 1024)
+    private var pending: [(row: Int64, id: String?)] = []
+    private var rowsSeen: Int64 = 0
+    private var requests = 0
+    private var skipped = 0
+    private let prefix: String
+    private let suffix: String
+
+    init(config: PluginConfig, host: HostServices) throws {
+        let c = try config.decode(WriterConfig.self).validated()
+        self.config = c
+        self.host = host
+        batchSize = c.batchSize ?? 1000
+        headers = [("Content-Type", "application/json")]
+            + (c.headers ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            + (c.secretHeaders ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        if let wrap = c.body?.wrap {
+            let extra = (c.body?.extra ?? [:]).sorted { $0.key < $1.key }.map { "\(JSONScalar.string($0.key).jsonText):\($0.value.jsonText)," }
+            prefix = "{" + extra.joined() + JSONScalar.string(wrap).jsonText + ":["
+            suffix = "]}"
+        } else {
+            prefix = "["
+            suffix = "]"
+        }
+        if c.idCheck != nil { accepted = try AcceptedIds(host: host) }
+    }
+
+    func begin(fields: [ArrowField]) throws {
+        self.fields = fields
+        encoder = JSONRowEncoder(fields: fields)
+        if let name = config.idCheck {
+            guard let index = fields.firstIndex(where: { $0.name == name }) else {
+                throw PluginError.invalidArgument("id_check column '\(name)' is not among the columns (\(fields.map(\.name).joined(separator: ", ")))")
+            }
+            switch fields[index].type {
+            case .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64, .utf8, .decimal128, .decimal256: break
+            default: throw PluginError.invalidArgument("id_check column '\(name)' must hold integers, text or decimals")
+            }
+            idColumn = index
+        }
+        startRequest()
+    }
+
+    func write(_ batch: BatchView) throws {
+        let raws = batch.columns.map(\.raw)
+        for row in 0..<batch.length {
+            defer { rowsSeen += 1 }
+            let id = idColumn.flatMap { Self.idText(raws[$0], fields[$0].type, row) }
+            if let id, accepted?.contains(id) == true || pending.contains(where: { $0.id == id }) {
+                skipped += 1
+                continue
+            }
+            if !pending.isEmpty { body.append(UInt8(ascii: ",")) }
+            try encoder.appendRow(raws, row, to: &body)
+            pending.append((rowsSeen, id))
+            if pending.count >= batchSize { try send() }
+        }
+    }
+
+    func commit() throws {
+        if !pending.isEmpty { try send() }
+        if skipped > 0 {
+            host.log(.info, "\(skipped) rows not sent: their id_check ids were accepted before")
+        }
+    }
+
+    func abort() {
+        pending.removeAll()
+        startRequest()
+    }
+
+    private func startRequest() {
+        body.reset()
+        body.append(prefix)
+    }
+
+    /// Sends the pending rows as one request, paced and retried; returns once the
+    /// destination took them (some perhaps refused one by one), or throws.
+    private func send() throws {
+        requests += 1
+        let what = "batch \(requests) (rows \(pending[0].row)–\(pending[pending.count - 1].row))"
+        if let perSecond = config.rowsPerSecond, perSecond > 0 {
+            for _ in pending { try host.pace(bucket: "rows " + config.url, perSecond: UInt32(perSecond), perMinute: 0) }
+        }
+        body.append(suffix)
+        let bytes = body.withBytes { Array($0) }
+        let reply = try host.sendRetrying(what, retries: config.retries ?? 5, backoffMs: config.backoffMs ?? 500) {
+            try host.http(method: (config.method ?? "POST").uppercased(), url: config.url, headers: headers, body: bytes,
+                          timeoutMilliseconds: UInt32(config.timeoutMs ?? 30_000))
+        }
+        let refused = try judge(reply, what)
+        try accepted?.add(pending.enumerated().compactMap { refused.contains($0.offset) ? nil : $0.element.id })
+        pending.removeAll(keepingCapacity: true)
+        startRequest()
+    }
+
+    /// The rows (positions in the request) the destination refused one by one; throws when
+    /// it refused the batch as a whole.
+    private func judge(_ reply: HostServices.HTTPResponse, _ what: String) throws -> Set<Int> {
+        let excerpt = String(decoding: reply.body.prefix(300), as: UTF8.self)
+        guard (200..<300).contains(reply.status) else {
+            let status = reply.status == 401 || reply.status == 403 ? GW_AUTH : GW_INVALID_ARGUMENT
+            throw PluginError(status: status, "\(what) refused: HTTP \(reply.status): \(excerpt)")
+        }
+        guard config.success?.field != nil || config.rejected != nil else { return [] }
+        let json = try? JSONSerialization.jsonObject(with: Data(reply.body))
+        if let field = config.success?.field, let expected = config.success?.equals {
+            let found = Self.value(at: field, in: json)
+            guard Self.matches(found, expected) else {
+                throw PluginError.invalidArgument("\(what) refused: '\(field)' is \(found.map { "\($0)" } ?? "absent"), not \(expected.text): \(excerpt)")
+            }
+        }
+        guard let rule = config.rejected, let list = Self.value(at: rule.field, in: json) as? [Any] else { return [] }
+        var refused = Set<Int>()
+        for case let item as [String: Any] in list {
+            guard let index = (item[rule.index ?? "index"] as? NSNumber).flatMap({ Int(exactly: $0.doubleValue) }),
+                pending.indices.contains(index) else { continue }
+            refused.insert(index)
+            host.rejectRow(pending[index].row, reason: item[rule.reason ?? "reason"].map { "\($0)" } ?? "refused")
+        }
+        return refused
+    }
+
+    private static func value(at path: String, in json: Any?) -> Any? {
+        var current = json
+        for key in path.split(separator: ".") { current = (current as? [String: Any])?[String(key)] }
+        return current
+    }
+
+    private static func matches(_ value: Any?, _ expected: JSONScalar) -> Bool {
+        switch (value, expected) {
+        case (let n as NSNumber, .number(let text)):
+            return String(cString: n.objCType) != "c" && Double(text).map { n.doubleValue == $0 } == true
+        case (let n as NSNumber, .bool(let b)): return String(cString: n.objCType) == "c" && n.boolValue == b
+        case (let s as String, .string(let t)): return s == t
+        default: return false
+        }
+    }
+
+    /// A row's id as text, nil when null.
+    private static func idText(_ column: RawColumn, _ type: ArrowType, _ row: Int) -> String? {
+        if column.isNull(row) { return nil }
+        switch column.kind {
+        case .int8, .int16, .int32, .int64: return String(column.int64(row))
+        case .uint8, .uint16, .uint32, .uint64: return String(column.uint64(row))
+        case .utf8: return String(decoding: column.bytes(row), as: UTF8.self)
+        case .decimal128, .decimal256:
+            guard case .decimal128(_, let s) = type else {
+                if case .decimal256(_, let s) = type { return DecimalText.format(column.decimalWords(row), scale: s) }
+                return nil
+            }
+            return DecimalText.format(column.decimalWords(row), scale: s)
+        default: return nil
+        }
+    }
+}
+
+@_cdecl("gw_plugin_init_v1")
+public func httpWriterInit(_ host: UnsafePointer<gw_host_api>?, _ err: UnsafeMutablePointer<gw_error>?) -> UnsafePointer<gw_plugin_descriptor>? {
+    PluginExport.initialize(host, err) {
+        PluginDefinition(
+            id: "http.writer", version: "1.0.0",
+            description: "Writes rows as JSON to an HTTP API in batches: paced, retried, each row once with id_check.",
+            configSchema: WriterConfig.schema, sink: HttpWriterSink.self)
+    }
+}
