@@ -3,7 +3,7 @@
 # peer's, measured in the same run. BENCH_ROWS (default 1000000) scales the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import pyarrow, xlsxwriter" 2>/dev/null || python3 -m pip install -q pyarrow XlsxWriter
+python3 -c "import pyarrow, xlsxwriter, requests" 2>/dev/null || python3 -m pip install -q pyarrow XlsxWriter requests
 need=()
 for pkg in sqlite3 libxlsxwriter-dev time wrk; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
@@ -12,4 +12,5 @@ python3 bench/push_query.py      # seed 000 push and seed 001 query, beside sqli
 python3 bench/xlsx_bench.py      # XLSX writing, beside libxlsxwriter and Python XlsxWriter
 python3 bench/crawl_bench.py     # a 500-page crawl, beside the ideal
 python3 bench/dataflow_bench.py  # a dataflow copying 1M rows between datasets, beside sqlite3's INSERT…SELECT
+python3 bench/writer_bench.py    # a dataflow writing 1M rows to a local HTTP API through http.writer, beside Python + requests
 python3 bench/soak.py            # wrk's mixed load with pushes and hostile requests beside it: no error, flat memory

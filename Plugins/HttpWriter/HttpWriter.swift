@@ -19,6 +19,12 @@ final class HttpWriterSink: SinkInstance {
     /// stream and its id.
     private var body = OutputBuffer(capacity: 256 * 1024)
     private var pending: [(row: Int64, id: String?)] = []
+    /// Ids of rows queued in this run (id_check): a source that yields an id twice sends it once.
+    private var queuedIds: Set<String> = []
+    /// The request on the wire while the next one is filled; its reply is judged before the
+    /// next request leaves (on the host's calling thread, where reject_row belongs).
+    private var inFlight: InFlight?
+    private let wire = DispatchQueue(label: "http.writer")
     private var rowsSeen: Int64 = 0
     private var requests = 0
     private var skipped = 0
@@ -65,9 +71,11 @@ final class HttpWriterSink: SinkInstance {
         for row in 0..<batch.length {
             defer { rowsSeen += 1 }
             let id = idColumn.flatMap { Self.idText(raws[$0], fields[$0].type, row) }
-            if let id, accepted?.contains(id) == true || pending.contains(where: { $0.id == id }) {
-                skipped += 1
-                continue
+            if let id {
+                guard accepted?.contains(id) != true, queuedIds.insert(id).inserted else {
+                    skipped += 1
+                    continue
+                }
             }
             if !pending.isEmpty { body.append(UInt8(ascii: ",")) }
             try encoder.appendRow(raws, row, to: &body)
@@ -78,6 +86,7 @@ final class HttpWriterSink: SinkInstance {
 
     func commit() throws {
         if !pending.isEmpty { try send() }
+        try settleInFlight()
         if skipped > 0 {
             host.log(.info, "\(skipped) rows not sent: their id_check ids were accepted before")
         }
@@ -85,6 +94,10 @@ final class HttpWriterSink: SinkInstance {
 
     func abort() {
         pending.removeAll()
+        // The request on the wire ends on its own (the host cancels the instance's requests
+        // when it stops a run); it must end before the instance may be closed.
+        inFlight?.done.wait()
+        inFlight = nil
         startRequest()
     }
 
@@ -93,29 +106,48 @@ final class HttpWriterSink: SinkInstance {
         body.append(prefix)
     }
 
-    /// Sends the pending rows as one request, paced and retried; returns once the
-    /// destination took them (some perhaps refused one by one), or throws.
+    /// Puts the pending rows on the wire as one request, paced, retried in the background
+    /// while the next request fills; first settles the one before it.
     private func send() throws {
         requests += 1
-        let what = "batch \(requests) (rows \(pending[0].row)–\(pending[pending.count - 1].row))"
-        if let perSecond = config.rowsPerSecond, perSecond > 0 {
-            for _ in pending { try host.pace(bucket: "rows " + config.url, perSecond: UInt32(perSecond), perMinute: 0) }
-        }
+        let rows = pending
+        let what = "batch \(requests) (rows \(rows[0].row)–\(rows[rows.count - 1].row))"
         body.append(suffix)
         let bytes = body.withBytes { Array($0) }
-        let reply = try host.sendRetrying(what, retries: config.retries ?? 5, backoffMs: config.backoffMs ?? 500) {
-            try host.http(method: (config.method ?? "POST").uppercased(), url: config.url, headers: headers, body: bytes,
-                          timeoutMilliseconds: UInt32(config.timeoutMs ?? 30_000))
-        }
-        let refused = try judge(reply, what)
-        try accepted?.add(pending.enumerated().compactMap { refused.contains($0.offset) ? nil : $0.element.id })
         pending.removeAll(keepingCapacity: true)
         startRequest()
+        try settleInFlight()
+        if let perSecond = config.rowsPerSecond, perSecond > 0 {
+            for _ in rows { try host.pace(bucket: "rows " + config.url, perSecond: UInt32(perSecond), perMinute: 0) }
+        }
+        let flight = InFlight(what: what, rows: rows)
+        let (host, config, headers) = (self.host, self.config, self.headers)
+        wire.async {
+            flight.result = Result {
+                try host.sendRetrying(what, retries: config.retries ?? 5, backoffMs: config.backoffMs ?? 500) {
+                    try host.http(method: (config.method ?? "POST").uppercased(), url: config.url, headers: headers, body: bytes,
+                                  timeoutMilliseconds: UInt32(config.timeoutMs ?? 30_000))
+                }
+            }
+            flight.done.signal()
+        }
+        inFlight = flight
+    }
+
+    /// Waits for the request on the wire and judges its reply: refused rows reported, the
+    /// accepted ids kept; throws when the destination refused the batch or never took it.
+    private func settleInFlight() throws {
+        guard let flight = inFlight else { return }
+        inFlight = nil
+        flight.done.wait()
+        guard let result = flight.result else { throw PluginError.internalError("\(flight.what): no result") }
+        let refused = try judge(try result.get(), flight.what, rows: flight.rows)
+        try accepted?.add(flight.rows.enumerated().compactMap { refused.contains($0.offset) ? nil : $0.element.id })
     }
 
     /// The rows (positions in the request) the destination refused one by one; throws when
     /// it refused the batch as a whole.
-    private func judge(_ reply: HostServices.HTTPResponse, _ what: String) throws -> Set<Int> {
+    private func judge(_ reply: HostServices.HTTPResponse, _ what: String, rows: [(row: Int64, id: String?)]) throws -> Set<Int> {
         let excerpt = String(decoding: reply.body.prefix(300), as: UTF8.self)
         guard (200..<300).contains(reply.status) else {
             let status = reply.status == 401 || reply.status == 403 ? GW_AUTH : GW_INVALID_ARGUMENT
@@ -133,9 +165,9 @@ final class HttpWriterSink: SinkInstance {
         var refused = Set<Int>()
         for case let item as [String: Any] in list {
             guard let index = (item[rule.index ?? "index"] as? NSNumber).flatMap({ Int(exactly: $0.doubleValue) }),
-                pending.indices.contains(index) else { continue }
+                rows.indices.contains(index) else { continue }
             refused.insert(index)
-            host.rejectRow(pending[index].row, reason: item[rule.reason ?? "reason"].map { "\($0)" } ?? "refused")
+            host.rejectRow(rows[index].row, reason: item[rule.reason ?? "reason"].map { "\($0)" } ?? "refused")
         }
         return refused
     }
@@ -171,6 +203,20 @@ final class HttpWriterSink: SinkInstance {
             return DecimalText.format(column.decimalWords(row), scale: s)
         default: return nil
         }
+    }
+}
+
+/// One request on the wire. @unchecked Sendable: `result` is written by the wire queue
+/// before `done` is signalled, and read by the caller only after waiting on `done`.
+private final class InFlight: @unchecked Sendable {
+    let what: String
+    let rows: [(row: Int64, id: String?)]
+    let done = DispatchSemaphore(value: 0)
+    var result: Result<HostServices.HTTPResponse, Error>?
+
+    init(what: String, rows: [(row: Int64, id: String?)]) {
+        self.what = what
+        self.rows = rows
     }
 }
 

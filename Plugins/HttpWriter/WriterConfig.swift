@@ -2,8 +2,8 @@ import Foundation
 import PluginKit
 
 /// http.writer's configuration, as an administrator or a flow gives it (see docs/http-writer.md).
-struct WriterConfig: Decodable {
-    struct Body: Decodable {
+struct WriterConfig: Decodable, Sendable {
+    struct Body: Decodable, Sendable {
         /// Wrap the rows under this key of an object (absent: the body is the JSON array).
         var wrap: String?
         /// Fixed fields beside the wrapped array.
@@ -12,7 +12,7 @@ struct WriterConfig: Decodable {
 
     /// How a reply says the batch was taken: its HTTP status is 2xx, and, when `field` is
     /// given, the reply's JSON value at that dotted path equals `equals`.
-    struct Success: Decodable {
+    struct Success: Decodable, Sendable {
         var field: String?
         var equals: JSONScalar?
     }
@@ -20,7 +20,7 @@ struct WriterConfig: Decodable {
     /// Where a successful reply lists the rows the destination refused one by one: an array
     /// at `field` of objects naming the row by its position in the request (`index`) and why
     /// (`reason`).
-    struct Rejected: Decodable {
+    struct Rejected: Decodable, Sendable {
         var field: String
         var index: String?
         var reason: String?
