@@ -29,6 +29,17 @@ import Testing
         #expect(try stream.next() == nil)
     }
 
+    @Test func cSinkExampleCompilesAndPassesVerify() throws {
+        let dir = TestSupport.temporaryDirectory("doc-sink")
+        try Self.block(after: "<!-- example:c-sink -->", fence: "c").write(toFile: "\(dir)/counting_sink.c", atomically: true, encoding: .utf8)
+        try TestSupport.compilePlugin(source: "\(dir)/counting_sink.c", output: "\(dir)/counting_sink.so")
+        let gateway = try TestSupport.gateway(pluginDirs: [dir])
+        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(dir)/counting_sink.so")
+        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+        #expect(checks.contains { $0.name == "sink aborts after a batch" && $0.detail == "aborted after 4 rows" })
+        #expect(gateway.registry.plugin(id: "example.counting-sink")?.kinds == [.sink])
+    }
+
     @Test func swiftExampleTypeChecksAgainstPluginKit() throws {
         let dir = TestSupport.temporaryDirectory("doc-swift")
         try Self.block(after: "## The same in Swift, with PluginKit", fence: "swift").write(toFile: "\(dir)/Plugin.swift", atomically: true, encoding: .utf8)
