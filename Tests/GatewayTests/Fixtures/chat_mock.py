@@ -6,7 +6,7 @@ the bearer key and the model. A user message containing "slow" waits 5 s; one co
 
   python3 chat_mock.py PORT_FILE
 """
-import json, sys, time
+import json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -39,6 +39,9 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"choices": [{"message": {"role": "assistant", "content": script}}]})
 
 
+# The test closes stdin when it is done: exit then, even if the signal went to a launcher
+# (a pyenv shim) instead of this process.
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 open(sys.argv[1], "w").write(str(server.server_address[1]))

@@ -14,7 +14,7 @@ arrived within any one second.
 
   python3 platform_mock.py PORT_FILE
 """
-import json, sys, threading, time
+import json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
@@ -91,6 +91,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {"code": 0, "msg": "ok", "data": {"failed": failed}})
 
 
+# The test closes stdin when it is done: exit then, even if the signal went to a launcher
+# (a pyenv shim) instead of this process.
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 open(sys.argv[1], "w").write(str(server.server_address[1]))
