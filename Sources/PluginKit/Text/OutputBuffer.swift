@@ -9,6 +9,7 @@ public struct OutputBuffer {
     @usableFromInline var capacity: Int
     @usableFromInline var used = 0
     /// Bytes written so far.
+    @inlinable
     public var count: Int { used }
     @usableFromInline let owner: Deallocator
 
@@ -153,10 +154,13 @@ public struct OutputBuffer {
     }
 
     /// The bytes so far, valid until the buffer next changes.
+    @inlinable
     public var contents: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: used) }
 
+    @inlinable
     public mutating func reset() { used = 0 }
 
+    @inlinable
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try body(UnsafeRawBufferPointer(start: base, count: used))
     }
