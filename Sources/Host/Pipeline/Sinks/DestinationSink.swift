@@ -9,6 +9,7 @@ final class DestinationSink: BatchSink {
     private let handle: SinkHandle
     private final class Count: Sendable { let value = Atomic<Int64>(0) }
     private let rejections = Count()
+    private var begun = false
     private var aborted = false
 
     /// Rows the destination refused so far.
@@ -22,14 +23,18 @@ final class DestinationSink: BatchSink {
         }
     }
 
-    func begin(_ schema: OwnedSchema) throws { try handle.begin(schema) }
+    func begin(_ schema: OwnedSchema) throws {
+        begun = true
+        try handle.begin(schema)
+    }
 
     func write(_ batch: OwnedBatch) throws { try handle.write(batch) }
 
     func commit() throws { try handle.commit() }
 
+    /// The ABI promises abort only after begin: a run that failed before it has nothing to undo.
     func abort() {
-        guard !aborted else { return }
+        guard begun, !aborted else { return }
         aborted = true
         handle.abort()
     }
