@@ -52,6 +52,8 @@ final class HttpWriterSink: SinkInstance {
 
     func begin(fields: [ArrowField]) throws {
         self.fields = fields
+        (rowsSeen, requests, skipped) = (0, 0, 0)
+        queuedIds.removeAll()
         encoder = JSONRowEncoder(fields: fields)
         if let name = config.idCheck {
             guard let index = fields.firstIndex(where: { $0.name == name }) else {
