@@ -1,4 +1,5 @@
 import PluginKit
+import Synchronization
 
 /// Reshapes batches between a source and the pump: select, rename, cast, constant
 /// columns, filter, dedupe (`FlowTransform`). Validated against the source's columns
@@ -17,7 +18,9 @@ final class TransformedSource: BatchSource {
     private let inner: BatchSource
     private let steps: [(BatchTransform, [ArrowField])]
     /// Rows read from the source underneath, before any transform dropped some.
-    private(set) var rowsRead: Int64 = 0
+    var rowsRead: Int64 { read.load(ordering: .relaxed) }
+    // Atomic: a read-ahead reader counts while the pump's progress reads it.
+    private let read = Atomic<Int64>(0)
 
     init(_ inner: BatchSource, transforms: [BatchTransform]) throws {
         self.inner = inner
@@ -33,7 +36,7 @@ final class TransformedSource: BatchSource {
 
     func next() throws -> OwnedBatch? {
         while let batch = try inner.next() {
-            rowsRead += Int64(batch.length)
+            read.add(Int64(batch.length), ordering: .relaxed)
             var out = batch
             for (transform, fields) in steps { out = try transform.apply(out, output: fields) }
             // A batch filtered down to nothing is skipped: an empty batch is not the end.
