@@ -254,8 +254,7 @@ public final class DataflowService: Sendable {
         if !transforms.isEmpty { log(.info, "transform", "\(step.label)\(transforms.count) transforms: columns become \(source.schema.fields.map(\.name).joined(separator: ", "))") }
         let sink = try openTarget(targetSpec, flow: step.flow, context: context, control: control, label: step.label, log: log)
         var lastLog = Date()
-        // The next batch is read while the target writes this one (two cores, two halves).
-        let result = try Pump.run(ReadAheadSource(source), into: sink, .init(checkStop: {
+        let result = try Pump.run(source, into: sink, .init(checkStop: {
             if let reason = control.stopReason { throw RunStopped(reason: reason) }
         }, onBatch: { p in
             progress(sourceProgress.withLock { $0 }, (source as? TransformedSource)?.rowsRead ?? p.rowsRead, p.rowsWritten)

@@ -3,7 +3,7 @@ import PluginKit
 /// The one loop every run of rows goes through: a query into a response body, an export
 /// into files, an upload or a dataflow into a dataset table. It owns what is the same for
 /// all of them: reading the first batch before anything is written (so a failure to start
-/// gets its own status), the row limit, stopping between batches, progress, and the
+/// gets its own status), reading ahead, the row limit, stopping between batches, progress, and the
 /// end-of-run handshake: the source is finished (a plugin commits its cursor) only after
 /// the sink committed, and only when the source was read to its end; on any failure the
 /// sink aborts and the source is not finished, so the next run delivers the same rows again.
@@ -35,6 +35,9 @@ enum Pump {
     }
 
     static func run(_ source: BatchSource, into sink: BatchSink, _ options: Options = Options()) throws -> Result {
+        // The next batch is read on a worker while the sink writes this one: reading and
+        // writing overlap on two cores. Not under a row limit, which would read past it.
+        let source = options.rowLimit == nil ? ReadAheadSource(source) : source
         var progress = Progress()
         var exhausted = false
         do {
