@@ -109,4 +109,38 @@ struct PumpTests {
         _ = try Pump.run(CountingSource(batches: 1, events: events), into: DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: .replace))
         #expect(try db.query("SELECT count(*) FROM numbers").first == [.int(10)])
     }
+
+    /// Reading ahead keeps the batches in order, a failure where it happened, and a source
+    /// dropped early is left at once, read at most one batch past what was taken.
+    @Test func readingAheadKeepsOrderFailuresAndBounds() throws {
+        let events = Events()
+        let all = ReadAheadSource(CountingSource(batches: 5, events: events))
+        var firsts: [Int64] = []
+        while let batch = try all.next() { firsts.append(batch.view.columns[0].int64(0)) }
+        #expect(firsts == [0, 10, 20, 30, 40])
+        try all.finish()
+        #expect(events.list == ["finish"])
+
+        let failing = ReadAheadSource(CountingSource(batches: 5, failAt: 2, events: events))
+        #expect(try failing.next() != nil && failing.next() != nil)
+        #expect(throws: InvalidInput.self) { try failing.next() }
+
+        final class Slow: BatchSource, @unchecked Sendable {  // read by the reader, checked after it stopped
+            let schema = OwnedSchema(fields: [ArrowField("n", .int64)])
+            var produced = 0
+            func next() throws -> OwnedBatch? {
+                produced += 1
+                let builder = BatchBuilder(fields: schema.fields)
+                try builder.columns[0].append(int: Int64(produced))
+                return try OwnedBatch(exporting: builder)
+            }
+        }
+        let endless = Slow()
+        do {
+            let ahead = ReadAheadSource(endless)
+            _ = try ahead.next()
+        }
+        // One taken, one waiting, at most one being read when the stop came.
+        #expect((2...3).contains(endless.produced), "\(endless.produced)")
+    }
 }
