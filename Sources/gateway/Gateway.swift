@@ -110,11 +110,20 @@ struct Plugins: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every plugin file found, with its status.")
+
+        /// Points `config` at a new temporary data folder and returns it.
+        static func throwawayDataDirectory(_ config: inout GatewayConfig) -> String {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString)").path
+            config.dataDir = path
+            return path
+        }
         @OptionGroup var common: CommonOptions
         @Flag(help: "Print JSON (the same as GET /admin/plugins).") var json = false
 
         func run() async throws {
-            let config = try common.load()
+            var config = try common.load()
+            let scratch = Self.throwawayDataDirectory(&config)
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
             var logger = common.logger(config)
             logger.logLevel = .warning
             let gateway = try Gateway(config: config, logger: logger)
@@ -138,26 +147,36 @@ struct Plugins: AsyncParsableCommand {
         }
     }
 
+    /// Listing and verifying keep nothing: they run on a temporary data folder, not the
+    /// configured one (which they would otherwise create in the current directory).
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load a plugin file and exercise its contract; exits non-zero if any check fails.")
         @OptionGroup var common: CommonOptions
         @Argument(help: "The plugin file (.so).") var file: String
         @Option(help: "A file for a file-reading source plugin to read (e.g. an .xlsx).") var sample: String?
+        @Option(name: .customLong("plugin-config"),
+                help: "A JSON file with the instance config to exercise the plugin with, instead of its example config.")
+        var pluginConfig: String?
 
         func run() async throws {
             var config = try common.load()
             config.plugins.directories = ["/nonexistent"]  // verify one file, not the configured set
+            let scratch = List.throwawayDataDirectory(&config)
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
             var logger = common.logger(config)
             logger.logLevel = .warning
+            let instanceConfig = try pluginConfig.map { try String(contentsOfFile: $0, encoding: .utf8) }
             let gateway = try Gateway(config: config, logger: logger)
             let verifier = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory + "/tmp",
-                                          sample: sample.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+                                          sample: sample.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+                                          instanceConfig: instanceConfig)
             let checks = verifier.verify(path: URL(fileURLWithPath: file).standardizedFileURL.path)
             checks.forEach { print($0) }
             let failed = checks.filter { !$0.passed }.count
             print("\(checks.count - failed) passed, \(failed) failed")
             await gateway.shutdown()
+            try? FileManager.default.removeItem(atPath: scratch)
             if failed > 0 { throw ExitCode(1) }
         }
     }

@@ -170,7 +170,11 @@ public final class ExportService: Sendable {
         var settings: [String: Int] = [:]
         if config.maxRowsPerFile > 0 { settings["max_rows_per_file"] = config.maxRowsPerFile }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
-        return try ExporterHandle(plugin: plugin, config: json, context: context, outputDirectory: workDirectory, baseName: baseName)
+        // The exporter's own context: its progress() must not overwrite the task's (which
+        // counts the source's pages or rows); a cancel of the export reaches it.
+        let own = InstanceContext(pluginId: plugin.id, instanceName: context.instanceName, services: context.services)
+        context.onCancel { own.cancel() }
+        return try ExporterHandle(plugin: plugin, config: json, context: own, outputDirectory: workDirectory, baseName: baseName)
     }
 
     /// A task's title as a file name: path separators and control characters replaced.

@@ -21,6 +21,10 @@
  * who owns it and how long it lives. "Borrowed" means: valid for the duration of the call
  * only; copy what you need to keep.
  *
+ * STRINGS. Every string the host passes is UTF-8 and NUL-terminated, also those that come
+ * with a length (config_json, request_json: the byte at [len] is 0, and len == strlen), so
+ * C's string functions are safe on them. Strings a plugin passes are NUL-terminated too.
+ *
  * THREADS. The host never calls one plugin instance from two threads at once, but
  * successive calls on one instance may come from different threads. Different instances
  * may run concurrently, so a plugin keeps no mutable process-wide state. Every host
@@ -316,7 +320,20 @@ typedef struct gw_host_api {
  * finish() tells the source that everything the last stream produced has been durably
  * delivered, so it may commit cursors (for example in host state) and a later read resumes
  * after it. A source never commits a cursor before finish(); if finish() is not called,
- * the next read produces those rows again.
+ * the next read produces those rows again. The host calls it only when the stream was read
+ * to its end AND the receiving side committed: a query's response was handed over whole, an
+ * export's files were packaged, a dataset's transaction committed, a sink's commit()
+ * returned GW_OK. Never after a failure, a cancel, or a row limit that cut the stream short.
+ *
+ * The host cancels a source's instance (is_cancelled() turns 1, pending http_request()
+ * calls are aborted) when the client of a query goes away, when a time budget runs out,
+ * when a dataflow run is cancelled or times out, at shutdown, and when it releases a
+ * stream before its end. A stream's error (get_next's errno and get_last_error()) reaches
+ * the client as the request's status and message when no byte of the response was sent
+ * yet; after that, as a response cut short (the chunked body ends without its last chunk).
+ *
+ * progress(): a source reports pages or rows of a known total; it becomes a dataflow run's
+ * progress and an export task's. For formats, exporters and sinks the host shows it nowhere.
  */
 typedef struct gw_source_vtable {
   uint32_t struct_size;
@@ -349,7 +366,8 @@ typedef struct gw_byte_sink {
  *     host afterwards; the plugin must not call their release callbacks.
  *   - Output goes only through `sink`, as it is produced: a format keeps at most a few
  *     batches in memory, so a response of any size streams in constant memory.
- *   - finish() writes whatever ends the stream (footer, end-of-stream marker).
+ *   - finish() writes whatever ends the stream (footer, end-of-stream marker). For an
+ *     empty stream (begin, then finish) a format may write anything, including nothing.
  */
 typedef struct gw_format_vtable {
   uint32_t struct_size;

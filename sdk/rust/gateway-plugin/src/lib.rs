@@ -1,0 +1,206 @@
+//! Write gateway plugins in Rust (ABI 1.2), std only.
+//!
+//! A source plugin is a type implementing [`Source`] plus one line:
+//!
+//! ```ignore
+//! gateway_plugin::declare_source_plugin!(MySource, id: "acme.orders", version: "1.0.0",
+//!     description: "Orders from Acme.", config_schema: r#"{"type":"object"}"#, example_config: "{}");
+//! ```
+//!
+//! The crate turns it into the C descriptor, vtable and Arrow stream the host expects, keeps
+//! every panic on this side of the boundary (a panic reaching the host would abort it), and
+//! gives you the host's services through [`Host`], batches through [`BatchBuilder`] and the
+//! config through [`Json`].
+
+pub mod abi;
+mod arrow;
+mod json;
+#[doc(hidden)]
+pub mod export;
+
+pub use arrow::{export_schema, BatchBuilder, ColumnType, Field};
+pub use json::Json;
+
+use abi::*;
+use std::ffi::CString;
+use std::os::raw::c_char;
+
+/// A failure with the status the host should see and a message naming the problem.
+#[derive(Debug, Clone)]
+pub struct PluginError {
+    pub status: gw_status,
+    pub message: String,
+}
+
+impl PluginError {
+    pub fn new(status: gw_status, message: impl Into<String>) -> PluginError {
+        PluginError { status, message: message.into() }
+    }
+    pub fn invalid_config(m: impl Into<String>) -> PluginError { Self::new(GW_INVALID_CONFIG, m) }
+    pub fn invalid_argument(m: impl Into<String>) -> PluginError { Self::new(GW_INVALID_ARGUMENT, m) }
+    pub fn unavailable(m: impl Into<String>) -> PluginError { Self::new(GW_UNAVAILABLE, m) }
+    pub fn cancelled() -> PluginError { Self::new(GW_CANCELLED, "cancelled") }
+}
+
+/// The host's services for one instance. Valid from `open` until the instance is closed
+/// (and, for a read, until its stream is released).
+#[derive(Clone, Copy)]
+pub struct Host {
+    api: *const gw_host_api,
+    ctx: *mut gw_host_ctx,
+}
+
+// The host's services are thread-safe (gateway_plugin.h: "Every function is thread-safe").
+unsafe impl Send for Host {}
+unsafe impl Sync for Host {}
+
+pub enum LogLevel {
+    Debug = 0,
+    Info = 1,
+    Warning = 2,
+    Error = 3,
+}
+
+/// One HTTP answer, copied out of the host's buffers.
+pub struct HttpResponse {
+    pub status: i32,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+fn c_text(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
+}
+
+fn read_error(err: &gw_error) -> String {
+    let bytes: Vec<u8> = err.message.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+impl Host {
+    fn table(&self) -> &gw_host_api {
+        unsafe { &*self.api }
+    }
+
+    /// True when the host's table reaches the field at `offset` (an older host has a shorter one).
+    fn offers(&self, offset: usize) -> bool {
+        offset + std::mem::size_of::<usize>() <= self.table().struct_size as usize
+    }
+
+    pub fn log(&self, level: LogLevel, message: &str) {
+        if let Some(log) = self.table().log {
+            let text = c_text(message);
+            unsafe { log(self.ctx, level as i32, text.as_ptr()) }
+        }
+    }
+
+    /// True once the host wants the work stopped: return `PluginError::cancelled()` promptly.
+    pub fn is_cancelled(&self) -> bool {
+        self.table().is_cancelled.map(|f| unsafe { f(self.ctx) } != 0).unwrap_or(false)
+    }
+
+    /// `done` of `total` units (total < 0 when unknown).
+    pub fn progress(&self, done: i64, total: i64) {
+        if let Some(progress) = self.table().progress {
+            unsafe { progress(self.ctx, done, total, std::ptr::null()) }
+        }
+    }
+
+    /// The instance's persistent value for `key` (cursors, tokens), None when absent.
+    pub fn state_get(&self, key: &str) -> Result<Option<Vec<u8>>, PluginError> {
+        let (Some(get), Some(release)) = (self.table().state_get, self.table().bytes_release) else { return Ok(None) };
+        let key = c_text(key);
+        let mut out = gw_bytes { data: std::ptr::null(), len: 0, host_private: std::ptr::null_mut() };
+        let mut err = new_error();
+        let status = unsafe { get(self.ctx, key.as_ptr(), &mut out, &mut err) };
+        if status == GW_NOT_FOUND { return Ok(None); }
+        if status != GW_OK { return Err(PluginError::new(status, read_error(&err))); }
+        let value = if out.data.is_null() || out.len == 0 { Vec::new() } else { unsafe { std::slice::from_raw_parts(out.data, out.len) }.to_vec() };
+        unsafe { release(&mut out) };
+        Ok(Some(value))
+    }
+
+    pub fn state_set(&self, key: &str, value: &[u8]) -> Result<(), PluginError> {
+        let Some(set) = self.table().state_set else { return Err(PluginError::new(GW_UNSUPPORTED, "the host keeps no state")) };
+        let key = c_text(key);
+        let mut err = new_error();
+        let status = unsafe { set(self.ctx, key.as_ptr(), value.as_ptr(), value.len(), &mut err) };
+        if status == GW_OK { Ok(()) } else { Err(PluginError::new(status, read_error(&err))) }
+    }
+
+    /// An HTTP request through the host (its allow-list, timeouts and cancellation).
+    pub fn http(&self, method: &str, url: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u32) -> Result<HttpResponse, PluginError> {
+        let (Some(request), Some(release)) = (self.table().http_request, self.table().http_response_release) else {
+            return Err(PluginError::new(GW_UNSUPPORTED, "the host offers no HTTP service"));
+        };
+        let method = c_text(method);
+        let url = c_text(url);
+        let texts: Vec<(CString, CString)> = headers.iter().map(|(n, v)| (c_text(n), c_text(v))).collect();
+        let list: Vec<gw_http_header> = texts.iter().map(|(n, v)| gw_http_header { name: n.as_ptr(), value: v.as_ptr() }).collect();
+        let req = gw_http_request { struct_size: std::mem::size_of::<gw_http_request>() as u32, method: method.as_ptr(), url: url.as_ptr(),
+                                    headers: list.as_ptr(), n_headers: list.len(), body: body.as_ptr(), body_len: body.len(), timeout_ms };
+        let mut out = gw_http_response { status_code: 0, headers: std::ptr::null(), n_headers: 0, body: std::ptr::null(), body_len: 0, host_private: std::ptr::null_mut() };
+        let mut err = new_error();
+        let status = unsafe { request(self.ctx, &req, &mut out, &mut err) };
+        if status != GW_OK { return Err(PluginError::new(status, read_error(&err))); }
+        let text = |p: *const c_char| if p.is_null() { String::new() } else { unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned() };
+        let headers = (0..out.n_headers).map(|i| { let h = unsafe { &*out.headers.add(i) }; (text(h.name), text(h.value)) }).collect();
+        let body = if out.body.is_null() || out.body_len == 0 { Vec::new() } else { unsafe { std::slice::from_raw_parts(out.body, out.body_len) }.to_vec() };
+        let status = out.status_code;
+        unsafe { release(&mut out) };
+        Ok(HttpResponse { status, headers, body })
+    }
+
+    /// Blocks until one more call may go to a remote API under its limits (ABI 1.1).
+    pub fn pace(&self, bucket: &str, per_second: u32, per_minute: u32) -> Result<(), PluginError> {
+        if !self.offers(std::mem::offset_of!(gw_host_api, pace)) {
+            return Err(PluginError::new(GW_UNSUPPORTED, "pacing needs a gateway of ABI 1.1"));
+        }
+        let Some(pace) = self.table().pace else { return Ok(()) };
+        let bucket = c_text(bucket);
+        let mut err = new_error();
+        let status = unsafe { pace(self.ctx, bucket.as_ptr(), per_second, per_minute, &mut err) };
+        if status == GW_OK { Ok(()) } else { Err(PluginError::new(status, read_error(&err))) }
+    }
+}
+
+pub(crate) fn new_error() -> gw_error {
+    gw_error { message: [0; GW_ERROR_MESSAGE_SIZE] }
+}
+
+/// The batches of one read, pulled by the host one at a time (from whichever thread reads
+/// the stream; never two at once).
+pub trait Batches: Send {
+    /// The columns every batch has.
+    fn fields(&self) -> Vec<Field>;
+    /// The next batch, or None at the end. Check `host.is_cancelled()` between pages.
+    fn next(&mut self) -> Result<Option<BatchBuilder>, PluginError>;
+}
+
+/// A source instance: made from its config, it starts reads.
+pub trait Source: Sized + Send + 'static {
+    fn open(config: &Json, host: Host) -> Result<Self, PluginError>;
+    /// `request` holds `params` (each a list of strings), `row_limit`, `file` and the rest
+    /// of gateway_plugin.h's read request.
+    fn read(&mut self, request: &Json) -> Result<Box<dyn Batches>, PluginError>;
+    /// Everything the last read produced was durably delivered: commit cursors now.
+    fn finish(&mut self) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+/// Declares the plugin's entry point for a [`Source`] type.
+#[macro_export]
+macro_rules! declare_source_plugin {
+    ($ty:ty, id: $id:expr, version: $version:expr, description: $description:expr,
+     config_schema: $schema:expr, example_config: $example:expr) => {
+        #[no_mangle]
+        pub extern "C" fn gw_plugin_init_v1(
+            host: *const $crate::abi::gw_host_api, err: *mut $crate::abi::gw_error,
+        ) -> *const $crate::abi::gw_plugin_descriptor {
+            $crate::export::init::<$ty>(host, err, $crate::export::Texts {
+                id: $id, version: $version, description: $description, config_schema: $schema, example_config: $example,
+            })
+        }
+    };
+}
