@@ -8,12 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: C libraries the build links, LibreOffice and openssl the tests use.
+# Debian packages: C libraries the build links, LibreOffice and openssl the tests use, cargo.
 need=()
 for pkg in libsqlite3-dev libssl-dev zlib1g-dev libreoffice-calc-nogui openssl curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v cc >/dev/null || need+=(gcc)
+# The Rust SDK's tests build plugins offline (the crate builds with Debian's rustc 1.63 and up).
+command -v cargo >/dev/null || need+=(cargo)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   sudo=""

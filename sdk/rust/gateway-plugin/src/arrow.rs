@@ -196,7 +196,7 @@ fn export_column(c: Column, rows: i64) -> ArrowArray {
 }
 
 unsafe extern "C" fn release_array(array: *mut ArrowArray) {
-    let Some(array) = array.as_mut() else { return };
+    let array = match array.as_mut() { Some(a) => a, None => return };
     if array.private_data.is_null() { return; }
     let owned = Box::from_raw(array.private_data as *mut Owned);
     for &child in &owned.children {
@@ -241,7 +241,7 @@ pub fn export_schema(fields: &[Field], out: &mut ArrowSchema) {
 }
 
 unsafe extern "C" fn release_schema(schema: *mut ArrowSchema) {
-    let Some(schema) = schema.as_mut() else { return };
+    let schema = match schema.as_mut() { Some(s) => s, None => return };
     if schema.private_data.is_null() { return; }
     let owned = Box::from_raw(schema.private_data as *mut OwnedSchema);
     for &child in &owned.children {

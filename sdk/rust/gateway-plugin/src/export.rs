@@ -7,7 +7,7 @@ use crate::{Batches, Host, Json, PluginError, Source};
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 pub struct Texts {
     pub id: &'static str,
@@ -22,14 +22,14 @@ struct Registered {
     host: usize,
     descriptor: usize,
 }
-static REGISTERED: OnceLock<Registered> = OnceLock::new();
+static REGISTERED: Mutex<Option<Registered>> = Mutex::new(None);
 
 fn leak(s: &str) -> *const c_char {
     CString::new(s.replace('\0', "")).unwrap_or_default().into_raw()
 }
 
 fn write_error(err: *mut gw_error, message: &str) {
-    let Some(err) = (unsafe { err.as_mut() }) else { return };
+    let err = match unsafe { err.as_mut() } { Some(e) => e, None => return };
     let bytes = message.as_bytes();
     let mut n = bytes.len().min(GW_ERROR_MESSAGE_SIZE - 1);
     while n > 0 && !message.is_char_boundary(n) { n -= 1; }
@@ -51,7 +51,10 @@ fn guarded(err: *mut gw_error, body: impl FnOnce() -> Result<(), PluginError>) -
 }
 
 fn host() -> *const gw_host_api {
-    REGISTERED.get().map(|r| r.host as *const gw_host_api).unwrap_or(std::ptr::null())
+    match REGISTERED.lock() {
+        Ok(r) => r.as_ref().map(|r| r.host as *const gw_host_api).unwrap_or(std::ptr::null()),
+        Err(_) => std::ptr::null(),
+    }
 }
 
 pub fn init<T: Source>(host: *const gw_host_api, err: *mut gw_error, texts: Texts) -> *const gw_plugin_descriptor {
@@ -59,7 +62,8 @@ pub fn init<T: Source>(host: *const gw_host_api, err: *mut gw_error, texts: Text
         write_error(err, "this plugin needs a gateway speaking ABI 1.x");
         return std::ptr::null();
     }
-    let registered = REGISTERED.get_or_init(|| {
+    let mut slot = match REGISTERED.lock() { Ok(s) => s, Err(p) => p.into_inner() };
+    let registered = slot.get_or_insert_with(|| {
         let source = Box::leak(Box::new(gw_source_vtable {
             struct_size: std::mem::size_of::<gw_source_vtable>() as u32, file_extensions: std::ptr::null(),
             open: Some(source_open::<T>), read: Some(source_read::<T>), finish: Some(source_finish::<T>), close: Some(source_close::<T>),
@@ -86,7 +90,7 @@ struct Instance<T> {
     source: T,
 }
 
-unsafe extern "C" fn source_open<T: Source>(ctx: *mut gw_host_ctx, config: *const c_char, len: usize, instance: *mut *mut c_void, err: *mut gw_error) -> gw_status {
+extern "C" fn source_open<T: Source>(ctx: *mut gw_host_ctx, config: *const c_char, len: usize, instance: *mut *mut c_void, err: *mut gw_error) -> gw_status {
     guarded(err, || {
         let host = Host { api: host(), ctx };
         let config = json(config, len, "the config", GW_INVALID_CONFIG)?;
@@ -96,7 +100,7 @@ unsafe extern "C" fn source_open<T: Source>(ctx: *mut gw_host_ctx, config: *cons
     })
 }
 
-unsafe extern "C" fn source_read<T: Source>(instance: *mut c_void, request: *const c_char, len: usize, out: *mut ArrowArrayStream, err: *mut gw_error) -> gw_status {
+extern "C" fn source_read<T: Source>(instance: *mut c_void, request: *const c_char, len: usize, out: *mut ArrowArrayStream, err: *mut gw_error) -> gw_status {
     guarded(err, || {
         let instance = unsafe { (instance as *mut Instance<T>).as_mut() }.ok_or_else(|| PluginError::new(GW_INTERNAL, "no instance"))?;
         let out = unsafe { out.as_mut() }.ok_or_else(|| PluginError::invalid_argument("no output stream"))?;
@@ -107,14 +111,14 @@ unsafe extern "C" fn source_read<T: Source>(instance: *mut c_void, request: *con
     })
 }
 
-unsafe extern "C" fn source_finish<T: Source>(instance: *mut c_void, err: *mut gw_error) -> gw_status {
+extern "C" fn source_finish<T: Source>(instance: *mut c_void, err: *mut gw_error) -> gw_status {
     guarded(err, || {
         let instance = unsafe { (instance as *mut Instance<T>).as_mut() }.ok_or_else(|| PluginError::new(GW_INTERNAL, "no instance"))?;
         instance.source.finish()
     })
 }
 
-unsafe extern "C" fn source_close<T: Source>(instance: *mut c_void) {
+extern "C" fn source_close<T: Source>(instance: *mut c_void) {
     if instance.is_null() { return; }
     let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(instance as *mut Instance<T>) })));
 }
@@ -142,8 +146,8 @@ fn errno(status: gw_status) -> c_int {
     }
 }
 
-unsafe extern "C" fn stream_schema(stream: *mut ArrowArrayStream, out: *mut ArrowSchema) -> c_int {
-    let (Some(stream), Some(out)) = (unsafe { stream.as_mut() }, unsafe { out.as_mut() }) else { return EINVAL };
+extern "C" fn stream_schema(stream: *mut ArrowArrayStream, out: *mut ArrowSchema) -> c_int {
+    let (stream, out) = match (unsafe { stream.as_mut() }, unsafe { out.as_mut() }) { (Some(s), Some(o)) => (s, o), _ => return EINVAL };
     let state = unsafe { &mut *(stream.private_data as *mut Stream) };
     match catch_unwind(AssertUnwindSafe(|| crate::export_schema(&state.batches.fields(), out))) {
         Ok(()) => 0,
@@ -151,8 +155,8 @@ unsafe extern "C" fn stream_schema(stream: *mut ArrowArrayStream, out: *mut Arro
     }
 }
 
-unsafe extern "C" fn stream_next(stream: *mut ArrowArrayStream, out: *mut ArrowArray) -> c_int {
-    let (Some(stream), Some(out)) = (unsafe { stream.as_mut() }, unsafe { out.as_mut() }) else { return EINVAL };
+extern "C" fn stream_next(stream: *mut ArrowArrayStream, out: *mut ArrowArray) -> c_int {
+    let (stream, out) = match (unsafe { stream.as_mut() }, unsafe { out.as_mut() }) { (Some(s), Some(o)) => (s, o), _ => return EINVAL };
     let state = unsafe { &mut *(stream.private_data as *mut Stream) };
     let result = catch_unwind(AssertUnwindSafe(|| state.batches.next()));
     let failure = match result {
@@ -165,15 +169,15 @@ unsafe extern "C" fn stream_next(stream: *mut ArrowArrayStream, out: *mut ArrowA
     errno(failure.status)
 }
 
-unsafe extern "C" fn stream_error(stream: *mut ArrowArrayStream) -> *const c_char {
+extern "C" fn stream_error(stream: *mut ArrowArrayStream) -> *const c_char {
     match unsafe { stream.as_ref() } {
         Some(s) if !s.private_data.is_null() => unsafe { &*(s.private_data as *const Stream) }.last_error.as_ptr(),
         _ => std::ptr::null(),
     }
 }
 
-unsafe extern "C" fn stream_release(stream: *mut ArrowArrayStream) {
-    let Some(stream) = (unsafe { stream.as_mut() }) else { return };
+extern "C" fn stream_release(stream: *mut ArrowArrayStream) {
+    let stream = match unsafe { stream.as_mut() } { Some(s) => s, None => return };
     if !stream.private_data.is_null() {
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(stream.private_data as *mut Stream) })));
     }

@@ -164,12 +164,12 @@ impl Parser<'_> {
         self.i += 1;
         let mut out = Vec::new();
         loop {
-            let Some(&c) = self.s.get(self.i) else { return self.err("unterminated string") };
+            let c = match self.s.get(self.i) { Some(&c) => c, None => return self.err("unterminated string") };
             self.i += 1;
             match c {
                 b'"' => return String::from_utf8(out).map_err(|_| "a string is not UTF-8".to_string()),
                 b'\\' => {
-                    let Some(&e) = self.s.get(self.i) else { return self.err("unterminated string") };
+                    let e = match self.s.get(self.i) { Some(&e) => e, None => return self.err("unterminated string") };
                     self.i += 1;
                     match e {
                         b'"' | b'\\' | b'/' => out.push(e),

@@ -108,7 +108,7 @@ impl Host {
 
     /// The instance's persistent value for `key` (cursors, tokens), None when absent.
     pub fn state_get(&self, key: &str) -> Result<Option<Vec<u8>>, PluginError> {
-        let (Some(get), Some(release)) = (self.table().state_get, self.table().bytes_release) else { return Ok(None) };
+        let (get, release) = match (self.table().state_get, self.table().bytes_release) { (Some(g), Some(r)) => (g, r), _ => return Ok(None) };
         let key = c_text(key);
         let mut out = gw_bytes { data: std::ptr::null(), len: 0, host_private: std::ptr::null_mut() };
         let mut err = new_error();
@@ -121,7 +121,7 @@ impl Host {
     }
 
     pub fn state_set(&self, key: &str, value: &[u8]) -> Result<(), PluginError> {
-        let Some(set) = self.table().state_set else { return Err(PluginError::new(GW_UNSUPPORTED, "the host keeps no state")) };
+        let set = match self.table().state_set { Some(f) => f, None => return Err(PluginError::new(GW_UNSUPPORTED, "the host keeps no state")) };
         let key = c_text(key);
         let mut err = new_error();
         let status = unsafe { set(self.ctx, key.as_ptr(), value.as_ptr(), value.len(), &mut err) };
@@ -130,8 +130,9 @@ impl Host {
 
     /// An HTTP request through the host (its allow-list, timeouts and cancellation).
     pub fn http(&self, method: &str, url: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u32) -> Result<HttpResponse, PluginError> {
-        let (Some(request), Some(release)) = (self.table().http_request, self.table().http_response_release) else {
-            return Err(PluginError::new(GW_UNSUPPORTED, "the host offers no HTTP service"));
+        let (request, release) = match (self.table().http_request, self.table().http_response_release) {
+            (Some(q), Some(r)) => (q, r),
+            _ => return Err(PluginError::new(GW_UNSUPPORTED, "the host offers no HTTP service")),
         };
         let method = c_text(method);
         let url = c_text(url);
@@ -153,15 +154,23 @@ impl Host {
 
     /// Blocks until one more call may go to a remote API under its limits (ABI 1.1).
     pub fn pace(&self, bucket: &str, per_second: u32, per_minute: u32) -> Result<(), PluginError> {
-        if !self.offers(std::mem::offset_of!(gw_host_api, pace)) {
+        if !self.offers(pace_offset()) {
             return Err(PluginError::new(GW_UNSUPPORTED, "pacing needs a gateway of ABI 1.1"));
         }
-        let Some(pace) = self.table().pace else { return Ok(()) };
+        let pace = match self.table().pace { Some(f) => f, None => return Ok(()) };
         let bucket = c_text(bucket);
         let mut err = new_error();
         let status = unsafe { pace(self.ctx, bucket.as_ptr(), per_second, per_minute, &mut err) };
         if status == GW_OK { Ok(()) } else { Err(PluginError::new(status, read_error(&err))) }
     }
+}
+
+/// Where `pace` lies in the host's table (computed, not `offset_of!`: the crate builds with
+/// Debian's rustc 1.63 too).
+fn pace_offset() -> usize {
+    let table = std::mem::MaybeUninit::<gw_host_api>::uninit();
+    let base = table.as_ptr();
+    unsafe { std::ptr::addr_of!((*base).pace) as usize - base as usize }
 }
 
 pub(crate) fn new_error() -> gw_error {

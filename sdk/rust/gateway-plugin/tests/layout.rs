@@ -2,7 +2,16 @@
 //! compiles a C program printing them from gateway_plugin.h and passes its output in
 //! GW_C_LAYOUT; without it, the x86_64 Linux values below are checked.
 use gateway_plugin::abi::*;
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
+
+/// offset_of! without it (stable only since Rust 1.77; the crate builds with 1.63 too).
+macro_rules! offset_of {
+    ($t:ty, $f:ident) => {{
+        let value = std::mem::MaybeUninit::<$t>::uninit();
+        let base = value.as_ptr();
+        unsafe { std::ptr::addr_of!((*base).$f) as usize - base as usize }
+    }};
+}
 
 fn ours() -> Vec<(&'static str, usize)> {
     vec![
