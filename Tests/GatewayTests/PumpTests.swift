@@ -140,7 +140,7 @@ struct PumpTests {
             let ahead = ReadAheadSource(endless)
             _ = try ahead.next()
         }
-        // One taken, one waiting, at most one being read when the stop came.
-        #expect((2...3).contains(endless.produced), "\(endless.produced)")
+        // One taken, then at most one waiting and one being read when the stop came.
+        #expect((1...3).contains(endless.produced), "\(endless.produced)")
     }
 }

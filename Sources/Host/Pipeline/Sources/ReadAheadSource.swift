@@ -74,7 +74,9 @@ final class ReadAheadSource: BatchSource {
         defer { state.condition.unlock() }
         if !state.started {
             state.started = true
-            Workers.pool.submit { _ in state.read() }
+            // A thread of its own, not the workers' pool: the pump usually runs on a pool
+            // thread, and pumps waiting for readers queued behind them could take every one.
+            Thread.detachNewThread { state.read() }
         }
         while state.waiting.isEmpty {
             if state.readerDone { return nil }
