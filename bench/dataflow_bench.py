@@ -22,6 +22,17 @@ def call(gw, method, path, body=None):
     return reply["data"]
 
 
+def fill_src(db_path):
+    """ROWS rows of 8 columns of every common type into the dataset table `src`."""
+    db = sqlite3.connect(db_path)
+    db.executemany("INSERT INTO src VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   ((i, i * 1.5, f"name-{i}", f"city-{i % 100}", i % 7, i / 3.0, "yes" if i % 2 else "no",
+                     "2026-01-%02d" % (i % 28 + 1)) for i in range(ROWS)))
+    db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
 def run_flow(gw, config):
     """Creates and runs a flow; returns its time and the gateway's memory before and at peak."""
     flow = call(gw, "POST", "/add-dataflow", {"name": "bench copy", "description": "src → dst", "config": config})
@@ -42,13 +53,7 @@ def main():
     gw = Gateway({"datasets": {"src": {"table": f"src({COLUMNS})"}, "dst": {"table": f"dst({COLUMNS})"}}})
     try:
         db_path = os.path.join(gw.dir, "data", "datasets.sqlite")
-        db = sqlite3.connect(db_path)
-        db.executemany("INSERT INTO src VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       ((i, i * 1.5, f"name-{i}", f"city-{i % 100}", i % 7, i / 3.0, "yes" if i % 2 else "no",
-                         "2026-01-%02d" % (i % 28 + 1)) for i in range(ROWS)))
-        db.commit()
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.close()
+        fill_src(db_path)
 
         # The peer: sqlite3's own copy of the same rows, on a copy of the same file.
         peer_path = os.path.join(gw.dir, "peer.sqlite")

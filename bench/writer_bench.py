@@ -5,11 +5,11 @@ times, the ratio of rates, and the gateway's memory.
 
   python3 bench/writer_bench.py      (after `swift build -c release`; bench/run.sh does both)
 """
-import json, os, sqlite3, subprocess, sys, tempfile, time, urllib.request
+import json, os, subprocess, sys, tempfile, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Gateway
-from dataflow_bench import COLUMNS, ROWS, call
+from dataflow_bench import COLUMNS, ROWS, fill_src, run_flow
 
 PEER = r'''
 import json, sqlite3, sys, requests
@@ -51,12 +51,7 @@ def main():
                   "dataflows": {"requireToken": False}})
     try:
         db_path = os.path.join(gw.dir, "data", "datasets.sqlite")
-        db = sqlite3.connect(db_path)
-        db.executemany("INSERT INTO src VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       ((i, i * 1.5, f"name-{i}", f"city-{i % 100}", i % 7, i / 3.0, "yes" if i % 2 else "no",
-                         "2026-01-%02d" % (i % 28 + 1)) for i in range(ROWS)))
-        db.commit()
-        db.close()
+        fill_src(db_path)
         url = f"http://127.0.0.1:{port}/write"
 
         start = time.perf_counter()
@@ -65,25 +60,14 @@ def main():
         assert received(port)["rows"] == ROWS, received(port)
         reset(port)
 
-        flow = call(gw, "POST", "/add-dataflow", {"name": "bench writer", "description": "src → http", "config": {
-            "source": {"type": "dataset", "id": "src"},
-            "target": {"type": "plugin", "plugin": "http.writer", "config": {"url": url, "batch_size": 1000}},
-            "batch_size": 65536}})
-        with gw.peak_rss() as memory:
-            start = time.perf_counter()
-            call(gw, "POST", f"/execute-dataflow/{flow['id']}", {"params": {}})
-            while True:
-                status = call(gw, "GET", f"/get-dataflow-status/{flow['id']}")
-                if status["status"] in ("completed", "failed", "cancelled"):
-                    break
-                time.sleep(0.01)
-            ours = time.perf_counter() - start
-        assert status["status"] == "completed" and status["rows_written"] == ROWS, status
+        ours, base_rss, peak = run_flow(gw, {"source": {"type": "dataset", "id": "src"},
+                                             "target": {"type": "plugin", "plugin": "http.writer", "config": {"url": url, "batch_size": 1000}},
+                                             "batch_size": 65536})
         got = received(port)
         assert got["rows"] == ROWS and got["requests"] == ROWS // 1000, got
         print(f"http.writer {ROWS:,} rows x 8 in batches of 1,000 to a local receiver: gateway {ours:.2f} s ({ROWS / ours:,.0f} rows/s), "
               f"Python sqlite3 + requests {peer:.2f} s ({ROWS / peer:,.0f} rows/s); rate ratio {peer / ours:.2f}x (target ≥ 3x); "
-              f"gateway RSS {memory.base:.0f} MB before, peak {memory.peak:.0f} MB")
+              f"gateway RSS {base_rss:.0f} MB before, peak {peak:.0f} MB")
     finally:
         gw.stop()
         rx.terminate()

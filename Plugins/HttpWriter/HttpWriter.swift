@@ -198,11 +198,10 @@ final class HttpWriterSink: SinkInstance {
         case .uint8, .uint16, .uint32, .uint64: return String(column.uint64(row))
         case .utf8: return String(decoding: column.bytes(row), as: UTF8.self)
         case .decimal128, .decimal256:
-            guard case .decimal128(_, let s) = type else {
-                if case .decimal256(_, let s) = type { return DecimalText.format(column.decimalWords(row), scale: s) }
-                return nil
+            switch type {
+            case .decimal128(_, let s), .decimal256(_, let s): return DecimalText.format(column.decimalWords(row), scale: s)
+            default: return nil
             }
-            return DecimalText.format(column.decimalWords(row), scale: s)
         default: return nil
         }
     }

@@ -244,10 +244,13 @@ public final class ExportService: Sendable {
         beginShutdown()
         await running.waitUntilIdle(until: deadline)
         for (key, context) in running.all {
+            // Ended first, then stopped: woken by the cancel, the task's own thread would
+            // otherwise record "cancelled by request" before this could.
+            let ended = (try? store.task(hashKey: key)).flatMap { task in
+                (try? store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart")) == true ? task : nil
+            }
             context.cancel()
-            guard let task = try? store.task(hashKey: key),
-                (try? store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart")) == true,
-                let ended = try? store.task(hashKey: key) else { continue }
+            guard let task = ended, let ended = try? store.task(hashKey: key) else { continue }
             store.logTask(id: task.id, "failed: interrupted by restart (the gateway shut down)")
             if !ended.callback.isEmpty {
                 let callbackDeadline = ContinuousClock.now + .seconds(5)
