@@ -55,13 +55,37 @@ public final class Gateway: Sendable {
         registry.scan()
         secret = try ServerSecret(configured: config.auth.secretKey, dataDirectory: dataDirectory)
         exports = try ExportService(store: store, registry: registry, services: services, config: config.exports,
-                                    directory: dataURL.appendingPathComponent("exports").path, secret: secret, logger: logger)
+                                    pluginConfigs: config.plugins.config, directory: dataURL.appendingPathComponent("exports").path, secret: secret, logger: logger)
         dataflows = DataflowService(store: store, config: config.dataflows, logger: logger)
         dataflows.attach(self)
         try exports.recoverAfterRestart()
         try exports.deleteExpired()
         try dataflows.recoverAfterRestart()
         try dataflows.deleteExpired()
+        logPluginUseProblems()
+    }
+
+    /// Scans the plugin directories again and says, in the log, which configured uses of a
+    /// plugin do not work after it.
+    @discardableResult
+    public func rescanPlugins() -> [String] {
+        let changes = registry.scan()
+        logPluginUseProblems()
+        return changes
+    }
+
+    /// Every configured use of a plugin (datasources, `plugins.config`, active dataflows'
+    /// plugin sources and targets), checked now against the plugins loaded now.
+    public func pluginUses() -> [PluginUse] {
+        let flows = (try? store.activeDataflows()) ?? []
+        return PluginUseCheck.check(PluginUseCheck.wanted(config: config, flows: flows), registry: registry,
+                                    services: services, scratch: "\(dataDirectory)/tmp")
+    }
+
+    private func logPluginUseProblems() {
+        for use in pluginUses() where use.status != "ok" {
+            logger.error("\(use.use): plugin '\(use.plugin)' is \(use.status): \(use.reason ?? "")")
+        }
     }
 
     /// Upkeep while serving: every 5 seconds, scheduled dataflows that are due start; every

@@ -79,7 +79,7 @@ struct Serve: AsyncParsableCommand {
                 """)
             fflush(nil)
         }
-        let hangup = PluginRescanOnHangup(registry: gateway.registry)
+        let hangup = PluginRescanOnHangup(gateway: gateway)
         let maintenance = gateway.startMaintenance()
         defer {
             hangup.stop()
@@ -93,10 +93,10 @@ struct Serve: AsyncParsableCommand {
 final class PluginRescanOnHangup {
     private let source: DispatchSourceSignal
 
-    init(registry: PluginRegistry) {
+    init(gateway: Gateway) {
         signal(SIGHUP, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler { registry.scan() }
+        source.setEventHandler { gateway.rescanPlugins() }
         source.resume()
     }
 
@@ -127,7 +127,7 @@ struct Plugins: AsyncParsableCommand {
             var logger = common.logger(config)
             logger.logLevel = .warning
             let gateway = try Gateway(config: config, logger: logger)
-            let infos = PluginInfo.list(gateway.registry)
+            let infos = PluginInfo.list(gateway.registry, uses: gateway.pluginUses())
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -136,10 +136,15 @@ struct Plugins: AsyncParsableCommand {
                 print("directories: \(gateway.registry.directories.joined(separator: ", "))")
                 if infos.isEmpty { print("no plugin files found") }
                 for info in infos {
-                    if let id = info.id {
+                    if info.status == "missing" {
+                        print("\(info.id ?? "") missing: configured but no active plugin provides it")
+                    } else if let id = info.id {
                         print("\(id) \(info.version ?? "") [\(info.kinds?.joined(separator: ",") ?? "")] \(info.status) \(info.file)")
                     } else {
                         print("- \(info.status) \(info.file): \(info.reason ?? "")")
+                    }
+                    for use in info.uses ?? [] {
+                        print("    \(use.use) (\(use.kind)): \(use.status)\(use.reason.map { ": \($0)" } ?? "")")
                     }
                 }
             }

@@ -14,11 +14,13 @@ import Testing
         return String(text[open.upperBound..<close.lowerBound])
     }
 
-    @Test func cExampleCompilesPassesVerifyAndCounts() throws {
+    @Test func cExampleCompilesPassesVerifyAndCounts() async throws {
         let dir = TestSupport.temporaryDirectory("doc-c")
         try Self.block(after: "<!-- example:c-source -->", fence: "c").write(toFile: "\(dir)/counter.c", atomically: true, encoding: .utf8)
         try TestSupport.compilePlugin(source: "\(dir)/counter.c", output: "\(dir)/counter.so")
-        let gateway = try TestSupport.gateway(pluginDirs: [dir])
+        let gateway = try TestSupport.gateway(pluginDirs: [dir]) {
+            $0.datasources = ["counter": DatasourceDefinition(plugin: "example.counter", config: .object(["count": .number(5000)]))]
+        }
         let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(dir)/counter.so")
         #expect(checks.allSatisfy { $0.passed }, "\(checks)")
         let plugin = try #require(gateway.registry.plugin(id: "example.counter"))
@@ -27,6 +29,15 @@ import Testing
         let batch = try #require(try stream.next())
         #expect((0..<batch.length).map { batch.view.columns[0].int64($0) } == [0, 1, 2, 3])
         #expect(try stream.next() == nil)
+        // Through the query API, over two batches (the example fills 4,096 rows at a time).
+        let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
+        try await TestServer.with(gateway) { server in
+            let reply = try await server.request(.GET, "/api/v1/datasource/counter/query?token=\(token)")
+            #expect(reply.status == 200)
+            // Seed 001's datasource query answers a bare JSON array of rows.
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Int]])
+            #expect(rows.count == 5000 && rows.map { $0["n"] ?? -1 } == Array(0..<5000))
+        }
     }
 
     @Test func cSinkExampleCompilesAndPassesVerify() throws {

@@ -44,6 +44,10 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// Directories scanned for `*.so` plugins, in order. Empty means the defaults: the
         /// folder of the gateway binary, then `./plugins`.
         public var directories: [String]
+        /// Each plugin's own instance config, by plugin id: what its formats and exporters
+        /// (and its readers of uploaded files) are opened with. Datasources and dataflows give
+        /// sources and sinks theirs. Checked against the plugin's schema at start-up.
+        public var config: [String: JSONValue]
     }
 
     public struct OutboundHTTP: Codable, Sendable, Equatable {
@@ -153,7 +157,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxTempBytes": 1073741824, "maxConcurrentRequests": 16,
                      "maxConcurrentPerClient": 4},
           "dataDir": "gateway-data",
-          "plugins": {"directories": []},
+          "plugins": {"directories": [], "config": {}},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
           "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": ""},
@@ -217,6 +221,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         }
         for id in queries.keys { try ResourceId.check(id, what: "query") }
         for id in datasources.keys { try ResourceId.check(id, what: "datasource") }
+        for (id, value) in plugins.config {
+            guard case .object = value else { throw InvalidInput("configuration: plugins.config.\(id) must be an object") }
+        }
         try check(server.port, 0...65_535, "server.port")
         // Below 2 GB: one cell of a body is then always addressable with 32 bits.
         try check(server.maxBodyBytes, 1...Int(Int32.max), "server.maxBodyBytes")

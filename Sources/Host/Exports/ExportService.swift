@@ -15,6 +15,8 @@ public final class ExportService: Sendable {
     let registry: PluginRegistry
     let services: HostServiceProvider
     let config: GatewayConfig.Exports
+    /// `plugins.config`: each exporter plugin's own config.
+    let pluginConfigs: [String: JSONValue]
     let directory: String
     let logger: Logger
     let secret: ServerSecret
@@ -31,7 +33,8 @@ public final class ExportService: Sendable {
     static let pagerPlugin = "http.pager"
 
     init(store: Store, registry: PluginRegistry, services: HostServiceProvider, config: GatewayConfig.Exports,
-         directory: String, secret: ServerSecret, logger: Logger) throws {
+         pluginConfigs: [String: JSONValue] = [:], directory: String, secret: ServerSecret, logger: Logger) throws {
+        self.pluginConfigs = pluginConfigs
         self.secret = secret
         self.store = store
         self.registry = registry
@@ -57,6 +60,8 @@ public final class ExportService: Sendable {
         let userId: String
         let extType: String
         let callback: String
+        /// Options for the exporter (`ext_options`), already checked against what its schema lets a request set.
+        var extOptions: [String: JSONValue] = [:]
         let sourceType: String
         /// The canonical request, secrets included: identical requests are told by its keyed hash.
         let json: String
@@ -124,7 +129,8 @@ public final class ExportService: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let source = try request.makeSource(context)
-            let writer = try fileWriter(for: request.extType, workDirectory: work, baseName: Self.fileName(task.title), context: context)
+            let writer = try fileWriter(for: request.extType, options: request.extOptions, workDirectory: work,
+                                        baseName: Self.fileName(task.title), context: context)
             let archive = "\(task.hashKey).zip"
             let sink = ExportFilesSink(writer: writer, workDirectory: work, archivePath: "\(directory)/\(archive)")
             let raw = task.sourceType == "raw"
@@ -153,7 +159,7 @@ public final class ExportService: Sendable {
     }
 
     /// The exporter plugin for an `ext_type`; nil for "CSV", which is built in.
-    private func exporterPlugin(for extType: String) throws -> LoadedPlugin? {
+    func exporterPlugin(for extType: String) throws -> LoadedPlugin? {
         if extType.uppercased() == "CSV" { return nil }
         guard let plugin = registry.active.first(where: { $0.exporterName?.uppercased() == extType.uppercased() }) else {
             let known = ["CSV"] + registry.active.compactMap(\.exporterName)
@@ -163,18 +169,51 @@ public final class ExportService: Sendable {
     }
 
     /// The writer for an `ext_type`, writing into `workDirectory`.
-    func fileWriter(for extType: String, workDirectory: String, baseName: String, context: InstanceContext) throws -> ExportFileWriter {
+    func fileWriter(for extType: String, options: [String: JSONValue] = [:], workDirectory: String, baseName: String,
+                    context: InstanceContext) throws -> ExportFileWriter {
         guard let plugin = try exporterPlugin(for: extType) else {
             return try CSVExport(path: "\(workDirectory)/\(baseName).csv")
         }
-        var settings: [String: Int] = [:]
-        if config.maxRowsPerFile > 0 { settings["max_rows_per_file"] = config.maxRowsPerFile }
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+        let json = exporterConfig(plugin, options: options).text
         // The exporter's own context: its progress() must not overwrite the task's (which
         // counts the source's pages or rows); a cancel of the export reaches it.
         let own = InstanceContext(pluginId: plugin.id, instanceName: context.instanceName, services: context.services)
         context.onCancel { own.cancel() }
-        return try ExporterHandle(plugin: plugin, config: json, context: own, outputDirectory: workDirectory, baseName: baseName)
+        do {
+            return try ExporterHandle(plugin: plugin, config: json, context: own, outputDirectory: workDirectory, baseName: baseName)
+        } catch {
+            // A config the plugin refuses is the administrator's to fix (SIL crashes on `catch where` with typed throws).
+            guard error.status == GW_INVALID_CONFIG else { throw error }
+            throw PluginUseCheck.misconfigured("exporter '\(plugin.exporterName ?? plugin.id)'", error)
+        }
+    }
+
+    /// What an exporter is opened with, later layers winning: `exports.maxRowsPerFile`, the
+    /// plugin's own config, then the request's `ext_options`.
+    func exporterConfig(_ plugin: LoadedPlugin, options: [String: JSONValue]) -> JSONValue {
+        var settings: [String: JSONValue] = [:]
+        if config.maxRowsPerFile > 0 { settings["max_rows_per_file"] = .number(config.maxRowsPerFile) }
+        if case .object(let own)? = pluginConfigs[plugin.id] { settings.merge(own) { $1 } }
+        settings.merge(options) { $1 }
+        return .object(settings)
+    }
+
+    /// Checks a request's `ext_options`: only what the exporter's schema marks `per_request`,
+    /// of the right type. A refusal is the client's 400.
+    func checkOptions(_ options: [String: JSONValue], extType: String) throws {
+        guard !options.isEmpty else { return }
+        guard let plugin = try exporterPlugin(for: extType) else {
+            throw APIError.badRequest("ext_options: the built-in CSV export takes none")
+        }
+        let schema = ConfigSchema.parse(plugin.configSchema) ?? .object([:])
+        let allowed = ConfigSchema.perRequestKeys(schema)
+        if let refused = options.keys.sorted().first(where: { !allowed.contains($0) }) {
+            let list = allowed.isEmpty ? "none" : allowed.sorted().joined(separator: ", ")
+            throw APIError.badRequest("ext_options.\(refused): the \(extType) exporter does not take it per request (it takes: \(list))")
+        }
+        if let problem = ConfigSchema.problems(exporterConfig(plugin, options: options), schema: schema).first {
+            throw APIError.badRequest("ext_options: \(problem)")
+        }
     }
 
     /// A task's title as a file name: path separators and control characters replaced.

@@ -15,23 +15,24 @@ final class SourceBox: @unchecked Sendable {
 /// Where query rows go: the host's JSON writer, or a format plugin.
 enum OutputFormat: Sendable {
     case json
-    case plugin(LoadedPlugin)
+    /// A format plugin, with its own config (`plugins.config`).
+    case plugin(LoadedPlugin, config: String)
 
     var contentType: String {
         switch self {
         case .json: "application/json; charset=utf-8"
-        case .plugin(let p): p.mediaType ?? "application/octet-stream"
+        case .plugin(let p, _): p.mediaType ?? "application/octet-stream"
         }
     }
 
     /// "json" is built in; any other name is a format plugin's (`format=arrow`).
-    static func named(_ name: String, registry: PluginRegistry) throws -> OutputFormat {
+    static func named(_ name: String, registry: PluginRegistry, configs: [String: JSONValue]) throws -> OutputFormat {
         if name.lowercased() == "json" { return .json }
         guard let plugin = registry.active.first(where: { $0.formatName?.lowercased() == name.lowercased() }) else {
             let names = ["json"] + registry.active.compactMap(\.formatName)
             throw APIError(.notAcceptable, "no format '\(name)' is available (loaded: \(names.joined(separator: ", ")))")
         }
-        return .plugin(plugin)
+        return .plugin(plugin, config: configs[plugin.id]?.text ?? "{}")
     }
 }
 

@@ -49,8 +49,19 @@ public final class SourceHandle: @unchecked Sendable {
             try call("read", plugin) { err in
                 requestJSON.withCString { read(instance, $0, strlen($0), stream, err) }
             }
-            return SourceStream(reader: try StreamReader(moving: stream), source: self)
+            do {
+                return SourceStream(reader: try StreamReader(moving: stream), source: self)
+            } catch let error as ArrowError {
+                throw SourceHandle.unreadable(plugin, error)
+            }
         }
+    }
+
+    /// A stream the source produced that breaks the Arrow contract (a column type the ABI
+    /// does not name, a buffer missing): the plugin's fault, said with its id so that the
+    /// client and the administrator both see what to fix.
+    static func unreadable(_ plugin: LoadedPlugin, _ error: ArrowError) -> PluginError {
+        PluginError(status: GW_INTERNAL, "source plugin '\(plugin.id)' produced data the gateway cannot read: \(error.description)")
     }
 
     /// Tells the source its last read was delivered (it may commit cursors).
@@ -80,7 +91,12 @@ public final class SourceStream: @unchecked Sendable {
     }
 
     public func next() throws -> OwnedBatch? {
-        let batch = try reader?.next()
+        let batch: OwnedBatch?
+        do {
+            batch = try reader?.next()
+        } catch let error as ArrowError {
+            throw SourceHandle.unreadable(source.plugin, error)
+        }
         if batch == nil { ended = true }
         return batch
     }

@@ -62,7 +62,8 @@ public final class SQLiteConnection {
     public init(path: String, readOnly: Bool = false, vfs: String? = nil) throws {
         _ = Self.configured
         // Created by us, private: SQLite gives its -wal and -shm files the mode of the database.
-        if !readOnly { Self.makePrivate(path) }
+        // ":memory:" and "" name no file: creating one would leave a stray file behind.
+        if !readOnly && path != ":memory:" && !path.isEmpty { Self.makePrivate(path) }
         var db: OpaquePointer?
         let flags = readOnly
             ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX

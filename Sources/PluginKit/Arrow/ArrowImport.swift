@@ -16,10 +16,11 @@ public func readFields(_ schema: UnsafePointer<ArrowSchema>) throws -> [ArrowFie
             throw ArrowError.invalid("schema child \(i) is missing or has no format")
         }
         let formatString = String(cString: childFormat)
-        guard let type = ArrowType(format: formatString) else {
-            throw ArrowError.invalid("column \(i) has type '\(formatString)', which the ABI does not name")
-        }
         let name = child.pointee.name.map { String(cString: $0) } ?? ""
+        guard let type = ArrowType(format: formatString) else {
+            throw ArrowError.invalid("column \(i) ('\(name)') has Arrow type '\(formatString)', which the ABI does not name "
+                + "(gateway_plugin.h lists the column types a plugin may produce)")
+        }
         let nullable = child.pointee.flags & Int64(ARROW_FLAG_NULLABLE) != 0
         fields.append(ArrowField(name, type, nullable: nullable))
     }

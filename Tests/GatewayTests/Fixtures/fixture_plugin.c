@@ -9,6 +9,8 @@
  *   -DFIXTURE_INIT_FAILS       init returns NULL with a reason
  *   -DFIXTURE_BAD_KIND         declares an unknown kind bit
  *   -DFIXTURE_VERSION='"2.0"'  the good plugin with another version string
+ *   -DFIXTURE_ODD_TYPE         the good plugin declaring its name column as a duration ("tDs"),
+ *                              a type the ABI does not name
  *   -DFIXTURE_PADDING          the good plugin with its code moved (a large function first), so
  *                              that a file overwritten in place maps other bytes at old addresses
  */
@@ -68,7 +70,11 @@ static void release_array(struct ArrowArray *a) {
 }
 
 static void fill_schema(struct ArrowSchema *out) {
+#ifdef FIXTURE_ODD_TYPE
+  static const char *formats[2] = {"l", "tDs"};
+#else
   static const char *formats[2] = {"l", "u"};
+#endif
   static const char *names[2] = {"id", "name"};
   memset(out, 0, sizeof *out);
   out->format = "+s";

@@ -7,6 +7,8 @@ enum TestSupport {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let abiInclude = packageRoot.appendingPathComponent("Sources/PluginABI/include").path
+    /// The C helpers plugin authors include beside the ABI header.
+    static let helpersInclude = packageRoot.appendingPathComponent("sdk/c").path
     static let fixtures = packageRoot.appendingPathComponent("Tests/GatewayTests/Fixtures").path
 
     /// The folder `swift build` wrote the products to (the test binary sits there too).
@@ -97,7 +99,7 @@ enum TestSupport {
     @discardableResult
     static func compilePlugin(source: String, output: String, defines: [String] = []) throws -> String {
         let result = try run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                                              "-fvisibility=hidden", "-I", abiInclude] + defines.map { "-D\($0)" }
+                                              "-fvisibility=hidden", "-I", abiInclude, "-I", helpersInclude] + defines.map { "-D\($0)" }
                                               + ["-o", output, source])
         guard result.status == 0 else { throw InvalidInput("cc failed for \(output):\n\(result.output)") }
         return output

@@ -11,13 +11,16 @@ enum AdminRoutes {
         }
 
         let admin = router.group("/admin").add(middleware: RequireScope(scope: "admin", tokens: gateway.tokens))
+        // Listing checks every configured use of a plugin by opening an instance: off the event loop.
         admin.get("/plugins") { _, context -> Response in
-            Envelope.success(.gateway, data: PluginInfo.list(gateway.registry), requestId: context.requestId)
+            let list = try await Workers.run { PluginInfo.list(gateway.registry, uses: gateway.pluginUses()) }
+            return Envelope.success(.gateway, data: list, requestId: context.requestId)
         }
         admin.post("/plugins/rescan") { _, context -> Response in
-            let changes = gateway.registry.scan()
-            return Envelope.success(.gateway, data: Rescan(changes: changes, plugins: PluginInfo.list(gateway.registry)),
-                                    requestId: context.requestId)
+            let (changes, list) = try await Workers.run {
+                (gateway.rescanPlugins(), PluginInfo.list(gateway.registry, uses: gateway.pluginUses()))
+            }
+            return Envelope.success(.gateway, data: Rescan(changes: changes, plugins: list), requestId: context.requestId)
         }
         registerDatasets(on: admin, gateway: gateway)
     }
@@ -74,21 +77,33 @@ public struct PluginInfo: Codable, Sendable, Equatable {
     public let format_name: String?
     public let exporter_name: String?
     public let file_extension: String?
+    /// Where the configuration uses this plugin, and whether each use works.
+    public let uses: [PluginUse]?
 
-    public static func list(_ registry: PluginRegistry) -> [PluginInfo] {
-        registry.all.map { entry in
+    /// Every plugin file found, then a row with status "missing" for each plugin id the
+    /// configuration uses that no active plugin provides.
+    public static func list(_ registry: PluginRegistry, uses: [PluginUse]) -> [PluginInfo] {
+        var rows = registry.all.map { entry in
             switch entry.status {
-            case .active(let p): info(entry.path, "active", nil, p)
-            case .replaced(let p): info(entry.path, "replaced", "a newer copy of the file is active; running work finishes on this one", p)
-            case .refused(let reason): info(entry.path, "refused", reason, nil)
+            case .active(let p): info(entry.path, "active", nil, p, uses.filter { $0.plugin == p.id })
+            case .replaced(let p): info(entry.path, "replaced", "a newer copy of the file is active; running work finishes on this one", p, nil)
+            case .refused(let reason): info(entry.path, "refused", reason, nil, nil)
             }
         }
+        let active = Set(registry.active.map(\.id))
+        var seen = Set<String>()
+        for use in uses where !active.contains(use.plugin) && seen.insert(use.plugin).inserted {
+            rows.append(PluginInfo(file: "", status: "missing", reason: "configured but not loaded", id: use.plugin, version: nil,
+                                   kinds: nil, description: nil, abi: nil, media_type: nil, format_name: nil, exporter_name: nil,
+                                   file_extension: nil, uses: uses.filter { $0.plugin == use.plugin }))
+        }
+        return rows
     }
 
-    private static func info(_ file: String, _ status: String, _ reason: String?, _ p: LoadedPlugin?) -> PluginInfo {
+    private static func info(_ file: String, _ status: String, _ reason: String?, _ p: LoadedPlugin?, _ uses: [PluginUse]?) -> PluginInfo {
         PluginInfo(file: file, status: status, reason: reason, id: p?.id, version: p?.version,
                    kinds: p?.kinds.map(\.rawValue), description: p?.description, abi: p.map { "1.\($0.abiMinor)" },
                    media_type: p?.mediaType, format_name: p?.formatName, exporter_name: p?.exporterName,
-                   file_extension: p?.fileExtension)
+                   file_extension: p?.fileExtension, uses: uses)
     }
 }

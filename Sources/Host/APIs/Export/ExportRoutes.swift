@@ -156,10 +156,21 @@ struct ExportCommonFields: Decodable {
     let user_id: String?
     let callback: String?
     let call_back: String?
+    /// Exporter settings the request may choose (those its schema marks `per_request`).
+    let ext_options: [String: JSONValue]?
 
     /// The fields, checked and with their defaults.
     struct Checked {
         let title: String, user: String, ext: String, callback: String, timestamp: Int64
+        let options: [String: JSONValue]
+
+        /// The request's fields for its canonical form (identical requests share a task).
+        func canonical(_ source: (String, Any)) throws -> String {
+            var fields: [String: Any] = ["timestamp": timestamp, "ext_type": ext, "title": title, source.0: source.1]
+            // Absent when empty: requests from before ext_options keep their hash.
+            if !options.isEmpty { fields["ext_options"] = JSONValue.object(options).text }
+            return String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]), as: UTF8.self)
+        }
     }
 
     func validated(gateway: Gateway) throws -> Checked {
@@ -173,7 +184,10 @@ struct ExportCommonFields: Decodable {
             }
         }
         guard let user = user_id, !user.isEmpty else { throw APIError.badRequest("missing field 'user_id'") }
-        return Checked(title: title ?? "export", user: user, ext: (ext_type ?? "XLSX").uppercased(), callback: callback, timestamp: timestamp ?? 0)
+        let ext = (ext_type ?? "XLSX").uppercased()
+        try gateway.exports.checkOptions(ext_options ?? [:], extType: ext)
+        return Checked(title: title ?? "export", user: user, ext: ext, callback: callback, timestamp: timestamp ?? 0,
+                       options: ext_options ?? [:])
     }
 }
 
@@ -196,16 +210,10 @@ struct RawExportBody: Decodable {
         let c = try fields.validated(gateway: gateway)
         // Parsed now, once: a malformed source_raw is the client's 400, not a failed task.
         let parsed = SourceBox(try RawRowsSource(sourceRaw: source_raw))
-        let canonical = try Self.canonical(c, source: source_raw)
-        let stored = try Self.canonical(c, source: "<\(source_raw.utf8.count) bytes of rows>")
+        let canonical = try c.canonical(("source_raw", source_raw))
+        let stored = try c.canonical(("source_raw", "<\(source_raw.utf8.count) bytes of rows>"))
         return ExportService.Request(owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
-                                     sourceType: "raw", json: canonical, storedJSON: stored) { _ in parsed.source }
-    }
-
-    private static func canonical(_ c: ExportCommonFields.Checked, source: String) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: [
-            "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_raw": source,
-        ], options: [.sortedKeys]), as: UTF8.self)
+                                     extOptions: c.options, sourceType: "raw", json: canonical, storedJSON: stored) { _ in parsed.source }
     }
 }
 
@@ -240,16 +248,12 @@ struct HTTPExportBody: Decodable {
             ])
         }
         let config = pagerConfig { $0 }
-        func canonical(_ config: JSONValue) throws -> String {
-            String(decoding: try JSONSerialization.data(withJSONObject: [
-                "timestamp": c.timestamp, "ext_type": c.ext, "title": c.title, "source_http": config.text,
-            ], options: [.sortedKeys]), as: UTF8.self)
-        }
+        func canonical(_ config: JSONValue) throws -> String { try c.canonical(("source_http", config.text)) }
         // Header values (an upstream Authorization) never reach the store.
         let stored = try canonical(pagerConfig { _ in "********" })
         let services = gateway.services
         return ExportService.Request(owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
-                                     sourceType: "http", json: try canonical(config), storedJSON: stored) { context in
+                                     extOptions: c.options, sourceType: "http", json: try canonical(config), storedJSON: stored) { context in
             let pager = InstanceContext(pluginId: plugin.id, instanceName: context.instanceName, services: services) { progress in
                 context.report(progress)
             }

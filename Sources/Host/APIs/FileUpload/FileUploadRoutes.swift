@@ -73,7 +73,7 @@ enum FileImport {
             throw APIError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
         }
         let context = InstanceContext(pluginId: plugin.id, instanceName: "upload", services: gateway.services)
-        let source = try SourceHandle(plugin: plugin, config: "{}", context: context)
+        let source = try SourceHandle(plugin: plugin, config: gateway.config.plugins.config[plugin.id]?.text ?? "{}", context: context)
         let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": path]), as: UTF8.self)
         return try source.read(requestJSON: request)
     }

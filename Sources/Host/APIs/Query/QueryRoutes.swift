@@ -23,7 +23,7 @@ enum QueryRoutes {
         // Counted from here: reading the body is work too.
         let permit = try gateway.limiter.acquire(client: "token:\(token.id)")
         let query = try await QueryRequest.parse(request, bodyLimit: min(gateway.config.server.maxBodyBytes, QueryRequest.maxBodyBytes))
-        let format = try OutputFormat.named(query.format, registry: gateway.registry)
+        let format = try OutputFormat.named(query.format, registry: gateway.registry, configs: gateway.config.plugins.config)
         let limits = gateway.config.limits
         let control = RunControl(timeBudgetSeconds: limits.queryTimeoutSeconds)
         let targets = QueryTargets(gateway: gateway, control: control)

@@ -131,7 +131,14 @@ struct QueryTargets: Sendable {
         }
         let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: gateway.services, onProgress: onProgress)
         control.onStop { context.cancel() }
-        let source = try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
+        let source: SourceHandle
+        do {
+            source = try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
+        } catch {
+            // A config the plugin refuses is the administrator's to fix (SIL crashes on `catch where` with typed throws).
+            guard error.status == GW_INVALID_CONFIG else { throw error }
+            throw PluginUseCheck.misconfigured("datasource '\(id)'", error)
+        }
         var request: [String: Any] = ["params": query.parameters]
         if let q = query.query { request["query"] = q }
         if let t = query.queryType { request["query_type"] = t }

@@ -28,11 +28,18 @@ final class ResponseBodySink: BatchSink {
         case .json:
             json = JSONRowWriter { chunk in guard channel.send(chunk) else { throw ClientGone() } }
             json?.begin(schema.fields)
-        case .plugin(let plugin):
+        case .plugin(let plugin, let config):
             let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: services)
             control.onStop { context.cancel() }
-            let handle = try FormatHandle(plugin: plugin, config: "{}", context: context) { bytes in
-                channel.send(ByteBuffer(bytes: bytes)) ? GW_OK : GW_CANCELLED
+            let handle: FormatHandle
+            do {
+                handle = try FormatHandle(plugin: plugin, config: config, context: context) { bytes in
+                    channel.send(ByteBuffer(bytes: bytes)) ? GW_OK : GW_CANCELLED
+                }
+            } catch {
+                // A config the plugin refuses is the administrator's to fix (SIL crashes on `catch where` with typed throws).
+                guard error.status == GW_INVALID_CONFIG else { throw error }
+                throw PluginUseCheck.misconfigured("format '\(plugin.formatName ?? plugin.id)'", error)
             }
             try handle.begin(schema)
             formatter = handle
