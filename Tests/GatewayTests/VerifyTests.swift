@@ -19,11 +19,21 @@ import Testing
         let work = TestSupport.temporaryDirectory("verify")
         let good = try TestSupport.run(gatewayBinary, ["plugins", "verify", "--data-dir", work, try TestSupport.product("libSequenceSource.so")])
         #expect(good.status == 0, "\(good.output)")
-        #expect(good.output.contains("5 passed, 0 failed"))
+        #expect(good.output.contains("6 passed, 0 failed"))
 
         let cFixture = try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(work)/good.so")
         let c = try TestSupport.run(gatewayBinary, ["plugins", "verify", "--data-dir", work, cFixture])
         #expect(c.status == 0, "\(c.output)")
+        #expect(c.output.contains("PASS source refuses config of the wrong shape: open({}) refused with invalid config: config must be"), "\(c.output)")
+
+        // `plugins list` shows each configured use of a plugin with its status.
+        let configFile = "\(work)/gateway.json"
+        try #"{"datasources": {"ten": {"plugin": "fixture.good", "config": {"rows": 10}}, "bad": {"plugin": "fixture.good", "config": {"rows": -1}}}}"#
+            .write(toFile: configFile, atomically: true, encoding: .utf8)
+        let listed = try TestSupport.run(gatewayBinary, ["plugins", "list", "--config", configFile, "--plugin-dir", work])
+        #expect(listed.output.contains("    datasources.ten (source): ok\n"), "\(listed.output)")
+        #expect(listed.output.contains("    datasources.bad (source): invalid: source open refused the config: config must be {\"rows\": N} with N >= 0\n"),
+                "\(listed.output)")
 
         let broken = try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(work)/fails.so",
                                                    defines: ["FIXTURE_INIT_FAILS"])

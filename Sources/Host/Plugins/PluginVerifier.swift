@@ -44,11 +44,24 @@ public struct PluginVerifier {
                                 detail: "\(p.id) \(p.version), ABI 1.\(p.abiMinor), kinds \(p.kinds.map(\.rawValue).joined(separator: ","))"))
             checks.append(Check(passed: true, name: "descriptor", detail: "id, version, kinds, tables and config schema are valid"))
         }
+        checks.append(verifyConfigAgainstSchema(plugin))
         if plugin.kinds.contains(.source) { checks += verifySource(plugin) }
         if plugin.kinds.contains(.format) { checks += verifyFormat(plugin) }
         if plugin.kinds.contains(.exporter) { checks += verifyExporter(plugin) }
         if plugin.kinds.contains(.sink) { checks += verifySink(plugin) }
         return checks
+    }
+
+    /// The config the happy path uses must pass the host's own schema check, the one
+    /// start-up applies to administrators' configs: a plugin whose example breaks its schema
+    /// would have every real config judged by rules it does not follow itself.
+    private func verifyConfigAgainstSchema(_ plugin: LoadedPlugin) -> Check {
+        let name = instanceConfig == nil ? "example config matches the config schema" : "given config matches the config schema"
+        guard let config = workingConfig(plugin) else { return Check(passed: true, name: name, detail: "skipped: no example config") }
+        guard let value = ConfigSchema.parse(config) else { return Check(passed: false, name: name, detail: "\(config) is not JSON") }
+        let problems = ConfigSchema.problems(value, schema: ConfigSchema.parse(plugin.configSchema) ?? .object([:]))
+        return Check(passed: problems.isEmpty, name: name,
+                     detail: problems.isEmpty ? "\(config) checked against config_schema_json" : problems.joined(separator: "; "))
     }
 
     private func context(_ plugin: LoadedPlugin) -> InstanceContext {
@@ -120,12 +133,12 @@ public struct PluginVerifier {
             try open(plugin, config)
         } catch {
             guard error.status == GW_INVALID_CONFIG || error.status == GW_INVALID_ARGUMENT else {
-                throw InvalidInput("refused with status \(PluginError.name(of: error.status)), expected invalid config")
+                throw InvalidInput("open(\(config)) refused with status \(PluginError.name(of: error.status)), expected invalid config")
             }
             guard !error.message.isEmpty, !error.message.hasSuffix("failed without a message") else {
-                throw InvalidInput("refused without a message")
+                throw InvalidInput("open(\(config)) refused without a message")
             }
-            return "refused: \(error.message)"
+            return "open(\(config)) refused with \(PluginError.name(of: error.status)): \(error.message)"
         }
         throw InvalidInput("accepted \(config)")
     }
