@@ -28,6 +28,7 @@ public final class Gateway: Sendable {
     /// plugin directories.
     public init(config: GatewayConfig, logger: Logger = Logger(label: "gateway")) throws {
         try config.validate()
+        GatewayMetrics.start()
         self.config = config
         self.logger = logger
         let dataURL = URL(fileURLWithPath: config.dataDir).standardizedFileURL

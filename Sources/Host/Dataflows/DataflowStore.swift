@@ -260,17 +260,20 @@ extension Store {
     @discardableResult
     func finishRun(run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
                    rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil) throws -> Bool {
-        try withConnection { db in
-            try db.run("""
+        let now = Int64(Date().timeIntervalSince1970)
+        let ended = try withConnection { db in
+            try db.query("""
                 UPDATE dataflow_runs SET status = ?, error_message = ?, completed_at = ?, progress = COALESCE(?, progress),
                   rows_read = COALESCE(?, rows_read), rows_written = COALESCE(?, rows_written), export_key = COALESCE(?, export_key),
                   rows_rejected = COALESCE(?, rows_rejected)
-                WHERE id = ? AND status IN ('pending', 'running')
-                """, [.text(status.rawValue), error.map(SQLValue.text) ?? .null, .int(Int64(Date().timeIntervalSince1970)),
+                WHERE id = ? AND status IN ('pending', 'running') RETURNING started_at
+                """, [.text(status.rawValue), error.map(SQLValue.text) ?? .null, .int(now),
                       progress.map { .int(Int64($0)) } ?? .null, rowsRead.map(SQLValue.int) ?? .null, rowsWritten.map(SQLValue.int) ?? .null,
                       exportKey.map(SQLValue.text) ?? .null, rowsRejected.map(SQLValue.int) ?? .null, .int(run)])
-            return db.changes > 0
         }
+        guard let startedAt = ended.first?.first?.int else { return false }
+        GatewayMetrics.runEnded(kind: "dataflow", outcome: status.rawValue, seconds: Double(now - startedAt))
+        return true
     }
 
     func setRunExport(run: Int64, key: String) throws {

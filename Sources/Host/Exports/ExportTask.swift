@@ -84,11 +84,14 @@ extension Store {
     /// Ends a task that is still processing; returns false if it had already ended.
     @discardableResult
     func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "") throws -> Bool {
-        try withConnection { db in
-            try db.run("UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1",
-                       [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(Int64(Date().timeIntervalSince1970)), .int(id)])
-            return db.changes > 0
+        let now = Int64(Date().timeIntervalSince1970)
+        let ended = try withConnection { db in
+            try db.query("UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1 RETURNING created_at",
+                         [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(now), .int(id)])
         }
+        guard let createdAt = ended.first?.first?.int else { return false }
+        GatewayMetrics.runEnded(kind: "export", outcome: "\(status)", seconds: Double(now - createdAt))
+        return true
     }
 
     func deleteTask(id: Int64) throws {

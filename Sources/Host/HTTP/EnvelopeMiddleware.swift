@@ -15,6 +15,9 @@ struct EnvelopeMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         context.requestId = Self.requestId(from: request)
+        // Every line logged for this request carries the id the client sees.
+        context.logger[metadataKey: "request_id"] = "\(context.requestId)"
+        let started = DispatchTime.now().uptimeNanoseconds
         var response: Response
         do {
             response = try await next(request, context)
@@ -26,7 +29,18 @@ struct EnvelopeMiddleware: RouterMiddleware {
             response = Envelope.error(styles.style(for: request.uri.path), apiError, requestId: context.requestId)
         }
         response.headers[.init("x-request-id")!] = context.requestId
+        Self.logAccess(request, response, context: context, started: started)
         return response
+    }
+
+    /// One access-log line per request: the path without its query (a `?token=` never
+    /// reaches the log), status, time to the response head, and the body's size when known.
+    static func logAccess(_ request: Request, _ response: Response, context: Context, started: UInt64) {
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        let bytes = response.body.contentLength.map(String.init) ?? "streamed"
+        context.logger.info("\(request.method) \(request.uri.path) \(response.status.code)", metadata: [
+            "duration_ms": "\(String(format: "%.1f", milliseconds))", "bytes": "\(bytes)",
+        ])
     }
 
     /// Honours a client's id if it is short and plain, so it can be logged safely.

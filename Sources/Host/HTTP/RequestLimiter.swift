@@ -33,10 +33,12 @@ public final class RequestLimiter: Sendable {
         try counts.withLock { c in
             let mine = c.byClient[client, default: 0]
             guard mine < maxPerClient else {
+                GatewayMetrics.requestRefused(limit: "client")
                 throw APIError(.tooManyRequests, "\(maxPerClient) requests of this client are already running (limits.maxConcurrentPerClient); retry when one has finished",
                                retryAfterSeconds: 1)
             }
             guard c.total < maxTotal else {
+                GatewayMetrics.requestRefused(limit: "total")
                 throw APIError(.serviceUnavailable, "the gateway is running \(maxTotal) requests (limits.maxConcurrentRequests); retry in a moment",
                                retryAfterSeconds: 1)
             }

@@ -14,6 +14,9 @@ public enum GatewayServer {
         let styles = EnvelopeStyles(fallback: .gateway)
         let router = Router(context: GatewayRequestContext.self)
         // First: Hummingbird applies middleware only to the routes registered after it.
+        // Metrics outermost: they see every response with its final status (errors already
+        // turned into envelopes), by route pattern.
+        router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(EnvelopeMiddleware(styles: styles))
         AdminRoutes.register(on: router, styles: styles, gateway: gateway)
         DatasetPushRoutes.register(on: router, styles: styles, gateway: gateway)

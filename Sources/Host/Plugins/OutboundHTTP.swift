@@ -124,6 +124,9 @@ public final class OutboundHTTP: Sendable {
         let task = client.execute(
             request: request, delegate: ResponseAccumulator(request: request, maxBodySize: maxResponseBytes),
             deadline: .now() + timeout)
+        let started = Date()
+        var status = "error"
+        defer { GatewayMetrics.outbound(host: request.host, status: status, seconds: Date().timeIntervalSince(started)) }
         do {
             let response: HTTPClient.Response
             if let context {
@@ -131,6 +134,7 @@ public final class OutboundHTTP: Sendable {
             } else {
                 response = try task.futureResult.wait()
             }
+            status = String(response.status.code)
             var bytes: [UInt8] = []
             if var buffer = response.body { bytes = buffer.readBytes(length: buffer.readableBytes) ?? [] }
             return Response(

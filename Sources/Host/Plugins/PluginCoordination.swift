@@ -33,6 +33,9 @@ public final class PluginCoordination: Sendable {
 
     func pace(plugin: String, bucket: String, perSecond: Int, perMinute: Int, cancelled: () -> Bool) -> Bool {
         let key = "\(plugin)\u{0}\(bucket)"
+        let started = Date()
+        var waited = false
+        defer { if waited { GatewayMetrics.rateLimitWait(plugin: plugin, seconds: Date().timeIntervalSince(started)) } }
         while true {
             if cancelled() { return false }
             let now = Date().timeIntervalSince1970
@@ -55,6 +58,7 @@ public final class PluginCoordination: Sendable {
                 return earliest - now
             }
             if wait == 0 { return true }
+            waited = true
             Thread.sleep(forTimeInterval: min(wait, 0.05))
         }
     }

@@ -3,9 +3,15 @@ import PluginABI
 import PluginKit
 
 /// Calls a plugin function with a fresh gw_error and turns a failure into PluginError.
-func call(_ what: String, _ plugin: LoadedPlugin, _ body: (UnsafeMutablePointer<gw_error>) -> gw_status) throws(PluginError) {
+/// Every call is timed and its failures counted in the metrics, by plugin, kind and call.
+func call(_ what: String, _ plugin: LoadedPlugin, _ kind: LoadedPlugin.Kind,
+          _ body: (UnsafeMutablePointer<gw_error>) -> gw_status) throws(PluginError) {
     var err = gw_error()
+    let started = DispatchTime.now().uptimeNanoseconds
     let status = body(&err)
+    GatewayMetrics.pluginCall(plugin: plugin.id, kind: kind.rawValue, call: what,
+                              seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+                              failedStatus: status == GW_OK ? nil : PluginError.name(of: status))
     guard status != GW_OK else { return }
     let message = readError(&err)
     throw PluginError(status: status, message.isEmpty ? "\(plugin.id): \(what) failed without a message" : message)
@@ -30,7 +36,7 @@ public final class SourceHandle: @unchecked Sendable {
         vtable = table.pointee
         var handle: UnsafeMutableRawPointer?
         let open = vtable.open!
-        try call("open", plugin) { err in
+        try call("open", plugin, .source) { err in
             config.withCString { open(context.opaque, $0, strlen($0), &handle, err) }
         }
         guard let handle else { throw PluginError(status: GW_INTERNAL, "\(plugin.id): open returned no instance") }
@@ -46,7 +52,7 @@ public final class SourceHandle: @unchecked Sendable {
             stream.initialize(to: ArrowArrayStream())
             defer { stream.deallocate() }
             let read = vtable.read!
-            try call("read", plugin) { err in
+            try call("read", plugin, .source) { err in
                 requestJSON.withCString { read(instance, $0, strlen($0), stream, err) }
             }
             do {
@@ -68,7 +74,7 @@ public final class SourceHandle: @unchecked Sendable {
     public func finish() throws {
         try lock.withLock {
             let finish = vtable.finish!
-            try call("finish", plugin) { finish(instance, $0) }
+            try call("finish", plugin, .source) { finish(instance, $0) }
         }
     }
 }
@@ -125,32 +131,35 @@ public class ConsumerHandle: @unchecked Sendable {
     public let plugin: LoadedPlugin
     public let context: InstanceContext
     let table: ConsumerTable
+    /// .format or .exporter: what the metrics count its calls as.
+    let kind: LoadedPlugin.Kind
     var instance: UnsafeMutableRawPointer?
     private let lock = NSLock()
 
-    init(plugin: LoadedPlugin, context: InstanceContext, table: ConsumerTable) {
+    init(plugin: LoadedPlugin, context: InstanceContext, table: ConsumerTable, kind: LoadedPlugin.Kind) {
         self.plugin = plugin
         self.context = context
         self.table = table
+        self.kind = kind
     }
 
     deinit { if let instance { table.close(instance) } }
 
     public func begin(_ schema: OwnedSchema) throws {
         try lock.withLock {
-            try call("begin", plugin) { table.begin(instance, schema.pointer, $0) }
+            try call("begin", plugin, kind) { table.begin(instance, schema.pointer, $0) }
         }
     }
 
     public func write(_ batch: OwnedBatch) throws {
         try lock.withLock {
-            try call("write_batch", plugin) { table.write(instance, batch.pointer, $0) }
+            try call("write_batch", plugin, kind) { table.write(instance, batch.pointer, $0) }
         }
     }
 
     public func finish() throws {
         try lock.withLock {
-            try call("finish", plugin) { table.finish(instance, $0) }
+            try call("finish", plugin, kind) { table.finish(instance, $0) }
         }
     }
 }
@@ -173,10 +182,10 @@ public final class FormatHandle: ConsumerHandle, @unchecked Sendable {
         sink = .allocate(capacity: 1)
         sink.initialize(to: gw_byte_sink(sink_private: Unmanaged.passUnretained(sinkBox).toOpaque(), write: sinkWrite))
         super.init(plugin: plugin, context: context,
-                   table: ConsumerTable(begin: t.begin!, write: t.write_batch!, finish: t.finish!, close: t.close!))
+                   table: ConsumerTable(begin: t.begin!, write: t.write_batch!, finish: t.finish!, close: t.close!), kind: .format)
         var handle: UnsafeMutableRawPointer?
         let open = t.open!
-        try call("open", plugin) { err in
+        try call("open", plugin, .format) { err in
             config.withCString { open(context.opaque, $0, strlen($0), sink, &handle, err) }
         }
         guard let handle else { throw PluginError(status: GW_INTERNAL, "\(plugin.id): open returned no instance") }
@@ -208,10 +217,10 @@ public final class ExporterHandle: ConsumerHandle, @unchecked Sendable {
         guard let t = plugin.exporter?.pointee else { throw PluginError(status: GW_UNSUPPORTED, "\(plugin.id) is not an exporter") }
         self.outputDirectory = outputDirectory
         super.init(plugin: plugin, context: context,
-                   table: ConsumerTable(begin: t.begin!, write: t.write_batch!, finish: t.finish!, close: t.close!))
+                   table: ConsumerTable(begin: t.begin!, write: t.write_batch!, finish: t.finish!, close: t.close!), kind: .exporter)
         var handle: UnsafeMutableRawPointer?
         let open = t.open!
-        try call("open", plugin) { err in
+        try call("open", plugin, .exporter) { err in
             config.withCString { cfg in
                 outputDirectory.withCString { dir in
                     baseName.withCString { base in open(context.opaque, cfg, strlen(cfg), dir, base, &handle, err) }
@@ -250,7 +259,7 @@ public final class SinkHandle: @unchecked Sendable {
         table = t
         var handle: UnsafeMutableRawPointer?
         let open = t.open!
-        try call("open", plugin) { err in
+        try call("open", plugin, .sink) { err in
             config.withCString { open(context.opaque, $0, strlen($0), &handle, err) }
         }
         guard let handle else { throw PluginError(status: GW_INTERNAL, "\(plugin.id): open returned no instance") }
@@ -260,15 +269,15 @@ public final class SinkHandle: @unchecked Sendable {
     deinit { table.close!(instance) }
 
     public func begin(_ schema: OwnedSchema) throws {
-        try lock.withLock { try call("begin", plugin) { table.begin!(instance, schema.pointer, $0) } }
+        try lock.withLock { try call("begin", plugin, .sink) { table.begin!(instance, schema.pointer, $0) } }
     }
 
     public func write(_ batch: OwnedBatch) throws {
-        try lock.withLock { try call("write_batch", plugin) { table.write_batch!(instance, batch.pointer, $0) } }
+        try lock.withLock { try call("write_batch", plugin, .sink) { table.write_batch!(instance, batch.pointer, $0) } }
     }
 
     public func commit() throws {
-        try lock.withLock { try call("commit", plugin) { table.commit!(instance, $0) } }
+        try lock.withLock { try call("commit", plugin, .sink) { table.commit!(instance, $0) } }
     }
 
     public func abort() {

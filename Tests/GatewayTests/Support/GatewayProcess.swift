@@ -17,7 +17,7 @@ final class GatewayProcess {
     /// binary (e.g. `unshare -rm sh -c '…; exec "$0" "$@"'`).
     /// `restarting` reuses the work and data folders of a gateway that has stopped.
     init(config: [String: Any] = [:], restarting previous: GatewayProcess? = nil, wrapper: (String) -> [String] = { _ in [] },
-         environment: [String: String] = [:]) throws {
+         environment: [String: String] = [:], logFile: String? = nil) throws {
         work = previous?.work ?? TestSupport.temporaryDirectory("proc")
         dataDir = "\(work)/data"
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
@@ -41,7 +41,12 @@ final class GatewayProcess {
         process.environment = env
         output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        if let logFile {
+            _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: logFile)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         while !printed.contains("admin token") {
             let chunk = output.fileHandleForReading.availableData

@@ -10,6 +10,12 @@ enum AdminRoutes {
             Envelope.success(.gateway, data: Health(status: "ok", plugins: gateway.registry.active.count), requestId: context.requestId)
         }
 
+        // Prometheus scrapes with a token of scope `metrics` (or `admin`).
+        router.group("/metrics").add(middleware: RequireScope(scope: "metrics", tokens: gateway.tokens)).get { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: GatewayMetrics.text())))
+        }
+
         let admin = router.group("/admin").add(middleware: RequireScope(scope: "admin", tokens: gateway.tokens))
         // Listing checks every configured use of a plugin by opening an instance: off the event loop.
         admin.get("/plugins") { _, context -> Response in

@@ -26,7 +26,10 @@ final class ResponseBodySink: BatchSink {
         let channel = channel
         switch format {
         case .json:
-            json = JSONRowWriter { chunk in guard channel.send(chunk) else { throw ClientGone() } }
+            json = JSONRowWriter { chunk in
+                GatewayMetrics.responseBytes(format: "json", chunk.readableBytes)
+                guard channel.send(chunk) else { throw ClientGone() }
+            }
             json?.begin(schema.fields)
         case .plugin(let plugin, let config):
             let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: services)
@@ -34,7 +37,8 @@ final class ResponseBodySink: BatchSink {
             let handle: FormatHandle
             do {
                 handle = try FormatHandle(plugin: plugin, config: config, context: context) { bytes in
-                    channel.send(ByteBuffer(bytes: bytes)) ? GW_OK : GW_CANCELLED
+                    GatewayMetrics.responseBytes(format: plugin.formatName ?? plugin.id, bytes.count)
+                    return channel.send(ByteBuffer(bytes: bytes)) ? GW_OK : GW_CANCELLED
                 }
             } catch {
                 // A config the plugin refuses is the administrator's to fix (SIL crashes on `catch where` with typed throws).

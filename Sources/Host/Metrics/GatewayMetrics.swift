@@ -1,0 +1,80 @@
+import Foundation
+import Metrics
+import Prometheus
+
+/// The gateway's metrics: recorded through swift-metrics everywhere (so the code that
+/// counts never knows the backend), kept in one Prometheus registry, and served as text by
+/// `GET /metrics`. Names follow Prometheus' conventions: `_total` counters, `_seconds`
+/// histograms.
+public enum GatewayMetrics {
+    /// swift-metrics takes one backend per process, so every gateway in a process (the tests
+    /// start many) shares this registry; it is bootstrapped on first use.
+    public static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+            .seconds(60), .seconds(300),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }()
+
+    /// Makes sure the backend is in place before the first metric is created.
+    static func start() { _ = registry }
+
+    /// The Prometheus text exposition of every metric.
+    public static func text() -> [UInt8] { registry.emitToBuffer() }
+
+    /// One call into a plugin (open, read, write_batch, commit, …): its duration, and an
+    /// error counted by status when it failed.
+    static func pluginCall(plugin: String, kind: String, call: String, seconds: Double, failedStatus: String?) {
+        let dimensions = [("plugin", plugin), ("kind", kind), ("call", call)]
+        Timer(label: "gateway_plugin_call_duration_seconds", dimensions: dimensions).recordSeconds(seconds)
+        if let failedStatus {
+            Counter(label: "gateway_plugin_call_errors_total", dimensions: dimensions + [("status", failedStatus)]).increment()
+        }
+    }
+
+    /// Rows that went through one run of the pump, at each end.
+    static func pipelineRows(source: String, sink: String, read: Int64, written: Int64) {
+        Counter(label: "gateway_pipeline_rows_total", dimensions: [("end", "source"), ("type", source)]).increment(by: Int(read))
+        Counter(label: "gateway_pipeline_rows_total", dimensions: [("end", "sink"), ("type", sink)]).increment(by: Int(written))
+    }
+
+    /// Bytes of response bodies the pipeline serialized, by format.
+    static func responseBytes(format: String, _ count: Int) {
+        Counter(label: "gateway_response_body_bytes_total", dimensions: [("format", format)]).increment(by: count)
+    }
+
+    /// An export task or a dataflow run that ended: `kind` "export" or "dataflow".
+    static func runEnded(kind: String, outcome: String, seconds: Double) {
+        Counter(label: "gateway_runs_total", dimensions: [("kind", kind), ("outcome", outcome)]).increment()
+        Timer(label: "gateway_run_duration_seconds", dimensions: [("kind", kind), ("outcome", outcome)]).recordSeconds(seconds)
+    }
+
+    /// A request a plugin or a callback made: by host and status (a number, or "error" when
+    /// there was no answer).
+    static func outbound(host: String, status: String, seconds: Double) {
+        Counter(label: "gateway_outbound_requests_total", dimensions: [("host", host), ("status", status)]).increment()
+        Timer(label: "gateway_outbound_request_duration_seconds", dimensions: [("host", host)]).recordSeconds(seconds)
+    }
+
+    /// A plugin waited under a remote API's rate limit (host->pace()).
+    static func rateLimitWait(plugin: String, seconds: Double) {
+        Counter(label: "gateway_rate_limit_waits_total", dimensions: [("plugin", plugin)]).increment()
+        Timer(label: "gateway_rate_limit_wait_seconds", dimensions: [("plugin", plugin)]).recordSeconds(seconds)
+    }
+
+    /// A request refused because too many ran at once ("total" or "client").
+    static func requestRefused(limit: String) {
+        Counter(label: "gateway_requests_refused_total", dimensions: [("limit", limit)]).increment()
+    }
+}
+
+extension Timer {
+    func recordSeconds(_ seconds: Double) {
+        recordNanoseconds(Int64(max(0, min(seconds, 1e9)) * 1e9))
+    }
+}
