@@ -384,6 +384,7 @@ GWH_FN int gwh_find(const char *json, size_t len, const char *path, const char *
   for (;;) {
     const char *dot = strchr(segment, '.');
     size_t seg_len = dot ? (size_t)(dot - segment) : strlen(segment);
+    if (*p == 'n' && segment > path) return 0; /* a null parent: the field is absent */
     if (*p != '{') {
       *bad_len = (size_t)(segment - path) - (segment > path ? 1 : 0);
       return segment == path ? -1 : -2;
@@ -422,14 +423,9 @@ GWH_FN int gwh_lookup(const char *json, size_t len, const char *path, int requir
   return found == 1;
 }
 
-/* A string, decoded (escapes, \u surrogate pairs) into buf[0..cap), NUL-terminated. A value
- * that does not fit, or holds a NUL, is refused. */
-GWH_FN gw_status gw_config_string(const char *json, size_t len, const char *path, char *buf, size_t cap, int required,
-                                  gw_error *err) {
-  const char *v, *v_end;
-  gw_status status;
-  if (!gwh_lookup(json, len, path, required, &v, &v_end, &status, err)) return status;
-  if (*v != '"') return gw_fail(err, GW_INVALID_CONFIG, "field '%s' must be a string", path);
+/* Decodes the JSON string token [v, v_end) (quotes included) into out[0..n); with out NULL
+ * only counts. Returns 0, or 1 when it holds a NUL. */
+GWH_FN int gwh_decode_string(const char *v, const char *v_end, char *out, size_t *n_out) {
   size_t n = 0;
   for (const char *p = v + 1; p < v_end - 1;) {
     unsigned char bytes[4];
@@ -450,7 +446,7 @@ GWH_FN gw_status gw_config_string(const char *json, size_t len, const char *path
           p += 6;
         }
       }
-      if (cp == 0) return gw_fail(err, GW_INVALID_CONFIG, "field '%s' must not contain NUL", path);
+      if (cp == 0) return 1;
       if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD; /* a lone surrogate */
       if (cp < 0x80) bytes[k++] = (unsigned char)cp;
       else if (cp < 0x800) {
@@ -467,11 +463,26 @@ GWH_FN gw_status gw_config_string(const char *json, size_t len, const char *path
         bytes[k++] = (unsigned char)(0x80 | (cp & 63));
       }
     }
-    if (n + k + 1 > cap) return gw_fail(err, GW_INVALID_CONFIG, "field '%s' is longer than %zu bytes", path, cap ? cap - 1 : 0);
-    memcpy(buf + n, bytes, k);
+    if (out) memcpy(out + n, bytes, k);
     n += k;
   }
-  if (cap == 0) return gw_fail(err, GW_INVALID_CONFIG, "field '%s' has no room", path);
+  *n_out = n;
+  return 0;
+}
+
+/* A string, decoded (escapes, \u surrogate pairs) into buf[0..cap), NUL-terminated. A value
+ * that does not fit, or holds a NUL, is refused, and then buf is left as it was (your
+ * default stays). */
+GWH_FN gw_status gw_config_string(const char *json, size_t len, const char *path, char *buf, size_t cap, int required,
+                                  gw_error *err) {
+  const char *v, *v_end;
+  gw_status status;
+  if (!gwh_lookup(json, len, path, required, &v, &v_end, &status, err)) return status;
+  if (*v != '"') return gw_fail(err, GW_INVALID_CONFIG, "field '%s' must be a string", path);
+  size_t n = 0;
+  if (gwh_decode_string(v, v_end, NULL, &n)) return gw_fail(err, GW_INVALID_CONFIG, "field '%s' must not contain NUL", path);
+  if (n + 1 > cap) return gw_fail(err, GW_INVALID_CONFIG, "field '%s' is longer than %zu bytes", path, cap ? cap - 1 : 0);
+  gwh_decode_string(v, v_end, buf, &n);
   buf[n] = 0;
   return GW_OK;
 }
@@ -693,6 +704,24 @@ GWH_FN void gw_append_int(gw_batch_builder *b, int64_t col, int64_t v) {
   c->length++;
 }
 
+/* A whole number into an unsigned column ("C" "S" "I" "L"): the whole uint64 range. */
+GWH_FN void gw_append_uint64(gw_batch_builder *b, int64_t col, uint64_t v) {
+  if (!gwh_room(b, col)) return;
+  gw_column *c = &b->columns[col];
+  if (c->kind != 'u') { gwh_problem(b, GW_INTERNAL, "column '%s' (%s) takes no unsigned integers", c->name, c->format); return; }
+  if (c->width < 8 && v >= ((uint64_t)1 << (c->width * 8))) {
+    gwh_problem(b, GW_INVALID_ARGUMENT, "column '%s': %llu does not fit %s", c->name, (unsigned long long)v, c->format);
+    return;
+  }
+  uint8_t *at = c->values + c->length * c->width;
+  if (c->width == 1) { uint8_t x = (uint8_t)v; memcpy(at, &x, 1); }
+  else if (c->width == 2) { uint16_t x = (uint16_t)v; memcpy(at, &x, 2); }
+  else if (c->width == 4) { uint32_t x = (uint32_t)v; memcpy(at, &x, 4); }
+  else memcpy(at, &v, 8);
+  gwh_valid(c);
+  c->length++;
+}
+
 GWH_FN void gw_append_double(gw_batch_builder *b, int64_t col, double v) {
   if (!gwh_room(b, col)) return;
   gw_column *c = &b->columns[col];
@@ -743,9 +772,10 @@ GWH_FN void gw_append_cstr(gw_batch_builder *b, int64_t col, const char *s) {
 GWH_FN int64_t gw_batch_rows(const gw_batch_builder *b) { return b->n_columns ? b->columns[0].length : 0; }
 
 GWH_FN void gwh_release_array(struct ArrowArray *a) {
-  for (int64_t i = 0; i < a->n_buffers; i++) free((void *)a->buffers[i]);
+  for (int64_t i = 0; a->buffers && i < a->n_buffers; i++) free((void *)a->buffers[i]);
   free(a->buffers);
-  for (int64_t i = 0; i < a->n_children; i++) {
+  for (int64_t i = 0; a->children && i < a->n_children; i++) {
+    if (!a->children[i]) continue;
     if (a->children[i]->release) a->children[i]->release(a->children[i]);
     free(a->children[i]);
   }
@@ -761,7 +791,10 @@ GWH_FN int gwh_new_array(struct ArrowArray *a, int64_t length, int64_t n_buffers
   a->buffers = calloc((size_t)n_buffers + 1, sizeof(void *));
   a->children = calloc((size_t)n_children + 1, sizeof(struct ArrowArray *));
   a->release = gwh_release_array;
-  return a->buffers && a->children;
+  if (a->buffers && a->children) return 1;
+  /* Released as empty: nothing to walk. */
+  a->n_buffers = a->n_children = 0;
+  return 0;
 }
 
 /* Moves column `c`'s buffers into `a` and leaves `c` empty. */
@@ -854,7 +887,9 @@ GWH_FN gw_status gw_batch_schema(const gw_batch_builder *b, struct ArrowSchema *
  *     static gw_status fill(void *state, gw_batch_builder *batch, gw_error *err);
  *
  * Append up to a batch's worth of rows (a few thousand) and return GW_OK; append none to end
- * the stream. Return an error status with a message to fail it: the host then gets EIO (or
+ * the stream. So a fill that meets an empty page which is not the last (a remote API that
+ * pages by cursor may send one) must fetch the next page itself before it returns: returning
+ * no rows ends the stream, and the host then takes the read as complete. Return an error status with a message to fail it: the host then gets EIO (or
  * ECANCELED for GW_CANCELLED) and your message. With `host` and `ctx` given, the stream
  * checks is_cancelled() before each batch. `state` belongs to the stream from this call on:
  * `free_state` (may be NULL) is called when the host releases the stream, or at once when
@@ -946,8 +981,8 @@ GWH_FN gw_status gw_stream_init(struct ArrowArrayStream *out, const gw_host_api 
  * row `row` (counted from 0 within the batch; the column's offset is added here) of any
  * type the ABI names:
  *
- *   text: integers and decimals in plain decimal notation, floats in the shortest form that
- *         reads back to the same value ("NaN", "Infinity", "-Infinity"), booleans true/false,
+ *   text: integers and decimals in plain decimal notation, floats in the fewest digits that
+ *         read back to the same value (see gwh_append_double; "NaN", "Infinity", "-Infinity"), booleans true/false,
  *         dates YYYY-MM-DD, timestamps YYYY-MM-DDTHH:MM:SS with the unit's fraction when it is
  *         not zero and a Z when the column has a zone, binary as lower-case hex.
  *   JSON: the same, strings and dates quoted, non-finite floats and nulls as null, binary as
@@ -957,14 +992,33 @@ GWH_FN gw_status gw_stream_init(struct ArrowArrayStream *out, const gw_host_api 
  * zone, so no time-zone database is needed; the zone is a label for display.
  * ======================================================================================== */
 
+/* A decimal format "d:P,S" or "d:P,S,BITS": its scale and width in 64-bit words (2 or 4),
+ * or 0 when it is not one these readers take (precision 1..76, |scale| <= 76). */
+GWH_FN int gwh_decimal(const char *f, int *scale) {
+  if (strncmp(f, "d:", 2)) return 0;
+  long parts[3] = {0, 0, 128};
+  int n = 0;
+  const char *p = f + 2;
+  while (n < 3) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v < -1000 || v > 1000) return 0;
+    parts[n++] = v;
+    if (*end == 0) break;
+    if (*end != ',') return 0;
+    p = end + 1;
+  }
+  if (n < 2 || parts[0] < 1 || parts[0] > 76 || parts[1] < -76 || parts[1] > 76) return 0;
+  if (parts[2] != 128 && parts[2] != 256) return 0;
+  *scale = (int)parts[1];
+  return parts[2] == 256 ? 4 : 2;
+}
+
 /* 1 when `format` is a column type these readers know (every type gateway_plugin.h names). */
 GWH_FN int gw_format_known(const char *f) {
   char kind;
-  int width;
-  if (gwh_build_kind(f, &kind, &width) || !strcmp(f, "n")) return 1;
-  int precision, scale, bits = 128, used = 0;
-  if (sscanf(f, "d:%d,%d%n", &precision, &scale, &used) == 2 && f[used] == 0) return 1;
-  return sscanf(f, "d:%d,%d,%d%n", &precision, &scale, &bits, &used) == 3 && f[used] == 0 && (bits == 128 || bits == 256);
+  int width, scale;
+  return gwh_build_kind(f, &kind, &width) || !strcmp(f, "n") || gwh_decimal(f, &scale);
 }
 
 /* GW_OK when every column of a batch schema has a type the readers know; else
@@ -974,8 +1028,9 @@ GWH_FN gw_status gw_check_schema(const struct ArrowSchema *schema, gw_error *err
     return gw_fail(err, GW_INVALID_ARGUMENT, "a batch schema is a struct (\"+s\")");
   for (int64_t i = 0; i < schema->n_children; i++) {
     const struct ArrowSchema *c = schema->children[i];
-    if (!gw_format_known(c->format))
-      return gw_fail(err, GW_UNSUPPORTED, "column '%s' has Arrow type '%s', which this plugin cannot write", c->name, c->format);
+    if (!c->format || !gw_format_known(c->format))
+      return gw_fail(err, GW_UNSUPPORTED, "column '%s' has Arrow type '%s', which this plugin cannot write",
+                     c->name ? c->name : "", c->format ? c->format : "(none)");
   }
   return GW_OK;
 }
@@ -1112,14 +1167,21 @@ GWH_FN void gwh_append_decimal(gw_text *t, const uint64_t *words, int n_words, i
   }
 }
 
-GWH_FN void gwh_append_double(gw_text *t, double d, int json) {
+/* The fewest significant digits from 15 up (a float32: from 6 up, compared as a float32) that
+ * read back as the same value: 0.1f prints 0.1, 1.0/3 prints 0.3333333333333333. %g drops
+ * trailing zeros, so values with a short decimal form print short; only denormals that a
+ * shorter form would also reach keep 15 digits (5e-324 prints 4.94065645841247e-324). */
+GWH_FN void gwh_append_double(gw_text *t, double d, int json, int single) {
   if (isnan(d) || isinf(d)) {
     gw_text_append_str(t, json ? "null" : isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
     return;
   }
   char buf[40];
-  int n = snprintf(buf, sizeof buf, "%.15g", d);
-  if (strtod(buf, NULL) != d) n = snprintf(buf, sizeof buf, "%.17g", d);
+  int n = 0;
+  for (int digits = single ? 6 : 15; digits <= 17; digits++) {
+    n = snprintf(buf, sizeof buf, "%.*g", digits, d);
+    if (single ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d) break;
+  }
   gw_text_append(t, buf, (size_t)n);
 }
 
@@ -1128,6 +1190,8 @@ GWH_FN void gwh_append_double(gw_text *t, double d, int json) {
  * refuses. */
 GWH_FN gw_status gw_append_value(gw_text *out, const char *f, const struct ArrowArray *column, int64_t row, int json,
                                  gw_error *err) {
+  /* Refused before any read: a format read with the wrong layout would read past its buffer. */
+  if (!gw_format_known(f)) return gw_fail(err, GW_UNSUPPORTED, "Arrow type '%s' cannot be written", f);
   if (gw_value_is_null(f, column, row)) {
     if (json) gw_text_append(out, "null", 4);
     return GW_OK;
@@ -1147,12 +1211,11 @@ GWH_FN gw_status gw_append_value(gw_text *out, const char *f, const struct Arrow
   case 'S': n = snprintf(buf, sizeof buf, "%u", ((const uint16_t *)values)[i]); break;
   case 'I': n = snprintf(buf, sizeof buf, "%u", ((const uint32_t *)values)[i]); break;
   case 'L': n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)((const uint64_t *)values)[i]); break;
-  case 'f': gwh_append_double(out, ((const float *)values)[i], json); return GW_OK;
-  case 'g': gwh_append_double(out, ((const double *)values)[i], json); return GW_OK;
+  case 'f': gwh_append_double(out, ((const float *)values)[i], json, 1); return GW_OK;
+  case 'g': gwh_append_double(out, ((const double *)values)[i], json, 0); return GW_OK;
   case 'd': {
-    int precision = 0, scale = 0, bits = 128;
-    if (sscanf(f, "d:%d,%d,%d", &precision, &scale, &bits) < 2) break;
-    int n_words = bits == 256 ? 4 : 2;
+    int scale = 0;
+    int n_words = gwh_decimal(f, &scale);
     uint64_t words[4];
     memcpy(words, (const uint8_t *)values + i * n_words * 8, (size_t)n_words * 8);
     gwh_append_decimal(out, words, n_words, scale);

@@ -67,6 +67,13 @@ static void config_reads(void) {
   /* The last of two equal keys wins; a key with an escape matches its decoded form. */
   CHECK(gw_config_int64("{\"a\":1,\"a\":2}", 13, "a", &n, GW_REQUIRED, &err) == GW_OK && n == 2);
   CHECK(gw_config_int64("{\"a\\tb\":3}", 10, "a\tb", &n, GW_REQUIRED, &err) == GW_OK && n == 3);
+  /* A null parent is an absent field; a refused string leaves the caller's default. */
+  n = 5;
+  CHECK(gw_config_int64("{\"auth\": null}", 14, "auth.port", &n, GW_OPTIONAL, &err) == GW_OK && n == 5);
+  strcpy(name, "default");
+  CHECK(gw_config_string(doc, len, "name", name, 4, GW_REQUIRED, &err) == GW_INVALID_CONFIG && !strcmp(name, "default"));
+  strcpy(name, "default");
+  CHECK(gw_config_string("{\"s\":\"ab\\u0000\"}", 16, "s", name, sizeof name, GW_REQUIRED, &err) == GW_INVALID_CONFIG && !strcmp(name, "default"));
   /* A NULL document (no config at all) has no fields. */
   CHECK(gw_config_int64(NULL, 0, "a", &n, GW_OPTIONAL, &err) == GW_OK);
 }
@@ -178,6 +185,13 @@ static void build_and_read(void) {
   gw_batch_free(&b);
   const char *odd[] = {"+l"};
   CHECK(gw_batch_init(&b, 1, names, odd, &err) == GW_UNSUPPORTED && strstr(err.message, "'+l'"));
+  /* The whole uint64 range. */
+  const char *unames[] = {"u"}, *uformats[] = {"L"};
+  CHECK(gw_batch_init(&b, 1, unames, uformats, &err) == GW_OK);
+  gw_append_uint64(&b, 0, UINT64_MAX);
+  CHECK(gw_batch_finish(&b, &batch, &err) == GW_OK && ((const uint64_t *)batch.children[0]->buffers[1])[0] == UINT64_MAX);
+  batch.release(&batch);
+  gw_batch_free(&b);
   /* An empty batch has buffers too. */
   CHECK(gw_batch_init(&b, 2, names, formats, &err) == GW_OK);
   CHECK(gw_batch_finish(&b, &batch, &err) == GW_OK && batch.length == 0 && batch.children[1]->buffers[1] != NULL);
@@ -209,6 +223,25 @@ static void decimals(void) {
   gw_error err = {{0}};
   CHECK(gw_append_value(&t, "d:76,1,256", &column, 0, 1, &err) == GW_OK);
   CHECK_TEXT(t, "-0.1");
+  /* Formats the readers do not know are refused before any read (they would be read with
+   * the wrong layout): 32-bit times, durations, decimal32/64, absurd scales. */
+  int64_t one[4] = {1, 0, 0, 0};
+  const void *small[2] = {NULL, one};
+  struct ArrowArray tiny = {.length = 1, .n_buffers = 2, .buffers = small};
+  const char *refused[] = {"tts", "tDs", "tiM", "d:10,2,64", "d:9,2,32", "d:5,-2147483648", "d:5,2000000000", "d:", "ll", ""};
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    gw_text_clear(&t);
+    CHECK(gw_append_value(&t, refused[i], &tiny, 0, 0, &err) == GW_UNSUPPORTED && !gw_format_known(refused[i]));
+  }
+  /* Floats in the fewest digits that read back (a float32 as a float32). */
+  float f01 = 0.1f;
+  double third = 1.0 / 3, tiny_d = 5e-324;
+  const void *fb[2] = {NULL, &f01}, *db[2] = {NULL, &third}, *tb[2] = {NULL, &tiny_d};
+  struct ArrowArray fa = {.length = 1, .n_buffers = 2, .buffers = fb}, da = {.length = 1, .n_buffers = 2, .buffers = db},
+                    ta = {.length = 1, .n_buffers = 2, .buffers = tb};
+  gw_text_clear(&t); CHECK(gw_append_value(&t, "f", &fa, 0, 0, &err) == GW_OK); CHECK_TEXT(t, "0.1");
+  gw_text_clear(&t); CHECK(gw_append_value(&t, "g", &da, 0, 0, &err) == GW_OK); CHECK_TEXT(t, "0.3333333333333333");
+  gw_text_clear(&t); CHECK(gw_append_value(&t, "g", &ta, 0, 0, &err) == GW_OK); CHECK_TEXT(t, "4.94065645841247e-324");
   struct ArrowSchema list = {.format = "+l", .name = "tags"};
   struct ArrowSchema *children[] = {&list};
   struct ArrowSchema schema = {.format = "+s", .name = "", .n_children = 1, .children = children};
