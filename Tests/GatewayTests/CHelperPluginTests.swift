@@ -137,6 +137,10 @@ import Testing
             let query = try await server.request(.GET, "/api/v1/datasource/typo/query?token=\(admin)")
             #expect(query.status == 500 && (query.json["message"] as? String ?? query.text).contains(
                 "datasource 'typo' is misconfigured on this gateway: "), "\(query.text)")
+            // The same for a format whose own config (plugins.config) the plugin refuses.
+            let formatted = try await server.request(.GET, ResourceLimitTests.storeQuery("SELECT 1 AS a", token: admin) + "&format=ndjson")
+            #expect(formatted.status == 500 && formatted.text.contains(
+                #"format 'ndjson' is misconfigured on this gateway: field 'line_end' must be \"\\n\" or \"\\r\\n\""#), "\(formatted.text)")
         }
     }
 

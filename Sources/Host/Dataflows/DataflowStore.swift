@@ -272,7 +272,7 @@ extension Store {
                       exportKey.map(SQLValue.text) ?? .null, rowsRejected.map(SQLValue.int) ?? .null, .int(run)])
         }
         guard let startedAt = ended.first?.first?.int else { return false }
-        GatewayMetrics.runEnded(kind: "dataflow", outcome: status.rawValue, seconds: Double(now - startedAt))
+        GatewayMetrics.runEnded(kind: "dataflow", outcome: status.rawValue, seconds: Double(now) - Double(startedAt))
         return true
     }
 

@@ -179,12 +179,8 @@ public final class ExportService: Sendable {
         // counts the source's pages or rows); a cancel of the export reaches it.
         let own = InstanceContext(pluginId: plugin.id, instanceName: context.instanceName, services: context.services)
         context.onCancel { own.cancel() }
-        do {
-            return try ExporterHandle(plugin: plugin, config: json, context: own, outputDirectory: workDirectory, baseName: baseName)
-        } catch {
-            // A config the plugin refuses is the administrator's to fix (SIL crashes on `catch where` with typed throws).
-            guard error.status == GW_INVALID_CONFIG else { throw error }
-            throw PluginUseCheck.misconfigured("exporter '\(plugin.exporterName ?? plugin.id)'", error)
+        return try PluginUseCheck.openingConfigured("exporter '\(plugin.exporterName ?? plugin.id)'") { () throws(PluginError) in
+            try ExporterHandle(plugin: plugin, config: json, context: own, outputDirectory: workDirectory, baseName: baseName)
         }
     }
 

@@ -90,7 +90,7 @@ extension Store {
                          [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(now), .int(id)])
         }
         guard let createdAt = ended.first?.first?.int else { return false }
-        GatewayMetrics.runEnded(kind: "export", outcome: "\(status)", seconds: Double(now - createdAt))
+        GatewayMetrics.runEnded(kind: "export", outcome: "\(status)", seconds: Double(now) - Double(createdAt))
         return true
     }
 

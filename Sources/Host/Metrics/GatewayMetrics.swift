@@ -43,9 +43,10 @@ public enum GatewayMetrics {
         Counter(label: "gateway_pipeline_rows_total", dimensions: [("end", "sink"), ("type", sink)]).increment(by: Int(written))
     }
 
-    /// Bytes of response bodies the pipeline serialized, by format.
-    static func responseBytes(format: String, _ count: Int) {
-        Counter(label: "gateway_response_body_bytes_total", dimensions: [("format", format)]).increment(by: count)
+    /// Bytes of response bodies the pipeline serialized, by format: made once per response
+    /// and incremented per chunk, so the registry is not searched on the hot path.
+    static func responseBytes(format: String) -> Metrics.Counter {
+        Metrics.Counter(label: "gateway_response_body_bytes_total", dimensions: [("format", format)])
     }
 
     /// An export task or a dataflow run that ended: `kind` "export" or "dataflow".
@@ -74,7 +75,9 @@ public enum GatewayMetrics {
 }
 
 extension Timer {
+    /// Bounded before the conversion: a NaN or a clock jump must not trap the server.
     func recordSeconds(_ seconds: Double) {
+        guard seconds.isFinite else { return }
         recordNanoseconds(Int64(max(0, min(seconds, 1e9)) * 1e9))
     }
 }

@@ -51,10 +51,17 @@ enum PluginUseCheck {
         return wanted
     }
 
-    /// A config the administrator gave that the plugin refuses: the server's fault, not the
-    /// client's, so a 500 that says what to fix (not the plugin's 400).
-    static func misconfigured(_ what: String, _ error: PluginError) -> APIError {
-        APIError(.internalServerError, "\(what) is misconfigured on this gateway: \(error.message) (see GET /admin/plugins)")
+    /// Opens an instance with a config the administrator gave (a datasource's, a plugin's
+    /// own). The plugin refusing that config is the server's fault, not the client's: a 500
+    /// that says what to fix, instead of the 400 a refusal otherwise maps to.
+    static func openingConfigured<T>(_ what: String, _ open: () throws(PluginError) -> T) throws -> T {
+        do {
+            return try open()
+        } catch {
+            // Checked inside: swiftc 6.3.1 crashes on `catch where` over a typed throw.
+            guard error.status == GW_INVALID_CONFIG else { throw error }
+            throw APIError(.internalServerError, "\(what) is misconfigured on this gateway: \(error.message) (see GET /admin/plugins)")
+        }
     }
 
     /// The kinds a plugin's own config (`plugins.config`) goes to: formats, exporters, and

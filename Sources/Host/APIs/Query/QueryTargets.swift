@@ -131,13 +131,8 @@ struct QueryTargets: Sendable {
         }
         let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: gateway.services, onProgress: onProgress)
         control.onStop { context.cancel() }
-        let source: SourceHandle
-        do {
-            source = try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
-        } catch {
-            // A config the plugin refuses is the administrator's to fix (SIL crashes on `catch where` with typed throws).
-            guard error.status == GW_INVALID_CONFIG else { throw error }
-            throw PluginUseCheck.misconfigured("datasource '\(id)'", error)
+        let source = try PluginUseCheck.openingConfigured("datasource '\(id)'") { () throws(PluginError) in
+            try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
         }
         var request: [String: Any] = ["params": query.parameters]
         if let q = query.query { request["query"] = q }

@@ -26,24 +26,21 @@ final class ResponseBodySink: BatchSink {
         let channel = channel
         switch format {
         case .json:
+            let bytes = GatewayMetrics.responseBytes(format: "json")
             json = JSONRowWriter { chunk in
-                GatewayMetrics.responseBytes(format: "json", chunk.readableBytes)
+                bytes.increment(by: chunk.readableBytes)
                 guard channel.send(chunk) else { throw ClientGone() }
             }
             json?.begin(schema.fields)
         case .plugin(let plugin, let config):
             let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: services)
             control.onStop { context.cancel() }
-            let handle: FormatHandle
-            do {
-                handle = try FormatHandle(plugin: plugin, config: config, context: context) { bytes in
-                    GatewayMetrics.responseBytes(format: plugin.formatName ?? plugin.id, bytes.count)
+            let counted = GatewayMetrics.responseBytes(format: plugin.formatName ?? plugin.id)
+            let handle = try PluginUseCheck.openingConfigured("format '\(plugin.formatName ?? plugin.id)'") { () throws(PluginError) in
+                try FormatHandle(plugin: plugin, config: config, context: context) { bytes in
+                    counted.increment(by: bytes.count)
                     return channel.send(ByteBuffer(bytes: bytes)) ? GW_OK : GW_CANCELLED
                 }
-            } catch {
-                // A config the plugin refuses is the administrator's to fix (SIL crashes on `catch where` with typed throws).
-                guard error.status == GW_INVALID_CONFIG else { throw error }
-                throw PluginUseCheck.misconfigured("format '\(plugin.formatName ?? plugin.id)'", error)
             }
             try handle.begin(schema)
             formatter = handle
