@@ -62,7 +62,10 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            path: "Sources/Host", swiftSettings: strict),
+            path: "Sources/Host",
+            // The console page and the OpenAPI description travel inside the binary.
+            resources: [.embedInCode("APIs/Console/console.html"), .embedInCode("APIs/OpenAPI/openapi.json")],
+            swiftSettings: strict),
         .executableTarget(
             name: "gateway",
             dependencies: [

@@ -33,6 +33,19 @@ public final class DatasetStore: @unchecked Sendable {
         try writer.execute(dataset.createSQL)
     }
 
+    /// How many rows each dataset's table holds (nil: no table yet), read on a connection of
+    /// its own so that a running push does not block the count.
+    public func rowCounts(_ datasets: [Dataset]) throws -> [String: Int64] {
+        let reader = try SQLiteConnection(path: path, readOnly: true)
+        var counts: [String: Int64] = [:]
+        for d in datasets {
+            let exists = try reader.query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", [.text(d.table)])
+            guard !exists.isEmpty else { continue }
+            counts[d.id] = try reader.query("SELECT count(*) FROM \(Dataset.quote(d.table))").first?.first?.int
+        }
+        return counts
+    }
+
     /// Runs preSql, the rows `feed` pushes, and postSql in ONE transaction: any failure
     /// leaves every table as it was. Returns the number of rows written.
     public func write(_ dataset: Dataset, update: Bool, feed: (inout DatasetImport) throws -> Void) throws -> Int {

@@ -55,11 +55,15 @@ extension Store {
     }
 
     /// A user's tasks since `since`, newest first; only those of `owner` unless it is nil.
-    func tasks(userId: String, since: Date, owner: String?) throws -> [ExportTask] {
+    /// Tasks created since `since`, newest first: of one user (nil: of every user), and of
+    /// one owner token (nil: every owner's).
+    func tasks(userId: String?, since: Date, owner: String?) throws -> [ExportTask] {
         try withConnection { db in
-            let mine = owner == nil ? "" : " AND owner = ?"
-            return try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE user_id = ? AND created_at >= ?\(mine) ORDER BY created_at DESC, id DESC",
-                                [.text(userId), .int(Int64(since.timeIntervalSince1970))] + (owner.map { [.text($0)] } ?? [])).map(Self.task)
+            var sql = "SELECT \(Self.taskColumns) FROM export_tasks WHERE created_at >= ?"
+            var values: [SQLValue] = [.int(Int64(since.timeIntervalSince1970))]
+            if let userId { sql += " AND user_id = ?"; values.append(.text(userId)) }
+            if let owner { sql += " AND owner = ?"; values.append(.text(owner)) }
+            return try db.query(sql + " ORDER BY created_at DESC, id DESC", values).map(Self.task)
         }
     }
 

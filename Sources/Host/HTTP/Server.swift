@@ -11,19 +11,7 @@ public enum GatewayServer {
         _ gateway: Gateway, host: String? = nil, port: Int? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let styles = EnvelopeStyles(fallback: .gateway)
-        let router = Router(context: GatewayRequestContext.self)
-        // First: Hummingbird applies middleware only to the routes registered after it.
-        // Metrics outermost: they see every response with its final status (errors already
-        // turned into envelopes), by route pattern.
-        router.middlewares.add(MetricsMiddleware())
-        router.middlewares.add(EnvelopeMiddleware(styles: styles))
-        AdminRoutes.register(on: router, styles: styles, gateway: gateway)
-        DatasetPushRoutes.register(on: router, styles: styles, gateway: gateway)
-        QueryRoutes.register(on: router, styles: styles, gateway: gateway)
-        FileUploadRoutes.register(on: router, styles: styles, gateway: gateway)
-        ExportRoutes.register(on: router, styles: styles, gateway: gateway)
-        DataFlowRoutes.register(on: router, styles: styles, gateway: gateway)
+        let router = router(gateway)
         let server = gateway.config.server
         let connections = ProcessLimits.connectionCap(
             configured: server.maxConnections, descriptorLimit: ProcessLimits.raiseDescriptorLimit())
@@ -47,6 +35,26 @@ public enum GatewayServer {
                 await onRunning(port)
             },
             logger: gateway.logger)
+    }
+
+    /// Every route, behind the middleware every request passes.
+    static func router(_ gateway: Gateway) -> Router<GatewayRequestContext> {
+        let styles = EnvelopeStyles(fallback: .gateway)
+        let router = Router(context: GatewayRequestContext.self)
+        // First: Hummingbird applies middleware only to the routes registered after it.
+        // Metrics outermost: they see every response with its final status (errors already
+        // turned into envelopes), by route pattern.
+        router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(EnvelopeMiddleware(styles: styles))
+        AdminRoutes.register(on: router, styles: styles, gateway: gateway)
+        DatasetPushRoutes.register(on: router, styles: styles, gateway: gateway)
+        QueryRoutes.register(on: router, styles: styles, gateway: gateway)
+        FileUploadRoutes.register(on: router, styles: styles, gateway: gateway)
+        ExportRoutes.register(on: router, styles: styles, gateway: gateway)
+        DataFlowRoutes.register(on: router, styles: styles, gateway: gateway)
+        ConsoleRoutes.register(on: router)
+        OpenAPIRoutes.register(on: router)
+        return router
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down within `server.shutdownGraceSeconds`:

@@ -15,6 +15,12 @@ public struct HostServiceProvider: Sendable {
         self.logger = logger
         self.coordination = coordination
     }
+
+    /// The same services, logging through `logger`: a request's logger, so that what a
+    /// plugin logs while serving it carries the request id the client sees.
+    public func logging(to logger: Logger) -> HostServiceProvider {
+        HostServiceProvider(store: store, http: http, logger: logger, coordination: coordination)
+    }
 }
 
 /// The host side of a `gw_host_ctx`: who the instance is, and the cancellation and

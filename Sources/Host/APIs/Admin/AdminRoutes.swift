@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// `GET /healthz`, and the administrator's routes under `/admin` (scope `admin`).
+/// `GET /healthz`, `GET /metrics`, and the administrator's routes under `/admin` (scope `admin`).
 enum AdminRoutes {
     static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/admin", .gateway)
@@ -29,18 +29,23 @@ enum AdminRoutes {
             return Envelope.success(.gateway, data: Rescan(changes: changes, plugins: list), requestId: context.requestId)
         }
         registerDatasets(on: admin, gateway: gateway)
+        TokenRoutes.register(on: router, admin: admin, gateway: gateway)
     }
 
     static func registerDatasets(on admin: RouterGroup<GatewayRequestContext>, gateway: Gateway) {
         admin.get("/datasets") { _, context -> Response in
-            let list = try gateway.datasets.all().map { DatasetInfo($0, configured: gateway.datasets.isConfigured($0.id)) }
+            let list = try await Workers.run {
+                let all = try gateway.datasets.all()
+                let rows = try gateway.datasetTables.rowCounts(all)
+                return all.map { DatasetInfo($0, configured: gateway.datasets.isConfigured($0.id), rows: rows[$0.id] ?? 0) }
+            }
             return Envelope.success(.gateway, data: list, requestId: context.requestId)
         }
         admin.put("/datasets/:id") { request, context -> Response in
             let id = try context.parameters.require("id")
             let definition = try await request.decodeJSON(DatasetDefinition.self, limit: 1 << 20)
             let dataset = try await Workers.run { try gateway.datasets.define(id, definition) }
-            return Envelope.success(.gateway, data: DatasetInfo(dataset, configured: false), requestId: context.requestId)
+            return Envelope.success(.gateway, data: DatasetInfo(dataset, configured: false, rows: nil), requestId: context.requestId)
         }
         admin.delete("/datasets/:id") { _, context -> Response in
             let id = try context.parameters.require("id")
@@ -53,7 +58,10 @@ enum AdminRoutes {
     struct DatasetInfo: Encodable {
         let id: String, table: String, columns: [[String: String]], keys: [String]
         let preSql: [String], postSql: [String], visitors: [String], source: String
-        init(_ d: Dataset, configured: Bool) {
+        /// Rows in the table (the list only).
+        let rows: Int64?
+        init(_ d: Dataset, configured: Bool, rows: Int64?) {
+            self.rows = rows
             id = d.id
             table = d.table
             columns = d.columns.map { ["name": $0.name, "type": $0.type.rawValue] }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 
 /// Seed 000's file upload: `POST /etl/api/upload_file_api/`, multipart with the signed
@@ -20,13 +21,13 @@ enum FileUploadRoutes {
                 try DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
             }
             defer { upload.discard() }
-            let message = try await importUpload(upload, gateway: gateway)
+            let message = try await importUpload(upload, gateway: gateway, logger: context.logger)
             context.logger.info("file upload", metadata: ["dataset": "\(upload.fields["type"] ?? "")", "result": "\(message)"])
             return Envelope.success(.dataResult, data: Int?.none, message: message, requestId: context.requestId)
         }
     }
 
-    static func importUpload(_ upload: UploadedForm, gateway: Gateway) async throws -> String {
+    static func importUpload(_ upload: UploadedForm, gateway: Gateway, logger: Logger) async throws -> String {
         let fields = upload.fields
         let write = try upload.authorized ?? DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
         let dataset = write.dataset, update = write.update
@@ -39,7 +40,7 @@ enum FileUploadRoutes {
             throw APIError.badRequest("missing field 'file' (or 'filename' to re-process an uploaded file)")
         }
         let path = gateway.uploads.path(of: stored, dataset: dataset.id)
-        let rows = try await Workers.run { try FileImport.run(path, into: dataset, update: update, gateway: gateway) }
+        let rows = try await Workers.run { try FileImport.run(path, into: dataset, update: update, gateway: gateway, logger: logger) }
         var message = "imported \(rows) rows from \(stored) into dataset '\(dataset.id)'"
         if let mail = fields["mail"], !mail.isEmpty {
             message += "; " + (await Mailer(config: gateway.config.smtp).send(result: message, to: mail, subject: "Upload to dataset \(dataset.id)"))
@@ -51,9 +52,9 @@ enum FileUploadRoutes {
 /// Imports a stored file into a dataset: the file's source (CSV, or a source plugin for
 /// its extension) pumped into the dataset's table, in one transaction.
 enum FileImport {
-    static func run(_ path: String, into dataset: Dataset, update: Bool, gateway: Gateway) throws -> Int {
+    static func run(_ path: String, into dataset: Dataset, update: Bool, gateway: Gateway, logger: Logger) throws -> Int {
         do {
-            let source = try self.source(path, gateway: gateway)
+            let source = try self.source(path, gateway: gateway, services: gateway.services.logging(to: logger))
             let sink = DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: update ? .upsert : .append)
             return Int(try Pump.run(source, into: sink).progress.rowsWritten)
         } catch let e as CSVRowParser.Failure {
@@ -65,14 +66,14 @@ enum FileImport {
     }
 
     /// The reader for a file, chosen by its extension.
-    static func source(_ path: String, gateway: Gateway) throws -> BatchSource {
+    static func source(_ path: String, gateway: Gateway, services: HostServiceProvider) throws -> BatchSource {
         let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
         if ext == "csv" { return try CSVFileSource(path: path) }
         guard let plugin = gateway.registry.active.first(where: { $0.kinds.contains(.source) && $0.sourceFileExtensions.contains(ext) }) else {
             let known = ["csv"] + gateway.registry.active.flatMap(\.sourceFileExtensions)
             throw APIError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
         }
-        let context = InstanceContext(pluginId: plugin.id, instanceName: "upload", services: gateway.services)
+        let context = InstanceContext(pluginId: plugin.id, instanceName: "upload", services: services)
         let source = try SourceHandle(plugin: plugin, config: gateway.config.plugins.config[plugin.id]?.text ?? "{}", context: context)
         let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": path]), as: UTF8.self)
         return try source.read(requestJSON: request)

@@ -26,8 +26,10 @@ enum QueryRoutes {
         let format = try OutputFormat.named(query.format, registry: gateway.registry, configs: gateway.config.plugins.config)
         let limits = gateway.config.limits
         let control = RunControl(timeBudgetSeconds: limits.queryTimeoutSeconds)
-        let targets = QueryTargets(gateway: gateway, control: control)
-        let ends = QueryStreaming.Ends(format: format, services: gateway.services, control: control, rowLimit: query.rowLimit) { error in
+        var opening = QueryTargets(gateway: gateway, control: control)
+        opening.services = gateway.services.logging(to: context.logger)
+        let targets = opening
+        let ends = QueryStreaming.Ends(format: format, services: targets.services, control: control, rowLimit: query.rowLimit) { error in
             QueryTargets.describe(error, control: control, maxValueBytes: limits.maxValueBytes)
         }
         return try await QueryStreaming.response(ends, connection: context.channel, permit: permit, logger: context.logger) {

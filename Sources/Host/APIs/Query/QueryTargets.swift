@@ -15,6 +15,8 @@ struct QueryTargets: Sendable {
     static let storeDatasource = "store"
 
     let gateway: Gateway
+    /// What a datasource plugin's instance is given; a query's carry its request's logger.
+    var services: HostServiceProvider
     /// Stops the query's SQL and its source plugin (client gone, time budget spent).
     let control: RunControl
     /// Rows per batch read from SQL (a dataflow's `batch_size`).
@@ -23,6 +25,7 @@ struct QueryTargets: Sendable {
     init(gateway: Gateway, control: RunControl) {
         self.gateway = gateway
         self.control = control
+        services = gateway.services
     }
 
     /// `onProgress` hears a datasource plugin's progress reports.
@@ -129,7 +132,7 @@ struct QueryTargets: Sendable {
         guard let plugin = gateway.registry.plugin(id: definition.plugin), plugin.kinds.contains(.source) else {
             throw APIError(.serviceUnavailable, "datasource '\(id)' needs the source plugin '\(definition.plugin)', which is not loaded")
         }
-        let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: gateway.services, onProgress: onProgress)
+        let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: services, onProgress: onProgress)
         control.onStop { context.cancel() }
         let source = try PluginUseCheck.openingConfigured("datasource '\(id)'") { () throws(PluginError) in
             try SourceHandle(plugin: plugin, config: definition.config.text, context: context)

@@ -1,0 +1,79 @@
+import Foundation
+import Hummingbird
+
+/// Bearer tokens over HTTP, so that an administrator (and the console) manages them without
+/// a shell on the gateway's machine: `GET /whoami` for any valid token, and
+/// `/admin/tokens` (scope `admin`) to list, create and revoke. The same store as
+/// `gateway tokens`; a secret is returned once, by the create call.
+enum TokenRoutes {
+    static func register(on router: Router<GatewayRequestContext>, admin: RouterGroup<GatewayRequestContext>, gateway: Gateway) {
+        let tokens = gateway.tokens
+        // What the presented token may do: the console shows only the views its scopes open.
+        router.get("/whoami") { request, context -> Response in
+            guard let secret = RequireScope.presentedToken(request) else {
+                throw APIError.unauthorized("missing token: send 'Authorization: Bearer <token>' or '?token=<token>'")
+            }
+            guard let token = try await Workers.run({ try tokens.authenticate(secret) }) else {
+                throw APIError.unauthorized("unknown or revoked token")
+            }
+            return Envelope.success(.gateway, data: Identity(token), requestId: context.requestId)
+        }
+        admin.get("/tokens") { _, context -> Response in
+            let list = try await Workers.run { try tokens.list() }
+            return Envelope.success(.gateway, data: list.map { TokenInfo($0, secret: nil) }, requestId: context.requestId)
+        }
+        admin.post("/tokens") { request, context -> Response in
+            let body = try await request.decodeJSON(NewToken.self, limit: 64 << 10)
+            let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...200).contains(name.count) else { throw APIError.badRequest("name must be 1 to 200 characters") }
+            do {
+                let (token, secret) = try await Workers.run { try tokens.create(name: name, scopes: body.scopes) }
+                return Envelope.success(.gateway, data: TokenInfo(token, secret: secret), requestId: context.requestId)
+            } catch let e as InvalidInput {
+                throw APIError.badRequest(e.description)
+            }
+        }
+        admin.delete("/tokens/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard try await Workers.run({ try tokens.revoke(id: id) }) else {
+                throw APIError.notFound("no active token '\(id)'")
+            }
+            return Envelope.success(.gateway, data: ["revoked": id], requestId: context.requestId)
+        }
+    }
+
+    struct NewToken: Decodable { let name: String; let scopes: [String] }
+
+    struct Identity: Encodable {
+        let id: String, name: String, scopes: [String]
+        init(_ t: ApiTokens.Token) { id = t.id; name = t.name; scopes = t.scopes }
+    }
+
+    /// A token as the admin API shows it: never its hash; its secret only when just created.
+    struct TokenInfo: Encodable {
+        let id: String, name: String, scopes: [String], created_at: String, revoked_at: String?
+        let secret: String?
+
+        init(_ t: ApiTokens.Token, secret: String?) {
+            id = t.id
+            name = t.name
+            scopes = t.scopes
+            created_at = t.createdAt.formatted(.iso8601)
+            revoked_at = t.revokedAt?.formatted(.iso8601)
+            self.secret = secret
+        }
+
+        // `revoked_at` is always present (null while active); `secret` only on creation.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(name, forKey: .name)
+            try c.encode(scopes, forKey: .scopes)
+            try c.encode(created_at, forKey: .created_at)
+            try c.encode(revoked_at, forKey: .revoked_at)
+            try c.encodeIfPresent(secret, forKey: .secret)
+        }
+
+        enum CodingKeys: String, CodingKey { case id, name, scopes, created_at, revoked_at, secret }
+    }
+}
