@@ -8,9 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: C libraries the build links, LibreOffice and openssl the tests use, cargo.
+# Debian packages: C libraries the build links, LibreOffice and openssl the tests use, cargo,
+# and headless Chromium with its driver for the console's browser tests.
 need=()
-for pkg in libsqlite3-dev libssl-dev zlib1g-dev libreoffice-calc-nogui openssl curl; do
+for pkg in libsqlite3-dev libssl-dev zlib1g-dev libreoffice-calc-nogui openssl curl chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v cc >/dev/null || need+=(gcc)
@@ -25,9 +26,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Python packages the tests drive real clients and readers with.
-if ! python3 -c "import requests, pyarrow, openpyxl" 2>/dev/null; then
-  echo "installing requests pyarrow openpyxl"
-  python3 -m pip install -q requests pyarrow openpyxl
+if ! python3 -c "import requests, pyarrow, openpyxl, selenium, schemathesis" 2>/dev/null; then
+  echo "installing requests pyarrow openpyxl selenium schemathesis"
+  python3 -m pip install -q requests pyarrow openpyxl selenium schemathesis
 fi
 
 swift build --build-tests
