@@ -6,3 +6,8 @@ int gw_sqlite_configure(void) {
    * them, and bulk inserts allocate per row. */
   return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
 }
+
+int gw_sqlite_strict_quotes(sqlite3 *db) {
+  return sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, (int *)0) == SQLITE_OK
+      && sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)0) == SQLITE_OK;
+}

@@ -43,6 +43,7 @@ public final class DatasetCatalog: Sendable {
             throw InvalidInput("dataset '\(id)' is defined in the configuration file; change it there")
         }
         let dataset = try Dataset(id: id, definition: definition)
+        try tables.checkMatchesTable(dataset)
         try tables.prepare(dataset)
         let json = String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
         try store.withConnection { db in

@@ -33,6 +33,27 @@ public final class DatasetStore: @unchecked Sendable {
         try writer.execute(dataset.createSQL)
     }
 
+    /// Refuses a definition that does not describe its table as it already exists: a column
+    /// the table lacks, or one declared with another type. (Such a dataset took the
+    /// definition, then failed every push and answered queries with wrong values.)
+    public func checkMatchesTable(_ dataset: Dataset) throws {
+        let reader = try SQLiteConnection(path: path, readOnly: true)
+        let existing = try reader.query("SELECT name, type FROM pragma_table_info(?)", [.text(dataset.table)])
+        guard !existing.isEmpty else { return }
+        var types: [String: String] = [:]
+        for row in existing { types[(row[0].text ?? "").lowercased()] = (row[1].text ?? "").lowercased() }
+        let names = existing.compactMap { $0[0].text }.joined(separator: ", ")
+        for column in dataset.columns {
+            guard let type = types[column.name.lowercased()] else {
+                throw InvalidInput("table '\(dataset.table)' already exists without a column '\(column.name)' (its columns: \(names)): "
+                    + "declare the table's own columns, or name a new table")
+            }
+            guard type == column.type.sqlType.lowercased() else {
+                throw InvalidInput("table '\(dataset.table)' already has column '\(column.name)' as '\(type)', not '\(column.type.sqlType)'")
+            }
+        }
+    }
+
     /// How many rows each dataset's table holds (nil: no table yet), read on a connection of
     /// its own so that a running push does not block the count.
     public func rowCounts(_ datasets: [Dataset]) throws -> [String: Int64] {

@@ -18,9 +18,14 @@ struct DatasetWriteRequest {
         guard dataset.visitors.isEmpty || dataset.visitors.contains(visitor) else {
             throw APIError.forbidden("visitor '\(visitor)' may not write dataset '\(type)'")
         }
-        switch field("update") ?? "0" {
-        case "0", "": return DatasetWriteRequest(dataset: dataset, update: false)
-        case "1": return DatasetWriteRequest(dataset: dataset, update: true)
+        return DatasetWriteRequest(dataset: dataset, update: try updateMode(field("update")))
+    }
+
+    /// The `update` field: 0 (or absent) adds rows, 1 updates rows by key and adds the rest.
+    static func updateMode(_ value: String?) throws -> Bool {
+        switch value ?? "0" {
+        case "0", "": false
+        case "1": true
         default: throw APIError.badRequest("update must be 0 (add rows) or 1 (update rows by key, add the rest)")
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 
@@ -24,4 +25,15 @@ public struct GatewayRequestContext: RequestContext {
     /// Bodies are read with `Request.collectBody(limit:)`, which applies the configured
     /// limit; this is the ceiling for anything read another way.
     public var maxUploadSize: Int { 64 * 1024 * 1024 }
+
+    /// A path parameter as the client meant it: percent-decoded, so that
+    /// `/api/v1/dataset/%E9%94%80%E5%94%AE/query` names the dataset 销售 that a push of
+    /// `type=销售` wrote. A malformed escape is a 400.
+    public func pathParameter(_ name: String) throws -> String {
+        let raw = try parameters.require(name)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError.badRequest("the path segment '\(raw.prefix(80))' has a malformed %-escape")
+        }
+        return decoded
+    }
 }

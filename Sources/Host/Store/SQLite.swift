@@ -76,6 +76,7 @@ public final class SQLiteConnection {
         }
         handle = db
         sqlite3_busy_timeout(db, 5_000)
+        _ = gw_sqlite_strict_quotes(db)
     }
 
     /// Creates the file readable by its owner only, or takes group and other bits off it.

@@ -7,6 +7,12 @@
  * before the first connection is opened. Returns 1 if the settings took effect. */
 int gw_sqlite_configure(void);
 
+/* Makes "name" always an identifier on `db` (sqlite3_db_config is variadic too). By default
+ * SQLite reads a double-quoted name that matches no column as a string literal, so a
+ * misspelt column in a query came back as its own name, in every row, with no error.
+ * Returns 1 if both settings took effect. */
+int gw_sqlite_strict_quotes(sqlite3 *db);
+
 /* Replaces instr(), replace(), trim(), ltrim() and rtrim() on `db` with versions whose work
  * is linear in their arguments. SQLite's own compare the pattern at every position
  * (length of X times length of Y), and a single call runs to its end: a progress handler

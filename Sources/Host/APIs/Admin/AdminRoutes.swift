@@ -42,13 +42,13 @@ enum AdminRoutes {
             return Envelope.success(.gateway, data: list, requestId: context.requestId)
         }
         admin.put("/datasets/:id") { request, context -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             let definition = try await request.decodeJSON(DatasetDefinition.self, limit: 1 << 20)
             let dataset = try await Workers.run { try gateway.datasets.define(id, definition) }
             return Envelope.success(.gateway, data: DatasetInfo(dataset, configured: false, rows: nil), requestId: context.requestId)
         }
         admin.delete("/datasets/:id") { _, context -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             guard try gateway.datasets.remove(id) else { throw APIError.notFound("unknown dataset '\(id)'") }
             return Envelope.success(.gateway, data: ["removed": id], requestId: context.requestId)
         }

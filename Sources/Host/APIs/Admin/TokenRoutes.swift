@@ -34,7 +34,7 @@ enum TokenRoutes {
             }
         }
         admin.delete("/tokens/:id") { _, context -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             guard try await Workers.run({ try tokens.revoke(id: id) }) else {
                 throw APIError.notFound("no active token '\(id)'")
             }

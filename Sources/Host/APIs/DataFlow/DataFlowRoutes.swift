@@ -20,13 +20,7 @@ enum DataFlowRoutes {
                 }
                 let bytes = method == .get || method == .delete ? ByteBuffer() : try await request.collectBody(limit: 1 << 20)
                 let data = try await Workers.run { () -> SendableBox in
-                    do {
-                        return SendableBox(try body(request, context, bytes))
-                    } catch let e as FlowInputError {
-                        throw APIError.badRequest(e.description)
-                    } catch let e as OrderedJSON.ParseError {
-                        throw APIError.badRequest("the body is not valid JSON: \(e.description)")
-                    }
+                    try clientInput { SendableBox(try body(request, context, bytes)) }
                 }
                 return Envelope.success(.codeMessage, data: AnyEncodable(data.value), message: message, requestId: context.requestId)
             }
@@ -63,6 +57,9 @@ enum DataFlowRoutes {
             changes.name = try text(object, "name")
             if changes.name?.isEmpty == true { throw FlowInputError("参数错误: name 不能为空 (name cannot be empty)") }
             changes.description = try text(object, "description")
+            if changes.description?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty == true {
+                throw FlowInputError("参数错误: description 不能为空 (description cannot be empty)")
+            }
             changes.status = try status(object)
             changes.config = try config(object)
             changes.childrenIds = try ids(object, "children_ids")
@@ -118,7 +115,7 @@ enum DataFlowRoutes {
             return RunsJSON(runs: runs.map(RunJSON.init), pagination: Pagination(page: page, size: size, total: total))
         }
         on(.post, "/cancel-execution/:execution_id", message: "已取消") { _, context, _ in
-            let execution = try context.parameters.require("execution_id")
+            let execution = try context.pathParameter("execution_id")
             guard let run = try store.run(executionId: execution) else { throw APIError.notFound("no execution '\(execution)'") }
             guard try service.cancel(run) else {
                 throw APIError(.conflict, "execution '\(execution)' has already ended (\(run.status.rawValue))")
@@ -135,7 +132,7 @@ enum DataFlowRoutes {
                 _ = try RequireScope.authorize(request, scope: "dataflow", tokens: gateway.tokens)
             }
             let body = try await request.collectBody(limit: 1 << 20)
-            let object = try jsonObject(body)
+            let object = try clientInput { try jsonObject(body) }
             guard let text = object["request_data"]?.string, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw APIError.badRequest("参数错误: 缺少必填字段: request_data")
             }
@@ -145,6 +142,17 @@ enum DataFlowRoutes {
     }
 
     // MARK: reading requests
+
+    /// Runs `read`, turning what is wrong with the client's input into a 400 that says so.
+    static func clientInput<T>(_ read: () throws -> T) throws -> T {
+        do {
+            return try read()
+        } catch let e as FlowInputError {
+            throw APIError.badRequest(e.description)
+        } catch let e as OrderedJSON.ParseError {
+            throw APIError.badRequest("the body is not valid JSON: \(e.description)")
+        }
+    }
 
     static func jsonObject(_ body: ByteBuffer) throws -> OrderedJSON {
         let value = try OrderedJSON.parse(Array(body.readableBytesView))
@@ -201,7 +209,7 @@ enum DataFlowRoutes {
     }
 
     static func flowId(_ context: GatewayRequestContext) throws -> Int64 {
-        let raw = try context.parameters.require("id")
+        let raw = try context.pathParameter("id")
         guard let id = Int64(raw), id > 0 else { throw APIError.badRequest("参数错误: dataflow_id must be a positive whole number, not '\(raw.prefix(40))'") }
         return id
     }

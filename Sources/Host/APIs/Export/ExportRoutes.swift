@@ -60,7 +60,7 @@ enum ExportRoutes {
         // A download needs the signed link that detail and callbacks hand out, or the token
         // of the task's owner (or an admin's). The key alone is not enough.
         router.get("/v1/down/:file") { request, context -> Response in
-            let file = try context.parameters.require("file")
+            let file = try context.pathParameter("file")
             guard file.hasSuffix(".zip"), case let key = String(file.dropLast(4)), key.count == 32,
                 key.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
                 throw APIError.notFound("no such download")

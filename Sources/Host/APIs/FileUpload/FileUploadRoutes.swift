@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import PluginKit
 
 /// Seed 000's file upload: `POST /etl/api/upload_file_api/`, multipart with the signed
 /// fields (`visitor, token, stamp, type`) and `file` (.csv, or .xlsx read by a source
@@ -30,7 +31,8 @@ enum FileUploadRoutes {
     static func importUpload(_ upload: UploadedForm, gateway: Gateway, logger: Logger) async throws -> String {
         let fields = upload.fields
         let write = try upload.authorized ?? DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
-        let dataset = write.dataset, update = write.update
+        // The signed fields were checked when the file began; `update` may come after it.
+        let dataset = write.dataset, update = try DatasetWriteRequest.updateMode(fields["update"])
         let stored: String
         if let file = upload.file {
             stored = try gateway.uploads.keep(file.path, originalName: file.name, dataset: dataset.id)
@@ -40,7 +42,15 @@ enum FileUploadRoutes {
             throw APIError.badRequest("missing field 'file' (or 'filename' to re-process an uploaded file)")
         }
         let path = gateway.uploads.path(of: stored, dataset: dataset.id)
-        let rows = try await Workers.run { try FileImport.run(path, into: dataset, update: update, gateway: gateway, logger: logger) }
+        let rows: Int
+        do {
+            rows = try await Workers.run { try FileImport.run(path, into: dataset, update: update, gateway: gateway, logger: logger) }
+        } catch {
+            // A new file that could not be imported is not kept: nothing half-done stays
+            // behind to be re-processed by name. (A file named for re-processing stays.)
+            if upload.file != nil { try? FileManager.default.removeItem(atPath: path) }
+            throw error
+        }
         var message = "imported \(rows) rows from \(stored) into dataset '\(dataset.id)'"
         if let mail = fields["mail"], !mail.isEmpty {
             message += "; " + (await Mailer(config: gateway.config.smtp).send(result: message, to: mail, subject: "Upload to dataset \(dataset.id)"))
@@ -59,6 +69,9 @@ enum FileImport {
             return Int(try Pump.run(source, into: sink).progress.rowsWritten)
         } catch let e as CSVRowParser.Failure {
             throw APIError.badRequest("the CSV file is malformed: \(e.description)")
+        } catch let e as ArrowError {
+            // The file's own content (text that is not UTF-8, say): the client's to fix.
+            throw APIError.badRequest("the file cannot be imported: \(e.description)")
         } catch let e as DatasetWriteError {
             if case .sql = e { throw APIError(.internalServerError, e.description) }
             throw APIError.badRequest(e.description)

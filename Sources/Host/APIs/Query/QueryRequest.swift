@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PluginKit
 
 /// A seed-001 query, from either request form: GET with `format`, `queryType`, `query`,
 /// `$name=value` (repeated for several values) and options as plain parameters; or POST
@@ -54,38 +55,48 @@ struct QueryRequest: Sendable {
     }
 
     /// POST payload: keys are matched case-insensitively ("QueryType" or "queryType").
+    /// Values are strings, numbers (their text as sent) or true/false; anything else is a
+    /// 400 naming the field, never a value the client did not send.
     private mutating func merge(jsonBody: Data, into options: inout [String: String]) throws {
-        guard let object = (try? JSONSerialization.jsonObject(with: jsonBody)) as? [String: Any] else {
-            throw APIError.badRequest("the body must be a JSON object")
+        let body: OrderedJSON
+        do {
+            body = try OrderedJSON.parse(Array(jsonBody))
+        } catch let e as OrderedJSON.ParseError {
+            throw APIError.badRequest("the body is not valid JSON: \(e.description)")
         }
-        for (key, value) in object {
+        guard case .object(let fields) = body else { throw APIError.badRequest("the body must be a JSON object") }
+        for (key, value) in fields where value != .null {
             switch key.lowercased() {
             case "datasetparameters", "datasourceparameters", "parameters":
-                guard let params = value as? [String: Any] else { throw APIError.badRequest("\(key) must be an object") }
+                guard case .object(let params) = value else { throw APIError.badRequest("\(key) must be an object") }
                 for (name, v) in params {
-                    let list = Self.values(v)
+                    let list = try Self.values(v, name: name)
                     guard !list.isEmpty else { throw APIError.badRequest("parameter '\(name)' has no value") }
                     parameters[name, default: []] += list
                 }
             case "options":
-                guard let opts = value as? [String: Any] else { throw APIError.badRequest("Options must be an object") }
-                for (name, v) in opts { options[name.lowercased()] = Self.scalar(v) }
+                guard case .object(let opts) = value else { throw APIError.badRequest("Options must be an object") }
+                for (name, v) in opts where v != .null { options[name.lowercased()] = try Self.scalar(v, what: "option '\(name)'") }
             default:
-                if !(value is NSNull) { options[key.lowercased()] = Self.scalar(value) }
+                options[key.lowercased()] = try Self.scalar(value, what: "'\(key)'")
             }
         }
     }
 
     /// "a,b" → ["a", "b"]; an array stays a list.
-    private static func values(_ v: Any) -> [String] {
-        if let list = v as? [Any] { return list.map(scalar) }
-        return scalar(v).split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    private static func values(_ v: OrderedJSON, name: String) throws -> [String] {
+        let what = "parameter '\(name)'"
+        if let list = v.array { return try list.map { try scalar($0, what: what) } }
+        return try scalar(v, what: what).split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
-    private static func scalar(_ v: Any) -> String {
-        if let s = v as? String { return s }
-        if let n = v as? NSNumber { return n.stringValue }
-        return "\(v)"
+    private static func scalar(_ v: OrderedJSON, what: String) throws -> String {
+        switch v {
+        case .string(let s): return s
+        case .number(let n): return n
+        case .bool(let b): return b ? "true" : "false"
+        default: throw APIError.badRequest("\(what) must be a string, a number or true/false")
+        }
     }
 
     private mutating func apply(_ options: [String: String]) throws {

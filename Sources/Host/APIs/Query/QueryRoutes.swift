@@ -18,7 +18,7 @@ enum QueryRoutes {
     }
 
     static func handle(_ request: Request, context: GatewayRequestContext, kind: QueryTargets.Kind, gateway: Gateway) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.pathParameter("id")
         let token = try RequireScope.authorize(request, scope: "query:\(kind.rawValue)/\(id)", tokens: gateway.tokens)
         // Counted from here: reading the body is work too.
         let permit = try gateway.limiter.acquire(client: "token:\(token.id)")

@@ -169,10 +169,12 @@ struct QueryTargets: Sendable {
         guard count > 0 else { return }
         var args: [SQLValue] = []
         for i in 1...count {
-            guard let raw = sqlite3_bind_parameter_name(s.stmt, Int32(i)) else {
-                throw APIError.badRequest("use named parameters (:name), not '?'")
+            // `?` has no name and `?1` a number: neither can be given by `$name`.
+            guard let raw = sqlite3_bind_parameter_name(s.stmt, Int32(i)), case let full = String(cString: raw), !full.hasPrefix("?") else {
+                let which = sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
+                throw APIError.badRequest("use named parameters (:name), not '\(which)'")
             }
-            let name = String(String(cString: raw).dropFirst())
+            let name = String(full.dropFirst())
             let spec = declared[name] ?? NamedQuery.Parameter()
             let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
             // An empty list (a default of []) is no value at all.

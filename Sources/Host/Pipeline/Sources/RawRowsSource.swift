@@ -21,16 +21,21 @@ final class RawRowsSource: BatchSource {
         var check = OrderedJSON.ArrayReader(text)
         let header: OrderedJSON
         var sample: [OrderedJSON] = []
+        var notAnObject: Int?
         do {
             guard let first = try check.next() else {
                 throw APIError.badRequest("source_raw must be a JSON array whose first element is the header")
             }
             header = first
             while let row = try check.next() {
+                if case .object = row {} else if notAnObject == nil { notAnObject = check.count - 1 }
                 if sample.count < 1_000 { sample.append(row) }
             }
         } catch let e as OrderedJSON.ParseError {
             throw APIError.badRequest("source_raw is not valid JSON: \(e)")
+        }
+        if let row = notAnObject {
+            throw APIError.badRequest("source_raw row \(row) is not an object: every row is {\"column\": value, …}")
         }
         rowCount = check.count - 1
         do {

@@ -39,8 +39,13 @@ public final class SQLiteBatchSource: BatchSource {
         pending = remaining > 0 ? try statement.step() : false
         var fields: [ArrowField] = []
         var columns: [Int32] = []
+        var names = Set<String>()
         for i in 0..<statement.columnCount {
             let name = statement.columnName(i)
+            // A JSON object cannot hold two keys alike, nor can a dataset two columns.
+            guard names.insert(name).inserted else {
+                throw InvalidInput("the result has two columns named '\(name)': give them different names with AS")
+            }
             guard let type = try Self.type(of: statement, column: Int32(i), name: name, hasRow: pending, unknown: unknownTypes) else { continue }
             fields.append(ArrowField(name, type))
             columns.append(Int32(i))
