@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine as on a used one: installs what is missing
 # (Debian packages, Python packages), builds (a compiler warning in our code fails the
-# build), runs every test, then fuzzes each parser for a short budget.
+# build), runs every test, checks every route against the OpenAPI description with
+# schemathesis, then fuzzes each parser for a short budget.
 #
 #   scripts/test.sh                 everything (FUZZ_SECONDS=15 per harness by default)
 #   FUZZ_SECONDS=0 scripts/test.sh  skip the fuzzing
@@ -33,6 +34,9 @@ fi
 
 swift build --build-tests
 swift test --skip-build
+
+# Every route against its OpenAPI description, on a live gateway (schemathesis, ~2 minutes).
+scripts/api-conformance.sh .build/debug/gateway
 
 seconds=${FUZZ_SECONDS:-15}
 if [ "$seconds" -gt 0 ]; then
