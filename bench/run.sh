@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c "import pyarrow, xlsxwriter, requests" 2>/dev/null || python3 -m pip install -q pyarrow XlsxWriter requests
 need=()
-for pkg in sqlite3 libxlsxwriter-dev time wrk; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+for pkg in sqlite3 libxlsxwriter-dev time wrk nginx-light; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
 swift build -c release
 python3 bench/push_query.py      # seed 000 push and seed 001 query, beside sqlite3 and Python
@@ -13,4 +13,5 @@ python3 bench/xlsx_bench.py      # XLSX writing, beside libxlsxwriter and Python
 python3 bench/crawl_bench.py     # a 500-page crawl, beside the ideal
 python3 bench/dataflow_bench.py  # a dataflow copying 1M rows between datasets, beside sqlite3's INSERT…SELECT
 python3 bench/writer_bench.py    # a dataflow writing 1M rows to a local HTTP API through http.writer, beside Python + requests
+python3 bench/small_requests.py  # GET /healthz and a 10-row query under wrk -t2 -c64, beside nginx serving a 2 KB file
 python3 bench/soak.py            # wrk's mixed load with pushes and hostile requests beside it: no error, flat memory

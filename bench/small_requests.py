@@ -1,0 +1,107 @@
+"""Many small requests: `GET /healthz` and a 10-row JSON query on the release gateway, beside
+nginx serving a 2 KB static file, each under the same `wrk -t2 -c64` load in one run. Prints
+each rate and p99 latency and the gateway's rate as a share of nginx's (the target: at least
+0.5x, with p99 under 10 ms). nginx runs with one worker per core, as it ships.
+
+  python3 bench/small_requests.py        (SMALL_SECONDS, default 10, per measurement)
+"""
+import json, os, re, shutil, subprocess, tempfile, time, urllib.parse, urllib.request
+
+from common import Gateway, free_port, sign
+
+SECONDS = int(os.environ.get("SMALL_SECONDS", "10"))
+
+
+def wrk(url, seconds=SECONDS):
+    """Requests per second and p99 latency (ms) of wrk -t2 -c64 against url; any error fails."""
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
+        raise SystemExit(f"wrk saw errors against {url}:\n{out}")
+    return rate, p99_ms
+
+
+class Nginx:
+    """nginx serving one 2 KB file from a temporary folder, on a free port."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="nginx-bench-")
+        os.chmod(self.dir, 0o755)  # the workers run as nobody when started by root
+        with open(os.path.join(self.dir, "file.json"), "w") as f:
+            f.write(("{\"k\":\"" + "x" * 2030 + "\"}")[:2048])
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""
+worker_processes auto;
+daemon off;
+error_log {self.dir}/error.log;
+pid {self.dir}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.dir}/body;
+    proxy_temp_path {self.dir}/proxy;
+    fastcgi_temp_path {self.dir}/fastcgi;
+    uwsgi_temp_path {self.dir}/uwsgi;
+    scgi_temp_path {self.dir}/scgi;
+    server {{
+        listen 127.0.0.1:{self.port};
+        root {self.dir};
+        location / {{ default_type application/json; }}
+    }}
+}}
+""")
+        self.proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", conf, "-p", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}/file.json"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(self.url).read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("nginx did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def main():
+    gw = Gateway({
+        "auth": {"signedKeys": {"bench": "benchkey"}, "signedTokenWindowSeconds": 3600},
+        "datasets": {"sales": {"table": "sales(region text, amount real, day date)"}},
+        # One token drives all of wrk's connections: its share must hold them.
+        "limits": {"maxConcurrentPerClient": 256, "maxConcurrentRequests": 256},
+    })
+    nginx = Nginx()
+    try:
+        stamp = str(int(time.time() * 1000))
+        ds = "[[\"region\",\"amount\",\"day\"]," + ",".join(f"[\"r{i}\",{i}.5,\"2026-01-0{i % 9 + 1}\"]" for i in range(10)) + "]"
+        body = urllib.parse.urlencode({"visitor": "bench", "type": "sales", "stamp": stamp,
+                                       "token": sign("benchkey", stamp, "bench", "sales"), "ds": ds}).encode()
+        urllib.request.urlopen(urllib.request.Request(gw.base + "/echart/dataset_api/", body)).read()
+        query = f"{gw.base}/api/v1/dataset/sales/query?format=json&token={gw.admin}"
+        assert len(json.loads(urllib.request.urlopen(query).read())) == 10
+
+        wrk(nginx.url, 2), wrk(gw.base + "/healthz", 2)  # warm both up
+        static_rate, static_p99 = wrk(nginx.url)
+        health_rate, health_p99 = wrk(gw.base + "/healthz")
+        query_rate, query_p99 = wrk(query)
+        print(f"nginx, 2 KB static file:     {static_rate:10.0f} req/s  p99 {static_p99:6.2f} ms")
+        print(f"gateway, GET /healthz:       {health_rate:10.0f} req/s  p99 {health_p99:6.2f} ms  "
+              f"= {health_rate / static_rate:.2f}x nginx's rate")
+        print(f"gateway, 10-row JSON query:  {query_rate:10.0f} req/s  p99 {query_p99:6.2f} ms  "
+              f"= {query_rate / static_rate:.2f}x nginx's rate")
+        print("target: >= 0.5x nginx's rate, p99 < 10 ms (wrk -t2 -c64; wrk and the server share the 2 cores)")
+    finally:
+        nginx.stop()
+        gw.stop()
+
+
+if __name__ == "__main__":
+    main()
