@@ -45,7 +45,7 @@ public final class Gateway: Sendable {
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
         datasetTables = try DatasetStore(path: dataURL.appendingPathComponent("datasets.sqlite").path,
-                                         maxValueBytes: config.limits.maxValueBytes)
+                                         maxValueBytes: config.limits.maxValueBytes, maxTempBytes: config.limits.maxTempBytes)
         datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         limiter = RequestLimiter(maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient)

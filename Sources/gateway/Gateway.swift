@@ -50,7 +50,7 @@ struct CommonOptions: ParsableArguments {
     }
 
     func logger(_ config: GatewayConfig) -> Logger {
-        var logger = Logger(label: "gateway")
+        var logger = Logger(label: "gateway", factory: LineLogHandler.init)
         logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
         return logger
     }

@@ -247,11 +247,32 @@ import Testing
         }
     }
 
+    /// Query connections are reused, and nothing of one query reaches the next: not its
+    /// stop condition, not what its authorizer refused.
+    @Test func readOnlyConnectionsAreReusedCleanly() throws {
+        let (gateway, _) = try Self.gateway()
+        let pool = gateway.datasetTables.readers
+        let stopped = RunControl(timeBudgetSeconds: 0)
+        stopped.stop(.cancelled)
+        var first: ObjectIdentifier?
+        do {
+            let db = try ReadOnlySQL.open(pool, control: stopped)
+            first = ObjectIdentifier(db)
+            let endless = try ReadOnlySQL.prepare(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n")
+            #expect(throws: SQLiteError.self) { _ = try endless.step() }
+            #expect(throws: ReadOnlySQL.Refused.self) { _ = try ReadOnlySQL.prepare(db, "SELECT load_extension('x')") }
+        }
+        let again = try ReadOnlySQL.open(pool, control: RunControl(timeBudgetSeconds: 60))
+        #expect(ObjectIdentifier(again) == first, "the idle connection was not reused")
+        let count = try ReadOnlySQL.prepare(again, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) SELECT count(*) FROM n")
+        #expect(try count.step() && count.row().first == .int(100_000))
+    }
+
     /// The linear versions answer what SQLite's own do, on ASCII, multi-byte text, blobs,
     /// empty strings and NULLs.
     @Test func linearFunctionsAgreeWithSQLite() throws {
         let (gateway, _) = try Self.gateway()
-        let ours = try ReadOnlySQL.open(gateway.datasetTables.path, control: RunControl(timeBudgetSeconds: 0), maxValueBytes: 1 << 20)
+        let ours = try ReadOnlySQL.connect(gateway.datasetTables.path, maxValueBytes: 1 << 20, maxTempBytes: 1 << 30)
         let theirs = try SQLiteConnection(path: ":memory:")
         let texts = ["", " ", "a", "abc", "  abc  ", "价格价格 ok", "xxabcxx", "ab", "b", "价", "é e", "\u{1F600}x\u{1F600}", "aaaa"]
         var calls: [String] = []

@@ -16,9 +16,13 @@ public final class DatasetStore: @unchecked Sendable {
     /// would make every later query of the dataset fail.
     let maxValueBytes: Int
 
-    public init(path: String, maxValueBytes: Int = 16 << 20) throws {
+    /// Read-only connections for queries, reused from one query to the next.
+    let readers: ReadOnlyPool
+
+    public init(path: String, maxValueBytes: Int = 16 << 20, maxTempBytes: Int = 1 << 30) throws {
         self.path = path
         self.maxValueBytes = maxValueBytes
+        readers = ReadOnlyPool(path: path, maxValueBytes: maxValueBytes, maxTempBytes: maxTempBytes)
         writer = try SQLiteConnection(path: path)
         // A push of 50,000 rows touches thousands of pages: a 64 MB cache keeps the
         // transaction from spilling to the WAL before it commits.

@@ -10,9 +10,17 @@ enum ReadOnlySQL {
         let description: String
     }
 
-    /// A read-only connection whose statements stop when `control` says so (client gone,
-    /// time budget spent) and whose values are at most `maxValueBytes` long.
-    static func open(_ path: String, control: RunControl, maxValueBytes: Int, maxTempBytes: Int = 1 << 30) throws -> SQLiteConnection {
+    /// A read-only connection from `pool` whose statements stop when `control` says so
+    /// (client gone, time budget spent). It returns to the pool when its statement is
+    /// finalized.
+    static func open(_ pool: ReadOnlyPool, control: RunControl) throws -> SQLiteConnection {
+        let db = try pool.take()
+        db.interrupt(every: 10_000) { control.isStopped }
+        return db
+    }
+
+    /// A new read-only connection whose values are at most `maxValueBytes` long.
+    static func connect(_ path: String, maxValueBytes: Int, maxTempBytes: Int) throws -> SQLiteConnection {
         // The capped VFS bounds the temporary files a sort may spill (limits.maxTempBytes).
         guard let vfs = gw_sqlite_capped_vfs(Int64(maxTempBytes)) else {
             throw SQLiteError(code: SQLITE_ERROR, message: "cannot set up the cap on temporary files")
@@ -33,7 +41,6 @@ enum ReadOnlySQL {
         guard gw_sqlite_register_linear_functions(db.handle) == SQLITE_OK else {
             throw SQLiteError(code: SQLITE_ERROR, message: "cannot set up the query functions")
         }
-        db.interrupt(every: 10_000) { control.isStopped }
         return db
     }
 
@@ -122,5 +129,45 @@ private func readOnlyAuthorizer(
         return SQLITE_OK
     default:
         return SQLITE_DENY
+    }
+}
+
+/// Idle read-only connections to the datasets file, kept for the next query. Opening one
+/// reads and parses the whole schema and sets up the authorizer and functions: that was a
+/// fifth of the CPU of a small query (perf, bench/small_requests.py).
+///
+/// @unchecked Sendable: a connection in `idle` has no statement and no progress check, and
+/// only the pool refers to it until `take` hands it to one query; `idle` is read and
+/// written under `lock` only.
+final class ReadOnlyPool: @unchecked Sendable {
+    let path: String
+    let maxValueBytes: Int
+    let maxTempBytes: Int
+    /// More idle connections than this are closed (concurrent queries beyond it open their own).
+    let maxIdle: Int
+    private var idle: [SQLiteConnection] = []
+    private let lock = NSLock()
+
+    init(path: String, maxValueBytes: Int, maxTempBytes: Int, maxIdle: Int = 16) {
+        self.path = path
+        self.maxValueBytes = maxValueBytes
+        self.maxTempBytes = maxTempBytes
+        self.maxIdle = maxIdle
+    }
+
+    /// An idle connection, or a new one.
+    func take() throws -> SQLiteConnection {
+        if let db = lock.withLock({ idle.popLast() }) { return db }
+        let db = try ReadOnlySQL.connect(path, maxValueBytes: maxValueBytes, maxTempBytes: maxTempBytes)
+        db.whenIdle = { [weak self] db in self?.put(db) }
+        return db
+    }
+
+    private func put(_ db: SQLiteConnection) {
+        db.stopInterrupting()
+        for case let refusals as Refusals in db.callbackObjects { refusals.function = nil }
+        lock.withLock {
+            if idle.count < maxIdle { idle.append(db) }
+        }
     }
 }

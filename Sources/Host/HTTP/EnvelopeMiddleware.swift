@@ -51,7 +51,23 @@ struct EnvelopeMiddleware: RouterMiddleware {
                 return value
             }
         }
-        return UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        return newRequestId()
+    }
+
+    /// 128 random bits as 32 lower-case hex digits, built in place: the UUID string with its
+    /// dashes replaced (through Foundation's NSString) took a tenth of a `/healthz` request.
+    static func newRequestId() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64, low = generator.next() as UInt64
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            for i in 0..<32 {
+                let word = i < 16 ? high : low
+                let nibble = Int((word >> UInt64(60 - 4 * (i % 16))) & 0xF)
+                buffer[i] = digits.utf8Start[nibble]
+            }
+            return 32
+        }
     }
 
     static func apiError(from error: Error, requestId: String) -> APIError {

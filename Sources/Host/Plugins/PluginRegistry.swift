@@ -62,7 +62,12 @@ public final class PluginRegistry: Sendable {
 
     public var active: [LoadedPlugin] { all.compactMap(\.plugin) }
 
-    public func plugin(id: String) -> LoadedPlugin? { active.first { $0.id == id } }
+    /// Without copying the plugins (each copy retains a dozen references).
+    public var activeCount: Int { entries.withLock { $0.count(where: { $0.plugin != nil }) } }
+
+    public func plugin(id: String) -> LoadedPlugin? {
+        entries.withLock { list in list.lazy.compactMap(\.plugin).first { $0.id == id } }
+    }
 
     /// Finds `*.so` files and loads what is new or changed. Returns what changed, as lines
     /// for the log.

@@ -38,6 +38,11 @@ public final class SQLiteConnection {
     /// Objects SQLite calls back with (progress checks, authorizer state): they live as long
     /// as the connection.
     var callbackObjects: [AnyObject] = []
+    /// The check `interrupt(every:when:)` installed: one at a time, replaced by the next.
+    private var progressCheck: ProgressCheck?
+    /// Called when the last prepared statement of this connection is finalized: a pooled
+    /// read-only connection goes back to its pool then (see ReadOnlyPool).
+    var whenIdle: ((SQLiteConnection) -> Void)?
 
     final class ProgressCheck {
         let shouldStop: () -> Bool
@@ -49,11 +54,17 @@ public final class SQLiteConnection {
     /// to stop a query that never ends (a WITH RECURSIVE without a bound).
     func interrupt(every instructions: Int32, when shouldStop: @escaping () -> Bool) {
         let check = ProgressCheck(shouldStop)
-        callbackObjects.append(check)
+        progressCheck = check
         sqlite3_progress_handler(handle, instructions, { context in
             guard let context else { return 0 }
             return Unmanaged<ProgressCheck>.fromOpaque(context).takeUnretainedValue().shouldStop() ? 1 : 0
         }, Unmanaged.passUnretained(check).toOpaque())
+    }
+
+    /// Removes the check (and what it holds on to).
+    func stopInterrupting() {
+        sqlite3_progress_handler(handle, 0, nil, nil)
+        progressCheck = nil
     }
 
     /// Process-wide SQLite settings, applied before the first connection opens.
@@ -163,7 +174,11 @@ public final class SQLiteStatement {
         self.connection = connection
     }
 
-    deinit { sqlite3_finalize(stmt) }
+    deinit {
+        sqlite3_finalize(stmt)
+        // Only a connection with no statement left may serve another query.
+        if let idle = connection.whenIdle, sqlite3_next_stmt(connection.handle, nil) == nil { idle(connection) }
+    }
 
     public func bind(_ args: [SQLValue]) throws {
         sqlite3_reset(stmt)

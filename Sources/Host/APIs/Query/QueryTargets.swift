@@ -148,9 +148,7 @@ struct QueryTargets: Sendable {
     // MARK: SQL
 
     private func run(_ sql: String, query: QueryRequest, bind: (SQLiteStatement) throws -> Void) throws -> BatchSource {
-        let limits = gateway.config.limits
-        let db = try ReadOnlySQL.open(gateway.datasetTables.path, control: control, maxValueBytes: limits.maxValueBytes,
-                                      maxTempBytes: limits.maxTempBytes)
+        let db = try ReadOnlySQL.open(gateway.datasetTables.readers, control: control)
         let statement = try ReadOnlySQL.prepare(db, sql)
         try bind(statement)
         do {
