@@ -31,7 +31,7 @@
 #   SEED                 schemathesis seed, to repeat a run (default: random)
 #   KEEP_TMP=1           keep the temporary folder (gateway log, reports) after a passing run
 #
-# Needs: schemathesis 4 (pip install schemathesis), curl, sha1sum, python3.
+# Needs: schemathesis 4 for python3 (pip install schemathesis), curl, sha1sum.
 set -euo pipefail
 
 # A binary given as an argument is found from the caller's folder; the default, from the repository.
@@ -42,7 +42,10 @@ MAX_EXAMPLES=${MAX_EXAMPLES:-60}
 WORKERS=${WORKERS:-2}
 
 [[ -x "$GATEWAY" ]] || { echo "no gateway binary at $GATEWAY (build it with 'swift build')" >&2; exit 2; }
-command -v schemathesis >/dev/null || { echo "schemathesis is not installed (pip install schemathesis)" >&2; exit 2; }
+# Through the python3 the packages were installed for: a console script pip just wrote may
+# not be on PATH yet (a user install's ~/.local/bin, a pyenv shim before `pyenv rehash`).
+schemathesis() { python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"; }
+python3 -c "import schemathesis" 2>/dev/null || { echo "schemathesis is not installed (pip install schemathesis)" >&2; exit 2; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/gateway-conformance.XXXXXX")
 GATEWAY_PID=""
@@ -121,9 +124,13 @@ echo "gateway $GATEWAY on $BASE (log: $TMP/gateway.log)"
 # --- seed data -------------------------------------------------------------------------------
 AUTH=(-H "Authorization: Bearer $TOKEN")
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# A fresh seed-000 signature for visitor alice and dataset sales: sets STAMP and SIGNATURE.
+sign() {
+    STAMP=$(date +%s%3N)
+    SIGNATURE=$(printf '%s' "$SIGNED_KEY${STAMP}alicesales" | sha1sum | cut -d' ' -f1)
+}
 
-STAMP=$(date +%s%3N)
-SIGNATURE=$(printf '%s' "$SIGNED_KEY${STAMP}alicesales" | sha1sum | cut -d' ' -f1)
+sign
 curl -fsS -X POST "$BASE/echart/dataset_api" --data-urlencode visitor=alice --data-urlencode type=sales \
     --data-urlencode "stamp=$STAMP" --data-urlencode "token=$SIGNATURE" \
     --data-urlencode 'ds=[["region","amount","units","day"],["east",10.5,3,"2026-01-05"],["west",7,1,"2026-01-06"]]' >/dev/null
@@ -144,8 +151,7 @@ EXECUTION_ID=$(curl -fsS "${AUTH[@]}" -X POST "$BASE/api/data-flow/execute-dataf
 
 # A kept upload, for `filename=` (import a kept file again).
 printf 'region,amount,units,day\nnorth,1.5,2,2026-02-01\n' > "$TMP/north.csv"
-STAMP=$(date +%s%3N)
-SIGNATURE=$(printf '%s' "$SIGNED_KEY${STAMP}alicesales" | sha1sum | cut -d' ' -f1)
+sign
 UPLOADED=$(curl -fsS -X POST "$BASE/etl/api/upload_file_api" -F visitor=alice -F type=sales -F "stamp=$STAMP" \
     -F "token=$SIGNATURE" -F "file=@$TMP/north.csv" | json_field '["data"].split(" from ")[1].split(" into ")[0]')
 

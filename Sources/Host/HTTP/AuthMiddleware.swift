@@ -16,14 +16,20 @@ struct RequireScope: RouterMiddleware {
 
     /// The request's token, if it is active and carries `scope`; else 401 or 403.
     static func authorize(_ request: Request, scope: String, tokens: ApiTokens) throws -> ApiTokens.Token {
+        let token = try authenticate(request, tokens: tokens)
+        guard token.allows(scope) else {
+            throw APIError.forbidden("token '\(token.name)' lacks the scope '\(scope)'")
+        }
+        return token
+    }
+
+    /// The request's active token, whatever its scopes; else 401.
+    static func authenticate(_ request: Request, tokens: ApiTokens) throws -> ApiTokens.Token {
         guard let secret = presentedToken(request) else {
             throw APIError.unauthorized("missing token: send 'Authorization: Bearer <token>' or '?token=<token>' (create one with 'gateway tokens create')")
         }
         guard let token = try tokens.authenticate(secret) else {
             throw APIError.unauthorized("unknown or revoked token")
-        }
-        guard token.allows(scope) else {
-            throw APIError.forbidden("token '\(token.name)' lacks the scope '\(scope)'")
         }
         return token
     }

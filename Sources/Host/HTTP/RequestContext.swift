@@ -31,6 +31,7 @@ public struct GatewayRequestContext: RequestContext {
     /// `type=销售` wrote. A malformed escape is a 400.
     public func pathParameter(_ name: String) throws -> String {
         let raw = try parameters.require(name)
+        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
         guard let decoded = raw.removingPercentEncoding else {
             throw APIError.badRequest("the path segment '\(raw.prefix(80))' has a malformed %-escape")
         }

@@ -10,12 +10,7 @@ enum TokenRoutes {
         let tokens = gateway.tokens
         // What the presented token may do: the console shows only the views its scopes open.
         router.get("/whoami") { request, context -> Response in
-            guard let secret = RequireScope.presentedToken(request) else {
-                throw APIError.unauthorized("missing token: send 'Authorization: Bearer <token>' or '?token=<token>'")
-            }
-            guard let token = try await Workers.run({ try tokens.authenticate(secret) }) else {
-                throw APIError.unauthorized("unknown or revoked token")
-            }
+            let token = try RequireScope.authenticate(request, tokens: tokens)
             return Envelope.success(.gateway, data: Identity(token), requestId: context.requestId)
         }
         admin.get("/tokens") { _, context -> Response in

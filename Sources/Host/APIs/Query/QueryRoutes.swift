@@ -26,9 +26,7 @@ enum QueryRoutes {
         let format = try OutputFormat.named(query.format, registry: gateway.registry, configs: gateway.config.plugins.config)
         let limits = gateway.config.limits
         let control = RunControl(timeBudgetSeconds: limits.queryTimeoutSeconds)
-        var opening = QueryTargets(gateway: gateway, control: control)
-        opening.services = gateway.services.logging(to: context.logger)
-        let targets = opening
+        let targets = QueryTargets(gateway: gateway, control: control, services: gateway.services.logging(to: context.logger))
         let ends = QueryStreaming.Ends(format: format, services: targets.services, control: control, rowLimit: query.rowLimit) { error in
             QueryTargets.describe(error, control: control, maxValueBytes: limits.maxValueBytes)
         }

@@ -16,16 +16,16 @@ struct QueryTargets: Sendable {
 
     let gateway: Gateway
     /// What a datasource plugin's instance is given; a query's carry its request's logger.
-    var services: HostServiceProvider
+    let services: HostServiceProvider
     /// Stops the query's SQL and its source plugin (client gone, time budget spent).
     let control: RunControl
     /// Rows per batch read from SQL (a dataflow's `batch_size`).
     var batchRows = 65_536
 
-    init(gateway: Gateway, control: RunControl) {
+    init(gateway: Gateway, control: RunControl, services: HostServiceProvider? = nil) {
         self.gateway = gateway
         self.control = control
-        services = gateway.services
+        self.services = services ?? gateway.services
     }
 
     /// `onProgress` hears a datasource plugin's progress reports.
@@ -168,10 +168,8 @@ struct QueryTargets: Sendable {
         var args: [SQLValue] = []
         for i in 1...count {
             // `?` has no name and `?1` a number: neither can be given by `$name`.
-            guard let raw = sqlite3_bind_parameter_name(s.stmt, Int32(i)), case let full = String(cString: raw), !full.hasPrefix("?") else {
-                let which = sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
-                throw APIError.badRequest("use named parameters (:name), not '\(which)'")
-            }
+            let full = sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
+            guard !full.hasPrefix("?") else { throw APIError.badRequest("use named parameters (:name), not '\(full)'") }
             let name = String(full.dropFirst())
             let spec = declared[name] ?? NamedQuery.Parameter()
             let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
