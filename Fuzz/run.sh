@@ -30,13 +30,14 @@ failed=0
 printf '%-18s %12s %10s %8s %s\n' harness executions "per sec" corpus result
 for name in "${harnesses[@]}"; do
   [ -x "$bin/$name" ] || { echo "$name: not built"; failed=1; continue; }
-  mkdir -p "$work/$name"
+  mkdir -p "$work/$name" "$work/$name.tmp"
   cp Corpus/"$name"/* "$work/$name/"
   log="$work/$name.log"
   result=ok
   # Leak checks are off: the Swift runtime keeps caches that LeakSanitizer reports.
   # The Swift backtracer would take minutes to symbolize a crash under ASan: libFuzzer reports it.
-  if ! SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/$name" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+  # TMPDIR: what a harness writes (the token check's store) goes with the work folder.
+  if ! TMPDIR="$work/$name.tmp" SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/$name" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
       -detect_leaks=0 -print_final_stats=1 -artifact_prefix="artifacts/$name-" "$work/$name" > "$log" 2>&1; then
     result="CRASH (see Fuzz/artifacts/$name-*)"
     failed=1

@@ -1,9 +1,16 @@
 """Shared pieces of the benchmarks: start a release gateway on a free port, sign seed-000 tokens,
 measure a process's resident memory."""
-import hashlib, json, os, re, signal, socket, subprocess, sys, tempfile, time
+import atexit, hashlib, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release", "gateway")
+
+
+def scratch_dir(prefix):
+    """A temporary folder removed when the benchmark exits: a run leaves nothing in /tmp."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def free_port():
@@ -16,7 +23,7 @@ class Gateway:
     """A release gateway in a temporary data folder, with the given config."""
 
     def __init__(self, config):
-        self.dir = tempfile.mkdtemp(prefix="gw-bench-")
+        self.dir = scratch_dir("gw-bench-")
         self.port = free_port()
         path = os.path.join(self.dir, "gateway.json")
         with open(path, "w") as f:

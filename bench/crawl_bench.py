@@ -1,13 +1,13 @@
 """Crawl: 500 pages from a local page server that adds 50 ms of latency per page, concurrency
 8, exported to XLSX through the release gateway; total time beside the ideal
 (pages / concurrency x latency), measured from the request to the task's end."""
-import json, os, subprocess, sys, tempfile, time, urllib.request
+import json, os, subprocess, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Gateway, ROOT
+from common import Gateway, ROOT, scratch_dir
 
 PAGES, LATENCY_MS, CONCURRENCY = 500, 50, 8
-work = tempfile.mkdtemp(prefix="bench-crawl-")
+work = scratch_dir("bench-crawl-")
 server = subprocess.Popen([sys.executable, os.path.join(ROOT, "Tests/GatewayTests/Fixtures/page_server.py"),
                            os.path.join(work, "port"), str(LATENCY_MS)], stdin=subprocess.PIPE)
 while not os.path.exists(os.path.join(work, "port")) or not open(os.path.join(work, "port")).read():

@@ -1,10 +1,10 @@
 """Seed 000 push and seed 001 query, 1,000,000 rows x 8 columns, measured beside their peers in
 one run: sqlite3's own .import of the same rows as CSV, and Python reading the table with sqlite3
 and writing the same Arrow stream with pyarrow / the same JSON with json.dumps."""
-import csv, http.client, io, json, os, sqlite3, subprocess, sys, tempfile, time, urllib.parse
+import csv, http.client, io, json, os, sqlite3, subprocess, sys, time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Gateway, sign
+from common import Gateway, sign, scratch_dir
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 CHUNK = int(os.environ.get("BENCH_CHUNK", "50000"))
@@ -87,7 +87,7 @@ def fetch(gw, fmt):
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="bench-push-")
+    work = scratch_dir("bench-push-")
     gw = Gateway({
         "auth": {"signedKeys": {"bench": "benchkey"}, "signedTokenWindowSeconds": 3600},
         "datasets": {"bench": {"table": "bench(id integer, amount real, name text, city text, qty integer, ratio real, flag text, day date)"}},

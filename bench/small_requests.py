@@ -5,9 +5,9 @@ each rate and p99 latency and the gateway's rate as a share of nginx's (the targ
 
   python3 bench/small_requests.py        (SMALL_SECONDS, default 10, per measurement)
 """
-import json, os, re, shutil, subprocess, tempfile, time, urllib.parse, urllib.request
+import json, os, re, shutil, subprocess, time, urllib.parse, urllib.request
 
-from common import Gateway, free_port, sign
+from common import Gateway, free_port, sign, scratch_dir
 
 SECONDS = int(os.environ.get("SMALL_SECONDS", "10"))
 
@@ -28,7 +28,7 @@ class Nginx:
     """nginx serving one 2 KB file from a temporary folder, on a free port."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="nginx-bench-")
+        self.dir = scratch_dir("nginx-bench-")
         os.chmod(self.dir, 0o755)  # the workers run as nobody when started by root
         with open(os.path.join(self.dir, "file.json"), "w") as f:
             f.write(("{\"k\":\"" + "x" * 2030 + "\"}")[:2048])

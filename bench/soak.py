@@ -5,7 +5,7 @@ everything and stay flat.
 
   python3 bench/soak.py          (after `swift build -c release`; bench/run.sh does both)
 """
-import http.client, json, os, random, subprocess, sys, tempfile, threading, time, urllib.parse
+import http.client, json, os, random, subprocess, sys, threading, time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Gateway, sign

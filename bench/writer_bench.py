@@ -5,10 +5,10 @@ times, the ratio of rates, and the gateway's memory.
 
   python3 bench/writer_bench.py      (after `swift build -c release`; bench/run.sh does both)
 """
-import json, os, subprocess, sys, tempfile, time, urllib.request
+import json, os, subprocess, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Gateway
+from common import Gateway, scratch_dir
 from dataflow_bench import COLUMNS, ROWS, fill_src, run_flow
 
 PEER = r'''
@@ -28,7 +28,7 @@ while True:
 
 
 def receiver():
-    port_file = os.path.join(tempfile.mkdtemp(prefix="receiver-"), "port")
+    port_file = os.path.join(scratch_dir("receiver-"), "port")
     proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "receiver.py"), port_file])
     for _ in range(200):
         if os.path.exists(port_file) and open(port_file).read():

@@ -2,12 +2,14 @@
 exporter plugin, beside libxlsxwriter (C, constant memory) and Python XlsxWriter
 (constant_memory), in one run. Prints cells/s, peak memory, file sizes, and how the time
 splits between XML generation (level 0: no compression work) and deflate."""
-import os, resource, subprocess, sys, tempfile, time
+import os, resource, subprocess, sys, time
+
+from common import scratch_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 CELLS = ROWS * 10
-work = tempfile.mkdtemp(prefix="bench-xlsx-")
+work = scratch_dir("bench-xlsx-")
 
 
 def timed(cmd):

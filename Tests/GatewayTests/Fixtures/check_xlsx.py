@@ -65,10 +65,10 @@ if __name__ == "__main__":
             for values in ws.iter_rows(min_row=2, values_only=True):
                 print(json.dumps([v.isoformat() if hasattr(v, "isoformat") else v for v in values], ensure_ascii=False))
     elif mode == "soffice":
-        out = tempfile.mkdtemp()
-        result = subprocess.run(["soffice", "--headless", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", out, sys.argv[2]],
-                                capture_output=True, text=True, timeout=300)
-        produced = [f for f in os.listdir(out) if f.endswith(".csv")]
-        assert result.returncode == 0 and produced, (result.returncode, result.stdout, result.stderr)
-        assert "error" not in (result.stderr or "").lower(), result.stderr
-        print(open(os.path.join(out, produced[0]), encoding="utf-8").read())
+        with tempfile.TemporaryDirectory() as out:
+            result = subprocess.run(["soffice", "--headless", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", out, sys.argv[2]],
+                                    capture_output=True, text=True, timeout=300)
+            produced = [f for f in os.listdir(out) if f.endswith(".csv")]
+            assert result.returncode == 0 and produced, (result.returncode, result.stdout, result.stderr)
+            assert "error" not in (result.stderr or "").lower(), result.stderr
+            print(open(os.path.join(out, produced[0]), encoding="utf-8").read())

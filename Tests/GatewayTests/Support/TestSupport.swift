@@ -28,8 +28,31 @@ enum TestSupport {
         return path
     }
 
+    /// Every folder a test makes lives under one root per test process, removed when the
+    /// process exits: a run leaves nothing behind in /tmp (CI shares its disk, and the data
+    /// folders of a few thousand test gateways filled it once). Roots of runs that crashed or
+    /// were killed are swept by the next run.
+    static let temporaryRoot: String = {
+        let tmp = FileManager.default.temporaryDirectory.path
+        sweepAbandonedRoots(in: tmp)
+        let root = "\(tmp)/gateway-tests-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: TestSupport.temporaryRoot) }
+        return root
+    }()
+
+    private static func sweepAbandonedRoots(in tmp: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []
+        for name in names where name.hasPrefix("gateway-tests-") {
+            guard let pid = pid_t(name.dropFirst("gateway-tests-".count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: "\(tmp)/\(name)")
+            }
+        }
+    }
+
     static func temporaryDirectory(_ label: String = "gw") -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)").path
+        let dir = "\(temporaryRoot)/\(label)-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
