@@ -47,7 +47,10 @@ let package = Package(
         .target(name: "SQLiteTuning", path: "Sources/SQLiteTuning", cSettings: strictC, linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(name: "CLinuxExtras", path: "Sources/CLinuxExtras", cSettings: strictC),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "PluginKit", dependencies: ["PluginABI", "CZlib"], path: "Sources/PluginKit", swiftSettings: strict),
+        // ISA-L's deflate when the machine has it (libisal-dev to build it in), opened at run
+        // time: see include/fast_deflate.h.
+        .target(name: "CFastDeflate", path: "Sources/CFastDeflate", cSettings: strictC, linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "PluginKit", dependencies: ["PluginABI", "CZlib", "CFastDeflate"], path: "Sources/PluginKit", swiftSettings: strict),
         .target(
             name: "Host",
             dependencies: [

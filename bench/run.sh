@@ -3,9 +3,11 @@
 # peer's, measured in the same run. BENCH_ROWS (default 1000000) scales the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import pyarrow, xlsxwriter, requests" 2>/dev/null || python3 -m pip install -q pyarrow XlsxWriter requests
+# py-excel-rs and the ADBC SQLite driver are the fastest peers we found (XLSX, SQLite → Arrow).
+python3 -c "import pyarrow, xlsxwriter, requests, py_excel_rs, adbc_driver_sqlite" 2>/dev/null || python3 -m pip install -q pyarrow XlsxWriter requests py-excel-rs adbc-driver-sqlite
 need=()
-for pkg in sqlite3 libxlsxwriter-dev time wrk nginx-light; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+# libisal-dev: the exporters deflate with ISA-L when it is there (see Sources/CFastDeflate).
+for pkg in sqlite3 libxlsxwriter-dev libisal-dev time wrk nginx-light; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
 swift build -c release
 python3 bench/push_query.py      # seed 000 push and seed 001 query, beside sqlite3 and Python

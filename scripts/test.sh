@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: C libraries the build links, LibreOffice and openssl the tests use, cargo,
 # and headless Chromium with its driver for the console's browser tests.
 need=()
-for pkg in libsqlite3-dev libssl-dev zlib1g-dev libreoffice-calc-nogui openssl curl chromium chromium-driver; do
+for pkg in libsqlite3-dev libssl-dev zlib1g-dev libisal-dev libreoffice-calc-nogui openssl curl chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v cc >/dev/null || need+=(gcc)

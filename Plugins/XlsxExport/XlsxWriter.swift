@@ -120,14 +120,22 @@ enum ColumnWidths {
 }
 
 /// One workbook being written: the fixed parts, then the sheet XML streamed into the zip.
+/// Rows carry no `r` attribute and cells no reference: both are optional in SpreadsheetML
+/// (rows count from 1, cells from A, and `<c/>` holds the place of a null).
 struct SheetWriter {
+    /// How a column's cells are written, decided once per column instead of per cell.
+    private enum CellPlan {
+        case null, bool, signed, unsigned, float, decimal(scale: Int), date, timestamp(ArrowType.TimeUnit), utf8, binary
+    }
+
     private let zip: ZipWriter
     private let fields: [ArrowField]
+    private let plans: [CellPlan]
     private var xml = XMLOut()
-    private var rowNumber = 1
 
     init(path: String, fields: [ArrowField], sheetName: String, level: Int32, widths: [Int]) throws {
         self.fields = fields
+        plans = fields.map(Self.plan)
         zip = try ZipWriter(path: path)
         for (name, text) in WorkbookParts.fixed(sheetName: sheetName) {
             try zip.beginEntry(name, method: .deflate(level: 6))
@@ -136,84 +144,94 @@ struct SheetWriter {
         try zip.beginEntry("xl/worksheets/sheet1.xml", method: .deflate(level: level))
         xml.raw(#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#)
         xml.raw(#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><cols>"#)
-        for (i, w) in widths.enumerated() { xml.raw(#"<col min="\#(i + 1)" max="\#(i + 1)" width="\#(w)" customWidth="1"/>"#) }
+        for (i, w) in widths.enumerated() { xml.rawText(#"<col min="\#(i + 1)" max="\#(i + 1)" width="\#(w)" customWidth="1"/>"#) }
         xml.raw("</cols><sheetData>")
         // The header, bold (style 1).
-        xml.raw(#"<row r="1">"#)
+        xml.raw("<row>")
         for field in fields {
             xml.raw(#"<c t="inlineStr" s="1"><is><t xml:space="preserve">"#)
-            xml.escaped(Array(field.name.utf8)[...])
+            xml.escaped(field.name)
             xml.raw("</t></is></c>")
         }
         xml.raw("</row>")
     }
 
-    mutating func rows(_ batch: BatchView, from start: Int, count: Int) throws {
-        let columns = batch.columns.map(\.raw)
-        for row in start..<(start + count) {
-            rowNumber += 1
-            xml.raw("<row r=\"")
-            xml.integer(Int64(rowNumber))
-            xml.raw("\">")
-            for (c, column) in columns.enumerated() {
-                try cell(column, fields[c], row)
-            }
-            xml.raw("</row>")
-            if xml.count >= 1 << 20 { try flush() }
+    private static func plan(_ field: ArrowField) -> CellPlan {
+        switch field.type {
+        case .null: .null
+        case .bool: .bool
+        case .int8, .int16, .int32, .int64: .signed
+        case .uint8, .uint16, .uint32, .uint64: .unsigned
+        case .float32, .float64: .float
+        case .decimal128(_, let s), .decimal256(_, let s): .decimal(scale: s)
+        case .date32: .date
+        case .date64: .timestamp(.milli)
+        case .timestamp(let unit, _): .timestamp(unit)
+        case .utf8: .utf8
+        case .binary: .binary
         }
     }
 
-    /// One cell: `<c/>` holds the place of a null, so no cell needs an `r` attribute.
-    private mutating func cell(_ column: RawColumn, _ field: ArrowField, _ row: Int) throws {
-        let type = field.type
+    mutating func rows(_ batch: BatchView, from start: Int, count: Int) throws {
+        let columns = batch.columns.map(\.raw)
+        guard columns.count == plans.count else {
+            throw PluginError.invalidArgument("a batch has \(columns.count) columns, the export \(plans.count)")
+        }
+        try columns.withUnsafeBufferPointer { columns in
+            try plans.withUnsafeBufferPointer { plans in
+                for row in start..<(start + count) {
+                    xml.raw("<row>")
+                    for c in 0..<columns.count {
+                        try cell(columns[c], plans[c], row, column: c)
+                    }
+                    xml.raw("</row>")
+                    if xml.count >= 1 << 20 { try flush() }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private mutating func cell(_ column: RawColumn, _ plan: CellPlan, _ row: Int, column c: Int) throws {
         if column.isNull(row) { return xml.raw("<c/>") }
-        switch column.kind {
+        switch plan {
         case .null: xml.raw("<c/>")
         case .bool: xml.raw(column.bool(row) ? #"<c t="b"><v>1</v></c>"# : #"<c t="b"><v>0</v></c>"#)
-        case .int8, .int16, .int32, .int64:
+        case .signed:
             xml.raw("<c><v>")
             xml.integer(column.int64(row))
             xml.raw("</v></c>")
-        case .uint8, .uint16, .uint32, .uint64:
+        case .unsigned:
             xml.raw("<c><v>")
-            xml.raw(String(column.uint64(row)))
+            xml.unsigned(column.uint64(row))
             xml.raw("</v></c>")
-        case .float32, .float64:
+        case .float:
             let d = column.double(row)
             guard d.isFinite else { return xml.raw("<c/>") }
             xml.raw("<c><v>")
-            if let i = Int64(exactly: d), abs(d) < 1e15 { xml.integer(i) } else { xml.raw(d.description) }
+            xml.double(d)
             xml.raw("</v></c>")
-        case .decimal128, .decimal256:
-            switch type {
-            case .decimal128(_, let s), .decimal256(_, let s): number(DecimalText.format(column.decimalWords(row), scale: s))
-            default: xml.raw("<c/>")
-            }
-        case .date32:
+        case .decimal(let scale):
+            xml.raw("<c><v>")
+            xml.rawText(DecimalText.format(column.decimalWords(row), scale: scale))
+            xml.raw("</v></c>")
+        case .date:
             xml.raw(#"<c s="2"><v>"#)
             xml.integer(column.int64(row) + 25_569)
             xml.raw("</v></c>")
-        case .date64, .timestamp:
-            let unit: ArrowType.TimeUnit = if case .timestamp(let u, _) = type { u } else { .milli }
+        case .timestamp(let unit):
             guard let millis = unit.millis(column.int64(row)) else {
-                throw PluginError.invalidArgument("column '\(field.name)' holds a timestamp too far from 1970 for a workbook")
+                throw PluginError.invalidArgument("column '\(fields[c].name)' holds a timestamp too far from 1970 for a workbook")
             }
-            let serial = Double(millis) / 86_400_000 + 25_569
             xml.raw(#"<c s="3"><v>"#)
-            xml.raw(serial.description)
+            xml.double(Double(millis) / 86_400_000 + 25_569)
             xml.raw("</v></c>")
         case .utf8:
             xml.inlineString(column.bytes(row))
         case .binary:
-            let hex = column.bytes(row).map { String(format: "%02x", $0) }.joined()
-            xml.inlineString(UnsafeRawBufferPointer(start: nil, count: 0), text: hex)
+            var hex = column.bytes(row).map { String(format: "%02x", $0) }.joined()
+            hex.withUTF8 { xml.inlineString(UnsafeRawBufferPointer($0)) }
         }
-    }
-
-    private mutating func number(_ text: String) {
-        xml.raw("<c><v>")
-        xml.raw(text)
-        xml.raw("</v></c>")
     }
 
     private mutating func flush() throws {
@@ -228,73 +246,11 @@ struct SheetWriter {
     }
 }
 
-/// XML text for the sheet, written through a growable buffer.
-struct XMLOut {
-    private var bytes: [UInt8] = []
-
-    init() { bytes.reserveCapacity((1 << 20) + 4096) }
-
-    var count: Int { bytes.count }
-
-    mutating func raw(_ s: String) {
-        var copy = s
-        copy.withUTF8 { bytes.append(contentsOf: $0) }
-    }
-
-    mutating func integer(_ v: Int64) {
-        if v >= 0 && v < 10 { return bytes.append(UInt8(ascii: "0") + UInt8(v)) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { buf in
-            var i = buf.count
-            var m = v.magnitude
-            repeat {
-                i -= 1
-                buf[i] = UInt8(ascii: "0") + UInt8(m % 10)
-                m /= 10
-            } while m > 0
-            if v < 0 { i -= 1; buf[i] = UInt8(ascii: "-") }
-            bytes.append(contentsOf: buf[i...])
-        }
-    }
-
-    mutating func inlineString(_ bytes: UnsafeRawBufferPointer, text: String? = nil) {
-        let value = text.map { Array($0.utf8) } ?? Array(bytes)
-        let needsPreserve = value.first == 0x20 || value.last == 0x20 || value.contains(0x0A)
-        raw(needsPreserve ? #"<c t="inlineStr"><is><t xml:space="preserve">"# : #"<c t="inlineStr"><is><t>"#)
-        escaped(value[...])
-        raw("</t></is></c>")
-    }
-
-    /// Escapes &, < and >; drops the control characters XML 1.0 cannot hold.
-    mutating func escaped(_ value: ArraySlice<UInt8>) {
-        var runStart = value.startIndex
-        for i in value.indices {
-            let b = value[i]
-            guard b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || (b < 0x20 && b != 0x09 && b != 0x0A && b != 0x0D) else { continue }
-            bytes.append(contentsOf: value[runStart..<i])
-            switch b {
-            case UInt8(ascii: "&"): raw("&amp;")
-            case UInt8(ascii: "<"): raw("&lt;")
-            case UInt8(ascii: ">"): raw("&gt;")
-            default: break
-            }
-            runStart = i + 1
-        }
-        bytes.append(contentsOf: value[runStart..<value.endIndex])
-    }
-
-    func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try bytes.withUnsafeBytes(body)
-    }
-
-    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
-}
-
 /// The parts of a workbook that do not depend on the data.
 enum WorkbookParts {
     static func fixed(sheetName: String) -> [(String, String)] {
-        var escaped = XMLOut()
-        escaped.escaped(Array(sheetName.utf8)[...])
+        var escaped = XMLOut(capacity: 256)
+        escaped.escaped(sheetName)
         let name = escaped.withBytes { String(decoding: $0, as: UTF8.self) }
             .replacingOccurrences(of: "\"", with: "&quot;")
         return [

@@ -1,3 +1,4 @@
+import CFastDeflate
 import CZlib
 import PluginABI
 import Foundation
@@ -6,11 +7,12 @@ import Synchronization
 /// Writes a ZIP archive to a file in one streaming pass: each entry's size and CRC follow
 /// its data (a data descriptor), so nothing is held back. Deflated entries are compressed
 /// on a second thread while the caller produces the next bytes, in bounded memory (a few
-/// chunks in flight).
+/// chunks in flight). Levels 1 to 3 run on ISA-L when the machine has it (see
+/// fast_deflate.h), else on zlib, as do 0 and 4 to 9.
 public final class ZipWriter {
     public enum Method: Sendable {
         case stored
-        /// zlib level 1 (fast) to 9 (small).
+        /// 1 (fast) to 9 (small); 0 stores inside a deflate stream.
         case deflate(level: Int32)
     }
 
@@ -37,7 +39,11 @@ public final class ZipWriter {
     private static let chunkSize = 1 << 20
     private static let dosTime: UInt16 = 0, dosDate: UInt16 = (2026 - 1980) << 9 | 1 << 5 | 1
 
-    public init(path: String) throws {
+    private let fastDeflate: Bool
+
+    /// `fastDeflate: false` keeps to zlib (the tests compare both paths).
+    public init(path: String, fastDeflate: Bool = true) throws {
+        self.fastDeflate = fastDeflate && gw_fast_deflate_available() != 0
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw PluginError(status: GW_IO, "cannot create \(path)")
         }
@@ -57,7 +63,7 @@ public final class ZipWriter {
         case .stored: methodCode = 0
         case .deflate(let level):
             methodCode = 8
-            compressor = try Compressor(level: level)
+            compressor = try Compressor(level: level, fast: fastDeflate && (1...3).contains(level))
         }
         guard position < Self.maxOffset else { throw PluginError(status: GW_IO, "the archive is over 4 GB (ZIP64 is not written)") }
         guard entries.count < Self.maxEntries else {
@@ -84,14 +90,7 @@ public final class ZipWriter {
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard current != nil else { throw PluginError.internalError("zip write outside an entry") }
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        // crc32 takes a 32-bit length: feed it in pieces.
-        var crc = uLong(current!.crc), done = 0
-        while done < bytes.count {
-            let n = min(bytes.count - done, 1 << 30)
-            crc = crc32(crc, (base + done).assumingMemoryBound(to: Bytef.self), uInt(n))
-            done += n
-        }
-        current!.crc = UInt32(truncatingIfNeeded: crc)
+        current!.crc = crc32(current!.crc, base.assumingMemoryBound(to: UInt8.self), bytes.count)
         current!.size += UInt64(bytes.count)
         guard let compressor else {
             current!.compressedSize += UInt64(bytes.count)
@@ -198,13 +197,25 @@ public final class ZipWriter {
         position += UInt64(bytes.count)
     }
 
+    private func crc32(_ crc: UInt32, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> UInt32 {
+        if fastDeflate { return gw_fast_crc32(crc, bytes, count) }
+        // zlib's crc32 takes a 32-bit length: feed it in pieces.
+        var crc = uLong(crc), done = 0
+        while done < count {
+            let n = min(count - done, 1 << 30)
+            crc = CZlib.crc32(crc, bytes + done, uInt(n))
+            done += n
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+
     private static func put16(_ out: inout [UInt8], _ v: UInt16) { out += [UInt8(v & 0xFF), UInt8(v >> 8)] }
     private static func put32(_ out: inout [UInt8], _ v: UInt32) { put16(&out, UInt16(v & 0xFFFF)); put16(&out, UInt16(v >> 16)) }
 }
 
 /// Raw deflate on its own thread: input chunks in, compressed chunks out, each queue
 /// bounded so memory stays flat whatever the entry's size.
-private final class Compressor: @unchecked Sendable {  // queues are guarded by `state`; the z_stream is only touched by the worker thread
+private final class Compressor: @unchecked Sendable {  // queues are guarded by `state`; the deflate stream is only touched by the worker thread
     private struct State {
         var input: [([UInt8], Bool)] = []
         var output: [[UInt8]] = []
@@ -218,13 +229,10 @@ private final class Compressor: @unchecked Sendable {  // queues are guarded by 
     private let outputReady = DispatchSemaphore(value: 0)
     private let inputSpace: DispatchSemaphore
     private(set) var produced = 0
-    private var stream = z_stream()
+    private let stream: DeflateStream
 
-    init(level: Int32) throws {
-        guard deflateInit2_(&stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
-                            Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw PluginError.internalError("zlib failed to start")
-        }
+    init(level: Int32, fast: Bool) throws {
+        stream = try DeflateStream(level: level, fast: fast)
         // Start at 0 and signal: a semaphore freed below its start value traps.
         inputSpace = DispatchSemaphore(value: 0)
         for _ in 0..<3 { inputSpace.signal() }
@@ -264,7 +272,6 @@ private final class Compressor: @unchecked Sendable {  // queues are guarded by 
     }
 
     private func run() {
-        defer { deflateEnd(&stream) }
         var out = [UInt8](repeating: 0, count: 1 << 18)
         while true {
             inputReady.wait()
@@ -272,25 +279,15 @@ private final class Compressor: @unchecked Sendable {  // queues are guarded by 
                 s.aborted || s.input.isEmpty ? nil : s.input.removeFirst()
             }) else { return }
             inputSpace.signal()
-            var status: Int32 = Z_OK
-            chunk.withUnsafeBufferPointer { input in
-                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-                stream.avail_in = uInt(input.count)
-                repeat {
-                    out.withUnsafeMutableBufferPointer { o in
-                        stream.next_out = o.baseAddress
-                        stream.avail_out = uInt(o.count)
-                        status = deflate(&stream, final ? Z_FINISH : Z_NO_FLUSH)
-                    }
-                    let n = out.count - Int(stream.avail_out)
-                    if n > 0 {
-                        let piece = Array(out[0..<n])
-                        state.withLock { $0.output.append(piece) }
+            let ok = chunk.withUnsafeBufferPointer { input in
+                out.withUnsafeMutableBufferPointer { output in
+                    stream.compress(input, final: final, through: output) { piece in
+                        state.withLock { $0.output.append(Array(piece)) }
                         outputReady.signal()
                     }
-                } while stream.avail_out == 0 || (final && status == Z_OK)
+                }
             }
-            if status == Z_STREAM_ERROR {
+            if !ok {
                 state.withLock { $0.failure = "deflate failed" }
                 outputReady.signal()
                 return
@@ -301,5 +298,68 @@ private final class Compressor: @unchecked Sendable {  // queues are guarded by 
                 return
             }
         }
+    }
+}
+
+/// One raw deflate stream, on ISA-L or on zlib.
+private final class DeflateStream {
+    /// Allocated, never moved: zlib's state points back at its z_stream, and a copy of the
+    /// struct (an Optional, an inout temporary) fails its checks.
+    private let zlib: UnsafeMutablePointer<z_stream>?
+    private let fast: OpaquePointer?
+
+    init(level: Int32, fast useFast: Bool) throws {
+        if useFast, let f = gw_fast_deflate_new(level) {
+            fast = f
+            zlib = nil
+            return
+        }
+        fast = nil
+        let z = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        z.initialize(to: z_stream())
+        guard deflateInit2_(z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+                            Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            z.deallocate()
+            throw PluginError.internalError("zlib failed to start")
+        }
+        zlib = z
+    }
+
+    deinit {
+        if let fast { gw_fast_deflate_free(fast) }
+        if let zlib {
+            deflateEnd(zlib)
+            zlib.deallocate()
+        }
+    }
+
+    /// Compresses all of `input` (and ends the stream when `final`), handing each filled
+    /// piece of `output` to `emit`. False when the library reports an error.
+    func compress(_ input: UnsafeBufferPointer<UInt8>, final: Bool, through output: UnsafeMutableBufferPointer<UInt8>,
+                  emit: (UnsafeMutableBufferPointer<UInt8>.SubSequence) -> Void) -> Bool {
+        guard let outBase = output.baseAddress else { return false }
+        if let fast {
+            var nextIn: UnsafePointer<UInt8>? = input.baseAddress ?? UnsafePointer(outBase), availIn = input.count
+            while true {
+                var nextOut: UnsafeMutablePointer<UInt8>? = outBase, availOut = output.count
+                let status = gw_fast_deflate_step(fast, &nextIn, &availIn, &nextOut, &availOut, final ? 1 : 0)
+                let n = output.count - availOut
+                if n > 0 { emit(output[0..<n]) }
+                if status < 0 { return false }
+                if status == 1 || (!final && availIn == 0 && availOut > 0) { return true }
+            }
+        }
+        guard let zlib else { return false }
+        var status: Int32 = Z_OK
+        zlib.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+        zlib.pointee.avail_in = uInt(input.count)
+        repeat {
+            zlib.pointee.next_out = outBase
+            zlib.pointee.avail_out = uInt(output.count)
+            status = deflate(zlib, final ? Z_FINISH : Z_NO_FLUSH)
+            let n = output.count - Int(zlib.pointee.avail_out)
+            if n > 0 { emit(output[0..<n]) }
+        } while zlib.pointee.avail_out == 0 || (final && status == Z_OK)
+        return status != Z_STREAM_ERROR
     }
 }
