@@ -59,6 +59,8 @@ import Testing
             "swiftc", "-typecheck", "-parse-as-library", "-I", "\(products)/Modules",
             "-Xcc", "-fmodule-map-file=\(products)/PluginABI.build/module.modulemap", "-Xcc", "-I", "-Xcc", TestSupport.abiInclude,
             "-Xcc", "-fmodule-map-file=\(TestSupport.packageRoot.path)/Sources/CZlib/module.modulemap",
+            // PluginKit's C parts (SwiftPM passes these to a package that depends on it).
+            "-Xcc", "-fmodule-map-file=\(products)/CFastDeflate.build/module.modulemap",
             "\(dir)/Plugin.swift",
         ])
         #expect(result.status == 0, "\(result.output)")

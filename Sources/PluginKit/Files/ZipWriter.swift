@@ -1,4 +1,4 @@
-import CFastDeflate
+internal import CFastDeflate
 import CZlib
 import PluginABI
 import Foundation
