@@ -18,7 +18,17 @@ public final class ColumnBuilder {
         var hasValidity = false
     }
 
+    /// The field's type without payloads that need reference counting (a timestamp's zone
+    /// is a String): switching on `field.type` copied it on every append.
+    private enum Kind {
+        case null, bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64
+        case decimal(words: Int, scale: Int), utf8, binary
+    }
+
     public let field: ArrowField
+    private let kind: Kind
+    /// Bytes per value of a fixed-width type (what a null takes).
+    private let width: Int
     private let state: UnsafeMutablePointer<State>
 
     public private(set) var count: Int {
@@ -51,6 +61,25 @@ public final class ColumnBuilder {
 
     public init(_ field: ArrowField) {
         self.field = field
+        kind = switch field.type {
+        case .null: .null
+        case .bool: .bool
+        case .int8: .int8
+        case .int16: .int16
+        case .int32, .date32: .int32
+        case .int64, .date64, .timestamp: .int64
+        case .uint8: .uint8
+        case .uint16: .uint16
+        case .uint32: .uint32
+        case .uint64: .uint64
+        case .float32: .float32
+        case .float64: .float64
+        case .decimal128(_, let scale): .decimal(words: 2, scale: scale)
+        case .decimal256(_, let scale): .decimal(words: 4, scale: scale)
+        case .utf8: .utf8
+        case .binary: .binary
+        }
+        width = field.type.byteWidth ?? 0
         state = .allocate(capacity: 1)
         state.initialize(to: State())
         if field.type == .binary || field.type == .utf8 { offsets.append(Int32(0)) }
@@ -69,29 +98,29 @@ public final class ColumnBuilder {
     public func appendNull() {
         if !hasValidity { startValidity() }
         setValid(false)
-        switch field.type {
+        switch kind {
         case .null: break
         case .bool: appendBit(false)
         case .binary, .utf8: offsets.append(Int32(values.count))
-        default: values.appendZeros(field.type.byteWidth ?? 0)
+        default: values.appendZeros(width)
         }
         nullCount += 1
         count += 1
     }
 
     public func append(int value: Int64) throws {
-        switch field.type {
+        switch kind {
         case .int8: values.append(try narrow(value, to: Int8.self))
         case .int16: values.append(try narrow(value, to: Int16.self))
-        case .int32, .date32: values.append(try narrow(value, to: Int32.self))
-        case .int64, .date64, .timestamp: values.append(value)
+        case .int32: values.append(try narrow(value, to: Int32.self))
+        case .int64: values.append(value)
         case .uint8, .uint16, .uint32, .uint64:
             guard value >= 0 else { throw ArrowError.outOfRange("\(value)", field) }
             return try append(uint: UInt64(value))
         case .float32: values.append(Float(value))
         case .float64: values.append(Double(value))
         case .bool: appendBit(value != 0)
-        case .decimal128(_, let scale), .decimal256(_, let scale):
+        case .decimal(_, let scale):
             return try append(decimal: String(value)[...], scaleHint: scale)
         case .utf8, .binary: return try append(string: String(value))
         case .null: throw ArrowError.typeMismatch("int", field)
@@ -100,7 +129,7 @@ public final class ColumnBuilder {
     }
 
     public func append(uint value: UInt64) throws {
-        switch field.type {
+        switch kind {
         case .uint8: values.append(try narrow(value, to: UInt8.self))
         case .uint16: values.append(try narrow(value, to: UInt16.self))
         case .uint32: values.append(try narrow(value, to: UInt32.self))
@@ -113,7 +142,7 @@ public final class ColumnBuilder {
     }
 
     public func append(double value: Double) throws {
-        switch field.type {
+        switch kind {
         case .float64: values.append(value)
         case .float32: values.append(Float(value))
         case .utf8: return try append(string: String(value))
@@ -125,7 +154,7 @@ public final class ColumnBuilder {
     }
 
     public func append(bool value: Bool) throws {
-        switch field.type {
+        switch kind {
         case .bool: appendBit(value)
         case .utf8: return try append(string: value ? "true" : "false")
         default: return try append(int: value ? 1 : 0)
@@ -136,11 +165,11 @@ public final class ColumnBuilder {
     /// Text for utf8 columns, raw bytes for binary ones, and a decimal number for decimal
     /// columns.
     public func append(string value: String) throws {
-        switch field.type {
+        switch kind {
         case .utf8, .binary:
             var text = value
             try text.withUTF8 { try appendBytesUnchecked(UnsafeRawBufferPointer($0)) }
-        case .decimal128(_, let scale), .decimal256(_, let scale):
+        case .decimal(_, let scale):
             return try append(decimal: value[...], scaleHint: scale)
         default:
             throw ArrowError.typeMismatch("text", field)
@@ -149,7 +178,7 @@ public final class ColumnBuilder {
 
     /// Raw bytes for binary columns; UTF-8 (validated) for utf8 columns.
     public func append(bytes: UnsafeRawBufferPointer) throws {
-        switch field.type {
+        switch kind {
         case .binary:
             try appendBytesUnchecked(bytes)
         case .utf8:
@@ -167,12 +196,7 @@ public final class ColumnBuilder {
     }
 
     private func append(decimal text: Substring, scaleHint scale: Int) throws {
-        let words: Int
-        switch field.type {
-        case .decimal128: words = 2
-        case .decimal256: words = 4
-        default: throw ArrowError.typeMismatch("decimal", field)
-        }
+        guard case .decimal(let words, _) = kind else { throw ArrowError.typeMismatch("decimal", field) }
         guard let storage = DecimalText.parse(text, scale: scale, words: words) else {
             throw ArrowError.outOfRange(String(text), field)
         }
