@@ -18,15 +18,11 @@ public final class ColumnBuilder {
         var hasValidity = false
     }
 
+    public let field: ArrowField
     /// The field's type without payloads that need reference counting (a timestamp's zone
     /// is a String): switching on `field.type` copied it on every append.
-    private enum Kind {
-        case null, bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64
-        case decimal(words: Int, scale: Int), utf8, binary
-    }
-
-    public let field: ArrowField
-    private let kind: Kind
+    private let kind: PhysicalKind
+    private let decimalScale: Int
     /// Bytes per value of a fixed-width type (what a null takes).
     private let width: Int
     private let state: UnsafeMutablePointer<State>
@@ -61,23 +57,10 @@ public final class ColumnBuilder {
 
     public init(_ field: ArrowField) {
         self.field = field
-        kind = switch field.type {
-        case .null: .null
-        case .bool: .bool
-        case .int8: .int8
-        case .int16: .int16
-        case .int32, .date32: .int32
-        case .int64, .date64, .timestamp: .int64
-        case .uint8: .uint8
-        case .uint16: .uint16
-        case .uint32: .uint32
-        case .uint64: .uint64
-        case .float32: .float32
-        case .float64: .float64
-        case .decimal128(_, let scale): .decimal(words: 2, scale: scale)
-        case .decimal256(_, let scale): .decimal(words: 4, scale: scale)
-        case .utf8: .utf8
-        case .binary: .binary
+        kind = PhysicalKind(field.type)
+        decimalScale = switch field.type {
+        case .decimal128(_, let scale), .decimal256(_, let scale): scale
+        default: 0
         }
         width = field.type.byteWidth ?? 0
         state = .allocate(capacity: 1)
@@ -112,16 +95,16 @@ public final class ColumnBuilder {
         switch kind {
         case .int8: values.append(try narrow(value, to: Int8.self))
         case .int16: values.append(try narrow(value, to: Int16.self))
-        case .int32: values.append(try narrow(value, to: Int32.self))
-        case .int64: values.append(value)
+        case .int32, .date32: values.append(try narrow(value, to: Int32.self))
+        case .int64, .date64, .timestamp: values.append(value)
         case .uint8, .uint16, .uint32, .uint64:
             guard value >= 0 else { throw ArrowError.outOfRange("\(value)", field) }
             return try append(uint: UInt64(value))
         case .float32: values.append(Float(value))
         case .float64: values.append(Double(value))
         case .bool: appendBit(value != 0)
-        case .decimal(_, let scale):
-            return try append(decimal: String(value)[...], scaleHint: scale)
+        case .decimal128, .decimal256:
+            return try append(decimal: String(value)[...], scaleHint: decimalScale)
         case .utf8, .binary: return try append(string: String(value))
         case .null: throw ArrowError.typeMismatch("int", field)
         }
@@ -169,8 +152,8 @@ public final class ColumnBuilder {
         case .utf8, .binary:
             var text = value
             try text.withUTF8 { try appendBytesUnchecked(UnsafeRawBufferPointer($0)) }
-        case .decimal(_, let scale):
-            return try append(decimal: value[...], scaleHint: scale)
+        case .decimal128, .decimal256:
+            return try append(decimal: value[...], scaleHint: decimalScale)
         default:
             throw ArrowError.typeMismatch("text", field)
         }
@@ -196,7 +179,12 @@ public final class ColumnBuilder {
     }
 
     private func append(decimal text: Substring, scaleHint scale: Int) throws {
-        guard case .decimal(let words, _) = kind else { throw ArrowError.typeMismatch("decimal", field) }
+        let words: Int
+        switch kind {
+        case .decimal128: words = 2
+        case .decimal256: words = 4
+        default: throw ArrowError.typeMismatch("decimal", field)
+        }
         guard let storage = DecimalText.parse(text, scale: scale, words: words) else {
             throw ArrowError.outOfRange(String(text), field)
         }

@@ -27,10 +27,9 @@ public final class SQLiteBatchSource: BatchSource {
     private var remaining: Int
     private var pending: Bool
     private var rowNumber = 0
-    /// How each output column is read, decided once: switching on a field's ArrowType per
-    /// value copied the type (and retained its timezone string) ten million times a query.
-    private enum Plan { case int64, float64, bool, utf8, binary, date32, timestamp, decimal, other }
-    private let plans: [Plan]
+    /// Each output column's type without payloads, decided once: switching on a field's
+    /// ArrowType per value copied it (and retained a timestamp's zone) for every value.
+    private let plans: [PhysicalKind]
 
     public init(statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536,
                 maxBatchBytes: Int = 8 << 20, maxRowBytes: Int = 64 << 20) throws {
@@ -55,19 +54,7 @@ public final class SQLiteBatchSource: BatchSource {
             columns.append(Int32(i))
         }
         sourceColumn = columns
-        plans = fields.map { field in
-            switch field.type {
-            case .int64: .int64
-            case .float64: .float64
-            case .bool: .bool
-            case .utf8: .utf8
-            case .binary: .binary
-            case .date32: .date32
-            case .timestamp: .timestamp
-            case .decimal128: .decimal
-            default: .other
-            }
-        }
+        plans = fields.map { PhysicalKind($0.type) }
         builder = BatchBuilder(fields: fields)
         schema = OwnedSchema(fields: fields)
     }
@@ -106,7 +93,7 @@ public final class SQLiteBatchSource: BatchSource {
 
     /// Appends one value; returns about how many bytes it added.
     @inline(__always)
-    private func append(column i: Int32, plan: Plan, to b: ColumnBuilder) throws -> Int {
+    private func append(column i: Int32, plan: PhysicalKind, to b: ColumnBuilder) throws -> Int {
         let stmt = statement.stmt
         let kind = sqlite3_column_type(stmt, i)
         if kind == SQLITE_NULL {
@@ -118,7 +105,7 @@ public final class SQLiteBatchSource: BatchSource {
         return size
     }
 
-    private func appendValue(column i: Int32, kind: Int32, plan: Plan, to b: ColumnBuilder) throws {
+    private func appendValue(column i: Int32, kind: Int32, plan: PhysicalKind, to b: ColumnBuilder) throws {
         let stmt = statement.stmt
         do {
             switch plan {
@@ -152,10 +139,10 @@ public final class SQLiteBatchSource: BatchSource {
                 let raw = UnsafeRawBufferPointer(start: sqlite3_column_text(stmt, i), count: Int(sqlite3_column_bytes(stmt, i)))
                 guard kind == SQLITE_TEXT, let micros = DateText.Moment(raw)?.microsSinceEpoch else { throw mismatch(i, b.field) }
                 try b.append(int: micros)
-            case .decimal:
+            case .decimal128:
                 let value = kind == SQLITE_INTEGER ? String(sqlite3_column_int64(stmt, i)) : Self.decimalText(sqlite3_column_double(stmt, i), kind: kind, raw: text(i))
                 try b.append(string: value)
-            case .other:
+            default:
                 throw mismatch(i, b.field)
             }
         } catch let e as ArrowError {
