@@ -99,26 +99,28 @@ import Testing
     @Test func uploadsReadUpdateAfterTheFileAndKeepNothingThatFailed() async throws {
         let (gateway, _) = try Self.gateway()
         try await TestServer.with(gateway) { server in
-            func upload(_ text: [UInt8], _ extra: [String]) throws -> (Int, String) {
+            // Off the cooperative threads: curl waits for this process's own server.
+            func upload(_ text: [UInt8], _ extra: [String]) async throws -> (Int, String) {
                 let file = TestSupport.temporaryDirectory("upload") + "/sales.csv"
                 try Data(text).write(to: URL(fileURLWithPath: file))
                 let stamp = String(Int64(Date().timeIntervalSince1970 * 1000) + DatasetPushTests.sequence.next())
                 let token = Crypto.hex(Crypto.sha1(Array("\(DatasetPushTests.key)\(stamp)alicesales".utf8)))
                 var args = ["-s", "-w", "\n%{http_code}", "\(server.base)/etl/api/upload_file_api"]
                 for field in ["visitor=alice", "type=sales", "stamp=\(stamp)", "token=\(token)", "file=@\(file)"] + extra { args += ["-F", field] }
-                let result = try TestSupport.run("/usr/bin/env", ["curl"] + args)
+                let curl = ["curl"] + args
+                let result = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", curl) }
                 let lines = result.output.split(separator: "\n")
                 return (Int(lines.last ?? "") ?? 0, String(lines.first ?? ""))
             }
             let csv = Array("region,amount,day\r\neast,1,2026-01-05\r\n".utf8)
-            #expect(try upload(csv, []).0 == 200)
-            let (again, text) = try upload(Array("region,amount,day\r\neast,2,2026-01-05\r\n".utf8), ["update=1"])
+            #expect(try await upload(csv, []).0 == 200)
+            let (again, text) = try await upload(Array("region,amount,day\r\neast,2,2026-01-05\r\n".utf8), ["update=1"])
             #expect(again == 200, "\(text)")
             let rows = try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT region, amount FROM sales")
             #expect(rows == [[.text("east"), .double(2)]])
 
             let kept = try FileManager.default.contentsOfDirectory(atPath: "\(gateway.uploads.directory)/sales").count
-            let (status, reply) = try upload(Array("region,amount,day\r\nz".utf8) + [0xFF] + Array(",1,2026-01-06\r\n".utf8), [])
+            let (status, reply) = try await upload(Array("region,amount,day\r\nz".utf8) + [0xFF] + Array(",1,2026-01-06\r\n".utf8), [])
             #expect(status == 400 && reply.contains("UTF-8"), "\(status) \(reply)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: "\(gateway.uploads.directory)/sales").count == kept)
         }

@@ -6,12 +6,14 @@ import Testing
 /// The http.writer sink plugin against a mock integration-platform write API
 /// (Fixtures/platform_mock.py): seed 003 both sides as one flow, refused rows, retries.
 @Suite struct HttpWriterTests {
-    static func platform(_ port: Int, _ path: String, post: [String: Any]? = nil) throws -> Any? {
-        let result = try TestSupport.run("/usr/bin/env", ["python3", "-c", """
+    /// Off the cooperative threads, which the in-process gateway's handlers need.
+    static func platform(_ port: Int, _ path: String, post: [String: Any]? = nil) async throws -> Any? {
+        let arguments = try ["python3", "-c", """
             import urllib.request, sys
             data = sys.argv[2].encode() if len(sys.argv) > 2 else None
             print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data)).read().decode())
-            """, "http://127.0.0.1:\(port)\(path)"] + (post.map { [String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self)] } ?? []))
+            """, "http://127.0.0.1:\(port)\(path)"] + (post.map { [String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self)] } ?? [])
+        let result = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", arguments) }
         return try? JSONSerialization.jsonObject(with: Data(result.output.utf8))
     }
 
@@ -55,48 +57,48 @@ import Testing
                         _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
                         return try await DataflowTests.waitForEnd(server, flow: id, token: "")
                     }
-                    func delivered() throws -> (rows: Int, distinct: Int) {
-                        let rows = try Self.platform(port, "/rows") as? [[String: Any]] ?? []
+                    func delivered() async throws -> (rows: Int, distinct: Int) {
+                        let rows = try await Self.platform(port, "/rows") as? [[String: Any]] ?? []
                         return (rows.count, Set(rows.compactMap { $0["o_id"] as? Int }).count)
                     }
 
                     let started = Date()
                     let first = try await run()
                     #expect(first["status"] as? String == "completed" && first["rows_written"] as? Int == 230, "\(first)")
-                    #expect(try delivered() == (230, 230))
-                    let stats = try Self.platform(port, "/stats") as? [String: Any] ?? [:]
+                    #expect(try await delivered() == (230, 230))
+                    let stats = try await Self.platform(port, "/stats") as? [String: Any] ?? [:]
                     #expect((stats["max_rows_per_second"] as? Int ?? .max) <= 100, "\(stats)")
                     #expect(Date().timeIntervalSince(started) >= 1.3, "230 rows at 100 a second take more than 2 s")
-                    let row = try #require((try Self.platform(port, "/rows") as? [[String: Any]])?.first { $0["o_id"] as? Int == 1000 })
+                    let row = try #require((try await Self.platform(port, "/rows") as? [[String: Any]])?.first { $0["o_id"] as? Int == 1000 })
                     #expect(row["shop"] as? String == "旗舰店" && row["pay_amount"] as? Double == 0.5, "\(row)")
 
                     _ = try JushuitanTests.mock(base, "/control", post: ["add_orders": 3])
                     try await Task.sleep(for: .milliseconds(1_100))
                     let second = try await run()
                     #expect(second["status"] as? String == "completed" && second["rows_written"] as? Int == 3, "\(second)")
-                    #expect(try delivered() == (233, 233))
+                    #expect(try await delivered() == (233, 233))
 
                     // 120 new orders; the platform takes the first batch of 50, refuses the second.
                     _ = try JushuitanTests.mock(base, "/control", post: ["add_orders": 120])
-                    _ = try Self.platform(port, "/control", post: ["refuse_after": 1])
+                    _ = try await Self.platform(port, "/control", post: ["refuse_after": 1])
                     try await Task.sleep(for: .milliseconds(1_100))
                     let failed = try await run()
                     #expect(failed["status"] as? String == "failed", "\(failed)")
                     let reason = failed["error_message"] as? String ?? ""
                     #expect(reason.hasPrefix("batch 2 (rows 50–99) refused: 'code' is 1, not 0: ") && reason.contains("app quota exceeded"), "\(reason)")
-                    #expect(try delivered() == (283, 283))
+                    #expect(try await delivered() == (283, 283))
 
                     // The cursor did not move: the next run reads the 120 again, sends the 70
                     // the platform does not have, and skips the 50 it took.
                     let third = try await run()
                     #expect(third["status"] as? String == "completed" && third["rows_read"] as? Int == 120, "\(third)")
-                    #expect(try delivered() == (353, 353))
+                    #expect(try await delivered() == (353, 353))
                     #expect(try await Self.logs(server, id).contains { $0.contains("50 rows not sent: their id_check ids were accepted before") })
 
                     // Nothing new: nothing sent.
                     let fourth = try await run()
                     #expect(fourth["status"] as? String == "completed" && fourth["rows_read"] as? Int == 0, "\(fourth)")
-                    #expect(try delivered() == (353, 353))
+                    #expect(try await delivered() == (353, 353))
                 }
             }
         }
@@ -118,11 +120,11 @@ import Testing
                     _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
                     return try await DataflowTests.waitForEnd(server, flow: id, token: "")
                 }
-                _ = try Self.platform(port, "/control", post: ["unavailable_next": 2, "limit_next": 1])
+                _ = try await Self.platform(port, "/control", post: ["unavailable_next": 2, "limit_next": 1])
                 let id = try await flow("refusals", Self.writer(port, ["batch_size": 10]))
                 let ended = try await run(id)
                 #expect(ended["status"] as? String == "completed" && ended["rows_written"] as? Int == 23 && ended["rows_rejected"] as? Int == 2, "\(ended)")
-                let rows = try Self.platform(port, "/rows") as? [[String: Any]] ?? []
+                let rows = try await Self.platform(port, "/rows") as? [[String: Any]] ?? []
                 #expect(rows.count == 23 && !rows.contains { ($0["pay_amount"] as? Double ?? 0) < 0 })
                 let lines = try await Self.logs(server, id)
                 #expect(lines.contains { $0.contains("row 9 refused by 'http.writer': pay_amount -10 is negative") }, "\(lines)")

@@ -11,10 +11,14 @@ public protocol BatchSource: AnyObject {
     /// the sink, and never otherwise: a source plugin commits its cursor here, so a run
     /// that failed anywhere re-delivers instead of skipping rows.
     func finish() throws
+    /// True when `next()` is known to return nil without reading anything more: a reader
+    /// need not be started for it. False when unsure.
+    var isExhausted: Bool { get }
 }
 
 extension BatchSource {
     public func finish() throws {}
+    public var isExhausted: Bool { false }
 }
 
 extension SourceStream: BatchSource {

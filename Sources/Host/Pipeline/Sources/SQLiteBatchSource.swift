@@ -59,6 +59,8 @@ public final class SQLiteBatchSource: BatchSource {
         schema = OwnedSchema(fields: fields)
     }
 
+    public var isExhausted: Bool { !pending || remaining <= 0 }
+
     public func next() throws -> OwnedBatch? {
         guard pending, remaining > 0 else { return nil }
         var rows = 0, batchBytes = 0
@@ -190,16 +192,24 @@ public final class SQLiteBatchSource: BatchSource {
     /// SQLite's affinity rules, narrowed to the types the gateway declares.
     static func declaredType(_ declared: String) -> ArrowType? {
         if declared.isEmpty { return nil }
-        if declared == "DATE" { return .date32 }
+        // Byte comparisons: with Foundation imported, `contains` took NSString's
+        // locale-aware search, 2% of a small query's CPU.
+        let d = Array(declared.utf8)
+        func has(_ part: StaticString) -> Bool {
+            let p = UnsafeBufferPointer(start: part.utf8Start, count: part.utf8CodeUnitCount)
+            guard d.count >= p.count else { return false }
+            return (0...(d.count - p.count)).contains { start in p.indices.allSatisfy { d[start + $0] == p[$0] } }
+        }
+        if d.elementsEqual("DATE".utf8) { return .date32 }
         // Before the TEXT test: decimal columns are declared "DECIMAL TEXT" (text affinity).
-        if declared.hasPrefix("DEC") { return .decimal128(precision: 38, scale: decimalScale) }
-        if declared.contains("TIMESTAMP") || declared.contains("DATETIME") { return .timestamp(.micro, timezone: "UTC") }
-        if declared.contains("BOOL") { return .bool }
-        if declared.contains("INT") { return .int64 }
-        if declared.contains("CHAR") || declared.contains("CLOB") || declared.contains("TEXT") { return .utf8 }
-        if declared.contains("BLOB") { return .binary }
-        if declared.contains("REAL") || declared.contains("FLOA") || declared.contains("DOUB") { return .float64 }
-        if declared.contains("DEC") || declared.contains("NUMERIC") { return .decimal128(precision: 38, scale: decimalScale) }
+        if d.starts(with: "DEC".utf8) { return .decimal128(precision: 38, scale: decimalScale) }
+        if has("TIMESTAMP") || has("DATETIME") { return .timestamp(.micro, timezone: "UTC") }
+        if has("BOOL") { return .bool }
+        if has("INT") { return .int64 }
+        if has("CHAR") || has("CLOB") || has("TEXT") { return .utf8 }
+        if has("BLOB") { return .binary }
+        if has("REAL") || has("FLOA") || has("DOUB") { return .float64 }
+        if has("DEC") || has("NUMERIC") { return .decimal128(precision: 38, scale: decimalScale) }
         return nil
     }
 }
