@@ -15,6 +15,7 @@ public final class Gateway: Sendable {
     public let signedTokens: SignedTokenVerifier
     public let datasetTables: DatasetStore
     public let datasets: DatasetCatalog
+    public let datamodels: DataModelCatalog
     public let uploads: UploadStore
     public let exports: ExportService
     public let dataflows: DataflowService
@@ -47,6 +48,8 @@ public final class Gateway: Sendable {
         datasetTables = try DatasetStore(path: dataURL.appendingPathComponent("datasets.sqlite").path,
                                          maxValueBytes: config.limits.maxValueBytes, maxTempBytes: config.limits.maxTempBytes)
         datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
+        datamodels = try DataModelCatalog(config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
+                                          readers: datasetTables.readers)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         limiter = RequestLimiter(maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient)
         let directories = config.plugins.directories.isEmpty

@@ -143,6 +143,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var queries: [String: NamedQuery]
     /// Datasources served by source plugins; `store` (the datasets file) is built in.
     public var datasources: [String: DatasourceDefinition]
+    /// Data models (seed 001): a semantic layer of dimensions and measures over datasets
+    /// and named queries, queried at /api/v1/datamodel/{id}/query.
+    public var datamodels: [String: DataModelDefinition]
     public var smtp: SMTP
     public var exports: Exports
     public var dataflows: Dataflows
@@ -164,6 +167,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "datasets": {},
           "queries": {},
           "datasources": {},
+          "datamodels": {},
           "smtp": {"host": "", "port": 25, "from": "gateway@localhost", "username": "", "password": "",
                    "starttls": "auto", "caFile": ""},
           "exports": {"requireToken": true, "retentionDays": 7, "callbackRetries": 3, "callbackBackoffMs": 1000,
@@ -221,6 +225,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         }
         for id in queries.keys { try ResourceId.check(id, what: "query") }
         for id in datasources.keys { try ResourceId.check(id, what: "datasource") }
+        for id in datamodels.keys { try ResourceId.check(id, what: "data model") }
         for (id, value) in plugins.config {
             guard case .object = value else { throw InvalidInput("configuration: plugins.config.\(id) must be an object") }
         }

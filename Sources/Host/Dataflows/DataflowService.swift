@@ -330,6 +330,7 @@ public final class DataflowService: Sendable {
         case .datasource(let id): "datasource '\(id)'"
         case .plugin(let id, _): "source plugin '\(id)'"
         case .sql: "SQL over the datasets"
+        case .datamodel(let id, _): "data model '\(id)'"
         }
     }
 
@@ -352,6 +353,9 @@ public final class DataflowService: Sendable {
             query.query = sql
             query.queryType = "sql"
             return try targets.open(.datasource, id: QueryTargets.storeDatasource, query: query)
+        case .datamodel(let id, let text):
+            query.query = text
+            return try targets.open(.datamodel, id: id, query: query)
         case .plugin(let id, let config):
             guard let plugin = gateway.registry.plugin(id: id), plugin.kinds.contains(.source) else {
                 throw FlowInputError("the source plugin '\(id)' is not loaded (loaded sources: \(gateway.registry.active.filter { $0.kinds.contains(.source) }.map(\.id).joined(separator: ", ")))")

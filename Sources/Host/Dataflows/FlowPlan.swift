@@ -17,6 +17,9 @@ struct FlowPlan {
         case plugin(id: String, config: String)
         /// Read-only SQL over the datasets; `params` bind its `:name` parameters.
         case sql(String)
+        /// A data model's query (JSON text); `params` fill the model's parameters. With a
+        /// dataset target this materializes the model: the cached model of seed 001.
+        case datamodel(id: String, query: String)
     }
 
     enum Target: Equatable {
@@ -38,7 +41,7 @@ struct FlowPlan {
     /// Why a run of this config cannot succeed (empty when it can be tried).
     var problems: [String] = []
 
-    static let sourceKinds = ["dataset", "datasource", "plugin", "sql"]
+    static let sourceKinds = ["dataset", "datasource", "plugin", "sql", "datamodel"]
     static let targetKinds = ["dataset", "export", "plugin"]
 
     /// Parses a config; throws FlowInputError for a malformed one.
@@ -95,7 +98,7 @@ struct FlowPlan {
     private static func source(_ value: Any?, problems: inout [String]) throws -> Source? {
         guard let value else { return nil }
         guard let object = value as? [String: Any] else {
-            problems.append("source '\(value)' is not something this gateway can read: give {\"type\": \"dataset\" | \"datasource\" | \"plugin\" | \"sql\", …} (see docs/dataflow.md)")
+            problems.append("source '\(value)' is not something this gateway can read: give {\"type\": \"dataset\" | \"datasource\" | \"plugin\" | \"sql\" | \"datamodel\", …} (see docs/dataflow.md)")
             return nil
         }
         let type = (object["type"] as? String ?? "").lowercased()
@@ -107,6 +110,17 @@ struct FlowPlan {
         case "dataset": return .dataset(try field("id"))
         case "datasource": return .datasource(try field("id"))
         case "sql": return .sql(try field("query"))
+        case "datamodel":
+            // The query as an object (or its JSON text); checked when the flow runs, with the model as it is then.
+            let query: String
+            if let text = object["query"] as? String, !text.isEmpty {
+                query = text
+            } else if let document = object["query"] as? [String: Any] {
+                query = String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]), as: UTF8.self)
+            } else {
+                throw FlowInputError("config.source of type datamodel needs 'query': {\"dimensions\": [...], \"measures\": [...]}")
+            }
+            return .datamodel(id: try field("id"), query: query)
         case "plugin":
             return .plugin(id: try field("plugin"), config: try pluginConfig(object["config"], "config.source.config"))
         default:

@@ -26,7 +26,7 @@ struct FilterValues {
         }
     }
 
-    private static func convert(_ text: String, _ type: ColumnType) -> SQLValue? {
+    static func convert(_ text: String, _ type: ColumnType) -> SQLValue? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         var copy = trimmed
         return copy.withUTF8 { bytes -> SQLValue? in

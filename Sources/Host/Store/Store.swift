@@ -161,6 +161,8 @@ enum Migrations {
         """,
         // 6: rows a sink plugin's destination refused one by one (ABI 1.2).
         "ALTER TABLE dataflow_runs ADD COLUMN rows_rejected INTEGER NOT NULL DEFAULT 0",
+        // 7: data models administrators define through the API (seed 001).
+        "CREATE TABLE datamodels (id TEXT PRIMARY KEY, definition TEXT NOT NULL, updated_at INTEGER NOT NULL)",
     ]
 
     static func apply(to db: SQLiteConnection) throws {

@@ -30,6 +30,7 @@ enum AdminRoutes {
             return Envelope.success(.gateway, data: Rescan(changes: changes, plugins: list), requestId: context.requestId)
         }
         registerDatasets(on: admin, gateway: gateway)
+        registerDataModels(on: admin, gateway: gateway)
         TokenRoutes.register(on: router, admin: admin, gateway: gateway)
     }
 
@@ -53,6 +54,41 @@ enum AdminRoutes {
             guard try gateway.datasets.remove(id) else { throw APIError.notFound("unknown dataset '\(id)'") }
             return Envelope.success(.gateway, data: ["removed": id], requestId: context.requestId)
         }
+    }
+
+    /// Data models: listed, read, defined (checked in full first) and removed.
+    static func registerDataModels(on admin: RouterGroup<GatewayRequestContext>, gateway: Gateway) {
+        admin.get("/datamodels") { _, context -> Response in
+            let list = try await Workers.run { try gateway.datamodels.all().map { DataModelInfo(id: $0.id, source: $0.configured ? "config" : "admin", definition: $0.definition) } }
+            return Envelope.success(.gateway, data: list, requestId: context.requestId)
+        }
+        admin.get("/datamodels/:id") { _, context -> Response in
+            let id = try context.pathParameter("id")
+            guard let definition = try await Workers.run({ try gateway.datamodels.definition(id) }) else {
+                throw APIError.notFound("unknown data model '\(id)'")
+            }
+            let info = DataModelInfo(id: id, source: gateway.datamodels.isConfigured(id) ? "config" : "admin", definition: definition)
+            return Envelope.success(.gateway, data: info, requestId: context.requestId)
+        }
+        admin.put("/datamodels/:id") { request, context -> Response in
+            let id = try context.pathParameter("id")
+            let definition = try await request.decodeJSON(DataModelDefinition.self, limit: 1 << 20)
+            // Checking prepares every member against the datasets file: off the event loop.
+            try await Workers.run { try gateway.datamodels.define(id, definition) }
+            return Envelope.success(.gateway, data: DataModelInfo(id: id, source: "admin", definition: definition), requestId: context.requestId)
+        }
+        admin.delete("/datamodels/:id") { _, context -> Response in
+            let id = try context.pathParameter("id")
+            guard try await Workers.run({ try gateway.datamodels.remove(id) }) else { throw APIError.notFound("unknown data model '\(id)'") }
+            return Envelope.success(.gateway, data: ["removed": id], requestId: context.requestId)
+        }
+    }
+
+    struct DataModelInfo: Encodable {
+        let id: String
+        /// "config" (read-only here) or "admin".
+        let source: String
+        let definition: DataModelDefinition
     }
 
     /// A dataset as the admin API shows it.

@@ -12,6 +12,8 @@ struct QueryRequest: Sendable {
     var format: String = "json"
     var queryType: String?
     var query: String?
+    /// A POST's `Query` given as a JSON object (a data model query) rather than text.
+    var queryDocument: OrderedJSON?
     /// Parameter values by name, as given (qualified names like `endpoint1.p1` kept whole).
     var parameters: [String: [String]] = [:]
     var rowLimit: Int?
@@ -74,12 +76,21 @@ struct QueryRequest: Sendable {
                     guard !list.isEmpty else { throw APIError.badRequest("parameter '\(name)' has no value") }
                     parameters[name, default: []] += list
                 }
+            case "query" where Self.isContainer(value):
+                queryDocument = value
             case "options":
                 guard case .object(let opts) = value else { throw APIError.badRequest("Options must be an object") }
                 for (name, v) in opts where v != .null { options[name.lowercased()] = try Self.scalar(v, what: "option '\(name)'") }
             default:
                 options[key.lowercased()] = try Self.scalar(value, what: "'\(key)'")
             }
+        }
+    }
+
+    private static func isContainer(_ v: OrderedJSON) -> Bool {
+        switch v {
+        case .object, .array: true
+        default: false
         }
     }
 

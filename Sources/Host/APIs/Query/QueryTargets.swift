@@ -35,9 +35,7 @@ struct QueryTargets: Sendable {
             switch kind {
             case .dataset: return try dataset(id, query)
             case .datasource: return try datasource(id, query, onProgress: onProgress)
-            case .datamodel:
-                throw APIError(.notImplemented,
-                    "data models are not supported by this gateway: query a dataset or a datasource instead (see docs/api.md)")
+            case .datamodel: return try datamodel(id, query)
             }
         } catch {
             throw Self.describe(error, control: control, maxValueBytes: gateway.config.limits.maxValueBytes)
@@ -49,6 +47,7 @@ struct QueryTargets: Sendable {
         if let stopped = control.error { return stopped }
         switch error {
         case let e as ReadOnlySQL.Refused: return APIError.badRequest(e.description)
+        case let e as DataModel.Invalid: return APIError.badRequest(e.description)
         case let e as SQLiteError where e.isTooBig:
             return APIError.badRequest("the query makes a value larger than \(maxValueBytes) bytes (limits.maxValueBytes)")
         case let e as SQLiteError where e.isFull:
@@ -143,6 +142,35 @@ struct QueryTargets: Sendable {
         if let limit = query.rowLimit { request["row_limit"] = limit }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
         return try source.read(requestJSON: json)
+    }
+
+    // MARK: data models
+
+    /// A data model: its query (`Query`, JSON text or a POST's JSON object) compiled to one
+    /// read-only statement, every value bound.
+    private func datamodel(_ id: String, _ query: QueryRequest) throws -> BatchSource {
+        if let type = query.queryType, !["none", "json"].contains(type.lowercased()) {
+            throw APIError.badRequest("queryType '\(type)' is not supported for data models: leave it out (the query is JSON, see docs/api.md)")
+        }
+        guard let model = try gateway.datamodels.model(id) else { throw APIError.notFound("unknown data model '\(id)'") }
+        let modelQuery: ModelQuery
+        if let document = query.queryDocument {
+            modelQuery = try ModelQuery.parse(document)
+        } else if let text = query.query {
+            modelQuery = try ModelQuery.parse(text)
+        } else {
+            throw APIError.badRequest("give the model query in 'query', e.g. {\"dimensions\": [...], \"measures\": [...]} (see docs/api.md)")
+        }
+        let compiled = try ModelCompiler.compile(model, modelQuery, request: query)
+        let db = try ReadOnlySQL.open(gateway.datasetTables.readers, control: control)
+        let statement = try ReadOnlySQL.prepare(db, compiled.sql)
+        try compiled.bind(statement)
+        do {
+            return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
+                                         maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: compiled.types)
+        } catch let e as InvalidInput {
+            throw APIError.badRequest(e.description)
+        }
     }
 
     // MARK: SQL

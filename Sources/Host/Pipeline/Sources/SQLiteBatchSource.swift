@@ -31,8 +31,10 @@ public final class SQLiteBatchSource: BatchSource {
     /// ArrowType per value copied it (and retained a timestamp's zone) for every value.
     private let plans: [PhysicalKind]
 
+    /// `columnTypes`: the type of every column, when the caller knows them (a data model's
+    /// members); otherwise each column's type comes from its declared type or first value.
     public init(statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536,
-                maxBatchBytes: Int = 8 << 20, maxRowBytes: Int = 64 << 20) throws {
+                maxBatchBytes: Int = 8 << 20, maxRowBytes: Int = 64 << 20, columnTypes: [ArrowType]? = nil) throws {
         self.statement = statement
         self.batchSize = batchSize
         self.maxBatchBytes = maxBatchBytes
@@ -49,7 +51,8 @@ public final class SQLiteBatchSource: BatchSource {
             guard names.insert(name).inserted else {
                 throw InvalidInput("the result has two columns named '\(name)': give them different names with AS")
             }
-            guard let type = try Self.type(of: statement, column: Int32(i), name: name, hasRow: pending, unknown: unknownTypes) else { continue }
+            let known = columnTypes.flatMap { i < $0.count ? $0[i] : nil }
+            guard let type = try known ?? Self.type(of: statement, column: Int32(i), name: name, hasRow: pending, unknown: unknownTypes) else { continue }
             fields.append(ArrowField(name, type))
             columns.append(Int32(i))
         }

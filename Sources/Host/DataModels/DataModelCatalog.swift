@@ -1,0 +1,144 @@
+import CSQLite
+import Foundation
+
+/// Every data model the gateway knows: those in the configuration file (read-only here)
+/// and those administrators define through the admin API (kept in the store). A model is
+/// checked in full when it is defined (and at start-up for the configured ones): every
+/// member is compiled and prepared, so a wrong column or expression is refused with its
+/// reason then, not at a client's first query.
+public final class DataModelCatalog: Sendable {
+    let store: Store
+    let datasets: DatasetCatalog
+    let queries: [String: NamedQuery]
+    let readers: ReadOnlyPool
+    let configured: [String: DataModelDefinition]
+
+    init(config: [String: DataModelDefinition], queries: [String: NamedQuery], store: Store, datasets: DatasetCatalog, readers: ReadOnlyPool) throws {
+        self.store = store
+        self.datasets = datasets
+        self.queries = queries
+        self.readers = readers
+        configured = config
+        for (id, definition) in config.sorted(by: { $0.key < $1.key }) {
+            do {
+                _ = try check(id, definition)
+            } catch let e as DataModel.Invalid {
+                throw InvalidInput("configuration: data model '\(id)': \(e.description)")
+            }
+        }
+    }
+
+    /// The model, built from its definition (which it was checked against when defined;
+    /// a dataset it names may since have gone, which this says).
+    func model(_ id: String) throws -> DataModel? {
+        guard let definition = try definition(id) else { return nil }
+        return try build(id, definition)
+    }
+
+    public func definition(_ id: String) throws -> DataModelDefinition? {
+        if let d = configured[id] { return d }
+        guard let row = try store.withConnection({ try $0.query("SELECT definition FROM datamodels WHERE id = ?", [.text(id)]) }).first,
+            let text = row[0].text
+        else { return nil }
+        return try JSONDecoder().decode(DataModelDefinition.self, from: Data(text.utf8))
+    }
+
+    public func all() throws -> [(id: String, definition: DataModelDefinition, configured: Bool)] {
+        let stored = try store.withConnection { try $0.query("SELECT id, definition FROM datamodels ORDER BY id") }
+        let fromStore = try stored.compactMap { row -> (String, DataModelDefinition, Bool)? in
+            guard let id = row[0].text, let text = row[1].text, configured[id] == nil else { return nil }
+            return (id, try JSONDecoder().decode(DataModelDefinition.self, from: Data(text.utf8)), false)
+        }
+        return configured.sorted { $0.key < $1.key }.map { ($0.key, $0.value, true) } + fromStore
+    }
+
+    public func isConfigured(_ id: String) -> Bool { configured[id] != nil }
+
+    /// Checks and stores a model (not one from the configuration file).
+    public func define(_ id: String, _ definition: DataModelDefinition) throws {
+        try ResourceId.check(id, what: "data model")
+        guard configured[id] == nil else { throw InvalidInput("data model '\(id)' is defined in the configuration file; change it there") }
+        do {
+            _ = try check(id, definition)
+        } catch let e as DataModel.Invalid {
+            throw InvalidInput(e.description)
+        }
+        let json = String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
+        try store.withConnection { db in
+            try db.run("""
+                INSERT INTO datamodels (id, definition, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
+                """, [.text(id), .text(json), .int(Int64(Date().timeIntervalSince1970))])
+        }
+    }
+
+    public func remove(_ id: String) throws -> Bool {
+        guard configured[id] == nil else { throw InvalidInput("data model '\(id)' is defined in the configuration file; change it there") }
+        return try store.withConnection { db in
+            try db.run("DELETE FROM datamodels WHERE id = ?", [.text(id)])
+            return db.changes > 0
+        }
+    }
+
+    // MARK: checking
+
+    private func build(_ id: String, _ definition: DataModelDefinition) throws -> DataModel {
+        try DataModel(id: id, definition: definition, datasets: { try self.datasets.dataset($0) }, namedQueries: queries,
+                      columnsOfQuery: columns(ofQuery:))
+    }
+
+    /// Builds the model and prepares a query of each member alone: SQLite names an unknown
+    /// column, a misspelt function or a refused one in an expression.
+    func check(_ id: String, _ definition: DataModelDefinition) throws -> DataModel {
+        let model = try build(id, definition)
+        let control = RunControl(timeBudgetSeconds: 30)
+        for member in model.members.values.sorted(by: { $0.name < $1.name }) {
+            var q = ModelQuery()
+            if member.isMeasure { q.measures = [member.name] } else { q.dimensions = [member.name] }
+            let what = "\(member.isMeasure ? "measure" : "dimension") '\(member.name)'"
+            do {
+                let compiled = try ModelCompiler.compile(model, q, request: QueryRequest())
+                let db = try ReadOnlySQL.open(readers, control: control)
+                _ = try ReadOnlySQL.prepare(db, compiled.sql)
+            } catch let e as ReadOnlySQL.Refused {
+                throw DataModel.Invalid("\(what): \(e.description)")
+            } catch let e as DataModel.Invalid {
+                throw DataModel.Invalid("\(what): \(e.description)")
+            }
+        }
+        return model
+    }
+
+    /// A named query's result columns and their declared types (found by preparing it).
+    private func columns(ofQuery sql: String) throws -> [(String, ColumnType)] {
+        let db = try ReadOnlySQL.open(readers, control: RunControl(timeBudgetSeconds: 30))
+        let statement: SQLiteStatement
+        do {
+            statement = try ReadOnlySQL.prepare(db, "SELECT * FROM (\(sql))")
+        } catch let e as ReadOnlySQL.Refused {
+            throw DataModel.Invalid("its named query: \(e.description)")
+        }
+        return (0..<statement.columnCount).map { i in
+            let declared = sqlite3_column_decltype(statement.stmt, Int32(i)).map { String(cString: $0) } ?? ""
+            return (statement.columnName(i), ColumnType(declared: declared))
+        }
+    }
+}
+
+extension ColumnType {
+    /// The column type SQLite's declared type stands for (the affinity rules the query
+    /// API reads columns by); `any` when it declares none.
+    init(declared: String) {
+        switch SQLiteBatchSource.declaredType(declared.uppercased()) {
+        case .date32?: self = .date
+        case .decimal128?: self = .decimal
+        case .timestamp?: self = .timestamp
+        case .bool?: self = .bool
+        case .int64?: self = .integer
+        case .utf8?: self = .text
+        case .binary?: self = .blob
+        case .float64?: self = .real
+        default: self = .any
+        }
+    }
+}
