@@ -11,6 +11,7 @@ for pkg in sqlite3 libxlsxwriter-dev libisal-dev time wrk nginx-light; do dpkg -
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
 swift build -c release
 python3 bench/push_query.py      # seed 000 push and seed 001 query, beside sqlite3 and Python
+python3 bench/datamodel_bench.py # a data model's aggregate over 1M rows, beside the same SQL in the sqlite3 CLI
 python3 bench/xlsx_bench.py      # XLSX writing, beside libxlsxwriter and Python XlsxWriter
 python3 bench/crawl_bench.py     # a 500-page crawl, beside the ideal
 python3 bench/dataflow_bench.py  # a dataflow copying 1M rows between datasets, beside sqlite3's INSERT…SELECT

@@ -13,7 +13,7 @@
 #   4. runs schemathesis (phases examples, coverage, fuzzing; about 70 s on 2 idle cores
 #      with the defaults, under 3 minutes beside a build) with the admin token and these checks:
 #        not_a_server_error            no 5xx, except the few the test configuration makes
-#                                      on purpose (datamodel 501, create-script 503 without an
+#                                      on purpose (create-script 503 without an
 #                                      endpoint, export queue full 503): see schemathesis.toml below
 #        status_code_conformance       every status is one the operation documents
 #        content_type_conformance      every Content-Type is one the operation documents
@@ -93,7 +93,15 @@ cat > "$TMP/gateway.json" <<EOF
       "parameters": {"region": {"default": ["east"], "multi": true}}
     }
   },
-  "datasources": {$DATASOURCES}
+  "datasources": {$DATASOURCES},
+  "datamodels": {
+    "sales_model": {
+      "tables": {"sales": {"dataset": "sales"}},
+      "dimensions": {"region": {"column": "sales.region"}, "month": {"sql": "strftime('%Y-%m', sales.day)", "type": "text"}},
+      "measures": {"amount": {"aggregate": "sum", "column": "sales.amount"}, "rows": {"aggregate": "count"}},
+      "parameters": {"regions": {"default": ["east", "north"], "multi": true}}
+    }
+  }
 }
 EOF
 
@@ -168,6 +176,10 @@ values = ["sales", "sales_by_region"]
 values = [$DATASOURCE_IDS]
 [dictionaries.sql]
 values = ["select * from sales", "select region, sum(amount) as total from sales group by region", "select :n as n", "select count(*) as n from sales where region = :region"]
+[dictionaries.datamodel]
+values = ["sales_model"]
+[dictionaries.model-query]
+values = ['{"dimensions":["region"],"measures":["amount","rows"]}', '{"dimensions":["month"],"measures":["rows"],"filters":[{"member":"region","operator":"in","values":[{"param":"regions"}]}],"order":{"rows":"desc"},"limit":3}']
 [dictionaries.demo-url]
 values = ["$BASE/demo/page"]
 [dictionaries.ds]
@@ -220,11 +232,12 @@ parameters = { "body.table" = { dictionary = "table", probability = 0.5 } }
 include-operation-id = "cancelDataflowRun"
 parameters = { "path.execution_id" = { dictionary = "execution", probability = 0.5 } }
 
-# 5xx this test configuration answers on purpose: data models are not supported (501),
-# create-script has no endpoint configured (503), and the export queue may fill (503).
 [[operations]]
 include-operation-id = ["queryDatamodel", "queryDatamodelPost"]
-checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "501"]
+parameters = { "path.id" = { dictionary = "datamodel", probability = 0.7 }, "query.query" = { dictionary = "model-query", probability = 0.5 } }
+
+# 5xx this test configuration answers on purpose: create-script has no endpoint
+# configured (503), and the export queue may fill (503).
 
 [[operations]]
 include-operation-id = ["createScript", "exportHttp", "exportRaw"]

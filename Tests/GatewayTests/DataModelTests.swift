@@ -71,7 +71,7 @@ import Testing
         let two = try ModelCompiler.compile(model, try ModelQuery.parse(#"""
             {"dimensions": ["region"], "measures": ["orders"], "filters": [{"member": "region", "operator": "in", "values": [{"param": "regions"}, "east"]}], "limit": 3}
             """#), request: request)
-        #expect(two.sql == #"SELECT CAST("customers"."region" AS TEXT) AS "region", COUNT(*) AS "orders" FROM "orders" AS "orders" LEFT JOIN "customers" AS "customers" ON "orders"."customer_id" = "customers"."id" WHERE CAST("customers"."region" AS TEXT) IN (?, ?) GROUP BY 1 ORDER BY 1 LIMIT ?"#)
+        #expect(two.sql == #"SELECT "customers"."region" AS "region", COUNT(*) AS "orders" FROM "orders" AS "orders" LEFT JOIN "customers" AS "customers" ON "orders"."customer_id" = "customers"."id" WHERE "customers"."region" IN (?, ?) GROUP BY 1 ORDER BY 1 LIMIT ?"#)
         #expect(two.values == [.text("north'--"), .text("east"), .int(3)])
     }
 

@@ -152,8 +152,12 @@ struct DataModel: Sendable {
         switch (dim.column, dim.sql) {
         case (let column?, nil):
             let (table, col) = try Self.column(column, in: tables, what: "dimension '\(name)'")
-            let type = dim.type ?? tables[table]?.columns[col.lowercased()] ?? .any
-            return Member(name: name, kind: .dimension, sql: typed(qualified(table, col), type), tables: [table], type: type == .any ? .text : type)
+            let stored = tables[table]?.columns[col.lowercased()] ?? .any
+            let type = dim.type ?? stored
+            // A typed column holds only values of its type (pushes convert or refuse them):
+            // read it as it is, which keeps any index on it usable in filters.
+            let sql = type == stored && type != .any ? qualified(table, col) : typed(qualified(table, col), type)
+            return Member(name: name, kind: .dimension, sql: sql, tables: [table], type: type == .any ? .text : type)
         case (nil, let sql?):
             guard let type = dim.type else {
                 throw Invalid("dimension '\(name)': an 'sql' dimension declares its 'type' (\(ColumnType.allCases.map(\.rawValue).joined(separator: ", ")))")
