@@ -16,6 +16,7 @@ let harnesses: [(name: String, products: [String])] = [
     ("FuzzMultipart", ["GatewayHost"]),     // upload bodies
     ("FuzzSignedToken", ["GatewayHost"]),   // the seed-000 token check
     ("FuzzQueryRequest", ["GatewayHost"]),  // seed-001 query parameters and POST bodies
+    ("FuzzModelQuery", ["GatewayHost"]),    // seed-001 data model queries and their parameters
     ("FuzzConfig", ["GatewayHost"]),        // the configuration file
     ("FuzzDateText", ["GatewayHost"]),      // dates and timestamps in pushed cells and stored rows
     ("FuzzFlowConfig", ["GatewayHost"]),    // dataflow bodies: configs, transforms, cron schedules, names
