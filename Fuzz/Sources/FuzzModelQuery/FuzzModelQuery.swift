@@ -22,7 +22,7 @@ let model: DataModel = {
     // The definition is a constant of this file: a failure is a defect of the harness.
     return try! DataModel(id: "m", definition: definition,
                           datasets: { id in try datasets[id].map { try Dataset(id: id, definition: DatasetDefinition(table: $0)) } },
-                          namedQueries: [:], columnsOfQuery: { _ in [] })
+                          namedQueries: [:], columnsOfQuery: { _ in ([], []) })
 }()
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -60,7 +60,7 @@ struct DataModel: Sendable {
     /// `lookup` finds a table's source: a dataset (its SQL table name and columns) or a
     /// named query (its SQL, whose columns are found by preparing it).
     init(id: String, definition d: DataModelDefinition, datasets: (String) throws -> Dataset?,
-         namedQueries: [String: NamedQuery], columnsOfQuery: (String) throws -> [(String, ColumnType)]) throws {
+         namedQueries: [String: NamedQuery], columnsOfQuery: (String) throws -> (columns: [(String, ColumnType)], parameters: Set<String>)) throws {
         self.id = id
         guard !d.tables.isEmpty else { throw Invalid("a model needs at least one table in 'tables'") }
         var tables: [String: Table] = [:]
@@ -76,8 +76,7 @@ struct DataModel: Sendable {
                 tables[name] = Table(name: name, fromSQL: Dataset.quote(found.table), columns: columns, parameters: [])
             case (nil, let query?):
                 guard let named = namedQueries[query] else { throw Invalid("table '\(name)': there is no named query '\(query)' (config 'queries')") }
-                let columns = try columnsOfQuery(named.sql)
-                let parameters = QueryTargets.parameterNames(named.sql)
+                let (columns, parameters) = try columnsOfQuery(named.sql)
                 for p in parameters.sorted() where d.parameters[p] == nil {
                     throw Invalid("table '\(name)': its query takes :\(p), which the model does not declare in 'parameters'")
                 }
@@ -132,7 +131,7 @@ struct DataModel: Sendable {
             guard let parts = measure.ratio, parts.count == 2 else { throw Invalid("measure '\(name)': ratio takes two measures, [numerator, denominator]") }
             guard measure.aggregate == nil, measure.column == nil else { throw Invalid("measure '\(name)': give either 'ratio' or 'aggregate', not both") }
             let sides = try parts.map { part -> Member in
-                guard let m = members[part], m.isMeasure else {
+                guard let m = members[part], m.isMeasure, d.measures[part]?.ratio == nil else {
                     throw Invalid("measure '\(name)': '\(part)' is not a measure of this model (ratios divide two aggregate measures)")
                 }
                 return m
@@ -156,7 +155,7 @@ struct DataModel: Sendable {
             let type = dim.type ?? stored
             // A typed column holds only values of its type (pushes convert or refuse them):
             // read it as it is, which keeps any index on it usable in filters.
-            let sql = type == stored && type != .any ? qualified(table, col) : typed(qualified(table, col), type)
+            let sql = type == stored && type != .any && type != .decimal ? qualified(table, col) : typed(qualified(table, col), type)
             return Member(name: name, kind: .dimension, sql: sql, tables: [table], type: type == .any ? .text : type)
         case (nil, let sql?):
             guard let type = dim.type else {
@@ -175,13 +174,14 @@ struct DataModel: Sendable {
         }
         guard let columnName = m.column else {
             guard aggregate == "count" else { throw Invalid("measure '\(name)': \(aggregate) needs a 'column' (table.column)") }
-            guard let table = m.table ?? (tables.count == 1 ? tables.keys.first : nil), tables[table] != nil else {
+            guard let given = m.table ?? (tables.count == 1 ? tables.keys.first : nil),
+                let table = tables.keys.first(where: { $0.lowercased() == given.lowercased() }) else {
                 throw Invalid("measure '\(name)': count without a column counts the rows of 'table': name one of \(tables.keys.sorted().joined(separator: ", "))")
             }
             return Member(name: name, kind: .measure(fanSafe: false), sql: "COUNT(*)", tables: [table], type: .integer)
         }
         let (table, column) = try Self.column(columnName, in: tables, what: "measure '\(name)'")
-        if let other = m.table, other != table { throw Invalid("measure '\(name)': its column belongs to '\(table)', not '\(other)'") }
+        if let other = m.table, other.lowercased() != table.lowercased() { throw Invalid("measure '\(name)': its column belongs to '\(table)', not '\(other)'") }
         let type = tables[table]?.columns[column.lowercased()] ?? .any
         let ref = qualified(table, column)
         // Decimals are stored as their digits: add them up as numbers.
@@ -197,7 +197,7 @@ struct DataModel: Sendable {
             return Member(name: name, kind: .measure(fanSafe: true), sql: "COUNT(DISTINCT \(ref))", tables: [table], type: .integer)
         default:  // min, max
             let kept = type == .any ? .text : type
-            return Member(name: name, kind: .measure(fanSafe: true), sql: typed("\(aggregate.uppercased())(\(ref))", kept), tables: [table], type: kept)
+            return Member(name: name, kind: .measure(fanSafe: true), sql: typed("\(aggregate.uppercased())(\(value))", kept), tables: [table], type: kept)
         }
     }
 
@@ -208,6 +208,9 @@ struct DataModel: Sendable {
         case .text, .any: "CAST(\(sql) AS TEXT)"
         case .integer: "CAST(\(sql) AS INTEGER)"
         case .real: "CAST(\(sql) AS REAL)"
+        // Decimals are stored as their digits (text): as numbers they group, sort and
+        // compare by value ("10" after "9", "1.50" with "1.5").
+        case .decimal: "CAST(\(sql) AS NUMERIC)"
         default: sql
         }
     }

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Synchronization
 
 /// Every data model the gateway knows: those in the configuration file (read-only here)
 /// and those administrators define through the admin API (kept in the store). A model is
@@ -12,6 +13,10 @@ public final class DataModelCatalog: Sendable {
     let queries: [String: NamedQuery]
     let readers: ReadOnlyPool
     let configured: [String: DataModelDefinition]
+    /// A named query's result columns, by its SQL: every model query over it would prepare
+    /// it again otherwise. They cannot change while the gateway runs (the queries come from
+    /// the configuration, and a dataset's table keeps the columns it was created with).
+    private let queryColumns = Mutex<[String: (columns: [(String, ColumnType)], parameters: Set<String>)]>([:])
 
     init(config: [String: DataModelDefinition], queries: [String: NamedQuery], store: Store, datasets: DatasetCatalog, readers: ReadOnlyPool) throws {
         self.store = store
@@ -99,7 +104,7 @@ public final class DataModelCatalog: Sendable {
             do {
                 let compiled = try ModelCompiler.compile(model, q, request: QueryRequest())
                 let db = try ReadOnlySQL.open(readers, control: control)
-                _ = try ReadOnlySQL.prepare(db, compiled.sql)
+                try Self.checkParameters(try ReadOnlySQL.prepare(db, compiled.sql), declared: model.parameters)
             } catch let e as ReadOnlySQL.Refused {
                 throw DataModel.Invalid("\(what): \(e.description)")
             } catch let e as DataModel.Invalid {
@@ -109,8 +114,24 @@ public final class DataModelCatalog: Sendable {
         return model
     }
 
-    /// A named query's result columns and their declared types (found by preparing it).
-    private func columns(ofQuery sql: String) throws -> [(String, ColumnType)] {
+    /// A model's own SQL (its expressions, its named queries) may take model parameters as
+    /// `:name` only: a `?` would take a value the compiler binds to a filter.
+    private static func checkParameters(_ statement: SQLiteStatement, declared: [String: NamedQuery.Parameter]) throws {
+        let count = Int(sqlite3_bind_parameter_count(statement.stmt))
+        guard count > 0 else { return }
+        for i in 1...count {
+            let name = sqlite3_bind_parameter_name(statement.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
+            guard !name.hasPrefix("?") else { throw DataModel.Invalid("its SQL uses '\(name)': take parameters by name (:name)") }
+            guard declared[String(name.dropFirst())] != nil else {
+                throw DataModel.Invalid("its SQL takes \(name), which the model does not declare in 'parameters'")
+            }
+        }
+    }
+
+    /// A named query's result columns with their declared types, and the parameters it
+    /// takes (found by preparing it).
+    private func columns(ofQuery sql: String) throws -> (columns: [(String, ColumnType)], parameters: Set<String>) {
+        if let known = queryColumns.withLock({ $0[sql] }) { return known }
         let db = try ReadOnlySQL.open(readers, control: RunControl(timeBudgetSeconds: 30))
         let statement: SQLiteStatement
         do {
@@ -118,10 +139,17 @@ public final class DataModelCatalog: Sendable {
         } catch let e as ReadOnlySQL.Refused {
             throw DataModel.Invalid("its named query: \(e.description)")
         }
-        return (0..<statement.columnCount).map { i in
+        let count = Int(sqlite3_bind_parameter_count(statement.stmt))
+        if count > 0, let unnamed = (1...count).first(where: { sqlite3_bind_parameter_name(statement.stmt, Int32($0)).map { $0.pointee == UInt8(ascii: "?") } ?? true }) {
+            throw DataModel.Invalid("its named query uses an unnamed parameter (number \(unnamed)): take parameters by name (:name)")
+        }
+        let columns = (0..<statement.columnCount).map { i in
             let declared = sqlite3_column_decltype(statement.stmt, Int32(i)).map { String(cString: $0) } ?? ""
             return (statement.columnName(i), ColumnType(declared: declared))
         }
+        let found = (columns: columns, parameters: QueryTargets.boundNames(statement))
+        queryColumns.withLock { $0[sql] = found }
+        return found
     }
 }
 

@@ -9,20 +9,24 @@ struct CompiledModelQuery {
     let sql: String
     /// Values of the `?` placeholders, in the order they appear in `sql`.
     let values: [SQLValue]
-    /// Values of the named queries' `:name` parameters.
-    let parameters: [String: SQLValue]
     /// The Arrow type of each output column.
     let types: [ArrowType]
+    /// What the `:name` parameters (of named queries, of expressions) take their values from.
+    let model: DataModel
+    let request: QueryRequest
 
-    /// Binds by position: SQLite numbers `?` after the `:name`s it has seen, in text order.
+    /// Binds by position: SQLite numbers each `?` after the `:name`s it has seen, in text
+    /// order. Only the compiler writes `?` (a model's own SQL may use `:name` only, checked
+    /// when it is defined).
     func bind(_ statement: SQLiteStatement) throws {
         var anonymous = values.makeIterator()
         var args: [SQLValue] = []
-        for i in 1...max(1, Int(sqlite3_bind_parameter_count(statement.stmt))) where i <= Int(sqlite3_bind_parameter_count(statement.stmt)) {
-            if let name = sqlite3_bind_parameter_name(statement.stmt, Int32(i)).map({ String(cString: $0) }) {
-                args.append(parameters[String(name.dropFirst())] ?? .null)
+        let count = Int(sqlite3_bind_parameter_count(statement.stmt))
+        for i in 0..<count {
+            if let name = sqlite3_bind_parameter_name(statement.stmt, Int32(i + 1)).map({ String(cString: $0) }), !name.hasPrefix("?") {
+                args.append(try ModelCompiler.parameterValue(String(name.dropFirst()), model: model, request: request))
             } else {
-                guard let next = anonymous.next() else { throw DataModel.Invalid("internal: fewer values than placeholders") }
+                guard let next = anonymous.next() else { throw DataModel.Invalid("the model's SQL uses '?': name its parameters (:name)") }
                 args.append(next)
             }
         }
@@ -37,14 +41,24 @@ enum ModelCompiler {
         var seen = Set<String>()
         for m in selected where !seen.insert(m.name.lowercased()).inserted { throw DataModel.Invalid("'\(m.name)' is selected twice") }
 
-        var values: [SQLValue] = []
+        // WHERE comes before HAVING in the statement: so do their values.
+        var whereValues: [SQLValue] = [], havingValues: [SQLValue] = []
         var whereParts: [String] = [], havingParts: [String] = []
         var filtered: [DataModel.Member] = []
         for f in q.filters {
             guard let m = model.members[f.member] else { throw unknown(model, f.member) }
-            guard let condition = try condition(m, f, model: model, request: request, values: &values) else { continue }
+            if m.isMeasure {
+                guard let condition = try condition(m, f, model: model, request: request, values: &havingValues) else { continue }
+                havingParts.append(condition)
+            } else {
+                guard let condition = try condition(m, f, model: model, request: request, values: &whereValues) else { continue }
+                whereParts.append(condition)
+            }
             filtered.append(m)
-            if m.isMeasure { havingParts.append(condition) } else { whereParts.append(condition) }
+        }
+        var values = whereValues + havingValues
+        guard values.count <= QueryRequest.maxValues else {
+            throw DataModel.Invalid("the filters hold more than \(QueryRequest.maxValues) values in all")
         }
 
         let needed = Set((selected + filtered).flatMap(\.tables))
@@ -52,7 +66,7 @@ enum ModelCompiler {
         for m in selected + filtered {
             if case .measure(let fanSafe) = m.kind, !fanSafe, m.tables != [root] {
                 let other = m.tables.subtracting([root]).sorted().joined(separator: ", ")
-                throw DataModel.Invalid("measure '\(m.name)' aggregates \(other), which this query reaches through '\(root)' (many \(root) rows per \(other) row): each \(other) row would count once per \(root) row. Query it without members of '\(root)', or use count_distinct, min or max")
+                throw DataModel.Invalid("measure '\(m.name)' aggregates \(other), which this query joins through '\(root)' (several \(root) rows per \(other) row): each \(other) row would count once per \(root) row. Ask for it with members of \(other) (and the tables it points at) only, or use count_distinct, min or max")
             }
         }
 
@@ -71,9 +85,8 @@ enum ModelCompiler {
             sql += " LIMIT ?"
             values.append(.int(Int64(limit)))
         }
-        let parameters = try namedQueryParameters(model, tables: [root] + joins.map(\.table), request: request)
-        return CompiledModelQuery(sql: sql, values: values, parameters: parameters,
-                                  types: selected.map { SQLiteBatchSource.declaredType($0.type.sqlType) ?? .utf8 })
+        return CompiledModelQuery(sql: sql, values: values, types: selected.map { SQLiteBatchSource.declaredType($0.type.sqlType) ?? .utf8 },
+                                  model: model, request: request)
     }
 
     // MARK: members and parameters
@@ -102,34 +115,19 @@ enum ModelCompiler {
         }
     }
 
-    /// The values of a model parameter: given, else its default (MissParameterHandle=Default);
-    /// nil when it has none.
+    /// The values of a model parameter (given, else its default); nil when it has none.
     private static func parameterValues(_ name: String, model: DataModel, request: QueryRequest) throws -> [String]? {
         guard let spec = model.parameters[name] else {
             throw DataModel.Invalid("the query names parameter '\(name)', which model '\(model.id)' does not declare")
         }
-        if let given = request.values(of: name, qualifier: model.id), !given.isEmpty { return given }
-        if request.missParameter == .error { throw DataModel.Invalid("missing parameter '\(name)'") }
-        guard let fallback = spec.default, !fallback.isEmpty else { return nil }
-        return fallback
+        return try QueryTargets.parameterValues(name, spec: spec, query: request, qualifier: model.id)
     }
 
-    private static func namedQueryParameters(_ model: DataModel, tables: [String], request: QueryRequest) throws -> [String: SQLValue] {
-        var bound: [String: SQLValue] = [:]
-        for name in Set(tables.flatMap { model.tables[$0]?.parameters ?? [] }) {
-            guard let values = try parameterValues(name, model: model, request: request), let first = values.first else {
-                bound[name] = .null
-                continue
-            }
-            let multi = model.parameters[name]?.multi ?? false
-            if multi || values.count > 1 {
-                guard multi else { throw DataModel.Invalid("parameter '\(name)' takes one value (\(values.count) given)") }
-                bound[name] = .text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self))
-            } else {
-                bound[name] = .text(first)
-            }
-        }
-        return bound
+    /// The bound value of a `:name` in a model's own SQL (a named query's, an expression's):
+    /// NULL without a value, a JSON array for a `multi` parameter.
+    static func parameterValue(_ name: String, model: DataModel, request: QueryRequest) throws -> SQLValue {
+        guard let values = try parameterValues(name, model: model, request: request) else { return .null }
+        return try QueryTargets.boundValue(name, values, asList: model.parameters[name]?.multi ?? false)
     }
 
     // MARK: filters
@@ -168,8 +166,7 @@ enum ModelCompiler {
             return value
         }
         values += converted
-        // Decimals are stored as their digits: compare them as numbers.
-        let expr = m.type == .decimal ? "CAST(\(m.sql) AS NUMERIC)" : m.sql
+        let expr = m.sql
         let marks = Array(repeating: "?", count: converted.count).joined(separator: ", ")
         switch f.op {
         case .equals: return "\(expr) IN (\(marks))"

@@ -12,7 +12,7 @@ import PluginKit
 /// Filters on dimensions restrict rows (WHERE), filters on measures restrict groups
 /// (HAVING). A value is a string, a number, true/false, or `{"param": "name"}`: the model
 /// parameter's values (given as `$name`, else its default).
-struct ModelQuery: Sendable, Equatable {
+struct ModelQuery: Sendable {
     enum Operator: String, Sendable, CaseIterable {
         case equals, notEquals, gt, gte, lt, lte, between, set, notSet
 
@@ -33,12 +33,12 @@ struct ModelQuery: Sendable, Equatable {
         }
     }
 
-    enum Value: Sendable, Equatable {
+    enum Value: Sendable {
         case literal(String)
         case parameter(String)
     }
 
-    struct Filter: Sendable, Equatable {
+    struct Filter: Sendable {
         let member: String
         let op: Operator
         let values: [Value]
@@ -50,11 +50,6 @@ struct ModelQuery: Sendable, Equatable {
     /// Members to order by, in order; true for descending.
     var order: [(member: String, descending: Bool)] = []
     var limit: Int?
-
-    static func == (a: ModelQuery, b: ModelQuery) -> Bool {
-        a.dimensions == b.dimensions && a.measures == b.measures && a.filters == b.filters && a.limit == b.limit
-            && a.order.map(\.member) == b.order.map(\.member) && a.order.map(\.descending) == b.order.map(\.descending)
-    }
 
     /// Queries are a few hundred bytes; this keeps a hostile one from costing anything.
     static let maxMembers = 256

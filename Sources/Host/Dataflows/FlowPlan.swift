@@ -116,6 +116,10 @@ struct FlowPlan {
             if let text = object["query"] as? String, !text.isEmpty {
                 query = text
             } else if let document = object["query"] as? [String: Any] {
+                // The stored config does not keep an object's key order, which is the order's priority.
+                if let order = document["order"] as? [String: Any], order.count > 1 {
+                    throw FlowInputError("config.source.query.order: give it as a list, [[member, \"asc\" | \"desc\"], …]: a flow's stored config does not keep an object's key order")
+                }
                 query = String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]), as: UTF8.self)
             } else {
                 throw FlowInputError("config.source of type datamodel needs 'query': {\"dimensions\": [...], \"measures\": [...]}")

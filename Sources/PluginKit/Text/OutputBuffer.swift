@@ -54,6 +54,7 @@ public struct OutputBuffer {
         used += bytes.count
     }
 
+    @inlinable
     public mutating func append(_ text: StaticString) {
         append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }

@@ -139,6 +139,9 @@ want2.sort(key=lambda r: -(r["revenue"] or 0))
 want2 = want2[:5]
 got2 = rows_json("sales", q2, params2)
 check("filtered, ordered, limited", got2, want2)
+# Filters in any order: a measure's before a dimension's binds the same values.
+q2r = dict(q2, filters=[q2["filters"][3], q2["filters"][2], q2["filters"][0], q2["filters"][1]])
+check("filters in another order", rows_json("sales", q2r, params2), got2)
 # The same through POST with the seed's payload; parameters comma-separated; Arrow.
 post = {"Query": q2, "DataSourceParameters": {"regions": "north,east", "since": "2026-03-01"}, "Format": "Arrow"}
 check("POST, Arrow", rows_arrow(call("POST", "/api/v1/datamodel/sales/query", post, headers={"Content-Type": "application/json"})), got2)
@@ -204,6 +207,8 @@ error("bad expression", put("m1", {"tables": tables, "dimensions": {"x": {"sql":
       400, "load_extension() is not allowed")
 error("foreign qualifier", put("m1", {"tables": tables, "dimensions": {"x": {"sql": "sqlite_master.sql", "type": "text"}}}),
       400, "'sqlite_master.' names no table of the model")
+error("unnamed parameter", put("m1", {"tables": tables, "dimensions": {"x": {"sql": "o.status || ?", "type": "text"}}}),
+      400, "take parameters by name (:name)")
 error("untyped expression", put("m1", {"tables": tables, "dimensions": {"x": {"sql": "o.day"}}}), 400, "declares its 'type'")
 status, _, body = put("m1", {"tables": tables, "relationships": [{"from": "o.customer_id", "to": "c.id"}],
                              "dimensions": {"tier": {"column": "c.tier"}}, "measures": {"qty": {"aggregate": "sum", "column": "o.qty"}}})

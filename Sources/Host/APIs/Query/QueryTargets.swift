@@ -162,26 +162,19 @@ struct QueryTargets: Sendable {
             throw APIError.badRequest("give the model query in 'query', e.g. {\"dimensions\": [...], \"measures\": [...]} (see docs/api.md)")
         }
         let compiled = try ModelCompiler.compile(model, modelQuery, request: query)
-        let db = try ReadOnlySQL.open(gateway.datasetTables.readers, control: control)
-        let statement = try ReadOnlySQL.prepare(db, compiled.sql)
-        try compiled.bind(statement)
-        do {
-            return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
-                                         maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: compiled.types)
-        } catch let e as InvalidInput {
-            throw APIError.badRequest(e.description)
-        }
+        return try run(compiled.sql, query: query, columnTypes: compiled.types) { statement in try compiled.bind(statement) }
     }
 
     // MARK: SQL
 
-    private func run(_ sql: String, query: QueryRequest, bind: (SQLiteStatement) throws -> Void) throws -> BatchSource {
+    /// `columnTypes`: the output columns' types when the caller knows them (a data model).
+    private func run(_ sql: String, query: QueryRequest, columnTypes: [ArrowType]? = nil, bind: (SQLiteStatement) throws -> Void) throws -> BatchSource {
         let db = try ReadOnlySQL.open(gateway.datasetTables.readers, control: control)
         let statement = try ReadOnlySQL.prepare(db, sql)
         try bind(statement)
         do {
             return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
-                                         maxRowBytes: 4 * gateway.config.limits.maxValueBytes)
+                                         maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes)
         } catch let e as InvalidInput {
             throw APIError.badRequest(e.description)
         }
@@ -200,25 +193,38 @@ struct QueryTargets: Sendable {
             guard !full.hasPrefix("?") else { throw APIError.badRequest("use named parameters (:name), not '\(full)'") }
             let name = String(full.dropFirst())
             let spec = declared[name] ?? NamedQuery.Parameter()
-            let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
-            // An empty list (a default of []) is no value at all.
-            guard let values = given, let first = values.first else {
-                if query.missParameter == .error { throw APIError.badRequest("missing parameter '\(name)'") }
+            guard let values = try Self.parameterValues(name, spec: spec, query: query, qualifier: qualifier) else {
                 args.append(.null)
                 continue
             }
-            if spec.multi || values.count > 1 {
-                // Several values bind as a JSON array, which only a query that reads the
-                // parameter as a list can use: compared to one value it would match nothing.
-                guard spec.multi || (declared[name] == nil && Self.readsAsList(s, name)) else {
-                    throw APIError.badRequest("parameter '\(name)' takes one value (\(values.count) given); a query reads several with json_each(:\(name))")
-                }
-                args.append(.text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)))
-            } else {
-                args.append(.text(first))
-            }
+            // Several values bind as a JSON array, which only a query that reads the
+            // parameter as a list can use: compared to one value it would match nothing.
+            let list = spec.multi || (values.count > 1 && declared[name] == nil && Self.readsAsList(s, name))
+            args.append(try Self.boundValue(name, values, asList: list))
         }
         try s.bind(args)
+    }
+
+    /// The values a query gives parameter `name` (as `name` or `qualifier.name`), else its
+    /// declared default (MissParameterHandle=Default). Nil when it has none; a 400 then
+    /// under MissParameterHandle=Error. An empty list (a default of []) is no value at all.
+    static func parameterValues(_ name: String, spec: NamedQuery.Parameter, query: QueryRequest, qualifier: String?) throws -> [String]? {
+        let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
+        guard let values = given, !values.isEmpty else {
+            if query.missParameter == .error { throw APIError.badRequest("missing parameter '\(name)'") }
+            return nil
+        }
+        return values
+    }
+
+    /// A parameter's bound value: its one value, or a JSON array of them for a parameter a
+    /// query reads as a list (`json_each(:name)`).
+    static func boundValue(_ name: String, _ values: [String], asList: Bool) throws -> SQLValue {
+        if asList { return .text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)) }
+        guard values.count == 1 else {
+            throw APIError.badRequest("parameter '\(name)' takes one value (\(values.count) given); a query reads several with json_each(:\(name))")
+        }
+        return .text(values[0])
     }
 
     /// True when the statement reads `:name` as a list: `json_each(:name)` or `json_tree(:name)`.

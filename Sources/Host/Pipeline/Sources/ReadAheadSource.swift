@@ -81,7 +81,13 @@ final class ReadAheadSource: BatchSource {
             // overlap, and a small result (one batch, the source then exhausted) never
             // pays for a thread.
             state.firstRead = true
-            let first = try state.inner.next()
+            let first: OwnedBatch?
+            do {
+                first = try state.inner.next()
+            } catch {
+                state.readerDone = true  // a later next() ends instead of waiting for a reader
+                throw error
+            }
             if first != nil && !state.inner.isExhausted {
                 state.started = true
                 // A thread of its own, not the workers' pool: the pump usually runs on a pool
