@@ -93,6 +93,59 @@ import Testing
         }
     }
 
+    /// Rows go into the table a block of 32 at a time: a push of 100 rows fills three
+    /// blocks and part of a fourth, an error in a block still names its own row, and an
+    /// upsert that repeats a key inside one block and across two keeps the last values.
+    @Test func rowsInBlocksAreAllWrittenAndAnErrorNamesItsRow() async throws {
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            func ds(_ rows: [(String, Int)]) -> String {
+                #"[["region","day","amount"],"# + rows.map { #"["\#($0.0)","2026-01-01",\#($0.1)]"# }.joined(separator: ",") + "]"
+            }
+            let hundred = (1...100).map { ("r\($0)", $0) }
+            let pushed = try await push(server, Self.signed(type: "123", ds: ds(hundred)))
+            #expect(pushed.status == 200)
+            #expect(try rows(gateway, "SELECT count(*), sum(amount), min(region), max(amount) FROM sales") == [[.int(100), .double(5050), .text("r1"), .double(100)]])
+
+            // Row 70 repeats row 5's key, inside the third block.
+            var clash = (1...100).map { ("s\($0)", $0) }
+            clash[69] = ("s5", 0)
+            let failed = try await push(server, Self.signed(type: "123", ds: ds(clash)))
+            #expect(failed.status == 400)
+            #expect(failed.json["msg"] as? String == "row 70: duplicate key or constraint violated (UNIQUE constraint failed: sales.region, sales.day)")
+            #expect(try rows(gateway, "SELECT count(*) FROM sales") == [[.int(100)]])
+
+            // A key three times: twice in the first block, once in the second.
+            var repeats = (1...40).map { ("u\($0)", $0) }
+            repeats[2] = ("r7", 1_000)
+            repeats[9] = ("r7", 2_000)
+            repeats[35] = ("r7", 3_000)
+            let upsert = try await push(server, Self.signed(type: "123", ds: ds(repeats), update: "1"))
+            #expect(upsert.status == 200)
+            #expect(try rows(gateway, "SELECT amount FROM sales WHERE region = 'r7'") == [[.double(3_000)]])
+            #expect(try rows(gateway, "SELECT count(*) FROM sales") == [[.int(137)]])
+        }
+    }
+
+    /// The WAL is copied into the database file beside the writes (WALCheckpointer), not in
+    /// the commit: after a push of over 1,000 pages the file grows to hold them, and every
+    /// row reads back.
+    @Test func aLargePushIsCheckpointedInTheBackground() async throws {
+        let gateway = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            let note = String(repeating: "n", count: 1_000)
+            let rows = (1...6_000).map { #"["c\#($0)","2026-01-01","\#(note)"]"# }
+            let pushed = try await push(server, Self.signed(type: "123", ds: #"[["region","day","note"],"# + rows.joined(separator: ",") + "]"))
+            #expect(pushed.status == 200)
+            let path = gateway.datasetTables.path
+            func fileBytes() -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
+            // Nothing else writes: the file reaches 6 MB only by a checkpoint.
+            for _ in 0..<200 where fileBytes() < 6_000_000 { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(fileBytes() >= 6_000_000)
+            #expect(try self.rows(gateway, "SELECT count(*), sum(length(note)) FROM sales") == [[.int(6_000), .int(6_000_000)]])
+        }
+    }
+
     @Test func replayIsRefused() async throws {
         let gateway = try Self.gateway()
         try await TestServer.with(gateway) { server in

@@ -148,7 +148,10 @@ final class ReadOnlyPool: @unchecked Sendable {
     private var idle: [SQLiteConnection] = []
     private let lock = NSLock()
 
-    init(path: String, maxValueBytes: Int, maxTempBytes: Int, maxIdle: Int = 16) {
+    /// As many idle connections as queries can run at once (one per worker thread): fewer
+    /// made the pool close and reopen connections under load, and a new connection reads the
+    /// schema again at its first statement.
+    init(path: String, maxValueBytes: Int, maxTempBytes: Int, maxIdle: Int = Workers.threads) {
         self.path = path
         self.maxValueBytes = maxValueBytes
         self.maxTempBytes = maxTempBytes

@@ -1,6 +1,7 @@
 import Foundation
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The gateway's metrics: recorded through swift-metrics everywhere (so the code that
 /// counts never knows the backend), kept in one Prometheus registry, and served as text by
@@ -37,16 +38,44 @@ public enum GatewayMetrics {
         }
     }
 
-    /// Rows that went through one run of the pump, at each end.
-    static func pipelineRows(source: String, sink: String, read: Int64, written: Int64) {
-        Counter(label: "gateway_pipeline_rows_total", dimensions: [("end", "source"), ("type", source)]).increment(by: Int(read))
-        Counter(label: "gateway_pipeline_rows_total", dimensions: [("end", "sink"), ("type", sink)]).increment(by: Int(written))
+    /// The two row counters of runs from one source type into one sink type.
+    struct PipelineCounters: Sendable {
+        let read: Metrics.Counter
+        let written: Metrics.Counter
+
+        /// Rows that went through one run of the pump, at each end.
+        func record(read rows: Int64, written: Int64) {
+            read.increment(by: Int(rows))
+            self.written.increment(by: Int(written))
+        }
     }
 
-    /// Bytes of response bodies the pipeline serialized, by format: made once per response
-    /// and incremented per chunk, so the registry is not searched on the hot path.
+    /// Counters are made once per set of dimensions and kept: a registry lookup (its lock,
+    /// the dimensions hashed, the type's name printed) cost a few percent of a small query.
+    private static let pipelineCounters = Mutex<[PipelineKey: PipelineCounters]>([:])
+    private static let responseCounters = Mutex<[String: Metrics.Counter]>([:])
+
+    private struct PipelineKey: Hashable {
+        let source: ObjectIdentifier
+        let sink: ObjectIdentifier
+    }
+
+    static func pipeline(source: Any.Type, sink: Any.Type) -> PipelineCounters {
+        let key = PipelineKey(source: ObjectIdentifier(source), sink: ObjectIdentifier(sink))
+        if let known = pipelineCounters.withLock({ $0[key] }) { return known }
+        let made = PipelineCounters(
+            read: Metrics.Counter(label: "gateway_pipeline_rows_total", dimensions: [("end", "source"), ("type", String(describing: source))]),
+            written: Metrics.Counter(label: "gateway_pipeline_rows_total", dimensions: [("end", "sink"), ("type", String(describing: sink))]))
+        pipelineCounters.withLock { $0[key] = made }
+        return made
+    }
+
+    /// Bytes of response bodies the pipeline serialized, by format: incremented per chunk.
     static func responseBytes(format: String) -> Metrics.Counter {
-        Metrics.Counter(label: "gateway_response_body_bytes_total", dimensions: [("format", format)])
+        if let known = responseCounters.withLock({ $0[format] }) { return known }
+        let made = Metrics.Counter(label: "gateway_response_body_bytes_total", dimensions: [("format", format)])
+        responseCounters.withLock { $0[format] = made }
+        return made
     }
 
     /// An export task or a dataflow run that ended: `kind` "export" or "dataflow".

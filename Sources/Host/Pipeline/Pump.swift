@@ -37,11 +37,11 @@ enum Pump {
     static func run(_ source: BatchSource, into sink: BatchSink, _ options: Options = Options()) throws -> Result {
         // The next batch is read on a worker while the sink writes this one: reading and
         // writing overlap on two cores. Not under a row limit, which would read past it.
-        let sourceType = String(describing: type(of: source)), sinkType = String(describing: type(of: sink))
+        let counters = GatewayMetrics.pipeline(source: type(of: source), sink: type(of: sink))
         let source = options.rowLimit == nil ? ReadAheadSource(source) : source
         var progress = Progress()
         var exhausted = false
-        defer { GatewayMetrics.pipelineRows(source: sourceType, sink: sinkType, read: progress.rowsRead, written: progress.rowsWritten) }
+        defer { counters.record(read: progress.rowsRead, written: progress.rowsWritten) }
         do {
             try options.checkStop()
             var batch = try source.next()

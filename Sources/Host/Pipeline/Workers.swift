@@ -5,8 +5,9 @@ import NIOPosix
 /// cores: two blocked calls would stall every request).
 public enum Workers {
     /// Sized for work that mostly waits (plugin HTTP calls, SQLite locks), not for CPU.
+    static let threads = 32
     static let pool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 32)
+        let pool = NIOThreadPool(numberOfThreads: threads)
         pool.start()
         return pool
     }()

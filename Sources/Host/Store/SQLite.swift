@@ -43,6 +43,15 @@ public final class SQLiteConnection {
     /// Called when the last prepared statement of this connection is finalized: a pooled
     /// read-only connection goes back to its pool then (see ReadOnlyPool).
     var whenIdle: ((SQLiteConnection) -> Void)?
+    /// When set, `query` and `run` keep their statements prepared, by SQL text, for the next
+    /// call. The store's connection answers the same few statements on every request (a
+    /// token lookup on each), and parsing them again was a tenth of a small query's time.
+    /// Never on a pooled connection: it goes back to its pool when its last statement is
+    /// finalized, which kept statements never are.
+    var keepsStatements = false
+    private var kept: [String: OpaquePointer] = [:]
+    /// Dynamic SQL (a table name in the text) must not grow the set without bound.
+    private static let keptLimit = 64
 
     final class ProgressCheck {
         let shouldStop: () -> Bool
@@ -102,6 +111,7 @@ public final class SQLiteConnection {
     }
 
     deinit {
+        for stmt in kept.values { sqlite3_finalize(stmt) }
         sqlite3_progress_handler(handle, 0, nil, nil)
         sqlite3_close_v2(handle)
     }
@@ -123,16 +133,27 @@ public final class SQLiteConnection {
         return SQLiteStatement(stmt, connection: self)
     }
 
+    /// A statement for `query` and `run`: a kept one when this connection keeps them.
+    private func reusable(_ sql: String) throws -> SQLiteStatement {
+        guard keepsStatements else { return try prepare(sql) }
+        if let stmt = kept[sql] { return SQLiteStatement(stmt, connection: self, kept: true) }
+        let statement = try prepare(sql)
+        guard kept.count < Self.keptLimit else { return statement }
+        statement.keep()
+        kept[sql] = statement.stmt
+        return statement
+    }
+
     /// Runs a statement that returns no rows (or whose rows are ignored).
     public func run(_ sql: String, _ args: [SQLValue] = []) throws {
-        let stmt = try prepare(sql)
+        let stmt = try reusable(sql)
         try stmt.bind(args)
         while try stmt.step() {}
     }
 
     /// Runs a query and collects every row (for small results).
     public func query(_ sql: String, _ args: [SQLValue] = []) throws -> [[SQLValue]] {
-        let stmt = try prepare(sql)
+        let stmt = try reusable(sql)
         try stmt.bind(args)
         var rows: [[SQLValue]] = []
         while try stmt.step() { rows.append(stmt.row()) }
@@ -164,17 +185,28 @@ public final class SQLiteConnection {
     }
 }
 
-/// A prepared statement; finalized when dropped.
+/// A prepared statement; finalized when dropped, unless its connection keeps it (then it is
+/// reset, its bindings cleared, for the next use).
 public final class SQLiteStatement {
     let stmt: OpaquePointer
     private let connection: SQLiteConnection
+    private var kept: Bool
 
-    init(_ stmt: OpaquePointer, connection: SQLiteConnection) {
+    init(_ stmt: OpaquePointer, connection: SQLiteConnection, kept: Bool = false) {
         self.stmt = stmt
         self.connection = connection
+        self.kept = kept
     }
 
+    /// The connection finalizes it, when it closes.
+    fileprivate func keep() { kept = true }
+
     deinit {
+        if kept {
+            sqlite3_reset(stmt)
+            sqlite3_clear_bindings(stmt)
+            return
+        }
         sqlite3_finalize(stmt)
         // Only a connection with no statement left may serve another query.
         if let idle = connection.whenIdle, sqlite3_next_stmt(connection.handle, nil) == nil { idle(connection) }

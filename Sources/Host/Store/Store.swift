@@ -18,6 +18,7 @@ public final class Store: @unchecked Sendable {
         self.path = path
         let db = try SQLiteConnection(path: path)
         try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        db.keepsStatements = true
         try Migrations.apply(to: db)
         connection = db
     }
