@@ -11,6 +11,7 @@ let gateway = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deleti
 
 let harnesses: [(name: String, products: [String])] = [
     ("FuzzRowArray", ["GatewayHost"]),      // the `ds` value of a push
+    ("FuzzPushImport", ["GatewayHost"]),    // a push's rows into SQLite, a block at a time
     ("FuzzCSV", ["GatewayHost"]),           // uploaded .csv files
     ("FuzzForm", ["GatewayHost"]),          // form bodies and query strings
     ("FuzzMultipart", ["GatewayHost"]),     // upload bodies
