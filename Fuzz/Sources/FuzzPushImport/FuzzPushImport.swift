@@ -6,7 +6,8 @@
 /// write that succeeds stored every row (insert) or one row per distinct key (upsert); one
 /// that fails names a row and leaves the table empty after the rollback.
 let dataset = try! Dataset(id: "f", definition: DatasetDefinition(table: "f(k text, n integer, r real, d date, x)", keys: ["k"]))
-let db: SQLiteConnection = {
+/// nonisolated(unsafe): libFuzzer calls the entry point from one thread, one input at a time.
+nonisolated(unsafe) let db: SQLiteConnection = {
     let db = try! SQLiteConnection(path: ":memory:")
     try! db.execute(dataset.createSQL)
     return db
