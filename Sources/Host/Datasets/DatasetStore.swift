@@ -349,7 +349,13 @@ public struct DatasetImport: RowSink {
         do {
             try run(statement, limit: pending, offset: 0)
             return
-        } catch is SQLiteError {}
+        } catch let e as SQLiteError {
+            // Some failures (a full disk, an I/O error) roll back the whole transaction:
+            // rows run again now would each commit on their own.
+            guard sqlite3_get_autocommit(db.handle) == 0 else {
+                throw DatasetWriteError.row("rows \(first)–\(rows): \(e.message)")
+            }
+        }
         for row in 0..<pending {
             do {
                 try run(statement, limit: 1, offset: row)
