@@ -55,7 +55,8 @@ public final class Gateway: Sendable {
         let directories = config.plugins.directories.isEmpty
             ? GatewayConfig.defaultPluginDirectories() : config.plugins.directories
         registry = PluginRegistry(
-            directories: directories, copyDirectory: dataURL.appendingPathComponent("plugin-copies").path, logger: logger)
+            directories: directories, copyDirectory: dataURL.appendingPathComponent("plugin-copies").path, stateDirectory: dataDirectory,
+            logger: logger)
         registry.scan()
         secret = try ServerSecret(configured: config.auth.secretKey, dataDirectory: dataDirectory)
         exports = try ExportService(store: store, registry: registry, services: services, config: config.exports,
@@ -102,6 +103,9 @@ public final class Gateway: Sendable {
         let ticks = Atomic<Int>(0)
         dataflows.runSchedules()  // learns the schedules: the first times are computed from now
         timer.setEventHandler { [exports, dataflows, logger] in
+            // Ends of runs and tasks a full disk kept from the store, written again.
+            dataflows.recordEndings()
+            exports.recordEndings()
             dataflows.runSchedules()
             let tick = ticks.wrappingAdd(1, ordering: .relaxed).newValue
             guard tick % 12 == 0 else { return }

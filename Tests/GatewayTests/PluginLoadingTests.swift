@@ -48,7 +48,7 @@ import Testing
         #expect(reason(registry, "e_init_fails.so") == "init failed: license file /etc/fixture.lic not found")
         #expect(reason(registry, "f_bad_kind.so") == "invalid descriptor: kinds has unknown bits 0x100")
         #expect(reason(registry, "g_duplicate.so") == "duplicate id 'fixture.good': already provided by \(dir)/a_good.so")
-        #expect(reason(registry, "h_garbage.so")?.hasPrefix("cannot be loaded: ") == true)
+        #expect(reason(registry, "h_garbage.so") == "the file is not a shared library: 15 bytes is shorter than an ELF header (truncated?)")
         // One line each.
         for entry in registry.all { #expect(!"\(PluginRegistry.describe(entry))".contains("\n")) }
     }

@@ -45,6 +45,8 @@ struct DataModel: Sendable {
         let tables: Set<String>
         /// The type its values are read as (and filter values converted to).
         let type: ColumnType
+        /// Written by the administrator as SQL (an `sql` dimension), not built from a column.
+        var isExpression = false
 
         var isMeasure: Bool { if case .measure = kind { true } else { false } }
     }
@@ -161,8 +163,10 @@ struct DataModel: Sendable {
             guard let type = dim.type else {
                 throw Invalid("dimension '\(name)': an 'sql' dimension declares its 'type' (\(ColumnType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
+            try checkExpression(sql, what: "dimension '\(name)'")
             let used = try referencedTables(sql, tables: tables, what: "dimension '\(name)'")
-            return Member(name: name, kind: .dimension, sql: typed("(\(sql))", type), tables: used, type: type == .any ? .text : type)
+            return Member(name: name, kind: .dimension, sql: typed("(\(sql))", type), tables: used, type: type == .any ? .text : type,
+                          isExpression: true)
         default:
             throw Invalid("dimension '\(name)' needs exactly one of 'column' or 'sql'")
         }
@@ -230,6 +234,37 @@ struct DataModel: Sendable {
             throw Invalid("\(what): table '\(table)' has no column '\(parts[1])' (columns: \(spec.columns.keys.sorted().joined(separator: ", ")))")
         }
         return (table, parts[1])
+    }
+
+    /// An administrator's expression must stay one expression inside the parentheses the
+    /// compiler puts around it: no statement separator, no comment (which could hide the
+    /// rest of the compiled query), and parentheses that close only what they opened (a
+    /// `x) AS TEXT) AS a, (SELECT …` would close the compiler's CAST and add columns).
+    /// What it reads is checked when the model is (DataModelCatalog): its own tables only.
+    static func checkExpression(_ sql: String, what: String) throws {
+        let chars = Array(sql.unicodeScalars)
+        var depth = 0, i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == "'" || c == "\"" || c == "`" || c == "[" {
+                let close: Unicode.Scalar = c == "[" ? "]" : c
+                i += 1
+                while i < chars.count, chars[i] != close { i += 1 }
+                guard i < chars.count else { throw Invalid("\(what): a quote or bracket is not closed") }
+                i += 1
+                continue
+            }
+            let next: Unicode.Scalar? = i + 1 < chars.count ? chars[i + 1] : nil
+            if c == ";" { throw Invalid("\(what): an expression has no ';' (one expression, not statements)") }
+            if (c == "-" && next == "-") || (c == "/" && next == "*") { throw Invalid("\(what): an expression has no comments") }
+            if c == "(" { depth += 1 }
+            if c == ")" {
+                depth -= 1
+                guard depth >= 0 else { throw Invalid("\(what): a ')' closes a parenthesis the expression did not open") }
+            }
+            i += 1
+        }
+        guard depth == 0 else { throw Invalid("\(what): a '(' is not closed") }
     }
 
     /// The model tables an expression names as `table.column` (outside string literals).

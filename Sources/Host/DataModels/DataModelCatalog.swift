@@ -93,10 +93,24 @@ public final class DataModelCatalog: Sendable {
     }
 
     /// Builds the model and prepares a query of each member alone: SQLite names an unknown
-    /// column, a misspelt function or a refused one in an expression.
+    /// column, a misspelt function or a refused one in an expression. An administrator's
+    /// expression is also prepared over stand-ins of the model's tables (one row of NULLs
+    /// with their columns), where reading any real table is refused: it reads its own
+    /// tables' columns and nothing else (no subquery into another dataset).
     func check(_ id: String, _ definition: DataModelDefinition) throws -> DataModel {
         let model = try build(id, definition)
         let control = RunControl(timeBudgetSeconds: 30)
+        for member in model.members.values.sorted(by: { $0.name < $1.name }) where member.isExpression {
+            do {
+                let db = try ReadOnlySQL.open(readers, control: control)
+                let statement = try ReadOnlySQL.prepare(db, "SELECT \(member.sql) FROM \(Self.standIns(model))", readingNoTable: true)
+                guard statement.columnCount == 1 else { throw DataModel.Invalid("its SQL must be one expression (it makes \(statement.columnCount) columns)") }
+            } catch let e as ReadOnlySQL.Refused {
+                throw DataModel.Invalid("dimension '\(member.name)': \(e.description)")
+            } catch let e as DataModel.Invalid {
+                throw DataModel.Invalid("dimension '\(member.name)': \(e.description)")
+            }
+        }
         for member in model.members.values.sorted(by: { $0.name < $1.name }) {
             var q = ModelQuery()
             if member.isMeasure { q.measures = [member.name] } else { q.dimensions = [member.name] }
@@ -112,6 +126,15 @@ public final class DataModelCatalog: Sendable {
             }
         }
         return model
+    }
+
+    /// Each model table as a one-row subquery of NULLs under the table's name, with its
+    /// columns: what an expression may read, with no real table behind it.
+    private static func standIns(_ model: DataModel) -> String {
+        model.tables.values.sorted { $0.name < $1.name }.map { table in
+            let columns = table.columns.keys.sorted().map { "NULL AS \(Dataset.quote($0))" }.joined(separator: ", ")
+            return "(SELECT \(columns)) AS \(Dataset.quote(table.name))"
+        }.joined(separator: ", ")
     }
 
     /// A model's own SQL (its expressions, its named queries) may take model parameters as

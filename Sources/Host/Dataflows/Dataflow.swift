@@ -16,6 +16,12 @@ public struct Dataflow: Sendable, Equatable {
     public var updatedAt: Date
 
     public static let statuses = ["active", "inactive"]
+
+    /// A stored config is at most this much JSON: the scheduler and every run read it, and
+    /// pages of flows show it.
+    public static let maxConfigBytes = 256 << 10
+    /// An execute's `params` likewise: every run keeps them, and pages of runs show them.
+    public static let maxParamsBytes = 64 << 10
 }
 
 /// One run of a flow: started by `execute-dataflow` or by its schedule.

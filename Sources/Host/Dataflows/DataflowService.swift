@@ -6,18 +6,25 @@ import Synchronization
 
 /// Runs dataflows (seed 004): each run is the one pipeline (source → transforms → pump →
 /// target) for the flow's own step and then each child's, in order. Runs live in the
-/// store with their logs; one pending or running run per flow is a constraint there. A
-/// run left running by a stopped gateway ends failed "interrupted by restart".
+/// store with their logs; one pending or running run per flow is a constraint there, and a
+/// child's step holds a run of the child (so a flow never runs twice at once, whether by
+/// its own execute, its schedule or a parent's run). A run left running by a stopped
+/// gateway ends failed "interrupted by restart".
 public final class DataflowService: Sendable {
     let store: Store
     let config: GatewayConfig.Dataflows
     private let logger: Logger
-    /// Runs of this process, by run id: how cancel and shutdown reach them.
+    /// Runs of this process, by run id (a child step's too): how cancel and shutdown reach them.
     private let running = RunningJobs<Int64, RunControl>()
-    /// Runs execute on threads of their own, at most `dataflows.maxRunning` at once.
-    private let queue: OperationQueue
-    /// For each scheduled flow, its schedule (expression and zone) and the next time it fires.
-    let nextFires = Mutex<[Int64: (schedule: CronSchedule, at: Date)]>([:])
+    /// Runs execute on threads of their own, at most `dataflows.maxRunning` at once: never
+    /// on the threads that serve HTTP (see DedicatedThreads).
+    private let threads: DedicatedThreads
+    /// Ends of runs the store could not take yet (a full disk): shown, and written again.
+    let endings: UnrecordedEndings<Int64, RunEnding>
+    /// For each scheduled flow, the config revision it was read at, its schedule (nil: the
+    /// flow has none) and the next time it fires: the scheduler reads a flow's config
+    /// again only when it changed.
+    let schedules = Mutex<[Int64: ScheduleEntry]>([:])
     /// The gateway whose datasets, plugins and exports runs use; weak: it owns this service.
     private let owner = Mutex<WeakGateway>(WeakGateway())
 
@@ -25,13 +32,28 @@ public final class DataflowService: Sendable {
         weak var gateway: Gateway?
     }
 
+    struct ScheduleEntry {
+        let revision: Int64
+        let schedule: CronSchedule?
+        var next: Date?
+    }
+
+    /// How a run ended, as the store is asked to record it.
+    struct RunEnding: Sendable {
+        let flowId: Int64
+        let status: DataflowRun.Status
+        var error: String?
+        var progress: Int?
+        var counts: Counts?
+        let completedAt: Date
+    }
+
     init(store: Store, config: GatewayConfig.Dataflows, logger: Logger) {
         self.store = store
         self.config = config
         self.logger = logger
-        queue = OperationQueue()
-        queue.name = "gateway.dataflows"
-        queue.maxConcurrentOperationCount = config.maxRunning
+        threads = DedicatedThreads(name: "gateway.dataflow", limit: config.maxRunning)
+        endings = UnrecordedEndings(what: "dataflow run", logger: logger)
     }
 
     /// Called once by the gateway that owns this service, when it is complete.
@@ -55,6 +77,16 @@ public final class DataflowService: Sendable {
         guard running.isAccepting else {
             throw APIError(.serviceUnavailable, "the gateway is shutting down; execute the dataflow again in a moment", retryAfterSeconds: 5)
         }
+        guard paramsJSON.utf8.count <= Dataflow.maxParamsBytes else {
+            throw FlowInputError("参数错误: params is larger than \(Dataflow.maxParamsBytes) bytes of JSON")
+        }
+        // A run of this flow that ended while the store could not record it still holds
+        // the flow's place in the store: record it first, or say why a new one cannot start.
+        if !endings.isEmpty { recordEndings() }
+        if let kept = endings.keys.first(where: { endings[$0]?.flowId == flow.id }) {
+            throw APIError(.serviceUnavailable, "the last run of dataflow \(flow.id) (run \(kept)) has ended, but the store cannot record it yet (see the server log); execute again once it can",
+                           retryAfterSeconds: 10)
+        }
         var run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsJSON)
         // A free thread takes it at once: say so now rather than "pending" for a moment.
         if running.count < config.maxRunning {
@@ -63,9 +95,9 @@ public final class DataflowService: Sendable {
         }
         let control = RunControl(timeBudgetSeconds: 0)
         running.add(run.id, control)
-        store.logFlow(flow.id, run: run.id, .info, component: "dataflow", "\(run.executionId) queued (\(trigger))")
+        log(flow.id, run: run.id, .info, "dataflow", "\(run.executionId) queued (\(trigger))")
         let queued = run
-        queue.addOperation { [self] in
+        threads.submit { [self] in
             defer { running.remove(queued.id) }
             perform(flow, run: queued, control: control)
         }
@@ -74,19 +106,44 @@ public final class DataflowService: Sendable {
 
     /// Cancels a pending or running run; false when it had already ended.
     func cancel(_ run: DataflowRun) throws -> Bool {
-        guard run.status.isActive else { return false }
+        guard effective(run).status.isActive else { return false }
         let ended = try store.finishRun(run: run.id, status: .cancelled, error: "cancelled by request")
-        if ended { store.logFlow(run.dataflowId, run: run.id, .warning, component: "dataflow", "\(run.executionId) cancelled by request") }
+        if ended { log(run.dataflowId, run: run.id, .warning, "dataflow", "\(run.executionId) cancelled by request") }
         running[run.id]?.stop(.cancelled)
         return ended
+    }
+
+    /// The run as it stands: as stored, or as it ended when the store could not record
+    /// its end yet.
+    func effective(_ run: DataflowRun) -> DataflowRun {
+        guard run.status.isActive, let ending = endings[run.id] else { return run }
+        var run = run
+        run.status = ending.status
+        run.errorMessage = ending.error ?? run.errorMessage
+        run.progress = ending.progress ?? run.progress
+        if let counts = ending.counts {
+            run.rowsRead = counts.read
+            run.rowsWritten = counts.written
+            run.rowsRejected = counts.rejected
+        }
+        run.completedAt = ending.completedAt
+        return run
     }
 
     /// Runs left pending or running by a previous process cannot resume: they end failed.
     func recoverAfterRestart() throws {
         for run in try store.activeRuns() where running[run.id] == nil {
             if try store.finishRun(run: run.id, status: .failed, error: "interrupted by restart") {
-                store.logFlow(run.dataflowId, run: run.id, .error, component: "dataflow", "\(run.executionId) failed: interrupted by restart")
+                log(run.dataflowId, run: run.id, .error, "dataflow", "\(run.executionId) failed: interrupted by restart")
             }
+        }
+    }
+
+    /// Writes again the ends the store could not take (called every maintenance tick).
+    func recordEndings() {
+        endings.retry { id, e in
+            _ = try store.finishRun(run: id, status: e.status, error: e.error, progress: e.progress, rowsRead: e.counts?.read,
+                                    rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt)
         }
     }
 
@@ -108,12 +165,29 @@ public final class DataflowService: Sendable {
         }
         // The pumps stop at their next batch and roll their targets back.
         await running.waitUntilIdle(until: .now + .seconds(5))
+        recordEndings()
     }
 
     /// Deletes runs and log lines older than the retention; returns how many runs.
     @discardableResult
     func deleteExpired(now: Date = Date()) throws -> Int {
         try store.deleteRuns(before: now.addingTimeInterval(-Double(config.retentionDays) * 86_400))
+    }
+
+    // MARK: the run's log
+
+    /// Writes one line into a flow's log. A line the store cannot take goes to the server
+    /// log instead, with the reason: never lost without a word.
+    func log(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, _ component: String, _ message: String) {
+        do {
+            try store.logFlow(flow, run: run, level, component: component, message.bounded(toUTF8Bytes: Self.maxLogLineBytes))
+        } catch {
+            logger.error("dataflow \(flow)\(run.map { " run \($0)" } ?? ""): the store could not take this \(level.rawValue) line of its log (\(error)): [\(component)] \(message)")
+        }
+    }
+
+    func logScheduler(_ message: String) {
+        logger.error("dataflow scheduler: \(message)")
     }
 
     // MARK: running
@@ -139,52 +213,108 @@ public final class DataflowService: Sendable {
 
     private func perform(_ flow: Dataflow, run: DataflowRun, control: RunControl) {
         let params = (try? JSONSerialization.jsonObject(with: Data(run.params.utf8))) as? [String: Any] ?? [:]
-        // A run cancelled while it waited has ended already.
-        guard (try? store.markRunning(run: run.id)) != nil, (try? store.run(executionId: run.executionId))?.status == .running else { return }
-        let log: FlowLog = { level, component, message in
-            self.store.logFlow(flow.id, run: run.id, level, component: component, message)
+        do {
+            try store.markRunning(run: run.id)
+            // A run cancelled while it waited has ended already.
+            guard try store.run(executionId: run.executionId)?.status == .running else { return }
+        } catch {
+            return fail(run, "the store could not be written when the run started: \(error)")
         }
+        let log: FlowLog = { level, component, message in self.log(flow.id, run: run.id, level, component, message) }
         log(.info, "dataflow", "\(run.executionId) started (\(run.trigger)), params \(run.params)")
         let steps: [Step]
         do {
             steps = [Step(flow: flow, runId: run.id, label: "")]
                 + (try descendants(of: flow.id)).map { Step(flow: $0, runId: run.id, label: "child \($0.id) '\($0.name)': ") }
         } catch {
-            return fail(run, flow: flow, "reading the flow's children failed: \(error)", log: log)
+            return fail(run, "reading the flow's children failed: \(error)")
         }
         var totals = Counts()
         for (index, step) in steps.enumerated() {
+            // A child's step is a run of the child: it cannot start while the child runs
+            // already (its own execute, its schedule), nor can the child start while it runs.
+            var childRun: DataflowRun?
+            if index > 0 {
+                do {
+                    childRun = try claimChild(step.flow, parent: run, control: control)
+                } catch let conflict as Store.RunConflict {
+                    return fail(run, "\(step.label)the flow is already running as \(conflict.executionId): a flow runs once at a time")
+                } catch {
+                    return fail(run, "\(step.label)its run could not start: \(error)")
+                }
+            }
+            let counts: Counts
             do {
                 let plan = try FlowPlan.parse(step.flow.config)
-                guard plan.problems.isEmpty else {
-                    return fail(run, flow: flow, step.label + plan.problems.joined(separator: "; "), log: log)
-                }
+                guard plan.problems.isEmpty else { throw FlowInputError(plan.problems.joined(separator: "; ")) }
                 if let timeout = plan.timeout, index == 0 { control.stopAfter(seconds: timeout) }
-                let result = try runWithRetries(step, plan: plan, params: params, control: control, log: log) { progress, read, written in
+                counts = try runWithRetries(step, plan: plan, params: params, control: control, log: log) { progress, read, written in
                     let overall = Int((Double(index) + progress) / Double(steps.count) * 100)
                     try? self.store.updateRunProgress(run: run.id, progress: min(99, overall), rowsRead: totals.read + read, rowsWritten: totals.written + written)
                 }
-                totals.read += result.read
-                totals.written += result.written
-                totals.rejected += result.rejected
-            } catch let e as FlowInputError {
-                return fail(run, flow: flow, step.label + e.description, log: log)
             } catch {
-                return fail(run, flow: flow, step.label + describe(error, control: control), log: log)
+                let message = (error as? FlowInputError)?.description ?? describe(error, control: control)
+                if let childRun { endChild(childRun, control: control, .failed, error: message) }
+                return fail(run, step.label + message)
             }
+            if let childRun { endChild(childRun, control: control, .completed, counts: counts) }
+            totals.read += counts.read
+            totals.written += counts.written
+            totals.rejected += counts.rejected
         }
-        if (try? store.finishRun(run: run.id, status: .completed, progress: 100, rowsRead: totals.read, rowsWritten: totals.written,
-                                 rowsRejected: totals.rejected)) == true {
-            let refused = totals.rejected > 0 ? ", \(totals.rejected) refused by the destination" : ""
-            log(.info, "dataflow", "\(run.executionId) completed: \(totals.read) rows read, \(totals.written) written\(refused)")
-        }
+        let refused = totals.rejected > 0 ? ", \(totals.rejected) refused by the destination" : ""
+        end(run, RunEnding(flowId: run.dataflowId, status: .completed, progress: 100, counts: totals, completedAt: Date()),
+            .info, "\(run.executionId) completed: \(totals.read) rows read, \(totals.written) written\(refused)")
     }
 
-    private func fail(_ run: DataflowRun, flow: Dataflow, _ message: String, log: FlowLog) {
-        if (try? store.finishRun(run: run.id, status: .failed, error: message)) == true {
-            log(.error, "dataflow", "\(run.executionId) failed: \(message)")
-        }
+    private func fail(_ run: DataflowRun, _ message: String) {
+        end(run, RunEnding(flowId: run.dataflowId, status: .failed, error: Self.bounded(message), completedAt: Date()),
+            .error, "\(run.executionId) failed: \(message)")
     }
+
+    /// Ends a run: its end recorded in the store (or kept until the store takes it), and
+    /// the line said in its log. False when it had ended already (a cancel came first).
+    @discardableResult
+    private func end(_ run: DataflowRun, _ ending: RunEnding, _ level: DataflowLog.Level, _ line: String) -> Bool {
+        let ended = endings.record(run.id, ending) { e in
+            try store.finishRun(run: run.id, status: e.status, error: e.error, progress: e.progress, rowsRead: e.counts?.read,
+                                rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt)
+        }
+        if ended { log(run.dataflowId, run: run.id, level, "dataflow", line) }
+        return ended
+    }
+
+    /// A run of `child` for its step in `parent`'s run: running at once, stopped with the
+    /// parent's run (and stopping it when cancelled).
+    private func claimChild(_ child: Dataflow, parent: DataflowRun, control: RunControl) throws -> DataflowRun {
+        var run = try store.insertRun(flow: child.id, trigger: "parent:\(parent.executionId)", params: parent.params)
+        try store.markRunning(run: run.id)
+        run.status = .running
+        running.add(run.id, control)
+        log(child.id, run: run.id, .info, "dataflow", "\(run.executionId) started as a step of \(parent.executionId) (dataflow \(parent.dataflowId))")
+        return run
+    }
+
+    private func endChild(_ run: DataflowRun, control: RunControl, _ status: DataflowRun.Status, error: String? = nil, counts: Counts? = nil) {
+        defer { running.remove(run.id) }
+        // Stopped by a cancel (of the parent's run, or of this step's): cancelled, as the parent.
+        let status = status == .failed && control.stopReason == .cancelled ? .cancelled : status
+        let stopped = control.stopReason.map { describe(RunStopped(reason: $0), control: control) }
+        let message = error ?? stopped
+        let line = status == .completed
+            ? "\(run.executionId) completed: \(counts?.read ?? 0) rows read, \(counts?.written ?? 0) written"
+            : "\(run.executionId) failed: \(message ?? "")"
+        end(run, RunEnding(flowId: run.dataflowId, status: status, error: message.map(Self.bounded), progress: status == .completed ? 100 : nil,
+                           counts: counts, completedAt: Date()), status == .completed ? .info : .error, line)
+    }
+
+    /// Error messages are stored whole up to this many bytes (a plugin's message could be
+    /// anything): a page of runs stays small.
+    static let maxErrorBytes = 4_096
+    /// Log lines likewise.
+    static let maxLogLineBytes = 8_192
+
+    static func bounded(_ text: String) -> String { text.bounded(toUTF8Bytes: maxErrorBytes) }
 
     /// Every flow below `id`, depth first, children in their order.
     private func descendants(of id: Int64) throws -> [Dataflow] {

@@ -26,7 +26,22 @@ extension Store {
         try withConnection { db in try Self.flow(db, id) }
     }
 
-    /// Every flow whose status is "active" (the scheduler's list).
+    /// Every active flow's id and config revision: what the scheduler looks at each tick,
+    /// reading a config again only when its revision changed.
+    func activeRevisions() throws -> [(id: Int64, revision: Int64)] {
+        try withConnection { db in
+            try db.query("SELECT id, revision FROM dataflows WHERE status = 'active'").map { ($0[0].int ?? 0, $0[1].int ?? 0) }
+        }
+    }
+
+    /// A flow's config and its revision, if the flow is (still) active.
+    func activeConfig(id: Int64) throws -> (config: String, revision: Int64)? {
+        try withConnection { db in
+            try db.query("SELECT config, revision FROM dataflows WHERE id = ? AND status = 'active'", [.int(id)]).first.map { ($0[0].text ?? "{}", $0[1].int ?? 0) }
+        }
+    }
+
+    /// Every flow whose status is "active".
     func activeDataflows() throws -> [Dataflow] {
         try withConnection { db in
             try db.query("SELECT \(Self.flowColumns) FROM dataflows WHERE status = 'active'").map(Self.flow)
@@ -88,7 +103,7 @@ extension Store {
                     sets.append("\(column) = ?")
                     args.append(.text(value))
                 }
-                sets.append("updated_at = ?")
+                sets.append("updated_at = ?, revision = revision + 1")
                 args.append(.int(Int64(Date().timeIntervalSince1970)))
                 try db.run("UPDATE dataflows SET \(sets.joined(separator: ", ")) WHERE id = ?", args + [.int(id)])
                 if let children = changes.childrenIds { try Self.setChildren(db, parent: id, children) }
@@ -99,10 +114,18 @@ extension Store {
     }
 
     /// Deletes a flow with its links, tags, runs and logs; false when there was none.
+    /// Throws RunConflict while a run of it is pending or running (its own, or a parent's
+    /// step of it): deleting it would orphan the run, which could then not be cancelled.
     func deleteDataflow(id: Int64) throws -> Bool {
         try withConnection { db in
-            try db.run("DELETE FROM dataflows WHERE id = ?", [.int(id)])
-            return db.changes > 0
+            try db.transaction {
+                if let active = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
+                                             [.int(id)]).first?.first?.text {
+                    throw RunConflict(executionId: active)
+                }
+                try db.run("DELETE FROM dataflows WHERE id = ?", [.int(id)])
+                return db.changes > 0
+            }
         }
     }
 
@@ -259,8 +282,9 @@ extension Store {
     /// Ends a run that is still pending or running; false when it had already ended.
     @discardableResult
     func finishRun(run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
-                   rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil) throws -> Bool {
-        let now = Int64(Date().timeIntervalSince1970)
+                   rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil,
+                   at time: Date = Date()) throws -> Bool {
+        let now = Int64(time.timeIntervalSince1970)
         let ended = try withConnection { db in
             try db.query("""
                 UPDATE dataflow_runs SET status = ?, error_message = ?, completed_at = ?, progress = COALESCE(?, progress),
@@ -297,9 +321,10 @@ extension Store {
 
     // MARK: logs
 
-    /// Appends a line to a flow's log; never fails the work it describes.
-    func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) {
-        _ = try? withConnection { db in
+    /// Appends a line to a flow's log (the service writes a line the store refuses to the
+    /// server log instead).
+    func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) throws {
+        try withConnection { db in
             try db.run("INSERT INTO dataflow_logs (dataflow_id, run_id, at, level, component, message) VALUES (?, ?, ?, ?, ?, ?)",
                        [.int(flow), run.map(SQLValue.int) ?? .null, .int(Int64(Date().timeIntervalSince1970 * 1_000)),
                         .text(level.rawValue), .text(component), .text(message)])

@@ -36,11 +36,20 @@ struct ScriptGenerator {
         call.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: payload)))
         let reply: HTTPClientResponse
         let body: ByteBuffer
+        let client = http.client, request = call
+        let timeout = Duration.seconds(config.timeoutSeconds)
         do {
-            reply = try await http.client.execute(call, timeout: .seconds(Int64(config.timeoutSeconds)))
-            body = try await reply.body.collect(upTo: 8 << 20)
+            // The timeout covers the whole exchange: AsyncHTTPClient's own deadline ends
+            // with the response head, and an endpoint that stalls its body held the request
+            // (and the client) for as long as it liked.
+            (reply, body) = try await Self.within(timeout) {
+                let reply = try await client.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+                return (reply, try await reply.body.collect(upTo: 8 << 20))
+            }
         } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
             throw APIError(.gatewayTimeout, "the script endpoint did not answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
+        } catch is DeadlinePassed {
+            throw APIError(.gatewayTimeout, "the script endpoint did not finish its answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
         } catch {
             throw APIError(.badGateway, "the script endpoint could not be reached: \(error)")
         }
@@ -54,6 +63,23 @@ struct ScriptGenerator {
             throw APIError(.badGateway, "the script endpoint's answer holds no script (choices[0].message.content)")
         }
         return Script(script_content: Self.withoutFence(content), format: "txt", generated_at: FlowTimes.iso(Date()))
+    }
+
+    struct DeadlinePassed: Error {}
+
+    /// `body`'s result, or DeadlinePassed once `timeout` has passed (`body` is cancelled then,
+    /// which aborts an HTTP exchange it is in).
+    static func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw DeadlinePassed() }
+            return value
+        }
     }
 
     /// A script wrapped in one Markdown fence (```python … ```) comes out without it.

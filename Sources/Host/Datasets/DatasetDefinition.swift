@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 
 /// A dataset an administrator defined: the seed-000 `type` id, its table and columns, the
@@ -98,6 +99,9 @@ public struct Dataset: Sendable, Equatable {
             columns.append(Column(name: name, type: type))
         }
         guard !columns.isEmpty else { throw InvalidInput("dataset '\(id)': table has no columns") }
+        guard columns.count <= Self.maxColumns else {
+            throw InvalidInput("dataset '\(id)': \(columns.count) columns is more than the \(Self.maxColumns) a table of the store can hold (SQLite's column limit)")
+        }
         self.columns = columns
         for key in d.keys where !columns.contains(where: { $0.name == key }) {
             throw InvalidInput("dataset '\(id)': key '\(key)' is not a column of \(table)")
@@ -107,6 +111,14 @@ public struct Dataset: Sendable, Equatable {
         postSql = d.postSql
         visitors = d.visitors
     }
+
+    /// The most columns a table (and an index over its keys) may have: SQLite's limit, as
+    /// this build of SQLite reports it (2,000 by default). A definition past it is refused
+    /// when it is given, not when the table is first created.
+    static let maxColumns: Int = {
+        guard let db = try? SQLiteConnection(path: ":memory:") else { return 2_000 }
+        return Int(sqlite3_limit(db.handle, SQLITE_LIMIT_COLUMN, -1))
+    }()
 
     /// Letters (any script), digits and `_`, not starting with a digit, at most 64.
     static func checkIdentifier(_ name: String, what: String, dataset: String) throws {

@@ -44,8 +44,14 @@ enum ReadOnlySQL {
         return db
     }
 
-    /// Prepares exactly one read-only statement.
-    static func prepare(_ db: SQLiteConnection, _ sql: String) throws -> SQLiteStatement {
+    /// Prepares exactly one read-only statement. With `readingNoTable`, a statement that
+    /// reads any table of the file is refused too: an expression checked against stand-in
+    /// tables (a model's dimension) must not reach past them.
+    static func prepare(_ db: SQLiteConnection, _ sql: String, readingNoTable: Bool = false) throws -> SQLiteStatement {
+        let refusals = db.callbackObjects.lazy.compactMap { $0 as? Refusals }.first
+        refusals?.denyTableReads = readingNoTable
+        refusals?.table = nil
+        defer { refusals?.denyTableReads = false }
         var stmt: OpaquePointer?
         // `tail` points into the C string, which lives only inside withCString: read it there.
         var rest = ""
@@ -58,8 +64,11 @@ enum ReadOnlySQL {
         guard rc == SQLITE_OK, let stmt else {
             let message = String(cString: sqlite3_errmsg(db.handle))
             // A refused function fails with SQLITE_ERROR ("not authorized to use function").
-            if let function = db.callbackObjects.lazy.compactMap({ ($0 as? Refusals)?.function }).first {
+            if let function = refusals?.function {
                 throw Refused(description: "the function \(function)() is not allowed in queries (see docs/api.md for the functions that are)")
+            }
+            if let table = refusals?.table {
+                throw Refused(description: "it reads the table \(table), which is not one of the model's: an expression reads its tables' columns as table.column, nothing else")
             }
             if rc == SQLITE_AUTH {
                 throw Refused(description: "only reading queries are allowed: writes, ATTACH, PRAGMA and schema changes are refused")
@@ -77,9 +86,11 @@ enum ReadOnlySQL {
     }
 }
 
-/// What the authorizer refused last, for the message.
+/// What the authorizer refused last, for the message, and whether it refuses reading tables.
 final class Refusals {
     var function: String?
+    var table: String?
+    var denyTableReads = false
 }
 
 /// SQL functions a query may call: SQLite's core scalar, date, math, aggregate, window and
@@ -115,7 +126,13 @@ private func readOnlyAuthorizer(
     _ database: UnsafePointer<CChar>?, _ trigger: UnsafePointer<CChar>?
 ) -> Int32 {
     switch action {
-    case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
+    case SQLITE_READ:
+        guard let context else { return SQLITE_OK }
+        let refusals = Unmanaged<Refusals>.fromOpaque(context).takeUnretainedValue()
+        guard refusals.denyTableReads else { return SQLITE_OK }
+        refusals.table = a.map { String(cString: $0) } ?? "?"
+        return SQLITE_DENY
+    case SQLITE_SELECT, SQLITE_RECURSIVE:
         return SQLITE_OK
     case SQLITE_FUNCTION:
         let name = b.map { String(cString: $0).lowercased() } ?? ""
@@ -168,7 +185,11 @@ final class ReadOnlyPool: @unchecked Sendable {
 
     private func put(_ db: SQLiteConnection) {
         db.stopInterrupting()
-        for case let refusals as Refusals in db.callbackObjects { refusals.function = nil }
+        for case let refusals as Refusals in db.callbackObjects {
+            refusals.function = nil
+            refusals.table = nil
+            refusals.denyTableReads = false
+        }
         lock.withLock {
             if idle.count < maxIdle { idle.append(db) }
         }

@@ -1,5 +1,5 @@
 import CSQLite
-import Dispatch
+import Foundation
 import Synchronization
 
 /// Checkpoints of the datasets file, run beside the writes instead of inside them.
@@ -8,7 +8,7 @@ import Synchronization
 /// the commit of whichever write takes the WAL past 1,000 pages: a quarter of a large push's
 /// time went there. With this hook installed on the write connection (which replaces the
 /// automatic checkpoint), a commit only notes the WAL's size; past the same 1,000 pages a
-/// PASSIVE checkpoint runs on a connection of its own, on a utility queue: it neither waits
+/// PASSIVE checkpoint runs on a connection of its own, on a thread of its own: it neither waits
 /// for nor blocks readers and the next write, and copies what no reader still needs (what
 /// is left, the next one copies). Durability is unchanged: a commit is in the WAL either
 /// way, and SQLite's checkpoint is safe to interrupt at any point.
@@ -17,7 +17,6 @@ final class WALCheckpointer: Sendable {
     static let threshold: Int32 = 1_000
 
     private let path: String
-    private let queue = DispatchQueue(label: "gateway.datasets.checkpoint", qos: .utility)
     /// Whether a checkpoint is queued or running: commits meanwhile do not queue another.
     private let scheduled = Atomic<Bool>(false)
     private let connection = Mutex<SQLiteConnection?>(nil)
@@ -41,7 +40,9 @@ final class WALCheckpointer: Sendable {
         guard walPages >= Self.threshold,
             scheduled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
-        queue.async { [self] in
+        // A thread of its own (one at a time): a checkpoint syncs the file, and Dispatch's
+        // queues share their threads with the tasks that serve HTTP (see DedicatedThreads).
+        Thread.detachNewThread { [self] in
             defer { scheduled.store(false, ordering: .releasing) }
             checkpoint()
         }

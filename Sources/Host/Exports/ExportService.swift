@@ -23,11 +23,21 @@ public final class ExportService: Sendable {
     /// Cancellation handles of the tasks running (or waiting to) in this process, by key.
     private let running = RunningJobs<String, InstanceContext>()
     /// Export tasks run on threads of their own: a long crawl never takes a worker that
-    /// queries and pushes need, and at most `exports.maxRunning` run at once.
-    private let queue: OperationQueue
-    /// Callbacks wait between their attempts: on threads of their own, never on the
-    /// workers that queries and pushes need.
-    private let callbacks: OperationQueue
+    /// queries and pushes need, nor a thread that serves HTTP (see DedicatedThreads), and
+    /// at most `exports.maxRunning` run at once.
+    private let threads: DedicatedThreads
+    /// Callbacks wait between their attempts: on threads of their own likewise.
+    private let callbacks: DedicatedThreads
+    /// Ends of tasks the store could not take yet (a full disk): shown, and written again.
+    let endings: UnrecordedEndings<Int64, TaskEnding>
+
+    /// How a task ended, as the store is asked to record it.
+    struct TaskEnding: Sendable {
+        let status: ExportTask.Status
+        var failReason = ""
+        var file = ""
+        let at: Date
+    }
 
     /// The HttpPager plugin's id; `source_http` exports read through it.
     static let pagerPlugin = "http.pager"
@@ -42,12 +52,9 @@ public final class ExportService: Sendable {
         self.config = config
         self.directory = directory
         self.logger = logger
-        queue = OperationQueue()
-        queue.name = "gateway.exports"
-        queue.maxConcurrentOperationCount = config.maxRunning
-        callbacks = OperationQueue()
-        callbacks.name = "gateway.export-callbacks"
-        callbacks.maxConcurrentOperationCount = 4
+        threads = DedicatedThreads(name: "gateway.export", limit: config.maxRunning)
+        callbacks = DedicatedThreads(name: "gateway.export-callback", limit: 4)
+        endings = UnrecordedEndings(what: "export task", logger: logger)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -90,12 +97,12 @@ public final class ExportService: Sendable {
         let task = try store.insertTask(hashKey: key, requestHash: requestHash, owner: request.owner, userId: request.userId,
                                         title: request.title, extType: request.extType.uppercased(), sourceType: request.sourceType,
                                         request: request.storedJSON, callback: request.callback)
-        store.logTask(id: task.id, "created: \(request.sourceType) export '\(request.title)' as \(task.extType)")
+        log(task.id, "created: \(request.sourceType) export '\(request.title)' as \(task.extType)")
         let context = InstanceContext(pluginId: "export", instanceName: "export:\(key)", services: services) { [store] progress in
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
         }
         running.add(key, context)
-        queue.addOperation { [self] in
+        threads.submit { [self] in
             run(task, request: request, context: context)
             running.remove(key)
         }
@@ -105,14 +112,15 @@ public final class ExportService: Sendable {
     /// Cancels a running task (status 4); the crawl stops at its next page or batch.
     func cancel(_ key: String) throws -> ExportTask {
         guard let task = try store.task(hashKey: key) else { throw APIError.notFound("no export task '\(key)'") }
-        guard task.status == .processing else {
-            throw APIError(.conflict, "export task '\(key)' has already ended (status \(task.status.rawValue))")
+        let current = effective(task)
+        guard current.status == .processing else {
+            throw APIError(.conflict, "export task '\(key)' has already ended (status \(current.status.rawValue))")
         }
         if try store.finishTask(id: task.id, status: .cancelled, failReason: "cancelled by request") {
-            store.logTask(id: task.id, "cancelled by request")
+            log(task.id, "cancelled by request")
         }
         running[key]?.cancel()
-        let ended = try store.task(hashKey: key) ?? task
+        let ended = effective(try store.task(hashKey: key) ?? task)
         callBack(ended)
         return ended
     }
@@ -138,8 +146,8 @@ public final class ExportService: Sendable {
                 if raw { context.report(.init(done: progress.rowsWritten, total: -1, message: nil)) }
             }))
             let rows = result.progress.rowsWritten
-            if (try? store.finishTask(id: task.id, status: .success, file: archive)) == true {
-                store.logTask(id: task.id, "done: \(rows) rows")
+            if finish(task, .success, file: archive) {
+                log(task.id, "done: \(rows) rows")
                 endedHere(task)
             } else {
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(archive)")
@@ -147,15 +155,52 @@ public final class ExportService: Sendable {
         } catch {
             // A cancelled task was already ended (and called back) by cancel().
             let reason = Self.reason(error, cancelled: context.isCancelled)
-            if (try? store.finishTask(id: task.id, status: .failed, failReason: reason)) == true {
-                store.logTask(id: task.id, "failed: \(reason)")
+            if finish(task, .failed, failReason: reason) {
+                log(task.id, "failed: \(reason)")
                 endedHere(task)
             }
         }
     }
 
     private func endedHere(_ task: ExportTask) {
-        if let ended = try? store.task(hashKey: task.hashKey) { callBack(ended) }
+        if let ended = try? store.task(hashKey: task.hashKey) { callBack(effective(ended)) }
+    }
+
+    // MARK: ending tasks
+
+    /// Ends a task still processing: recorded in the store, or kept until the store takes
+    /// it (see UnrecordedEndings). False when it had ended already (a cancel came first).
+    @discardableResult
+    func finish(_ task: ExportTask, _ status: ExportTask.Status, failReason: String = "", file: String = "") -> Bool {
+        endings.record(task.id, TaskEnding(status: status, failReason: failReason.bounded(toUTF8Bytes: 4_096), file: file, at: Date())) { e in
+            try store.finishTask(id: task.id, status: e.status, failReason: e.failReason, file: e.file, at: e.at)
+        }
+    }
+
+    /// The task as it stands: as stored, or as it ended when the store could not record
+    /// its end yet.
+    func effective(_ task: ExportTask) -> ExportTask {
+        guard task.status == .processing, let ending = endings[task.id] else { return task }
+        var task = task
+        task.status = ending.status
+        task.failReason = ending.failReason
+        task.file = ending.file
+        task.finishedAt = ending.at
+        return task
+    }
+
+    /// Writes again the ends the store could not take (called every maintenance tick).
+    func recordEndings() {
+        endings.retry { id, e in _ = try store.finishTask(id: id, status: e.status, failReason: e.failReason, file: e.file, at: e.at) }
+    }
+
+    /// Writes a line into a task's log; a line the store cannot take goes to the server log.
+    func log(_ task: Int64, _ message: String) {
+        do {
+            try store.logTask(id: task, message.bounded(toUTF8Bytes: 8_192))
+        } catch {
+            logger.error("export task \(task): the store could not take this line of its log (\(error)): \(message)")
+        }
     }
 
     /// The exporter plugin for an `ext_type`; nil for "CSV", which is built in.
@@ -236,7 +281,7 @@ public final class ExportService: Sendable {
     /// POSTs the task's detail to its callback URL, retrying with backoff; every attempt is logged.
     func callBack(_ task: ExportTask) {
         guard !task.callback.isEmpty else { return }
-        callbacks.addOperation { [self] in deliverCallback(task, until: nil) }
+        callbacks.submit { [self] in deliverCallback(task, until: nil) }
     }
 
     /// POSTs the detail, retrying with backoff (until `deadline`, when shutting down).
@@ -250,11 +295,11 @@ public final class ExportService: Sendable {
                 let reply = try services.http.perform(method: "POST", url: task.callback,
                                                       headers: [("Content-Type", "application/json")],
                                                       body: Array(body), timeoutMilliseconds: 10_000, context: nil)
-                store.logTask(id: task.id, "callback attempt \(attempt): HTTP \(reply.status)")
+                log(task.id, "callback attempt \(attempt): HTTP \(reply.status)")
                 if (200..<300).contains(reply.status) { return }
             } catch {
                 let e = PluginError(error)
-                store.logTask(id: task.id, "callback attempt \(attempt) failed: \(e.message)")
+                log(task.id, "callback attempt \(attempt) failed: \(e.message)")
                 if e.status == GW_DENIED || e.status == GW_INVALID_ARGUMENT { return }
             }
             guard attempt < attempts else { break }
@@ -262,7 +307,7 @@ public final class ExportService: Sendable {
             if let deadline, ContinuousClock.now + wait > deadline { break }
             Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
         }
-        store.logTask(id: task.id, "callback gave up after \(attempts) attempts")
+        log(task.id, "callback gave up after \(attempts) attempts")
     }
 
     // MARK: shutting down
@@ -282,11 +327,11 @@ public final class ExportService: Sendable {
             // Ended first, then stopped: woken by the cancel, the task's own thread would
             // otherwise record "cancelled by request" before this could.
             let ended = (try? store.task(hashKey: key)).flatMap { task in
-                (try? store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart")) == true ? task : nil
+                finish(task, .failed, failReason: "interrupted by restart") ? task : nil
             }
             context.cancel()
-            guard let task = ended, let ended = try? store.task(hashKey: key) else { continue }
-            store.logTask(id: task.id, "failed: interrupted by restart (the gateway shut down)")
+            guard let task = ended, let ended = (try? store.task(hashKey: key)).map(effective) else { continue }
+            log(task.id, "failed: interrupted by restart (the gateway shut down)")
             if !ended.callback.isEmpty {
                 let callbackDeadline = ContinuousClock.now + .seconds(5)
                 _ = try? await Workers.run { [self] in deliverCallback(ended, until: callbackDeadline) }
@@ -301,7 +346,7 @@ public final class ExportService: Sendable {
     func recoverAfterRestart() throws {
         for task in try store.tasks(status: .processing) where running[task.hashKey] == nil {
             if try store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart") {
-                store.logTask(id: task.id, "failed: interrupted by restart")
+                log(task.id, "failed: interrupted by restart")
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(task.hashKey).work")
                 if let ended = try store.task(hashKey: task.hashKey) { callBack(ended) }
             }

@@ -87,8 +87,8 @@ extension Store {
 
     /// Ends a task that is still processing; returns false if it had already ended.
     @discardableResult
-    func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "") throws -> Bool {
-        let now = Int64(Date().timeIntervalSince1970)
+    func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "", at time: Date = Date()) throws -> Bool {
+        let now = Int64(time.timeIntervalSince1970)
         let ended = try withConnection { db in
             try db.query("UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1 RETURNING created_at",
                          [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(now), .int(id)])
@@ -107,8 +107,8 @@ extension Store {
         }
     }
 
-    func logTask(id: Int64, _ message: String) {
-        _ = try? withConnection { db in
+    func logTask(id: Int64, _ message: String) throws {
+        try withConnection { db in
             try db.run("INSERT INTO export_logs (task_id, at, message) VALUES (?, ?, ?)",
                        [.int(id), .int(Int64(Date().timeIntervalSince1970)), .text(message)])
         }

@@ -27,17 +27,17 @@ final class FlowExportSink: BatchSink {
     func commit() throws {
         try files.commit()
         try? FileManager.default.removeItem(atPath: work)
-        guard try exports.store.finishTask(id: task.id, status: .success, file: "\(task.hashKey).zip") else {
+        guard exports.finish(task, .success, file: "\(task.hashKey).zip") else {
             throw InvalidInput("the export task \(task.hashKey) was ended elsewhere")
         }
-        exports.store.logTask(id: task.id, "done: written by a dataflow run")
+        exports.log(task.id, "done: written by a dataflow run")
     }
 
     func abort() {
         files.abort()
         try? FileManager.default.removeItem(atPath: work)
-        if (try? exports.store.finishTask(id: task.id, status: .failed, failReason: "the dataflow run failed")) == true {
-            exports.store.logTask(id: task.id, "failed: the dataflow run failed")
+        if exports.finish(task, .failed, failReason: "the dataflow run failed") {
+            exports.log(task.id, "failed: the dataflow run failed")
         }
     }
 }
@@ -49,7 +49,7 @@ extension ExportService {
         let key = Crypto.hex(Crypto.randomBytes(16))
         let task = try store.insertTask(hashKey: key, requestHash: key, owner: "", userId: userId, title: title,
                                         extType: extType.uppercased(), sourceType: "dataflow", request: "{}", callback: "")
-        store.logTask(id: task.id, "created by a dataflow run")
+        log(task.id, "created by a dataflow run")
         let work = "\(directory)/\(key).work"
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -58,7 +58,7 @@ extension ExportService {
             return FlowExportSink(exports: self, task: task, files: files, work: work)
         } catch {
             try? FileManager.default.removeItem(atPath: work)
-            _ = try? store.finishTask(id: task.id, status: .failed, failReason: "\(error)")
+            finish(task, .failed, failReason: "\(error)")
             throw error
         }
     }

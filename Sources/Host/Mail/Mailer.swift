@@ -42,9 +42,14 @@ enum SMTPSession {
         let description: String
     }
 
+    /// The whole conversation, connecting included, ends within this: a server that answers
+    /// a byte at a time cannot hold the request for longer.
+    static let deadlineSeconds = 60
+
     static func deliver(config: GatewayConfig.SMTP, to recipients: [String], subject: String, body: String) throws {
+        let deadline = ContinuousClock.now + .seconds(deadlineSeconds)
         let socket = try connect(host: config.host, port: config.port)
-        var line = SMTPLine(socket: socket)
+        var line = SMTPLine(socket: socket, deadline: deadline)
         defer { line.close() }
         try line.expect(220)
         var capabilities = try line.command("EHLO gateway", 250)
@@ -104,12 +109,27 @@ enum SMTPSession {
 /// SMTP's line protocol over a socket, in clear or (after STARTTLS) over TLS.
 struct SMTPLine {
     let socket: Int32
+    let deadline: ContinuousClock.Instant
     private var buffer: [UInt8] = []
     private var tls: OpaquePointer?
     private var context: OpaquePointer?
 
-    init(socket: Int32) {
+    init(socket: Int32, deadline: ContinuousClock.Instant) {
         self.socket = socket
+        self.deadline = deadline
+    }
+
+    /// Each blocking call on the socket (a read, a write, the TLS handshake) waits at most
+    /// until the conversation's deadline.
+    private func armTimeout() throws {
+        let left = deadline - .now
+        guard left > .zero else {
+            throw SMTPSession.Failure(description: "the SMTP server did not finish within \(SMTPSession.deadlineSeconds) s")
+        }
+        let (seconds, attoseconds) = left.components
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: max(1, Int(attoseconds / 1_000_000_000_000)))
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Sends a command and checks the reply's code; returns the reply's lines (EHLO's are
@@ -146,6 +166,7 @@ struct SMTPLine {
         guard let ssl = SSL_new(ctx) else { throw Self.tlsFailure("cannot set up TLS") }
         tls = ssl
         SSL_set_fd(ssl, socket)
+        try armTimeout()
         // The certificate must name the host: by address for an IP, else by DNS name (with SNI).
         var address = in6_addr()
         let isAddress = inet_pton(AF_INET, host, &address) == 1 || inet_pton(AF_INET6, host, &address) == 1
@@ -174,6 +195,7 @@ struct SMTPLine {
     private func send(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
+            try armTimeout()
             let n: Int = bytes[sent...].withUnsafeBytes { chunk in
                 if let tls { return Int(SSL_write(tls, chunk.baseAddress, Int32(clamping: chunk.count))) }
                 return Glibc.send(socket, chunk.baseAddress, chunk.count, 0)
@@ -192,12 +214,16 @@ struct SMTPLine {
             }
             guard buffer.count < 64 << 10 else { throw SMTPSession.Failure(description: "the SMTP server sent a line over 64 KB") }
             var chunk = [UInt8](repeating: 0, count: 4096)
+            try armTimeout()
             let tls = self.tls, socket = self.socket
             let n: Int = chunk.withUnsafeMutableBytes { out in
                 if let tls { return Int(SSL_read(tls, out.baseAddress, Int32(out.count))) }
                 return recv(socket, out.baseAddress, out.count, 0)
             }
-            guard n > 0 else { throw SMTPSession.Failure(description: "the SMTP server closed the connection") }
+            guard n > 0 else {
+                if ContinuousClock.now >= deadline { throw SMTPSession.Failure(description: "the SMTP server did not finish within \(SMTPSession.deadlineSeconds) s") }
+                throw SMTPSession.Failure(description: "the SMTP server closed the connection (or went silent)")
+            }
             buffer += chunk[0..<n]
         }
     }

@@ -49,8 +49,7 @@ private func hostProgress(_ ctx: OpaquePointer?, _ done: Int64, _ total: Int64, 
 private func hostRejectRow(_ ctx: OpaquePointer?, _ row: Int64, _ reason: UnsafePointer<CChar>?) {
     guard let context = InstanceContext.from(ctx) else { return }
     // A reason is one log line: bounded, whatever the destination answered.
-    var text = reason.map { String(cString: $0) } ?? "(no reason given)"
-    if text.utf8.count > 1000 { text = String(text.prefix(1000)) + "…" }
+    let text = (reason.map { String(cString: $0) } ?? "(no reason given)").bounded(toUTF8Bytes: 1_000)
     context.rejected(row: row, reason: text)
 }
 

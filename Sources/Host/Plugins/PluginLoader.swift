@@ -51,6 +51,12 @@ enum PluginLoader {
 
     static func load(path: String, loadFrom: String? = nil) -> Result<LoadedPlugin, PluginRefusal> {
         let file = loadFrom ?? path
+        // The loader trusts the file: one cut short kills the process (see ELFCheck).
+        do {
+            try ELFCheck.check(path: file)
+        } catch {
+            return .failure(PluginRefusal("the file \(error)"))
+        }
         guard let handle = dlopen(file, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let message = dlerror().map { String(cString: $0) } ?? "unknown error"
             return .failure(PluginRefusal("cannot be loaded: \(message)"))

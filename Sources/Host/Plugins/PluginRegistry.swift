@@ -34,6 +34,9 @@ public final class PluginRegistry: Sendable {
         /// Seconds and nanoseconds kept apart: any mtime (`touch -d 2300-01-01`) is a valid stamp.
         let modifiedSeconds: Int64, modifiedNanoseconds: Int64
 
+        /// The stamp as one line of text (the loading journal's key).
+        var text: String { "\(device)-\(inode)-\(size)-\(modifiedSeconds).\(modifiedNanoseconds)" }
+
         init?(path: String) {
             var s = stat()
             guard stat(path, &s) == 0, (s.st_mode & S_IFMT) == S_IFREG else { return nil }
@@ -49,13 +52,21 @@ public final class PluginRegistry: Sendable {
     /// Where private copies of changed files go.
     let copyDirectory: String
     let logger: Logger
+    /// Files whose loading the process did not survive (see LoadingJournal).
+    private let journal: LoadingJournal
     private let entries = Mutex<[Entry]>([])
     private let scanLock = Mutex<Void>(())
 
-    public init(directories: [String], copyDirectory: String, logger: Logger) {
+    /// `stateDirectory` keeps the loading journal: which file was being loaded when a
+    /// process died, so that the next start skips it instead of dying again.
+    public init(directories: [String], copyDirectory: String, stateDirectory: String, logger: Logger) {
         self.directories = directories
         self.copyDirectory = copyDirectory
         self.logger = logger
+        journal = LoadingJournal(directory: stateDirectory)
+        for crashed in journal.recoverCrash() {
+            logger.error("plugin \(crashed): the gateway stopped while loading it (a crash in the system loader or in its init): it is not loaded again until the file changes")
+        }
     }
 
     public var all: [Entry] { entries.withLock { $0 } }
@@ -85,6 +96,12 @@ public final class PluginRegistry: Sendable {
             let known = previous.first { $0.path == file && !$0.isReplaced }
             if let known, known.stamp == stamp {
                 next.append(known)
+                continue
+            }
+            if let when = journal.crashed(file, stamp: stamp.text) {
+                next.append(Entry(path: file, status: .refused(
+                    "the gateway stopped while loading this file (\(when)): a crash in the system loader or in the plugin's init; it is skipped until the file changes"),
+                    stamp: stamp))
                 continue
             }
             guard let entry = load(file, stamp: stamp, replacing: known, activeSoFar: next) else {
@@ -126,6 +143,12 @@ public final class PluginRegistry: Sendable {
             try? FileManager.default.removeItem(atPath: loadFrom)
             return nil
         }
+        // Noted before the loader runs, cleared after: a process that dies inside leaves the
+        // note, and its next start skips this file instead of dying again.
+        if !journal.begin(file, stamp: stamp.text) {
+            logger.warning("plugin \(file): cannot write \(journal.notePath); loading it without the note that would keep a crash from repeating at every start")
+        }
+        defer { journal.end() }
         switch PluginLoader.load(path: file, loadFrom: loadFrom) {
         case .failure(let refusal):
             return Entry(path: file, status: .refused(refusal.reason), stamp: stamp)

@@ -222,7 +222,14 @@ public final class SQLiteStatement {
             case .null: rc = sqlite3_bind_null(stmt, index)
             case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
             case .double(let v): rc = sqlite3_bind_double(stmt, index, v)
-            case .text(let v): rc = sqlite3_bind_text(stmt, index, v, -1, transient)
+            // With its length: a NUL inside the text is part of it (a length of -1 would
+            // stop there, and "north\0' OR …" would bind as "north").
+            case .text(let v):
+                var text = v
+                rc = text.withUTF8 { bytes in
+                    sqlite3_bind_text(stmt, index, UnsafeRawPointer(bytes.baseAddress ?? Self.empty.utf8Start)
+                        .assumingMemoryBound(to: CChar.self), Int32(clamping: bytes.count), transient)
+                }
             case .blob(let v):
                 rc = v.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), transient) }
             }
@@ -268,7 +275,7 @@ public final class SQLiteStatement {
         switch sqlite3_column_type(stmt, index) {
         case SQLITE_INTEGER: return .int(sqlite3_column_int64(stmt, index))
         case SQLITE_FLOAT: return .double(sqlite3_column_double(stmt, index))
-        case SQLITE_TEXT: return .text(String(cString: sqlite3_column_text(stmt, index)))
+        case SQLITE_TEXT: return .text(Self.text(stmt, index))
         case SQLITE_BLOB:
             let count = Int(sqlite3_column_bytes(stmt, index))
             guard count > 0, let bytes = sqlite3_column_blob(stmt, index) else { return .blob([]) }
@@ -278,4 +285,11 @@ public final class SQLiteStatement {
     }
 
     public func row() -> [SQLValue] { (0..<columnCount).map(value) }
+
+    /// A text column's value, whole: read by its length, not up to a NUL.
+    static func text(_ stmt: OpaquePointer, _ index: Int32) -> String {
+        guard let start = sqlite3_column_text(stmt, index) else { return "" }
+        let count = Int(sqlite3_column_bytes(stmt, index))
+        return String(decoding: UnsafeRawBufferPointer(start: start, count: count), as: UTF8.self)
+    }
 }

@@ -164,6 +164,9 @@ enum Migrations {
         "ALTER TABLE dataflow_runs ADD COLUMN rows_rejected INTEGER NOT NULL DEFAULT 0",
         // 7: data models administrators define through the API (seed 001).
         "CREATE TABLE datamodels (id TEXT PRIMARY KEY, definition TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+        // 8: a flow's config revision, counted up by every update: the scheduler reads a
+        // config again only when it changed.
+        "ALTER TABLE dataflows ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
     ]
 
     static func apply(to db: SQLiteConnection) throws {

@@ -2,7 +2,8 @@
 
 POST /v1/chat/completions answers with a fenced script echoing the request, after checking
 the bearer key and the model. A user message containing "slow" waits 5 s; one containing
-"fail" gets HTTP 500.
+"fail" gets HTTP 500; one containing "stall" gets its headers and the first bytes of its
+body, then nothing for 60 s.
 
   python3 chat_mock.py PORT_FILE
 """
@@ -31,6 +32,15 @@ class Handler(BaseHTTPRequestHandler):
         if body.get("model") != "deepseek-chat":
             return self.reply(400, {"error": {"message": "unknown model"}})
         user = body["messages"][-1]["content"]
+        if "stall" in user:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"choices": [')
+            self.wfile.flush()
+            time.sleep(60)
+            return
         if "slow" in user:
             time.sleep(5)
         if "fail" in user:

@@ -7,6 +7,7 @@
  *   -DFIXTURE_NEWER_MINOR      claims ABI 1.(GW_ABI_MINOR + 1)
  *   -DFIXTURE_ABI_1_1          built as for ABI 1.1: a descriptor as short as 1.1's
  *   -DFIXTURE_INIT_FAILS       init returns NULL with a reason
+ *   -DFIXTURE_INIT_CRASHES     init dies of SIGSEGV (the process loading it dies with it)
  *   -DFIXTURE_BAD_KIND         declares an unknown kind bit
  *   -DFIXTURE_VERSION='"2.0"'  the good plugin with another version string
  *   -DFIXTURE_ODD_TYPE         the good plugin declaring its name column as a duration ("tDs"),
@@ -260,6 +261,12 @@ GW_EXPORT const gw_plugin_descriptor *gw_plugin_init_v2(const gw_host_api *host,
 }
 #else
 const gw_plugin_descriptor *gw_plugin_init_v1(const gw_host_api *host, gw_error *err) {
+#ifdef FIXTURE_INIT_CRASHES
+  {
+    volatile int *nowhere = NULL;
+    *nowhere = 1;
+  }
+#endif
 #ifdef FIXTURE_INIT_FAILS
   (void)host;
   snprintf(err->message, GW_ERROR_MESSAGE_SIZE, "license file /etc/fixture.lic not found");

@@ -6,6 +6,8 @@
  * reported refused (host->reject_row) and not written: a destination's validation error.
  * Build flags:
  *   -DFIXTURE_FAIL_COMMIT   commit fails with GW_UNAVAILABLE (the destination went away)
+ *   -DFIXTURE_LYING_REJECTS each refused row is reported 50 times, and rows it was never
+ *                           given (-1, 10^12) are reported refused too: counts from outside lie
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +131,11 @@ static gw_status sink_write(void *instance, const struct ArrowArray *batch, gw_e
       }
     }
     if (refused) {
+#ifdef FIXTURE_LYING_REJECTS
+      for (int k = 0; k < 49; k++) host_api->reject_row(s->ctx, s->rows_seen, "qty must not be negative");
+      host_api->reject_row(s->ctx, -1, "a row before the first");
+      host_api->reject_row(s->ctx, 1000000000000LL, "a row never written");
+#endif
       host_api->reject_row(s->ctx, s->rows_seen, "qty must not be negative");
       continue;
     }

@@ -16,17 +16,19 @@ final class GatewayProcess {
     /// `config` is written as the configuration file; `wrapper(dataDir)` runs before the
     /// binary (e.g. `unshare -rm sh -c '…; exec "$0" "$@"'`).
     /// `restarting` reuses the work and data folders of a gateway that has stopped.
-    init(config: [String: Any] = [:], restarting previous: GatewayProcess? = nil, wrapper: (String) -> [String] = { _ in [] },
-         environment: [String: String] = [:], logFile: String? = nil) throws {
-        work = previous?.work ?? TestSupport.temporaryDirectory("proc")
+    /// `work` names the work folder (a gateway that died at start leaves no object to restart
+    /// from); `pluginDirs` replaces the products folder as the plugin directories.
+    init(config: [String: Any] = [:], restarting previous: GatewayProcess? = nil, work given: String? = nil, pluginDirs: [String]? = nil,
+         wrapper: (String) -> [String] = { _ in [] }, environment: [String: String] = [:], logFile: String? = nil) throws {
+        work = previous?.work ?? given ?? TestSupport.temporaryDirectory("proc")
         dataDir = "\(work)/data"
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let configPath = "\(work)/config.json"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
         let binary = try TestSupport.product("gateway")
         process = Process()
-        let arguments = ["serve", "--port", "0", "--data-dir", dataDir, "--config", configPath,
-                         "--plugin-dir", TestSupport.productsDirectory]
+        let arguments = ["serve", "--port", "0", "--data-dir", dataDir, "--config", configPath]
+            + (pluginDirs ?? [TestSupport.productsDirectory]).flatMap { ["--plugin-dir", $0] }
         let prefix = wrapper(dataDir)
         if prefix.isEmpty {
             process.executableURL = URL(fileURLWithPath: binary)

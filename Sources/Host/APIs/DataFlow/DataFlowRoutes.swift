@@ -15,9 +15,8 @@ enum DataFlowRoutes {
         func on(_ method: HTTPRequest.Method, _ path: RouterPath, message: String = "success",
                 _ body: @escaping @Sendable (Request, GatewayRequestContext, ByteBuffer) throws -> any Encodable & Sendable) {
             flows.on(path, method: method) { request, context -> Response in
-                if gateway.config.dataflows.requireToken {
-                    _ = try RequireScope.authorize(request, scope: "dataflow", tokens: gateway.tokens)
-                }
+                let permit = try admit(request, context, gateway)
+                defer { withExtendedLifetime(permit) {} }
                 let bytes = method == .get || method == .delete ? ByteBuffer() : try await request.collectBody(limit: 1 << 20)
                 let data = try await Workers.run { () -> SendableBox in
                     try clientInput { SendableBox(try body(request, context, bytes)) }
@@ -39,7 +38,7 @@ enum DataFlowRoutes {
             json.children = try store.children(of: flow.id)
             json.parents = try store.parents(of: flow.id)
             json.next_run_at = .some(service.nextRun(of: flow).map(FlowTimes.iso))
-            json.last_run = .some(try store.latestRun(flow: flow.id).map(RunJSON.init))
+            json.last_run = .some(try store.latestRun(flow: flow.id).map { RunJSON(service.effective($0)) })
             return json
         }
         on(.post, "/add-dataflow", message: "数据流创建成功") { _, _, body in
@@ -69,7 +68,11 @@ enum DataFlowRoutes {
         }
         on(.delete, "/delete-dataflow/:id", message: "数据流删除成功") { _, context, _ in
             let flowNumber = try flowId(context)
-            guard try store.deleteDataflow(id: flowNumber) else { throw APIError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
+            do {
+                guard try store.deleteDataflow(id: flowNumber) else { throw APIError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
+            } catch let conflict as Store.RunConflict {
+                throw APIError(.conflict, "数据流正在执行 (dataflow \(flowNumber) is running as \(conflict.executionId)): cancel it first (POST /api/data-flow/cancel-execution/\(conflict.executionId)), then delete it")
+            }
             return [String: String]()
         }
         on(.post, "/execute-dataflow/:id", message: "数据流执行成功") { _, context, body in
@@ -87,7 +90,7 @@ enum DataFlowRoutes {
         }
         on(.get, "/get-dataflow-status/:id") { _, context, _ in
             let flow = try flow(context, store)
-            return try store.latestRun(flow: flow.id).map(RunJSON.init) ?? RunJSON(neverRun: flow.id)
+            return try store.latestRun(flow: flow.id).map { RunJSON(service.effective($0)) } ?? RunJSON(neverRun: flow.id)
         }
         on(.get, "/get-dataflow-logs/:id") { request, context, _ in
             let flow = try flow(context, store)
@@ -112,7 +115,7 @@ enum DataFlowRoutes {
             let flow = try flow(context, store)
             let (page, size) = try paging(request, defaultSize: 20)
             let (runs, total) = try store.runs(flow: flow.id, page: page, pageSize: size)
-            return RunsJSON(runs: runs.map(RunJSON.init), pagination: Pagination(page: page, size: size, total: total))
+            return RunsJSON(runs: runs.map { RunJSON(service.effective($0)) }, pagination: Pagination(page: page, size: size, total: total))
         }
         on(.post, "/cancel-execution/:execution_id", message: "已取消") { _, context, _ in
             let execution = try context.pathParameter("execution_id")
@@ -120,7 +123,7 @@ enum DataFlowRoutes {
             guard try service.cancel(run) else {
                 throw APIError(.conflict, "execution '\(execution)' has already ended (\(run.status.rawValue))")
             }
-            return RunJSON(try store.run(executionId: execution) ?? run)
+            return RunJSON(service.effective(try store.run(executionId: execution) ?? run))
         }
         on(.post, "/add-tag", message: "标签创建成功") { _, _, body in
             let name = try required(try jsonObject(body), "name")
@@ -128,9 +131,8 @@ enum DataFlowRoutes {
         }
         on(.get, "/get-tags") { _, _, _ in try store.tags() }
         flows.post("/create-script") { request, context -> Response in
-            if gateway.config.dataflows.requireToken {
-                _ = try RequireScope.authorize(request, scope: "dataflow", tokens: gateway.tokens)
-            }
+            let permit = try admit(request, context, gateway)
+            defer { withExtendedLifetime(permit) {} }
             let body = try await request.collectBody(limit: 1 << 20)
             let object = try clientInput { try jsonObject(body) }
             guard let text = object["request_data"]?.string, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
@@ -139,6 +141,18 @@ enum DataFlowRoutes {
             let script = try await ScriptGenerator(config: gateway.config.dataflows.script, http: gateway.services.http).generate(text)
             return Envelope.success(.codeMessage, data: script, message: "脚本生成成功", requestId: context.requestId)
         }
+    }
+
+    /// Authorizes the request (scope `dataflow` unless `dataflows.requireToken` is false)
+    /// and counts it with the other requests that hold a worker or wait on another system
+    /// (pages of runs and logs can be large; create-script waits on its endpoint): one
+    /// client cannot take them all.
+    static func admit(_ request: Request, _ context: GatewayRequestContext, _ gateway: Gateway) throws -> RequestLimiter.Permit {
+        var client = "address:\(context.clientAddress)"
+        if gateway.config.dataflows.requireToken {
+            client = "token:\(try RequireScope.authorize(request, scope: "dataflow", tokens: gateway.tokens).id)"
+        }
+        return try gateway.limiter.acquire(client: client)
     }
 
     // MARK: reading requests
@@ -171,6 +185,9 @@ enum DataFlowRoutes {
         guard let value = object[field], value != .null else { return nil }
         guard let s = value.string else { throw FlowInputError("参数错误: \(field) must be a string") }
         guard s.count <= 10_000 else { throw FlowInputError("参数错误: \(field) is longer than 10000 characters") }
+        // Names and descriptions are text people read, shown and stored whole: a NUL has no
+        // place in them (a C string or an older reader would end them there).
+        guard !s.utf8.contains(0) else { throw FlowInputError("参数错误: \(field) must not contain a NUL character (U+0000)") }
         return s
     }
 
@@ -185,6 +202,9 @@ enum DataFlowRoutes {
         guard let value = object["config"], value != .null else { return nil }
         guard case .object = value else { throw FlowInputError("参数错误: config must be a JSON object") }
         let text = value.compactText
+        guard text.utf8.count <= Dataflow.maxConfigBytes else {
+            throw FlowInputError("参数错误: config is larger than \(Dataflow.maxConfigBytes) bytes of JSON")
+        }
         do {
             _ = try FlowPlan.parse(text)
         } catch let e as FlowInputError {

@@ -43,7 +43,9 @@ enum DatasetPushRoutes {
             return
         }
         let relay = RowRelay()
-        DispatchQueue.global(qos: .userInitiated).async {
+        // A thread of its own: parsing a large push takes seconds, and Dispatch's global
+        // queues share their threads with the tasks that serve HTTP (see DedicatedThreads).
+        Thread.detachNewThread {
             guard var producer = try? RowRelay.Producer(relay: relay) else { return }
             do {
                 _ = try ds.withUnsafeBytes { try RowArrayParser.parse($0, into: &producer) }

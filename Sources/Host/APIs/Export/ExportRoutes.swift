@@ -46,7 +46,7 @@ enum ExportRoutes {
             let user = (request.query["user_id"] ?? request.query["uid"]).flatMap { $0.isEmpty ? nil : $0 }
             let tasks = try gateway.store.tasks(userId: user, since: Date().addingTimeInterval(-7 * 86_400),
                                                 owner: requester.isAdmin ? nil : requester.owner)
-            return Envelope.success(.errcode, data: tasks.map { ExportDetail($0, downloadURL: "", summary: true) }, requestId: context.requestId)
+            return Envelope.success(.errcode, data: tasks.map { ExportDetail(exports.effective($0), downloadURL: "", summary: true) }, requestId: context.requestId)
         }
         let cancel: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             let mine = try task(request, of: try authorize(request), gateway: gateway)
@@ -70,7 +70,7 @@ enum ExportRoutes {
             guard signed || token?.allows("export") == true else {
                 throw APIError.forbidden("this download link is not signed or has expired: ask /v1/export/detail for a fresh down_url")
             }
-            guard let task = try gateway.store.task(hashKey: key), signed || token.map({ $0.allows("admin") || $0.id == task.owner }) == true,
+            guard let task = try gateway.store.task(hashKey: key).map(exports.effective), signed || token.map({ $0.allows("admin") || $0.id == task.owner }) == true,
                 let path = exports.downloadPath(task) else {
                 throw APIError.notFound("no such download (the task is unknown, not finished, or expired)")
             }
@@ -91,7 +91,7 @@ enum ExportRoutes {
     static func task(_ request: Request, of requester: Requester, gateway: Gateway) throws -> ExportTask {
         guard let key = request.query["key"], !key.isEmpty else { throw APIError.badRequest("give key") }
         guard let task = try gateway.store.task(hashKey: key), requester.sees(task) else { throw APIError.notFound("no export task '\(key)'") }
-        return task
+        return gateway.exports.effective(task)
     }
 
     /// Where clients reach us: the configured public address, else the request's Host.

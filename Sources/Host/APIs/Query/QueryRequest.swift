@@ -81,6 +81,10 @@ struct QueryRequest: Sendable {
             case "options":
                 guard case .object(let opts) = value else { throw APIError.badRequest("Options must be an object") }
                 for (name, v) in opts where v != .null { options[name.lowercased()] = try Self.scalar(v, what: "option '\(name)'") }
+            // `$name` as in the query string: a parameter, not an option nobody reads (a
+            // filter silently dropped would answer with every row).
+            case let parameter where parameter.hasPrefix("$") && parameter.count > 1:
+                parameters[String(key.dropFirst()), default: []] += try Self.values(value, name: String(key.dropFirst()))
             default:
                 options[key.lowercased()] = try Self.scalar(value, what: "'\(key)'")
             }

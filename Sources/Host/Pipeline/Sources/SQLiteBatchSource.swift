@@ -155,10 +155,7 @@ public final class SQLiteBatchSource: BatchSource {
         }
     }
 
-    private func text(_ i: Int32) -> String {
-        guard let p = sqlite3_column_text(statement.stmt, i) else { return "" }
-        return String(cString: p)
-    }
+    private func text(_ i: Int32) -> String { SQLiteStatement.text(statement.stmt, i) }
 
     private func mismatch(_ i: Int32, _ field: ArrowField) -> InvalidInput {
         InvalidInput("row \(rowNumber), column '\(field.name)': '\(text(i).prefix(60))' is not a \(field.type.name) value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString")
