@@ -50,7 +50,7 @@ let package = Package(
         // ISA-L's deflate when the machine has it (libisal-dev to build it in), opened at run
         // time: see include/fast_deflate.h.
         .target(name: "CFastDeflate", path: "Sources/CFastDeflate", cSettings: strictC, linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "PluginKit", dependencies: ["PluginABI", "CZlib", "CFastDeflate"], path: "Sources/PluginKit", swiftSettings: strict),
+        .target(name: "PluginKit", dependencies: ["PluginABI", "CZlib", "CFastDeflate", "CLinuxExtras"], path: "Sources/PluginKit", swiftSettings: strict),
         .target(
             name: "Host",
             dependencies: [

@@ -18,6 +18,8 @@ let harnesses: [(name: String, products: [String])] = [
     ("FuzzSignedToken", ["GatewayHost"]),   // the seed-000 token check
     ("FuzzQueryRequest", ["GatewayHost"]),  // seed-001 query parameters and POST bodies
     ("FuzzModelQuery", ["GatewayHost"]),    // seed-001 data model queries and their parameters
+    ("FuzzModelExpression", ["GatewayHost"]),  // an administrator's dimension SQL, checked alone
+    ("FuzzELF", ["GatewayHost"]),           // a plugin file's ELF headers, before dlopen
     ("FuzzConfig", ["GatewayHost"]),        // the configuration file
     ("FuzzDateText", ["GatewayHost"]),      // dates and timestamps in pushed cells and stored rows
     ("FuzzFlowConfig", ["GatewayHost"]),    // dataflow bodies: configs, transforms, cron schedules, names

@@ -61,6 +61,7 @@ import Testing
             "-Xcc", "-fmodule-map-file=\(TestSupport.packageRoot.path)/Sources/CZlib/module.modulemap",
             // PluginKit's C parts (SwiftPM passes these to a package that depends on it).
             "-Xcc", "-fmodule-map-file=\(products)/CFastDeflate.build/module.modulemap",
+            "-Xcc", "-fmodule-map-file=\(products)/CLinuxExtras.build/module.modulemap",
             "\(dir)/Plugin.swift",
         ])
         #expect(result.status == 0, "\(result.output)")

@@ -15,4 +15,14 @@ void gw_release_free_memory(void);
    the two-way algorithm), or NULL. */
 const void *gw_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
+/* 1 when every byte of [start, start + length) can be read by this process, 0 when some
+   page of it cannot (unmapped, or mapped without read permission), without touching it: a
+   read there would kill the process with SIGSEGV. The host checks the buffers a plugin's
+   Arrow arrays point at with it before reading them (their sizes are not in the C data
+   interface). One byte per page is probed (permissions are per page) through
+   process_vm_readv on this process, IOV_MAX pages a call; where that system call is not
+   allowed (a seccomp filter), through writing each page's byte into a pipe. -1 when neither
+   can tell (the check cannot be made). A length of 0 is readable. */
+int gw_memory_readable(const void *start, size_t length);
+
 #endif

@@ -15,7 +15,12 @@ public final class DataflowService: Sendable {
     let config: GatewayConfig.Dataflows
     private let logger: Logger
     /// Runs of this process, by run id (a child step's too): how cancel and shutdown reach them.
-    private let running = RunningJobs<Int64, RunControl>()
+    private let running = RunningJobs<Int64, ActiveRun>()
+
+    private struct ActiveRun: Sendable {
+        let run: DataflowRun
+        let control: RunControl
+    }
     /// Runs execute on threads of their own, at most `dataflows.maxRunning` at once: never
     /// on the threads that serve HTTP (see DedicatedThreads).
     private let threads: DedicatedThreads
@@ -94,12 +99,26 @@ public final class DataflowService: Sendable {
             run.status = .running
         }
         let control = RunControl(timeBudgetSeconds: 0)
-        running.add(run.id, control)
+        running.add(run.id, ActiveRun(run: run, control: control))
         log(flow.id, run: run.id, .info, "dataflow", "\(run.executionId) queued (\(trigger))")
         let queued = run
-        threads.submit { [self] in
-            defer { running.remove(queued.id) }
+        let done = StuckWork.Done()
+        let job = threads.submit { [self] in
+            defer {
+                done.set()
+                running.remove(queued.id)
+            }
             perform(flow, run: queued, control: control)
+        }
+        // Stopped (its timeout, a cancel, a shutdown) and still not back: a plugin call
+        // deaf to cancel. The run ends now with the reason, and its thread's place is freed.
+        StuckWork.watch(control, done: done, kind: "dataflow") { [self] in
+            threads.abandon(job)
+            let reason = control.stopReason.map { describe(RunStopped(reason: $0), control: control) } ?? "stopped"
+            for (id, active) in running.all where active.control === control {
+                running.remove(id)
+                fail(active.run, "\(reason); a plugin did not return when told to stop, and its thread was abandoned")
+            }
         }
         return run
     }
@@ -109,7 +128,7 @@ public final class DataflowService: Sendable {
         guard effective(run).status.isActive else { return false }
         let ended = try store.finishRun(run: run.id, status: .cancelled, error: "cancelled by request")
         if ended { log(run.dataflowId, run: run.id, .warning, "dataflow", "\(run.executionId) cancelled by request") }
-        running[run.id]?.stop(.cancelled)
+        running[run.id]?.control.stop(.cancelled)
         return ended
     }
 
@@ -157,8 +176,8 @@ public final class DataflowService: Sendable {
     func drain(until deadline: ContinuousClock.Instant) async {
         beginShutdown()
         await running.waitUntilIdle(until: deadline)
-        for (id, control) in running.all {
-            control.stop(.shutdown)
+        for (id, active) in running.all {
+            active.control.stop(.shutdown)
             if (try? store.finishRun(run: id, status: .failed, error: "interrupted by restart")) == true {
                 logger.info("dataflow run \(id) interrupted by the shutdown")
             }
@@ -290,7 +309,7 @@ public final class DataflowService: Sendable {
         var run = try store.insertRun(flow: child.id, trigger: "parent:\(parent.executionId)", params: parent.params)
         try store.markRunning(run: run.id)
         run.status = .running
-        running.add(run.id, control)
+        running.add(run.id, ActiveRun(run: run, control: control))
         log(child.id, run: run.id, .info, "dataflow", "\(run.executionId) started as a step of \(parent.executionId) (dataflow \(parent.dataflowId))")
         return run
     }

@@ -102,9 +102,21 @@ public final class ExportService: Sendable {
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
         }
         running.add(key, context)
-        threads.submit { [self] in
+        let done = StuckWork.Done()
+        let job = threads.submit { [self] in
+            defer { done.set() }
             run(task, request: request, context: context)
             running.remove(key)
+        }
+        // Cancelled and still not back after the grace: a plugin deaf to cancel. The task
+        // ends, and its thread's place goes to the next one.
+        StuckWork.watch(whenStopped: context.onCancel, done: done, kind: "export") { [self] in
+            threads.abandon(job)
+            running.remove(key)
+            if finish(task, .failed, failReason: "stopped, but a plugin did not return when told to: its thread was abandoned") {
+                log(task.id, "failed: a plugin did not return when told to stop; its thread was abandoned")
+                endedHere(task)
+            }
         }
         return key
     }

@@ -38,6 +38,12 @@ public enum GatewayMetrics {
         }
     }
 
+    /// A worker or run thread given up on: its work (a plugin call) did not return when
+    /// told to stop. The thread stays blocked in the plugin; the gateway goes on without it.
+    static func abandonedThread(kind: String) {
+        Counter(label: "gateway_abandoned_threads_total", dimensions: [("kind", kind)]).increment()
+    }
+
     /// The two row counters of runs from one source type into one sink type.
     struct PipelineCounters: Sendable {
         let read: Metrics.Counter

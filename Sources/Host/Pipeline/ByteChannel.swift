@@ -36,7 +36,7 @@ final class ByteChannel: Sendable {
         while true {
             enum Step { case sent(CheckedContinuation<Void, Never>?), gone, full }
             let step: Step = state.withLock { s in
-                if s.cancelled { return .gone }
+                if s.cancelled || s.finished { return .gone }
                 guard s.chunks.isEmpty || s.bytes + chunk.readableBytes <= capacity else { return .full }
                 s.chunks.append(chunk)
                 s.bytes += chunk.readableBytes
@@ -56,8 +56,11 @@ final class ByteChannel: Sendable {
     }
 
     /// Producer: no more chunks; `error` makes the consumer fail after the chunks sent.
+    /// The first end counts: a producer given up on (see StuckWork) that returns later
+    /// changes nothing.
     func finish(error: Error? = nil) {
-        let waiter = state.withLock { s in
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard !s.finished else { return nil }
             s.finished = true
             s.failure = error
             defer { s.waiter = nil }

@@ -1,102 +1,141 @@
 import Foundation
 import Synchronization
 
-/// Threads of our own for jobs that block for long: a dataflow run, an export, a callback
-/// waiting between its attempts. Never Dispatch's global queues, an `OperationQueue` or the
-/// cooperative pool: on Linux, Swift's tasks run on Dispatch's global root-queue threads (as
-/// many as cores), and so does every `OperationQueue` and `DispatchQueue.global()` block.
-/// Two long dataflow runs on an `OperationQueue` took both of them and froze every route of
-/// the gateway until the runs ended.
+/// Threads of our own for work that blocks: SQLite statements, calls into plugin code, a
+/// dataflow run, an export, a callback waiting between its attempts. Never Dispatch's global
+/// queues, an `OperationQueue` or the cooperative pool: on Linux, Swift's tasks run on
+/// Dispatch's global root-queue threads (as many as cores), and so does every
+/// `OperationQueue` and `DispatchQueue.global()` block. Two long dataflow runs on an
+/// `OperationQueue` took both of them and froze every route of the gateway until they ended.
 ///
-/// At most `limit` jobs run at once, in the order submitted; the others wait in the queue.
-/// A job runs on a thread started for it, which then takes the next waiting job or ends:
-/// an idle service holds no thread, and nothing needs shutting down.
-final class DedicatedThreads: Sendable {
+/// At most `limit` jobs run at once, in the order submitted; the others wait. A thread that
+/// finishes a job takes the next waiting one, else waits up to `idleSeconds` for one if
+/// fewer than `keepIdle` threads wait already, else ends: an idle pool holds at most
+/// `keepIdle` threads, for a while, and nothing needs shutting down.
+///
+/// A job that never returns (a plugin blocked in its own code, deaf to cancel) can be
+/// `abandon`ed: its place goes to the next job at once, on another thread, and its own
+/// thread ends if the job ever returns. Nothing can stop a thread from outside; this keeps
+/// one stuck call from taking the pool's places for ever.
+final class DedicatedThreads: @unchecked Sendable {
+    // @unchecked Sendable: every `var` below is read and written with `condition` locked.
     let name: String
     let limit: Int
+    let keepIdle: Int
+    let idleSeconds: Double
+    private let condition = NSCondition()
+    /// Submitted jobs without a place yet, from `head` on.
+    private var waiting: [Job] = []
+    private var head = 0
+    /// Jobs given a place and handed to a waiting thread, which has not taken them yet.
+    private var handedOver: [Job] = []
+    /// Jobs holding a place (running, or handed over); abandoned ones are not counted.
+    private var placed = 0
+    /// Threads waiting for a job that no job was handed to yet. Threads waiting in all:
+    /// `idle + handedOver.count`.
+    private var idle = 0
 
-    private struct State {
-        var running = 0
-        var waiting: [Job] = []
-        var head = 0
-        var waitingCount: Int { waiting.count - head }
-
-        mutating func popWaiting() -> Job? {
-            guard head < waiting.count else { return nil }
-            let job = waiting[head]
-            head += 1
-            if head > 64 && head * 2 > waiting.count {
-                waiting.removeFirst(head)
-                head = 0
-            }
-            return job
-        }
-    }
-
-    /// One submitted job. `abandon()` gives its place back while it still runs (a plugin
-    /// call that never returns): the next waiting job starts on a new thread, and the
-    /// abandoned job's thread ends when (if ever) the job returns.
+    /// One submitted job.
     final class Job: Sendable {
         fileprivate let work: @Sendable () -> Void
-        fileprivate let abandoned = Atomic<Bool>(false)
+        /// Set when the job returned or was abandoned, whichever came first.
+        fileprivate let over = Atomic<Bool>(false)
         fileprivate init(_ work: @escaping @Sendable () -> Void) { self.work = work }
     }
 
-    private let state = Mutex(State())
-
-    init(name: String, limit: Int) {
+    init(name: String, limit: Int, keepIdle: Int = 0, idleSeconds: Double = 60) {
         self.name = name
         self.limit = max(1, limit)
+        self.keepIdle = keepIdle
+        self.idleSeconds = idleSeconds
     }
 
     /// Jobs running now (abandoned ones not counted).
-    var running: Int { state.withLock { $0.running } }
-    /// Jobs waiting for a thread.
-    var waiting: Int { state.withLock { $0.waitingCount } }
+    var running: Int { condition.withLock { placed } }
+    /// Jobs waiting for a place.
+    var queued: Int { condition.withLock { waiting.count - head } }
 
     @discardableResult
     func submit(_ work: @escaping @Sendable () -> Void) -> Job {
         let job = Job(work)
-        let start = state.withLock { s -> Bool in
-            guard s.running < limit else {
-                s.waiting.append(job)
-                return false
-            }
-            s.running += 1
-            return true
+        let start = condition.withLock { () -> Job? in
+            waiting.append(job)
+            return placeNext()
         }
-        if start { spawn(job) }
+        if let start { spawn(start) }
         return job
     }
 
-    /// Gives `job`'s place to the next waiting job (see `Job`). Once per job; a job that has
-    /// already returned is left alone.
+    /// Gives `job`'s place to the next waiting job (see the type's comment). A job that has
+    /// returned already, or was abandoned before, is left alone.
     func abandon(_ job: Job) {
-        guard !job.abandoned.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if let next = finishedOne() { spawn(next) }
+        guard !job.over.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let start = condition.withLock { () -> Job? in
+            placed -= 1
+            return placeNext()
+        }
+        if let start { spawn(start) }
+    }
+
+    /// With `condition` locked: gives the next waiting job a place if there is one free,
+    /// handing it to a waiting thread if one waits. Returns the job when a thread must be
+    /// started for it.
+    private func placeNext() -> Job? {
+        guard placed < limit, head < waiting.count else { return nil }
+        let job = waiting[head]
+        head += 1
+        if head > 64 && head * 2 > waiting.count {
+            waiting.removeFirst(head)
+            head = 0
+        }
+        placed += 1
+        guard idle > 0 else { return job }
+        idle -= 1
+        handedOver.append(job)
+        condition.signal()
+        return nil
     }
 
     private func spawn(_ first: Job) {
-        let thread = Thread { [self] in
-            var job = first
-            while true {
-                job.work()
-                // An abandoned job gave its place back already: this thread just ends.
-                guard !job.abandoned.exchange(true, ordering: .acquiringAndReleasing), let next = finishedOne() else { return }
-                job = next
-            }
-        }
+        let thread = Thread { [self] in run(first) }
         thread.name = name
+        // Plugin code and SQLite's parser may recurse deeply: the size Linux gives a process's
+        // main thread, not Foundation's smaller default.
+        thread.stackSize = 8 << 20
         thread.start()
     }
 
-    /// One running job ended (or was abandoned): the next waiting one, which keeps the
-    /// place, or nil (the place is free).
-    private func finishedOne() -> Job? {
-        state.withLock { s in
-            if let next = s.popWaiting() { return next }
-            s.running -= 1
+    private func run(_ first: Job) {
+        var job = first
+        while true {
+            job.work()
+            // Abandoned while it ran: its place was given away already; this thread just ends.
+            guard !job.over.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            guard let next = nextJob() else { return }
+            job = next
+        }
+    }
+
+    /// After a job: the next one this thread runs (keeping its place, or waited for), or
+    /// nil when the thread should end.
+    private func nextJob() -> Job? {
+        condition.lock()
+        defer { condition.unlock() }
+        if head < waiting.count {
+            // The place passes to the next waiting job.
+            let job = waiting[head]
+            head += 1
+            return job
+        }
+        placed -= 1
+        guard idle + handedOver.count < keepIdle else { return nil }
+        idle += 1
+        let until = Date(timeIntervalSinceNow: idleSeconds)
+        while handedOver.isEmpty, condition.wait(until: until) {}
+        guard !handedOver.isEmpty else {
+            idle -= 1
             return nil
         }
+        return handedOver.removeFirst()
     }
 }

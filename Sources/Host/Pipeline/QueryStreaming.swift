@@ -63,14 +63,28 @@ enum QueryStreaming {
         control.onStop { channel.cancel() }
         // The client hanging up stops the work done for it, wherever it is.
         let watch = ConnectionWatch.shared.onClose(connection) { control.stop(.clientGone) }
-        Workers.pool.submit { _ in
-            withExtendedLifetime((permit, watch)) {
-                do {
-                    produce(try open(), ends, into: channel, logger: logger)
-                } catch {
-                    channel.finish(error: ends.describe(error))
-                }
+        // The request's slot is held until the work returns, or is given up on.
+        let held = HeldForWork(permit, watch)
+        let done = StuckWork.Done()
+        let job = Workers.submit {
+            defer {
+                done.set()
+                held.release()
             }
+            do {
+                produce(try open(), ends, into: channel, logger: logger)
+            } catch {
+                channel.finish(error: ends.describe(error))
+            }
+        }
+        // Stopped (deadline, client gone, shutdown) and still not back: a plugin deaf to
+        // cancel. The client gets its answer now, and the slot and the worker are freed.
+        StuckWork.watch(control, done: done, kind: "query") {
+            let reason = control.error ?? APIError(.gatewayTimeout, "the query was stopped")
+            channel.finish(error: reason)
+            Workers.pool.abandon(job)
+            held.release()
+            logger.warning("the query's work did not return within \(StuckWork.grace) of being stopped (\(reason.message)): its worker thread is abandoned (a plugin call that ignores cancel?)")
         }
         let first: ByteBuffer?
         do {

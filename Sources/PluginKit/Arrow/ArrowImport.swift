@@ -1,3 +1,4 @@
+import CLinuxExtras
 import PluginABI
 
 /// Reads the fields of a record-batch schema ("+s"), refusing anything the ABI does not name.
@@ -153,46 +154,94 @@ public struct ColumnView {
     public var length: Int { raw.length }
     public var nullCount: Int { raw.nullCount }
 
-    init(field: ArrowField, array: UnsafePointer<ArrowArray>, expectedLength: Int) throws {
+    /// Checks the array against its type before any of its bytes is read: lengths and the
+    /// offset (no overflow), the buffer count, no children or dictionary, nulls only with a
+    /// bitmap, and, for text and binary columns, offsets that start at 0 or more and never
+    /// go backwards (one pass). The C data interface carries no buffer sizes: with `probe`,
+    /// every byte range the column's reads will touch (validity, values, offsets, data, as
+    /// far as length, offset and the last offset reach) is checked to be readable memory
+    /// first, so a plugin that lies about a length gets an error, not a read that kills the
+    /// process or sends its heap to a client. (A lie that stays inside memory the process
+    /// can read is not visible from here; a plugin run in a worker process hands over its
+    /// buffers with their sizes.) Our own batches skip the probe.
+    init(field: ArrowField, array: UnsafePointer<ArrowArray>, expectedLength: Int, probe: Bool = true) throws {
         let a = array.pointee
         self.field = field
-        let length = Int(a.length), offset = Int(a.offset), nullCount = Int(a.null_count)
-        guard a.release != nil else { throw ArrowError.invalid("column '\(field.name)' already released") }
-        guard length == expectedLength, offset >= 0 else {
-            throw ArrowError.invalid("column '\(field.name)' has length \(length), expected \(expectedLength)")
+        func invalid(_ what: String) -> ArrowError { ArrowError.invalid("column '\(field.name)' \(what)") }
+        guard a.release != nil else { throw invalid("is already released") }
+        guard a.length >= 0, a.offset >= 0, a.offset <= Int64.max - a.length else {
+            throw invalid("has length \(a.length) at offset \(a.offset)")
         }
+        let length = Int(a.length), offset = Int(a.offset), nullCount = Int(a.null_count)
+        guard length == expectedLength else { throw invalid("has length \(length), expected \(expectedLength)") }
+        guard nullCount >= -1, nullCount <= length else { throw invalid("has null_count \(nullCount) for \(length) rows") }
         guard Int(a.n_buffers) == field.type.bufferCount else {
-            throw ArrowError.invalid("column '\(field.name)' has \(a.n_buffers) buffers, type \(field.type.format) needs \(field.type.bufferCount)")
+            throw invalid("has \(a.n_buffers) buffers, type \(field.type.format) needs \(field.type.bufferCount)")
+        }
+        guard a.n_children == 0, a.dictionary == nil else {
+            throw invalid("has children or a dictionary, which type \(field.type.format) does not (dictionary-encoded columns are not in the ABI)")
         }
         let kind = PhysicalKind(field.type)
         if field.type == .null {
             raw = RawColumn(kind: kind, length: length, nullCount: nullCount, offset: offset, validity: nil, values: nil, offsets: nil)
             return
         }
-        guard let buffers = a.buffers else { throw ArrowError.invalid("column '\(field.name)' has no buffer list") }
+        guard let buffers = a.buffers else { throw invalid("has no buffer list") }
         let validity = buffers[0].map { $0.assumingMemoryBound(to: UInt8.self) }
-        if nullCount != 0 && validity == nil {
-            throw ArrowError.invalid("column '\(field.name)' has nulls but no validity bitmap")
+        if nullCount != 0 && validity == nil && length > 0 {
+            throw invalid("has nulls but no validity bitmap")
         }
+        let end = offset + length  // rows (or bits) the reads reach, from the buffers' start
+        let bitmapBytes = end / 8 + (end % 8 == 0 ? 0 : 1)  // no `end + 7`: end may be Int.max
+        if let validity, length > 0 { try Self.readable(validity, bitmapBytes, probe, "column '\(field.name)' validity bitmap") }
         let values: UnsafeRawPointer?, offsets: UnsafePointer<Int32>?
         switch field.type {
         case .binary, .utf8:
             offsets = buffers[1].map { UnsafePointer($0.assumingMemoryBound(to: Int32.self)) }
             values = buffers[2].map { UnsafeRawPointer($0) }
+            guard length > 0 else { break }
+            guard let offsets else { throw invalid("has no offsets buffer") }
+            let (entries, tooMany) = end.addingReportingOverflow(1)
+            let (offsetBytes, overflow) = entries.multipliedReportingOverflow(by: 4)
+            guard !tooMany, !overflow else { throw invalid("has more rows than an offsets buffer can hold") }
+            try Self.readable(offsets, offsetBytes, probe, "column '\(field.name)' offsets buffer")
+            var previous = offsets[offset]
+            guard previous >= 0 else { throw invalid("has a negative first offset (\(previous))") }
+            for i in (offset + 1)...end {
+                let next = offsets[i]
+                guard next >= previous else { throw invalid("has offsets going backwards at row \(i - offset - 1) (\(previous) then \(next))") }
+                previous = next
+            }
+            let first = Int(offsets[offset]), last = Int(previous)
+            guard last > first else { break }
+            guard let values else { throw invalid("has no data buffer") }
+            try Self.readable(values + first, last - first, probe, "column '\(field.name)' data buffer (offsets reach byte \(last))")
         default:
             offsets = nil
             values = buffers[1].map { UnsafeRawPointer($0) }
-        }
-        if length > 0 && values == nil && offsets == nil {
-            throw ArrowError.invalid("column '\(field.name)' has no values buffer")
-        }
-        if field.type == .binary || field.type == .utf8, length > 0 {
-            guard let offsets, values != nil || offsets[offset + length] == offsets[offset] else {
-                throw ArrowError.invalid("column '\(field.name)' has no offsets or data buffer")
+            guard length > 0 else { break }
+            guard let values else { throw invalid("has no values buffer") }
+            let bytes: Int
+            if let width = field.type.byteWidth {
+                let (product, overflow) = end.multipliedReportingOverflow(by: width)
+                guard !overflow else { throw invalid("has more rows than a values buffer can hold") }
+                bytes = product
+            } else {
+                bytes = bitmapBytes  // booleans, one bit a value
             }
+            try Self.readable(values, bytes, probe, "column '\(field.name)' values buffer")
         }
         raw = RawColumn(kind: kind, length: length, nullCount: nullCount, offset: offset,
                         validity: validity.map { UnsafePointer($0) }, values: values, offsets: offsets)
+    }
+
+    /// Throws `problem` (with how far the reads would reach) unless `count` bytes from
+    /// `start` are readable memory. Without `probe`, trusts the buffer (our own batches).
+    private static func readable(_ start: UnsafeRawPointer, _ count: Int, _ probe: Bool, _ what: @autoclosure () -> String) throws {
+        guard probe, count > 0 else { return }
+        guard gw_memory_readable(start, count) != 0 else {
+            throw ArrowError.invalid("\(what()): \(count) bytes from its start are not all readable memory (a length or offset past the buffer the plugin allocated)")
+        }
     }
 
     /// The raw buffers, for writers that copy them whole (Arrow IPC). Values start at
@@ -236,7 +285,9 @@ public struct BatchView {
     }
 
     /// Validates the batch's structure against `fields`; throws rather than read past it.
-    public init(fields: [ArrowField], array: UnsafePointer<ArrowArray>) throws {
+    /// `probe`: check that every buffer's extent is readable memory (see ColumnView); off
+    /// only for batches this process built itself.
+    public init(fields: [ArrowField], array: UnsafePointer<ArrowArray>, probe: Bool = true) throws {
         let a = array.pointee
         guard a.release != nil else { throw ArrowError.invalid("batch already released") }
         guard a.length >= 0, a.null_count <= 0 || a.length == 0 else {
@@ -246,6 +297,7 @@ public struct BatchView {
             throw ArrowError.invalid("batch has \(a.n_children) columns, schema has \(fields.count)")
         }
         guard a.offset == 0 else { throw ArrowError.invalid("batch offset must be 0") }
+        guard a.dictionary == nil else { throw ArrowError.invalid("a batch has no dictionary") }
         self.fields = fields
         length = Int(a.length)
         var columns: [ColumnView] = []
@@ -254,7 +306,7 @@ public struct BatchView {
             guard let children = a.children, let child = children[i] else {
                 throw ArrowError.invalid("batch column \(i) is missing")
             }
-            columns.append(try ColumnView(field: field, array: child, expectedLength: length))
+            columns.append(try ColumnView(field: field, array: child, expectedLength: length, probe: probe))
         }
         self.columns = columns
     }

@@ -125,12 +125,18 @@ public final class OwnedBatch {
     /// The batch's columns; the view keeps this batch alive while it is used.
     public var view: BatchView { checked.retaining(self) }
 
-    public init(moving array: UnsafeMutablePointer<ArrowArray>, fields: [ArrowField]) throws {
+    /// Takes a batch someone produced (checked in full before it is used: see ColumnView).
+    public convenience init(moving array: UnsafeMutablePointer<ArrowArray>, fields: [ArrowField]) throws {
+        try self.init(moving: array, fields: fields, probe: true)
+    }
+
+    /// `probe` false only for batches this process built (their buffers' sizes are known).
+    init(moving array: UnsafeMutablePointer<ArrowArray>, fields: [ArrowField], probe: Bool) throws {
         pointer = .allocate(capacity: 1)
         pointer.moveInitialize(from: array, count: 1)
         array.initialize(to: ArrowArray())
         do {
-            checked = try BatchView(fields: fields, array: pointer)
+            checked = try BatchView(fields: fields, array: pointer, probe: probe)
         } catch {
             OwnedBatch.release(pointer)
             throw error
@@ -142,7 +148,7 @@ public final class OwnedBatch {
         let temp = UnsafeMutablePointer<ArrowArray>.allocate(capacity: 1)
         defer { temp.deallocate() }
         try builder.export(into: temp)
-        try self.init(moving: temp, fields: builder.fields)
+        try self.init(moving: temp, fields: builder.fields, probe: false)
     }
 
     public var length: Int { checked.length }
@@ -151,7 +157,7 @@ public final class OwnedBatch {
     /// an array carries no column names, so it moves as it is into the batch returned. This
     /// batch is left empty (no rows, nothing to release) and must not be used again.
     public func relabeled(_ fields: [ArrowField]) throws -> OwnedBatch {
-        try OwnedBatch(moving: pointer, fields: fields)
+        try OwnedBatch(moving: pointer, fields: fields, probe: false)  // checked when it came in
     }
 
     deinit { OwnedBatch.release(pointer) }

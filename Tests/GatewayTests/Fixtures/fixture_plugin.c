@@ -8,6 +8,10 @@
  *   -DFIXTURE_ABI_1_1          built as for ABI 1.1: a descriptor as short as 1.1's
  *   -DFIXTURE_INIT_FAILS       init returns NULL with a reason
  *   -DFIXTURE_INIT_CRASHES     init dies of SIGSEGV (the process loading it dies with it)
+ *   -DFIXTURE_LIE_LENGTH       its batches claim 50,000,000 rows over buffers of 4 values
+ *   -DFIXTURE_LIE_OFFSET       a batch's last text offset lies 1 GB past its data buffer
+ *   -DFIXTURE_OFFSETS_BACKWARDS  a batch's text offsets go backwards
+ *   -DFIXTURE_HANG_IN_NEXT     get_next blocks for ever and ignores cancel
  *   -DFIXTURE_BAD_KIND         declares an unknown kind bit
  *   -DFIXTURE_VERSION='"2.0"'  the good plugin with another version string
  *   -DFIXTURE_ODD_TYPE         the good plugin declaring its name column as a duration ("tDs"),
@@ -15,10 +19,12 @@
  *   -DFIXTURE_PADDING          the good plugin with its code moved (a large function first), so
  *                              that a file overwritten in place maps other bytes at old addresses
  */
+#define _POSIX_C_SOURCE 200809L /* sleep() under -std=c99 */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gateway_plugin.h"
 
@@ -119,7 +125,19 @@ static void fill_batch(struct ArrowArray *out, long first, long count) {
   names->buffers[1] = offsets;
   names->buffers[2] = data;
 
+#ifdef FIXTURE_LIE_OFFSET
+  if (count > 0) offsets[count] = 1 << 30;
+#endif
+#ifdef FIXTURE_OFFSETS_BACKWARDS
+  if (count > 1) offsets[2] = offsets[1] - 3;
+#endif
+#ifdef FIXTURE_LIE_LENGTH
+  ids->length = names->length = 50000000;
+#endif
   struct ArrowArray *batch = new_array(count, 1);
+#ifdef FIXTURE_LIE_LENGTH
+  batch->length = 50000000;
+#endif
   batch->n_children = 2;
   batch->children = calloc(2, sizeof(struct ArrowArray *));
   batch->children[0] = ids;
@@ -138,6 +156,9 @@ static int stream_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out
 
 static int stream_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
   stream_state_t *st = s->private_data;
+#ifdef FIXTURE_HANG_IN_NEXT
+  for (;;) sleep(1); /* deaf to cancel: only a thread given up on gets past this */
+#endif
   if (host_api->is_cancelled(st->inst->ctx)) return ECANCELED;
   if (st->done || st->next >= st->inst->rows) {
     memset(out, 0, sizeof *out); /* end of stream: release == NULL */

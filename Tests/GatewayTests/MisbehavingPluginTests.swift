@@ -1,0 +1,123 @@
+import Foundation
+import NIOHTTP1
+import PluginABI
+@testable import PluginKit
+import Testing
+@testable import Host
+
+/// What the host itself checks of plugins that lie or hang, whatever mode they run in: every
+/// imported Arrow array is validated before a byte of it is read, and a deadline frees the
+/// request's slot (and its worker) even when the plugin never returns. Fixture plugins in C
+/// (Fixtures/fixture_plugin.c) misbehave as third-party authors' did.
+@Suite(.serialized) struct MisbehavingPluginTests {
+    static func gateway(_ define: String?, _ configure: (inout GatewayConfig) -> Void = { _ in }) throws -> (Gateway, String) {
+        let dir = TestSupport.temporaryDirectory("misbehaving")
+        try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(dir)/fixture.so",
+                                      defines: define.map { [$0] } ?? [])
+        // The products folder holds the Arrow format plugin.
+        let gateway = try TestSupport.gateway(pluginDirs: [dir, TestSupport.productsDirectory]) { config in
+            config.datasources = ["bad": DatasourceDefinition(plugin: "fixture.good", config: .object(["rows": .number(10)]))]
+            config.datasets = ["orders": DatasetDefinition(table: "orders(o_id integer, region text)")]
+            configure(&config)
+        }
+        let token = try gateway.tokens.create(name: "q", scopes: ["query"]).secret
+        return (gateway, token)
+    }
+
+    /// A query of a pushed dataset, to show the gateway still serves.
+    static func datasetQuery(_ server: TestServer, _ token: String) async throws -> Int {
+        try await server.request(.GET, "/api/v1/dataset/orders/query?token=\(token)").status
+    }
+
+    /// Lengths past the buffers (the gateway died, or streamed its own heap to the client),
+    /// offsets past the data (it died), offsets going backwards (silently wrong rows): each is
+    /// the plugin's error, named, and the gateway serves on.
+    @Test(arguments: [
+        ("FIXTURE_LIE_LENGTH", "column 'id' values buffer: 400000000 bytes from its start are not all readable memory"),
+        ("FIXTURE_LIE_OFFSET", "column 'name' data buffer (offsets reach byte 1073741824): 1073741824 bytes from its start are not all readable memory"),
+        ("FIXTURE_OFFSETS_BACKWARDS", "column 'name' has offsets going backwards at row 1 (5 then 2)"),
+    ])
+    func malformedArraysAreRefusedBeforeTheyAreRead(define: String, message: String) async throws {
+        let (gateway, token) = try Self.gateway(define)
+        try await TestServer.with(gateway) { server in
+            for format in ["json", "arrow"] {
+                let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)&format=\(format)")
+                #expect(reply.status == 500, "\(reply.status) \(reply.text.prefix(300))")
+                #expect(reply.text.contains("source plugin 'fixture.good' produced data the gateway cannot read: invalid Arrow data: \(message)"), "\(reply.text.prefix(400))")
+            }
+            #expect(try await Self.datasetQuery(server, token) == 200)
+        }
+    }
+
+    /// The same checks straight on arrays: a good batch passes, each lie is refused.
+    @Test func theChecksOnOneArray() throws {
+        let field = ArrowField("name", .utf8)
+        let offsets = UnsafeMutablePointer<Int32>.allocate(capacity: 4)
+        let data = UnsafeMutablePointer<UInt8>.allocate(capacity: 8)
+        defer {
+            offsets.deallocate()
+            data.deallocate()
+        }
+        func check(length: Int64, offsets values: [Int32], nullCount: Int64 = 0, children: Int64 = 0) throws {
+            for (i, v) in values.enumerated() { offsets[i] = v }
+            let buffers = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: 3)
+            defer { buffers.deallocate() }
+            buffers[0] = nil
+            buffers[1] = UnsafeRawPointer(offsets)
+            buffers[2] = UnsafeRawPointer(data)
+            var array = ArrowArray(length: length, null_count: nullCount, offset: 0, n_buffers: 3, n_children: children, buffers: buffers,
+                                   children: nil, dictionary: nil, release: { $0?.pointee.release = nil }, private_data: nil)
+            _ = try withUnsafePointer(to: &array) { try ColumnView(field: field, array: $0, expectedLength: Int(length)) }
+        }
+        try check(length: 3, offsets: [0, 2, 5, 8])
+        #expect(throws: ArrowError.self) { try check(length: 3, offsets: [0, 5, 2, 8]) }
+        #expect(throws: ArrowError.self) { try check(length: 3, offsets: [-1, 2, 5, 8]) }
+        #expect(throws: ArrowError.self) { try check(length: 3, offsets: [0, 2, 5, Int32.max]) }
+        #expect(throws: ArrowError.self) { try check(length: 3, offsets: [0, 2, 5, 8], nullCount: 1) }
+        #expect(throws: ArrowError.self) { try check(length: 3, offsets: [0, 2, 5, 8], nullCount: 4) }
+        #expect(throws: ArrowError.self) { try check(length: 3, offsets: [0, 2, 5, 8], children: 1) }
+        #expect(throws: ArrowError.self) { try check(length: Int64.max, offsets: [0, 2, 5, 8]) }
+    }
+
+    /// A plugin that blocks for ever in get_next, deaf to cancel, used to hold its request's
+    /// slot for ever: after limits.maxConcurrentRequests of them, every query was 503 for
+    /// ever, and its client hung. Now each client gets its 504 at the deadline (plus the
+    /// grace given to the plugin), the slot and the worker are freed, and the thread is
+    /// counted as abandoned.
+    @Test func aDeadlineFreesTheSlotOfAPluginThatNeverReturns() async throws {
+        let (gateway, token) = try Self.gateway("FIXTURE_HANG_IN_NEXT") { config in
+            config.limits.queryTimeoutSeconds = 1
+            config.limits.maxConcurrentRequests = 2
+        }
+        let metricsToken = try gateway.tokens.create(name: "m", scopes: ["metrics"]).secret
+        try await TestServer.with(gateway) { server in
+            for _ in 0..<3 {
+                let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+                #expect(reply.status == 504 && reply.text.contains("the query ran longer than 1 s"), "\(reply.status) \(reply.text.prefix(300))")
+            }
+            #expect(gateway.limiter.running == 0)
+            #expect(try await Self.datasetQuery(server, token) == 200)
+            let metrics = try await server.request(.GET, "/metrics", headers: [("Authorization", "Bearer \(metricsToken)")]).text
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("gateway_abandoned_threads_total{kind=\"query\"}") }
+            #expect(line.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 3 } == true, "\(line ?? "no line")")
+        }
+    }
+
+    /// A flow whose source plugin never returns ended its run never, whatever its timeout.
+    /// Now the run fails at its timeout with the reason, and the flow can run again.
+    @Test func aFlowsTimeoutEndsItsRunWhenThePluginNeverReturns() async throws {
+        let (gateway, _) = try Self.gateway("FIXTURE_HANG_IN_NEXT") { $0.dataflows.requireToken = false }
+        try await TestServer.with(gateway) { server in
+            let config: [String: Any] = ["source": ["type": "datasource", "id": "bad"], "target": ["type": "export", "format": "csv"], "timeout": 1]
+            let flow = try await HardeningRound2Tests.flow(server, "", name: "deaf", config: config)
+            #expect(try await HardeningRound2Tests.execute(server, "", flow).0 == 200)
+            let ended = try await DataflowTests.waitForEnd(server, flow: flow, token: "")
+            #expect(ended["status"] as? String == "failed"
+                    && ended["error_message"] as? String == "the run took longer than its timeout of 1 s; a plugin did not return when told to stop, and its thread was abandoned",
+                    "\(ended)")
+            let again = try await HardeningRound2Tests.execute(server, "", flow)
+            #expect(again.0 == 200, "\(again)")
+            _ = try await DataflowTests.waitForEnd(server, flow: flow, token: "")
+        }
+    }
+}
