@@ -103,14 +103,24 @@ final class JushuitanSource: SourceInstance {
     func read(_ request: ReadRequest) throws -> BatchProducer {
         let pages: RecordPages
         if isOrders, let orders = config.orders {
-            let saved = try host.state("cursor").map { String(decoding: $0, as: UTF8.self) }
-            guard let start = Times.parse(saved ?? orders.start) else {
+            // force_refresh (a dataflow run's option) reads from orders.start again.
+            let saved = request.forceRefresh ? nil : try host.state("cursor").map { String(decoding: $0, as: UTF8.self) }
+            guard var start = Times.parse(saved ?? orders.start) else {
                 throw PluginError(status: GW_INTERNAL, "the saved cursor '\(saved ?? orders.start)' is not a time; delete the instance's 'cursor' state to start from orders.start")
             }
-            let end = orders.end.flatMap(Times.parse) ?? Date().addingTimeInterval(-Double(max(0, min(orders.lagSeconds ?? 60, 86_400))))
+            var end = orders.end.flatMap(Times.parse) ?? Date().addingTimeInterval(-Double(max(0, min(orders.lagSeconds ?? 60, 86_400))))
+            // A date window (params start_date / end_date: "2023-12-01" or "2023-12-01 08:00:00")
+            // reads those modification times and leaves the cursor where it was: a backfill.
+            let windowStart = try request.param("start_date").map { try Times.window($0, "start_date", endOfDay: false) }
+            let windowEnd = try request.param("end_date").map { try Times.window($0, "end_date", endOfDay: true) }
+            if let windowStart { start = windowStart }
+            if let windowEnd { end = windowEnd }
+            guard start <= end else {
+                throw PluginError(status: GW_INVALID_ARGUMENT, "start_date \(Times.format(start)) is after end_date \(Times.format(end))")
+            }
             pages = OrderPages(platform: platform, from: start, to: end, pageSize: orders.pageSize ?? 50,
                                items: orders.items ?? false, host: host)
-            pendingCursor = Times.format(end)
+            pendingCursor = windowStart == nil && windowEnd == nil ? Times.format(end) : nil
         } else {
             pages = EndpointPages(platform: platform, endpoint: config.endpoint!)
             pendingCursor = nil
@@ -371,6 +381,15 @@ enum Times {
         f.timeZone = zone
         f.dateFormat = "yyyy-MM-dd HH:mm:ss"
         return f.date(from: s)
+    }
+
+    /// A window bound from a parameter: a full time, or a date (its first second, or with
+    /// `endOfDay` its last).
+    static func window(_ text: String, _ name: String, endOfDay: Bool) throws -> Date {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let time = parse(trimmed) { return time }
+        if let day = parse(trimmed + " 00:00:00") { return endOfDay ? day.addingTimeInterval(86_399) : day }
+        throw PluginError(status: GW_INVALID_ARGUMENT, "\(name) '\(text.prefix(40))' is not a date (2023-12-01) or a time (2023-12-01 08:00:00)")
     }
 
     static func format(_ d: Date) -> String {

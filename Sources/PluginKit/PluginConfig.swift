@@ -66,9 +66,12 @@ public struct ReadRequest: Decodable, Sendable {
     public var queryType: String?
     public var rowLimit: Int?
     public var file: String?
+    /// A dataflow run's `force_refresh`: an incremental source reads from its configured
+    /// start, not from its saved cursor.
+    public var forceRefresh = false
 
     enum CodingKeys: String, CodingKey {
-        case params, query, queryType = "query_type", rowLimit = "row_limit", file
+        case params, query, queryType = "query_type", rowLimit = "row_limit", file, forceRefresh = "force_refresh"
     }
 
     public init(params: [String: [String]] = [:], query: String? = nil, queryType: String? = nil,
@@ -87,6 +90,7 @@ public struct ReadRequest: Decodable, Sendable {
         queryType = try c.decodeIfPresent(String.self, forKey: .queryType)
         rowLimit = try c.decodeIfPresent(Int.self, forKey: .rowLimit)
         file = try c.decodeIfPresent(String.self, forKey: .file)
+        forceRefresh = try c.decodeIfPresent(Bool.self, forKey: .forceRefresh) ?? false
     }
 
     /// The first value of a parameter, if given.

@@ -85,6 +85,9 @@ public final class DataflowService: Sendable {
         guard paramsJSON.utf8.count <= Dataflow.maxParamsBytes else {
             throw FlowInputError("参数错误: params is larger than \(Dataflow.maxParamsBytes) bytes of JSON")
         }
+        // Checked now, not when the run reaches them: run options of the wrong type, and
+        // for a flow that declares its params, unknown or missing ones (see RunParams).
+        _ = try RunParams(json: paramsJSON, declared: (try? FlowPlan.parse(flow.config))?.declaredParams)
         // A run of this flow that ended while the store could not record it still holds
         // the flow's place in the store: record it first, or say why a new one cannot start.
         if !endings.isEmpty { recordEndings() }
@@ -231,7 +234,12 @@ public final class DataflowService: Sendable {
     }
 
     private func perform(_ flow: Dataflow, run: DataflowRun, control: RunControl) {
-        let params = (try? JSONSerialization.jsonObject(with: Data(run.params.utf8))) as? [String: Any] ?? [:]
+        let params: RunParams
+        do {
+            params = try RunParams(json: run.params, declared: (try? FlowPlan.parse(flow.config))?.declaredParams)
+        } catch {
+            return fail(run, "\(error)")
+        }
         do {
             try store.markRunning(run: run.id)
             // A run cancelled while it waited has ended already.
@@ -349,7 +357,7 @@ public final class DataflowService: Sendable {
     /// Runs a step, again after a retryable failure (network, 5xx, rate limit) up to
     /// `retry_count` times with a doubling pause; a bad config is never retried. Each
     /// attempt starts from the source's last committed position: a failed one wrote nothing.
-    private func runWithRetries(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
+    private func runWithRetries(_ step: Step, plan: FlowPlan, params: RunParams, control: RunControl,
                                 log: @escaping FlowLog,
                                 progress: @escaping (Double, Int64, Int64) -> Void) throws -> Counts {
         var attempt = 0
@@ -377,18 +385,21 @@ public final class DataflowService: Sendable {
         }
     }
 
-    private func runStep(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
+    private func runStep(_ step: Step, plan: FlowPlan, params: RunParams, control: RunControl,
                          log: @escaping FlowLog,
                          progress: @escaping (Double, Int64, Int64) -> Void) throws -> Counts {
         guard let sourceSpec = plan.source, let targetSpec = plan.target else { throw FlowInputError("config names no source or target") }
-        if let copied = try copyInPlace(step, plan: plan, params: params, control: control, log: log) { return copied }
+        let batchSize = params.batchSize ?? plan.batchSize
+        let bound = try bindable(params, for: sourceSpec, step: step, batchSize: batchSize, log: log)
+        if let copied = try copyInPlace(step, plan: plan, params: bound, control: control, log: log) { return copied }
         let sourceProgress = Mutex<Double>(0)
         let onProgress: @Sendable (InstanceContext.Progress) -> Void = { p in
             if p.total > 0 { sourceProgress.withLock { $0 = min(1, max(0, Double(p.done) / Double(p.total))) } }
         }
         let context = InstanceContext(pluginId: "dataflow", instanceName: "dataflow:\(step.flow.id)", services: try gateway.services)
         control.onStop { context.cancel() }
-        let opened = try openSource(sourceSpec, flow: step.flow, params: params, batchSize: plan.batchSize, control: control, log: log, onProgress: onProgress)
+        let opened = try openSource(sourceSpec, flow: step.flow, params: bound, forceRefresh: params.forceRefresh, batchSize: batchSize,
+                                    control: control, log: log, onProgress: onProgress)
         // A source that infers its columns from its rows (the Jushuitan connector) has none
         // when nothing is new: an empty run, not a transform naming a missing column.
         if opened.schema.fields.isEmpty {
@@ -417,15 +428,16 @@ public final class DataflowService: Sendable {
         }
         let rejected = (sink as? DestinationSink)?.rowsRejected ?? 0
         let written = result.progress.rowsWritten - rejected
+        let batches = " in \(result.progress.batches) batch\(result.progress.batches == 1 ? "" : "es")"
         switch targetSpec {
-        case .dataset(let id, let mode): log(.info, "target", "\(step.label)committed \(written) rows into dataset '\(id)' (\(mode.rawValue))")
+        case .dataset(let id, let mode): log(.info, "target", "\(step.label)committed \(written) rows into dataset '\(id)' (\(mode.rawValue))\(batches)")
         case .export(let format, _):
             if let export = sink as? FlowExportSink {
                 try? store.setRunExport(run: step.runId, key: export.task.hashKey)
-                log(.info, "target", "\(step.label)wrote \(written) rows into a \(format.uppercased()) export (task \(export.task.hashKey))")
+                log(.info, "target", "\(step.label)wrote \(written) rows into a \(format.uppercased()) export (task \(export.task.hashKey))\(batches)")
             }
         case .plugin(let id, _):
-            log(.info, "target", "\(step.label)sink plugin '\(id)' committed \(written) rows" + (rejected > 0 ? "; the destination refused \(rejected)" : ""))
+            log(.info, "target", "\(step.label)sink plugin '\(id)' committed \(written) rows\(batches)" + (rejected > 0 ? "; the destination refused \(rejected)" : ""))
         }
         if let failure = result.finishFailure {
             log(.warning, "source", "\(step.label)the rows were committed but the source could not save its position; the next run reads them again: \(failure)")
@@ -438,14 +450,14 @@ public final class DataflowService: Sendable {
     /// records itself, many times faster than through batches, with the same result (no
     /// value needs converting). One statement: a cancel or timeout takes effect when it
     /// ends, and rolls it back. Nil when the step does not qualify.
-    private func copyInPlace(_ step: Step, plan: FlowPlan, params: [String: Any], control: RunControl,
+    private func copyInPlace(_ step: Step, plan: FlowPlan, params: [String: [String]], control: RunControl,
                              log: FlowLog) throws -> Counts? {
         guard plan.transforms.isEmpty, case .dataset(let sourceId) = plan.source, case .dataset(let targetId, let mode) = plan.target else { return nil }
         let gateway = try self.gateway
         guard let source = try gateway.datasets.dataset(sourceId), let target = try gateway.datasets.dataset(targetId),
             source.table != target.table else { return nil }
         for column in source.columns where target.columns.first(where: { $0.name == column.name })?.type != column.type { return nil }
-        let (filter, args) = try QueryTargets.filter(source, Self.parameterValues(params))
+        let (filter, args) = try QueryTargets.filter(source, params)
         let names = source.columns.map(\.name)
         let select = "SELECT \(names.map(Dataset.quote).joined(separator: ", ")) FROM \(Dataset.quote(source.table))\(filter.isEmpty ? " WHERE true" : filter) ORDER BY rowid"
         log(.info, "source", "\(step.label)opened dataset '\(sourceId)': columns \(names.joined(separator: ", ")); same columns and types as the target: copied in one INSERT … SELECT")
@@ -464,11 +476,32 @@ public final class DataflowService: Sendable {
         }
     }
 
-    /// The execute call's params as a query's parameter values (a list gives several).
-    static func parameterValues(_ params: [String: Any]) -> [String: [String]] {
-        params.mapValues { value in
-            (value as? [Any])?.map { "\($0)" } ?? [value is NSNull ? "" : (FlowValue(json: value)?.description ?? "\(value)")]
+    /// The run's variables its source reads, as parameter values; the others are recorded
+    /// (said in the log, kept in the run's params), never an error (see RunParams).
+    private func bindable(_ params: RunParams, for source: FlowPlan.Source, step: Step, batchSize: Int, log: FlowLog) throws -> [String: [String]] {
+        let targets = QueryTargets(gateway: try gateway, control: RunControl(timeBudgetSeconds: 0))
+        let accepted: Set<String>?
+        switch source {
+        case .dataset(let id): accepted = try targets.parameterNames(.dataset, id: id)
+        case .sql(let sql): accepted = try targets.parameterNames(.datasource, id: QueryTargets.storeDatasource, sql: sql)
+        case .datamodel(let id, _): accepted = try targets.parameterNames(.datamodel, id: id)
+        case .datasource, .plugin: accepted = nil  // a plugin reads what it knows
         }
+        let unused = params.unused(accepted: accepted)
+        if !unused.isEmpty {
+            log(.info, "dataflow", "\(step.label)params not read by \(Self.name(of: source)), recorded on the run: \(unused.joined(separator: ", "))")
+        }
+        if params.batchSize != nil { log(.info, "dataflow", "\(step.label)run option batch_size: \(batchSize) rows per batch") }
+        if params.forceRefresh {
+            let incremental = if case .datasource = source { true } else if case .plugin = source { true } else { false }
+            log(.info, "dataflow", "\(step.label)run option force_refresh: " + (incremental
+                ? "the source plugin reads from its configured start, not its saved cursor"
+                : "\(Self.name(of: source)) keeps no cursor: every run reads it whole"))
+        }
+        var values = params.parameterValues
+        for name in unused { values[name] = nil }
+        for option in RunParams.options where accepted?.contains(option) != true { values[option] = nil }
+        return values
     }
 
     // MARK: ends
@@ -486,10 +519,11 @@ public final class DataflowService: Sendable {
     /// The source a flow reads. Datasets, datasources and SQL open as the query API opens
     /// them (with `params` as their parameters); a plugin source is an instance of the
     /// flow's own, whose state (a cursor) belongs to the flow.
-    private func openSource(_ spec: FlowPlan.Source, flow: Dataflow, params: [String: Any], batchSize: Int, control: RunControl,
+    private func openSource(_ spec: FlowPlan.Source, flow: Dataflow, params: [String: [String]], forceRefresh: Bool, batchSize: Int, control: RunControl,
                             log: @escaping FlowLog, onProgress: @escaping @Sendable (InstanceContext.Progress) -> Void) throws -> BatchSource {
         var query = QueryRequest()
-        query.parameters = Self.parameterValues(params)
+        query.parameters = params
+        query.forceRefresh = forceRefresh
         let gateway = try self.gateway
         var targets = QueryTargets(gateway: gateway, control: control)
         targets.batchRows = batchSize
@@ -513,7 +547,8 @@ public final class DataflowService: Sendable {
             control.onStop { context.cancel() }
             context.onLog { level, message in log(Self.level(level), id, message) }
             let source = try SourceHandle(plugin: plugin, config: config, context: context)
-            let request: [String: Any] = ["params": params, "batch_size": batchSize]
+            // Parameters as the ABI gives them: each a list of strings.
+            let request: [String: Any] = ["params": params, "batch_size": batchSize, "force_refresh": forceRefresh]
             return try source.read(requestJSON: String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
         }
     }

@@ -38,6 +38,9 @@ struct FlowPlan {
     var retryCount = 0
     /// Seconds; nil means no limit.
     var timeout: Int?
+    /// `params`: the parameters an execute may give, when the flow declares them (strict);
+    /// nil when it does not (see RunParams).
+    var declaredParams: [String: RunParams.Declared]?
     /// Why a run of this config cannot succeed (empty when it can be tried).
     var problems: [String] = []
 
@@ -80,11 +83,38 @@ struct FlowPlan {
         plan.batchSize = try integer(config["batch_size"], "batch_size", 1...1_000_000) ?? plan.batchSize
         plan.retryCount = try integer(config["retry_count"], "retry_count", 0...10) ?? 0
         plan.timeout = try integer(config["timeout"], "timeout", 1...86_400 * 7)
+        plan.declaredParams = try declaredParams(config["params"])
         if plan.source == nil && plan.problems.isEmpty { plan.problems.append("config names no source") }
         if plan.target == nil && !plan.problems.contains(where: { $0.hasPrefix("target") }) {
             plan.problems.append("config names no target")
         }
         return plan
+    }
+
+    /// `"params": {"since": {"required": true}, "region": {"default": "east"}}`.
+    private static func declaredParams(_ value: Any?) throws -> [String: RunParams.Declared]? {
+        guard let value else { return nil }
+        guard let object = value as? [String: Any] else {
+            throw FlowInputError("config.params must be an object: each parameter an execute may give, e.g. {\"since\": {\"required\": true}}")
+        }
+        var declared: [String: RunParams.Declared] = [:]
+        for (name, spec) in object {
+            guard !name.isEmpty, name.count <= 128, !name.utf8.contains(0) else { throw FlowInputError("config.params: '\(name.prefix(40))' is not a parameter name") }
+            guard let fields = spec as? [String: Any] else { throw FlowInputError("config.params.\(name) must be an object ({}, {\"required\": true} or {\"default\": …})") }
+            if let unknown = fields.keys.first(where: { $0 != "required" && $0 != "default" }) {
+                throw FlowInputError("config.params.\(name): unknown key '\(unknown)' (use required, default)")
+            }
+            var d = RunParams.Declared()
+            if let required = fields["required"] {
+                guard let flag = required as? NSNumber, String(cString: flag.objCType) == "c" else { throw FlowInputError("config.params.\(name).required must be true or false") }
+                d.required = flag.boolValue
+            }
+            if let value = fields["default"], !(value is NSNull) {
+                d.defaultJSON = (try? JSONSerialization.data(withJSONObject: value, options: .fragmentsAllowed)).map { String(decoding: $0, as: UTF8.self) }
+            }
+            declared[name] = d
+        }
+        return declared
     }
 
     private static func integer(_ value: Any?, _ name: String, _ range: ClosedRange<Int>) throws -> Int? {

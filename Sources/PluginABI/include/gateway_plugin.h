@@ -309,7 +309,11 @@ typedef struct gw_host_api {
  *   {"params": {"name": ["value", ...], ...},   query parameters, each a list of strings
  *    "query": "...", "query_type": "...",      optional free-form query, if supported
  *    "row_limit": 1000,                         optional; the host also enforces it
- *    "file": "/path/to/input"}                  for sources that read files
+ *    "file": "/path/to/input",                  for sources that read files
+ *    "batch_size": 10000,                       a dataflow run's rows per batch (a hint)
+ *    "force_refresh": true}                     a dataflow run asks an incremental source
+ *                                               to read from its configured start, not its
+ *                                               saved cursor (sources without one ignore it)
  * Unknown members must be ignored. On GW_OK, `out` (allocated by the host, owned by the
  * host from then on) is a valid ArrowArrayStream: the host reads it and calls its release
  * callback, possibly from another thread; the stream may call host services with the

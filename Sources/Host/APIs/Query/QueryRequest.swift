@@ -17,6 +17,8 @@ struct QueryRequest: Sendable {
     /// Parameter values by name, as given (qualified names like `endpoint1.p1` kept whole).
     var parameters: [String: [String]] = [:]
     var rowLimit: Int?
+    /// A dataflow run's `force_refresh`, passed on to a datasource plugin (see RunParams).
+    var forceRefresh = false
     var unknownTypes: UnknownTypeHandle = .ignore
     var missParameter: MissParameterHandle = .default
 

@@ -58,6 +58,30 @@ struct QueryTargets: Sendable {
         }
     }
 
+    /// The parameter names a target reads (plain, or qualified by its id); nil when it
+    /// takes any (a datasource plugin decides what its parameters mean). A dataflow binds
+    /// those of its params and records the rest (see RunParams).
+    func parameterNames(_ kind: Kind, id: String, sql: String? = nil) throws -> Set<String>? {
+        var names: Set<String>
+        switch kind {
+        case .dataset:
+            if let pushed = try gateway.datasets.dataset(id) {
+                names = Set(pushed.columns.map(\.name))
+            } else if let named = gateway.config.queries[id] {
+                names = Set(named.parameters.keys).union(Self.parameterNames(named.sql))
+            } else {
+                return nil
+            }
+        case .datasource:
+            guard id == Self.storeDatasource else { return nil }
+            return Self.parameterNames(sql ?? "")
+        case .datamodel:
+            guard let model = try gateway.datamodels.model(id) else { return nil }
+            names = Set(model.parameters.keys)
+        }
+        return names.union(names.map { "\(id).\($0)" })
+    }
+
     // MARK: datasets
 
     private func dataset(_ id: String, _ query: QueryRequest) throws -> BatchSource {
@@ -140,6 +164,7 @@ struct QueryTargets: Sendable {
         if let q = query.query { request["query"] = q }
         if let t = query.queryType { request["query_type"] = t }
         if let limit = query.rowLimit { request["row_limit"] = limit }
+        if query.forceRefresh { request["force_refresh"] = true }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
         return try source.read(requestJSON: json)
     }
