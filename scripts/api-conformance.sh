@@ -272,7 +272,7 @@ EOF
 SEED_ARGS=()
 if [[ -n "${SEED:-}" ]]; then SEED_ARGS=(--seed "$SEED"); fi
 
-status=0
+run_schemathesis() {
 # The description the gateway serves (OpenAPITests checks it is the file in the repository).
 SCHEMATHESIS_HOOKS="$TMP/hooks.py" schemathesis --config-file "$TMP/schemathesis.toml" run "$BASE/openapi.json" \
     --url "$BASE" \
@@ -287,6 +287,17 @@ SCHEMATHESIS_HOOKS="$TMP/hooks.py" schemathesis --config-file "$TMP/schemathesis
     --no-color \
     --report junit,ndjson --report-dir "$TMP/reports" \
     "${SEED_ARGS[@]}" | tee "$TMP/schemathesis.txt" || status=${PIPESTATUS[0]}
+}
+
+status=0
+run_schemathesis
+# schemathesis' own errors (its generator failing inside Python: "Runtime Error", with no
+# check failed) say nothing about the gateway; one such run is repeated once, with a new seed.
+if [[ $status -ne 0 ]] && ! grep -q '^Failures:' "$TMP/schemathesis.txt" && grep -q 'Runtime Error' "$TMP/schemathesis.txt"; then
+    echo "schemathesis failed inside itself (a Runtime Error, no check failed): running it once more" >&2
+    status=0
+    run_schemathesis
+fi
 
 # schemathesis' own count, from its summary ("Test cases:" then "N generated, ...").
 CASES=$(grep -A1 '^Test cases:' "$TMP/schemathesis.txt" | sed -n 's/^ *\([0-9][0-9]*\) generated.*/\1/p' | head -1)

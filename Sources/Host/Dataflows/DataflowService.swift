@@ -115,7 +115,8 @@ public final class DataflowService: Sendable {
         }
         // Stopped (its timeout, a cancel, a shutdown) and still not back: a plugin call
         // deaf to cancel. The run ends now with the reason, and its thread's place is freed.
-        StuckWork.watch(control, done: done, kind: "dataflow") { [self] in
+        StuckWork.watch(control, done: done, kind: "dataflow") { [self, weak control] in
+            guard let control else { return }
             threads.abandon(job)
             let reason = control.stopReason.map { describe(RunStopped(reason: $0), control: control) } ?? "stopped"
             for (id, active) in running.all where active.control === control {

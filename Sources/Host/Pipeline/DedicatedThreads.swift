@@ -37,10 +37,20 @@ final class DedicatedThreads: @unchecked Sendable {
 
     /// One submitted job.
     final class Job: Sendable {
-        fileprivate let work: @Sendable () -> Void
+        /// Taken (and so let go) when the job starts: whoever keeps the job to abandon it
+        /// later (a stop hook) does not keep what the work captured alive after it ran.
+        private let work: Mutex<(@Sendable () -> Void)?>
         /// Set when the job returned or was abandoned, whichever came first.
         fileprivate let over = Atomic<Bool>(false)
-        fileprivate init(_ work: @escaping @Sendable () -> Void) { self.work = work }
+        fileprivate init(_ work: @escaping @Sendable () -> Void) { self.work = Mutex(work) }
+
+        fileprivate func run() {
+            let work = self.work.withLock { w in
+                defer { w = nil }
+                return w
+            }
+            work?()
+        }
     }
 
     init(name: String, limit: Int, keepIdle: Int = 0, idleSeconds: Double = 60) {
@@ -108,7 +118,7 @@ final class DedicatedThreads: @unchecked Sendable {
     private func run(_ first: Job) {
         var job = first
         while true {
-            job.work()
+            job.run()
             // Abandoned while it ran: its place was given away already; this thread just ends.
             guard !job.over.exchange(true, ordering: .acquiringAndReleasing) else { return }
             guard let next = nextJob() else { return }

@@ -79,8 +79,8 @@ enum QueryStreaming {
         }
         // Stopped (deadline, client gone, shutdown) and still not back: a plugin deaf to
         // cancel. The client gets its answer now, and the slot and the worker are freed.
-        StuckWork.watch(control, done: done, kind: "query") {
-            let reason = control.error ?? APIError(.gatewayTimeout, "the query was stopped")
+        StuckWork.watch(control, done: done, kind: "query") { [weak control] in
+            let reason = control?.error ?? APIError(.gatewayTimeout, "the query was stopped")
             channel.finish(error: reason)
             Workers.pool.abandon(job)
             held.release()
