@@ -75,8 +75,9 @@ def main():
     gw = Gateway({
         "auth": {"signedKeys": {"bench": "benchkey"}, "signedTokenWindowSeconds": 3600},
         "datasets": {"sales": {"table": "sales(region text, amount real, day date)"}},
-        # One token drives all of wrk's connections: its share must hold them.
-        "limits": {"maxConcurrentPerClient": 256, "maxConcurrentRequests": 256},
+        # One token drives all of wrk's 64 connections, on the shipped limits: 4 of its
+        # queries run at once and the rest wait their turn (none may be refused: wrk fails
+        # the run on a non-2xx answer).
     })
     nginx = Nginx()
     try:
@@ -97,7 +98,8 @@ def main():
               f"= {health_rate / static_rate:.2f}x nginx's rate")
         print(f"gateway, 10-row JSON query:  {query_rate:10.0f} req/s  p99 {query_p99:6.2f} ms  "
               f"= {query_rate / static_rate:.2f}x nginx's rate")
-        print("target: >= 0.5x nginx's rate, p99 < 10 ms (wrk -t2 -c64; wrk and the server share the 2 cores)")
+        print("target: /healthz >= 0.5x nginx's rate; the query 0 errors with one token on the shipped limits and >= 0.3x nginx "
+              "(wrk -t2 -c64; wrk and the server share the 2 cores)")
     finally:
         nginx.stop()
         gw.stop()

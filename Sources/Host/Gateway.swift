@@ -51,7 +51,9 @@ public final class Gateway: Sendable {
         datamodels = try DataModelCatalog(config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
                                           readers: datasetTables.readers)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
-        limiter = RequestLimiter(maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient)
+        limiter = RequestLimiter(maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient,
+                                 maxQueuedPerClient: config.limits.maxQueuedPerClient, maxQueued: config.limits.maxQueued,
+                                 maxWait: .seconds(config.limits.queueTimeoutSeconds))
         let directories = config.plugins.directories.isEmpty
             ? GatewayConfig.defaultPluginDirectories() : config.plugins.directories
         registry = PluginRegistry(

@@ -62,11 +62,15 @@ import Testing
         }
     }
 
-    /// One token's runaway queries filled every worker and hung every query and push.
+    /// One token's runaway queries filled every worker and hung every query and push. Now a
+    /// client runs at most its share; more of its requests wait their turn (a bounded
+    /// queue, a bounded wait), and another client's request takes a free slot at once.
     @Test func oneClientCannotTakeEveryWorker() async throws {
         let (gateway, token) = try Self.gateway { config in
             config.limits.maxConcurrentPerClient = 2
             config.limits.maxConcurrentRequests = 3
+            config.limits.maxQueuedPerClient = 1
+            config.limits.queueTimeoutSeconds = 10
             // Far beyond the waits below: the workers must come back because their clients
             // left, not because the budget ran out (a busy CI machine is slow, not broken).
             config.limits.queryTimeoutSeconds = 300
@@ -76,19 +80,26 @@ import Testing
             let path = Self.storeQuery(Self.runaway, token: token)
             let slow = (0..<2).map { _ in Task { try await server.request(.GET, path) } }
             #expect(await Self.eventually { gateway.limiter.running == 2 })
-            let third = try await server.request(.GET, path)
-            #expect(third.status == 429)
-            #expect(third.headers.first(name: "retry-after") == "1")
-            #expect((third.json["error"] as? [String: Any])?["message"] as? String
-                    == "2 requests of this client are already running (limits.maxConcurrentPerClient); retry when one has finished")
-            // Another token still gets the last slot, and a fourth request anyone's 503.
-            let otherSlow = Task { try await server.request(.GET, Self.storeQuery(Self.runaway, token: other)) }
-            #expect(await Self.eventually { gateway.limiter.running == 3 })
-            let full = try await server.request(.GET, Self.storeQuery("SELECT 1 AS one", token: other))
-            #expect(full.status == 503)
-            for task in slow + [otherSlow] { task.cancel() }
+            // A third of this client's waits its turn; a fourth finds its queue full.
+            let waiting = Task { try await server.request(.GET, Self.storeQuery("SELECT 1 AS one", token: token)) }
+            #expect(await Self.eventually { gateway.limiter.waiting == 1 })
+            let fourth = try await server.request(.GET, path)
+            #expect(fourth.status == 429)
+            #expect(fourth.headers.first(name: "retry-after") == "1")
+            #expect((fourth.json["error"] as? [String: Any])?["message"] as? String
+                    == "2 requests of this client are running and 1 are waiting (limits.maxConcurrentPerClient, limits.maxQueuedPerClient); retry when one has finished")
+            // Another token takes the free slot at once, ahead of the waiting request (which
+            // is at its client's share).
+            let first = try await server.request(.GET, Self.storeQuery("SELECT 1 AS one", token: other))
+            #expect(first.text == #"[{"one":1}]"#)
+            // The waiting request's wait runs out: 503, with when to try again.
+            let waited = try await waiting.value
+            #expect(waited.status == 503 && waited.headers.first(name: "retry-after") == "1")
+            #expect((waited.json["error"] as? [String: Any])?["message"] as? String
+                    == "waited 10 s for one of the gateway's 3 request slots (limits.queueTimeoutSeconds); retry in a moment")
+            for task in slow { task.cancel() }
             #expect(await Self.eventually { gateway.limiter.running == 0 })
-            let after = try await server.request(.GET, Self.storeQuery("SELECT 1 AS one", token: other))
+            let after = try await server.request(.GET, Self.storeQuery("SELECT 1 AS one", token: token))
             #expect(after.text == #"[{"one":1}]"#)
         }
     }

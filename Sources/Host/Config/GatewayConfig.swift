@@ -38,6 +38,13 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var maxConcurrentRequests: Int
         /// …and per client (one token, one signing visitor, or one address).
         public var maxConcurrentPerClient: Int
+        /// Beyond those, a request waits its turn (fair across clients) at most this long,
+        /// then gets 503 with Retry-After.
+        public var queueTimeoutSeconds: Int
+        /// At most this many requests of one client wait (beyond: 429)…
+        public var maxQueuedPerClient: Int
+        /// …and this many in all (beyond: 503).
+        public var maxQueued: Int
     }
 
     public struct Plugins: Codable, Sendable, Equatable {
@@ -158,7 +165,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                      "writeStallSeconds": 60, "maxConnections": 1000, "maxConnectionsPerAddress": 256,
                      "shutdownGraceSeconds": 10},
           "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxTempBytes": 1073741824, "maxConcurrentRequests": 16,
-                     "maxConcurrentPerClient": 4},
+                     "maxConcurrentPerClient": 4, "queueTimeoutSeconds": 30, "maxQueuedPerClient": 256, "maxQueued": 4096},
           "dataDir": "gateway-data",
           "plugins": {"directories": [], "config": {}},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
@@ -242,6 +249,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(limits.maxTempBytes, 1 << 20, "limits.maxTempBytes", upTo: 1 << 50)
         try check(limits.maxConcurrentRequests, 1...10_000, "limits.maxConcurrentRequests")
         try check(limits.maxConcurrentPerClient, 1...10_000, "limits.maxConcurrentPerClient")
+        try check(limits.queueTimeoutSeconds, 1...3_600, "limits.queueTimeoutSeconds")
+        try check(limits.maxQueuedPerClient, 0...1_000_000, "limits.maxQueuedPerClient")
+        try check(limits.maxQueued, 0...1_000_000, "limits.maxQueued")
         try check(http.timeoutSeconds, 1...86_400, "http.timeoutSeconds")
         try check(http.maxTimeoutSeconds, 1...86_400, "http.maxTimeoutSeconds")
         try check(http.maxConcurrent, 1...10_000, "http.maxConcurrent")

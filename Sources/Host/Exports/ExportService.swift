@@ -317,7 +317,7 @@ public final class ExportService: Sendable {
             guard attempt < attempts else { break }
             let wait = Duration.milliseconds(min(backoff << (attempt - 1), 600_000))
             if let deadline, ContinuousClock.now + wait > deadline { break }
-            Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+            Thread.sleep(forTimeInterval: wait.timeInterval)
         }
         log(task.id, "callback gave up after \(attempts) attempts")
     }

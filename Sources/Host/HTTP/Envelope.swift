@@ -83,17 +83,21 @@ enum Envelope {
     }
 
     static func error(_ style: EnvelopeStyle, _ error: APIError, requestId: String) -> Response {
+        var response = json(error.status, errorBody(style, error, requestId: requestId))
+        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+        return response
+    }
+
+    /// The JSON text of an error in `style`'s envelope.
+    static func errorBody(_ style: EnvelopeStyle, _ error: APIError, requestId: String) -> String {
         let code = Int(error.status.code), message = quote(error.message), id = quote(requestId)
-        let body: String = switch style {
+        return switch style {
         case .statusMsg: #"{"status":\#(code),"msg":\#(message)}"#
         case .dataResult: #"{"data":\#(message),"result":"error"}"#
         case .errcode: #"{"errcode":\#(code),"msg":\#(message),"data":null,"request_id":\#(id)}"#
         case .codeMessage: #"{"code":\#(code),"message":\#(message),"data":null}"#
         case .gateway: #"{"error":{"status":\#(code),"message":\#(message)},"request_id":\#(id)}"#
         }
-        var response = json(error.status, body)
-        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
-        return response
     }
 
     static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

@@ -38,6 +38,11 @@ public enum GatewayMetrics {
         }
     }
 
+    /// How long an admitted request waited for its slot (see RequestLimiter).
+    static func admissionWait(seconds: Double) {
+        Timer(label: "gateway_admission_wait_seconds").recordSeconds(seconds)
+    }
+
     /// A worker or run thread given up on: its work (a plugin call) did not return when
     /// told to stop. The thread stays blocked in the plugin; the gateway goes on without it.
     static func abandonedThread(kind: String) {

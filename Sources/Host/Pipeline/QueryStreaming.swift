@@ -42,7 +42,10 @@ enum OutputFormat: Sendable {
 /// The response head waits for the first bytes: a failure before them (opening the source,
 /// its first batch) is answered with its real status. A failure after them ends the
 /// response without its last chunk (an aborted chunked body), so every HTTP client reports
-/// an error instead of reading a short body as a whole one.
+/// an error instead of reading a short body as a whole one; a JSON body first gets one more
+/// line, the error in the gateway's envelope, where a person reading what arrived finds why
+/// it stops. (An HTTP trailer cannot carry it: trailers travel with the last chunk, which
+/// would make the cut body look whole.)
 enum QueryStreaming {
     struct Ends: Sendable {
         let format: OutputFormat
@@ -55,7 +58,7 @@ enum QueryStreaming {
     }
 
     static func response(
-        _ ends: Ends, connection: any Channel, permit: RequestLimiter.Permit, logger: Logger,
+        _ ends: Ends, connection: any Channel, permit: RequestLimiter.Permit, requestId: String, logger: Logger,
         open: @escaping @Sendable () throws -> BatchSource
     ) async throws -> Response {
         let channel = ByteChannel()
@@ -100,6 +103,10 @@ enum QueryStreaming {
             } catch {
                 channel.cancel()
                 logger.error("query stream ended early, the response is cut: \(error)")
+                if case .json = ends.format {
+                    let reason = EnvelopeMiddleware.apiError(from: error, requestId: requestId)
+                    try? await writer.write(ByteBuffer(string: "\n" + Envelope.errorBody(.gateway, reason, requestId: requestId) + "\n"))
+                }
                 throw error
             }
             try await writer.finish(nil)

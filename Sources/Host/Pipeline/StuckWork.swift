@@ -28,8 +28,7 @@ enum StuckWork {
     static func watch(whenStopped: (@escaping @Sendable () -> Void) -> Void, done: Done, kind: String, giveUp: @escaping @Sendable () -> Void) {
         whenStopped {
             // A short check, not blocking work: a Dispatch timer is fine for it.
-            let (seconds, attoseconds) = grace.components
-            DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + Double(seconds) + Double(attoseconds) / 1e18) {
+            DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + grace.timeInterval) {
                 guard !done.isSet else { return }
                 GatewayMetrics.abandonedThread(kind: kind)
                 giveUp()

@@ -15,7 +15,7 @@ enum DataFlowRoutes {
         func on(_ method: HTTPRequest.Method, _ path: RouterPath, message: String = "success",
                 _ body: @escaping @Sendable (Request, GatewayRequestContext, ByteBuffer) throws -> any Encodable & Sendable) {
             flows.on(path, method: method) { request, context -> Response in
-                let permit = try admit(request, context, gateway)
+                let permit = try await admit(request, context, gateway)
                 defer { withExtendedLifetime(permit) {} }
                 let bytes = method == .get || method == .delete ? ByteBuffer() : try await request.collectBody(limit: 1 << 20)
                 let data = try await Workers.run { () -> SendableBox in
@@ -131,7 +131,7 @@ enum DataFlowRoutes {
         }
         on(.get, "/get-tags") { _, _, _ in try store.tags() }
         flows.post("/create-script") { request, context -> Response in
-            let permit = try admit(request, context, gateway)
+            let permit = try await admit(request, context, gateway)
             defer { withExtendedLifetime(permit) {} }
             let body = try await request.collectBody(limit: 1 << 20)
             let object = try clientInput { try jsonObject(body) }
@@ -147,12 +147,12 @@ enum DataFlowRoutes {
     /// and counts it with the other requests that hold a worker or wait on another system
     /// (pages of runs and logs can be large; create-script waits on its endpoint): one
     /// client cannot take them all.
-    static func admit(_ request: Request, _ context: GatewayRequestContext, _ gateway: Gateway) throws -> RequestLimiter.Permit {
+    static func admit(_ request: Request, _ context: GatewayRequestContext, _ gateway: Gateway) async throws -> RequestLimiter.Permit {
         var client = "address:\(context.clientAddress)"
         if gateway.config.dataflows.requireToken {
             client = "token:\(try RequireScope.authorize(request, scope: "dataflow", tokens: gateway.tokens).id)"
         }
-        return try gateway.limiter.acquire(client: client)
+        return try await gateway.limiter.acquire(client: client)
     }
 
     // MARK: reading requests

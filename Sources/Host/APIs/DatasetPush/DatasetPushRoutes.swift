@@ -8,7 +8,7 @@ enum DatasetPushRoutes {
         styles.register("/echart", .statusMsg)
         router.post("/echart/dataset_api") { request, context -> Response in
             // Counted by address: the credential is inside the body, which is read first.
-            let permit = try gateway.limiter.acquire(client: "address:\(context.clientAddress)")
+            let permit = try await gateway.limiter.acquire(client: "address:\(context.clientAddress)")
             defer { withExtendedLifetime(permit) {} }
             let fields = try await readFields(request, limit: gateway.config.server.maxBodyBytes)
             let rows = try await push(fields, gateway: gateway)

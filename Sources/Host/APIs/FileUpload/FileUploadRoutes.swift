@@ -13,7 +13,7 @@ enum FileUploadRoutes {
     static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/etl", .dataResult)
         router.post("/etl/api/upload_file_api") { request, context -> Response in
-            let permit = try gateway.limiter.acquire(client: "address:\(context.clientAddress)")
+            let permit = try await gateway.limiter.acquire(client: "address:\(context.clientAddress)")
             defer { withExtendedLifetime(permit) {} }
             // The signed fields are checked as soon as they have arrived, before a byte of
             // the file is stored (the seed's client sends them first).

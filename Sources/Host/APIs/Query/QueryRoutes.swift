@@ -21,7 +21,7 @@ enum QueryRoutes {
         let id = try context.pathParameter("id")
         let token = try RequireScope.authorize(request, scope: "query:\(kind.rawValue)/\(id)", tokens: gateway.tokens)
         // Counted from here: reading the body is work too.
-        let permit = try gateway.limiter.acquire(client: "token:\(token.id)")
+        let permit = try await gateway.limiter.acquire(client: "token:\(token.id)")
         let query = try await QueryRequest.parse(request, bodyLimit: min(gateway.config.server.maxBodyBytes, QueryRequest.maxBodyBytes))
         let format = try OutputFormat.named(query.format, registry: gateway.registry, configs: gateway.config.plugins.config)
         let limits = gateway.config.limits
@@ -30,7 +30,7 @@ enum QueryRoutes {
         let ends = QueryStreaming.Ends(format: format, services: targets.services, control: control, rowLimit: query.rowLimit) { error in
             QueryTargets.describe(error, control: control, maxValueBytes: limits.maxValueBytes)
         }
-        return try await QueryStreaming.response(ends, connection: context.channel, permit: permit, logger: context.logger) {
+        return try await QueryStreaming.response(ends, connection: context.channel, permit: permit, requestId: context.requestId, logger: context.logger) {
             try targets.open(kind, id: id, query: query)
         }
     }
