@@ -104,26 +104,38 @@ public final class Gateway: Sendable {
         timer.schedule(deadline: .now() + 5, repeating: 5)
         let ticks = Atomic<Int>(0)
         dataflows.runSchedules()  // learns the schedules: the first times are computed from now
+        // The timer only hands the tick to a thread of its own: a tick reads and writes the
+        // store and deletes files, blocking work that must not hold one of Dispatch's threads
+        // (see DedicatedThreads). A tick still running when the next comes lets it pass.
+        let upkeep = DedicatedThreads(name: "gateway.maintenance", limit: 1)
+        let busy = Atomic<Bool>(false)
         timer.setEventHandler { [exports, dataflows, logger] in
-            // Ends of runs and tasks a full disk kept from the store, written again.
-            dataflows.recordEndings()
-            exports.recordEndings()
-            dataflows.runSchedules()
-            let tick = ticks.wrappingAdd(1, ordering: .relaxed).newValue
-            guard tick % 12 == 0 else { return }
-            gw_release_free_memory()
-            guard tick % 720 == 0 else { return }
-            do {
-                let removed = try exports.deleteExpired()
-                if removed > 0 { logger.info("deleted \(removed) expired export tasks") }
-                let runs = try dataflows.deleteExpired()
-                if runs > 0 { logger.info("deleted \(runs) expired dataflow runs") }
-            } catch {
-                logger.error("cleanup failed: \(error)")
+            guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+            upkeep.submit {
+                defer { busy.store(false, ordering: .releasing) }
+                Self.upkeep(tick: ticks.wrappingAdd(1, ordering: .relaxed).newValue, exports: exports, dataflows: dataflows, logger: logger)
             }
         }
         timer.resume()
         return timer
+    }
+
+    private static func upkeep(tick: Int, exports: ExportService, dataflows: DataflowService, logger: Logger) {
+        // Ends of runs and tasks a full disk kept from the store, written again.
+        dataflows.recordEndings()
+        exports.recordEndings()
+        dataflows.runSchedules()
+        guard tick % 12 == 0 else { return }
+        gw_release_free_memory()
+        guard tick % 720 == 0 else { return }
+        do {
+            let removed = try exports.deleteExpired()
+            if removed > 0 { logger.info("deleted \(removed) expired export tasks") }
+            let runs = try dataflows.deleteExpired()
+            if runs > 0 { logger.info("deleted \(runs) expired dataflow runs") }
+        } catch {
+            logger.error("cleanup failed: \(error)")
+        }
     }
 
     public func shutdown() async {

@@ -79,6 +79,24 @@ import Testing
         #expect(throws: ArrowError.self) { try check(length: Int64.max, offsets: [0, 2, 5, 8]) }
     }
 
+    /// A format named like the built-in JSON loaded and could never be chosen; a flow whose
+    /// target named a source plugin said "sink plugin … is not loaded (loaded sinks: )".
+    @Test func namesThatCannotWorkAreSaidPlainly() async throws {
+        let dir = TestSupport.temporaryDirectory("names")
+        try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_ndjson.c", output: "\(dir)/json.so", defines: [#"FIXTURE_FORMAT_NAME="json""#])
+        let gateway = try TestSupport.gateway(pluginDirs: [dir, TestSupport.productsDirectory]) { $0.dataflows.requireToken = false }
+        let entry = try #require(gateway.registry.all.first { $0.path.hasSuffix("/json.so") })
+        guard case .refused(let reason) = entry.status else { Issue.record("loaded: \(entry.status)"); return }
+        #expect(reason == "invalid descriptor: format.name 'json' is the gateway's built-in JSON writer: a plugin's format by that name could never be chosen; give it another name")
+        try await TestServer.with(gateway) { server in
+            let config: [String: Any] = ["source": ["type": "sql", "query": "SELECT 1 AS n"], "target": ["type": "plugin", "plugin": "jushuitan"]]
+            let flow = try await HardeningRound2Tests.flow(server, "", name: "to a source", config: config)
+            _ = try await HardeningRound2Tests.execute(server, "", flow)
+            let ended = try await DataflowTests.waitForEnd(server, flow: flow, token: "")
+            #expect(ended["error_message"] as? String == "'jushuitan' is a source plugin, not a sink (loaded sinks: http.writer)", "\(ended)")
+        }
+    }
+
     /// A plugin that blocks for ever in get_next, deaf to cancel, used to hold its request's
     /// slot for ever: after limits.maxConcurrentRequests of them, every query was 503 for
     /// ever, and its client hung. Now each client gets its 504 at the deadline (plus the

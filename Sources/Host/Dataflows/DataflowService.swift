@@ -541,8 +541,11 @@ public final class DataflowService: Sendable {
             query.query = text
             return try targets.open(.datamodel, id: id, query: query)
         case .plugin(let id, let config):
-            guard let plugin = gateway.registry.plugin(id: id), plugin.kinds.contains(.source) else {
-                throw FlowInputError("the source plugin '\(id)' is not loaded (loaded sources: \(gateway.registry.active.filter { $0.kinds.contains(.source) }.map(\.id).joined(separator: ", ")))")
+            let plugin: LoadedPlugin
+            do {
+                plugin = try gateway.registry.plugin(id: id, kind: .source)
+            } catch {
+                throw FlowInputError(error.description)
             }
             let context = InstanceContext(pluginId: plugin.id, instanceName: "dataflow:\(flow.id)", services: gateway.services, onProgress: onProgress)
             control.onStop { context.cancel() }
@@ -574,8 +577,11 @@ public final class DataflowService: Sendable {
         case .export(let format, let title):
             return try gateway.exports.flowExportSink(title: title ?? flow.name, extType: format, userId: "dataflow:\(flow.id)", context: context)
         case .plugin(let id, let config):
-            guard let plugin = gateway.registry.plugin(id: id), plugin.kinds.contains(.sink) else {
-                throw FlowInputError("the sink plugin '\(id)' is not loaded (loaded sinks: \(gateway.registry.active.filter { $0.kinds.contains(.sink) }.map(\.id).joined(separator: ", ")))")
+            let plugin: LoadedPlugin
+            do {
+                plugin = try gateway.registry.plugin(id: id, kind: .sink)
+            } catch {
+                throw FlowInputError(error.description)
             }
             // Its own state (accepted ids, say), apart from a source plugin's cursor.
             let sinkContext = InstanceContext(pluginId: plugin.id, instanceName: "dataflow:\(flow.id):target", services: gateway.services)

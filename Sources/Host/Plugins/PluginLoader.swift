@@ -172,6 +172,11 @@ enum DescriptorCheck {
             guard let f = d.format else { throw InvalidInput("kind format is declared but the format table is NULL") }
             try requireTable(Int(f.pointee.struct_size), MemoryLayout<gw_format_vtable>.size, "format")
             formatName = try text(f.pointee.name, "format.name")
+            // `format=json` is the gateway's own writer: a plugin's format of that name could
+            // never be chosen, and would load to no effect.
+            guard formatName?.lowercased() != "json" else {
+                throw InvalidInput("format.name 'json' is the gateway's built-in JSON writer: a plugin's format by that name could never be chosen; give it another name")
+            }
             mediaType = try text(f.pointee.media_type, "format.media_type")
             guard mediaType!.contains("/") else { throw InvalidInput("format.media_type '\(mediaType!)' is not a media type") }
             guard f.pointee.open != nil, f.pointee.begin != nil, f.pointee.write_batch != nil,
@@ -184,6 +189,9 @@ enum DescriptorCheck {
             guard let e = d.exporter else { throw InvalidInput("kind exporter is declared but the exporter table is NULL") }
             try requireTable(Int(e.pointee.struct_size), MemoryLayout<gw_exporter_vtable>.size, "exporter")
             exporterName = try text(e.pointee.name, "exporter.name")
+            guard exporterName?.uppercased() != "CSV" else {
+                throw InvalidInput("exporter.name 'CSV' is the gateway's built-in CSV export: a plugin's exporter by that name could never be chosen; give it another name")
+            }
             fileExtension = try text(e.pointee.file_extension, "exporter.file_extension")
             guard (1...16).contains(fileExtension!.count), fileExtension!.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
                 throw InvalidInput("exporter.file_extension '\(fileExtension!)' must be letters and digits, without a dot")

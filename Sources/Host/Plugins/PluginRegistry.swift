@@ -80,6 +80,26 @@ public final class PluginRegistry: Sendable {
         entries.withLock { list in list.lazy.compactMap(\.plugin).first { $0.id == id } }
     }
 
+    /// Why a plugin looked up for one kind cannot serve it, in one line.
+    public struct LookupFailure: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// The active plugin `id`, which must implement `kind`. The failure says whether it is
+    /// not loaded or of another kind, and which plugins of the kind are loaded.
+    public func plugin(id: String, kind: LoadedPlugin.Kind) throws(LookupFailure) -> LoadedPlugin {
+        let all = active
+        let ofKind = all.filter { $0.kinds.contains(kind) }.map(\.id).joined(separator: ", ")
+        guard let plugin = all.first(where: { $0.id == id }) else {
+            throw LookupFailure(description: "the \(kind.rawValue) plugin '\(id)' is not loaded (loaded \(kind.rawValue)s: \(ofKind))")
+        }
+        guard plugin.kinds.contains(kind) else {
+            let kinds = plugin.kinds.map(\.rawValue).joined(separator: " and ")
+            throw LookupFailure(description: "'\(id)' is a \(kinds) plugin, not a \(kind.rawValue) (loaded \(kind.rawValue)s: \(ofKind))")
+        }
+        return plugin
+    }
+
     /// Finds `*.so` files and loads what is new or changed. Returns what changed, as lines
     /// for the log.
     @discardableResult

@@ -84,7 +84,11 @@ static void nd_close(void *inst) {
   free(f);
 }
 
-static const gw_format_vtable format = {sizeof format, "ndjson", "application/x-ndjson", nd_open, nd_begin,
+/* -DFIXTURE_FORMAT_NAME='"json"' names the format like the gateway's built-in one (refused). */
+#ifndef FIXTURE_FORMAT_NAME
+#define FIXTURE_FORMAT_NAME "ndjson"
+#endif
+static const gw_format_vtable format = {sizeof format, FIXTURE_FORMAT_NAME, "application/x-ndjson", nd_open, nd_begin,
                                         nd_write, nd_finish, nd_close};
 static const gw_plugin_descriptor descriptor = {
     .struct_size = sizeof descriptor, .abi_major = GW_ABI_MAJOR, .abi_minor = GW_ABI_MINOR,
