@@ -5,7 +5,8 @@ import Foundation
 /// check must refuse or accept without trapping, and an expression it accepts, compiled in
 /// the CAST the compiler wraps it in and prepared over stand-in tables, either stays one
 /// column or is refused by SQLite: never a second column, never a read of another table.
-private let db: SQLiteConnection = {
+/// nonisolated(unsafe): libFuzzer calls the entry point from one thread, one input at a time.
+nonisolated(unsafe) private let db: SQLiteConnection = {
     let dir = NSTemporaryDirectory() + "fuzz-model-expression-\(getpid())"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let path = dir + "/datasets.sqlite"
