@@ -30,6 +30,7 @@ public final class RequestLimiter: Sendable {
     private struct Waiter {
         let id: UInt64
         let continuation: CheckedContinuation<Void, Error>
+        let deadline: ContinuousClock.Instant
     }
 
     private struct State {
@@ -44,6 +45,8 @@ public final class RequestLimiter: Sendable {
         var nextId: UInt64 = 0
         /// Waiters cancelled before they were queued (their task was cancelled first).
         var cancelledEarly: Set<UInt64> = []
+        /// A sweep of waits that ran out is scheduled (one at a time, while anyone waits).
+        var sweeping = false
     }
 
     private let state = Mutex(State())
@@ -111,7 +114,7 @@ public final class RequestLimiter: Sendable {
             let started = ContinuousClock.now
             try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                    enqueue(Waiter(id: id, continuation: continuation), client: client)
+                    enqueue(Waiter(id: id, continuation: continuation, deadline: started + maxWait), client: client)
                 }
             } onCancel: {
                 self.remove(id, client: client, with: CancellationError())
@@ -122,12 +125,13 @@ public final class RequestLimiter: Sendable {
     }
 
     private func enqueue(_ waiter: Waiter, client: String) {
-        let cancelled = state.withLock { s -> Bool in
-            if s.cancelledEarly.remove(waiter.id) != nil { return true }
+        let (cancelled, sweep) = state.withLock { s -> (Bool, Bool) in
+            if s.cancelledEarly.remove(waiter.id) != nil { return (true, false) }
             if s.queues[client] == nil { s.waitingClients.append(client) }
             s.queues[client, default: []].append(waiter)
             s.queued += 1
-            return false
+            defer { s.sweeping = true }
+            return (false, !s.sweeping)
         }
         if cancelled {
             waiter.continuation.resume(throwing: CancellationError())
@@ -135,20 +139,46 @@ public final class RequestLimiter: Sendable {
         }
         // A slot may have freed between the first look and now.
         admitWaiting()
-        let wait = maxWait
-        let seconds = wait.components.seconds
+        if sweep { scheduleSweep() }
+    }
+
+    /// Every quarter of a second while anyone waits: the waits that ran out end with 503.
+    /// One timer for every waiter (a timer each, at thousands of requests a second, would
+    /// hold a closure per request for the whole wait).
+    private func scheduleSweep() {
         // A short check, not blocking work: a Dispatch timer is fine for it.
-        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + wait.timeInterval) { [weak self] in
-            guard let self else { return }
-            let timedOut = self.remove(waiter.id, client: client, with: APIError(.serviceUnavailable,
-                "waited \(seconds) s for one of the gateway's \(self.maxTotal) request slots (limits.queueTimeoutSeconds); retry in a moment",
-                retryAfterSeconds: 1))
-            if timedOut { GatewayMetrics.requestRefused(limit: "wait") }
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + 0.25) { [weak self] in
+            self?.sweep()
         }
     }
 
-    /// Takes a waiter out of the queue (its client left, or its wait ran out) and fails it;
-    /// false when it was not queued (admitted already, or not queued yet).
+    private func sweep() {
+        let now = ContinuousClock.now
+        let (expired, again) = state.withLock { s -> ([Waiter], Bool) in
+            var expired: [Waiter] = []
+            for client in s.waitingClients {
+                guard var queue = s.queues[client], queue.contains(where: { $0.deadline <= now }) else { continue }
+                expired += queue.filter { $0.deadline <= now }
+                queue.removeAll { $0.deadline <= now }
+                s.queues[client] = queue.isEmpty ? nil : queue
+            }
+            for client in s.waitingClients where s.queues[client] == nil { dropWaitingClient(client, &s) }
+            s.queued -= expired.count
+            s.sweeping = s.queued > 0
+            return (expired, s.sweeping)
+        }
+        let seconds = maxWait.components.seconds
+        for waiter in expired {
+            GatewayMetrics.requestRefused(limit: "wait")
+            waiter.continuation.resume(throwing: APIError(.serviceUnavailable,
+                "waited \(seconds) s for one of the gateway's \(maxTotal) request slots (limits.queueTimeoutSeconds); retry in a moment",
+                retryAfterSeconds: 1))
+        }
+        if again { scheduleSweep() }
+    }
+
+    /// Takes a waiter out of the queue (its client left) and fails it; false when it was not
+    /// queued (admitted already, or not queued yet).
     @discardableResult
     private func remove(_ id: UInt64, client: String, with error: Error) -> Bool {
         let found: Waiter? = state.withLock { s in
