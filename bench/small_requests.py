@@ -1,7 +1,13 @@
 """Many small requests: `GET /healthz` and a 10-row JSON query on the release gateway, beside
 nginx serving a 2 KB static file, each under the same `wrk -t2 -c64` load in one run. Prints
 each rate and p99 latency and the gateway's rate as a share of nginx's (the target: at least
-0.5x, with p99 under 10 ms). nginx runs with one worker per core, as it ships.
+0.5x, with p99 under 10 ms). nginx runs with one worker per core, as it ships. The query runs
+with one token on the shipped limits: 4 run at once, the rest wait their turn, none refused.
+
+Then fairness: a second client's 10-row queries, one at a time, alone and while a hostile
+client keeps 64 connections of heavy queries (a 2-million-step aggregate each) going: the
+second client's latency both ways (its requests never wait for a slot: the hostile one runs
+its share, 4, and no more).
 
   python3 bench/small_requests.py        (SMALL_SECONDS, default 10, per measurement)
 """
@@ -71,6 +77,36 @@ http {{
         self.proc.wait(timeout=10)
 
 
+def latencies(url, n):
+    """p50 and p99 (ms) of n requests one after another."""
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        with urllib.request.urlopen(url) as r:
+            r.read()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return times[len(times) // 2], times[int(len(times) * 0.99) - 1]
+
+
+def fairness(gw, query):
+    req = urllib.request.Request(gw.base + "/admin/tokens", data=json.dumps({"name": "second", "scopes": ["query"]}).encode(),
+                                 headers={"Authorization": "Bearer " + gw.admin, "Content-Type": "application/json"})
+    second = json.loads(urllib.request.urlopen(req).read())["data"]["secret"]
+    mine = query.replace(gw.admin, second)
+    alone = latencies(mine, 200)
+    heavy = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000000) SELECT count(*) AS n FROM r"
+    hostile_url = f"{gw.base}/api/v1/datasource/store/query?queryType=sql&token={gw.admin}&query=" + urllib.parse.quote(heavy)
+    hostile = subprocess.Popen(["wrk", "-t1", "-c64", "-d30s", "--timeout", "60s", hostile_url], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(3)
+    under = latencies(mine, 200)
+    hostile.terminate()
+    hostile.wait()
+    print(f"second client, alone:                       p50 {alone[0]:6.2f} ms  p99 {alone[1]:6.2f} ms")
+    print(f"second client, beside 64 hostile heavy ones: p50 {under[0]:6.2f} ms  p99 {under[1]:6.2f} ms  "
+          f"({under[0] / alone[0]:.1f}x at p50: the CPU the hostile share of 4 heavy queries takes, no wait for a slot)")
+
+
 def main():
     gw = Gateway({
         "auth": {"signedKeys": {"bench": "benchkey"}, "signedTokenWindowSeconds": 3600},
@@ -100,6 +136,7 @@ def main():
               f"= {query_rate / static_rate:.2f}x nginx's rate")
         print("target: /healthz >= 0.5x nginx's rate; the query 0 errors with one token on the shipped limits and >= 0.3x nginx "
               "(wrk -t2 -c64; wrk and the server share the 2 cores)")
+        fairness(gw, query)
     finally:
         nginx.stop()
         gw.stop()

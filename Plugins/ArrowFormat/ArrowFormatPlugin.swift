@@ -35,6 +35,15 @@ final class ArrowStreamFormat: FormatInstance {
         guard writer != nil else { throw PluginError.invalidArgument("finish before begin") }
         try sink.write(ArrowIPCWriter.endOfStream)
     }
+
+    /// The stream failed after it started (ABI 1.3): a last, empty record batch whose
+    /// message carries the reason as custom metadata (`gateway.error`), which pyarrow shows
+    /// with `read_next_batch_with_custom_metadata`. No end-of-stream marker follows: the
+    /// host cuts the response, and readers report the stream as incomplete.
+    func writeError(_ message: String) throws {
+        guard let writer else { return }
+        try sink.write(writer.errorMessage(message))
+    }
 }
 
 /// No settings yet; unknown ones are refused so that a typo does not pass silently.

@@ -71,6 +71,28 @@ struct ArrowIPCWriter {
         }
     }
 
+    /// An empty RecordBatch message (every column 0 rows, every buffer empty) whose message
+    /// metadata holds `gateway.error`: the reason a stream stops early.
+    func errorMessage(_ reason: String) -> [UInt8] {
+        var nodes: [UInt8] = []
+        var buffers: [UInt8] = []
+        for field in fields {
+            Self.append(Int64(0), to: &nodes)
+            Self.append(Int64(0), to: &nodes)
+            guard field.type != .null else { continue }
+            for _ in 0..<field.type.bufferCount {
+                Self.append(Int64(0), to: &buffers)
+                Self.append(Int64(0), to: &buffers)
+            }
+        }
+        let recordBatch = FlatNode.table([
+            .i64(0),
+            .offset(.structs(bytes: nodes, count: fields.count)),
+            .offset(.structs(bytes: buffers, count: buffers.count / 16)),
+        ])
+        return Self.message(headerType: 3, header: recordBatch, bodyLength: 0, metadata: [("gateway.error", reason)])
+    }
+
     /// True when every column's buffers start at element 0, so they can be copied whole.
     static func isUnsliced(_ batch: BatchView) -> Bool {
         batch.columns.allSatisfy { $0.arrayOffset == 0 && ($0.offsetsBuffer.map { $0[0] == 0 } ?? true) }
@@ -78,12 +100,16 @@ struct ArrowIPCWriter {
 
     // MARK: metadata
 
-    private static func message(headerType: UInt8, header: FlatNode, bodyLength: Int) -> [UInt8] {
+    /// `metadata`: the message's custom_metadata (key/value pairs), none when empty.
+    private static func message(headerType: UInt8, header: FlatNode, bodyLength: Int, metadata pairs: [(String, String)] = []) -> [UInt8] {
+        let keyValues: [FlatNode] = pairs.map { key, value in .table([.offset(.string(key)), .offset(.string(value))]) }
+        let custom: FlatField? = pairs.isEmpty ? nil : .offset(.tables(keyValues))
         let metadata = FlatBufferWriter.encode(.table([
             .i16(metadataVersionV5),
             .u8(headerType),
             .offset(header),
             .i64(Int64(bodyLength)),
+            custom,
         ]))
         var out: [UInt8] = []
         out.reserveCapacity(metadata.count + 8)

@@ -26,6 +26,14 @@ public protocol BatchConsumer: AnyObject {
 /// A format instance: writes what it serializes to `sink`.
 public protocol FormatInstance: BatchConsumer, SendableMetatype {
     init(config: PluginConfig, host: HostServices, sink: ByteSink) throws
+    /// ABI 1.3: the stream failed after its first bytes were sent; write what tells a reader
+    /// of this format why the data stops (called instead of `finish`). The default writes
+    /// nothing.
+    func writeError(_ message: String) throws
+}
+
+extension FormatInstance {
+    public func writeError(_ message: String) throws {}
 }
 
 /// An exporter instance: writes files into `outputDirectory`.
@@ -185,7 +193,7 @@ public enum PluginExport {
                 struct_size: UInt32(MemoryLayout<gw_format_vtable>.size),
                 name: forever(f.name), media_type: forever(f.mediaType),
                 open: formatOpen, begin: consumerBegin, write_batch: consumerWrite,
-                finish: consumerFinish, close: instanceClose))
+                finish: consumerFinish, close: instanceClose, write_error: formatWriteError))
         }
         if let e = d.exporter {
             kinds |= GW_KIND_EXPORTER
@@ -297,6 +305,14 @@ private func formatOpen(
         let made = try f.type.init(
             config: PluginConfig(config, length: len), host: HostServices(api: r.host, ctx: ctx), sink: ByteSink(sink: sink))
         InstanceBox(consumer: made).retained(into: instance)
+    }
+}
+
+private func formatWriteError(_ instance: UnsafeMutableRawPointer?, _ message: UnsafePointer<CChar>?, _ err: UnsafeMutablePointer<gw_error>?) -> gw_status {
+    barrier(err) {
+        let (consumer, _) = try InstanceBox.consumer(instance)
+        guard let format = consumer as? any FormatInstance else { throw PluginError.internalError("not a format instance") }
+        try format.writeError(message.map { String(cString: $0) } ?? "")
     }
 }
 

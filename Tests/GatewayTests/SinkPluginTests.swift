@@ -16,7 +16,7 @@ import Testing
         try Self.fixtureSink(dir)
         let gateway = try TestSupport.gateway(pluginDirs: [dir])
         let plugin = try #require(gateway.registry.plugin(id: "fixture.sink"))
-        #expect(plugin.kinds == [.sink] && plugin.abiMinor == 2)
+        #expect(plugin.kinds == [.sink] && plugin.abiMinor == 3)
         let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(dir)/sink.so")
         #expect(checks.allSatisfy { $0.passed }, "\(checks)")
         #expect(checks.map(\.name).contains("sink aborts after a batch"))

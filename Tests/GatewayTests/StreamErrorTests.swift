@@ -37,4 +37,60 @@ import Testing
             #expect(python.output.trimmingCharacters(in: .whitespacesAndNewlines) == "cut", "\(python.output)")
         }
     }
+
+    /// The Arrow format (ABI 1.3's write_error): a last, empty batch whose message metadata
+    /// holds the reason, then the cut. pyarrow reads the batches before it, then the reason,
+    /// then reports the stream incomplete.
+    @Test func anArrowStreamEndsWithItsReasonInMessageMetadata() async throws {
+        let (gateway, token) = try ResourceLimitTests.gateway()
+        try await TestServer.with(gateway) { server in
+            let url = server.base + ResourceLimitTests.storeQuery(Self.failsLate, token: token) + "&format=arrow"
+            let read = try await TestSupport.onThread {
+                try TestSupport.run("/usr/bin/env", ["python3", "-c", """
+                    import http.client, sys, urllib.request, pyarrow as pa
+                    try:
+                        body = urllib.request.urlopen(sys.argv[1]).read()
+                        print("whole")
+                    except http.client.IncompleteRead as e:
+                        body = e.partial
+                    reader = pa.ipc.open_stream(body)
+                    rows = 0
+                    while True:
+                        try:
+                            batch, meta = reader.read_next_batch_with_custom_metadata()
+                        except StopIteration:
+                            print("end of stream")
+                            break
+                        except pa.ArrowInvalid:
+                            print("incomplete")
+                            break
+                        rows += batch.num_rows
+                        if meta is not None and b"gateway.error" in meta:
+                            print("rows", rows, "error", meta[b"gateway.error"].decode())
+                    """, url])
+            }
+            let lines = read.output.split(separator: "\n").map(String.init)
+            #expect(lines.count == 2 && lines[0].hasPrefix("rows 65536 error row 70000, column 'v': 'x70000' is not a int64 value"), "\(read.output)")
+            #expect(lines.last == "incomplete" || lines.last == "end of stream", "\(read.output)")
+            #expect(!lines.contains("whole"))
+        }
+    }
+
+    /// A format plugin built for ABI 1.2 (its table ends before write_error) loads and
+    /// serves as before; a failure after its first bytes is the cut alone.
+    @Test func anABI12FormatKeepsWorking() async throws {
+        let dir = TestSupport.temporaryDirectory("abi12-format")
+        try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_ndjson.c", output: "\(dir)/nd.so", defines: ["FIXTURE_ABI_1_2"])
+        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { $0.datasets = ["t": DatasetDefinition(table: "t(a integer)")] }
+        let plugin = try #require(gateway.registry.plugin(id: "fixture.ndjson"))
+        #expect(plugin.abiMinor == 2 && plugin.format?.write_error == nil)
+        let token = try gateway.tokens.create(name: "q", scopes: ["query"]).secret
+        try await TestServer.with(gateway) { server in
+            let ok = try await server.request(.GET, ResourceLimitTests.storeQuery("SELECT 1 AS n UNION ALL SELECT 2", token: token) + "&format=ndjson")
+            #expect(ok.status == 200 && ok.text == "{\"n\":1}\n{\"n\":2}\n", "\(ok.text)")
+            let url = server.base + ResourceLimitTests.storeQuery(Self.failsLate, token: token) + "&format=ndjson"
+            let curl = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["curl", "-sS", "-o", "/dev/null", url]) }
+            #expect(curl.status == 18, "\(curl.output)")
+        }
+    }
 }

@@ -61,6 +61,8 @@
 #define GW_DESCRIPTOR_SIZE_1_0 80u /* ends before sink; 1.1 did not change it */
 #define GW_DESCRIPTOR_SIZE_1_1 80u
 #define GW_DESCRIPTOR_SIZE_1_2 88u
+#define GW_FORMAT_VTABLE_SIZE_1_0 64u /* ends before write_error; 1.1 and 1.2 did not change it */
+#define GW_FORMAT_VTABLE_SIZE_1_3 72u
 
 #ifndef GW_NO_LAYOUT_CHECKS
 /* A C99 static assertion: the array size is negative when the condition is false. */
@@ -113,7 +115,6 @@ GWH_AT(gw_source_vtable, finish, 32);
 GWH_AT(gw_source_vtable, close, 40);
 GWH_SIZE(gw_byte_sink, 16);
 GWH_AT(gw_byte_sink, write, 8);
-GWH_SIZE(gw_format_vtable, 64);
 GWH_AT(gw_format_vtable, name, 8);
 GWH_AT(gw_format_vtable, media_type, 16);
 GWH_AT(gw_format_vtable, open, 24);
@@ -141,6 +142,11 @@ GWH_AT(gw_plugin_descriptor, source, 56);
 GWH_AT(gw_plugin_descriptor, format, 64);
 GWH_AT(gw_plugin_descriptor, exporter, 72);
 GWH_CHECK(host_api_1_0, offsetof(gw_host_api, shared_lock) == GW_HOST_API_SIZE_1_0);
+#if GW_ABI_MINOR >= 3
+GWH_CHECK(format_1_0, offsetof(gw_format_vtable, write_error) == GW_FORMAT_VTABLE_SIZE_1_0);
+#else
+GWH_SIZE(gw_format_vtable, GW_FORMAT_VTABLE_SIZE_1_0);
+#endif
 GWH_CHECK(descriptor_1_0, offsetof(gw_plugin_descriptor, sink) == GW_DESCRIPTOR_SIZE_1_0);
 
 /* ABI 1.1: shared services in the host table. */
@@ -166,6 +172,12 @@ GWH_AT(gw_sink_vtable, abort, 40);
 GWH_AT(gw_sink_vtable, close, 48);
 GWH_AT(gw_plugin_descriptor, sink, 80);
 GWH_SIZE(gw_plugin_descriptor, GW_DESCRIPTOR_SIZE_1_2);
+#endif
+
+/* ABI 1.3: a format's write_error. */
+#if GW_ABI_MINOR >= 3
+GWH_AT(gw_format_vtable, write_error, 64);
+GWH_SIZE(gw_format_vtable, GW_FORMAT_VTABLE_SIZE_1_3);
 #endif
 #endif /* GW_NO_LAYOUT_CHECKS */
 

@@ -105,7 +105,7 @@ public final class DataflowService: Sendable {
         running.add(run.id, ActiveRun(run: run, control: control))
         log(flow.id, run: run.id, .info, "dataflow", "\(run.executionId) queued (\(trigger))")
         let queued = run
-        let done = StuckWork.Done()
+        let done = Flag()
         let job = threads.submit { [self] in
             defer {
                 done.set()

@@ -102,7 +102,7 @@ public final class ExportService: Sendable {
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
         }
         running.add(key, context)
-        let done = StuckWork.Done()
+        let done = Flag()
         let job = threads.submit { [self] in
             defer { done.set() }
             run(task, request: request, context: context)

@@ -15,4 +15,11 @@ public protocol BatchSink: AnyObject {
     /// The run failed or was stopped (before or after begin): undo what can be undone and
     /// let go of everything held. Never called after a commit that returned.
     func abort()
+    /// Called just before `abort` with the failure: a sink that can tell its reader why the
+    /// data stops (a response body already under way) does it here.
+    func failed(_ error: Error)
+}
+
+extension BatchSink {
+    public func failed(_ error: Error) {}
 }

@@ -62,6 +62,7 @@ enum Pump {
             try options.checkStop()
             try sink.commit()
         } catch {
+            sink.failed(error)
             sink.abort()
             throw error
         }

@@ -68,14 +68,14 @@ enum QueryStreaming {
         let watch = ConnectionWatch.shared.onClose(connection) { control.stop(.clientGone) }
         // The request's slot is held until the work returns, or is given up on.
         let held = HeldForWork(permit, watch)
-        let done = StuckWork.Done()
+        let done = Flag()
         let job = Workers.submit {
             defer {
                 done.set()
                 held.release()
             }
             do {
-                produce(try open(), ends, into: channel, logger: logger)
+                produce(try open(), ends, into: channel, requestId: requestId, logger: logger)
             } catch {
                 channel.finish(error: ends.describe(error))
             }
@@ -117,8 +117,10 @@ enum QueryStreaming {
     /// Runs on a worker: the pump reads every batch and the sink writes it out through the
     /// channel. A failure before the first byte becomes the response's status; after it,
     /// the cut body.
-    private static func produce(_ source: BatchSource, _ ends: Ends, into channel: ByteChannel, logger: Logger) {
-        let sink = ResponseBodySink(format: ends.format, channel: channel, services: ends.services, control: ends.control)
+    private static func produce(_ source: BatchSource, _ ends: Ends, into channel: ByteChannel, requestId: String, logger: Logger) {
+        let sink = ResponseBodySink(format: ends.format, channel: channel, services: ends.services, control: ends.control) { error in
+            EnvelopeMiddleware.apiError(from: ends.describe(error), requestId: requestId)
+        }
         let control = ends.control
         do {
             let result = try Pump.run(source, into: sink, .init(rowLimit: ends.rowLimit, checkStop: {

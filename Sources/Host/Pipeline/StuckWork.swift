@@ -12,20 +12,13 @@ enum StuckWork {
     /// How long stopped work may take to notice.
     static let grace: Duration = .seconds(2)
 
-    /// Whether watched work has returned.
-    final class Done: Sendable {
-        private let flag = Atomic<Bool>(false)
-        var isSet: Bool { flag.load(ordering: .acquiring) }
-        func set() { flag.store(true, ordering: .releasing) }
-    }
-
     /// Once `control` stops: if `done` is not set `grace` later, runs `giveUp` (once).
-    static func watch(_ control: RunControl, done: Done, kind: String, giveUp: @escaping @Sendable () -> Void) {
+    static func watch(_ control: RunControl, done: Flag, kind: String, giveUp: @escaping @Sendable () -> Void) {
         watch(whenStopped: control.onStop, done: done, kind: kind, giveUp: giveUp)
     }
 
     /// The same for work stopped through `whenStopped` (a plugin context's cancel).
-    static func watch(whenStopped: (@escaping @Sendable () -> Void) -> Void, done: Done, kind: String, giveUp: @escaping @Sendable () -> Void) {
+    static func watch(whenStopped: (@escaping @Sendable () -> Void) -> Void, done: Flag, kind: String, giveUp: @escaping @Sendable () -> Void) {
         whenStopped {
             // A short check, not blocking work: a Dispatch timer is fine for it.
             DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + grace.timeInterval) {
@@ -45,4 +38,12 @@ final class HeldForWork: Sendable {
     init(_ things: any Sendable...) { held = Mutex(things) }
 
     func release() { held.withLock { $0.removeAll() } }
+}
+
+/// A flag set once and read from any thread (whether watched work has returned, whether a
+/// response has started).
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }

@@ -134,7 +134,7 @@ public class ConsumerHandle: @unchecked Sendable {
     /// .format or .exporter: what the metrics count its calls as.
     let kind: LoadedPlugin.Kind
     var instance: UnsafeMutableRawPointer?
-    private let lock = NSLock()
+    fileprivate let lock = NSLock()
 
     init(plugin: LoadedPlugin, context: InstanceContext, table: ConsumerTable, kind: LoadedPlugin.Kind) {
         self.plugin = plugin
@@ -174,10 +174,13 @@ public final class FormatHandle: ConsumerHandle, @unchecked Sendable {
 
     private let sink: UnsafeMutablePointer<gw_byte_sink>
     private let sinkBox: SinkBox
+    /// ABI 1.3's `write_error`, when the plugin has it.
+    private let writeError: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, UnsafeMutablePointer<gw_error>?) -> gw_status)?
 
     public init(plugin: LoadedPlugin, config: String, context: InstanceContext,
                 write: @escaping (UnsafeRawBufferPointer) -> gw_status) throws(PluginError) {
-        guard let t = plugin.format?.pointee else { throw PluginError(status: GW_UNSUPPORTED, "\(plugin.id) is not a format") }
+        guard let t = plugin.format else { throw PluginError(status: GW_UNSUPPORTED, "\(plugin.id) is not a format") }
+        writeError = t.write_error
         sinkBox = SinkBox(write)
         sink = .allocate(capacity: 1)
         sink.initialize(to: gw_byte_sink(sink_private: Unmanaged.passUnretained(sinkBox).toOpaque(), write: sinkWrite))
@@ -190,6 +193,16 @@ public final class FormatHandle: ConsumerHandle, @unchecked Sendable {
         }
         guard let handle else { throw PluginError(status: GW_INTERNAL, "\(plugin.id): open returned no instance") }
         instance = handle
+    }
+
+    /// After a failure mid-stream (instead of finish): the format writes the reason where its
+    /// readers find it (ABI 1.3). False when it has no `write_error`, or it failed.
+    @discardableResult
+    public func writeError(_ message: String) -> Bool {
+        guard let writeError, let instance else { return false }
+        return lock.withLock {
+            (try? call("write_error", plugin, .format) { err in message.withCString { writeError(instance, $0, err) } }) != nil
+        }
     }
 
     deinit {

@@ -31,7 +31,10 @@ public struct LoadedPlugin: @unchecked Sendable {
 
     let handle: UnsafeMutableRawPointer
     let source: UnsafePointer<gw_source_vtable>?
-    let format: UnsafePointer<gw_format_vtable>?
+    /// The plugin's format table, copied up to the size it declares (a 1.0–1.2 table ends
+    /// before `write_error`, which stays NULL here): read from this copy, never past the
+    /// plugin's own table.
+    let format: gw_format_vtable?
     let exporter: UnsafePointer<gw_exporter_vtable>?
     let sink: UnsafePointer<gw_sink_vtable>?
 }
@@ -170,7 +173,7 @@ enum DescriptorCheck {
         var formatName: String?, mediaType: String?
         if d.kinds & GW_KIND_FORMAT != 0 {
             guard let f = d.format else { throw InvalidInput("kind format is declared but the format table is NULL") }
-            try requireTable(Int(f.pointee.struct_size), MemoryLayout<gw_format_vtable>.size, "format")
+            try requireTable(Int(f.pointee.struct_size), formatSize10, "format")
             formatName = try text(f.pointee.name, "format.name")
             // `format=json` is the gateway's own writer: a plugin's format of that name could
             // never be chosen, and would load to no effect.
@@ -217,9 +220,20 @@ enum DescriptorCheck {
             formatName: formatName, mediaType: mediaType, exporterName: exporterName, fileExtension: fileExtension,
             sourceFileExtensions: sourceExtensions, handle: handle,
             source: d.kinds & GW_KIND_SOURCE != 0 ? d.source : nil,
-            format: d.kinds & GW_KIND_FORMAT != 0 ? d.format : nil,
+            format: d.kinds & GW_KIND_FORMAT != 0 ? d.format.map(Self.copy) : nil,
             exporter: d.kinds & GW_KIND_EXPORTER != 0 ? d.exporter : nil,
             sink: d.kinds & GW_KIND_SINK != 0 ? d.sink : nil)
+    }
+
+    /// A format table of ABI 1.0 ends after `close`.
+    static let formatSize10 = MemoryLayout<gw_format_vtable>.offset(of: \.write_error)!
+
+    /// `table` copied up to its declared size; what it does not have stays zero (NULL).
+    private static func copy(_ table: UnsafePointer<gw_format_vtable>) -> gw_format_vtable {
+        var copy = gw_format_vtable()
+        let declared = Int(table.pointee.struct_size)
+        withUnsafeMutableBytes(of: &copy) { $0.copyMemory(from: UnsafeRawBufferPointer(start: table, count: min(declared, $0.count))) }
+        return copy
     }
 
     private static func requireTable(_ size: Int, _ expected: Int, _ name: String, since: String = "1.0") throws {

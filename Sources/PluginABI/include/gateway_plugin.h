@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define GW_ABI_MAJOR 1
-#define GW_ABI_MINOR 2
+#define GW_ABI_MINOR 3
 
 /* The entry symbol's name for this major version. */
 #define GW_PLUGIN_ENTRY_SYMBOL "gw_plugin_init_v1"
@@ -372,6 +372,14 @@ typedef struct gw_byte_sink {
  *     batches in memory, so a response of any size streams in constant memory.
  *   - finish() writes whatever ends the stream (footer, end-of-stream marker). For an
  *     empty stream (begin, then finish) a format may write anything, including nothing.
+ *   - write_error() (ABI 1.3, optional): the stream failed after its first bytes were sent
+ *     to the client (a source's error, a time budget), so the response's status can no
+ *     longer say so. The host calls it once, instead of finish(), with the reason
+ *     (`message`, borrowed, UTF-8, NUL-terminated): write what tells a reader of this
+ *     format why the data stops, as the format allows (Arrow IPC: a last, empty record
+ *     batch whose message carries the reason as custom metadata). The host cuts the
+ *     response afterwards all the same (no client may take it for whole), then close().
+ *     NULL, or a table shorter than ABI 1.3's: the host writes nothing more.
  */
 typedef struct gw_format_vtable {
   uint32_t struct_size;
@@ -383,6 +391,8 @@ typedef struct gw_format_vtable {
   gw_status (*write_batch)(void *instance, const struct ArrowArray *batch, gw_error *err);
   gw_status (*finish)(void *instance, gw_error *err);
   void (*close)(void *instance);
+  /* ---- ABI 1.3 ---- */
+  gw_status (*write_error)(void *instance, const char *message, gw_error *err);
 } gw_format_vtable;
 
 /*

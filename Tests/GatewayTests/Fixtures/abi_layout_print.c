@@ -26,6 +26,7 @@ int main(void) {
   SIZE(gw_source_vtable, "gw_source_vtable");
   SIZE(gw_byte_sink, "gw_byte_sink");
   SIZE(gw_format_vtable, "gw_format_vtable");
+  AT(gw_format_vtable, write_error);
   SIZE(gw_exporter_vtable, "gw_exporter_vtable");
   SIZE(gw_sink_vtable, "gw_sink_vtable");
   SIZE(gw_plugin_descriptor, "gw_plugin_descriptor");

@@ -88,10 +88,18 @@ static void nd_close(void *inst) {
 #ifndef FIXTURE_FORMAT_NAME
 #define FIXTURE_FORMAT_NAME "ndjson"
 #endif
-static const gw_format_vtable format = {sizeof format, FIXTURE_FORMAT_NAME, "application/x-ndjson", nd_open, nd_begin,
-                                        nd_write, nd_finish, nd_close};
+/* -DFIXTURE_ABI_1_2: built as for ABI 1.2, whose format table ends before write_error. */
+#ifdef FIXTURE_ABI_1_2
+#define FORMAT_TABLE_SIZE offsetof(gw_format_vtable, write_error)
+#define FIXTURE_MINOR 2
+#else
+#define FORMAT_TABLE_SIZE sizeof(gw_format_vtable)
+#define FIXTURE_MINOR GW_ABI_MINOR
+#endif
+static const gw_format_vtable format = {FORMAT_TABLE_SIZE, FIXTURE_FORMAT_NAME, "application/x-ndjson", nd_open, nd_begin,
+                                        nd_write, nd_finish, nd_close, NULL};
 static const gw_plugin_descriptor descriptor = {
-    .struct_size = sizeof descriptor, .abi_major = GW_ABI_MAJOR, .abi_minor = GW_ABI_MINOR,
+    .struct_size = sizeof descriptor, .abi_major = GW_ABI_MAJOR, .abi_minor = FIXTURE_MINOR,
     .id = "fixture.ndjson", .version = "1.0.0", .description = "Rows as newline-delimited JSON (a C fixture).",
     .kinds = GW_KIND_FORMAT,
     .config_schema_json = "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"

@@ -5,7 +5,7 @@
 use std::os::raw::{c_char, c_int, c_void};
 
 pub const GW_ABI_MAJOR: u16 = 1;
-pub const GW_ABI_MINOR: u16 = 2;
+pub const GW_ABI_MINOR: u16 = 3;
 
 pub type gw_status = i32;
 pub const GW_OK: gw_status = 0;
@@ -176,6 +176,8 @@ pub struct gw_format_vtable {
     pub write_batch: Option<unsafe extern "C" fn(*mut c_void, *const ArrowArray, Err) -> gw_status>,
     pub finish: Option<unsafe extern "C" fn(*mut c_void, Err) -> gw_status>,
     pub close: Option<unsafe extern "C" fn(*mut c_void)>,
+    // ABI 1.3
+    pub write_error: Option<unsafe extern "C" fn(*mut c_void, *const c_char, Err) -> gw_status>,
 }
 
 #[repr(C)]

@@ -33,6 +33,7 @@ fn ours() -> Vec<(&'static str, usize)> {
         ("gw_source_vtable", size_of::<gw_source_vtable>()),
         ("gw_byte_sink", size_of::<gw_byte_sink>()),
         ("gw_format_vtable", size_of::<gw_format_vtable>()),
+        ("gw_format_vtable.write_error", offset_of!(gw_format_vtable, write_error)),
         ("gw_exporter_vtable", size_of::<gw_exporter_vtable>()),
         ("gw_sink_vtable", size_of::<gw_sink_vtable>()),
         ("gw_plugin_descriptor", size_of::<gw_plugin_descriptor>()),
@@ -52,7 +53,7 @@ fn layouts_match_the_header() {
             ("gw_http_header", 16), ("gw_http_request", 64), ("gw_http_request.body_len", 48),
             ("gw_http_request.timeout_ms", 56), ("gw_http_response", 48), ("gw_bytes", 24), ("gw_host_api", 128),
             ("gw_host_api.log", 8), ("gw_host_api.shared_lock", 80), ("gw_host_api.pace", 112),
-            ("gw_host_api.reject_row", 120), ("gw_source_vtable", 48), ("gw_byte_sink", 16), ("gw_format_vtable", 64),
+            ("gw_host_api.reject_row", 120), ("gw_source_vtable", 48), ("gw_byte_sink", 16), ("gw_format_vtable", 72), ("gw_format_vtable.write_error", 64),
             ("gw_exporter_vtable", 64), ("gw_sink_vtable", 56), ("gw_plugin_descriptor", 88),
             ("gw_plugin_descriptor.kinds", 32), ("gw_plugin_descriptor.source", 56), ("gw_plugin_descriptor.sink", 80)]
             .iter().map(|(k, v)| (k.to_string(), *v)).collect(),
