@@ -20,6 +20,21 @@ import Testing
         #expect(run.status == 0 && run.output.hasPrefix("ok "), "\(run.output)")
     }
 
+    /// sdk/c's fake host table: the C fixture sink unit-tested without the gateway (open,
+    /// begin, a batch from the helpers, commit; a refused row reaches the fake's reject_row;
+    /// state round-trips), under the sanitizers.
+    @Test func aCPluginIsUnitTestedWithTheFakeHost() throws {
+        let dir = TestSupport.temporaryDirectory("c-fake-host")
+        let build = try TestSupport.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-g",
+                                                         "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                                                         "-I", TestSupport.abiInclude, "-I", TestSupport.helpersInclude,
+                                                         "-o", "\(dir)/fake_test", "\(TestSupport.fixtures)/fake_host_sink_test.c",
+                                                         "\(TestSupport.fixtures)/fixture_sink.c"])
+        try #require(build.status == 0, "\(build.output)")
+        let run = try TestSupport.run("\(dir)/fake_test", ["\(dir)/out.tsv"])
+        #expect(run.status == 0 && run.output == "ok\n", "\(run.output)")
+    }
+
     /// The layout checks catch a plugin built with another struct packing.
     @Test func layoutChecksRefuseAWrongLayout() throws {
         let dir = TestSupport.temporaryDirectory("c-layout")

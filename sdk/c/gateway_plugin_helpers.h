@@ -54,15 +54,8 @@
  * older plugin or host fills it. Define GW_NO_LAYOUT_CHECKS to leave them out.
  * ======================================================================================== */
 
-/* The struct_size values of each version, for code that must accept older tables. */
-#define GW_HOST_API_SIZE_1_0 80u   /* ends before shared_lock */
-#define GW_HOST_API_SIZE_1_1 120u  /* ends before reject_row */
-#define GW_HOST_API_SIZE_1_2 128u
-#define GW_DESCRIPTOR_SIZE_1_0 80u /* ends before sink; 1.1 did not change it */
-#define GW_DESCRIPTOR_SIZE_1_1 80u
-#define GW_DESCRIPTOR_SIZE_1_2 88u
-#define GW_FORMAT_VTABLE_SIZE_1_0 64u /* ends before write_error; 1.1 and 1.2 did not change it */
-#define GW_FORMAT_VTABLE_SIZE_1_3 72u
+/* The struct_size values of each version (GW_HOST_API_SIZE_1_0, …) are in gateway_plugin.h;
+ * the checks below pin them, and every offset, to the numbers of 64-bit Linux. */
 
 #ifndef GW_NO_LAYOUT_CHECKS
 /* A C99 static assertion: the array size is negative when the condition is false. */
@@ -141,13 +134,13 @@ GWH_AT(gw_plugin_descriptor, example_config_json, 48);
 GWH_AT(gw_plugin_descriptor, source, 56);
 GWH_AT(gw_plugin_descriptor, format, 64);
 GWH_AT(gw_plugin_descriptor, exporter, 72);
-GWH_CHECK(host_api_1_0, offsetof(gw_host_api, shared_lock) == GW_HOST_API_SIZE_1_0);
+GWH_CHECK(host_api_1_0, GW_HOST_API_SIZE_1_0 == 80);
 #if GW_ABI_MINOR >= 3
-GWH_CHECK(format_1_0, offsetof(gw_format_vtable, write_error) == GW_FORMAT_VTABLE_SIZE_1_0);
+GWH_CHECK(format_1_0, GW_FORMAT_VTABLE_SIZE_1_0 == 64);
 #else
-GWH_SIZE(gw_format_vtable, GW_FORMAT_VTABLE_SIZE_1_0);
+GWH_SIZE(gw_format_vtable, 64);
 #endif
-GWH_CHECK(descriptor_1_0, offsetof(gw_plugin_descriptor, sink) == GW_DESCRIPTOR_SIZE_1_0);
+GWH_CHECK(descriptor_1_0, GW_DESCRIPTOR_SIZE_1_0 == 80);
 
 /* ABI 1.1: shared services in the host table. */
 #if GW_ABI_MINOR >= 1
@@ -156,13 +149,13 @@ GWH_AT(gw_host_api, shared_unlock, 88);
 GWH_AT(gw_host_api, shared_state_get, 96);
 GWH_AT(gw_host_api, shared_state_set, 104);
 GWH_AT(gw_host_api, pace, 112);
-GWH_CHECK(host_api_1_1, offsetof(gw_host_api, reject_row) == GW_HOST_API_SIZE_1_1);
+GWH_CHECK(host_api_1_1, GW_HOST_API_SIZE_1_1 == 120);
 #endif
 
 /* ABI 1.2: the sink kind, reject_row. */
 #if GW_ABI_MINOR >= 2
 GWH_AT(gw_host_api, reject_row, 120);
-GWH_SIZE(gw_host_api, GW_HOST_API_SIZE_1_2);
+GWH_CHECK(host_api_1_2, GW_HOST_API_SIZE_1_2 == 128);
 GWH_SIZE(gw_sink_vtable, 56);
 GWH_AT(gw_sink_vtable, open, 8);
 GWH_AT(gw_sink_vtable, begin, 16);
@@ -171,13 +164,13 @@ GWH_AT(gw_sink_vtable, commit, 32);
 GWH_AT(gw_sink_vtable, abort, 40);
 GWH_AT(gw_sink_vtable, close, 48);
 GWH_AT(gw_plugin_descriptor, sink, 80);
-GWH_SIZE(gw_plugin_descriptor, GW_DESCRIPTOR_SIZE_1_2);
+GWH_CHECK(descriptor_1_2, GW_DESCRIPTOR_SIZE_1_2 == 88);
 #endif
 
 /* ABI 1.3: a format's write_error. */
 #if GW_ABI_MINOR >= 3
 GWH_AT(gw_format_vtable, write_error, 64);
-GWH_SIZE(gw_format_vtable, GW_FORMAT_VTABLE_SIZE_1_3);
+GWH_CHECK(format_1_3, GW_FORMAT_VTABLE_SIZE_1_3 == 72);
 #endif
 #endif /* GW_NO_LAYOUT_CHECKS */
 

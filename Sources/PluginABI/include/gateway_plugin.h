@@ -1,7 +1,7 @@
 /*
  * gateway_plugin.h: the whole contract between the gateway host and its plugins.
  *
- * ABI version 1.2.  Pure C99, no dependency but <stdint.h> and <stddef.h>.
+ * ABI version 1.3.  Pure C99, no dependency but <stdint.h> and <stddef.h>.
  *
  * A plugin is a shared library (.so) that exports ONE symbol:
  *
@@ -318,8 +318,11 @@ typedef struct gw_host_api {
  * host from then on) is a valid ArrowArrayStream: the host reads it and calls its release
  * callback, possibly from another thread; the stream may call host services with the
  * instance's ctx until it is released. Errors while streaming are reported through the
- * stream's get_next() return value (an errno value, EIO for instance; ECANCELED when
- * cancelled) and get_last_error().
+ * stream's get_next() return value (an errno value) and get_last_error(). The host reads
+ * the errno as a status: ECANCELED → GW_CANCELLED, EINVAL → GW_INVALID_ARGUMENT,
+ * EAGAIN → GW_UNAVAILABLE (retryable), EACCES → GW_DENIED, ENOENT → GW_NOT_FOUND,
+ * ENOTSUP → GW_UNSUPPORTED, EIO → GW_IO, anything else → GW_INTERNAL. (PluginKit's streams
+ * write the other way: GW_RATE_LIMITED also as EAGAIN, GW_AUTH as EACCES.)
  *
  * finish() tells the source that everything the last stream produced has been durably
  * delivered, so it may commit cursors (for example in host state) and a later read resumes
@@ -484,6 +487,28 @@ typedef struct gw_plugin_descriptor {
   /* ---- ABI 1.2 ---- */
   const gw_sink_vtable *sink;
 } gw_plugin_descriptor;
+
+/*
+ * VERSION FACTS. The struct_size each released version gives each table, for code that
+ * must accept older tables (a host reading a plugin's, a plugin reading the host's): a
+ * table's size at a version is where the first field a later version added begins. A
+ * reader copies min(struct_size, its own size) and treats what lies beyond as absent.
+ * (Like ADBC's ADBC_DRIVER_1_0_0_SIZE.) scripts/check-abi.py proves, against the frozen
+ * headers in sdk/abi-history/, that every released table is a prefix of today's.
+ */
+#define GW_HOST_API_SIZE_1_0 (offsetof(gw_host_api, shared_lock))
+#define GW_HOST_API_SIZE_1_1 (offsetof(gw_host_api, reject_row))
+#define GW_HOST_API_SIZE_1_2 (sizeof(gw_host_api))
+#define GW_HOST_API_SIZE_1_3 GW_HOST_API_SIZE_1_2
+#define GW_DESCRIPTOR_SIZE_1_0 (offsetof(gw_plugin_descriptor, sink))
+#define GW_DESCRIPTOR_SIZE_1_1 GW_DESCRIPTOR_SIZE_1_0
+#define GW_DESCRIPTOR_SIZE_1_2 (sizeof(gw_plugin_descriptor))
+#define GW_DESCRIPTOR_SIZE_1_3 GW_DESCRIPTOR_SIZE_1_2
+#define GW_SOURCE_VTABLE_SIZE_1_0 (sizeof(gw_source_vtable))
+#define GW_FORMAT_VTABLE_SIZE_1_0 (offsetof(gw_format_vtable, write_error))
+#define GW_FORMAT_VTABLE_SIZE_1_3 (sizeof(gw_format_vtable))
+#define GW_EXPORTER_VTABLE_SIZE_1_0 (sizeof(gw_exporter_vtable))
+#define GW_SINK_VTABLE_SIZE_1_2 (sizeof(gw_sink_vtable))
 
 /*
  * The entry point every plugin exports (with GW_EXPORT or its equivalent).
