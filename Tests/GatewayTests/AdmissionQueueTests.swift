@@ -65,10 +65,11 @@ import Testing
         }
     }
 
-    /// A hostile client with 64 connections of long queries runs its share (4) and no more:
-    /// another client's query is admitted at once, and answered while the 64 still run or wait.
+    /// A hostile client with 64 connections of queries that never end runs its share (4) and
+    /// no more: another client's query is admitted at once, and answered while the 64 still
+    /// run or wait.
     @Test func aHostileClientDoesNotHoldBackAnother() async throws {
-        let (gateway, token) = try ResourceLimitTests.gateway { $0.limits.queryTimeoutSeconds = 300 }
+        let (gateway, token) = try ResourceLimitTests.gatewayWithSlowSource { $0.limits.queryTimeoutSeconds = 300 }
         let (_, other) = try gateway.tokens.create(name: "other", scopes: ["query"])
         // A client of its own: the shared one opens at most 8 connections to a host.
         var configuration = HTTPClient.Configuration()
@@ -76,7 +77,7 @@ import Testing
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         defer { _ = client.shutdown() }
         try await TestServer.with(gateway) { server in
-            let url = server.base + ResourceLimitTests.storeQuery(ResourceLimitTests.runaway, token: token)
+            let url = server.base + ResourceLimitTests.slowQuery(token: token)
             let hostile = (0..<64).map { _ in Task { _ = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(300)) } }
             #expect(await ResourceLimitTests.eventually { gateway.limiter.running == 4 && gateway.limiter.waiting == 60 })
             for _ in 0..<5 {

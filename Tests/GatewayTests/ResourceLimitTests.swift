@@ -16,6 +16,23 @@ import Testing
 
     static let runaway = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) AS n FROM r"
 
+    /// A gateway whose datasource `slow` never answers (a C fixture that sleeps in get_next,
+    /// deaf to cancel): queries that hold their slot without burning the CPU the other
+    /// suites running beside this one measure time with. Given up on 2 s after their
+    /// client leaves.
+    static func gatewayWithSlowSource(_ configure: (inout GatewayConfig) -> Void = { _ in }) throws -> (Gateway, String) {
+        let dir = TestSupport.temporaryDirectory("slow-source")
+        try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(dir)/slow.so", defines: ["FIXTURE_HANG_IN_NEXT"])
+        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { config in
+            config.datasources = ["slow": DatasourceDefinition(plugin: "fixture.good", config: .object(["rows": .number(10)]))]
+            configure(&config)
+        }
+        let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
+        return (gateway, token)
+    }
+
+    static func slowQuery(token: String) -> String { "/api/v1/datasource/slow/query?token=\(token)" }
+
     static func storeQuery(_ sql: String, token: String) -> String {
         "/api/v1/datasource/store/query?token=\(token)&query=" + (sql.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? sql)
     }
@@ -66,7 +83,7 @@ import Testing
     /// client runs at most its share; more of its requests wait their turn (a bounded
     /// queue, a bounded wait), and another client's request takes a free slot at once.
     @Test func oneClientCannotTakeEveryWorker() async throws {
-        let (gateway, token) = try Self.gateway { config in
+        let (gateway, token) = try Self.gatewayWithSlowSource { config in
             config.limits.maxConcurrentPerClient = 2
             config.limits.maxConcurrentRequests = 3
             config.limits.maxQueuedPerClient = 1
@@ -77,7 +94,7 @@ import Testing
         }
         let (_, other) = try gateway.tokens.create(name: "other", scopes: ["query"])
         try await TestServer.with(gateway) { server in
-            let path = Self.storeQuery(Self.runaway, token: token)
+            let path = Self.slowQuery(token: token)
             let slow = (0..<2).map { _ in Task { try await server.request(.GET, path) } }
             #expect(await Self.eventually { gateway.limiter.running == 2 })
             // A third of this client's waits its turn; a fourth finds its queue full.
