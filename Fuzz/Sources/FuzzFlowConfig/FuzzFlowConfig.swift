@@ -3,7 +3,8 @@ import Foundation
 import PluginKit
 
 /// A dataflow's body as add-dataflow reads it: the fields, the config (transforms, cron
-/// schedule, numbers), the en_name made from the name; and a schedule's next times.
+/// schedule, numbers, declared params), the en_name made from the name, an execute's params;
+/// and a schedule's next times.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -16,6 +17,17 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             _ = plan.transforms.map { $0.make() }
         }
         _ = try? DataFlowRoutes.ids(body, "children_ids")
+        // An execute's params, against the flow's declared ones (or none): read, checked,
+        // turned into parameter values; never a trap.
+        if let params = body["params"], case .object = params {
+            let declared = (try? DataFlowRoutes.config(body)).flatMap { try? FlowPlan.parse($0) }?.declaredParams
+            for spec in [declared, nil] {
+                if let run = try? RunParams(json: params.compactText, declared: spec) {
+                    _ = run.parameterValues
+                    _ = run.unused(accepted: ["a"])
+                }
+            }
+        }
     }
     // The same bytes as a bare cron expression.
     let text = String(decoding: bytes, as: UTF8.self)

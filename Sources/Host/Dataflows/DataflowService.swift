@@ -105,19 +105,14 @@ public final class DataflowService: Sendable {
         running.add(run.id, ActiveRun(run: run, control: control))
         log(flow.id, run: run.id, .info, "dataflow", "\(run.executionId) queued (\(trigger))")
         let queued = run
-        let done = Flag()
         let job = threads.submit { [self] in
-            defer {
-                done.set()
-                running.remove(queued.id)
-            }
+            defer { running.remove(queued.id) }
             perform(flow, run: queued, control: control)
         }
         // Stopped (its timeout, a cancel, a shutdown) and still not back: a plugin call
         // deaf to cancel. The run ends now with the reason, and its thread's place is freed.
-        StuckWork.watch(control, done: done, kind: "dataflow") { [self, weak control] in
+        StuckWork.watch(control, job: job, on: threads, kind: "dataflow") { [self, weak control] in
             guard let control else { return }
-            threads.abandon(job)
             let reason = control.stopReason.map { describe(RunStopped(reason: $0), control: control) } ?? "stopped"
             for (id, active) in running.all where active.control === control {
                 running.remove(id)
@@ -164,10 +159,13 @@ public final class DataflowService: Sendable {
 
     /// Writes again the ends the store could not take (called every maintenance tick).
     func recordEndings() {
-        endings.retry { id, e in
-            _ = try store.finishRun(run: id, status: e.status, error: e.error, progress: e.progress, rowsRead: e.counts?.read,
-                                    rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt)
-        }
+        endings.retry { id, e in _ = try writeEnd(id, e) }
+    }
+
+    /// Writes a run's end; false when it had ended already.
+    private func writeEnd(_ run: Int64, _ e: RunEnding) throws -> Bool {
+        try store.finishRun(run: run, status: e.status, error: e.error, progress: e.progress, rowsRead: e.counts?.read,
+                            rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt)
     }
 
     /// No new run starts from now on (the gateway is shutting down).
@@ -304,10 +302,7 @@ public final class DataflowService: Sendable {
     /// the line said in its log. False when it had ended already (a cancel came first).
     @discardableResult
     private func end(_ run: DataflowRun, _ ending: RunEnding, _ level: DataflowLog.Level, _ line: String) -> Bool {
-        let ended = endings.record(run.id, ending) { e in
-            try store.finishRun(run: run.id, status: e.status, error: e.error, progress: e.progress, rowsRead: e.counts?.read,
-                                rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt)
-        }
+        let ended = endings.record(run.id, ending) { e in try writeEnd(run.id, e) }
         if ended { log(run.dataflowId, run: run.id, level, "dataflow", line) }
         return ended
     }

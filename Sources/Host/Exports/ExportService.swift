@@ -102,16 +102,13 @@ public final class ExportService: Sendable {
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
         }
         running.add(key, context)
-        let done = Flag()
         let job = threads.submit { [self] in
-            defer { done.set() }
             run(task, request: request, context: context)
             running.remove(key)
         }
         // Cancelled and still not back after the grace: a plugin deaf to cancel. The task
         // ends, and its thread's place goes to the next one.
-        StuckWork.watch(whenStopped: context.onCancel, done: done, kind: "export") { [self] in
-            threads.abandon(job)
+        StuckWork.watch(whenStopped: context.onCancel, job: job, on: threads, kind: "export") { [self] in
             running.remove(key)
             if finish(task, .failed, failReason: "stopped, but a plugin did not return when told to: its thread was abandoned") {
                 log(task.id, "failed: a plugin did not return when told to stop; its thread was abandoned")
@@ -185,7 +182,7 @@ public final class ExportService: Sendable {
     @discardableResult
     func finish(_ task: ExportTask, _ status: ExportTask.Status, failReason: String = "", file: String = "") -> Bool {
         endings.record(task.id, TaskEnding(status: status, failReason: failReason.bounded(toUTF8Bytes: 4_096), file: file, at: Date())) { e in
-            try store.finishTask(id: task.id, status: e.status, failReason: e.failReason, file: e.file, at: e.at)
+            try writeEnd(task.id, e)
         }
     }
 
@@ -203,7 +200,12 @@ public final class ExportService: Sendable {
 
     /// Writes again the ends the store could not take (called every maintenance tick).
     func recordEndings() {
-        endings.retry { id, e in _ = try store.finishTask(id: id, status: e.status, failReason: e.failReason, file: e.file, at: e.at) }
+        endings.retry { id, e in _ = try writeEnd(id, e) }
+    }
+
+    /// Writes a task's end; false when it had ended already.
+    private func writeEnd(_ task: Int64, _ e: TaskEnding) throws -> Bool {
+        try store.finishTask(id: task, status: e.status, failReason: e.failReason, file: e.file, at: e.at)
     }
 
     /// Writes a line into a task's log; a line the store cannot take goes to the server log.

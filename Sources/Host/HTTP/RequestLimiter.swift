@@ -43,7 +43,10 @@ public final class RequestLimiter: Sendable {
         var turn = 0
         var queued = 0
         var nextId: UInt64 = 0
-        /// Waiters cancelled before they were queued (their task was cancelled first).
+        /// Waiters told to wait whose continuation is not queued yet, and those of them
+        /// cancelled in that moment (their task was cancelled first). Both only ever hold
+        /// ids between `acquire`'s decision and `enqueue`.
+        var notQueuedYet: Set<UInt64> = []
         var cancelledEarly: Set<UInt64> = []
         /// A sweep of waits that ran out is scheduled (one at a time, while anyone waits).
         var sweeping = false
@@ -102,6 +105,7 @@ public final class RequestLimiter: Sendable {
                     retryAfterSeconds: 1), limit: "total")
             }
             s.nextId += 1
+            s.notQueuedYet.insert(s.nextId)
             return .wait(s.nextId)
         }
         switch admission {
@@ -126,6 +130,7 @@ public final class RequestLimiter: Sendable {
 
     private func enqueue(_ waiter: Waiter, client: String) {
         let (cancelled, sweep) = state.withLock { s -> (Bool, Bool) in
+            s.notQueuedYet.remove(waiter.id)
             if s.cancelledEarly.remove(waiter.id) != nil { return (true, false) }
             if s.queues[client] == nil { s.waitingClients.append(client) }
             s.queues[client, default: []].append(waiter)
@@ -183,8 +188,9 @@ public final class RequestLimiter: Sendable {
     private func remove(_ id: UInt64, client: String, with error: Error) -> Bool {
         let found: Waiter? = state.withLock { s in
             guard var queue = s.queues[client], let index = queue.firstIndex(where: { $0.id == id }) else {
-                // Not queued yet (cancelled before it got there), or already admitted.
-                if error is CancellationError { s.cancelledEarly.insert(id) }
+                // Cancelled before its continuation was queued: `enqueue` fails it. Admitted
+                // (or timed out) already: nothing to do.
+                if s.notQueuedYet.contains(id) { s.cancelledEarly.insert(id) }
                 return nil
             }
             let waiter = queue.remove(at: index)

@@ -35,21 +35,27 @@ final class DedicatedThreads: @unchecked Sendable {
     /// `idle + handedOver.count`.
     private var idle = 0
 
-    /// One submitted job.
+    /// One submitted job: waiting, then running, then over (returned, or abandoned).
     final class Job: Sendable {
+        fileprivate static let waiting: UInt8 = 0, running: UInt8 = 1, over: UInt8 = 2
         /// Taken (and so let go) when the job starts: whoever keeps the job to abandon it
         /// later (a stop hook) does not keep what the work captured alive after it ran.
         private let work: Mutex<(@Sendable () -> Void)?>
-        /// Set when the job returned or was abandoned, whichever came first.
-        fileprivate let over = Atomic<Bool>(false)
+        fileprivate let state = Atomic<UInt8>(Job.waiting)
         fileprivate init(_ work: @escaping @Sendable () -> Void) { self.work = Mutex(work) }
 
-        fileprivate func run() {
+        /// Runs the work, unless the job was abandoned before it started (then it is
+        /// skipped). False when it was abandoned while it ran: its place is given away.
+        fileprivate func run() -> Bool {
             let work = self.work.withLock { w in
                 defer { w = nil }
                 return w
             }
+            guard state.compareExchange(expected: Job.waiting, desired: Job.running, ordering: .acquiringAndReleasing).exchanged else {
+                return true  // abandoned while it waited: never run, its place is kept
+            }
             work?()
+            return state.exchange(Job.over, ordering: .acquiringAndReleasing) == Job.running
         }
     }
 
@@ -76,34 +82,57 @@ final class DedicatedThreads: @unchecked Sendable {
         return job
     }
 
-    /// Gives `job`'s place to the next waiting job (see the type's comment). A job that has
+    /// What `abandon` found the job doing.
+    enum Abandoned {
+        /// It ran: its thread is left to it, its place went to the next job.
+        case running
+        /// It had not started: it never will.
+        case waiting
+        /// It had returned (or was abandoned before): nothing changed.
+        case over
+    }
+
+    /// Gives up on `job` (see the type's comment): a running job's place goes to the next
+    /// waiting job; a job still waiting will be skipped when its turn comes. A job that has
     /// returned already, or was abandoned before, is left alone.
-    func abandon(_ job: Job) {
-        guard !job.over.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    @discardableResult
+    func abandon(_ job: Job) -> Abandoned {
+        switch job.state.exchange(Job.over, ordering: .acquiringAndReleasing) {
+        case Job.waiting: return .waiting
+        case Job.running: break
+        default: return .over
+        }
         let start = condition.withLock { () -> Job? in
             placed -= 1
             return placeNext()
         }
         if let start { spawn(start) }
+        return .running
     }
 
     /// With `condition` locked: gives the next waiting job a place if there is one free,
     /// handing it to a waiting thread if one waits. Returns the job when a thread must be
     /// started for it.
     private func placeNext() -> Job? {
-        guard placed < limit, head < waiting.count else { return nil }
-        let job = waiting[head]
-        head += 1
-        if head > 64 && head * 2 > waiting.count {
-            waiting.removeFirst(head)
-            head = 0
-        }
+        guard placed < limit, let job = popWaiting() else { return nil }
         placed += 1
         guard idle > 0 else { return job }
         idle -= 1
         handedOver.append(job)
         condition.signal()
         return nil
+    }
+
+    /// With `condition` locked: the first waiting job, taken out of the queue.
+    private func popWaiting() -> Job? {
+        guard head < waiting.count else { return nil }
+        let job = waiting[head]
+        head += 1
+        if head > 64 && head * 2 > waiting.count {
+            waiting.removeFirst(head)
+            head = 0
+        }
+        return job
     }
 
     private func spawn(_ first: Job) {
@@ -118,9 +147,8 @@ final class DedicatedThreads: @unchecked Sendable {
     private func run(_ first: Job) {
         var job = first
         while true {
-            job.run()
             // Abandoned while it ran: its place was given away already; this thread just ends.
-            guard !job.over.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            guard job.run() else { return }
             guard let next = nextJob() else { return }
             job = next
         }
@@ -131,12 +159,8 @@ final class DedicatedThreads: @unchecked Sendable {
     private func nextJob() -> Job? {
         condition.lock()
         defer { condition.unlock() }
-        if head < waiting.count {
-            // The place passes to the next waiting job.
-            let job = waiting[head]
-            head += 1
-            return job
-        }
+        // The place passes to the next waiting job.
+        if let job = popWaiting() { return job }
         placed -= 1
         guard idle + handedOver.count < keepIdle else { return nil }
         idle += 1

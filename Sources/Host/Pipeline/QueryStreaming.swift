@@ -68,12 +68,8 @@ enum QueryStreaming {
         let watch = ConnectionWatch.shared.onClose(connection) { control.stop(.clientGone) }
         // The request's slot is held until the work returns, or is given up on.
         let held = HeldForWork(permit, watch)
-        let done = Flag()
         let job = Workers.submit {
-            defer {
-                done.set()
-                held.release()
-            }
+            defer { held.release() }
             do {
                 produce(try open(), ends, into: channel, requestId: requestId, logger: logger)
             } catch {
@@ -82,12 +78,11 @@ enum QueryStreaming {
         }
         // Stopped (deadline, client gone, shutdown) and still not back: a plugin deaf to
         // cancel. The client gets its answer now, and the slot and the worker are freed.
-        StuckWork.watch(control, done: done, kind: "query") { [weak control] in
+        StuckWork.watch(control, job: job, on: Workers.pool, kind: "query") { [weak control] in
             let reason = control?.error ?? APIError(.gatewayTimeout, "the query was stopped")
             channel.finish(error: reason)
-            Workers.pool.abandon(job)
             held.release()
-            logger.warning("the query's work did not return within \(StuckWork.grace) of being stopped (\(reason.message)): its worker thread is abandoned (a plugin call that ignores cancel?)")
+            logger.warning("the query's work had not returned \(StuckWork.grace) after it was stopped (\(reason.message)): given up on (a plugin call that ignores cancel?)")
         }
         let first: ByteBuffer?
         do {
