@@ -22,6 +22,12 @@ public struct GatewayRequestContext: RequestContext {
         channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
+    /// Who the request limiter counts this request against: its token when it was admitted
+    /// with one, else its address (pushes and uploads carry their credential in the body).
+    public var limiterClient: String {
+        token.map { "token:\($0.id)" } ?? "address:\(clientAddress)"
+    }
+
     /// Bodies are read with `Request.collectBody(limit:)`, which applies the configured
     /// limit; this is the ceiling for anything read another way.
     public var maxUploadSize: Int { 64 * 1024 * 1024 }

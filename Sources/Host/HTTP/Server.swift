@@ -39,6 +39,11 @@ public enum GatewayServer {
 
     /// Every route, behind the middleware every request passes.
     static func router(_ gateway: Gateway) -> Router<GatewayRequestContext> {
+        guardedRoutes(gateway).router
+    }
+
+    /// The router with the access rule of each of its routes.
+    static func guardedRoutes(_ gateway: Gateway) -> GuardedRoutes {
         let styles = EnvelopeStyles(fallback: .gateway)
         let router = Router(context: GatewayRequestContext.self)
         // First: Hummingbird applies middleware only to the routes registered after it.
@@ -46,15 +51,16 @@ public enum GatewayServer {
         // turned into envelopes), by route pattern.
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(EnvelopeMiddleware(styles: styles))
-        AdminRoutes.register(on: router, styles: styles, gateway: gateway)
-        DatasetPushRoutes.register(on: router, styles: styles, gateway: gateway)
-        QueryRoutes.register(on: router, styles: styles, gateway: gateway)
-        FileUploadRoutes.register(on: router, styles: styles, gateway: gateway)
-        ExportRoutes.register(on: router, styles: styles, gateway: gateway)
-        DataFlowRoutes.register(on: router, styles: styles, gateway: gateway)
-        ConsoleRoutes.register(on: router)
-        OpenAPIRoutes.register(on: router)
-        return router
+        let routes = GuardedRoutes(router, tokens: gateway.tokens)
+        AdminRoutes.register(on: routes, styles: styles, gateway: gateway)
+        DatasetPushRoutes.register(on: routes, styles: styles, gateway: gateway)
+        QueryRoutes.register(on: routes, styles: styles, gateway: gateway)
+        FileUploadRoutes.register(on: routes, styles: styles, gateway: gateway)
+        ExportRoutes.register(on: routes, styles: styles, gateway: gateway)
+        DataFlowRoutes.register(on: routes, styles: styles, gateway: gateway)
+        ConsoleRoutes.register(on: routes)
+        OpenAPIRoutes.register(on: routes)
+        return routes
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down within `server.shutdownGraceSeconds`:

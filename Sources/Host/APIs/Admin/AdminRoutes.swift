@@ -3,21 +3,21 @@ import Hummingbird
 
 /// `GET /healthz`, `GET /metrics`, and the administrator's routes under `/admin` (scope `admin`).
 enum AdminRoutes {
-    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+    static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/admin", .gateway)
 
         // Load balancers call this many times a second: the body is written directly.
-        router.get("/healthz") { _, context -> Response in
+        routes.get("/healthz", access: .open) { _, context -> Response in
             Envelope.successRaw(.gateway, data: #"{"plugins":\#(gateway.registry.activeCount),"status":"ok"}"#, requestId: context.requestId)
         }
 
         // Prometheus scrapes with a token of scope `metrics` (or `admin`).
-        router.group("/metrics").add(middleware: RequireScope(scope: "metrics", tokens: gateway.tokens)).get { _, _ -> Response in
+        routes.get("/metrics", access: .scope("metrics")) { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: GatewayMetrics.text())))
         }
 
-        let admin = router.group("/admin").add(middleware: RequireScope(scope: "admin", tokens: gateway.tokens))
+        let admin = routes.group("/admin", access: .scope("admin"))
         // Listing checks every configured use of a plugin by opening an instance: off the event loop.
         admin.get("/plugins") { _, context -> Response in
             let list = try await Workers.run { PluginInfo.list(gateway.registry, uses: gateway.pluginUses()) }
@@ -31,10 +31,10 @@ enum AdminRoutes {
         }
         registerDatasets(on: admin, gateway: gateway)
         registerDataModels(on: admin, gateway: gateway)
-        TokenRoutes.register(on: router, admin: admin, gateway: gateway)
+        TokenRoutes.register(on: routes, admin: admin, gateway: gateway)
     }
 
-    static func registerDatasets(on admin: RouterGroup<GatewayRequestContext>, gateway: Gateway) {
+    static func registerDatasets(on admin: GuardedRoutes, gateway: Gateway) {
         admin.get("/datasets") { _, context -> Response in
             let list = try await Workers.run {
                 let all = try gateway.datasets.all()
@@ -57,7 +57,7 @@ enum AdminRoutes {
     }
 
     /// Data models: listed, read, defined (checked in full first) and removed.
-    static func registerDataModels(on admin: RouterGroup<GatewayRequestContext>, gateway: Gateway) {
+    static func registerDataModels(on admin: GuardedRoutes, gateway: Gateway) {
         admin.get("/datamodels") { _, context -> Response in
             let list = try await Workers.run { try gateway.datamodels.all().map { DataModelInfo(id: $0.id, source: $0.configured ? "config" : "admin", definition: $0.definition) } }
             return Envelope.success(.gateway, data: list, requestId: context.requestId)

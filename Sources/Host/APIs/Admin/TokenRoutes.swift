@@ -6,11 +6,11 @@ import Hummingbird
 /// `/admin/tokens` (scope `admin`) to list, create and revoke. The same store as
 /// `gateway tokens`; a secret is returned once, by the create call.
 enum TokenRoutes {
-    static func register(on router: Router<GatewayRequestContext>, admin: RouterGroup<GatewayRequestContext>, gateway: Gateway) {
+    static func register(on routes: GuardedRoutes, admin: GuardedRoutes, gateway: Gateway) {
         let tokens = gateway.tokens
         // What the presented token may do: the console shows only the views its scopes open.
-        router.get("/whoami") { request, context -> Response in
-            let token = try RequireScope.authenticate(request, tokens: tokens)
+        routes.get("/whoami", access: .anyToken) { _, context -> Response in
+            guard let token = context.token else { throw APIError.unauthorized("missing token") }
             return Envelope.success(.gateway, data: Identity(token), requestId: context.requestId)
         }
         admin.get("/tokens") { _, context -> Response in

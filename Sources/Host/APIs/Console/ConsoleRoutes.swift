@@ -5,7 +5,7 @@ import Hummingbird
 /// no outside fetch). The page holds no secret and needs no token to load; everything it
 /// shows comes from the public API with the token the operator signs in with.
 enum ConsoleRoutes {
-    static func register(on router: Router<GatewayRequestContext>) {
+    static func register(on routes: GuardedRoutes) {
         let page = ByteBuffer(bytes: PackageResources.console_html)
         let headers: HTTPFields = [
             .contentType: "text/html; charset=utf-8",
@@ -14,7 +14,7 @@ enum ConsoleRoutes {
             .init("Referrer-Policy")!: "no-referrer",
             .cacheControl: "no-cache",
         ]
-        router.get("/console") { _, _ -> Response in
+        routes.get("/console", access: .open) { _, _ -> Response in
             Response(status: .ok, headers: headers, body: .init(byteBuffer: page))
         }
     }

@@ -7,14 +7,14 @@ import PluginKit
 /// (`get-dataflow-runs/{id}`) and `cancel-execution/{execution_id}`. A bearer token (or
 /// `?token=`) with scope `dataflow` unless `dataflows.requireToken` is false.
 enum DataFlowRoutes {
-    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+    static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/api/data-flow", .codeMessage)
-        let flows = router.group("/api/data-flow")
+        let flows = routes.group("/api/data-flow", access: .scope("dataflow", required: gateway.config.dataflows.requireToken))
         let service = gateway.dataflows, store = gateway.store
         // Every handler: authorized, then its store work on a worker thread.
-        func on(_ method: HTTPRequest.Method, _ path: RouterPath, message: String = "success",
+        func on(_ method: HTTPRequest.Method, _ path: String, message: String = "success",
                 _ body: @escaping @Sendable (Request, GatewayRequestContext, ByteBuffer) throws -> any Encodable & Sendable) {
-            flows.on(path, method: method) { request, context -> Response in
+            flows.on(method, path) { request, context -> Response in
                 let permit = try await admit(request, context, gateway)
                 defer { withExtendedLifetime(permit) {} }
                 let bytes = method == .get || method == .delete ? ByteBuffer() : try await request.collectBody(limit: 1 << 20)
@@ -143,16 +143,11 @@ enum DataFlowRoutes {
         }
     }
 
-    /// Authorizes the request (scope `dataflow` unless `dataflows.requireToken` is false)
-    /// and counts it with the other requests that hold a worker or wait on another system
-    /// (pages of runs and logs can be large; create-script waits on its endpoint): one
-    /// client cannot take them all.
+    /// Counts the request with the other requests that hold a worker or wait on another
+    /// system (pages of runs and logs can be large; create-script waits on its endpoint):
+    /// one client cannot take them all.
     static func admit(_ request: Request, _ context: GatewayRequestContext, _ gateway: Gateway) async throws -> RequestLimiter.Permit {
-        var client = "address:\(context.clientAddress)"
-        if gateway.config.dataflows.requireToken {
-            client = "token:\(try RequireScope.authorize(request, scope: "dataflow", tokens: gateway.tokens).id)"
-        }
-        return try await gateway.limiter.acquire(client: client)
+        try await gateway.limiter.acquire(client: context.limiterClient)
     }
 
     // MARK: reading requests

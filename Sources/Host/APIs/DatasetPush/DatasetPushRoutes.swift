@@ -4,11 +4,11 @@ import Hummingbird
 /// Seed 000: `POST /echart/dataset_api/`, clients push rows into a dataset with a signed
 /// token. Envelope `{"status": 200, "msg": "success"}`; errors the same with their status.
 enum DatasetPushRoutes {
-    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+    static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/echart", .statusMsg)
-        router.post("/echart/dataset_api") { request, context -> Response in
+        routes.post("/echart/dataset_api", access: .signedFields) { request, context -> Response in
             // Counted by address: the credential is inside the body, which is read first.
-            let permit = try await gateway.limiter.acquire(client: "address:\(context.clientAddress)")
+            let permit = try await gateway.limiter.acquire(client: context.limiterClient)
             defer { withExtendedLifetime(permit) {} }
             let fields = try await readFields(request, limit: gateway.config.server.maxBodyBytes)
             let rows = try await push(fields, gateway: gateway)

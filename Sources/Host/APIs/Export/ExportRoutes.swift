@@ -6,41 +6,36 @@ import PluginKit
 /// Seed 002's routes, in its `{"errcode", "msg", "data", "request_id"}` envelope:
 /// `/demo/page`, `/v1/export/{http,raw,detail,history,cancel}` and `/v1/down/{key}.zip`.
 enum ExportRoutes {
-    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+    static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/demo", .errcode)
         styles.register("/v1/export", .errcode)
         styles.register("/v1/down", .errcode)
-        router.get("/demo/page") { request, context -> Response in
+        routes.get("/demo/page", access: .open) { request, context -> Response in
             Envelope.successRaw(.errcode, data: try DemoPage(request).json, requestId: context.requestId)
         }
 
-        let guarded = router.group("/v1/export")
+        let guarded = routes.group("/v1/export", access: .scope("export", required: gateway.config.exports.requireToken))
         let exports = gateway.exports
-        let authorize: @Sendable (Request) throws -> Requester = { request in
-            guard gateway.config.exports.requireToken else { return Requester(owner: "", isAdmin: false) }
-            let token = try RequireScope.authorize(request, scope: "export", tokens: gateway.tokens)
-            return Requester(owner: token.id, isAdmin: token.allows("admin"))
-        }
         guarded.post("/http") { request, context -> Response in
-            let requester = try authorize(request)
+            let requester = Requester(context)
             let (fields, body) = try await exportBody(request, HTTPExportBody.self, limit: 1 << 20)
             let key = try await Workers.run { try exports.start(try body.exportRequest(fields, owner: requester.owner, gateway: gateway)) }
             return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
         }
         guarded.post("/raw") { request, context -> Response in
-            let requester = try authorize(request)
+            let requester = Requester(context)
             let (fields, body) = try await exportBody(request, RawExportBody.self, limit: gateway.config.server.maxBodyBytes)
             // Checking 64 MB of rows is seconds of work: on a worker, not a cooperative thread.
             let key = try await Workers.run { try exports.start(try body.exportRequest(fields, owner: requester.owner, gateway: gateway)) }
             return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
         }
         guarded.get("/detail") { request, context -> Response in
-            let task = try task(request, of: try authorize(request), gateway: gateway)
+            let task = try task(request, of: Requester(context), gateway: gateway)
             let detail = ExportDetail(task, downloadURL: exports.downloadURL(task, base: baseURL(request, gateway)))
             return Envelope.success(.errcode, data: detail, requestId: context.requestId)
         }
         guarded.get("/history") { request, context -> Response in
-            let requester = try authorize(request)
+            let requester = Requester(context)
             // The documented `user_id`, and `uid`, which the original service read; without
             // either, every user's tasks that the token may see (the console's list).
             let user = (request.query["user_id"] ?? request.query["uid"]).flatMap { $0.isEmpty ? nil : $0 }
@@ -48,8 +43,8 @@ enum ExportRoutes {
                                                 owner: requester.isAdmin ? nil : requester.owner)
             return Envelope.success(.errcode, data: tasks.map { ExportDetail(exports.effective($0), downloadURL: "", summary: true) }, requestId: context.requestId)
         }
-        let cancel: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
-            let mine = try task(request, of: try authorize(request), gateway: gateway)
+        let cancel: GuardedRoutes.Handler = { request, context in
+            let mine = try task(request, of: Requester(context), gateway: gateway)
             let task = try await Workers.run { try exports.cancel(mine.hashKey) }
             let detail = ExportDetail(task, downloadURL: exports.downloadURL(task, base: baseURL(request, gateway)))
             return Envelope.success(.errcode, data: detail, requestId: context.requestId)
@@ -59,14 +54,14 @@ enum ExportRoutes {
 
         // A download needs the signed link that detail and callbacks hand out, or the token
         // of the task's owner (or an admin's). The key alone is not enough.
-        router.get("/v1/down/:file") { request, context -> Response in
+        routes.get("/v1/down/:file", access: .signedLinkOrToken) { request, context -> Response in
             let file = try context.pathParameter("file")
             guard file.hasSuffix(".zip"), case let key = String(file.dropLast(4)), key.count == 32,
                 key.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
                 throw APIError.notFound("no such download")
             }
             let signed = exports.isValidLink(key: key, expires: request.query["expires"], signature: request.query["signature"])
-            let token = signed ? nil : try RequireScope.presentedToken(request).flatMap { try gateway.tokens.authenticate($0) }
+            let token = signed ? nil : context.token
             guard signed || token?.allows("export") == true else {
                 throw APIError.forbidden("this download link is not signed or has expired: ask /v1/export/detail for a fresh down_url")
             }
@@ -82,6 +77,13 @@ enum ExportRoutes {
     struct Requester: Sendable {
         let owner: String
         let isAdmin: Bool
+
+        /// The admitted token's; with exports open to anyone (`exports.requireToken` false),
+        /// everyone is the same requester, who sees the tasks made without a token.
+        init(_ context: GatewayRequestContext) {
+            owner = context.token?.id ?? ""
+            isAdmin = context.token?.allows("admin") ?? false
+        }
 
         func sees(_ task: ExportTask) -> Bool { isAdmin || task.owner == owner }
     }

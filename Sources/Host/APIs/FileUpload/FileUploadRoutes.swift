@@ -10,10 +10,10 @@ import PluginKit
 /// uploaded before; `mail` asks for the result by mail. Reply
 /// `{"data": message, "result": "success" | "error"}`.
 enum FileUploadRoutes {
-    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+    static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/etl", .dataResult)
-        router.post("/etl/api/upload_file_api") { request, context -> Response in
-            let permit = try await gateway.limiter.acquire(client: "address:\(context.clientAddress)")
+        routes.post("/etl/api/upload_file_api", access: .signedFields) { request, context -> Response in
+            let permit = try await gateway.limiter.acquire(client: context.limiterClient)
             defer { withExtendedLifetime(permit) {} }
             // The signed fields are checked as soon as they have arrived, before a byte of
             // the file is stored (the seed's client sends them first).

@@ -5,23 +5,24 @@ import Hummingbird
 /// (default) or through a format plugin (`format=arrow`). A token reads only what its
 /// scopes allow: `query:dataset/ID`, `query:datasource/ID` (or `query` for everything).
 enum QueryRoutes {
-    static func register(on router: Router<GatewayRequestContext>, styles: EnvelopeStyles, gateway: Gateway) {
+    static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/api/v1", .gateway)
         for kind in QueryTargets.Kind.allCases {
-            let path = RouterPath("/api/v1/\(kind.rawValue)/:id/query")
-            let handler: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
+            let family = routes.group("/api/v1/\(kind.rawValue)/:id/query", access: .scopeOf { context in
+                "query:\(kind.rawValue)/\(try context.pathParameter("id"))"
+            })
+            let handler: GuardedRoutes.Handler = { request, context in
                 try await handle(request, context: context, kind: kind, gateway: gateway)
             }
-            router.get(path, use: handler)
-            router.post(path, use: handler)
+            family.get(use: handler)
+            family.post(use: handler)
         }
     }
 
     static func handle(_ request: Request, context: GatewayRequestContext, kind: QueryTargets.Kind, gateway: Gateway) async throws -> Response {
         let id = try context.pathParameter("id")
-        let token = try RequireScope.authorize(request, scope: "query:\(kind.rawValue)/\(id)", tokens: gateway.tokens)
         // Counted from here: reading the body is work too.
-        let permit = try await gateway.limiter.acquire(client: "token:\(token.id)")
+        let permit = try await gateway.limiter.acquire(client: context.limiterClient)
         let query = try await QueryRequest.parse(request, bodyLimit: min(gateway.config.server.maxBodyBytes, QueryRequest.maxBodyBytes))
         let format = try OutputFormat.named(query.format, registry: gateway.registry, configs: gateway.config.plugins.config)
         let limits = gateway.config.limits
