@@ -241,6 +241,6 @@ import Testing
         }
         let cut = MultipartFormReader(boundary: "xyz", fileStart: { _, _ in }, fileBytes: { _ in }, fileEnd: {})
         try cut.feed(ByteBuffer(bytes: body[0..<120]))
-        #expect(throws: APIError.self) { try cut.finish() }
+        #expect(throws: GatewayError.self) { try cut.finish() }
     }
 }

@@ -71,7 +71,7 @@ import Testing
     }
 
     @Test func envelopeStylesRenderErrorsAsTheSeedsDo() throws {
-        let failure = APIError(.badRequest, "header does not match")
+        let failure = GatewayError(.badRequest, "header does not match")
         let statusMsg = Envelope.error(.statusMsg, failure, requestId: "r1")
         #expect(statusMsg.status.code == 400)
         let errcode = Envelope.error(.errcode, failure, requestId: "r1")

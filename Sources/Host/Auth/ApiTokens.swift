@@ -99,12 +99,6 @@ public struct ApiTokens: Sendable {
     }
 }
 
-/// A problem with input that a person typed (a command-line value, a config entry).
-public struct InvalidInput: Error, CustomStringConvertible, Sendable, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// Ids of the things a token's scope names (datasets, named queries, datasources): they
 /// never contain a scope's separators, so `query:dataset/a` can never be read as granting
 /// another id.

@@ -9,7 +9,7 @@ enum BearerToken {
     static func authorize(_ request: Request, scope: String, tokens: ApiTokens) throws -> ApiTokens.Token {
         let token = try authenticate(request, tokens: tokens)
         guard token.allows(scope) else {
-            throw APIError.forbidden("token '\(token.name)' lacks the scope '\(scope)'")
+            throw GatewayError.forbidden("token '\(token.name)' lacks the scope '\(scope)'")
         }
         return token
     }
@@ -17,10 +17,10 @@ enum BearerToken {
     /// The request's active token, whatever its scopes; else 401.
     static func authenticate(_ request: Request, tokens: ApiTokens) throws -> ApiTokens.Token {
         guard let secret = presented(request) else {
-            throw APIError.unauthorized("missing token: send 'Authorization: Bearer <token>' or '?token=<token>' (create one with 'gateway tokens create')")
+            throw GatewayError.unauthorized("missing token: send 'Authorization: Bearer <token>' or '?token=<token>' (create one with 'gateway tokens create')")
         }
         guard let token = try tokens.authenticate(secret) else {
-            throw APIError.unauthorized("unknown or revoked token")
+            throw GatewayError.unauthorized("unknown or revoked token")
         }
         return token
     }

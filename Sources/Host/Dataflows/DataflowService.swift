@@ -80,7 +80,7 @@ public final class DataflowService: Sendable {
     /// `paramsJSON` is the execute call's `params` object as text.
     func execute(_ flow: Dataflow, paramsJSON: String, trigger: String) throws -> DataflowRun {
         guard running.isAccepting else {
-            throw APIError(.serviceUnavailable, "the gateway is shutting down; execute the dataflow again in a moment", retryAfterSeconds: 5)
+            throw GatewayError(.serviceUnavailable, "the gateway is shutting down; execute the dataflow again in a moment", retryAfterSeconds: 5)
         }
         guard paramsJSON.utf8.count <= Dataflow.maxParamsBytes else {
             throw FlowInputError("参数错误: params is larger than \(Dataflow.maxParamsBytes) bytes of JSON")
@@ -92,7 +92,7 @@ public final class DataflowService: Sendable {
         // the flow's place in the store: record it first, or say why a new one cannot start.
         if !endings.isEmpty { recordEndings() }
         if let kept = endings.keys.first(where: { endings[$0]?.flowId == flow.id }) {
-            throw APIError(.serviceUnavailable, "the last run of dataflow \(flow.id) (run \(kept)) has ended, but the store cannot record it yet (see the server log); execute again once it can",
+            throw GatewayError(.serviceUnavailable, "the last run of dataflow \(flow.id) (run \(kept)) has ended, but the store cannot record it yet (see the server log); execute again once it can",
                            retryAfterSeconds: 10)
         }
         var run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsJSON)
@@ -375,7 +375,7 @@ public final class DataflowService: Sendable {
     static func isRetryable(_ error: Error) -> Bool {
         switch error {
         case let e as PluginError: e.status == GW_RATE_LIMITED || e.status == GW_UNAVAILABLE
-        case let e as APIError: [429, 502, 503, 504].contains(Int(e.status.code))
+        case let e as GatewayError: [429, 502, 503, 504].contains(Int(e.status.code))
         case let e as SQLiteError: e.code & 0xFF == 5 || e.code & 0xFF == 6  // SQLITE_BUSY, SQLITE_LOCKED
         default: false
         }
@@ -605,16 +605,7 @@ public final class DataflowService: Sendable {
         case .shutdown: return "interrupted by restart"
         case .clientGone, nil: break
         }
-        switch error {
-        case let e as PluginError: return e.message.isEmpty ? PluginError.name(of: e.status) : e.message
-        case let e as APIError: return e.message
-        case let e as InvalidInput: return e.description
-        case let e as DatasetWriteError: return e.description
-        case let e as FlowInputError: return e.description
-        case let e as SQLiteError: return e.message
-        case let e as CSVRowParser.Failure: return e.description
-        default: return "\(error)"
-        }
+        return failureMessage(error)
     }
 }
 

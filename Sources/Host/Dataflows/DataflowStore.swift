@@ -372,8 +372,3 @@ extension Store {
     }
 }
 
-/// A client's mistake in a flow's fields: the route's 400, with this message.
-struct FlowInputError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}

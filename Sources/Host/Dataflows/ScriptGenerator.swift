@@ -23,7 +23,7 @@ struct ScriptGenerator {
 
     func generate(_ request: String) async throws -> Script {
         guard !config.baseUrl.isEmpty, !config.model.isEmpty else {
-            throw APIError(.serviceUnavailable, "create-script needs a chat completions endpoint: set dataflows.script.baseUrl and dataflows.script.model in the configuration, and the key in GATEWAY_DATAFLOWS_SCRIPT_API_KEY (see docs/dataflow.md)")
+            throw GatewayError(.serviceUnavailable, "create-script needs a chat completions endpoint: set dataflows.script.baseUrl and dataflows.script.model in the configuration, and the key in GATEWAY_DATAFLOWS_SCRIPT_API_KEY (see docs/dataflow.md)")
         }
         let url = config.baseUrl.hasSuffix("/") ? config.baseUrl + "chat/completions" : config.baseUrl + "/chat/completions"
         let payload: [String: Any] = ["model": config.model, "stream": false, "messages": [
@@ -47,20 +47,20 @@ struct ScriptGenerator {
                 return (reply, try await reply.body.collect(upTo: 8 << 20))
             }
         } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
-            throw APIError(.gatewayTimeout, "the script endpoint did not answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
+            throw GatewayError(.gatewayTimeout, "the script endpoint did not answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
         } catch is DeadlinePassed {
-            throw APIError(.gatewayTimeout, "the script endpoint did not finish its answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
+            throw GatewayError(.gatewayTimeout, "the script endpoint did not finish its answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
         } catch {
-            throw APIError(.badGateway, "the script endpoint could not be reached: \(error)")
+            throw GatewayError(.badGateway, "the script endpoint could not be reached: \(error)")
         }
         let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
         guard (200..<300).contains(Int(reply.status.code)) else {
             let detail = ((object?["error"] as? [String: Any])?["message"] as? String) ?? String(decoding: body.readableBytesView.prefix(300), as: UTF8.self)
-            throw APIError(.badGateway, "the script endpoint answered HTTP \(reply.status.code): \(detail)")
+            throw GatewayError(.badGateway, "the script endpoint answered HTTP \(reply.status.code): \(detail)")
         }
         guard let choices = object?["choices"] as? [[String: Any]], let message = choices.first?["message"] as? [String: Any],
             let content = message["content"] as? String, !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw APIError(.badGateway, "the script endpoint's answer holds no script (choices[0].message.content)")
+            throw GatewayError(.badGateway, "the script endpoint's answer holds no script (choices[0].message.content)")
         }
         return Script(script_content: Self.withoutFence(content), format: "txt", generated_at: FlowTimes.iso(Date()))
     }

@@ -13,10 +13,10 @@ struct DatasetWriteRequest {
             visitor: visitor, type: type, stamp: field("stamp") ?? "", token: field("token") ?? "",
             key: gateway.config.auth.signedKeys[visitor])
         guard let dataset = try gateway.datasets.dataset(type) else {
-            throw APIError.notFound("unknown dataset '\(type)'")
+            throw GatewayError.notFound("unknown dataset '\(type)'")
         }
         guard dataset.visitors.isEmpty || dataset.visitors.contains(visitor) else {
-            throw APIError.forbidden("visitor '\(visitor)' may not write dataset '\(type)'")
+            throw GatewayError.forbidden("visitor '\(visitor)' may not write dataset '\(type)'")
         }
         return DatasetWriteRequest(dataset: dataset, update: try updateMode(field("update")))
     }
@@ -26,7 +26,7 @@ struct DatasetWriteRequest {
         switch value ?? "0" {
         case "0", "": false
         case "1": true
-        default: throw APIError.badRequest("update must be 0 (add rows) or 1 (update rows by key, add the rest)")
+        default: throw GatewayError.badRequest("update must be 0 (add rows) or 1 (update rows by key, add the rest)")
         }
     }
 }

@@ -20,7 +20,7 @@ struct FilterValues {
         }
         values = try texts.map { text in
             guard let value = Self.convert(text, column.type) else {
-                throw APIError.badRequest("'\(text.prefix(60))' is not a \(column.type.rawValue) value for column '\(column.name)'")
+                throw GatewayError.badRequest("'\(text.prefix(60))' is not a \(column.type.rawValue) value for column '\(column.name)'")
             }
             return value
         }

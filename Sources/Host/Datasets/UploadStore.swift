@@ -32,10 +32,10 @@ public struct UploadStore: Sendable {
     /// The stored file a client names for re-processing.
     func find(_ name: String, dataset: String) throws -> String {
         guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), !name.contains("\\"), Self.sanitize(name) == name else {
-            throw APIError.badRequest("filename must be the name an upload was stored under, e.g. 20261121T080000Z-sales.csv")
+            throw GatewayError.badRequest("filename must be the name an upload was stored under, e.g. 20261121T080000Z-sales.csv")
         }
         guard FileManager.default.fileExists(atPath: "\(try folder(for: dataset))/\(name)") else {
-            throw APIError.notFound("no uploaded file '\(name)' for dataset '\(dataset)'")
+            throw GatewayError.notFound("no uploaded file '\(name)' for dataset '\(dataset)'")
         }
         return name
     }

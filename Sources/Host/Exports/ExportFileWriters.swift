@@ -19,7 +19,7 @@ final class CSVExport: ExportFileWriter {
 
     init(path: String) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw APIError(.internalServerError, "cannot create \(path)")
+            throw GatewayError(.internalServerError, "cannot create \(path)")
         }
         handle = h
     }

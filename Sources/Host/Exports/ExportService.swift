@@ -80,12 +80,12 @@ public final class ExportService: Sendable {
     /// Starts a task, or returns the key of an identical request already known.
     func start(_ request: Request) throws -> String {
         guard running.isAccepting else {
-            throw APIError(.serviceUnavailable, "the gateway is shutting down; send the export again in a moment", retryAfterSeconds: 5)
+            throw GatewayError(.serviceUnavailable, "the gateway is shutting down; send the export again in a moment", retryAfterSeconds: 5)
         }
         // Waiting tasks hold their requests (a raw export its rows): the queue is bounded.
         let waiting = running.count - config.maxRunning
         guard waiting < config.maxQueued else {
-            throw APIError(.serviceUnavailable, "\(config.maxQueued) export tasks are already waiting (exports.maxQueued); send it again later",
+            throw GatewayError(.serviceUnavailable, "\(config.maxQueued) export tasks are already waiting (exports.maxQueued); send it again later",
                            retryAfterSeconds: 10)
         }
         // Keyed: the request may hold a secret (an upstream Authorization), which a plain
@@ -120,10 +120,10 @@ public final class ExportService: Sendable {
 
     /// Cancels a running task (status 4); the crawl stops at its next page or batch.
     func cancel(_ key: String) throws -> ExportTask {
-        guard let task = try store.task(hashKey: key) else { throw APIError.notFound("no export task '\(key)'") }
+        guard let task = try store.task(hashKey: key) else { throw GatewayError.notFound("no export task '\(key)'") }
         let current = effective(task)
         guard current.status == .processing else {
-            throw APIError(.conflict, "export task '\(key)' has already ended (status \(current.status.rawValue))")
+            throw GatewayError(.conflict, "export task '\(key)' has already ended (status \(current.status.rawValue))")
         }
         if try store.finishTask(id: task.id, status: .cancelled, failReason: "cancelled by request") {
             log(task.id, "cancelled by request")
@@ -222,7 +222,7 @@ public final class ExportService: Sendable {
         if extType.uppercased() == "CSV" { return nil }
         guard let plugin = registry.active.first(where: { $0.exporterName?.uppercased() == extType.uppercased() }) else {
             let known = ["CSV"] + registry.active.compactMap(\.exporterName)
-            throw APIError.badRequest("ext_type '\(extType)' is not available (use one of \(known.joined(separator: ", ")))")
+            throw GatewayError.badRequest("ext_type '\(extType)' is not available (use one of \(known.joined(separator: ", ")))")
         }
         return plugin
     }
@@ -258,16 +258,16 @@ public final class ExportService: Sendable {
     func checkOptions(_ options: [String: JSONValue], extType: String) throws {
         guard !options.isEmpty else { return }
         guard let plugin = try exporterPlugin(for: extType) else {
-            throw APIError.badRequest("ext_options: the built-in CSV export takes none")
+            throw GatewayError.badRequest("ext_options: the built-in CSV export takes none")
         }
         let schema = ConfigSchema.parse(plugin.configSchema) ?? .object([:])
         let allowed = ConfigSchema.perRequestKeys(schema)
         if let refused = options.keys.sorted().first(where: { !allowed.contains($0) }) {
             let list = allowed.isEmpty ? "none" : allowed.sorted().joined(separator: ", ")
-            throw APIError.badRequest("ext_options.\(refused): the \(extType) exporter does not take it per request (it takes: \(list))")
+            throw GatewayError.badRequest("ext_options.\(refused): the \(extType) exporter does not take it per request (it takes: \(list))")
         }
         if let problem = ConfigSchema.problems(exporterConfig(plugin, options: options), schema: schema).first {
-            throw APIError.badRequest("ext_options: \(problem)")
+            throw GatewayError.badRequest("ext_options: \(problem)")
         }
     }
 
@@ -281,13 +281,7 @@ public final class ExportService: Sendable {
     /// A failure reason for people: the message, whatever its length (the original service
     /// crashed on short ones).
     static func reason(_ error: Error, cancelled: Bool) -> String {
-        if cancelled { return "cancelled by request" }
-        switch error {
-        case let e as PluginError: return e.message.isEmpty ? PluginError.name(of: e.status) : e.message
-        case let e as APIError: return e.message
-        case let e as InvalidInput: return e.description
-        default: return "\(error)"
-        }
+        cancelled ? "cancelled by request" : failureMessage(error)
     }
 
     // MARK: callbacks

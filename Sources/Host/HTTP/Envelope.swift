@@ -20,43 +20,6 @@ public enum EnvelopeStyle: String, Sendable {
     case gateway
 }
 
-/// An error a route reports to its client: HTTP status plus a message that says what was
-/// wrong, never a stack trace.
-public struct APIError: Error, CustomStringConvertible, Sendable {
-    public let status: HTTPResponse.Status
-    public let message: String
-    /// Sent as `Retry-After` (429 and 503 answers that will pass).
-    public let retryAfterSeconds: Int?
-
-    public init(_ status: HTTPResponse.Status, _ message: String, retryAfterSeconds: Int? = nil) {
-        self.status = status
-        self.message = message
-        self.retryAfterSeconds = retryAfterSeconds
-    }
-
-    public var description: String { "\(status.code) \(message)" }
-
-    public static func badRequest(_ m: String) -> APIError { APIError(.badRequest, m) }
-    public static func notFound(_ m: String) -> APIError { APIError(.notFound, m) }
-    public static func unauthorized(_ m: String) -> APIError { APIError(.unauthorized, m) }
-    public static func forbidden(_ m: String) -> APIError { APIError(.forbidden, m) }
-
-    /// The HTTP status for a plugin failure.
-    public static func from(_ e: PluginError) -> APIError {
-        let status: HTTPResponse.Status = switch e.status {
-        case GW_INVALID_ARGUMENT, GW_INVALID_CONFIG: .badRequest
-        case GW_NOT_FOUND: .notFound
-        case GW_DENIED: .forbidden
-        case GW_RATE_LIMITED: .tooManyRequests
-        case GW_AUTH, GW_UNAVAILABLE: .badGateway
-        case GW_UNSUPPORTED: .notImplemented
-        case GW_CANCELLED: .serviceUnavailable
-        default: .internalServerError
-        }
-        return APIError(status, e.message)
-    }
-}
-
 extension HTTPResponse.Status {
     /// 507: the server cannot store what the request carries (its disk is full).
     static var insufficientStorage: Self { .init(code: 507, reasonPhrase: "Insufficient Storage") }
@@ -82,14 +45,14 @@ enum Envelope {
         return json(.ok, body)
     }
 
-    static func error(_ style: EnvelopeStyle, _ error: APIError, requestId: String) -> Response {
+    static func error(_ style: EnvelopeStyle, _ error: GatewayError, requestId: String) -> Response {
         var response = json(error.status, errorBody(style, error, requestId: requestId))
         if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
         return response
     }
 
     /// The JSON text of an error in `style`'s envelope.
-    static func errorBody(_ style: EnvelopeStyle, _ error: APIError, requestId: String) -> String {
+    static func errorBody(_ style: EnvelopeStyle, _ error: GatewayError, requestId: String) -> String {
         let code = Int(error.status.code), message = quote(error.message), id = quote(requestId)
         return switch style {
         case .statusMsg: #"{"status":\#(code),"msg":\#(message)}"#

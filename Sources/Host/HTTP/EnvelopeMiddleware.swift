@@ -88,29 +88,23 @@ struct EnvelopeMiddleware: RouterMiddleware {
         return z ^ (z >> 31)
     }
 
-    static func apiError(from error: Error, requestId: String) -> APIError {
+    /// What the client is told for `error`. Errors of our own say it themselves
+    /// (`StatusError`); this only translates the framework's and the standard library's.
+    static func apiError(from error: Error, requestId: String) -> GatewayError {
         switch error {
-        case let e as APIError: return e
+        case let e as GatewayError: return e
+        case let e as any StatusError: return GatewayError(e.status, e.message, retryAfterSeconds: e.retryAfterSeconds)
+        case let e as PluginError: return GatewayError(e)
         case let e as HTTPError:
-            if e.status == .contentTooLarge { return APIError(.contentTooLarge, e.body ?? "request body is too large") }
-            if e.status == .notFound { return APIError(.notFound, e.body ?? "no such route") }
-            return APIError(e.status, e.body ?? e.status.reasonPhrase)
-        case is NIOTooManyBytesError: return APIError(.contentTooLarge, "request body is too large")
+            if e.status == .contentTooLarge { return GatewayError(.contentTooLarge, e.body ?? "request body is too large") }
+            if e.status == .notFound { return GatewayError(.notFound, e.body ?? "no such route") }
+            return GatewayError(e.status, e.body ?? e.status.reasonPhrase)
+        case is NIOTooManyBytesError: return GatewayError(.contentTooLarge, "request body is too large")
         // A body the HTTP parser refused (a bad chunk size, say): the client's fault.
         case let e as HTTPParserError: return .badRequest("the request is malformed: \(e)")
-        case let e as HTTPResponseError: return APIError(e.status, e.status.reasonPhrase)
+        case let e as HTTPResponseError: return GatewayError(e.status, e.status.reasonPhrase)
         case let e as DecodingError: return .badRequest(PluginConfig.describe(e))
-        case let e as PluginError: return .from(e)
-        case let e as SignedTokenVerifier.Failure:
-            switch e {
-            case .missingField, .badStamp: return .badRequest(e.description)
-            default: return .unauthorized(e.description)
-            }
-        case let e as InvalidInput: return .badRequest(e.description)
-        // Data a source produced that the output cannot hold: the server's failure, said plainly.
-        case let e as TimeOutOfRange: return APIError(.internalServerError, "the data cannot be written: \(e.description)")
-        case let e as ArrowError: return APIError(.internalServerError, "the data cannot be written: \(e.description)")
-        default: return APIError(.internalServerError, "internal error (request id \(requestId))")
+        default: return GatewayError(.internalServerError, "internal error (request id \(requestId))")
         }
     }
 }
@@ -120,14 +114,14 @@ extension Request {
     /// Content-Length says so, before any of it is read).
     public func collectBody(limit: Int) async throws -> ByteBuffer {
         if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes")
+            throw GatewayError(.contentTooLarge, "request body is larger than \(limit) bytes")
         }
         do {
             return try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes")
+            throw GatewayError(.contentTooLarge, "request body is larger than \(limit) bytes")
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes")
+            throw GatewayError(.contentTooLarge, "request body is larger than \(limit) bytes")
         }
     }
 
@@ -138,7 +132,7 @@ extension Request {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let e as DecodingError {
-            throw APIError.badRequest(PluginConfig.describe(e))
+            throw GatewayError.badRequest(PluginConfig.describe(e))
         }
     }
 }

@@ -12,7 +12,7 @@ public struct FormFields: Sendable {
     /// The first value of each key wins.
     public init(_ body: UnsafeRawBufferPointer) throws {
         guard let pairs = Self.pairs(body, limit: Self.maxPairs) else {
-            throw APIError.badRequest("the form has more than \(Self.maxPairs) fields")
+            throw GatewayError.badRequest("the form has more than \(Self.maxPairs) fields")
         }
         for (key, value) in pairs {
             let name = String(decoding: key, as: UTF8.self)

@@ -15,7 +15,7 @@ enum JSONObjectFields {
         do {
             return try scanner.object(maxFields: maxFields)
         } catch let e as Failure {
-            throw APIError.badRequest("body is not a JSON object: \(e.description)")
+            throw GatewayError.badRequest("body is not a JSON object: \(e.description)")
         }
     }
 

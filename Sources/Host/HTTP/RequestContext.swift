@@ -39,7 +39,7 @@ public struct GatewayRequestContext: RequestContext {
         let raw = try parameters.require(name)
         guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
         guard let decoded = raw.removingPercentEncoding else {
-            throw APIError.badRequest("the path segment '\(raw.prefix(80))' has a malformed %-escape")
+            throw GatewayError.badRequest("the path segment '\(raw.prefix(80))' has a malformed %-escape")
         }
         return decoded
     }

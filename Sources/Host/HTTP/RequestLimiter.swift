@@ -76,7 +76,7 @@ public final class RequestLimiter: Sendable {
     private enum Admission {
         case now
         case wait(UInt64)
-        case refused(APIError, limit: String)
+        case refused(GatewayError, limit: String)
     }
 
     /// A permit for `client` (e.g. "token:tok_1a2b", "visitor:alice", "address:10.0.0.7"):
@@ -95,12 +95,12 @@ public final class RequestLimiter: Sendable {
                 return .now
             }
             guard waitingAhead < maxQueuedPerClient else {
-                return .refused(APIError(.tooManyRequests,
+                return .refused(GatewayError(.tooManyRequests,
                     "\(maxPerClient) requests of this client are running and \(waitingAhead) are waiting (limits.maxConcurrentPerClient, limits.maxQueuedPerClient); retry when one has finished",
                     retryAfterSeconds: 1), limit: "client")
             }
             guard s.queued < maxQueued else {
-                return .refused(APIError(.serviceUnavailable,
+                return .refused(GatewayError(.serviceUnavailable,
                     "the gateway runs \(maxTotal) requests and \(s.queued) are waiting (limits.maxConcurrentRequests, limits.maxQueued); retry in a moment",
                     retryAfterSeconds: 1), limit: "total")
             }
@@ -175,7 +175,7 @@ public final class RequestLimiter: Sendable {
         let seconds = maxWait.components.seconds
         for waiter in expired {
             GatewayMetrics.requestRefused(limit: "wait")
-            waiter.continuation.resume(throwing: APIError(.serviceUnavailable,
+            waiter.continuation.resume(throwing: GatewayError(.serviceUnavailable,
                 "waited \(seconds) s for one of the gateway's \(maxTotal) request slots (limits.queueTimeoutSeconds); retry in a moment",
                 retryAfterSeconds: 1))
         }

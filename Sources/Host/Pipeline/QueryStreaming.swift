@@ -30,7 +30,7 @@ enum OutputFormat: Sendable {
         if name.lowercased() == "json" { return .json }
         guard let plugin = registry.active.first(where: { $0.formatName?.lowercased() == name.lowercased() }) else {
             let names = ["json"] + registry.active.compactMap(\.formatName)
-            throw APIError(.notAcceptable, "no format '\(name)' is available (loaded: \(names.joined(separator: ", ")))")
+            throw GatewayError(.notAcceptable, "no format '\(name)' is available (loaded: \(names.joined(separator: ", ")))")
         }
         return .plugin(plugin, config: configs[plugin.id]?.text ?? "{}")
     }
@@ -79,7 +79,7 @@ enum QueryStreaming {
         // Stopped (deadline, client gone, shutdown) and still not back: a plugin deaf to
         // cancel. The client gets its answer now, and the slot and the worker are freed.
         StuckWork.watch(control, job: job, on: Workers.pool, kind: "query") { [weak control] in
-            let reason = control?.error ?? APIError(.gatewayTimeout, "the query was stopped")
+            let reason = control?.error ?? GatewayError(.gatewayTimeout, "the query was stopped")
             channel.finish(error: reason)
             held.release()
             logger.warning("the query's work had not returned \(StuckWork.grace) after it was stopped (\(reason.message)): given up on (a plugin call that ignores cancel?)")

@@ -110,13 +110,13 @@ final class RunControl: Sendable {
     }
 
     /// What the client is told when the run was stopped.
-    var error: APIError? {
+    var error: GatewayError? {
         switch stopReason {
         case .timeBudget(let seconds):
-            APIError(.gatewayTimeout, "the query ran longer than \(seconds) s and was stopped (limits.queryTimeoutSeconds)")
-        case .shutdown: APIError(.serviceUnavailable, "the gateway is shutting down; retry in a moment")
-        case .clientGone: APIError(.badRequest, "the client went away")
-        case .cancelled: APIError(.conflict, "cancelled by request")
+            GatewayError(.gatewayTimeout, "the query ran longer than \(seconds) s and was stopped (limits.queryTimeoutSeconds)")
+        case .shutdown: GatewayError(.serviceUnavailable, "the gateway is shutting down; retry in a moment")
+        case .clientGone: GatewayError(.badRequest, "the client went away")
+        case .cancelled: GatewayError(.conflict, "cancelled by request")
         case nil: nil
         }
     }

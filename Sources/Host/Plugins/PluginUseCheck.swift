@@ -60,7 +60,7 @@ enum PluginUseCheck {
         } catch {
             // Checked inside: swiftc 6.3.1 crashes on `catch where` over a typed throw.
             guard error.status == GW_INVALID_CONFIG else { throw error }
-            throw APIError(.internalServerError, "\(what) is misconfigured on this gateway: \(error.message) (see GET /admin/plugins)")
+            throw GatewayError(.internalServerError, "\(what) is misconfigured on this gateway: \(error.message) (see GET /admin/plugins)")
         }
     }
 

@@ -51,7 +51,7 @@ enum AdminRoutes {
         }
         admin.delete("/datasets/:id") { _, context -> Response in
             let id = try context.pathParameter("id")
-            guard try gateway.datasets.remove(id) else { throw APIError.notFound("unknown dataset '\(id)'") }
+            guard try gateway.datasets.remove(id) else { throw GatewayError.notFound("unknown dataset '\(id)'") }
             return Envelope.success(.gateway, data: ["removed": id], requestId: context.requestId)
         }
     }
@@ -65,7 +65,7 @@ enum AdminRoutes {
         admin.get("/datamodels/:id") { _, context -> Response in
             let id = try context.pathParameter("id")
             guard let definition = try await Workers.run({ try gateway.datamodels.definition(id) }) else {
-                throw APIError.notFound("unknown data model '\(id)'")
+                throw GatewayError.notFound("unknown data model '\(id)'")
             }
             let info = DataModelInfo(id: id, source: gateway.datamodels.isConfigured(id) ? "config" : "admin", definition: definition)
             return Envelope.success(.gateway, data: info, requestId: context.requestId)
@@ -79,7 +79,7 @@ enum AdminRoutes {
         }
         admin.delete("/datamodels/:id") { _, context -> Response in
             let id = try context.pathParameter("id")
-            guard try await Workers.run({ try gateway.datamodels.remove(id) }) else { throw APIError.notFound("unknown data model '\(id)'") }
+            guard try await Workers.run({ try gateway.datamodels.remove(id) }) else { throw GatewayError.notFound("unknown data model '\(id)'") }
             return Envelope.success(.gateway, data: ["removed": id], requestId: context.requestId)
         }
     }

@@ -10,7 +10,7 @@ enum TokenRoutes {
         let tokens = gateway.tokens
         // What the presented token may do: the console shows only the views its scopes open.
         routes.get("/whoami", access: .anyToken) { _, context -> Response in
-            guard let token = context.token else { throw APIError.unauthorized("missing token") }
+            guard let token = context.token else { throw GatewayError.unauthorized("missing token") }
             return Envelope.success(.gateway, data: Identity(token), requestId: context.requestId)
         }
         admin.get("/tokens") { _, context -> Response in
@@ -20,18 +20,14 @@ enum TokenRoutes {
         admin.post("/tokens") { request, context -> Response in
             let body = try await request.decodeJSON(NewToken.self, limit: 64 << 10)
             let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...200).contains(name.count) else { throw APIError.badRequest("name must be 1 to 200 characters") }
-            do {
-                let (token, secret) = try await Workers.run { try tokens.create(name: name, scopes: body.scopes) }
-                return Envelope.success(.gateway, data: TokenInfo(token, secret: secret), requestId: context.requestId)
-            } catch let e as InvalidInput {
-                throw APIError.badRequest(e.description)
-            }
+            guard (1...200).contains(name.count) else { throw GatewayError.badRequest("name must be 1 to 200 characters") }
+            let (token, secret) = try await Workers.run { try tokens.create(name: name, scopes: body.scopes) }
+            return Envelope.success(.gateway, data: TokenInfo(token, secret: secret), requestId: context.requestId)
         }
         admin.delete("/tokens/:id") { _, context -> Response in
             let id = try context.pathParameter("id")
             guard try await Workers.run({ try tokens.revoke(id: id) }) else {
-                throw APIError.notFound("no active token '\(id)'")
+                throw GatewayError.notFound("no active token '\(id)'")
             }
             return Envelope.success(.gateway, data: ["revoked": id], requestId: context.requestId)
         }

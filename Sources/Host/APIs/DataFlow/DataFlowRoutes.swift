@@ -63,15 +63,15 @@ enum DataFlowRoutes {
             changes.config = try config(object)
             changes.childrenIds = try ids(object, "children_ids")
             changes.tagId = try id(object, "tag_id")
-            guard let flow = try store.updateDataflow(id: flowNumber, changes) else { throw APIError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
+            guard let flow = try store.updateDataflow(id: flowNumber, changes) else { throw GatewayError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
             return FlowJSON(flow)
         }
         on(.delete, "/delete-dataflow/:id", message: "数据流删除成功") { _, context, _ in
             let flowNumber = try flowId(context)
             do {
-                guard try store.deleteDataflow(id: flowNumber) else { throw APIError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
+                guard try store.deleteDataflow(id: flowNumber) else { throw GatewayError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
             } catch let conflict as Store.RunConflict {
-                throw APIError(.conflict, "数据流正在执行 (dataflow \(flowNumber) is running as \(conflict.executionId)): cancel it first (POST /api/data-flow/cancel-execution/\(conflict.executionId)), then delete it")
+                throw GatewayError(.conflict, "数据流正在执行 (dataflow \(flowNumber) is running as \(conflict.executionId)): cancel it first (POST /api/data-flow/cancel-execution/\(conflict.executionId)), then delete it")
             }
             return [String: String]()
         }
@@ -85,7 +85,7 @@ enum DataFlowRoutes {
                 return ExecuteJSON(execution_id: run.executionId, dataflow_id: flow.id, status: run.status.rawValue,
                                    started_at: FlowTimes.iso(run.startedAt), params: RawJSON(params.compactText), progress: run.progress)
             } catch let conflict as Store.RunConflict {
-                throw APIError(.conflict, "dataflow \(flow.id) is already running as \(conflict.executionId): one run at a time")
+                throw GatewayError(.conflict, "dataflow \(flow.id) is already running as \(conflict.executionId): one run at a time")
             }
         }
         on(.get, "/get-dataflow-status/:id") { _, context, _ in
@@ -103,7 +103,7 @@ enum DataFlowRoutes {
             var runId: Int64?
             if let execution = request.query["execution_id"], !execution.isEmpty {
                 guard let run = try store.run(executionId: execution), run.dataflowId == flow.id else {
-                    throw APIError.notFound("no execution '\(execution)' of dataflow \(flow.id)")
+                    throw GatewayError.notFound("no execution '\(execution)' of dataflow \(flow.id)")
                 }
                 runId = run.id
             }
@@ -119,9 +119,9 @@ enum DataFlowRoutes {
         }
         on(.post, "/cancel-execution/:execution_id", message: "已取消") { _, context, _ in
             let execution = try context.pathParameter("execution_id")
-            guard let run = try store.run(executionId: execution) else { throw APIError.notFound("no execution '\(execution)'") }
+            guard let run = try store.run(executionId: execution) else { throw GatewayError.notFound("no execution '\(execution)'") }
             guard try service.cancel(run) else {
-                throw APIError(.conflict, "execution '\(execution)' has already ended (\(run.status.rawValue))")
+                throw GatewayError(.conflict, "execution '\(execution)' has already ended (\(run.status.rawValue))")
             }
             return RunJSON(service.effective(try store.run(executionId: execution) ?? run))
         }
@@ -136,7 +136,7 @@ enum DataFlowRoutes {
             let body = try await request.collectBody(limit: 1 << 20)
             let object = try clientInput { try jsonObject(body) }
             guard let text = object["request_data"]?.string, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw APIError.badRequest("参数错误: 缺少必填字段: request_data")
+                throw GatewayError.badRequest("参数错误: 缺少必填字段: request_data")
             }
             let script = try await ScriptGenerator(config: gateway.config.dataflows.script, http: gateway.services.http).generate(text)
             return Envelope.success(.codeMessage, data: script, message: "脚本生成成功", requestId: context.requestId)
@@ -152,14 +152,13 @@ enum DataFlowRoutes {
 
     // MARK: reading requests
 
-    /// Runs `read`, turning what is wrong with the client's input into a 400 that says so.
+    /// Runs `read`, turning a body that is not JSON into a 400 that says so (the fields'
+    /// own mistakes are `FlowInputError`s, 400s already).
     static func clientInput<T>(_ read: () throws -> T) throws -> T {
         do {
             return try read()
-        } catch let e as FlowInputError {
-            throw APIError.badRequest(e.description)
         } catch let e as OrderedJSON.ParseError {
-            throw APIError.badRequest("the body is not valid JSON: \(e.description)")
+            throw GatewayError.badRequest("the body is not valid JSON: \(e.description)")
         }
     }
 
@@ -225,13 +224,13 @@ enum DataFlowRoutes {
 
     static func flowId(_ context: GatewayRequestContext) throws -> Int64 {
         let raw = try context.pathParameter("id")
-        guard let id = Int64(raw), id > 0 else { throw APIError.badRequest("参数错误: dataflow_id must be a positive whole number, not '\(raw.prefix(40))'") }
+        guard let id = Int64(raw), id > 0 else { throw GatewayError.badRequest("参数错误: dataflow_id must be a positive whole number, not '\(raw.prefix(40))'") }
         return id
     }
 
     static func flow(_ context: GatewayRequestContext, _ store: Store) throws -> Dataflow {
         let id = try flowId(context)
-        guard let flow = try store.dataflow(id: id) else { throw APIError.notFound("数据流不存在 (no dataflow \(id))") }
+        guard let flow = try store.dataflow(id: id) else { throw GatewayError.notFound("数据流不存在 (no dataflow \(id))") }
         return flow
     }
 

@@ -63,7 +63,7 @@ enum DatasetPushRoutes {
     static func push(_ fields: FormFields, gateway: Gateway) async throws -> Int {
         let write = try DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
         let dataset = write.dataset, update = write.update
-        guard let ds = fields.values["ds"], !ds.isEmpty else { throw APIError.badRequest("missing field 'ds'") }
+        guard let ds = fields.values["ds"], !ds.isEmpty else { throw GatewayError.badRequest("missing field 'ds'") }
         let tables = gateway.datasetTables
         return try await Workers.run {
             do {
@@ -71,12 +71,9 @@ enum DatasetPushRoutes {
                     try feed(ds, into: &importer)
                 }
             } catch let e as RowArrayParser.Failure {
-                throw APIError.badRequest("ds is not a valid 2-D JSON array: \(e.description)")
-            } catch let e as DatasetWriteError {
-                if case .sql = e { throw APIError(.internalServerError, e.description) }
-                throw APIError.badRequest(e.description)
+                throw GatewayError.badRequest("ds is not a valid 2-D JSON array: \(e.description)")
             } catch let e as SQLiteError {
-                throw APIError(.internalServerError, "writing dataset '\(dataset.id)' failed: \(e.message)")
+                throw GatewayError(.internalServerError, "writing dataset '\(dataset.id)' failed: \(e.message)")
             }
         }
     }

@@ -58,16 +58,16 @@ enum ExportRoutes {
             let file = try context.pathParameter("file")
             guard file.hasSuffix(".zip"), case let key = String(file.dropLast(4)), key.count == 32,
                 key.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
-                throw APIError.notFound("no such download")
+                throw GatewayError.notFound("no such download")
             }
             let signed = exports.isValidLink(key: key, expires: request.query["expires"], signature: request.query["signature"])
             let token = signed ? nil : context.token
             guard signed || token?.allows("export") == true else {
-                throw APIError.forbidden("this download link is not signed or has expired: ask /v1/export/detail for a fresh down_url")
+                throw GatewayError.forbidden("this download link is not signed or has expired: ask /v1/export/detail for a fresh down_url")
             }
             guard let task = try gateway.store.task(hashKey: key).map(exports.effective), signed || token.map({ $0.allows("admin") || $0.id == task.owner }) == true,
                 let path = exports.downloadPath(task) else {
-                throw APIError.notFound("no such download (the task is unknown, not finished, or expired)")
+                throw GatewayError.notFound("no such download (the task is unknown, not finished, or expired)")
             }
             return try download(path: path, title: task.title)
         }
@@ -91,8 +91,8 @@ enum ExportRoutes {
     /// The task `key` names, if the requester may see it: another token's task is "not
     /// found" (its existence is not theirs to learn).
     static func task(_ request: Request, of requester: Requester, gateway: Gateway) throws -> ExportTask {
-        guard let key = request.query["key"], !key.isEmpty else { throw APIError.badRequest("give key") }
-        guard let task = try gateway.store.task(hashKey: key), requester.sees(task) else { throw APIError.notFound("no export task '\(key)'") }
+        guard let key = request.query["key"], !key.isEmpty else { throw GatewayError.badRequest("give key") }
+        guard let task = try gateway.store.task(hashKey: key), requester.sees(task) else { throw GatewayError.notFound("no export task '\(key)'") }
         return gateway.exports.effective(task)
     }
 
@@ -105,7 +105,7 @@ enum ExportRoutes {
 
     /// Streams the zip with a Content-Disposition that names it after the task's title.
     static func download(path: String, title: String) throws -> Response {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw APIError.notFound("the file is gone") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw GatewayError.notFound("the file is gone") }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         let name = ExportService.fileName(title) + ".zip"
         let ascii = String(name.map { $0.isASCII && $0 != "\"" && $0 != "\\" ? $0 : "_" })
@@ -144,7 +144,7 @@ struct DemoPage {
 
     private static func positive(_ request: Request, _ name: String, default value: Int) throws -> Int {
         guard let text = request.query[name] else { return value }
-        guard let n = Int(text), n > 0, n <= 10_000 else { throw APIError.badRequest("\(name) must be a whole number from 1 to 10000") }
+        guard let n = Int(text), n > 0, n <= 10_000 else { throw GatewayError.badRequest("\(name) must be a whole number from 1 to 10000") }
         return n
     }
 }
@@ -181,10 +181,10 @@ struct ExportCommonFields: Decodable {
                 // The allow-list alone: the gateway's own pages are no callback target.
                 _ = try gateway.services.http.allowList.check(url: callback)
             } catch {
-                throw APIError.badRequest("callback: \(error.message)")
+                throw GatewayError.badRequest("callback: \(error.message)")
             }
         }
-        guard let user = user_id, !user.isEmpty else { throw APIError.badRequest("missing field 'user_id'") }
+        guard let user = user_id, !user.isEmpty else { throw GatewayError.badRequest("missing field 'user_id'") }
         let ext = (ext_type ?? "XLSX").uppercased()
         try gateway.exports.checkOptions(ext_options ?? [:], extType: ext)
         return Checked(title: title ?? "export", user: user, ext: ext, callback: callback, timestamp: timestamp ?? 0,
@@ -199,7 +199,7 @@ func exportBody<Source: Decodable & Sendable>(_ request: Request, _ source: Sour
         do {
             return (try JSONDecoder().decode(ExportCommonFields.self, from: data), try JSONDecoder().decode(Source.self, from: data))
         } catch let e as DecodingError {
-            throw APIError.badRequest(PluginConfig.describe(e))
+            throw GatewayError.badRequest(PluginConfig.describe(e))
         }
     }
 }
@@ -233,12 +233,12 @@ struct HTTPExportBody: Decodable {
         do {
             _ = try gateway.services.http.check(url: source_http.url)
         } catch {
-            throw APIError.badRequest("source_http.url: \(error.message)")
+            throw GatewayError.badRequest("source_http.url: \(error.message)")
         }
         let method = (source_http.method ?? "GET").uppercased()
-        guard method == "GET" || method == "POST" else { throw APIError.badRequest("source_http.method must be GET or POST") }
+        guard method == "GET" || method == "POST" else { throw GatewayError.badRequest("source_http.method must be GET or POST") }
         guard let plugin = gateway.registry.plugin(id: ExportService.pagerPlugin), plugin.kinds.contains(.source) else {
-            throw APIError(.serviceUnavailable, "HTTP exports need the '\(ExportService.pagerPlugin)' plugin, which is not loaded")
+            throw GatewayError(.serviceUnavailable, "HTTP exports need the '\(ExportService.pagerPlugin)' plugin, which is not loaded")
         }
         func pagerConfig(headerValue: (String) -> String) -> JSONValue {
             .object([

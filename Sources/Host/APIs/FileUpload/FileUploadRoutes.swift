@@ -39,7 +39,7 @@ enum FileUploadRoutes {
         } else if let again = fields["filename"], !again.isEmpty {
             stored = try gateway.uploads.find(again, dataset: dataset.id)
         } else {
-            throw APIError.badRequest("missing field 'file' (or 'filename' to re-process an uploaded file)")
+            throw GatewayError.badRequest("missing field 'file' (or 'filename' to re-process an uploaded file)")
         }
         let path = gateway.uploads.path(of: stored, dataset: dataset.id)
         let rows: Int
@@ -68,13 +68,10 @@ enum FileImport {
             let sink = DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: update ? .upsert : .append)
             return Int(try Pump.run(source, into: sink).progress.rowsWritten)
         } catch let e as CSVRowParser.Failure {
-            throw APIError.badRequest("the CSV file is malformed: \(e.description)")
+            throw GatewayError.badRequest("the CSV file is malformed: \(e.description)")
         } catch let e as ArrowError {
             // The file's own content (text that is not UTF-8, say): the client's to fix.
-            throw APIError.badRequest("the file cannot be imported: \(e.description)")
-        } catch let e as DatasetWriteError {
-            if case .sql = e { throw APIError(.internalServerError, e.description) }
-            throw APIError.badRequest(e.description)
+            throw GatewayError.badRequest("the file cannot be imported: \(e.description)")
         }
     }
 
@@ -84,7 +81,7 @@ enum FileImport {
         if ext == "csv" { return try CSVFileSource(path: path) }
         guard let plugin = gateway.registry.active.first(where: { $0.kinds.contains(.source) && $0.sourceFileExtensions.contains(ext) }) else {
             let known = ["csv"] + gateway.registry.active.flatMap(\.sourceFileExtensions)
-            throw APIError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
+            throw GatewayError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
         }
         let context = InstanceContext(pluginId: plugin.id, instanceName: "upload", services: services)
         let source = try SourceHandle(plugin: plugin, config: gateway.config.plugins.config[plugin.id]?.text ?? "{}", context: context)
@@ -125,7 +122,7 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
             return form
         }
         guard let boundary = MultipartFormReader.boundary(contentType) else {
-            throw APIError.badRequest("multipart/form-data without a boundary (of 1 to 70 characters)")
+            throw GatewayError.badRequest("multipart/form-data without a boundary (of 1 to 70 characters)")
         }
         do {
             try await form.parse(request.body, boundary: boundary, limit: limit, scratch: scratch, authorize: authorize)
@@ -137,13 +134,13 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
     }
 
     /// A write to the scratch file failed (a full disk, most likely): the server's 507.
-    static func storageFailure(_ error: Error) -> APIError {
+    static func storageFailure(_ error: Error) -> GatewayError {
         let reason: String = switch error {
         case let e as CocoaError where e.code == .fileWriteOutOfSpace: "no space left on the server's disk"
         case let e as POSIXError: String(cString: strerror(e.code.rawValue))
         default: error.localizedDescription
         }
-        return APIError(.insufficientStorage, "the upload cannot be stored (\(reason)); nothing was imported")
+        return GatewayError(.insufficientStorage, "the upload cannot be stored (\(reason)); nothing was imported")
     }
 
     /// Opens the scratch file for the file part, after checking the signed fields if they came first.
@@ -160,7 +157,7 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
         let path = "\(scratch)/upload-\(UUID().uuidString)"
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
             let handle = FileHandle(forWritingAtPath: path) else {
-            throw APIError(.insufficientStorage, "the upload cannot be stored: cannot create a file in \(scratch)")
+            throw GatewayError(.insufficientStorage, "the upload cannot be stored: cannot create a file in \(scratch)")
         }
         file = (name, path)
         return handle
@@ -189,7 +186,7 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
         var received = 0
         for try await chunk in body {
             received += chunk.readableBytes
-            guard received <= limit else { throw APIError(.contentTooLarge, "request body is larger than \(limit) bytes") }
+            guard received <= limit else { throw GatewayError(.contentTooLarge, "request body is larger than \(limit) bytes") }
             try reader.feed(chunk)
         }
         try reader.finish()

@@ -154,7 +154,7 @@ final class MultipartFormReader {
         value = []
         state = .body
         if partIsFile {
-            guard !sawFile else { throw APIError.badRequest("send one 'file' part per upload") }
+            guard !sawFile else { throw GatewayError.badRequest("send one 'file' part per upload") }
             sawFile = true
             try fileStart(filename ?? "upload", fields)
         }
@@ -164,18 +164,18 @@ final class MultipartFormReader {
         guard !bytes.isEmpty else { return }
         if partIsFile { return try fileBytes(ByteBuffer(bytes: bytes)) }
         value += bytes
-        guard value.count <= Self.maxFieldBytes else { throw APIError.badRequest("form field '\(partName)' is larger than 1 MB") }
+        guard value.count <= Self.maxFieldBytes else { throw GatewayError.badRequest("form field '\(partName)' is larger than 1 MB") }
     }
 
     private func endPart() throws {
         if partIsFile { return try fileEnd() }
-        guard fields.count < Self.maxFields else { throw APIError.badRequest("more than \(Self.maxFields) form fields") }
+        guard fields.count < Self.maxFields else { throw GatewayError.badRequest("more than \(Self.maxFields) form fields") }
         fields[partName] = String(decoding: value, as: UTF8.self)
         value = []
     }
 
-    private static func malformed(_ what: String) -> APIError {
-        APIError.badRequest("the multipart body is malformed: \(what)")
+    private static func malformed(_ what: String) -> GatewayError {
+        GatewayError.badRequest("the multipart body is malformed: \(what)")
     }
 
     /// The first position of `needle` in `haystack` (memmem: linear in their lengths).

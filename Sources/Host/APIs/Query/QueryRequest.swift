@@ -49,7 +49,7 @@ struct QueryRequest: Sendable {
         }
         if let body { try q.merge(jsonBody: body, into: &options) }
         guard q.parameters.values.reduce(0, { $0 + $1.count }) <= maxValues else {
-            throw APIError.badRequest("more than \(maxValues) parameter values")
+            throw GatewayError.badRequest("more than \(maxValues) parameter values")
         }
         if let accept = accept?.lowercased(), accept.contains("application/vnd.apache.arrow") {
             q.format = "arrow"
@@ -66,22 +66,22 @@ struct QueryRequest: Sendable {
         do {
             body = try OrderedJSON.parse(Array(jsonBody))
         } catch let e as OrderedJSON.ParseError {
-            throw APIError.badRequest("the body is not valid JSON: \(e.description)")
+            throw GatewayError.badRequest("the body is not valid JSON: \(e.description)")
         }
-        guard case .object(let fields) = body else { throw APIError.badRequest("the body must be a JSON object") }
+        guard case .object(let fields) = body else { throw GatewayError.badRequest("the body must be a JSON object") }
         for (key, value) in fields where value != .null {
             switch key.lowercased() {
             case "datasetparameters", "datasourceparameters", "parameters":
-                guard case .object(let params) = value else { throw APIError.badRequest("\(key) must be an object") }
+                guard case .object(let params) = value else { throw GatewayError.badRequest("\(key) must be an object") }
                 for (name, v) in params {
                     let list = try Self.values(v, name: name)
-                    guard !list.isEmpty else { throw APIError.badRequest("parameter '\(name)' has no value") }
+                    guard !list.isEmpty else { throw GatewayError.badRequest("parameter '\(name)' has no value") }
                     parameters[name, default: []] += list
                 }
             case "query" where Self.isContainer(value):
                 queryDocument = value
             case "options":
-                guard case .object(let opts) = value else { throw APIError.badRequest("Options must be an object") }
+                guard case .object(let opts) = value else { throw GatewayError.badRequest("Options must be an object") }
                 for (name, v) in opts where v != .null { options[name.lowercased()] = try Self.scalar(v, what: "option '\(name)'") }
             // `$name` as in the query string: a parameter, not an option nobody reads (a
             // filter silently dropped would answer with every row).
@@ -112,7 +112,7 @@ struct QueryRequest: Sendable {
         case .string(let s): return s
         case .number(let n): return n
         case .bool(let b): return b ? "true" : "false"
-        default: throw APIError.badRequest("\(what) must be a string, a number or true/false")
+        default: throw GatewayError.badRequest("\(what) must be a string, a number or true/false")
         }
     }
 
@@ -121,12 +121,12 @@ struct QueryRequest: Sendable {
         queryType = options["querytype"].flatMap { $0.isEmpty ? nil : $0 }
         query = options["query"].flatMap { $0.isEmpty ? nil : $0 }
         if let limit = options["rowlimit"] {
-            guard let n = Int(limit), n > 0 else { throw APIError.badRequest("RowLimit must be a positive integer") }
+            guard let n = Int(limit), n > 0 else { throw GatewayError.badRequest("RowLimit must be a positive integer") }
             rowLimit = n
         }
         if let u = options["unknowntypehandle"] {
             guard let h = UnknownTypeHandle.allCases.first(where: { $0.rawValue.lowercased() == u.lowercased() }) else {
-                throw APIError.badRequest("UnknownTypeHandle must be Ignore, Error or CastToString")
+                throw GatewayError.badRequest("UnknownTypeHandle must be Ignore, Error or CastToString")
             }
             unknownTypes = h
         }
@@ -134,7 +134,7 @@ struct QueryRequest: Sendable {
             switch m.lowercased() {
             case "default": missParameter = .default
             case "error": missParameter = .error
-            default: throw APIError.badRequest("MissParameterHandle must be Default or Error")
+            default: throw GatewayError.badRequest("MissParameterHandle must be Default or Error")
             }
         }
     }

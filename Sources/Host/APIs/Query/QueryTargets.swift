@@ -46,14 +46,14 @@ struct QueryTargets: Sendable {
     static func describe(_ error: Error, control: RunControl, maxValueBytes: Int) -> Error {
         if let stopped = control.error { return stopped }
         switch error {
-        case let e as ReadOnlySQL.Refused: return APIError.badRequest(e.description)
-        case let e as DataModel.Invalid: return APIError.badRequest(e.description)
+        case let e as ReadOnlySQL.Refused: return GatewayError.badRequest(e.description)
+        case let e as DataModel.Invalid: return GatewayError.badRequest(e.description)
         case let e as SQLiteError where e.isTooBig:
-            return APIError.badRequest("the query makes a value larger than \(maxValueBytes) bytes (limits.maxValueBytes)")
+            return GatewayError.badRequest("the query makes a value larger than \(maxValueBytes) bytes (limits.maxValueBytes)")
         case let e as SQLiteError where e.isFull:
-            return APIError.badRequest("the query needs more temporary space than limits.maxTempBytes allows (a large sort?)")
-        case let e as SQLiteError: return APIError.badRequest("the query failed: \(e.message)")
-        case let e as PluginError where e.status == GW_CANCELLED: return control.error ?? APIError.from(e)
+            return GatewayError.badRequest("the query needs more temporary space than limits.maxTempBytes allows (a large sort?)")
+        case let e as SQLiteError: return GatewayError.badRequest("the query failed: \(e.message)")
+        case let e as PluginError where e.status == GW_CANCELLED: return control.error ?? GatewayError(e)
         default: return error
         }
     }
@@ -86,11 +86,11 @@ struct QueryTargets: Sendable {
 
     private func dataset(_ id: String, _ query: QueryRequest) throws -> BatchSource {
         if let type = query.queryType, type.lowercased() != "none" {
-            throw APIError.badRequest("queryType '\(type)' is not supported for datasets: leave it out or send NONE")
+            throw GatewayError.badRequest("queryType '\(type)' is not supported for datasets: leave it out or send NONE")
         }
         if let pushed = try gateway.datasets.dataset(id) { return try table(pushed, query) }
         if let named = gateway.config.queries[id] { return try namedQuery(id, named, query) }
-        throw APIError.notFound("unknown dataset '\(id)'")
+        throw GatewayError.notFound("unknown dataset '\(id)'")
     }
 
     /// A pushed dataset: its table, filtered by `$column=value` parameters (several values
@@ -109,7 +109,7 @@ struct QueryTargets: Sendable {
         for (name, values) in parameters.sorted(by: { $0.key < $1.key }) {
             let column = name.hasPrefix("\(dataset.id).") ? String(name.dropFirst(dataset.id.count + 1)) : name
             guard let spec = dataset.columns.first(where: { $0.name == column }) else {
-                throw APIError.badRequest("unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
+                throw GatewayError.badRequest("unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
             }
             // A filter value is read as the column's type, as a pushed cell is: `$ok=true`
             // finds the rows a push of true wrote, and a timestamp matches in any offset.
@@ -124,7 +124,7 @@ struct QueryTargets: Sendable {
         for name in query.parameters.keys {
             let bare = name.hasPrefix("\(id).") ? String(name.dropFirst(id.count + 1)) : name
             guard named.parameters[bare] != nil || Self.parameterNames(named.sql).contains(bare) else {
-                throw APIError.badRequest("unknown parameter '\(name)' for dataset '\(id)'")
+                throw GatewayError.badRequest("unknown parameter '\(name)' for dataset '\(id)'")
             }
         }
         return try run(named.sql, query: query) { statement in
@@ -137,23 +137,23 @@ struct QueryTargets: Sendable {
     private func datasource(_ id: String, _ query: QueryRequest, onProgress: (@Sendable (InstanceContext.Progress) -> Void)?) throws -> BatchSource {
         if id == Self.storeDatasource {
             guard (query.queryType ?? "sql").lowercased() == "sql" else {
-                throw APIError.badRequest("the store datasource takes queryType=sql")
+                throw GatewayError.badRequest("the store datasource takes queryType=sql")
             }
-            guard let sql = query.query else { throw APIError.badRequest("give the SQL to run in 'query'") }
+            guard let sql = query.query else { throw GatewayError.badRequest("give the SQL to run in 'query'") }
             return try run(sql, query: query) { statement in
                 // A parameter the SQL never names would be dropped: say so instead.
                 let named = Self.boundNames(statement)
                 if let unknown = query.parameters.keys.sorted().first(where: { !named.contains($0) }) {
-                    throw APIError.badRequest("unknown parameter '\(unknown)': the query has no :\(unknown)")
+                    throw GatewayError.badRequest("unknown parameter '\(unknown)': the query has no :\(unknown)")
                 }
                 try bindParameters(statement, query: query, qualifier: nil, declared: [:])
             }
         }
         guard let definition = gateway.config.datasources[id] else {
-            throw APIError.notFound("unknown datasource '\(id)'")
+            throw GatewayError.notFound("unknown datasource '\(id)'")
         }
         guard let plugin = gateway.registry.plugin(id: definition.plugin), plugin.kinds.contains(.source) else {
-            throw APIError(.serviceUnavailable, "datasource '\(id)' needs the source plugin '\(definition.plugin)', which is not loaded")
+            throw GatewayError(.serviceUnavailable, "datasource '\(id)' needs the source plugin '\(definition.plugin)', which is not loaded")
         }
         let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: services, onProgress: onProgress)
         control.onStop { context.cancel() }
@@ -175,16 +175,16 @@ struct QueryTargets: Sendable {
     /// read-only statement, every value bound.
     private func datamodel(_ id: String, _ query: QueryRequest) throws -> BatchSource {
         if let type = query.queryType, !["none", "json"].contains(type.lowercased()) {
-            throw APIError.badRequest("queryType '\(type)' is not supported for data models: leave it out (the query is JSON, see docs/api.md)")
+            throw GatewayError.badRequest("queryType '\(type)' is not supported for data models: leave it out (the query is JSON, see docs/api.md)")
         }
-        guard let model = try gateway.datamodels.model(id) else { throw APIError.notFound("unknown data model '\(id)'") }
+        guard let model = try gateway.datamodels.model(id) else { throw GatewayError.notFound("unknown data model '\(id)'") }
         let modelQuery: ModelQuery
         if let document = query.queryDocument {
             modelQuery = try ModelQuery.parse(document)
         } else if let text = query.query {
             modelQuery = try ModelQuery.parse(text)
         } else {
-            throw APIError.badRequest("give the model query in 'query', e.g. {\"dimensions\": [...], \"measures\": [...]} (see docs/api.md)")
+            throw GatewayError.badRequest("give the model query in 'query', e.g. {\"dimensions\": [...], \"measures\": [...]} (see docs/api.md)")
         }
         let compiled = try ModelCompiler.compile(model, modelQuery, request: query)
         return try run(compiled.sql, query: query, columnTypes: compiled.types) { statement in try compiled.bind(statement) }
@@ -197,12 +197,8 @@ struct QueryTargets: Sendable {
         let db = try ReadOnlySQL.open(gateway.datasetTables.readers, control: control)
         let statement = try ReadOnlySQL.prepare(db, sql)
         try bind(statement)
-        do {
-            return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
-                                         maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes)
-        } catch let e as InvalidInput {
-            throw APIError.badRequest(e.description)
-        }
+        return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
+                                     maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes)
     }
 
     /// Binds `:name` parameters: the request's values (several → a JSON array, for
@@ -215,7 +211,7 @@ struct QueryTargets: Sendable {
         for i in 1...count {
             // `?` has no name and `?1` a number: neither can be given by `$name`.
             let full = sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
-            guard !full.hasPrefix("?") else { throw APIError.badRequest("use named parameters (:name), not '\(full)'") }
+            guard !full.hasPrefix("?") else { throw GatewayError.badRequest("use named parameters (:name), not '\(full)'") }
             let name = String(full.dropFirst())
             let spec = declared[name] ?? NamedQuery.Parameter()
             guard let values = try Self.parameterValues(name, spec: spec, query: query, qualifier: qualifier) else {
@@ -236,7 +232,7 @@ struct QueryTargets: Sendable {
     static func parameterValues(_ name: String, spec: NamedQuery.Parameter, query: QueryRequest, qualifier: String?) throws -> [String]? {
         let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
         guard let values = given, !values.isEmpty else {
-            if query.missParameter == .error { throw APIError.badRequest("missing parameter '\(name)'") }
+            if query.missParameter == .error { throw GatewayError.badRequest("missing parameter '\(name)'") }
             return nil
         }
         return values
@@ -247,7 +243,7 @@ struct QueryTargets: Sendable {
     static func boundValue(_ name: String, _ values: [String], asList: Bool) throws -> SQLValue {
         if asList { return .text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)) }
         guard values.count == 1 else {
-            throw APIError.badRequest("parameter '\(name)' takes one value (\(values.count) given); a query reads several with json_each(:\(name))")
+            throw GatewayError.badRequest("parameter '\(name)' takes one value (\(values.count) given); a query reads several with json_each(:\(name))")
         }
         return .text(values[0])
     }

@@ -13,14 +13,14 @@ final class ResponseBodySink: BatchSink {
     private let services: HostServiceProvider
     private let control: RunControl
     /// What the client is told of a failure (the route's mapping, in the gateway's envelope).
-    private let describe: @Sendable (Error) -> APIError
+    private let describe: @Sendable (Error) -> GatewayError
     private var json: JSONRowWriter?
     private var formatter: FormatHandle?
     /// Bytes went out: the response's status is sent, a failure can only be told in the body.
     private let started = Flag()
 
     init(format: OutputFormat, channel: ByteChannel, services: HostServiceProvider, control: RunControl,
-         describe: @escaping @Sendable (Error) -> APIError) {
+         describe: @escaping @Sendable (Error) -> GatewayError) {
         self.format = format
         self.channel = channel
         self.services = services

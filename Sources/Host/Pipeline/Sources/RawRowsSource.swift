@@ -24,7 +24,7 @@ final class RawRowsSource: BatchSource {
         var notAnObject: Int?
         do {
             guard let first = try check.next() else {
-                throw APIError.badRequest("source_raw must be a JSON array whose first element is the header")
+                throw GatewayError.badRequest("source_raw must be a JSON array whose first element is the header")
             }
             header = first
             while let row = try check.next() {
@@ -32,16 +32,16 @@ final class RawRowsSource: BatchSource {
                 if sample.count < 1_000 { sample.append(row) }
             }
         } catch let e as OrderedJSON.ParseError {
-            throw APIError.badRequest("source_raw is not valid JSON: \(e)")
+            throw GatewayError.badRequest("source_raw is not valid JSON: \(e)")
         }
         if let row = notAnObject {
-            throw APIError.badRequest("source_raw row \(row) is not an object: every row is {\"column\": value, …}")
+            throw GatewayError.badRequest("source_raw row \(row) is not an object: every row is {\"column\": value, …}")
         }
         rowCount = check.count - 1
         do {
             table = try SeedTable(header: header, sample: sample)
         } catch let e as PluginError {
-            throw APIError.badRequest("source_raw: \(e.message)")
+            throw GatewayError.badRequest("source_raw: \(e.message)")
         }
         schema = OwnedSchema(fields: table.fields)
         reader = OrderedJSON.ArrayReader(text)
