@@ -24,14 +24,17 @@ public final class Gateway: Sendable {
     /// Bounds the queries, pushes and uploads running at once.
     public let limiter: RequestLimiter
     public let logger: Logger
+    /// The time everything in this gateway is stamped, scheduled and retried by.
+    public let clock: any GatewayClock
 
     /// Creates the data folder if needed, opens (and migrates) the store, and scans the
     /// plugin directories.
-    public init(config: GatewayConfig, logger: Logger = Logger(label: "gateway")) throws {
+    public init(config: GatewayConfig, logger: Logger = Logger(label: "gateway"), clock: any GatewayClock = SystemClock()) throws {
         try config.validate()
         GatewayMetrics.start()
         self.config = config
         self.logger = logger
+        self.clock = clock
         let dataURL = URL(fileURLWithPath: config.dataDir).standardizedFileURL
         dataDirectory = dataURL.path
         // Private: the store holds tokens' hashes, plugin state (a connector's tokens) and data.
@@ -41,7 +44,7 @@ public final class Gateway: Sendable {
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory)
             logger.warning("the data folder \(dataDirectory) was readable by others (mode \(String(mode, radix: 8))): made private (0700)")
         }
-        store = try Store(path: dataURL.appendingPathComponent("gateway.sqlite").path)
+        store = try Store(path: dataURL.appendingPathComponent("gateway.sqlite").path, clock: clock)
         services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
@@ -92,49 +95,6 @@ public final class Gateway: Sendable {
     private func logPluginUseProblems() {
         for use in pluginUses() where use.status != "ok" {
             logger.error("\(use.use): plugin '\(use.plugin)' is \(use.status): \(use.reason ?? "")")
-        }
-    }
-
-    /// Upkeep while serving: every 5 seconds, scheduled dataflows that are due start; every
-    /// minute, free heap memory goes back to the system (a burst of large requests would
-    /// otherwise leave the process at its peak size); every hour, expired export tasks with
-    /// their files, and expired dataflow runs and logs, are deleted.
-    public func startMaintenance() -> DispatchSourceTimer {
-        let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
-        timer.schedule(deadline: .now() + 5, repeating: 5)
-        let ticks = Atomic<Int>(0)
-        dataflows.runSchedules()  // learns the schedules: the first times are computed from now
-        // The timer only hands the tick to a thread of its own: a tick reads and writes the
-        // store and deletes files, blocking work that must not hold one of Dispatch's threads
-        // (see DedicatedThreads). A tick still running when the next comes lets it pass.
-        let upkeep = DedicatedThreads(name: "gateway.maintenance", limit: 1)
-        let busy = Atomic<Bool>(false)
-        timer.setEventHandler { [exports, dataflows, logger] in
-            guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
-            upkeep.submit {
-                defer { busy.store(false, ordering: .releasing) }
-                Self.upkeep(tick: ticks.wrappingAdd(1, ordering: .relaxed).newValue, exports: exports, dataflows: dataflows, logger: logger)
-            }
-        }
-        timer.resume()
-        return timer
-    }
-
-    private static func upkeep(tick: Int, exports: ExportService, dataflows: DataflowService, logger: Logger) {
-        // Ends of runs and tasks a full disk kept from the store, written again.
-        dataflows.recordEndings()
-        exports.recordEndings()
-        dataflows.runSchedules()
-        guard tick % 12 == 0 else { return }
-        gw_release_free_memory()
-        guard tick % 720 == 0 else { return }
-        do {
-            let removed = try exports.deleteExpired()
-            if removed > 0 { logger.info("deleted \(removed) expired export tasks") }
-            let runs = try dataflows.deleteExpired()
-            if runs > 0 { logger.info("deleted \(runs) expired dataflow runs") }
-        } catch {
-            logger.error("cleanup failed: \(error)")
         }
     }
 

@@ -80,11 +80,7 @@ struct Serve: AsyncParsableCommand {
             fflush(nil)
         }
         let hangup = PluginRescanOnHangup(gateway: gateway)
-        let maintenance = gateway.startMaintenance()
-        defer {
-            hangup.stop()
-            maintenance.cancel()
-        }
+        defer { hangup.stop() }
         try await GatewayServer.serve(gateway, onRunning: onRunning)
     }
 }

@@ -50,7 +50,7 @@ public struct ApiTokens: Sendable {
         }
         let secret = Crypto.hex(Crypto.randomBytes(32), uppercase: true)
         let id = "tok_" + Crypto.hex(Crypto.randomBytes(6))
-        let created = Date()
+        let created = store.clock.now
         try store.withConnection { db in
             try db.run("INSERT INTO api_tokens (id, name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
                        [.text(id), .text(name), .blob(Self.hash(secret)), .text(scopes.joined(separator: " ")),
@@ -81,7 +81,7 @@ public struct ApiTokens: Sendable {
     public func revoke(id: String) throws -> Bool {
         try store.withConnection { db in
             try db.run("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                       [.int(Int64(Date().timeIntervalSince1970)), .text(id)])
+                       [.int(Int64(store.clock.now.timeIntervalSince1970)), .text(id)])
             return db.changes > 0
         }
     }

@@ -35,8 +35,9 @@ public struct SignedTokenVerifier: Sendable {
     /// so that it cannot be used again.
     public func verify(
         visitor: String, type: String, stamp: String, token: String, key: String?,
-        now: Date = Date()
+        now: Date? = nil
     ) throws {
+        let now = now ?? store.clock.now
         for (name, value) in [("visitor", visitor), ("type", type), ("stamp", stamp), ("token", token)] where value.isEmpty {
             throw Failure.missingField(name)
         }

@@ -73,7 +73,7 @@ public final class DataModelCatalog: Sendable {
             try db.run("""
                 INSERT INTO datamodels (id, definition, updated_at) VALUES (?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
-                """, [.text(id), .text(json), .int(Int64(Date().timeIntervalSince1970))])
+                """, [.text(id), .text(json), .int(Int64(store.clock.now.timeIntervalSince1970))])
         }
     }
 

@@ -9,7 +9,8 @@ extension DataflowService {
     /// only when its revision changed (400 flows with 1 MB configs, parsed every tick, kept
     /// an idle gateway busy). The first tick that sees a flow (or a changed schedule) only
     /// computes its next time.
-    func runSchedules(now: Date = Date()) {
+    func runSchedules(now: Date? = nil) {
+        let now = now ?? clock.now
         let active: [(id: Int64, revision: Int64)]
         do {
             active = try store.activeRevisions()
@@ -55,7 +56,8 @@ extension DataflowService {
     }
 
     /// When an active flow's schedule fires next (nil for a flow without one, or inactive).
-    func nextRun(of flow: Dataflow, now: Date = Date()) -> Date? {
+    func nextRun(of flow: Dataflow, now: Date? = nil) -> Date? {
+        let now = now ?? clock.now
         guard flow.status == "active", let plan = try? FlowPlan.parse(flow.config), let schedule = plan.schedule else { return nil }
         if let known = schedules.withLock({ $0[flow.id] }), known.schedule == schedule, let at = known.next, at > now { return at }
         return schedule.next(after: now)

@@ -12,6 +12,7 @@ import Synchronization
 /// gateway ends failed "interrupted by restart".
 public final class DataflowService: Sendable {
     let store: Store
+    var clock: any GatewayClock { store.clock }
     let config: GatewayConfig.Dataflows
     private let logger: Logger
     /// Runs of this process, by run id (a child step's too): how cancel and shutdown reach them.
@@ -191,8 +192,9 @@ public final class DataflowService: Sendable {
 
     /// Deletes runs and log lines older than the retention; returns how many runs.
     @discardableResult
-    func deleteExpired(now: Date = Date()) throws -> Int {
-        try store.deleteRuns(before: now.addingTimeInterval(-Double(config.retentionDays) * 86_400))
+    func deleteExpired(now: Date? = nil) throws -> Int {
+        let now = now ?? clock.now
+        return try store.deleteRuns(before: now.addingTimeInterval(-Double(config.retentionDays) * 86_400))
     }
 
     // MARK: the run's log
@@ -289,12 +291,12 @@ public final class DataflowService: Sendable {
             totals.rejected += counts.rejected
         }
         let refused = totals.rejected > 0 ? ", \(totals.rejected) refused by the destination" : ""
-        end(run, RunEnding(flowId: run.dataflowId, status: .completed, progress: 100, counts: totals, completedAt: Date()),
+        end(run, RunEnding(flowId: run.dataflowId, status: .completed, progress: 100, counts: totals, completedAt: clock.now),
             .info, "\(run.executionId) completed: \(totals.read) rows read, \(totals.written) written\(refused)")
     }
 
     private func fail(_ run: DataflowRun, _ message: String) {
-        end(run, RunEnding(flowId: run.dataflowId, status: .failed, error: Self.bounded(message), completedAt: Date()),
+        end(run, RunEnding(flowId: run.dataflowId, status: .failed, error: Self.bounded(message), completedAt: clock.now),
             .error, "\(run.executionId) failed: \(message)")
     }
 
@@ -328,7 +330,7 @@ public final class DataflowService: Sendable {
             ? "\(run.executionId) completed: \(counts?.read ?? 0) rows read, \(counts?.written ?? 0) written"
             : "\(run.executionId) failed: \(message ?? "")"
         end(run, RunEnding(flowId: run.dataflowId, status: status, error: message.map(Self.bounded), progress: status == .completed ? 100 : nil,
-                           counts: counts, completedAt: Date()), status == .completed ? .info : .error, line)
+                           counts: counts, completedAt: clock.now), status == .completed ? .info : .error, line)
     }
 
     /// Error messages are stored whole up to this many bytes (a plugin's message could be
@@ -365,9 +367,7 @@ public final class DataflowService: Sendable {
                 attempt += 1
                 let pause = min(60.0, pow(2.0, Double(attempt - 1)))
                 log(.warning, "dataflow", "\(step.label)attempt \(attempt) failed (\(describe(error, control: control))); retry \(attempt) of \(plan.retryCount) in \(Int(pause)) s")
-                let until = Date().addingTimeInterval(pause)
-                while Date() < until, control.stopReason == nil { Thread.sleep(forTimeInterval: 0.05) }
-                if control.stopReason != nil { throw error }
+                guard clock.wait(seconds: pause, unless: { control.stopReason != nil }) else { throw error }
             }
         }
     }

@@ -68,7 +68,7 @@ extension Store {
                     n += 1
                     enName = "\(enNameBase)_\(n)"
                 }
-                let now = Int64(Date().timeIntervalSince1970)
+                let now = Int64(clock.now.timeIntervalSince1970)
                 try db.run("""
                     INSERT INTO dataflows (name, en_name, description, status, created_by, config, created_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -104,7 +104,7 @@ extension Store {
                     args.append(.text(value))
                 }
                 sets.append("updated_at = ?, revision = revision + 1")
-                args.append(.int(Int64(Date().timeIntervalSince1970)))
+                args.append(.int(Int64(clock.now.timeIntervalSince1970)))
                 try db.run("UPDATE dataflows SET \(sets.joined(separator: ", ")) WHERE id = ?", args + [.int(id)])
                 if let children = changes.childrenIds { try Self.setChildren(db, parent: id, children) }
                 if let tag = changes.tagId { try Self.addTag(db, flow: id, tag: tag) }
@@ -179,7 +179,7 @@ extension Store {
             if let existing = try db.query("SELECT id, name FROM dataflow_tags WHERE name = ?", [.text(name)]).first {
                 return DataflowTag(id: existing[0].int ?? 0, name: existing[1].text ?? "")
             }
-            try db.run("INSERT INTO dataflow_tags (name, created_at) VALUES (?, ?)", [.text(name), .int(Int64(Date().timeIntervalSince1970))])
+            try db.run("INSERT INTO dataflow_tags (name, created_at) VALUES (?, ?)", [.text(name), .int(Int64(clock.now.timeIntervalSince1970))])
             return DataflowTag(id: db.lastInsertRowid, name: name)
         }
     }
@@ -213,8 +213,9 @@ extension Store {
 
     /// Starts a run (pending) unless one is already pending or running: the store's unique
     /// index decides, so two gateways on one store cannot both start one.
-    func insertRun(flow: Int64, trigger: String, params: String, now: Date = Date()) throws -> DataflowRun {
-        try withConnection { db in
+    func insertRun(flow: Int64, trigger: String, params: String, now: Date? = nil) throws -> DataflowRun {
+        let now = now ?? clock.now
+        return try withConnection { db in
             try db.transaction {
                 if let active = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
                                              [.int(flow)]).first?.first?.text {
@@ -283,8 +284,8 @@ extension Store {
     @discardableResult
     func finishRun(run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
                    rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil,
-                   at time: Date = Date()) throws -> Bool {
-        let now = Int64(time.timeIntervalSince1970)
+                   at time: Date? = nil) throws -> Bool {
+        let now = Int64((time ?? clock.now).timeIntervalSince1970)
         let ended = try withConnection { db in
             try db.query("""
                 UPDATE dataflow_runs SET status = ?, error_message = ?, completed_at = ?, progress = COALESCE(?, progress),
@@ -326,7 +327,7 @@ extension Store {
     func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) throws {
         try withConnection { db in
             try db.run("INSERT INTO dataflow_logs (dataflow_id, run_id, at, level, component, message) VALUES (?, ?, ?, ?, ?, ?)",
-                       [.int(flow), run.map(SQLValue.int) ?? .null, .int(Int64(Date().timeIntervalSince1970 * 1_000)),
+                       [.int(flow), run.map(SQLValue.int) ?? .null, .int(Int64(clock.now.timeIntervalSince1970 * 1_000)),
                         .text(level.rawValue), .text(component), .text(message)])
         }
     }

@@ -12,6 +12,7 @@ import Synchronization
 /// restart, and old tasks are deleted with their files.
 public final class ExportService: Sendable {
     let store: Store
+    var clock: any GatewayClock { store.clock }
     let registry: PluginRegistry
     let services: HostServiceProvider
     let config: GatewayConfig.Exports
@@ -181,7 +182,7 @@ public final class ExportService: Sendable {
     /// it (see UnrecordedEndings). False when it had ended already (a cancel came first).
     @discardableResult
     func finish(_ task: ExportTask, _ status: ExportTask.Status, failReason: String = "", file: String = "") -> Bool {
-        endings.record(task.id, TaskEnding(status: status, failReason: failReason.bounded(toUTF8Bytes: 4_096), file: file, at: Date())) { e in
+        endings.record(task.id, TaskEnding(status: status, failReason: failReason.bounded(toUTF8Bytes: 4_096), file: file, at: clock.now)) { e in
             try writeEnd(task.id, e)
         }
     }
@@ -313,7 +314,7 @@ public final class ExportService: Sendable {
             guard attempt < attempts else { break }
             let wait = Duration.milliseconds(min(backoff << (attempt - 1), 600_000))
             if let deadline, ContinuousClock.now + wait > deadline { break }
-            Thread.sleep(forTimeInterval: wait.timeInterval)
+            clock.wait(seconds: wait.timeInterval)
         }
         log(task.id, "callback gave up after \(attempts) attempts")
     }
@@ -363,7 +364,8 @@ public final class ExportService: Sendable {
 
     /// Deletes tasks older than the retention, with their files. Returns how many.
     @discardableResult
-    func deleteExpired(now: Date = Date()) throws -> Int {
+    func deleteExpired(now: Date? = nil) throws -> Int {
+        let now = now ?? clock.now
         let cutoff = now.addingTimeInterval(-Double(config.retentionDays) * 86_400)
         let old = try store.tasks(createdBefore: cutoff).filter { $0.status != .processing }
         for task in old {
@@ -377,14 +379,16 @@ public final class ExportService: Sendable {
 
     /// A signed link to a finished task's file, valid for `exports.downloadLinkHours`;
     /// "" while there is nothing to download.
-    func downloadURL(_ task: ExportTask, base: String, now: Date = Date()) -> String {
+    func downloadURL(_ task: ExportTask, base: String, now: Date? = nil) -> String {
+        let now = now ?? clock.now
         guard task.status == .success, !task.file.isEmpty else { return "" }
         let expires = String(Int64(now.timeIntervalSince1970) + Int64(config.downloadLinkHours) * 3_600)
         return "\(base)/v1/down/\(task.hashKey).zip?expires=\(expires)&signature=\(secret.sign("download", task.hashKey, expires))"
     }
 
     /// True for a link this gateway signed for `key` that has not expired.
-    func isValidLink(key: String, expires: String?, signature: String?, now: Date = Date()) -> Bool {
+    func isValidLink(key: String, expires: String?, signature: String?, now: Date? = nil) -> Bool {
+        let now = now ?? clock.now
         guard let expires, let signature, let until = Int64(expires), until >= Int64(now.timeIntervalSince1970) else { return false }
         return secret.verify(signature, "download", key, expires)
     }

@@ -36,7 +36,7 @@ extension Store {
                 INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
                 """, [.text(hashKey), .text(requestHash), .text(owner), .text(userId), .text(title), .text(extType), .text(sourceType),
-                      .text(request), .text(callback), .int(Int64(Date().timeIntervalSince1970))])
+                      .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970))])
             return try Self.task(db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)])[0])
         }
     }
@@ -87,8 +87,8 @@ extension Store {
 
     /// Ends a task that is still processing; returns false if it had already ended.
     @discardableResult
-    func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "", at time: Date = Date()) throws -> Bool {
-        let now = Int64(time.timeIntervalSince1970)
+    func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "", at time: Date? = nil) throws -> Bool {
+        let now = Int64((time ?? clock.now).timeIntervalSince1970)
         let ended = try withConnection { db in
             try db.query("UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1 RETURNING created_at",
                          [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(now), .int(id)])
@@ -110,7 +110,7 @@ extension Store {
     func logTask(id: Int64, _ message: String) throws {
         try withConnection { db in
             try db.run("INSERT INTO export_logs (task_id, at, message) VALUES (?, ?, ?)",
-                       [.int(id), .int(Int64(Date().timeIntervalSince1970)), .text(message)])
+                       [.int(id), .int(Int64(clock.now.timeIntervalSince1970)), .text(message)])
         }
     }
 

@@ -79,7 +79,8 @@ public enum GatewayServer {
             gateway.dataflows.beginShutdown()
         }
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: exportsWatch, successTerminationBehavior: .ignore), .init(service: app)],
+            services: [.init(service: exportsWatch, successTerminationBehavior: .ignore), .init(service: Maintenance(gateway), successTerminationBehavior: .ignore),
+                       .init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigquit], logger: gateway.logger)
         configuration.maximumGracefulShutdownDuration = grace
         configuration.maximumCancellationDuration = .seconds(5)

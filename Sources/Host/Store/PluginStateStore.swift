@@ -14,7 +14,7 @@ extension Store {
             try db.run("""
                 INSERT INTO plugin_state (plugin_id, instance, key, value, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (plugin_id, instance, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-                """, [.text(plugin), .text(instance), .text(key), .blob(value), .int(Int64(Date().timeIntervalSince1970))])
+                """, [.text(plugin), .text(instance), .text(key), .blob(value), .int(Int64(clock.now.timeIntervalSince1970))])
         }
     }
 

@@ -11,11 +11,14 @@ import Foundation
 /// @unchecked Sendable: the connection is only touched while `lock` is held.
 public final class Store: @unchecked Sendable {
     public let path: String
+    /// The time rows are stamped with (created, updated, ended).
+    public let clock: any GatewayClock
     private let connection: SQLiteConnection
     private let lock = NSLock()
 
-    public init(path: String) throws {
+    public init(path: String, clock: any GatewayClock = SystemClock()) throws {
         self.path = path
+        self.clock = clock
         let db = try SQLiteConnection(path: path)
         try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         db.keepsStatements = true

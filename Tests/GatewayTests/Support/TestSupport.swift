@@ -139,11 +139,12 @@ enum TestSupport {
         return config
     }
 
-    static func gateway(pluginDirs: [String] = ["/nonexistent"], configure: (inout GatewayConfig) -> Void = { _ in }) throws -> Gateway {
+    static func gateway(pluginDirs: [String] = ["/nonexistent"], clock: any GatewayClock = SystemClock(),
+                        configure: (inout GatewayConfig) -> Void = { _ in }) throws -> Gateway {
         var config = config(dataDir: temporaryDirectory("data"), pluginDirs: pluginDirs)
         configure(&config)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return try Gateway(config: config, logger: logger)
+        return try Gateway(config: config, logger: logger, clock: clock)
     }
 }

@@ -39,7 +39,7 @@ enum ExportRoutes {
             // The documented `user_id`, and `uid`, which the original service read; without
             // either, every user's tasks that the token may see (the console's list).
             let user = (request.query["user_id"] ?? request.query["uid"]).flatMap { $0.isEmpty ? nil : $0 }
-            let tasks = try gateway.store.tasks(userId: user, since: Date().addingTimeInterval(-7 * 86_400),
+            let tasks = try gateway.store.tasks(userId: user, since: gateway.clock.now.addingTimeInterval(-7 * 86_400),
                                                 owner: requester.isAdmin ? nil : requester.owner)
             return Envelope.success(.errcode, data: tasks.map { ExportDetail(exports.effective($0), downloadURL: "", summary: true) }, requestId: context.requestId)
         }
