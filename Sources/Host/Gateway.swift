@@ -24,6 +24,7 @@ public final class Gateway: Sendable {
     /// Bounds the queries, pushes and uploads running at once.
     public let limiter: RequestLimiter
     public let logger: Logger
+    private let sinkOpener: SinkOpener
     /// The time everything in this gateway is stamped, scheduled and retried by.
     public let clock: any GatewayClock
 
@@ -64,8 +65,10 @@ public final class Gateway: Sendable {
             logger: logger)
         registry.scan()
         secret = try ServerSecret(configured: config.auth.secretKey, dataDirectory: dataDirectory)
-        exports = try ExportService(store: store, registry: registry, services: services, config: config.exports,
-                                    pluginConfigs: config.plugins.config, directory: dataURL.appendingPathComponent("exports").path, secret: secret, logger: logger)
+        sinkOpener = SinkOpener(registry: registry, services: services, tables: datasetTables,
+                                pluginConfigs: config.plugins.config, maxRowsPerFile: config.exports.maxRowsPerFile)
+        exports = try ExportService(store: store, sinks: sinkOpener, services: services, config: config.exports, directory: dataURL.appendingPathComponent("exports").path,
+                                    secret: secret, logger: logger)
         dataflows = DataflowService(store: store, config: config.dataflows, logger: logger)
         dataflows.attach(self)
         try exports.recoverAfterRestart()
@@ -96,6 +99,14 @@ public final class Gateway: Sendable {
         for use in pluginUses() where use.status != "ok" {
             logger.error("\(use.use): plugin '\(use.plugin)' is \(use.status): \(use.reason ?? "")")
         }
+    }
+
+    /// The opener of the pipeline's sinks; `services` when the plugin instances it makes
+    /// should log elsewhere (a query's, to its request's logger).
+    func sinks(services: HostServiceProvider? = nil) -> SinkOpener {
+        guard let services else { return sinkOpener }
+        return SinkOpener(registry: registry, services: services, tables: datasetTables,
+                          pluginConfigs: sinkOpener.pluginConfigs, maxRowsPerFile: sinkOpener.maxRowsPerFile)
     }
 
     public func shutdown() async {

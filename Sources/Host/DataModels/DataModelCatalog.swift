@@ -170,7 +170,7 @@ public final class DataModelCatalog: Sendable {
             let declared = sqlite3_column_decltype(statement.stmt, Int32(i)).map { String(cString: $0) } ?? ""
             return (statement.columnName(i), ColumnType(declared: declared))
         }
-        let found = (columns: columns, parameters: QueryTargets.boundNames(statement))
+        let found = (columns: columns, parameters: QueryParameters.boundNames(statement))
         queryColumns.withLock { $0[sql] = found }
         return found
     }

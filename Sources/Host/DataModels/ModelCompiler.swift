@@ -120,14 +120,14 @@ enum ModelCompiler {
         guard let spec = model.parameters[name] else {
             throw DataModel.Invalid("the query names parameter '\(name)', which model '\(model.id)' does not declare")
         }
-        return try QueryTargets.parameterValues(name, spec: spec, query: request, qualifier: model.id)
+        return try QueryParameters.parameterValues(name, spec: spec, query: request, qualifier: model.id)
     }
 
     /// The bound value of a `:name` in a model's own SQL (a named query's, an expression's):
     /// NULL without a value, a JSON array for a `multi` parameter.
     static func parameterValue(_ name: String, model: DataModel, request: QueryRequest) throws -> SQLValue {
         guard let values = try parameterValues(name, model: model, request: request) else { return .null }
-        return try QueryTargets.boundValue(name, values, asList: model.parameters[name]?.multi ?? false)
+        return try QueryParameters.boundValue(name, values, asList: model.parameters[name]?.multi ?? false)
     }
 
     // MARK: filters

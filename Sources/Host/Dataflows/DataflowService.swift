@@ -453,7 +453,7 @@ public final class DataflowService: Sendable {
         guard let source = try gateway.datasets.dataset(sourceId), let target = try gateway.datasets.dataset(targetId),
             source.table != target.table else { return nil }
         for column in source.columns where target.columns.first(where: { $0.name == column.name })?.type != column.type { return nil }
-        let (filter, args) = try QueryTargets.filter(source, params)
+        let (filter, args) = try QueryParameters.filter(source, params)
         let names = source.columns.map(\.name)
         let select = "SELECT \(names.map(Dataset.quote).joined(separator: ", ")) FROM \(Dataset.quote(source.table))\(filter.isEmpty ? " WHERE true" : filter) ORDER BY rowid"
         log(.info, "source", "\(step.label)opened dataset '\(sourceId)': columns \(names.joined(separator: ", ")); same columns and types as the target: copied in one INSERT … SELECT")
@@ -475,12 +475,12 @@ public final class DataflowService: Sendable {
     /// The run's variables its source reads, as parameter values; the others are recorded
     /// (said in the log, kept in the run's params), never an error (see RunParams).
     private func bindable(_ params: RunParams, for source: FlowPlan.Source, step: Step, batchSize: Int, log: FlowLog) throws -> [String: [String]] {
-        let targets = QueryTargets(gateway: try gateway, control: RunControl(timeBudgetSeconds: 0))
+        let opener = SourceOpener(gateway: try gateway, control: RunControl(timeBudgetSeconds: 0))
         let accepted: Set<String>?
         switch source {
-        case .dataset(let id): accepted = try targets.parameterNames(.dataset, id: id)
-        case .sql(let sql): accepted = try targets.parameterNames(.datasource, id: QueryTargets.storeDatasource, sql: sql)
-        case .datamodel(let id, _): accepted = try targets.parameterNames(.datamodel, id: id)
+        case .dataset(let id): accepted = try opener.parameterNames(.dataset, id: id)
+        case .sql(let sql): accepted = try opener.parameterNames(.datasource, id: SourceOpener.storeDatasource, sql: sql)
+        case .datamodel(let id, _): accepted = try opener.parameterNames(.datamodel, id: id)
         case .datasource, .plugin: accepted = nil  // a plugin reads what it knows
         }
         let unused = params.unused(accepted: accepted)
@@ -521,34 +521,27 @@ public final class DataflowService: Sendable {
         query.parameters = params
         query.forceRefresh = forceRefresh
         let gateway = try self.gateway
-        var targets = QueryTargets(gateway: gateway, control: control)
-        targets.batchRows = batchSize
+        var opener = SourceOpener(gateway: gateway, control: control)
+        opener.batchRows = batchSize
         switch spec {
         case .dataset(let id):
-            return try targets.open(.dataset, id: id, query: query)
+            return try opener.open(.query(.dataset, id: id, query))
         case .datasource(let id):
-            return try targets.open(.datasource, id: id, query: query, onProgress: onProgress)
+            return try opener.open(.query(.datasource, id: id, query), onProgress: onProgress)
         case .sql(let sql):
             query.query = sql
             query.queryType = "sql"
-            return try targets.open(.datasource, id: QueryTargets.storeDatasource, query: query)
+            return try opener.open(.query(.datasource, id: SourceOpener.storeDatasource, query))
         case .datamodel(let id, let text):
             query.query = text
-            return try targets.open(.datamodel, id: id, query: query)
+            return try opener.open(.query(.datamodel, id: id, query))
         case .plugin(let id, let config):
-            let plugin: LoadedPlugin
-            do {
-                plugin = try gateway.registry.plugin(id: id, kind: .source)
-            } catch {
-                throw FlowInputError(error.description)
-            }
-            let context = InstanceContext(pluginId: plugin.id, instanceName: "dataflow:\(flow.id)", services: gateway.services, onProgress: onProgress)
-            control.onStop { context.cancel() }
-            context.onLog { level, message in log(Self.level(level), id, message) }
-            let source = try SourceHandle(plugin: plugin, config: config, context: context)
             // Parameters as the ABI gives them: each a list of strings.
             let request: [String: Any] = ["params": params, "batch_size": batchSize, "force_refresh": forceRefresh]
-            return try source.read(requestJSON: String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
+            return try opener.open(.plugin(id: id, config: config, instance: "dataflow:\(flow.id)", request: json), onProgress: onProgress) { level, message in
+                log(Self.level(level), id, message)
+            }
         }
     }
 
@@ -568,22 +561,15 @@ public final class DataflowService: Sendable {
             guard let dataset = try gateway.datasets.dataset(id) else {
                 throw FlowInputError("the target dataset '\(id)' is not defined (define it with PUT /admin/datasets/\(id))")
             }
-            return DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: mode)
+            return try gateway.sinks().open(.datasetTable(dataset, mode: mode))
         case .export(let format, let title):
             return try gateway.exports.flowExportSink(title: title ?? flow.name, extType: format, userId: "dataflow:\(flow.id)", context: context)
         case .plugin(let id, let config):
-            let plugin: LoadedPlugin
-            do {
-                plugin = try gateway.registry.plugin(id: id, kind: .sink)
-            } catch {
-                throw FlowInputError(error.description)
-            }
-            // Its own state (accepted ids, say), apart from a source plugin's cursor.
-            let sinkContext = InstanceContext(pluginId: plugin.id, instanceName: "dataflow:\(flow.id):target", services: gateway.services)
-            control.onStop { sinkContext.cancel() }
-            sinkContext.onLog { level, message in log(Self.level(level), id, label + message) }
             let logged = Mutex(0)
-            return DestinationSink(try SinkHandle(plugin: plugin, config: config, context: sinkContext)) { row, reason in
+            // Its own state (accepted ids, say), apart from a source plugin's cursor.
+            return try gateway.sinks().open(.plugin(id: id, config: config, instance: "dataflow:\(flow.id):target", control: control, onLog: { level, message in
+                log(Self.level(level), id, label + message)
+            }) { row, reason in
                 let n = logged.withLock { n in
                     n += 1
                     return n
@@ -593,7 +579,7 @@ public final class DataflowService: Sendable {
                 } else if n == Self.rejectionsLogged + 1 {
                     log(.warning, "target", "\(label)more rows refused by '\(id)': counted, not logged one by one")
                 }
-            }
+            })
         }
     }
 

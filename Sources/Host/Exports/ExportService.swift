@@ -13,11 +13,11 @@ import Synchronization
 public final class ExportService: Sendable {
     let store: Store
     var clock: any GatewayClock { store.clock }
-    let registry: PluginRegistry
+    /// Opens the files' writer (CSV, or an exporter plugin's instance).
+    let sinks: SinkOpener
     let services: HostServiceProvider
     let config: GatewayConfig.Exports
     /// `plugins.config`: each exporter plugin's own config.
-    let pluginConfigs: [String: JSONValue]
     let directory: String
     let logger: Logger
     let secret: ServerSecret
@@ -41,14 +41,13 @@ public final class ExportService: Sendable {
     }
 
     /// The HttpPager plugin's id; `source_http` exports read through it.
-    static let pagerPlugin = "http.pager"
+    static let pagerPlugin = SourceOpener.pagerPlugin
 
-    init(store: Store, registry: PluginRegistry, services: HostServiceProvider, config: GatewayConfig.Exports,
-         pluginConfigs: [String: JSONValue] = [:], directory: String, secret: ServerSecret, logger: Logger) throws {
-        self.pluginConfigs = pluginConfigs
+    init(store: Store, sinks: SinkOpener, services: HostServiceProvider, config: GatewayConfig.Exports,
+         directory: String, secret: ServerSecret, logger: Logger) throws {
         self.secret = secret
         self.store = store
-        self.registry = registry
+        self.sinks = sinks
         self.services = services
         self.config = config
         self.directory = directory
@@ -93,7 +92,7 @@ public final class ExportService: Sendable {
         // hash in the store would let anyone test guesses against.
         let requestHash = secret.sign("export-request", request.owner, request.userId, request.json)
         if let existing = try store.task(requestHash: requestHash) { return existing.hashKey }
-        _ = try exporterPlugin(for: request.extType)  // refuse an unknown ext_type before queueing
+        _ = try sinks.exporter(for: request.extType)  // refuse an unknown ext_type before queueing
         let key = Crypto.hex(Crypto.randomBytes(16))
         let task = try store.insertTask(hashKey: key, requestHash: requestHash, owner: request.owner, userId: request.userId,
                                         title: request.title, extType: request.extType.uppercased(), sourceType: request.sourceType,
@@ -147,10 +146,9 @@ public final class ExportService: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let source = try request.makeSource(context)
-            let writer = try fileWriter(for: request.extType, options: request.extOptions, workDirectory: work,
-                                        baseName: Self.fileName(task.title), context: context)
             let archive = "\(task.hashKey).zip"
-            let sink = ExportFilesSink(writer: writer, workDirectory: work, archivePath: "\(directory)/\(archive)")
+            let sink = try sinks.open(.exportFiles(extType: request.extType, options: request.extOptions, workDirectory: work,
+                                                   baseName: Self.fileName(task.title), archivePath: "\(directory)/\(archive)", task: context))
             let raw = task.sourceType == "raw"
             let result = try Pump.run(source, into: sink, .init(checkStop: context.checkNotCancelled, onBatch: { progress in
                 if raw { context.report(.init(done: progress.rowsWritten, total: -1, message: nil)) }
@@ -218,47 +216,11 @@ public final class ExportService: Sendable {
         }
     }
 
-    /// The exporter plugin for an `ext_type`; nil for "CSV", which is built in.
-    func exporterPlugin(for extType: String) throws -> LoadedPlugin? {
-        if extType.uppercased() == "CSV" { return nil }
-        guard let plugin = registry.active.first(where: { $0.exporterName?.uppercased() == extType.uppercased() }) else {
-            let known = ["CSV"] + registry.active.compactMap(\.exporterName)
-            throw GatewayError.badRequest("ext_type '\(extType)' is not available (use one of \(known.joined(separator: ", ")))")
-        }
-        return plugin
-    }
-
-    /// The writer for an `ext_type`, writing into `workDirectory`.
-    func fileWriter(for extType: String, options: [String: JSONValue] = [:], workDirectory: String, baseName: String,
-                    context: InstanceContext) throws -> ExportFileWriter {
-        guard let plugin = try exporterPlugin(for: extType) else {
-            return try CSVExport(path: "\(workDirectory)/\(baseName).csv")
-        }
-        let json = exporterConfig(plugin, options: options).text
-        // The exporter's own context: its progress() must not overwrite the task's (which
-        // counts the source's pages or rows); a cancel of the export reaches it.
-        let own = InstanceContext(pluginId: plugin.id, instanceName: context.instanceName, services: context.services)
-        context.onCancel { own.cancel() }
-        return try PluginUseCheck.openingConfigured("exporter '\(plugin.exporterName ?? plugin.id)'") { () throws(PluginError) in
-            try ExporterHandle(plugin: plugin, config: json, context: own, outputDirectory: workDirectory, baseName: baseName)
-        }
-    }
-
-    /// What an exporter is opened with, later layers winning: `exports.maxRowsPerFile`, the
-    /// plugin's own config, then the request's `ext_options`.
-    func exporterConfig(_ plugin: LoadedPlugin, options: [String: JSONValue]) -> JSONValue {
-        var settings: [String: JSONValue] = [:]
-        if config.maxRowsPerFile > 0 { settings["max_rows_per_file"] = .number(config.maxRowsPerFile) }
-        if case .object(let own)? = pluginConfigs[plugin.id] { settings.merge(own) { $1 } }
-        settings.merge(options) { $1 }
-        return .object(settings)
-    }
-
     /// Checks a request's `ext_options`: only what the exporter's schema marks `per_request`,
     /// of the right type. A refusal is the client's 400.
     func checkOptions(_ options: [String: JSONValue], extType: String) throws {
         guard !options.isEmpty else { return }
-        guard let plugin = try exporterPlugin(for: extType) else {
+        guard let plugin = try sinks.exporter(for: extType) else {
             throw GatewayError.badRequest("ext_options: the built-in CSV export takes none")
         }
         let schema = ConfigSchema.parse(plugin.configSchema) ?? .object([:])
@@ -267,7 +229,7 @@ public final class ExportService: Sendable {
             let list = allowed.isEmpty ? "none" : allowed.sorted().joined(separator: ", ")
             throw GatewayError.badRequest("ext_options.\(refused): the \(extType) exporter does not take it per request (it takes: \(list))")
         }
-        if let problem = ConfigSchema.problems(exporterConfig(plugin, options: options), schema: schema).first {
+        if let problem = ConfigSchema.problems(sinks.exporterConfig(plugin, options: options), schema: schema).first {
             throw GatewayError.badRequest("ext_options: \(problem)")
         }
     }

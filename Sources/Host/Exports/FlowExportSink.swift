@@ -7,11 +7,11 @@ import PluginKit
 /// task marked done; aborted, the task ends failed and its files are removed.
 final class FlowExportSink: BatchSink {
     let task: ExportTask
-    private let files: ExportFilesSink
+    private let files: BatchSink
     private let work: String
     private let exports: ExportService
 
-    init(exports: ExportService, task: ExportTask, files: ExportFilesSink, work: String) {
+    init(exports: ExportService, task: ExportTask, files: BatchSink, work: String) {
         self.exports = exports
         self.task = task
         self.files = files
@@ -53,8 +53,8 @@ extension ExportService {
         let work = "\(directory)/\(key).work"
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            let writer = try fileWriter(for: extType, workDirectory: work, baseName: Self.fileName(title), context: context)
-            let files = ExportFilesSink(writer: writer, workDirectory: work, archivePath: "\(directory)/\(key).zip")
+            let files = try sinks.open(.exportFiles(extType: extType, options: [:], workDirectory: work, baseName: Self.fileName(title),
+                                                    archivePath: "\(directory)/\(key).zip", task: context))
             return FlowExportSink(exports: self, task: task, files: files, work: work)
         } catch {
             try? FileManager.default.removeItem(atPath: work)

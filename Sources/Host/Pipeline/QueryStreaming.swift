@@ -28,8 +28,8 @@ enum OutputFormat: Sendable {
     /// "json" is built in; any other name is a format plugin's (`format=arrow`).
     static func named(_ name: String, registry: PluginRegistry, configs: [String: JSONValue]) throws -> OutputFormat {
         if name.lowercased() == "json" { return .json }
-        guard let plugin = registry.active.first(where: { $0.formatName?.lowercased() == name.lowercased() }) else {
-            let names = ["json"] + registry.active.compactMap(\.formatName)
+        guard let plugin = registry.format(named: name) else {
+            let names = ["json"] + registry.formatNames
             throw GatewayError(.notAcceptable, "no format '\(name)' is available (loaded: \(names.joined(separator: ", ")))")
         }
         return .plugin(plugin, config: configs[plugin.id]?.text ?? "{}")
@@ -49,7 +49,7 @@ enum OutputFormat: Sendable {
 enum QueryStreaming {
     struct Ends: Sendable {
         let format: OutputFormat
-        let services: HostServiceProvider
+        let sinks: SinkOpener
         let control: RunControl
         /// At most this many rows (the query's RowLimit).
         let rowLimit: Int?
@@ -113,11 +113,11 @@ enum QueryStreaming {
     /// channel. A failure before the first byte becomes the response's status; after it,
     /// the cut body.
     private static func produce(_ source: BatchSource, _ ends: Ends, into channel: ByteChannel, requestId: String, logger: Logger) {
-        let sink = ResponseBodySink(format: ends.format, channel: channel, services: ends.services, control: ends.control) { error in
-            EnvelopeMiddleware.apiError(from: ends.describe(error), requestId: requestId)
-        }
         let control = ends.control
         do {
+            let sink = try ends.sinks.open(.responseBody(ends.format, channel: channel, control: control) { error in
+                EnvelopeMiddleware.apiError(from: ends.describe(error), requestId: requestId)
+            })
             let result = try Pump.run(source, into: sink, .init(rowLimit: ends.rowLimit, checkStop: {
                 if let stopped = control.error { throw stopped }
             }))

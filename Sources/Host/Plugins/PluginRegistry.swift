@@ -100,6 +100,33 @@ public final class PluginRegistry: Sendable {
         return plugin
     }
 
+    // The one lookup API: every caller finds its plugin through one of these.
+
+    /// The active source plugin `id`.
+    public func source(id: String) throws(LookupFailure) -> LoadedPlugin { try plugin(id: id, kind: .source) }
+
+    /// The active sink plugin `id`.
+    public func sink(id: String) throws(LookupFailure) -> LoadedPlugin { try plugin(id: id, kind: .sink) }
+
+    /// The format plugin serving `format=name` (case-insensitive).
+    public func format(named name: String) -> LoadedPlugin? {
+        active.first { $0.formatName?.lowercased() == name.lowercased() }
+    }
+
+    /// The exporter plugin serving `ext_type=name` (case-insensitive).
+    public func exporter(named name: String) -> LoadedPlugin? {
+        active.first { $0.exporterName?.uppercased() == name.uppercased() }
+    }
+
+    /// The source plugin that reads files with this extension (an upload's `.xlsx`).
+    public func reader(forExtension ext: String) -> LoadedPlugin? {
+        active.first { $0.kinds.contains(.source) && $0.sourceFileExtensions.contains(ext.lowercased()) }
+    }
+
+    public var formatNames: [String] { active.compactMap(\.formatName) }
+    public var exporterNames: [String] { active.compactMap(\.exporterName) }
+    public var readableExtensions: [String] { active.flatMap(\.sourceFileExtensions) }
+
     /// Finds `*.so` files and loads what is new or changed. Returns what changed, as lines
     /// for the log.
     @discardableResult

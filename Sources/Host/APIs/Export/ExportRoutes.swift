@@ -237,8 +237,8 @@ struct HTTPExportBody: Decodable {
         }
         let method = (source_http.method ?? "GET").uppercased()
         guard method == "GET" || method == "POST" else { throw GatewayError.badRequest("source_http.method must be GET or POST") }
-        guard let plugin = gateway.registry.plugin(id: ExportService.pagerPlugin), plugin.kinds.contains(.source) else {
-            throw GatewayError(.serviceUnavailable, "HTTP exports need the '\(ExportService.pagerPlugin)' plugin, which is not loaded")
+        guard (try? gateway.registry.source(id: SourceOpener.pagerPlugin)) != nil else {
+            throw GatewayError(.serviceUnavailable, "HTTP exports need the '\(SourceOpener.pagerPlugin)' plugin, which is not loaded")
         }
         func pagerConfig(headerValue: (String) -> String) -> JSONValue {
             .object([
@@ -252,14 +252,9 @@ struct HTTPExportBody: Decodable {
         func canonical(_ config: JSONValue) throws -> String { try c.canonical(("source_http", config.text)) }
         // Header values (an upstream Authorization) never reach the store.
         let stored = try canonical(pagerConfig { _ in "********" })
-        let services = gateway.services
         return ExportService.Request(owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
-                                     extOptions: c.options, sourceType: "http", json: try canonical(config), storedJSON: stored) { context in
-            let pager = InstanceContext(pluginId: plugin.id, instanceName: context.instanceName, services: services) { progress in
-                context.report(progress)
-            }
-            context.onCancel { pager.cancel() }
-            return try SourceHandle(plugin: plugin, config: config.text, context: pager).read(requestJSON: "{}")
+                                     extOptions: c.options, sourceType: "http", json: try canonical(config), storedJSON: stored) { task in
+            try SourceOpener(gateway: gateway, control: RunControl(timeBudgetSeconds: 0)).open(.httpCrawl(config: config.text, task: task))
         }
     }
 }

@@ -64,8 +64,9 @@ enum FileUploadRoutes {
 enum FileImport {
     static func run(_ path: String, into dataset: Dataset, update: Bool, gateway: Gateway, logger: Logger) throws -> Int {
         do {
-            let source = try self.source(path, gateway: gateway, services: gateway.services.logging(to: logger))
-            let sink = DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: update ? .upsert : .append)
+            let opener = SourceOpener(gateway: gateway, control: RunControl(timeBudgetSeconds: 0), services: gateway.services.logging(to: logger))
+            let source = try opener.open(.file(path: path))
+            let sink = try gateway.sinks().open(.datasetTable(dataset, mode: update ? .upsert : .append))
             return Int(try Pump.run(source, into: sink).progress.rowsWritten)
         } catch let e as CSVRowParser.Failure {
             throw GatewayError.badRequest("the CSV file is malformed: \(e.description)")
@@ -73,20 +74,6 @@ enum FileImport {
             // The file's own content (text that is not UTF-8, say): the client's to fix.
             throw GatewayError.badRequest("the file cannot be imported: \(e.description)")
         }
-    }
-
-    /// The reader for a file, chosen by its extension.
-    static func source(_ path: String, gateway: Gateway, services: HostServiceProvider) throws -> BatchSource {
-        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
-        if ext == "csv" { return try CSVFileSource(path: path) }
-        guard let plugin = gateway.registry.active.first(where: { $0.kinds.contains(.source) && $0.sourceFileExtensions.contains(ext) }) else {
-            let known = ["csv"] + gateway.registry.active.flatMap(\.sourceFileExtensions)
-            throw GatewayError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
-        }
-        let context = InstanceContext(pluginId: plugin.id, instanceName: "upload", services: services)
-        let source = try SourceHandle(plugin: plugin, config: gateway.config.plugins.config[plugin.id]?.text ?? "{}", context: context)
-        let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": path]), as: UTF8.self)
-        return try source.read(requestJSON: request)
     }
 }
 

@@ -7,7 +7,7 @@ import Hummingbird
 enum QueryRoutes {
     static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/api/v1", .gateway)
-        for kind in QueryTargets.Kind.allCases {
+        for kind in SourceOpener.Kind.allCases {
             let family = routes.group("/api/v1/\(kind.rawValue)/:id/query", access: .scopeOf { context in
                 "query:\(kind.rawValue)/\(try context.pathParameter("id"))"
             })
@@ -19,7 +19,7 @@ enum QueryRoutes {
         }
     }
 
-    static func handle(_ request: Request, context: GatewayRequestContext, kind: QueryTargets.Kind, gateway: Gateway) async throws -> Response {
+    static func handle(_ request: Request, context: GatewayRequestContext, kind: SourceOpener.Kind, gateway: Gateway) async throws -> Response {
         let id = try context.pathParameter("id")
         // Counted from here: reading the body is work too.
         let permit = try await gateway.limiter.acquire(client: context.limiterClient)
@@ -27,12 +27,12 @@ enum QueryRoutes {
         let format = try OutputFormat.named(query.format, registry: gateway.registry, configs: gateway.config.plugins.config)
         let limits = gateway.config.limits
         let control = RunControl(timeBudgetSeconds: limits.queryTimeoutSeconds)
-        let targets = QueryTargets(gateway: gateway, control: control, services: gateway.services.logging(to: context.logger))
-        let ends = QueryStreaming.Ends(format: format, services: targets.services, control: control, rowLimit: query.rowLimit) { error in
-            QueryTargets.describe(error, control: control, maxValueBytes: limits.maxValueBytes)
+        let opener = SourceOpener(gateway: gateway, control: control, services: gateway.services.logging(to: context.logger))
+        let ends = QueryStreaming.Ends(format: format, sinks: gateway.sinks(services: opener.services), control: control, rowLimit: query.rowLimit) { error in
+            SourceOpener.describe(error, control: control, maxValueBytes: limits.maxValueBytes)
         }
         return try await QueryStreaming.response(ends, connection: context.channel, permit: permit, requestId: context.requestId, logger: context.logger) {
-            try targets.open(kind, id: id, query: query)
+            try opener.open(.query(kind, id: id, query))
         }
     }
 }

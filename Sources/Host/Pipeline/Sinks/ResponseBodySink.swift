@@ -3,57 +3,37 @@ import PluginABI
 import PluginKit
 
 /// Rows serialized into an HTTP response body as they come, by the host's JSON writer or
-/// a format plugin, through a ByteChannel that the response writer drains. Committed when
+/// a format plugin (its instance made by `SinkOpener`), through a ByteChannel that the response writer drains. Committed when
 /// the response writer has written the last chunk: only then may a source commit its cursor.
 final class ResponseBodySink: BatchSink {
     struct ClientGone: Error {}
 
-    private let format: OutputFormat
     private let channel: ByteChannel
-    private let services: HostServiceProvider
-    private let control: RunControl
     /// What the client is told of a failure (the route's mapping, in the gateway's envelope).
     private let describe: @Sendable (Error) -> GatewayError
     private var json: JSONRowWriter?
+    /// The format plugin's instance; nil for the host's JSON.
     private var formatter: FormatHandle?
     /// Bytes went out: the response's status is sent, a failure can only be told in the body.
-    private let started = Flag()
+    private let started: Flag
 
-    init(format: OutputFormat, channel: ByteChannel, services: HostServiceProvider, control: RunControl,
-         describe: @escaping @Sendable (Error) -> GatewayError) {
-        self.format = format
+    init(formatter: FormatHandle?, channel: ByteChannel, started: Flag, describe: @escaping @Sendable (Error) -> GatewayError) {
+        self.formatter = formatter
         self.channel = channel
-        self.services = services
-        self.control = control
+        self.started = started
         self.describe = describe
     }
 
     func begin(_ schema: OwnedSchema) throws {
+        if let formatter { return try formatter.begin(schema) }
         let channel = channel, started = started
-        switch format {
-        case .json:
-            let bytes = GatewayMetrics.responseBytes(format: "json")
-            json = JSONRowWriter { chunk in
-                bytes.increment(by: chunk.readableBytes)
-                guard channel.send(chunk) else { throw ClientGone() }
-                started.set()
-            }
-            json?.begin(schema.fields)
-        case .plugin(let plugin, let config):
-            let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: services)
-            control.onStop { context.cancel() }
-            let counted = GatewayMetrics.responseBytes(format: plugin.formatName ?? plugin.id)
-            let handle = try PluginUseCheck.openingConfigured("format '\(plugin.formatName ?? plugin.id)'") { () throws(PluginError) in
-                try FormatHandle(plugin: plugin, config: config, context: context) { bytes in
-                    counted.increment(by: bytes.count)
-                    guard channel.send(ByteBuffer(bytes: bytes)) else { return GW_CANCELLED }
-                    started.set()
-                    return GW_OK
-                }
-            }
-            try handle.begin(schema)
-            formatter = handle
+        let bytes = GatewayMetrics.responseBytes(format: "json")
+        json = JSONRowWriter { chunk in
+            bytes.increment(by: chunk.readableBytes)
+            guard channel.send(chunk) else { throw ClientGone() }
+            started.set()
         }
+        json?.begin(schema.fields)
     }
 
     func write(_ batch: OwnedBatch) throws {

@@ -3,10 +3,12 @@ import Foundation
 import PluginABI
 import PluginKit
 
-/// What a query reads: a pushed dataset, a named query, the `store` datasource (read-only
-/// SQL over the datasets), or a source plugin's datasource. Opening one runs its first
-/// step, so that errors are known before the response starts.
-struct QueryTargets: Sendable {
+/// Opens every source the pipeline reads (`SourceSpec`), and is the only code that makes a
+/// source plugin's instance: a query's dataset, named query, `store` SQL, data model or
+/// datasource; a dataflow's own plugin source; an uploaded file; an export's HTTP crawl.
+/// Opening runs the first step, so that errors are known before a response starts.
+struct SourceOpener: Sendable {
+    /// Seed 001's three query families, as its paths name them.
     enum Kind: String, Sendable, CaseIterable {
         case dataset, datasource, datamodel
     }
@@ -15,9 +17,9 @@ struct QueryTargets: Sendable {
     static let storeDatasource = "store"
 
     let gateway: Gateway
-    /// What a datasource plugin's instance is given; a query's carry its request's logger.
+    /// What a plugin's instance is given; a query's carry its request's logger.
     let services: HostServiceProvider
-    /// Stops the query's SQL and its source plugin (client gone, time budget spent).
+    /// Stops the source's SQL and its plugin (client gone, time budget spent, cancel).
     let control: RunControl
     /// Rows per batch read from SQL (a dataflow's `batch_size`).
     var batchRows = 65_536
@@ -28,18 +30,62 @@ struct QueryTargets: Sendable {
         self.services = services ?? gateway.services
     }
 
-    /// `onProgress` hears a datasource plugin's progress reports.
-    func open(_ kind: Kind, id: String, query: QueryRequest,
-              onProgress: (@Sendable (InstanceContext.Progress) -> Void)? = nil) throws -> BatchSource {
-        do {
-            switch kind {
-            case .dataset: return try dataset(id, query)
-            case .datasource: return try datasource(id, query, onProgress: onProgress)
-            case .datamodel: return try datamodel(id, query)
+    /// `onProgress` hears a plugin's progress reports, `onLog` its log lines.
+    func open(_ spec: SourceSpec, onProgress: (@Sendable (InstanceContext.Progress) -> Void)? = nil,
+              onLog: (@Sendable (Int32, String) -> Void)? = nil) throws -> BatchSource {
+        switch spec {
+        case .query(let kind, let id, let query):
+            do {
+                switch kind {
+                case .dataset: return try dataset(id, query)
+                case .datasource: return try datasource(id, query, onProgress: onProgress)
+                case .datamodel: return try datamodel(id, query)
+                }
+            } catch {
+                throw Self.describe(error, control: control, maxValueBytes: gateway.config.limits.maxValueBytes)
             }
-        } catch {
-            throw Self.describe(error, control: control, maxValueBytes: gateway.config.limits.maxValueBytes)
+        case .plugin(let id, let config, let instance, let request):
+            let plugin = try gateway.registry.source(id: id)
+            let context = instanceContext(plugin, instance: instance, onProgress: onProgress)
+            if let onLog { context.onLog(onLog) }
+            return try SourceHandle(plugin: plugin, config: config, context: context).read(requestJSON: request)
+        case .file(let path):
+            return try file(path)
+        case .httpCrawl(let config, let task):
+            guard let plugin = try? gateway.registry.source(id: Self.pagerPlugin) else {
+                throw GatewayError(.serviceUnavailable, "HTTP exports need the '\(Self.pagerPlugin)' plugin, which is not loaded")
+            }
+            let pager = InstanceContext(pluginId: plugin.id, instanceName: task.instanceName, services: services) { progress in
+                task.report(progress)
+            }
+            task.onCancel { pager.cancel() }
+            return try SourceHandle(plugin: plugin, config: config, context: pager).read(requestJSON: "{}")
         }
+    }
+
+    /// The source plugin that crawls seed 002's paginated HTTP APIs.
+    static let pagerPlugin = "http.pager"
+
+    /// A plugin instance that stops with this opener's control.
+    private func instanceContext(_ plugin: LoadedPlugin, instance: String,
+                                 onProgress: (@Sendable (InstanceContext.Progress) -> Void)?) -> InstanceContext {
+        let context = InstanceContext(pluginId: plugin.id, instanceName: instance, services: services, onProgress: onProgress)
+        control.onStop { context.cancel() }
+        return context
+    }
+
+    /// An uploaded file, by its extension: CSV built in, else the source plugin that reads it.
+    private func file(_ path: String) throws -> BatchSource {
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        if ext == "csv" { return try CSVFileSource(path: path) }
+        guard let plugin = gateway.registry.reader(forExtension: ext) else {
+            let known = ["csv"] + gateway.registry.readableExtensions
+            throw GatewayError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
+        }
+        let context = instanceContext(plugin, instance: "upload", onProgress: nil)
+        let source = try SourceHandle(plugin: plugin, config: gateway.config.plugins.config[plugin.id]?.text ?? "{}", context: context)
+        let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": path]), as: UTF8.self)
+        return try source.read(requestJSON: request)
     }
 
     /// The error a client is told for a failure while opening or reading a query.
@@ -68,13 +114,13 @@ struct QueryTargets: Sendable {
             if let pushed = try gateway.datasets.dataset(id) {
                 names = Set(pushed.columns.map(\.name))
             } else if let named = gateway.config.queries[id] {
-                names = Set(named.parameters.keys).union(Self.parameterNames(named.sql))
+                names = Set(named.parameters.keys).union(QueryParameters.parameterNames(named.sql))
             } else {
                 return nil
             }
         case .datasource:
             guard id == Self.storeDatasource else { return nil }
-            return Self.parameterNames(sql ?? "")
+            return QueryParameters.parameterNames(sql ?? "")
         case .datamodel:
             guard let model = try gateway.datamodels.model(id) else { return nil }
             names = Set(model.parameters.keys)
@@ -96,39 +142,20 @@ struct QueryTargets: Sendable {
     /// A pushed dataset: its table, filtered by `$column=value` parameters (several values
     /// of one column match any of them).
     private func table(_ dataset: Dataset, _ query: QueryRequest) throws -> BatchSource {
-        let (filter, args) = try Self.filter(dataset, query.parameters)
+        let (filter, args) = try QueryParameters.filter(dataset, query.parameters)
         let sql = "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))\(filter) ORDER BY rowid"
         return try run(sql, query: query) { statement in try statement.bind(args) }
-    }
-
-    /// The WHERE clause (" WHERE …", or "") of `$column=value` parameters over a dataset's
-    /// table, with its values; several values of one column match any of them.
-    static func filter(_ dataset: Dataset, _ parameters: [String: [String]]) throws -> (String, [SQLValue]) {
-        var conditions: [String] = []
-        var args: [SQLValue] = []
-        for (name, values) in parameters.sorted(by: { $0.key < $1.key }) {
-            let column = name.hasPrefix("\(dataset.id).") ? String(name.dropFirst(dataset.id.count + 1)) : name
-            guard let spec = dataset.columns.first(where: { $0.name == column }) else {
-                throw GatewayError.badRequest("unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
-            }
-            // A filter value is read as the column's type, as a pushed cell is: `$ok=true`
-            // finds the rows a push of true wrote, and a timestamp matches in any offset.
-            let filter = try FilterValues(column: spec, values: values)
-            conditions.append("\(filter.expression) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
-            args += filter.values
-        }
-        return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), args)
     }
 
     private func namedQuery(_ id: String, _ named: NamedQuery, _ query: QueryRequest) throws -> BatchSource {
         for name in query.parameters.keys {
             let bare = name.hasPrefix("\(id).") ? String(name.dropFirst(id.count + 1)) : name
-            guard named.parameters[bare] != nil || Self.parameterNames(named.sql).contains(bare) else {
+            guard named.parameters[bare] != nil || QueryParameters.parameterNames(named.sql).contains(bare) else {
                 throw GatewayError.badRequest("unknown parameter '\(name)' for dataset '\(id)'")
             }
         }
         return try run(named.sql, query: query) { statement in
-            try bindParameters(statement, query: query, qualifier: id, declared: named.parameters)
+            try QueryParameters.bind(statement, query: query, qualifier: id, declared: named.parameters)
         }
     }
 
@@ -142,21 +169,20 @@ struct QueryTargets: Sendable {
             guard let sql = query.query else { throw GatewayError.badRequest("give the SQL to run in 'query'") }
             return try run(sql, query: query) { statement in
                 // A parameter the SQL never names would be dropped: say so instead.
-                let named = Self.boundNames(statement)
+                let named = QueryParameters.boundNames(statement)
                 if let unknown = query.parameters.keys.sorted().first(where: { !named.contains($0) }) {
                     throw GatewayError.badRequest("unknown parameter '\(unknown)': the query has no :\(unknown)")
                 }
-                try bindParameters(statement, query: query, qualifier: nil, declared: [:])
+                try QueryParameters.bind(statement, query: query, qualifier: nil, declared: [:])
             }
         }
         guard let definition = gateway.config.datasources[id] else {
             throw GatewayError.notFound("unknown datasource '\(id)'")
         }
-        guard let plugin = gateway.registry.plugin(id: definition.plugin), plugin.kinds.contains(.source) else {
+        guard let plugin = try? gateway.registry.source(id: definition.plugin) else {
             throw GatewayError(.serviceUnavailable, "datasource '\(id)' needs the source plugin '\(definition.plugin)', which is not loaded")
         }
-        let context = InstanceContext(pluginId: plugin.id, instanceName: "datasource:\(id)", services: services, onProgress: onProgress)
-        control.onStop { context.cancel() }
+        let context = instanceContext(plugin, instance: "datasource:\(id)", onProgress: onProgress)
         let source = try PluginUseCheck.openingConfigured("datasource '\(id)'") { () throws(PluginError) in
             try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
         }
@@ -199,85 +225,5 @@ struct QueryTargets: Sendable {
         try bind(statement)
         return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
                                      maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes)
-    }
-
-    /// Binds `:name` parameters: the request's values (several → a JSON array, for
-    /// `json_each`), else the declared default, else NULL or an error per
-    /// MissParameterHandle.
-    private func bindParameters(_ s: SQLiteStatement, query: QueryRequest, qualifier: String?, declared: [String: NamedQuery.Parameter]) throws {
-        let count = Int(sqlite3_bind_parameter_count(s.stmt))
-        guard count > 0 else { return }
-        var args: [SQLValue] = []
-        for i in 1...count {
-            // `?` has no name and `?1` a number: neither can be given by `$name`.
-            let full = sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
-            guard !full.hasPrefix("?") else { throw GatewayError.badRequest("use named parameters (:name), not '\(full)'") }
-            let name = String(full.dropFirst())
-            let spec = declared[name] ?? NamedQuery.Parameter()
-            guard let values = try Self.parameterValues(name, spec: spec, query: query, qualifier: qualifier) else {
-                args.append(.null)
-                continue
-            }
-            // Several values bind as a JSON array, which only a query that reads the
-            // parameter as a list can use: compared to one value it would match nothing.
-            let list = spec.multi || (values.count > 1 && declared[name] == nil && Self.readsAsList(s, name))
-            args.append(try Self.boundValue(name, values, asList: list))
-        }
-        try s.bind(args)
-    }
-
-    /// The values a query gives parameter `name` (as `name` or `qualifier.name`), else its
-    /// declared default (MissParameterHandle=Default). Nil when it has none; a 400 then
-    /// under MissParameterHandle=Error. An empty list (a default of []) is no value at all.
-    static func parameterValues(_ name: String, spec: NamedQuery.Parameter, query: QueryRequest, qualifier: String?) throws -> [String]? {
-        let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
-        guard let values = given, !values.isEmpty else {
-            if query.missParameter == .error { throw GatewayError.badRequest("missing parameter '\(name)'") }
-            return nil
-        }
-        return values
-    }
-
-    /// A parameter's bound value: its one value, or a JSON array of them for a parameter a
-    /// query reads as a list (`json_each(:name)`).
-    static func boundValue(_ name: String, _ values: [String], asList: Bool) throws -> SQLValue {
-        if asList { return .text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)) }
-        guard values.count == 1 else {
-            throw GatewayError.badRequest("parameter '\(name)' takes one value (\(values.count) given); a query reads several with json_each(:\(name))")
-        }
-        return .text(values[0])
-    }
-
-    /// True when the statement reads `:name` as a list: `json_each(:name)` or `json_tree(:name)`.
-    static func readsAsList(_ s: SQLiteStatement, _ name: String) -> Bool {
-        guard let text = sqlite3_sql(s.stmt) else { return false }
-        let sql = String(cString: text).lowercased().filter { !$0.isWhitespace }
-        return [":", "@", "$"].contains { prefix in
-            let parameter = prefix + name.lowercased()
-            return sql.contains("json_each(\(parameter))") || sql.contains("json_tree(\(parameter))")
-        }
-    }
-
-    /// The names of a prepared statement's parameters, without their `:`, `@` or `$`.
-    static func boundNames(_ s: SQLiteStatement) -> Set<String> {
-        let count = Int(sqlite3_bind_parameter_count(s.stmt))
-        guard count > 0 else { return [] }
-        return Set((1...count).compactMap { i in sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(String(cString: $0).dropFirst()) } })
-    }
-
-    /// The `:name` parameters a statement text mentions (for telling unknown parameters).
-    static func parameterNames(_ sql: String) -> Set<String> {
-        var names = Set<String>()
-        var current: String?
-        for c in sql + " " {
-            if let name = current {
-                if c.isLetter || c.isNumber || c == "_" { current = name + String(c) } else {
-                    if !name.isEmpty { names.insert(name) }
-                    current = nil
-                }
-            }
-            if current == nil && (c == ":" || c == "@" || c == "$") { current = "" }
-        }
-        return names
     }
 }

@@ -2,31 +2,8 @@ import Foundation
 import Hummingbird
 import PluginKit
 
-/// A seed-001 query, from either request form: GET with `format`, `queryType`, `query`,
-/// `$name=value` (repeated for several values) and options as plain parameters; or POST
-/// with a JSON body `{"QueryType", "Query", "DatasetParameters" | "DataSourceParameters",
-/// "Format", "Options"}` where a parameter's values are comma-separated.
-struct QueryRequest: Sendable {
-    enum MissParameterHandle: String, Sendable { case `default` = "Default", error = "Error" }
-
-    var format: String = "json"
-    var queryType: String?
-    var query: String?
-    /// A POST's `Query` given as a JSON object (a data model query) rather than text.
-    var queryDocument: OrderedJSON?
-    /// Parameter values by name, as given (qualified names like `endpoint1.p1` kept whole).
-    var parameters: [String: [String]] = [:]
-    var rowLimit: Int?
-    /// A dataflow run's `force_refresh`, passed on to a datasource plugin (see RunParams).
-    var forceRefresh = false
-    var unknownTypes: UnknownTypeHandle = .ignore
-    var missParameter: MissParameterHandle = .default
-
-    /// A query's body is a few parameters: a megabyte is plenty.
-    static let maxBodyBytes = 1 << 20
-    /// Parameter values in all (each becomes an SQL variable).
-    static let maxValues = 10_000
-
+/// Seed 001's query requests read from HTTP: GET's query string, POST's JSON body.
+extension QueryRequest {
     static func parse(_ request: Request, bodyLimit: Int) async throws -> QueryRequest {
         var body: Data?
         if request.method == .post {
@@ -137,11 +114,5 @@ struct QueryRequest: Sendable {
             default: throw GatewayError.badRequest("MissParameterHandle must be Default or Error")
             }
         }
-    }
-
-    /// The values of parameter `name`: given plainly, or qualified as `qualifier.name`.
-    func values(of name: String, qualifier: String? = nil) -> [String]? {
-        if let qualifier, let v = parameters["\(qualifier).\(name)"] { return v }
-        return parameters[name]
     }
 }

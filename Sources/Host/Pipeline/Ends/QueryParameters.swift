@@ -1,0 +1,107 @@
+import CSQLite
+import Foundation
+
+/// Query parameters, in one place for every reader of the datasets: binding a request's
+/// `$name` values to a statement's `:name` (several values as a JSON list for
+/// `json_each`), defaults and seed 001's `MissParameterHandle`, qualified names
+/// (`dataset.name`), and a pushed dataset's column filters.
+enum QueryParameters {
+    /// The WHERE clause (" WHERE …", or "") of `$column=value` parameters over a dataset's
+    /// table, with its values; several values of one column match any of them.
+    static func filter(_ dataset: Dataset, _ parameters: [String: [String]]) throws -> (String, [SQLValue]) {
+        var conditions: [String] = []
+        var args: [SQLValue] = []
+        for (name, values) in parameters.sorted(by: { $0.key < $1.key }) {
+            let column = name.hasPrefix("\(dataset.id).") ? String(name.dropFirst(dataset.id.count + 1)) : name
+            guard let spec = dataset.columns.first(where: { $0.name == column }) else {
+                throw GatewayError.badRequest("unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
+            }
+            // A filter value is read as the column's type, as a pushed cell is: `$ok=true`
+            // finds the rows a push of true wrote, and a timestamp matches in any offset.
+            let filter = try FilterValues(column: spec, values: values)
+            conditions.append("\(filter.expression) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
+            args += filter.values
+        }
+        return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), args)
+    }
+
+    /// Binds `:name` parameters: the request's values (several → a JSON array, for
+    /// `json_each`), else the declared default, else NULL or an error per
+    /// MissParameterHandle.
+    static func bind(_ s: SQLiteStatement, query: QueryRequest, qualifier: String?, declared: [String: NamedQuery.Parameter]) throws {
+        let count = Int(sqlite3_bind_parameter_count(s.stmt))
+        guard count > 0 else { return }
+        var args: [SQLValue] = []
+        for i in 1...count {
+            // `?` has no name and `?1` a number: neither can be given by `$name`.
+            let full = sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
+            guard !full.hasPrefix("?") else { throw GatewayError.badRequest("use named parameters (:name), not '\(full)'") }
+            let name = String(full.dropFirst())
+            let spec = declared[name] ?? NamedQuery.Parameter()
+            guard let values = try Self.parameterValues(name, spec: spec, query: query, qualifier: qualifier) else {
+                args.append(.null)
+                continue
+            }
+            // Several values bind as a JSON array, which only a query that reads the
+            // parameter as a list can use: compared to one value it would match nothing.
+            let list = spec.multi || (values.count > 1 && declared[name] == nil && Self.readsAsList(s, name))
+            args.append(try Self.boundValue(name, values, asList: list))
+        }
+        try s.bind(args)
+    }
+
+    /// The values a query gives parameter `name` (as `name` or `qualifier.name`), else its
+    /// declared default (MissParameterHandle=Default). Nil when it has none; a 400 then
+    /// under MissParameterHandle=Error. An empty list (a default of []) is no value at all.
+    static func parameterValues(_ name: String, spec: NamedQuery.Parameter, query: QueryRequest, qualifier: String?) throws -> [String]? {
+        let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
+        guard let values = given, !values.isEmpty else {
+            if query.missParameter == .error { throw GatewayError.badRequest("missing parameter '\(name)'") }
+            return nil
+        }
+        return values
+    }
+
+    /// A parameter's bound value: its one value, or a JSON array of them for a parameter a
+    /// query reads as a list (`json_each(:name)`).
+    static func boundValue(_ name: String, _ values: [String], asList: Bool) throws -> SQLValue {
+        if asList { return .text(String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)) }
+        guard values.count == 1 else {
+            throw GatewayError.badRequest("parameter '\(name)' takes one value (\(values.count) given); a query reads several with json_each(:\(name))")
+        }
+        return .text(values[0])
+    }
+
+    /// True when the statement reads `:name` as a list: `json_each(:name)` or `json_tree(:name)`.
+    static func readsAsList(_ s: SQLiteStatement, _ name: String) -> Bool {
+        guard let text = sqlite3_sql(s.stmt) else { return false }
+        let sql = String(cString: text).lowercased().filter { !$0.isWhitespace }
+        return [":", "@", "$"].contains { prefix in
+            let parameter = prefix + name.lowercased()
+            return sql.contains("json_each(\(parameter))") || sql.contains("json_tree(\(parameter))")
+        }
+    }
+
+    /// The names of a prepared statement's parameters, without their `:`, `@` or `$`.
+    static func boundNames(_ s: SQLiteStatement) -> Set<String> {
+        let count = Int(sqlite3_bind_parameter_count(s.stmt))
+        guard count > 0 else { return [] }
+        return Set((1...count).compactMap { i in sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(String(cString: $0).dropFirst()) } })
+    }
+
+    /// The `:name` parameters a statement text mentions (for telling unknown parameters).
+    static func parameterNames(_ sql: String) -> Set<String> {
+        var names = Set<String>()
+        var current: String?
+        for c in sql + " " {
+            if let name = current {
+                if c.isLetter || c.isNumber || c == "_" { current = name + String(c) } else {
+                    if !name.isEmpty { names.insert(name) }
+                    current = nil
+                }
+            }
+            if current == nil && (c == ":" || c == "@" || c == "$") { current = "" }
+        }
+        return names
+    }
+}
