@@ -91,7 +91,7 @@ public final class Gateway: Sendable {
     /// plugin sources and targets), checked now against the plugins loaded now.
     public func pluginUses() -> [PluginUse] {
         let flows = (try? store.activeDataflows()) ?? []
-        return PluginUseCheck.check(PluginUseCheck.wanted(config: config, flows: flows), registry: registry,
+        return PluginUseCheck.check(PluginUseCheck.wanted(config: config) + PluginUseCheck.wanted(flows: flows), registry: registry,
                                     services: services, scratch: "\(dataDirectory)/tmp")
     }
 

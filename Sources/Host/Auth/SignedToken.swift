@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 
 /// The seed-000 signed token: token = SHA1(key + stamp + visitor + type), stamp in
 /// milliseconds since the epoch. A token is accepted once, within the freshness window.
@@ -72,6 +73,17 @@ public struct SignedTokenVerifier: Sendable {
             } catch let error as SQLiteError where error.isConstraint {
                 throw Failure.replayed
             }
+        }
+    }
+}
+
+/// A signed field missing or malformed is the client's mistake (400); a signature that
+/// does not match, is stale or replayed is not a credential (401).
+extension SignedTokenVerifier.Failure: StatusError {
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .missingField, .badStamp: .badRequest
+        default: .unauthorized
         }
     }
 }

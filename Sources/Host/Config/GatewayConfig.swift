@@ -57,7 +57,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var config: [String: JSONValue]
     }
 
-    public struct OutboundHTTP: Codable, Sendable, Equatable {
+    public struct Outbound: Codable, Sendable, Equatable {
         /// Hosts that plugins (and callbacks) may reach: exact names, IP addresses, or
         /// `*.example.com` for a domain's subdomains. None by default (the gateway's own
         /// `/demo/page` is always reachable): allowing loopback is an explicit choice.
@@ -142,7 +142,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     public var limits: Limits
     public var dataDir: String
     public var plugins: Plugins
-    public var http: OutboundHTTP
+    public var http: Outbound
     public var auth: Auth
     /// Datasets that clients push to (seed 000), by id (the seed's `type`).
     public var datasets: [String: DatasetDefinition]

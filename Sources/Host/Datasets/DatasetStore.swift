@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Hummingbird
 
 /// The tables of pushed datasets, in their own SQLite file (`datasets.sqlite`), apart from
 /// the gateway's own tables: administrators' SQL and read-only queries can never reach
@@ -371,5 +372,13 @@ public struct DatasetImport: RowSink {
         statement.bind(cells + 1, int: Int64(limit))
         statement.bind(cells + 2, int: Int64(offset))
         try statement.execute()
+    }
+}
+
+/// A header or a row the client sent is theirs to fix; a statement that fails is ours.
+extension DatasetWriteError: StatusError {
+    public var status: HTTPResponse.Status {
+        if case .sql = self { return .internalServerError }
+        return .badRequest
     }
 }

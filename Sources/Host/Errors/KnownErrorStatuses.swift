@@ -38,22 +38,3 @@ extension ArrowError: StatusError {
     public var status: HTTPResponse.Status { .internalServerError }
     public var message: String { "the data cannot be written: \(description)" }
 }
-
-/// A header or a row the client sent is theirs to fix; a statement that fails is ours.
-extension DatasetWriteError: StatusError {
-    public var status: HTTPResponse.Status {
-        if case .sql = self { return .internalServerError }
-        return .badRequest
-    }
-}
-
-/// A signed field missing or malformed is the client's mistake (400); a signature that
-/// does not match, is stale or replayed is not a credential (401).
-extension SignedTokenVerifier.Failure: StatusError {
-    public var status: HTTPResponse.Status {
-        switch self {
-        case .missingField, .badStamp: .badRequest
-        default: .unauthorized
-        }
-    }
-}

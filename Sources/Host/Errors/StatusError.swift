@@ -16,12 +16,6 @@ public protocol StatusError: HTTPResponseError, CustomStringConvertible {
 extension StatusError {
     public var message: String { description }
     public var retryAfterSeconds: Int? { nil }
-
-    /// Outside the gateway's middleware (which renders the route family's envelope),
-    /// Hummingbird renders the gateway's own style.
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        Envelope.error(.gateway, GatewayError(status, message, retryAfterSeconds: retryAfterSeconds), requestId: "")
-    }
 }
 
 /// What a failure says to people, wherever it is recorded: the message of an error that

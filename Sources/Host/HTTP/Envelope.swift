@@ -106,3 +106,11 @@ public final class EnvelopeStyles: Sendable {
         }
     }
 }
+
+extension StatusError {
+    /// Outside the gateway's middleware (which renders the route family's envelope),
+    /// Hummingbird renders the gateway's own style.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Envelope.error(.gateway, GatewayError(status, message, retryAfterSeconds: retryAfterSeconds), requestId: "")
+    }
+}

@@ -78,7 +78,7 @@ public final class OutboundHTTP: Sendable {
     let maxResponseBytes: Int
     let slots: DispatchSemaphore
 
-    public init(config: GatewayConfig.OutboundHTTP) {
+    public init(config: GatewayConfig.Outbound) {
         allowList = HostAllowList(config.allowHosts)
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow  // a redirect could leave the allow-list

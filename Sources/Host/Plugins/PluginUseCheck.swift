@@ -32,23 +32,13 @@ enum PluginUseCheck {
     }
 
     /// The uses in `config` and in the active dataflows.
-    static func wanted(config: GatewayConfig, flows: [Dataflow]) -> [Wanted] {
-        var wanted = config.datasources.sorted { $0.key < $1.key }.map {
+    static func wanted(config: GatewayConfig) -> [Wanted] {
+        let wanted = config.datasources.sorted { $0.key < $1.key }.map {
             Wanted(use: "datasources.\($0.key)", plugin: $0.value.plugin, kind: .source, config: $0.value.config.text)
         }
-        wanted += config.plugins.config.sorted { $0.key < $1.key }.map {
+        return wanted + config.plugins.config.sorted { $0.key < $1.key }.map {
             Wanted(use: "plugins.config.\($0.key)", plugin: $0.key, kind: nil, config: $0.value.text)
         }
-        for flow in flows {
-            guard let plan = try? FlowPlan.parse(flow.config) else { continue }
-            if case .plugin(let id, let config)? = plan.source {
-                wanted.append(Wanted(use: "dataflow \(flow.id) source", plugin: id, kind: .source, config: config))
-            }
-            if case .plugin(let id, let config)? = plan.target {
-                wanted.append(Wanted(use: "dataflow \(flow.id) target", plugin: id, kind: .sink, config: config))
-            }
-        }
-        return wanted
     }
 
     /// Opens an instance with a config the administrator gave (a datasource's, a plugin's

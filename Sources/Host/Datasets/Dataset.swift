@@ -1,62 +1,6 @@
 import CSQLite
 import Foundation
 
-/// A dataset an administrator defined: the seed-000 `type` id, its table and columns, the
-/// SQL run before and after each write, the key columns that `update=1` matches on, and
-/// which visitors may write it.
-public struct DatasetDefinition: Codable, Sendable, Equatable {
-    /// `"表名(字段1,字段2....)"` as in seed 000; a column may carry a type:
-    /// `sales(region text, amount real, day date)`.
-    public var table: String
-    public var preSql: [String]
-    public var postSql: [String]
-    /// Columns that identify a row for `update=1`.
-    public var keys: [String]
-    /// Visitors (names in `auth.signedKeys`) allowed to write; empty means any of them.
-    public var visitors: [String]
-
-    public init(table: String, preSql: [String] = [], postSql: [String] = [], keys: [String] = [], visitors: [String] = []) {
-        self.table = table
-        self.preSql = preSql
-        self.postSql = postSql
-        self.keys = keys
-        self.visitors = visitors
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        table = try c.decode(String.self, forKey: .table)
-        preSql = try c.decodeIfPresent([String].self, forKey: .preSql) ?? []
-        postSql = try c.decodeIfPresent([String].self, forKey: .postSql) ?? []
-        keys = try c.decodeIfPresent([String].self, forKey: .keys) ?? []
-        visitors = try c.decodeIfPresent([String].self, forKey: .visitors) ?? []
-    }
-}
-
-/// The column types a dataset may declare. `any` keeps whatever the client sent (number,
-/// text, null), as SQLite does.
-public enum ColumnType: String, Sendable, CaseIterable, Codable {
-    case any, text, integer, real, decimal, bool, date, timestamp, blob
-
-    /// The SQLite declared type: it picks the column affinity and, for the query API, the
-    /// Arrow type the column is read back as.
-    var sqlType: String {
-        switch self {
-        case .any: ""
-        case .text: "TEXT"
-        case .integer: "INTEGER"
-        case .real: "REAL"
-        // TEXT affinity ("DECIMAL" alone would be NUMERIC, which stores a REAL and rounds):
-        // the digits are kept as sent, and the query API still reads the column as decimal.
-        case .decimal: "DECIMAL TEXT"
-        case .bool: "BOOLEAN"
-        case .date: "DATE"
-        case .timestamp: "TIMESTAMP"
-        case .blob: "BLOB"
-        }
-    }
-}
-
 /// A dataset definition, validated and parsed: safe to build SQL from.
 public struct Dataset: Sendable, Equatable {
     public struct Column: Sendable, Equatable {
