@@ -8,7 +8,7 @@ import Synchronization
 public final class Gateway: Sendable {
     public let config: GatewayConfig
     public let dataDirectory: String
-    public let store: Store
+    public let store: any GatewayStore
     public let registry: PluginRegistry
     public let services: HostServiceProvider
     public let tokens: ApiTokens
@@ -45,7 +45,7 @@ public final class Gateway: Sendable {
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory)
             logger.warning("the data folder \(dataDirectory) was readable by others (mode \(String(mode, radix: 8))): made private (0700)")
         }
-        store = try Store(path: dataURL.appendingPathComponent("gateway.sqlite").path, clock: clock)
+        store = try SQLiteStore(path: dataURL.appendingPathComponent("gateway.sqlite").path, clock: clock)
         services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)

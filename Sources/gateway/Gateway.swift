@@ -228,10 +228,10 @@ struct Tokens: AsyncParsableCommand {
         }
     }
 
-    static func openStore(_ common: CommonOptions) throws -> Store {
+    static func openStore(_ common: CommonOptions) throws -> SQLiteStore {
         let config = try common.load()
         try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
-        return try Store(path: URL(fileURLWithPath: config.dataDir).appendingPathComponent("gateway.sqlite").path)
+        return try SQLiteStore(path: URL(fileURLWithPath: config.dataDir).appendingPathComponent("gateway.sqlite").path)
     }
 }
 

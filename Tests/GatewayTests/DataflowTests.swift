@@ -320,13 +320,13 @@ import Testing
         let flow = try gateway.store.insertDataflow(.init(name: "n", description: "d", status: "inactive", createdBy: "t", config: "{}", childrenIds: [], tagId: nil), enNameBase: "n")
         let run = try gateway.store.insertRun(flow: flow.id, trigger: "manual", params: "{}")
         try gateway.store.markRunning(run: run.id)
-        #expect(throws: Store.RunConflict.self) { try gateway.store.insertRun(flow: flow.id, trigger: "manual", params: "{}") }
+        #expect(throws: RunConflict.self) { try gateway.store.insertRun(flow: flow.id, trigger: "manual", params: "{}") }
         let again = try Gateway(config: gateway.config)
         let ended = try #require(try again.store.run(executionId: run.executionId))
         #expect(ended.status == .failed && ended.errorMessage == "interrupted by restart")
         // The store's own constraint holds even past the check in code.
         #expect(throws: SQLiteError.self) {
-            try again.store.withConnection { db in
+            try again.sqliteStore.withConnection { db in
                 try db.run("INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES ('a', ?, 'running', 'm', '{}', 0)", [.int(flow.id)])
                 try db.run("INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES ('b', ?, 'pending', 'm', '{}', 0)", [.int(flow.id)])
             }

@@ -120,7 +120,7 @@ import Testing
                                            config: ["source": ["type": "sql", "query": Self.endless], "target": ["type": "export", "format": "csv"], "timeout": 1])
             let started = try await Self.execute(server, "", flow)
             #expect(started.0 == 200)
-            try gateway.store.withConnection { try $0.execute("PRAGMA query_only = 1") }
+            try gateway.sqliteStore.withConnection { try $0.execute("PRAGMA query_only = 1") }
             let ended = try await DataflowTests.waitForEnd(server, flow: flow, token: "")
             #expect(ended["status"] as? String == "failed" && ended["completed_at"] is String, "\(ended)")
             #expect(!(ended["error_message"] as? String ?? "").isEmpty, "\(ended)")
@@ -129,7 +129,7 @@ import Testing
             let refused = try await Self.execute(server, "", flow)
             #expect(refused.0 == 503 && (refused.1["message"] as? String ?? "").contains("cannot record it yet"), "\(refused)")
             // Space again: the next maintenance tick (called here) records the end.
-            try gateway.store.withConnection { try $0.execute("PRAGMA query_only = 0") }
+            try gateway.sqliteStore.withConnection { try $0.execute("PRAGMA query_only = 0") }
             gateway.dataflows.recordEndings()
             #expect(gateway.dataflows.endings.isEmpty)
             let stored = try #require(try gateway.store.latestRun(flow: Int64(flow)))
@@ -233,7 +233,7 @@ import Testing
         flows.runSchedules(now: t0)
         #expect(flows.schedules.withLock { $0[flow.id]?.next } == t0.addingTimeInterval(300))
         let hourly = config.replacingOccurrences(of: "*/5 * * * *", with: "0 * * * *")
-        try gateway.store.withConnection { try $0.run("UPDATE dataflows SET config = ? WHERE id = ?", [.text(hourly), .int(flow.id)]) }
+        try gateway.sqliteStore.withConnection { try $0.run("UPDATE dataflows SET config = ? WHERE id = ?", [.text(hourly), .int(flow.id)]) }
         flows.runSchedules(now: t0.addingTimeInterval(60))
         #expect(flows.schedules.withLock { $0[flow.id]?.next } == t0.addingTimeInterval(300))
         _ = try gateway.store.updateDataflow(id: flow.id, .init(config: hourly))

@@ -25,9 +25,9 @@ public struct SignedTokenVerifier: Sendable {
     }
 
     public let windowSeconds: Int
-    let store: Store
+    let store: any TokenRepository
 
-    public init(store: Store, windowSeconds: Int) {
+    public init(store: any TokenRepository, windowSeconds: Int) {
         self.store = store
         self.windowSeconds = windowSeconds
     }
@@ -65,14 +65,8 @@ public struct SignedTokenVerifier: Sendable {
     }
 
     private func recordUse(token: [UInt8], expiresAtMillis: Int64, nowMillis: Int64) throws {
-        try store.withConnection { db in
-            try db.run("DELETE FROM used_signed_tokens WHERE expires_at < ?", [.int(nowMillis)])
-            do {
-                try db.run("INSERT INTO used_signed_tokens (token_hash, expires_at) VALUES (?, ?)",
-                           [.blob(Crypto.sha256(token)), .int(expiresAtMillis)])
-            } catch let error as SQLiteError where error.isConstraint {
-                throw Failure.replayed
-            }
+        guard try store.recordSignedToken(hash: Crypto.sha256(token), expiresAtMillis: expiresAtMillis, nowMillis: nowMillis) else {
+            throw Failure.replayed
         }
     }
 }

@@ -8,7 +8,7 @@ import Synchronization
 /// member is compiled and prepared, so a wrong column or expression is refused with its
 /// reason then, not at a client's first query.
 public final class DataModelCatalog: Sendable {
-    let store: Store
+    let store: any DefinitionRepository
     let datasets: DatasetCatalog
     let queries: [String: NamedQuery]
     let readers: ReadOnlyPool
@@ -18,7 +18,7 @@ public final class DataModelCatalog: Sendable {
     /// the configuration, and a dataset's table keeps the columns it was created with).
     private let queryColumns = Mutex<[String: (columns: [(String, ColumnType)], parameters: Set<String>)]>([:])
 
-    init(config: [String: DataModelDefinition], queries: [String: NamedQuery], store: Store, datasets: DatasetCatalog, readers: ReadOnlyPool) throws {
+    init(config: [String: DataModelDefinition], queries: [String: NamedQuery], store: any DefinitionRepository, datasets: DatasetCatalog, readers: ReadOnlyPool) throws {
         self.store = store
         self.datasets = datasets
         self.queries = queries
@@ -42,16 +42,13 @@ public final class DataModelCatalog: Sendable {
 
     public func definition(_ id: String) throws -> DataModelDefinition? {
         if let d = configured[id] { return d }
-        guard let row = try store.withConnection({ try $0.query("SELECT definition FROM datamodels WHERE id = ?", [.text(id)]) }).first,
-            let text = row[0].text
-        else { return nil }
+        guard let text = try store.definition(.datamodel, id: id) else { return nil }
         return try JSONDecoder().decode(DataModelDefinition.self, from: Data(text.utf8))
     }
 
     public func all() throws -> [(id: String, definition: DataModelDefinition, configured: Bool)] {
-        let stored = try store.withConnection { try $0.query("SELECT id, definition FROM datamodels ORDER BY id") }
-        let fromStore = try stored.compactMap { row -> (String, DataModelDefinition, Bool)? in
-            guard let id = row[0].text, let text = row[1].text, configured[id] == nil else { return nil }
+        let fromStore = try store.definitions(.datamodel).compactMap { id, text -> (String, DataModelDefinition, Bool)? in
+            guard configured[id] == nil else { return nil }
             return (id, try JSONDecoder().decode(DataModelDefinition.self, from: Data(text.utf8)), false)
         }
         return configured.sorted { $0.key < $1.key }.map { ($0.key, $0.value, true) } + fromStore
@@ -69,20 +66,12 @@ public final class DataModelCatalog: Sendable {
             throw InvalidInput(e.description)
         }
         let json = String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
-        try store.withConnection { db in
-            try db.run("""
-                INSERT INTO datamodels (id, definition, updated_at) VALUES (?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
-                """, [.text(id), .text(json), .int(Int64(store.clock.now.timeIntervalSince1970))])
-        }
+        try store.saveDefinition(.datamodel, id: id, json: json)
     }
 
     public func remove(_ id: String) throws -> Bool {
         guard configured[id] == nil else { throw InvalidInput("data model '\(id)' is defined in the configuration file; change it there") }
-        return try store.withConnection { db in
-            try db.run("DELETE FROM datamodels WHERE id = ?", [.text(id)])
-            return db.changes > 0
-        }
+        return try store.deleteDefinition(.datamodel, id: id)
     }
 
     // MARK: checking

@@ -36,7 +36,7 @@ extension DataflowService {
             do {
                 guard let flow = try store.dataflow(id: id) else { continue }
                 _ = try execute(flow, paramsJSON: "{}", trigger: "schedule")
-            } catch let conflict as Store.RunConflict {
+            } catch let conflict as RunConflict {
                 log(id, run: nil, .warning, "scheduler", "scheduled run skipped: \(conflict.executionId) is still running")
             } catch {
                 log(id, run: nil, .error, "scheduler", "scheduled run could not start: \(error)")

@@ -11,7 +11,7 @@ import Synchronization
 /// its own execute, its schedule or a parent's run). A run left running by a stopped
 /// gateway ends failed "interrupted by restart".
 public final class DataflowService: Sendable {
-    let store: Store
+    let store: any GatewayStore
     var clock: any GatewayClock { store.clock }
     let config: GatewayConfig.Dataflows
     private let logger: Logger
@@ -54,7 +54,7 @@ public final class DataflowService: Sendable {
         let completedAt: Date
     }
 
-    init(store: Store, config: GatewayConfig.Dataflows, logger: Logger) {
+    init(store: any GatewayStore, config: GatewayConfig.Dataflows, logger: Logger) {
         self.store = store
         self.config = config
         self.logger = logger
@@ -265,7 +265,7 @@ public final class DataflowService: Sendable {
             if index > 0 {
                 do {
                     childRun = try claimChild(step.flow, parent: run, control: control)
-                } catch let conflict as Store.RunConflict {
+                } catch let conflict as RunConflict {
                     return fail(run, "\(step.label)the flow is already running as \(conflict.executionId): a flow runs once at a time")
                 } catch {
                     return fail(run, "\(step.label)its run could not start: \(error)")

@@ -3,11 +3,11 @@ import Foundation
 /// Every dataset the gateway knows: those in the configuration file (read-only here) and
 /// those administrators define through the admin API (kept in the store).
 public final class DatasetCatalog: Sendable {
-    let store: Store
+    let store: any DefinitionRepository
     let tables: DatasetStore
     let configured: [String: Dataset]
 
-    public init(config: [String: DatasetDefinition], store: Store, tables: DatasetStore) throws {
+    public init(config: [String: DatasetDefinition], store: any DefinitionRepository, tables: DatasetStore) throws {
         self.store = store
         self.tables = tables
         var parsed: [String: Dataset] = [:]
@@ -20,16 +20,13 @@ public final class DatasetCatalog: Sendable {
 
     public func dataset(_ id: String) throws -> Dataset? {
         if let d = configured[id] { return d }
-        guard let row = try store.withConnection({ try $0.query("SELECT definition FROM datasets WHERE id = ?", [.text(id)]) }).first,
-            let text = row[0].text
-        else { return nil }
+        guard let text = try store.definition(.dataset, id: id) else { return nil }
         return try Dataset(id: id, definition: JSONDecoder().decode(DatasetDefinition.self, from: Data(text.utf8)))
     }
 
     public func all() throws -> [Dataset] {
-        let stored = try store.withConnection { try $0.query("SELECT id, definition FROM datasets ORDER BY id") }
-        let fromStore = try stored.compactMap { row -> Dataset? in
-            guard let id = row[0].text, let text = row[1].text, configured[id] == nil else { return nil }
+        let fromStore = try store.definitions(.dataset).compactMap { id, text -> Dataset? in
+            guard configured[id] == nil else { return nil }
             return try Dataset(id: id, definition: JSONDecoder().decode(DatasetDefinition.self, from: Data(text.utf8)))
         }
         return configured.values.sorted { $0.id < $1.id } + fromStore
@@ -46,12 +43,7 @@ public final class DatasetCatalog: Sendable {
         try tables.checkMatchesTable(dataset)
         try tables.prepare(dataset)
         let json = String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
-        try store.withConnection { db in
-            try db.run("""
-                INSERT INTO datasets (id, definition, updated_at) VALUES (?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
-                """, [.text(id), .text(json), .int(Int64(store.clock.now.timeIntervalSince1970))])
-        }
+        try store.saveDefinition(.dataset, id: id, json: json)
         return dataset
     }
 
@@ -60,9 +52,6 @@ public final class DatasetCatalog: Sendable {
         guard configured[id] == nil else {
             throw InvalidInput("dataset '\(id)' is defined in the configuration file; change it there")
         }
-        return try store.withConnection { db in
-            try db.run("DELETE FROM datasets WHERE id = ?", [.text(id)])
-            return db.changes > 0
-        }
+        return try store.deleteDefinition(.dataset, id: id)
     }
 }

@@ -18,13 +18,19 @@ extension StatusError {
     public var retryAfterSeconds: Int? { nil }
 }
 
+/// An error whose message says what went wrong, without a status of its own (a failed
+/// SQLite statement: the status depends on who ran it).
+public protocol MessageError: Error {
+    var message: String { get }
+}
+
 /// What a failure says to people, wherever it is recorded: the message of an error that
 /// knows its status, else the error as it describes itself.
 func failureMessage(_ error: Error) -> String {
     switch error {
     case let known as any StatusError: known.message
     case let plugin as PluginError: pluginMessage(plugin)
-    case let sqlite as SQLiteError: sqlite.message
+    case let plain as any MessageError: plain.message
     default: "\(error)"
     }
 }

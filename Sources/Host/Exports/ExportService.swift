@@ -11,7 +11,7 @@ import Synchronization
 /// Tasks and their logs live in the store; a task never stays "processing" across a
 /// restart, and old tasks are deleted with their files.
 public final class ExportService: Sendable {
-    let store: Store
+    let store: any ExportTaskRepository
     var clock: any GatewayClock { store.clock }
     /// Opens the files' writer (CSV, or an exporter plugin's instance).
     let sinks: SinkOpener
@@ -43,7 +43,7 @@ public final class ExportService: Sendable {
     /// The HttpPager plugin's id; `source_http` exports read through it.
     static let pagerPlugin = SourceOpener.pagerPlugin
 
-    init(store: Store, sinks: SinkOpener, services: HostServiceProvider, config: GatewayConfig.Exports,
+    init(store: any ExportTaskRepository, sinks: SinkOpener, services: HostServiceProvider, config: GatewayConfig.Exports,
          directory: String, secret: ServerSecret, logger: Logger) throws {
         self.secret = secret
         self.store = store

@@ -4,12 +4,12 @@ import Synchronization
 
 /// What the host services need besides the instance: shared by every instance of a host.
 public struct HostServiceProvider: Sendable {
-    public let store: Store
+    public let store: any PluginStateRepository
     public let http: OutboundHTTP
     public let logger: Logger
     public let coordination: PluginCoordination
 
-    public init(store: Store, http: OutboundHTTP, logger: Logger, coordination: PluginCoordination = PluginCoordination()) {
+    public init(store: any PluginStateRepository, http: OutboundHTTP, logger: Logger, coordination: PluginCoordination = PluginCoordination()) {
         self.store = store
         self.http = http
         self.logger = logger

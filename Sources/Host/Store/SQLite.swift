@@ -15,7 +15,7 @@ public enum SQLValue: Equatable, Sendable {
     public var blob: [UInt8]? { if case .blob(let v) = self { v } else { nil } }
 }
 
-public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+public struct SQLiteError: MessageError, CustomStringConvertible, Sendable {
     public let code: Int32
     public let message: String
     public var description: String { "SQLite error \(code): \(message)" }

@@ -148,3 +148,11 @@ enum TestSupport {
         return try Gateway(config: config, logger: logger, clock: clock)
     }
 }
+
+extension Gateway {
+    /// The SQLite store behind the repositories, for tests that look at (or break) its rows.
+    var sqliteStore: SQLiteStore {
+        guard let store = store as? SQLiteStore else { preconditionFailure("the tests' gateways keep an SQLite store") }
+        return store
+    }
+}

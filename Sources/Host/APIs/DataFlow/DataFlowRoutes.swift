@@ -43,7 +43,7 @@ enum DataFlowRoutes {
         }
         on(.post, "/add-dataflow", message: "数据流创建成功") { _, _, body in
             let object = try jsonObject(body)
-            let new = Store.NewFlow(
+            let new = NewFlow(
                 name: try required(object, "name"), description: try required(object, "description"),
                 status: try status(object) ?? "inactive", createdBy: try text(object, "created_by") ?? "system",
                 config: try config(object) ?? "{}", childrenIds: try ids(object, "children_ids") ?? [], tagId: try id(object, "tag_id"))
@@ -52,7 +52,7 @@ enum DataFlowRoutes {
         on(.put, "/update-dataflow/:id", message: "数据流更新成功") { _, context, body in
             let flowNumber = try flowId(context)
             let object = try jsonObject(body)
-            var changes = Store.FlowChanges()
+            var changes = FlowChanges()
             changes.name = try text(object, "name")
             if changes.name?.isEmpty == true { throw FlowInputError("参数错误: name 不能为空 (name cannot be empty)") }
             changes.description = try text(object, "description")
@@ -70,7 +70,7 @@ enum DataFlowRoutes {
             let flowNumber = try flowId(context)
             do {
                 guard try store.deleteDataflow(id: flowNumber) else { throw GatewayError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
-            } catch let conflict as Store.RunConflict {
+            } catch let conflict as RunConflict {
                 throw GatewayError(.conflict, "数据流正在执行 (dataflow \(flowNumber) is running as \(conflict.executionId)): cancel it first (POST /api/data-flow/cancel-execution/\(conflict.executionId)), then delete it")
             }
             return [String: String]()
@@ -84,7 +84,7 @@ enum DataFlowRoutes {
                 let run = try service.execute(flow, paramsJSON: params.compactText, trigger: "manual")
                 return ExecuteJSON(execution_id: run.executionId, dataflow_id: flow.id, status: run.status.rawValue,
                                    started_at: FlowTimes.iso(run.startedAt), params: RawJSON(params.compactText), progress: run.progress)
-            } catch let conflict as Store.RunConflict {
+            } catch let conflict as RunConflict {
                 throw GatewayError(.conflict, "dataflow \(flow.id) is already running as \(conflict.executionId): one run at a time")
             }
         }
@@ -228,7 +228,7 @@ enum DataFlowRoutes {
         return id
     }
 
-    static func flow(_ context: GatewayRequestContext, _ store: Store) throws -> Dataflow {
+    static func flow(_ context: GatewayRequestContext, _ store: any DataflowRepository) throws -> Dataflow {
         let id = try flowId(context)
         guard let flow = try store.dataflow(id: id) else { throw GatewayError.notFound("数据流不存在 (no dataflow \(id))") }
         return flow

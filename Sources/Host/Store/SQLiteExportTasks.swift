@@ -1,35 +1,10 @@
 import Foundation
 
-/// One export task as seed 002 shows it (`/v1/export/detail`, `/v1/export/history`).
-public struct ExportTask: Sendable, Equatable {
-    public enum Status: Int, Sendable {
-        case processing = 1, success = 2, failed = 3, cancelled = 4
-    }
-
-    public let id: Int64
-    public let hashKey: String
-    public let userId: String
-    public let title: String
-    public let extType: String
-    public let sourceType: String
-    public let request: String
-    public let callback: String
-    public var status: Status
-    public var failReason: String
-    public var progressDone: Int64
-    public var progressTotal: Int64
-    public var file: String
-    public let createdAt: Date
-    public var finishedAt: Date?
-    /// The id of the token that made the task ('' when exports need no token).
-    public let owner: String
-}
-
 /// Export tasks and their logs in the store.
-extension Store {
+extension SQLiteStore: ExportTaskRepository {
     static let taskColumns = "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner"
 
-    func insertTask(hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
+    public func insertTask(hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
                     sourceType: String, request: String, callback: String) throws -> ExportTask {
         try withConnection { db in
             try db.run("""
@@ -41,13 +16,13 @@ extension Store {
         }
     }
 
-    func task(hashKey: String) throws -> ExportTask? {
+    public func task(hashKey: String) throws -> ExportTask? {
         try withConnection { db in
             try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)]).first.map(Self.task)
         }
     }
 
-    func task(requestHash: String) throws -> ExportTask? {
+    public func task(requestHash: String) throws -> ExportTask? {
         try withConnection { db in
             try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE request_hash = ? ORDER BY id DESC LIMIT 1",
                          [.text(requestHash)]).first.map(Self.task)
@@ -57,7 +32,7 @@ extension Store {
     /// A user's tasks since `since`, newest first; only those of `owner` unless it is nil.
     /// Tasks created since `since`, newest first: of one user (nil: of every user), and of
     /// one owner token (nil: every owner's).
-    func tasks(userId: String?, since: Date, owner: String?) throws -> [ExportTask] {
+    public func tasks(userId: String?, since: Date, owner: String?) throws -> [ExportTask] {
         try withConnection { db in
             var sql = "SELECT \(Self.taskColumns) FROM export_tasks WHERE created_at >= ?"
             var values: [SQLValue] = [.int(Int64(since.timeIntervalSince1970))]
@@ -67,27 +42,26 @@ extension Store {
         }
     }
 
-    func tasks(status: ExportTask.Status) throws -> [ExportTask] {
+    public func tasks(status: ExportTask.Status) throws -> [ExportTask] {
         try withConnection { db in
             try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE status = ?", [.int(Int64(status.rawValue))]).map(Self.task)
         }
     }
 
-    func tasks(createdBefore: Date) throws -> [ExportTask] {
+    public func tasks(createdBefore: Date) throws -> [ExportTask] {
         try withConnection { db in
             try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE created_at < ?", [.int(Int64(createdBefore.timeIntervalSince1970))]).map(Self.task)
         }
     }
 
-    func updateProgress(taskId: Int64, done: Int64, total: Int64) throws {
+    public func updateProgress(taskId: Int64, done: Int64, total: Int64) throws {
         try withConnection { db in
             try db.run("UPDATE export_tasks SET progress_done = ?, progress_total = ? WHERE id = ? AND status = 1", [.int(done), .int(total), .int(taskId)])
         }
     }
 
     /// Ends a task that is still processing; returns false if it had already ended.
-    @discardableResult
-    func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "", at time: Date? = nil) throws -> Bool {
+    public func finishTask(id: Int64, status: ExportTask.Status, failReason: String, file: String, at time: Date?) throws -> Bool {
         let now = Int64((time ?? clock.now).timeIntervalSince1970)
         let ended = try withConnection { db in
             try db.query("UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1 RETURNING created_at",
@@ -98,7 +72,7 @@ extension Store {
         return true
     }
 
-    func deleteTask(id: Int64) throws {
+    public func deleteTask(id: Int64) throws {
         try withConnection { db in
             try db.transaction {
                 try db.run("DELETE FROM export_logs WHERE task_id = ?", [.int(id)])
@@ -107,14 +81,14 @@ extension Store {
         }
     }
 
-    func logTask(id: Int64, _ message: String) throws {
+    public func logTask(id: Int64, _ message: String) throws {
         try withConnection { db in
             try db.run("INSERT INTO export_logs (task_id, at, message) VALUES (?, ?, ?)",
                        [.int(id), .int(Int64(clock.now.timeIntervalSince1970)), .text(message)])
         }
     }
 
-    func taskLogs(id: Int64) throws -> [String] {
+    public func taskLogs(id: Int64) throws -> [String] {
         try withConnection { db in
             try db.query("SELECT message FROM export_logs WHERE task_id = ? ORDER BY rowid", [.int(id)]).compactMap { $0[0].text }
         }

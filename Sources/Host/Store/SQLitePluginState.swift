@@ -1,7 +1,7 @@
 import Foundation
 
 /// Persistent key/value state of plugin instances (the `state_*` host services).
-extension Store {
+extension SQLiteStore: PluginStateRepository {
     public func pluginState(plugin: String, instance: String, key: String) throws -> [UInt8]? {
         try withConnection { db in
             try db.query("SELECT value FROM plugin_state WHERE plugin_id = ? AND instance = ? AND key = ?",
@@ -19,7 +19,6 @@ extension Store {
     }
 
     /// Returns false when there was nothing to delete.
-    @discardableResult
     public func deletePluginState(plugin: String, instance: String, key: String) throws -> Bool {
         try withConnection { db in
             try db.run("DELETE FROM plugin_state WHERE plugin_id = ? AND instance = ? AND key = ?",

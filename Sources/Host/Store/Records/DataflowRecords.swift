@@ -77,17 +77,38 @@ public struct DataflowRef: Sendable, Equatable, Encodable {
     public let name: String
 }
 
-/// The times of seed 004: `2023-12-01 10:00:00` for a flow's own dates, and
-/// `2023-12-01T16:00:00` for runs and logs, in the server's time zone, as the doc shows them.
-enum FlowTimes {
-    static func plain(_ date: Date) -> String { format(date, separator: " ") }
-    static func iso(_ date: Date) -> String { format(date, separator: "T") }
+/// A flow to create (`add-dataflow`).
+public struct NewFlow: Sendable {
+    public var name: String
+    public var description: String
+    public var status: String
+    public var createdBy: String
+    public var config: String
+    public var childrenIds: [Int64]
+    public var tagId: Int64?
 
-    private static func format(_ date: Date, separator: String) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone.current
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d-%02d-%02d%@%02d:%02d:%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, separator,
-                      c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+    public init(name: String, description: String, status: String, createdBy: String, config: String, childrenIds: [Int64], tagId: Int64? = nil) {
+        (self.name, self.description, self.status, self.createdBy, self.config, self.childrenIds, self.tagId) =
+            (name, description, status, createdBy, config, childrenIds, tagId)
     }
+}
+
+/// The fields an `update-dataflow` changes; nil leaves one as it is.
+public struct FlowChanges: Sendable {
+    public init(name: String? = nil, description: String? = nil, status: String? = nil, config: String? = nil,
+                childrenIds: [Int64]? = nil, tagId: Int64? = nil) {
+        (self.name, self.description, self.status, self.config, self.childrenIds, self.tagId) =
+            (name, description, status, config, childrenIds, tagId)
+    }
+    public var name: String?
+    public var description: String?
+    public var status: String?
+    public var config: String?
+    public var childrenIds: [Int64]?
+    public var tagId: Int64?
+}
+
+/// The run already pending or running for a flow, when another is asked for.
+public struct RunConflict: Error, Sendable {
+    public let executionId: String
 }

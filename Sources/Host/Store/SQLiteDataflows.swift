@@ -2,14 +2,14 @@ import Foundation
 
 /// Dataflows, tags, links, runs and logs in the store. Every change that touches several
 /// rows is one transaction.
-extension Store {
+extension SQLiteStore: DataflowRepository {
     static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at"
     static let runColumns = "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected"
 
     // MARK: flows
 
     /// A page of flows (newest first) whose name or description contains `search`, and how many match in all.
-    func dataflows(page: Int, pageSize: Int, search: String) throws -> (list: [Dataflow], total: Int) {
+    public func dataflows(page: Int, pageSize: Int, search: String) throws -> (list: [Dataflow], total: Int) {
         try withConnection { db in
             let pattern = "%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_") + "%"
@@ -22,45 +22,36 @@ extension Store {
         }
     }
 
-    func dataflow(id: Int64) throws -> Dataflow? {
+    public func dataflow(id: Int64) throws -> Dataflow? {
         try withConnection { db in try Self.flow(db, id) }
     }
 
     /// Every active flow's id and config revision: what the scheduler looks at each tick,
     /// reading a config again only when its revision changed.
-    func activeRevisions() throws -> [(id: Int64, revision: Int64)] {
+    public func activeRevisions() throws -> [(id: Int64, revision: Int64)] {
         try withConnection { db in
             try db.query("SELECT id, revision FROM dataflows WHERE status = 'active'").map { ($0[0].int ?? 0, $0[1].int ?? 0) }
         }
     }
 
     /// A flow's config and its revision, if the flow is (still) active.
-    func activeConfig(id: Int64) throws -> (config: String, revision: Int64)? {
+    public func activeConfig(id: Int64) throws -> (config: String, revision: Int64)? {
         try withConnection { db in
             try db.query("SELECT config, revision FROM dataflows WHERE id = ? AND status = 'active'", [.int(id)]).first.map { ($0[0].text ?? "{}", $0[1].int ?? 0) }
         }
     }
 
     /// Every flow whose status is "active".
-    func activeDataflows() throws -> [Dataflow] {
+    public func activeDataflows() throws -> [Dataflow] {
         try withConnection { db in
             try db.query("SELECT \(Self.flowColumns) FROM dataflows WHERE status = 'active'").map(Self.flow)
         }
     }
 
-    struct NewFlow {
-        var name: String
-        var description: String
-        var status: String
-        var createdBy: String
-        var config: String
-        var childrenIds: [Int64]
-        var tagId: Int64?
-    }
 
     /// Creates a flow with a unique `en_name` (`base`, else `base_2`, `base_3`, …), its
     /// children and its tag, in one transaction.
-    func insertDataflow(_ new: NewFlow, enNameBase: String) throws -> Dataflow {
+    public func insertDataflow(_ new: NewFlow, enNameBase: String) throws -> Dataflow {
         try withConnection { db in
             try db.transaction {
                 var enName = enNameBase, n = 1
@@ -83,17 +74,9 @@ extension Store {
         }
     }
 
-    struct FlowChanges {
-        var name: String?
-        var description: String?
-        var status: String?
-        var config: String?
-        var childrenIds: [Int64]?
-        var tagId: Int64?
-    }
 
     /// Applies the fields given; nil when there is no such flow.
-    func updateDataflow(id: Int64, _ changes: FlowChanges) throws -> Dataflow? {
+    public func updateDataflow(id: Int64, _ changes: FlowChanges) throws -> Dataflow? {
         try withConnection { db in
             try db.transaction {
                 guard try Self.flow(db, id) != nil else { return nil }
@@ -116,7 +99,7 @@ extension Store {
     /// Deletes a flow with its links, tags, runs and logs; false when there was none.
     /// Throws RunConflict while a run of it is pending or running (its own, or a parent's
     /// step of it): deleting it would orphan the run, which could then not be cancelled.
-    func deleteDataflow(id: Int64) throws -> Bool {
+    public func deleteDataflow(id: Int64) throws -> Bool {
         try withConnection { db in
             try db.transaction {
                 if let active = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
@@ -129,14 +112,14 @@ extension Store {
         }
     }
 
-    func children(of id: Int64) throws -> [DataflowRef] {
+    public func children(of id: Int64) throws -> [DataflowRef] {
         try withConnection { db in
             try db.query("SELECT d.id, d.name FROM dataflow_links l JOIN dataflows d ON d.id = l.child_id WHERE l.parent_id = ? ORDER BY l.position",
                          [.int(id)]).map(Self.ref)
         }
     }
 
-    func parents(of id: Int64) throws -> [DataflowRef] {
+    public func parents(of id: Int64) throws -> [DataflowRef] {
         try withConnection { db in
             try db.query("SELECT d.id, d.name FROM dataflow_links l JOIN dataflows d ON d.id = l.parent_id WHERE l.child_id = ? ORDER BY d.id",
                          [.int(id)]).map(Self.ref)
@@ -174,7 +157,7 @@ extension Store {
 
     // MARK: tags
 
-    func createTag(name: String) throws -> DataflowTag {
+    public func createTag(name: String) throws -> DataflowTag {
         try withConnection { db in
             if let existing = try db.query("SELECT id, name FROM dataflow_tags WHERE name = ?", [.text(name)]).first {
                 return DataflowTag(id: existing[0].int ?? 0, name: existing[1].text ?? "")
@@ -184,13 +167,13 @@ extension Store {
         }
     }
 
-    func tags() throws -> [DataflowTag] {
+    public func tags() throws -> [DataflowTag] {
         try withConnection { db in
             try db.query("SELECT id, name FROM dataflow_tags ORDER BY id").map { DataflowTag(id: $0[0].int ?? 0, name: $0[1].text ?? "") }
         }
     }
 
-    func tags(of flow: Int64) throws -> [DataflowTag] {
+    public func tags(of flow: Int64) throws -> [DataflowTag] {
         try withConnection { db in
             try db.query("SELECT t.id, t.name FROM dataflow_tag_links l JOIN dataflow_tags t ON t.id = l.tag_id WHERE l.dataflow_id = ? ORDER BY t.id",
                          [.int(flow)]).map { DataflowTag(id: $0[0].int ?? 0, name: $0[1].text ?? "") }
@@ -206,14 +189,10 @@ extension Store {
 
     // MARK: runs
 
-    /// The run already pending or running for a flow, when another is asked for.
-    struct RunConflict: Error {
-        let executionId: String
-    }
 
     /// Starts a run (pending) unless one is already pending or running: the store's unique
     /// index decides, so two gateways on one store cannot both start one.
-    func insertRun(flow: Int64, trigger: String, params: String, now: Date? = nil) throws -> DataflowRun {
+    public func insertRun(flow: Int64, trigger: String, params: String, now: Date?) throws -> DataflowRun {
         let now = now ?? clock.now
         return try withConnection { db in
             try db.transaction {
@@ -240,19 +219,19 @@ extension Store {
         }
     }
 
-    func run(executionId: String) throws -> DataflowRun? {
+    public func run(executionId: String) throws -> DataflowRun? {
         try withConnection { db in
             try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE execution_id = ?", [.text(executionId)]).first.map(Self.run)
         }
     }
 
-    func latestRun(flow: Int64) throws -> DataflowRun? {
+    public func latestRun(flow: Int64) throws -> DataflowRun? {
         try withConnection { db in
             try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE dataflow_id = ? ORDER BY id DESC LIMIT 1", [.int(flow)]).first.map(Self.run)
         }
     }
 
-    func runs(flow: Int64, page: Int, pageSize: Int) throws -> (list: [DataflowRun], total: Int) {
+    public func runs(flow: Int64, page: Int, pageSize: Int) throws -> (list: [DataflowRun], total: Int) {
         try withConnection { db in
             let total = try db.query("SELECT count(*) FROM dataflow_runs WHERE dataflow_id = ?", [.int(flow)]).first?.first?.int ?? 0
             let list = try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE dataflow_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
@@ -261,19 +240,19 @@ extension Store {
         }
     }
 
-    func activeRuns() throws -> [DataflowRun] {
+    public func activeRuns() throws -> [DataflowRun] {
         try withConnection { db in
             try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE status IN ('pending', 'running')").map(Self.run)
         }
     }
 
-    func markRunning(run: Int64) throws {
+    public func markRunning(run: Int64) throws {
         try withConnection { db in
             try db.run("UPDATE dataflow_runs SET status = 'running' WHERE id = ? AND status = 'pending'", [.int(run)])
         }
     }
 
-    func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws {
+    public func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws {
         try withConnection { db in
             try db.run("UPDATE dataflow_runs SET progress = ?, rows_read = ?, rows_written = ? WHERE id = ? AND status IN ('pending', 'running')",
                        [.int(Int64(progress)), .int(rowsRead), .int(rowsWritten), .int(run)])
@@ -281,10 +260,9 @@ extension Store {
     }
 
     /// Ends a run that is still pending or running; false when it had already ended.
-    @discardableResult
-    func finishRun(run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
-                   rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil,
-                   at time: Date? = nil) throws -> Bool {
+    public func finishRun(run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
+                   rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?,
+                   at time: Date?) throws -> Bool {
         let now = Int64((time ?? clock.now).timeIntervalSince1970)
         let ended = try withConnection { db in
             try db.query("""
@@ -301,14 +279,14 @@ extension Store {
         return true
     }
 
-    func setRunExport(run: Int64, key: String) throws {
+    public func setRunExport(run: Int64, key: String) throws {
         try withConnection { db in
             try db.run("UPDATE dataflow_runs SET export_key = ? WHERE id = ?", [.text(key), .int(run)])
         }
     }
 
     /// Deletes runs (with their logs) and flow logs older than `cutoff`; returns how many runs.
-    func deleteRuns(before cutoff: Date) throws -> Int {
+    public func deleteRuns(before cutoff: Date) throws -> Int {
         try withConnection { db in
             try db.transaction {
                 let seconds = Int64(cutoff.timeIntervalSince1970)
@@ -324,7 +302,7 @@ extension Store {
 
     /// Appends a line to a flow's log (the service writes a line the store refuses to the
     /// server log instead).
-    func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) throws {
+    public func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) throws {
         try withConnection { db in
             try db.run("INSERT INTO dataflow_logs (dataflow_id, run_id, at, level, component, message) VALUES (?, ?, ?, ?, ?, ?)",
                        [.int(flow), run.map(SQLValue.int) ?? .null, .int(Int64(clock.now.timeIntervalSince1970 * 1_000)),
@@ -334,7 +312,7 @@ extension Store {
 
     /// A page of a flow's log, oldest first (as seed 004 shows it) or newest first, of one
     /// level and one run if asked.
-    func flowLogs(_ flow: Int64, page: Int, pageSize: Int, level: DataflowLog.Level?, runId: Int64?, newestFirst: Bool) throws -> (list: [DataflowLog], total: Int) {
+    public func flowLogs(_ flow: Int64, page: Int, pageSize: Int, level: DataflowLog.Level?, runId: Int64?, newestFirst: Bool) throws -> (list: [DataflowLog], total: Int) {
         try withConnection { db in
             var filter = "dataflow_id = ?", args: [SQLValue] = [.int(flow)]
             if let level { filter += " AND level = ?"; args.append(.text(level.rawValue)) }

@@ -9,7 +9,7 @@ import Foundation
 /// connections.
 ///
 /// @unchecked Sendable: the connection is only touched while `lock` is held.
-public final class Store: @unchecked Sendable {
+public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     public let path: String
     /// The time rows are stamped with (created, updated, ended).
     public let clock: any GatewayClock

@@ -1,0 +1,127 @@
+import Foundation
+
+// What the gateway keeps, as one protocol per domain. `SQLiteStore` implements them all in
+// one SQLite file (the embedded default); a second store (PostgreSQL, for several gateways)
+// implements the same protocols. No SQL is written outside `Store/`, except the read-only
+// query engine over the datasets and the datasets' own tables (`Datasets/DatasetStore`).
+//
+// Every method is one transaction: a change that touches several rows (a flow with its
+// children and tag, a run's end with its counts) happens whole or not at all. Times come
+// from the store's clock unless a method takes one.
+
+/// What every repository shares: the time rows are stamped with.
+public protocol Repository: Sendable {
+    var clock: any GatewayClock { get }
+}
+
+/// Bearer tokens (only their hashes) and the seed-000 signed tokens already used.
+public protocol TokenRepository: Repository {
+    func insertToken(_ token: ApiToken, hash: [UInt8]) throws
+    /// The token stored under `hash`, with the hash as stored (compared in constant time).
+    func token(hash: [UInt8]) throws -> (token: ApiToken, hash: [UInt8])?
+    func tokens() throws -> [ApiToken]
+    /// False when no active token has that id.
+    func revokeToken(id: String, at time: Date) throws -> Bool
+    /// Records a used signed token until it expires (forgetting the expired first); false
+    /// when it was recorded already: a replay.
+    func recordSignedToken(hash: [UInt8], expiresAtMillis: Int64, nowMillis: Int64) throws -> Bool
+}
+
+/// What an administrator defined through the admin API: datasets and data models.
+public enum DefinitionKind: Sendable {
+    case dataset, datamodel
+}
+
+/// Definitions as the JSON they were given in, by kind and id.
+public protocol DefinitionRepository: Repository {
+    func definition(_ kind: DefinitionKind, id: String) throws -> String?
+    func definitions(_ kind: DefinitionKind) throws -> [(id: String, json: String)]
+    func saveDefinition(_ kind: DefinitionKind, id: String, json: String) throws
+    func deleteDefinition(_ kind: DefinitionKind, id: String) throws -> Bool
+}
+
+/// Seed 002's export tasks and their logs.
+public protocol ExportTaskRepository: Repository {
+    func insertTask(hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
+                    sourceType: String, request: String, callback: String) throws -> ExportTask
+    func task(hashKey: String) throws -> ExportTask?
+    func task(requestHash: String) throws -> ExportTask?
+    /// A user's tasks (nil: every user's) since a time, of one owner (nil: every owner's).
+    func tasks(userId: String?, since: Date, owner: String?) throws -> [ExportTask]
+    func tasks(status: ExportTask.Status) throws -> [ExportTask]
+    func tasks(createdBefore: Date) throws -> [ExportTask]
+    func updateProgress(taskId: Int64, done: Int64, total: Int64) throws
+    /// Ends a task still processing; false when it had already ended.
+    func finishTask(id: Int64, status: ExportTask.Status, failReason: String, file: String, at time: Date?) throws -> Bool
+    func deleteTask(id: Int64) throws
+    func logTask(id: Int64, _ message: String) throws
+    func taskLogs(id: Int64) throws -> [String]
+}
+
+extension ExportTaskRepository {
+    @discardableResult
+    func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "", at time: Date? = nil) throws -> Bool {
+        try finishTask(id: id, status: status, failReason: failReason, file: file, at: time)
+    }
+}
+
+/// Seed 004's dataflows, tags, links between flows, runs and logs.
+public protocol DataflowRepository: Repository {
+    func dataflows(page: Int, pageSize: Int, search: String) throws -> (list: [Dataflow], total: Int)
+    func dataflow(id: Int64) throws -> Dataflow?
+    /// The active flows' ids and config revisions (the scheduler's tick reads only these).
+    func activeRevisions() throws -> [(id: Int64, revision: Int64)]
+    func activeConfig(id: Int64) throws -> (config: String, revision: Int64)?
+    func activeDataflows() throws -> [Dataflow]
+    func insertDataflow(_ new: NewFlow, enNameBase: String) throws -> Dataflow
+    func updateDataflow(id: Int64, _ changes: FlowChanges) throws -> Dataflow?
+    /// Throws `RunConflict` while the flow has a run pending or running.
+    func deleteDataflow(id: Int64) throws -> Bool
+    func children(of id: Int64) throws -> [DataflowRef]
+    func parents(of id: Int64) throws -> [DataflowRef]
+    func createTag(name: String) throws -> DataflowTag
+    func tags() throws -> [DataflowTag]
+    func tags(of flow: Int64) throws -> [DataflowTag]
+    /// Starts a run (pending) unless one is pending or running already (`RunConflict`): the
+    /// store decides, so two gateways on one store cannot both start one.
+    func insertRun(flow: Int64, trigger: String, params: String, now: Date?) throws -> DataflowRun
+    func run(executionId: String) throws -> DataflowRun?
+    func latestRun(flow: Int64) throws -> DataflowRun?
+    func runs(flow: Int64, page: Int, pageSize: Int) throws -> (list: [DataflowRun], total: Int)
+    func activeRuns() throws -> [DataflowRun]
+    func markRunning(run: Int64) throws
+    func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws
+    /// Ends a run still pending or running; false when it had already ended.
+    func finishRun(run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
+                   rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?, at time: Date?) throws -> Bool
+    func setRunExport(run: Int64, key: String) throws
+    func deleteRuns(before cutoff: Date) throws -> Int
+    func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) throws
+    func flowLogs(_ flow: Int64, page: Int, pageSize: Int, level: DataflowLog.Level?, runId: Int64?, newestFirst: Bool) throws
+        -> (list: [DataflowLog], total: Int)
+}
+
+extension DataflowRepository {
+    func insertRun(flow: Int64, trigger: String, params: String, now: Date? = nil) throws -> DataflowRun {
+        try insertRun(flow: flow, trigger: trigger, params: params, now: now)
+    }
+
+    @discardableResult
+    func finishRun(run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
+                   rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil,
+                   at time: Date? = nil) throws -> Bool {
+        try finishRun(run: run, status: status, error: error, progress: progress, rowsRead: rowsRead, rowsWritten: rowsWritten,
+                      rowsRejected: rowsRejected, exportKey: exportKey, at: time)
+    }
+}
+
+/// Plugins' persistent key/value state, per plugin and instance (the `state_*` and
+/// `shared_state_*` host services).
+public protocol PluginStateRepository: Repository {
+    func pluginState(plugin: String, instance: String, key: String) throws -> [UInt8]?
+    func setPluginState(plugin: String, instance: String, key: String, value: [UInt8]) throws
+    func deletePluginState(plugin: String, instance: String, key: String) throws -> Bool
+}
+
+/// Everything one gateway keeps.
+public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskRepository, DataflowRepository, PluginStateRepository {}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// Bearer tokens (their hashes) and the seed-000 tokens already used, in SQLite.
+extension SQLiteStore: TokenRepository {
+    public func insertToken(_ token: ApiToken, hash: [UInt8]) throws {
+        try withConnection { db in
+            try db.run("INSERT INTO api_tokens (id, name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
+                       [.text(token.id), .text(token.name), .blob(hash), .text(token.scopes.joined(separator: " ")),
+                        .int(Int64(token.createdAt.timeIntervalSince1970))])
+        }
+    }
+
+    public func token(hash: [UInt8]) throws -> (token: ApiToken, hash: [UInt8])? {
+        let rows = try withConnection { db in
+            try db.query("SELECT id, name, scopes, created_at, revoked_at, token_hash FROM api_tokens WHERE token_hash = ?", [.blob(hash)])
+        }
+        return rows.first.map { (Self.token(from: $0), $0[5].blob ?? []) }
+    }
+
+    public func tokens() throws -> [ApiToken] {
+        try withConnection { db in
+            try db.query("SELECT id, name, scopes, created_at, revoked_at FROM api_tokens ORDER BY created_at, id")
+        }.map(Self.token)
+    }
+
+    public func revokeToken(id: String, at time: Date) throws -> Bool {
+        try withConnection { db in
+            try db.run("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                       [.int(Int64(time.timeIntervalSince1970)), .text(id)])
+            return db.changes > 0
+        }
+    }
+
+    public func recordSignedToken(hash: [UInt8], expiresAtMillis: Int64, nowMillis: Int64) throws -> Bool {
+        try withConnection { db in
+            try db.run("DELETE FROM used_signed_tokens WHERE expires_at < ?", [.int(nowMillis)])
+            do {
+                try db.run("INSERT INTO used_signed_tokens (token_hash, expires_at) VALUES (?, ?)", [.blob(hash), .int(expiresAtMillis)])
+                return true
+            } catch let error as SQLiteError where error.isConstraint {
+                return false
+            }
+        }
+    }
+
+    private static func token(from row: [SQLValue]) -> ApiToken {
+        ApiToken(id: row[0].text ?? "", name: row[1].text ?? "",
+                 scopes: (row[2].text ?? "").split(separator: " ").map(String.init),
+                 createdAt: Date(timeIntervalSince1970: TimeInterval(row[3].int ?? 0)),
+                 revokedAt: row[4].int.map { Date(timeIntervalSince1970: TimeInterval($0)) })
+    }
+}
