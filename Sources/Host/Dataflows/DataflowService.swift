@@ -15,16 +15,9 @@ public final class DataflowService: Sendable {
     var clock: any GatewayClock { store.clock }
     let config: GatewayConfig.Dataflows
     private let logger: Logger
-    /// Runs of this process, by run id (a child step's too): how cancel and shutdown reach them.
-    private let running = RunningJobs<Int64, ActiveRun>()
-
-    private struct ActiveRun: Sendable {
-        let run: DataflowRun
-        let control: RunControl
-    }
-    /// Runs execute on threads of their own, at most `dataflows.maxRunning` at once: never
-    /// on the threads that serve HTTP (see DedicatedThreads).
-    private let threads: DedicatedThreads
+    /// Runs of this process, by run id (a child step's too, on its parent's thread), at most
+    /// `dataflows.maxRunning` at once: how cancel and shutdown reach them.
+    private let running: JobRunner<Int64, DataflowRun>
     /// Ends of runs the store could not take yet (a full disk): shown, and written again.
     let endings: UnrecordedEndings<Int64, RunEnding>
     /// For each scheduled flow, the config revision it was read at, its schedule (nil: the
@@ -58,7 +51,7 @@ public final class DataflowService: Sendable {
         self.store = store
         self.config = config
         self.logger = logger
-        threads = DedicatedThreads(name: "gateway.dataflow", limit: config.maxRunning)
+        running = JobRunner(kind: "dataflow", threadName: "gateway.dataflow", maxRunning: config.maxRunning)
         endings = UnrecordedEndings(what: "dataflow run", logger: logger)
     }
 
@@ -103,23 +96,21 @@ public final class DataflowService: Sendable {
             run.status = .running
         }
         let control = RunControl(timeBudgetSeconds: 0)
-        running.add(run.id, ActiveRun(run: run, control: control))
         log(flow.id, run: run.id, .info, "dataflow", "\(run.executionId) queued (\(trigger))")
         let queued = run
-        let job = threads.submit { [self] in
-            defer { running.remove(queued.id) }
-            perform(flow, run: queued, control: control)
-        }
         // Stopped (its timeout, a cancel, a shutdown) and still not back: a plugin call
-        // deaf to cancel. The run ends now with the reason, and its thread's place is freed.
-        StuckWork.watch(control, job: job, on: threads, kind: "dataflow") { [self, weak control] in
+        // deaf to cancel. The run (and its child step's) ends now with the reason.
+        running.submit(run.id, run, control: control, work: { [self] in
+            perform(flow, run: queued, control: control)
+        }, abandoned: { [self, weak control] in
             guard let control else { return }
             let reason = control.stopReason.map { describe(RunStopped(reason: $0), control: control) } ?? "stopped"
-            for (id, active) in running.all where active.control === control {
-                running.remove(id)
-                fail(active.run, "\(reason); a plugin did not return when told to stop, and its thread was abandoned")
+            for id in [queued.id] + running.keys(stoppedBy: control) {
+                let active = id == queued.id ? queued : running[id]
+                running.detach(id)
+                if let active { fail(active, "\(reason); a plugin did not return when told to stop, and its thread was abandoned") }
             }
-        }
+        })
         return run
     }
 
@@ -128,7 +119,7 @@ public final class DataflowService: Sendable {
         guard effective(run).status.isActive else { return false }
         let ended = try store.finishRun(run: run.id, status: .cancelled, error: "cancelled by request")
         if ended { log(run.dataflowId, run: run.id, .warning, "dataflow", "\(run.executionId) cancelled by request") }
-        running[run.id]?.control.stop(.cancelled)
+        running.stop(run.id, .cancelled)
         return ended
     }
 
@@ -171,22 +162,18 @@ public final class DataflowService: Sendable {
 
     /// No new run starts from now on (the gateway is shutting down).
     func beginShutdown() {
-        running.stopAccepting()
+        running.beginShutdown()
     }
 
     /// Lets running runs finish until `deadline`; those still running then are stopped and
     /// end failed, "interrupted by restart" (their targets rolled back), as after a crash.
     func drain(until deadline: ContinuousClock.Instant) async {
-        beginShutdown()
-        await running.waitUntilIdle(until: deadline)
-        for (id, active) in running.all {
-            active.control.stop(.shutdown)
+        // The pumps stop at their next batch and roll their targets back.
+        await running.drain(until: deadline) { [store, logger] id, _ in
             if (try? store.finishRun(run: id, status: .failed, error: "interrupted by restart")) == true {
                 logger.info("dataflow run \(id) interrupted by the shutdown")
             }
         }
-        // The pumps stop at their next batch and roll their targets back.
-        await running.waitUntilIdle(until: .now + .seconds(5))
         recordEndings()
     }
 
@@ -315,13 +302,13 @@ public final class DataflowService: Sendable {
         var run = try store.insertRun(flow: child.id, trigger: "parent:\(parent.executionId)", params: parent.params)
         try store.markRunning(run: run.id)
         run.status = .running
-        running.add(run.id, ActiveRun(run: run, control: control))
+        running.attach(run.id, run, control: control)
         log(child.id, run: run.id, .info, "dataflow", "\(run.executionId) started as a step of \(parent.executionId) (dataflow \(parent.dataflowId))")
         return run
     }
 
     private func endChild(_ run: DataflowRun, control: RunControl, _ status: DataflowRun.Status, error: String? = nil, counts: Counts? = nil) {
-        defer { running.remove(run.id) }
+        defer { running.detach(run.id) }
         // Stopped by a cancel (of the parent's run, or of this step's): cancelled, as the parent.
         let status = status == .failed && control.stopReason == .cancelled ? .cancelled : status
         let stopped = control.stopReason.map { describe(RunStopped(reason: $0), control: control) }

@@ -21,12 +21,10 @@ public final class ExportService: Sendable {
     let directory: String
     let logger: Logger
     let secret: ServerSecret
-    /// Cancellation handles of the tasks running (or waiting to) in this process, by key.
-    private let running = RunningJobs<String, InstanceContext>()
-    /// Export tasks run on threads of their own: a long crawl never takes a worker that
-    /// queries and pushes need, nor a thread that serves HTTP (see DedicatedThreads), and
-    /// at most `exports.maxRunning` run at once.
-    private let threads: DedicatedThreads
+    /// The tasks running (or waiting to) in this process, by key, at most
+    /// `exports.maxRunning` at once: a long crawl never takes a worker that queries and
+    /// pushes need, nor a thread that serves HTTP.
+    private let running: JobRunner<String, ExportTask>
     /// Callbacks wait between their attempts: on threads of their own likewise.
     private let callbacks: DedicatedThreads
     /// Ends of tasks the store could not take yet (a full disk): shown, and written again.
@@ -52,7 +50,7 @@ public final class ExportService: Sendable {
         self.config = config
         self.directory = directory
         self.logger = logger
-        threads = DedicatedThreads(name: "gateway.export", limit: config.maxRunning)
+        running = JobRunner(kind: "export", threadName: "gateway.export", maxRunning: config.maxRunning)
         callbacks = DedicatedThreads(name: "gateway.export-callback", limit: 4)
         endings = UnrecordedEndings(what: "export task", logger: logger)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -83,8 +81,7 @@ public final class ExportService: Sendable {
             throw GatewayError(.serviceUnavailable, "the gateway is shutting down; send the export again in a moment", retryAfterSeconds: 5)
         }
         // Waiting tasks hold their requests (a raw export its rows): the queue is bounded.
-        let waiting = running.count - config.maxRunning
-        guard waiting < config.maxQueued else {
+        guard running.waiting < config.maxQueued else {
             throw GatewayError(.serviceUnavailable, "\(config.maxQueued) export tasks are already waiting (exports.maxQueued); send it again later",
                            retryAfterSeconds: 10)
         }
@@ -101,20 +98,18 @@ public final class ExportService: Sendable {
         let context = InstanceContext(pluginId: "export", instanceName: "export:\(key)", services: services) { [store] progress in
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
         }
-        running.add(key, context)
-        let job = threads.submit { [self] in
+        // The task's one stop token; its plugins hear it through the task's context.
+        let control = RunControl(timeBudgetSeconds: 0)
+        control.onStop { context.cancel() }
+        // Stopped and still not back after the grace: a plugin deaf to cancel. The task ends.
+        running.submit(key, task, control: control, work: { [self] in
             run(task, request: request, context: context)
-            running.remove(key)
-        }
-        // Cancelled and still not back after the grace: a plugin deaf to cancel. The task
-        // ends, and its thread's place goes to the next one.
-        StuckWork.watch(whenStopped: context.onCancel, job: job, on: threads, kind: "export") { [self] in
-            running.remove(key)
+        }, abandoned: { [self] in
             if finish(task, .failed, failReason: "stopped, but a plugin did not return when told to: its thread was abandoned") {
                 log(task.id, "failed: a plugin did not return when told to stop; its thread was abandoned")
                 endedHere(task)
             }
-        }
+        })
         return key
     }
 
@@ -128,7 +123,7 @@ public final class ExportService: Sendable {
         if try store.finishTask(id: task.id, status: .cancelled, failReason: "cancelled by request") {
             log(task.id, "cancelled by request")
         }
-        running[key]?.cancel()
+        running.stop(key, .cancelled)
         let ended = effective(try store.task(hashKey: key) ?? task)
         callBack(ended)
         return ended
@@ -285,23 +280,19 @@ public final class ExportService: Sendable {
 
     /// No new task starts from now on.
     func beginShutdown() {
-        running.stopAccepting()
+        running.beginShutdown()
     }
 
     /// Lets running tasks finish until `deadline`; a task still running then ends failed,
     /// "interrupted by restart" (as after a crash), and its callback is made before this
     /// returns (a few more seconds at most).
     func drain(until deadline: ContinuousClock.Instant) async {
-        beginShutdown()
-        await running.waitUntilIdle(until: deadline)
-        for (key, context) in running.all {
-            // Ended first, then stopped: woken by the cancel, the task's own thread would
+        await running.drain(until: deadline) { [self] key, task in
+            // Ended first, then stopped: woken by the stop, the task's own thread would
             // otherwise record "cancelled by request" before this could.
-            let ended = (try? store.task(hashKey: key)).flatMap { task in
-                finish(task, .failed, failReason: "interrupted by restart") ? task : nil
-            }
-            context.cancel()
-            guard let task = ended, let ended = (try? store.task(hashKey: key)).map(effective) else { continue }
+            let ended = finish(task, .failed, failReason: "interrupted by restart")
+            running.stop(key, .shutdown)
+            guard ended, let ended = (try? store.task(hashKey: key)).map(effective) else { return }
             log(task.id, "failed: interrupted by restart (the gateway shut down)")
             if !ended.callback.isEmpty {
                 let callbackDeadline = ContinuousClock.now + .seconds(5)

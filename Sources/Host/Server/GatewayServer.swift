@@ -64,29 +64,38 @@ public enum GatewayServer {
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down within `server.shutdownGraceSeconds`:
-    /// no new connection or export; requests in flight and running exports get the grace to
-    /// finish; what is still running then is stopped (an export ends "interrupted by
-    /// restart", with its callback made) and the process exits.
+    /// no new connection or job from the signal on; requests in flight and running jobs get
+    /// the grace to finish; what is still running then is stopped (an export ends
+    /// "interrupted by restart", with its callback made) and the process exits.
+    ///
+    /// ServiceGroup shuts its services down one at a time, last declared first: the signal
+    /// is heard first (no new job), then the server stops, then maintenance, then the jobs
+    /// drain until the grace has passed since the signal.
     public static func serve(_ gateway: Gateway, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
         let grace = Duration.seconds(gateway.config.server.shutdownGraceSeconds)
-        let app = application(gateway, onRunning: onRunning)
         let signalled = ShutdownClock()
-        // Hears the signal with the server, so that exports stop starting at once.
-        let exportsWatch = ClosureService {
+        let heard = ClosureService {
             try? await gracefulShutdown()
             signalled.mark()
             gateway.exports.beginShutdown()
             gateway.dataflows.beginShutdown()
         }
+        let jobs = ClosureService {
+            try? await gracefulShutdown()
+            async let exports: Void = gateway.exports.drain(until: signalled.time + grace)
+            async let dataflows: Void = gateway.dataflows.drain(until: signalled.time + grace)
+            _ = await (exports, dataflows)
+        }
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: exportsWatch, successTerminationBehavior: .ignore), .init(service: Maintenance(gateway), successTerminationBehavior: .ignore),
-                       .init(service: app)],
+            services: [.init(service: jobs, successTerminationBehavior: .ignore),
+                       .init(service: Maintenance(gateway), successTerminationBehavior: .ignore),
+                       .init(service: application(gateway, onRunning: onRunning)),
+                       .init(service: heard, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigquit], logger: gateway.logger)
-        configuration.maximumGracefulShutdownDuration = grace
+        // The grace, then the few seconds stopped jobs take to unwind and make their callbacks.
+        configuration.maximumGracefulShutdownDuration = grace + .seconds(15)
         configuration.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: configuration).run()
-        await gateway.exports.drain(until: signalled.time + grace)
-        await gateway.dataflows.drain(until: signalled.time + grace)
         await gateway.shutdown()
     }
 }
