@@ -38,8 +38,6 @@ public final class ExportService: Sendable {
         let at: Date
     }
 
-    /// The HttpPager plugin's id; `source_http` exports read through it.
-    static let pagerPlugin = SourceOpener.pagerPlugin
 
     init(store: any ExportTaskRepository, sinks: SinkOpener, services: HostServiceProvider, config: GatewayConfig.Exports,
          directory: String, secret: ServerSecret, logger: Logger) throws {
