@@ -32,6 +32,9 @@ if ! python3 -c "import requests, pyarrow, openpyxl, selenium, schemathesis" 2>/
   python3 -m pip install -q requests pyarrow openpyxl selenium schemathesis
 fi
 
+# Formatted as .swift-format says (fix with: swift format format -i -r Sources Tests Plugins Fuzz/Sources).
+swift format lint --strict -r --configuration .swift-format Sources Tests Plugins Fuzz/Sources
+
 # Folders depend one way (see ARCHITECTURE.md): a cycle fails before the build.
 python3 scripts/check-folder-cycles.py >/dev/null || python3 scripts/check-folder-cycles.py
 

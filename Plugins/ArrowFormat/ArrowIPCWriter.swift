@@ -104,13 +104,14 @@ struct ArrowIPCWriter {
     private static func message(headerType: UInt8, header: FlatNode, bodyLength: Int, metadata pairs: [(String, String)] = []) -> [UInt8] {
         let keyValues: [FlatNode] = pairs.map { key, value in .table([.offset(.string(key)), .offset(.string(value))]) }
         let custom: FlatField? = pairs.isEmpty ? nil : .offset(.tables(keyValues))
-        let metadata = FlatBufferWriter.encode(.table([
-            .i16(metadataVersionV5),
-            .u8(headerType),
-            .offset(header),
-            .i64(Int64(bodyLength)),
-            custom,
-        ]))
+        let metadata = FlatBufferWriter.encode(
+            .table([
+                .i16(metadataVersionV5),
+                .u8(headerType),
+                .offset(header),
+                .i64(Int64(bodyLength)),
+                custom,
+            ]))
         var out: [UInt8] = []
         out.reserveCapacity(metadata.count + 8)
         append(continuation, to: &out)

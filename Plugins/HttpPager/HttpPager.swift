@@ -44,7 +44,8 @@ final class HttpPagerSource: SourceInstance {
         let concurrency = c.concurrency ?? 8
         guard (1...64).contains(concurrency) else { throw PluginError.invalidConfig("'concurrency' must be 1 to 64") }
         guard (0...100).contains(c.retries ?? 3), (1...3_600_000).contains(c.timeoutMs ?? 30_000),
-            (0...600_000).contains(c.backoffMs ?? 500) else {
+            (0...600_000).contains(c.backoffMs ?? 500)
+        else {
             throw PluginError.invalidConfig("'retries' must be 0 to 100, 'timeout_ms' 1 to 3600000 and 'backoff_ms' 0 to 600000")
         }
         guard (1...10_000_000).contains(c.maxPages ?? 100_000), (1...(1 << 40)).contains(c.bufferBytes ?? 64 << 20) else {
@@ -53,9 +54,10 @@ final class HttpPagerSource: SourceInstance {
         var params = c.param ?? [:]
         let limitParam = c.limitParam ?? "limit"
         if params[limitParam] == nil { params[limitParam] = .number(100) }
-        settings = PageRequest(url: c.url, method: method, headers: (c.header ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-                               params: params, pageParam: c.pageParam ?? "page", timeoutMs: UInt32(c.timeoutMs ?? 30_000),
-                               retries: c.retries ?? 3, backoffMs: c.backoffMs ?? 500, maxPages: c.maxPages ?? 100_000)
+        settings = PageRequest(
+            url: c.url, method: method, headers: (c.header ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            params: params, pageParam: c.pageParam ?? "page", timeoutMs: UInt32(c.timeoutMs ?? 30_000),
+            retries: c.retries ?? 3, backoffMs: c.backoffMs ?? 500, maxPages: c.maxPages ?? 100_000)
         self.concurrency = concurrency
         bufferBytes = c.bufferBytes ?? 64 << 20
         self.host = host
@@ -68,9 +70,10 @@ final class HttpPagerSource: SourceInstance {
             throw PluginError.invalidArgument("page 1: data.data is empty; its first row must be the header")
         }
         let table = try SeedTable(header: header, sample: Array(first.rows.dropFirst()))
-        return PageProducer(table: table, first: Array(first.rows.dropFirst()), totalPages: first.totalPages,
-                            settings: settings, concurrency: concurrency, bufferBytes: bufferBytes, firstPageBytes: body.count,
-                            host: host, rowLimit: request.rowLimit)
+        return PageProducer(
+            table: table, first: Array(first.rows.dropFirst()), totalPages: first.totalPages,
+            settings: settings, concurrency: concurrency, bufferBytes: bufferBytes, firstPageBytes: body.count,
+            host: host, rowLimit: request.rowLimit)
     }
 }
 
@@ -111,8 +114,9 @@ struct PageRequest: Sendable {
             guard let full = components.string else { throw PluginError.invalidConfig("'url' cannot take query parameters") }
             return try host.http(method: "GET", url: full, headers: headers, timeoutMilliseconds: timeoutMs)
         }
-        return try host.http(method: "POST", url: url, headers: headers + [("Content-Type", "application/json")],
-                             body: Array(JSONScalar.objectText(all).utf8), timeoutMilliseconds: timeoutMs)
+        return try host.http(
+            method: "POST", url: url, headers: headers + [("Content-Type", "application/json")],
+            body: Array(JSONScalar.objectText(all).utf8), timeoutMilliseconds: timeoutMs)
     }
 
     static func parse(_ body: [UInt8], page: Int, maxPages: Int) throws -> Page {
@@ -151,17 +155,21 @@ final class PageProducer: BatchProducer {
     private var remaining: Int
     private let host: HostServices
 
-    init(table: SeedTable, first: [OrderedJSON], totalPages: Int, settings: PageRequest, concurrency: Int,
-         bufferBytes: Int, firstPageBytes: Int, host: HostServices, rowLimit: Int?) {
+    init(
+        table: SeedTable, first: [OrderedJSON], totalPages: Int, settings: PageRequest, concurrency: Int,
+        bufferBytes: Int, firstPageBytes: Int, host: HostServices, rowLimit: Int?
+    ) {
         self.table = table
         fields = table.fields
         self.first = first
         self.totalPages = totalPages
         self.host = host
         remaining = rowLimit ?? Int.max
-        fetcher = totalPages > 1
-            ? PageFetcher(settings: settings, pages: 2...totalPages, concurrency: concurrency, bufferBytes: bufferBytes,
-                          firstPageBytes: firstPageBytes, host: host) : nil
+        fetcher =
+            totalPages > 1
+            ? PageFetcher(
+                settings: settings, pages: 2...totalPages, concurrency: concurrency, bufferBytes: bufferBytes,
+                firstPageBytes: firstPageBytes, host: host) : nil
         host.progress(done: 1, total: Int64(totalPages))
     }
 

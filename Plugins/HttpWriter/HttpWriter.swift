@@ -36,7 +36,8 @@ final class HttpWriterSink: SinkInstance {
         self.config = c
         self.host = host
         batchSize = c.batchSize ?? 1000
-        headers = [("Content-Type", "application/json")]
+        headers =
+            [("Content-Type", "application/json")]
             + (c.headers ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             + (c.secretHeaders ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         if let wrap = c.body?.wrap {
@@ -127,8 +128,9 @@ final class HttpWriterSink: SinkInstance {
         wire.async {
             flight.result = Result {
                 try host.sendRetrying(what, retries: config.retries ?? 5, backoffMs: config.backoffMs ?? 500) {
-                    try host.http(method: (config.method ?? "POST").uppercased(), url: config.url, headers: headers, body: bytes,
-                                  timeoutMilliseconds: UInt32(config.timeoutMs ?? 30_000))
+                    try host.http(
+                        method: (config.method ?? "POST").uppercased(), url: config.url, headers: headers, body: bytes,
+                        timeoutMilliseconds: UInt32(config.timeoutMs ?? 30_000))
                 }
             }
             flight.done.signal()
@@ -167,7 +169,8 @@ final class HttpWriterSink: SinkInstance {
         var refused = Set<Int>()
         for case let item as [String: Any] in list {
             guard let index = (item[rule.index ?? "index"] as? NSNumber).flatMap({ Int(exactly: $0.doubleValue) }),
-                rows.indices.contains(index) else { continue }
+                rows.indices.contains(index)
+            else { continue }
             refused.insert(index)
             host.rejectRow(rows[index].row, reason: item[rule.reason ?? "reason"].map { "\($0)" } ?? "refused")
         }

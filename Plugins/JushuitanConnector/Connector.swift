@@ -106,7 +106,9 @@ final class JushuitanSource: SourceInstance {
             // force_refresh (a dataflow run's option) reads from orders.start again.
             let saved = request.forceRefresh ? nil : try host.state("cursor").map { String(decoding: $0, as: UTF8.self) }
             guard var start = Times.parse(saved ?? orders.start) else {
-                throw PluginError(status: GW_INTERNAL, "the saved cursor '\(saved ?? orders.start)' is not a time; delete the instance's 'cursor' state to start from orders.start")
+                throw PluginError(
+                    status: GW_INTERNAL,
+                    "the saved cursor '\(saved ?? orders.start)' is not a time; delete the instance's 'cursor' state to start from orders.start")
             }
             var end = orders.end.flatMap(Times.parse) ?? Date().addingTimeInterval(-Double(max(0, min(orders.lagSeconds ?? 60, 86_400))))
             // A date window (params start_date / end_date: "2023-12-01" or "2023-12-01 08:00:00")
@@ -118,8 +120,9 @@ final class JushuitanSource: SourceInstance {
             guard start <= end else {
                 throw PluginError(status: GW_INVALID_ARGUMENT, "start_date \(Times.format(start)) is after end_date \(Times.format(end))")
             }
-            pages = OrderPages(platform: platform, from: start, to: end, pageSize: orders.pageSize ?? 50,
-                               items: orders.items ?? false, host: host)
+            pages = OrderPages(
+                platform: platform, from: start, to: end, pageSize: orders.pageSize ?? 50,
+                items: orders.items ?? false, host: host)
             pendingCursor = windowStart == nil && windowEnd == nil ? Times.format(end) : nil
         } else {
             pages = EndpointPages(platform: platform, endpoint: config.endpoint!)
@@ -164,10 +167,12 @@ final class OrderPages: RecordPages {
     func next() throws -> [OrderedJSON]? {
         guard windowStart < to else { return nil }
         let windowEnd = min(to, windowStart.addingTimeInterval(JushuitanSource.maxWindow))
-        let biz = String(decoding: try JSONSerialization.data(withJSONObject: [
-            "page_index": page, "page_size": pageSize,
-            "modified_begin": Times.format(windowStart), "modified_end": Times.format(windowEnd),
-        ], options: [.sortedKeys]), as: UTF8.self)
+        let biz = String(
+            decoding: try JSONSerialization.data(
+                withJSONObject: [
+                    "page_index": page, "page_size": pageSize,
+                    "modified_begin": Times.format(windowStart), "modified_end": Times.format(windowEnd),
+                ], options: [.sortedKeys]), as: UTF8.self)
         let data = try platform.call("/open/orders/single/query", biz: biz)
         let orders = data["orders"]?.array ?? []
         if data["has_next"] == .bool(true) {
@@ -277,7 +282,9 @@ final class RecordProducer: BatchProducer {
             case .number(let n): next = Int64(n) != nil ? .int64 : .float64
             default: next = .utf8
             }
-            if kind == nil { kind = next } else if kind != next {
+            if kind == nil {
+                kind = next
+            } else if kind != next {
                 kind = (kind == .int64 && next == .float64) || (kind == .float64 && next == .int64) ? .float64 : .utf8
             }
         }
@@ -287,7 +294,9 @@ final class RecordProducer: BatchProducer {
     func next(into batch: BatchBuilder) throws -> Bool {
         while remaining > 0 {
             let page: [OrderedJSON]
-            if let b = buffered { page = b; buffered = nil } else {
+            if let b = buffered {
+                page = b; buffered = nil
+            } else {
                 guard let p = try pages.next() else { return false }
                 page = p
             }

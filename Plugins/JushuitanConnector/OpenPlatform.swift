@@ -50,10 +50,12 @@ struct OpenPlatform {
             }
             let reply: OrderedJSON
             do {
-                reply = try post(path, [
-                    "app_key": appKey, "access_token": tokens.accessToken, "timestamp": Self.timestamp(),
-                    "charset": "utf-8", "version": "2", "biz": biz,
-                ])
+                reply = try post(
+                    path,
+                    [
+                        "app_key": appKey, "access_token": tokens.accessToken, "timestamp": Self.timestamp(),
+                        "charset": "utf-8", "version": "2", "biz": biz,
+                    ])
             } catch let e as PluginError where e.status == GW_UNAVAILABLE && transientRetries < 4 {
                 transientRetries += 1
                 host.log(.warning, "\(path): \(e.message); retrying")
@@ -120,25 +122,31 @@ struct OpenPlatform {
             var reply: OrderedJSON
             var busyRetries = 0
             while true {
-                reply = try post("/openWeb/auth/refreshToken", [
-                    "app_key": appKey, "timestamp": Self.timestamp(), "grant_type": "refresh_token", "charset": "utf-8",
-                    "refresh_token": current.refreshToken, "scope": "all",
-                ])
+                reply = try post(
+                    "/openWeb/auth/refreshToken",
+                    [
+                        "app_key": appKey, "timestamp": Self.timestamp(), "grant_type": "refresh_token", "charset": "utf-8",
+                        "refresh_token": current.refreshToken, "scope": "all",
+                    ])
                 // A rate-limited refresh did not spend the refresh token: wait it out like any call.
                 guard let code = reply["code"]?.int, code == 199 || code == 200,
-                    let wait = Self.busyWait(code: code, retriesSoFar: busyRetries) else { break }
+                    let wait = Self.busyWait(code: code, retriesSoFar: busyRetries)
+                else { break }
                 busyRetries += 1
                 host.log(.warning, "refreshing the access token: rate limited (code \(code)); retrying in \(wait) s")
                 try sleep(wait)
             }
             guard reply["code"]?.int == 0, let data = reply["data"], let access = data["access_token"]?.string,
-                let refresh = data["refresh_token"]?.string else {
-                throw PluginError(status: GW_AUTH,
+                let refresh = data["refresh_token"]?.string
+            else {
+                throw PluginError(
+                    status: GW_AUTH,
                     "refreshing the access token failed (code \(reply["code"]?.int ?? -1): \(reply["msg"]?.string ?? "no message")); the run stops")
             }
             let lifetime = Double(data["expires_in"]?.int ?? 0)
-            let tokens = Tokens(accessToken: access, refreshToken: refresh,
-                                expiresAt: lifetime > 0 ? Date().timeIntervalSince1970 + lifetime : 0)
+            let tokens = Tokens(
+                accessToken: access, refreshToken: refresh,
+                expiresAt: lifetime > 0 ? Date().timeIntervalSince1970 + lifetime : 0)
             try host.setSharedState(stateKey, Array(try JSONEncoder().encode(tokens)))
             host.log(.info, "access token refreshed")
             return tokens
@@ -151,9 +159,10 @@ struct OpenPlatform {
         all["sign"] = Self.sign(params, secret: appSecret)
         let body = all.sorted { $0.key < $1.key }.map { "\(Self.formEncode($0.key))=\(Self.formEncode($0.value))" }.joined(separator: "&")
         try host.pace(bucket: appKey, perSecond: perSecond, perMinute: perMinute)
-        let reply = try host.http(method: "POST", url: baseURL + path,
-                                  headers: [("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")],
-                                  body: Array(body.utf8), timeoutMilliseconds: 30_000)
+        let reply = try host.http(
+            method: "POST", url: baseURL + path,
+            headers: [("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")],
+            body: Array(body.utf8), timeoutMilliseconds: 30_000)
         guard reply.status == 200 else { throw PluginError.unavailable("\(path): HTTP \(reply.status)") }
         do {
             return try OrderedJSON.parse(reply.body)

@@ -55,8 +55,10 @@ struct SheetRows {
             case .start(let name, let attributes, let selfClosing) where XMLScanner.is(name, "c"):
                 column = XMLScanner.attribute(attributes, "r").flatMap(Self.columnIndex) ?? column + 1
                 if selfClosing { continue }
-                if let value = try cellValue(type: XMLScanner.attribute(attributes, "t") ?? "n",
-                                             style: XMLScanner.attribute(attributes, "s").flatMap(Int.init) ?? 0) {
+                if let value = try cellValue(
+                    type: XMLScanner.attribute(attributes, "t") ?? "n",
+                    style: XMLScanner.attribute(attributes, "s").flatMap(Int.init) ?? 0)
+                {
                     cells.append(Cell(column: column, value: value))
                 }
             default:

@@ -68,7 +68,9 @@ struct XMLOut {
         var runStart = 0
         for i in 0..<n {
             let b = source[i]
-            guard b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || (b < 0x20 && b != 0x09 && b != 0x0A && b != 0x0D) else { continue }
+            guard b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || (b < 0x20 && b != 0x09 && b != 0x0A && b != 0x0D) else {
+                continue
+            }
             out.append(UnsafeRawBufferPointer(start: source + runStart, count: i - runStart))
             switch b {
             case UInt8(ascii: "&"): raw("&amp;")

@@ -158,7 +158,10 @@ struct XMLScanner {
         while position < bytes.count {
             let c = bytes[position]
             if c == UInt8(ascii: " ") || c == UInt8(ascii: ">") || c == UInt8(ascii: "/") || c == UInt8(ascii: "=")
-                || c == 0x09 || c == 0x0A || c == 0x0D { break }
+                || c == 0x09 || c == 0x0A || c == 0x0D
+            {
+                break
+            }
             position += 1
         }
         return bytes[start..<position]

@@ -80,7 +80,8 @@ struct XlsxWorkbook {
         var scanner = XMLScanner(part: "xl/_rels/workbook.xml.rels", bytes: xml)
         while let event = try scanner.next() {
             if case .start(let name, let attributes, _) = event, XMLScanner.is(name, "Relationship"),
-                XMLScanner.attribute(attributes, "Id") == relation {
+                XMLScanner.attribute(attributes, "Id") == relation
+            {
                 return XMLScanner.attribute(attributes, "Target")
             }
         }
@@ -124,7 +125,8 @@ struct XlsxWorkbook {
             switch event {
             case .start(let name, let attributes, let selfClosing):
                 if XMLScanner.is(name, "numFmt"), let id = XMLScanner.attribute(attributes, "numFmtId").flatMap(Int.init),
-                    let code = XMLScanner.attribute(attributes, "formatCode"), isDateFormat(code) {
+                    let code = XMLScanner.attribute(attributes, "formatCode"), isDateFormat(code)
+                {
                     customDates.insert(id)
                 }
                 if XMLScanner.is(name, "cellXfs") && !selfClosing { inCellXfs = true }

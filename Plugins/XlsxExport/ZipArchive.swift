@@ -124,8 +124,9 @@ struct ZipArchive {
             let nameLength = Int(reader.u16(q + 28)), extra = Int(reader.u16(q + 30)), comment = Int(reader.u16(q + 32))
             guard q + 46 + nameLength <= data.count else { throw PluginError.invalidArgument("the ZIP directory is damaged") }
             let name = String(decoding: data[(q + 46)..<(q + 46 + nameLength)], as: UTF8.self)
-            entries[name] = Entry(name: name, method: reader.u16(q + 10), compressedSize: Int(reader.u32(q + 20)),
-                                  size: Int(reader.u32(q + 24)), localHeaderOffset: Int(reader.u32(q + 42)))
+            entries[name] = Entry(
+                name: name, method: reader.u16(q + 10), compressedSize: Int(reader.u32(q + 20)),
+                size: Int(reader.u32(q + 24)), localHeaderOffset: Int(reader.u32(q + 42)))
             q += 46 + nameLength + extra + comment
         }
         return entries

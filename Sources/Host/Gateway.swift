@@ -39,8 +39,9 @@ public final class Gateway: Sendable {
         let dataURL = URL(fileURLWithPath: config.dataDir).standardizedFileURL
         dataDirectory = dataURL.path
         // Private: the store holds tokens' hashes, plugin state (a connector's tokens) and data.
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: dataDirectory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         if let mode = (try? FileManager.default.attributesOfItem(atPath: dataDirectory))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory)
             logger.warning("the data folder \(dataDirectory) was readable by others (mode \(String(mode, radix: 8))): made private (0700)")
@@ -49,26 +50,32 @@ public final class Gateway: Sendable {
         services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
-        datasetTables = try DatasetStore(path: dataURL.appendingPathComponent("datasets.sqlite").path,
-                                         maxValueBytes: config.limits.maxValueBytes, maxTempBytes: config.limits.maxTempBytes)
+        datasetTables = try DatasetStore(
+            path: dataURL.appendingPathComponent("datasets.sqlite").path,
+            maxValueBytes: config.limits.maxValueBytes, maxTempBytes: config.limits.maxTempBytes)
         datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
-        datamodels = try DataModelCatalog(config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
-                                          readers: datasetTables.readers)
+        datamodels = try DataModelCatalog(
+            config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
+            readers: datasetTables.readers)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
-        limiter = RequestLimiter(maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient,
-                                 maxQueuedPerClient: config.limits.maxQueuedPerClient, maxQueued: config.limits.maxQueued,
-                                 maxWait: .seconds(config.limits.queueTimeoutSeconds))
-        let directories = config.plugins.directories.isEmpty
+        limiter = RequestLimiter(
+            maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient,
+            maxQueuedPerClient: config.limits.maxQueuedPerClient, maxQueued: config.limits.maxQueued,
+            maxWait: .seconds(config.limits.queueTimeoutSeconds))
+        let directories =
+            config.plugins.directories.isEmpty
             ? GatewayConfig.defaultPluginDirectories() : config.plugins.directories
         registry = PluginRegistry(
             directories: directories, copyDirectory: dataURL.appendingPathComponent("plugin-copies").path, stateDirectory: dataDirectory,
             logger: logger)
         registry.scan()
         secret = try ServerSecret(configured: config.auth.secretKey, dataDirectory: dataDirectory)
-        sinkOpener = SinkOpener(registry: registry, services: services, tables: datasetTables,
-                                pluginConfigs: config.plugins.config, maxRowsPerFile: config.exports.maxRowsPerFile)
-        exports = try ExportService(store: store, sinks: sinkOpener, services: services, config: config.exports, directory: dataURL.appendingPathComponent("exports").path,
-                                    secret: secret, logger: logger)
+        sinkOpener = SinkOpener(
+            registry: registry, services: services, tables: datasetTables,
+            pluginConfigs: config.plugins.config, maxRowsPerFile: config.exports.maxRowsPerFile)
+        exports = try ExportService(
+            store: store, sinks: sinkOpener, services: services, config: config.exports, directory: dataURL.appendingPathComponent("exports").path,
+            secret: secret, logger: logger)
         dataflows = DataflowService(store: store, config: config.dataflows, logger: logger)
         dataflows.attach(self)
         try exports.recoverAfterRestart()
@@ -91,8 +98,9 @@ public final class Gateway: Sendable {
     /// plugin sources and targets), checked now against the plugins loaded now.
     public func pluginUses() -> [PluginUse] {
         let flows = (try? store.activeDataflows()) ?? []
-        return PluginUseCheck.check(PluginUseCheck.wanted(config: config) + PluginUseCheck.wanted(flows: flows), registry: registry,
-                                    services: services, scratch: "\(dataDirectory)/tmp")
+        return PluginUseCheck.check(
+            PluginUseCheck.wanted(config: config) + PluginUseCheck.wanted(flows: flows), registry: registry,
+            services: services, scratch: "\(dataDirectory)/tmp")
     }
 
     private func logPluginUseProblems() {
@@ -105,8 +113,9 @@ public final class Gateway: Sendable {
     /// should log elsewhere (a query's, to its request's logger).
     func sinks(services: HostServiceProvider? = nil) -> SinkOpener {
         guard let services else { return sinkOpener }
-        return SinkOpener(registry: registry, services: services, tables: datasetTables,
-                          pluginConfigs: sinkOpener.pluginConfigs, maxRowsPerFile: sinkOpener.maxRowsPerFile)
+        return SinkOpener(
+            registry: registry, services: services, tables: datasetTables,
+            pluginConfigs: sinkOpener.pluginConfigs, maxRowsPerFile: sinkOpener.maxRowsPerFile)
     }
 
     public func shutdown() async {
@@ -121,12 +130,16 @@ public final class Gateway: Sendable {
     @discardableResult
     public func ensureAdminToken() throws -> Bool {
         if let existing = try? String(contentsOfFile: adminTokenPath, encoding: .utf8),
-            try tokens.authenticate(existing.trimmingCharacters(in: .whitespacesAndNewlines)) != nil {
+            try tokens.authenticate(existing.trimmingCharacters(in: .whitespacesAndNewlines)) != nil
+        {
             return false
         }
         let (_, secret) = try tokens.create(name: "admin (generated)", scopes: ["admin"])
-        guard FileManager.default.createFile(atPath: adminTokenPath, contents: Data((secret + "\n").utf8),
-                                             attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: adminTokenPath, contents: Data((secret + "\n").utf8),
+                attributes: [.posixPermissions: 0o600])
+        else {
             throw InvalidInput("cannot write the admin token to \(adminTokenPath)")
         }
         return true

@@ -24,7 +24,8 @@ extension HostServices {
                     let status = reply.status == 429 ? GW_RATE_LIMITED : GW_UNAVAILABLE
                     throw RetriesExhausted(error: PluginError(status: status, "\(what): HTTP \(reply.status) after \(attempt) attempts"))
                 }
-                pause = reply.header("retry-after").flatMap(Double.init).flatMap { $0.isFinite && $0 >= 0 ? min($0, 60) : nil }
+                pause =
+                    reply.header("retry-after").flatMap(Double.init).flatMap { $0.isFinite && $0 >= 0 ? min($0, 60) : nil }
                     ?? Self.backoff(attempt, backoffMs)
                 log(.warning, "\(what): HTTP \(reply.status), retrying in \(pause) s")
             } catch let e as PluginError where e.status == GW_UNAVAILABLE {

@@ -74,8 +74,10 @@ public struct ReadRequest: Decodable, Sendable {
         case params, query, queryType = "query_type", rowLimit = "row_limit", file, forceRefresh = "force_refresh"
     }
 
-    public init(params: [String: [String]] = [:], query: String? = nil, queryType: String? = nil,
-                rowLimit: Int? = nil, file: String? = nil) {
+    public init(
+        params: [String: [String]] = [:], query: String? = nil, queryType: String? = nil,
+        rowLimit: Int? = nil, file: String? = nil
+    ) {
         self.params = params
         self.query = query
         self.queryType = queryType

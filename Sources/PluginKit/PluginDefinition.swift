@@ -182,42 +182,47 @@ public enum PluginExport {
         var exporter: UnsafePointer<gw_exporter_vtable>?
         if d.source != nil {
             kinds |= GW_KIND_SOURCE
-            source = forever(gw_source_vtable(
-                struct_size: UInt32(MemoryLayout<gw_source_vtable>.size),
-                file_extensions: forever(d.sourceFileExtensions),
-                open: sourceOpen, read: sourceRead, finish: sourceFinish, close: instanceClose))
+            source = forever(
+                gw_source_vtable(
+                    struct_size: UInt32(MemoryLayout<gw_source_vtable>.size),
+                    file_extensions: forever(d.sourceFileExtensions),
+                    open: sourceOpen, read: sourceRead, finish: sourceFinish, close: instanceClose))
         }
         if let f = d.format {
             kinds |= GW_KIND_FORMAT
-            format = forever(gw_format_vtable(
-                struct_size: UInt32(MemoryLayout<gw_format_vtable>.size),
-                name: forever(f.name), media_type: forever(f.mediaType),
-                open: formatOpen, begin: consumerBegin, write_batch: consumerWrite,
-                finish: consumerFinish, close: instanceClose, write_error: formatWriteError))
+            format = forever(
+                gw_format_vtable(
+                    struct_size: UInt32(MemoryLayout<gw_format_vtable>.size),
+                    name: forever(f.name), media_type: forever(f.mediaType),
+                    open: formatOpen, begin: consumerBegin, write_batch: consumerWrite,
+                    finish: consumerFinish, close: instanceClose, write_error: formatWriteError))
         }
         if let e = d.exporter {
             kinds |= GW_KIND_EXPORTER
-            exporter = forever(gw_exporter_vtable(
-                struct_size: UInt32(MemoryLayout<gw_exporter_vtable>.size),
-                name: forever(e.name), file_extension: forever(e.fileExtension),
-                open: exporterOpen, begin: consumerBegin, write_batch: consumerWrite,
-                finish: consumerFinish, close: instanceClose))
+            exporter = forever(
+                gw_exporter_vtable(
+                    struct_size: UInt32(MemoryLayout<gw_exporter_vtable>.size),
+                    name: forever(e.name), file_extension: forever(e.fileExtension),
+                    open: exporterOpen, begin: consumerBegin, write_batch: consumerWrite,
+                    finish: consumerFinish, close: instanceClose))
         }
         var sink: UnsafePointer<gw_sink_vtable>?
         if d.sink != nil {
             kinds |= GW_KIND_SINK
-            sink = forever(gw_sink_vtable(
-                struct_size: UInt32(MemoryLayout<gw_sink_vtable>.size),
-                open: sinkOpen, begin: sinkBegin, write_batch: sinkWrite, commit: sinkCommit,
-                abort: sinkAbort, close: instanceClose))
+            sink = forever(
+                gw_sink_vtable(
+                    struct_size: UInt32(MemoryLayout<gw_sink_vtable>.size),
+                    open: sinkOpen, begin: sinkBegin, write_batch: sinkWrite, commit: sinkCommit,
+                    abort: sinkAbort, close: instanceClose))
         }
-        return forever(gw_plugin_descriptor(
-            struct_size: UInt32(MemoryLayout<gw_plugin_descriptor>.size),
-            abi_major: UInt16(GW_ABI_MAJOR), abi_minor: UInt16(GW_ABI_MINOR),
-            id: forever(d.id), version: forever(d.version), description: forever(d.description),
-            kinds: kinds, config_schema_json: forever(d.configSchema),
-            example_config_json: forever(d.exampleConfig),
-            source: source, format: format, exporter: exporter, sink: sink))
+        return forever(
+            gw_plugin_descriptor(
+                struct_size: UInt32(MemoryLayout<gw_plugin_descriptor>.size),
+                abi_major: UInt16(GW_ABI_MAJOR), abi_minor: UInt16(GW_ABI_MINOR),
+                id: forever(d.id), version: forever(d.version), description: forever(d.description),
+                kinds: kinds, config_schema_json: forever(d.configSchema),
+                example_config_json: forever(d.exampleConfig),
+                source: source, format: format, exporter: exporter, sink: sink))
     }
 }
 

@@ -70,7 +70,8 @@ struct Serve: AsyncParsableCommand {
         let tokenPath = gateway.adminTokenPath
         let onRunning: @Sendable (Int) async -> Void = { port in
             let base = "http://\(config.server.host):\(port)"
-            print("""
+            print(
+                """
                 gateway listening on \(base)
                 data folder: \(gateway.dataDirectory)
                 plugins: \(gateway.registry.active.count) active, \(gateway.registry.all.count - gateway.registry.active.count) refused (gateway plugins list)
@@ -156,8 +157,9 @@ struct Plugins: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
         @Argument(help: "The plugin file (.so).") var file: String
         @Option(help: "A file for a file-reading source plugin to read (e.g. an .xlsx).") var sample: String?
-        @Option(name: .customLong("plugin-config"),
-                help: "A JSON file with the instance config to exercise the plugin with, instead of its example config.")
+        @Option(
+            name: .customLong("plugin-config"),
+            help: "A JSON file with the instance config to exercise the plugin with, instead of its example config.")
         var pluginConfig: String?
 
         func run() async throws {
@@ -169,9 +171,10 @@ struct Plugins: AsyncParsableCommand {
             logger.logLevel = .warning
             let instanceConfig = try pluginConfig.map { try String(contentsOfFile: $0, encoding: .utf8) }
             let gateway = try Gateway(config: config, logger: logger)
-            let verifier = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory + "/tmp",
-                                          sample: sample.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
-                                          instanceConfig: instanceConfig)
+            let verifier = PluginVerifier(
+                services: gateway.services, scratchDirectory: gateway.dataDirectory + "/tmp",
+                sample: sample.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+                instanceConfig: instanceConfig)
             let checks = verifier.verify(path: URL(fileURLWithPath: file).standardizedFileURL.path)
             checks.forEach { print($0) }
             let failed = checks.filter { !$0.passed }.count

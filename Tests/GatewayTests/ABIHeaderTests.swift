@@ -25,8 +25,12 @@ import Testing
         let dir = TestSupport.temporaryDirectory("abi")
         let cases = [
             ("grown", text.replacingOccurrences(of: "} gw_sink_vtable;", with: "  int extra;\n} gw_sink_vtable;")),
-            ("moved", text.replacingOccurrences(of: "  void (*close)(void *instance);\n  /* ---- ABI 1.3 ---- */\n  gw_status (*write_error)",
-                                               with: "  /* ---- ABI 1.3 ---- */\n  gw_status (*write_error)")),
+            (
+                "moved",
+                text.replacingOccurrences(
+                    of: "  void (*close)(void *instance);\n  /* ---- ABI 1.3 ---- */\n  gw_status (*write_error)",
+                    with: "  /* ---- ABI 1.3 ---- */\n  gw_status (*write_error)")
+            ),
         ]
         for (name, changed) in cases {
             #expect(changed != text, "\(name): the edit did not apply")

@@ -32,8 +32,9 @@ import Testing
                 #expect(reply.status == 400 && reply.json["code"] as? Int == 400, "\(body): \(reply.text)")
             }
             // A number no reader holds is refused, not bound as NULL.
-            let flow = try await Self.call(server, .POST, "/api/data-flow/add-dataflow", token,
-                                           #"{"name":"n","description":"d","config":{"source":{"type":"sql","query":"SELECT :x AS n"},"target":{"type":"export","format":"csv"}}}"#)
+            let flow = try await Self.call(
+                server, .POST, "/api/data-flow/add-dataflow", token,
+                #"{"name":"n","description":"d","config":{"source":{"type":"sql","query":"SELECT :x AS n"},"target":{"type":"export","format":"csv"}}}"#)
             let id = try #require((flow.json["data"] as? [String: Any])?["id"] as? Int, "\(flow.text)")
             let huge = try await Self.call(server, .POST, "/api/data-flow/execute-dataflow/\(id)", token, #"{"params":{"x":1e999}}"#)
             #expect(huge.status == 400 && huge.text.contains("out of range"), "\(huge.text)")
@@ -41,13 +42,16 @@ import Testing
             #expect(emptied.status == 400, "\(emptied.text)")
 
             // Query bodies: values are scalars; nothing is turned into Swift's debug text.
-            for body in [#"{"DatasetParameters":{"region":{"a":1}}}"#, #"{"DatasetParameters":{"region":[["x"]]}}"#,
-                         #"{"Format":{"x":1}}"#, #"{"RowLimit":1e999}"#] {
+            for body in [
+                #"{"DatasetParameters":{"region":{"a":1}}}"#, #"{"DatasetParameters":{"region":[["x"]]}}"#,
+                #"{"Format":{"x":1}}"#, #"{"RowLimit":1e999}"#,
+            ] {
                 let reply = try await Self.call(server, .POST, "/api/v1/dataset/sales/query", token, body)
                 #expect(reply.status == 400, "\(body): \(reply.text)")
             }
             // A raw export row that is not an object is the client's 400, not a failed task.
-            let raw = try await ExportTests.post(server, "/v1/export/raw", ["ext_type": "csv", "user_id": "u", "source_raw": #"[{"a":"A"},[1]]"#], token: token)
+            let raw = try await ExportTests.post(
+                server, "/v1/export/raw", ["ext_type": "csv", "user_id": "u", "source_raw": #"[{"a":"A"},[1]]"#], token: token)
             #expect(raw.status == 400 && raw.text.contains("row 1 is not an object"), "\(raw.text)")
         }
     }

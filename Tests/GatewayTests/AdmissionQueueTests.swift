@@ -23,12 +23,13 @@ import Testing
         let order = Order()
         var tasks: [Task<Void, Error>] = []
         for (i, client) in ["a", "a", "a", "b", "b"].enumerated() {
-            tasks.append(Task {
-                let permit = try await limiter.acquire(client: client)
-                order.append("\(client)\(i)")
-                try await Task.sleep(for: .milliseconds(20))
-                withExtendedLifetime(permit) {}
-            })
+            tasks.append(
+                Task {
+                    let permit = try await limiter.acquire(client: client)
+                    order.append("\(client)\(i)")
+                    try await Task.sleep(for: .milliseconds(20))
+                    withExtendedLifetime(permit) {}
+                })
             while limiter.waiting < i + 1 { try await Task.sleep(for: .milliseconds(5)) }
         }
         held = nil

@@ -32,7 +32,8 @@ import Testing
         let (gateway, token) = try QueryTests.gateway()
         // Enough rows for several batches of 65,536.
         let db = try SQLiteConnection(path: gateway.datasetTables.path)
-        try db.execute("""
+        try db.execute(
+            """
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150000)
             INSERT INTO sales SELECT 'r' || (i % 50), i * 0.5, i, date('2026-01-01', '+' || (i % 300) || ' days'),
                    datetime('2026-01-01', '+' || i || ' seconds'), i % 1000 + 0.25, i % 2, CASE WHEN i % 7 = 0 THEN NULL ELSE 'n' || i END

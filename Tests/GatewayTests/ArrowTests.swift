@@ -25,8 +25,10 @@ import Testing
     }
 
     @Test func valuesThatDoNotFitAreRefused() throws {
-        let b = BatchBuilder(fields: [ArrowField("small", .int8), ArrowField("d", .decimal128(precision: 10, scale: 2)),
-                                      ArrowField("u", .uint16)])
+        let b = BatchBuilder(fields: [
+            ArrowField("small", .int8), ArrowField("d", .decimal128(precision: 10, scale: 2)),
+            ArrowField("u", .uint16),
+        ])
         #expect(throws: ArrowError.self) { try b[0].append(int: 300) }
         #expect(throws: ArrowError.self) { try b[1].append(string: "1.234") }  // too many fraction digits
         #expect(throws: ArrowError.self) { try b[1].append(string: "12x") }

@@ -11,10 +11,14 @@ import Testing
     /// AddressSanitizer and UndefinedBehaviorSanitizer, built as strictly as we can.
     @Test func helperHeaderPassesItsTestsUnderSanitizers() throws {
         let dir = TestSupport.temporaryDirectory("c-helpers")
-        let build = try TestSupport.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g",
-                                                         "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                                                         "-I", TestSupport.abiInclude, "-I", TestSupport.helpersInclude,
-                                                         "-o", "\(dir)/helpers_test", "\(TestSupport.helpersInclude)/tests/helpers_test.c", "-lm"])
+        let build = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g",
+                "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                "-I", TestSupport.abiInclude, "-I", TestSupport.helpersInclude,
+                "-o", "\(dir)/helpers_test", "\(TestSupport.helpersInclude)/tests/helpers_test.c", "-lm",
+            ])
         try #require(build.status == 0, "\(build.output)")
         let run = try TestSupport.run("\(dir)/helpers_test", [])
         #expect(run.status == 0 && run.output.hasPrefix("ok "), "\(run.output)")
@@ -25,11 +29,15 @@ import Testing
     /// state round-trips), under the sanitizers.
     @Test func aCPluginIsUnitTestedWithTheFakeHost() throws {
         let dir = TestSupport.temporaryDirectory("c-fake-host")
-        let build = try TestSupport.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-g",
-                                                         "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                                                         "-I", TestSupport.abiInclude, "-I", TestSupport.helpersInclude,
-                                                         "-o", "\(dir)/fake_test", "\(TestSupport.fixtures)/fake_host_sink_test.c",
-                                                         "\(TestSupport.fixtures)/fixture_sink.c"])
+        let build = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-g",
+                "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                "-I", TestSupport.abiInclude, "-I", TestSupport.helpersInclude,
+                "-o", "\(dir)/fake_test", "\(TestSupport.fixtures)/fake_host_sink_test.c",
+                "\(TestSupport.fixtures)/fixture_sink.c",
+            ])
         try #require(build.status == 0, "\(build.output)")
         let run = try TestSupport.run("\(dir)/fake_test", ["\(dir)/out.tsv"])
         #expect(run.status == 0 && run.output == "ok\n", "\(run.output)")
@@ -40,8 +48,10 @@ import Testing
         let dir = TestSupport.temporaryDirectory("c-layout")
         try "#include \"gateway_plugin_helpers.h\"\n".write(toFile: "\(dir)/p.c", atomically: true, encoding: .utf8)
         func compile(_ extra: [String]) throws -> TestSupport.ProcessResult {
-            try TestSupport.run("/usr/bin/env", ["cc", "-std=c99", "-c", "-I", TestSupport.abiInclude, "-I", TestSupport.helpersInclude]
-                                + extra + ["-o", "\(dir)/p.o", "\(dir)/p.c"])
+            try TestSupport.run(
+                "/usr/bin/env",
+                ["cc", "-std=c99", "-c", "-I", TestSupport.abiInclude, "-I", TestSupport.helpersInclude]
+                    + extra + ["-o", "\(dir)/p.o", "\(dir)/p.c"])
         }
         #expect(try compile([]).status == 0)
         let packed = try compile(["-fpack-struct=4"])
@@ -99,20 +109,32 @@ import Testing
                 let zip = try await server.request(.GET, "/v1/down/\(key).zip", headers: [("Authorization", "Bearer \(token)")])
                 let path = TestSupport.temporaryDirectory("tsv") + "/x.zip"
                 try Data(zip.body).write(to: URL(fileURLWithPath: path))
-                return try TestSupport.run("/usr/bin/env", ["python3", "-c",
-                    "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [print(n, repr(z.read(n).decode())) for n in z.namelist()]", path]).output
+                return try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "-c",
+                        "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [print(n, repr(z.read(n).decode())) for n in z.namelist()]", path,
+                    ]
+                ).output
             }
             #expect(try await tsv(try await export(nil)) == "rows.tsv 'ID\\tName\\tNote\\n1\\ta\\\\tb\\t\\\\N\\n2\\tc\\tx\\n'\n")
             // The schema lets a request choose the header; the request's options change the task.
             #expect(try await tsv(try await export(["header": false])) == "rows.tsv '1\\ta\\\\tb\\t\\\\N\\n2\\tc\\tx\\n'\n")
             // What the schema keeps for the administrator, or the wrong type, is the client's 400.
             let refused = try await export(["null_text": "-"])
-            #expect(refused.status == 400 && refused.json["msg"] as? String
-                    == "ext_options.null_text: the TSV exporter does not take it per request (it takes: header)", "\(refused.text)")
+            #expect(
+                refused.status == 400
+                    && refused.json["msg"] as? String
+                        == "ext_options.null_text: the TSV exporter does not take it per request (it takes: header)",
+                "\(refused.text)")
             let wrongType = try await export(["header": "no"])
             #expect(wrongType.status == 400 && wrongType.json["msg"] as? String == "ext_options: field 'header' must be a boolean, not a string")
-            let csv = try await ExportTests.post(server, "/v1/export/raw", ["ext_type": "csv", "user_id": "u", "source_raw": raw,
-                                                                          "ext_options": ["header": false]], token: token)
+            let csv = try await ExportTests.post(
+                server, "/v1/export/raw",
+                [
+                    "ext_type": "csv", "user_id": "u", "source_raw": raw,
+                    "ext_options": ["header": false],
+                ], token: token)
             #expect(csv.status == 400 && csv.json["msg"] as? String == "ext_options: the built-in CSV export takes none")
         }
     }
@@ -150,12 +172,18 @@ import Testing
             let missing = try #require(rows.first { $0["id"] as? String == "acme.orders" })
             #expect(missing["status"] as? String == "missing")
             let query = try await server.request(.GET, "/api/v1/datasource/typo/query?token=\(admin)")
-            #expect(query.status == 500 && (query.json["message"] as? String ?? query.text).contains(
-                "datasource 'typo' is misconfigured on this gateway: "), "\(query.text)")
+            #expect(
+                query.status == 500
+                    && (query.json["message"] as? String ?? query.text).contains(
+                        "datasource 'typo' is misconfigured on this gateway: "),
+                "\(query.text)")
             // The same for a format whose own config (plugins.config) the plugin refuses.
             let formatted = try await server.request(.GET, ResourceLimitTests.storeQuery("SELECT 1 AS a", token: admin) + "&format=ndjson")
-            #expect(formatted.status == 500 && formatted.text.contains(
-                #"format 'ndjson' is misconfigured on this gateway: field 'line_end' must be \"\\n\" or \"\\r\\n\""#), "\(formatted.text)")
+            #expect(
+                formatted.status == 500
+                    && formatted.text.contains(
+                        #"format 'ndjson' is misconfigured on this gateway: field 'line_end' must be \"\\n\" or \"\\r\\n\""#),
+                "\(formatted.text)")
         }
     }
 
@@ -171,7 +199,10 @@ import Testing
         try await TestServer.with(gateway) { server in
             let reply = try await server.request(.GET, "/api/v1/datasource/odd/query?token=\(token)")
             #expect(reply.status == 500)
-            #expect(reply.text.contains("source plugin 'fixture.good' produced data the gateway cannot read: invalid Arrow data: column 1 ('name') has Arrow type 'tDs', which the ABI does not name"), "\(reply.text)")
+            #expect(
+                reply.text.contains(
+                    "source plugin 'fixture.good' produced data the gateway cannot read: invalid Arrow data: column 1 ('name') has Arrow type 'tDs', which the ABI does not name"
+                ), "\(reply.text)")
         }
     }
 }

@@ -13,8 +13,10 @@ import Testing
     @Test func theMaintenanceServiceFiresSchedulesByTheGatewaysClock() async throws {
         let clock = ManualClock(Self.midnight.addingTimeInterval(60))
         let gateway = try TestSupport.gateway(clock: clock)
-        let config = #"{"schedule":"*/5 * * * *","timezone":"UTC","source":{"type":"sql","query":"SELECT 1 AS o_id"},"target":{"type":"dataset","id":"orders_copy"}}"#
-        let flow = try gateway.store.insertDataflow(.init(name: "s", description: "d", status: "active", createdBy: "t", config: config, childrenIds: [], tagId: nil), enNameBase: "s")
+        let config =
+            #"{"schedule":"*/5 * * * *","timezone":"UTC","source":{"type":"sql","query":"SELECT 1 AS o_id"},"target":{"type":"dataset","id":"orders_copy"}}"#
+        let flow = try gateway.store.insertDataflow(
+            .init(name: "s", description: "d", status: "active", createdBy: "t", config: config, childrenIds: [], tagId: nil), enNameBase: "s")
         let maintenance = Maintenance(gateway, tickSeconds: 5)
         let group = ServiceGroup(configuration: .init(services: [maintenance], logger: gateway.logger))
         let running = Task { try await group.run() }
@@ -55,7 +57,8 @@ import Testing
                 "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": "\(dir)/out.tsv"]],
                 "retry_count": 3,
             ]
-            let created = try await DataflowTests.call(server, .POST, "/add-dataflow", token: nil, body: ["name": "retries", "description": "d", "config": config])
+            let created = try await DataflowTests.call(
+                server, .POST, "/add-dataflow", token: nil, body: ["name": "retries", "description": "d", "config": config])
             let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
             _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
             let ended = try await DataflowTests.waitForEnd(server, flow: id, token: "")
@@ -76,8 +79,9 @@ import Testing
             $0.exports.callbackBackoffMs = 30_000
         }
         try await HttpExportTests.withPageServer { pages in
-            let task = try gateway.store.insertTask(hashKey: String(repeating: "a", count: 32), requestHash: "h", owner: "", userId: "u", title: "t",
-                                                    extType: "xlsx", sourceType: "raw", request: "{}", callback: "\(pages)/callback")
+            let task = try gateway.store.insertTask(
+                hashKey: String(repeating: "a", count: 32), requestHash: "h", owner: "", userId: "u", title: "t",
+                extType: "xlsx", sourceType: "raw", request: "{}", callback: "\(pages)/callback")
             gateway.exports.callBack(task)
             var logs: [String] = []
             for _ in 0..<1_000 where !logs.contains(where: { $0.hasPrefix("callback attempt 3") }) {

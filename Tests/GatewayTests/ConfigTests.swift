@@ -29,9 +29,11 @@ import Testing
         let file = TestSupport.temporaryDirectory("cfg") + "/gateway.json"
         try #"{"server": {"port": 9000}, "auth": {"signedKeys": {"alice": "k1"}}, "plugins": {"directories": ["/opt/p"]}}"#
             .write(toFile: file, atomically: true, encoding: .utf8)
-        let config = try GatewayConfig.load(file: file, environment: [
-            "GATEWAY_SERVER_HOST": "0.0.0.0", "GATEWAY_HTTP_ALLOW_HOSTS": "a.com, *.b.com", "GATEWAY_HTTP_MAX_CONCURRENT": "4",
-        ])
+        let config = try GatewayConfig.load(
+            file: file,
+            environment: [
+                "GATEWAY_SERVER_HOST": "0.0.0.0", "GATEWAY_HTTP_ALLOW_HOSTS": "a.com, *.b.com", "GATEWAY_HTTP_MAX_CONCURRENT": "4",
+            ])
         #expect(config.server.port == 9000 && config.server.host == "0.0.0.0")
         #expect(config.auth.signedKeys == ["alice": "k1"])
         #expect(config.plugins.directories == ["/opt/p"])

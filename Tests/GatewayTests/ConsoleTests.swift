@@ -17,22 +17,30 @@ import Testing
         try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
 
         try await TestServer.with(gateway) { server in
-            let (status, created) = try await DataflowTests.call(server, .POST, "/add-dataflow", token: admin, body: [
-                "name": "orders copy", "description": "orders → orders_same",
-                "config": ["source": ["type": "dataset", "id": "orders"], "target": ["type": "dataset", "id": "orders_same", "mode": "replace"]],
-            ])
+            let (status, created) = try await DataflowTests.call(
+                server, .POST, "/add-dataflow", token: admin,
+                body: [
+                    "name": "orders copy", "description": "orders → orders_same",
+                    "config": ["source": ["type": "dataset", "id": "orders"], "target": ["type": "dataset", "id": "orders_same", "mode": "replace"]],
+                ])
             let flow = try #require((created["data"] as? [String: Any])?["id"] as? Int, "\(status) \(created)")
-            let export = try await ExportTests.post(server, "/v1/export/raw", [
-                "ext_type": "csv", "user_id": "ops", "title": "orders list",
-                "source_raw": #"[{"id":"编号","name":"名称"},{"id":1,"name":"first"},{"id":2,"name":"second"}]"#,
-            ], token: admin)
+            let export = try await ExportTests.post(
+                server, "/v1/export/raw",
+                [
+                    "ext_type": "csv", "user_id": "ops", "title": "orders list",
+                    "source_raw": #"[{"id":"编号","name":"名称"},{"id":1,"name":"first"},{"id":2,"name":"second"}]"#,
+                ], token: admin)
             let key = try #require((export.json["data"] as? [String: Any])?["hash_key"] as? String)
             #expect(try await ExportTests.waitForEnd(server, key: key, token: admin)["status"] as? Int == 2)
 
             let script = "\(TestSupport.fixtures)/console_browser.py"
             let result = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["python3", script, server.base, admin, narrow, "example.sequence", "orders",
-                                                     String(flow), key, shots, downloads])
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", script, server.base, admin, narrow, "example.sequence", "orders",
+                        String(flow), key, shots, downloads,
+                    ])
             }
             print("console screenshots: \(shots)")
             let last = result.output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? ""
@@ -54,11 +62,16 @@ import Testing
 
             // The downloaded file is the export: a zip holding the CSV with both rows.
             let zip = try #require(strings("downloads").first { $0.hasSuffix(".zip") }, "\(strings("downloads"))")
-            let listing = try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                import sys, zipfile
-                z = zipfile.ZipFile(sys.argv[1])
-                print(z.read(z.namelist()[0]).decode("utf-8-sig"))
-                """, "\(downloads)/\(zip)"])
+            let listing = try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    """
+                    import sys, zipfile
+                    z = zipfile.ZipFile(sys.argv[1])
+                    print(z.read(z.namelist()[0]).decode("utf-8-sig"))
+                    """, "\(downloads)/\(zip)",
+                ])
             #expect(listing.status == 0 && listing.output.contains("first") && listing.output.contains("second"), "\(listing.output)")
 
             // The token made in the page was shown once, works as made, and is revoked now.

@@ -12,8 +12,10 @@ import Testing
     static func gateway() throws -> Gateway {
         try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
             config.auth.signedKeys = ["xxx": "xxxxxx"]
-            config.datasets = ["people": DatasetDefinition(table: "people(name text, age integer)"),
-                               "events": DatasetDefinition(table: "events(name text, ts timestamp)")]
+            config.datasets = [
+                "people": DatasetDefinition(table: "people(name text, age integer)"),
+                "events": DatasetDefinition(table: "events(name text, ts timestamp)"),
+            ]
         }
     }
 
@@ -26,8 +28,9 @@ import Testing
             let push = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
             #expect(push.status == 401)
             #expect(push.json["msg"] as? String == "stamp is more than 300 seconds away from the server's clock; make a new token")
-            let upload = try await server.request(.POST, "/etl/api/upload_file_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                  body: "visitor=xxx&type=people&stamp=\(stamp)&token=00&filename=x.csv")
+            let upload = try await server.request(
+                .POST, "/etl/api/upload_file_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: "visitor=xxx&type=people&stamp=\(stamp)&token=00&filename=x.csv")
             #expect(upload.status == 401)
             #expect(try await server.request(.GET, "/healthz").status == 200)
         }
@@ -42,8 +45,12 @@ import Testing
         try await TestServer.with(gateway) { server in
             let base = server.base
             let first = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["python3", "\(TestSupport.fixtures)/upload_client.py",
-                                                     "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", "file=\(file)"])
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "\(TestSupport.fixtures)/upload_client.py",
+                        "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", "file=\(file)",
+                    ])
             }
             #expect(first.output.hasPrefix("400 "), "\(first.output)")
             #expect(first.output.contains("is stored with 213 bytes but declares 2130"), "\(first.output)")
@@ -52,8 +59,12 @@ import Testing
             try FileManager.default.copyItem(atPath: file, toPath: "\(folder)/20261121T080000Z-liar.xlsx")
             let kept = try FileManager.default.contentsOfDirectory(atPath: folder)
             let again = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["python3", "\(TestSupport.fixtures)/upload_client.py",
-                                                     "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", "filename=\(kept[0])"])
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "\(TestSupport.fixtures)/upload_client.py",
+                        "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", "filename=\(kept[0])",
+                    ])
             }
             #expect(again.output.hasPrefix("400 "), "\(again.output)")
             #expect(try await server.request(.GET, "/healthz").status == 200)
@@ -131,8 +142,9 @@ import Testing
     func timestampsWithoutATimeAreRefused(text: String) async throws {
         let gateway = try Self.gateway()
         try await TestServer.with(gateway) { server in
-            let reply = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                 body: Self.signedForm("events", ds: #"[["name","ts"],["a","\#(text)"]]"#))
+            let reply = try await server.request(
+                .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Self.signedForm("events", ds: #"[["name","ts"],["a","\#(text)"]]"#))
             #expect(reply.status == 400, "\(reply.text)")
             #expect((reply.json["msg"] as? String)?.hasPrefix("row 1, column 'ts': '\(text)' is not a timestamp") == true, "\(reply.text)")
         }
@@ -145,12 +157,14 @@ import Testing
         let gateway = try Self.gateway()
         let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
         try await TestServer.with(gateway) { server in
-            let ok = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                              body: Self.signedForm("events", ds: #"[["name","ts"],["a","2026-11-21 08:00:00"]]"#))
+            let ok = try await server.request(
+                .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Self.signedForm("events", ds: #"[["name","ts"],["a","2026-11-21 08:00:00"]]"#))
             #expect(ok.status == 200, "\(ok.text)")
             let sql = "SELECT ts FROM events WHERE 0 UNION ALL SELECT '\(text)'"
-            let reply = try await server.request(.POST, "/api/v1/datasource/store/query", headers: [("Authorization", "Bearer \(token)")],
-                                                 body: String(decoding: try JSONSerialization.data(withJSONObject: ["Query": sql]), as: UTF8.self))
+            let reply = try await server.request(
+                .POST, "/api/v1/datasource/store/query", headers: [("Authorization", "Bearer \(token)")],
+                body: String(decoding: try JSONSerialization.data(withJSONObject: ["Query": sql]), as: UTF8.self))
             #expect(reply.status == 400, "\(reply.text)")
             #expect(try await server.request(.GET, "/healthz").status == 200)
         }
@@ -168,8 +182,9 @@ import Testing
         let gateway = try Self.gateway()
         let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
         try await TestServer.with(gateway) { server in
-            let reply = try await server.request(.POST, "/api/v1/datasource/store/query", headers: [("Authorization", "Bearer \(token)")],
-                                                 body: #"{"Query":"SELECT :a AS a","DataSourceParameters":{"a":[]}}"#)
+            let reply = try await server.request(
+                .POST, "/api/v1/datasource/store/query", headers: [("Authorization", "Bearer \(token)")],
+                body: #"{"Query":"SELECT :a AS a","DataSourceParameters":{"a":[]}}"#)
             #expect(reply.status == 400)
             #expect(reply.json["error"].flatMap { ($0 as? [String: Any])?["message"] as? String } == "parameter 'a' has no value")
         }
@@ -181,9 +196,11 @@ import Testing
             let gateway = try Self.gateway()
             let (_, token) = try gateway.tokens.create(name: "e", scopes: ["export"])
             try await TestServer.with(gateway) { server in
-                let created = try await ExportTests.post(server, "/v1/export/http", [
-                    "user_id": "1", "ext_type": "CSV", "source_http": ["url": "http://127.0.0.1:\(port)/huge"],
-                ], token: token)
+                let created = try await ExportTests.post(
+                    server, "/v1/export/http",
+                    [
+                        "user_id": "1", "ext_type": "CSV", "source_http": ["url": "http://127.0.0.1:\(port)/huge"],
+                    ], token: token)
                 let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String, "\(created.text)")
                 let detail = try await ExportTests.waitForEnd(server, key: key, token: token)
                 #expect(detail["status"] as? Int == 3)
@@ -204,7 +221,8 @@ import Testing
     /// MultipartKit index past its 128-entry table (no credential needed). The gateway now
     /// reads multipart bodies itself.
     @Test func aNonASCIIPartHeaderNameIsNotACrash() async throws {
-        let body = Array("--b0undary\r\nContent-Disposition: form-data; name=\"visit filename=\"people.csv\"\r\n".utf8)
+        let body =
+            Array("--b0undary\r\nContent-Disposition: form-data; name=\"visit filename=\"people.csv\"\r\n".utf8)
             + [0xC3] + Array("ontent-Type: text/csv\r\n\r\nname,age\r\nA,1\r\n--b0undary--\r\n".utf8)
         // An odd header line is only a header the reader does not need.
         let reader = MultipartFormReader(boundary: "b0undary", fileStart: { _, _ in }, fileBytes: { _ in }, fileEnd: {})
@@ -226,12 +244,15 @@ import Testing
     /// Multipart bodies split anywhere parse the same; a body cut before its closing
     /// boundary is refused (no half file is imported).
     @Test func multipartBodiesParseWhereverTheyAreSplit() throws {
-        let body = Array("preamble\r\n--xyz\r\nContent-Disposition: form-data; name=\"visitor\"\r\n\r\nalice\r\n--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nname\r\n--xy\r\nA\r\n--xyz--\r\nepilogue".utf8)
+        let body = Array(
+            "preamble\r\n--xyz\r\nContent-Disposition: form-data; name=\"visitor\"\r\n\r\nalice\r\n--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nname\r\n--xy\r\nA\r\n--xyz--\r\nepilogue"
+                .utf8)
         for split in 0...body.count {
             var file: [UInt8] = []
             var started: [String: String]?
-            let reader = MultipartFormReader(boundary: "xyz", fileStart: { _, fields in started = fields },
-                                             fileBytes: { file += $0.readableBytesView }, fileEnd: {})
+            let reader = MultipartFormReader(
+                boundary: "xyz", fileStart: { _, fields in started = fields },
+                fileBytes: { file += $0.readableBytesView }, fileEnd: {})
             try reader.feed(ByteBuffer(bytes: body[0..<split]))
             try reader.feed(ByteBuffer(bytes: body[split...]))
             try reader.finish()

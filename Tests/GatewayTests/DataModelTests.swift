@@ -39,8 +39,9 @@ import Testing
             config.queries = ["customers_of_tier": NamedQuery(sql: "SELECT id, region FROM customers WHERE tier = :tier")]
             config.datamodels = [
                 "sales": salesModel(),
-                "gold": DataModelDefinition(tables: ["c": .init(query: "customers_of_tier")], dimensions: ["region": .init(column: "c.region")],
-                                            measures: ["n": .init(aggregate: "count")], parameters: ["tier": .init(default: ["gold"])]),
+                "gold": DataModelDefinition(
+                    tables: ["c": .init(query: "customers_of_tier")], dimensions: ["region": .init(column: "c.region")],
+                    measures: ["n": .init(aggregate: "count")], parameters: ["tier": .init(default: ["gold"])]),
             ]
         }
     }
@@ -68,10 +69,16 @@ import Testing
         request.parameters = ["regions": ["north'--"]]
         let one = try ModelCompiler.compile(model, try ModelQuery.parse(#"{"dimensions": ["status"], "measures": ["revenue"]}"#), request: request)
         #expect(!one.sql.contains("JOIN"), "\(one.sql)")
-        let two = try ModelCompiler.compile(model, try ModelQuery.parse(#"""
-            {"dimensions": ["region"], "measures": ["orders"], "filters": [{"member": "region", "operator": "in", "values": [{"param": "regions"}, "east"]}], "limit": 3}
-            """#), request: request)
-        #expect(two.sql == #"SELECT "customers"."region" AS "region", COUNT(*) AS "orders" FROM "orders" AS "orders" LEFT JOIN "customers" AS "customers" ON "orders"."customer_id" = "customers"."id" WHERE "customers"."region" IN (?, ?) GROUP BY 1 ORDER BY 1 LIMIT ?"#)
+        let two = try ModelCompiler.compile(
+            model,
+            try ModelQuery.parse(
+                #"""
+                {"dimensions": ["region"], "measures": ["orders"], "filters": [{"member": "region", "operator": "in", "values": [{"param": "regions"}, "east"]}], "limit": 3}
+                """#), request: request)
+        #expect(
+            two.sql
+                == #"SELECT "customers"."region" AS "region", COUNT(*) AS "orders" FROM "orders" AS "orders" LEFT JOIN "customers" AS "customers" ON "orders"."customer_id" = "customers"."id" WHERE "customers"."region" IN (?, ?) GROUP BY 1 ORDER BY 1 LIMIT ?"#
+        )
         #expect(two.values == [.text("north'--"), .text("east"), .int(3)])
     }
 
@@ -81,7 +88,9 @@ import Testing
         do {
             _ = try TestSupport.gateway { config in
                 config.datasets = ["orders": DatasetDefinition(table: "orders(id integer, amount real)")]
-                config.datamodels = ["m": DataModelDefinition(tables: ["o": .init(dataset: "orders")], measures: ["r": .init(aggregate: "sum", column: "o.amout")])]
+                config.datamodels = [
+                    "m": DataModelDefinition(tables: ["o": .init(dataset: "orders")], measures: ["r": .init(aggregate: "sum", column: "o.amout")])
+                ]
             }
             Issue.record("the gateway started")
         } catch let e as InvalidInput {

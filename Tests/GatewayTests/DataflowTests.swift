@@ -26,8 +26,12 @@ import Testing
         let db = try SQLiteConnection(path: gateway.datasetTables.path)
         try db.transaction {
             for i in 0..<count {
-                try db.run("INSERT INTO orders VALUES (?, ?, ?, ?)", [.int(Int64(i)), .text(["east", "west", "north"][i % 3]),
-                                                                      .double(Double(i) + 0.5), .text("2026-11-\(String(format: "%02d", i % 28 + 1))")])
+                try db.run(
+                    "INSERT INTO orders VALUES (?, ?, ?, ?)",
+                    [
+                        .int(Int64(i)), .text(["east", "west", "north"][i % 3]),
+                        .double(Double(i) + 0.5), .text("2026-11-\(String(format: "%02d", i % 28 + 1))"),
+                    ])
             }
         }
     }
@@ -64,7 +68,9 @@ import Testing
         #expect(at2.next(after: start) == Date(timeIntervalSince1970: 1_763_683_200 + 18 * 3_600))  // 02:00 next day, Shanghai
         let quarter = try CronSchedule("*/15 9-17 * * mon-fri", timeZone: TimeZone(identifier: "UTC")!)
         // Friday 2025-11-21 17:50 UTC: the next is Monday 09:00.
-        #expect(quarter.next(after: Date(timeIntervalSince1970: 1_763_683_200 + 17 * 3_600 + 50 * 60)) == Date(timeIntervalSince1970: 1_763_683_200 + 3 * 86_400 + 9 * 3_600))
+        #expect(
+            quarter.next(after: Date(timeIntervalSince1970: 1_763_683_200 + 17 * 3_600 + 50 * 60))
+                == Date(timeIntervalSince1970: 1_763_683_200 + 3 * 86_400 + 9 * 3_600))
         #expect(try CronSchedule("30 0 29 2 *", timeZone: TimeZone(identifier: "UTC")!).next(after: start) != nil)  // leap day, 2028
         for bad in ["* * * *", "60 * * * *", "* 24 * * *", "*/0 * * * *", "5-1 * * * *", "x * * * *"] {
             #expect(throws: CronSchedule.Invalid.self) { try CronSchedule(bad, timeZone: shanghai) }
@@ -84,8 +90,14 @@ import Testing
                 (["name": "n"], "参数错误: 缺少必填字段: description"),
                 (["name": "n", "description": "d", "status": "paused"], "参数错误: status must be \"active\" or \"inactive\", not 'paused'"),
                 (["name": "n", "description": "d", "config": "x"], "参数错误: config must be a JSON object"),
-                (["name": "n", "description": "d", "config": ["schedule": "every day"]], "参数错误: config.schedule: schedule 'every day' must have 5 fields (minute hour day month weekday), not 2"),
-                (["name": "n", "description": "d", "config": ["transforms": [["explode": ["a"]]]]], "参数错误: config.transforms[0]: unknown transform 'explode' (use select, rename, cast, constant, filter or dedupe)"),
+                (
+                    ["name": "n", "description": "d", "config": ["schedule": "every day"]],
+                    "参数错误: config.schedule: schedule 'every day' must have 5 fields (minute hour day month weekday), not 2"
+                ),
+                (
+                    ["name": "n", "description": "d", "config": ["transforms": [["explode": ["a"]]]]],
+                    "参数错误: config.transforms[0]: unknown transform 'explode' (use select, rename, cast, constant, filter or dedupe)"
+                ),
                 (["name": "n", "description": "d", "children_ids": [99]], "children_ids: there is no dataflow 99"),
                 (["name": "n", "description": "d", "tag_id": 7], "tag_id: there is no tag 7 (create one with POST /api/data-flow/add-tag)"),
             ] as [([String: Any], String)] {
@@ -104,8 +116,11 @@ import Testing
             let tag = try await Self.call(server, .POST, "/add-tag", token: token, body: ["name": "ETL"]).1["data"] as? [String: Any]
             let tagId = try #require(tag?["id"] as? Int)
             let rawConfig = #"{"target":{"type":"dataset","id":"orders_copy"},"source":{"type":"mysql","host":"h"},"schedule":"0 2 * * *","batch_size":1000}"#
-            let second = try await server.request(.POST, "/api/data-flow/add-dataflow", headers: [("Authorization", "Bearer \(token)")],
-                body: #"{"name":"客户数据同步流程","description":"子流程","status":"active","created_by":"admin","config":\#(rawConfig),"children_ids":[\#(id)],"tag_id":\#(tagId)}"#)
+            let second = try await server.request(
+                .POST, "/api/data-flow/add-dataflow", headers: [("Authorization", "Bearer \(token)")],
+                body:
+                    #"{"name":"客户数据同步流程","description":"子流程","status":"active","created_by":"admin","config":\#(rawConfig),"children_ids":[\#(id)],"tag_id":\#(tagId)}"#
+            )
             let child = try #require(second.json["data"] as? [String: Any])
             #expect(child["en_name"] as? String == "ke_hu_shu_ju_tong_bu_liu_cheng_2")
             #expect(child["config"] as? String == rawConfig)
@@ -126,7 +141,9 @@ import Testing
             #expect((updated.1["data"] as? [String: Any])?["name"] as? String == "客户数据同步流程")
             #expect((updated.1["data"] as? [String: Any])?["config"] as? String == #"{"timeout":300}"#)
             // List: search over name and description, pagination.
-            let list = try await Self.call(server, .GET, "/get-dataflows-list?page=1&page_size=1&search=%E5%AD%90%E6%B5%81", token: token).1["data"] as? [String: Any] ?? [:]
+            let list =
+                try await Self.call(server, .GET, "/get-dataflows-list?page=1&page_size=1&search=%E5%AD%90%E6%B5%81", token: token).1["data"] as? [String: Any]
+                ?? [:]
             #expect((list["list"] as? [[String: Any]])?.count == 1)
             #expect((list["pagination"] as? [String: Any])?["total"] as? Int == 1)
             #expect(try await Self.call(server, .GET, "/get-dataflows-list?page_size=101", token: token).0 == 400)
@@ -180,7 +197,8 @@ import Testing
                 "target": ["type": "dataset", "id": "orders_copy", "mode": "replace"],
                 "batch_size": 700,
             ]
-            let created = try await Self.call(server, .POST, "/add-dataflow", token: token, body: ["name": "copy", "description": "orders → copy", "config": config])
+            let created = try await Self.call(
+                server, .POST, "/add-dataflow", token: token, body: ["name": "copy", "description": "orders → copy", "config": config])
             let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
             _ = try await Self.call(server, .POST, "/execute-dataflow/\(id)", token: token, body: [:])
             let ended = try await Self.waitForEnd(server, flow: id, token: token)
@@ -188,7 +206,8 @@ import Testing
             let expected = (0..<5_000).filter { $0 % 3 != 2 }.count
             #expect(ended["rows_written"] as? Int == expected && ended["rows_read"] as? Int == 5_000)
             let db = try SQLiteConnection(path: gateway.datasetTables.path)
-            #expect(try db.query("SELECT count(*), count(DISTINCT area), min(source) FROM orders_copy").first == [.int(Int64(expected)), .int(2), .text("flow")])
+            #expect(
+                try db.query("SELECT count(*), count(DISTINCT area), min(source) FROM orders_copy").first == [.int(Int64(expected)), .int(2), .text("flow")])
             // Now a cast that fails on a later batch: the replace is rolled back whole.
             var failing = config
             failing["transforms"] = [["rename": ["region": "area"]], ["constant": ["source": "flow"]], ["cast": ["o_id": "date"]]]
@@ -215,7 +234,9 @@ import Testing
         try await TestServer.with(gateway) { server in
             // A slow source: SQL that takes a while per row.
             let slow: [String: Any] = [
-                "source": ["type": "sql", "query": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000000) SELECT count(*) AS c FROM n"],
+                "source": [
+                    "type": "sql", "query": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000000) SELECT count(*) AS c FROM n",
+                ],
                 "target": ["type": "dataset", "id": "orders_copy"],
             ]
             let created = try await Self.call(server, .POST, "/add-dataflow", token: token, body: ["name": "slow", "description": "d", "config": slow])
@@ -232,8 +253,10 @@ import Testing
             #expect(try await Self.call(server, .POST, "/cancel-execution/exec_0_0", token: token).0 == 404)
 
             // An export target: a CSV file read back through seed 002's detail and download.
-            let export: [String: Any] = ["source": ["type": "sql", "query": "SELECT o_id, region FROM orders WHERE o_id < :n ORDER BY o_id"],
-                                         "target": ["type": "export", "format": "csv", "title": "first orders"]]
+            let export: [String: Any] = [
+                "source": ["type": "sql", "query": "SELECT o_id, region FROM orders WHERE o_id < :n ORDER BY o_id"],
+                "target": ["type": "export", "format": "csv", "title": "first orders"],
+            ]
             let made = try await Self.call(server, .POST, "/add-dataflow", token: token, body: ["name": "export", "description": "d", "config": export])
             let exportId = try #require((made.1["data"] as? [String: Any])?["id"] as? Int)
             _ = try await Self.call(server, .POST, "/execute-dataflow/\(exportId)", token: token, body: ["params": ["n": 10]])
@@ -269,17 +292,22 @@ import Testing
     @Test func seed003AsAFlowDeliversEveryOrderOnce() async throws {
         try await JushuitanTests.withMock { base in
             let (gateway, token) = try Self.gateway { config in
-                config.datasets["jst_orders"] = DatasetDefinition(table: "jst_orders(o_id integer, so_id text, modified text, pay_amount real, shop text)", keys: ["o_id"])
+                config.datasets["jst_orders"] = DatasetDefinition(
+                    table: "jst_orders(o_id integer, so_id text, modified text, pay_amount real, shop text)", keys: ["o_id"])
             }
-            let connector = try JSONSerialization.jsonObject(with: Data(JushuitanTests.config(base).replacingOccurrences(
-                of: #","end":"2026-11-20 00:00:00""#, with: #","lag_seconds":0"#).utf8))
+            let connector = try JSONSerialization.jsonObject(
+                with: Data(
+                    JushuitanTests.config(base).replacingOccurrences(
+                        of: #","end":"2026-11-20 00:00:00""#, with: #","lag_seconds":0"#
+                    ).utf8))
             let config: [String: Any] = [
                 "source": ["type": "plugin", "plugin": "jushuitan", "config": connector],
                 "transforms": [["select": ["o_id", "so_id", "modified", "pay_amount", "shop.name"]], ["rename": ["shop.name": "shop"]]],
                 "target": ["type": "dataset", "id": "jst_orders", "mode": "upsert"],
             ]
             try await TestServer.with(gateway) { server in
-                let created = try await Self.call(server, .POST, "/add-dataflow", token: token, body: ["name": "聚水潭订单同步", "description": "seed 003", "config": config])
+                let created = try await Self.call(
+                    server, .POST, "/add-dataflow", token: token, body: ["name": "聚水潭订单同步", "description": "seed 003", "config": config])
                 let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
                 let db = try SQLiteConnection(path: gateway.datasetTables.path)
                 func run() async throws -> [String: Any] {
@@ -317,7 +345,8 @@ import Testing
     /// A run left running by a gateway that stopped ends failed when the gateway starts again.
     @Test func aRunLeftRunningEndsInterruptedByRestart() throws {
         let (gateway, _) = try Self.gateway()
-        let flow = try gateway.store.insertDataflow(.init(name: "n", description: "d", status: "inactive", createdBy: "t", config: "{}", childrenIds: [], tagId: nil), enNameBase: "n")
+        let flow = try gateway.store.insertDataflow(
+            .init(name: "n", description: "d", status: "inactive", createdBy: "t", config: "{}", childrenIds: [], tagId: nil), enNameBase: "n")
         let run = try gateway.store.insertRun(flow: flow.id, trigger: "manual", params: "{}")
         try gateway.store.markRunning(run: run.id)
         #expect(throws: RunConflict.self) { try gateway.store.insertRun(flow: flow.id, trigger: "manual", params: "{}") }
@@ -327,8 +356,12 @@ import Testing
         // The store's own constraint holds even past the check in code.
         #expect(throws: SQLiteError.self) {
             try again.sqliteStore.withConnection { db in
-                try db.run("INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES ('a', ?, 'running', 'm', '{}', 0)", [.int(flow.id)])
-                try db.run("INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES ('b', ?, 'pending', 'm', '{}', 0)", [.int(flow.id)])
+                try db.run(
+                    "INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES ('a', ?, 'running', 'm', '{}', 0)",
+                    [.int(flow.id)])
+                try db.run(
+                    "INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES ('b', ?, 'pending', 'm', '{}', 0)",
+                    [.int(flow.id)])
             }
         }
     }
@@ -359,8 +392,10 @@ import Testing
     /// up; a time that finds it still running is skipped with a WARNING.
     @Test func schedulesFireAtTheirTimesAndSkipWhileRunning() throws {
         let (gateway, _) = try Self.gateway()
-        let config = #"{"schedule":"*/5 * * * *","timezone":"UTC","source":{"type":"sql","query":"SELECT 1 AS o_id"},"target":{"type":"dataset","id":"orders_copy"}}"#
-        let flow = try gateway.store.insertDataflow(.init(name: "s", description: "d", status: "active", createdBy: "t", config: config, childrenIds: [], tagId: nil), enNameBase: "s")
+        let config =
+            #"{"schedule":"*/5 * * * *","timezone":"UTC","source":{"type":"sql","query":"SELECT 1 AS o_id"},"target":{"type":"dataset","id":"orders_copy"}}"#
+        let flow = try gateway.store.insertDataflow(
+            .init(name: "s", description: "d", status: "active", createdBy: "t", config: config, childrenIds: [], tagId: nil), enNameBase: "s")
         let flows = gateway.dataflows
         let t0 = Date(timeIntervalSince1970: 1_763_683_200 + 60)  // 00:01 UTC
         flows.runSchedules(now: t0)  // learns: next is 00:05
@@ -395,7 +430,8 @@ import Testing
                 #expect(ended["status"] as? String == "completed" && ended["rows_written"] as? Int == 200, "\(ended)")
             }
             let db = try SQLiteConnection(path: gateway.datasetTables.path)
-            #expect(try db.query("SELECT count(*), sum(amount), min(day), max(region) FROM orders_same").first
+            #expect(
+                try db.query("SELECT count(*), sum(amount), min(day), max(region) FROM orders_same").first
                     == db.query("SELECT count(*), sum(amount), min(day), max(region) FROM orders WHERE region IN ('east', 'west')").first)
             let logs = try await Self.call(server, .GET, "/get-dataflow-logs/\(id)?page_size=100", token: token).1["data"] as? [String: Any] ?? [:]
             #expect((logs["logs"] as? [[String: Any]] ?? []).contains { ($0["message"] as? String ?? "").contains("copied in one INSERT … SELECT") })
@@ -405,10 +441,12 @@ import Testing
             _ = try await Self.call(server, .POST, "/execute-dataflow/\(id)", token: token, body: ["params": ["regoin": "east"]])
             let unfiltered = try await Self.waitForEnd(server, flow: id, token: token)
             #expect(unfiltered["status"] as? String == "completed" && unfiltered["rows_written"] as? Int == 300, "\(unfiltered)")
-            let recorded = try await Self.call(server, .GET, "/get-dataflow-logs/\(id)?page_size=100&order=desc", token: token).1["data"] as? [String: Any] ?? [:]
-            #expect((recorded["logs"] as? [[String: Any]] ?? []).contains {
-                ($0["message"] as? String ?? "") == "params not read by dataset 'orders', recorded on the run: regoin"
-            }, "\(recorded)")
+            let recorded =
+                try await Self.call(server, .GET, "/get-dataflow-logs/\(id)?page_size=100&order=desc", token: token).1["data"] as? [String: Any] ?? [:]
+            #expect(
+                (recorded["logs"] as? [[String: Any]] ?? []).contains {
+                    ($0["message"] as? String ?? "") == "params not read by dataset 'orders', recorded on the run: regoin"
+                }, "\(recorded)")
             // Unfiltered, replacing: the whole table in SQLite's transfer form, every row as it was.
             let whole: [String: Any] = ["source": ["type": "dataset", "id": "orders"], "target": ["type": "dataset", "id": "orders_same", "mode": "replace"]]
             let wholeFlow = try await Self.call(server, .POST, "/add-dataflow", token: token, body: ["name": "whole", "description": "d", "config": whole])
@@ -429,18 +467,24 @@ import Testing
         let first = try GatewayProcess(config: config)
         let token = first.adminToken
         func call(_ g: GatewayProcess, _ method: String, _ path: String, _ body: String? = nil) throws -> [String: Any] {
-            let result = try TestSupport.run("/usr/bin/env", ["curl", "-s", "-X", method, "-H", "Authorization: Bearer \(token)",
-                                                             "-H", "Content-Type: application/json"] + (body.map { ["-d", $0] } ?? []) + [g.base + "/api/data-flow" + path])
+            let result = try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "curl", "-s", "-X", method, "-H", "Authorization: Bearer \(token)",
+                    "-H", "Content-Type: application/json",
+                ] + (body.map { ["-d", $0] } ?? []) + [g.base + "/api/data-flow" + path])
             return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
         }
         // 1,000 rows to keep; then a run that replaces them with 50 million, killed half-way.
-        let seed = #"{"name":"seed","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000) SELECT n FROM c"},"target":{"type":"dataset","id":"big","mode":"replace"},"transforms":[{"select":["n"]}]}}"#
+        let seed =
+            #"{"name":"seed","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000) SELECT n FROM c"},"target":{"type":"dataset","id":"big","mode":"replace"},"transforms":[{"select":["n"]}]}}"#
         let seedId = try #require((try call(first, "POST", "/add-dataflow", seed)["data"] as? [String: Any])?["id"] as? Int)
         _ = try call(first, "POST", "/execute-dataflow/\(seedId)", "{}")
         for _ in 0..<200 where (try call(first, "GET", "/get-dataflow-status/\(seedId)")["data"] as? [String: Any])?["status"] as? String != "completed" {
             try await Task.sleep(for: .milliseconds(50))
         }
-        let flow = #"{"name":"huge","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50000000) SELECT n FROM c"},"target":{"type":"dataset","id":"big","mode":"replace"},"transforms":[{"select":["n"]}]}}"#
+        let flow =
+            #"{"name":"huge","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50000000) SELECT n FROM c"},"target":{"type":"dataset","id":"big","mode":"replace"},"transforms":[{"select":["n"]}]}}"#
         let id = try #require((try call(first, "POST", "/add-dataflow", flow)["data"] as? [String: Any])?["id"] as? Int)
         let execution = try #require((try call(first, "POST", "/execute-dataflow/\(id)", "{}")["data"] as? [String: Any])?["execution_id"] as? String)
         // Rows are being written when the process dies.

@@ -11,8 +11,9 @@ import Testing
         try TestSupport.gateway { config in
             config.auth.signedKeys = ["alice": key, "bob": "bobkey"]
             config.datasets = [
-                "123": DatasetDefinition(table: "sales(region text, amount real, units integer, day date, note)",
-                                         keys: ["region", "day"], visitors: ["alice"]),
+                "123": DatasetDefinition(
+                    table: "sales(region text, amount real, units integer, day date, note)",
+                    keys: ["region", "day"], visitors: ["alice"]),
                 "logs": DatasetDefinition(table: "logs(A, B)", preSql: ["truncate table logs"], postSql: ["insert into logs_copy select * from logs"]),
             ]
         }
@@ -28,10 +29,14 @@ import Testing
     /// Each request gets its own stamp: a token is valid once, and two requests signed in
     /// the same millisecond for the same visitor and dataset would carry the same token.
     static let sequence = Counter()
-    static func signed(type: String, ds: String, visitor: String = "alice", key: String = key, update: String? = nil,
-                       stamp: Int64 = Int64(Date().timeIntervalSince1970 * 1000) + sequence.next()) -> String {
-        var fields = ["visitor": visitor, "type": type, "stamp": String(stamp), "ds": ds,
-                      "token": Crypto.hex(Crypto.sha1(Array("\(key)\(stamp)\(visitor)\(type)".utf8)))]
+    static func signed(
+        type: String, ds: String, visitor: String = "alice", key: String = key, update: String? = nil,
+        stamp: Int64 = Int64(Date().timeIntervalSince1970 * 1000) + sequence.next()
+    ) -> String {
+        var fields = [
+            "visitor": visitor, "type": type, "stamp": String(stamp), "ds": ds,
+            "token": Crypto.hex(Crypto.sha1(Array("\(key)\(stamp)\(visitor)\(type)".utf8))),
+        ]
         if let update { fields["update"] = update }
         return form(fields)
     }
@@ -47,18 +52,23 @@ import Testing
     @Test func pushAddsThenUpdatesByKey() async throws {
         let gateway = try Self.gateway()
         try await TestServer.with(gateway) { server in
-            let first = try await push(server, Self.signed(type: "123", ds: #"[["region","amount","units","day","note"],["东区",10.5,3,"2026-11-01","x"],["west","7",2,"2026/11/02",null]]"#))
+            let first = try await push(
+                server,
+                Self.signed(type: "123", ds: #"[["region","amount","units","day","note"],["东区",10.5,3,"2026-11-01","x"],["west","7",2,"2026/11/02",null]]"#))
             #expect(first.status == 200)
             #expect(first.text == #"{"status":200,"msg":"success"}"#)
-            #expect(try rows(gateway, "SELECT region, amount, units, day, note FROM sales ORDER BY day") == [
-                [.text("东区"), .double(10.5), .int(3), .text("2026-11-01"), .text("x")],
-                [.text("west"), .double(7), .int(2), .text("2026-11-02"), .null],
-            ])
-            let update = try await push(server, Self.signed(type: "123", ds: #"[["region","day","amount"],["west","2026-11-02",8],["north","2026-11-03",1]]"#, update: "1"))
+            #expect(
+                try rows(gateway, "SELECT region, amount, units, day, note FROM sales ORDER BY day") == [
+                    [.text("东区"), .double(10.5), .int(3), .text("2026-11-01"), .text("x")],
+                    [.text("west"), .double(7), .int(2), .text("2026-11-02"), .null],
+                ])
+            let update = try await push(
+                server, Self.signed(type: "123", ds: #"[["region","day","amount"],["west","2026-11-02",8],["north","2026-11-03",1]]"#, update: "1"))
             #expect(update.status == 200)
-            #expect(try rows(gateway, "SELECT region, amount, units FROM sales ORDER BY day") == [
-                [.text("东区"), .double(10.5), .int(3)], [.text("west"), .double(8), .int(2)], [.text("north"), .double(1), .null],
-            ])
+            #expect(
+                try rows(gateway, "SELECT region, amount, units FROM sales ORDER BY day") == [
+                    [.text("东区"), .double(10.5), .int(3)], [.text("west"), .double(8), .int(2)], [.text("north"), .double(1), .null],
+                ])
         }
     }
 
@@ -70,14 +80,26 @@ import Testing
             let old = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
             let cases: [(String, Int, String)] = [
                 (Self.signed(type: "123", ds: "[[\"region\"]]", key: "wrong"), 401, "token does not match SHA1(key + stamp + visitor + type)"),
-                (Self.signed(type: "123", ds: "[[\"region\"]]", stamp: old), 401, "stamp is more than 300 seconds away from the server's clock; make a new token"),
+                (
+                    Self.signed(type: "123", ds: "[[\"region\"]]", stamp: old), 401,
+                    "stamp is more than 300 seconds away from the server's clock; make a new token"
+                ),
                 (Self.signed(type: "nope", ds: "[[\"A\"]]"), 404, "unknown dataset 'nope'"),
                 (Self.signed(type: "123", ds: "[[\"region\"]]", visitor: "bob", key: "bobkey"), 403, "visitor 'bob' may not write dataset '123'"),
-                (Self.signed(type: "123", ds: #"[["region","colour"],["a","red"]]"#), 400, "header column 'colour' is not a column of sales (region, amount, units, day, note)"),
+                (
+                    Self.signed(type: "123", ds: #"[["region","colour"],["a","red"]]"#), 400,
+                    "header column 'colour' is not a column of sales (region, amount, units, day, note)"
+                ),
                 (Self.signed(type: "123", ds: #"[["region","day"],["b","2026-01-02"],["c"]]"#), 400, "row 2 has 1 cells, the header has 2"),
-                (Self.signed(type: "123", ds: #"[["region","day","amount"],["b","2026-01-02",1],["c","2026-01-03","lots"]]"#), 400, "row 2, column 'amount': 'lots' is not a number"),
+                (
+                    Self.signed(type: "123", ds: #"[["region","day","amount"],["b","2026-01-02",1],["c","2026-01-03","lots"]]"#), 400,
+                    "row 2, column 'amount': 'lots' is not a number"
+                ),
                 (Self.signed(type: "123", ds: #"[["region","day"],["b","2026-02-30"]]"#), 400, "row 1, column 'day': '2026-02-30' is not a date (YYYY-MM-DD)"),
-                (Self.signed(type: "123", ds: #"[["region","day"],["z","2026-01-09"],["a","2026-01-01"]]"#), 400, "row 2: duplicate key or constraint violated (UNIQUE constraint failed: sales.region, sales.day)"),
+                (
+                    Self.signed(type: "123", ds: #"[["region","day"],["z","2026-01-09"],["a","2026-01-01"]]"#), 400,
+                    "row 2: duplicate key or constraint violated (UNIQUE constraint failed: sales.region, sales.day)"
+                ),
                 (Self.signed(type: "123", ds: #"[["region","day"],["b","#), 400, "ds is not a valid 2-D JSON array: ds ends in the middle of row 1"),
                 (Self.signed(type: "123", ds: #"[["amount"],[1]]"#, update: "1"), 400, "update=1 needs the key column 'region' in the header"),
                 (Self.signed(type: "123", ds: #"[["region"]]"#, update: "2"), 400, "update must be 0 (add rows) or 1 (update rows by key, add the rest)"),
@@ -105,7 +127,10 @@ import Testing
             let hundred = (1...100).map { ("r\($0)", $0) }
             let pushed = try await push(server, Self.signed(type: "123", ds: ds(hundred)))
             #expect(pushed.status == 200)
-            #expect(try rows(gateway, "SELECT count(*), sum(amount), min(region), max(amount) FROM sales") == [[.int(100), .double(5050), .text("r1"), .double(100)]])
+            #expect(
+                try rows(gateway, "SELECT count(*), sum(amount), min(region), max(amount) FROM sales") == [
+                    [.int(100), .double(5050), .text("r1"), .double(100)]
+                ])
 
             // Row 70 repeats row 5's key, inside the third block.
             var clash = (1...100).map { ("s\($0)", $0) }
@@ -200,29 +225,29 @@ import Testing
             // The seed's post_data(), verbatim but for the URL; the seed leaves time and
             // json to the surrounding script.
             try """
-                import time, json
-                def post_data():
-                    import requests
-                    import hashlib
-                    url='\(server.base)/echart/dataset_api/'
-                    visitor = 'xxx'
-                    key = 'xxxxxx'
-                    chart_type = 123
-                    ContentType="application/x-www-form-urlencoded"
-                    stamp = int(time.time() * 1000)
-                    token = hashlib.sha1(f"{key}{stamp}{visitor}{chart_type}".encode('utf-8')).hexdigest()
-                    ds= json.dumps([["A", "B"],["a1", "b1"],["a2", "b2"]])
-                    data={
-                    "visitor": visitor,
-                    "token": token,
-                    "stamp": stamp,
-                    "type": chart_type,
-                    "ds": ds
-                    }
-                    res = requests.post(url, data=data, headers={'Content-Type': ContentType})
-                    print(res.json())
-                post_data()
-                """.write(toFile: script, atomically: true, encoding: .utf8)
+            import time, json
+            def post_data():
+                import requests
+                import hashlib
+                url='\(server.base)/echart/dataset_api/'
+                visitor = 'xxx'
+                key = 'xxxxxx'
+                chart_type = 123
+                ContentType="application/x-www-form-urlencoded"
+                stamp = int(time.time() * 1000)
+                token = hashlib.sha1(f"{key}{stamp}{visitor}{chart_type}".encode('utf-8')).hexdigest()
+                ds= json.dumps([["A", "B"],["a1", "b1"],["a2", "b2"]])
+                data={
+                "visitor": visitor,
+                "token": token,
+                "stamp": stamp,
+                "type": chart_type,
+                "ds": ds
+                }
+                res = requests.post(url, data=data, headers={'Content-Type': ContentType})
+                print(res.json())
+            post_data()
+            """.write(toFile: script, atomically: true, encoding: .utf8)
             let result = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["python3", script]) }
             #expect(result.status == 0, "\(result.output)")
             #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "{'status': 200, 'msg': 'success'}")
@@ -234,7 +259,11 @@ import Testing
 final class Counter: @unchecked Sendable {  // guarded by lock
     private let lock = NSLock()
     private var value: Int64 = 0
-    func next() -> Int64 { lock.withLock { value += 1; return value } }
+    func next() -> Int64 {
+        lock.withLock {
+            value += 1; return value
+        }
+    }
 }
 
 @Suite struct DatasetAdminTests {
@@ -244,13 +273,15 @@ final class Counter: @unchecked Sendable {  // guarded by lock
         let admin = try String(contentsOfFile: gateway.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
         try await TestServer.with(gateway) { server in
-            let created = try await server.request(.PUT, "/admin/datasets/orders", headers: auth,
-                                                   body: #"{"table": "orders(id integer, total decimal)", "keys": ["id"]}"#)
+            let created = try await server.request(
+                .PUT, "/admin/datasets/orders", headers: auth,
+                body: #"{"table": "orders(id integer, total decimal)", "keys": ["id"]}"#)
             #expect(created.status == 200, "\(created.text)")
             #expect((created.json["data"] as? [String: Any])?["source"] as? String == "admin")
             let bad = try await server.request(.PUT, "/admin/datasets/x", headers: auth, body: #"{"table": "x(a; drop table y)"}"#)
             #expect(bad.status == 400)
-            #expect((bad.json["error"] as? [String: Any])?["message"] as? String
+            #expect(
+                (bad.json["error"] as? [String: Any])?["message"] as? String
                     == "dataset 'x': column 'a; drop table y' must be a name and an optional type")
             let missing = try await server.request(.PUT, "/admin/datasets/y", headers: auth, body: #"{"keys": []}"#)
             #expect((missing.json["error"] as? [String: Any])?["message"] as? String == "missing required field 'table'")
@@ -281,19 +312,25 @@ final class Counter: @unchecked Sendable {  // guarded by lock
         try await TestServer.with(gateway) { server in
             let big = Self.rows(40_000)
             #expect(big.utf8.count > RowRelayThreshold.value)
-            let ok = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                              body: DatasetPushTests.signed(type: "123", ds: big))
+            let ok = try await server.request(
+                .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: DatasetPushTests.signed(type: "123", ds: big))
             #expect(ok.status == 200, "\(ok.text)")
             let db = try SQLiteConnection(path: gateway.datasetTables.path)
-            #expect(try db.query("SELECT count(*), sum(units), min(region), max(amount) FROM sales") == [[.int(40_000), .int(799_980_000), .text("r0"), .double(9999.75)]])
+            #expect(
+                try db.query("SELECT count(*), sum(units), min(region), max(amount) FROM sales") == [
+                    [.int(40_000), .int(799_980_000), .text("r0"), .double(9999.75)]
+                ])
 
-            let failing = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                   body: DatasetPushTests.signed(type: "123", ds: Self.rows(40_000, badAt: 30_001, prefix: "s")))
+            let failing = try await server.request(
+                .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: DatasetPushTests.signed(type: "123", ds: Self.rows(40_000, badAt: 30_001, prefix: "s")))
             #expect(failing.status == 400)
             #expect(failing.json["msg"] as? String == "row 30002, column 'amount': 'lots' is not a number")
             let broken = String(Self.rows(40_000, prefix: "t").dropLast(40))
-            let parse = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                 body: DatasetPushTests.signed(type: "123", ds: broken))
+            let parse = try await server.request(
+                .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: DatasetPushTests.signed(type: "123", ds: broken))
             #expect(parse.status == 400)
             #expect((parse.json["msg"] as? String)?.hasPrefix("ds is not a valid 2-D JSON array") == true)
             #expect(try db.query("SELECT count(*) FROM sales") == [[.int(40_000)]])

@@ -24,7 +24,9 @@ import Testing
         let pool = DedicatedThreads(name: "test", limit: 1)
         let ran = Ran()
         let stuck = DispatchSemaphore(value: 0)
-        let a = pool.submit { ran.add("a started"); stuck.wait(); ran.add("a") }
+        let a = pool.submit {
+            ran.add("a started"); stuck.wait(); ran.add("a")
+        }
         pool.submit { ran.add("b") }
         #expect(await Self.eventually { ran.all == ["a started"] && pool.running == 1 && pool.queued == 1 })
         pool.abandon(a)
@@ -39,7 +41,9 @@ import Testing
         let pool = DedicatedThreads(name: "test", limit: 1)
         let ran = Ran()
         let gate = DispatchSemaphore(value: 0)
-        pool.submit { gate.wait(); ran.add("a") }
+        pool.submit {
+            gate.wait(); ran.add("a")
+        }
         let b = pool.submit { ran.add("b") }
         pool.submit { ran.add("c") }
         pool.abandon(b)

@@ -55,15 +55,17 @@ import Testing
         let dir = TestSupport.temporaryDirectory("doc-swift")
         try Self.block(after: "## The same in Swift, with PluginKit", fence: "swift").write(toFile: "\(dir)/Plugin.swift", atomically: true, encoding: .utf8)
         let products = TestSupport.productsDirectory
-        let result = try TestSupport.run("/usr/bin/env", [
-            "swiftc", "-typecheck", "-parse-as-library", "-I", "\(products)/Modules",
-            "-Xcc", "-fmodule-map-file=\(products)/PluginABI.build/module.modulemap", "-Xcc", "-I", "-Xcc", TestSupport.abiInclude,
-            "-Xcc", "-fmodule-map-file=\(TestSupport.packageRoot.path)/Sources/CZlib/module.modulemap",
-            // PluginKit's C parts (SwiftPM passes these to a package that depends on it).
-            "-Xcc", "-fmodule-map-file=\(products)/CFastDeflate.build/module.modulemap",
-            "-Xcc", "-fmodule-map-file=\(products)/CLinuxExtras.build/module.modulemap",
-            "\(dir)/Plugin.swift",
-        ])
+        let result = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "swiftc", "-typecheck", "-parse-as-library", "-I", "\(products)/Modules",
+                "-Xcc", "-fmodule-map-file=\(products)/PluginABI.build/module.modulemap", "-Xcc", "-I", "-Xcc", TestSupport.abiInclude,
+                "-Xcc", "-fmodule-map-file=\(TestSupport.packageRoot.path)/Sources/CZlib/module.modulemap",
+                // PluginKit's C parts (SwiftPM passes these to a package that depends on it).
+                "-Xcc", "-fmodule-map-file=\(products)/CFastDeflate.build/module.modulemap",
+                "-Xcc", "-fmodule-map-file=\(products)/CLinuxExtras.build/module.modulemap",
+                "\(dir)/Plugin.swift",
+            ])
         #expect(result.status == 0, "\(result.output)")
     }
 }

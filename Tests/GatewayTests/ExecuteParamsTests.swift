@@ -12,8 +12,9 @@ import Testing
     static let seedWorkers = #"{"params": {"batch_size": 500, "parallel_workers": 4}}"#
 
     static func execute(_ server: TestServer, _ token: String, _ flow: Int, body: String) async throws -> (Int, [String: Any]) {
-        let reply = try await server.request(.POST, "/api/data-flow/execute-dataflow/\(flow)",
-                                             headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(token)")], body: body)
+        let reply = try await server.request(
+            .POST, "/api/data-flow/execute-dataflow/\(flow)",
+            headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(token)")], body: body)
         return (reply.status, reply.json)
     }
 
@@ -27,18 +28,23 @@ import Testing
         try DataflowTests.fillOrders(gateway, count: 1_200)
         try await TestServer.with(gateway) { server in
             let target: [String: Any] = ["type": "export", "format": "csv"]
-            let dataset = try await HardeningRound2Tests.flow(server, token, name: "from a dataset", config: ["source": ["type": "dataset", "id": "orders"], "target": target])
-            let sql = try await HardeningRound2Tests.flow(server, token, name: "from SQL",
-                                                          config: ["source": ["type": "sql", "query": "SELECT o_id, day FROM orders WHERE day >= :start_date"], "target": target])
-            let plugin = try await HardeningRound2Tests.flow(server, token, name: "from a plugin",
-                                                             config: ["source": ["type": "plugin", "plugin": "example.sequence", "config": ["rows": 1_200]], "target": target])
+            let dataset = try await HardeningRound2Tests.flow(
+                server, token, name: "from a dataset", config: ["source": ["type": "dataset", "id": "orders"], "target": target])
+            let sql = try await HardeningRound2Tests.flow(
+                server, token, name: "from SQL",
+                config: ["source": ["type": "sql", "query": "SELECT o_id, day FROM orders WHERE day >= :start_date"], "target": target])
+            let plugin = try await HardeningRound2Tests.flow(
+                server, token, name: "from a plugin",
+                config: ["source": ["type": "plugin", "plugin": "example.sequence", "config": ["rows": 1_200]], "target": target])
             for flow in [dataset, sql, plugin] {
                 for body in [Self.seedDates, Self.seedWorkers] {
                     let started = try await Self.execute(server, token, flow, body: body)
                     #expect(started.0 == 200 && (started.1["data"] as? [String: Any])?["status"] != nil, "\(started)")
                     let ended = try await DataflowTests.waitForEnd(server, flow: flow, token: token)
                     #expect(ended["status"] as? String == "completed", "flow \(flow) with \(body): \(ended)")
-                    #expect(ended["params"] as? [String: AnyHashable] == (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["params"] as? [String: AnyHashable])
+                    #expect(
+                        ended["params"] as? [String: AnyHashable] == (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["params"]
+                            as? [String: AnyHashable])
                 }
             }
             // What each run did with them, in its log.
@@ -70,10 +76,17 @@ import Testing
             let missing = try await Self.execute(server, token, flow, body: #"{"params": {}}"#)
             #expect(missing.0 == 400 && missing.1["message"] as? String == "参数错误: params.since is required by this dataflow (config.params)", "\(missing)")
             let unknown = try await Self.execute(server, token, flow, body: #"{"params": {"since": "2026-11-01", "regoin": "west"}}"#)
-            #expect(unknown.0 == 400 && unknown.1["message"] as? String == "参数错误: params 'regoin' are not parameters of this dataflow (config.params declares region, since)", "\(unknown)")
+            #expect(
+                unknown.0 == 400
+                    && unknown.1["message"] as? String == "参数错误: params 'regoin' are not parameters of this dataflow (config.params declares region, since)",
+                "\(unknown)")
             let badOption = try await Self.execute(server, token, flow, body: #"{"params": {"since": "x", "batch_size": "many"}}"#)
-            #expect(badOption.0 == 400 && badOption.1["message"] as? String == "参数错误: params.batch_size must be a whole number from 1 to 1000000", "\(badOption)")
-            #expect(try await DataflowTests.call(server, .GET, "/get-dataflow-status/\(flow)", token: token).1["data"].map { ($0 as? [String: Any])?["status"] is NSNull } == true)
+            #expect(
+                badOption.0 == 400 && badOption.1["message"] as? String == "参数错误: params.batch_size must be a whole number from 1 to 1000000", "\(badOption)")
+            #expect(
+                try await DataflowTests.call(server, .GET, "/get-dataflow-status/\(flow)", token: token).1["data"].map {
+                    ($0 as? [String: Any])?["status"] is NSNull
+                } == true)
             // region defaults to east (a column: it filters); since is no column: recorded.
             let ok = try await Self.execute(server, token, flow, body: #"{"params": {"since": "2026-11-01", "batch_size": 5}}"#)
             #expect(ok.0 == 200, "\(ok)")
@@ -81,7 +94,8 @@ import Testing
             #expect(ended["status"] as? String == "completed" && ended["rows_written"] as? Int == 10, "\(ended)")
             let bad: [String: Any] = ["name": "bad", "description": "d", "config": ["params": ["x": ["requried": true]]]]
             let refused = try await DataflowTests.call(server, .POST, "/add-dataflow", token: token, body: bad)
-            #expect(refused.0 == 400 && refused.1["message"] as? String == "参数错误: config.params.x: unknown key 'requried' (use required, default)", "\(refused)")
+            #expect(
+                refused.0 == 400 && refused.1["message"] as? String == "参数错误: config.params.x: unknown key 'requried' (use required, default)", "\(refused)")
         }
     }
 
@@ -90,12 +104,17 @@ import Testing
     @Test func anIncrementalPluginHonoursTheWindowAndForceRefresh() async throws {
         try await JushuitanTests.withMock { base in
             let (gateway, token) = try DataflowTests.gateway { config in
-                config.datasources = ["jst": DatasourceDefinition(plugin: "jushuitan", config: try! JSONDecoder().decode(JSONValue.self, from: Data(JushuitanTests.config(base).utf8)))]
+                config.datasources = [
+                    "jst": DatasourceDefinition(
+                        plugin: "jushuitan", config: try! JSONDecoder().decode(JSONValue.self, from: Data(JushuitanTests.config(base).utf8)))
+                ]
             }
             try await TestServer.with(gateway) { server in
-                let flow = try await HardeningRound2Tests.flow(server, token, name: "orders", config: [
-                    "source": ["type": "datasource", "id": "jst"], "target": ["type": "export", "format": "csv"],
-                ])
+                let flow = try await HardeningRound2Tests.flow(
+                    server, token, name: "orders",
+                    config: [
+                        "source": ["type": "datasource", "id": "jst"], "target": ["type": "export", "format": "csv"],
+                    ])
                 func run(_ body: String) async throws -> Int {
                     let started = try await Self.execute(server, token, flow, body: body)
                     #expect(started.0 == 200, "\(started)")

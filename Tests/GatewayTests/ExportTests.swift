@@ -37,7 +37,9 @@ import Testing
             #expect(reply.text.contains(#""data":[{"ID":"编号","Name":"姓名","Age":"年龄"},{"ID":400,"Name":"Demo","Age":15}"#))
             let data = try #require(reply.json["data"] as? [String: Any])
             #expect((data["data"] as? [Any])?.count == 101)  // header + the last, partial page
-            #expect(reply.text.hasSuffix(#""pagetag":{"page":3,"limit":200,"total":500,"total_page":3}},"request_id":"\#(reply.headers.first(name: "x-request-id") ?? "")"}"#))
+            #expect(
+                reply.text.hasSuffix(
+                    #""pagetag":{"page":3,"limit":200,"total":500,"total_page":3}},"request_id":"\#(reply.headers.first(name: "x-request-id") ?? "")"}"#))
             let tag = try #require(data["pagetag"] as? [String: Int])
             #expect(tag == ["page": 3, "limit": 200, "total": 500, "total_page": 3])
             #expect(try await server.request(.GET, "/demo/page?limit=0").status == 400)
@@ -48,8 +50,10 @@ import Testing
         let (gateway, token) = try Self.gateway()
         try await TestServer.with(gateway) { server in
             let sourceRaw = #"[{"name":"姓名","age":"年龄"},{"name":"李雷","age":17},{"name":"韩梅梅","age":16}]"#
-            let body: [String: Any] = ["timestamp": 1625106207, "ext_type": "XLSX", "title": "请求直接携带数据导出", "user_id": "1231",
-                                       "callback": "", "source_raw": sourceRaw]
+            let body: [String: Any] = [
+                "timestamp": 1625106207, "ext_type": "XLSX", "title": "请求直接携带数据导出", "user_id": "1231",
+                "callback": "", "source_raw": sourceRaw,
+            ]
             let created = try await Self.post(server, "/v1/export/raw", body, token: token)
             #expect(created.status == 200, "\(created.text)")
             #expect(created.json["errcode"] as? Int == 0)
@@ -74,14 +78,20 @@ import Testing
             #expect(download.headers.first(name: "content-disposition")?.contains("filename*=UTF-8''%E8%AF%B7") == true)
             let zipPath = TestSupport.temporaryDirectory("dl") + "/x.zip"
             try Data(download.body).write(to: URL(fileURLWithPath: zipPath))
-            let check = try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                import zipfile, io, openpyxl, sys
-                z = zipfile.ZipFile(sys.argv[1])
-                names = z.namelist()
-                ws = openpyxl.load_workbook(io.BytesIO(z.read(names[0]))).active
-                print(names, list(ws.iter_rows(values_only=True)))
-                """, zipPath])
-            #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let check = try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    """
+                    import zipfile, io, openpyxl, sys
+                    z = zipfile.ZipFile(sys.argv[1])
+                    names = z.namelist()
+                    ws = openpyxl.load_workbook(io.BytesIO(z.read(names[0]))).active
+                    print(names, list(ws.iter_rows(values_only=True)))
+                    """, zipPath,
+                ])
+            #expect(
+                check.output.trimmingCharacters(in: .whitespacesAndNewlines)
                     == "['请求直接携带数据导出.xlsx'] [('姓名', '年龄'), ('李雷', 17), ('韩梅梅', 16)]", "\(check.output)")
 
             let history = try await server.request(.GET, "/v1/export/history?uid=1231", headers: [("Authorization", "Bearer \(token)")])
@@ -94,9 +104,11 @@ import Testing
     @Test func csvExportAndRequestErrors() async throws {
         let (gateway, token) = try Self.gateway()
         try await TestServer.with(gateway) { server in
-            let created = try await Self.post(server, "/v1/export/raw", [
-                "ext_type": "csv", "title": "a/b", "user_id": "u", "source_raw": #"[{"k":"Key","v":"Value"},{"k":"x,y","v":1.5},{"k":"q\"q"}]"#,
-            ], token: token)
+            let created = try await Self.post(
+                server, "/v1/export/raw",
+                [
+                    "ext_type": "csv", "title": "a/b", "user_id": "u", "source_raw": #"[{"k":"Key","v":"Value"},{"k":"x,y","v":1.5},{"k":"q\"q"}]"#,
+                ], token: token)
             let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String)
             let done = try await Self.waitForEnd(server, key: key, token: token)
             #expect(done["status"] as? Int == 2)
@@ -104,8 +116,12 @@ import Testing
             let download = try await server.request(.GET, "/v1/down/\(key).zip", headers: [("Authorization", "Bearer \(token)")])
             let zipPath = TestSupport.temporaryDirectory("dl") + "/x.zip"
             try Data(download.body).write(to: URL(fileURLWithPath: zipPath))
-            let check = try TestSupport.run("/usr/bin/env", ["python3", "-c",
-                "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); n=z.namelist()[0]; print(n); print(repr(z.read(n).decode('utf-8-sig')))", zipPath])
+            let check = try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); n=z.namelist()[0]; print(n); print(repr(z.read(n).decode('utf-8-sig')))", zipPath,
+                ])
             #expect(check.output == "a_b.csv\n'Key,Value\\r\\n\"x,y\",1.5\\r\\n\"q\"\"q\",\\r\\n'\n", "\(check.output)")
 
             let cases: [([String: Any], Int, String)] = [
@@ -113,8 +129,10 @@ import Testing
                 (["user_id": "u", "source_raw": "[]"], 400, "source_raw must be a JSON array whose first element is the header"),
                 (["user_id": "u", "ext_type": "PDF", "source_raw": #"[{"a":"A"}]"#], 400, "ext_type 'PDF' is not available (use one of CSV, XLSX)"),
                 (["source_raw": #"[{"a":"A"}]"#], 400, "missing field 'user_id'"),
-                (["user_id": "u", "callback": "http://example.com/hook", "source_raw": #"[{"a":"A"}]"#], 400,
-                 "callback: host 'example.com' is not in the allow-list (http.allowHosts / GATEWAY_HTTP_ALLOW_HOSTS)"),
+                (
+                    ["user_id": "u", "callback": "http://example.com/hook", "source_raw": #"[{"a":"A"}]"#], 400,
+                    "callback: host 'example.com' is not in the allow-list (http.allowHosts / GATEWAY_HTTP_ALLOW_HOSTS)"
+                ),
                 (["user_id": "u"], 400, "missing required field 'source_raw'"),
             ]
             for (body, status, message) in cases {
@@ -130,9 +148,11 @@ import Testing
             #expect(traversal.status == 404)
             // The first 1,000 rows set the types; row 1,001 does not fit.
             let numbers = (1...1000).map { #"{"n":\#($0)}"# }.joined(separator: ",")
-            let mixed = try await Self.post(server, "/v1/export/raw", [
-                "user_id": "u", "source_raw": #"[{"n":"N"},\#(numbers),{"n":"one"}]"#,
-            ], token: token)
+            let mixed = try await Self.post(
+                server, "/v1/export/raw",
+                [
+                    "user_id": "u", "source_raw": #"[{"n":"N"},\#(numbers),{"n":"one"}]"#,
+                ], token: token)
             let failedKey = try #require((mixed.json["data"] as? [String: Any])?["hash_key"] as? String)
             let failed = try await Self.waitForEnd(server, key: failedKey, token: token)
             #expect(failed["status"] as? Int == 3)
@@ -147,9 +167,11 @@ import Testing
         let (_, bob) = try gateway.tokens.create(name: "bob", scopes: ["export"])
         let (_, admin) = try gateway.tokens.create(name: "ops", scopes: ["admin"])
         try await TestServer.with(gateway) { server in
-            let created = try await Self.post(server, "/v1/export/raw", [
-                "ext_type": "CSV", "title": "private", "user_id": "1231", "source_raw": #"[{"a":"A"},{"a":"secret row"}]"#,
-            ], token: alice)
+            let created = try await Self.post(
+                server, "/v1/export/raw",
+                [
+                    "ext_type": "CSV", "title": "private", "user_id": "1231", "source_raw": #"[{"a":"A"},{"a":"secret row"}]"#,
+                ], token: alice)
             let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String)
             let detail = try await Self.waitForEnd(server, key: key, token: alice)
             let link = try #require(detail["down_url"] as? String)
@@ -163,9 +185,11 @@ import Testing
             #expect(try await get("/v1/down/\(key).zip", bob).status == 404)
             #expect(try await server.request(.GET, "/v1/down/\(key).zip").status == 403)
             // The same request from Bob is a task of his own, not Alice's key.
-            let his = try await Self.post(server, "/v1/export/raw", [
-                "ext_type": "CSV", "title": "private", "user_id": "1231", "source_raw": #"[{"a":"A"},{"a":"secret row"}]"#,
-            ], token: bob)
+            let his = try await Self.post(
+                server, "/v1/export/raw",
+                [
+                    "ext_type": "CSV", "title": "private", "user_id": "1231", "source_raw": #"[{"a":"A"},{"a":"secret row"}]"#,
+                ], token: bob)
             #expect((his.json["data"] as? [String: Any])?["hash_key"] as? String != key)
             // Alice, the signed link, and an admin do.
             #expect(try await get("/v1/export/detail?key=\(key)", alice).status == 200)
@@ -182,10 +206,12 @@ import Testing
     @Test func upstreamSecretsStayOutOfTheStore() async throws {
         let (gateway, token) = try Self.gateway()
         try await TestServer.with(gateway) { server in
-            let created = try await Self.post(server, "/v1/export/http", [
-                "user_id": "u", "ext_type": "CSV",
-                "source_http": ["url": "\(server.base)/demo/page", "header": ["Authorization": "Bearer upstream-s3cret"], "param": ["limit": 100]],
-            ], token: token)
+            let created = try await Self.post(
+                server, "/v1/export/http",
+                [
+                    "user_id": "u", "ext_type": "CSV",
+                    "source_http": ["url": "\(server.base)/demo/page", "header": ["Authorization": "Bearer upstream-s3cret"], "param": ["limit": 100]],
+                ], token: token)
             let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String, "\(created.text)")
             #expect(try await Self.waitForEnd(server, key: key, token: token)["status"] as? Int == 2)
         }

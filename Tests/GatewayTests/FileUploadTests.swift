@@ -44,11 +44,12 @@ import Testing
             #expect(reply["result"] as? String == "success")
             let message = try #require(reply["data"] as? String)
             #expect(message.hasPrefix("imported 3 rows from ") && message.hasSuffix("-people_list.csv into dataset 'people'"))
-            #expect(try rows(gateway) == [
-                [.text("Li"), .null, .text("2026-02-03")],
-                [.text("Wang, Fang"), .int(31), .text("2026-01-02")],
-                [.text("say \"hi\""), .int(7), .null],
-            ])
+            #expect(
+                try rows(gateway) == [
+                    [.text("Li"), .null, .text("2026-02-03")],
+                    [.text("Wang, Fang"), .int(31), .text("2026-01-02")],
+                    [.text("say \"hi\""), .int(7), .null],
+                ])
             // The file was kept; re-process it by name (update=1 so the keys match again).
             let stored = String(message.split(separator: " ")[4])
             #expect(FileManager.default.fileExists(atPath: gateway.uploads.path(of: stored, dataset: "people")))
@@ -148,8 +149,12 @@ import Testing
     func rawUpload(_ server: TestServer, _ mode: String) async throws -> String {
         let base = server.base
         return try await TestSupport.onThread {
-            try TestSupport.run("/usr/bin/env", ["python3", "\(TestSupport.fixtures)/raw_upload.py",
-                                                 "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", mode])
+            try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", "\(TestSupport.fixtures)/raw_upload.py",
+                    "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", mode,
+                ])
         }.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -194,9 +199,13 @@ import Testing
     @Test(arguments: [true, false])
     func mailCredentialsTravelOnlyOverTLS(serverOffersTLS: Bool) async throws {
         let work = TestSupport.temporaryDirectory("smtptls")
-        let made = try TestSupport.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                                                        "-keyout", "\(work)/key.pem", "-out", "\(work)/cert.pem", "-subj", "/CN=localhost",
-                                                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        let made = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-keyout", "\(work)/key.pem", "-out", "\(work)/cert.pem", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ])
         #expect(made.status == 0, "\(made.output)")
         let tls = serverOffersTLS ? ["\(work)/cert.pem", "\(work)/key.pem"] : []
         let (sink, stdin) = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"] + tls)
@@ -225,7 +234,9 @@ import Testing
             if serverOffersTLS {
                 #expect(message.hasSuffix("; result mailed to ops@example.com"), "\(message)")
             } else {
-                #expect(message.hasSuffix("failed: the SMTP server 127.0.0.1:\(port ?? 0) offers no STARTTLS; credentials are never sent over a plain connection"), "\(message)")
+                #expect(
+                    message.hasSuffix("failed: the SMTP server 127.0.0.1:\(port ?? 0) offers no STARTTLS; credentials are never sent over a plain connection"),
+                    "\(message)")
             }
         }
         if serverOffersTLS {

@@ -116,8 +116,9 @@ import Testing
         config.dataflows.requireToken = false
         let gateway = try Gateway(config: config, logger: log.logger)
         try await TestServer.with(gateway) { server in
-            let flow = try await Self.flow(server, "", name: "on a full disk",
-                                           config: ["source": ["type": "sql", "query": Self.endless], "target": ["type": "export", "format": "csv"], "timeout": 1])
+            let flow = try await Self.flow(
+                server, "", name: "on a full disk",
+                config: ["source": ["type": "sql", "query": Self.endless], "target": ["type": "export", "format": "csv"], "timeout": 1])
             let started = try await Self.execute(server, "", flow)
             #expect(started.0 == 200)
             try gateway.sqliteStore.withConnection { try $0.execute("PRAGMA query_only = 1") }
@@ -169,8 +170,9 @@ import Testing
         try await TestServer.with(gateway) { server in
             let target: [String: Any] = ["type": "export", "format": "csv"]
             let child = try await Self.flow(server, token, name: "slow child", config: ["source": ["type": "sql", "query": Self.endless], "target": target])
-            let parent = try await Self.flow(server, token, name: "parent", config: ["source": ["type": "sql", "query": "SELECT 1 AS n"], "target": target],
-                                             children: [child])
+            let parent = try await Self.flow(
+                server, token, name: "parent", config: ["source": ["type": "sql", "query": "SELECT 1 AS n"], "target": target],
+                children: [child])
             // The child running on its own: the parent's step cannot start, the child cannot go.
             let alone = try await Self.execute(server, token, child)
             let childExecution = (alone.1["data"] as? [String: Any])?["execution_id"] as? String ?? ""
@@ -178,9 +180,11 @@ import Testing
             #expect(deleted.0 == 409 && (deleted.1["message"] as? String ?? "").contains("cancel-execution/\(childExecution)"), "\(deleted)")
             _ = try await Self.execute(server, token, parent)
             let parentRun = try await DataflowTests.waitForEnd(server, flow: parent, token: token)
-            #expect(parentRun["status"] as? String == "failed"
-                    && parentRun["error_message"] as? String == "child \(child) 'slow child': the flow is already running as \(childExecution): a flow runs once at a time",
-                    "\(parentRun)")
+            #expect(
+                parentRun["status"] as? String == "failed"
+                    && parentRun["error_message"] as? String
+                        == "child \(child) 'slow child': the flow is already running as \(childExecution): a flow runs once at a time",
+                "\(parentRun)")
             try await Self.cancel(server, token, childExecution)
             _ = try await DataflowTests.waitForEnd(server, flow: child, token: token)
 
@@ -212,12 +216,18 @@ import Testing
         let (gateway, token) = try DataflowTests.gateway()
         try await TestServer.with(gateway) { server in
             let big = String(repeating: "x", count: Dataflow.maxConfigBytes)
-            let refused = try await DataflowTests.call(server, .POST, "/add-dataflow", token: token,
-                                                       body: ["name": "big", "description": "d", "config": ["source": ["type": "sql", "query": "SELECT 1 AS n"], "note": big]])
-            #expect(refused.0 == 400 && refused.1["message"] as? String == "参数错误: config is larger than \(Dataflow.maxConfigBytes) bytes of JSON", "\(refused.1["message"] ?? "")")
-            let flow = try await Self.flow(server, token, name: "small", config: ["source": ["type": "sql", "query": "SELECT 1 AS n"], "target": ["type": "export", "format": "csv"]])
+            let refused = try await DataflowTests.call(
+                server, .POST, "/add-dataflow", token: token,
+                body: ["name": "big", "description": "d", "config": ["source": ["type": "sql", "query": "SELECT 1 AS n"], "note": big]])
+            #expect(
+                refused.0 == 400 && refused.1["message"] as? String == "参数错误: config is larger than \(Dataflow.maxConfigBytes) bytes of JSON",
+                "\(refused.1["message"] ?? "")")
+            let flow = try await Self.flow(
+                server, token, name: "small", config: ["source": ["type": "sql", "query": "SELECT 1 AS n"], "target": ["type": "export", "format": "csv"]])
             let tooMany = try await Self.execute(server, token, flow, params: ["x": String(repeating: "y", count: Dataflow.maxParamsBytes)])
-            #expect(tooMany.0 == 400 && tooMany.1["message"] as? String == "参数错误: params is larger than \(Dataflow.maxParamsBytes) bytes of JSON", "\(tooMany.1["message"] ?? "")")
+            #expect(
+                tooMany.0 == 400 && tooMany.1["message"] as? String == "参数错误: params is larger than \(Dataflow.maxParamsBytes) bytes of JSON",
+                "\(tooMany.1["message"] ?? "")")
         }
     }
 
@@ -227,8 +237,9 @@ import Testing
         let (gateway, _) = try DataflowTests.gateway()
         let flows = gateway.dataflows
         let config = #"{"source":{"type":"sql","query":"SELECT 1 AS n"},"target":{"type":"export","format":"csv"},"schedule":"*/5 * * * *","timezone":"UTC"}"#
-        let flow = try gateway.store.insertDataflow(.init(name: "every 5", description: "d", status: "active", createdBy: "t", config: config, childrenIds: []),
-                                                    enNameBase: "every_5")
+        let flow = try gateway.store.insertDataflow(
+            .init(name: "every 5", description: "d", status: "active", createdBy: "t", config: config, childrenIds: []),
+            enNameBase: "every_5")
         let t0 = Date(timeIntervalSince1970: 1_764_547_200)  // 00:00 UTC
         flows.runSchedules(now: t0)
         #expect(flows.schedules.withLock { $0[flow.id]?.next } == t0.addingTimeInterval(300))
@@ -251,7 +262,11 @@ import Testing
         let gateway = try TestSupport.gateway(pluginDirs: [dir]) { $0.dataflows.requireToken = false }
         try await TestServer.with(gateway) { server in
             let config: [String: Any] = [
-                "source": ["type": "sql", "query": "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10) SELECT n AS id, CASE WHEN n % 4 = 0 THEN -n ELSE n END AS qty FROM c"],
+                "source": [
+                    "type": "sql",
+                    "query":
+                        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10) SELECT n AS id, CASE WHEN n % 4 = 0 THEN -n ELSE n END AS qty FROM c",
+                ],
                 "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": "\(dir)/out.tsv"]],
                 "batch_size": 3,
             ]
@@ -274,17 +289,20 @@ import Testing
         let (gateway, token) = try DataflowTests.gateway()
         try DataflowTests.fillOrders(gateway, count: 30)
         try await TestServer.with(gateway) { server in
-            let named = try await DataflowTests.call(server, .POST, "/add-dataflow", token: token,
-                                                     body: ["name": "visible\u{0}hidden", "description": "d"])
+            let named = try await DataflowTests.call(
+                server, .POST, "/add-dataflow", token: token,
+                body: ["name": "visible\u{0}hidden", "description": "d"])
             #expect(named.0 == 400 && named.1["message"] as? String == "参数错误: name must not contain a NUL character (U+0000)", "\(named)")
             let query = try gateway.tokens.create(name: "q", scopes: ["query"]).secret
-            let filtered = try await server.request(.POST, "/api/v1/dataset/orders/query?token=\(query)",
-                                                    headers: [("Content-Type", "application/json")],
-                                                    body: #"{"format": "json", "DatasetParameters": {"region": "north\u0000' OR '1'='1"}}"#)
+            let filtered = try await server.request(
+                .POST, "/api/v1/dataset/orders/query?token=\(query)",
+                headers: [("Content-Type", "application/json")],
+                body: #"{"format": "json", "DatasetParameters": {"region": "north\u0000' OR '1'='1"}}"#)
             #expect(filtered.status == 200 && filtered.text == "[]", "\(filtered.status) \(filtered.text.prefix(200))")
             // A `$name` key of a POST body is a parameter, as in the query string.
-            let north = try await server.request(.POST, "/api/v1/dataset/orders/query?token=\(query)", headers: [("Content-Type", "application/json")],
-                                                 body: #"{"$region": "north"}"#)
+            let north = try await server.request(
+                .POST, "/api/v1/dataset/orders/query?token=\(query)", headers: [("Content-Type", "application/json")],
+                body: #"{"$region": "north"}"#)
             let rows = (try? JSONSerialization.jsonObject(with: Data(north.body))) as? [[String: Any]] ?? []
             #expect(rows.count == 10 && rows.allSatisfy { $0["region"] as? String == "north" }, "\(north.text.prefix(200))")
         }
@@ -300,8 +318,10 @@ import Testing
         _ = try gateway.datasets.define("secrets", DatasetDefinition(table: "secrets(v text)"))
         try await TestServer.with(gateway) { server in
             func define(_ sql: String) async throws -> (Int, String) {
-                let model: [String: Any] = ["tables": ["orders": ["dataset": "orders"]], "dimensions": ["a": ["sql": sql, "type": "text"]],
-                                            "measures": ["n": ["aggregate": "count", "table": "orders"]]]
+                let model: [String: Any] = [
+                    "tables": ["orders": ["dataset": "orders"]], "dimensions": ["a": ["sql": sql, "type": "text"]],
+                    "measures": ["n": ["aggregate": "count", "table": "orders"]],
+                ]
                 let body = String(decoding: try JSONSerialization.data(withJSONObject: model), as: UTF8.self)
                 let reply = try await server.request(.PUT, "/admin/datamodels/probe", headers: [("Authorization", "Bearer \(admin)")], body: body)
                 return (reply.status, reply.text)
@@ -324,8 +344,9 @@ import Testing
         try await TestServer.with(gateway) { server in
             func define(_ columns: Int) async throws -> TestServer.Reply {
                 let table = "wide(" + (0..<columns).map { "c\($0) integer" }.joined(separator: ", ") + ")"
-                return try await server.request(.PUT, "/admin/datasets/wide\(columns)", headers: [("Authorization", "Bearer \(admin)")],
-                                                body: #"{"table": "\#(table)"}"#)
+                return try await server.request(
+                    .PUT, "/admin/datasets/wide\(columns)", headers: [("Authorization", "Bearer \(admin)")],
+                    body: #"{"table": "\#(table)"}"#)
             }
             let wide = try await define(2_001)
             #expect(wide.status == 400 && wide.text.contains("2001 columns is more than the 2000 a table of the store can hold"), "\(wide.text.prefix(300))")

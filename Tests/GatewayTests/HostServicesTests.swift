@@ -79,7 +79,7 @@ import Testing
         try hostA.setSharedState("token:app", Array("t1".utf8))
         #expect(try hostB.sharedState("token:app") == Array("t1".utf8))
         #expect(try hostOther.sharedState("token:app") == nil)  // another plugin's is its own
-        #expect(try hostB.state("token:app") == nil)           // and instance state stays apart
+        #expect(try hostB.state("token:app") == nil)  // and instance state stays apart
 
         // The lock: B waits while A holds it, and times out.
         try hostA.withSharedLock("refresh") {

@@ -29,7 +29,8 @@ import Testing
         defer { gateway.stop() }
         let pid = gateway.process.processIdentifier
         let before = Self.memory(pid)
-        let output = try await Self.run("""
+        let output = try await Self.run(
+            """
             import concurrent.futures, sys, urllib.request
             base = sys.argv[1]
             def bomb(kind):
@@ -63,7 +64,8 @@ import Testing
             let wide = "SELECT " + (0..<5).map { "zeroblob(16000000) AS c\($0)" }.joined(separator: ", ")
             let reply = try await server.request(.GET, ResourceLimitTests.storeQuery(wide, token: token))
             #expect(reply.status == 400)
-            #expect((reply.json["error"] as? [String: Any])?["message"] as? String
+            #expect(
+                (reply.json["error"] as? [String: Any])?["message"] as? String
                     == "row 1 of the result is larger than 67108864 bytes; select fewer or smaller columns")
         }
         let process = try GatewayProcess()
@@ -74,8 +76,10 @@ import Testing
         }
         let tall = String(created.output.split(separator: "\n").last ?? "")
         let before = Self.memory(process.process.processIdentifier)
-        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 32) SELECT zeroblob(16000000) AS a, zeroblob(16000000) AS b, zeroblob(16000000) AS d FROM c"
-        let got = try await Self.run("""
+        let sql =
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 32) SELECT zeroblob(16000000) AS a, zeroblob(16000000) AS b, zeroblob(16000000) AS d FROM c"
+        let got = try await Self.run(
+            """
             import sys, urllib.request, urllib.parse
             url = sys.argv[1] + "/api/v1/datasource/store/query?format=arrow&token=" + sys.argv[2] + "&query=" + urllib.parse.quote(sys.argv[3])
             r = urllib.request.urlopen(url, timeout=300)
@@ -101,11 +105,15 @@ import Testing
             let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT x, randomblob(500) AS b FROM c ORDER BY random()"
             let reply = try await server.request(.GET, ResourceLimitTests.storeQuery(sql, token: token))
             #expect(reply.status == 400, "\(reply.text.prefix(200))")
-            #expect((reply.json["error"] as? [String: Any])?["message"] as? String
+            #expect(
+                (reply.json["error"] as? [String: Any])?["message"] as? String
                     == "the query needs more temporary space than limits.maxTempBytes allows (a large sort?)")
             // A sort that fits still works.
-            let small = try await server.request(.GET, ResourceLimitTests.storeQuery(
-                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT count(*) AS n FROM (SELECT x FROM c ORDER BY random())", token: token))
+            let small = try await server.request(
+                .GET,
+                ResourceLimitTests.storeQuery(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT count(*) AS n FROM (SELECT x FROM c ORDER BY random())",
+                    token: token))
             #expect(small.text == #"[{"n":1000}]"#)
         }
     }
@@ -115,7 +123,8 @@ import Testing
     @Test func oneAddressCannotTakeEveryConnection() async throws {
         let (gateway, _) = try ResourceLimitTests.gateway { $0.server.maxConnectionsPerAddress = 10 }
         try await TestServer.with(gateway) { server in
-            let output = try await Self.run("""
+            let output = try await Self.run(
+                """
                 import socket, sys, time, urllib.request
                 port = int(sys.argv[1])
                 held, refused = [], 0
@@ -151,7 +160,8 @@ import Testing
     @Test func malformedAndOversizedBodiesAreTheClientsErrors() async throws {
         let (gateway, _) = try ResourceLimitTests.gateway { $0.server.maxBodyBytes = 1 << 20 }
         try await TestServer.with(gateway) { server in
-            let output = try await Self.run("""
+            let output = try await Self.run(
+                """
                 import socket, sys
                 port = int(sys.argv[1])
                 def ask(raw):
@@ -178,9 +188,11 @@ import Testing
             }
             try await TestServer.with(gateway) { server in
                 // A slow crawl takes the one slot (300 ms a page, 500 pages: a minute).
-                let slow = try await ExportTests.post(server, "/v1/export/http", [
-                    "user_id": "1", "ext_type": "CSV", "source_http": ["url": "http://127.0.0.1:\(port)/slow", "param": ["limit": 10, "total": 5000]],
-                ], token: token)
+                let slow = try await ExportTests.post(
+                    server, "/v1/export/http",
+                    [
+                        "user_id": "1", "ext_type": "CSV", "source_http": ["url": "http://127.0.0.1:\(port)/slow", "param": ["limit": 10, "total": 5000]],
+                    ], token: token)
                 #expect(slow.status == 200)
                 let raw: (Int) -> [String: Any] = { n in
                     ["user_id": "1", "ext_type": "CSV", "timestamp": n, "source_raw": #"[{"a":"A"},{"a":1}]"#]

@@ -9,12 +9,16 @@ import Testing
         try await TestSupport.withHelperServer("page_server.py", [String(latencyMs)]) { try await body("http://127.0.0.1:\($0)") }
     }
 
-    static func start(_ server: TestServer, token: String, url: String, title: String = "t", callback: String = "",
-                      limit: Int = 20, method: String = "GET") async throws -> String {
-        let reply = try await ExportTests.post(server, "/v1/export/http", [
-            "timestamp": Int(Date().timeIntervalSince1970 * 1000), "ext_type": "XLSX", "title": title, "user_id": "u1",
-            "callback": callback, "source_http": ["url": url, "method": method, "header": ["X-Trace": "1"], "param": ["limit": limit]],
-        ], token: token)
+    static func start(
+        _ server: TestServer, token: String, url: String, title: String = "t", callback: String = "",
+        limit: Int = 20, method: String = "GET"
+    ) async throws -> String {
+        let reply = try await ExportTests.post(
+            server, "/v1/export/http",
+            [
+                "timestamp": Int(Date().timeIntervalSince1970 * 1000), "ext_type": "XLSX", "title": title, "user_id": "u1",
+                "callback": callback, "source_http": ["url": url, "method": method, "header": ["X-Trace": "1"], "param": ["limit": limit]],
+            ], token: token)
         return try #require((reply.json["data"] as? [String: Any])?["hash_key"] as? String, "\(reply.text)")
     }
 
@@ -45,11 +49,14 @@ import Testing
                     if logs.contains(where: { $0.hasPrefix("callback attempt 3") }) { break }
                     try await Task.sleep(for: .milliseconds(50))
                 }
-                #expect(logs.filter { $0.hasPrefix("callback attempt") } == [
-                    "callback attempt 1: HTTP 500", "callback attempt 2: HTTP 500", "callback attempt 3: HTTP 200",
-                ])
+                #expect(
+                    logs.filter { $0.hasPrefix("callback attempt") } == [
+                        "callback attempt 1: HTTP 500", "callback attempt 2: HTTP 500", "callback attempt 3: HTTP 200",
+                    ])
                 let received = try await TestSupport.onThread {
-                    try TestSupport.run("/usr/bin/env", ["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())", "\(pages)/callback/log"])
+                    try TestSupport.run(
+                        "/usr/bin/env",
+                        ["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())", "\(pages)/callback/log"])
                 }
                 #expect(received.output.contains(#""hash_key": "\#(key)""#) && received.output.contains(#""status": 2"#), "\(received.output)")
             }
@@ -65,13 +72,18 @@ import Testing
                 #expect(detail["status"] as? Int == 2, "\(detail)")
                 let task = try #require(try gateway.store.task(hashKey: key))
                 let file = try #require(gateway.exports.downloadPath(task))
-                let check = try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                    import zipfile, io, openpyxl, sys
-                    z = zipfile.ZipFile(sys.argv[1])
-                    ws = openpyxl.load_workbook(io.BytesIO(z.read(z.namelist()[0])), read_only=True).active
-                    ids = [r[0] for r in ws.iter_rows(min_row=2, values_only=True)]
-                    print(len(ids), ids == list(range(500)))
-                    """, file])
+                let check = try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "-c",
+                        """
+                        import zipfile, io, openpyxl, sys
+                        z = zipfile.ZipFile(sys.argv[1])
+                        ws = openpyxl.load_workbook(io.BytesIO(z.read(z.namelist()[0])), read_only=True).active
+                        ids = [r[0] for r in ws.iter_rows(min_row=2, values_only=True)]
+                        print(len(ids), ids == list(range(500)))
+                        """, file,
+                    ])
                 #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "500 True", "\(check.output)")
             }
         }
@@ -107,7 +119,9 @@ import Testing
                 // The crawl stopped: a few more in-flight pages at most, not the other ninety.
                 try await Task.sleep(for: .milliseconds(700))
                 let stats = try await TestSupport.onThread {
-                    try TestSupport.run("/usr/bin/env", ["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())", "\(pages)/stats"])
+                    try TestSupport.run(
+                        "/usr/bin/env",
+                        ["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())", "\(pages)/stats"])
                 }
                 let requests = (try? JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Int])?["requests"] ?? 999
                 #expect(requests < 30, "\(stats.output)")
@@ -120,15 +134,18 @@ import Testing
     @Test func refusedURLsAndRestartRecovery() async throws {
         let (gateway, token) = try ExportTests.gateway()
         try await TestServer.with(gateway) { server in
-            let reply = try await ExportTests.post(server, "/v1/export/http", [
-                "user_id": "u", "source_http": ["url": "http://10.0.0.1/pages"],
-            ], token: token)
+            let reply = try await ExportTests.post(
+                server, "/v1/export/http",
+                [
+                    "user_id": "u", "source_http": ["url": "http://10.0.0.1/pages"],
+                ], token: token)
             #expect(reply.status == 400)
             #expect(reply.json["msg"] as? String == "source_http.url: host '10.0.0.1' is not in the allow-list (http.allowHosts / GATEWAY_HTTP_ALLOW_HOSTS)")
         }
         // A task a crashed process left "processing": the next start ends it with the reason.
-        let task = try gateway.store.insertTask(hashKey: String(repeating: "a", count: 32), requestHash: "h", owner: "", userId: "u", title: "t",
-                                                extType: "XLSX", sourceType: "http", request: "{}", callback: "")
+        let task = try gateway.store.insertTask(
+            hashKey: String(repeating: "a", count: 32), requestHash: "h", owner: "", userId: "u", title: "t",
+            extType: "XLSX", sourceType: "http", request: "{}", callback: "")
         var config = gateway.config
         config.plugins.directories = ["/nonexistent"]
         let restarted = try Gateway(config: config, logger: gateway.logger)
@@ -153,9 +170,13 @@ import Testing
             let admin = gateway.adminToken
             let base = gateway.base
             let created = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["curl", "-s", "-H", "Authorization: Bearer \(admin)", "-d",
-                    #"{"user_id":"u1","ext_type":"CSV","callback":"\#(pages)/callback","source_http":{"url":"\#(pages)/slow","param":{"limit":10,"total":5000}}}"#,
-                    "\(base)/v1/export/http"])
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "curl", "-s", "-H", "Authorization: Bearer \(admin)", "-d",
+                        #"{"user_id":"u1","ext_type":"CSV","callback":"\#(pages)/callback","source_http":{"url":"\#(pages)/slow","param":{"limit":10,"total":5000}}}"#,
+                        "\(base)/v1/export/http",
+                    ])
             }
             let key = try #require(created.output.firstMatch(of: /"hash_key":"([0-9a-f]{32})"/)?.1, "\(created.output)")
             try await Task.sleep(for: .seconds(1))

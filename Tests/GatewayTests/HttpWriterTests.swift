@@ -8,11 +8,15 @@ import Testing
 @Suite struct HttpWriterTests {
     /// Off the cooperative threads, which the in-process gateway's handlers need.
     static func platform(_ port: Int, _ path: String, post: [String: Any]? = nil) async throws -> Any? {
-        let arguments = try ["python3", "-c", """
-            import urllib.request, sys
-            data = sys.argv[2].encode() if len(sys.argv) > 2 else None
-            print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data)).read().decode())
-            """, "http://127.0.0.1:\(port)\(path)"] + (post.map { [String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self)] } ?? [])
+        let arguments =
+            try [
+                "python3", "-c",
+                """
+                import urllib.request, sys
+                data = sys.argv[2].encode() if len(sys.argv) > 2 else None
+                print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data)).read().decode())
+                """, "http://127.0.0.1:\(port)\(path)",
+            ] + (post.map { [String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self)] } ?? [])
         let result = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", arguments) }
         return try? JSONSerialization.jsonObject(with: Data(result.output.utf8))
     }
@@ -41,17 +45,25 @@ import Testing
         try await JushuitanTests.withMock { base in
             try await TestSupport.withHelperServer("platform_mock.py") { port in
                 let (gateway, _) = try DataflowTests.gateway(requireToken: false)
-                let connector = try JSONSerialization.jsonObject(with: Data(JushuitanTests.config(base).replacingOccurrences(
-                    of: #","end":"2026-11-20 00:00:00""#, with: #","lag_seconds":0"#).utf8))
+                let connector = try JSONSerialization.jsonObject(
+                    with: Data(
+                        JushuitanTests.config(base).replacingOccurrences(
+                            of: #","end":"2026-11-20 00:00:00""#, with: #","lag_seconds":0"#
+                        ).utf8))
                 let config: [String: Any] = [
                     "source": ["type": "plugin", "plugin": "jushuitan", "config": connector],
-                    "transforms": [["select": ["o_id", "so_id", "modified", "pay_amount", "shop.name"]], ["rename": ["shop.name": "shop"]],
-                                   ["cast": ["pay_amount": "real"]]],
-                    "target": ["type": "plugin", "plugin": "http.writer",
-                               "config": Self.writer(port, ["batch_size": 50, "rows_per_second": 100, "id_check": "o_id"])],
+                    "transforms": [
+                        ["select": ["o_id", "so_id", "modified", "pay_amount", "shop.name"]], ["rename": ["shop.name": "shop"]],
+                        ["cast": ["pay_amount": "real"]],
+                    ],
+                    "target": [
+                        "type": "plugin", "plugin": "http.writer",
+                        "config": Self.writer(port, ["batch_size": 50, "rows_per_second": 100, "id_check": "o_id"]),
+                    ],
                 ]
                 try await TestServer.with(gateway) { server in
-                    let created = try await DataflowTests.call(server, .POST, "/add-dataflow", token: nil, body: ["name": "聚水潭订单写入集成平台", "description": "seed 003", "config": config])
+                    let created = try await DataflowTests.call(
+                        server, .POST, "/add-dataflow", token: nil, body: ["name": "聚水潭订单写入集成平台", "description": "seed 003", "config": config])
                     let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
                     func run() async throws -> [String: Any] {
                         _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
@@ -109,10 +121,17 @@ import Testing
     @Test func refusedRowsRetriesAndAuthFailures() async throws {
         try await TestSupport.withHelperServer("platform_mock.py") { port in
             let (gateway, _) = try DataflowTests.gateway(requireToken: false)
-            let source: [String: Any] = ["type": "sql", "query": "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 25) SELECT n AS o_id, CASE WHEN n % 10 = 0 THEN -n ELSE n * 1.5 END AS pay_amount FROM c"]
+            let source: [String: Any] = [
+                "type": "sql",
+                "query":
+                    "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 25) SELECT n AS o_id, CASE WHEN n % 10 = 0 THEN -n ELSE n * 1.5 END AS pay_amount FROM c",
+            ]
             try await TestServer.with(gateway) { server in
                 func flow(_ name: String, _ writer: [String: Any]) async throws -> Int {
-                    let body: [String: Any] = ["name": name, "description": "d", "config": ["source": source, "target": ["type": "plugin", "plugin": "http.writer", "config": writer]]]
+                    let body: [String: Any] = [
+                        "name": name, "description": "d",
+                        "config": ["source": source, "target": ["type": "plugin", "plugin": "http.writer", "config": writer]],
+                    ]
                     let created = try await DataflowTests.call(server, .POST, "/add-dataflow", token: nil, body: body)
                     return try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
                 }
@@ -128,12 +147,14 @@ import Testing
                 #expect(rows.count == 23 && !rows.contains { ($0["pay_amount"] as? Double ?? 0) < 0 })
                 let lines = try await Self.logs(server, id)
                 #expect(lines.contains { $0.contains("row 9 refused by 'http.writer': pay_amount -10 is negative") }, "\(lines)")
-                #expect(lines.filter { $0.contains("HTTP 503, retrying") }.count == 2 && lines.contains { $0.contains("HTTP 429, retrying in 1.0 s") }, "\(lines)")
+                #expect(
+                    lines.filter { $0.contains("HTTP 503, retrying") }.count == 2 && lines.contains { $0.contains("HTTP 429, retrying in 1.0 s") }, "\(lines)")
 
                 var badToken = Self.writer(port)
                 badToken["secret_headers"] = ["X-Token": "wrong"]
                 let refused = try await run(try await flow("bad token", badToken))
-                #expect(refused["status"] as? String == "failed"
+                #expect(
+                    refused["status"] as? String == "failed"
                         && (refused["error_message"] as? String ?? "").hasPrefix("batch 1 (rows 0–24) refused: HTTP 401: "), "\(refused)")
                 // The secret is not in the stored run nor in its log.
                 #expect(!(try await Self.logs(server, id)).joined().contains("secret-1"))

@@ -7,15 +7,24 @@ import Testing
 /// The Jushuitan connector against the protocol's public facts and a strict local mock.
 @Suite(.serialized) struct JushuitanTests {
     @Test func signatureVectors() {
-        #expect(OpenPlatform.sign(["timestamp": "100", "app_key": "app", "charset": "utf-8"], secret: "secret")
+        #expect(
+            OpenPlatform.sign(["timestamp": "100", "app_key": "app", "charset": "utf-8"], secret: "secret")
                 == "706427ca94e342781ac36d501151cb10")
         let secret = "e9c5ca33fecb404b8e6cdbd0ef4a6d25"
-        #expect(OpenPlatform.sign(["app_key": "5b53060f23d84ddf9703056e84fa5a2d", "timestamp": "1639128407",
-                                   "grant_type": "authorization_code", "charset": "utf-8", "code": "123456"], secret: secret)
+        #expect(
+            OpenPlatform.sign(
+                [
+                    "app_key": "5b53060f23d84ddf9703056e84fa5a2d", "timestamp": "1639128407",
+                    "grant_type": "authorization_code", "charset": "utf-8", "code": "123456",
+                ], secret: secret)
                 == "05e3a51e19e0883afd1882ccd309e0b9")
-        #expect(OpenPlatform.sign(["app_key": "5b53060f23d84ddf9703056e84fa5a2d", "timestamp": "1639128407",
-                                   "access_token": "d7b01bf0842a4742a9450e21ffd95f60", "charset": "utf-8", "version": "2",
-                                   "biz": #"{"page_index":"1","page_size":"100","nicks":["老板"]}"#], secret: secret)
+        #expect(
+            OpenPlatform.sign(
+                [
+                    "app_key": "5b53060f23d84ddf9703056e84fa5a2d", "timestamp": "1639128407",
+                    "access_token": "d7b01bf0842a4742a9450e21ffd95f60", "charset": "utf-8", "version": "2",
+                    "biz": #"{"page_index":"1","page_size":"100","nicks":["老板"]}"#,
+                ], secret: secret)
                 == "395f5a78b446be465ac03a02491296c7")
         #expect(MD5.hex([]) == "d41d8cd98f00b204e9800998ecf8427e")
     }
@@ -26,24 +35,32 @@ import Testing
     }
 
     static func mock(_ base: String, _ path: String, post: [String: Any]? = nil) throws -> [String: Any] {
-        let result = try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-            import urllib.request, sys
-            data = sys.argv[2].encode() if len(sys.argv) > 2 else None
-            print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data)).read().decode())
-            """, base + path] + (post.map { [String(decoding: try! JSONSerialization.data(withJSONObject: $0), as: UTF8.self)] } ?? []))
+        let result = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import urllib.request, sys
+                data = sys.argv[2].encode() if len(sys.argv) > 2 else None
+                print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data)).read().decode())
+                """, base + path,
+            ] + (post.map { [String(decoding: try! JSONSerialization.data(withJSONObject: $0), as: UTF8.self)] } ?? []))
         return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
     }
 
-    static func config(_ base: String, start: String = "2026-11-01 00:00:00", end: String = "2026-11-20 00:00:00",
-                       extra: String = "") -> String {
+    static func config(
+        _ base: String, start: String = "2026-11-01 00:00:00", end: String = "2026-11-20 00:00:00",
+        extra: String = ""
+    ) -> String {
         #"{"base_url":"\#(base)","app_key":"app","app_secret":"secret","access_token":"at0","refresh_token":"rt0","orders":{"start":"\#(start)","end":"\#(end)","page_size":20}\#(extra)}"#
     }
 
     /// Reads every row of one run; `finish` commits the cursor as a delivered run does.
     static func run(_ gateway: Gateway, instance: String, config: String, finish: Bool = true) throws -> [[String: String]] {
         let plugin = try #require(gateway.registry.plugin(id: "jushuitan"))
-        let source = try SourceHandle(plugin: plugin, config: config,
-                                      context: InstanceContext(pluginId: plugin.id, instanceName: instance, services: gateway.services))
+        let source = try SourceHandle(
+            plugin: plugin, config: config,
+            context: InstanceContext(pluginId: plugin.id, instanceName: instance, services: gateway.services))
         let stream = try source.read(requestJSON: "{}")
         var rows: [[String: String]] = []
         while let batch = try stream.next() {
@@ -71,8 +88,8 @@ import Testing
             let rows = try await TestSupport.onThread { try Self.run(gateway, instance: "shop", config: Self.config(base)) }
             let seconds = Date().timeIntervalSince(started)
             let ids = rows.compactMap { $0["o_id"] }
-            #expect(ids.count == 230 && Set(ids).count == 230)   // all of them, no duplicates, across 3 windows
-            #expect(rows.first?["shop.name"] == "旗舰店")         // nested objects flattened
+            #expect(ids.count == 230 && Set(ids).count == 230)  // all of them, no duplicates, across 3 windows
+            #expect(rows.first?["shop.name"] == "旗舰店")  // nested objects flattened
             let stats = try Self.mock(base, "/stats")
             let refreshes = stats["refreshes"] as? Int ?? 0
             #expect(refreshes >= 1)
@@ -86,7 +103,9 @@ import Testing
             for (i, t) in paced.enumerated() where i >= 5 { #expect(t - paced[i - 5] >= 1.0, "6 calls paced within a second") }
             let calls = (stats["calls"] as? [Double] ?? []).sorted()
             for (i, t) in calls.enumerated() where i >= 5 { #expect(t - calls[i - 5] >= 0.5) }
-            print("jushuitan: \(calls.count) calls in \(String(format: "%.2f", seconds)) s = \(String(format: "%.2f", Double(calls.count) / seconds)) calls/s, \(refreshes) refreshes")
+            print(
+                "jushuitan: \(calls.count) calls in \(String(format: "%.2f", seconds)) s = \(String(format: "%.2f", Double(calls.count) / seconds)) calls/s, \(refreshes) refreshes"
+            )
         }
     }
 
@@ -147,8 +166,10 @@ import Testing
     @Test func itemsRowsAndFieldMapping() async throws {
         try await Self.withMock { base in
             let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])
-            let config = Self.config(base, end: "2026-11-02 00:00:00").replacingOccurrences(of: #""page_size":20"#, with: #""page_size":20,"items":true"#)
-                .dropLast() + #","fields":{"select":["o_id","shop.name","items.sku_id","items.qty","pay_amount"],"rename":{"shop.name":"shop","items.qty":"qty"},"types":{"pay_amount":"float64"}}}"#
+            let config =
+                Self.config(base, end: "2026-11-02 00:00:00").replacingOccurrences(of: #""page_size":20"#, with: #""page_size":20,"items":true"#)
+                .dropLast()
+                + #","fields":{"select":["o_id","shop.name","items.sku_id","items.qty","pay_amount"],"rename":{"shop.name":"shop","items.qty":"qty"},"types":{"pay_amount":"float64"}}}"#
             let rows = try await TestSupport.onThread { try Self.run(gateway, instance: "items", config: String(config)) }
             // 13 orders on Nov 1, with 1 to 3 items each.
             let expected = (0..<13).map { 1 + $0 % 3 }.reduce(0, +)
@@ -160,8 +181,12 @@ import Testing
     @Test func usableAsAQueryDatasourceAndThroughVerify() async throws {
         try await Self.withMock { base in
             let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
-                config.datasources = ["jst": DatasourceDefinition(plugin: "jushuitan", config: try! JSONDecoder().decode(
-                    JSONValue.self, from: Data(Self.config(base, end: "2026-11-02 00:00:00").utf8)))]
+                config.datasources = [
+                    "jst": DatasourceDefinition(
+                        plugin: "jushuitan",
+                        config: try! JSONDecoder().decode(
+                            JSONValue.self, from: Data(Self.config(base, end: "2026-11-02 00:00:00").utf8)))
+                ]
             }
             let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
             try await TestServer.with(gateway) { server in
@@ -170,8 +195,12 @@ import Testing
                 let rows = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Any]])
                 #expect(rows.map { $0["o_id"] as? Int } == [1000, 1001, 1002, 1003, 1004])
             }
-            let verify = try TestSupport.run(try TestSupport.product("gateway"), ["plugins", "verify", "--data-dir",
-                TestSupport.temporaryDirectory("v"), try TestSupport.product("libJushuitanConnector.so")])
+            let verify = try TestSupport.run(
+                try TestSupport.product("gateway"),
+                [
+                    "plugins", "verify", "--data-dir",
+                    TestSupport.temporaryDirectory("v"), try TestSupport.product("libJushuitanConnector.so"),
+                ])
             #expect(verify.status == 0, "\(verify.output)")
         }
     }

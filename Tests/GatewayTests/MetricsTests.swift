@@ -15,8 +15,12 @@ import Testing
         let (_, scraper) = try gateway.tokens.create(name: "prometheus", scopes: ["metrics"])
         try await TestServer.with(gateway) { server in
             #expect(try await server.request(.GET, "/api/v1/datasource/ten/query?token=\(reader)").status == 200)
-            let created = try await ExportTests.post(server, "/v1/export/raw", ["ext_type": "csv", "user_id": "u",
-                                                                               "source_raw": #"[{"a":"A"},{"a":1}]"#], token: reader)
+            let created = try await ExportTests.post(
+                server, "/v1/export/raw",
+                [
+                    "ext_type": "csv", "user_id": "u",
+                    "source_raw": #"[{"a":"A"},{"a":1}]"#,
+                ], token: reader)
             let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String)
             _ = try await ExportTests.waitForEnd(server, key: key, token: reader)
 
@@ -48,10 +52,15 @@ import Testing
         let process = try GatewayProcess(logFile: log)
         let token = process.adminToken
         // A real client (curl), with the token in the query string as seed clients send it.
-        let reply = try TestSupport.run("/usr/bin/env", ["curl", "-s", "-D", "-", "-o", "/dev/null",
-                                                         "\(process.base)/api/v1/datasource/store/query?token=\(token)&query=select%201"])
+        let reply = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "curl", "-s", "-D", "-", "-o", "/dev/null",
+                "\(process.base)/api/v1/datasource/store/query?token=\(token)&query=select%201",
+            ])
         process.stop()
-        let id = reply.output.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-request-id:") }
+        let id =
+            reply.output.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-request-id:") }
             .map { $0.dropFirst("x-request-id:".count).trimmingCharacters(in: .whitespaces) } ?? ""
         #expect(reply.output.hasPrefix("HTTP/1.1 200") && !id.isEmpty, "\(reply.output)")
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")

@@ -12,8 +12,9 @@ import Testing
 @Suite(.serialized) struct MisbehavingPluginTests {
     static func gateway(_ define: String?, _ configure: (inout GatewayConfig) -> Void = { _ in }) throws -> (Gateway, String) {
         let dir = TestSupport.temporaryDirectory("misbehaving")
-        try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(dir)/fixture.so",
-                                      defines: define.map { [$0] } ?? [])
+        try TestSupport.compilePlugin(
+            source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(dir)/fixture.so",
+            defines: define.map { [$0] } ?? [])
         // The products folder holds the Arrow format plugin.
         let gateway = try TestSupport.gateway(pluginDirs: [dir, TestSupport.productsDirectory]) { config in
             config.datasources = ["bad": DatasourceDefinition(plugin: "fixture.good", config: .object(["rows": .number(10)]))]
@@ -43,7 +44,9 @@ import Testing
             for format in ["json", "arrow"] {
                 let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)&format=\(format)")
                 #expect(reply.status == 500, "\(reply.status) \(reply.text.prefix(300))")
-                #expect(reply.text.contains("source plugin 'fixture.good' produced data the gateway cannot read: invalid Arrow data: \(message)"), "\(reply.text.prefix(400))")
+                #expect(
+                    reply.text.contains("source plugin 'fixture.good' produced data the gateway cannot read: invalid Arrow data: \(message)"),
+                    "\(reply.text.prefix(400))")
             }
             #expect(try await Self.datasetQuery(server, token) == 200)
         }
@@ -65,8 +68,9 @@ import Testing
             buffers[0] = nil
             buffers[1] = UnsafeRawPointer(offsets)
             buffers[2] = UnsafeRawPointer(data)
-            var array = ArrowArray(length: length, null_count: nullCount, offset: 0, n_buffers: 3, n_children: children, buffers: buffers,
-                                   children: nil, dictionary: nil, release: { $0?.pointee.release = nil }, private_data: nil)
+            var array = ArrowArray(
+                length: length, null_count: nullCount, offset: 0, n_buffers: 3, n_children: children, buffers: buffers,
+                children: nil, dictionary: nil, release: { $0?.pointee.release = nil }, private_data: nil)
             _ = try withUnsafePointer(to: &array) { try ColumnView(field: field, array: $0, expectedLength: Int(length)) }
         }
         try check(length: 3, offsets: [0, 2, 5, 8])
@@ -87,7 +91,10 @@ import Testing
         let gateway = try TestSupport.gateway(pluginDirs: [dir, TestSupport.productsDirectory]) { $0.dataflows.requireToken = false }
         let entry = try #require(gateway.registry.all.first { $0.path.hasSuffix("/json.so") })
         guard case .refused(let reason) = entry.status else { Issue.record("loaded: \(entry.status)"); return }
-        #expect(reason == "invalid descriptor: format.name 'json' is the gateway's built-in JSON writer: a plugin's format by that name could never be chosen; give it another name")
+        #expect(
+            reason
+                == "invalid descriptor: format.name 'json' is the gateway's built-in JSON writer: a plugin's format by that name could never be chosen; give it another name"
+        )
         try await TestServer.with(gateway) { server in
             let config: [String: Any] = ["source": ["type": "sql", "query": "SELECT 1 AS n"], "target": ["type": "plugin", "plugin": "jushuitan"]]
             let flow = try await HardeningRound2Tests.flow(server, "", name: "to a source", config: config)
@@ -130,9 +137,11 @@ import Testing
             let flow = try await HardeningRound2Tests.flow(server, "", name: "deaf", config: config)
             #expect(try await HardeningRound2Tests.execute(server, "", flow).0 == 200)
             let ended = try await DataflowTests.waitForEnd(server, flow: flow, token: "")
-            #expect(ended["status"] as? String == "failed"
-                    && ended["error_message"] as? String == "the run took longer than its timeout of 1 s; a plugin did not return when told to stop, and its thread was abandoned",
-                    "\(ended)")
+            #expect(
+                ended["status"] as? String == "failed"
+                    && ended["error_message"] as? String
+                        == "the run took longer than its timeout of 1 s; a plugin did not return when told to stop, and its thread was abandoned",
+                "\(ended)")
             let again = try await HardeningRound2Tests.execute(server, "", flow)
             #expect(again.0 == 200, "\(again)")
             _ = try await DataflowTests.waitForEnd(server, flow: flow, token: "")

@@ -11,9 +11,10 @@ import Testing
     /// "GET /admin/tokens/{id}" for every operation of the description.
     static func described(_ document: [String: Any]) -> Set<String> {
         let paths = document["paths"] as? [String: [String: Any]] ?? [:]
-        return Set(paths.flatMap { path, item in
-            item.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
-        })
+        return Set(
+            paths.flatMap { path, item in
+                item.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
+            })
     }
 
     static func document() throws -> [String: Any] {

@@ -44,7 +44,9 @@ import Testing
         #expect(registry.plugin(id: "fixture.good")?.path.hasSuffix("/a_good.so") == true)
         #expect(reason(registry, "b_no_entry.so") == "not a gateway plugin: no gw_plugin_init_v1 symbol")
         #expect(reason(registry, "c_major2.so") == "ABI major mismatch: the plugin exports gw_plugin_init_v2 (ABI 2.x), this gateway speaks ABI 1.3")
-        #expect(reason(registry, "d_newer_minor.so") == "built for ABI 1.4, newer than this gateway's 1.3: upgrade the gateway or rebuild the plugin against ABI 1.3")
+        #expect(
+            reason(registry, "d_newer_minor.so")
+                == "built for ABI 1.4, newer than this gateway's 1.3: upgrade the gateway or rebuild the plugin against ABI 1.3")
         #expect(reason(registry, "e_init_fails.so") == "init failed: license file /etc/fixture.lic not found")
         #expect(reason(registry, "f_bad_kind.so") == "invalid descriptor: kinds has unknown bits 0x100")
         #expect(reason(registry, "g_duplicate.so") == "duplicate id 'fixture.good': already provided by \(dir)/a_good.so")
@@ -59,8 +61,9 @@ import Testing
         let gateway = try TestSupport.gateway(pluginDirs: [dir])
         let plugin = try #require(gateway.registry.plugin(id: "fixture.good"))
         let progress = ProgressLog()
-        let context = InstanceContext(pluginId: plugin.id, instanceName: "ds1", services: gateway.services,
-                                      onProgress: { progress.append($0) })
+        let context = InstanceContext(
+            pluginId: plugin.id, instanceName: "ds1", services: gateway.services,
+            onProgress: { progress.append($0) })
         let source = try SourceHandle(plugin: plugin, config: #"{"rows": 10}"#, context: context)
 
         for expectedReads in 1...2 {

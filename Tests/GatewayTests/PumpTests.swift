@@ -72,10 +72,12 @@ struct PumpTests {
         let third = Events()
         var calls = 0
         #expect(throws: InvalidInput.self) {
-            try Pump.run(CountingSource(batches: 3, events: third), into: RecordingSink(events: third), .init(checkStop: {
-                calls += 1
-                if calls == 3 { throw InvalidInput("stopped") }
-            }))
+            try Pump.run(
+                CountingSource(batches: 3, events: third), into: RecordingSink(events: third),
+                .init(checkStop: {
+                    calls += 1
+                    if calls == 3 { throw InvalidInput("stopped") }
+                }))
         }
         #expect(third.list == ["begin", "abort"])
     }
@@ -100,8 +102,9 @@ struct PumpTests {
         let events = Events()
         _ = try Pump.run(CountingSource(batches: 2, events: events), into: DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: .append))
         #expect(throws: InvalidInput.self) {
-            try Pump.run(CountingSource(batches: 3, failAt: 2, events: events),
-                         into: DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: .replace))
+            try Pump.run(
+                CountingSource(batches: 3, failAt: 2, events: events),
+                into: DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: .replace))
         }
         let db = try SQLiteConnection(path: gateway.datasetTables.path)
         #expect(try db.query("SELECT count(*), sum(n) FROM numbers").first == [.int(20), .int(190)])

@@ -7,17 +7,19 @@ import Testing
     static func gateway() throws -> (Gateway, String) {
         let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
             config.datasets = [
-                "sales": DatasetDefinition(table: "sales(region text, amount real, units integer, day date, at timestamp, price decimal, ok bool, note)"),
+                "sales": DatasetDefinition(table: "sales(region text, amount real, units integer, day date, at timestamp, price decimal, ok bool, note)")
             ]
             config.queries = [
-                "by_region": NamedQuery(sql: "SELECT region, sum(units) AS units FROM sales WHERE region IN (SELECT value FROM json_each(:region)) GROUP BY region ORDER BY region",
-                                        parameters: ["region": .init(default: ["east"], multi: true)]),
+                "by_region": NamedQuery(
+                    sql: "SELECT region, sum(units) AS units FROM sales WHERE region IN (SELECT value FROM json_each(:region)) GROUP BY region ORDER BY region",
+                    parameters: ["region": .init(default: ["east"], multi: true)]),
                 "min_units": NamedQuery(sql: "SELECT region FROM sales WHERE units >= :min ORDER BY rowid"),
             ]
             config.datasources = ["demo": DatasourceDefinition(plugin: "example.sequence", config: .object(["rows": .number(30), "batch_size": .number(7)]))]
         }
         let db = try SQLiteConnection(path: gateway.datasetTables.path)
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO sales VALUES ('east', 1.5, 3, '2026-11-01', '2026-11-01 08:30:00.25Z', 12.5, 1, 'x');
             INSERT INTO sales VALUES ('west', 2, 4, '2026-11-02', '2026-11-02 00:00:00+08:00', 0.1, 0, 7);
             INSERT INTO sales VALUES ('east', NULL, 5, NULL, NULL, NULL, NULL, NULL);
@@ -37,7 +39,10 @@ import Testing
             #expect(reply.status == 200)
             #expect(reply.headers.first(name: "content-type") == "application/json; charset=utf-8")
             // `note` has no declared type: its first value is text, so the 7 comes back as "7".
-            #expect(reply.text == #"[{"region":"east","amount":1.5,"units":3,"day":"2026-11-01","at":"2026-11-01T08:30:00.250000Z","price":12.5,"ok":true,"note":"x"},{"region":"west","amount":2,"units":4,"day":"2026-11-02","at":"2026-11-01T16:00:00Z","price":0.1,"ok":false,"note":"7"},{"region":"east","amount":null,"units":5,"day":null,"at":null,"price":null,"ok":null,"note":null}]"#)
+            #expect(
+                reply.text
+                    == #"[{"region":"east","amount":1.5,"units":3,"day":"2026-11-01","at":"2026-11-01T08:30:00.250000Z","price":12.5,"ok":true,"note":"x"},{"region":"west","amount":2,"units":4,"day":"2026-11-02","at":"2026-11-01T16:00:00Z","price":0.1,"ok":false,"note":"7"},{"region":"east","amount":null,"units":5,"day":null,"at":null,"price":null,"ok":null,"note":null}]"#
+            )
 
             let filtered = try await get(server, "/api/v1/dataset/sales/query?$region=west&$region=north&RowLimit=5", token: token)
             #expect(filtered.text.hasPrefix(#"[{"region":"west""#))
@@ -46,7 +51,8 @@ import Testing
 
             let unknown = try await get(server, "/api/v1/dataset/sales/query?$colour=red", token: token)
             #expect(unknown.status == 400)
-            #expect((unknown.json["error"] as? [String: Any])?["message"] as? String
+            #expect(
+                (unknown.json["error"] as? [String: Any])?["message"] as? String
                     == "unknown parameter 'colour': dataset 'sales' filters by its columns (region, amount, units, day, at, price, ok, note)")
         }
     }
@@ -55,11 +61,13 @@ import Testing
         let (gateway, token) = try Self.gateway()
         try await TestServer.with(gateway) { server in
             #expect(try await get(server, "/api/v1/dataset/by_region/query", token: token).text == #"[{"region":"east","units":8}]"#)
-            #expect(try await get(server, "/api/v1/dataset/by_region/query?$region=east&$region=west", token: token).text
+            #expect(
+                try await get(server, "/api/v1/dataset/by_region/query?$region=east&$region=west", token: token).text
                     == #"[{"region":"east","units":8},{"region":"west","units":4}]"#)
             // POST form: comma-separated values, qualified names.
-            let post = try await server.request(.POST, "/api/v1/dataset/by_region/query", headers: [("Authorization", "Bearer \(token)")],
-                                                body: #"{"DatasetParameters": {"by_region.region": "west,east"}, "Format": "Json"}"#)
+            let post = try await server.request(
+                .POST, "/api/v1/dataset/by_region/query", headers: [("Authorization", "Bearer \(token)")],
+                body: #"{"DatasetParameters": {"by_region.region": "west,east"}, "Format": "Json"}"#)
             #expect(post.text == #"[{"region":"east","units":8},{"region":"west","units":4}]"#)
             // An injection attempt is a value, not SQL.
             #expect(try await get(server, "/api/v1/dataset/min_units/query?$min=0%20OR%201=1", token: token).text == "[]")
@@ -74,7 +82,8 @@ import Testing
         let (gateway, token) = try Self.gateway()
         try await TestServer.with(gateway) { server in
             let sql = "select region, count(*) as n from sales group by region order by region"
-            let ok = try await get(server, "/api/v1/datasource/store/query?queryType=sql&query=\(sql.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)", token: token)
+            let ok = try await get(
+                server, "/api/v1/datasource/store/query?queryType=sql&query=\(sql.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)", token: token)
             #expect(ok.text == #"[{"region":"east","n":2},{"region":"west","n":1}]"#)
             let refused = [
                 "delete from sales", "insert into sales (region) values ('x')", "drop table sales",
@@ -82,7 +91,9 @@ import Testing
                 "create table t(a)", "update sqlite_master set sql = 1",
             ]
             for bad in refused {
-                let reply = try await get(server, "/api/v1/datasource/store/query?queryType=sql&query=\(bad.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)", token: token)
+                let reply = try await get(
+                    server, "/api/v1/datasource/store/query?queryType=sql&query=\(bad.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)",
+                    token: token)
                 #expect(reply.status == 400, "\(bad)")
             }
             #expect(try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT count(*) FROM sales") == [[.int(3)]])

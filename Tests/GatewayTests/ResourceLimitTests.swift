@@ -53,7 +53,8 @@ import Testing
         try await TestServer.with(gateway) { server in
             let reply = try await server.request(.GET, Self.storeQuery(Self.runaway, token: token))
             #expect(reply.status == 504)
-            #expect((reply.json["error"] as? [String: Any])?["message"] as? String
+            #expect(
+                (reply.json["error"] as? [String: Any])?["message"] as? String
                     == "the query ran longer than 1 s and was stopped (limits.queryTimeoutSeconds)")
             #expect(await Self.eventually { gateway.limiter.running == 0 })
         }
@@ -65,14 +66,19 @@ import Testing
         try await TestServer.with(gateway) { server in
             let port = server.port, path = Self.storeQuery(Self.runaway, token: token)
             let client = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                    import socket, sys, time
-                    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-                    s.sendall(("GET " + sys.argv[2] + " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n").encode())
-                    time.sleep(0.5)
-                    s.close()
-                    print("closed")
-                    """, String(port), path])
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "-c",
+                        """
+                        import socket, sys, time
+                        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                        s.sendall(("GET " + sys.argv[2] + " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n").encode())
+                        time.sleep(0.5)
+                        s.close()
+                        print("closed")
+                        """, String(port), path,
+                    ])
             }
             #expect(client.output.contains("closed"))
             #expect(await Self.eventually { gateway.limiter.running == 0 }, "the query went on for nobody")
@@ -103,8 +109,10 @@ import Testing
             let fourth = try await server.request(.GET, path)
             #expect(fourth.status == 429)
             #expect(fourth.headers.first(name: "retry-after") == "1")
-            #expect((fourth.json["error"] as? [String: Any])?["message"] as? String
-                    == "2 requests of this client are running and 1 are waiting (limits.maxConcurrentPerClient, limits.maxQueuedPerClient); retry when one has finished")
+            #expect(
+                (fourth.json["error"] as? [String: Any])?["message"] as? String
+                    == "2 requests of this client are running and 1 are waiting (limits.maxConcurrentPerClient, limits.maxQueuedPerClient); retry when one has finished"
+            )
             // Another token takes the free slot at once, ahead of the waiting request (which
             // is at its client's share).
             let first = try await server.request(.GET, Self.storeQuery("SELECT 1 AS one", token: other))
@@ -112,7 +120,8 @@ import Testing
             // The waiting request's wait runs out: 503, with when to try again.
             let waited = try await waiting.value
             #expect(waited.status == 503 && waited.headers.first(name: "retry-after") == "1")
-            #expect((waited.json["error"] as? [String: Any])?["message"] as? String
+            #expect(
+                (waited.json["error"] as? [String: Any])?["message"] as? String
                     == "waited 10 s for one of the gateway's 3 request slots (limits.queueTimeoutSeconds); retry in a moment")
             for task in slow { task.cancel() }
             #expect(await Self.eventually { gateway.limiter.running == 0 })
@@ -122,31 +131,38 @@ import Testing
     }
 
     /// A 900 MB value took the server from 42 MB to 2.6 GB.
-    @Test(arguments: ["SELECT zeroblob(900000000) AS z", "SELECT hex(zeroblob(10000000)) AS z",
-                      "SELECT group_concat(hex(zeroblob(1000))) AS z FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT i FROM r)"])
+    @Test(arguments: [
+        "SELECT zeroblob(900000000) AS z", "SELECT hex(zeroblob(10000000)) AS z",
+        "SELECT group_concat(hex(zeroblob(1000))) AS z FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT i FROM r)",
+    ])
     func aHugeValueIsRefusedBeforeItIsBuilt(sql: String) async throws {
         let (gateway, token) = try Self.gateway()
         try await TestServer.with(gateway) { server in
             let reply = try await server.request(.GET, Self.storeQuery(sql, token: token))
             #expect(reply.status == 400)
-            #expect((reply.json["error"] as? [String: Any])?["message"] as? String
+            #expect(
+                (reply.json["error"] as? [String: Any])?["message"] as? String
                     == "the query makes a value larger than 16777216 bytes (limits.maxValueBytes)")
         }
     }
 
     /// fts3_tokenizer() returns a pointer of the process and takes one back: only the
     /// documented functions are allowed.
-    @Test(arguments: ["SELECT fts3_tokenizer('simple') AS p", "SELECT load_extension('/tmp/x.so') AS p",
-                      "SELECT sqlite_compileoption_get(0) AS p"])
+    @Test(arguments: [
+        "SELECT fts3_tokenizer('simple') AS p", "SELECT load_extension('/tmp/x.so') AS p",
+        "SELECT sqlite_compileoption_get(0) AS p",
+    ])
     func functionsOutsideTheAllowListAreRefused(sql: String) async throws {
         let (gateway, token) = try Self.gateway()
         try await TestServer.with(gateway) { server in
             let reply = try await server.request(.GET, Self.storeQuery(sql, token: token))
             #expect(reply.status == 400)
             let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
-            #expect(message.hasPrefix("the function ") && message.hasSuffix("() is not allowed in queries (see docs/api.md for the functions that are)"),
-                    "\(message)")
-            let allowed = try await server.request(.GET, Self.storeQuery("SELECT upper('a') || json_extract('{\"x\":2}', '$.x') || count(*) AS v FROM t", token: token))
+            #expect(
+                message.hasPrefix("the function ") && message.hasSuffix("() is not allowed in queries (see docs/api.md for the functions that are)"),
+                "\(message)")
+            let allowed = try await server.request(
+                .GET, Self.storeQuery("SELECT upper('a') || json_extract('{\"x\":2}', '$.x') || count(*) AS v FROM t", token: token))
             #expect(allowed.text == #"[{"v":"A20"}]"#)
         }
     }
@@ -156,20 +172,27 @@ import Testing
     @Test func aClientThatNeverReadsIsCutOff() async throws {
         let (gateway, token) = try Self.gateway { $0.server.writeStallSeconds = 1 }
         let db = try SQLiteConnection(path: gateway.datasetTables.path)
-        try db.execute("INSERT INTO t SELECT i, printf('%0500d', i) FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 200000) SELECT i FROM r)")
+        try db.execute(
+            "INSERT INTO t SELECT i, printf('%0500d', i) FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 200000) SELECT i FROM r)"
+        )
         try await TestServer.with(gateway) { server in
             let port = server.port
             let path = "/api/v1/dataset/t/query?token=\(token)"
             // The client sleeps 20 s without reading, then leaves: its work must end long before.
             let client = Task {
                 try await TestSupport.onThread {
-                    try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                        import socket, sys, time
-                        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                        s.sendall(("GET " + sys.argv[2] + " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n").encode())
-                        time.sleep(20)
-                        """, String(port), path])
+                    try TestSupport.run(
+                        "/usr/bin/env",
+                        [
+                            "python3", "-c",
+                            """
+                            import socket, sys, time
+                            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                            s.sendall(("GET " + sys.argv[2] + " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n").encode())
+                            time.sleep(20)
+                            """, String(port), path,
+                        ])
                 }
             }
             defer { client.cancel() }
@@ -185,38 +208,43 @@ import Testing
         try await TestServer.with(gateway) { server in
             let port = server.port
             let result = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                    import socket, sys, time
-                    port = int(sys.argv[1])
-                    silent = socket.create_connection(("127.0.0.1", port))
-                    slow = socket.create_connection(("127.0.0.1", port))
-                    start = time.time()
-                    closed = None
-                    for c in b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Pad: " + b"a" * 200:
-                        try:
-                            slow.send(bytes([c]))
-                        except OSError:
-                            closed = time.time() - start
-                            break
-                        time.sleep(0.05)
-                        slow.setblocking(False)
-                        try:
-                            if slow.recv(1) == b"":
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "-c",
+                        """
+                        import socket, sys, time
+                        port = int(sys.argv[1])
+                        silent = socket.create_connection(("127.0.0.1", port))
+                        slow = socket.create_connection(("127.0.0.1", port))
+                        start = time.time()
+                        closed = None
+                        for c in b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Pad: " + b"a" * 200:
+                            try:
+                                slow.send(bytes([c]))
+                            except OSError:
                                 closed = time.time() - start
                                 break
-                        except BlockingIOError:
-                            pass
-                        except OSError:  # a reset is a close too
-                            closed = time.time() - start
-                            break
-                        slow.setblocking(True)
-                    silent.settimeout(10)
-                    try:
-                        silent_closed = silent.recv(1) == b""
-                    except ConnectionResetError:
-                        silent_closed = True
-                    print("slow closed" if closed is not None else "slow open", "silent", "closed" if silent_closed else "open")
-                    """, String(port)])
+                            time.sleep(0.05)
+                            slow.setblocking(False)
+                            try:
+                                if slow.recv(1) == b"":
+                                    closed = time.time() - start
+                                    break
+                            except BlockingIOError:
+                                pass
+                            except OSError:  # a reset is a close too
+                                closed = time.time() - start
+                                break
+                            slow.setblocking(True)
+                        silent.settimeout(10)
+                        try:
+                            silent_closed = silent.recv(1) == b""
+                        except ConnectionResetError:
+                            silent_closed = True
+                        print("slow closed" if closed is not None else "slow open", "silent", "closed" if silent_closed else "open")
+                        """, String(port),
+                    ])
             }
             #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "slow closed silent closed", "\(result.output)")
             #expect(try await server.request(.GET, "/healthz").status == 200)
@@ -234,25 +262,30 @@ import Testing
         let pid = gateway.process.processIdentifier
         let base = gateway.base, port = gateway.port
         let result = try await TestSupport.onThread {
-            try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                import socket, sys, time, urllib.request
-                port, pid = int(sys.argv[1]), sys.argv[2]
-                def cpu():
-                    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-                    return (int(f[11]) + int(f[12])) / 100
-                conns = []
-                for _ in range(400):
-                    try:
-                        conns.append(socket.create_connection(("127.0.0.1", port), timeout=2))
-                    except OSError:
-                        break
-                before = cpu()
-                time.sleep(3)
-                spent = cpu() - before
-                t = time.time()
-                body = urllib.request.urlopen(sys.argv[3] + "/healthz", timeout=30).read().decode()
-                print(len(conns), "connections;", "cpu %.2f s in 3 s;" % spent, "healthz after %.1f s:" % (time.time() - t), body[:30])
-                """, String(port), String(pid), base])
+            try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    """
+                    import socket, sys, time, urllib.request
+                    port, pid = int(sys.argv[1]), sys.argv[2]
+                    def cpu():
+                        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                        return (int(f[11]) + int(f[12])) / 100
+                    conns = []
+                    for _ in range(400):
+                        try:
+                            conns.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                        except OSError:
+                            break
+                    before = cpu()
+                    time.sleep(3)
+                    spent = cpu() - before
+                    t = time.time()
+                    body = urllib.request.urlopen(sys.argv[3] + "/healthz", timeout=30).read().decode()
+                    print(len(conns), "connections;", "cpu %.2f s in 3 s;" % spent, "healthz after %.1f s:" % (time.time() - t), body[:30])
+                    """, String(port), String(pid), base,
+                ])
         }
         #expect(result.output.contains(#"healthz after"#) && result.output.contains(#"{"data":{"#), "\(result.output)")
         let cpu = Double(result.output.firstMatch(of: /cpu ([0-9.]+) s/)?.1 ?? "9") ?? 9
@@ -266,7 +299,8 @@ import Testing
     @Test func oneLongFunctionCallCannotOutliveTheTimeBudget() async throws {
         let (gateway, token) = try Self.gateway { $0.limits.queryTimeoutSeconds = 10 }
         try await TestServer.with(gateway) { server in
-            let sql = "SELECT instr(printf('%.*c', 2000000, 'a'), printf('%.*c', 1000000, 'a') || 'b') AS i, "
+            let sql =
+                "SELECT instr(printf('%.*c', 2000000, 'a'), printf('%.*c', 1000000, 'a') || 'b') AS i, "
                 + "length(replace(printf('%.*c', 2000000, 'a'), printf('%.*c', 1000000, 'a') || 'b', 'x')) AS r, "
                 + "length(trim(printf('%.*c', 2000000, 'a') || 'b', printf('%.*c', 1000000, 'a') || 'c')) AS t"
             // SQLite's own versions finish after minutes, past the budget: a 504.
@@ -309,9 +343,11 @@ import Testing
             calls += ["trim(\(qx))", "ltrim(\(qx))", "rtrim(\(qx))", "trim(\(qx), NULL)", "instr(\(qx), NULL)", "replace(\(qx), NULL, 'z')"]
             for y in texts {
                 let qy = "'\(y)'"
-                calls += ["instr(\(qx), \(qy))", "trim(\(qx), \(qy))", "ltrim(\(qx), \(qy))", "rtrim(\(qx), \(qy))",
-                          "replace(\(qx), \(qy), 'Z')", "replace(\(qx), \(qy), '')", "instr(CAST(\(qx) AS BLOB), CAST(\(qy) AS BLOB))",
-                          "instr(\(qx), CAST(\(qy) AS BLOB))", "instr(12345, \(qy))"]
+                calls += [
+                    "instr(\(qx), \(qy))", "trim(\(qx), \(qy))", "ltrim(\(qx), \(qy))", "rtrim(\(qx), \(qy))",
+                    "replace(\(qx), \(qy), 'Z')", "replace(\(qx), \(qy), '')", "instr(CAST(\(qx) AS BLOB), CAST(\(qy) AS BLOB))",
+                    "instr(\(qx), CAST(\(qy) AS BLOB))", "instr(12345, \(qy))",
+                ]
             }
         }
         for call in calls {

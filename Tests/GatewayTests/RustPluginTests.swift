@@ -16,13 +16,18 @@ import Testing
 
     @Test func theSDKsStructsAreLaidOutAsTheHeaders() throws {
         let dir = TestSupport.temporaryDirectory("rust-layout")
-        let compiled = try TestSupport.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Werror", "-I", TestSupport.abiInclude,
-                                                            "-o", "\(dir)/layout", "\(TestSupport.fixtures)/abi_layout_print.c"])
+        let compiled = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "cc", "-std=c99", "-Wall", "-Werror", "-I", TestSupport.abiInclude,
+                "-o", "\(dir)/layout", "\(TestSupport.fixtures)/abi_layout_print.c",
+            ])
         #expect(compiled.status == 0, "\(compiled.output)")
         let printed = try TestSupport.run("\(dir)/layout", [])
         try printed.output.write(toFile: "\(dir)/layout.txt", atomically: true, encoding: .utf8)
-        let tested = try Self.cargo(["test", "--manifest-path", "\(Self.root)/sdk/rust/gateway-plugin/Cargo.toml", "--target-dir", "\(dir)/target"],
-                                    environment: ["GW_C_LAYOUT": "\(dir)/layout.txt"])
+        let tested = try Self.cargo(
+            ["test", "--manifest-path", "\(Self.root)/sdk/rust/gateway-plugin/Cargo.toml", "--target-dir", "\(dir)/target"],
+            environment: ["GW_C_LAYOUT": "\(dir)/layout.txt"])
         #expect(tested.status == 0 && tested.output.contains("layouts_match_the_header ... ok"), "\(tested.output)")
     }
 
@@ -32,21 +37,22 @@ import Testing
         try FileManager.default.createDirectory(atPath: "\(work)/src", withIntermediateDirectories: true)
         try DocsExamplesTests.block(after: "<!-- example:rust-source -->", fence: "rust").write(toFile: "\(work)/src/lib.rs", atomically: true, encoding: .utf8)
         try """
-            [package]
-            name = "rust-counter"
-            version = "1.0.0"
-            edition = "2021"
+        [package]
+        name = "rust-counter"
+        version = "1.0.0"
+        edition = "2021"
 
-            [lib]
-            crate-type = ["cdylib"]
+        [lib]
+        crate-type = ["cdylib"]
 
-            [dependencies]
-            gateway-plugin = { path = "\(Self.root)/sdk/rust/gateway-plugin" }
-            """.write(toFile: "\(work)/Cargo.toml", atomically: true, encoding: .utf8)
+        [dependencies]
+        gateway-plugin = { path = "\(Self.root)/sdk/rust/gateway-plugin" }
+        """.write(toFile: "\(work)/Cargo.toml", atomically: true, encoding: .utf8)
         let built = try Self.cargo(["build", "--release", "--manifest-path", "\(work)/Cargo.toml"])
         try #require(built.status == 0, "\(built.output)")
         let gateway = try TestSupport.gateway()
-        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(work)/target/release/librust_counter.so")
+        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(
+            path: "\(work)/target/release/librust_counter.so")
         #expect(checks.allSatisfy { $0.passed } && checks.contains { $0.detail == "1 columns, 5 rows in 1 batches, every batch well-formed" }, "\(checks)")
     }
 
@@ -59,7 +65,9 @@ import Testing
         try FileManager.default.copyItem(atPath: "\(work)/target/release/librust_squares.so", toPath: "\(plugins)/librust_squares.so")
 
         let gateway = try TestSupport.gateway(pluginDirs: [plugins]) { config in
-            config.datasources = ["squares": DatasourceDefinition(plugin: "example.rust-squares", config: .object(["count": .number(1000), "batch_size": .number(300)]))]
+            config.datasources = [
+                "squares": DatasourceDefinition(plugin: "example.rust-squares", config: .object(["count": .number(1000), "batch_size": .number(300)]))
+            ]
         }
         let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(plugins)/librust_squares.so")
         #expect(checks.allSatisfy { $0.passed }, "\(checks)")

@@ -42,8 +42,9 @@ import Testing
             #expect(byQuery.status == 200)
 
             // Rescan picks up a new file without a restart.
-            try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(dir)/z_new.so",
-                                          defines: ["FIXTURE_INIT_FAILS"])
+            try TestSupport.compilePlugin(
+                source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(dir)/z_new.so",
+                defines: ["FIXTURE_INIT_FAILS"])
             let rescan = try await server.request(.POST, "/admin/plugins/rescan", headers: [("Authorization", "Bearer \(admin)")])
             #expect(rescan.status == 200)
             let changes = try #require((rescan.json["data"] as? [String: Any])?["changes"] as? [String])

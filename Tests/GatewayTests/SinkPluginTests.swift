@@ -47,11 +47,16 @@ import Testing
         let gateway = try TestSupport.gateway(pluginDirs: [dir]) { $0.dataflows.requireToken = false }
         try await TestServer.with(gateway) { server in
             let config: [String: Any] = [
-                "source": ["type": "sql", "query": "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10) SELECT n AS id, CASE WHEN n % 4 = 0 THEN -n ELSE n END AS qty, 'item ' || n AS name FROM c"],
+                "source": [
+                    "type": "sql",
+                    "query":
+                        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10) SELECT n AS id, CASE WHEN n % 4 = 0 THEN -n ELSE n END AS qty, 'item ' || n AS name FROM c",
+                ],
                 "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": output]],
                 "batch_size": 3,
             ]
-            let created = try await DataflowTests.call(server, .POST, "/add-dataflow", token: nil, body: ["name": "to the sink", "description": "d", "config": config])
+            let created = try await DataflowTests.call(
+                server, .POST, "/add-dataflow", token: nil, body: ["name": "to the sink", "description": "d", "config": config])
             let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
             _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
             let ended = try await DataflowTests.waitForEnd(server, flow: id, token: "")
@@ -60,7 +65,9 @@ import Testing
             let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
             #expect(lines.count == 8 && lines.first == "1\t1\titem 1" && !lines.contains { $0.contains("\t-") })
             let logs = try await DataflowTests.call(server, .GET, "/get-dataflow-logs/\(id)?page_size=100", token: nil).1["data"] as? [String: Any] ?? [:]
-            let refused = (logs["logs"] as? [[String: Any]] ?? []).filter { ($0["message"] as? String ?? "").contains("refused by 'fixture.sink': qty must not be negative") }
+            let refused = (logs["logs"] as? [[String: Any]] ?? []).filter {
+                ($0["message"] as? String ?? "").contains("refused by 'fixture.sink': qty must not be negative")
+            }
             #expect(refused.count == 2 && refused.allSatisfy { $0["level"] as? String == "WARNING" && $0["component"] as? String == "target" })
             #expect(refused.contains { ($0["message"] as? String ?? "").contains("row 3 refused") }, "\(refused)")
             // A target plugin that is not loaded, or not a sink, fails the run naming it.
@@ -69,7 +76,8 @@ import Testing
             let wrongId = try #require((made.1["data"] as? [String: Any])?["id"] as? Int)
             _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(wrongId)", token: nil, body: [:])
             let failed = try await DataflowTests.waitForEnd(server, flow: wrongId, token: "")
-            #expect(failed["status"] as? String == "failed"
+            #expect(
+                failed["status"] as? String == "failed"
                     && failed["error_message"] as? String == "the sink plugin 'no.such' is not loaded (loaded sinks: fixture.sink)", "\(failed)")
         }
     }

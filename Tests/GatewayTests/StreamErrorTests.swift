@@ -6,7 +6,8 @@ import Testing
 /// takes it for whole), and the reason reaches the client, not only the server's log.
 @Suite struct StreamErrorTests {
     /// Rows of one type, then a value of another after the first batch (65,536 rows) was sent.
-    static let failsLate = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT CASE WHEN i < 70000 THEN i ELSE 'x' || i END AS v FROM r"
+    static let failsLate =
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT CASE WHEN i < 70000 THEN i ELSE 'x' || i END AS v FROM r"
 
     @Test func theReasonIsTheLastLineOfACutJSONBody() async throws {
         let (gateway, token) = try ResourceLimitTests.gateway()
@@ -25,14 +26,19 @@ import Testing
             #expect(error?["request_id"] is String)
             // Python's requests: the read fails (ChunkedEncodingError), so no script takes the rows for all of them.
             let python = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                    import requests, sys
-                    try:
-                        requests.get(sys.argv[1]).text
-                        print("whole")
-                    except requests.exceptions.ChunkedEncodingError as e:
-                        print("cut")
-                    """, url])
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "-c",
+                        """
+                        import requests, sys
+                        try:
+                            requests.get(sys.argv[1]).text
+                            print("whole")
+                        except requests.exceptions.ChunkedEncodingError as e:
+                            print("cut")
+                        """, url,
+                    ])
             }
             #expect(python.output.trimmingCharacters(in: .whitespacesAndNewlines) == "cut", "\(python.output)")
         }
@@ -46,28 +52,33 @@ import Testing
         try await TestServer.with(gateway) { server in
             let url = server.base + ResourceLimitTests.storeQuery(Self.failsLate, token: token) + "&format=arrow"
             let read = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["python3", "-c", """
-                    import http.client, sys, urllib.request, pyarrow as pa
-                    try:
-                        body = urllib.request.urlopen(sys.argv[1]).read()
-                        print("whole")
-                    except http.client.IncompleteRead as e:
-                        body = e.partial
-                    reader = pa.ipc.open_stream(body)
-                    rows = 0
-                    while True:
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "-c",
+                        """
+                        import http.client, sys, urllib.request, pyarrow as pa
                         try:
-                            batch, meta = reader.read_next_batch_with_custom_metadata()
-                        except StopIteration:
-                            print("end of stream")
-                            break
-                        except pa.ArrowInvalid:
-                            print("incomplete")
-                            break
-                        rows += batch.num_rows
-                        if meta is not None and b"gateway.error" in meta:
-                            print("rows", rows, "error", meta[b"gateway.error"].decode())
-                    """, url])
+                            body = urllib.request.urlopen(sys.argv[1]).read()
+                            print("whole")
+                        except http.client.IncompleteRead as e:
+                            body = e.partial
+                        reader = pa.ipc.open_stream(body)
+                        rows = 0
+                        while True:
+                            try:
+                                batch, meta = reader.read_next_batch_with_custom_metadata()
+                            except StopIteration:
+                                print("end of stream")
+                                break
+                            except pa.ArrowInvalid:
+                                print("incomplete")
+                                break
+                            rows += batch.num_rows
+                            if meta is not None and b"gateway.error" in meta:
+                                print("rows", rows, "error", meta[b"gateway.error"].decode())
+                        """, url,
+                    ])
             }
             let lines = read.output.split(separator: "\n").map(String.init)
             #expect(lines.count == 2 && lines[0].hasPrefix("rows 65536 error row 70000, column 'v': 'x70000' is not a int64 value"), "\(read.output)")

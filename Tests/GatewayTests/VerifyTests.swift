@@ -32,11 +32,13 @@ import Testing
             .write(toFile: configFile, atomically: true, encoding: .utf8)
         let listed = try TestSupport.run(gatewayBinary, ["plugins", "list", "--config", configFile, "--plugin-dir", work])
         #expect(listed.output.contains("    datasources.ten (source): ok\n"), "\(listed.output)")
-        #expect(listed.output.contains("    datasources.bad (source): invalid: source open refused the config: config must be {\"rows\": N} with N >= 0\n"),
-                "\(listed.output)")
+        #expect(
+            listed.output.contains("    datasources.bad (source): invalid: source open refused the config: config must be {\"rows\": N} with N >= 0\n"),
+            "\(listed.output)")
 
-        let broken = try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(work)/fails.so",
-                                                   defines: ["FIXTURE_INIT_FAILS"])
+        let broken = try TestSupport.compilePlugin(
+            source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(work)/fails.so",
+            defines: ["FIXTURE_INIT_FAILS"])
         let bad = try TestSupport.run(gatewayBinary, ["plugins", "verify", "--data-dir", work, broken])
         #expect(bad.status != 0)
         #expect(bad.output.contains("FAIL load: init failed: license file /etc/fixture.lic not found"))

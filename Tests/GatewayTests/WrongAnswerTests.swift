@@ -19,8 +19,9 @@ import Testing
     static func push(_ server: TestServer, encodedDS: String) async throws -> TestServer.Reply {
         let stamp = String(Int64(Date().timeIntervalSince1970 * 1000))
         let token = Crypto.hex(Crypto.sha1(Array("xxxxxx\(stamp)xxxpeople".utf8)))
-        return try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                        body: "visitor=xxx&type=people&stamp=\(stamp)&token=\(token)&ds=\(encodedDS)")
+        return try await server.request(
+            .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: "visitor=xxx&type=people&stamp=\(stamp)&token=\(token)&ds=\(encodedDS)")
     }
 
     static func encode(_ ds: String) -> String {
@@ -70,7 +71,8 @@ import Testing
             let viaRequests = try await TestSupport.onThread {
                 try TestSupport.run("/usr/bin/env", ["python3", "-c", script, "\(base)/api/v1/dataset/people/query", token])
             }
-            #expect(viaRequests.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(
+                viaRequests.output.trimmingCharacters(in: .whitespacesAndNewlines)
                     == #"200 [{"name":"b","age":null,"region":"north east"}]"#)
             let plus = try await server.request(.GET, "/api/v1/dataset/people/query?%24region=west&token=\(token)")
             #expect(plus.text == #"[{"name":"a","age":null,"region":"west"}]"#)
@@ -92,7 +94,8 @@ import Testing
         try await TestSupport.withHelperServer("page_server.py") { port in
             let (gateway, token) = try Self.gateway()
             try await TestServer.with(gateway) { server in
-                let body = #"{"user_id":"1","ext_type":"CSV","source_http":{"url":"http://127.0.0.1:\#(port)/pages","param":{"big":12345678901234567,"tiny":0.1000000000000000055511151231257827,"total":3}}}"#
+                let body =
+                    #"{"user_id":"1","ext_type":"CSV","source_http":{"url":"http://127.0.0.1:\#(port)/pages","param":{"big":12345678901234567,"tiny":0.1000000000000000055511151231257827,"total":3}}}"#
                 let created = try await server.request(.POST, "/v1/export/http", headers: [("Authorization", "Bearer \(token)")], body: body)
                 let key = try #require((created.json["data"] as? [String: Any])?["hash_key"] as? String, "\(created.text)")
                 let detail = try await ExportTests.waitForEnd(server, key: key, token: token)
@@ -107,9 +110,11 @@ import Testing
     /// The hand-written UTF-8 check agrees with the standard library on edge cases and on
     /// 200,000 random byte strings biased towards multi-byte sequences.
     @Test func utf8ValidationAgreesWithTheStandardLibrary() {
-        let edges: [[UInt8]] = [[], [0x41], [0xC0, 0x80], [0xC2, 0x80], [0xE0, 0x80, 0x80], [0xE0, 0xA0, 0x80], [0xED, 0xA0, 0x80],
-                                [0xED, 0x9F, 0xBF], [0xF0, 0x8F, 0xBF, 0xBF], [0xF0, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBF, 0xBF],
-                                [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF], [0xE4, 0xB8], Array("价格 ok".utf8)]
+        let edges: [[UInt8]] = [
+            [], [0x41], [0xC0, 0x80], [0xC2, 0x80], [0xE0, 0x80, 0x80], [0xE0, 0xA0, 0x80], [0xED, 0xA0, 0x80],
+            [0xED, 0x9F, 0xBF], [0xF0, 0x8F, 0xBF, 0xBF], [0xF0, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBF, 0xBF],
+            [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF], [0xE4, 0xB8], Array("价格 ok".utf8),
+        ]
         var generator = SystemRandomNumberGenerator()
         let pool: [UInt8] = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xE4, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF]
         var cases = edges
@@ -139,8 +144,9 @@ import Testing
     static func pushT(_ server: TestServer, _ ds: String, update: Bool = false) async throws -> TestServer.Reply {
         let stamp = String(Int64(Date().timeIntervalSince1970 * 1000))
         let token = Crypto.hex(Crypto.sha1(Array("xxxxxx\(stamp)xxxt".utf8)))
-        return try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                        body: "visitor=xxx&type=t&stamp=\(stamp)&token=\(token)&update=\(update ? 1 : 0)&ds=\(encode(ds))")
+        return try await server.request(
+            .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: "visitor=xxx&type=t&stamp=\(stamp)&token=\(token)&update=\(update ? 1 : 0)&ds=\(encode(ds))")
     }
 
     /// Decimal columns had NUMERIC affinity: 12345678901234567.5 came back ...568, and a
@@ -148,15 +154,19 @@ import Testing
     @Test func decimalsKeepEveryDigit() async throws {
         let (gateway, token) = try Self.typedGateway()
         try await TestServer.with(gateway) { server in
-            let ok = try await Self.pushT(server, #"[["k","price"],["a","12345678901234567.5"],["b",123456789.123456789],["c",0.1],["d",1.5e3],["e","99999999999999999999999999.99"]]"#)
+            let ok = try await Self.pushT(
+                server, #"[["k","price"],["a","12345678901234567.5"],["b",123456789.123456789],["c",0.1],["d",1.5e3],["e","99999999999999999999999999.99"]]"#)
             #expect(ok.status == 200, "\(ok.text)")
             let read = try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)")
-            #expect(read.text.contains(#""price":12345678901234567.5"#) && read.text.contains(#""price":123456789.123456789"#)
+            #expect(
+                read.text.contains(#""price":12345678901234567.5"#) && read.text.contains(#""price":123456789.123456789"#)
                     && read.text.contains(#""price":0.1"#) && read.text.contains(#""price":1500"#)
                     && read.text.contains(#""price":99999999999999999999999999.99"#), "\(read.text)")
             let tooWide = try await Self.pushT(server, #"[["k","price"],["f","100000000000000000000000000000000000000"]]"#)
             #expect(tooWide.status == 400)
-            #expect((tooWide.json["msg"] as? String)?.hasSuffix("has more than 28 digits before the point or 10 after (decimal(38, 10))") == true, "\(tooWide.text)")
+            #expect(
+                (tooWide.json["msg"] as? String)?.hasSuffix("has more than 28 digits before the point or 10 after (decimal(38, 10))") == true, "\(tooWide.text)"
+            )
             #expect(try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)").status == 200)
         }
     }
@@ -166,7 +176,10 @@ import Testing
     @Test func filtersReadTheirValuesAsTheColumnsType() async throws {
         let (gateway, token) = try Self.typedGateway()
         try await TestServer.with(gateway) { server in
-            let ok = try await Self.pushT(server, #"[["k","ok","ts","misc"],["a",true,"2024-01-02 03:04:05+05:00",42],["b",false,"2024-01-01 23:00:00Z","42"],["c",null,"2024-01-01T22:30:00-01:00",7]]"#)
+            let ok = try await Self.pushT(
+                server,
+                #"[["k","ok","ts","misc"],["a",true,"2024-01-02 03:04:05+05:00",42],["b",false,"2024-01-01 23:00:00Z","42"],["c",null,"2024-01-01T22:30:00-01:00",7]]"#
+            )
             #expect(ok.status == 200, "\(ok.text)")
             func keys(_ filter: String) async throws -> String {
                 try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)&\(filter)").text
@@ -195,10 +208,11 @@ import Testing
         try await TestServer.with(gateway) { server in
             let named = try await server.request(.GET, "/api/v1/dataset/one/query?token=\(token)&$k=a&$k=b")
             #expect(named.status == 400)
-            #expect((named.json["error"] as? [String: Any])?["message"] as? String
+            #expect(
+                (named.json["error"] as? [String: Any])?["message"] as? String
                     == "parameter 'k' takes one value (2 given); a query reads several with json_each(:k)")
-            let list = try await server.request(.GET, "/api/v1/datasource/store/query?token=\(token)&$k=a&$k=b&query=" +
-                                                    "SELECT+count(*)+AS+n+FROM+json_each(:k)")
+            let list = try await server.request(
+                .GET, "/api/v1/datasource/store/query?token=\(token)&$k=a&$k=b&query=" + "SELECT+count(*)+AS+n+FROM+json_each(:k)")
             #expect(list.text == #"[{"n":2}]"#)
         }
     }
@@ -210,8 +224,10 @@ import Testing
             #expect(try await Self.pushT(server, #"[["k","misc"],["a",1.5],["b","0x10"]]"#).status == 200)
             let reply = try await server.request(.GET, "/api/v1/dataset/t/query?token=\(token)")
             #expect(reply.status == 400, "\(reply.text)")
-            #expect((reply.json["error"] as? [String: Any])?["message"] as? String
-                    == "row 2, column 'misc': '0x10' is not a float64 value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString")
+            #expect(
+                (reply.json["error"] as? [String: Any])?["message"] as? String
+                    == "row 2, column 'misc': '0x10' is not a float64 value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString"
+            )
         }
     }
 

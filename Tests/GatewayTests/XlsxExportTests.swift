@@ -12,9 +12,10 @@ import Testing
         let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])
         let plugin = try #require(gateway.registry.plugin(id: "xlsx"))
         let dir = TestSupport.temporaryDirectory("xlsx-out")
-        let exporter = try ExporterHandle(plugin: plugin, config: config,
-                                          context: InstanceContext(pluginId: plugin.id, instanceName: "t", services: gateway.services),
-                                          outputDirectory: dir, baseName: "导出")
+        let exporter = try ExporterHandle(
+            plugin: plugin, config: config,
+            context: InstanceContext(pluginId: plugin.id, instanceName: "t", services: gateway.services),
+            outputDirectory: dir, baseName: "导出")
         try exporter.begin(OwnedSchema(fields: fields))
         for b in batches { try exporter.write(OwnedBatch(exporting: b)) }
         try exporter.finish()
@@ -62,9 +63,11 @@ import Testing
     /// Numbers are written as text that reads back as the same double: the six-decimal fast
     /// path and Swift's shortest description both, checked bit for bit through openpyxl.
     @Test func everyDoubleReadsBackExactly() throws {
-        var values: [Double] = [0.1, 0.2, 0.1 + 0.2, 1.0 / 3, -0.000001, 0.0000015, 1e-7, 123_456.789012, -98_765.4321,
-                                1_250_000.75, 999_999_999.999999, 1e15, 1e15 + 0.5, 4_503_599_627_370_495.5, 9_007_199_254_740_994,
-                                1e300, -1e-300, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -0.0, 0, 42, -7, 0.125, 2.5e-5]
+        var values: [Double] = [
+            0.1, 0.2, 0.1 + 0.2, 1.0 / 3, -0.000001, 0.0000015, 1e-7, 123_456.789012, -98_765.4321,
+            1_250_000.75, 999_999_999.999999, 1e15, 1e15 + 0.5, 4_503_599_627_370_495.5, 9_007_199_254_740_994,
+            1e300, -1e-300, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -0.0, 0, 42, -7, 0.125, 2.5e-5,
+        ]
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<300 {
             values.append(Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator)))

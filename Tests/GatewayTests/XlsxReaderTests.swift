@@ -16,24 +16,26 @@ import Testing
     func read(_ file: String, config: String = "{}") throws -> (fields: [ArrowField], rows: [[String]]) {
         let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])
         let plugin = try #require(gateway.registry.plugin(id: "xlsx"))
-        let source = try SourceHandle(plugin: plugin, config: config,
-                                      context: InstanceContext(pluginId: plugin.id, instanceName: "t", services: gateway.services))
+        let source = try SourceHandle(
+            plugin: plugin, config: config,
+            context: InstanceContext(pluginId: plugin.id, instanceName: "t", services: gateway.services))
         let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": file]), as: UTF8.self)
         let stream = try source.read(requestJSON: request)
         var rows: [[String]] = []
         while let batch = try stream.next() {
             let v = batch.view
             for r in 0..<v.length {
-                rows.append(v.columns.map { c in
-                    if c.isNull(r) { return "null" }
-                    switch c.field.type {
-                    case .utf8: return c.string(r)
-                    case .int64, .date32, .timestamp: return String(c.int64(r))
-                    case .float64: return String(c.double(r))
-                    case .bool: return String(c.bool(r))
-                    default: return "?"
-                    }
-                })
+                rows.append(
+                    v.columns.map { c in
+                        if c.isNull(r) { return "null" }
+                        switch c.field.type {
+                        case .utf8: return c.string(r)
+                        case .int64, .date32, .timestamp: return String(c.int64(r))
+                        case .float64: return String(c.double(r))
+                        case .bool: return String(c.bool(r))
+                        default: return "?"
+                        }
+                    })
             }
         }
         return (stream.fields, rows)
@@ -43,11 +45,12 @@ import Testing
         let (fields, rows) = try read(try Self.make("good"))
         #expect(fields.map(\.name) == ["name", "age", "joined", "score", "ok", "when", "note"])
         #expect(fields.map(\.type) == [.utf8, .int64, .date32, .float64, .bool, .timestamp(.micro, timezone: nil), .utf8])
-        #expect(rows == [
-            ["张三", "31", "20455", "9.5", "true", "1767342600000000", "a & b <c>"],
-            ["Li", "null", "20487", "7.0", "false", "1770076801000000", "12"],
-            ["Zhao", "40", "20516", "-1.25", "true", "null", "null"],
-        ])
+        #expect(
+            rows == [
+                ["张三", "31", "20455", "9.5", "true", "1767342600000000", "a & b <c>"],
+                ["Li", "null", "20487", "7.0", "false", "1770076801000000", "12"],
+                ["Zhao", "40", "20516", "-1.25", "true", "null", "null"],
+            ])
     }
 
     @Test(arguments: [
@@ -101,23 +104,31 @@ import Testing
     @Test func xlsxUploadGoesThroughThePushPath() async throws {
         let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
             config.auth.signedKeys = ["xxx": "xxxxxx"]
-            config.datasets = ["people": DatasetDefinition(table: "people(name text, age integer, joined date, score real, ok bool, when timestamp, note text)")]
+            config.datasets = [
+                "people": DatasetDefinition(table: "people(name text, age integer, joined date, score real, ok bool, when timestamp, note text)")
+            ]
         }
         let file = try Self.make("good")
         try await TestServer.with(gateway) { server in
             let base = server.base
             let result = try await TestSupport.onThread {
-                try TestSupport.run("/usr/bin/env", ["python3", "\(TestSupport.fixtures)/upload_client.py",
-                                                     "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", "file=\(file)"])
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "\(TestSupport.fixtures)/upload_client.py",
+                        "\(base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people", "file=\(file)",
+                    ])
             }
             #expect(result.output.hasPrefix("200 "), "\(result.output)")
             #expect(result.output.contains("imported 3 rows from"))
         }
-        let rows = try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT name, age, joined, score, ok, \"when\", note FROM people ORDER BY rowid")
-        #expect(rows == [
-            [.text("张三"), .int(31), .text("2026-01-02"), .double(9.5), .int(1), .text("2026-01-02 08:30:00Z"), .text("a & b <c>")],
-            [.text("Li"), .null, .text("2026-02-03"), .double(7), .int(0), .text("2026-02-03 00:00:01Z"), .text("12")],
-            [.text("Zhao"), .int(40), .text("2026-03-04"), .double(-1.25), .int(1), .null, .null],
-        ])
+        let rows = try SQLiteConnection(path: gateway.datasetTables.path).query(
+            "SELECT name, age, joined, score, ok, \"when\", note FROM people ORDER BY rowid")
+        #expect(
+            rows == [
+                [.text("张三"), .int(31), .text("2026-01-02"), .double(9.5), .int(1), .text("2026-01-02 08:30:00Z"), .text("a & b <c>")],
+                [.text("Li"), .null, .text("2026-02-03"), .double(7), .int(0), .text("2026-02-03 00:00:01Z"), .text("12")],
+                [.text("Zhao"), .int(40), .text("2026-03-04"), .double(-1.25), .int(1), .null, .null],
+            ])
     }
 }

@@ -14,7 +14,8 @@ import Testing
         var row = 0
         while out.count < 3_400_000 {
             row += 1
-            out += Array(#"<row><c><v>\#(row * 7)</v></c><c t="inlineStr"><is><t>s\#(UInt32.random(in: 0..<5000, using: &generator))-é</t></is></c></row>"#.utf8)
+            out += Array(
+                #"<row><c><v>\#(row * 7)</v></c><c t="inlineStr"><is><t>s\#(UInt32.random(in: 0..<5000, using: &generator))-é</t></is></c></row>"#.utf8)
         }
         return out
     }()
@@ -48,13 +49,13 @@ import Testing
         try zip.finish()
 
         let script = """
-        import sys, zipfile
-        z = zipfile.ZipFile(sys.argv[1])
-        assert z.testzip() is None
-        for info in z.infolist():
-            data = z.read(info)
-            print(info.filename, len(data), info.compress_type, info.compress_size)
-        """
+            import sys, zipfile
+            z = zipfile.ZipFile(sys.argv[1])
+            assert z.testzip() is None
+            for info in z.infolist():
+                data = z.read(info)
+                print(info.filename, len(data), info.compress_type, info.compress_size)
+            """
         let result = try TestSupport.run("/usr/bin/env", ["python3", "-c", script, path])
         #expect(result.status == 0, "\(result.output)")
         let lines = result.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
@@ -70,7 +71,8 @@ import Testing
     /// Both engines' entries inflate to the same bytes, and ISA-L is what runs where it is
     /// installed (scripts/test.sh installs it): a silent fall back to zlib would lose the speed.
     @Test func theFastEngineIsUsedWhereInstalledAndAgreesWithZlib() throws {
-        let installed = FileManager.default.fileExists(atPath: "/usr/include/isa-l/igzip_lib.h")
+        let installed =
+            FileManager.default.fileExists(atPath: "/usr/include/isa-l/igzip_lib.h")
             && FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libisal.so.2")
         if installed { #expect(gw_fast_deflate_available() == 1) }
         var sizes: [Bool: UInt64] = [:]
@@ -81,7 +83,8 @@ import Testing
             try zip.write(Self.text)
             try zip.finish()
             sizes[fast] = zip.bytesWritten
-            let result = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('sheet.xml'))", path])
+            let result = try TestSupport.run(
+                "/usr/bin/env", ["python3", "-c", "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('sheet.xml'))", path])
             #expect(result.status == 0)
             #expect(Self.digest(Array(result.output.utf8)) == Self.digest(Self.text))
         }

@@ -11,7 +11,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     if let body = try? OrderedJSON.parse(bytes) {
         if let name = body["name"]?.string { _ = EnglishName.make(name) }
         if let text = try? DataFlowRoutes.config(body),
-            let plan = try? FlowPlan.parse(text), let schedule = plan.schedule {
+            let plan = try? FlowPlan.parse(text), let schedule = plan.schedule
+        {
             var t = Date(timeIntervalSince1970: 1_763_683_200)
             for _ in 0..<3 { guard let next = schedule.next(after: t) else { break }; t = next }
             _ = plan.transforms.map { $0.make() }

@@ -7,11 +7,14 @@ import NIOCore
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     var fileBytes = 0
-    let reader = MultipartFormReader(boundary: "b0undary", fileStart: { name, fields in
-        _ = (name, fields)
-    }, fileBytes: { chunk in
-        fileBytes += chunk.readableBytes
-    }, fileEnd: {})
+    let reader = MultipartFormReader(
+        boundary: "b0undary",
+        fileStart: { name, fields in
+            _ = (name, fields)
+        },
+        fileBytes: { chunk in
+            fileBytes += chunk.readableBytes
+        }, fileEnd: {})
     let split = size > 0 ? min(Int(bytes[0]) * 4, size) : 0
     do {
         try reader.feed(ByteBuffer(bytes: bytes[0..<split]))

@@ -12,7 +12,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     limits.maxSharedStringBytes = 1 << 20
     for candidate in [bytes, SheetWorkbook.wrap(sheet: bytes)] {
         guard let workbook = try? XlsxWorkbook(bytes: candidate, limits: limits),
-            let producer = try? SheetProducer(workbook: workbook, batchSize: 1_000, rowLimit: 100_000, host: nil) else { continue }
+            let producer = try? SheetProducer(workbook: workbook, batchSize: 1_000, rowLimit: 100_000, host: nil)
+        else { continue }
         let batch = BatchBuilder(fields: producer.fields)
         var rounds = 0
         while rounds < 1_000, (try? producer.next(into: batch)) == true { rounds += 1 }
@@ -32,9 +33,11 @@ enum SheetWorkbook {
         for (name, data) in entries {
             let offset = UInt32(out.count)
             let nameBytes = Array(name.utf8)
-            out += le32(0x0403_4B50) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0)
+            out +=
+                le32(0x0403_4B50) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0)
                 + le32(UInt32(data.count)) + le32(UInt32(data.count)) + le16(UInt16(nameBytes.count)) + le16(0) + nameBytes + data
-            directory += le32(0x0201_4B50) + le16(20) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0)
+            directory +=
+                le32(0x0201_4B50) + le16(20) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0)
                 + le32(UInt32(data.count)) + le32(UInt32(data.count)) + le16(UInt16(nameBytes.count)) + le16(0) + le16(0)
                 + le16(0) + le16(0) + le32(0) + le32(offset) + nameBytes
         }

@@ -17,7 +17,8 @@ public struct ApiTokens: Sendable {
     static func isValidScope(_ scope: String) -> Bool {
         let parts = scope.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         guard let word = parts.first, let first = word.first, first.isLetter, first.isLowercase,
-            word.allSatisfy({ ($0.isLowercase && $0.isLetter) || $0.isNumber || "_-*".contains($0) }) else { return false }
+            word.allSatisfy({ ($0.isLowercase && $0.isLetter) || $0.isNumber || "_-*".contains($0) })
+        else { return false }
         guard parts.count == 2 else { return true }
         return !parts[1].isEmpty && parts[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_/.*".contains($0)) }
     }

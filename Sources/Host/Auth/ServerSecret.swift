@@ -13,7 +13,8 @@ public struct ServerSecret: Sendable {
         }
         let path = "\(dataDirectory)/secret.key"
         if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-            existing.count >= 32 {
+            existing.count >= 32
+        {
             key = Array(existing.utf8)
             return
         }

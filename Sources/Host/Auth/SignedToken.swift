@@ -60,8 +60,9 @@ public struct SignedTokenVerifier: Sendable {
         guard Crypto.constantTimeEquals(expected, given), key != nil else {
             throw key == nil ? Failure.unknownVisitor : Failure.badToken
         }
-        try recordUse(token: given, expiresAtMillis: millis.addingReportingOverflow(window).overflow ? Int64.max : millis + window,
-                      nowMillis: nowMillis)
+        try recordUse(
+            token: given, expiresAtMillis: millis.addingReportingOverflow(window).overflow ? Int64.max : millis + window,
+            nowMillis: nowMillis)
     }
 
     private func recordUse(token: [UInt8], expiresAtMillis: Int64, nowMillis: Int64) throws {

@@ -66,8 +66,10 @@ public struct DataModelDefinition: Codable, Sendable, Equatable {
     /// Values a query's filters (`{"param": "name"}`) and the named queries' `:name` take.
     public var parameters: [String: NamedQuery.Parameter]
 
-    public init(tables: [String: Table], relationships: [Relationship] = [], dimensions: [String: Dimension] = [:],
-                measures: [String: Measure] = [:], parameters: [String: NamedQuery.Parameter] = [:]) {
+    public init(
+        tables: [String: Table], relationships: [Relationship] = [], dimensions: [String: Dimension] = [:],
+        measures: [String: Measure] = [:], parameters: [String: NamedQuery.Parameter] = [:]
+    ) {
         self.tables = tables
         self.relationships = relationships
         self.dimensions = dimensions

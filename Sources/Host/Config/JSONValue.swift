@@ -16,12 +16,19 @@ public enum JSONValue: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = JSONScalar.numberText(c) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = JSONScalar.numberText(c) {
+            self = .number(n)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -30,10 +37,15 @@ public enum JSONValue: Codable, Sendable, Equatable {
         case .null: try c.encodeNil()
         case .bool(let b): try c.encode(b)
         case .number(let n):
-            if let i = Int64(n) { try c.encode(i) }
-            else if let u = UInt64(n) { try c.encode(u) }
-            else if let d = Decimal(string: n, locale: Locale(identifier: "en_US_POSIX")) { try c.encode(d) }
-            else { try c.encode(Double(n) ?? 0) }
+            if let i = Int64(n) {
+                try c.encode(i)
+            } else if let u = UInt64(n) {
+                try c.encode(u)
+            } else if let d = Decimal(string: n, locale: Locale(identifier: "en_US_POSIX")) {
+                try c.encode(d)
+            } else {
+                try c.encode(Double(n) ?? 0)
+            }
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)

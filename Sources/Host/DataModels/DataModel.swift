@@ -61,8 +61,10 @@ struct DataModel: Sendable {
 
     /// `lookup` finds a table's source: a dataset (its SQL table name and columns) or a
     /// named query (its SQL, whose columns are found by preparing it).
-    init(id: String, definition d: DataModelDefinition, datasets: (String) throws -> Dataset?,
-         namedQueries: [String: NamedQuery], columnsOfQuery: (String) throws -> (columns: [(String, ColumnType)], parameters: Set<String>)) throws {
+    init(
+        id: String, definition d: DataModelDefinition, datasets: (String) throws -> Dataset?,
+        namedQueries: [String: NamedQuery], columnsOfQuery: (String) throws -> (columns: [(String, ColumnType)], parameters: Set<String>)
+    ) throws {
         self.id = id
         guard !d.tables.isEmpty else { throw Invalid("a model needs at least one table in 'tables'") }
         var tables: [String: Table] = [:]
@@ -82,8 +84,9 @@ struct DataModel: Sendable {
                 for p in parameters.sorted() where d.parameters[p] == nil {
                     throw Invalid("table '\(name)': its query takes :\(p), which the model does not declare in 'parameters'")
                 }
-                tables[name] = Table(name: name, fromSQL: "(\(named.sql))", columns: Dictionary(columns.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a }),
-                                     parameters: parameters)
+                tables[name] = Table(
+                    name: name, fromSQL: "(\(named.sql))", columns: Dictionary(columns.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a }),
+                    parameters: parameters)
             default:
                 throw Invalid("table '\(name)' needs exactly one of 'dataset' or 'query'")
             }
@@ -107,7 +110,8 @@ struct DataModel: Sendable {
             guard from != to else { throw Invalid("relationship \(r.from) → \(r.to) joins a table to itself") }
             // A second path between two tables would make the join ambiguous (and a cycle).
             guard root(from) != root(to) else {
-                throw Invalid("relationship \(r.from) → \(r.to) makes a second join path between '\(from)' and '\(to)' (the relationships would form a cycle): keep one")
+                throw Invalid(
+                    "relationship \(r.from) → \(r.to) makes a second join path between '\(from)' and '\(to)' (the relationships would form a cycle): keep one")
             }
             component[root(from)] = root(to)
             edges.append(Edge(from: from, fromColumn: fromColumn, to: to, toColumn: toColumn))
@@ -139,9 +143,11 @@ struct DataModel: Sendable {
                 return m
             }
             let fanSafe = sides.allSatisfy { if case .measure(let safe) = $0.kind { safe } else { false } }
-            try add(Member(name: name, kind: .measure(fanSafe: fanSafe),
-                           sql: "CAST(\(sides[0].sql) AS REAL) / NULLIF(\(sides[1].sql), 0)",
-                           tables: sides[0].tables.union(sides[1].tables), type: .real))
+            try add(
+                Member(
+                    name: name, kind: .measure(fanSafe: fanSafe),
+                    sql: "CAST(\(sides[0].sql) AS REAL) / NULLIF(\(sides[1].sql), 0)",
+                    tables: sides[0].tables.union(sides[1].tables), type: .real))
         }
         guard !members.isEmpty else { throw Invalid("a model needs at least one dimension or measure") }
         self.members = members
@@ -165,8 +171,9 @@ struct DataModel: Sendable {
             }
             try checkExpression(sql, what: "dimension '\(name)'")
             let used = try referencedTables(sql, tables: tables, what: "dimension '\(name)'")
-            return Member(name: name, kind: .dimension, sql: typed("(\(sql))", type), tables: used, type: type == .any ? .text : type,
-                          isExpression: true)
+            return Member(
+                name: name, kind: .dimension, sql: typed("(\(sql))", type), tables: used, type: type == .any ? .text : type,
+                isExpression: true)
         default:
             throw Invalid("dimension '\(name)' needs exactly one of 'column' or 'sql'")
         }
@@ -179,13 +186,17 @@ struct DataModel: Sendable {
         guard let columnName = m.column else {
             guard aggregate == "count" else { throw Invalid("measure '\(name)': \(aggregate) needs a 'column' (table.column)") }
             guard let given = m.table ?? (tables.count == 1 ? tables.keys.first : nil),
-                let table = tables.keys.first(where: { $0.lowercased() == given.lowercased() }) else {
-                throw Invalid("measure '\(name)': count without a column counts the rows of 'table': name one of \(tables.keys.sorted().joined(separator: ", "))")
+                let table = tables.keys.first(where: { $0.lowercased() == given.lowercased() })
+            else {
+                throw Invalid(
+                    "measure '\(name)': count without a column counts the rows of 'table': name one of \(tables.keys.sorted().joined(separator: ", "))")
             }
             return Member(name: name, kind: .measure(fanSafe: false), sql: "COUNT(*)", tables: [table], type: .integer)
         }
         let (table, column) = try Self.column(columnName, in: tables, what: "measure '\(name)'")
-        if let other = m.table, other.lowercased() != table.lowercased() { throw Invalid("measure '\(name)': its column belongs to '\(table)', not '\(other)'") }
+        if let other = m.table, other.lowercased() != table.lowercased() {
+            throw Invalid("measure '\(name)': its column belongs to '\(table)', not '\(other)'")
+        }
         let type = tables[table]?.columns[column.lowercased()] ?? .any
         let ref = qualified(table, column)
         // Decimals are stored as their digits: add them up as numbers.
@@ -315,6 +326,7 @@ struct DataModel: Sendable {
     }
 
     static func isMemberName(_ name: String) -> Bool {
-        (1...128).contains(name.count) && name.unicodeScalars.allSatisfy { $0 == "_" || $0 == "-" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+        (1...128).contains(name.count)
+            && name.unicodeScalars.allSatisfy { $0 == "_" || $0 == "-" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
     }
 }

@@ -18,7 +18,9 @@ public final class DataModelCatalog: Sendable {
     /// the configuration, and a dataset's table keeps the columns it was created with).
     private let queryColumns = Mutex<[String: (columns: [(String, ColumnType)], parameters: Set<String>)]>([:])
 
-    init(config: [String: DataModelDefinition], queries: [String: NamedQuery], store: any DefinitionRepository, datasets: DatasetCatalog, readers: ReadOnlyPool) throws {
+    init(
+        config: [String: DataModelDefinition], queries: [String: NamedQuery], store: any DefinitionRepository, datasets: DatasetCatalog, readers: ReadOnlyPool
+    ) throws {
         self.store = store
         self.datasets = datasets
         self.queries = queries
@@ -77,8 +79,9 @@ public final class DataModelCatalog: Sendable {
     // MARK: checking
 
     private func build(_ id: String, _ definition: DataModelDefinition) throws -> DataModel {
-        try DataModel(id: id, definition: definition, datasets: { try self.datasets.dataset($0) }, namedQueries: queries,
-                      columnsOfQuery: columns(ofQuery:))
+        try DataModel(
+            id: id, definition: definition, datasets: { try self.datasets.dataset($0) }, namedQueries: queries,
+            columnsOfQuery: columns(ofQuery:))
     }
 
     /// Builds the model and prepares a query of each member alone: SQLite names an unknown
@@ -152,7 +155,9 @@ public final class DataModelCatalog: Sendable {
             throw DataModel.Invalid("its named query: \(e.description)")
         }
         let count = Int(sqlite3_bind_parameter_count(statement.stmt))
-        if count > 0, let unnamed = (1...count).first(where: { sqlite3_bind_parameter_name(statement.stmt, Int32($0)).map { $0.pointee == UInt8(ascii: "?") } ?? true }) {
+        if count > 0,
+            let unnamed = (1...count).first(where: { sqlite3_bind_parameter_name(statement.stmt, Int32($0)).map { $0.pointee == UInt8(ascii: "?") } ?? true })
+        {
             throw DataModel.Invalid("its named query uses an unnamed parameter (number \(unnamed)): take parameters by name (:name)")
         }
         let columns = (0..<statement.columnCount).map { i in

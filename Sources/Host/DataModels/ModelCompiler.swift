@@ -66,7 +66,9 @@ enum ModelCompiler {
         for m in selected + filtered {
             if case .measure(let fanSafe) = m.kind, !fanSafe, m.tables != [root] {
                 let other = m.tables.subtracting([root]).sorted().joined(separator: ", ")
-                throw DataModel.Invalid("measure '\(m.name)' aggregates \(other), which this query joins through '\(root)' (several \(root) rows per \(other) row): each \(other) row would count once per \(root) row. Ask for it with members of \(other) (and the tables it points at) only, or use count_distinct, min or max")
+                throw DataModel.Invalid(
+                    "measure '\(m.name)' aggregates \(other), which this query joins through '\(root)' (several \(root) rows per \(other) row): each \(other) row would count once per \(root) row. Ask for it with members of \(other) (and the tables it points at) only, or use count_distinct, min or max"
+                )
             }
         }
 
@@ -85,8 +87,9 @@ enum ModelCompiler {
             sql += " LIMIT ?"
             values.append(.int(Int64(limit)))
         }
-        return CompiledModelQuery(sql: sql, values: values, types: selected.map { SQLiteBatchSource.declaredType($0.type.sqlType) ?? .utf8 },
-                                  model: model, request: request)
+        return CompiledModelQuery(
+            sql: sql, values: values, types: selected.map { SQLiteBatchSource.declaredType($0.type.sqlType) ?? .utf8 },
+            model: model, request: request)
     }
 
     // MARK: members and parameters
@@ -102,7 +105,8 @@ enum ModelCompiler {
     private static func unknown(_ model: DataModel, _ name: String) -> DataModel.Invalid {
         let dims = model.members.values.filter { !$0.isMeasure }.map(\.name).sorted()
         let measures = model.members.values.filter(\.isMeasure).map(\.name).sorted()
-        return DataModel.Invalid("model '\(model.id)' has no member '\(name)' (dimensions: \(dims.joined(separator: ", ")); measures: \(measures.joined(separator: ", ")))")
+        return DataModel.Invalid(
+            "model '\(model.id)' has no member '\(name)' (dimensions: \(dims.joined(separator: ", ")); measures: \(measures.joined(separator: ", ")))")
     }
 
     /// A parameter the model does not declare would be ignored: say so instead.
@@ -110,7 +114,9 @@ enum ModelCompiler {
         for name in request.parameters.keys.sorted() {
             let bare = name.hasPrefix("\(model.id).") ? String(name.dropFirst(model.id.count + 1)) : name
             guard model.parameters[bare] != nil else {
-                throw DataModel.Invalid("unknown parameter '\(name)': model '\(model.id)' declares \(model.parameters.isEmpty ? "none" : model.parameters.keys.sorted().joined(separator: ", "))")
+                throw DataModel.Invalid(
+                    "unknown parameter '\(name)': model '\(model.id)' declares \(model.parameters.isEmpty ? "none" : model.parameters.keys.sorted().joined(separator: ", "))"
+                )
             }
         }
     }
@@ -134,8 +140,10 @@ enum ModelCompiler {
 
     /// The condition of one filter, its values appended; nil when every value is a parameter
     /// without a value (the filter is left out, as an unset optional filter).
-    private static func condition(_ m: DataModel.Member, _ f: ModelQuery.Filter, model: DataModel, request: QueryRequest,
-                                  values: inout [SQLValue]) throws -> String? {
+    private static func condition(
+        _ m: DataModel.Member, _ f: ModelQuery.Filter, model: DataModel, request: QueryRequest,
+        values: inout [SQLValue]
+    ) throws -> String? {
         var texts: [String] = []
         var hadParameterOnly = !f.values.isEmpty
         for v in f.values {
@@ -243,6 +251,8 @@ enum ModelCompiler {
             }
             if reached == subtree { return (candidate, joins) }
         }
-        throw DataModel.Invalid("the members come from \(subtree.sorted().joined(separator: ", ")), and no one of them holds the others' keys: joining them would repeat rows. Query them separately")
+        throw DataModel.Invalid(
+            "the members come from \(subtree.sorted().joined(separator: ", ")), and no one of them holds the others' keys: joining them would repeat rows. Query them separately"
+        )
     }
 }

@@ -65,7 +65,9 @@ struct ModelQuery: Sendable {
     }
 
     static func parse(_ json: OrderedJSON) throws -> ModelQuery {
-        guard case .object(let fields) = json else { throw DataModel.Invalid("the query must be a JSON object like {\"dimensions\": [...], \"measures\": [...]}") }
+        guard case .object(let fields) = json else {
+            throw DataModel.Invalid("the query must be a JSON object like {\"dimensions\": [...], \"measures\": [...]}")
+        }
         var q = ModelQuery()
         for (key, value) in fields {
             switch key.lowercased() {

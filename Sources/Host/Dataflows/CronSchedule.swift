@@ -29,7 +29,8 @@ struct CronSchedule: Sendable, Equatable {
         minutes = try Self.field(fields[0], 0...59, "minute")
         hours = try Self.field(fields[1], 0...23, "hour")
         days = try Self.field(fields[2], 1...31, "day of month")
-        months = try Self.field(fields[3], 1...12, "month", names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], firstName: 1)
+        months = try Self.field(
+            fields[3], 1...12, "month", names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], firstName: 1)
         var weekdays = try Self.field(fields[4], 0...7, "day of week", names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"], firstName: 0)
         if weekdays.remove(7) != nil { weekdays.insert(0) }
         self.weekdays = weekdays
@@ -92,7 +93,9 @@ struct CronSchedule: Sendable, Equatable {
             guard pieces.count <= 2 else { throw Invalid(description: "\(what) '\(part)': more than one '/'") }
             var step = 1
             if pieces.count == 2 {
-                guard let n = Int(pieces[1]), n >= 1, n <= range.upperBound else { throw Invalid(description: "\(what) '\(part)': the step must be 1 to \(range.upperBound)") }
+                guard let n = Int(pieces[1]), n >= 1, n <= range.upperBound else {
+                    throw Invalid(description: "\(what) '\(part)': the step must be 1 to \(range.upperBound)")
+                }
                 step = n
             }
             let span: ClosedRange<Int>
@@ -100,8 +103,10 @@ struct CronSchedule: Sendable, Equatable {
                 span = range
             } else {
                 let ends = pieces[0].split(separator: "-", omittingEmptySubsequences: false)
-                guard ends.count <= 2, let low = value(ends[0], names, firstName), let high = ends.count == 2 ? value(ends[1], names, firstName) : (pieces.count == 2 ? range.upperBound : low),
-                    range.contains(low), range.contains(high), low <= high else {
+                guard ends.count <= 2, let low = value(ends[0], names, firstName),
+                    let high = ends.count == 2 ? value(ends[1], names, firstName) : (pieces.count == 2 ? range.upperBound : low),
+                    range.contains(low), range.contains(high), low <= high
+                else {
                     throw Invalid(description: "\(what) '\(part)' is not a value or range within \(range.lowerBound)-\(range.upperBound)")
                 }
                 span = low...high

@@ -86,8 +86,10 @@ public final class DataflowService: Sendable {
         // the flow's place in the store: record it first, or say why a new one cannot start.
         if !endings.isEmpty { recordEndings() }
         if let kept = endings.keys.first(where: { endings[$0]?.flowId == flow.id }) {
-            throw GatewayError(.serviceUnavailable, "the last run of dataflow \(flow.id) (run \(kept)) has ended, but the store cannot record it yet (see the server log); execute again once it can",
-                           retryAfterSeconds: 10)
+            throw GatewayError(
+                .serviceUnavailable,
+                "the last run of dataflow \(flow.id) (run \(kept)) has ended, but the store cannot record it yet (see the server log); execute again once it can",
+                retryAfterSeconds: 10)
         }
         var run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsJSON)
         // A free thread takes it at once: say so now rather than "pending" for a moment.
@@ -100,17 +102,20 @@ public final class DataflowService: Sendable {
         let queued = run
         // Stopped (its timeout, a cancel, a shutdown) and still not back: a plugin call
         // deaf to cancel. The run (and its child step's) ends now with the reason.
-        running.submit(run.id, run, control: control, work: { [self] in
-            perform(flow, run: queued, control: control)
-        }, abandoned: { [self, weak control] in
-            guard let control else { return }
-            let reason = control.stopReason.map { describe(RunStopped(reason: $0), control: control) } ?? "stopped"
-            for id in [queued.id] + running.keys(stoppedBy: control) {
-                let active = id == queued.id ? queued : running[id]
-                running.detach(id)
-                if let active { fail(active, "\(reason); a plugin did not return when told to stop, and its thread was abandoned") }
-            }
-        })
+        running.submit(
+            run.id, run, control: control,
+            work: { [self] in
+                perform(flow, run: queued, control: control)
+            },
+            abandoned: { [self, weak control] in
+                guard let control else { return }
+                let reason = control.stopReason.map { describe(RunStopped(reason: $0), control: control) } ?? "stopped"
+                for id in [queued.id] + running.keys(stoppedBy: control) {
+                    let active = id == queued.id ? queued : running[id]
+                    running.detach(id)
+                    if let active { fail(active, "\(reason); a plugin did not return when told to stop, and its thread was abandoned") }
+                }
+            })
         return run
     }
 
@@ -156,8 +161,9 @@ public final class DataflowService: Sendable {
 
     /// Writes a run's end; false when it had ended already.
     private func writeEnd(_ run: Int64, _ e: RunEnding) throws -> Bool {
-        try store.finishRun(run: run, status: e.status, error: e.error, progress: e.progress, rowsRead: e.counts?.read,
-                            rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt)
+        try store.finishRun(
+            run: run, status: e.status, error: e.error, progress: e.progress, rowsRead: e.counts?.read,
+            rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt)
     }
 
     /// No new run starts from now on (the gateway is shutting down).
@@ -192,7 +198,9 @@ public final class DataflowService: Sendable {
         do {
             try store.logFlow(flow, run: run, level, component: component, message.bounded(toUTF8Bytes: Self.maxLogLineBytes))
         } catch {
-            logger.error("dataflow \(flow)\(run.map { " run \($0)" } ?? ""): the store could not take this \(level.rawValue) line of its log (\(error)): [\(component)] \(message)")
+            logger.error(
+                "dataflow \(flow)\(run.map { " run \($0)" } ?? ""): the store could not take this \(level.rawValue) line of its log (\(error)): [\(component)] \(message)"
+            )
         }
     }
 
@@ -239,7 +247,8 @@ public final class DataflowService: Sendable {
         log(.info, "dataflow", "\(run.executionId) started (\(run.trigger)), params \(run.params)")
         let steps: [Step]
         do {
-            steps = [Step(flow: flow, runId: run.id, label: "")]
+            steps =
+                [Step(flow: flow, runId: run.id, label: "")]
                 + (try descendants(of: flow.id)).map { Step(flow: $0, runId: run.id, label: "child \($0.id) '\($0.name)': ") }
         } catch {
             return fail(run, "reading the flow's children failed: \(error)")
@@ -265,7 +274,8 @@ public final class DataflowService: Sendable {
                 if let timeout = plan.timeout, index == 0 { control.stopAfter(seconds: timeout) }
                 counts = try runWithRetries(step, plan: plan, params: params, control: control, log: log) { progress, read, written in
                     let overall = Int((Double(index) + progress) / Double(steps.count) * 100)
-                    try? self.store.updateRunProgress(run: run.id, progress: min(99, overall), rowsRead: totals.read + read, rowsWritten: totals.written + written)
+                    try? self.store.updateRunProgress(
+                        run: run.id, progress: min(99, overall), rowsRead: totals.read + read, rowsWritten: totals.written + written)
                 }
             } catch {
                 let message = (error as? FlowInputError)?.description ?? describe(error, control: control)
@@ -278,12 +288,14 @@ public final class DataflowService: Sendable {
             totals.rejected += counts.rejected
         }
         let refused = totals.rejected > 0 ? ", \(totals.rejected) refused by the destination" : ""
-        end(run, RunEnding(flowId: run.dataflowId, status: .completed, progress: 100, counts: totals, completedAt: clock.now),
+        end(
+            run, RunEnding(flowId: run.dataflowId, status: .completed, progress: 100, counts: totals, completedAt: clock.now),
             .info, "\(run.executionId) completed: \(totals.read) rows read, \(totals.written) written\(refused)")
     }
 
     private func fail(_ run: DataflowRun, _ message: String) {
-        end(run, RunEnding(flowId: run.dataflowId, status: .failed, error: Self.bounded(message), completedAt: clock.now),
+        end(
+            run, RunEnding(flowId: run.dataflowId, status: .failed, error: Self.bounded(message), completedAt: clock.now),
             .error, "\(run.executionId) failed: \(message)")
     }
 
@@ -313,11 +325,15 @@ public final class DataflowService: Sendable {
         let status = status == .failed && control.stopReason == .cancelled ? .cancelled : status
         let stopped = control.stopReason.map { describe(RunStopped(reason: $0), control: control) }
         let message = error ?? stopped
-        let line = status == .completed
+        let line =
+            status == .completed
             ? "\(run.executionId) completed: \(counts?.read ?? 0) rows read, \(counts?.written ?? 0) written"
             : "\(run.executionId) failed: \(message ?? "")"
-        end(run, RunEnding(flowId: run.dataflowId, status: status, error: message.map(Self.bounded), progress: status == .completed ? 100 : nil,
-                           counts: counts, completedAt: clock.now), status == .completed ? .info : .error, line)
+        end(
+            run,
+            RunEnding(
+                flowId: run.dataflowId, status: status, error: message.map(Self.bounded), progress: status == .completed ? 100 : nil,
+                counts: counts, completedAt: clock.now), status == .completed ? .info : .error, line)
     }
 
     /// Error messages are stored whole up to this many bytes (a plugin's message could be
@@ -342,9 +358,11 @@ public final class DataflowService: Sendable {
     /// Runs a step, again after a retryable failure (network, 5xx, rate limit) up to
     /// `retry_count` times with a doubling pause; a bad config is never retried. Each
     /// attempt starts from the source's last committed position: a failed one wrote nothing.
-    private func runWithRetries(_ step: Step, plan: FlowPlan, params: RunParams, control: RunControl,
-                                log: @escaping FlowLog,
-                                progress: @escaping (Double, Int64, Int64) -> Void) throws -> Counts {
+    private func runWithRetries(
+        _ step: Step, plan: FlowPlan, params: RunParams, control: RunControl,
+        log: @escaping FlowLog,
+        progress: @escaping (Double, Int64, Int64) -> Void
+    ) throws -> Counts {
         var attempt = 0
         while true {
             do {
@@ -353,7 +371,9 @@ public final class DataflowService: Sendable {
                 guard attempt < plan.retryCount, Self.isRetryable(error), control.stopReason == nil else { throw error }
                 attempt += 1
                 let pause = min(60.0, pow(2.0, Double(attempt - 1)))
-                log(.warning, "dataflow", "\(step.label)attempt \(attempt) failed (\(describe(error, control: control))); retry \(attempt) of \(plan.retryCount) in \(Int(pause)) s")
+                log(
+                    .warning, "dataflow",
+                    "\(step.label)attempt \(attempt) failed (\(describe(error, control: control))); retry \(attempt) of \(plan.retryCount) in \(Int(pause)) s")
                 guard clock.wait(seconds: pause, unless: { control.stopReason != nil }) else { throw error }
             }
         }
@@ -368,9 +388,11 @@ public final class DataflowService: Sendable {
         }
     }
 
-    private func runStep(_ step: Step, plan: FlowPlan, params: RunParams, control: RunControl,
-                         log: @escaping FlowLog,
-                         progress: @escaping (Double, Int64, Int64) -> Void) throws -> Counts {
+    private func runStep(
+        _ step: Step, plan: FlowPlan, params: RunParams, control: RunControl,
+        log: @escaping FlowLog,
+        progress: @escaping (Double, Int64, Int64) -> Void
+    ) throws -> Counts {
         guard let sourceSpec = plan.source, let targetSpec = plan.target else { throw FlowInputError("config names no source or target") }
         let batchSize = params.batchSize ?? plan.batchSize
         let bound = try bindable(params, for: sourceSpec, step: step, batchSize: batchSize, log: log)
@@ -381,8 +403,9 @@ public final class DataflowService: Sendable {
         }
         let context = InstanceContext(pluginId: "dataflow", instanceName: "dataflow:\(step.flow.id)", services: try gateway.services)
         control.onStop { context.cancel() }
-        let opened = try openSource(sourceSpec, flow: step.flow, params: bound, forceRefresh: params.forceRefresh, batchSize: batchSize,
-                                    control: control, log: log, onProgress: onProgress)
+        let opened = try openSource(
+            sourceSpec, flow: step.flow, params: bound, forceRefresh: params.forceRefresh, batchSize: batchSize,
+            control: control, log: log, onProgress: onProgress)
         // A source that infers its columns from its rows (the Jushuitan connector) has none
         // when nothing is new: an empty run, not a transform naming a missing column.
         if opened.schema.fields.isEmpty {
@@ -394,18 +417,24 @@ public final class DataflowService: Sendable {
         log(.info, "source", "\(step.label)opened \(Self.name(of: sourceSpec)): columns \(opened.schema.fields.map(\.name).joined(separator: ", "))")
         let transforms = plan.transforms.map { $0.make() }
         let source = transforms.isEmpty ? opened : try TransformedSource(opened, transforms: transforms)
-        if !transforms.isEmpty { log(.info, "transform", "\(step.label)\(transforms.count) transforms: columns become \(source.schema.fields.map(\.name).joined(separator: ", "))") }
+        if !transforms.isEmpty {
+            log(.info, "transform", "\(step.label)\(transforms.count) transforms: columns become \(source.schema.fields.map(\.name).joined(separator: ", "))")
+        }
         let sink = try openTarget(targetSpec, flow: step.flow, context: context, control: control, label: step.label, log: log)
         var lastLog = Date()
-        let result = try Pump.run(source, into: sink, .init(checkStop: {
-            if let reason = control.stopReason { throw RunStopped(reason: reason) }
-        }, onBatch: { p in
-            progress(sourceProgress.withLock { $0 }, (source as? TransformedSource)?.rowsRead ?? p.rowsRead, p.rowsWritten)
-            if Date().timeIntervalSince(lastLog) >= 5 {
-                lastLog = Date()
-                log(.info, "target", "\(step.label)\(p.rowsWritten) rows written so far (\(p.batches) batches)")
-            }
-        }))
+        let result = try Pump.run(
+            source, into: sink,
+            .init(
+                checkStop: {
+                    if let reason = control.stopReason { throw RunStopped(reason: reason) }
+                },
+                onBatch: { p in
+                    progress(sourceProgress.withLock { $0 }, (source as? TransformedSource)?.rowsRead ?? p.rowsRead, p.rowsWritten)
+                    if Date().timeIntervalSince(lastLog) >= 5 {
+                        lastLog = Date()
+                        log(.info, "target", "\(step.label)\(p.rowsWritten) rows written so far (\(p.batches) batches)")
+                    }
+                }))
         for case let dedupe as DedupeRows in transforms where dedupe.dropped > 0 {
             log(.warning, "transform", "\(step.label)dedupe dropped \(dedupe.dropped) rows with a key seen before")
         }
@@ -420,10 +449,14 @@ public final class DataflowService: Sendable {
                 log(.info, "target", "\(step.label)wrote \(written) rows into a \(format.uppercased()) export (task \(export.task.hashKey))\(batches)")
             }
         case .plugin(let id, _):
-            log(.info, "target", "\(step.label)sink plugin '\(id)' committed \(written) rows\(batches)" + (rejected > 0 ? "; the destination refused \(rejected)" : ""))
+            log(
+                .info, "target",
+                "\(step.label)sink plugin '\(id)' committed \(written) rows\(batches)" + (rejected > 0 ? "; the destination refused \(rejected)" : ""))
         }
         if let failure = result.finishFailure {
-            log(.warning, "source", "\(step.label)the rows were committed but the source could not save its position; the next run reads them again: \(failure)")
+            log(
+                .warning, "source", "\(step.label)the rows were committed but the source could not save its position; the next run reads them again: \(failure)"
+            )
         }
         return Counts(read: (source as? TransformedSource)?.rowsRead ?? result.progress.rowsRead, written: written, rejected: rejected)
     }
@@ -433,17 +466,24 @@ public final class DataflowService: Sendable {
     /// records itself, many times faster than through batches, with the same result (no
     /// value needs converting). One statement: a cancel or timeout takes effect when it
     /// ends, and rolls it back. Nil when the step does not qualify.
-    private func copyInPlace(_ step: Step, plan: FlowPlan, params: [String: [String]], control: RunControl,
-                             log: FlowLog) throws -> Counts? {
+    private func copyInPlace(
+        _ step: Step, plan: FlowPlan, params: [String: [String]], control: RunControl,
+        log: FlowLog
+    ) throws -> Counts? {
         guard plan.transforms.isEmpty, case .dataset(let sourceId) = plan.source, case .dataset(let targetId, let mode) = plan.target else { return nil }
         let gateway = try self.gateway
         guard let source = try gateway.datasets.dataset(sourceId), let target = try gateway.datasets.dataset(targetId),
-            source.table != target.table else { return nil }
+            source.table != target.table
+        else { return nil }
         for column in source.columns where target.columns.first(where: { $0.name == column.name })?.type != column.type { return nil }
         let (filter, args) = try QueryParameters.filter(source, params)
         let names = source.columns.map(\.name)
-        let select = "SELECT \(names.map(Dataset.quote).joined(separator: ", ")) FROM \(Dataset.quote(source.table))\(filter.isEmpty ? " WHERE true" : filter) ORDER BY rowid"
-        log(.info, "source", "\(step.label)opened dataset '\(sourceId)': columns \(names.joined(separator: ", ")); same columns and types as the target: copied in one INSERT … SELECT")
+        let select =
+            "SELECT \(names.map(Dataset.quote).joined(separator: ", ")) FROM \(Dataset.quote(source.table))\(filter.isEmpty ? " WHERE true" : filter) ORDER BY rowid"
+        log(
+            .info, "source",
+            "\(step.label)opened dataset '\(sourceId)': columns \(names.joined(separator: ", ")); same columns and types as the target: copied in one INSERT … SELECT"
+        )
         let session = try gateway.datasetTables.beginWrite(target, mode: mode)
         do {
             if let reason = control.stopReason { throw RunStopped(reason: reason) }
@@ -477,9 +517,12 @@ public final class DataflowService: Sendable {
         if params.batchSize != nil { log(.info, "dataflow", "\(step.label)run option batch_size: \(batchSize) rows per batch") }
         if params.forceRefresh {
             let incremental = if case .datasource = source { true } else if case .plugin = source { true } else { false }
-            log(.info, "dataflow", "\(step.label)run option force_refresh: " + (incremental
-                ? "the source plugin reads from its configured start, not its saved cursor"
-                : "\(Self.name(of: source)) keeps no cursor: every run reads it whole"))
+            log(
+                .info, "dataflow",
+                "\(step.label)run option force_refresh: "
+                    + (incremental
+                        ? "the source plugin reads from its configured start, not its saved cursor"
+                        : "\(Self.name(of: source)) keeps no cursor: every run reads it whole"))
         }
         var values = params.parameterValues
         for name in unused { values[name] = nil }
@@ -502,8 +545,10 @@ public final class DataflowService: Sendable {
     /// The source a flow reads. Datasets, datasources and SQL open as the query API opens
     /// them (with `params` as their parameters); a plugin source is an instance of the
     /// flow's own, whose state (a cursor) belongs to the flow.
-    private func openSource(_ spec: FlowPlan.Source, flow: Dataflow, params: [String: [String]], forceRefresh: Bool, batchSize: Int, control: RunControl,
-                            log: @escaping FlowLog, onProgress: @escaping @Sendable (InstanceContext.Progress) -> Void) throws -> BatchSource {
+    private func openSource(
+        _ spec: FlowPlan.Source, flow: Dataflow, params: [String: [String]], forceRefresh: Bool, batchSize: Int, control: RunControl,
+        log: @escaping FlowLog, onProgress: @escaping @Sendable (InstanceContext.Progress) -> Void
+    ) throws -> BatchSource {
         var query = QueryRequest()
         query.parameters = params
         query.forceRefresh = forceRefresh
@@ -540,8 +585,10 @@ public final class DataflowService: Sendable {
     /// Refusals of single rows written to the run's log, at most (the count covers all).
     static let rejectionsLogged = 1_000
 
-    private func openTarget(_ spec: FlowPlan.Target, flow: Dataflow, context: InstanceContext, control: RunControl, label: String,
-                            log: @escaping FlowLog) throws -> BatchSink {
+    private func openTarget(
+        _ spec: FlowPlan.Target, flow: Dataflow, context: InstanceContext, control: RunControl, label: String,
+        log: @escaping FlowLog
+    ) throws -> BatchSink {
         let gateway = try self.gateway
         switch spec {
         case .dataset(let id, let mode):
@@ -554,19 +601,23 @@ public final class DataflowService: Sendable {
         case .plugin(let id, let config):
             let logged = Mutex(0)
             // Its own state (accepted ids, say), apart from a source plugin's cursor.
-            return try gateway.sinks().open(.plugin(id: id, config: config, instance: "dataflow:\(flow.id):target", control: control, onLog: { level, message in
-                log(Self.level(level), id, label + message)
-            }) { row, reason in
-                let n = logged.withLock { n in
-                    n += 1
-                    return n
-                }
-                if n <= Self.rejectionsLogged {
-                    log(.warning, "target", "\(label)row \(row) refused by '\(id)': \(reason)")
-                } else if n == Self.rejectionsLogged + 1 {
-                    log(.warning, "target", "\(label)more rows refused by '\(id)': counted, not logged one by one")
-                }
-            })
+            return try gateway.sinks().open(
+                .plugin(
+                    id: id, config: config, instance: "dataflow:\(flow.id):target", control: control,
+                    onLog: { level, message in
+                        log(Self.level(level), id, label + message)
+                    }
+                ) { row, reason in
+                    let n = logged.withLock { n in
+                        n += 1
+                        return n
+                    }
+                    if n <= Self.rejectionsLogged {
+                        log(.warning, "target", "\(label)row \(row) refused by '\(id)': \(reason)")
+                    } else if n == Self.rejectionsLogged + 1 {
+                        log(.warning, "target", "\(label)more rows refused by '\(id)': counted, not logged one by one")
+                    }
+                })
         }
     }
 

@@ -29,7 +29,8 @@ enum EnglishName {
         var current = ""
         let chars = Array(word)
         for (i, c) in chars.enumerated() {
-            let startsWord = i > 0 && c.isUppercase && (chars[i - 1].isLowercase || (i + 1 < chars.count && chars[i + 1].isLowercase && chars[i - 1].isUppercase))
+            let startsWord =
+                i > 0 && c.isUppercase && (chars[i - 1].isLowercase || (i + 1 < chars.count && chars[i + 1].isLowercase && chars[i - 1].isUppercase))
             if startsWord, !current.isEmpty {
                 parts.append(current)
                 current = ""

@@ -70,10 +70,11 @@ struct FlowPlan {
                 zone = object["timezone"] as? String ?? zone
             }
             guard let expression else { throw FlowInputError("config.schedule must be a cron expression like \"0 2 * * *\"") }
-            let timeZone = try zone.map { name in
-                guard let z = TimeZone(identifier: name) else { throw FlowInputError("config.timezone: unknown time zone '\(name)'") }
-                return z
-            } ?? defaultTimeZone
+            let timeZone =
+                try zone.map { name in
+                    guard let z = TimeZone(identifier: name) else { throw FlowInputError("config.timezone: unknown time zone '\(name)'") }
+                    return z
+                } ?? defaultTimeZone
             do {
                 plan.schedule = try CronSchedule(expression, timeZone: timeZone)
             } catch let e as CronSchedule.Invalid {
@@ -99,14 +100,20 @@ struct FlowPlan {
         }
         var declared: [String: RunParams.Declared] = [:]
         for (name, spec) in object {
-            guard !name.isEmpty, name.count <= 128, !name.utf8.contains(0) else { throw FlowInputError("config.params: '\(name.prefix(40))' is not a parameter name") }
-            guard let fields = spec as? [String: Any] else { throw FlowInputError("config.params.\(name) must be an object ({}, {\"required\": true} or {\"default\": …})") }
+            guard !name.isEmpty, name.count <= 128, !name.utf8.contains(0) else {
+                throw FlowInputError("config.params: '\(name.prefix(40))' is not a parameter name")
+            }
+            guard let fields = spec as? [String: Any] else {
+                throw FlowInputError("config.params.\(name) must be an object ({}, {\"required\": true} or {\"default\": …})")
+            }
             if let unknown = fields.keys.first(where: { $0 != "required" && $0 != "default" }) {
                 throw FlowInputError("config.params.\(name): unknown key '\(unknown)' (use required, default)")
             }
             var d = RunParams.Declared()
             if let required = fields["required"] {
-                guard let flag = required as? NSNumber, String(cString: flag.objCType) == "c" else { throw FlowInputError("config.params.\(name).required must be true or false") }
+                guard let flag = required as? NSNumber, String(cString: flag.objCType) == "c" else {
+                    throw FlowInputError("config.params.\(name).required must be true or false")
+                }
                 d.required = flag.boolValue
             }
             if let value = fields["default"], !(value is NSNull) {
@@ -128,7 +135,9 @@ struct FlowPlan {
     private static func source(_ value: Any?, problems: inout [String]) throws -> Source? {
         guard let value else { return nil }
         guard let object = value as? [String: Any] else {
-            problems.append("source '\(value)' is not something this gateway can read: give {\"type\": \"dataset\" | \"datasource\" | \"plugin\" | \"sql\" | \"datamodel\", …} (see docs/dataflow.md)")
+            problems.append(
+                "source '\(value)' is not something this gateway can read: give {\"type\": \"dataset\" | \"datasource\" | \"plugin\" | \"sql\" | \"datamodel\", …} (see docs/dataflow.md)"
+            )
             return nil
         }
         let type = (object["type"] as? String ?? "").lowercased()
@@ -148,7 +157,9 @@ struct FlowPlan {
             } else if let document = object["query"] as? [String: Any] {
                 // The stored config does not keep an object's key order, which is the order's priority.
                 if let order = document["order"] as? [String: Any], order.count > 1 {
-                    throw FlowInputError("config.source.query.order: give it as a list, [[member, \"asc\" | \"desc\"], …]: a flow's stored config does not keep an object's key order")
+                    throw FlowInputError(
+                        "config.source.query.order: give it as a list, [[member, \"asc\" | \"desc\"], …]: a flow's stored config does not keep an object's key order"
+                    )
                 }
                 query = String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]), as: UTF8.self)
             } else {
@@ -173,7 +184,8 @@ struct FlowPlan {
     private static func target(_ value: Any?, problems: inout [String]) throws -> Target? {
         guard let value else { return nil }
         guard let object = value as? [String: Any] else {
-            problems.append("target '\(value)' is not something this gateway can write: give {\"type\": \"dataset\" | \"export\" | \"plugin\", …} (see docs/dataflow.md)")
+            problems.append(
+                "target '\(value)' is not something this gateway can write: give {\"type\": \"dataset\" | \"export\" | \"plugin\", …} (see docs/dataflow.md)")
             return nil
         }
         let type = (object["type"] as? String ?? "").lowercased()
@@ -234,7 +246,9 @@ enum TransformSpec: Equatable {
             guard let m = arg as? [String: Any], !m.isEmpty else { throw FlowInputError("\(place).constant must map column names to values") }
             var values: [String: FlowValue] = [:]
             for (k, v) in m {
-                guard let value = FlowValue(json: v) else { throw FlowInputError("\(place).constant: the value of '\(k)' must be a string, number, boolean or null") }
+                guard let value = FlowValue(json: v) else {
+                    throw FlowInputError("\(place).constant: the value of '\(k)' must be a string, number, boolean or null")
+                }
                 values[k] = value
             }
             return .constant(values)

@@ -10,7 +10,8 @@ enum FlowTimes {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone.current
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d-%02d-%02d%@%02d:%02d:%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, separator,
-                      c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+        return String(
+            format: "%04d-%02d-%02d%@%02d:%02d:%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, separator,
+            c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
     }
 }

@@ -41,7 +41,9 @@ struct RunParams {
             let unknown = values.keys.filter { declared[$0] == nil && !Self.options.contains($0) }.sorted()
             if !unknown.isEmpty {
                 let list = declared.keys.sorted().joined(separator: ", ")
-                throw FlowInputError("参数错误: params \(unknown.map { "'\($0)'" }.joined(separator: ", ")) are not parameters of this dataflow (config.params declares \(list.isEmpty ? "none" : list))")
+                throw FlowInputError(
+                    "参数错误: params \(unknown.map { "'\($0)'" }.joined(separator: ", ")) are not parameters of this dataflow (config.params declares \(list.isEmpty ? "none" : list))"
+                )
             }
             for (name, spec) in declared.sorted(by: { $0.key < $1.key }) where values[name] == nil || values[name] is NSNull {
                 if let text = spec.defaultJSON, let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed) {

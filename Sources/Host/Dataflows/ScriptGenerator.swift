@@ -23,12 +23,18 @@ struct ScriptGenerator {
 
     func generate(_ request: String) async throws -> Script {
         guard !config.baseUrl.isEmpty, !config.model.isEmpty else {
-            throw GatewayError(.serviceUnavailable, "create-script needs a chat completions endpoint: set dataflows.script.baseUrl and dataflows.script.model in the configuration, and the key in GATEWAY_DATAFLOWS_SCRIPT_API_KEY (see docs/dataflow.md)")
+            throw GatewayError(
+                .serviceUnavailable,
+                "create-script needs a chat completions endpoint: set dataflows.script.baseUrl and dataflows.script.model in the configuration, and the key in GATEWAY_DATAFLOWS_SCRIPT_API_KEY (see docs/dataflow.md)"
+            )
         }
         let url = config.baseUrl.hasSuffix("/") ? config.baseUrl + "chat/completions" : config.baseUrl + "/chat/completions"
-        let payload: [String: Any] = ["model": config.model, "stream": false, "messages": [
-            ["role": "system", "content": Self.instructions], ["role": "user", "content": request],
-        ]]
+        let payload: [String: Any] = [
+            "model": config.model, "stream": false,
+            "messages": [
+                ["role": "system", "content": Self.instructions], ["role": "user", "content": request],
+            ],
+        ]
         var call = HTTPClientRequest(url: url)
         call.method = .POST
         call.headers.add(name: "Content-Type", value: "application/json")
@@ -49,7 +55,8 @@ struct ScriptGenerator {
         } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
             throw GatewayError(.gatewayTimeout, "the script endpoint did not answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
         } catch is DeadlinePassed {
-            throw GatewayError(.gatewayTimeout, "the script endpoint did not finish its answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
+            throw GatewayError(
+                .gatewayTimeout, "the script endpoint did not finish its answer within \(config.timeoutSeconds) s (dataflows.script.timeoutSeconds)")
         } catch {
             throw GatewayError(.badGateway, "the script endpoint could not be reached: \(error)")
         }
@@ -59,7 +66,8 @@ struct ScriptGenerator {
             throw GatewayError(.badGateway, "the script endpoint answered HTTP \(reply.status.code): \(detail)")
         }
         guard let choices = object?["choices"] as? [[String: Any]], let message = choices.first?["message"] as? [String: Any],
-            let content = message["content"] as? String, !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            let content = message["content"] as? String, !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        else {
             throw GatewayError(.badGateway, "the script endpoint's answer holds no script (choices[0].message.content)")
         }
         return Script(script_content: Self.withoutFence(content), format: "txt", generated_at: FlowTimes.iso(Date()))

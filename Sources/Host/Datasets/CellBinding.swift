@@ -26,7 +26,8 @@ enum CellBinding {
             case .number(let raw):
                 // A whole number past Int64 stays text; any other number is a REAL.
                 if raw.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }),
-                    let d = RowArrayParser.double(raw), d.isFinite {
+                    let d = RowArrayParser.double(raw), d.isFinite
+                {
                     s.bind(index, double: d)
                 } else {
                     s.bind(index, text: raw)
@@ -55,7 +56,8 @@ enum CellBinding {
             }
             guard DecimalNumber.isValid(text) else { throw Refusal(problem: "is not a decimal number") }
             guard DecimalNumber.fits(text) else {
-                throw Refusal(problem: "has more than \(DecimalNumber.integerDigits) digits before the point or \(DecimalNumber.fractionDigits) after (decimal(38, 10))")
+                throw Refusal(
+                    problem: "has more than \(DecimalNumber.integerDigits) digits before the point or \(DecimalNumber.fractionDigits) after (decimal(38, 10))")
             }
             return bindText(text, s, index)
         case .bool:

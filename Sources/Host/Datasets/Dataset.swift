@@ -35,7 +35,8 @@ public struct Dataset: Sendable, Equatable {
             try Self.checkIdentifier(name, what: "column name", dataset: id)
             let typeName = words.count == 2 ? words[1].lowercased() : "any"
             guard let type = ColumnType(rawValue: typeName) else {
-                throw InvalidInput("dataset '\(id)': column '\(name)' has unknown type '\(words[1])' (use \(ColumnType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw InvalidInput(
+                    "dataset '\(id)': column '\(name)' has unknown type '\(words[1])' (use \(ColumnType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             guard !columns.contains(where: { $0.name.lowercased() == name.lowercased() }) else {
                 throw InvalidInput("dataset '\(id)': column '\(name)' appears twice")
@@ -44,7 +45,8 @@ public struct Dataset: Sendable, Equatable {
         }
         guard !columns.isEmpty else { throw InvalidInput("dataset '\(id)': table has no columns") }
         guard columns.count <= Self.maxColumns else {
-            throw InvalidInput("dataset '\(id)': \(columns.count) columns is more than the \(Self.maxColumns) a table of the store can hold (SQLite's column limit)")
+            throw InvalidInput(
+                "dataset '\(id)': \(columns.count) columns is more than the \(Self.maxColumns) a table of the store can hold (SQLite's column limit)")
         }
         self.columns = columns
         for key in d.keys where !columns.contains(where: { $0.name == key }) {
@@ -85,7 +87,8 @@ public struct Dataset: Sendable, Equatable {
         let cols = columns.map { "\(Self.quote($0.name)) \($0.type.sqlType)".trimmingCharacters(in: .whitespaces) }
         var sql = "CREATE TABLE IF NOT EXISTS \(Self.quote(table)) (\(cols.joined(separator: ", ")))"
         if !keys.isEmpty {
-            sql += "; CREATE UNIQUE INDEX IF NOT EXISTS \(Self.quote("gw_keys_\(table)")) ON \(Self.quote(table)) (\(keys.map(Self.quote).joined(separator: ", ")))"
+            sql +=
+                "; CREATE UNIQUE INDEX IF NOT EXISTS \(Self.quote("gw_keys_\(table)")) ON \(Self.quote(table)) (\(keys.map(Self.quote).joined(separator: ", ")))"
         }
         return sql
     }

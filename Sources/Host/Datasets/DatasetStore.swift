@@ -52,8 +52,9 @@ public final class DatasetStore: @unchecked Sendable {
         let names = existing.compactMap { $0[0].text }.joined(separator: ", ")
         for column in dataset.columns {
             guard let type = types[column.name.lowercased()] else {
-                throw InvalidInput("table '\(dataset.table)' already exists without a column '\(column.name)' (its columns: \(names)): "
-                    + "declare the table's own columns, or name a new table")
+                throw InvalidInput(
+                    "table '\(dataset.table)' already exists without a column '\(column.name)' (its columns: \(names)): "
+                        + "declare the table's own columns, or name a new table")
             }
             guard type == column.type.sqlType.lowercased() else {
                 throw InvalidInput("table '\(dataset.table)' already has column '\(column.name)' as '\(type)', not '\(column.type.sqlType)'")
@@ -276,7 +277,8 @@ public struct DatasetImport: RowSink {
         var seen = Set<String>()
         columns = try names.map { name in
             guard let column = dataset.columns.first(where: { $0.name == name }) else {
-                throw DatasetWriteError.header("header column '\(name)' is not a column of \(dataset.table) (\(dataset.columns.map(\.name).joined(separator: ", ")))")
+                throw DatasetWriteError.header(
+                    "header column '\(name)' is not a column of \(dataset.table) (\(dataset.columns.map(\.name).joined(separator: ", ")))")
             }
             guard seen.insert(name).inserted else { throw DatasetWriteError.header("header column '\(name)' appears twice") }
             return column
@@ -320,7 +322,8 @@ public struct DatasetImport: RowSink {
         case .null where isKey[column]:
             throw DatasetWriteError.row("row \(rows + 1), column '\(columns[column].name)': a key column cannot be null with update=1")
         case .text(let raw) where raw.count > maxValueBytes, .number(let raw) where raw.count > maxValueBytes:
-            throw DatasetWriteError.row("row \(rows + 1), column '\(columns[column].name)': the value is larger than \(maxValueBytes) bytes (limits.maxValueBytes)")
+            throw DatasetWriteError.row(
+                "row \(rows + 1), column '\(columns[column].name)': the value is larger than \(maxValueBytes) bytes (limits.maxValueBytes)")
         default: break
         }
         do {

@@ -32,7 +32,8 @@ enum DateText {
                 }
             }
             guard index == 2, digits > 0, (1...12).contains(fields.1),
-                (1...DateText.daysIn(month: fields.1, year: fields.0)).contains(fields.2) else { return nil }
+                (1...DateText.daysIn(month: fields.1, year: fields.0)).contains(fields.2)
+            else { return nil }
             (year, month, day) = fields
         }
 
@@ -90,7 +91,8 @@ enum DateText {
             } else if let sign = rest.lastIndex(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") }) {
                 let z = Array(rest[(sign + 1)...])
                 guard z.count == 5, z[2] == UInt8(ascii: ":"), let h = Self.number(z[0..<2], maxDigits: 2),
-                    let m = Self.number(z[3..<5], maxDigits: 2), h <= 23, m <= 59 else { return nil }
+                    let m = Self.number(z[3..<5], maxDigits: 2), h <= 23, m <= 59
+                else { return nil }
                 zone = String(decoding: rest[sign...], as: UTF8.self)
                 offset = (h * 3600 + m * 60) * (rest[sign] == UInt8(ascii: "+") ? 1 : -1)
                 rest = rest[..<sign]
@@ -107,7 +109,8 @@ enum DateText {
             // Hours, minutes and maybe seconds.
             let parts = rest.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
             guard parts.count == 2 || parts.count == 3, let h = Self.number(parts[0], maxDigits: 2),
-                let m = Self.number(parts[1], maxDigits: 2), h <= 23, m <= 59 else { return nil }
+                let m = Self.number(parts[1], maxDigits: 2), h <= 23, m <= 59
+            else { return nil }
             let s = parts.count == 3 ? Self.number(parts[2], maxDigits: 2) : 0
             guard let s, s <= 60 else { return nil }
             (hour, minute, second) = (h, m, s)

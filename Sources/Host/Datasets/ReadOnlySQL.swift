@@ -68,7 +68,9 @@ enum ReadOnlySQL {
                 throw Refused(description: "the function \(function)() is not allowed in queries (see docs/api.md for the functions that are)")
             }
             if let table = refusals?.table {
-                throw Refused(description: "it reads the table \(table), which is not one of the model's: an expression reads its tables' columns as table.column, nothing else")
+                throw Refused(
+                    description:
+                        "it reads the table \(table), which is not one of the model's: an expression reads its tables' columns as table.column, nothing else")
             }
             if rc == SQLITE_AUTH {
                 throw Refused(description: "only reading queries are allowed: writes, ATTACH, PRAGMA and schema changes are refused")

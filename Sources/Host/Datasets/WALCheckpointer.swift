@@ -28,11 +28,13 @@ final class WALCheckpointer: Sendable {
     /// Replaces `db`'s automatic checkpoint with this one. `db` keeps this object alive.
     func install(on db: SQLiteConnection) {
         db.callbackObjects.append(self)
-        sqlite3_wal_hook(db.handle, { context, _, _, pages in
-            guard let context else { return SQLITE_OK }
-            Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().committed(walPages: pages)
-            return SQLITE_OK
-        }, Unmanaged.passUnretained(self).toOpaque())
+        sqlite3_wal_hook(
+            db.handle,
+            { context, _, _, pages in
+                guard let context else { return SQLITE_OK }
+                Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().committed(walPages: pages)
+                return SQLITE_OK
+            }, Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// Called by SQLite after each commit of the write connection, with the WAL's size.

@@ -9,16 +9,17 @@ import PluginKit
 extension GatewayError {
     /// The one place a plugin's status becomes a client's status.
     init(_ plugin: PluginError) {
-        let status: HTTPResponse.Status = switch plugin.status {
-        case GW_INVALID_ARGUMENT, GW_INVALID_CONFIG: .badRequest
-        case GW_NOT_FOUND: .notFound
-        case GW_DENIED: .forbidden
-        case GW_RATE_LIMITED: .tooManyRequests
-        case GW_AUTH, GW_UNAVAILABLE: .badGateway
-        case GW_UNSUPPORTED: .notImplemented
-        case GW_CANCELLED: .serviceUnavailable
-        default: .internalServerError
-        }
+        let status: HTTPResponse.Status =
+            switch plugin.status {
+            case GW_INVALID_ARGUMENT, GW_INVALID_CONFIG: .badRequest
+            case GW_NOT_FOUND: .notFound
+            case GW_DENIED: .forbidden
+            case GW_RATE_LIMITED: .tooManyRequests
+            case GW_AUTH, GW_UNAVAILABLE: .badGateway
+            case GW_UNSUPPORTED: .notImplemented
+            case GW_CANCELLED: .serviceUnavailable
+            default: .internalServerError
+            }
         self.init(status, pluginMessage(plugin))
     }
 }

@@ -38,9 +38,10 @@ public final class ExportService: Sendable {
         let at: Date
     }
 
-
-    init(store: any ExportTaskRepository, sinks: SinkOpener, services: HostServiceProvider, config: GatewayConfig.Exports,
-         directory: String, secret: ServerSecret, logger: Logger) throws {
+    init(
+        store: any ExportTaskRepository, sinks: SinkOpener, services: HostServiceProvider, config: GatewayConfig.Exports,
+        directory: String, secret: ServerSecret, logger: Logger
+    ) throws {
         self.secret = secret
         self.store = store
         self.sinks = sinks
@@ -80,8 +81,9 @@ public final class ExportService: Sendable {
         }
         // Waiting tasks hold their requests (a raw export its rows): the queue is bounded.
         guard running.waiting < config.maxQueued else {
-            throw GatewayError(.serviceUnavailable, "\(config.maxQueued) export tasks are already waiting (exports.maxQueued); send it again later",
-                           retryAfterSeconds: 10)
+            throw GatewayError(
+                .serviceUnavailable, "\(config.maxQueued) export tasks are already waiting (exports.maxQueued); send it again later",
+                retryAfterSeconds: 10)
         }
         // Keyed: the request may hold a secret (an upstream Authorization), which a plain
         // hash in the store would let anyone test guesses against.
@@ -89,9 +91,10 @@ public final class ExportService: Sendable {
         if let existing = try store.task(requestHash: requestHash) { return existing.hashKey }
         _ = try sinks.exporter(for: request.extType)  // refuse an unknown ext_type before queueing
         let key = Crypto.hex(Crypto.randomBytes(16))
-        let task = try store.insertTask(hashKey: key, requestHash: requestHash, owner: request.owner, userId: request.userId,
-                                        title: request.title, extType: request.extType.uppercased(), sourceType: request.sourceType,
-                                        request: request.storedJSON, callback: request.callback)
+        let task = try store.insertTask(
+            hashKey: key, requestHash: requestHash, owner: request.owner, userId: request.userId,
+            title: request.title, extType: request.extType.uppercased(), sourceType: request.sourceType,
+            request: request.storedJSON, callback: request.callback)
         log(task.id, "created: \(request.sourceType) export '\(request.title)' as \(task.extType)")
         let context = InstanceContext(pluginId: "export", instanceName: "export:\(key)", services: services) { [store] progress in
             try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
@@ -100,14 +103,17 @@ public final class ExportService: Sendable {
         let control = RunControl(timeBudgetSeconds: 0)
         control.onStop { context.cancel() }
         // Stopped and still not back after the grace: a plugin deaf to cancel. The task ends.
-        running.submit(key, task, control: control, work: { [self] in
-            run(task, request: request, context: context)
-        }, abandoned: { [self] in
-            if finish(task, .failed, failReason: "stopped, but a plugin did not return when told to: its thread was abandoned") {
-                log(task.id, "failed: a plugin did not return when told to stop; its thread was abandoned")
-                endedHere(task)
-            }
-        })
+        running.submit(
+            key, task, control: control,
+            work: { [self] in
+                run(task, request: request, context: context)
+            },
+            abandoned: { [self] in
+                if finish(task, .failed, failReason: "stopped, but a plugin did not return when told to: its thread was abandoned") {
+                    log(task.id, "failed: a plugin did not return when told to stop; its thread was abandoned")
+                    endedHere(task)
+                }
+            })
         return key
     }
 
@@ -140,12 +146,18 @@ public final class ExportService: Sendable {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let source = try request.makeSource(context)
             let archive = "\(task.hashKey).zip"
-            let sink = try sinks.open(.exportFiles(extType: request.extType, options: request.extOptions, workDirectory: work,
-                                                   baseName: Self.fileName(task.title), archivePath: "\(directory)/\(archive)", task: context))
+            let sink = try sinks.open(
+                .exportFiles(
+                    extType: request.extType, options: request.extOptions, workDirectory: work,
+                    baseName: Self.fileName(task.title), archivePath: "\(directory)/\(archive)", task: context))
             let raw = task.sourceType == "raw"
-            let result = try Pump.run(source, into: sink, .init(checkStop: context.checkNotCancelled, onBatch: { progress in
-                if raw { context.report(.init(done: progress.rowsWritten, total: -1, message: nil)) }
-            }))
+            let result = try Pump.run(
+                source, into: sink,
+                .init(
+                    checkStop: context.checkNotCancelled,
+                    onBatch: { progress in
+                        if raw { context.report(.init(done: progress.rowsWritten, total: -1, message: nil)) }
+                    }))
             let rows = result.progress.rowsWritten
             if finish(task, .success, file: archive) {
                 log(task.id, "done: \(rows) rows")
@@ -256,9 +268,10 @@ public final class ExportService: Sendable {
         let backoff = max(1, config.callbackBackoffMs)
         for attempt in 1...attempts {
             do {
-                let reply = try services.http.perform(method: "POST", url: task.callback,
-                                                      headers: [("Content-Type", "application/json")],
-                                                      body: Array(body), timeoutMilliseconds: 10_000, context: nil)
+                let reply = try services.http.perform(
+                    method: "POST", url: task.callback,
+                    headers: [("Content-Type", "application/json")],
+                    body: Array(body), timeoutMilliseconds: 10_000, context: nil)
                 log(task.id, "callback attempt \(attempt): HTTP \(reply.status)")
                 if (200..<300).contains(reply.status) { return }
             } catch {

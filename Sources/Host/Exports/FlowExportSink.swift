@@ -47,14 +47,17 @@ extension ExportService {
     /// exporter plugin's) and the sink that writes it.
     func flowExportSink(title: String, extType: String, userId: String, context: InstanceContext) throws -> FlowExportSink {
         let key = Crypto.hex(Crypto.randomBytes(16))
-        let task = try store.insertTask(hashKey: key, requestHash: key, owner: "", userId: userId, title: title,
-                                        extType: extType.uppercased(), sourceType: "dataflow", request: "{}", callback: "")
+        let task = try store.insertTask(
+            hashKey: key, requestHash: key, owner: "", userId: userId, title: title,
+            extType: extType.uppercased(), sourceType: "dataflow", request: "{}", callback: "")
         log(task.id, "created by a dataflow run")
         let work = "\(directory)/\(key).work"
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            let files = try sinks.open(.exportFiles(extType: extType, options: [:], workDirectory: work, baseName: Self.fileName(title),
-                                                    archivePath: "\(directory)/\(key).zip", task: context))
+            let files = try sinks.open(
+                .exportFiles(
+                    extType: extType, options: [:], workDirectory: work, baseName: Self.fileName(title),
+                    archivePath: "\(directory)/\(key).zip", task: context))
             return FlowExportSink(exports: self, task: task, files: files, work: work)
         } catch {
             try? FileManager.default.removeItem(atPath: work)

@@ -35,13 +35,14 @@ enum Envelope {
 
     /// `data` is JSON text already, for payloads whose key order matters (seed 002's header row).
     static func successRaw(_ style: EnvelopeStyle, data: String, message: String = "success", requestId: String) -> Response {
-        let body: String = switch style {
-        case .statusMsg: #"{"status":200,"msg":\#(quote(message))}"#
-        case .dataResult: #"{"data":\#(quote(message)),"result":"success"}"#
-        case .errcode: #"{"errcode":0,"msg":"","data":\#(data),"request_id":\#(quote(requestId))}"#
-        case .codeMessage: #"{"code":200,"message":\#(quote(message)),"data":\#(data)}"#
-        case .gateway: #"{"data":\#(data),"request_id":\#(quote(requestId))}"#
-        }
+        let body: String =
+            switch style {
+            case .statusMsg: #"{"status":200,"msg":\#(quote(message))}"#
+            case .dataResult: #"{"data":\#(quote(message)),"result":"success"}"#
+            case .errcode: #"{"errcode":0,"msg":"","data":\#(data),"request_id":\#(quote(requestId))}"#
+            case .codeMessage: #"{"code":200,"message":\#(quote(message)),"data":\#(data)}"#
+            case .gateway: #"{"data":\#(data),"request_id":\#(quote(requestId))}"#
+            }
         return json(.ok, body)
     }
 
@@ -64,8 +65,9 @@ enum Envelope {
     }
 
     static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: text)))
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     private static let encoder: JSONEncoder = {

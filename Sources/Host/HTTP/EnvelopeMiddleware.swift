@@ -39,16 +39,19 @@ struct EnvelopeMiddleware: RouterMiddleware {
     static func logAccess(_ request: Request, _ response: Response, context: Context, started: UInt64) {
         let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let bytes = response.body.contentLength.map(String.init) ?? "streamed"
-        context.logger.info("\(request.method) \(request.uri.path) \(response.status.code)", metadata: [
-            "duration_ms": "\(String(format: "%.1f", milliseconds))", "bytes": "\(bytes)",
-        ])
+        context.logger.info(
+            "\(request.method) \(request.uri.path) \(response.status.code)",
+            metadata: [
+                "duration_ms": "\(String(format: "%.1f", milliseconds))", "bytes": "\(bytes)",
+            ])
     }
 
     /// Honours a client's id if it is short and plain, so it can be logged safely.
     static func requestId(from request: Request) -> String {
         for name in ["x-request-id", "x-b3-traceid"] {
             if let value = request.headers.first(where: { $0.name.canonicalName == name })?.value, (1...128).contains(value.count),
-                value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) {
+                value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
+            {
                 return value
             }
         }

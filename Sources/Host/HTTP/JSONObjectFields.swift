@@ -82,9 +82,11 @@ enum JSONObjectFields {
                 return Array("false".utf8)
             default:
                 let start = i
-                while i < bytes.count, (bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9")) || bytes[i] == UInt8(ascii: "-")
-                    || bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: ".") || bytes[i] == UInt8(ascii: "e")
-                    || bytes[i] == UInt8(ascii: "E") { i += 1 }
+                while i < bytes.count,
+                    (bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9")) || bytes[i] == UInt8(ascii: "-")
+                        || bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: ".") || bytes[i] == UInt8(ascii: "e")
+                        || bytes[i] == UInt8(ascii: "E")
+                { i += 1 }
                 guard i > start else { throw fail("unexpected character") }
                 return Array(bytes[start..<i])
             }

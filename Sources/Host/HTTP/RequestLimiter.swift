@@ -95,14 +95,18 @@ public final class RequestLimiter: Sendable {
                 return .now
             }
             guard waitingAhead < maxQueuedPerClient else {
-                return .refused(GatewayError(.tooManyRequests,
-                    "\(maxPerClient) requests of this client are running and \(waitingAhead) are waiting (limits.maxConcurrentPerClient, limits.maxQueuedPerClient); retry when one has finished",
-                    retryAfterSeconds: 1), limit: "client")
+                return .refused(
+                    GatewayError(
+                        .tooManyRequests,
+                        "\(maxPerClient) requests of this client are running and \(waitingAhead) are waiting (limits.maxConcurrentPerClient, limits.maxQueuedPerClient); retry when one has finished",
+                        retryAfterSeconds: 1), limit: "client")
             }
             guard s.queued < maxQueued else {
-                return .refused(GatewayError(.serviceUnavailable,
-                    "the gateway runs \(maxTotal) requests and \(s.queued) are waiting (limits.maxConcurrentRequests, limits.maxQueued); retry in a moment",
-                    retryAfterSeconds: 1), limit: "total")
+                return .refused(
+                    GatewayError(
+                        .serviceUnavailable,
+                        "the gateway runs \(maxTotal) requests and \(s.queued) are waiting (limits.maxConcurrentRequests, limits.maxQueued); retry in a moment",
+                        retryAfterSeconds: 1), limit: "total")
             }
             s.nextId += 1
             s.notQueuedYet.insert(s.nextId)
@@ -175,9 +179,11 @@ public final class RequestLimiter: Sendable {
         let seconds = maxWait.components.seconds
         for waiter in expired {
             GatewayMetrics.requestRefused(limit: "wait")
-            waiter.continuation.resume(throwing: GatewayError(.serviceUnavailable,
-                "waited \(seconds) s for one of the gateway's \(maxTotal) request slots (limits.queueTimeoutSeconds); retry in a moment",
-                retryAfterSeconds: 1))
+            waiter.continuation.resume(
+                throwing: GatewayError(
+                    .serviceUnavailable,
+                    "waited \(seconds) s for one of the gateway's \(maxTotal) request slots (limits.queueTimeoutSeconds); retry in a moment",
+                    retryAfterSeconds: 1))
         }
         if again { scheduleSweep() }
     }

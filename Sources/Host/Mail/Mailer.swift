@@ -59,8 +59,9 @@ enum SMTPSession {
             try line.startTLS(host: config.host, caFile: config.caFile)
             capabilities = try line.command("EHLO gateway", 250)
         } else if config.starttls == "required" || !config.username.isEmpty {
-            throw Failure(description: "the SMTP server \(config.host):\(config.port) offers no STARTTLS; "
-                          + (config.username.isEmpty ? "smtp.starttls is required" : "credentials are never sent over a plain connection"))
+            throw Failure(
+                description: "the SMTP server \(config.host):\(config.port) offers no STARTTLS; "
+                    + (config.username.isEmpty ? "smtp.starttls is required" : "credentials are never sent over a plain connection"))
         }
         if !config.username.isEmpty {
             let token = Data("\0\(config.username)\0\(config.password)".utf8).base64EncodedString()
@@ -72,11 +73,13 @@ enum SMTPSession {
         let date = DateFormatter()
         date.locale = Locale(identifier: "en_US_POSIX")
         date.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        let message = [
-            "From: <\(config.from)>", "To: \(recipients.map { "<\($0)>" }.joined(separator: ", "))",
-            "Subject: =?UTF-8?B?\(Data(subject.utf8).base64EncodedString())?=", "Date: \(date.string(from: Date()))",
-            "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
-        ].joined(separator: "\r\n") + "\r\n" + body.split(separator: "\n", omittingEmptySubsequences: false)
+        let message =
+            [
+                "From: <\(config.from)>", "To: \(recipients.map { "<\($0)>" }.joined(separator: ", "))",
+                "Subject: =?UTF-8?B?\(Data(subject.utf8).base64EncodedString())?=", "Date: \(date.string(from: Date()))",
+                "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
+            ].joined(separator: "\r\n") + "\r\n"
+            + body.split(separator: "\n", omittingEmptySubsequences: false)
             .map { $0.hasPrefix(".") ? "." + $0 : String($0) }.joined(separator: "\r\n")
         try line.command(message + "\r\n.", 250)
         _ = try? line.command("QUIT", 221)
@@ -221,7 +224,9 @@ struct SMTPLine {
                 return recv(socket, out.baseAddress, out.count, 0)
             }
             guard n > 0 else {
-                if ContinuousClock.now >= deadline { throw SMTPSession.Failure(description: "the SMTP server did not finish within \(SMTPSession.deadlineSeconds) s") }
+                if ContinuousClock.now >= deadline {
+                    throw SMTPSession.Failure(description: "the SMTP server did not finish within \(SMTPSession.deadlineSeconds) s")
+                }
                 throw SMTPSession.Failure(description: "the SMTP server closed the connection (or went silent)")
             }
             buffer += chunk[0..<n]

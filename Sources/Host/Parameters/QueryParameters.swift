@@ -14,7 +14,8 @@ enum QueryParameters {
         for (name, values) in parameters.sorted(by: { $0.key < $1.key }) {
             let column = name.hasPrefix("\(dataset.id).") ? String(name.dropFirst(dataset.id.count + 1)) : name
             guard let spec = dataset.columns.first(where: { $0.name == column }) else {
-                throw GatewayError.badRequest("unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
+                throw GatewayError.badRequest(
+                    "unknown parameter '\(name)': dataset '\(dataset.id)' filters by its columns (\(dataset.columns.map(\.name).joined(separator: ", ")))")
             }
             // A filter value is read as the column's type, as a pushed cell is: `$ok=true`
             // finds the rows a push of true wrote, and a timestamp matches in any offset.
@@ -95,7 +96,9 @@ enum QueryParameters {
         var current: String?
         for c in sql + " " {
             if let name = current {
-                if c.isLetter || c.isNumber || c == "_" { current = name + String(c) } else {
+                if c.isLetter || c.isNumber || c == "_" {
+                    current = name + String(c)
+                } else {
                     if !name.isEmpty { names.insert(name) }
                     current = nil
                 }

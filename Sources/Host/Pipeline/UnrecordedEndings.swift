@@ -36,7 +36,8 @@ final class UnrecordedEndings<Key: Hashable & Sendable, Ending: Sendable>: Senda
                 return p[key] == nil
             }
             if first {
-                logger.error("\(what) \(key) ended, but the store could not record its end (\(error)); it is kept in memory and written again until the store takes it")
+                logger.error(
+                    "\(what) \(key) ended, but the store could not record its end (\(error)); it is kept in memory and written again until the store takes it")
             }
             return true
         }

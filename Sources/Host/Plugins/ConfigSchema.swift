@@ -69,10 +69,11 @@ enum ConfigSchema {
     /// (an export's `ext_options`). Everything else is the administrator's.
     static func perRequestKeys(_ schema: JSONValue) -> Set<String> {
         guard case .object(let s) = schema, case .object(let properties)? = s["properties"] else { return [] }
-        return Set(properties.compactMap { key, value in
-            if case .object(let p) = value, p["per_request"] == .bool(true), p["secret"] != .bool(true) { return key }
-            return nil
-        })
+        return Set(
+            properties.compactMap { key, value in
+                if case .object(let p) = value, p["per_request"] == .bool(true), p["secret"] != .bool(true) { return key }
+                return nil
+            })
     }
 
     private static func allowedTypes(_ type: JSONValue?) -> [String]? {

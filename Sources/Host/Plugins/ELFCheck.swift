@@ -21,11 +21,11 @@ enum ELFCheck {
     /// e_machine of the architecture this gateway was built for.
     static var hostMachine: UInt16 {
         #if arch(x86_64)
-        62  // EM_X86_64
+            62  // EM_X86_64
         #elseif arch(arm64)
-        183  // EM_AARCH64
+            183  // EM_AARCH64
         #else
-        0
+            0
         #endif
     }
 
@@ -88,7 +88,8 @@ enum ELFCheck {
     private static func within(_ offset: UInt64, _ length: UInt64, _ size: UInt64, _ what: String) throws {
         let (end, overflow) = offset.addingReportingOverflow(length)
         guard !overflow, end <= size else {
-            throw Problem("is truncated or damaged: \(what) ends at byte \(overflow ? "past 2^64" : String(end)), but the file has \(size) bytes (an interrupted copy?)")
+            throw Problem(
+                "is truncated or damaged: \(what) ends at byte \(overflow ? "past 2^64" : String(end)), but the file has \(size) bytes (an interrupted copy?)")
         }
     }
 

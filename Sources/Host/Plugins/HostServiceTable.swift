@@ -12,15 +12,16 @@ enum HostServiceTable {
 
     static let shared: Pointer = {
         let table = UnsafeMutablePointer<gw_host_api>.allocate(capacity: 1)
-        table.initialize(to: gw_host_api(
-            struct_size: UInt32(MemoryLayout<gw_host_api>.size),
-            abi_major: UInt16(GW_ABI_MAJOR), abi_minor: UInt16(GW_ABI_MINOR),
-            log: hostLog, http_request: hostHTTPRequest, http_response_release: hostHTTPResponseRelease,
-            state_get: hostStateGet, state_set: hostStateSet, state_delete: hostStateDelete,
-            bytes_release: hostBytesRelease, progress: hostProgress, is_cancelled: hostIsCancelled,
-            shared_lock: hostSharedLock, shared_unlock: hostSharedUnlock,
-            shared_state_get: hostSharedStateGet, shared_state_set: hostSharedStateSet, pace: hostPace,
-            reject_row: hostRejectRow))
+        table.initialize(
+            to: gw_host_api(
+                struct_size: UInt32(MemoryLayout<gw_host_api>.size),
+                abi_major: UInt16(GW_ABI_MAJOR), abi_minor: UInt16(GW_ABI_MINOR),
+                log: hostLog, http_request: hostHTTPRequest, http_response_release: hostHTTPResponseRelease,
+                state_get: hostStateGet, state_set: hostStateSet, state_delete: hostStateDelete,
+                bytes_release: hostBytesRelease, progress: hostProgress, is_cancelled: hostIsCancelled,
+                shared_lock: hostSharedLock, shared_unlock: hostSharedUnlock,
+                shared_state_get: hostSharedStateGet, shared_state_set: hostSharedStateSet, pace: hostPace,
+                reject_row: hostRejectRow))
         return Pointer(value: UnsafePointer(table))
     }()
 }
@@ -171,8 +172,9 @@ private func hostStateGet(
             return GW_NOT_FOUND
         }
         let holder = BytesHolder(value)
-        out.pointee = gw_bytes(data: UnsafePointer(holder.bytes), len: value.count,
-                               host_private: Unmanaged.passRetained(holder).toOpaque())
+        out.pointee = gw_bytes(
+            data: UnsafePointer(holder.bytes), len: value.count,
+            host_private: Unmanaged.passRetained(holder).toOpaque())
         return GW_OK
     }
 }
@@ -211,8 +213,10 @@ private func hostSharedLock(_ ctx: OpaquePointer?, _ name: UnsafePointer<CChar>?
         return GW_INVALID_ARGUMENT
     }
     let lockName = String(cString: name)
-    switch context.services.coordination.lock(plugin: context.pluginId, name: lockName, timeout: Double(timeoutMs) / 1000,
-                                              cancelled: { context.isCancelled }) {
+    switch context.services.coordination.lock(
+        plugin: context.pluginId, name: lockName, timeout: Double(timeoutMs) / 1000,
+        cancelled: { context.isCancelled })
+    {
     case .acquired: return GW_OK
     case .cancelled:
         writeError("cancelled while waiting for the lock '\(lockName)'", into: err)
@@ -259,8 +263,9 @@ private func hostPace(
         writeError("pace: no context or bucket", into: err)
         return GW_INVALID_ARGUMENT
     }
-    let ok = context.services.coordination.pace(plugin: context.pluginId, bucket: String(cString: bucket),
-                                                perSecond: Int(perSecond), perMinute: Int(perMinute), cancelled: { context.isCancelled })
+    let ok = context.services.coordination.pace(
+        plugin: context.pluginId, bucket: String(cString: bucket),
+        perSecond: Int(perSecond), perMinute: Int(perMinute), cancelled: { context.isCancelled })
     if ok { return GW_OK }
     writeError("cancelled while pacing", into: err)
     return GW_CANCELLED

@@ -44,8 +44,10 @@ public final class InstanceContext: Sendable {
     private let progressState = Mutex<Progress?>(nil)
     private let progressObserver: (@Sendable (Progress) -> Void)?
 
-    public init(pluginId: String, instanceName: String, services: HostServiceProvider,
-                onProgress: (@Sendable (Progress) -> Void)? = nil) {
+    public init(
+        pluginId: String, instanceName: String, services: HostServiceProvider,
+        onProgress: (@Sendable (Progress) -> Void)? = nil
+    ) {
         self.pluginId = pluginId
         self.instanceName = instanceName
         self.services = services

@@ -32,7 +32,8 @@ public struct HostAllowList: Sendable, Equatable {
             throw PluginError(status: GW_INVALID_ARGUMENT, "not an absolute http(s) URL: \(url)")
         }
         guard allows(host: host) else {
-            throw PluginError(status: GW_DENIED,
+            throw PluginError(
+                status: GW_DENIED,
                 "host '\(host)' is not in the allow-list (http.allowHosts / GATEWAY_HTTP_ALLOW_HOSTS)")
         }
         return parsed
@@ -53,7 +54,8 @@ public final class OwnDemoPage: Sendable {
     public func matches(_ url: URL) -> Bool {
         let port = port.load(ordering: .relaxed)
         guard port > 0, url.scheme?.lowercased() == "http", url.port == port, url.path == "/demo/page",
-            let host = url.host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]")) else { return false }
+            let host = url.host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        else { return false }
         return host == "127.0.0.1" || host == "localhost" || host == "::1"
     }
 }
@@ -114,7 +116,8 @@ public final class OutboundHTTP: Sendable {
         } catch {
             throw PluginError(status: GW_INVALID_ARGUMENT, "bad request for \(url): \(error)")
         }
-        let timeout = timeoutMilliseconds == 0
+        let timeout =
+            timeoutMilliseconds == 0
             ? defaultTimeout : min(.milliseconds(Int64(timeoutMilliseconds)), maxTimeout)
 
         try acquireSlot(context: context)

@@ -4,14 +4,17 @@ import PluginKit
 
 /// Calls a plugin function with a fresh gw_error and turns a failure into PluginError.
 /// Every call is timed and its failures counted in the metrics, by plugin, kind and call.
-func call(_ what: String, _ plugin: LoadedPlugin, _ kind: LoadedPlugin.Kind,
-          _ body: (UnsafeMutablePointer<gw_error>) -> gw_status) throws(PluginError) {
+func call(
+    _ what: String, _ plugin: LoadedPlugin, _ kind: LoadedPlugin.Kind,
+    _ body: (UnsafeMutablePointer<gw_error>) -> gw_status
+) throws(PluginError) {
     var err = gw_error()
     let started = DispatchTime.now().uptimeNanoseconds
     let status = body(&err)
-    GatewayMetrics.pluginCall(plugin: plugin.id, kind: kind.rawValue, call: what,
-                              seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
-                              failedStatus: status == GW_OK ? nil : PluginError.name(of: status))
+    GatewayMetrics.pluginCall(
+        plugin: plugin.id, kind: kind.rawValue, call: what,
+        seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+        failedStatus: status == GW_OK ? nil : PluginError.name(of: status))
     guard status != GW_OK else { return }
     let message = readError(&err)
     throw PluginError(status: status, message.isEmpty ? "\(plugin.id): \(what) failed without a message" : message)
@@ -177,15 +180,18 @@ public final class FormatHandle: ConsumerHandle, @unchecked Sendable {
     /// ABI 1.3's `write_error`, when the plugin has it.
     private let writeError: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, UnsafeMutablePointer<gw_error>?) -> gw_status)?
 
-    public init(plugin: LoadedPlugin, config: String, context: InstanceContext,
-                write: @escaping (UnsafeRawBufferPointer) -> gw_status) throws(PluginError) {
+    public init(
+        plugin: LoadedPlugin, config: String, context: InstanceContext,
+        write: @escaping (UnsafeRawBufferPointer) -> gw_status
+    ) throws(PluginError) {
         guard let t = plugin.format else { throw PluginError(status: GW_UNSUPPORTED, "\(plugin.id) is not a format") }
         writeError = t.write_error
         sinkBox = SinkBox(write)
         sink = .allocate(capacity: 1)
         sink.initialize(to: gw_byte_sink(sink_private: Unmanaged.passUnretained(sinkBox).toOpaque(), write: sinkWrite))
-        super.init(plugin: plugin, context: context,
-                   table: ConsumerTable(begin: t.begin!, write: t.write_batch!, finish: t.finish!, close: t.close!), kind: .format)
+        super.init(
+            plugin: plugin, context: context,
+            table: ConsumerTable(begin: t.begin!, write: t.write_batch!, finish: t.finish!, close: t.close!), kind: .format)
         var handle: UnsafeMutableRawPointer?
         let open = t.open!
         try call("open", plugin, .format) { err in
@@ -225,12 +231,15 @@ private func sinkWrite(_ sinkPrivate: UnsafeMutableRawPointer?, _ data: UnsafePo
 public final class ExporterHandle: ConsumerHandle, @unchecked Sendable {
     public let outputDirectory: String
 
-    public init(plugin: LoadedPlugin, config: String, context: InstanceContext,
-                outputDirectory: String, baseName: String) throws(PluginError) {
+    public init(
+        plugin: LoadedPlugin, config: String, context: InstanceContext,
+        outputDirectory: String, baseName: String
+    ) throws(PluginError) {
         guard let t = plugin.exporter?.pointee else { throw PluginError(status: GW_UNSUPPORTED, "\(plugin.id) is not an exporter") }
         self.outputDirectory = outputDirectory
-        super.init(plugin: plugin, context: context,
-                   table: ConsumerTable(begin: t.begin!, write: t.write_batch!, finish: t.finish!, close: t.close!), kind: .exporter)
+        super.init(
+            plugin: plugin, context: context,
+            table: ConsumerTable(begin: t.begin!, write: t.write_batch!, finish: t.finish!, close: t.close!), kind: .exporter)
         var handle: UnsafeMutableRawPointer?
         let open = t.open!
         try call("open", plugin, .exporter) { err in

@@ -112,12 +112,15 @@ enum DescriptorCheck {
         var d = gw_plugin_descriptor()
         withUnsafeMutableBytes(of: &d) { $0.copyMemory(from: UnsafeRawBufferPointer(start: descriptor, count: min(declared, $0.count))) }
         if Int(d.abi_major) != Int(GW_ABI_MAJOR) {
-            return .failure(PluginRefusal(
-                "ABI major mismatch: the plugin was built for ABI \(d.abi_major).\(d.abi_minor), this gateway speaks ABI \(PluginLoader.abiText)"))
+            return .failure(
+                PluginRefusal(
+                    "ABI major mismatch: the plugin was built for ABI \(d.abi_major).\(d.abi_minor), this gateway speaks ABI \(PluginLoader.abiText)"))
         }
         if Int(d.abi_minor) > Int(GW_ABI_MINOR) {
-            return .failure(PluginRefusal(
-                "built for ABI \(d.abi_major).\(d.abi_minor), newer than this gateway's \(PluginLoader.abiText): upgrade the gateway or rebuild the plugin against ABI \(PluginLoader.abiText)"))
+            return .failure(
+                PluginRefusal(
+                    "built for ABI \(d.abi_major).\(d.abi_minor), newer than this gateway's \(PluginLoader.abiText): upgrade the gateway or rebuild the plugin against ABI \(PluginLoader.abiText)"
+                ))
         }
         guard Int(d.struct_size) >= minimumSize else {
             return .failure(PluginRefusal("invalid descriptor: struct_size \(d.struct_size) is smaller than ABI 1.0's \(minimumSize)"))
@@ -178,7 +181,8 @@ enum DescriptorCheck {
             // `format=json` is the gateway's own writer: a plugin's format of that name could
             // never be chosen, and would load to no effect.
             guard formatName?.lowercased() != "json" else {
-                throw InvalidInput("format.name 'json' is the gateway's built-in JSON writer: a plugin's format by that name could never be chosen; give it another name")
+                throw InvalidInput(
+                    "format.name 'json' is the gateway's built-in JSON writer: a plugin's format by that name could never be chosen; give it another name")
             }
             mediaType = try text(f.pointee.media_type, "format.media_type")
             guard mediaType!.contains("/") else { throw InvalidInput("format.media_type '\(mediaType!)' is not a media type") }
@@ -193,7 +197,8 @@ enum DescriptorCheck {
             try requireTable(Int(e.pointee.struct_size), MemoryLayout<gw_exporter_vtable>.size, "exporter")
             exporterName = try text(e.pointee.name, "exporter.name")
             guard exporterName?.uppercased() != "CSV" else {
-                throw InvalidInput("exporter.name 'CSV' is the gateway's built-in CSV export: a plugin's exporter by that name could never be chosen; give it another name")
+                throw InvalidInput(
+                    "exporter.name 'CSV' is the gateway's built-in CSV export: a plugin's exporter by that name could never be chosen; give it another name")
             }
             fileExtension = try text(e.pointee.file_extension, "exporter.file_extension")
             guard (1...16).contains(fileExtension!.count), fileExtension!.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {

@@ -65,7 +65,9 @@ public final class PluginRegistry: Sendable {
         self.logger = logger
         journal = LoadingJournal(directory: stateDirectory)
         for crashed in journal.recoverCrash() {
-            logger.error("plugin \(crashed): the gateway stopped while loading it (a crash in the system loader or in its init): it is not loaded again until the file changes")
+            logger.error(
+                "plugin \(crashed): the gateway stopped while loading it (a crash in the system loader or in its init): it is not loaded again until the file changes"
+            )
         }
     }
 
@@ -146,9 +148,13 @@ public final class PluginRegistry: Sendable {
                 continue
             }
             if let when = journal.crashed(file, stamp: stamp.text) {
-                next.append(Entry(path: file, status: .refused(
-                    "the gateway stopped while loading this file (\(when)): a crash in the system loader or in the plugin's init; it is skipped until the file changes"),
-                    stamp: stamp))
+                next.append(
+                    Entry(
+                        path: file,
+                        status: .refused(
+                            "the gateway stopped while loading this file (\(when)): a crash in the system loader or in the plugin's init; it is skipped until the file changes"
+                        ),
+                        stamp: stamp))
                 continue
             }
             guard let entry = load(file, stamp: stamp, replacing: known, activeSoFar: next) else {
@@ -193,7 +199,8 @@ public final class PluginRegistry: Sendable {
         // Noted before the loader runs, cleared after: a process that dies inside leaves the
         // note, and its next start skips this file instead of dying again.
         if !journal.begin(file, stamp: stamp.text) {
-            logger.warning("plugin \(file): cannot write \(journal.notePath); loading it without the note that would keep a crash from repeating at every start")
+            logger.warning(
+                "plugin \(file): cannot write \(journal.notePath); loading it without the note that would keep a crash from repeating at every start")
         }
         defer { journal.end() }
         switch PluginLoader.load(path: file, loadFrom: loadFrom) {
@@ -204,17 +211,21 @@ public final class PluginRegistry: Sendable {
                 return Entry(path: file, status: .refused("duplicate id '\(plugin.id)': already provided by \(clash.path)"), stamp: stamp)
             }
             if let old = known?.plugin ?? known.flatMap({ if case .replaced(let p) = $0.status { p } else { nil } }),
-                old.handle == plugin.handle {
-                return Entry(path: file, status: .refused(
-                    "the changed file resolved to the image already loaded (same SONAME); restart the gateway to load it"), stamp: stamp)
+                old.handle == plugin.handle
+            {
+                return Entry(
+                    path: file,
+                    status: .refused(
+                        "the changed file resolved to the image already loaded (same SONAME); restart the gateway to load it"), stamp: stamp)
             }
             return Entry(path: file, status: .active(plugin), stamp: stamp)
         }
     }
 
     private func privateCopy(of file: String, stamp: FileStamp) throws -> String {
-        try FileManager.default.createDirectory(atPath: copyDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: copyDirectory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         let copy = "\(copyDirectory)/\(name)-\(stamp.device)-\(stamp.inode)-\(stamp.size)-\(stamp.modifiedSeconds).\(stamp.modifiedNanoseconds).so"
         guard !FileManager.default.fileExists(atPath: copy) else { return copy }
@@ -231,12 +242,13 @@ public final class PluginRegistry: Sendable {
     /// an unlinked file stays mapped until its last user exits.
     private func removeUnusedCopies(keeping entries: [Entry]) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: copyDirectory) else { return }
-        let used = Set(entries.compactMap { entry -> String? in
-            switch entry.status {
-            case .active(let p), .replaced(let p): URL(fileURLWithPath: p.loadedFrom).lastPathComponent
-            case .refused: nil
-            }
-        })
+        let used = Set(
+            entries.compactMap { entry -> String? in
+                switch entry.status {
+                case .active(let p), .replaced(let p): URL(fileURLWithPath: p.loadedFrom).lastPathComponent
+                case .refused: nil
+                }
+            })
         for name in names where !used.contains(name) {
             try? FileManager.default.removeItem(atPath: "\(copyDirectory)/\(name)")
         }

@@ -36,9 +36,10 @@ enum PluginUseCheck {
         let wanted = config.datasources.sorted { $0.key < $1.key }.map {
             Wanted(use: "datasources.\($0.key)", plugin: $0.value.plugin, kind: .source, config: $0.value.config.text)
         }
-        return wanted + config.plugins.config.sorted { $0.key < $1.key }.map {
-            Wanted(use: "plugins.config.\($0.key)", plugin: $0.key, kind: nil, config: $0.value.text)
-        }
+        return wanted
+            + config.plugins.config.sorted { $0.key < $1.key }.map {
+                Wanted(use: "plugins.config.\($0.key)", plugin: $0.key, kind: nil, config: $0.value.text)
+            }
     }
 
     /// Opens an instance with a config the administrator gave (a datasource's, a plugin's
@@ -71,7 +72,8 @@ enum PluginUseCheck {
             let kinds = w.kind.map { [$0] } ?? ownConfigKinds(plugin)
             let kindText = kinds.map(\.rawValue).joined(separator: ",")
             guard !kinds.isEmpty, kinds.allSatisfy(plugin.kinds.contains) else {
-                let why = w.kind.map { "'\(w.plugin)' is not a \($0.rawValue) plugin" }
+                let why =
+                    w.kind.map { "'\(w.plugin)' is not a \($0.rawValue) plugin" }
                     ?? "'\(w.plugin)' takes no config of its own (a source's is given per datasource or dataflow)"
                 return use(w.kind?.rawValue ?? "", "missing", why)
             }
@@ -83,8 +85,10 @@ enum PluginUseCheck {
     }
 
     /// Why `config` does not work for `plugin` as each of `kinds`; nil when it does.
-    static func refusal(_ plugin: LoadedPlugin, kinds: [LoadedPlugin.Kind], config: String, use: String,
-                        services: HostServiceProvider, scratch: String) -> String? {
+    static func refusal(
+        _ plugin: LoadedPlugin, kinds: [LoadedPlugin.Kind], config: String, use: String,
+        services: HostServiceProvider, scratch: String
+    ) -> String? {
         guard let value = ConfigSchema.parse(config) else { return "the config is not JSON" }
         if let schema = ConfigSchema.parse(plugin.configSchema) {
             let problems = ConfigSchema.problems(value, schema: schema)
@@ -101,8 +105,10 @@ enum PluginUseCheck {
     }
 
     /// Opens an instance of `kind` with `config` and closes it again.
-    private static func open(_ plugin: LoadedPlugin, _ kind: LoadedPlugin.Kind, config: String, use: String,
-                             services: HostServiceProvider, scratch: String) throws {
+    private static func open(
+        _ plugin: LoadedPlugin, _ kind: LoadedPlugin.Kind, config: String, use: String,
+        services: HostServiceProvider, scratch: String
+    ) throws {
         let context = InstanceContext(pluginId: plugin.id, instanceName: "config-check:\(use)", services: services)
         switch kind {
         case .source: _ = try SourceHandle(plugin: plugin, config: config, context: context)
@@ -110,8 +116,9 @@ enum PluginUseCheck {
         case .format: _ = try FormatHandle(plugin: plugin, config: config, context: context) { _ in GW_OK }
         case .exporter:
             let directory = "\(scratch)/config-check-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             defer { try? FileManager.default.removeItem(atPath: directory) }
             _ = try ExporterHandle(plugin: plugin, config: config, context: context, outputDirectory: directory, baseName: "check")
         }

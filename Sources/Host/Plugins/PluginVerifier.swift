@@ -40,8 +40,10 @@ public struct PluginVerifier {
             return [Check(passed: false, name: "load", detail: refusal.reason)]
         case .success(let p):
             plugin = p
-            checks.append(Check(passed: true, name: "load",
-                                detail: "\(p.id) \(p.version), ABI 1.\(p.abiMinor), kinds \(p.kinds.map(\.rawValue).joined(separator: ","))"))
+            checks.append(
+                Check(
+                    passed: true, name: "load",
+                    detail: "\(p.id) \(p.version), ABI 1.\(p.abiMinor), kinds \(p.kinds.map(\.rawValue).joined(separator: ","))"))
             checks.append(Check(passed: true, name: "descriptor", detail: "id, version, kinds, tables and config schema are valid"))
         }
         checks.append(verifyConfigAgainstSchema(plugin))
@@ -60,8 +62,9 @@ public struct PluginVerifier {
         guard let config = workingConfig(plugin) else { return Check(passed: true, name: name, detail: "skipped: no example config") }
         guard let value = ConfigSchema.parse(config) else { return Check(passed: false, name: name, detail: "\(config) is not JSON") }
         let problems = ConfigSchema.problems(value, schema: ConfigSchema.parse(plugin.configSchema) ?? .object([:]))
-        return Check(passed: problems.isEmpty, name: name,
-                     detail: problems.isEmpty ? "\(config) checked against config_schema_json" : problems.joined(separator: "; "))
+        return Check(
+            passed: problems.isEmpty, name: name,
+            detail: problems.isEmpty ? "\(config) checked against config_schema_json" : problems.joined(separator: "; "))
     }
 
     private func context(_ plugin: LoadedPlugin) -> InstanceContext {
@@ -84,38 +87,45 @@ public struct PluginVerifier {
             check("source refuses config of the wrong shape") { try expectRefusal(plugin, config: invalidConfig(for: plugin), open: openSource) },
         ]
         guard let example = workingConfig(plugin) else {
-            checks.append(Check(passed: true, name: "source reads its example config", detail: "skipped: the plugin gives no example_config_json (give one with --plugin-config FILE)"))
+            checks.append(
+                Check(
+                    passed: true, name: "source reads its example config",
+                    detail: "skipped: the plugin gives no example_config_json (give one with --plugin-config FILE)"))
             return checks
         }
         var request = "{}"
         if !plugin.sourceFileExtensions.isEmpty {
-            checks.append(check("file source refuses a read without a file") {
-                let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
-                do {
-                    _ = try source.read(requestJSON: "{}")
-                } catch let e as PluginError where e.status == GW_INVALID_ARGUMENT && !e.message.isEmpty {
-                    return "refused: \(e.message)"
-                }
-                throw InvalidInput("a read without 'file' did not fail with invalid argument")
-            })
+            checks.append(
+                check("file source refuses a read without a file") {
+                    let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
+                    do {
+                        _ = try source.read(requestJSON: "{}")
+                    } catch let e as PluginError where e.status == GW_INVALID_ARGUMENT && !e.message.isEmpty {
+                        return "refused: \(e.message)"
+                    }
+                    throw InvalidInput("a read without 'file' did not fail with invalid argument")
+                })
             guard let sample else {
-                checks.append(Check(passed: true, name: "source reads a sample file",
-                                    detail: "skipped: give one with --sample FILE (.\(plugin.sourceFileExtensions.joined(separator: ", .")))"))
+                checks.append(
+                    Check(
+                        passed: true, name: "source reads a sample file",
+                        detail: "skipped: give one with --sample FILE (.\(plugin.sourceFileExtensions.joined(separator: ", .")))"))
                 return checks
             }
             request = String(decoding: (try? JSONSerialization.data(withJSONObject: ["file": sample])) ?? Data("{}".utf8), as: UTF8.self)
         }
-        checks.append(check(request == "{}" ? "source reads its example config" : "source reads the sample file") {
-            let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
-            let stream = try source.read(requestJSON: request)
-            var rows = 0, batches = 0
-            while let batch = try stream.next() {
-                rows += batch.length
-                batches += 1
-            }
-            try source.finish()
-            return "\(stream.fields.count) columns, \(rows) rows in \(batches) batches, every batch well-formed"
-        })
+        checks.append(
+            check(request == "{}" ? "source reads its example config" : "source reads the sample file") {
+                let source = try SourceHandle(plugin: plugin, config: example, context: context(plugin))
+                let stream = try source.read(requestJSON: request)
+                var rows = 0, batches = 0
+                while let batch = try stream.next() {
+                    rows += batch.length
+                    batches += 1
+                }
+                try source.finish()
+                return "\(stream.fields.count) columns, \(rows) rows in \(batches) batches, every batch well-formed"
+            })
         return checks
     }
 
@@ -127,8 +137,10 @@ public struct PluginVerifier {
         _ = try SinkHandle(plugin: plugin, config: config, context: context(plugin))
     }
 
-    private func expectRefusal(_ plugin: LoadedPlugin, config: String,
-                               open: (LoadedPlugin, String) throws(PluginError) -> Void) throws -> String {
+    private func expectRefusal(
+        _ plugin: LoadedPlugin, config: String,
+        open: (LoadedPlugin, String) throws(PluginError) -> Void
+    ) throws -> String {
         do {
             try open(plugin, config)
         } catch {
@@ -198,8 +210,9 @@ public struct PluginVerifier {
         let dir = "\(scratchDirectory)/verify-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let exporter = try ExporterHandle(plugin: plugin, config: config, context: context(plugin),
-                                          outputDirectory: dir, baseName: "verify")
+        let exporter = try ExporterHandle(
+            plugin: plugin, config: config, context: context(plugin),
+            outputDirectory: dir, baseName: "verify")
         try exporter.begin(OwnedSchema(fields: ConformanceData.fields))
         for builder in batches { try exporter.write(OwnedBatch(exporting: builder)) }
         try exporter.finish()
@@ -224,7 +237,10 @@ extension PluginVerifier {
             check("sink refuses config of the wrong shape") { try expectRefusal(plugin, config: invalidConfig(for: plugin), open: openSink) },
         ]
         guard let example = workingConfig(plugin) else {
-            checks.append(Check(passed: true, name: "sink writes with its example config", detail: "skipped: the plugin gives no example_config_json (give one with --plugin-config FILE)"))
+            checks.append(
+                Check(
+                    passed: true, name: "sink writes with its example config",
+                    detail: "skipped: the plugin gives no example_config_json (give one with --plugin-config FILE)"))
             return checks
         }
         checks += [

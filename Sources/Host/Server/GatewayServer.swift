@@ -19,11 +19,12 @@ public enum GatewayServer {
         let perAddress = AddressConnections(maxPerAddress: server.maxConnectionsPerAddress)
         return Application(
             router: router,
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [AddressConnectionCap(perAddress), ClientCloseHandler(), WriteStallHandler(timeout: stall)],
-                idleTimeout: .seconds(Int64(server.idleTimeoutSeconds)),
-                // Request heads are small: a URL or header past 16 KB, or 100 headers, is refused.
-                httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [AddressConnectionCap(perAddress), ClientCloseHandler(), WriteStallHandler(timeout: stall)],
+                    idleTimeout: .seconds(Int64(server.idleTimeoutSeconds)),
+                    // Request heads are small: a URL or header past 16 KB, or 100 headers, is refused.
+                    httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100))),
             configuration: .init(
                 address: .hostname(host ?? server.host, port: port ?? server.port),
                 serverName: "gateway",
@@ -87,10 +88,12 @@ public enum GatewayServer {
             _ = await (exports, dataflows)
         }
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: jobs, successTerminationBehavior: .ignore),
-                       .init(service: Maintenance(gateway), successTerminationBehavior: .ignore),
-                       .init(service: application(gateway, onRunning: onRunning)),
-                       .init(service: heard, successTerminationBehavior: .ignore)],
+            services: [
+                .init(service: jobs, successTerminationBehavior: .ignore),
+                .init(service: Maintenance(gateway), successTerminationBehavior: .ignore),
+                .init(service: application(gateway, onRunning: onRunning)),
+                .init(service: heard, successTerminationBehavior: .ignore),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigquit], logger: gateway.logger)
         // The grace, then the few seconds stopped jobs take to unwind and make their callbacks.
         configuration.maximumGracefulShutdownDuration = grace + .seconds(15)

@@ -42,8 +42,10 @@ public protocol DefinitionRepository: Repository {
 
 /// Seed 002's export tasks and their logs.
 public protocol ExportTaskRepository: Repository {
-    func insertTask(hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
-                    sourceType: String, request: String, callback: String) throws -> ExportTask
+    func insertTask(
+        hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
+        sourceType: String, request: String, callback: String
+    ) throws -> ExportTask
     func task(hashKey: String) throws -> ExportTask?
     func task(requestHash: String) throws -> ExportTask?
     /// A user's tasks (nil: every user's) since a time, of one owner (nil: every owner's).
@@ -92,12 +94,16 @@ public protocol DataflowRepository: Repository {
     func markRunning(run: Int64) throws
     func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws
     /// Ends a run still pending or running; false when it had already ended.
-    func finishRun(run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
-                   rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?, at time: Date?) throws -> Bool
+    func finishRun(
+        run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
+        rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?, at time: Date?
+    ) throws -> Bool
     func setRunExport(run: Int64, key: String) throws
     func deleteRuns(before cutoff: Date) throws -> Int
     func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) throws
-    func flowLogs(_ flow: Int64, page: Int, pageSize: Int, level: DataflowLog.Level?, runId: Int64?, newestFirst: Bool) throws
+    func flowLogs(
+        _ flow: Int64, page: Int, pageSize: Int, level: DataflowLog.Level?, runId: Int64?, newestFirst: Bool
+    ) throws
         -> (list: [DataflowLog], total: Int)
 }
 
@@ -107,11 +113,14 @@ extension DataflowRepository {
     }
 
     @discardableResult
-    func finishRun(run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
-                   rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil,
-                   at time: Date? = nil) throws -> Bool {
-        try finishRun(run: run, status: status, error: error, progress: progress, rowsRead: rowsRead, rowsWritten: rowsWritten,
-                      rowsRejected: rowsRejected, exportKey: exportKey, at: time)
+    func finishRun(
+        run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
+        rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil,
+        at time: Date? = nil
+    ) throws -> Bool {
+        try finishRun(
+            run: run, status: status, error: error, progress: progress, rowsRead: rowsRead, rowsWritten: rowsWritten,
+            rowsRejected: rowsRejected, exportKey: exportKey, at: time)
     }
 }
 

@@ -64,10 +64,12 @@ public final class SQLiteConnection {
     func interrupt(every instructions: Int32, when shouldStop: @escaping () -> Bool) {
         let check = ProgressCheck(shouldStop)
         progressCheck = check
-        sqlite3_progress_handler(handle, instructions, { context in
-            guard let context else { return 0 }
-            return Unmanaged<ProgressCheck>.fromOpaque(context).takeUnretainedValue().shouldStop() ? 1 : 0
-        }, Unmanaged.passUnretained(check).toOpaque())
+        sqlite3_progress_handler(
+            handle, instructions,
+            { context in
+                guard let context else { return 0 }
+                return Unmanaged<ProgressCheck>.fromOpaque(context).takeUnretainedValue().shouldStop() ? 1 : 0
+            }, Unmanaged.passUnretained(check).toOpaque())
     }
 
     /// Removes the check (and what it holds on to).
@@ -85,7 +87,8 @@ public final class SQLiteConnection {
         // ":memory:" and "" name no file: creating one would leave a stray file behind.
         if !readOnly && path != ":memory:" && !path.isEmpty { Self.makePrivate(path) }
         var db: OpaquePointer?
-        let flags = readOnly
+        let flags =
+            readOnly
             ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
             : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, vfs)
@@ -227,8 +230,10 @@ public final class SQLiteStatement {
             case .text(let v):
                 var text = v
                 rc = text.withUTF8 { bytes in
-                    sqlite3_bind_text(stmt, index, UnsafeRawPointer(bytes.baseAddress ?? Self.empty.utf8Start)
-                        .assumingMemoryBound(to: CChar.self), Int32(clamping: bytes.count), transient)
+                    sqlite3_bind_text(
+                        stmt, index,
+                        UnsafeRawPointer(bytes.baseAddress ?? Self.empty.utf8Start)
+                            .assumingMemoryBound(to: CChar.self), Int32(clamping: bytes.count), transient)
                 }
             case .blob(let v):
                 rc = v.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), transient) }

@@ -4,20 +4,24 @@ import Foundation
 /// rows is one transaction.
 extension SQLiteStore: DataflowRepository {
     static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at"
-    static let runColumns = "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected"
+    static let runColumns =
+        "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected"
 
     // MARK: flows
 
     /// A page of flows (newest first) whose name or description contains `search`, and how many match in all.
     public func dataflows(page: Int, pageSize: Int, search: String) throws -> (list: [Dataflow], total: Int) {
         try withConnection { db in
-            let pattern = "%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            let pattern =
+                "%"
+                + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_") + "%"
             let filter = search.isEmpty ? "" : " WHERE name LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\'"
             let args: [SQLValue] = search.isEmpty ? [] : [.text(pattern), .text(pattern)]
             let total = try db.query("SELECT count(*) FROM dataflows\(filter)", args).first?.first?.int ?? 0
-            let rows = try db.query("SELECT \(Self.flowColumns) FROM dataflows\(filter) ORDER BY id DESC LIMIT ? OFFSET ?",
-                                    args + [.int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))])
+            let rows = try db.query(
+                "SELECT \(Self.flowColumns) FROM dataflows\(filter) ORDER BY id DESC LIMIT ? OFFSET ?",
+                args + [.int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))])
             return (rows.map(Self.flow), Int(total))
         }
     }
@@ -37,7 +41,9 @@ extension SQLiteStore: DataflowRepository {
     /// A flow's config and its revision, if the flow is (still) active.
     public func activeConfig(id: Int64) throws -> (config: String, revision: Int64)? {
         try withConnection { db in
-            try db.query("SELECT config, revision FROM dataflows WHERE id = ? AND status = 'active'", [.int(id)]).first.map { ($0[0].text ?? "{}", $0[1].int ?? 0) }
+            try db.query("SELECT config, revision FROM dataflows WHERE id = ? AND status = 'active'", [.int(id)]).first.map {
+                ($0[0].text ?? "{}", $0[1].int ?? 0)
+            }
         }
     }
 
@@ -47,7 +53,6 @@ extension SQLiteStore: DataflowRepository {
             try db.query("SELECT \(Self.flowColumns) FROM dataflows WHERE status = 'active'").map(Self.flow)
         }
     }
-
 
     /// Creates a flow with a unique `en_name` (`base`, else `base_2`, `base_3`, …), its
     /// children and its tag, in one transaction.
@@ -60,11 +65,15 @@ extension SQLiteStore: DataflowRepository {
                     enName = "\(enNameBase)_\(n)"
                 }
                 let now = Int64(clock.now.timeIntervalSince1970)
-                try db.run("""
+                try db.run(
+                    """
                     INSERT INTO dataflows (name, en_name, description, status, created_by, config, created_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.text(new.name), .text(enName), .text(new.description), .text(new.status), .text(new.createdBy),
-                          .text(new.config), .int(now), .int(now)])
+                    """,
+                    [
+                        .text(new.name), .text(enName), .text(new.description), .text(new.status), .text(new.createdBy),
+                        .text(new.config), .int(now), .int(now),
+                    ])
                 let id = db.lastInsertRowid
                 try Self.setChildren(db, parent: id, new.childrenIds)
                 if let tag = new.tagId { try Self.addTag(db, flow: id, tag: tag) }
@@ -73,7 +82,6 @@ extension SQLiteStore: DataflowRepository {
             }
         }
     }
-
 
     /// Applies the fields given; nil when there is no such flow.
     public func updateDataflow(id: Int64, _ changes: FlowChanges) throws -> Dataflow? {
@@ -102,8 +110,10 @@ extension SQLiteStore: DataflowRepository {
     public func deleteDataflow(id: Int64) throws -> Bool {
         try withConnection { db in
             try db.transaction {
-                if let active = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
-                                             [.int(id)]).first?.first?.text {
+                if let active = try db.query(
+                    "SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
+                    [.int(id)]
+                ).first?.first?.text {
                     throw RunConflict(executionId: active)
                 }
                 try db.run("DELETE FROM dataflows WHERE id = ?", [.int(id)])
@@ -114,15 +124,19 @@ extension SQLiteStore: DataflowRepository {
 
     public func children(of id: Int64) throws -> [DataflowRef] {
         try withConnection { db in
-            try db.query("SELECT d.id, d.name FROM dataflow_links l JOIN dataflows d ON d.id = l.child_id WHERE l.parent_id = ? ORDER BY l.position",
-                         [.int(id)]).map(Self.ref)
+            try db.query(
+                "SELECT d.id, d.name FROM dataflow_links l JOIN dataflows d ON d.id = l.child_id WHERE l.parent_id = ? ORDER BY l.position",
+                [.int(id)]
+            ).map(Self.ref)
         }
     }
 
     public func parents(of id: Int64) throws -> [DataflowRef] {
         try withConnection { db in
-            try db.query("SELECT d.id, d.name FROM dataflow_links l JOIN dataflows d ON d.id = l.parent_id WHERE l.child_id = ? ORDER BY d.id",
-                         [.int(id)]).map(Self.ref)
+            try db.query(
+                "SELECT d.id, d.name FROM dataflow_links l JOIN dataflows d ON d.id = l.parent_id WHERE l.child_id = ? ORDER BY d.id",
+                [.int(id)]
+            ).map(Self.ref)
         }
     }
 
@@ -147,7 +161,8 @@ extension SQLiteStore: DataflowRepository {
 
     /// Every flow below `id`, at any depth.
     private static func descendants(_ db: SQLiteConnection, of id: Int64) throws -> Set<Int64> {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             WITH RECURSIVE below(id) AS (SELECT child_id FROM dataflow_links WHERE parent_id = ?
               UNION SELECT l.child_id FROM dataflow_links l JOIN below b ON l.parent_id = b.id)
             SELECT id FROM below
@@ -175,8 +190,10 @@ extension SQLiteStore: DataflowRepository {
 
     public func tags(of flow: Int64) throws -> [DataflowTag] {
         try withConnection { db in
-            try db.query("SELECT t.id, t.name FROM dataflow_tag_links l JOIN dataflow_tags t ON t.id = l.tag_id WHERE l.dataflow_id = ? ORDER BY t.id",
-                         [.int(flow)]).map { DataflowTag(id: $0[0].int ?? 0, name: $0[1].text ?? "") }
+            try db.query(
+                "SELECT t.id, t.name FROM dataflow_tag_links l JOIN dataflow_tags t ON t.id = l.tag_id WHERE l.dataflow_id = ? ORDER BY t.id",
+                [.int(flow)]
+            ).map { DataflowTag(id: $0[0].int ?? 0, name: $0[1].text ?? "") }
         }
     }
 
@@ -189,15 +206,16 @@ extension SQLiteStore: DataflowRepository {
 
     // MARK: runs
 
-
     /// Starts a run (pending) unless one is already pending or running: the store's unique
     /// index decides, so two gateways on one store cannot both start one.
     public func insertRun(flow: Int64, trigger: String, params: String, now: Date?) throws -> DataflowRun {
         let now = now ?? clock.now
         return try withConnection { db in
             try db.transaction {
-                if let active = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
-                                             [.int(flow)]).first?.first?.text {
+                if let active = try db.query(
+                    "SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
+                    [.int(flow)]
+                ).first?.first?.text {
                     throw RunConflict(executionId: active)
                 }
                 let seconds = Int64(now.timeIntervalSince1970)
@@ -207,11 +225,15 @@ extension SQLiteStore: DataflowRepository {
                     executionId = "exec_\(flow)_\(seconds)_\(n)"
                 }
                 do {
-                    try db.run("INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES (?, ?, 'pending', ?, ?, ?)",
-                               [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds)])
+                    try db.run(
+                        "INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES (?, ?, 'pending', ?, ?, ?)",
+                        [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds)])
                 } catch let e as SQLiteError where e.isConstraint {
-                    let active = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
-                                              [.int(flow)]).first?.first?.text ?? ""
+                    let active =
+                        try db.query(
+                            "SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
+                            [.int(flow)]
+                        ).first?.first?.text ?? ""
                     throw RunConflict(executionId: active)
                 }
                 return try Self.run(db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE id = ?", [.int(db.lastInsertRowid)])[0])
@@ -234,8 +256,10 @@ extension SQLiteStore: DataflowRepository {
     public func runs(flow: Int64, page: Int, pageSize: Int) throws -> (list: [DataflowRun], total: Int) {
         try withConnection { db in
             let total = try db.query("SELECT count(*) FROM dataflow_runs WHERE dataflow_id = ?", [.int(flow)]).first?.first?.int ?? 0
-            let list = try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE dataflow_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
-                                    [.int(flow), .int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))]).map(Self.run)
+            let list = try db.query(
+                "SELECT \(Self.runColumns) FROM dataflow_runs WHERE dataflow_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+                [.int(flow), .int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))]
+            ).map(Self.run)
             return (list, Int(total))
         }
     }
@@ -254,25 +278,32 @@ extension SQLiteStore: DataflowRepository {
 
     public func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws {
         try withConnection { db in
-            try db.run("UPDATE dataflow_runs SET progress = ?, rows_read = ?, rows_written = ? WHERE id = ? AND status IN ('pending', 'running')",
-                       [.int(Int64(progress)), .int(rowsRead), .int(rowsWritten), .int(run)])
+            try db.run(
+                "UPDATE dataflow_runs SET progress = ?, rows_read = ?, rows_written = ? WHERE id = ? AND status IN ('pending', 'running')",
+                [.int(Int64(progress)), .int(rowsRead), .int(rowsWritten), .int(run)])
         }
     }
 
     /// Ends a run that is still pending or running; false when it had already ended.
-    public func finishRun(run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
-                   rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?,
-                   at time: Date?) throws -> Bool {
+    public func finishRun(
+        run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
+        rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?,
+        at time: Date?
+    ) throws -> Bool {
         let now = Int64((time ?? clock.now).timeIntervalSince1970)
         let ended = try withConnection { db in
-            try db.query("""
+            try db.query(
+                """
                 UPDATE dataflow_runs SET status = ?, error_message = ?, completed_at = ?, progress = COALESCE(?, progress),
                   rows_read = COALESCE(?, rows_read), rows_written = COALESCE(?, rows_written), export_key = COALESCE(?, export_key),
                   rows_rejected = COALESCE(?, rows_rejected)
                 WHERE id = ? AND status IN ('pending', 'running') RETURNING started_at
-                """, [.text(status.rawValue), error.map(SQLValue.text) ?? .null, .int(now),
-                      progress.map { .int(Int64($0)) } ?? .null, rowsRead.map(SQLValue.int) ?? .null, rowsWritten.map(SQLValue.int) ?? .null,
-                      exportKey.map(SQLValue.text) ?? .null, rowsRejected.map(SQLValue.int) ?? .null, .int(run)])
+                """,
+                [
+                    .text(status.rawValue), error.map(SQLValue.text) ?? .null, .int(now),
+                    progress.map { .int(Int64($0)) } ?? .null, rowsRead.map(SQLValue.int) ?? .null, rowsWritten.map(SQLValue.int) ?? .null,
+                    exportKey.map(SQLValue.text) ?? .null, rowsRejected.map(SQLValue.int) ?? .null, .int(run),
+                ])
         }
         guard let startedAt = ended.first?.first?.int else { return false }
         GatewayMetrics.runEnded(kind: "dataflow", outcome: status.rawValue, seconds: Double(now) - Double(startedAt))
@@ -304,25 +335,32 @@ extension SQLiteStore: DataflowRepository {
     /// server log instead).
     public func logFlow(_ flow: Int64, run: Int64?, _ level: DataflowLog.Level, component: String, _ message: String) throws {
         try withConnection { db in
-            try db.run("INSERT INTO dataflow_logs (dataflow_id, run_id, at, level, component, message) VALUES (?, ?, ?, ?, ?, ?)",
-                       [.int(flow), run.map(SQLValue.int) ?? .null, .int(Int64(clock.now.timeIntervalSince1970 * 1_000)),
-                        .text(level.rawValue), .text(component), .text(message)])
+            try db.run(
+                "INSERT INTO dataflow_logs (dataflow_id, run_id, at, level, component, message) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    .int(flow), run.map(SQLValue.int) ?? .null, .int(Int64(clock.now.timeIntervalSince1970 * 1_000)),
+                    .text(level.rawValue), .text(component), .text(message),
+                ])
         }
     }
 
     /// A page of a flow's log, oldest first (as seed 004 shows it) or newest first, of one
     /// level and one run if asked.
-    public func flowLogs(_ flow: Int64, page: Int, pageSize: Int, level: DataflowLog.Level?, runId: Int64?, newestFirst: Bool) throws -> (list: [DataflowLog], total: Int) {
+    public func flowLogs(
+        _ flow: Int64, page: Int, pageSize: Int, level: DataflowLog.Level?, runId: Int64?, newestFirst: Bool
+    ) throws -> (list: [DataflowLog], total: Int) {
         try withConnection { db in
             var filter = "dataflow_id = ?", args: [SQLValue] = [.int(flow)]
             if let level { filter += " AND level = ?"; args.append(.text(level.rawValue)) }
             if let runId { filter += " AND run_id = ?"; args.append(.int(runId)) }
             let total = try db.query("SELECT count(*) FROM dataflow_logs WHERE \(filter)", args).first?.first?.int ?? 0
-            let rows = try db.query("SELECT id, run_id, at, level, component, message FROM dataflow_logs WHERE \(filter) ORDER BY id \(newestFirst ? "DESC" : "ASC") LIMIT ? OFFSET ?",
-                                    args + [.int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))])
+            let rows = try db.query(
+                "SELECT id, run_id, at, level, component, message FROM dataflow_logs WHERE \(filter) ORDER BY id \(newestFirst ? "DESC" : "ASC") LIMIT ? OFFSET ?",
+                args + [.int(Int64(pageSize)), .int(Int64((page - 1) * pageSize))])
             let list = rows.map { r in
-                DataflowLog(id: r[0].int ?? 0, runId: r[1].int, at: Date(timeIntervalSince1970: Double(r[2].int ?? 0) / 1_000),
-                            level: DataflowLog.Level(rawValue: r[3].text ?? "") ?? .info, component: r[4].text ?? "", message: r[5].text ?? "")
+                DataflowLog(
+                    id: r[0].int ?? 0, runId: r[1].int, at: Date(timeIntervalSince1970: Double(r[2].int ?? 0) / 1_000),
+                    level: DataflowLog.Level(rawValue: r[3].text ?? "") ?? .info, component: r[4].text ?? "", message: r[5].text ?? "")
             }
             return (list, Int(total))
         }
@@ -335,19 +373,20 @@ extension SQLiteStore: DataflowRepository {
     }
 
     private static func flow(_ r: [SQLValue]) -> Dataflow {
-        Dataflow(id: r[0].int ?? 0, name: r[1].text ?? "", enName: r[2].text ?? "", description: r[3].text ?? "", status: r[4].text ?? "",
-                 createdBy: r[5].text ?? "", config: r[6].text ?? "{}", createdAt: Date(timeIntervalSince1970: Double(r[7].int ?? 0)),
-                 updatedAt: Date(timeIntervalSince1970: Double(r[8].int ?? 0)))
+        Dataflow(
+            id: r[0].int ?? 0, name: r[1].text ?? "", enName: r[2].text ?? "", description: r[3].text ?? "", status: r[4].text ?? "",
+            createdBy: r[5].text ?? "", config: r[6].text ?? "{}", createdAt: Date(timeIntervalSince1970: Double(r[7].int ?? 0)),
+            updatedAt: Date(timeIntervalSince1970: Double(r[8].int ?? 0)))
     }
 
     private static func ref(_ r: [SQLValue]) -> DataflowRef { DataflowRef(id: r[0].int ?? 0, name: r[1].text ?? "") }
 
     private static func run(_ r: [SQLValue]) -> DataflowRun {
-        DataflowRun(id: r[0].int ?? 0, executionId: r[1].text ?? "", dataflowId: r[2].int ?? 0,
-                    status: DataflowRun.Status(rawValue: r[3].text ?? "") ?? .failed, trigger: r[4].text ?? "", params: r[5].text ?? "{}",
-                    progress: Int(r[6].int ?? 0), rowsRead: r[7].int ?? 0, rowsWritten: r[8].int ?? 0, errorMessage: r[9].text,
-                    exportKey: r[10].text ?? "", startedAt: Date(timeIntervalSince1970: Double(r[11].int ?? 0)),
-                    completedAt: r[12].int.map { Date(timeIntervalSince1970: Double($0)) }, rowsRejected: r[13].int ?? 0)
+        DataflowRun(
+            id: r[0].int ?? 0, executionId: r[1].text ?? "", dataflowId: r[2].int ?? 0,
+            status: DataflowRun.Status(rawValue: r[3].text ?? "") ?? .failed, trigger: r[4].text ?? "", params: r[5].text ?? "{}",
+            progress: Int(r[6].int ?? 0), rowsRead: r[7].int ?? 0, rowsWritten: r[8].int ?? 0, errorMessage: r[9].text,
+            exportKey: r[10].text ?? "", startedAt: Date(timeIntervalSince1970: Double(r[11].int ?? 0)),
+            completedAt: r[12].int.map { Date(timeIntervalSince1970: Double($0)) }, rowsRejected: r[13].int ?? 0)
     }
 }
-

@@ -20,7 +20,8 @@ extension SQLiteStore: DefinitionRepository {
 
     public func saveDefinition(_ kind: DefinitionKind, id: String, json: String) throws {
         try withConnection { db in
-            try db.run("""
+            try db.run(
+                """
                 INSERT INTO \(Self.table(kind)) (id, definition, updated_at) VALUES (?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
                 """, [.text(id), .text(json), .int(Int64(clock.now.timeIntervalSince1970))])

@@ -2,16 +2,23 @@ import Foundation
 
 /// Export tasks and their logs in the store.
 extension SQLiteStore: ExportTaskRepository {
-    static let taskColumns = "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner"
+    static let taskColumns =
+        "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner"
 
-    public func insertTask(hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
-                    sourceType: String, request: String, callback: String) throws -> ExportTask {
+    public func insertTask(
+        hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
+        sourceType: String, request: String, callback: String
+    ) throws -> ExportTask {
         try withConnection { db in
-            try db.run("""
+            try db.run(
+                """
                 INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-                """, [.text(hashKey), .text(requestHash), .text(owner), .text(userId), .text(title), .text(extType), .text(sourceType),
-                      .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970))])
+                """,
+                [
+                    .text(hashKey), .text(requestHash), .text(owner), .text(userId), .text(title), .text(extType), .text(sourceType),
+                    .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970)),
+                ])
             return try Self.task(db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)])[0])
         }
     }
@@ -24,8 +31,10 @@ extension SQLiteStore: ExportTaskRepository {
 
     public func task(requestHash: String) throws -> ExportTask? {
         try withConnection { db in
-            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE request_hash = ? ORDER BY id DESC LIMIT 1",
-                         [.text(requestHash)]).first.map(Self.task)
+            try db.query(
+                "SELECT \(Self.taskColumns) FROM export_tasks WHERE request_hash = ? ORDER BY id DESC LIMIT 1",
+                [.text(requestHash)]
+            ).first.map(Self.task)
         }
     }
 
@@ -64,8 +73,9 @@ extension SQLiteStore: ExportTaskRepository {
     public func finishTask(id: Int64, status: ExportTask.Status, failReason: String, file: String, at time: Date?) throws -> Bool {
         let now = Int64((time ?? clock.now).timeIntervalSince1970)
         let ended = try withConnection { db in
-            try db.query("UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1 RETURNING created_at",
-                         [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(now), .int(id)])
+            try db.query(
+                "UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1 RETURNING created_at",
+                [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(now), .int(id)])
         }
         guard let createdAt = ended.first?.first?.int else { return false }
         GatewayMetrics.runEnded(kind: "export", outcome: "\(status)", seconds: Double(now) - Double(createdAt))
@@ -83,8 +93,9 @@ extension SQLiteStore: ExportTaskRepository {
 
     public func logTask(id: Int64, _ message: String) throws {
         try withConnection { db in
-            try db.run("INSERT INTO export_logs (task_id, at, message) VALUES (?, ?, ?)",
-                       [.int(id), .int(Int64(clock.now.timeIntervalSince1970)), .text(message)])
+            try db.run(
+                "INSERT INTO export_logs (task_id, at, message) VALUES (?, ?, ?)",
+                [.int(id), .int(Int64(clock.now.timeIntervalSince1970)), .text(message)])
         }
     }
 
@@ -95,11 +106,12 @@ extension SQLiteStore: ExportTaskRepository {
     }
 
     private static func task(_ r: [SQLValue]) -> ExportTask {
-        ExportTask(id: r[0].int ?? 0, hashKey: r[1].text ?? "", userId: r[2].text ?? "", title: r[3].text ?? "",
-                   extType: r[4].text ?? "", sourceType: r[5].text ?? "", request: r[6].text ?? "", callback: r[7].text ?? "",
-                   status: ExportTask.Status(rawValue: Int(r[8].int ?? 3)) ?? .failed, failReason: r[9].text ?? "",
-                   progressDone: r[10].int ?? 0, progressTotal: r[11].int ?? -1, file: r[12].text ?? "",
-                   createdAt: Date(timeIntervalSince1970: TimeInterval(r[13].int ?? 0)),
-                   finishedAt: r[14].int.map { Date(timeIntervalSince1970: TimeInterval($0)) }, owner: r[15].text ?? "")
+        ExportTask(
+            id: r[0].int ?? 0, hashKey: r[1].text ?? "", userId: r[2].text ?? "", title: r[3].text ?? "",
+            extType: r[4].text ?? "", sourceType: r[5].text ?? "", request: r[6].text ?? "", callback: r[7].text ?? "",
+            status: ExportTask.Status(rawValue: Int(r[8].int ?? 3)) ?? .failed, failReason: r[9].text ?? "",
+            progressDone: r[10].int ?? 0, progressTotal: r[11].int ?? -1, file: r[12].text ?? "",
+            createdAt: Date(timeIntervalSince1970: TimeInterval(r[13].int ?? 0)),
+            finishedAt: r[14].int.map { Date(timeIntervalSince1970: TimeInterval($0)) }, owner: r[15].text ?? "")
     }
 }

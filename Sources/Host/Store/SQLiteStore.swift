@@ -181,8 +181,9 @@ enum Migrations {
         for (index, sql) in steps.enumerated() where Int64(index + 1) > current {
             try db.transaction {
                 try db.execute(sql)
-                try db.run("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                           [.int(Int64(index + 1)), .int(Int64(Date().timeIntervalSince1970))])
+                try db.run(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    [.int(Int64(index + 1)), .int(Int64(Date().timeIntervalSince1970))])
             }
         }
     }

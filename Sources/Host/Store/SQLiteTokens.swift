@@ -4,9 +4,12 @@ import Foundation
 extension SQLiteStore: TokenRepository {
     public func insertToken(_ token: ApiToken, hash: [UInt8]) throws {
         try withConnection { db in
-            try db.run("INSERT INTO api_tokens (id, name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
-                       [.text(token.id), .text(token.name), .blob(hash), .text(token.scopes.joined(separator: " ")),
-                        .int(Int64(token.createdAt.timeIntervalSince1970))])
+            try db.run(
+                "INSERT INTO api_tokens (id, name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .text(token.id), .text(token.name), .blob(hash), .text(token.scopes.joined(separator: " ")),
+                    .int(Int64(token.createdAt.timeIntervalSince1970)),
+                ])
         }
     }
 
@@ -25,8 +28,9 @@ extension SQLiteStore: TokenRepository {
 
     public func revokeToken(id: String, at time: Date) throws -> Bool {
         try withConnection { db in
-            try db.run("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                       [.int(Int64(time.timeIntervalSince1970)), .text(id)])
+            try db.run(
+                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                [.int(Int64(time.timeIntervalSince1970)), .text(id)])
             return db.changes > 0
         }
     }
@@ -44,9 +48,10 @@ extension SQLiteStore: TokenRepository {
     }
 
     private static func token(from row: [SQLValue]) -> ApiToken {
-        ApiToken(id: row[0].text ?? "", name: row[1].text ?? "",
-                 scopes: (row[2].text ?? "").split(separator: " ").map(String.init),
-                 createdAt: Date(timeIntervalSince1970: TimeInterval(row[3].int ?? 0)),
-                 revokedAt: row[4].int.map { Date(timeIntervalSince1970: TimeInterval($0)) })
+        ApiToken(
+            id: row[0].text ?? "", name: row[1].text ?? "",
+            scopes: (row[2].text ?? "").split(separator: " ").map(String.init),
+            createdAt: Date(timeIntervalSince1970: TimeInterval(row[3].int ?? 0)),
+            revokedAt: row[4].int.map { Date(timeIntervalSince1970: TimeInterval($0)) })
     }
 }

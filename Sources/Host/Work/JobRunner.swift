@@ -40,8 +40,10 @@ final class JobRunner<Key: Hashable & Sendable, Handle: Sendable>: Sendable {
     /// Runs `work` on a thread of its own when one is free. Stopped through `control` and
     /// not back after `StuckWork.grace` (a plugin deaf to cancel), the job is abandoned:
     /// it leaves the set, its thread's place goes to the next job, and `abandoned` ends it.
-    func submit(_ key: Key, _ handle: Handle, control: RunControl, work: @escaping @Sendable () -> Void,
-                abandoned: @escaping @Sendable () -> Void) {
+    func submit(
+        _ key: Key, _ handle: Handle, control: RunControl, work: @escaping @Sendable () -> Void,
+        abandoned: @escaping @Sendable () -> Void
+    ) {
         attach(key, handle, control: control)
         let job = threads.submit { [self] in
             defer { detach(key) }

@@ -14,14 +14,18 @@ enum StuckWork {
     static let grace: Duration = .seconds(2)
 
     /// Once `control` stops: if `job` has not returned `grace` later, gives up on it.
-    static func watch(_ control: RunControl, job: DedicatedThreads.Job, on pool: DedicatedThreads, kind: String,
-                      giveUp: @escaping @Sendable () -> Void) {
+    static func watch(
+        _ control: RunControl, job: DedicatedThreads.Job, on pool: DedicatedThreads, kind: String,
+        giveUp: @escaping @Sendable () -> Void
+    ) {
         watch(whenStopped: control.onStop, job: job, on: pool, kind: kind, giveUp: giveUp)
     }
 
     /// The same for work stopped through `whenStopped` (a plugin context's cancel).
-    static func watch(whenStopped: (@escaping @Sendable () -> Void) -> Void, job: DedicatedThreads.Job, on pool: DedicatedThreads,
-                      kind: String, giveUp: @escaping @Sendable () -> Void) {
+    static func watch(
+        whenStopped: (@escaping @Sendable () -> Void) -> Void, job: DedicatedThreads.Job, on pool: DedicatedThreads,
+        kind: String, giveUp: @escaping @Sendable () -> Void
+    ) {
         whenStopped {
             // A short check, not blocking work: a Dispatch timer is fine for it.
             DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + grace.timeInterval) {

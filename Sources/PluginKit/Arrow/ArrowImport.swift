@@ -19,8 +19,9 @@ public func readFields(_ schema: UnsafePointer<ArrowSchema>) throws -> [ArrowFie
         let formatString = String(cString: childFormat)
         let name = child.pointee.name.map { String(cString: $0) } ?? ""
         guard let type = ArrowType(format: formatString) else {
-            throw ArrowError.invalid("column \(i) ('\(name)') has Arrow type '\(formatString)', which the ABI does not name "
-                + "(gateway_plugin.h lists the column types a plugin may produce)")
+            throw ArrowError.invalid(
+                "column \(i) ('\(name)') has Arrow type '\(formatString)', which the ABI does not name "
+                    + "(gateway_plugin.h lists the column types a plugin may produce)")
         }
         let nullable = child.pointee.flags & Int64(ARROW_FLAG_NULLABLE) != 0
         fields.append(ArrowField(name, type, nullable: nullable))
@@ -231,8 +232,9 @@ public struct ColumnView {
             }
             try Self.readable(values, bytes, probe, "column '\(field.name)' values buffer")
         }
-        raw = RawColumn(kind: kind, length: length, nullCount: nullCount, offset: offset,
-                        validity: validity.map { UnsafePointer($0) }, values: values, offsets: offsets)
+        raw = RawColumn(
+            kind: kind, length: length, nullCount: nullCount, offset: offset,
+            validity: validity.map { UnsafePointer($0) }, values: values, offsets: offsets)
     }
 
     /// Throws `problem` (with how far the reads would reach) unless `count` bytes from
@@ -240,7 +242,8 @@ public struct ColumnView {
     private static func readable(_ start: UnsafeRawPointer, _ count: Int, _ probe: Bool, _ what: @autoclosure () -> String) throws {
         guard probe, count > 0 else { return }
         guard gw_memory_readable(start, count) != 0 else {
-            throw ArrowError.invalid("\(what()): \(count) bytes from its start are not all readable memory (a length or offset past the buffer the plugin allocated)")
+            throw ArrowError.invalid(
+                "\(what()): \(count) bytes from its start are not all readable memory (a length or offset past the buffer the plugin allocated)")
         }
     }
 

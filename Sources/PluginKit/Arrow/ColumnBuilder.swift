@@ -14,7 +14,7 @@ public final class ColumnBuilder {
         var nullCount = 0
         var validity = RawBuffer()  // allocated at the first null
         var values = RawBuffer()
-        var offsets = RawBuffer()   // Int32, binary and utf8 only
+        var offsets = RawBuffer()  // Int32, binary and utf8 only
         var hasValidity = false
     }
 
@@ -58,10 +58,11 @@ public final class ColumnBuilder {
     public init(_ field: ArrowField) {
         self.field = field
         kind = PhysicalKind(field.type)
-        decimalScale = switch field.type {
-        case .decimal128(_, let scale), .decimal256(_, let scale): scale
-        default: 0
-        }
+        decimalScale =
+            switch field.type {
+            case .decimal128(_, let scale), .decimal256(_, let scale): scale
+            default: 0
+            }
         width = field.type.byteWidth ?? 0
         state = .allocate(capacity: 1)
         state.initialize(to: State())
@@ -208,8 +209,9 @@ public final class ColumnBuilder {
             buffers = [hasValidity ? validity.take() : nil, values.take()]
             if buffers[1] == nil { buffers[1] = malloc(1) }
         }
-        ExportedArray.fill(out, length: count, nullCount: field.type == .null ? count : nullCount,
-                           buffers: buffers, children: [])
+        ExportedArray.fill(
+            out, length: count, nullCount: field.type == .null ? count : nullCount,
+            buffers: buffers, children: [])
         reset()
     }
 

@@ -73,12 +73,12 @@ public final class ZipWriter {
         current = Entry(name: Array(name.utf8), method: methodCode, offset: UInt32(position))
         var header: [UInt8] = []
         Self.put32(&header, 0x0403_4B50)
-        Self.put16(&header, 20)        // version needed
+        Self.put16(&header, 20)  // version needed
         Self.put16(&header, 1 << 3 | 1 << 11)  // sizes in a data descriptor; UTF-8 names
         Self.put16(&header, methodCode)
         Self.put16(&header, Self.dosTime)
         Self.put16(&header, Self.dosDate)
-        Self.put32(&header, 0)         // crc, sizes: in the descriptor
+        Self.put32(&header, 0)  // crc, sizes: in the descriptor
         Self.put32(&header, 0)
         Self.put32(&header, 0)
         Self.put16(&header, UInt16(current!.name.count))
@@ -275,9 +275,11 @@ private final class Compressor: @unchecked Sendable {  // queues are guarded by 
         var out = [UInt8](repeating: 0, count: 1 << 18)
         while true {
             inputReady.wait()
-            guard let (chunk, final) = state.withLock({ s -> ([UInt8], Bool)? in
-                s.aborted || s.input.isEmpty ? nil : s.input.removeFirst()
-            }) else { return }
+            guard
+                let (chunk, final) = state.withLock({ s -> ([UInt8], Bool)? in
+                    s.aborted || s.input.isEmpty ? nil : s.input.removeFirst()
+                })
+            else { return }
             inputSpace.signal()
             let ok = chunk.withUnsafeBufferPointer { input in
                 out.withUnsafeMutableBufferPointer { output in
@@ -317,8 +319,11 @@ private final class DeflateStream {
         fast = nil
         let z = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         z.initialize(to: z_stream())
-        guard deflateInit2_(z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
-                            Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        guard
+            deflateInit2_(
+                z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+                Int32(MemoryLayout<z_stream>.size)) == Z_OK
+        else {
             z.deallocate()
             throw PluginError.internalError("zlib failed to start")
         }
@@ -335,8 +340,10 @@ private final class DeflateStream {
 
     /// Compresses all of `input` (and ends the stream when `final`), handing each filled
     /// piece of `output` to `emit`. False when the library reports an error.
-    func compress(_ input: UnsafeBufferPointer<UInt8>, final: Bool, through output: UnsafeMutableBufferPointer<UInt8>,
-                  emit: (UnsafeMutableBufferPointer<UInt8>.SubSequence) -> Void) -> Bool {
+    func compress(
+        _ input: UnsafeBufferPointer<UInt8>, final: Bool, through output: UnsafeMutableBufferPointer<UInt8>,
+        emit: (UnsafeMutableBufferPointer<UInt8>.SubSequence) -> Void
+    ) -> Bool {
         guard let outBase = output.baseAddress else { return false }
         if let fast {
             var nextIn: UnsafePointer<UInt8>? = input.baseAddress ?? UnsafePointer(outBase), availIn = input.count

@@ -118,4 +118,3 @@ public enum JSONText {
         return String(t)
     }
 }
-

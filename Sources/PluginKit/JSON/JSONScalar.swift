@@ -7,9 +7,13 @@ public enum JSONScalar: Decodable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let text = JSONScalar.numberText(c) { self = .number(text) }
-        else { self = .string(try c.decode(String.self)) }
+        if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let text = JSONScalar.numberText(c) {
+            self = .number(text)
+        } else {
+            self = .string(try c.decode(String.self))
+        }
     }
 
     /// The exact text of a JSON number: integers through Int64/UInt64, decimals through
@@ -51,7 +55,8 @@ public enum JSONScalar: Decodable, Sendable, Equatable {
     /// A JSON object of scalars, keys sorted: numbers keep their exact text, which
     /// JSONSerialization (through Double) would not.
     public static func objectText(_ values: [String: JSONScalar]) -> String {
-        "{" + values.sorted { $0.key < $1.key }.map { "\(JSONScalar.string($0.key).jsonText):\($0.value.jsonText)" }
+        "{"
+            + values.sorted { $0.key < $1.key }.map { "\(JSONScalar.string($0.key).jsonText):\($0.value.jsonText)" }
             .joined(separator: ",") + "}"
     }
 }

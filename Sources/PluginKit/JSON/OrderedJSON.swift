@@ -147,9 +147,11 @@ public indirect enum OrderedJSON: Sendable, Equatable {
             case UInt8(ascii: "n"): try literal("null"); return .null
             default:
                 let start = i
-                while i < bytes.count, (bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9"))
-                    || bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: ".")
-                    || bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") { i += 1 }
+                while i < bytes.count,
+                    (bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9"))
+                        || bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: ".")
+                        || bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E")
+                { i += 1 }
                 let text = String(decoding: bytes[start..<i], as: UTF8.self)
                 guard !text.isEmpty, let number = Double(text) else { throw fail("unexpected character") }
                 // 1e999 is JSON but no reader holds it: refused here, not turned into null later.

@@ -91,7 +91,8 @@ public struct SeedTable: Sendable {
                 default: throw Mismatch()
                 }
             } catch is Mismatch {
-                throw PluginError.invalidArgument("\(place()): column '\(column.field.name)' has \(Self.describe(value)) where the first rows had \(Self.describe(column.field.type))")
+                throw PluginError.invalidArgument(
+                    "\(place()): column '\(column.field.name)' has \(Self.describe(value)) where the first rows had \(Self.describe(column.field.type))")
             }
         }
     }

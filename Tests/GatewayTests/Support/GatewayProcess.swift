@@ -18,8 +18,10 @@ final class GatewayProcess {
     /// `restarting` reuses the work and data folders of a gateway that has stopped.
     /// `work` names the work folder (a gateway that died at start leaves no object to restart
     /// from); `pluginDirs` replaces the products folder as the plugin directories.
-    init(config: [String: Any] = [:], restarting previous: GatewayProcess? = nil, work given: String? = nil, pluginDirs: [String]? = nil,
-         wrapper: (String) -> [String] = { _ in [] }, environment: [String: String] = [:], logFile: String? = nil) throws {
+    init(
+        config: [String: Any] = [:], restarting previous: GatewayProcess? = nil, work given: String? = nil, pluginDirs: [String]? = nil,
+        wrapper: (String) -> [String] = { _ in [] }, environment: [String: String] = [:], logFile: String? = nil
+    ) throws {
         work = previous?.work ?? given ?? TestSupport.temporaryDirectory("proc")
         dataDir = "\(work)/data"
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
@@ -27,7 +29,8 @@ final class GatewayProcess {
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
         let binary = try TestSupport.product("gateway")
         process = Process()
-        let arguments = ["serve", "--port", "0", "--data-dir", dataDir, "--config", configPath]
+        let arguments =
+            ["serve", "--port", "0", "--data-dir", dataDir, "--config", configPath]
             + (pluginDirs ?? [TestSupport.productsDirectory]).flatMap { ["--plugin-dir", $0] }
         let prefix = wrapper(dataDir)
         if prefix.isEmpty {

@@ -121,9 +121,13 @@ enum TestSupport {
     /// Compiles C source into a plugin `.so` with the system C compiler.
     @discardableResult
     static func compilePlugin(source: String, output: String, defines: [String] = []) throws -> String {
-        let result = try run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                                              "-fvisibility=hidden", "-I", abiInclude, "-I", helpersInclude] + defines.map { "-D\($0)" }
-                                              + ["-o", output, source])
+        let result = try run(
+            "/usr/bin/env",
+            [
+                "cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+                "-fvisibility=hidden", "-I", abiInclude, "-I", helpersInclude,
+            ] + defines.map { "-D\($0)" }
+                + ["-o", output, source])
         guard result.status == 0 else { throw InvalidInput("cc failed for \(output):\n\(result.output)") }
         return output
     }
@@ -139,8 +143,10 @@ enum TestSupport {
         return config
     }
 
-    static func gateway(pluginDirs: [String] = ["/nonexistent"], clock: any GatewayClock = SystemClock(),
-                        configure: (inout GatewayConfig) -> Void = { _ in }) throws -> Gateway {
+    static func gateway(
+        pluginDirs: [String] = ["/nonexistent"], clock: any GatewayClock = SystemClock(),
+        configure: (inout GatewayConfig) -> Void = { _ in }
+    ) throws -> Gateway {
         var config = config(dataDir: temporaryDirectory("data"), pluginDirs: pluginDirs)
         configure(&config)
         var logger = Logger(label: "test")

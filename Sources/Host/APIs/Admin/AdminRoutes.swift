@@ -13,8 +13,9 @@ enum AdminRoutes {
 
         // Prometheus scrapes with a token of scope `metrics` (or `admin`).
         routes.get("/metrics", access: .scope("metrics")) { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: GatewayMetrics.text())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: GatewayMetrics.text())))
         }
 
         let admin = routes.group("/admin", access: .scope("admin"))
@@ -59,7 +60,9 @@ enum AdminRoutes {
     /// Data models: listed, read, defined (checked in full first) and removed.
     static func registerDataModels(on admin: GuardedRoutes, gateway: Gateway) {
         admin.get("/datamodels") { _, context -> Response in
-            let list = try await Workers.run { try gateway.datamodels.all().map { DataModelInfo(id: $0.id, source: $0.configured ? "config" : "admin", definition: $0.definition) } }
+            let list = try await Workers.run {
+                try gateway.datamodels.all().map { DataModelInfo(id: $0.id, source: $0.configured ? "config" : "admin", definition: $0.definition) }
+            }
             return Envelope.success(.gateway, data: list, requestId: context.requestId)
         }
         admin.get("/datamodels/:id") { _, context -> Response in
@@ -143,17 +146,20 @@ public struct PluginInfo: Codable, Sendable, Equatable {
         let active = Set(registry.active.map(\.id))
         var seen = Set<String>()
         for use in uses where !active.contains(use.plugin) && seen.insert(use.plugin).inserted {
-            rows.append(PluginInfo(file: "", status: "missing", reason: "configured but not loaded", id: use.plugin, version: nil,
-                                   kinds: nil, description: nil, abi: nil, media_type: nil, format_name: nil, exporter_name: nil,
-                                   file_extension: nil, uses: uses.filter { $0.plugin == use.plugin }))
+            rows.append(
+                PluginInfo(
+                    file: "", status: "missing", reason: "configured but not loaded", id: use.plugin, version: nil,
+                    kinds: nil, description: nil, abi: nil, media_type: nil, format_name: nil, exporter_name: nil,
+                    file_extension: nil, uses: uses.filter { $0.plugin == use.plugin }))
         }
         return rows
     }
 
     private static func info(_ file: String, _ status: String, _ reason: String?, _ p: LoadedPlugin?, _ uses: [PluginUse]?) -> PluginInfo {
-        PluginInfo(file: file, status: status, reason: reason, id: p?.id, version: p?.version,
-                   kinds: p?.kinds.map(\.rawValue), description: p?.description, abi: p.map { "1.\($0.abiMinor)" },
-                   media_type: p?.mediaType, format_name: p?.formatName, exporter_name: p?.exporterName,
-                   file_extension: p?.fileExtension, uses: uses)
+        PluginInfo(
+            file: file, status: status, reason: reason, id: p?.id, version: p?.version,
+            kinds: p?.kinds.map(\.rawValue), description: p?.description, abi: p.map { "1.\($0.abiMinor)" },
+            media_type: p?.mediaType, format_name: p?.formatName, exporter_name: p?.exporterName,
+            file_extension: p?.fileExtension, uses: uses)
     }
 }

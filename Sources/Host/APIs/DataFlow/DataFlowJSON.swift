@@ -155,7 +155,8 @@ struct RunJSON: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case execution_id, dataflow_id, status, trigger, progress, started_at, completed_at, error_message, rows_read, rows_written, rows_rejected, params, export_key
+        case execution_id, dataflow_id, status, trigger, progress, started_at, completed_at, error_message, rows_read, rows_written, rows_rejected, params,
+            export_key
     }
 
     /// Every key present, null when unknown (as the doc shows `completed_at` while running);

@@ -12,8 +12,10 @@ enum DataFlowRoutes {
         let flows = routes.group("/api/data-flow", access: .scope("dataflow", required: gateway.config.dataflows.requireToken))
         let service = gateway.dataflows, store = gateway.store
         // Every handler: authorized, then its store work on a worker thread.
-        func on(_ method: HTTPRequest.Method, _ path: String, message: String = "success",
-                _ body: @escaping @Sendable (Request, GatewayRequestContext, ByteBuffer) throws -> any Encodable & Sendable) {
+        func on(
+            _ method: HTTPRequest.Method, _ path: String, message: String = "success",
+            _ body: @escaping @Sendable (Request, GatewayRequestContext, ByteBuffer) throws -> any Encodable & Sendable
+        ) {
             flows.on(method, path) { request, context -> Response in
                 let permit = try await admit(request, context, gateway)
                 defer { withExtendedLifetime(permit) {} }
@@ -71,7 +73,10 @@ enum DataFlowRoutes {
             do {
                 guard try store.deleteDataflow(id: flowNumber) else { throw GatewayError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
             } catch let conflict as RunConflict {
-                throw GatewayError(.conflict, "数据流正在执行 (dataflow \(flowNumber) is running as \(conflict.executionId)): cancel it first (POST /api/data-flow/cancel-execution/\(conflict.executionId)), then delete it")
+                throw GatewayError(
+                    .conflict,
+                    "数据流正在执行 (dataflow \(flowNumber) is running as \(conflict.executionId)): cancel it first (POST /api/data-flow/cancel-execution/\(conflict.executionId)), then delete it"
+                )
             }
             return [String: String]()
         }
@@ -82,8 +87,9 @@ enum DataFlowRoutes {
             guard case .object = params else { throw FlowInputError("参数错误: params must be a JSON object") }
             do {
                 let run = try service.execute(flow, paramsJSON: params.compactText, trigger: "manual")
-                return ExecuteJSON(execution_id: run.executionId, dataflow_id: flow.id, status: run.status.rawValue,
-                                   started_at: FlowTimes.iso(run.startedAt), params: RawJSON(params.compactText), progress: run.progress)
+                return ExecuteJSON(
+                    execution_id: run.executionId, dataflow_id: flow.id, status: run.status.rawValue,
+                    started_at: FlowTimes.iso(run.startedAt), params: RawJSON(params.compactText), progress: run.progress)
             } catch let conflict as RunConflict {
                 throw GatewayError(.conflict, "dataflow \(flow.id) is already running as \(conflict.executionId): one run at a time")
             }

@@ -39,9 +39,11 @@ enum ExportRoutes {
             // The documented `user_id`, and `uid`, which the original service read; without
             // either, every user's tasks that the token may see (the console's list).
             let user = (request.query["user_id"] ?? request.query["uid"]).flatMap { $0.isEmpty ? nil : $0 }
-            let tasks = try gateway.store.tasks(userId: user, since: gateway.clock.now.addingTimeInterval(-7 * 86_400),
-                                                owner: requester.isAdmin ? nil : requester.owner)
-            return Envelope.success(.errcode, data: tasks.map { ExportDetail(exports.effective($0), downloadURL: "", summary: true) }, requestId: context.requestId)
+            let tasks = try gateway.store.tasks(
+                userId: user, since: gateway.clock.now.addingTimeInterval(-7 * 86_400),
+                owner: requester.isAdmin ? nil : requester.owner)
+            return Envelope.success(
+                .errcode, data: tasks.map { ExportDetail(exports.effective($0), downloadURL: "", summary: true) }, requestId: context.requestId)
         }
         let cancel: GuardedRoutes.Handler = { request, context in
             let mine = try task(request, of: Requester(context), gateway: gateway)
@@ -57,7 +59,8 @@ enum ExportRoutes {
         routes.get("/v1/down/:file", access: .signedLinkOrToken) { request, context -> Response in
             let file = try context.pathParameter("file")
             guard file.hasSuffix(".zip"), case let key = String(file.dropLast(4)), key.count == 32,
-                key.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                key.allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+            else {
                 throw GatewayError.notFound("no such download")
             }
             let signed = exports.isValidLink(key: key, expires: request.query["expires"], signature: request.query["signature"])
@@ -65,8 +68,10 @@ enum ExportRoutes {
             guard signed || token?.allows("export") == true else {
                 throw GatewayError.forbidden("this download link is not signed or has expired: ask /v1/export/detail for a fresh down_url")
             }
-            guard let task = try gateway.store.task(hashKey: key).map(exports.effective), signed || token.map({ $0.allows("admin") || $0.id == task.owner }) == true,
-                let path = exports.downloadPath(task) else {
+            guard let task = try gateway.store.task(hashKey: key).map(exports.effective),
+                signed || token.map({ $0.allows("admin") || $0.id == task.owner }) == true,
+                let path = exports.downloadPath(task)
+            else {
                 throw GatewayError.notFound("no such download (the task is unknown, not finished, or expired)")
             }
             return try download(path: path, title: task.title)
@@ -117,10 +122,12 @@ enum ExportRoutes {
             }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [
-            .contentType: "application/zip",
-            .contentDisposition: "attachment; filename=\"\(ascii)\"; filename*=UTF-8''\(encoded)",
-        ], body: body)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "application/zip",
+                .contentDisposition: "attachment; filename=\"\(ascii)\"; filename*=UTF-8''\(encoded)",
+            ], body: body)
     }
 }
 
@@ -187,8 +194,9 @@ struct ExportCommonFields: Decodable {
         guard let user = user_id, !user.isEmpty else { throw GatewayError.badRequest("missing field 'user_id'") }
         let ext = (ext_type ?? "XLSX").uppercased()
         try gateway.exports.checkOptions(ext_options ?? [:], extType: ext)
-        return Checked(title: title ?? "export", user: user, ext: ext, callback: callback, timestamp: timestamp ?? 0,
-                       options: ext_options ?? [:])
+        return Checked(
+            title: title ?? "export", user: user, ext: ext, callback: callback, timestamp: timestamp ?? 0,
+            options: ext_options ?? [:])
     }
 }
 
@@ -213,8 +221,10 @@ struct RawExportBody: Decodable {
         let parsed = SourceBox(try RawRowsSource(sourceRaw: source_raw))
         let canonical = try c.canonical(("source_raw", source_raw))
         let stored = try c.canonical(("source_raw", "<\(source_raw.utf8.count) bytes of rows>"))
-        return ExportService.Request(owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
-                                     extOptions: c.options, sourceType: "raw", json: canonical, storedJSON: stored) { _ in parsed.source }
+        return ExportService.Request(
+            owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
+            extOptions: c.options, sourceType: "raw", json: canonical, storedJSON: stored
+        ) { _ in parsed.source }
     }
 }
 
@@ -252,8 +262,10 @@ struct HTTPExportBody: Decodable {
         func canonical(_ config: JSONValue) throws -> String { try c.canonical(("source_http", config.text)) }
         // Header values (an upstream Authorization) never reach the store.
         let stored = try canonical(pagerConfig { _ in "********" })
-        return ExportService.Request(owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
-                                     extOptions: c.options, sourceType: "http", json: try canonical(config), storedJSON: stored) { task in
+        return ExportService.Request(
+            owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
+            extOptions: c.options, sourceType: "http", json: try canonical(config), storedJSON: stored
+        ) { task in
             try SourceOpener(gateway: gateway, control: RunControl(timeBudgetSeconds: 0)).open(.httpCrawl(config: config.text, task: task))
         }
     }

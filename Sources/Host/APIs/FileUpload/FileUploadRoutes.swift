@@ -17,8 +17,10 @@ enum FileUploadRoutes {
             defer { withExtendedLifetime(permit) {} }
             // The signed fields are checked as soon as they have arrived, before a byte of
             // the file is stored (the seed's client sends them first).
-            let upload = try await UploadedForm.read(request, limit: gateway.config.server.maxBodyBytes,
-                                                     scratch: gateway.uploads.scratchDirectory) { fields in
+            let upload = try await UploadedForm.read(
+                request, limit: gateway.config.server.maxBodyBytes,
+                scratch: gateway.uploads.scratchDirectory
+            ) { fields in
                 try DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
             }
             defer { upload.discard() }
@@ -97,8 +99,10 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
 
     /// `authorize` runs once the signed fields are known: before the file part is stored
     /// when they come first, else after the body.
-    static func read(_ request: Request, limit: Int, scratch: String,
-                     authorize: @escaping ([String: String]) throws -> DatasetWriteRequest) async throws -> UploadedForm {
+    static func read(
+        _ request: Request, limit: Int, scratch: String,
+        authorize: @escaping ([String: String]) throws -> DatasetWriteRequest
+    ) async throws -> UploadedForm {
         let form = UploadedForm()
         let contentType = request.headers[.contentType] ?? ""
         guard contentType.lowercased().hasPrefix("multipart/form-data") else {
@@ -122,17 +126,20 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
 
     /// A write to the scratch file failed (a full disk, most likely): the server's 507.
     static func storageFailure(_ error: Error) -> GatewayError {
-        let reason: String = switch error {
-        case let e as CocoaError where e.code == .fileWriteOutOfSpace: "no space left on the server's disk"
-        case let e as POSIXError: String(cString: strerror(e.code.rawValue))
-        default: error.localizedDescription
-        }
+        let reason: String =
+            switch error {
+            case let e as CocoaError where e.code == .fileWriteOutOfSpace: "no space left on the server's disk"
+            case let e as POSIXError: String(cString: strerror(e.code.rawValue))
+            default: error.localizedDescription
+            }
         return GatewayError(.insufficientStorage, "the upload cannot be stored (\(reason)); nothing was imported")
     }
 
     /// Opens the scratch file for the file part, after checking the signed fields if they came first.
-    private func startFile(named name: String, fields: [String: String], scratch: String,
-                           authorize: ([String: String]) throws -> DatasetWriteRequest) throws -> FileHandle {
+    private func startFile(
+        named name: String, fields: [String: String], scratch: String,
+        authorize: ([String: String]) throws -> DatasetWriteRequest
+    ) throws -> FileHandle {
         if authorized == nil, Self.signedFields.allSatisfy({ fields[$0] != nil }) {
             authorized = try authorize(fields)
         }
@@ -143,33 +150,40 @@ final class UploadedForm: @unchecked Sendable {  // built by one request handler
         }
         let path = "\(scratch)/upload-\(UUID().uuidString)"
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-            let handle = FileHandle(forWritingAtPath: path) else {
+            let handle = FileHandle(forWritingAtPath: path)
+        else {
             throw GatewayError(.insufficientStorage, "the upload cannot be stored: cannot create a file in \(scratch)")
         }
         file = (name, path)
         return handle
     }
 
-    private func parse(_ body: RequestBody, boundary: String, limit: Int, scratch: String,
-                       authorize: @escaping ([String: String]) throws -> DatasetWriteRequest) async throws {
+    private func parse(
+        _ body: RequestBody, boundary: String, limit: Int, scratch: String,
+        authorize: @escaping ([String: String]) throws -> DatasetWriteRequest
+    ) async throws {
         var output: FileHandle?
         defer { try? output?.close() }
-        let reader = MultipartFormReader(boundary: boundary, fileStart: { [self] name, fields in
-            output = try startFile(named: name, fields: fields, scratch: scratch, authorize: authorize)
-        }, fileBytes: { chunk in
-            do {
-                try output?.write(contentsOf: chunk.readableBytesView)
-            } catch {
-                throw Self.storageFailure(error)
-            }
-        }, fileEnd: {
-            do {
-                try output?.close()
-                output = nil
-            } catch {
-                throw Self.storageFailure(error)
-            }
-        })
+        let reader = MultipartFormReader(
+            boundary: boundary,
+            fileStart: { [self] name, fields in
+                output = try startFile(named: name, fields: fields, scratch: scratch, authorize: authorize)
+            },
+            fileBytes: { chunk in
+                do {
+                    try output?.write(contentsOf: chunk.readableBytesView)
+                } catch {
+                    throw Self.storageFailure(error)
+                }
+            },
+            fileEnd: {
+                do {
+                    try output?.close()
+                    output = nil
+                } catch {
+                    throw Self.storageFailure(error)
+                }
+            })
         var received = 0
         for try await chunk in body {
             received += chunk.readableBytes

@@ -43,8 +43,10 @@ final class MultipartFormReader {
     private let fileBytes: (ByteBuffer) throws -> Void
     private let fileEnd: () throws -> Void
 
-    init(boundary: String, fileStart: @escaping FileStart, fileBytes: @escaping (ByteBuffer) throws -> Void,
-         fileEnd: @escaping () throws -> Void) {
+    init(
+        boundary: String, fileStart: @escaping FileStart, fileBytes: @escaping (ByteBuffer) throws -> Void,
+        fileEnd: @escaping () throws -> Void
+    ) {
         delimiter = Array("\r\n--\(boundary)".utf8)
         // The body starts with the delimiter without its CRLF: pretend one came before.
         pending = [0x0D, 0x0A]

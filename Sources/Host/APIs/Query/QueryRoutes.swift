@@ -8,9 +8,11 @@ enum QueryRoutes {
     static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/api/v1", .gateway)
         for kind in SourceOpener.Kind.allCases {
-            let family = routes.group("/api/v1/\(kind.rawValue)/:id/query", access: .scopeOf { context in
-                "query:\(kind.rawValue)/\(try context.pathParameter("id"))"
-            })
+            let family = routes.group(
+                "/api/v1/\(kind.rawValue)/:id/query",
+                access: .scopeOf { context in
+                    "query:\(kind.rawValue)/\(try context.pathParameter("id"))"
+                })
             let handler: GuardedRoutes.Handler = { request, context in
                 try await handle(request, context: context, kind: kind, gateway: gateway)
             }

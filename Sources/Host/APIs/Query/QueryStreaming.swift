@@ -58,7 +58,9 @@ enum QueryStreaming {
             let reason = control?.error ?? GatewayError(.gatewayTimeout, "the query was stopped")
             channel.finish(error: reason)
             held.release()
-            logger.warning("the query's work had not returned \(StuckWork.grace) after it was stopped (\(reason.message)): given up on (a plugin call that ignores cancel?)")
+            logger.warning(
+                "the query's work had not returned \(StuckWork.grace) after it was stopped (\(reason.message)): given up on (a plugin call that ignores cancel?)"
+            )
         }
         let first: ByteBuffer?
         do {
@@ -91,12 +93,17 @@ enum QueryStreaming {
     private static func produce(_ source: BatchSource, _ ends: Ends, into channel: ByteChannel, requestId: String, logger: Logger) {
         let control = ends.control
         do {
-            let sink = try ends.sinks.open(.responseBody(ends.format, channel: channel, control: control) { error in
-                EnvelopeMiddleware.apiError(from: ends.describe(error), requestId: requestId)
-            })
-            let result = try Pump.run(source, into: sink, .init(rowLimit: ends.rowLimit, checkStop: {
-                if let stopped = control.error { throw stopped }
-            }))
+            let sink = try ends.sinks.open(
+                .responseBody(ends.format, channel: channel, control: control) { error in
+                    EnvelopeMiddleware.apiError(from: ends.describe(error), requestId: requestId)
+                })
+            let result = try Pump.run(
+                source, into: sink,
+                .init(
+                    rowLimit: ends.rowLimit,
+                    checkStop: {
+                        if let stopped = control.error { throw stopped }
+                    }))
             if let failure = result.finishFailure {
                 logger.warning("the rows were delivered but the source could not commit its position; its next read repeats them: \(failure)")
             }

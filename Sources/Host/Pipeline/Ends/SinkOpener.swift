@@ -34,8 +34,10 @@ struct SinkOpener: Sendable {
 
     /// The format plugin's instance is made here, before the first batch: a config it
     /// refuses is the response's status, not a cut body.
-    private func responseBody(_ format: OutputFormat, channel: ByteChannel, control: RunControl,
-                              describe: @escaping @Sendable (Error) -> GatewayError) throws -> ResponseBodySink {
+    private func responseBody(
+        _ format: OutputFormat, channel: ByteChannel, control: RunControl,
+        describe: @escaping @Sendable (Error) -> GatewayError
+    ) throws -> ResponseBodySink {
         let started = Flag()
         guard case .plugin(let plugin, let config) = format else {
             return ResponseBodySink(formatter: nil, channel: channel, started: started, describe: describe)
@@ -75,8 +77,10 @@ struct SinkOpener: Sendable {
     }
 
     /// The writer for an `ext_type`, writing into `workDirectory`.
-    private func fileWriter(_ extType: String, options: [String: JSONValue], workDirectory: String, baseName: String,
-                            task: InstanceContext) throws -> ExportFileWriter {
+    private func fileWriter(
+        _ extType: String, options: [String: JSONValue], workDirectory: String, baseName: String,
+        task: InstanceContext
+    ) throws -> ExportFileWriter {
         guard let plugin = try exporter(for: extType) else {
             return try CSVExport(path: "\(workDirectory)/\(baseName).csv")
         }

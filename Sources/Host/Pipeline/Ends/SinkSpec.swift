@@ -6,17 +6,20 @@ import PluginKit
 enum SinkSpec {
     /// A query's response body: JSON by the host, or a format plugin's bytes, sent through
     /// `channel`; `describe` is what the client is told of a failure.
-    case responseBody(OutputFormat, channel: ByteChannel, control: RunControl,
-                      describe: @Sendable (Error) -> GatewayError)
+    case responseBody(
+        OutputFormat, channel: ByteChannel, control: RunControl,
+        describe: @Sendable (Error) -> GatewayError)
     /// A dataset's table, appended to or upserted, in one transaction.
     case datasetTable(Dataset, mode: DatasetWriteMode)
     /// An export's files (`ext_type` CSV built in, else its exporter plugin's, with
     /// `options` over the plugin's config), zipped at `archivePath` when committed; `task`
     /// is the export's instance (its name and cancel reach the exporter).
-    case exportFiles(extType: String, options: [String: JSONValue], workDirectory: String, baseName: String,
-                     archivePath: String, task: InstanceContext)
+    case exportFiles(
+        extType: String, options: [String: JSONValue], workDirectory: String, baseName: String,
+        archivePath: String, task: InstanceContext)
     /// A sink plugin opened with `config`, its state under `instance`; `onLog` hears its
     /// log lines and `onRejected` each row it refuses.
-    case plugin(id: String, config: String, instance: String, control: RunControl,
-                onLog: @Sendable (Int32, String) -> Void, onRejected: @Sendable (Int64, String) -> Void)
+    case plugin(
+        id: String, config: String, instance: String, control: RunControl,
+        onLog: @Sendable (Int32, String) -> Void, onRejected: @Sendable (Int64, String) -> Void)
 }

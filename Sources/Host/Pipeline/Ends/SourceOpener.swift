@@ -31,8 +31,10 @@ struct SourceOpener: Sendable {
     }
 
     /// `onProgress` hears a plugin's progress reports, `onLog` its log lines.
-    func open(_ spec: SourceSpec, onProgress: (@Sendable (InstanceContext.Progress) -> Void)? = nil,
-              onLog: (@Sendable (Int32, String) -> Void)? = nil) throws -> BatchSource {
+    func open(
+        _ spec: SourceSpec, onProgress: (@Sendable (InstanceContext.Progress) -> Void)? = nil,
+        onLog: (@Sendable (Int32, String) -> Void)? = nil
+    ) throws -> BatchSource {
         switch spec {
         case .query(let kind, let id, let query):
             do {
@@ -67,8 +69,10 @@ struct SourceOpener: Sendable {
     static let pagerPlugin = "http.pager"
 
     /// A plugin instance that stops with this opener's control.
-    private func instanceContext(_ plugin: LoadedPlugin, instance: String,
-                                 onProgress: (@Sendable (InstanceContext.Progress) -> Void)?) -> InstanceContext {
+    private func instanceContext(
+        _ plugin: LoadedPlugin, instance: String,
+        onProgress: (@Sendable (InstanceContext.Progress) -> Void)?
+    ) -> InstanceContext {
         let context = InstanceContext(pluginId: plugin.id, instanceName: instance, services: services, onProgress: onProgress)
         control.onStop { context.cancel() }
         return context
@@ -143,7 +147,8 @@ struct SourceOpener: Sendable {
     /// of one column match any of them).
     private func table(_ dataset: Dataset, _ query: QueryRequest) throws -> BatchSource {
         let (filter, args) = try QueryParameters.filter(dataset, query.parameters)
-        let sql = "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))\(filter) ORDER BY rowid"
+        let sql =
+            "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))\(filter) ORDER BY rowid"
         return try run(sql, query: query) { statement in try statement.bind(args) }
     }
 
@@ -223,7 +228,8 @@ struct SourceOpener: Sendable {
         let db = try ReadOnlySQL.open(gateway.datasetTables.readers, control: control)
         let statement = try ReadOnlySQL.prepare(db, sql)
         try bind(statement)
-        return try SQLiteBatchSource(statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
-                                     maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes)
+        return try SQLiteBatchSource(
+            statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
+            maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes)
     }
 }

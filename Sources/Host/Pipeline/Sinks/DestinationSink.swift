@@ -61,7 +61,8 @@ final class DestinationSink: BatchSink {
             let (counted, firstIgnored) = refusals.refuse(row)
             guard counted else {
                 if firstIgnored {
-                    logger.warning("the sink reported row \(row) refused, which it was not given or had refused already: not counted (nor are later such reports)")
+                    logger.warning(
+                        "the sink reported row \(row) refused, which it was not given or had refused already: not counted (nor are later such reports)")
                 }
                 return
             }

@@ -33,8 +33,10 @@ public final class SQLiteBatchSource: BatchSource {
 
     /// `columnTypes`: the type of every column, when the caller knows them (a data model's
     /// members); otherwise each column's type comes from its declared type or first value.
-    public init(statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536,
-                maxBatchBytes: Int = 8 << 20, maxRowBytes: Int = 64 << 20, columnTypes: [ArrowType]? = nil) throws {
+    public init(
+        statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536,
+        maxBatchBytes: Int = 8 << 20, maxRowBytes: Int = 64 << 20, columnTypes: [ArrowType]? = nil
+    ) throws {
         self.statement = statement
         self.batchSize = batchSize
         self.maxBatchBytes = maxBatchBytes
@@ -145,7 +147,8 @@ public final class SQLiteBatchSource: BatchSource {
                 guard kind == SQLITE_TEXT, let micros = DateText.Moment(raw)?.microsSinceEpoch else { throw mismatch(i, b.field) }
                 try b.append(int: micros)
             case .decimal128:
-                let value = kind == SQLITE_INTEGER ? String(sqlite3_column_int64(stmt, i)) : Self.decimalText(sqlite3_column_double(stmt, i), kind: kind, raw: text(i))
+                let value =
+                    kind == SQLITE_INTEGER ? String(sqlite3_column_int64(stmt, i)) : Self.decimalText(sqlite3_column_double(stmt, i), kind: kind, raw: text(i))
                 try b.append(string: value)
             default:
                 throw mismatch(i, b.field)
@@ -158,7 +161,9 @@ public final class SQLiteBatchSource: BatchSource {
     private func text(_ i: Int32) -> String { SQLiteStatement.text(statement.stmt, i) }
 
     private func mismatch(_ i: Int32, _ field: ArrowField) -> InvalidInput {
-        InvalidInput("row \(rowNumber), column '\(field.name)': '\(text(i).prefix(60))' is not a \(field.type.name) value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString")
+        InvalidInput(
+            "row \(rowNumber), column '\(field.name)': '\(text(i).prefix(60))' is not a \(field.type.name) value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString"
+        )
     }
 
     /// Decimals are kept with 10 fraction digits (decimal128(38, 10)); SQLite stores them

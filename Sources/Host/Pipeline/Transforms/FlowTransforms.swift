@@ -63,10 +63,11 @@ enum FlowValue: Hashable, CustomStringConvertible {
     func compare(_ other: FlowValue) -> Int? {
         if self == .null || other == .null { return nil }
         if case .int(let a) = self, case .int(let b) = other { return a < b ? -1 : (a == b ? 0 : 1) }
-        let numeric: Bool = switch (self, other) {
-        case (.int, _), (.double, _), (_, .int), (_, .double): true
-        default: false
-        }
+        let numeric: Bool =
+            switch (self, other) {
+            case (.int, _), (.double, _), (_, .int), (_, .double): true
+            default: false
+            }
         if numeric, let a = number, let b = other.number { return a < b ? -1 : (a == b ? 0 : 1) }
         let a = description, b = other.description
         return a < b ? -1 : (a == b ? 0 : 1)
@@ -102,11 +103,13 @@ enum FlowValue: Hashable, CustomStringConvertible {
             }
         case .date32:
             var text = description
-            guard let days = text.withUTF8({ raw -> Int64? in
-                let bytes = UnsafeRawBufferPointer(raw)
-                if let day = DateText.Day(bytes) { return day.daysSinceEpoch }
-                return DateText.Moment(bytes).map { Int64((Double($0.microsSinceEpoch) / 86_400_000_000).rounded(.down)) }
-            }) else { return false }
+            guard
+                let days = text.withUTF8({ raw -> Int64? in
+                    let bytes = UnsafeRawBufferPointer(raw)
+                    if let day = DateText.Day(bytes) { return day.daysSinceEpoch }
+                    return DateText.Moment(bytes).map { Int64((Double($0.microsSinceEpoch) / 86_400_000_000).rounded(.down)) }
+                })
+            else { return false }
             try column.append(int: days)
         case .timestamp:
             var text = description
@@ -206,7 +209,9 @@ final class CastColumns: BatchTransform {
             for row in 0..<view.length {
                 let value = try FlowValue(column, row)
                 guard try value.append(to: target) else {
-                    throw InvalidInput("cast: row \(rowsSeen + row + 1), column '\(column.field.name)': '\(value.description.prefix(60))' is not a \(output[i].type.name) value")
+                    throw InvalidInput(
+                        "cast: row \(rowsSeen + row + 1), column '\(column.field.name)': '\(value.description.prefix(60))' is not a \(output[i].type.name) value"
+                    )
                 }
             }
         }

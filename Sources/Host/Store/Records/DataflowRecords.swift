@@ -95,8 +95,10 @@ public struct NewFlow: Sendable {
 
 /// The fields an `update-dataflow` changes; nil leaves one as it is.
 public struct FlowChanges: Sendable {
-    public init(name: String? = nil, description: String? = nil, status: String? = nil, config: String? = nil,
-                childrenIds: [Int64]? = nil, tagId: Int64? = nil) {
+    public init(
+        name: String? = nil, description: String? = nil, status: String? = nil, config: String? = nil,
+        childrenIds: [Int64]? = nil, tagId: Int64? = nil
+    ) {
         (self.name, self.description, self.status, self.config, self.childrenIds, self.tagId) =
             (name, description, status, config, childrenIds, tagId)
     }
