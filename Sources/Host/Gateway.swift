@@ -62,9 +62,7 @@ public final class Gateway: Sendable {
             maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient,
             maxQueuedPerClient: config.limits.maxQueuedPerClient, maxQueued: config.limits.maxQueued,
             maxWait: .seconds(config.limits.queueTimeoutSeconds))
-        let directories =
-            config.plugins.directories.isEmpty
-            ? GatewayConfig.defaultPluginDirectories() : config.plugins.directories
+        let directories = config.pluginDirectories
         registry = PluginRegistry(
             directories: directories, copyDirectory: dataURL.appendingPathComponent("plugin-copies").path, stateDirectory: dataDirectory,
             logger: logger)

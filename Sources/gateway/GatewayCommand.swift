@@ -164,7 +164,9 @@ struct Plugins: AsyncParsableCommand {
 
         func run() async throws {
             var config = try common.load()
-            config.plugins.directories = ["/nonexistent"]  // verify one file, not the configured set
+            // Verify one file, not the configured set.
+            config.plugins.directories = ["/nonexistent"]
+            config.plugins.builtin = false
             let scratch = List.throwawayDataDirectory(&config)
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             var logger = common.logger(config)

@@ -25,6 +25,18 @@ import Testing
         }
     }
 
+    /// Listing plugin folders keeps the built-in one (the shipped plugins) first; only
+    /// `plugins.builtin: false` leaves it out, and a listed copy of it is not scanned twice.
+    @Test func listedPluginFoldersKeepTheBuiltInOne() throws {
+        let builtin = GatewayConfig.builtinPluginDirectory
+        let listed = try GatewayConfig.load(file: nil, environment: ["GATEWAY_PLUGINS_DIRECTORIES": "/opt/p,\(builtin)"])
+        #expect(listed.pluginDirectories == [builtin, "/opt/p"])
+        let none = try GatewayConfig.load(file: nil, environment: [:])
+        #expect(none.pluginDirectories == [builtin, FileManager.default.currentDirectoryPath + "/plugins"])
+        let excluded = try GatewayConfig.load(file: nil, environment: ["GATEWAY_PLUGINS_DIRECTORIES": "/opt/p", "GATEWAY_PLUGINS_BUILTIN": "false"])
+        #expect(excluded.pluginDirectories == ["/opt/p"])
+    }
+
     @Test func fileThenEnvironmentOverride() throws {
         let file = TestSupport.temporaryDirectory("cfg") + "/gateway.json"
         try #"{"server": {"port": 9000}, "auth": {"signedKeys": {"alice": "k1"}}, "plugins": {"directories": ["/opt/p"]}}"#

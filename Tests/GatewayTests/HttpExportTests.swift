@@ -148,6 +148,7 @@ import Testing
             extType: "XLSX", sourceType: "http", request: "{}", callback: "")
         var config = gateway.config
         config.plugins.directories = ["/nonexistent"]
+        config.plugins.builtin = false
         let restarted = try Gateway(config: config, logger: gateway.logger)
         let ended = try #require(try restarted.store.task(hashKey: task.hashKey))
         #expect(ended.status == .failed)

@@ -28,7 +28,10 @@ import Testing
         }
         let portText = try #require(printed.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/)?.1)
         let base = "http://127.0.0.1:\(portText)"
-        #expect(printed.contains("plugins: 0 active, 0 refused"))
+        // A listed plugin folder adds to the built-in one (the binary's, with the shipped
+        // plugins): `format=arrow` keeps working.
+        let shipped = try #require(printed.firstMatch(of: /plugins: (\d+) active, 0 refused/)?.1).description
+        #expect(Int(shipped) ?? 0 >= 5, "\(printed)")
         let admin = try String(contentsOfFile: "\(work)/data/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
 
         try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(plugins)/good.so")
@@ -39,7 +42,7 @@ import Testing
             request.headers.add(name: "Authorization", value: "Bearer \(admin)")
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
             let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
-            found = body.contains("\"id\":\"fixture.good\"")
+            found = body.contains("\"id\":\"fixture.good\"") && body.contains("\"id\":\"arrow.ipc\"")
             if !found { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(found, "SIGHUP did not load the new plugin")

@@ -48,9 +48,12 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
     }
 
     public struct Plugins: Codable, Sendable, Equatable {
-        /// Directories scanned for `*.so` plugins, in order. Empty means the defaults: the
-        /// folder of the gateway binary, then `./plugins`.
+        /// Directories scanned for `*.so` plugins, in order, after the built-in folder.
+        /// Empty means `./plugins`.
         public var directories: [String]
+        /// Scan the built-in folder (the gateway binary's, where the shipped plugins are)
+        /// first. Listing `directories` keeps it; only `false` here leaves it out.
+        public var builtin: Bool
         /// Each plugin's own instance config, by plugin id: what its formats and exporters
         /// (and its readers of uploaded files) are opened with. Datasources and dataflows give
         /// sources and sinks theirs. Checked against the plugin's schema at start-up.
@@ -167,7 +170,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxTempBytes": 1073741824, "maxConcurrentRequests": 16,
                      "maxConcurrentPerClient": 4, "queueTimeoutSeconds": 30, "maxQueuedPerClient": 256, "maxQueued": 4096},
           "dataDir": "gateway-data",
-          "plugins": {"directories": [], "config": {}},
+          "plugins": {"directories": [], "builtin": true, "config": {}},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
           "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": ""},
@@ -284,12 +287,20 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         return object
     }
 
-    /// The default plugin directories: beside the binary, then ./plugins.
-    public static func defaultPluginDirectories() -> [String] {
+    /// The folders scanned for plugins, in order: the built-in folder (unless
+    /// `plugins.builtin` is false), then `plugins.directories` (empty: `./plugins`).
+    public var pluginDirectories: [String] {
+        let listed = plugins.directories.isEmpty ? [FileManager.default.currentDirectoryPath + "/plugins"] : plugins.directories
+        guard plugins.builtin else { return listed }
+        let builtin = Self.builtinPluginDirectory
+        return [builtin] + listed.filter { URL(fileURLWithPath: $0).standardizedFileURL.path != builtin }
+    }
+
+    /// The gateway binary's folder, where the shipped plugins are built and installed.
+    public static var builtinPluginDirectory: String {
         // argv[0] may be a bare name found through PATH; the kernel knows the real file.
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let binary = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent().path
-        return [binary, FileManager.default.currentDirectoryPath + "/plugins"]
+        return URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent().standardizedFileURL.path
     }
 
     /// This configuration as JSON with secrets masked, for `gateway config` and logs.

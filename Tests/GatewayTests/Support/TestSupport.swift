@@ -136,6 +136,8 @@ enum TestSupport {
         var config = GatewayConfig.defaults
         config.dataDir = dataDir
         config.plugins.directories = pluginDirs
+        // Only the plugins a test names: the shipped ones load where a test lists their folder.
+        config.plugins.builtin = false
         config.server.port = 0
         // The tests' helper servers listen on loopback: allowed here, explicitly, as an
         // administrator would (the default allows no host).
