@@ -82,6 +82,30 @@ import Testing
         }
     }
 
+    /// A run whose target fails to commit wrote nothing: `rows_written` counts what targets
+    /// committed, and the log says how many rows the target was handed and rolled back.
+    @Test func aFailedRunCountsOnlyCommittedRows() async throws {
+        let dir = TestSupport.temporaryDirectory("sink-rolled-back")
+        try Self.fixtureSink(dir, defines: ["FIXTURE_FAIL_COMMIT"])
+        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { $0.dataflows.requireToken = false }
+        try await TestServer.with(gateway) { server in
+            let config: [String: Any] = [
+                "source": ["type": "sql", "query": "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10) SELECT n AS id FROM c"],
+                "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": "\(dir)/out.tsv"]],
+                "batch_size": 3,
+            ]
+            let created = try await DataflowTests.call(server, .POST, "/add-dataflow", token: nil, body: ["name": "rolled back", "description": "d", "config": config])
+            let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
+            _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
+            let ended = try await DataflowTests.waitForEnd(server, flow: id, token: "")
+            #expect(ended["status"] as? String == "failed" && ended["error_message"] as? String == "the destination went away", "\(ended)")
+            #expect(ended["rows_read"] as? Int == 10 && ended["rows_written"] as? Int == 0, "\(ended)")
+            let logs = try await DataflowTests.call(server, .GET, "/get-dataflow-logs/\(id)?level=ERROR", token: nil, body: nil)
+            let lines = ((logs.1["data"] as? [String: Any])?["logs"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
+            #expect(lines.contains { $0.hasSuffix("failed: the destination went away (10 rows handed to its target were rolled back, not written)") }, "\(lines)")
+        }
+    }
+
     /// The destination failing at commit: the sink is aborted and the source never finished
     /// (its cursor stays where it was).
     @Test func aFailedCommitNeverFinishesTheSource() throws {

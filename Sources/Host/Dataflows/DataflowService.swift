@@ -268,19 +268,30 @@ public final class DataflowService: Sendable {
                 }
             }
             let counts: Counts
+            // What the step has read and handed to its target so far: not written until the
+            // target commits (a failed step's target rolls them back).
+            let handed = Mutex<(read: Int64, written: Int64)>((0, 0))
             do {
                 let plan = try FlowPlan.parse(step.flow.config)
                 guard plan.problems.isEmpty else { throw FlowInputError(plan.problems.joined(separator: "; ")) }
                 if let timeout = plan.timeout, index == 0 { control.stopAfter(seconds: timeout) }
                 counts = try runWithRetries(step, plan: plan, params: params, control: control, log: log) { progress, read, written in
+                    handed.withLock { $0 = (read, written) }
                     let overall = Int((Double(index) + progress) / Double(steps.count) * 100)
                     try? self.store.updateRunProgress(
                         run: run.id, progress: min(99, overall), rowsRead: totals.read + read, rowsWritten: totals.written + written)
                 }
             } catch {
                 let message = (error as? FlowInputError)?.description ?? describe(error, control: control)
-                if let childRun { endChild(childRun, control: control, .failed, error: message) }
-                return fail(run, step.label + message)
+                let (read, rolledBack) = handed.withLock { $0 }
+                if let childRun {
+                    endChild(childRun, control: control, .failed, error: message, counts: Counts(read: read, written: 0))
+                }
+                // Written is what targets committed: the steps before this one. The rows this
+                // step handed its target were rolled back with it, and the log says so.
+                let committed = Counts(read: totals.read + read, written: totals.written, rejected: totals.rejected)
+                let note = rolledBack > 0 ? " (\(rolledBack) rows handed to its target were rolled back, not written)" : ""
+                return fail(run, step.label + message, counts: committed, logNote: note)
             }
             if let childRun { endChild(childRun, control: control, .completed, counts: counts) }
             totals.read += counts.read
@@ -293,10 +304,14 @@ public final class DataflowService: Sendable {
             .info, "\(run.executionId) completed: \(totals.read) rows read, \(totals.written) written\(refused)")
     }
 
-    private func fail(_ run: DataflowRun, _ message: String) {
-        end(
-            run, RunEnding(flowId: run.dataflowId, status: .failed, error: Self.bounded(message), completedAt: clock.now),
-            .error, "\(run.executionId) failed: \(message)")
+    private func fail(_ run: DataflowRun, _ message: String, counts: Counts? = nil, logNote: String = "") {
+        let ended = end(
+            run, RunEnding(flowId: run.dataflowId, status: .failed, error: Self.bounded(message), counts: counts, completedAt: clock.now),
+            .error, "\(run.executionId) failed: \(message)\(logNote)")
+        // Ended already (cancelled while it wrote): its counts still say what was committed.
+        guard !ended, let counts else { return }
+        try? store.setRunCounts(run: run.id, rowsRead: counts.read, rowsWritten: counts.written, rowsRejected: counts.rejected)
+        if !logNote.isEmpty { log(run.dataflowId, run: run.id, .warning, "dataflow", "\(run.executionId) stopped\(logNote)") }
     }
 
     /// Ends a run: its end recorded in the store (or kept until the store takes it), and

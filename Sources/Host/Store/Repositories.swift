@@ -93,6 +93,9 @@ public protocol DataflowRepository: Repository {
     func activeRuns() throws -> [DataflowRun]
     func markRunning(run: Int64) throws
     func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws
+    /// Sets a run's counts whatever its status: a run cancelled while it wrote learns what its
+    /// target committed only once its thread has unwound.
+    func setRunCounts(run: Int64, rowsRead: Int64, rowsWritten: Int64, rowsRejected: Int64) throws
     /// Ends a run still pending or running; false when it had already ended.
     func finishRun(
         run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,

@@ -284,6 +284,14 @@ extension SQLiteStore: DataflowRepository {
         }
     }
 
+    public func setRunCounts(run: Int64, rowsRead: Int64, rowsWritten: Int64, rowsRejected: Int64) throws {
+        try withConnection { db in
+            try db.run(
+                "UPDATE dataflow_runs SET rows_read = ?, rows_written = ?, rows_rejected = ? WHERE id = ?",
+                [.int(rowsRead), .int(rowsWritten), .int(rowsRejected), .int(run)])
+        }
+    }
+
     /// Ends a run that is still pending or running; false when it had already ended.
     public func finishRun(
         run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
