@@ -94,7 +94,8 @@ import Testing
                 "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": "\(dir)/out.tsv"]],
                 "batch_size": 3,
             ]
-            let created = try await DataflowTests.call(server, .POST, "/add-dataflow", token: nil, body: ["name": "rolled back", "description": "d", "config": config])
+            let created = try await DataflowTests.call(
+                server, .POST, "/add-dataflow", token: nil, body: ["name": "rolled back", "description": "d", "config": config])
             let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
             _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
             let ended = try await DataflowTests.waitForEnd(server, flow: id, token: "")
@@ -102,7 +103,8 @@ import Testing
             #expect(ended["rows_read"] as? Int == 10 && ended["rows_written"] as? Int == 0, "\(ended)")
             let logs = try await DataflowTests.call(server, .GET, "/get-dataflow-logs/\(id)?level=ERROR", token: nil, body: nil)
             let lines = ((logs.1["data"] as? [String: Any])?["logs"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
-            #expect(lines.contains { $0.hasSuffix("failed: the destination went away (10 rows handed to its target were rolled back, not written)") }, "\(lines)")
+            #expect(
+                lines.contains { $0.hasSuffix("failed: the destination went away (10 rows handed to its target were rolled back, not written)") }, "\(lines)")
         }
     }
 
