@@ -544,7 +544,8 @@ GWH_FN gw_status gw_config_bool(const char *json, size_t len, const char *path, 
  * 4. BUILDING ROWS. A batch builder holds one column per field; append one value to every
  * column for each row, then gw_batch_finish() hands the rows over as a struct array and
  * starts the next batch empty. Column formats it builds: "b", "c" "s" "i" "l", "C" "S" "I" "L",
- * "f" "g", "u" "z", "tdD", "tdm", "tss:" "tsm:" "tsu:" "tsn:" with any zone. Appends never
+ * "f" "g", "u" "z", "tdD", "tdm", "tss:" "tsm:" "tsu:" "tsn:" with any zone, and decimals
+ * "d:P,S" (128 bits) and "d:P,S,256" (gw_append_decimal_text, gw_append_decimal). Appends never
  * fail on the spot: the first problem (a value out of the column's range, a value of the
  * wrong kind, memory) is kept and returned by gw_batch_finish, so a fill loop stays short.
  * ======================================================================================== */
@@ -552,8 +553,9 @@ GWH_FN gw_status gw_config_bool(const char *json, size_t len, const char *path, 
 typedef struct gw_column {
   char *name;
   char *format;
-  char kind;        /* 'b' bool, 'i' signed, 'u' unsigned, 'f' float, 't' text/binary */
+  char kind;        /* 'b' bool, 'i' signed, 'u' unsigned, 'f' float, 't' text/binary, 'd' decimal */
   int width;        /* bytes per value for fixed-width columns */
+  int precision, scale; /* decimals: digits in all, digits after the point */
   int64_t length, capacity;
   int64_t null_count;
   uint8_t *validity; /* allocated at the first null */
@@ -594,6 +596,8 @@ GWH_FN char *gwh_strdup(const char *s) {
   return copy;
 }
 
+GWH_FN int gwh_decimal(const char *f, int *scale); /* below, with the readers */
+
 /* What a format string holds: kind and width, or 0 when the builder cannot build it. */
 GWH_FN int gwh_build_kind(const char *f, char *kind, int *width) {
   static const char *fixed = "bcsilCSILfg";
@@ -609,6 +613,8 @@ GWH_FN int gwh_build_kind(const char *f, char *kind, int *width) {
   if (!strcmp(f, "tdD")) return (*kind = 'i', *width = 4, 1);
   if (!strcmp(f, "tdm")) return (*kind = 'i', *width = 8, 1);
   if (!strncmp(f, "ts", 2) && f[2] && strchr("smun", f[2]) && f[3] == ':') return (*kind = 'i', *width = 8, 1);
+  int scale, words = gwh_decimal(f, &scale);
+  if (words) return (*kind = 'd', *width = words * 8, 1);
   return 0;
 }
 
@@ -625,6 +631,10 @@ GWH_FN gw_status gw_batch_init(gw_batch_builder *b, int64_t n_columns, const cha
     if (!gwh_build_kind(formats[i], &c->kind, &c->width)) {
       gw_batch_free(b);
       return gw_fail(err, GW_UNSUPPORTED, "column '%s': cannot build Arrow format '%s'", names[i], formats[i]);
+    }
+    if (c->kind == 'd') {
+      gwh_decimal(formats[i], &c->scale);
+      c->precision = (int)strtol(formats[i] + 2, NULL, 10);
     }
     c->name = gwh_strdup(names[i]);
     c->format = gwh_strdup(formats[i]);
@@ -735,6 +745,87 @@ GWH_FN void gw_append_double(gw_batch_builder *b, int64_t col, double v) {
   else memcpy(c->values + c->length * 8, &v, 8);
   gwh_valid(c);
   c->length++;
+}
+
+/* Decimals are built as a magnitude of four little-endian 64-bit words and a sign, checked
+ * against the column's precision, and stored as two's complement in 2 or 4 words. */
+
+/* magnitude = magnitude * 10 + digit; 0 when it no longer fits 256 bits. */
+GWH_FN int gwh_mul10_add(uint64_t m[4], unsigned digit) {
+  uint64_t carry = digit;
+  for (int k = 0; k < 4; k++) {
+    uint64_t lo = (m[k] & 0xffffffffu) * 10 + carry;
+    uint64_t hi = (m[k] >> 32) * 10 + (lo >> 32);
+    m[k] = (hi << 32) | (lo & 0xffffffffu);
+    carry = hi >> 32;
+  }
+  return carry == 0;
+}
+
+GWH_FN void gwh_store_decimal(gw_batch_builder *b, gw_column *c, const uint64_t magnitude[4], int negative) {
+  uint64_t limit[4] = {1, 0, 0, 0}; /* 10^precision: precision <= 76 fits 256 bits */
+  for (int i = 0; i < c->precision; i++) gwh_mul10_add(limit, 0);
+  int below = 0;
+  for (int k = 3; k >= 0; k--) {
+    if (magnitude[k] != limit[k]) { below = magnitude[k] < limit[k]; break; }
+  }
+  if (!below) { gwh_problem(b, GW_INVALID_ARGUMENT, "column '%s': a value of more than %d digits does not fit %s", c->name, c->precision, c->format); return; }
+  uint64_t words[4];
+  uint64_t carry = 1;
+  for (int k = 0; k < 4; k++) {
+    words[k] = negative ? ~magnitude[k] + carry : magnitude[k];
+    if (negative) carry = carry && words[k] == 0;
+  }
+  memcpy(c->values + c->length * c->width, words, (size_t)c->width);
+  gwh_valid(c);
+  c->length++;
+}
+
+GWH_FN gw_column *gwh_decimal_column(gw_batch_builder *b, int64_t col) {
+  if (!gwh_room(b, col)) return NULL;
+  gw_column *c = &b->columns[col];
+  if (c->kind != 'd') { gwh_problem(b, GW_INTERNAL, "column '%s' (%s) takes no decimals", c->name, c->format); return NULL; }
+  return c;
+}
+
+/* A decimal given unscaled: 12.50 in a "d:10,2" column is 1250. */
+GWH_FN void gw_append_decimal(gw_batch_builder *b, int64_t col, int64_t unscaled) {
+  gw_column *c = gwh_decimal_column(b, col);
+  if (!c) return;
+  uint64_t magnitude[4] = {unscaled < 0 ? 0 - (uint64_t)unscaled : (uint64_t)unscaled, 0, 0, 0};
+  gwh_store_decimal(b, c, magnitude, unscaled < 0);
+}
+
+/* A decimal from its text: an optional sign, digits, an optional point and digits ("-12.5",
+ * "3", ".25"). Fewer decimals than the column's scale are padded; more are refused (never
+ * rounded), as are more digits than its precision. */
+GWH_FN void gw_append_decimal_text(gw_batch_builder *b, int64_t col, const char *text, size_t len) {
+  gw_column *c = gwh_decimal_column(b, col);
+  if (!c) return;
+  if (c->scale < 0) {
+    gwh_problem(b, GW_UNSUPPORTED, "column '%s': decimals of negative scale are built with gw_append_decimal", c->name);
+    return;
+  }
+  const char *p = text, *end = text + len;
+  int negative = p < end && *p == '-';
+  if (p < end && (*p == '-' || *p == '+')) p++;
+  uint64_t magnitude[4] = {0, 0, 0, 0};
+  int digits = 0, decimals = -1, fits = 1;
+  for (; p < end; p++) {
+    if (*p == '.' && decimals < 0) { decimals = 0; continue; }
+    if (*p < '0' || *p > '9') { gwh_problem(b, GW_INVALID_ARGUMENT, "column '%s': '%.*s' is not a decimal", c->name, (int)(len > 64 ? 64 : len), text); return; }
+    if (decimals >= 0) decimals++;
+    digits++;
+    if (decimals > c->scale) {
+      if (*p != '0') { gwh_problem(b, GW_INVALID_ARGUMENT, "column '%s': '%.*s' has more than %d decimals (%s)", c->name, (int)(len > 64 ? 64 : len), text, c->scale, c->format); return; }
+      continue; /* a trailing zero past the scale changes nothing */
+    }
+    fits = fits && gwh_mul10_add(magnitude, (unsigned)(*p - '0'));
+  }
+  if (digits == 0) { gwh_problem(b, GW_INVALID_ARGUMENT, "column '%s': '%.*s' is not a decimal", c->name, (int)(len > 64 ? 64 : len), text); return; }
+  for (int i = decimals < 0 ? 0 : decimals; i < c->scale && fits; i++) fits = gwh_mul10_add(magnitude, 0);
+  if (!fits) { gwh_problem(b, GW_INVALID_ARGUMENT, "column '%s': a value of more than %d digits does not fit %s", c->name, c->precision, c->format); return; }
+  gwh_store_decimal(b, c, magnitude, negative);
 }
 
 GWH_FN void gw_append_bool(gw_batch_builder *b, int64_t col, int v) {

@@ -121,6 +121,65 @@ static gw_status text_of(gw_text *out, struct ArrowSchema *schema, struct ArrowA
   return gw_append_value(out, schema->children[col]->format, batch->children[col], row, json, &err);
 }
 
+/* Decimal columns from text and from unscaled integers, read back by the same header's readers
+ * (which the gateway's own tests compare with pyarrow). */
+static void build_decimals(void) {
+  const char *names[] = {"price", "wide"};
+  const char *formats[] = {"d:10,2", "d:40,3,256"};
+  gw_batch_builder b;
+  gw_error err = {{0}};
+  CHECK(gw_batch_init(&b, 2, names, formats, &err) == GW_OK);
+  const char *prices[] = {"12.5", "-0.01", "123", ".25", "+7.10", "99999999.99", "1.2300"};
+  const char *wides[] = {"1234567890123456789012345678901234567.891", "-1", "0", "-0.5", "2", "3", "4"};
+  for (int r = 0; r < 7; r++) {
+    gw_append_decimal_text(&b, 0, prices[r], strlen(prices[r]));
+    gw_append_decimal_text(&b, 1, wides[r], strlen(wides[r]));
+  }
+  gw_append_decimal(&b, 0, -1250);
+  gw_append_null(&b, 1);
+  gw_append_decimal(&b, 0, INT64_MIN / 1000000000 * 1000000000 / 1000000000);
+  gw_append_decimal(&b, 1, INT64_MIN);
+  struct ArrowArray batch;
+  struct ArrowSchema schema;
+  CHECK(gw_batch_finish(&b, &batch, &err) == GW_OK && batch.length == 9);
+  CHECK(gw_batch_schema(&b, &schema, &err) == GW_OK && !strcmp(schema.children[1]->format, "d:40,3,256"));
+  gw_text t = {0};
+  const char *expect_prices[] = {"12.50", "-0.01", "123.00", "0.25", "7.10", "99999999.99", "1.23", "-12.50", "-92233720.36"};
+  const char *expect_wides[] = {"1234567890123456789012345678901234567.891", "-1.000", "0.000", "-0.500", "2.000", "3.000", "4.000", "", "-9223372036854775.808"};
+  for (int r = 0; r < 9; r++) {
+    text_of(&t, &schema, &batch, 0, r, 0); CHECK_TEXT(t, expect_prices[r]);
+    text_of(&t, &schema, &batch, 1, r, 0); CHECK_TEXT(t, expect_wides[r]);
+  }
+  text_of(&t, &schema, &batch, 1, 7, 1); CHECK_TEXT(t, "null");
+  batch.release(&batch);
+  schema.release(&schema);
+  /* Refused, never rounded or cut: more decimals than the scale, more digits than the precision. */
+  gw_append_decimal_text(&b, 0, "1.234", 5);
+  gw_append_decimal_text(&b, 1, "1", 1);
+  CHECK(gw_batch_finish(&b, &batch, &err) == GW_INVALID_ARGUMENT && strstr(err.message, "'1.234' has more than 2 decimals"));
+  gw_batch_free(&b);
+  const char *bad[] = {"123456789.00", "12345678901", "", "-", "1e5", "1.2.3", "--1"};
+  for (int i = 0; i < 7; i++) {
+    CHECK(gw_batch_init(&b, 2, names, formats, &err) == GW_OK);
+    gw_append_decimal_text(&b, 0, bad[i], strlen(bad[i]));
+    gw_append_decimal_text(&b, 1, "1", 1);
+    CHECK(gw_batch_finish(&b, &batch, &err) == GW_INVALID_ARGUMENT);
+    gw_batch_free(&b);
+  }
+  CHECK(gw_batch_init(&b, 2, names, formats, &err) == GW_OK);
+  gw_append_decimal(&b, 0, 10000000000LL); /* 11 digits into precision 10 */
+  gw_append_decimal(&b, 1, 1);
+  CHECK(gw_batch_finish(&b, &batch, &err) == GW_INVALID_ARGUMENT && strstr(err.message, "more than 10 digits"));
+  gw_batch_free(&b);
+  /* A decimal into another kind of column, and another kind into a decimal column. */
+  const char *mixed[] = {"l"};
+  CHECK(gw_batch_init(&b, 1, names, mixed, &err) == GW_OK);
+  gw_append_decimal(&b, 0, 1);
+  CHECK(gw_batch_finish(&b, &batch, &err) == GW_INTERNAL && strstr(err.message, "takes no decimals"));
+  gw_batch_free(&b);
+  gw_text_free(&t);
+}
+
 static void build_and_read(void) {
   const char *names[] = {"i", "u", "t", "b", "d", "ts", "tz", "f", "bin", "s8"};
   const char *formats[] = {"l", "u", "tdD", "b", "g", "tsu:", "tsm:UTC", "f", "z", "c"};
@@ -300,6 +359,7 @@ int main(void) {
   config_reads();
   config_mutations();
   build_and_read();
+  build_decimals();
   decimals();
   streams();
   if (failures) {
