@@ -29,6 +29,9 @@ import Testing
             ["test", "--manifest-path", "\(Self.root)/sdk/rust/gateway-plugin/Cargo.toml", "--target-dir", "\(dir)/target"],
             environment: ["GW_C_LAYOUT": "\(dir)/layout.txt"])
         #expect(tested.status == 0 && tested.output.contains("layouts_match_the_header ... ok"), "\(tested.output)")
+        // Every column type the Rust batch builder makes, checked byte by byte as exported.
+        #expect(tested.output.contains("every_type_is_exported_as_the_abi_says ... ok"), "\(tested.output)")
+        #expect(tested.output.contains("values_outside_a_column_are_errors_never_cut ... ok"), "\(tested.output)")
     }
 
     /// The guide's Rust example, built as shown, passes verify.

@@ -10,7 +10,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let body = nul < size ? Data(bytes[(nul + 1)...]) : nil
     if let request = try? QueryRequest.parse(query: query, body: body, accept: nil) {
         precondition(request.rowLimit.map { $0 > 0 } ?? true)
-        _ = QueryTargets.parameterNames(request.query ?? "")
+        _ = QueryParameters.parameterNames(request.query ?? "")
     }
     return 0
 }

@@ -6,22 +6,102 @@ use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
 use std::ptr;
 
-/// The column types a Rust source can produce (a subset of the ABI's: the common ones).
+/// The unit of a timestamp column's values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeUnit {
+    Second,
+    Milli,
+    Micro,
+    Nano,
+}
+
+/// The column types a Rust source can produce: every fixed-width and variable-width type of
+/// the ABI but decimal256 (`gateway_plugin.h` lists them).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ColumnType {
+    Bool,
+    Int8,
+    Int16,
+    Int32,
     Int64,
+    UInt8,
+    UInt16,
+    UInt32,
+    UInt64,
+    Float32,
     Float64,
     Utf8,
-    Bool,
+    Binary,
+    /// Days since 1970-01-01.
+    Date32,
+    /// Milliseconds since 1970-01-01 (whole days).
+    Date64,
+    /// A time without a zone (a wall-clock reading), in `TimeUnit`s since 1970-01-01.
+    Timestamp(TimeUnit),
+    /// An instant, in `TimeUnit`s since 1970-01-01 UTC.
+    TimestampUtc(TimeUnit),
+    /// An exact number: an unscaled integer of at most `precision` (1..=38) digits, scaled
+    /// by 10^`scale`.
+    Decimal128 { precision: u8, scale: i8 },
 }
 
 impl ColumnType {
-    fn format(self) -> &'static [u8] {
+    /// The Arrow C data interface format string.
+    pub fn format(self) -> String {
+        let unit = |u: TimeUnit| match u {
+            TimeUnit::Second => "s",
+            TimeUnit::Milli => "m",
+            TimeUnit::Micro => "u",
+            TimeUnit::Nano => "n",
+        };
         match self {
-            ColumnType::Int64 => b"l\0",
-            ColumnType::Float64 => b"g\0",
-            ColumnType::Utf8 => b"u\0",
-            ColumnType::Bool => b"b\0",
+            ColumnType::Bool => "b".to_string(),
+            ColumnType::Int8 => "c".to_string(),
+            ColumnType::Int16 => "s".to_string(),
+            ColumnType::Int32 => "i".to_string(),
+            ColumnType::Int64 => "l".to_string(),
+            ColumnType::UInt8 => "C".to_string(),
+            ColumnType::UInt16 => "S".to_string(),
+            ColumnType::UInt32 => "I".to_string(),
+            ColumnType::UInt64 => "L".to_string(),
+            ColumnType::Float32 => "f".to_string(),
+            ColumnType::Float64 => "g".to_string(),
+            ColumnType::Utf8 => "u".to_string(),
+            ColumnType::Binary => "z".to_string(),
+            ColumnType::Date32 => "tdD".to_string(),
+            ColumnType::Date64 => "tdm".to_string(),
+            ColumnType::Timestamp(u) => format!("ts{}:", unit(u)),
+            ColumnType::TimestampUtc(u) => format!("ts{}:UTC", unit(u)),
+            ColumnType::Decimal128 { precision, scale } => format!("d:{},{}", precision, scale),
+        }
+    }
+
+    /// Bytes a value takes in the values buffer (0: bits, or offsets and bytes).
+    fn width(self) -> usize {
+        match self {
+            ColumnType::Bool | ColumnType::Utf8 | ColumnType::Binary => 0,
+            ColumnType::Int8 | ColumnType::UInt8 => 1,
+            ColumnType::Int16 | ColumnType::UInt16 => 2,
+            ColumnType::Int32 | ColumnType::UInt32 | ColumnType::Float32 | ColumnType::Date32 => 4,
+            ColumnType::Decimal128 { .. } => 16,
+            _ => 8,
+        }
+    }
+
+    /// The range of whole numbers `push_int` takes for this column, if it takes any.
+    fn int_range(self) -> Option<(i128, i128)> {
+        match self {
+            ColumnType::Int8 => Some((i8::MIN as i128, i8::MAX as i128)),
+            ColumnType::Int16 => Some((i16::MIN as i128, i16::MAX as i128)),
+            ColumnType::Int32 | ColumnType::Date32 => Some((i32::MIN as i128, i32::MAX as i128)),
+            ColumnType::Int64 | ColumnType::Date64 | ColumnType::Timestamp(_) | ColumnType::TimestampUtc(_) => {
+                Some((i64::MIN as i128, i64::MAX as i128))
+            }
+            ColumnType::UInt8 => Some((0, u8::MAX as i128)),
+            ColumnType::UInt16 => Some((0, u16::MAX as i128)),
+            ColumnType::UInt32 => Some((0, u32::MAX as i128)),
+            ColumnType::UInt64 => Some((0, u64::MAX as i128)),
+            _ => None,
         }
     }
 }
@@ -40,7 +120,8 @@ impl Field {
 
 struct Column {
     ty: ColumnType,
-    /// int64/float64: 8 bytes a value; bool: bits; utf8: the bytes of every string.
+    /// Fixed-width types: `width` bytes a value; bool: bits; utf8 and binary: the bytes of
+    /// every value.
     values: Vec<u8>,
     offsets: Vec<i32>,
     validity: Vec<u8>,
@@ -99,6 +180,71 @@ impl BatchBuilder {
         Self::set_valid(c, value.is_some());
     }
 
+    /// The column at `index`, which must be of a type `accepts`; its value for this row not
+    /// pushed yet.
+    fn column_where(&mut self, index: usize, what: &str, accepts: impl Fn(ColumnType) -> bool) -> &mut Column {
+        let rows = self.rows;
+        let column = &mut self.columns[index];
+        assert!(accepts(column.ty), "column {index} is {:?}, which takes no {what}", column.ty);
+        assert!(column.count == rows, "column {index} already has a value for row {rows}");
+        column
+    }
+
+    /// A whole number into any integer column, or a date or timestamp column (its days, or
+    /// its units since 1970). A value outside the column's range is an error, never cut.
+    pub fn push_int(&mut self, index: usize, value: Option<i128>) -> Result<(), crate::PluginError> {
+        let c = self.column_where(index, "whole numbers", |t| t.int_range().is_some());
+        let (low, high) = c.ty.int_range().unwrap_or((0, 0));
+        let v = value.unwrap_or(0);
+        if v < low || v > high {
+            return Err(crate::PluginError::invalid_argument(&format!("{} does not fit a column of type {}", v, c.ty.format())));
+        }
+        let width = c.ty.width();
+        c.values.extend_from_slice(&v.to_le_bytes()[..width]);
+        Self::set_valid(c, value.is_some());
+        Ok(())
+    }
+
+    pub fn push_f32(&mut self, index: usize, value: Option<f32>) {
+        let c = self.column(index, ColumnType::Float32);
+        c.values.extend_from_slice(&value.unwrap_or(0.0).to_le_bytes());
+        Self::set_valid(c, value.is_some());
+    }
+
+    /// Bytes into a binary column; more than the 2 GiB a column holds in one batch is an error.
+    pub fn push_bytes(&mut self, index: usize, value: Option<&[u8]>) -> Result<(), crate::PluginError> {
+        let c = self.column(index, ColumnType::Binary);
+        Self::push_variable(c, value)
+    }
+
+    fn push_variable(c: &mut Column, value: Option<&[u8]>) -> Result<(), crate::PluginError> {
+        if let Some(bytes) = value {
+            c.values.extend_from_slice(bytes);
+        }
+        let end = i32::try_from(c.values.len()).map_err(|_| crate::PluginError::invalid_argument("a column holds more than 2 GiB in one batch"))?;
+        c.offsets.push(end);
+        Self::set_valid(c, value.is_some());
+        Ok(())
+    }
+
+    /// A decimal given unscaled (12.50 in a `Decimal128 { precision: 10, scale: 2 }` column
+    /// is 1250); more digits than the precision is an error, never rounded.
+    pub fn push_decimal(&mut self, index: usize, unscaled: Option<i128>) -> Result<(), crate::PluginError> {
+        let c = self.column_where(index, "decimals", |t| matches!(t, ColumnType::Decimal128 { .. }));
+        let precision = match c.ty {
+            ColumnType::Decimal128 { precision, .. } => precision.min(38) as u32,
+            _ => 38,
+        };
+        let v = unscaled.unwrap_or(0);
+        let limit = 10i128.pow(precision);
+        if v <= -limit || v >= limit {
+            return Err(crate::PluginError::invalid_argument(&format!("{} has more than {} digits ({})", v, precision, c.ty.format())));
+        }
+        c.values.extend_from_slice(&v.to_le_bytes());
+        Self::set_valid(c, unscaled.is_some());
+        Ok(())
+    }
+
     pub fn push_f64(&mut self, index: usize, value: Option<f64>) {
         let c = self.column(index, ColumnType::Float64);
         c.values.extend_from_slice(&value.unwrap_or(0.0).to_le_bytes());
@@ -108,13 +254,7 @@ impl BatchBuilder {
     /// Text; a string longer than the 2 GiB a utf8 column holds in all is an error.
     pub fn push_str(&mut self, index: usize, value: Option<&str>) -> Result<(), crate::PluginError> {
         let c = self.column(index, ColumnType::Utf8);
-        if let Some(s) = value {
-            c.values.extend_from_slice(s.as_bytes());
-        }
-        let end = i32::try_from(c.values.len()).map_err(|_| crate::PluginError::invalid_argument("a text column holds more than 2 GiB in one batch"))?;
-        c.offsets.push(end);
-        Self::set_valid(c, value.is_some());
-        Ok(())
+        Self::push_variable(c, value.map(|s| s.as_bytes()))
     }
 
     pub fn push_bool(&mut self, index: usize, value: Option<bool>) {
@@ -179,7 +319,7 @@ fn export_column(c: Column, rows: i64) -> ArrowArray {
         Some(v) => { buffers.push(v.as_ptr() as *const c_void); storage.push(v); }
         None => buffers.push(ptr::null()),
     }
-    if c.ty == ColumnType::Utf8 {
+    if c.ty == ColumnType::Utf8 || c.ty == ColumnType::Binary {
         let offsets: Vec<u8> = c.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
         buffers.push(offsets.as_ptr() as *const c_void);
         storage.push(offsets);
@@ -221,10 +361,11 @@ pub fn export_schema(fields: &[Field], out: &mut ArrowSchema) {
     let mut strings = Vec::new();
     for field in fields {
         let name = CString::new(field.name.replace('\0', "")).unwrap_or_default();
-        let child = ArrowSchema { format: field.ty.format().as_ptr() as *const c_char, name: name.as_ptr(), metadata: ptr::null(),
+        let format = CString::new(field.ty.format()).unwrap_or_default();
+        let child = ArrowSchema { format: format.as_ptr(), name: name.as_ptr(), metadata: ptr::null(),
                                   flags: ARROW_FLAG_NULLABLE, n_children: 0, children: ptr::null_mut(), dictionary: ptr::null_mut(),
                                   release: Some(release_schema),
-                                  private_data: Box::into_raw(Box::new(OwnedSchema { _strings: Vec::new(), children: Vec::new() })) as *mut c_void };
+                                  private_data: Box::into_raw(Box::new(OwnedSchema { _strings: vec![format], children: Vec::new() })) as *mut c_void };
         strings.push(name);
         children.push(Box::into_raw(Box::new(child)));
     }

@@ -18,7 +18,7 @@ mod json;
 #[doc(hidden)]
 pub mod export;
 
-pub use arrow::{export_schema, BatchBuilder, ColumnType, Field};
+pub use arrow::{export_schema, BatchBuilder, ColumnType, Field, TimeUnit};
 pub use json::Json;
 
 use abi::*;
