@@ -39,7 +39,9 @@ import Testing
         let whole = try Data(contentsOf: URL(fileURLWithPath: try TestSupport.product("libSequenceSource.so")))
         try whole.prefix(64 << 10).write(to: URL(fileURLWithPath: "\(dir)/half.so"))
         try whole.write(to: URL(fileURLWithPath: "\(dir)/whole.so"))
-        let listed = try TestSupport.run(try TestSupport.product("gateway"), ["plugins", "list", "--plugin-dir", dir])
+        // The folder alone: the built-in one holds the same example plugin (a duplicate id).
+        let listed = try TestSupport.run(
+            "/usr/bin/env", ["GATEWAY_PLUGINS_BUILTIN=false", try TestSupport.product("gateway"), "plugins", "list", "--plugin-dir", dir])
         #expect(listed.status == 0, "\(listed.output)")
         #expect(listed.output.contains("refused \(dir)/half.so: the file is truncated or damaged: segment"), "\(listed.output)")
         #expect(listed.output.contains("example.sequence 1.0.0 [source] active \(dir)/whole.so"), "\(listed.output)")
