@@ -33,7 +33,7 @@ class Gateway:
             [BIN, "serve", "--config", path, "--data-dir", os.path.join(self.dir, "data"), "--port", str(self.port)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self.dir)
         for line in self.proc.stdout:
-            if b"admin token" in line:
+            if b"plugins loaded" in line:  # serving starts at once; plugins load behind it
                 break
         self.base = f"http://127.0.0.1:{self.port}"
         with open(os.path.join(self.dir, "data", "admin-token")) as f:

@@ -127,6 +127,11 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 curl -fsS "$BASE/healthz" >/dev/null || { echo "no answer from $BASE/healthz" >&2; exit 1; }
+# Plugins load behind the server: the routes that need them are checked once they have.
+for _ in $(seq 300); do
+    grep -q '^plugins loaded' "$TMP/gateway.log" && break
+    sleep 0.1
+done
 echo "gateway $GATEWAY on $BASE (log: $TMP/gateway.log)"
 
 # --- seed data -------------------------------------------------------------------------------

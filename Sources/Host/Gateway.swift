@@ -30,7 +30,15 @@ public final class Gateway: Sendable {
 
     /// Creates the data folder if needed, opens (and migrates) the store, and scans the
     /// plugin directories.
-    public init(config: GatewayConfig, logger: Logger = Logger(label: "gateway"), clock: any GatewayClock = SystemClock()) throws {
+    /// When the plugins load: before `init` returns (the tests, the CLI's one-shot commands),
+    /// or later, by `loadPluginsInBackground()` once the server listens (`gateway serve`: a
+    /// slow plugin never delays serving).
+    public enum PluginLoading: Sendable { case now, later }
+
+    public init(
+        config: GatewayConfig, logger: Logger = Logger(label: "gateway"), clock: any GatewayClock = SystemClock(),
+        loadPlugins: PluginLoading = .now
+    ) throws {
         try config.validate()
         GatewayMetrics.start()
         self.config = config
@@ -66,7 +74,7 @@ public final class Gateway: Sendable {
         registry = PluginRegistry(
             directories: directories, copyDirectory: dataURL.appendingPathComponent("plugin-copies").path, stateDirectory: dataDirectory,
             logger: logger)
-        registry.scan()
+        if loadPlugins == .now { registry.scan() }
         secret = try ServerSecret(configured: config.auth.secretKey, dataDirectory: dataDirectory)
         sinkOpener = SinkOpener(
             registry: registry, services: services, tables: datasetTables,
@@ -80,7 +88,17 @@ public final class Gateway: Sendable {
         try exports.deleteExpired()
         try dataflows.recoverAfterRestart()
         try dataflows.deleteExpired()
-        logPluginUseProblems()
+        if loadPlugins == .now { logPluginUseProblems() }
+    }
+
+    /// Loads the plugins on a thread of its own and returns at once: each file is logged as
+    /// it starts and ends loading, and each plugin serves as soon as it has loaded. Then
+    /// the configured uses of plugins are checked, as after a rescan.
+    public func loadPluginsInBackground(then done: @escaping @Sendable () -> Void = {}) {
+        Thread.detachNewThread { [self] in
+            rescanPlugins()
+            done()
+        }
     }
 
     /// Scans the plugin directories again and says, in the log, which configured uses of a

@@ -65,7 +65,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try common.load(host: host, port: port)
-        let gateway = try Gateway(config: config, logger: common.logger(config))
+        let gateway = try Gateway(config: config, logger: common.logger(config), loadPlugins: .later)
         let created = try gateway.ensureAdminToken()
         let tokenPath = gateway.adminTokenPath
         let onRunning: @Sendable (Int) async -> Void = { port in
@@ -74,11 +74,16 @@ struct Serve: AsyncParsableCommand {
                 """
                 gateway listening on \(base)
                 data folder: \(gateway.dataDirectory)
-                plugins: \(gateway.registry.active.count) active, \(gateway.registry.all.count - gateway.registry.active.count) refused (gateway plugins list)
+                plugins: loading in the background from \(gateway.registry.directories.joined(separator: ", ")) (GET /admin/plugins, gateway plugins list)
                 admin token \(created ? "created" : "kept") in \(tokenPath); try:
                   curl -H "Authorization: Bearer $(cat \(tokenPath))" \(base)/admin/plugins
                 """)
             fflush(nil)
+            gateway.loadPluginsInBackground {
+                let active = gateway.registry.active.count
+                print("plugins loaded: \(active) active, \(gateway.registry.all.count - active) refused (gateway plugins list)")
+                fflush(nil)
+            }
         }
         let hangup = PluginRescanOnHangup(gateway: gateway)
         defer { hangup.stop() }

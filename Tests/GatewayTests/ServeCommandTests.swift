@@ -21,7 +21,7 @@ import Testing
 
         // The first lines say where it listens and where the admin token is.
         var printed = ""
-        while !printed.contains("admin token") {
+        while !printed.contains("plugins loaded") {
             let chunk = output.fileHandleForReading.availableData
             guard !chunk.isEmpty else { break }
             printed += String(decoding: chunk, as: UTF8.self)
@@ -30,7 +30,7 @@ import Testing
         let base = "http://127.0.0.1:\(portText)"
         // A listed plugin folder adds to the built-in one (the binary's, with the shipped
         // plugins): `format=arrow` keeps working.
-        let shipped = try #require(printed.firstMatch(of: /plugins: (\d+) active, 0 refused/)?.1).description
+        let shipped = try #require(printed.firstMatch(of: /plugins loaded: (\d+) active, 0 refused/)?.1).description
         #expect(Int(shipped) ?? 0 >= 5, "\(printed)")
         let admin = try String(contentsOfFile: "\(work)/data/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
 
@@ -50,6 +50,59 @@ import Testing
         process.terminate()  // SIGTERM
         process.waitUntilExit()
         #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+    }
+
+    /// Plugins load behind the server: one whose `init` takes 6 s never delays serving (the
+    /// admin API answers while it loads, without it), then serves once loaded; the log names
+    /// it as it starts and ends loading.
+    @Test func aSlowPluginNeverDelaysServing() async throws {
+        let plugins = TestSupport.temporaryDirectory("slow-plugins")
+        try TestSupport.compilePlugin(
+            source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(plugins)/slow.so", defines: ["FIXTURE_SLOW_INIT=6"])
+        let work = TestSupport.temporaryDirectory("slow")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try TestSupport.product("gateway"))
+        process.arguments = ["serve", "--port", "0", "--data-dir", "\(work)/data", "--plugin-dir", plugins]
+        process.currentDirectoryURL = URL(fileURLWithPath: work)
+        process.environment = ProcessInfo.processInfo.environment.merging(["GATEWAY_PLUGINS_BUILTIN": "false", "GATEWAY_LOG_LEVEL": "info"]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var printed = ""
+        while !printed.contains("admin token") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            printed += String(decoding: chunk, as: UTF8.self)
+        }
+        let portText = try #require(printed.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/)?.1)
+        let admin = try String(contentsOfFile: "\(work)/data/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        func listed() async throws -> String {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(portText)/admin/plugins")
+            request.headers.add(name: "Authorization", value: "Bearer \(admin)")
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            #expect(response.status == .ok)
+            return String(buffer: try await response.body.collect(upTo: 1 << 20))
+        }
+        // Answered while the plugin's init still sleeps: serving did not wait for it.
+        #expect(try await !listed().contains("fixture.good"))
+        var loaded = false
+        for _ in 0..<300 where !loaded {
+            loaded = try await listed().contains("\"id\":\"fixture.good\"")
+            if !loaded { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(loaded, "the slow plugin never loaded")
+        while !printed.contains("plugins loaded") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            printed += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(printed.contains("plugin loading \(plugins)/slow.so"), "\(printed)")
+        #expect(printed.contains("plugins loaded: 1 active, 0 refused"), "\(printed)")
+        process.terminate()
+        process.waitUntilExit()
         #expect(process.terminationStatus == 0)
     }
 

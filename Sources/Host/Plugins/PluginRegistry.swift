@@ -157,6 +157,7 @@ public final class PluginRegistry: Sendable {
                         stamp: stamp))
                 continue
             }
+            logger.info("plugin loading \(file)")
             guard let entry = load(file, stamp: stamp, replacing: known, activeSoFar: next) else {
                 if let known { next.append(known) }
                 report.append("\(file): changed while being read; it is loaded at the next scan")
@@ -167,6 +168,11 @@ public final class PluginRegistry: Sendable {
             }
             next.append(entry)
             report.append(Self.describe(entry))
+            logger.info("plugin \(Self.describe(entry))")
+            // The first scan publishes each plugin as it loads: one slow to start delays
+            // only those after it, never the ones before. (A rescan publishes once, at the
+            // end, so that a replaced plugin never disappears half-way.)
+            if previous.isEmpty { entries.withLock { $0 = next } }
         }
         // Replaced copies stay listed while their file is still configured.
         for old in previous where old.isReplaced && !next.contains(where: { $0.path == old.path && $0.isReplaced }) {
@@ -177,7 +183,7 @@ public final class PluginRegistry: Sendable {
         }
         entries.withLock { $0 = next }
         removeUnusedCopies(keeping: next)
-        for line in report { logger.info("plugin \(line)") }
+        for line in report where !next.contains(where: { Self.describe($0) == line }) { logger.info("plugin \(line)") }
         return report
     }
 

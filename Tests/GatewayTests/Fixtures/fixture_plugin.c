@@ -288,6 +288,9 @@ const gw_plugin_descriptor *gw_plugin_init_v1(const gw_host_api *host, gw_error 
     *nowhere = 1;
   }
 #endif
+#ifdef FIXTURE_SLOW_INIT
+  sleep(FIXTURE_SLOW_INIT); /* an init that takes its time (a license server, say) */
+#endif
 #ifdef FIXTURE_INIT_FAILS
   (void)host;
   snprintf(err->message, GW_ERROR_MESSAGE_SIZE, "license file /etc/fixture.lic not found");

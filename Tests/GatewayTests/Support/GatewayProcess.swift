@@ -53,14 +53,17 @@ final class GatewayProcess {
             process.standardError = FileHandle.nullDevice
         }
         try process.run()
-        while !printed.contains("admin token") {
+        // Serving starts at once; plugins load behind it. Tests start once they have.
+        while !printed.contains("plugins loaded") {
             let chunk = output.fileHandleForReading.availableData
             guard !chunk.isEmpty else { break }
             printed += String(decoding: chunk, as: UTF8.self)
         }
-        guard let match = printed.firstMatch(of: /listening on http:\/\/[^:]+:(\d+)/), let p = Int(match.1) else {
+        guard let match = printed.firstMatch(of: /listening on http:\/\/[^:]+:(\d+)/), let p = Int(match.1),
+            printed.contains("plugins loaded")
+        else {
             process.terminate()
-            throw InvalidInput("the gateway did not start: \(printed)")
+            throw InvalidInput("the gateway did not start, or died loading its plugins: \(printed)")
         }
         port = p
     }
