@@ -57,11 +57,7 @@ import Testing
                 "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": "\(dir)/out.tsv"]],
                 "retry_count": 3,
             ]
-            let created = try await DataflowTests.call(
-                server, .POST, "/add-dataflow", token: nil, body: ["name": "retries", "description": "d", "config": config])
-            let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
-            _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
-            let ended = try await DataflowTests.waitForEnd(server, flow: id, token: "")
+            let (_, ended) = try await DataflowTests.runToEnd(server, name: "retries", config: config)
             #expect(ended["status"] as? String == "failed" && ended["error_message"] as? String == "the destination went away", "\(ended)")
         }
         // Seven seconds of backoff, all of them the gateway clock's (a real wait would not

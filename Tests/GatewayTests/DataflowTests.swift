@@ -44,6 +44,14 @@ import Testing
         return (reply.status, reply.json)
     }
 
+    /// Creates a flow with `config` (no token needed), executes it and waits for its end.
+    static func runToEnd(_ server: TestServer, name: String, config: [String: Any]) async throws -> (id: Int, ended: [String: Any]) {
+        let created = try await call(server, .POST, "/add-dataflow", token: nil, body: ["name": name, "description": "d", "config": config])
+        let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int, "\(created)")
+        _ = try await call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
+        return (id, try await waitForEnd(server, flow: id, token: ""))
+    }
+
     static func waitForEnd(_ server: TestServer, flow: Int, token: String) async throws -> [String: Any] {
         for _ in 0..<600 {
             let (_, status) = try await call(server, .GET, "/get-dataflow-status/\(flow)", token: token)

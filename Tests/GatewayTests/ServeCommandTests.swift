@@ -21,11 +21,7 @@ import Testing
 
         // The first lines say where it listens and where the admin token is.
         var printed = ""
-        while !printed.contains("plugins loaded") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            printed += String(decoding: chunk, as: UTF8.self)
-        }
+        Self.read(output, until: "plugins loaded", into: &printed)
         let portText = try #require(printed.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/)?.1)
         let base = "http://127.0.0.1:\(portText)"
         // A listed plugin folder adds to the built-in one (the binary's, with the shipped
@@ -53,6 +49,15 @@ import Testing
         #expect(process.terminationStatus == 0)
     }
 
+    /// Reads the process's output into `printed` until it contains `marker` (or ends).
+    static func read(_ output: Pipe, until marker: String, into printed: inout String) {
+        while !printed.contains(marker) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            printed += String(decoding: chunk, as: UTF8.self)
+        }
+    }
+
     /// Plugins load behind the server: one whose `init` takes 6 s never delays serving (the
     /// admin API answers while it loads, without it), then serves once loaded; the log names
     /// it as it starts and ends loading.
@@ -72,11 +77,7 @@ import Testing
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         var printed = ""
-        while !printed.contains("admin token") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            printed += String(decoding: chunk, as: UTF8.self)
-        }
+        Self.read(output, until: "admin token", into: &printed)
         let portText = try #require(printed.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/)?.1)
         let admin = try String(contentsOfFile: "\(work)/data/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         func listed() async throws -> String {
@@ -94,11 +95,7 @@ import Testing
             if !loaded { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(loaded, "the slow plugin never loaded")
-        while !printed.contains("plugins loaded") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            printed += String(decoding: chunk, as: UTF8.self)
-        }
+        Self.read(output, until: "plugins loaded", into: &printed)
         #expect(printed.contains("plugin loading \(plugins)/slow.so"), "\(printed)")
         #expect(printed.contains("plugins loaded: 1 active, 0 refused"), "\(printed)")
         process.terminate()

@@ -94,11 +94,7 @@ import Testing
                 "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": "\(dir)/out.tsv"]],
                 "batch_size": 3,
             ]
-            let created = try await DataflowTests.call(
-                server, .POST, "/add-dataflow", token: nil, body: ["name": "rolled back", "description": "d", "config": config])
-            let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
-            _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(id)", token: nil, body: [:])
-            let ended = try await DataflowTests.waitForEnd(server, flow: id, token: "")
+            let (id, ended) = try await DataflowTests.runToEnd(server, name: "rolled back", config: config)
             #expect(ended["status"] as? String == "failed" && ended["error_message"] as? String == "the destination went away", "\(ended)")
             #expect(ended["rows_read"] as? Int == 10 && ended["rows_written"] as? Int == 0, "\(ended)")
             let logs = try await DataflowTests.call(server, .GET, "/get-dataflow-logs/\(id)?level=ERROR", token: nil, body: nil)
