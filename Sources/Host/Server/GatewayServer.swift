@@ -82,7 +82,8 @@ public enum GatewayServer {
             gateway.dataflows.beginShutdown()
         }
         let jobs = ClosureService {
-            try? await gracefulShutdown()
+            // Cancelled rather than shut down (SIGQUIT): no drain, the process ends now.
+            do { try await gracefulShutdown() } catch { return }
             async let exports: Void = gateway.exports.drain(until: signalled.time + grace)
             async let dataflows: Void = gateway.dataflows.drain(until: signalled.time + grace)
             _ = await (exports, dataflows)

@@ -100,7 +100,8 @@ final class JobRunner<Key: Hashable & Sendable, Handle: Sendable>: Sendable {
     /// Returns once no job runs, or at `deadline`.
     private func waitUntilIdle(until deadline: ContinuousClock.Instant) async {
         while ContinuousClock.now < deadline, count > 0 {
-            try? await Task.sleep(for: .milliseconds(50))
+            // Cancelled (a second signal, SIGQUIT): stop waiting rather than spin.
+            do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
         }
     }
 }
