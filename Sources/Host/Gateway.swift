@@ -28,13 +28,13 @@ public final class Gateway: Sendable {
     /// The time everything in this gateway is stamped, scheduled and retried by.
     public let clock: any GatewayClock
 
-    /// Creates the data folder if needed, opens (and migrates) the store, and scans the
-    /// plugin directories.
     /// When the plugins load: before `init` returns (the tests, the CLI's one-shot commands),
     /// or later, by `loadPluginsInBackground()` once the server listens (`gateway serve`: a
     /// slow plugin never delays serving).
     public enum PluginLoading: Sendable { case now, later }
 
+    /// Creates the data folder if needed, opens (and migrates) the store, and scans the
+    /// plugin directories (unless `loadPlugins` is `.later`).
     public init(
         config: GatewayConfig, logger: Logger = Logger(label: "gateway"), clock: any GatewayClock = SystemClock(),
         loadPlugins: PluginLoading = .now
