@@ -166,8 +166,17 @@ struct Plugins: AsyncParsableCommand {
             name: .customLong("plugin-config"),
             help: "A JSON file with the instance config to exercise the plugin with, instead of its example config.")
         var pluginConfig: String?
+        @Option(help: "Seconds one check may go without an answer before the plugin is called hung. Default: 30.")
+        var timeout: Int = 30
+        /// Set on the child that runs the checks (the parent watches it).
+        @Flag(name: .customLong("in-this-process"), help: .hidden) var inThisProcess = false
 
         func run() async throws {
+            guard inThisProcess else {
+                let status = try await Task.detached { try VerifyWatch.run(timeoutSeconds: max(1, timeout)) }.value
+                if status != 0 { throw ExitCode(status) }
+                return
+            }
             var config = try common.load()
             // Verify one file, not the configured set.
             config.plugins.directories = ["/nonexistent"]
@@ -181,9 +190,17 @@ struct Plugins: AsyncParsableCommand {
             let verifier = PluginVerifier(
                 services: gateway.services, scratchDirectory: gateway.dataDirectory + "/tmp",
                 sample: sample.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
-                instanceConfig: instanceConfig)
+                instanceConfig: instanceConfig,
+                onStart: { name in
+                    print("\(VerifyWatch.runningPrefix)\(name)")
+                    fflush(nil)
+                },
+                // Each result as it comes: a crash or a hang later leaves the ones before it said.
+                onEnd: { check in
+                    print(check)
+                    fflush(nil)
+                })
             let checks = verifier.verify(path: URL(fileURLWithPath: file).standardizedFileURL.path)
-            checks.forEach { print($0) }
             let failed = checks.filter { !$0.passed }.count
             print("\(checks.count - failed) passed, \(failed) failed")
             await gateway.shutdown()
@@ -254,3 +271,95 @@ struct ConfigCommand: AsyncParsableCommand {
         print(try common.load().redactedJSON())
     }
 }
+
+/// `gateway plugins verify` runs the checks in a child process (this binary again, with
+/// `--in-this-process`) and watches it: a plugin that crashes is a failed check naming the
+/// signal and the call it died in, one that hangs is killed after `--timeout` seconds of
+/// silence and named likewise. The verifying command itself never dies with the plugin.
+enum VerifyWatch {
+    /// The child's line before each check starts (not shown to the user).
+    static let runningPrefix = "RUNNING "
+
+    /// Runs the child with this process's arguments; returns the exit status to give.
+    /// Blocking: runs on a thread of its own.
+    static func run(timeoutSeconds: Int) throws -> Int32 {
+        let child = Process()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        child.executableURL = URL(fileURLWithPath: executable)
+        child.arguments = Array(CommandLine.arguments.dropFirst()) + ["--in-this-process"]
+        // A crash is reported here, by signal: Swift's backtracer would hold the dead child
+        // (and its output pipe) for many seconds while it symbolicates.
+        child.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
+        let output = Pipe()
+        child.standardOutput = output
+        try child.run()
+        let watched = Watched()
+        let reader = Thread {
+            var pending = ""
+            while case let chunk = output.fileHandleForReading.availableData, !chunk.isEmpty {
+                pending += String(decoding: chunk, as: UTF8.self)
+                while let newline = pending.firstIndex(of: "\n") {
+                    watched.heard(String(pending[..<newline]))
+                    pending = String(pending[pending.index(after: newline)...])
+                }
+            }
+            watched.closed()
+        }
+        reader.start()
+        while child.isRunning {
+            if watched.silentFor > Double(timeoutSeconds) {
+                kill(child.processIdentifier, SIGKILL)
+                child.waitUntilExit()
+                watched.waitUntilClosed(seconds: 2)
+                print("FAIL \(watched.running ?? "load"): no answer in \(timeoutSeconds) s (the plugin hangs, or ignores cancel): the checking process was killed")
+                return 1
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        watched.waitUntilClosed(seconds: 2)
+        guard child.terminationReason == .uncaughtSignal else { return child.terminationStatus }
+        let signal = child.terminationStatus
+        let name = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"
+        print("FAIL \(watched.running ?? "load"): the plugin crashed the checking process (signal \(signal), \(name))")
+        print("the checks after it did not run; a plugin that crashes would take an in-process gateway down with it")
+        return 1
+    }
+
+    /// What the reader thread heard: the check running, and when the child last spoke.
+    final class Watched: @unchecked Sendable {  // every field behind `lock`
+        private let lock = NSCondition()
+        private var last = Date()
+        private var current: String?
+        private var done = false
+
+        func heard(_ line: String) {
+            lock.withLock {
+                last = Date()
+                if line.hasPrefix(VerifyWatch.runningPrefix) {
+                    current = String(line.dropFirst(VerifyWatch.runningPrefix.count))
+                    return
+                }
+                print(line)
+                fflush(nil)
+            }
+        }
+
+        func closed() {
+            lock.withLock {
+                done = true
+                lock.broadcast()
+            }
+        }
+
+        /// Waits for the child's output to end (its last lines printed), at most `seconds`:
+        /// a process the child started could hold the pipe open.
+        func waitUntilClosed(seconds: TimeInterval) {
+            let until = Date().addingTimeInterval(seconds)
+            lock.withLock { while !done, lock.wait(until: until) {} }
+        }
+
+        var silentFor: TimeInterval { lock.withLock { Date().timeIntervalSince(last) } }
+        var running: String? { lock.withLock { current } }
+    }
+}
+

@@ -44,6 +44,27 @@ import Testing
         #expect(bad.output.contains("FAIL load: init failed: license file /etc/fixture.lic not found"))
     }
 
+    /// verify runs the checks in a child process: a plugin that crashes (verify itself died
+    /// with it, printing nothing) or hangs (verify hung) is a failed check naming the signal
+    /// or the silence, and the call it happened in; the command exits 1 on its own.
+    @Test func verifySurvivesAPluginThatCrashesOrHangs() throws {
+        let work = TestSupport.temporaryDirectory("verify-worker")
+        let gatewayBinary = try TestSupport.product("gateway")
+        let crashing = try TestSupport.compilePlugin(
+            source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(work)/crash.so", defines: ["FIXTURE_INIT_CRASHES"])
+        let crashed = try TestSupport.run(gatewayBinary, ["plugins", "verify", "--data-dir", work, crashing])
+        #expect(crashed.status == 1, "\(crashed.output)")
+        #expect(crashed.output.contains("FAIL load: the plugin crashed the checking process (signal 11"), "\(crashed.output)")
+        let hanging = try TestSupport.compilePlugin(
+            source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(work)/hang.so", defines: ["FIXTURE_HANG_IN_NEXT"])
+        let hung = try TestSupport.run(gatewayBinary, ["plugins", "verify", "--data-dir", work, "--timeout", "2", hanging])
+        #expect(hung.status == 1, "\(hung.output)")
+        // The checks before the hang are reported as they passed; then the one that hung.
+        #expect(hung.output.contains("PASS source refuses config that is not JSON"), "\(hung.output)")
+        #expect(
+            hung.output.contains("FAIL source reads its example config: no answer in 2 s (the plugin hangs, or ignores cancel)"), "\(hung.output)")
+    }
+
     @Test func commandLineListShowsPluginsAndRefusals() throws {
         let dir = TestSupport.temporaryDirectory("fixtures")
         try PluginLoadingTests.buildFixtures(into: dir)

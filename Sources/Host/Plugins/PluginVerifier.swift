@@ -21,12 +21,22 @@ public struct PluginVerifier {
     /// The instance config to exercise the plugin with (`--plugin-config FILE`), instead of
     /// its example config.
     let instanceConfig: String?
+    /// Hears each check as it starts and as it ends, so that a process watching this one
+    /// (`gateway plugins verify` runs the checks in a child) knows the last call a crash or
+    /// a hang happened in.
+    let onStart: (String) -> Void
+    let onEnd: (Check) -> Void
 
-    public init(services: HostServiceProvider, scratchDirectory: String, sample: String? = nil, instanceConfig: String? = nil) {
+    public init(
+        services: HostServiceProvider, scratchDirectory: String, sample: String? = nil, instanceConfig: String? = nil,
+        onStart: @escaping (String) -> Void = { _ in }, onEnd: @escaping (Check) -> Void = { _ in }
+    ) {
         self.services = services
         self.scratchDirectory = scratchDirectory
         self.sample = sample
         self.instanceConfig = instanceConfig
+        self.onStart = onStart
+        self.onEnd = onEnd
     }
 
     /// The config the happy-path checks use.
@@ -35,18 +45,20 @@ public struct PluginVerifier {
     public func verify(path: String) -> [Check] {
         var checks: [Check] = []
         let plugin: LoadedPlugin
+        onStart("load")
         switch PluginLoader.load(path: path) {
         case .failure(let refusal):
-            return [Check(passed: false, name: "load", detail: refusal.reason)]
+            return [reported(Check(passed: false, name: "load", detail: refusal.reason))]
         case .success(let p):
             plugin = p
             checks.append(
-                Check(
-                    passed: true, name: "load",
-                    detail: "\(p.id) \(p.version), ABI 1.\(p.abiMinor), kinds \(p.kinds.map(\.rawValue).joined(separator: ","))"))
-            checks.append(Check(passed: true, name: "descriptor", detail: "id, version, kinds, tables and config schema are valid"))
+                reported(
+                    Check(
+                        passed: true, name: "load",
+                        detail: "\(p.id) \(p.version), ABI 1.\(p.abiMinor), kinds \(p.kinds.map(\.rawValue).joined(separator: ","))")))
+            checks.append(reported(Check(passed: true, name: "descriptor", detail: "id, version, kinds, tables and config schema are valid")))
         }
-        checks.append(verifyConfigAgainstSchema(plugin))
+        checks.append(reported(verifyConfigAgainstSchema(plugin)))
         if plugin.kinds.contains(.source) { checks += verifySource(plugin) }
         if plugin.kinds.contains(.format) { checks += verifyFormat(plugin) }
         if plugin.kinds.contains(.exporter) { checks += verifyExporter(plugin) }
@@ -71,12 +83,22 @@ public struct PluginVerifier {
         InstanceContext(pluginId: plugin.id, instanceName: "verify-\(UUID().uuidString)", services: services)
     }
 
+    /// Tells `onEnd` of a check made without `check(_:_:)`.
+    private func reported(_ check: Check) -> Check {
+        onEnd(check)
+        return check
+    }
+
     private func check(_ name: String, _ body: () throws -> String) -> Check {
+        onStart(name)
+        let result: Check
         do {
-            return Check(passed: true, name: name, detail: try body())
+            result = Check(passed: true, name: name, detail: try body())
         } catch {
-            return Check(passed: false, name: name, detail: "\(error)")
+            result = Check(passed: false, name: name, detail: "\(error)")
         }
+        onEnd(result)
+        return result
     }
 
     // MARK: source
@@ -88,9 +110,10 @@ public struct PluginVerifier {
         ]
         guard let example = workingConfig(plugin) else {
             checks.append(
-                Check(
-                    passed: true, name: "source reads its example config",
-                    detail: "skipped: the plugin gives no example_config_json (give one with --plugin-config FILE)"))
+                reported(
+                    Check(
+                        passed: true, name: "source reads its example config",
+                        detail: "skipped: the plugin gives no example_config_json (give one with --plugin-config FILE)")))
             return checks
         }
         var request = "{}"
@@ -107,9 +130,10 @@ public struct PluginVerifier {
                 })
             guard let sample else {
                 checks.append(
-                    Check(
-                        passed: true, name: "source reads a sample file",
-                        detail: "skipped: give one with --sample FILE (.\(plugin.sourceFileExtensions.joined(separator: ", .")))"))
+                    reported(
+                        Check(
+                            passed: true, name: "source reads a sample file",
+                            detail: "skipped: give one with --sample FILE (.\(plugin.sourceFileExtensions.joined(separator: ", .")))")))
                 return checks
             }
             request = String(decoding: (try? JSONSerialization.data(withJSONObject: ["file": sample])) ?? Data("{}".utf8), as: UTF8.self)
@@ -238,9 +262,10 @@ extension PluginVerifier {
         ]
         guard let example = workingConfig(plugin) else {
             checks.append(
-                Check(
-                    passed: true, name: "sink writes with its example config",
-                    detail: "skipped: the plugin gives no example_config_json (give one with --plugin-config FILE)"))
+                reported(
+                    Check(
+                        passed: true, name: "sink writes with its example config",
+                        detail: "skipped: the plugin gives no example_config_json (give one with --plugin-config FILE)")))
             return checks
         }
         checks += [
