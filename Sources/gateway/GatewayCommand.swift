@@ -311,7 +311,9 @@ enum VerifyWatch {
                 kill(child.processIdentifier, SIGKILL)
                 child.waitUntilExit()
                 watched.waitUntilClosed(seconds: 2)
-                print("FAIL \(watched.running ?? "load"): no answer in \(timeoutSeconds) s (the plugin hangs, or ignores cancel): the checking process was killed")
+                print(
+                    "FAIL \(watched.running ?? "load"): no answer in \(timeoutSeconds) s (the plugin hangs, or ignores cancel): the checking process was killed"
+                )
                 return 1
             }
             Thread.sleep(forTimeInterval: 0.05)
@@ -362,4 +364,3 @@ enum VerifyWatch {
         var running: String? { lock.withLock { current } }
     }
 }
-
