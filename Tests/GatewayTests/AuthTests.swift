@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Host
 
@@ -42,6 +43,41 @@ import Testing
         #expect(throws: SignedTokenVerifier.Failure.missingField("token")) {
             try verifier.verify(visitor: "alice", type: "1", stamp: stamp, token: "", key: "s3cret", now: now)
         }
+    }
+
+    /// Counts the store's token lookups (the repository seam makes this a wrapper).
+    final class CountingTokens: TokenRepository {
+        let inner: any TokenRepository
+        let lookups = Mutex(0)
+        init(_ inner: any TokenRepository) { self.inner = inner }
+        var clock: any GatewayClock { inner.clock }
+        func insertToken(_ token: ApiToken, hash: [UInt8]) throws { try inner.insertToken(token, hash: hash) }
+        func token(hash: [UInt8]) throws -> (token: ApiToken, hash: [UInt8])? {
+            lookups.withLock { $0 += 1 }
+            return try inner.token(hash: hash)
+        }
+        func tokens() throws -> [ApiToken] { try inner.tokens() }
+        func revokeToken(id: String, at time: Date) throws -> Bool { try inner.revokeToken(id: id, at: time) }
+        func recordSignedToken(hash: [UInt8], expiresAtMillis: Int64, nowMillis: Int64) throws -> Bool {
+            try inner.recordSignedToken(hash: hash, expiresAtMillis: expiresAtMillis, nowMillis: nowMillis)
+        }
+    }
+
+    /// A request's token is looked up in the store once, then served from memory for a few
+    /// seconds (no blocking store call on the threads that serve HTTP); a revocation here
+    /// takes effect at once, and an unknown secret is never remembered.
+    @Test func tokensAreServedFromMemoryAndRevokedAtOnce() throws {
+        let counting = CountingTokens(try TestSupport.gateway().store)
+        let tokens = ApiTokens(store: counting)
+        let (token, secret) = try tokens.create(name: "t", scopes: ["query"])
+        #expect(try tokens.authenticate(secret)?.id == token.id)
+        #expect(try tokens.authenticate(secret.lowercased())?.id == token.id)
+        #expect(counting.lookups.withLock { $0 } == 1)
+        #expect(try tokens.authenticate("NOPE") == nil)
+        #expect(try tokens.authenticate("NOPE") == nil)
+        #expect(counting.lookups.withLock { $0 } == 3)
+        #expect(try tokens.revoke(id: token.id))
+        #expect(try tokens.authenticate(secret) == nil)
     }
 
     @Test func apiTokensAreHashedScopedAndRevocable() throws {

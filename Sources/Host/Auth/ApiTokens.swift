@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Bearer API tokens with scopes. Only a SHA-256 of each token is stored; the token itself
 /// is shown once, when it is created.
@@ -10,6 +11,9 @@ public struct ApiTokens: Sendable {
     public typealias Token = ApiToken
 
     let store: any TokenRepository
+    /// Tokens recently authenticated, so that a request does not wait on the store (a
+    /// blocking call, on the threads that serve HTTP) for a token it saw a moment ago.
+    private let recent = RecentTokens()
 
     public init(store: any TokenRepository) { self.store = store }
 
@@ -38,10 +42,16 @@ public struct ApiTokens: Sendable {
     }
 
     /// The active token whose secret this is, if any.
+    /// Served from memory for `RecentTokens.lifetime` after the store last said so: a token
+    /// revoked here stops at once; one revoked by another process (`gateway tokens revoke`
+    /// while the server runs, another gateway on a shared store) within that time.
     public func authenticate(_ secret: String) throws -> Token? {
         let hash = Self.hash(secret)
+        if let known = recent[hash] { return known }
         guard let (token, stored) = try store.token(hash: hash), Crypto.constantTimeEquals(stored, hash) else { return nil }
-        return token.revokedAt == nil ? token : nil
+        guard token.revokedAt == nil else { return nil }
+        recent[hash] = token
+        return token
     }
 
     public func list() throws -> [Token] {
@@ -51,11 +61,45 @@ public struct ApiTokens: Sendable {
     /// Returns false when no active token has that id.
     @discardableResult
     public func revoke(id: String) throws -> Bool {
-        try store.revokeToken(id: id, at: store.clock.now)
+        let revoked = try store.revokeToken(id: id, at: store.clock.now)
+        recent.forget(id: id)
+        return revoked
     }
 
     static func hash(_ secret: String) -> [UInt8] {
         // Tokens are hex; accept them in either case.
         Crypto.sha256(Array(secret.uppercased().utf8))
+    }
+}
+
+/// Active tokens by hash, each for a few seconds after the store confirmed it. Only tokens
+/// that exist are kept (an unknown secret is never remembered, so guessing cannot fill it),
+/// and at most `capacity` of them.
+final class RecentTokens: Sendable {
+    static let lifetime: Duration = .seconds(5)
+    static let capacity = 10_000
+    private let entries = Mutex<[[UInt8]: (token: ApiToken, until: ContinuousClock.Instant)]>([:])
+
+    subscript(hash: [UInt8]) -> ApiToken? {
+        get {
+            entries.withLock { all in
+                guard let entry = all[hash] else { return nil }
+                guard entry.until > .now else {
+                    all[hash] = nil
+                    return nil
+                }
+                return entry.token
+            }
+        }
+        set {
+            entries.withLock { all in
+                if all.count >= Self.capacity { all.removeAll(keepingCapacity: true) }
+                all[hash] = newValue.map { ($0, .now + Self.lifetime) }
+            }
+        }
+    }
+
+    func forget(id: String) {
+        entries.withLock { all in all = all.filter { $0.value.token.id != id } }
     }
 }
