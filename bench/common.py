@@ -32,8 +32,13 @@ class Gateway:
         self.proc = subprocess.Popen(
             [BIN, "serve", "--config", path, "--data-dir", os.path.join(self.dir, "data"), "--port", str(self.port)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self.dir)
+        # Serving starts at once and plugins load behind it: wait for "plugins loaded". A
+        # build from before that (bench/ab_compare.py's older side) loaded them first and
+        # said "plugins: N active" before its admin token line.
+        loaded_first = False
         for line in self.proc.stdout:
-            if b"plugins loaded" in line:  # serving starts at once; plugins load behind it
+            loaded_first = loaded_first or (line.startswith(b"plugins: ") and b" active" in line)
+            if b"plugins loaded" in line or (loaded_first and b"admin token" in line):
                 break
         self.base = f"http://127.0.0.1:{self.port}"
         with open(os.path.join(self.dir, "data", "admin-token")) as f:
