@@ -556,6 +556,7 @@ typedef struct gw_column {
   char kind;        /* 'b' bool, 'i' signed, 'u' unsigned, 'f' float, 't' text/binary, 'd' decimal */
   int width;        /* bytes per value for fixed-width columns */
   int precision, scale; /* decimals: digits in all, digits after the point */
+  uint64_t limit[4];    /* decimals: 10^precision, the first magnitude that does not fit */
   int64_t length, capacity;
   int64_t null_count;
   uint8_t *validity; /* allocated at the first null */
@@ -597,6 +598,7 @@ GWH_FN char *gwh_strdup(const char *s) {
 }
 
 GWH_FN int gwh_decimal(const char *f, int *scale); /* below, with the readers */
+GWH_FN int gwh_mul10_add(uint64_t m[4], unsigned digit);
 
 /* What a format string holds: kind and width, or 0 when the builder cannot build it. */
 GWH_FN int gwh_build_kind(const char *f, char *kind, int *width) {
@@ -635,6 +637,9 @@ GWH_FN gw_status gw_batch_init(gw_batch_builder *b, int64_t n_columns, const cha
     if (c->kind == 'd') {
       gwh_decimal(formats[i], &c->scale);
       c->precision = (int)strtol(formats[i] + 2, NULL, 10);
+      /* Once per column, not per value: 10^precision (precision <= 76 fits 256 bits). */
+      c->limit[0] = 1;
+      for (int k = 0; k < c->precision; k++) gwh_mul10_add(c->limit, 0);
     }
     c->name = gwh_strdup(names[i]);
     c->format = gwh_strdup(formats[i]);
@@ -763,11 +768,9 @@ GWH_FN int gwh_mul10_add(uint64_t m[4], unsigned digit) {
 }
 
 GWH_FN void gwh_store_decimal(gw_batch_builder *b, gw_column *c, const uint64_t magnitude[4], int negative) {
-  uint64_t limit[4] = {1, 0, 0, 0}; /* 10^precision: precision <= 76 fits 256 bits */
-  for (int i = 0; i < c->precision; i++) gwh_mul10_add(limit, 0);
   int below = 0;
   for (int k = 3; k >= 0; k--) {
-    if (magnitude[k] != limit[k]) { below = magnitude[k] < limit[k]; break; }
+    if (magnitude[k] != c->limit[k]) { below = magnitude[k] < c->limit[k]; break; }
   }
   if (!below) { gwh_problem(b, GW_INVALID_ARGUMENT, "column '%s': a value of more than %d digits does not fit %s", c->name, c->precision, c->format); return; }
   uint64_t words[4];
