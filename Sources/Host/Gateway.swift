@@ -54,7 +54,7 @@ public final class Gateway: Sendable {
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory)
             logger.warning("the data folder \(dataDirectory) was readable by others (mode \(String(mode, radix: 8))): made private (0700)")
         }
-        store = try SQLiteStore(path: dataURL.appendingPathComponent("gateway.sqlite").path, clock: clock)
+        store = try SQLStore.open(config.store, dataDirectory: dataDirectory, clock: clock)
         services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
@@ -136,6 +136,7 @@ public final class Gateway: Sendable {
 
     public func shutdown() async {
         await services.http.shutdown()
+        await store.close()
     }
 
     /// The file holding the generated admin token.

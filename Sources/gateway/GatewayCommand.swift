@@ -222,8 +222,8 @@ struct Tokens: AsyncParsableCommand {
         var scopes: [String]
 
         func run() async throws {
-            let store = try openStore(common)
-            let (token, secret) = try ApiTokens(store: store).create(name: name, scopes: scopes)
+            let (name, scopes) = (name, scopes)
+            let (token, secret) = try await withStore(common) { try ApiTokens(store: $0).create(name: name, scopes: scopes) }
             print("created \(token.id) '\(token.name)' with scopes \(token.scopes.joined(separator: " "))")
             print(secret)
         }
@@ -235,7 +235,7 @@ struct Tokens: AsyncParsableCommand {
 
         func run() async throws {
             let formatter = ISO8601DateFormatter()
-            for t in try ApiTokens(store: try openStore(common)).list() {
+            for t in try await withStore(common, { try ApiTokens(store: $0).list() }) {
                 let state = t.revokedAt.map { "revoked \(formatter.string(from: $0))" } ?? "active"
                 print("\(t.id)  \(t.name)  [\(t.scopes.joined(separator: " "))]  created \(formatter.string(from: t.createdAt))  \(state)")
             }
@@ -248,17 +248,28 @@ struct Tokens: AsyncParsableCommand {
         @Argument(help: "The token id (tok_...).") var id: String
 
         func run() async throws {
-            guard try ApiTokens(store: try openStore(common)).revoke(id: id) else {
+            let id = id
+            guard try await withStore(common, { try ApiTokens(store: $0).revoke(id: id) }) else {
                 throw ValidationError("no active token with id \(id)")
             }
             print("revoked \(id)")
         }
     }
 
-    static func openStore(_ common: CommonOptions) throws -> SQLiteStore {
+    /// The configured store (SQLite in the data folder, or PostgreSQL), for one command's
+    /// `body`, run on a worker thread: a store call blocks its thread.
+    static func withStore<T: Sendable>(_ common: CommonOptions, _ body: @escaping @Sendable (SQLStore) throws -> T) async throws -> T {
         let config = try common.load()
         try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
-        return try SQLiteStore(path: URL(fileURLWithPath: config.dataDir).appendingPathComponent("gateway.sqlite").path)
+        let store = try await Workers.run { try SQLStore.open(config.store, dataDirectory: config.dataDir) }
+        do {
+            let result = try await Workers.run { try body(store) }
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
     }
 }
 

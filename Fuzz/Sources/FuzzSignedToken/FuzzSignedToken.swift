@@ -3,10 +3,10 @@ import Foundation
 
 /// The signed-token check on fields made of the input (split at newlines): visitor, type,
 /// stamp, token. The replay table is a real store in a temporary folder.
-let store: SQLiteStore = {
+let store: SQLStore = {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-token-\(getpid())").path
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return try! SQLiteStore(path: dir + "/gateway.sqlite")  // a fuzzing harness: no store, no run
+    return SQLStore(database: try! SQLiteDatabase(path: dir + "/gateway.sqlite"))  // a fuzzing harness: no store, no run
 }()
 let verifier = SignedTokenVerifier(store: store, windowSeconds: 300)
 

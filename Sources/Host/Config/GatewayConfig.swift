@@ -141,8 +141,23 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var script: Script
     }
 
+    /// Where the gateway keeps what it must not lose: the SQLite file in `dataDir` (empty
+    /// `url`), or a PostgreSQL database that several gateways share.
+    public struct Store: Codable, Sendable, Equatable {
+        /// `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`;
+        /// GATEWAY_STORE_URL. Empty: SQLite in `dataDir`.
+        public var url: String
+        /// A file holding the password (its first line), instead of one in `url`.
+        public var passwordFile: String
+        /// Connections one gateway opens to PostgreSQL at most.
+        public var maxConnections: Int
+        /// How long a store call waits for a connection before it fails (the server down).
+        public var connectTimeoutSeconds: Int
+    }
+
     public var server: Server
     public var limits: Limits
+    public var store: Store
     public var dataDir: String
     public var plugins: Plugins
     public var http: Outbound
@@ -169,6 +184,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                      "shutdownGraceSeconds": 10},
           "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxTempBytes": 1073741824, "maxConcurrentRequests": 16,
                      "maxConcurrentPerClient": 4, "queueTimeoutSeconds": 30, "maxQueuedPerClient": 256, "maxQueued": 4096},
+          "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10},
           "dataDir": "gateway-data",
           "plugins": {"directories": [], "builtin": true, "config": {}},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
@@ -240,6 +256,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             guard case .object = value else { throw InvalidInput("configuration: plugins.config.\(id) must be an object") }
         }
         try check(server.port, 0...65_535, "server.port")
+        try check(store.maxConnections, 1...1_000, "store.maxConnections")
+        try check(store.connectTimeoutSeconds, 1...3_600, "store.connectTimeoutSeconds")
+        if !store.url.isEmpty { _ = try StoreLocation(store) }
         // Below 2 GB: one cell of a body is then always addressable with 32 bits.
         try check(server.maxBodyBytes, 1...Int(Int32.max), "server.maxBodyBytes")
         try check(server.idleTimeoutSeconds, 1...3_600, "server.idleTimeoutSeconds")
@@ -310,6 +329,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         var copy = self
         copy.auth.signedKeys = copy.auth.signedKeys.mapValues { _ in "********" }
         if !copy.smtp.password.isEmpty { copy.smtp.password = "********" }
+        copy.store.url = StoreLocation.redacted(copy.store.url)
         if !copy.auth.secretKey.isEmpty { copy.auth.secretKey = "********" }
         if !copy.dataflows.script.apiKey.isEmpty { copy.dataflows.script.apiKey = "********" }
         return String(decoding: try encoder.encode(copy), as: UTF8.self)

@@ -1,8 +1,8 @@
 import Foundation
 
-// What the gateway keeps, as one protocol per domain. `SQLiteStore` implements them all in
-// one SQLite file (the embedded default); a second store (PostgreSQL, for several gateways)
-// implements the same protocols. No SQL is written outside `Store/`, except the read-only
+// What the gateway keeps, as one protocol per domain. `SQLStore` implements them all, over
+// one SQLite file (the embedded default) or a PostgreSQL database that several gateways
+// share, with the same SQL (Tables/). No SQL is written outside `Store/`, except the read-only
 // query engine over the datasets and the datasets' own tables (`Datasets/DatasetStore`).
 //
 // Every method is one transaction: a change that touches several rows (a flow with its
@@ -136,4 +136,7 @@ public protocol PluginStateRepository: Repository {
 }
 
 /// Everything one gateway keeps.
-public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskRepository, DataflowRepository, PluginStateRepository {}
+public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskRepository, DataflowRepository, PluginStateRepository {
+    /// Closes the store's connections (at shutdown, after the jobs drained).
+    func close() async
+}

@@ -158,9 +158,9 @@ enum TestSupport {
 }
 
 extension Gateway {
-    /// The SQLite store behind the repositories, for tests that look at (or break) its rows.
-    var sqliteStore: SQLiteStore {
-        guard let store = store as? SQLiteStore else { preconditionFailure("the tests' gateways keep an SQLite store") }
-        return store
+    /// The SQLite database behind the repositories, for tests that use SQLite's own statements.
+    var sqliteStore: SQLiteDatabase {
+        guard let database = (store as? SQLStore)?.database as? SQLiteDatabase else { preconditionFailure("this test needs an SQLite store") }
+        return database
     }
 }

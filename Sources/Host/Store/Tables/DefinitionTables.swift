@@ -1,8 +1,8 @@
 import Foundation
 
-/// Datasets and data models defined through the admin API, as JSON, in SQLite (those of
-/// the configuration file are not stored).
-extension SQLiteStore: DefinitionRepository {
+/// Datasets and data models defined through the admin API, as JSON (those of the
+/// configuration file are not stored).
+extension SQLStore: DefinitionRepository {
     public func definition(_ kind: DefinitionKind, id: String) throws -> String? {
         try withConnection { db in
             try db.query("SELECT definition FROM \(Self.table(kind)) WHERE id = ?", [.text(id)]).first?.first?.text
@@ -30,8 +30,7 @@ extension SQLiteStore: DefinitionRepository {
 
     public func deleteDefinition(_ kind: DefinitionKind, id: String) throws -> Bool {
         try withConnection { db in
-            try db.run("DELETE FROM \(Self.table(kind)) WHERE id = ?", [.text(id)])
-            return db.changes > 0
+            try db.run("DELETE FROM \(Self.table(kind)) WHERE id = ?", [.text(id)]) > 0
         }
     }
 

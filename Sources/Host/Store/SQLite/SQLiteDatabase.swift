@@ -1,24 +1,22 @@
 import Foundation
 
-/// The gateway's persistent store: one SQLite file in WAL mode, migrated on open.
-/// Everything that must survive a restart lives here (tokens, plugin state, and the
-/// datasets, jobs and logs of later features).
+/// The embedded store: one SQLite file in WAL mode, migrated on open. Everything that
+/// must survive a restart of a single gateway lives here (tokens, plugin state, definitions,
+/// jobs and their logs); the datasets' rows live in a file of their own (DatasetStore).
 ///
 /// One connection, serialized by a mutex: SQLite allows one writer at a time anyway, and
 /// the statements behind these calls are short. Bulk work (imports, queries) opens its own
 /// connections.
 ///
 /// @unchecked Sendable: the connection is only touched while `lock` is held.
-public final class SQLiteStore: GatewayStore, @unchecked Sendable {
+public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     public let path: String
-    /// The time rows are stamped with (created, updated, ended).
-    public let clock: any GatewayClock
+    public var dialect: SQLDialect { .sqlite }
     private let connection: SQLiteConnection
     private let lock = NSLock()
 
-    public init(path: String, clock: any GatewayClock = SystemClock()) throws {
+    public init(path: String) throws {
         self.path = path
-        self.clock = clock
         let db = try SQLiteConnection(path: path)
         try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         db.keepsStatements = true
@@ -27,9 +25,17 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     }
 
     /// Runs `body` with exclusive use of the store's connection.
+    public func withSession<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        try lock.withLock { try body(connection) }
+    }
+
+    /// The same, typed: for tests and tools that use SQLite's own statements.
+    @discardableResult
     public func withConnection<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         try lock.withLock { try body(connection) }
     }
+
+    public func close() async {}
 }
 
 /// Schema changes, applied in order, each exactly once, each in its own transaction.

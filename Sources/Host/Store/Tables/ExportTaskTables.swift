@@ -1,7 +1,7 @@
 import Foundation
 
 /// Export tasks and their logs in the store.
-extension SQLiteStore: ExportTaskRepository {
+extension SQLStore: ExportTaskRepository {
     static let taskColumns =
         "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner"
 
@@ -38,7 +38,6 @@ extension SQLiteStore: ExportTaskRepository {
         }
     }
 
-    /// A user's tasks since `since`, newest first; only those of `owner` unless it is nil.
     /// Tasks created since `since`, newest first: of one user (nil: of every user), and of
     /// one owner token (nil: every owner's).
     public func tasks(userId: String?, since: Date, owner: String?) throws -> [ExportTask] {
@@ -101,7 +100,9 @@ extension SQLiteStore: ExportTaskRepository {
 
     public func taskLogs(id: Int64) throws -> [String] {
         try withConnection { db in
-            try db.query("SELECT message FROM export_logs WHERE task_id = ? ORDER BY rowid", [.int(id)]).compactMap { $0[0].text }
+            // SQLite's rowid, PostgreSQL's identity column: the order lines were written in.
+            let order = db.dialect == .sqlite ? "rowid" : "id"
+            return try db.query("SELECT message FROM export_logs WHERE task_id = ? ORDER BY \(order)", [.int(id)]).compactMap { $0[0].text }
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Persistent key/value state of plugin instances (the `state_*` host services).
-extension SQLiteStore: PluginStateRepository {
+extension SQLStore: PluginStateRepository {
     public func pluginState(plugin: String, instance: String, key: String) throws -> [UInt8]? {
         try withConnection { db in
             try db.query(
@@ -26,8 +26,7 @@ extension SQLiteStore: PluginStateRepository {
         try withConnection { db in
             try db.run(
                 "DELETE FROM plugin_state WHERE plugin_id = ? AND instance = ? AND key = ?",
-                [.text(plugin), .text(instance), .text(key)])
-            return db.changes > 0
+                [.text(plugin), .text(instance), .text(key)]) > 0
         }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 /// Dataflows, tags, links, runs and logs in the store. Every change that touches several
 /// rows is one transaction.
-extension SQLiteStore: DataflowRepository {
+extension SQLStore: DataflowRepository {
     static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at"
     static let runColumns =
         "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected"
@@ -65,16 +65,16 @@ extension SQLiteStore: DataflowRepository {
                     enName = "\(enNameBase)_\(n)"
                 }
                 let now = Int64(clock.now.timeIntervalSince1970)
-                try db.run(
+                let inserted = try db.query(
                     """
                     INSERT INTO dataflows (name, en_name, description, status, created_by, config, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                     """,
                     [
                         .text(new.name), .text(enName), .text(new.description), .text(new.status), .text(new.createdBy),
                         .text(new.config), .int(now), .int(now),
                     ])
-                let id = db.lastInsertRowid
+                guard let id = inserted.first?.first?.int else { throw InvalidInput("the new flow has no id") }
                 try Self.setChildren(db, parent: id, new.childrenIds)
                 if let tag = new.tagId { try Self.addTag(db, flow: id, tag: tag) }
                 guard let flow = try Self.flow(db, id) else { throw InvalidInput("the new flow vanished") }
@@ -116,8 +116,7 @@ extension SQLiteStore: DataflowRepository {
                 ).first?.first?.text {
                     throw RunConflict(executionId: active)
                 }
-                try db.run("DELETE FROM dataflows WHERE id = ?", [.int(id)])
-                return db.changes > 0
+                return try db.run("DELETE FROM dataflows WHERE id = ?", [.int(id)]) > 0
             }
         }
     }
@@ -142,7 +141,7 @@ extension SQLiteStore: DataflowRepository {
 
     /// Replaces a flow's children, in order. Refuses an unknown id and any link that would
     /// make a cycle (a flow its own ancestor).
-    private static func setChildren(_ db: SQLiteConnection, parent: Int64, _ children: [Int64]) throws {
+    private static func setChildren(_ db: any SQLSession, parent: Int64, _ children: [Int64]) throws {
         var seen = Set<Int64>()
         for child in children {
             guard seen.insert(child).inserted else { throw FlowInputError("children_ids names flow \(child) twice") }
@@ -160,7 +159,7 @@ extension SQLiteStore: DataflowRepository {
     }
 
     /// Every flow below `id`, at any depth.
-    private static func descendants(_ db: SQLiteConnection, of id: Int64) throws -> Set<Int64> {
+    private static func descendants(_ db: any SQLSession, of id: Int64) throws -> Set<Int64> {
         let rows = try db.query(
             """
             WITH RECURSIVE below(id) AS (SELECT child_id FROM dataflow_links WHERE parent_id = ?
@@ -174,11 +173,14 @@ extension SQLiteStore: DataflowRepository {
 
     public func createTag(name: String) throws -> DataflowTag {
         try withConnection { db in
-            if let existing = try db.query("SELECT id, name FROM dataflow_tags WHERE name = ?", [.text(name)]).first {
-                return DataflowTag(id: existing[0].int ?? 0, name: existing[1].text ?? "")
+            // The name's unique index decides between two gateways adding the same tag.
+            try db.run(
+                "INSERT INTO dataflow_tags (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [.text(name), .int(Int64(clock.now.timeIntervalSince1970))])
+            guard let row = try db.query("SELECT id, name FROM dataflow_tags WHERE name = ?", [.text(name)]).first else {
+                throw InvalidInput("the new tag '\(name)' vanished")
             }
-            try db.run("INSERT INTO dataflow_tags (name, created_at) VALUES (?, ?)", [.text(name), .int(Int64(clock.now.timeIntervalSince1970))])
-            return DataflowTag(id: db.lastInsertRowid, name: name)
+            return DataflowTag(id: row[0].int ?? 0, name: row[1].text ?? "")
         }
     }
 
@@ -197,11 +199,11 @@ extension SQLiteStore: DataflowRepository {
         }
     }
 
-    private static func addTag(_ db: SQLiteConnection, flow: Int64, tag: Int64) throws {
+    private static func addTag(_ db: any SQLSession, flow: Int64, tag: Int64) throws {
         guard try db.query("SELECT 1 FROM dataflow_tags WHERE id = ?", [.int(tag)]).first != nil else {
             throw FlowInputError("tag_id: there is no tag \(tag) (create one with POST /api/data-flow/add-tag)")
         }
-        try db.run("INSERT OR IGNORE INTO dataflow_tag_links (dataflow_id, tag_id) VALUES (?, ?)", [.int(flow), .int(tag)])
+        try db.run("INSERT INTO dataflow_tag_links (dataflow_id, tag_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [.int(flow), .int(tag)])
     }
 
     // MARK: runs
@@ -224,11 +226,15 @@ extension SQLiteStore: DataflowRepository {
                     n += 1
                     executionId = "exec_\(flow)_\(seconds)_\(n)"
                 }
-                do {
-                    try db.run(
-                        "INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES (?, ?, 'pending', ?, ?, ?)",
-                        [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds)])
-                } catch let e as SQLiteError where e.isConstraint {
+                // Another gateway may have started one since the check: the partial unique
+                // index refuses it (no row comes back), and the run it started is the conflict.
+                let inserted = try db.query(
+                    """
+                    INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at)
+                    VALUES (?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)
+                    """,
+                    [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds)])
+                guard let row = inserted.first else {
                     let active =
                         try db.query(
                             "SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
@@ -236,7 +242,7 @@ extension SQLiteStore: DataflowRepository {
                         ).first?.first?.text ?? ""
                     throw RunConflict(executionId: active)
                 }
-                return try Self.run(db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE id = ?", [.int(db.lastInsertRowid)])[0])
+                return Self.run(row)
             }
         }
     }
@@ -329,8 +335,7 @@ extension SQLiteStore: DataflowRepository {
         try withConnection { db in
             try db.transaction {
                 let seconds = Int64(cutoff.timeIntervalSince1970)
-                try db.run("DELETE FROM dataflow_runs WHERE started_at < ? AND status NOT IN ('pending', 'running')", [.int(seconds)])
-                let runs = db.changes
+                let runs = try db.run("DELETE FROM dataflow_runs WHERE started_at < ? AND status NOT IN ('pending', 'running')", [.int(seconds)])
                 try db.run("DELETE FROM dataflow_logs WHERE at < ?", [.int(seconds * 1_000)])
                 return runs
             }
@@ -376,7 +381,7 @@ extension SQLiteStore: DataflowRepository {
 
     // MARK: rows
 
-    private static func flow(_ db: SQLiteConnection, _ id: Int64) throws -> Dataflow? {
+    private static func flow(_ db: any SQLSession, _ id: Int64) throws -> Dataflow? {
         try db.query("SELECT \(flowColumns) FROM dataflows WHERE id = ?", [.int(id)]).first.map(flow)
     }
 

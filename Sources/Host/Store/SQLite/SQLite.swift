@@ -2,7 +2,7 @@ import CSQLite
 import Foundation
 import SQLiteTuning
 
-/// A value bound to or read from SQLite.
+/// A value bound to or read from SQLite (or PostgreSQL, through the store's sessions).
 public enum SQLValue: Equatable, Sendable {
     case null
     case int(Int64)
@@ -33,7 +33,8 @@ public struct SQLiteError: MessageError, CustomStringConvertible, Sendable {
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 /// One SQLite connection. Not thread-safe by itself: `Store` serializes access to it.
-public final class SQLiteConnection {
+public final class SQLiteConnection: SQLSession {
+    public var dialect: SQLDialect { .sqlite }
     let handle: OpaquePointer
     /// Objects SQLite calls back with (progress checks, authorizer state): they live as long
     /// as the connection.
@@ -147,11 +148,14 @@ public final class SQLiteConnection {
         return statement
     }
 
-    /// Runs a statement that returns no rows (or whose rows are ignored).
-    public func run(_ sql: String, _ args: [SQLValue] = []) throws {
+    /// Runs a statement that returns no rows (or whose rows are ignored); says how many
+    /// rows it changed.
+    @discardableResult
+    public func run(_ sql: String, _ args: [SQLValue] = []) throws -> Int {
         let stmt = try reusable(sql)
         try stmt.bind(args)
         while try stmt.step() {}
+        return changes
     }
 
     /// Runs a query and collects every row (for small results).

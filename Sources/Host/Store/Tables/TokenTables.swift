@@ -1,7 +1,7 @@
 import Foundation
 
-/// Bearer tokens (their hashes) and the seed-000 tokens already used, in SQLite.
-extension SQLiteStore: TokenRepository {
+/// Bearer tokens (their hashes) and the seed-000 tokens already used.
+extension SQLStore: TokenRepository {
     public func insertToken(_ token: ApiToken, hash: [UInt8]) throws {
         try withConnection { db in
             try db.run(
@@ -30,20 +30,17 @@ extension SQLiteStore: TokenRepository {
         try withConnection { db in
             try db.run(
                 "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                [.int(Int64(time.timeIntervalSince1970)), .text(id)])
-            return db.changes > 0
+                [.int(Int64(time.timeIntervalSince1970)), .text(id)]) > 0
         }
     }
 
     public func recordSignedToken(hash: [UInt8], expiresAtMillis: Int64, nowMillis: Int64) throws -> Bool {
         try withConnection { db in
             try db.run("DELETE FROM used_signed_tokens WHERE expires_at < ?", [.int(nowMillis)])
-            do {
-                try db.run("INSERT INTO used_signed_tokens (token_hash, expires_at) VALUES (?, ?)", [.blob(hash), .int(expiresAtMillis)])
-                return true
-            } catch let error as SQLiteError where error.isConstraint {
-                return false
-            }
+            // The primary key decides, on one gateway or several sharing the store.
+            return try db.run(
+                "INSERT INTO used_signed_tokens (token_hash, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [.blob(hash), .int(expiresAtMillis)]) > 0
         }
     }
 

@@ -1,0 +1,181 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// The shared store of several gateways: a PostgreSQL database, reached with postgres-nio.
+///
+/// Why not `PostgresClient`'s pool here: the repositories are synchronous, and are called
+/// from worker threads, from threads a plugin owns (`state_get` through the C ABI) and, for
+/// short calls, from tasks. `PostgresClient` makes its connections from a task on Swift's
+/// cooperative pool (two threads on two cores): two store calls blocking those threads
+/// while they wait for a connection would wait forever. So the store keeps a small pool of
+/// its own whose connections are made and driven by futures on NIO's event loops, which a
+/// waiting thread never needs; a statement costs one round trip, as with libpq.
+public final class PostgresDatabase: SQLDatabase {
+    public var dialect: SQLDialect { .postgres }
+    public let location: StoreLocation
+    private let connections: BlockingConnectionPool
+    private let logger: Logger
+
+    /// Connects (waiting up to `connectTimeoutSeconds` for the server) and migrates the
+    /// schema under an advisory lock, so gateways starting together migrate once.
+    public init(_ location: StoreLocation, logger: Logger = Logger(label: "gateway.store")) throws {
+        self.location = location
+        self.logger = logger
+        connections = try BlockingConnectionPool(location, logger: logger)
+        try withPostgresSession { try PostgresMigrations.apply(to: $0) }
+    }
+
+    public func withSession<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        try withPostgresSession(body)
+    }
+
+    func withPostgresSession<T>(_ body: (PostgresSession) throws -> T) throws -> T {
+        let connection = try connections.take()
+        var healthy = true
+        defer { connections.giveBack(connection, healthy: healthy) }
+        do {
+            return try body(PostgresSession(connection: connection, logger: logger))
+        } catch let error as PostgresStoreError where error.sqlState == nil {
+            // Not the server refusing a statement: the connection itself failed.
+            healthy = false
+            throw error
+        }
+    }
+
+    public func close() async { connections.close() }
+}
+
+/// Connections lent to one thread at a time, opened on demand up to a maximum, closed
+/// after half a minute unused (a second gateway or a restart needs its share of the
+/// server's connections). A thread waits for a free one at most the connect timeout.
+///
+/// @unchecked Sendable: `guarded` is only touched with `condition` locked (`locked`).
+private final class BlockingConnectionPool: @unchecked Sendable {
+    private struct State {
+        var idle: [(connection: PostgresConnection, since: Date)] = []
+        var open = 0
+        var closed = false
+        var nextId = 0
+    }
+
+    private let condition = NSCondition()
+    private var guarded = State()
+    private let configuration: PostgresConnection.Configuration
+    private let location: StoreLocation
+    private let logger: Logger
+    private static let idleSeconds: TimeInterval = 30
+
+    init(_ location: StoreLocation, logger: Logger) throws {
+        self.location = location
+        self.logger = logger
+        if let socket = location.socketPath {
+            configuration = .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            switch location.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            var configuration = PostgresConnection.Configuration(
+                host: location.host, port: location.port, username: location.user, password: location.password,
+                database: location.database, tls: tls)
+            configuration.options.connectTimeout = .seconds(Int64(location.connectTimeoutSeconds))
+            self.configuration = configuration
+        }
+    }
+
+    /// A store dropped without `close()` (a one-shot command, a test) closes its connections too.
+    deinit { close() }
+
+    private func locked<T>(_ body: (inout State) throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body(&guarded)
+    }
+
+    func take() throws -> PostgresConnection {
+        let deadline = Date().addingTimeInterval(TimeInterval(location.connectTimeoutSeconds))
+        enum Next { case reuse(PostgresConnection), connect(Int) }
+        var stale: [PostgresConnection] = []
+        defer { stale.forEach(Self.shut) }
+        let next: Next = try locked { s in
+            while true {
+                guard !s.closed else { throw StoreUnavailable("the store is closed (the gateway is stopping)") }
+                let now = Date()
+                while let first = s.idle.first, now.timeIntervalSince(first.since) > Self.idleSeconds || first.connection.isClosed {
+                    stale.append(s.idle.removeFirst().connection)
+                    s.open -= 1
+                }
+                if let last = s.idle.popLast() { return .reuse(last.connection) }
+                if s.open < location.maxConnections {
+                    s.open += 1
+                    s.nextId += 1
+                    return .connect(s.nextId)
+                }
+                guard condition.wait(until: deadline) else {
+                    throw StoreUnavailable(
+                        "the store (PostgreSQL at \(location.described)) had no free connection within \(location.connectTimeoutSeconds) s (store.maxConnections is \(location.maxConnections))"
+                    )
+                }
+            }
+        }
+        switch next {
+        case .reuse(let connection): return connection
+        case .connect(let id):
+            do {
+                return try PostgresConnection.connect(
+                    on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: id, logger: logger
+                ).wait()
+            } catch {
+                locked { $0.open -= 1 }
+                condition.signal()
+                throw StoreUnavailable("the store (PostgreSQL at \(location.described)) is unreachable: \(PostgresSession.message(error))")
+            }
+        }
+    }
+
+    func giveBack(_ connection: PostgresConnection, healthy: Bool) {
+        let keep = locked { s -> Bool in
+            guard healthy, !s.closed, !connection.isClosed else {
+                s.open -= 1
+                return false
+            }
+            s.idle.append((connection, Date()))
+            return true
+        }
+        if !keep { Self.shut(connection) }
+        condition.signal()
+    }
+
+    func close() {
+        let idle = locked { s -> [PostgresConnection] in
+            s.closed = true
+            defer { s.idle = [] }
+            return s.idle.map(\.connection)
+        }
+        idle.forEach(Self.shut)
+        condition.broadcast()
+    }
+
+    /// Closes without waiting (the future API: never a task). The connection must outlive
+    /// its close (postgres-nio asserts so), hence the reference held until it completes.
+    private static func shut(_ connection: PostgresConnection) {
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+}
+
+/// The store cannot be reached now: 503, the client may retry.
+public struct StoreUnavailable: StatusError, Sendable {
+    public let message: String
+    init(_ message: String) { self.message = message }
+    public var status: HTTPResponse.Status { .serviceUnavailable }
+    public var retryAfterSeconds: Int? { 5 }
+    public var description: String { message }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import Testing
+
+@testable import Host
+
+/// The repositories' contract, run against both stores: the SQLite file and a PostgreSQL
+/// database (a private server, see TestPostgres). Store calls block their thread, so each
+/// test runs its body on a thread of its own, never on the cooperative pool.
+@Suite struct StoreContractTests {
+    enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case sqlite, postgres
+        var testDescription: String { rawValue }
+    }
+
+    static func open(_ kind: Kind, clock: any GatewayClock = SystemClock()) throws -> SQLStore {
+        switch kind {
+        case .sqlite:
+            return SQLStore(database: try SQLiteDatabase(path: TestSupport.temporaryDirectory("store") + "/gateway.sqlite"), clock: clock)
+        case .postgres:
+            var config = GatewayConfig.defaults.store
+            config.url = try TestPostgres.freshDatabase()
+            return SQLStore(database: try PostgresDatabase(try StoreLocation(config)), clock: clock)
+        }
+    }
+
+    /// Opens a store of `kind` and runs `body` with it on a thread of its own.
+    static func with(_ kind: Kind, _ body: @escaping @Sendable (SQLStore) throws -> Void) async throws {
+        try await TestSupport.onThread {
+            let store = try open(kind)
+            try body(store)
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func tokensAndSignedTokenReplays(_ kind: Kind) async throws {
+        try await Self.with(kind) { store in
+            let hash = Array(repeating: UInt8(0xAB), count: 32) + [0, 0xFF]
+            let token = ApiToken(id: "tok_1", name: "ci", scopes: ["query", "admin"], createdAt: Date(timeIntervalSince1970: 1_700_000_000), revokedAt: nil)
+            try store.insertToken(token, hash: hash)
+            let found = try #require(try store.token(hash: hash))
+            #expect(found.token == token && found.hash == hash)
+            #expect(try store.token(hash: [1, 2, 3]) == nil)
+            #expect(try store.tokens().map(\.id) == ["tok_1"])
+            #expect(try store.revokeToken(id: "tok_1", at: Date(timeIntervalSince1970: 1_700_000_100)))
+            #expect(try !store.revokeToken(id: "tok_1", at: Date()), "revoked once only")
+            #expect(try store.token(hash: hash)?.token.revokedAt == Date(timeIntervalSince1970: 1_700_000_100))
+            // A signed token is accepted once until it expires; expired ones are forgotten.
+            #expect(try store.recordSignedToken(hash: [7], expiresAtMillis: 2_000, nowMillis: 1_000))
+            #expect(try !store.recordSignedToken(hash: [7], expiresAtMillis: 2_000, nowMillis: 1_500), "a replay")
+            #expect(try store.recordSignedToken(hash: [7], expiresAtMillis: 4_000, nowMillis: 3_000), "forgotten after expiry")
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func definitionsAndPluginState(_ kind: Kind) async throws {
+        try await Self.with(kind) { store in
+            try store.saveDefinition(.dataset, id: "sales", json: #"{"a":1}"#)
+            try store.saveDefinition(.dataset, id: "sales", json: #"{"a":2}"#)
+            try store.saveDefinition(.datamodel, id: "sales", json: #"{"m":1}"#)
+            #expect(try store.definition(.dataset, id: "sales") == #"{"a":2}"#)
+            #expect(try store.definitions(.datamodel).map(\.json) == [#"{"m":1}"#])
+            #expect(try store.deleteDefinition(.dataset, id: "sales"))
+            #expect(try !store.deleteDefinition(.dataset, id: "sales"))
+            #expect(try store.definition(.dataset, id: "sales") == nil)
+
+            let bytes: [UInt8] = [0, 1, 0xFF, 0x27, 0x5C]
+            try store.setPluginState(plugin: "p", instance: "i", key: "k", value: bytes)
+            #expect(try store.pluginState(plugin: "p", instance: "i", key: "k") == bytes)
+            try store.setPluginState(plugin: "p", instance: "i", key: "k", value: [])
+            #expect(try store.pluginState(plugin: "p", instance: "i", key: "k") == [])
+            #expect(try store.pluginState(plugin: "p", instance: "other", key: "k") == nil)
+            #expect(try store.deletePluginState(plugin: "p", instance: "i", key: "k"))
+            #expect(try !store.deletePluginState(plugin: "p", instance: "i", key: "k"))
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func exportTasks(_ kind: Kind) async throws {
+        try await Self.with(kind) { store in
+            func insert(_ key: String, user: String, owner: String = "") throws -> ExportTask {
+                try store.insertTask(
+                    hashKey: key, requestHash: "req-\(user)", owner: owner, userId: user, title: "t", extType: "xlsx",
+                    sourceType: "http", request: "{}", callback: "")
+            }
+            let a = try insert("a", user: "u1", owner: "tok_1")
+            let b = try insert("b", user: "u2")
+            #expect(a.status == .processing && a.progressTotal == -1 && a.owner == "tok_1")
+            #expect(try store.task(hashKey: "b") == b)
+            #expect(try store.task(requestHash: "req-u1")?.hashKey == "a")
+            #expect(try store.tasks(userId: "u1", since: .distantPast, owner: nil).map(\.hashKey) == ["a"])
+            #expect(try store.tasks(userId: nil, since: .distantPast, owner: "tok_1").map(\.hashKey) == ["a"])
+            #expect(try Set(store.tasks(status: .processing).map(\.hashKey)) == ["a", "b"])
+            try store.updateProgress(taskId: a.id, done: 5, total: 10)
+            #expect(try store.task(hashKey: "a")?.progressDone == 5)
+            #expect(try store.finishTask(id: a.id, status: .success, file: "a.xlsx"))
+            #expect(try !store.finishTask(id: a.id, status: .failed, failReason: "late"), "a task ends once")
+            try store.updateProgress(taskId: a.id, done: 9, total: 10)
+            let ended = try #require(try store.task(hashKey: "a"))
+            #expect(ended.status == .success && ended.file == "a.xlsx" && ended.progressDone == 5 && ended.finishedAt != nil)
+            for line in ["one", "two", "three"] { try store.logTask(id: b.id, line) }
+            #expect(try store.taskLogs(id: b.id) == ["one", "two", "three"])
+            try store.deleteTask(id: b.id)
+            #expect(try store.task(hashKey: "b") == nil)
+            #expect(try store.taskLogs(id: b.id).isEmpty)
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func dataflowsTagsAndLinks(_ kind: Kind) async throws {
+        try await Self.with(kind) { store in
+            func flow(_ name: String, children: [Int64] = []) throws -> Dataflow {
+                try store.insertDataflow(
+                    NewFlow(name: name, description: "d \(name)", status: "active", createdBy: "me", config: "{}", childrenIds: children),
+                    enNameBase: "flow")
+            }
+            let leaf = try flow("leaf")
+            let top = try flow("top", children: [leaf.id])
+            #expect(leaf.enName == "flow" && top.enName == "flow_2")
+            #expect(try store.children(of: top.id) == [DataflowRef(id: leaf.id, name: "leaf")])
+            #expect(try store.parents(of: leaf.id) == [DataflowRef(id: top.id, name: "top")])
+            #expect(throws: FlowInputError.self) { try store.updateDataflow(id: leaf.id, FlowChanges(childrenIds: [top.id])) }
+            let tag = try store.createTag(name: "nightly")
+            #expect(try store.createTag(name: "nightly") == tag, "a tag's name is its identity")
+            let updated = try #require(try store.updateDataflow(id: leaf.id, FlowChanges(name: "leaf2", tagId: tag.id)))
+            _ = try store.updateDataflow(id: leaf.id, FlowChanges(tagId: tag.id))
+            #expect(try updated.name == "leaf2" && store.tags(of: leaf.id) == [tag])
+            #expect(try store.activeConfig(id: leaf.id)?.revision == 2)
+            #expect(try store.updateDataflow(id: 999_999, FlowChanges(name: "x")) == nil)
+            let (page, total) = try store.dataflows(page: 1, pageSize: 1, search: "leaf")
+            #expect(total == 1 && page.map(\.id) == [leaf.id])
+            #expect(try store.dataflows(page: 1, pageSize: 10, search: "%").total == 0, "LIKE's wildcards are escaped")
+            #expect(try store.deleteDataflow(id: top.id))
+            #expect(try store.parents(of: leaf.id).isEmpty)
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func runsAndLogs(_ kind: Kind) async throws {
+        try await Self.with(kind) { store in
+            let flow = try store.insertDataflow(
+                NewFlow(name: "f", description: "", status: "active", createdBy: "", config: "{}", childrenIds: []), enNameBase: "f")
+            let at = Date(timeIntervalSince1970: 1_700_000_000)
+            let run = try store.insertRun(flow: flow.id, trigger: "manual", params: "{}", now: at)
+            #expect(run.status == .pending && run.executionId == "exec_\(flow.id)_1700000000")
+            #expect(throws: RunConflict.self) { try store.insertRun(flow: flow.id, trigger: "manual", params: "{}", now: at) }
+            #expect(throws: RunConflict.self) { try store.deleteDataflow(id: flow.id) }
+            try store.markRunning(run: run.id)
+            try store.updateRunProgress(run: run.id, progress: 50, rowsRead: 10, rowsWritten: 8)
+            try store.logFlow(flow.id, run: run.id, .info, component: "pump", "started")
+            try store.logFlow(flow.id, run: nil, .error, component: "schedule", "oops")
+            #expect(try store.finishRun(run: run.id, status: .completed, rowsRejected: 2, at: at.addingTimeInterval(5)))
+            #expect(try !store.finishRun(run: run.id, status: .failed), "a run ends once")
+            let ended = try #require(try store.run(executionId: run.executionId))
+            #expect(ended.status == .completed && ended.rowsRead == 10 && ended.rowsWritten == 8 && ended.rowsRejected == 2)
+            #expect(ended.errorMessage == nil && ended.completedAt == at.addingTimeInterval(5))
+            let second = try store.insertRun(flow: flow.id, trigger: "schedule", params: "{}", now: at)
+            #expect(second.executionId == "exec_\(flow.id)_1700000000_2", "the same second twice")
+            #expect(try store.latestRun(flow: flow.id)?.id == second.id)
+            #expect(try store.activeRuns().map(\.id) == [second.id])
+            #expect(try store.runs(flow: flow.id, page: 1, pageSize: 1).total == 2)
+            let logs = try store.flowLogs(flow.id, page: 1, pageSize: 10, level: nil, runId: nil, newestFirst: false)
+            #expect(logs.total == 2 && logs.list.map(\.message) == ["started", "oops"])
+            #expect(try store.flowLogs(flow.id, page: 1, pageSize: 10, level: .error, runId: nil, newestFirst: true).list.map(\.component) == ["schedule"])
+            #expect(try store.flowLogs(flow.id, page: 1, pageSize: 10, level: nil, runId: run.id, newestFirst: true).total == 1)
+            _ = try store.finishRun(run: second.id, status: .cancelled)
+            #expect(try store.deleteRuns(before: Date()) == 2)
+            #expect(try store.runs(flow: flow.id, page: 1, pageSize: 10).total == 0)
+        }
+    }
+
+    /// Many threads start a run of one flow at once: exactly one wins, on either store
+    /// (PostgreSQL: several connections, the partial unique index decides).
+    @Test(arguments: Kind.allCases) func oneRunPerFlowUnderContention(_ kind: Kind) async throws {
+        let store = try await TestSupport.onThread { try Self.open(kind) }
+        let flow = try await TestSupport.onThread {
+            try store.insertDataflow(NewFlow(name: "f", description: "", status: "active", createdBy: "", config: "{}", childrenIds: []), enNameBase: "f")
+        }
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    try await TestSupport.onThread {
+                        do {
+                            _ = try store.insertRun(flow: flow.id, trigger: "t\(i)", params: "{}", now: Date(timeIntervalSince1970: Double(i)))
+                            return true
+                        } catch is RunConflict {
+                            return false
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1, "\(outcomes)")
+        #expect(try await TestSupport.onThread { try store.activeRuns().count } == 1)
+    }
+
+    /// Gateways starting together on a new database migrate it once.
+    @Test func postgresMigratesOnceUnderConcurrentStarts() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        var config = GatewayConfig.defaults.store
+        config.url = url
+        let location = try StoreLocation(config)
+        let opened = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<4 { group.addTask { try await TestSupport.onThread { _ = try PostgresDatabase(location); return true } } }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(opened == 4)
+        let versions = try await TestSupport.onThread {
+            try PostgresDatabase(location).withSession { try $0.query("SELECT version FROM schema_migrations ORDER BY version", []) }
+        }
+        #expect(versions == PostgresMigrations.steps.indices.map { [.int(Int64($0 + 1))] })
+    }
+
+    /// A server that is not there: the gateway refuses to start, saying where it looked,
+    /// within the connect timeout.
+    @Test func unreachablePostgresIsAClearError() async throws {
+        var config = GatewayConfig.defaults.store
+        config.url = "postgres://gateway:hunter2@127.0.0.1:1/db?sslmode=disable"
+        config.connectTimeoutSeconds = 2
+        let location = try StoreLocation(config)
+        let error = await #expect(throws: StoreUnavailable.self) {
+            try await TestSupport.onThread { _ = try PostgresDatabase(location) }
+        }
+        #expect(error?.message.contains("127.0.0.1:1/db") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("hunter2") == false)
+    }
+
+    @Test func storeURLIsCheckedAndItsPasswordNeverShown() throws {
+        var config = GatewayConfig.defaults.store
+        config.url = "postgres://ann:s%40cret@db.example:6543/gw?sslmode=require"
+        let location = try StoreLocation(config)
+        #expect(location.user == "ann" && location.password == "s@cret" && location.host == "db.example" && location.port == 6543)
+        #expect(location.database == "gw" && location.tls == .require)
+        #expect(StoreLocation.redacted(config.url) == "postgres://ann:********@db.example:6543/gw?sslmode=require")
+        let file = TestSupport.temporaryDirectory("pw") + "/password"
+        try "from-file\nignored\n".write(toFile: file, atomically: true, encoding: .utf8)
+        config.passwordFile = file
+        #expect(try StoreLocation(config).password == "from-file")
+        config.url = "postgres:///gw?host=/var/run/postgresql"
+        #expect(try StoreLocation(config).socketPath == "/var/run/postgresql/.s.PGSQL.5432")
+        for bad in ["mysql://a@b/c", "postgres://a@b/c?sslmode=maybe", "postgres://a@b/c?schema=x", "postgres:///nohost"] {
+            config.url = bad
+            #expect(throws: InvalidInput.self, "\(bad)") { try StoreLocation(config) }
+        }
+        var gateway = GatewayConfig.defaults
+        gateway.store.url = "postgres://ann:s3cret@db.example/gw"
+        #expect(try !gateway.redactedJSON().contains("s3cret"))
+    }
+}
