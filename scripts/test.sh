@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine as on a used one: installs what is missing
-# (Debian packages, Python packages), builds (a compiler warning in our code fails the
-# build), runs every test, checks every route against the OpenAPI description with
+# (Debian packages, Python packages, PostgreSQL), builds (a compiler warning in our code
+# fails the build), runs every test (twice: on SQLite, then on PostgreSQL), checks every route against the OpenAPI description with
 # schemathesis, then fuzzes each parser for a short budget.
 #
 #   scripts/test.sh                 everything (FUZZ_SECONDS=15 per harness by default)
@@ -39,7 +39,18 @@ swift format lint --strict -r --configuration .swift-format Sources Tests Plugin
 python3 scripts/check-folder-cycles.py >/dev/null || python3 scripts/check-folder-cycles.py
 
 swift build --build-tests
+
+# A private PostgreSQL (installed from Debian's packages when missing, a new cluster in a
+# temporary folder on a free loopback port, stopped at exit): the store tests run on it
+# beside SQLite, and then the whole suite runs again with every test gateway's store on it.
+pg_dir=/tmp/gateway-ci-postgres-$$
+trap 'scripts/private-postgres.sh stop "$pg_dir"' EXIT
+GATEWAY_TEST_POSTGRES_URL=$(scripts/private-postgres.sh start "$pg_dir")
+export GATEWAY_TEST_POSTGRES_URL
+
 swift test --skip-build
+echo "the whole suite again, every store on PostgreSQL"
+GATEWAY_TEST_STORE=postgres swift test --skip-build
 
 # Every route against its OpenAPI description, on a live gateway (schemathesis, ~2 minutes).
 scripts/api-conformance.sh .build/debug/gateway

@@ -86,7 +86,7 @@ import Testing
         let (token, secret) = try tokens.create(name: "reports", scopes: ["query:dataset/*", "export"])
         #expect(secret.count == 64)
         // Only a hash is stored.
-        let stored = try gateway.sqliteStore.withConnection { try $0.query("SELECT token_hash FROM api_tokens") }
+        let stored = try gateway.sql { try $0.query("SELECT token_hash FROM api_tokens", []) }
         #expect(!stored.contains { $0[0] == .text(secret) || $0[0] == .blob(Array(secret.utf8)) })
         let found = try #require(try tokens.authenticate(secret))
         #expect(found.id == token.id)

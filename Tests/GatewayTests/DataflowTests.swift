@@ -362,8 +362,8 @@ import Testing
         let ended = try #require(try again.store.run(executionId: run.executionId))
         #expect(ended.status == .failed && ended.errorMessage == "interrupted by restart")
         // The store's own constraint holds even past the check in code.
-        #expect(throws: SQLiteError.self) {
-            try again.sqliteStore.withConnection { db in
+        #expect(throws: (any Error).self) {
+            try again.sql { db in
                 try db.run(
                     "INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at) VALUES ('a', ?, 'running', 'm', '{}', 0)",
                     [.int(flow.id)])

@@ -87,7 +87,7 @@ import Testing
             #expect(ok.text == #"[{"region":"east","n":2},{"region":"west","n":1}]"#)
             let refused = [
                 "delete from sales", "insert into sales (region) values ('x')", "drop table sales",
-                "attach database '\(gateway.sqliteStore.path)' as g", "pragma writable_schema=1", "select 1; delete from sales",
+                "attach database '\(gateway.dataDirectory)/gateway.sqlite' as g", "pragma writable_schema=1", "select 1; delete from sales",
                 "create table t(a)", "update sqlite_master set sql = 1",
             ]
             for bad in refused {

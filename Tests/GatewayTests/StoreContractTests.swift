@@ -196,7 +196,13 @@ import Testing
         config.url = url
         let location = try StoreLocation(config)
         let opened = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for _ in 0..<4 { group.addTask { try await TestSupport.onThread { _ = try PostgresDatabase(location); return true } } }
+            for _ in 0..<4 {
+                group.addTask {
+                    try await TestSupport.onThread {
+                        _ = try PostgresDatabase(location); return true
+                    }
+                }
+            }
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(opened == 4)
@@ -240,5 +246,45 @@ import Testing
         var gateway = GatewayConfig.defaults
         gateway.store.url = "postgres://ann:s3cret@db.example/gw"
         #expect(try !gateway.redactedJSON().contains("s3cret"))
+    }
+}
+
+/// What a gateway on PostgreSQL says when its database stops answering, and after.
+@Suite struct PostgresStoreHealthTests {
+    @Test func healthzSaysWhenTheStoreIsUnreachableAndRecovers() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let admin = try TestPostgres.server.get()
+        let database = try #require(url.split(separator: "/").last?.split(separator: "?").first.map(String.init))
+        func psql(_ sql: String) async throws {
+            let result = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["psql", admin, "-qAtc", sql]) }
+            #expect(result.status == 0, "\(result.output)")
+        }
+        var config = TestSupport.config(dataDir: TestSupport.temporaryDirectory("health"), pluginDirs: ["/nonexistent"])
+        config.store.url = url
+        config.store.connectTimeoutSeconds = 2
+        config.dataflows.requireToken = false
+        let gateway = try await TestSupport.onThread { [config] in try Gateway(config: config) }
+        try await TestServer.with(gateway) { server in
+            let healthy = try await server.request(.GET, "/healthz")
+            #expect(healthy.status == 200 && (healthy.json["data"] as? [String: Any])?["store"] as? String == "postgres", "\(healthy.text)")
+
+            try await psql("ALTER DATABASE \(database) ALLOW_CONNECTIONS false")
+            try await psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
+            let refused = try await server.request(.GET, "/api/data-flow/get-dataflows-list")
+            #expect(refused.status == 503, "\(refused.text)")
+            #expect(refused.json["message"] as? String ?? "" != "", "\(refused.text)")
+            let down = try await server.request(.GET, "/healthz")
+            #expect(down.status == 503 && down.text.contains("not currently accepting connections"), "\(down.text)")
+
+            try await psql("ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
+            // /healthz itself tries the store again (on a worker); a few asks see it back.
+            var status = 0
+            for _ in 0..<100 where status != 200 {
+                status = Int(try await server.request(.GET, "/healthz").status)
+                if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(status == 200)
+            #expect(try await server.request(.GET, "/api/data-flow/get-dataflows-list").status == 200)
+        }
     }
 }

@@ -139,4 +139,8 @@ public protocol PluginStateRepository: Repository {
 public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskRepository, DataflowRepository, PluginStateRepository {
     /// Closes the store's connections (at shutdown, after the jobs drained).
     func close() async
+    /// "sqlite" or "postgres".
+    var kind: String { get }
+    /// Why the store could not be reached the last time it was tried; nil while it answers.
+    var unreachable: String? { get }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The repositories (Repositories.swift) over a SQL database: SQLite for one gateway, or
 /// PostgreSQL shared by several. The SQL is the same for both (see SQLSession.swift); the
@@ -7,6 +8,7 @@ public final class SQLStore: GatewayStore, Sendable {
     public let database: any SQLDatabase
     /// The time rows are stamped with (created, updated, ended).
     public let clock: any GatewayClock
+    private let probing = Atomic<Bool>(false)
 
     public init(database: any SQLDatabase, clock: any GatewayClock = SystemClock()) {
         self.database = database
@@ -29,4 +31,23 @@ public final class SQLStore: GatewayStore, Sendable {
     }
 
     public func close() async { await database.close() }
+
+    /// "sqlite" or "postgres", for `/healthz` and logs.
+    public var unreachable: String? {
+        guard let reason = database.unreachable else { return nil }
+        probe()
+        return reason
+    }
+
+    /// Tries the database once more, on a worker, one try at a time: a store marked
+    /// unreachable is marked reachable again by its next use, and a gateway that a load
+    /// balancer stopped sending requests to has no other use.
+    private func probe() {
+        guard probing.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        Workers.submit { [self] in
+            _ = try? withConnection { try $0.query("SELECT 1", []) }
+            probing.store(false, ordering: .releasing)
+        }
+    }
+    public var kind: String { database.dialect == .sqlite ? "sqlite" : "postgres" }
 }

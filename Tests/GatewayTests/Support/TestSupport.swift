@@ -142,6 +142,11 @@ enum TestSupport {
         // The tests' helper servers listen on loopback: allowed here, explicitly, as an
         // administrator would (the default allows no host).
         config.http.allowHosts = ["127.0.0.1"]
+        if TestPostgres.storesEverything {
+            // A database of its own; when none can be made, a URL that names why (the
+            // gateway's start then fails with it).
+            config.store.url = (try? TestPostgres.freshDatabase()) ?? "postgres://no-test-postgres-server.invalid/see-TestPostgres"
+        }
         return config
     }
 
@@ -158,6 +163,13 @@ enum TestSupport {
 }
 
 extension Gateway {
+    /// A session on the store's database (SQLite or PostgreSQL: the SQL both speak).
+    @discardableResult
+    func sql<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        guard let store = store as? SQLStore else { preconditionFailure("the tests' gateways keep an SQLStore") }
+        return try store.database.withSession(body)
+    }
+
     /// The SQLite database behind the repositories, for tests that use SQLite's own statements.
     var sqliteStore: SQLiteDatabase {
         guard let database = (store as? SQLStore)?.database as? SQLiteDatabase else { preconditionFailure("this test needs an SQLite store") }

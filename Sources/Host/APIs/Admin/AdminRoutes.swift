@@ -6,9 +6,15 @@ enum AdminRoutes {
     static func register(on routes: GuardedRoutes, styles: EnvelopeStyles, gateway: Gateway) {
         styles.register("/admin", .gateway)
 
-        // Load balancers call this many times a second: the body is written directly.
+        // Load balancers call this many times a second: the body is written directly, and
+        // the store's state is what its last use found (never a round trip here). A gateway
+        // whose store is unreachable says 503: it can serve next to nothing.
+        let storeKind = gateway.store.kind
         routes.get("/healthz", access: .open) { _, context -> Response in
-            Envelope.successRaw(.gateway, data: #"{"plugins":\#(gateway.registry.activeCount),"status":"ok"}"#, requestId: context.requestId)
+            if let reason = gateway.store.unreachable { throw StoreUnavailable(reason) }
+            return Envelope.successRaw(
+                .gateway, data: #"{"plugins":\#(gateway.registry.activeCount),"status":"ok","store":"\#(storeKind)"}"#,
+                requestId: context.requestId)
         }
 
         // Prometheus scrapes with a token of scope `metrics` (or `admin`).

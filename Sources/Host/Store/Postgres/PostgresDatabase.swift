@@ -48,6 +48,7 @@ public final class PostgresDatabase: SQLDatabase {
     }
 
     public func close() async { connections.close() }
+    public var unreachable: String? { connections.unreachable }
 }
 
 /// Connections lent to one thread at a time, opened on demand up to a maximum, closed
@@ -61,6 +62,8 @@ private final class BlockingConnectionPool: @unchecked Sendable {
         var open = 0
         var closed = false
         var nextId = 0
+        /// Why the last connection could not be made, until one is.
+        var unreachable: String?
     }
 
     private let condition = NSCondition()
@@ -99,6 +102,8 @@ private final class BlockingConnectionPool: @unchecked Sendable {
         return try body(&guarded)
     }
 
+    var unreachable: String? { locked { $0.unreachable } }
+
     func take() throws -> PostgresConnection {
         let deadline = Date().addingTimeInterval(TimeInterval(location.connectTimeoutSeconds))
         enum Next { case reuse(PostgresConnection), connect(Int) }
@@ -129,13 +134,19 @@ private final class BlockingConnectionPool: @unchecked Sendable {
         case .reuse(let connection): return connection
         case .connect(let id):
             do {
-                return try PostgresConnection.connect(
+                let connection = try PostgresConnection.connect(
                     on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: id, logger: logger
                 ).wait()
+                locked { $0.unreachable = nil }
+                return connection
             } catch {
-                locked { $0.open -= 1 }
+                let failure = StoreUnavailable("the store (PostgreSQL at \(location.described)) is unreachable: \(PostgresSession.message(error))")
+                locked {
+                    $0.open -= 1
+                    $0.unreachable = failure.message
+                }
                 condition.signal()
-                throw StoreUnavailable("the store (PostgreSQL at \(location.described)) is unreachable: \(PostgresSession.message(error))")
+                throw failure
             }
         }
     }

@@ -2,19 +2,6 @@ import CSQLite
 import Foundation
 import SQLiteTuning
 
-/// A value bound to or read from SQLite (or PostgreSQL, through the store's sessions).
-public enum SQLValue: Equatable, Sendable {
-    case null
-    case int(Int64)
-    case double(Double)
-    case text(String)
-    case blob([UInt8])
-
-    public var int: Int64? { if case .int(let v) = self { v } else { nil } }
-    public var text: String? { if case .text(let v) = self { v } else { nil } }
-    public var blob: [UInt8]? { if case .blob(let v) = self { v } else { nil } }
-}
-
 public struct SQLiteError: MessageError, CustomStringConvertible, Sendable {
     public let code: Int32
     public let message: String

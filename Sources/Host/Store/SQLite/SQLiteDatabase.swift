@@ -36,6 +36,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     public func close() async {}
+    public var unreachable: String? { nil }
 }
 
 /// Schema changes, applied in order, each exactly once, each in its own transaction.

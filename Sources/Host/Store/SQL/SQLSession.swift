@@ -5,6 +5,19 @@ import Foundation
 // WITH RECURSIVE). Where they differ (the schema, how a table is ordered by insertion)
 // the session's dialect says which.
 
+/// A value bound to or read from SQLite or PostgreSQL.
+public enum SQLValue: Equatable, Sendable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob([UInt8])
+
+    public var int: Int64? { if case .int(let v) = self { v } else { nil } }
+    public var text: String? { if case .text(let v) = self { v } else { nil } }
+    public var blob: [UInt8]? { if case .blob(let v) = self { v } else { nil } }
+}
+
 /// Which database a session speaks to.
 public enum SQLDialect: Sendable {
     case sqlite, postgres
@@ -33,4 +46,7 @@ public protocol SQLDatabase: Sendable {
     func withSession<T>(_ body: (any SQLSession) throws -> T) throws -> T
     /// Closes connections; sessions after this fail.
     func close() async
+    /// Why the last attempt to reach the database failed, until one succeeds; nil while it
+    /// answers (an embedded file always does). For `/healthz`: read, never a round trip.
+    var unreachable: String? { get }
 }
