@@ -24,7 +24,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "A gateway that hosts data plugins (sources, formats, exporters) loaded as .so files.",
-        subcommands: [Serve.self, Plugins.self, Tokens.self, ConfigCommand.self],
+        subcommands: [Serve.self, Plugins.self, Tokens.self, StoreCommand.self, ConfigCommand.self],
         defaultSubcommand: nil)
 }
 
@@ -269,6 +269,34 @@ struct Tokens: AsyncParsableCommand {
         } catch {
             await store.close()
             throw error
+        }
+    }
+}
+
+struct StoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store", abstract: "Move the gateway's store.", subcommands: [Migrate.self])
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy everything the SQLite store in the data folder holds into an empty PostgreSQL database (then set store.url to it).")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "The PostgreSQL store: postgres://user[:password]@host[:port]/database[?sslmode=…].") var to: String
+        @Option(name: .customLong("password-file"), help: "A file holding the password, instead of one in --to.") var passwordFile: String?
+
+        func run() async throws {
+            let config = try common.load()
+            var target = config.store
+            target.url = to
+            if let passwordFile { target.passwordFile = passwordFile }
+            let location = try StoreLocation(target)
+            let sqlite = URL(fileURLWithPath: config.dataDir).appendingPathComponent("gateway.sqlite").path
+            guard FileManager.default.fileExists(atPath: sqlite) else { throw ValidationError("no store at \(sqlite)") }
+            let counts = try await Workers.run {
+                try StoreCopy.copy(from: try SQLiteDatabase(path: sqlite), to: try PostgresDatabase(location))
+            }
+            for (table, rows) in counts where rows > 0 { print("\(table): \(rows)") }
+            print("copied \(counts.reduce(0) { $0 + $1.rows }) rows from \(sqlite) to \(location.described)")
         }
     }
 }

@@ -288,3 +288,62 @@ import Testing
         }
     }
 }
+
+/// `gateway store migrate --to postgres://…`, run as an administrator runs it.
+@Suite struct StoreMigrateTests {
+    @Test func everythingMovesToPostgresAndKeepsItsIds() async throws {
+        let dataDir = TestSupport.temporaryDirectory("migrate")
+        var config = TestSupport.config(dataDir: dataDir, pluginDirs: ["/nonexistent"])
+        config.store.url = ""
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let before = try await TestSupport.onThread { [config] in
+            let gateway = try Gateway(config: config)
+            let store = gateway.store
+            let (_, secret) = try gateway.tokens.create(name: "ops", scopes: ["admin"])
+            try store.saveDefinition(.dataset, id: "sales", json: #"{"table":"sales(region, amount)"}"#)
+            try store.setPluginState(plugin: "jst", instance: "main", key: "token", value: [0, 1, 2, 0xFF])
+            let task = try store.insertTask(
+                hashKey: "k1", requestHash: "r", owner: "", userId: "u", title: "t", extType: "xlsx", sourceType: "http", request: "{}",
+                callback: "")
+            for line in ["b", "a", "c"] { try store.logTask(id: task.id, line) }
+            let leaf = try store.insertDataflow(
+                NewFlow(name: "leaf", description: "", status: "active", createdBy: "", config: "{}", childrenIds: []), enNameBase: "leaf")
+            let top = try store.insertDataflow(
+                NewFlow(
+                    name: "top", description: "", status: "active", createdBy: "", config: "{}", childrenIds: [leaf.id],
+                    tagId: try store.createTag(name: "t").id),
+                enNameBase: "top")
+            let run = try store.insertRun(flow: top.id, trigger: "manual", params: "{}")
+            try store.logFlow(top.id, run: run.id, .info, component: "pump", "done")
+            _ = try store.finishRun(run: run.id, status: .completed, rowsRead: 3, rowsWritten: 3)
+            return (secret, top, run)
+        }
+        let gatewayBinary = try TestSupport.product("gateway")
+        let migrated = try await TestSupport.onThread { try TestSupport.run(gatewayBinary, ["store", "migrate", "--data-dir", dataDir, "--to", url]) }
+        #expect(migrated.status == 0, "\(migrated.output)")
+        #expect(migrated.output.contains("dataflow_runs: 1") && migrated.output.contains("export_logs: 3"), "\(migrated.output)")
+
+        config.store.url = url
+        try await TestSupport.onThread { [config] in
+            let gateway = try Gateway(config: config)
+            let store = gateway.store
+            #expect(store.kind == "postgres")
+            #expect(try gateway.tokens.authenticate(before.0)?.name == "ops")
+            #expect(try store.definition(.dataset, id: "sales") == #"{"table":"sales(region, amount)"}"#)
+            #expect(try store.pluginState(plugin: "jst", instance: "main", key: "token") == [0, 1, 2, 0xFF])
+            let task = try #require(try store.task(hashKey: "k1"))
+            // (The restart adds its own line: the task was still processing.)
+            #expect(try store.taskLogs(id: task.id).prefix(3) == ["b", "a", "c"])
+            #expect(try store.run(executionId: before.2.executionId)?.rowsWritten == 3)
+            #expect(try store.children(of: before.1.id).map(\.name) == ["leaf"] && store.tags(of: before.1.id).map(\.name) == ["t"])
+            #expect(try store.flowLogs(before.1.id, page: 1, pageSize: 5, level: nil, runId: nil, newestFirst: false).list.map(\.message) == ["done"])
+            // New rows are numbered after the copied ones.
+            let next = try store.insertDataflow(
+                NewFlow(name: "n", description: "", status: "active", createdBy: "", config: "{}", childrenIds: []), enNameBase: "n")
+            #expect(next.id > before.1.id)
+        }
+        // Into a store that holds rows already: refused, nothing changed.
+        let again = try await TestSupport.onThread { try TestSupport.run(gatewayBinary, ["store", "migrate", "--data-dir", dataDir, "--to", url]) }
+        #expect(again.status != 0 && again.output.contains("already holds rows"), "\(again.output)")
+    }
+}
