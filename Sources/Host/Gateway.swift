@@ -54,7 +54,8 @@ public final class Gateway: Sendable {
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory)
             logger.warning("the data folder \(dataDirectory) was readable by others (mode \(String(mode, radix: 8))): made private (0700)")
         }
-        store = try SQLStore.open(config.store, dataDirectory: dataDirectory, clock: clock)
+        store = try SQLStore.open(
+            config.store, dataDirectory: dataDirectory, clock: clock, worker: try WorkerId.load(dataDirectory: dataDirectory))
         services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)

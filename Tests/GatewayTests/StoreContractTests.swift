@@ -86,7 +86,7 @@ import Testing
             #expect(try store.task(requestHash: "req-u1")?.hashKey == "a")
             #expect(try store.tasks(userId: "u1", since: .distantPast, owner: nil).map(\.hashKey) == ["a"])
             #expect(try store.tasks(userId: nil, since: .distantPast, owner: "tok_1").map(\.hashKey) == ["a"])
-            #expect(try Set(store.tasks(status: .processing).map(\.hashKey)) == ["a", "b"])
+            #expect(try Set(store.ownUnfinishedTasks().map(\.hashKey)) == ["a", "b"])
             try store.updateProgress(taskId: a.id, done: 5, total: 10)
             #expect(try store.task(hashKey: "a")?.progressDone == 5)
             #expect(try store.finishTask(id: a.id, status: .success, file: "a.xlsx"))
@@ -151,7 +151,7 @@ import Testing
             let second = try store.insertRun(flow: flow.id, trigger: "schedule", params: "{}", now: at)
             #expect(second.executionId == "exec_\(flow.id)_1700000000_2", "the same second twice")
             #expect(try store.latestRun(flow: flow.id)?.id == second.id)
-            #expect(try store.activeRuns().map(\.id) == [second.id])
+            #expect(try store.ownActiveRuns().map(\.id) == [second.id])
             #expect(try store.runs(flow: flow.id, page: 1, pageSize: 1).total == 2)
             let logs = try store.flowLogs(flow.id, page: 1, pageSize: 10, level: nil, runId: nil, newestFirst: false)
             #expect(logs.total == 2 && logs.list.map(\.message) == ["started", "oops"])
@@ -186,7 +186,7 @@ import Testing
             return try await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(outcomes.filter { $0 }.count == 1, "\(outcomes)")
-        #expect(try await TestSupport.onThread { try store.activeRuns().count } == 1)
+        #expect(try await TestSupport.onThread { try store.ownActiveRuns().count } == 1)
     }
 
     /// Gateways starting together on a new database migrate it once.
@@ -345,5 +345,44 @@ import Testing
         // Into a store that holds rows already: refused, nothing changed.
         let again = try await TestSupport.onThread { try TestSupport.run(gatewayBinary, ["store", "migrate", "--data-dir", dataDir, "--to", url]) }
         #expect(again.status != 0 && again.output.contains("already holds rows"), "\(again.output)")
+    }
+}
+
+/// Two gateways on one PostgreSQL store: what one starts, the other neither fails at its
+/// start nor runs twice; a signed token used on one is refused on the other.
+@Suite struct SharedStoreTests {
+    @Test func twoGatewaysShareOneStore() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        func config() -> GatewayConfig {
+            var config = TestSupport.config(dataDir: TestSupport.temporaryDirectory("node"), pluginDirs: ["/nonexistent"])
+            config.store.url = url
+            return config
+        }
+        let (configA, configB) = (config(), config())
+        try await TestSupport.onThread {
+            let a = try Gateway(config: configA)
+            let flow = try a.store.insertDataflow(
+                NewFlow(name: "f", description: "", status: "active", createdBy: "", config: "{}", childrenIds: []), enNameBase: "f")
+            let run = try a.store.insertRun(flow: flow.id, trigger: "manual", params: "{}")
+            let task = try a.store.insertTask(
+                hashKey: "k", requestHash: "r", owner: "", userId: "u", title: "t", extType: "xlsx", sourceType: "http", request: "{}",
+                callback: "")
+            // B starting is not A restarting: A's work goes on.
+            let b = try Gateway(config: configB)
+            #expect(try b.store.run(executionId: run.executionId)?.status == .pending)
+            #expect(try b.store.task(hashKey: "k")?.status == .processing)
+            #expect(throws: RunConflict.self) { try b.store.insertRun(flow: flow.id, trigger: "manual", params: "{}") }
+            // The seed-000 token A accepted is a replay on B.
+            let stamp = String(Int64(Date().timeIntervalSince1970 * 1000))
+            let token = Crypto.hex(Crypto.sha1(Array("k\(stamp)visitorsales".utf8)))
+            #expect(throws: Never.self) { try a.signedTokens.verify(visitor: "visitor", type: "sales", stamp: stamp, token: token, key: "k") }
+            #expect(throws: SignedTokenVerifier.Failure.replayed) {
+                try b.signedTokens.verify(visitor: "visitor", type: "sales", stamp: stamp, token: token, key: "k")
+            }
+            // A restarting (its data folder, so its id) fails its own unfinished work.
+            let restarted = try Gateway(config: configA)
+            #expect(try restarted.store.run(executionId: run.executionId)?.errorMessage == "interrupted by restart")
+            #expect(try restarted.store.task(hashKey: task.hashKey)?.status == .failed)
+        }
     }
 }

@@ -145,9 +145,10 @@ public final class DataflowService: Sendable {
         return run
     }
 
-    /// Runs left pending or running by a previous process cannot resume: they end failed.
+    /// Runs this gateway left pending or running before it restarted cannot resume: they end
+    /// failed. (Those of other gateways sharing the store are theirs.)
     func recoverAfterRestart() throws {
-        for run in try store.activeRuns() where running[run.id] == nil {
+        for run in try store.ownActiveRuns() where running[run.id] == nil {
             if try store.finishRun(run: run.id, status: .failed, error: "interrupted by restart") {
                 log(run.dataflowId, run: run.id, .error, "dataflow", "\(run.executionId) failed: interrupted by restart")
             }

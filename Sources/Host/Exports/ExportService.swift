@@ -317,7 +317,7 @@ public final class ExportService: Sendable {
     /// Tasks left "processing" by a previous run cannot resume their half-written files:
     /// they end as failed, with that reason, and their callbacks fire.
     func recoverAfterRestart() throws {
-        for task in try store.tasks(status: .processing) where running[task.hashKey] == nil {
+        for task in try store.ownUnfinishedTasks() where running[task.hashKey] == nil {
             if try store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart") {
                 log(task.id, "failed: interrupted by restart")
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(task.hashKey).work")

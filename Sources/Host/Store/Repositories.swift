@@ -50,7 +50,8 @@ public protocol ExportTaskRepository: Repository {
     func task(requestHash: String) throws -> ExportTask?
     /// A user's tasks (nil: every user's) since a time, of one owner (nil: every owner's).
     func tasks(userId: String?, since: Date, owner: String?) throws -> [ExportTask]
-    func tasks(status: ExportTask.Status) throws -> [ExportTask]
+    /// Tasks still processing that this gateway started (or no gateway in particular).
+    func ownUnfinishedTasks() throws -> [ExportTask]
     func tasks(createdBefore: Date) throws -> [ExportTask]
     func updateProgress(taskId: Int64, done: Int64, total: Int64) throws
     /// Ends a task still processing; false when it had already ended.
@@ -90,7 +91,8 @@ public protocol DataflowRepository: Repository {
     func run(executionId: String) throws -> DataflowRun?
     func latestRun(flow: Int64) throws -> DataflowRun?
     func runs(flow: Int64, page: Int, pageSize: Int) throws -> (list: [DataflowRun], total: Int)
-    func activeRuns() throws -> [DataflowRun]
+    /// Runs pending or running that this gateway started (or no gateway in particular).
+    func ownActiveRuns() throws -> [DataflowRun]
     func markRunning(run: Int64) throws
     func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws
     /// Sets a run's counts whatever its status: a run cancelled while it wrote learns what its

@@ -8,20 +8,26 @@ public final class SQLStore: GatewayStore, Sendable {
     public let database: any SQLDatabase
     /// The time rows are stamped with (created, updated, ended).
     public let clock: any GatewayClock
+    /// This gateway's id in the store: the tasks and runs it starts are marked with it, and
+    /// a restart fails only those (several gateways may share a PostgreSQL store).
+    public let worker: String
     private let probing = Atomic<Bool>(false)
 
-    public init(database: any SQLDatabase, clock: any GatewayClock = SystemClock()) {
+    public init(database: any SQLDatabase, clock: any GatewayClock = SystemClock(), worker: String = "") {
         self.database = database
         self.clock = clock
+        self.worker = worker
     }
 
     /// The store `config` names: PostgreSQL when `store.url` is set, else the SQLite file
     /// `gateway.sqlite` in the data folder.
-    public static func open(_ config: GatewayConfig.Store, dataDirectory: String, clock: any GatewayClock = SystemClock()) throws -> SQLStore {
+    public static func open(
+        _ config: GatewayConfig.Store, dataDirectory: String, clock: any GatewayClock = SystemClock(), worker: String = ""
+    ) throws -> SQLStore {
         guard config.url.isEmpty else {
-            return SQLStore(database: try PostgresDatabase(try StoreLocation(config)), clock: clock)
+            return SQLStore(database: try PostgresDatabase(try StoreLocation(config)), clock: clock, worker: worker)
         }
-        return SQLStore(database: try SQLiteDatabase(path: dataDirectory + "/gateway.sqlite"), clock: clock)
+        return SQLStore(database: try SQLiteDatabase(path: dataDirectory + "/gateway.sqlite"), clock: clock, worker: worker)
     }
 
     /// Runs `body` on one of the database's connections (blocking this thread until one is free).

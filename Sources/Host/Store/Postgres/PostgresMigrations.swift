@@ -121,7 +121,11 @@ enum PostgresMigrations {
         );
         CREATE INDEX dataflow_logs_flow ON dataflow_logs (dataflow_id, id);
         CREATE INDEX dataflow_logs_run ON dataflow_logs (run_id);
-        """
+        """,
+        // 9: which gateway started a task or a run (its id in the store, `gateway.id` in its
+        // data folder): at a restart a gateway fails only its own unfinished work, never that of
+        // another gateway sharing the store ('' : rows from before, anyone's).
+        "ALTER TABLE export_tasks ADD COLUMN worker TEXT NOT NULL DEFAULT ''; ALTER TABLE dataflow_runs ADD COLUMN worker TEXT NOT NULL DEFAULT ''",
     ]
 
     static func apply(to db: PostgresSession) throws {

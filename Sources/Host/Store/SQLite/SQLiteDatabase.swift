@@ -177,6 +177,10 @@ enum Migrations {
         // 8: a flow's config revision, counted up by every update: the scheduler reads a
         // config again only when it changed.
         "ALTER TABLE dataflows ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+        // 9: which gateway started a task or a run (its id in the store, `gateway.id` in its
+        // data folder): at a restart a gateway fails only its own unfinished work, never that of
+        // another gateway sharing the store ('' : rows from before, anyone's).
+        "ALTER TABLE export_tasks ADD COLUMN worker TEXT NOT NULL DEFAULT ''; ALTER TABLE dataflow_runs ADD COLUMN worker TEXT NOT NULL DEFAULT ''",
     ]
 
     static func apply(to db: SQLiteConnection) throws {

@@ -230,10 +230,10 @@ extension SQLStore: DataflowRepository {
                 // index refuses it (no row comes back), and the run it started is the conflict.
                 let inserted = try db.query(
                     """
-                    INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at)
-                    VALUES (?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)
+                    INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at, worker)
+                    VALUES (?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)
                     """,
-                    [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds)])
+                    [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds), .text(worker)])
                 guard let row = inserted.first else {
                     let active =
                         try db.query(
@@ -270,9 +270,11 @@ extension SQLStore: DataflowRepository {
         }
     }
 
-    public func activeRuns() throws -> [DataflowRun] {
+    public func ownActiveRuns() throws -> [DataflowRun] {
         try withConnection { db in
-            try db.query("SELECT \(Self.runColumns) FROM dataflow_runs WHERE status IN ('pending', 'running')").map(Self.run)
+            try db.query(
+                "SELECT \(Self.runColumns) FROM dataflow_runs WHERE status IN ('pending', 'running') AND worker IN (?, '')", [.text(worker)]
+            ).map(Self.run)
         }
     }
 

@@ -12,12 +12,12 @@ extension SQLStore: ExportTaskRepository {
         try withConnection { db in
             try db.run(
                 """
-                INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+                INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at, worker)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
                 """,
                 [
                     .text(hashKey), .text(requestHash), .text(owner), .text(userId), .text(title), .text(extType), .text(sourceType),
-                    .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970)),
+                    .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970)), .text(worker),
                 ])
             return try Self.task(db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)])[0])
         }
@@ -50,9 +50,9 @@ extension SQLStore: ExportTaskRepository {
         }
     }
 
-    public func tasks(status: ExportTask.Status) throws -> [ExportTask] {
+    public func ownUnfinishedTasks() throws -> [ExportTask] {
         try withConnection { db in
-            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE status = ?", [.int(Int64(status.rawValue))]).map(Self.task)
+            try db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE status = 1 AND worker IN (?, '')", [.text(worker)]).map(Self.task)
         }
     }
 
