@@ -19,23 +19,26 @@ extension DataflowService {
         }
         let known = schedules.withLock { $0 }
         var next: [Int64: ScheduleEntry] = [:]
-        var due: [Int64] = []
+        var due: [(id: Int64, at: Date)] = []
         for flow in active {
             guard var entry = known[flow.id], entry.revision == flow.revision else {
                 if let entry = readSchedule(flow.id, now: now, previous: known[flow.id]) { next[flow.id] = entry }
                 continue
             }
             if let schedule = entry.schedule, let at = entry.next, at <= now {
-                due.append(flow.id)
+                due.append((flow.id, at))
                 entry.next = schedule.next(after: now)
             }
             next[flow.id] = entry
         }
         schedules.withLock { $0 = next }
-        for id in due {
+        for (id, at) in due {
             do {
                 guard let flow = try store.dataflow(id: id) else { continue }
-                _ = try execute(flow, paramsJSON: "{}", trigger: "schedule")
+                _ = try execute(flow, paramsJSON: "{}", trigger: "schedule", scheduledFor: at)
+            } catch is TickTaken {
+                // Another gateway sharing the store started this time's run: it runs once.
+                continue
             } catch let conflict as RunConflict {
                 log(id, run: nil, .warning, "scheduler", "scheduled run skipped: \(conflict.executionId) is still running")
             } catch {

@@ -72,7 +72,7 @@ public final class DataflowService: Sendable {
     /// Starts a run of `flow` (pending until a thread takes it). Throws RunConflict when
     /// one is already pending or running.
     /// `paramsJSON` is the execute call's `params` object as text.
-    func execute(_ flow: Dataflow, paramsJSON: String, trigger: String) throws -> DataflowRun {
+    func execute(_ flow: Dataflow, paramsJSON: String, trigger: String, scheduledFor: Date? = nil) throws -> DataflowRun {
         guard running.isAccepting else {
             throw GatewayError(.serviceUnavailable, "the gateway is shutting down; execute the dataflow again in a moment", retryAfterSeconds: 5)
         }
@@ -91,7 +91,7 @@ public final class DataflowService: Sendable {
                 "the last run of dataflow \(flow.id) (run \(kept)) has ended, but the store cannot record it yet (see the server log); execute again once it can",
                 retryAfterSeconds: 10)
         }
-        var run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsJSON)
+        var run = try store.insertRun(flow: flow.id, trigger: trigger, params: paramsJSON, scheduledFor: scheduledFor)
         // A free thread takes it at once: say so now rather than "pending" for a moment.
         if running.count < config.maxRunning {
             try store.markRunning(run: run.id)

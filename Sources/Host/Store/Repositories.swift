@@ -85,9 +85,10 @@ public protocol DataflowRepository: Repository {
     func createTag(name: String) throws -> DataflowTag
     func tags() throws -> [DataflowTag]
     func tags(of flow: Int64) throws -> [DataflowTag]
-    /// Starts a run (pending) unless one is pending or running already (`RunConflict`): the
-    /// store decides, so two gateways on one store cannot both start one.
-    func insertRun(flow: Int64, trigger: String, params: String, now: Date?) throws -> DataflowRun
+    /// Starts a run (pending) unless one is pending or running already (`RunConflict`), or,
+    /// for a scheduled run, unless its cron time has a run already (`TickTaken`): the store
+    /// decides, so two gateways on one store cannot both start one.
+    func insertRun(flow: Int64, trigger: String, params: String, now: Date?, scheduledFor: Date?) throws -> DataflowRun
     func run(executionId: String) throws -> DataflowRun?
     func latestRun(flow: Int64) throws -> DataflowRun?
     func runs(flow: Int64, page: Int, pageSize: Int) throws -> (list: [DataflowRun], total: Int)
@@ -113,8 +114,8 @@ public protocol DataflowRepository: Repository {
 }
 
 extension DataflowRepository {
-    func insertRun(flow: Int64, trigger: String, params: String, now: Date? = nil) throws -> DataflowRun {
-        try insertRun(flow: flow, trigger: trigger, params: params, now: now)
+    func insertRun(flow: Int64, trigger: String, params: String, now: Date? = nil, scheduledFor: Date? = nil) throws -> DataflowRun {
+        try insertRun(flow: flow, trigger: trigger, params: params, now: now, scheduledFor: scheduledFor)
     }
 
     @discardableResult

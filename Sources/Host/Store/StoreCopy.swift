@@ -29,7 +29,7 @@ public enum StoreCopy {
             "dataflow_runs",
             [
                 "id", "execution_id", "dataflow_id", "status", "trigger", "params", "progress", "rows_read", "rows_written", "rows_rejected",
-                "error_message", "export_key", "started_at", "completed_at", "worker",
+                "error_message", "export_key", "started_at", "completed_at", "worker", "scheduled_for",
             ]
         ),
         ("dataflow_logs", ["id", "dataflow_id", "run_id", "at", "level", "component", "message"]),

@@ -126,6 +126,9 @@ enum PostgresMigrations {
         // data folder): at a restart a gateway fails only its own unfinished work, never that of
         // another gateway sharing the store ('' : rows from before, anyone's).
         "ALTER TABLE export_tasks ADD COLUMN worker TEXT NOT NULL DEFAULT ''; ALTER TABLE dataflow_runs ADD COLUMN worker TEXT NOT NULL DEFAULT ''",
+        // 10: the cron time a scheduled run is for: a tick fires once, whichever gateway
+        // sharing the store reaches it first (manual runs have none: NULLs are distinct).
+        "ALTER TABLE dataflow_runs ADD COLUMN scheduled_for BIGINT; CREATE UNIQUE INDEX dataflow_runs_tick ON dataflow_runs (dataflow_id, scheduled_for)",
     ]
 
     static func apply(to db: PostgresSession) throws {

@@ -114,3 +114,8 @@ public struct FlowChanges: Sendable {
 public struct RunConflict: Error, Sendable {
     public let executionId: String
 }
+
+/// A scheduled time that has its run already (started by another gateway sharing the store).
+public struct TickTaken: Error, Sendable {
+    public let executionId: String
+}

@@ -210,10 +210,17 @@ extension SQLStore: DataflowRepository {
 
     /// Starts a run (pending) unless one is already pending or running: the store's unique
     /// index decides, so two gateways on one store cannot both start one.
-    public func insertRun(flow: Int64, trigger: String, params: String, now: Date?) throws -> DataflowRun {
+    public func insertRun(flow: Int64, trigger: String, params: String, now: Date?, scheduledFor: Date?) throws -> DataflowRun {
         let now = now ?? clock.now
+        let tick = scheduledFor.map { SQLValue.int(Int64($0.timeIntervalSince1970)) } ?? .null
         return try withConnection { db in
             try db.transaction {
+                if scheduledFor != nil,
+                    let taken = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND scheduled_for = ?", [.int(flow), tick])
+                        .first?.first?.text
+                {
+                    throw TickTaken(executionId: taken)
+                }
                 if let active = try db.query(
                     "SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
                     [.int(flow)]
@@ -230,11 +237,17 @@ extension SQLStore: DataflowRepository {
                 // index refuses it (no row comes back), and the run it started is the conflict.
                 let inserted = try db.query(
                     """
-                    INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at, worker)
-                    VALUES (?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)
+                    INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at, worker, scheduled_for)
+                    VALUES (?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)
                     """,
-                    [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds), .text(worker)])
+                    [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds), .text(worker), tick])
                 guard let row = inserted.first else {
+                    if scheduledFor != nil,
+                        let taken = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND scheduled_for = ?", [.int(flow), tick])
+                            .first?.first?.text
+                    {
+                        throw TickTaken(executionId: taken)
+                    }
                     let active =
                         try db.query(
                             "SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND status IN ('pending', 'running')",
