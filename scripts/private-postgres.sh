@@ -21,6 +21,11 @@ as_owner() {
 
 case "$command" in
 start)
+  # The server outlives this script: it must not hold the caller's open files (a test
+  # process's pipes would then never reach their end).
+  for fd in $(ls /proc/$$/fd); do
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true
+  done
   if [ -z "$(binaries)" ] || ! command -v psql >/dev/null; then
     echo "installing postgresql" >&2
     sudo=""

@@ -405,4 +405,54 @@ import Testing
             #expect(try restarted.store.task(hashKey: task.hashKey)?.status == .failed)
         }
     }
+
+    /// A gateway that stops renewing its claims: once they run out, another gateway ends its
+    /// unfinished run and task failed, saying which gateway stopped; the stopped one's own
+    /// late end then changes nothing. A gateway never expires its own work.
+    @Test func theWorkOfAGatewayThatStoppedEndsOnce() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let t0 = Date(timeIntervalSince1970: 1_764_547_200)
+        let clock = ManualClock(t0)
+        func config() -> GatewayConfig {
+            var config = TestSupport.config(dataDir: TestSupport.temporaryDirectory("node"), pluginDirs: ["/nonexistent"])
+            config.store.url = url
+            config.store.leaseSeconds = 60
+            return config
+        }
+        let (configA, configB) = (config(), config())
+        try await TestSupport.onThread {
+            let a = try Gateway(config: configA, clock: clock)
+            let b = try Gateway(config: configB, clock: clock)
+            let workerA = try #require((a.store as? SQLStore)?.worker)
+            let flow = try a.store.insertDataflow(
+                NewFlow(name: "f", description: "", status: "active", createdBy: "", config: "{}", childrenIds: []), enNameBase: "f")
+            let run = try a.store.insertRun(flow: flow.id, trigger: "manual", params: "{}")
+            try a.store.markRunning(run: run.id)
+            _ = try a.store.insertTask(
+                hashKey: "k", requestHash: "r", owner: "", userId: "u", title: "t", extType: "xlsx", sourceType: "http", request: "{}",
+                callback: "")
+            clock.advance(by: 50)
+            try a.store.renewLeases()  // A's upkeep: claims now hold until t0 + 110
+            clock.advance(by: 40)
+            try b.dataflows.expireOthers()
+            try b.exports.expireOthers()
+            #expect(try a.store.run(executionId: run.executionId)?.status == .running, "renewed: still A's")
+            clock.advance(by: 30)  // t0 + 120: A said nothing for 70 s
+            try a.dataflows.expireOthers()
+            #expect(try a.store.run(executionId: run.executionId)?.status == .running, "a gateway never expires its own work")
+            try b.dataflows.expireOthers()
+            try b.exports.expireOthers()
+            let ended = try #require(try a.store.run(executionId: run.executionId))
+            #expect(ended.status == .failed && ended.errorMessage == "interrupted: gateway \(workerA) stopped", "\(ended)")
+            let task = try #require(try a.store.task(hashKey: "k"))
+            #expect(task.status == .failed && task.failReason == "interrupted: gateway \(workerA) stopped", "\(task)")
+            let logs = try a.store.flowLogs(flow.id, page: 1, pageSize: 10, level: .error, runId: run.id, newestFirst: false)
+            #expect(logs.list.map(\.message) == ["\(run.executionId) failed: interrupted: gateway \(workerA) stopped"])
+            // A comes back: its late end and progress change nothing; B does not end it twice.
+            #expect(try !a.store.finishRun(run: run.id, status: .completed))
+            try a.store.updateRunProgress(run: run.id, progress: 100, rowsRead: 5, rowsWritten: 5)
+            #expect(try a.store.run(executionId: run.executionId)?.rowsWritten == 0)
+            #expect(try b.store.expireRuns().isEmpty && b.store.expireTasks().isEmpty)
+        }
+    }
 }

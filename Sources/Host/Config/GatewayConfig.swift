@@ -153,6 +153,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var maxConnections: Int
         /// How long a store call waits for a connection before it fails (the server down).
         public var connectTimeoutSeconds: Int
+        /// How long a gateway's claim on its unfinished tasks and runs holds unrenewed: a
+        /// gateway silent this long is taken for stopped by the others sharing the store.
+        public var leaseSeconds: Int
     }
 
     public var server: Server
@@ -184,7 +187,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                      "shutdownGraceSeconds": 10},
           "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxTempBytes": 1073741824, "maxConcurrentRequests": 16,
                      "maxConcurrentPerClient": 4, "queueTimeoutSeconds": 30, "maxQueuedPerClient": 256, "maxQueued": 4096},
-          "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10},
+          "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10, "leaseSeconds": 60},
           "dataDir": "gateway-data",
           "plugins": {"directories": [], "builtin": true, "config": {}},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
@@ -258,6 +261,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(server.port, 0...65_535, "server.port")
         try check(store.maxConnections, 1...1_000, "store.maxConnections")
         try check(store.connectTimeoutSeconds, 1...3_600, "store.connectTimeoutSeconds")
+        try check(store.leaseSeconds, 15...86_400, "store.leaseSeconds")
         if !store.url.isEmpty { _ = try StoreLocation(store) }
         // Below 2 GB: one cell of a body is then always addressable with 32 bits.
         try check(server.maxBodyBytes, 1...Int(Int32.max), "server.maxBodyBytes")

@@ -155,6 +155,14 @@ public final class DataflowService: Sendable {
         }
     }
 
+    /// Ends the runs of gateways that stopped (their claims on the shared store ran out),
+    /// each in its flow's log (called every maintenance tick).
+    func expireOthers() throws {
+        for run in try store.expireRuns() {
+            log(run.dataflowId, run: run.id, .error, "dataflow", "\(run.executionId) failed: \(run.errorMessage ?? "interrupted")")
+        }
+    }
+
     /// Writes again the ends the store could not take (called every maintenance tick).
     func recordEndings() {
         endings.retry { id, e in _ = try writeEnd(id, e) }

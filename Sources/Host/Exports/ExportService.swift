@@ -11,7 +11,7 @@ import Synchronization
 /// Tasks and their logs live in the store; a task never stays "processing" across a
 /// restart, and old tasks are deleted with their files.
 public final class ExportService: Sendable {
-    let store: any ExportTaskRepository
+    let store: any ExportTaskRepository & LeaseRepository
     var clock: any GatewayClock { store.clock }
     /// Opens the files' writer (CSV, or an exporter plugin's instance).
     let sinks: SinkOpener
@@ -39,7 +39,7 @@ public final class ExportService: Sendable {
     }
 
     init(
-        store: any ExportTaskRepository, sinks: SinkOpener, services: HostServiceProvider, config: GatewayConfig.Exports,
+        store: any ExportTaskRepository & LeaseRepository, sinks: SinkOpener, services: HostServiceProvider, config: GatewayConfig.Exports,
         directory: String, secret: ServerSecret, logger: Logger
     ) throws {
         self.secret = secret
@@ -323,6 +323,17 @@ public final class ExportService: Sendable {
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(task.hashKey).work")
                 if let ended = try store.task(hashKey: task.hashKey) { callBack(ended) }
             }
+        }
+    }
+
+    /// Ends the tasks of gateways that stopped (their claims on the shared store ran out):
+    /// logged, and their callbacks fire from here. Their half-written files were the other
+    /// gateway's (in a shared exports folder, its `.work` file is removed here).
+    func expireOthers() throws {
+        for task in try store.expireTasks() {
+            log(task.id, "failed: \(task.failReason)")
+            try? FileManager.default.removeItem(atPath: "\(directory)/\(task.hashKey).work")
+            callBack(task)
         }
     }
 

@@ -5,9 +5,10 @@ import ServiceLifecycle
 import Synchronization
 
 /// Upkeep while serving, a service of the gateway's ServiceGroup (it starts with the server
-/// and stops at the first shutdown signal): every tick (5 s of the gateway's clock) due
-/// scheduled dataflows start and run and task endings a full disk kept from the store are
-/// written again; every minute free heap memory goes back to the system (a burst of large
+/// and stops at the first shutdown signal): every tick (5 s of the gateway's clock) this
+/// gateway's claims on its unfinished tasks and runs are renewed and those of gateways that
+/// stopped are ended (a store shared by several), due scheduled dataflows start and run and
+/// task endings a full disk kept from the store are written again; every minute free heap memory goes back to the system (a burst of large
 /// requests would otherwise leave the process at its peak size); every hour expired export
 /// tasks with their files, and expired dataflow runs and logs, are deleted.
 public final class Maintenance: Service {
@@ -49,13 +50,20 @@ public final class Maintenance: Service {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         upkeep.submit { [gateway, self] in
             defer { self.busy.store(false, ordering: .releasing) }
-            Self.upkeep(tick: tick, exports: gateway.exports, dataflows: gateway.dataflows, logger: gateway.logger)
+            Self.upkeep(tick: tick, store: gateway.store, exports: gateway.exports, dataflows: gateway.dataflows, logger: gateway.logger)
         }
     }
 
-    static func upkeep(tick: Int, exports: ExportService, dataflows: DataflowService, logger: Logger) {
+    static func upkeep(tick: Int, store: any LeaseRepository, exports: ExportService, dataflows: DataflowService, logger: Logger) {
         dataflows.recordEndings()
         exports.recordEndings()
+        do {
+            try store.renewLeases()
+            try exports.expireOthers()
+            try dataflows.expireOthers()
+        } catch {
+            logger.error("cannot renew or check the claims on tasks and runs: \(error)")
+        }
         dataflows.runSchedules()
         guard tick % 12 == 0 else { return }
         gw_release_free_memory()

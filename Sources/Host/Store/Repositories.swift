@@ -130,6 +130,20 @@ extension DataflowRepository {
     }
 }
 
+/// The claim each gateway holds on the tasks and runs it started (several gateways may
+/// share a store). A claim lasts `leaseSeconds` from its start and is renewed by the gateway's
+/// upkeep while it lives; a claim past its time is a gateway that stopped: any other gateway
+/// ends that work failed ("interrupted: gateway … stopped"), once. A gateway that comes back
+/// finds its work ended: its own end then changes nothing (a task or run ends once).
+public protocol LeaseRepository: Repository {
+    /// Extends this gateway's claims on its unfinished tasks and runs.
+    func renewLeases() throws
+    /// Ends failed the unfinished tasks of other gateways whose claims passed; returns them.
+    func expireTasks() throws -> [ExportTask]
+    /// Ends failed the pending or running runs of other gateways whose claims passed; returns them.
+    func expireRuns() throws -> [DataflowRun]
+}
+
 /// Plugins' persistent key/value state, per plugin and instance (the `state_*` and
 /// `shared_state_*` host services).
 public protocol PluginStateRepository: Repository {
@@ -139,7 +153,9 @@ public protocol PluginStateRepository: Repository {
 }
 
 /// Everything one gateway keeps.
-public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskRepository, DataflowRepository, PluginStateRepository {
+public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskRepository, DataflowRepository, PluginStateRepository,
+    LeaseRepository
+{
     /// Closes the store's connections (at shutdown, after the jobs drained).
     func close() async
     /// "sqlite" or "postgres".

@@ -11,12 +11,15 @@ public final class SQLStore: GatewayStore, Sendable {
     /// This gateway's id in the store: the tasks and runs it starts are marked with it, and
     /// a restart fails only those (several gateways may share a PostgreSQL store).
     public let worker: String
+    /// How long a claim on a task or run holds without being renewed (LeaseTables.swift).
+    public let leaseSeconds: Int
     private let probing = Atomic<Bool>(false)
 
-    public init(database: any SQLDatabase, clock: any GatewayClock = SystemClock(), worker: String = "") {
+    public init(database: any SQLDatabase, clock: any GatewayClock = SystemClock(), worker: String = "", leaseSeconds: Int = 60) {
         self.database = database
         self.clock = clock
         self.worker = worker
+        self.leaseSeconds = leaseSeconds
     }
 
     /// The store `config` names: PostgreSQL when `store.url` is set, else the SQLite file
@@ -24,10 +27,9 @@ public final class SQLStore: GatewayStore, Sendable {
     public static func open(
         _ config: GatewayConfig.Store, dataDirectory: String, clock: any GatewayClock = SystemClock(), worker: String = ""
     ) throws -> SQLStore {
-        guard config.url.isEmpty else {
-            return SQLStore(database: try PostgresDatabase(try StoreLocation(config)), clock: clock, worker: worker)
-        }
-        return SQLStore(database: try SQLiteDatabase(path: dataDirectory + "/gateway.sqlite"), clock: clock, worker: worker)
+        let database: any SQLDatabase =
+            config.url.isEmpty ? try SQLiteDatabase(path: dataDirectory + "/gateway.sqlite") : try PostgresDatabase(try StoreLocation(config))
+        return SQLStore(database: database, clock: clock, worker: worker, leaseSeconds: config.leaseSeconds)
     }
 
     /// Runs `body` on one of the database's connections (blocking this thread until one is free).

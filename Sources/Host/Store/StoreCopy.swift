@@ -17,7 +17,7 @@ public enum StoreCopy {
             "export_tasks",
             [
                 "id", "hash_key", "request_hash", "owner", "user_id", "title", "ext_type", "source_type", "request", "callback", "status",
-                "fail_reason", "progress_done", "progress_total", "file", "created_at", "finished_at", "worker",
+                "fail_reason", "progress_done", "progress_total", "file", "created_at", "finished_at", "worker", "lease_until",
             ]
         ),
         ("export_logs", ["task_id", "at", "message"]),
@@ -29,7 +29,7 @@ public enum StoreCopy {
             "dataflow_runs",
             [
                 "id", "execution_id", "dataflow_id", "status", "trigger", "params", "progress", "rows_read", "rows_written", "rows_rejected",
-                "error_message", "export_key", "started_at", "completed_at", "worker", "scheduled_for",
+                "error_message", "export_key", "started_at", "completed_at", "worker", "scheduled_for", "lease_until",
             ]
         ),
         ("dataflow_logs", ["id", "dataflow_id", "run_id", "at", "level", "component", "message"]),

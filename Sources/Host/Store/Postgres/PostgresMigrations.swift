@@ -129,6 +129,9 @@ enum PostgresMigrations {
         // 10: the cron time a scheduled run is for: a tick fires once, whichever gateway
         // sharing the store reaches it first (manual runs have none: NULLs are distinct).
         "ALTER TABLE dataflow_runs ADD COLUMN scheduled_for BIGINT; CREATE UNIQUE INDEX dataflow_runs_tick ON dataflow_runs (dataflow_id, scheduled_for)",
+        // 11: how long a gateway's claim on its unfinished tasks and runs holds (seconds since
+        // 1970): renewed while it lives; once past, another gateway sharing the store fails them.
+        "ALTER TABLE export_tasks ADD COLUMN lease_until BIGINT; ALTER TABLE dataflow_runs ADD COLUMN lease_until BIGINT",
     ]
 
     static func apply(to db: PostgresSession) throws {

@@ -237,10 +237,10 @@ extension SQLStore: DataflowRepository {
                 // index refuses it (no row comes back), and the run it started is the conflict.
                 let inserted = try db.query(
                     """
-                    INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at, worker, scheduled_for)
-                    VALUES (?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)
+                    INSERT INTO dataflow_runs (execution_id, dataflow_id, status, trigger, params, started_at, worker, scheduled_for, lease_until)
+                    VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)
                     """,
-                    [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds), .text(worker), tick])
+                    [.text(executionId), .int(flow), .text(trigger), .text(params), .int(seconds), .text(worker), tick, leaseEnd])
                 guard let row = inserted.first else {
                     if scheduledFor != nil,
                         let taken = try db.query("SELECT execution_id FROM dataflow_runs WHERE dataflow_id = ? AND scheduled_for = ?", [.int(flow), tick])
@@ -409,7 +409,7 @@ extension SQLStore: DataflowRepository {
 
     private static func ref(_ r: [SQLValue]) -> DataflowRef { DataflowRef(id: r[0].int ?? 0, name: r[1].text ?? "") }
 
-    private static func run(_ r: [SQLValue]) -> DataflowRun {
+    static func run(_ r: [SQLValue]) -> DataflowRun {
         DataflowRun(
             id: r[0].int ?? 0, executionId: r[1].text ?? "", dataflowId: r[2].int ?? 0,
             status: DataflowRun.Status(rawValue: r[3].text ?? "") ?? .failed, trigger: r[4].text ?? "", params: r[5].text ?? "{}",

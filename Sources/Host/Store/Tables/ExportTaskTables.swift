@@ -12,12 +12,12 @@ extension SQLStore: ExportTaskRepository {
         try withConnection { db in
             try db.run(
                 """
-                INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at, worker)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at, worker, lease_until)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
                 """,
                 [
                     .text(hashKey), .text(requestHash), .text(owner), .text(userId), .text(title), .text(extType), .text(sourceType),
-                    .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970)), .text(worker),
+                    .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970)), .text(worker), leaseEnd,
                 ])
             return try Self.task(db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)])[0])
         }
@@ -106,7 +106,7 @@ extension SQLStore: ExportTaskRepository {
         }
     }
 
-    private static func task(_ r: [SQLValue]) -> ExportTask {
+    static func task(_ r: [SQLValue]) -> ExportTask {
         ExportTask(
             id: r[0].int ?? 0, hashKey: r[1].text ?? "", userId: r[2].text ?? "", title: r[3].text ?? "",
             extType: r[4].text ?? "", sourceType: r[5].text ?? "", request: r[6].text ?? "", callback: r[7].text ?? "",
