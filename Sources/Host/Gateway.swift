@@ -56,7 +56,10 @@ public final class Gateway: Sendable {
         }
         store = try SQLStore.open(
             config.store, dataDirectory: dataDirectory, clock: clock, worker: try WorkerId.load(dataDirectory: dataDirectory))
-        services = HostServiceProvider(store: store, http: OutboundHTTP(config: config.http), logger: logger)
+        // On a store shared by several gateways, plugins' locks and rate windows hold across them.
+        services = HostServiceProvider(
+            store: store, http: OutboundHTTP(config: config.http), logger: logger,
+            coordination: PluginCoordination(shared: store.sharedByGateways ? store : nil))
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
         datasetTables = try DatasetStore(

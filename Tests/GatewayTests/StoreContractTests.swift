@@ -456,3 +456,56 @@ import Testing
         }
     }
 }
+
+/// Plugins' `shared_lock` and `pace` across gateways sharing a PostgreSQL store: two
+/// gateways' coordinations, each with its own threads, as two processes would be.
+@Suite struct SharedCoordinationTests {
+    static func twoGateways() throws -> (PluginCoordination, PluginCoordination, SQLStore) {
+        var config = GatewayConfig.defaults.store
+        config.url = try TestPostgres.freshDatabase()
+        let location = try StoreLocation(config)
+        let a = SQLStore(database: try PostgresDatabase(location), worker: "gw-a")
+        let b = SQLStore(database: try PostgresDatabase(location), worker: "gw-b")
+        return (PluginCoordination(shared: a), PluginCoordination(shared: b), a)
+    }
+
+    /// 5 calls a second for the bucket, asked for by 8 threads on each of two gateways: no
+    /// second of the run holds more than 5 counted calls.
+    @Test func paceHoldsAcrossGateways() async throws {
+        let (a, b, store) = try await TestSupport.onThread { try Self.twoGateways() }
+        let results = try await withThrowingTaskGroup(of: [PluginCoordination.PaceResult].self) { group in
+            for coordination in [a, b] {
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await TestSupport.onThread {
+                            (0..<2).map { _ in coordination.pace(plugin: "jst", bucket: "app", perSecond: 5, perMinute: 0, cancelled: { false }) }
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(results.count == 32 && results.allSatisfy { $0 == .counted })
+        let calls = try await TestSupport.onThread { try store.database.withSession { try $0.query("SELECT at FROM pace_calls ORDER BY at", []) } }
+        let times = calls.compactMap { row -> Double? in if case .double(let at) = row[0] { at } else { nil } }
+        #expect(times.count == 32)
+        for (i, t) in times.enumerated() {
+            let inOneSecond = times[i...].prefix { $0 < t + 1 }.count
+            #expect(inOneSecond <= 5, "\(inOneSecond) calls within a second from \(t)")
+        }
+    }
+
+    /// A lock one gateway holds, the other waits for (and times out on); released, it takes it.
+    @Test func aLockHoldsAcrossGateways() async throws {
+        let (a, b, _) = try await TestSupport.onThread { try Self.twoGateways() }
+        try await TestSupport.onThread {
+            #expect(a.lock(plugin: "jst", name: "refresh", timeout: 1, cancelled: { false }) == .acquired)
+            #expect(b.lock(plugin: "jst", name: "refresh", timeout: 0.2, cancelled: { false }) == .timedOut)
+            #expect(b.lock(plugin: "jst", name: "other", timeout: 0.2, cancelled: { false }) == .acquired, "names are separate")
+            #expect(b.lock(plugin: "other-plugin", name: "refresh", timeout: 0.2, cancelled: { false }) == .acquired, "plugins are separate")
+            a.unlock(plugin: "jst", name: "refresh")
+            #expect(b.lock(plugin: "jst", name: "refresh", timeout: 1, cancelled: { false }) == .acquired)
+            #expect(a.lock(plugin: "jst", name: "refresh", timeout: 0.1, cancelled: { true }) == .cancelled)
+        }
+    }
+}

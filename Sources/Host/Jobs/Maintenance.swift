@@ -6,7 +6,7 @@ import Synchronization
 
 /// Upkeep while serving, a service of the gateway's ServiceGroup (it starts with the server
 /// and stops at the first shutdown signal): every tick (5 s of the gateway's clock) this
-/// gateway's claims on its unfinished tasks and runs are renewed and those of gateways that
+/// gateway's claims on its unfinished tasks and runs (and plugins' locks) are renewed and those of gateways that
 /// stopped are ended (a store shared by several), due scheduled dataflows start and run and
 /// task endings a full disk kept from the store are written again; every minute free heap memory goes back to the system (a burst of large
 /// requests would otherwise leave the process at its peak size); every hour expired export
@@ -50,15 +50,21 @@ public final class Maintenance: Service {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         upkeep.submit { [gateway, self] in
             defer { self.busy.store(false, ordering: .releasing) }
-            Self.upkeep(tick: tick, store: gateway.store, exports: gateway.exports, dataflows: gateway.dataflows, logger: gateway.logger)
+            Self.upkeep(
+                tick: tick, store: gateway.store, coordination: gateway.services.coordination, exports: gateway.exports,
+                dataflows: gateway.dataflows, logger: gateway.logger)
         }
     }
 
-    static func upkeep(tick: Int, store: any LeaseRepository, exports: ExportService, dataflows: DataflowService, logger: Logger) {
+    static func upkeep(
+        tick: Int, store: any LeaseRepository, coordination: PluginCoordination, exports: ExportService, dataflows: DataflowService,
+        logger: Logger
+    ) {
         dataflows.recordEndings()
         exports.recordEndings()
         do {
             try store.renewLeases()
+            try coordination.renewHeldLocks()
             try exports.expireOthers()
             try dataflows.expireOthers()
         } catch {

@@ -224,6 +224,9 @@ private func hostSharedLock(_ ctx: OpaquePointer?, _ name: UnsafePointer<CChar>?
     case .timedOut:
         writeError("the lock '\(lockName)' stayed taken for \(timeoutMs) ms", into: err)
         return GW_UNAVAILABLE
+    case .failed(let reason):
+        writeError(reason, into: err)
+        return GW_UNAVAILABLE
     }
 }
 
@@ -263,10 +266,16 @@ private func hostPace(
         writeError("pace: no context or bucket", into: err)
         return GW_INVALID_ARGUMENT
     }
-    let ok = context.services.coordination.pace(
+    switch context.services.coordination.pace(
         plugin: context.pluginId, bucket: String(cString: bucket),
         perSecond: Int(perSecond), perMinute: Int(perMinute), cancelled: { context.isCancelled })
-    if ok { return GW_OK }
-    writeError("cancelled while pacing", into: err)
-    return GW_CANCELLED
+    {
+    case .counted: return GW_OK
+    case .cancelled:
+        writeError("cancelled while pacing", into: err)
+        return GW_CANCELLED
+    case .failed(let reason):
+        writeError(reason, into: err)
+        return GW_UNAVAILABLE
+    }
 }

@@ -144,6 +144,21 @@ public protocol LeaseRepository: Repository {
     func expireRuns() throws -> [DataflowRun]
 }
 
+/// What a plugin's instances on several gateways sharing the store coordinate through
+/// (ABI 1.1 `shared_lock` and `pace`, see Plugins/PluginCoordination.swift).
+public protocol CoordinationRepository: Repository {
+    /// Takes the lock `key` for this gateway until `until`, unless another gateway holds it
+    /// and its time has not passed; true when taken.
+    func takeLock(_ key: String, until: Date) throws -> Bool
+    func releaseLock(_ key: String) throws
+    /// Extends every lock this gateway holds (its upkeep, while it lives).
+    func renewLocks(until: Date) throws
+    /// Reads the calls counted for `bucket` since `since`, asks `decide` how long the call
+    /// at `now` must wait (0: it fits), and counts it when it fits: all in one transaction,
+    /// which every gateway's call on the bucket waits its turn for. Returns the wait.
+    func paceWindow(bucket: String, since: Double, now: Double, decide: ([Double]) -> Double) throws -> Double
+}
+
 /// Plugins' persistent key/value state, per plugin and instance (the `state_*` and
 /// `shared_state_*` host services).
 public protocol PluginStateRepository: Repository {
@@ -154,12 +169,14 @@ public protocol PluginStateRepository: Repository {
 
 /// Everything one gateway keeps.
 public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskRepository, DataflowRepository, PluginStateRepository,
-    LeaseRepository
+    LeaseRepository, CoordinationRepository
 {
     /// Closes the store's connections (at shutdown, after the jobs drained).
     func close() async
     /// "sqlite" or "postgres".
     var kind: String { get }
+    /// Whether other gateways may use this store too (PostgreSQL).
+    var sharedByGateways: Bool { get }
     /// Why the store could not be reached the last time it was tried; nil while it answers.
     var unreachable: String? { get }
 }

@@ -57,5 +57,6 @@ public final class SQLStore: GatewayStore, Sendable {
             probing.store(false, ordering: .releasing)
         }
     }
+    public var sharedByGateways: Bool { database.dialect == .postgres }
     public var kind: String { database.dialect == .sqlite ? "sqlite" : "postgres" }
 }

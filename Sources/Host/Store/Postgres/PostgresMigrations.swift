@@ -132,6 +132,10 @@ enum PostgresMigrations {
         // 11: how long a gateway's claim on its unfinished tasks and runs holds (seconds since
         // 1970): renewed while it lives; once past, another gateway sharing the store fails them.
         "ALTER TABLE export_tasks ADD COLUMN lease_until BIGINT; ALTER TABLE dataflow_runs ADD COLUMN lease_until BIGINT",
+        // 12: plugins' locks and rate windows (ABI 1.1 shared_lock, pace), when several
+        // gateways share the store: a lock row per name with its holder and time; the calls
+        // of the last minute per bucket.
+        "CREATE TABLE plugin_locks (key TEXT PRIMARY KEY, holder TEXT NOT NULL, until BIGINT NOT NULL); CREATE TABLE pace_calls (bucket TEXT NOT NULL, at DOUBLE PRECISION NOT NULL); CREATE INDEX pace_calls_bucket ON pace_calls (bucket, at)",
     ]
 
     static func apply(to db: PostgresSession) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Logging
 import NIOCore
 import PostgresNIO
@@ -104,8 +105,9 @@ struct PostgresSession: SQLSession {
     }
 }
 
-/// A statement PostgreSQL refused, with its message and SQLSTATE.
-public struct PostgresStoreError: MessageError, CustomStringConvertible, Sendable {
+/// A statement PostgreSQL refused, with its message and SQLSTATE. A value it cannot take
+/// (SQLSTATE class 22: text with a NUL byte, a number out of range) came from the client: 400.
+public struct PostgresStoreError: StatusError, Sendable {
     public let message: String
     /// The five-character SQLSTATE ("23505": a unique violation), when the server sent one.
     public let sqlState: String?
@@ -116,4 +118,5 @@ public struct PostgresStoreError: MessageError, CustomStringConvertible, Sendabl
     }
 
     public var description: String { message }
+    public var status: HTTPResponse.Status { sqlState?.hasPrefix("22") == true ? .badRequest : .internalServerError }
 }
