@@ -84,7 +84,9 @@ public final class Gateway: Sendable {
             registry: registry, services: services, tables: datasetTables,
             pluginConfigs: config.plugins.config, maxRowsPerFile: config.exports.maxRowsPerFile)
         exports = try ExportService(
-            store: store, sinks: sinkOpener, services: services, config: config.exports, directory: dataURL.appendingPathComponent("exports").path,
+            store: store, sinks: sinkOpener, services: services, config: config.exports,
+            directory: config.exports.directory.isEmpty
+                ? dataURL.appendingPathComponent("exports").path : URL(fileURLWithPath: config.exports.directory).standardizedFileURL.path,
             secret: secret, logger: logger)
         dataflows = DataflowService(store: store, config: config.dataflows, logger: logger)
         dataflows.attach(self)

@@ -455,6 +455,36 @@ import Testing
             #expect(try b.store.expireRuns().isEmpty && b.store.expireTasks().isEmpty)
         }
     }
+
+    /// An export made on one gateway downloads from another: one store, one exports folder,
+    /// one secret key (the signed link verifies on either).
+    @Test func anExportMadeOnOneGatewayDownloadsFromAnother() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let exports = TestSupport.temporaryDirectory("shared-exports")
+        @Sendable func gateway() throws -> Gateway {
+            try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+                config.store.url = url
+                config.exports.directory = exports
+                config.auth.secretKey = "one key for the whole cluster"
+            }
+        }
+        let (a, b) = try await TestSupport.onThread { (try gateway(), try gateway()) }
+        let token = try await TestSupport.onThread { try a.tokens.create(name: "exporter", scopes: ["export"]).secret }
+        try await TestServer.with(a) { serverA in
+            try await TestServer.with(b) { serverB in
+                let made = try await ExportTests.post(
+                    serverA, "/v1/export/raw", ["ext_type": "csv", "user_id": "u", "source_raw": #"[{"city":"杭州","n":1},{"city":"北京","n":2}]"#],
+                    token: token)
+                let key = try #require((made.json["data"] as? [String: Any])?["hash_key"] as? String, "\(made.text)")
+                let done = try await ExportTests.waitForEnd(serverB, key: key, token: token)
+                #expect(done["status"] as? Int == 2, "\(done)")
+                let link = try #require(done["down_url"] as? String)
+                let path = try #require(link.firstRange(of: "/v1/down/").map { String(link[$0.lowerBound...]) })
+                let file = try await serverB.request(.GET, path)
+                #expect(file.status == 200 && file.text.contains("杭州") && file.text.contains("北京"), "\(file.status) \(file.text)")
+            }
+        }
+    }
 }
 
 /// Plugins' `shared_lock` and `pace` across gateways sharing a PostgreSQL store: two

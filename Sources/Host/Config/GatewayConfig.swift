@@ -119,6 +119,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         public var publicBaseUrl: String
         /// A `down_url` is signed and works without a token for this long.
         public var downloadLinkHours: Int
+        /// Where export files are written and served from; empty: `exports/` in `dataDir`.
+        /// Gateways sharing a store mount one folder here, so any of them serves any download.
+        public var directory: String
     }
 
     public struct Dataflows: Codable, Sendable, Equatable {
@@ -201,7 +204,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                    "starttls": "auto", "caFile": ""},
           "exports": {"requireToken": true, "retentionDays": 7, "callbackRetries": 3, "callbackBackoffMs": 1000,
                       "maxRowsPerFile": 0, "concurrency": 8, "maxRunning": 4, "maxQueued": 16, "publicBaseUrl": "",
-                      "downloadLinkHours": 24},
+                      "downloadLinkHours": 24, "directory": ""},
           "dataflows": {"requireToken": true, "maxRunning": 4, "retentionDays": 30,
                         "script": {"baseUrl": "", "model": "", "apiKey": "", "timeoutSeconds": 60}},
           "logLevel": "info"
