@@ -28,7 +28,7 @@ def call(gw, method, path, body=None):
 
 def runs_per_second(gateways):
     """Every gateway runs its own flows over and over for DURATION seconds; completed runs / s."""
-    flows = [(gw, call(gw, "POST", "/add-dataflow", {"name": f"bench {i}", "description": "", "config": FLOW})["id"])
+    flows = [(gw, call(gw, "POST", "/add-dataflow", {"name": f"bench {i}", "description": "a small run", "config": FLOW})["id"])
              for gw in gateways for i in range(FLOWS_PER_GATEWAY)]
     done, failed = [0], [0]
     lock = threading.Lock()

@@ -136,6 +136,8 @@ enum PostgresMigrations {
         // gateways share the store: a lock row per name with its holder and time; the calls
         // of the last minute per bucket.
         "CREATE TABLE plugin_locks (key TEXT PRIMARY KEY, holder TEXT NOT NULL, until BIGINT NOT NULL); CREATE TABLE pace_calls (bucket TEXT NOT NULL, at DOUBLE PRECISION NOT NULL); CREATE INDEX pace_calls_bucket ON pace_calls (bucket, at)",
+        // 13: a flow's runs by start time: naming a run counts those of its second.
+        "CREATE INDEX dataflow_runs_started ON dataflow_runs (dataflow_id, started_at)",
     ]
 
     static func apply(to db: PostgresSession) throws {
