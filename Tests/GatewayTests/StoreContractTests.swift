@@ -293,6 +293,11 @@ import Testing
             }
             #expect(status == 200)
             #expect(try await server.request(.GET, "/api/data-flow/get-dataflows-list").status == 200)
+            // The outage shows in /metrics: failed connects, and the connections open now.
+            let metrics = try await TestSupport.onThread { try gateway.tokens.create(name: "m", scopes: ["metrics"]).secret }
+            let scraped = try await server.request(.GET, "/metrics", headers: [("Authorization", "Bearer \(metrics)")])
+            #expect(scraped.text.contains("gateway_store_connect_failures_total "), "\(scraped.text.prefix(300))")
+            #expect(scraped.text.contains("gateway_store_connections "), "\(scraped.text.prefix(300))")
         }
     }
 }

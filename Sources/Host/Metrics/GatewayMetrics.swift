@@ -111,6 +111,22 @@ public enum GatewayMetrics {
         Timer(label: "gateway_rate_limit_wait_seconds", dimensions: [("plugin", plugin)]).recordSeconds(seconds)
     }
 
+    /// The store's PostgreSQL connections now open (set when one opens or closes, not per call).
+    static func storeConnections(open: Int) {
+        Gauge(label: "gateway_store_connections").record(open)
+    }
+
+    /// A connection to the store that could not be made (the server down, refused, slow).
+    static func storeConnectFailed() {
+        Counter(label: "gateway_store_connect_failures_total").increment()
+    }
+
+    /// Tasks or runs of a gateway that stopped, ended here when their claims ran out.
+    static func claimsExpired(kind: String, count: Int) {
+        guard count > 0 else { return }
+        Counter(label: "gateway_claims_expired_total", dimensions: [("kind", kind)]).increment(by: count)
+    }
+
     /// A request refused because too many ran at once ("total" or "client").
     static func requestRefused(limit: String) {
         Counter(label: "gateway_requests_refused_total", dimensions: [("limit", limit)]).increment()

@@ -116,10 +116,12 @@ private final class BlockingConnectionPool: @unchecked Sendable {
                 while let first = s.idle.first, now.timeIntervalSince(first.since) > Self.idleSeconds || first.connection.isClosed {
                     stale.append(s.idle.removeFirst().connection)
                     s.open -= 1
+                    GatewayMetrics.storeConnections(open: s.open)
                 }
                 if let last = s.idle.popLast() { return .reuse(last.connection) }
                 if s.open < location.maxConnections {
                     s.open += 1
+                    GatewayMetrics.storeConnections(open: s.open)
                     s.nextId += 1
                     return .connect(s.nextId)
                 }
@@ -144,7 +146,9 @@ private final class BlockingConnectionPool: @unchecked Sendable {
                 locked {
                     $0.open -= 1
                     $0.unreachable = failure.message
+                    GatewayMetrics.storeConnections(open: $0.open)
                 }
+                GatewayMetrics.storeConnectFailed()
                 condition.signal()
                 throw failure
             }
@@ -155,6 +159,7 @@ private final class BlockingConnectionPool: @unchecked Sendable {
         let keep = locked { s -> Bool in
             guard healthy, !s.closed, !connection.isClosed else {
                 s.open -= 1
+                GatewayMetrics.storeConnections(open: s.open)
                 return false
             }
             s.idle.append((connection, Date()))

@@ -231,7 +231,8 @@ extension SQLStore: DataflowRepository {
                 // The runs of this flow started in the same second name the suffix (one indexed
                 // count): probing _2, _3, … one by one cost a round trip per earlier run, 75 of
                 // them a run for a flow run 75 times a second. The probe below is a safety net.
-                var n = try db.query("SELECT count(*) FROM dataflow_runs WHERE dataflow_id = ? AND started_at = ?", [.int(flow), .int(seconds)])
+                var n =
+                    try db.query("SELECT count(*) FROM dataflow_runs WHERE dataflow_id = ? AND started_at = ?", [.int(flow), .int(seconds)])
                     .first?.first?.int ?? 0
                 var executionId = n == 0 ? "exec_\(flow)_\(seconds)" : "exec_\(flow)_\(seconds)_\(n + 1)"
                 n += 1

@@ -27,6 +27,7 @@ extension SQLStore: LeaseRepository {
                 """, [.int(now), .text(worker), .int(now)])
         }.map(Self.task)
         for task in ended { GatewayMetrics.runEnded(kind: "export", outcome: "failed", seconds: Double(now) - task.createdAt.timeIntervalSince1970) }
+        GatewayMetrics.claimsExpired(kind: "export", count: ended.count)
         return ended
     }
 
@@ -40,6 +41,7 @@ extension SQLStore: LeaseRepository {
                 """, [.int(now), .text(worker), .int(now)])
         }.map(Self.run)
         for run in ended { GatewayMetrics.runEnded(kind: "dataflow", outcome: "failed", seconds: Double(now) - run.startedAt.timeIntervalSince1970) }
+        GatewayMetrics.claimsExpired(kind: "dataflow", count: ended.count)
         return ended
     }
 }
