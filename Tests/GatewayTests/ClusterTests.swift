@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+@testable import Host
+
+/// Three real `gateway serve` processes on one PostgreSQL store, as an administrator runs
+/// them: dataflow runs and exports submitted across them, one gateway killed (SIGKILL) in the
+/// middle of a run. Every run and task ends exactly once, the killed gateway's run ends
+/// failed on another gateway once its claim ran out, and every gateway sees it.
+@Suite struct ClusterTests {
+    @Test func threeGatewaysOneStoreOneKilled() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let config: [String: Any] = [
+            "store": ["url": url, "leaseSeconds": 15],
+            "exports": ["directory": TestSupport.temporaryDirectory("cluster-exports"), "requireToken": false],
+            "dataflows": ["requireToken": false],
+            "auth": ["secretKey": "one key for the cluster"],
+        ]
+        let nodes = try (0..<3).map { _ in try GatewayProcess(config: config) }
+        defer { for node in nodes { node.stop() } }
+        func call(_ node: GatewayProcess, _ method: String, _ path: String, _ body: String? = nil) throws -> [String: Any] {
+            let result = try TestSupport.run(
+                "/usr/bin/env", ["curl", "-s", "-X", method, "-H", "Content-Type: application/json"] + (body.map { ["-d", $0] } ?? []) + [node.base + path])
+            return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
+        }
+        func flowStatus(_ node: GatewayProcess, _ flow: Int) throws -> [String: Any] {
+            try call(node, "GET", "/api/data-flow/get-dataflow-status/\(flow)")["data"] as? [String: Any] ?? [:]
+        }
+        func waitForEnd(_ node: GatewayProcess, _ flow: Int) async throws -> [String: Any] {
+            for _ in 0..<1_200 {
+                let status = try flowStatus(node, flow)
+                if ["completed", "failed", "cancelled"].contains(status["status"] as? String ?? "") { return status }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw InvalidInput("flow \(flow) never ended")
+        }
+
+        // A slow run on the third gateway, which is then killed while it writes.
+        let slow =
+            #"{"name":"slow","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50000000) SELECT n FROM c"},"target":{"type":"export","format":"csv"}}}"#
+        let slowId = try #require((try call(nodes[0], "POST", "/api/data-flow/add-dataflow", slow)["data"] as? [String: Any])?["id"] as? Int)
+        let slowRun = try call(nodes[2], "POST", "/api/data-flow/execute-dataflow/\(slowId)", "{}")
+        let slowExecution = try #require((slowRun["data"] as? [String: Any])?["execution_id"] as? String, "\(slowRun)")
+
+        // 10 flows, each run 3 times, each time on the next of the first two gateways.
+        let quick = #"{"source":{"type":"sql","query":"SELECT 1 AS n"},"target":{"type":"export","format":"csv"}}"#
+        var flows: [Int] = []
+        for i in 0..<10 {
+            let made = try call(nodes[i % 2], "POST", "/api/data-flow/add-dataflow", #"{"name":"quick \#(i)","description":"d","config":\#(quick)}"#)
+            flows.append(try #require((made["data"] as? [String: Any])?["id"] as? Int, "\(made)"))
+        }
+        // 30 exports, 10 on each gateway, while the slow run goes on.
+        var exports: [String] = []
+        for i in 0..<30 {
+            let made = try call(
+                nodes[i % 3], "POST", "/v1/export/raw", #"{"ext_type":"csv","user_id":"u","source_raw":"[{\"i\":\#(i)}]"}"#)
+            exports.append(try #require((made["data"] as? [String: Any])?["hash_key"] as? String, "\(made)"))
+        }
+        var written = 0
+        for _ in 0..<400 where written < 50_000 {
+            try await Task.sleep(for: .milliseconds(50))
+            written = try flowStatus(nodes[0], slowId)["rows_written"] as? Int ?? 0
+        }
+        #expect(written >= 50_000, "the slow run is writing when its gateway dies")
+        kill(nodes[2].process.processIdentifier, SIGKILL)
+        nodes[2].process.waitUntilExit()
+
+        for round in 0..<3 {
+            for (i, flow) in flows.enumerated() {
+                let started = try call(nodes[(i + round) % 2], "POST", "/api/data-flow/execute-dataflow/\(flow)", "{}")
+                #expect((started["data"] as? [String: Any])?["execution_id"] is String, "\(started)")
+                let ended = try await waitForEnd(nodes[(i + round + 1) % 2], flow)
+                #expect(ended["status"] as? String == "completed", "\(ended)")
+            }
+        }
+        // Every run once: three per flow, each completed, seen alike from both survivors.
+        for flow in flows {
+            for node in nodes.prefix(2) {
+                let runs = try call(node, "GET", "/api/data-flow/get-dataflow-runs/\(flow)?page_size=10")["data"] as? [String: Any] ?? [:]
+                let list = runs["runs"] as? [[String: Any]] ?? []
+                #expect(list.count == 3 && list.allSatisfy { $0["status"] as? String == "completed" }, "\(runs)")
+            }
+        }
+        // Every export once, done, downloadable from a gateway that did not make it.
+        for (i, key) in exports.enumerated() {
+            let node = nodes[(i + 1) % 2]
+            var detail: [String: Any] = [:]
+            for _ in 0..<600 {
+                detail = try call(node, "GET", "/v1/export/detail?key=\(key)")["data"] as? [String: Any] ?? [:]
+                if detail["status"] as? Int != 1 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(detail["status"] as? Int == 2, "\(detail)")
+        }
+        // The killed gateway's run: ended by a survivor once its claim (15 s) ran out.
+        let ended = try await waitForEnd(nodes[0], slowId)
+        #expect(ended["execution_id"] as? String == slowExecution)
+        #expect(ended["status"] as? String == "failed" && (ended["error_message"] as? String ?? "").hasPrefix("interrupted: gateway gw-"), "\(ended)")
+        #expect((ended["error_message"] as? String ?? "").hasSuffix(" stopped"), "\(ended)")
+        let logs = try call(nodes[1], "GET", "/api/data-flow/get-dataflow-logs/\(slowId)?level=ERROR&page_size=50")["data"] as? [String: Any] ?? [:]
+        let lines = (logs["logs"] as? [[String: Any]] ?? []).filter { ($0["message"] as? String ?? "").contains("interrupted: gateway") }
+        #expect(lines.count == 1, "ended once, by one survivor: \(logs)")
+    }
+}
