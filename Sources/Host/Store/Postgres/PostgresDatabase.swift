@@ -118,7 +118,13 @@ private final class BlockingConnectionPool: @unchecked Sendable {
                     s.open -= 1
                     GatewayMetrics.storeConnections(open: s.open)
                 }
-                if let last = s.idle.popLast() { return .reuse(last.connection) }
+                // The most recently used first; one the server closed (it restarted) goes.
+                while let last = s.idle.popLast() {
+                    guard last.connection.isClosed else { return .reuse(last.connection) }
+                    stale.append(last.connection)
+                    s.open -= 1
+                    GatewayMetrics.storeConnections(open: s.open)
+                }
                 if s.open < location.maxConnections {
                     s.open += 1
                     GatewayMetrics.storeConnections(open: s.open)
@@ -163,6 +169,8 @@ private final class BlockingConnectionPool: @unchecked Sendable {
                 return false
             }
             s.idle.append((connection, Date()))
+            // A session ended well: the server answers, whatever a connect found before.
+            s.unreachable = nil
             return true
         }
         if !keep { Self.shut(connection) }
