@@ -78,8 +78,16 @@ import Testing
                     let first = try await run()
                     #expect(first["status"] as? String == "completed" && first["rows_written"] as? Int == 230, "\(first)")
                     #expect(try await delivered() == (230, 230))
+                    // Paced: never more than 100 rows in any second as the pacer let them go. At
+                    // the platform, arrivals can bunch by the machine's load (a request paced in
+                    // time but delayed 150 ms lands with the next): there, one batch of slack.
+                    let paced = try await TestSupport.onThread {
+                        try gateway.services.coordination.recentCalls(plugin: "http.writer", bucket: "rows http://127.0.0.1:\(port)/write")
+                    }
+                    #expect(paced.count == 230, "every row paced (and counted where the test looks)")
+                    for (i, t) in paced.enumerated() where i >= 100 { #expect(t - paced[i - 100] >= 1.0, "101 rows paced within a second") }
                     let stats = try await Self.platform(port, "/stats") as? [String: Any] ?? [:]
-                    #expect((stats["max_rows_per_second"] as? Int ?? .max) <= 100, "\(stats)")
+                    #expect((stats["max_rows_per_second"] as? Int ?? .max) <= 150, "\(stats)")
                     #expect(Date().timeIntervalSince(started) >= 1.3, "230 rows at 100 a second take more than 2 s")
                     let row = try #require((try await Self.platform(port, "/rows") as? [[String: Any]])?.first { $0["o_id"] as? Int == 1000 })
                     #expect(row["shop"] as? String == "旗舰店" && row["pay_amount"] as? Double == 0.5, "\(row)")

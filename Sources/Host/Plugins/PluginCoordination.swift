@@ -63,9 +63,11 @@ public final class PluginCoordination: Sendable {
     /// network jitter can bring closer together.
     static let margin = 0.1
 
-    /// The times (seconds since 1970) of the calls counted for a bucket in the last minute (this gateway's).
-    func recentCalls(plugin: String, bucket: String) -> [Double] {
-        windows.withLock { $0[Self.key(plugin, bucket), default: []] }
+    /// The times (seconds since 1970) of the calls counted for a bucket in the last minute
+    /// (every gateway's, on a shared store).
+    func recentCalls(plugin: String, bucket: String) throws -> [Double] {
+        guard let shared else { return windows.withLock { $0[Self.key(plugin, bucket), default: []] } }
+        return try shared.paceCalls(bucket: Self.key(plugin, bucket), since: Date().timeIntervalSince1970 - 60 - Self.margin)
     }
 
     enum PaceResult: Equatable { case counted, cancelled, failed(String) }

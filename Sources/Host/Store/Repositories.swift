@@ -157,6 +157,8 @@ public protocol CoordinationRepository: Repository {
     /// at `now` must wait (0: it fits), and counts it when it fits: all in one transaction,
     /// which every gateway's call on the bucket waits its turn for. Returns the wait.
     func paceWindow(bucket: String, since: Double, now: Double, decide: ([Double]) -> Double) throws -> Double
+    /// The calls counted for `bucket` since `since`, oldest first.
+    func paceCalls(bucket: String, since: Double) throws -> [Double]
 }
 
 /// Plugins' persistent key/value state, per plugin and instance (the `state_*` and

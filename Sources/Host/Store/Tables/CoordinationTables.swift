@@ -35,14 +35,21 @@ extension SQLStore: CoordinationRepository {
                 // one bucket take turns on an advisory lock named by it.
                 if db.dialect == .postgres { _ = try db.query("SELECT pg_advisory_xact_lock(hashtext(?))", [.text(bucket)]) }
                 try db.run("DELETE FROM pace_calls WHERE bucket = ? AND at < ?", [.text(bucket), .double(since)])
-                let calls = try db.query("SELECT at FROM pace_calls WHERE bucket = ? ORDER BY at", [.text(bucket)]).compactMap { row -> Double? in
-                    if case .double(let at) = row[0] { return at }
-                    return row[0].int.map(Double.init)
-                }
-                let wait = decide(calls)
+                let wait = decide(try Self.paceCalls(db, bucket: bucket, since: since))
                 if wait <= 0 { try db.run("INSERT INTO pace_calls (bucket, at) VALUES (?, ?)", [.text(bucket), .double(now)]) }
                 return max(wait, 0)
             }
+        }
+    }
+
+    public func paceCalls(bucket: String, since: Double) throws -> [Double] {
+        try withConnection { db in try Self.paceCalls(db, bucket: bucket, since: since) }
+    }
+
+    private static func paceCalls(_ db: any SQLSession, bucket: String, since: Double) throws -> [Double] {
+        try db.query("SELECT at FROM pace_calls WHERE bucket = ? AND at >= ? ORDER BY at", [.text(bucket), .double(since)]).compactMap { row in
+            if case .double(let at) = row[0] { return at }
+            return row[0].int.map(Double.init)
         }
     }
 }
