@@ -358,6 +358,17 @@ import Testing
         // Into a store that holds rows already: refused, nothing changed.
         let again = try await TestSupport.onThread { try TestSupport.run(gatewayBinary, ["store", "migrate", "--data-dir", dataDir, "--to", url]) }
         #expect(again.status != 0 && again.output.contains("already holds rows"), "\(again.output)")
+        // Into a schema that lacks a column the source has (another gateway version): refused by name.
+        let older = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let dropped = try await TestSupport.onThread { () -> TestSupport.ProcessResult in
+            var location = GatewayConfig.defaults.store
+            location.url = older
+            _ = try PostgresDatabase(try StoreLocation(location))  // the schema, made
+            return try TestSupport.run("/usr/bin/env", ["psql", older, "-qc", "ALTER TABLE dataflow_runs DROP COLUMN lease_until"])
+        }
+        #expect(dropped.status == 0, "\(dropped.output)")
+        let skewed = try await TestSupport.onThread { try TestSupport.run(gatewayBinary, ["store", "migrate", "--data-dir", dataDir, "--to", older]) }
+        #expect(skewed.status != 0 && skewed.output.contains("no column dataflow_runs.lease_until"), "\(skewed.output)")
     }
 }
 
