@@ -13,7 +13,7 @@ public final class Gateway: Sendable {
     public let services: HostServiceProvider
     public let tokens: ApiTokens
     public let signedTokens: SignedTokenVerifier
-    public let datasetTables: DatasetStore
+    let datasetTables: any DatasetTables
     public let datasets: DatasetCatalog
     public let datamodels: DataModelCatalog
     public let uploads: UploadStore
@@ -62,13 +62,16 @@ public final class Gateway: Sendable {
             coordination: PluginCoordination(shared: store.sharedByGateways ? store : nil))
         tokens = ApiTokens(store: store)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
-        datasetTables = try DatasetStore(
-            path: dataURL.appendingPathComponent("datasets.sqlite").path,
-            maxValueBytes: config.limits.maxValueBytes, maxTempBytes: config.limits.maxTempBytes)
+        datasetTables =
+            config.store.datasetsOnPostgres
+            ? try PostgresDatasetTables(config: config, logger: logger)
+            : try SQLiteDatasetTables(
+                path: dataURL.appendingPathComponent("datasets.sqlite").path,
+                maxValueBytes: config.limits.maxValueBytes, maxTempBytes: config.limits.maxTempBytes)
         datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
         datamodels = try DataModelCatalog(
             config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
-            readers: datasetTables.readers)
+            tables: datasetTables)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         limiter = RequestLimiter(
             maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient,

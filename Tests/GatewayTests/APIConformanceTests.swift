@@ -120,7 +120,7 @@ import Testing
             #expect(try await upload(csv, []).0 == 200)
             let (again, text) = try await upload(Array("region,amount,day\r\neast,2,2026-01-05\r\n".utf8), ["update=1"])
             #expect(again == 200, "\(text)")
-            let rows = try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT region, amount FROM sales")
+            let rows = try SQLiteConnection(path: gateway.datasetsPath).query("SELECT region, amount FROM sales")
             #expect(rows == [[.text("east"), .double(2)]])
 
             let kept = try FileManager.default.contentsOfDirectory(atPath: "\(gateway.uploads.directory)/sales").count

@@ -31,7 +31,7 @@ import Testing
     @Test func queryAsArrowEqualsQueryAsJSONOverManyBatches() async throws {
         let (gateway, token) = try QueryTests.gateway()
         // Enough rows for several batches of 65,536.
-        let db = try SQLiteConnection(path: gateway.datasetTables.path)
+        let db = try SQLiteConnection(path: gateway.datasetsPath)
         try db.execute(
             """
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150000)

@@ -57,7 +57,7 @@ import Testing
             #expect(strings("runs").count == 1 && strings("runs").first?.contains("manual") == true)
             #expect(!strings("logs").isEmpty && strings("info_logs").allSatisfy { $0.contains(" INFO ") })
             // What the browser showed is what the gateway did.
-            let copied = try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT count(*) FROM orders_same").first?.first?.int
+            let copied = try SQLiteConnection(path: gateway.datasetsPath).query("SELECT count(*) FROM orders_same").first?.first?.int
             #expect(copied == 50)
 
             // The downloaded file is the export: a zip holding the CSV with both rows.

@@ -29,21 +29,25 @@ import Testing
     }
 
     static func gateway() throws -> Gateway {
+        try TestSupport.gateway { $0 = config(dataDir: $0.dataDir) }
+    }
+
+    static func config(dataDir: String) -> GatewayConfig {
         // The products folder holds the Arrow format plugin.
-        try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
-            config.auth.signedKeys = ["alice": key]
-            config.datasets = [
-                "orders": DatasetDefinition(table: "orders(id integer, customer_id integer, amount real, qty integer, day date, status text)"),
-                "customers": DatasetDefinition(table: "customers(id integer, name text, region text, tier text, credit real)"),
-            ]
-            config.queries = ["customers_of_tier": NamedQuery(sql: "SELECT id, region FROM customers WHERE tier = :tier")]
-            config.datamodels = [
-                "sales": salesModel(),
-                "gold": DataModelDefinition(
-                    tables: ["c": .init(query: "customers_of_tier")], dimensions: ["region": .init(column: "c.region")],
-                    measures: ["n": .init(aggregate: "count")], parameters: ["tier": .init(default: ["gold"])]),
-            ]
-        }
+        var config = TestSupport.config(dataDir: dataDir, pluginDirs: [TestSupport.productsDirectory])
+        config.auth.signedKeys = ["alice": key]
+        config.datasets = [
+            "orders": DatasetDefinition(table: "orders(id integer, customer_id integer, amount real, qty integer, day date, status text)"),
+            "customers": DatasetDefinition(table: "customers(id integer, name text, region text, tier text, credit real)"),
+        ]
+        config.queries = ["customers_of_tier": NamedQuery(sql: "SELECT id, region FROM customers WHERE tier = :tier")]
+        config.datamodels = [
+            "sales": salesModel(),
+            "gold": DataModelDefinition(
+                tables: ["c": .init(query: "customers_of_tier")], dimensions: ["region": .init(column: "c.region")],
+                measures: ["n": .init(aggregate: "count")], parameters: ["tier": .init(default: ["gold"])]),
+        ]
+        return config
     }
 
     /// Measures by dimension, filters, parameters, injection attempts, errors and admin
@@ -77,7 +81,7 @@ import Testing
                 """#), request: request)
         #expect(
             two.sql
-                == #"SELECT "customers"."region" AS "region", COUNT(*) AS "orders" FROM "orders" AS "orders" LEFT JOIN "customers" AS "customers" ON "orders"."customer_id" = "customers"."id" WHERE "customers"."region" IN (?, ?) GROUP BY 1 ORDER BY 1 LIMIT ?"#
+                == #"SELECT "customers"."region" AS "region", COUNT(*) AS "orders" FROM "orders" AS "orders" LEFT JOIN "customers" AS "customers" ON "orders"."customer_id" = "customers"."id" WHERE "customers"."region" IN (?, ?) GROUP BY 1 ORDER BY 1 NULLS FIRST LIMIT ?"#
         )
         #expect(two.values == [.text("north'--"), .text("east"), .int(3)])
     }

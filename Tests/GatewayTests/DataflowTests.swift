@@ -23,7 +23,7 @@ import Testing
     static func fillOrders(_ gateway: Gateway, count: Int) throws {
         guard let orders = try gateway.datasets.dataset("orders") else { throw InvalidInput("no orders dataset") }
         try gateway.datasetTables.prepare(orders)
-        let db = try SQLiteConnection(path: gateway.datasetTables.path)
+        let db = try SQLiteConnection(path: gateway.datasetsPath)
         try db.transaction {
             for i in 0..<count {
                 try db.run(
@@ -213,7 +213,7 @@ import Testing
             #expect(ended["status"] as? String == "completed" && ended["progress"] as? Int == 100, "\(ended)")
             let expected = (0..<5_000).filter { $0 % 3 != 2 }.count
             #expect(ended["rows_written"] as? Int == expected && ended["rows_read"] as? Int == 5_000)
-            let db = try SQLiteConnection(path: gateway.datasetTables.path)
+            let db = try SQLiteConnection(path: gateway.datasetsPath)
             #expect(
                 try db.query("SELECT count(*), count(DISTINCT area), min(source) FROM orders_copy").first == [.int(Int64(expected)), .int(2), .text("flow")])
             // Now a cast that fails on a later batch: the replace is rolled back whole.
@@ -317,7 +317,7 @@ import Testing
                 let created = try await Self.call(
                     server, .POST, "/add-dataflow", token: token, body: ["name": "聚水潭订单同步", "description": "seed 003", "config": config])
                 let id = try #require((created.1["data"] as? [String: Any])?["id"] as? Int)
-                let db = try SQLiteConnection(path: gateway.datasetTables.path)
+                let db = try SQLiteConnection(path: gateway.datasetsPath)
                 func run() async throws -> [String: Any] {
                     let started = try await Self.call(server, .POST, "/execute-dataflow/\(id)", token: token, body: [:])
                     #expect(started.0 == 200, "\(started.1)")
@@ -437,7 +437,7 @@ import Testing
                 let ended = try await Self.waitForEnd(server, flow: id, token: token)
                 #expect(ended["status"] as? String == "completed" && ended["rows_written"] as? Int == 200, "\(ended)")
             }
-            let db = try SQLiteConnection(path: gateway.datasetTables.path)
+            let db = try SQLiteConnection(path: gateway.datasetsPath)
             #expect(
                 try db.query("SELECT count(*), sum(amount), min(day), max(region) FROM orders_same").first
                     == db.query("SELECT count(*), sum(amount), min(day), max(region) FROM orders WHERE region IN ('east', 'west')").first)

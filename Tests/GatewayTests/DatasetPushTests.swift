@@ -46,7 +46,7 @@ import Testing
     }
 
     func rows(_ gateway: Gateway, _ sql: String) throws -> [[SQLValue]] {
-        try SQLiteConnection(path: gateway.datasetTables.path).query(sql)
+        try SQLiteConnection(path: gateway.datasetsPath).query(sql)
     }
 
     @Test func pushAddsThenUpdatesByKey() async throws {
@@ -162,7 +162,7 @@ import Testing
             let rows = (1...6_000).map { #"["c\#($0)","2026-01-01","\#(note)"]"# }
             let pushed = try await push(server, Self.signed(type: "123", ds: #"[["region","day","note"],"# + rows.joined(separator: ",") + "]"))
             #expect(pushed.status == 200)
-            let path = gateway.datasetTables.path
+            let path = try gateway.datasetsPath
             func fileBytes() -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
             // Nothing else writes: the file reaches 6 MB only by a checkpoint.
             for _ in 0..<200 where fileBytes() < 6_000_000 { try await Task.sleep(for: .milliseconds(50)) }
@@ -187,7 +187,7 @@ import Testing
         try await TestServer.with(gateway) { server in
             // postSql needs logs_copy, which does not exist yet: the push fails after
             // preSql emptied the table and the rows went in, so everything rolls back.
-            let seeded = try SQLiteConnection(path: gateway.datasetTables.path)
+            let seeded = try SQLiteConnection(path: gateway.datasetsPath)
             try seeded.execute("INSERT INTO logs VALUES ('old', 1)")
             let failed = try await push(server, Self.signed(type: "logs", ds: #"[["A","B"],["new",2]]"#))
             #expect(failed.status == 500)
@@ -207,7 +207,7 @@ import Testing
         try await TestServer.with(gateway) { server in
             let stamp = Int64(Date().timeIntervalSince1970 * 1000)
             let token = Crypto.hex(Crypto.sha1(Array("\(Self.key)\(stamp)alicelogs".utf8)))
-            try SQLiteConnection(path: gateway.datasetTables.path).execute("CREATE TABLE logs_copy (A, B)")
+            try SQLiteConnection(path: gateway.datasetsPath).execute("CREATE TABLE logs_copy (A, B)")
             let body = #"{"visitor":"alice","token":"\#(token)","stamp":\#(stamp),"type":"logs","ds":[["A","B"],["a1","b1"],["a2","b2"]],"update":0}"#
             let reply = try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/json")], body: body)
             #expect(reply.status == 200, "\(reply.text)")
@@ -316,7 +316,7 @@ final class Counter: @unchecked Sendable {  // guarded by lock
                 .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
                 body: DatasetPushTests.signed(type: "123", ds: big))
             #expect(ok.status == 200, "\(ok.text)")
-            let db = try SQLiteConnection(path: gateway.datasetTables.path)
+            let db = try SQLiteConnection(path: gateway.datasetsPath)
             #expect(
                 try db.query("SELECT count(*), sum(units), min(region), max(amount) FROM sales") == [
                     [.int(40_000), .int(799_980_000), .text("r0"), .double(9999.75)]

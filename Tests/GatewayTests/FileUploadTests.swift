@@ -32,7 +32,7 @@ import Testing
     }
 
     func rows(_ gateway: Gateway) throws -> [[SQLValue]] {
-        try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT name, age, joined FROM people ORDER BY name")
+        try SQLiteConnection(path: gateway.datasetsPath).query("SELECT name, age, joined FROM people ORDER BY name")
     }
 
     @Test func csvUploadThenReprocessByFilename() async throws {

@@ -106,7 +106,7 @@ struct PumpTests {
                 CountingSource(batches: 3, failAt: 2, events: events),
                 into: DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: .replace))
         }
-        let db = try SQLiteConnection(path: gateway.datasetTables.path)
+        let db = try SQLiteConnection(path: gateway.datasetsPath)
         #expect(try db.query("SELECT count(*), sum(n) FROM numbers").first == [.int(20), .int(190)])
         // The same run without the failure replaces every row.
         _ = try Pump.run(CountingSource(batches: 1, events: events), into: DatasetTableSink(tables: gateway.datasetTables, dataset: dataset, mode: .replace))

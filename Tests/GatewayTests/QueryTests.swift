@@ -17,7 +17,7 @@ import Testing
             ]
             config.datasources = ["demo": DatasourceDefinition(plugin: "example.sequence", config: .object(["rows": .number(30), "batch_size": .number(7)]))]
         }
-        let db = try SQLiteConnection(path: gateway.datasetTables.path)
+        let db = try SQLiteConnection(path: gateway.datasetsPath)
         try db.execute(
             """
             INSERT INTO sales VALUES ('east', 1.5, 3, '2026-11-01', '2026-11-01 08:30:00.25Z', 12.5, 1, 'x');
@@ -96,7 +96,7 @@ import Testing
                     token: token)
                 #expect(reply.status == 400, "\(bad)")
             }
-            #expect(try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT count(*) FROM sales") == [[.int(3)]])
+            #expect(try SQLiteConnection(path: gateway.datasetsPath).query("SELECT count(*) FROM sales") == [[.int(3)]])
             let tokens = try await get(server, "/api/v1/datasource/store/query?queryType=sql&query=select%20*%20from%20api_tokens", token: token)
             #expect(tokens.status == 400)  // the gateway's own tables are in another file
         }

@@ -171,7 +171,7 @@ import Testing
     /// once the response has stalled for server.writeStallSeconds, and its work ends.
     @Test func aClientThatNeverReadsIsCutOff() async throws {
         let (gateway, token) = try Self.gateway { $0.server.writeStallSeconds = 1 }
-        let db = try SQLiteConnection(path: gateway.datasetTables.path)
+        let db = try SQLiteConnection(path: gateway.datasetsPath)
         try db.execute(
             "INSERT INTO t SELECT i, printf('%0500d', i) FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 200000) SELECT i FROM r)"
         )
@@ -313,7 +313,7 @@ import Testing
     /// stop condition, not what its authorizer refused.
     @Test func readOnlyConnectionsAreReusedCleanly() throws {
         let (gateway, _) = try Self.gateway()
-        let pool = gateway.datasetTables.readers
+        let pool = try #require(gateway.datasetTables as? SQLiteDatasetTables).readers
         let stopped = RunControl(timeBudgetSeconds: 0)
         stopped.stop(.cancelled)
         var first: ObjectIdentifier?
@@ -334,7 +334,7 @@ import Testing
     /// empty strings and NULLs.
     @Test func linearFunctionsAgreeWithSQLite() throws {
         let (gateway, _) = try Self.gateway()
-        let ours = try ReadOnlySQL.connect(gateway.datasetTables.path, maxValueBytes: 1 << 20, maxTempBytes: 1 << 30)
+        let ours = try ReadOnlySQL.connect(gateway.datasetsPath, maxValueBytes: 1 << 20, maxTempBytes: 1 << 30)
         let theirs = try SQLiteConnection(path: ":memory:")
         let texts = ["", " ", "a", "abc", "  abc  ", "价格价格 ok", "xxabcxx", "ab", "b", "价", "é e", "\u{1F600}x\u{1F600}", "aaaa"]
         var calls: [String] = []

@@ -52,7 +52,7 @@ import Testing
             #expect(reply.status == 400, "\(reply.text)")
             let message = reply.json["msg"] as? String ?? ""
             #expect(message.contains("out of the range of a number") || message.contains("is not a number"), "\(message)")
-            #expect(try SQLiteConnection(path: gateway.datasetTables.path).query("SELECT count(*) FROM people") == [[.int(0)]])
+            #expect(try SQLiteConnection(path: gateway.datasetsPath).query("SELECT count(*) FROM people") == [[.int(0)]])
         }
     }
 

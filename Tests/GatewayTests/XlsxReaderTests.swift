@@ -122,7 +122,7 @@ import Testing
             #expect(result.output.hasPrefix("200 "), "\(result.output)")
             #expect(result.output.contains("imported 3 rows from"))
         }
-        let rows = try SQLiteConnection(path: gateway.datasetTables.path).query(
+        let rows = try SQLiteConnection(path: gateway.datasetsPath).query(
             "SELECT name, age, joined, score, ok, \"when\", note FROM people ORDER BY rowid")
         #expect(
             rows == [

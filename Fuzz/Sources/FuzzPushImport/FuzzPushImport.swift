@@ -19,7 +19,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let update = data[0] & 1 == 1
     try! db.execute("BEGIN")
     defer { try! db.execute("ROLLBACK") }
-    var importer = DatasetImport(dataset: dataset, update: update, db: db)
+    var importer = DatasetImport(dataset: dataset, update: update, output: SQLiteBlockInsert(dataset: dataset, db: db))
     do {
         let rows = try RowArrayParser.parse(UnsafeRawBufferPointer(start: data + 1, count: size - 1), into: &importer)
         try importer.flush()

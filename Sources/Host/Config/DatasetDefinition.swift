@@ -54,4 +54,19 @@ public enum ColumnType: String, Sendable, CaseIterable, Codable {
         case .blob: "BLOB"
         }
     }
+
+    /// The PostgreSQL type (as `information_schema.columns.data_type` names it). `any` is
+    /// text there: PostgreSQL has no column that keeps each value's own type.
+    var postgresType: String {
+        switch self {
+        case .any, .text: "text"
+        case .integer: "bigint"
+        case .real: "double precision"
+        case .decimal: "numeric(38,10)"
+        case .bool: "boolean"
+        case .date: "date"
+        case .timestamp: "timestamp without time zone"
+        case .blob: "bytea"
+        }
+    }
 }

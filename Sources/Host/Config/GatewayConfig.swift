@@ -159,6 +159,17 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// How long a gateway's claim on its unfinished tasks and runs holds unrenewed: a
         /// gateway silent this long is taken for stopped by the others sharing the store.
         public var leaseSeconds: Int
+        /// Where the datasets' rows live: "sqlite" (each gateway's `datasets.sqlite`),
+        /// "postgres" (the store's database, schema `datasets`, shared by every gateway), or
+        /// "" for postgres when `url` is set and sqlite otherwise.
+        public var datasets: String
+        /// With the datasets on PostgreSQL: the role queries run as, which may only read the
+        /// `datasets` schema (`postgres://reader:password@host/database`). Empty: the
+        /// gateway makes and uses `<database>_reader` itself (it then needs CREATEROLE).
+        public var readerUrl: String
+
+        /// Whether the datasets' rows are kept in the PostgreSQL store.
+        public var datasetsOnPostgres: Bool { datasets == "postgres" || (datasets.isEmpty && !url.isEmpty) }
     }
 
     public var server: Server
@@ -190,7 +201,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                      "shutdownGraceSeconds": 10},
           "limits": {"queryTimeoutSeconds": 300, "maxValueBytes": 16777216, "maxTempBytes": 1073741824, "maxConcurrentRequests": 16,
                      "maxConcurrentPerClient": 4, "queueTimeoutSeconds": 30, "maxQueuedPerClient": 256, "maxQueued": 4096},
-          "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10, "leaseSeconds": 60},
+          "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10, "leaseSeconds": 60,
+                    "datasets": "", "readerUrl": ""},
           "dataDir": "gateway-data",
           "plugins": {"directories": [], "builtin": true, "config": {}},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
@@ -266,6 +278,14 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(store.connectTimeoutSeconds, 1...3_600, "store.connectTimeoutSeconds")
         try check(store.leaseSeconds, 15...86_400, "store.leaseSeconds")
         if !store.url.isEmpty { _ = try StoreLocation(store) }
+        guard ["", "sqlite", "postgres"].contains(store.datasets) else {
+            throw InvalidInput(
+                "configuration: store.datasets must be \"sqlite\", \"postgres\" or \"\" (postgres when store.url is set), not '\(store.datasets)'")
+        }
+        if store.datasets == "postgres" && store.url.isEmpty {
+            throw InvalidInput("configuration: store.datasets is \"postgres\": set store.url to the PostgreSQL database")
+        }
+        if !store.readerUrl.isEmpty { _ = try StoreLocation(url: store.readerUrl, of: store, key: "store.readerUrl") }
         // Below 2 GB: one cell of a body is then always addressable with 32 bits.
         try check(server.maxBodyBytes, 1...Int(Int32.max), "server.maxBodyBytes")
         try check(server.idleTimeoutSeconds, 1...3_600, "server.idleTimeoutSeconds")
@@ -337,6 +357,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         copy.auth.signedKeys = copy.auth.signedKeys.mapValues { _ in "********" }
         if !copy.smtp.password.isEmpty { copy.smtp.password = "********" }
         copy.store.url = StoreLocation.redacted(copy.store.url)
+        copy.store.readerUrl = StoreLocation.redacted(copy.store.readerUrl)
         if !copy.auth.secretKey.isEmpty { copy.auth.secretKey = "********" }
         if !copy.dataflows.script.apiKey.isEmpty { copy.dataflows.script.apiKey = "********" }
         return String(decoding: try encoder.encode(copy), as: UTF8.self)

@@ -146,7 +146,7 @@ struct DataModel: Sendable {
             try add(
                 Member(
                     name: name, kind: .measure(fanSafe: fanSafe),
-                    sql: "CAST(\(sides[0].sql) AS REAL) / NULLIF(\(sides[1].sql), 0)",
+                    sql: "CAST(\(sides[0].sql) AS DOUBLE PRECISION) / NULLIF(\(sides[1].sql), 0)",
                     tables: sides[0].tables.union(sides[1].tables), type: .real))
         }
         guard !members.isEmpty else { throw Invalid("a model needs at least one dimension or measure") }
@@ -200,7 +200,7 @@ struct DataModel: Sendable {
         let type = tables[table]?.columns[column.lowercased()] ?? .any
         let ref = qualified(table, column)
         // Decimals are stored as their digits: add them up as numbers.
-        let value = type == .decimal ? "CAST(\(ref) AS REAL)" : ref
+        let value = type == .decimal ? "CAST(\(ref) AS DOUBLE PRECISION)" : ref
         switch aggregate {
         case "sum":
             return Member(name: name, kind: .measure(fanSafe: false), sql: "SUM(\(value))", tables: [table], type: type == .integer ? .integer : .real)
@@ -217,12 +217,14 @@ struct DataModel: Sendable {
     }
 
     /// Casts an expression to what its type reads as, so that every row's value has the
-    /// column's type whatever the expression made of it.
+    /// column's type whatever the expression made of it. The type names are ones both
+    /// stores read alike (PostgreSQL's INTEGER and REAL are 32 bits; SQLite reads BIGINT and
+    /// DOUBLE PRECISION as its INTEGER and REAL).
     private static func typed(_ sql: String, _ type: ColumnType) -> String {
         switch type {
         case .text, .any: "CAST(\(sql) AS TEXT)"
-        case .integer: "CAST(\(sql) AS INTEGER)"
-        case .real: "CAST(\(sql) AS REAL)"
+        case .integer: "CAST(\(sql) AS BIGINT)"
+        case .real: "CAST(\(sql) AS DOUBLE PRECISION)"
         // Decimals are stored as their digits (text): as numbers they group, sort and
         // compare by value ("10" after "9", "1.50" with "1.5").
         case .decimal: "CAST(\(sql) AS NUMERIC)"

@@ -1,4 +1,3 @@
-import CSQLite
 import Foundation
 import Synchronization
 
@@ -11,7 +10,7 @@ public final class DataModelCatalog: Sendable {
     let store: any DefinitionRepository
     let datasets: DatasetCatalog
     let queries: [String: NamedQuery]
-    let readers: ReadOnlyPool
+    let tables: any DatasetTables
     let configured: [String: DataModelDefinition]
     /// A named query's result columns, by its SQL: every model query over it would prepare
     /// it again otherwise. They cannot change while the gateway runs (the queries come from
@@ -19,12 +18,13 @@ public final class DataModelCatalog: Sendable {
     private let queryColumns = Mutex<[String: (columns: [(String, ColumnType)], parameters: Set<String>)]>([:])
 
     init(
-        config: [String: DataModelDefinition], queries: [String: NamedQuery], store: any DefinitionRepository, datasets: DatasetCatalog, readers: ReadOnlyPool
+        config: [String: DataModelDefinition], queries: [String: NamedQuery], store: any DefinitionRepository, datasets: DatasetCatalog,
+        tables: any DatasetTables
     ) throws {
         self.store = store
         self.datasets = datasets
         self.queries = queries
-        self.readers = readers
+        self.tables = tables
         configured = config
         for (id, definition) in config.sorted(by: { $0.key < $1.key }) {
             do {
@@ -91,12 +91,10 @@ public final class DataModelCatalog: Sendable {
     /// tables' columns and nothing else (no subquery into another dataset).
     func check(_ id: String, _ definition: DataModelDefinition) throws -> DataModel {
         let model = try build(id, definition)
-        let control = RunControl(timeBudgetSeconds: 30)
         for member in model.members.values.sorted(by: { $0.name < $1.name }) where member.isExpression {
             do {
-                let db = try ReadOnlySQL.open(readers, control: control)
-                let statement = try ReadOnlySQL.prepare(db, "SELECT \(member.sql) FROM \(Self.standIns(model))", readingNoTable: true)
-                guard statement.columnCount == 1 else { throw DataModel.Invalid("its SQL must be one expression (it makes \(statement.columnCount) columns)") }
+                let shape = try tables.describe("SELECT \(member.sql) FROM \(Self.standIns(model))", readingNoTable: true)
+                guard shape.columns.count == 1 else { throw DataModel.Invalid("its SQL must be one expression (it makes \(shape.columns.count) columns)") }
             } catch let e as ReadOnlySQL.Refused {
                 throw DataModel.Invalid("dimension '\(member.name)': \(e.description)")
             } catch let e as DataModel.Invalid {
@@ -109,8 +107,7 @@ public final class DataModelCatalog: Sendable {
             let what = "\(member.isMeasure ? "measure" : "dimension") '\(member.name)'"
             do {
                 let compiled = try ModelCompiler.compile(model, q, request: QueryRequest())
-                let db = try ReadOnlySQL.open(readers, control: control)
-                try Self.checkParameters(try ReadOnlySQL.prepare(db, compiled.sql), declared: model.parameters)
+                try Self.checkParameters(try tables.describe(compiled.sql, readingNoTable: false).parameters, declared: model.parameters)
             } catch let e as ReadOnlySQL.Refused {
                 throw DataModel.Invalid("\(what): \(e.description)")
             } catch let e as DataModel.Invalid {
@@ -121,24 +118,24 @@ public final class DataModelCatalog: Sendable {
     }
 
     /// Each model table as a one-row subquery of NULLs under the table's name, with its
-    /// columns: what an expression may read, with no real table behind it.
+    /// columns: what an expression may read, with no real table behind it. Typed NULLs:
+    /// PostgreSQL checks an expression's functions against its arguments' types.
     private static func standIns(_ model: DataModel) -> String {
         model.tables.values.sorted { $0.name < $1.name }.map { table in
-            let columns = table.columns.keys.sorted().map { "NULL AS \(Dataset.quote($0))" }.joined(separator: ", ")
+            let columns = table.columns.sorted { $0.key < $1.key }.map { name, type in
+                "CAST(NULL AS \(type.postgresType)) AS \(Dataset.quote(name))"
+            }.joined(separator: ", ")
             return "(SELECT \(columns)) AS \(Dataset.quote(table.name))"
         }.joined(separator: ", ")
     }
 
     /// A model's own SQL (its expressions, its named queries) may take model parameters as
     /// `:name` only: a `?` would take a value the compiler binds to a filter.
-    private static func checkParameters(_ statement: SQLiteStatement, declared: [String: NamedQuery.Parameter]) throws {
-        let count = Int(sqlite3_bind_parameter_count(statement.stmt))
-        guard count > 0 else { return }
-        for i in 1...count {
-            let name = sqlite3_bind_parameter_name(statement.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
-            guard !name.hasPrefix("?") else { throw DataModel.Invalid("its SQL uses '\(name)': take parameters by name (:name)") }
-            guard declared[String(name.dropFirst())] != nil else {
-                throw DataModel.Invalid("its SQL takes \(name), which the model does not declare in 'parameters'")
+    private static func checkParameters(_ slots: ParameterSlots, declared: [String: NamedQuery.Parameter]) throws {
+        for slot in slots.names {
+            guard let name = slot else { throw DataModel.Invalid("its SQL uses '?': take parameters by name (:name)") }
+            guard declared[name] != nil else {
+                throw DataModel.Invalid("its SQL takes :\(name), which the model does not declare in 'parameters'")
             }
         }
     }
@@ -147,24 +144,16 @@ public final class DataModelCatalog: Sendable {
     /// takes (found by preparing it).
     private func columns(ofQuery sql: String) throws -> (columns: [(String, ColumnType)], parameters: Set<String>) {
         if let known = queryColumns.withLock({ $0[sql] }) { return known }
-        let db = try ReadOnlySQL.open(readers, control: RunControl(timeBudgetSeconds: 30))
-        let statement: SQLiteStatement
+        let shape: StatementShape
         do {
-            statement = try ReadOnlySQL.prepare(db, "SELECT * FROM (\(sql))")
+            shape = try tables.describe("SELECT * FROM (\(sql)) AS q", readingNoTable: false)
         } catch let e as ReadOnlySQL.Refused {
             throw DataModel.Invalid("its named query: \(e.description)")
         }
-        let count = Int(sqlite3_bind_parameter_count(statement.stmt))
-        if count > 0,
-            let unnamed = (1...count).first(where: { sqlite3_bind_parameter_name(statement.stmt, Int32($0)).map { $0.pointee == UInt8(ascii: "?") } ?? true })
-        {
-            throw DataModel.Invalid("its named query uses an unnamed parameter (number \(unnamed)): take parameters by name (:name)")
+        if let unnamed = shape.parameters.names.firstIndex(where: { $0 == nil }) {
+            throw DataModel.Invalid("its named query uses an unnamed parameter (number \(unnamed + 1)): take parameters by name (:name)")
         }
-        let columns = (0..<statement.columnCount).map { i in
-            let declared = sqlite3_column_decltype(statement.stmt, Int32(i)).map { String(cString: $0) } ?? ""
-            return (statement.columnName(i), ColumnType(declared: declared))
-        }
-        let found = (columns: columns, parameters: QueryParameters.boundNames(statement))
+        let found = (columns: shape.columns.map { ($0.name, $0.type) }, parameters: shape.parameters.named)
         queryColumns.withLock { $0[sql] = found }
         return found
     }

@@ -1,4 +1,3 @@
-import CSQLite
 import Foundation
 import PluginKit
 
@@ -15,22 +14,16 @@ struct CompiledModelQuery {
     let model: DataModel
     let request: QueryRequest
 
-    /// Binds by position: SQLite numbers each `?` after the `:name`s it has seen, in text
-    /// order. Only the compiler writes `?` (a model's own SQL may use `:name` only, checked
-    /// when it is defined).
-    func bind(_ statement: SQLiteStatement) throws {
+    /// The values of the statement's parameters by position: the store numbers each `?`
+    /// among the `:name`s in text order. Only the compiler writes `?` (a model's own SQL may
+    /// use `:name` only, checked when it is defined).
+    func values(_ slots: ParameterSlots) throws -> [SQLValue] {
         var anonymous = values.makeIterator()
-        var args: [SQLValue] = []
-        let count = Int(sqlite3_bind_parameter_count(statement.stmt))
-        for i in 0..<count {
-            if let name = sqlite3_bind_parameter_name(statement.stmt, Int32(i + 1)).map({ String(cString: $0) }), !name.hasPrefix("?") {
-                args.append(try ModelCompiler.parameterValue(String(name.dropFirst()), model: model, request: request))
-            } else {
-                guard let next = anonymous.next() else { throw DataModel.Invalid("the model's SQL uses '?': name its parameters (:name)") }
-                args.append(next)
-            }
+        return try slots.names.map { slot in
+            if let name = slot { return try ModelCompiler.parameterValue(name, model: model, request: request) }
+            guard let next = anonymous.next() else { throw DataModel.Invalid("the model's SQL uses '?': name its parameters (:name)") }
+            return next
         }
-        try statement.bind(args)
     }
 }
 
@@ -193,13 +186,14 @@ enum ModelCompiler {
         if q.order.isEmpty {
             // Without an order, groups come sorted by their dimensions: the same query gives
             // the same rows in the same order.
-            return selected.indices.filter { !selected[$0].isMeasure }.map { "\($0 + 1)" }
+            return selected.indices.filter { !selected[$0].isMeasure }.map { "\($0 + 1) NULLS FIRST" }
         }
         return try q.order.map { item in
             guard let index = selected.firstIndex(where: { $0.name == item.member }) else {
                 throw DataModel.Invalid("order by '\(item.member)': order by members the query selects")
             }
-            return "\(index + 1)\(item.descending ? " DESC" : "")"
+            // NULL sorts first ascending, last descending: SQLite's order, asked of PostgreSQL too.
+            return "\(index + 1)\(item.descending ? " DESC NULLS LAST" : " NULLS FIRST")"
         }
     }
 

@@ -486,7 +486,7 @@ public final class DataflowService: Sendable {
     }
 
     /// A dataset copied into another with no transform and the same column types at both
-    /// ends runs as one `INSERT … SELECT` inside the target's transaction: SQLite moves the
+    /// ends runs as one `INSERT … SELECT` inside the target's transaction: the store moves the
     /// records itself, many times faster than through batches, with the same result (no
     /// value needs converting). One statement: a cancel or timeout takes effect when it
     /// ends, and rolls it back. Nil when the step does not qualify.
@@ -502,8 +502,7 @@ public final class DataflowService: Sendable {
         for column in source.columns where target.columns.first(where: { $0.name == column.name })?.type != column.type { return nil }
         let (filter, args) = try QueryParameters.filter(source, params)
         let names = source.columns.map(\.name)
-        let select =
-            "SELECT \(names.map(Dataset.quote).joined(separator: ", ")) FROM \(Dataset.quote(source.table))\(filter.isEmpty ? " WHERE true" : filter) ORDER BY rowid"
+        let select = gateway.datasetTables.selectAll(source, filter: filter.isEmpty ? " WHERE true" : filter)
         log(
             .info, "source",
             "\(step.label)opened dataset '\(sourceId)': columns \(names.joined(separator: ", ")); same columns and types as the target: copied in one INSERT … SELECT"

@@ -1,16 +1,34 @@
 import Foundation
 import PluginKit
 
-/// Converts a pushed cell to its column's type and binds it. A value that does not convert
-/// is refused with the row, the column and the value; it is never stored half-right.
+/// Where a converted cell goes: a parameter of a SQLite statement, or a field of a COPY row.
+protocol CellTarget {
+    func null()
+    func int(_ value: Int64)
+    func double(_ value: Double)
+    /// UTF-8 text (checked valid), borrowed for the call.
+    func text(_ bytes: UnsafeRawBufferPointer)
+    func blob(_ bytes: UnsafeRawBufferPointer)
+}
+
+extension CellTarget {
+    func text(_ string: String) {
+        var copy = string
+        copy.withUTF8 { text(UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// Converts a pushed cell to its column's type and hands it to the store's target. A value
+/// that does not convert is refused with the row, the column and the value; it is never
+/// stored half-right.
 enum CellBinding {
     /// What is wrong with a value; the caller adds the row and column.
     struct Refusal: Error {
         let problem: String
     }
 
-    static func bind(_ cell: PushedCell, to s: SQLiteStatement, index: Int32, type: ColumnType) throws {
-        if case .null = cell { return s.bindNull(index) }
+    static func bind(_ cell: PushedCell, to s: some CellTarget, type: ColumnType) throws {
+        if case .null = cell { return s.null() }
         // Text is stored as TEXT, which every later query reads as UTF-8: bytes that are
         // not would break each of those queries, so they are refused here (blobs take any bytes).
         if case .text(let raw) = cell, type != .blob, !UTF8Validation.isValid(raw) {
@@ -19,30 +37,30 @@ enum CellBinding {
         switch type {
         case .any:
             switch cell {
-            case .null: s.bindNull(index)
-            case .bool(let b): s.bind(index, int: b ? 1 : 0)
-            case .int(let v): s.bind(index, int: v)
-            case .double(let v): s.bind(index, double: v)
+            case .null: s.null()
+            case .bool(let b): s.int(b ? 1 : 0)
+            case .int(let v): s.int(v)
+            case .double(let v): s.double(v)
             case .number(let raw):
                 // A whole number past Int64 stays text; any other number is a REAL.
                 if raw.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }),
                     let d = RowArrayParser.double(raw), d.isFinite
                 {
-                    s.bind(index, double: d)
+                    s.double(d)
                 } else {
-                    s.bind(index, text: raw)
+                    s.text(raw)
                 }
-            case .text(let raw): s.bind(index, text: raw)
+            case .text(let raw): s.text(raw)
             }
         case .text:
             switch cell {
-            case .text(let raw), .number(let raw): s.bind(index, text: raw)
-            default: bindText(cell.description, s, index)
+            case .text(let raw), .number(let raw): s.text(raw)
+            default: s.text(cell.description)
             }
         case .integer:
-            s.bind(index, int: try integer(cell))
+            s.int(try integer(cell))
         case .real:
-            s.bind(index, double: try real(cell))
+            s.double(try real(cell))
         case .decimal:
             // Kept as the digits sent (the column stores text): no rounding through a Double.
             let text: String
@@ -59,29 +77,24 @@ enum CellBinding {
                 throw Refusal(
                     problem: "has more than \(DecimalNumber.integerDigits) digits before the point or \(DecimalNumber.fractionDigits) after (decimal(38, 10))")
             }
-            return bindText(text, s, index)
+            return s.text(text)
         case .bool:
-            s.bind(index, int: try boolean(cell) ? 1 : 0)
+            s.int(try boolean(cell) ? 1 : 0)
         case .date:
             guard case .text(let raw) = cell, let day = DateText.Day(raw) else { throw Refusal(problem: "is not a date (YYYY-MM-DD)") }
-            day.withISOText { s.bind(index, text: $0) }
+            day.withISOText { s.text($0) }
         case .timestamp:
             guard case .text(let raw) = cell, let ts = DateText.timestamp(raw) else {
                 throw Refusal(problem: "is not a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM], years 0 to 9999 in UTC)")
             }
-            bindText(ts, s, index)
+            s.text(ts)
         case .blob:
             guard case .text(let raw) = cell else { throw Refusal(problem: "is not text") }
-            s.bind(index, blob: raw)
+            s.blob(raw)
         }
     }
 
     private static let posix = Locale(identifier: "en_US_POSIX")
-
-    private static func bindText(_ text: String, _ s: SQLiteStatement, _ index: Int32) {
-        var copy = text
-        copy.withUTF8 { s.bind(index, text: UnsafeRawBufferPointer($0)) }
-    }
 
     private static func integer(_ cell: PushedCell) throws -> Int64 {
         switch cell {

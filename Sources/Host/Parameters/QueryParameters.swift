@@ -1,4 +1,3 @@
-import CSQLite
 import Foundation
 
 /// Query parameters, in one place for every reader of the datasets: binding a request's
@@ -26,29 +25,22 @@ enum QueryParameters {
         return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), args)
     }
 
-    /// Binds `:name` parameters: the request's values (several → a JSON array, for
-    /// `json_each`), else the declared default, else NULL or an error per
+    /// The values of a statement's `:name` parameters: the request's values (several → a
+    /// JSON array, for `json_each`), else the declared default, else NULL or an error per
     /// MissParameterHandle.
-    static func bind(_ s: SQLiteStatement, query: QueryRequest, qualifier: String?, declared: [String: NamedQuery.Parameter]) throws {
-        let count = Int(sqlite3_bind_parameter_count(s.stmt))
-        guard count > 0 else { return }
-        var args: [SQLValue] = []
-        for i in 1...count {
+    static func values(_ slots: ParameterSlots, query: QueryRequest, qualifier: String?, declared: [String: NamedQuery.Parameter]) throws -> [SQLValue] {
+        if let unnamed = slots.names.contains(where: { $0 == nil }) ? slots.unnamed.first ?? "?" : nil {
             // `?` has no name and `?1` a number: neither can be given by `$name`.
-            let full = sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(cString: $0) } ?? "?"
-            guard !full.hasPrefix("?") else { throw GatewayError.badRequest("use named parameters (:name), not '\(full)'") }
-            let name = String(full.dropFirst())
+            throw GatewayError.badRequest("use named parameters (:name), not '\(unnamed)'")
+        }
+        return try slots.names.compactMap { $0 }.map { name in
             let spec = declared[name] ?? NamedQuery.Parameter()
-            guard let values = try Self.parameterValues(name, spec: spec, query: query, qualifier: qualifier) else {
-                args.append(.null)
-                continue
-            }
+            guard let values = try Self.parameterValues(name, spec: spec, query: query, qualifier: qualifier) else { return .null }
             // Several values bind as a JSON array, which only a query that reads the
             // parameter as a list can use: compared to one value it would match nothing.
-            let list = spec.multi || (values.count > 1 && declared[name] == nil && Self.readsAsList(s, name))
-            args.append(try Self.boundValue(name, values, asList: list))
+            let list = spec.multi || (values.count > 1 && declared[name] == nil && Self.readsAsList(slots.sql, name))
+            return try Self.boundValue(name, values, asList: list)
         }
-        try s.bind(args)
     }
 
     /// The values a query gives parameter `name` (as `name` or `qualifier.name`), else its
@@ -73,21 +65,14 @@ enum QueryParameters {
         return .text(values[0])
     }
 
-    /// True when the statement reads `:name` as a list: `json_each(:name)` or `json_tree(:name)`.
-    static func readsAsList(_ s: SQLiteStatement, _ name: String) -> Bool {
-        guard let text = sqlite3_sql(s.stmt) else { return false }
-        let sql = String(cString: text).lowercased().filter { !$0.isWhitespace }
+    /// True when the statement reads `:name` as a list: `json_each(:name)` or
+    /// `json_tree(:name)` (SQLite), `jsonb_array_elements_text(:name)` (PostgreSQL).
+    static func readsAsList(_ statement: String, _ name: String) -> Bool {
+        let sql = statement.lowercased().filter { !$0.isWhitespace }
         return [":", "@", "$"].contains { prefix in
             let parameter = prefix + name.lowercased()
-            return sql.contains("json_each(\(parameter))") || sql.contains("json_tree(\(parameter))")
+            return ["json_each(", "json_tree(", "jsonb_array_elements_text(", "json_array_elements_text("].contains { sql.contains($0 + parameter) }
         }
-    }
-
-    /// The names of a prepared statement's parameters, without their `:`, `@` or `$`.
-    static func boundNames(_ s: SQLiteStatement) -> Set<String> {
-        let count = Int(sqlite3_bind_parameter_count(s.stmt))
-        guard count > 0 else { return [] }
-        return Set((1...count).compactMap { i in sqlite3_bind_parameter_name(s.stmt, Int32(i)).map { String(String(cString: $0).dropFirst()) } })
     }
 
     /// The `:name` parameters a statement text mentions (for telling unknown parameters).

@@ -3,7 +3,7 @@ import Foundation
 // What the gateway keeps, as one protocol per domain. `SQLStore` implements them all, over
 // one SQLite file (the embedded default) or a PostgreSQL database that several gateways
 // share, with the same SQL (Tables/). No SQL is written outside `Store/`, except the read-only
-// query engine over the datasets and the datasets' own tables (`Datasets/DatasetStore`).
+// query engine over the datasets and the datasets' own tables (`Datasets/Tables/`).
 //
 // Every method is one transaction: a change that touches several rows (a flow with its
 // children and tag, a run's end with its counts) happens whole or not at all. Times come

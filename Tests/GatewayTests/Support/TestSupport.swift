@@ -146,6 +146,9 @@ enum TestSupport {
             // A database of its own; when none can be made, a URL that names why (the
             // gateway's start then fails with it).
             config.store.url = (try? TestPostgres.freshDatabase()) ?? "postgres://no-test-postgres-server.invalid/see-TestPostgres"
+            // The suite's tests write SQLite's SQL over the datasets: they keep them in SQLite
+            // (the datasets on PostgreSQL have suites of their own).
+            config.store.datasets = "sqlite"
         }
         return config
     }
@@ -174,5 +177,16 @@ extension Gateway {
     var sqliteStore: SQLiteDatabase {
         guard let database = (store as? SQLStore)?.database as? SQLiteDatabase else { preconditionFailure("this test needs an SQLite store") }
         return database
+    }
+}
+
+extension Gateway {
+    /// The datasets' SQLite file, for tests that seed or read it with SQLite's own SQL
+    /// (they run on SQLite datasets in both passes of the suite).
+    var datasetsPath: String {
+        get throws {
+            guard let file = datasetTables as? SQLiteDatasetTables else { throw InvalidInput("this gateway keeps its datasets on PostgreSQL") }
+            return file.path
+        }
     }
 }

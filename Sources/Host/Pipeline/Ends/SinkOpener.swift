@@ -8,7 +8,7 @@ import PluginKit
 struct SinkOpener: Sendable {
     let registry: PluginRegistry
     let services: HostServiceProvider
-    let tables: DatasetStore
+    let tables: any DatasetTables
     /// `plugins.config`: each plugin's own settings.
     let pluginConfigs: [String: JSONValue]
     /// `exports.maxRowsPerFile`, given to exporters (0: no limit).

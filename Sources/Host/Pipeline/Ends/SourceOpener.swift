@@ -103,6 +103,13 @@ struct SourceOpener: Sendable {
         case let e as SQLiteError where e.isFull:
             return GatewayError.badRequest("the query needs more temporary space than limits.maxTempBytes allows (a large sort?)")
         case let e as SQLiteError: return GatewayError.badRequest("the query failed: \(e.message)")
+        case let e as PostgresStoreError where e.sqlState == "57014":
+            return GatewayError(.gatewayTimeout, "the query ran longer than statement_timeout (limits.queryTimeoutSeconds) and was stopped")
+        case let e as PostgresStoreError where e.sqlState == "25006" || e.sqlState == "42501":
+            return GatewayError.badRequest("only reading queries of the datasets are allowed (\(e.message))")
+        // The statement's own fault (syntax, names, types, values): the client's to fix.
+        case let e as PostgresStoreError where ["42", "22", "21", "0A", "2B"].contains(e.sqlState?.prefix(2) ?? ""):
+            return GatewayError.badRequest("the query failed: \(e.message)")
         case let e as PluginError where e.status == GW_CANCELLED: return control.error ?? GatewayError(e)
         default: return error
         }
@@ -147,9 +154,7 @@ struct SourceOpener: Sendable {
     /// of one column match any of them).
     private func table(_ dataset: Dataset, _ query: QueryRequest) throws -> BatchSource {
         let (filter, args) = try QueryParameters.filter(dataset, query.parameters)
-        let sql =
-            "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))\(filter) ORDER BY rowid"
-        return try run(sql, query: query) { statement in try statement.bind(args) }
+        return try run(gateway.datasetTables.selectAll(dataset, filter: filter), query: query) { _ in args }
     }
 
     private func namedQuery(_ id: String, _ named: NamedQuery, _ query: QueryRequest) throws -> BatchSource {
@@ -159,8 +164,8 @@ struct SourceOpener: Sendable {
                 throw GatewayError.badRequest("unknown parameter '\(name)' for dataset '\(id)'")
             }
         }
-        return try run(named.sql, query: query) { statement in
-            try QueryParameters.bind(statement, query: query, qualifier: id, declared: named.parameters)
+        return try run(named.sql, query: query) { slots in
+            try QueryParameters.values(slots, query: query, qualifier: id, declared: named.parameters)
         }
     }
 
@@ -172,13 +177,13 @@ struct SourceOpener: Sendable {
                 throw GatewayError.badRequest("the store datasource takes queryType=sql")
             }
             guard let sql = query.query else { throw GatewayError.badRequest("give the SQL to run in 'query'") }
-            return try run(sql, query: query) { statement in
+            return try run(sql, query: query) { slots in
                 // A parameter the SQL never names would be dropped: say so instead.
-                let named = QueryParameters.boundNames(statement)
+                let named = slots.named
                 if let unknown = query.parameters.keys.sorted().first(where: { !named.contains($0) }) {
                     throw GatewayError.badRequest("unknown parameter '\(unknown)': the query has no :\(unknown)")
                 }
-                try QueryParameters.bind(statement, query: query, qualifier: nil, declared: [:])
+                return try QueryParameters.values(slots, query: query, qualifier: nil, declared: [:])
             }
         }
         guard let definition = gateway.config.datasources[id] else {
@@ -218,18 +223,18 @@ struct SourceOpener: Sendable {
             throw GatewayError.badRequest("give the model query in 'query', e.g. {\"dimensions\": [...], \"measures\": [...]} (see docs/api.md)")
         }
         let compiled = try ModelCompiler.compile(model, modelQuery, request: query)
-        return try run(compiled.sql, query: query, columnTypes: compiled.types) { statement in try compiled.bind(statement) }
+        return try run(compiled.sql, query: query, columnTypes: compiled.types) { slots in try compiled.values(slots) }
     }
 
     // MARK: SQL
 
     /// `columnTypes`: the output columns' types when the caller knows them (a data model).
-    private func run(_ sql: String, query: QueryRequest, columnTypes: [ArrowType]? = nil, bind: (SQLiteStatement) throws -> Void) throws -> BatchSource {
-        let db = try ReadOnlySQL.open(gateway.datasetTables.readers, control: control)
-        let statement = try ReadOnlySQL.prepare(db, sql)
-        try bind(statement)
-        return try SQLiteBatchSource(
-            statement: statement, rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchSize: batchRows,
+    private func run(
+        _ sql: String, query: QueryRequest, columnTypes: [ArrowType]? = nil, bind: (ParameterSlots) throws -> [SQLValue]
+    ) throws -> BatchSource {
+        let options = TableReadOptions(
+            rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchRows: batchRows,
             maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes)
+        return try gateway.datasetTables.read(sql, control: control, options: options, bind: bind)
     }
 }

@@ -5,15 +5,15 @@ import PluginKit
 /// column's type exactly as a pushed cell is; the schema's column names must be columns
 /// of the dataset.
 final class DatasetTableSink: BatchSink {
-    private let tables: DatasetStore
+    private let tables: any DatasetTables
     private let dataset: Dataset
     private let mode: DatasetWriteMode
-    private var session: DatasetWriteSession?
+    private var session: (any DatasetWriteSession)?
     private var fields: [ArrowField] = []
     /// Rows committed (set by commit).
     private(set) var rowsWritten = 0
 
-    init(tables: DatasetStore, dataset: Dataset, mode: DatasetWriteMode) {
+    init(tables: any DatasetTables, dataset: Dataset, mode: DatasetWriteMode) {
         self.tables = tables
         self.dataset = dataset
         self.mode = mode

@@ -21,6 +21,15 @@ struct PostgresSession: SQLSession {
         try execute(sql, args).metadata.rows ?? 0
     }
 
+    /// The rows as postgres-nio gives them (typed cells, binary values). With `untyped`,
+    /// every value is sent as text of no declared type: PostgreSQL gives each parameter the
+    /// type its place in the statement needs (`$1` compared with a bigint column is a
+    /// bigint), as SQLite's dynamic typing did for the same SQL. Untyped statements come
+    /// numbered already (`$1`…, by `PostgresParameters`): a `?` in them is left alone.
+    func rows(_ sql: String, _ args: [SQLValue] = [], untyped: Bool = false) throws -> [PostgresRow] {
+        try execute(sql, args, untyped: untyped).rows
+    }
+
     func transaction<T>(_ body: () throws -> T) throws -> T {
         try run("BEGIN", [])
         do {
@@ -41,9 +50,13 @@ struct PostgresSession: SQLSession {
         }
     }
 
-    private func execute(_ sql: String, _ args: [SQLValue]) throws -> PostgresQueryResult {
+    private func execute(_ sql: String, _ args: [SQLValue], untyped: Bool = false) throws -> PostgresQueryResult {
         var bindings = PostgresBindings(capacity: args.count)
         for arg in args {
+            if untyped {
+                if let text = UntypedText(arg) { bindings.append(text) } else { bindings.appendNull() }
+                continue
+            }
             switch arg {
             case .null: bindings.appendNull()
             case .int(let v): bindings.append(v)
@@ -53,7 +66,7 @@ struct PostgresSession: SQLSession {
             }
         }
         do {
-            return try connection.query(PostgresQuery(unsafeSQL: Self.numbered(sql), binds: bindings), logger: logger).wait()
+            return try connection.query(PostgresQuery(unsafeSQL: untyped ? sql : Self.numbered(sql), binds: bindings), logger: logger).wait()
         } catch {
             throw PostgresStoreError(error)
         }
@@ -102,6 +115,27 @@ struct PostgresSession: SQLSession {
             return server[.detail].map { "\(text) (\($0))" } ?? text
         }
         return "\(psql.code)"
+    }
+}
+
+/// A parameter sent as text with no declared type (OID 0): the server infers its type.
+private struct UntypedText: PostgresDynamicTypeEncodable {
+    let text: String
+    var psqlType: PostgresDataType { PostgresDataType(0) }
+    var psqlFormat: PostgresFormat { .text }
+
+    init?(_ value: SQLValue) {
+        switch value {
+        case .null: return nil
+        case .int(let v): text = String(v)
+        case .double(let v): text = "\(v)"
+        case .text(let v): text = v
+        case .blob(let v): text = "\\x" + v.map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        byteBuffer.writeString(text)
     }
 }
 

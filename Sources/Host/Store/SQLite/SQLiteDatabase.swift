@@ -2,7 +2,7 @@ import Foundation
 
 /// The embedded store: one SQLite file in WAL mode, migrated on open. Everything that
 /// must survive a restart of a single gateway lives here (tokens, plugin state, definitions,
-/// jobs and their logs); the datasets' rows live in a file of their own (DatasetStore).
+/// jobs and their logs); the datasets' rows live in a file of their own (`Datasets/Tables/`).
 ///
 /// One connection, serialized by a mutex: SQLite allows one writer at a time anyway, and
 /// the statements behind these calls are short. Bulk work (imports, queries) opens its own

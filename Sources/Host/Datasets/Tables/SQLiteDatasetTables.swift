@@ -7,7 +7,7 @@ import Hummingbird
 /// tokens or plugin state.
 ///
 /// @unchecked Sendable: the write connection is only used while `writeLock` is held.
-public final class DatasetStore: @unchecked Sendable {
+final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
     public let path: String
     fileprivate let writer: SQLiteConnection
     /// A semaphore, not a mutex: a write session may end on another thread than it began.
@@ -21,7 +21,9 @@ public final class DatasetStore: @unchecked Sendable {
     /// Read-only connections for queries, reused from one query to the next.
     let readers: ReadOnlyPool
 
-    public init(path: String, maxValueBytes: Int = 16 << 20, maxTempBytes: Int = 1 << 30) throws {
+    var dialect: SQLDialect { .sqlite }
+
+    init(path: String, maxValueBytes: Int = 16 << 20, maxTempBytes: Int = 1 << 30) throws {
         self.path = path
         self.maxValueBytes = maxValueBytes
         readers = ReadOnlyPool(path: path, maxValueBytes: maxValueBytes, maxTempBytes: maxTempBytes)
@@ -34,7 +36,7 @@ public final class DatasetStore: @unchecked Sendable {
     }
 
     /// Creates the dataset's table (and key index) when it does not exist yet.
-    public func prepare(_ dataset: Dataset) throws {
+    func prepare(_ dataset: Dataset) throws {
         writeLock.wait()
         defer { writeLock.signal() }
         try writer.execute(dataset.createSQL)
@@ -43,7 +45,7 @@ public final class DatasetStore: @unchecked Sendable {
     /// Refuses a definition that does not describe its table as it already exists: a column
     /// the table lacks, or one declared with another type. (Such a dataset took the
     /// definition, then failed every push and answered queries with wrong values.)
-    public func checkMatchesTable(_ dataset: Dataset) throws {
+    func checkMatchesTable(_ dataset: Dataset) throws {
         let reader = try SQLiteConnection(path: path, readOnly: true)
         let existing = try reader.query("SELECT name, type FROM pragma_table_info(?)", [.text(dataset.table)])
         guard !existing.isEmpty else { return }
@@ -64,7 +66,7 @@ public final class DatasetStore: @unchecked Sendable {
 
     /// How many rows each dataset's table holds (nil: no table yet), read on a connection of
     /// its own so that a running push does not block the count.
-    public func rowCounts(_ datasets: [Dataset]) throws -> [String: Int64] {
+    func rowCounts(_ datasets: [Dataset]) throws -> [String: Int64] {
         let reader = try SQLiteConnection(path: path, readOnly: true)
         var counts: [String: Int64] = [:]
         for d in datasets {
@@ -75,23 +77,45 @@ public final class DatasetStore: @unchecked Sendable {
         return counts
     }
 
-    /// Runs preSql, the rows `feed` pushes, and postSql in ONE transaction: any failure
-    /// leaves every table as it was. Returns the number of rows written.
-    public func write(_ dataset: Dataset, update: Bool, feed: (inout DatasetImport) throws -> Void) throws -> Int {
-        let session = try beginWrite(dataset, mode: update ? .upsert : .append)
-        do {
-            try feed(&session.importer)
-            return try session.commit()
-        } catch {
-            session.rollback()
-            throw error
-        }
-    }
-
     /// Starts a write: takes the write lock and opens the transaction (running preSql, and
     /// for `.replace` deleting every row), until the session commits or rolls back.
-    public func beginWrite(_ dataset: Dataset, mode: DatasetWriteMode) throws -> DatasetWriteSession {
-        try DatasetWriteSession(store: self, dataset: dataset, mode: mode)
+    func beginWrite(_ dataset: Dataset, mode: DatasetWriteMode) throws -> any DatasetWriteSession {
+        try SQLiteWriteSession(store: self, dataset: dataset, mode: mode)
+    }
+
+    // MARK: reads
+
+    /// In the order the rows were stored: rowid.
+    func selectAll(_ dataset: Dataset, filter: String) -> String {
+        "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))\(filter) ORDER BY rowid"
+    }
+
+    func read(_ sql: String, control: RunControl, options: TableReadOptions, bind: (ParameterSlots) throws -> [SQLValue]) throws -> BatchSource {
+        let db = try ReadOnlySQL.open(readers, control: control)
+        let statement = try ReadOnlySQL.prepare(db, sql)
+        try statement.bind(try bind(Self.slots(statement)))
+        return try SQLiteBatchSource(
+            statement: statement, rowLimit: options.rowLimit, unknownTypes: options.unknownTypes, batchSize: options.batchRows,
+            maxRowBytes: options.maxRowBytes, columnTypes: options.columnTypes)
+    }
+
+    func describe(_ sql: String, readingNoTable: Bool) throws -> StatementShape {
+        let db = try ReadOnlySQL.open(readers, control: RunControl(timeBudgetSeconds: 30))
+        let statement = try ReadOnlySQL.prepare(db, sql, readingNoTable: readingNoTable)
+        let columns = (0..<statement.columnCount).map { i in
+            let declared = sqlite3_column_decltype(statement.stmt, Int32(i)).map { String(cString: $0) } ?? ""
+            return (name: statement.columnName(i), type: ColumnType(declared: declared))
+        }
+        return StatementShape(columns: columns, parameters: Self.slots(statement))
+    }
+
+    /// SQLite numbers `:name`, `@name`, `$name` and `?` in the order they first appear.
+    private static func slots(_ statement: SQLiteStatement) -> ParameterSlots {
+        let count = Int(sqlite3_bind_parameter_count(statement.stmt))
+        let spellings = (0..<count).map { i in sqlite3_bind_parameter_name(statement.stmt, Int32(i + 1)).map { String(cString: $0) } ?? "?" }
+        let names = spellings.map { $0.hasPrefix("?") ? nil : String($0.dropFirst()) }
+        let sql = sqlite3_sql(statement.stmt).map { String(cString: $0) } ?? ""
+        return ParameterSlots(names: names, sql: sql, unnamed: spellings.filter { $0.hasPrefix("?") })
     }
 
     fileprivate func run(_ sql: String, phase: String, dataset: Dataset) throws {
@@ -113,29 +137,19 @@ public final class DatasetStore: @unchecked Sendable {
     }
 }
 
-/// How a write treats the rows already in the table.
-public enum DatasetWriteMode: String, Sendable, CaseIterable {
-    /// Adds the rows (a duplicate key is an error).
-    case append
-    /// Adds the rows, replacing those with the same key (seed 000's update=1).
-    case upsert
-    /// Deletes every row first: the table holds exactly the rows written.
-    case replace
-}
-
-/// One write into a dataset's table: preSql, the rows, postSql, in ONE transaction, with
-/// the store's write lock held from begin to commit or rollback. Whatever fails, the table
-/// is left as it was.
-public final class DatasetWriteSession {
-    private let store: DatasetStore
+/// One write into the datasets file, with the store's write lock held from begin to commit
+/// or rollback.
+final class SQLiteWriteSession: DatasetWriteSession {
+    private let store: SQLiteDatasetTables
     let dataset: Dataset
     var importer: DatasetImport
     private var open = true
 
-    fileprivate init(store: DatasetStore, dataset: Dataset, mode: DatasetWriteMode) throws {
+    fileprivate init(store: SQLiteDatasetTables, dataset: Dataset, mode: DatasetWriteMode) throws {
         self.store = store
         self.dataset = dataset
-        importer = DatasetImport(dataset: dataset, update: mode == .upsert, db: store.writer, maxValueBytes: store.maxValueBytes)
+        importer = DatasetImport(
+            dataset: dataset, update: mode == .upsert, output: SQLiteBlockInsert(dataset: dataset, db: store.writer), maxValueBytes: store.maxValueBytes)
         store.writeLock.wait()
         do {
             try store.writer.execute("BEGIN IMMEDIATE")
@@ -221,26 +235,5 @@ public final class DatasetWriteSession {
         try? store.writer.execute("ROLLBACK")
         store.writer.releaseMemory()
         store.writeLock.signal()
-    }
-}
-
-/// Why a write was refused; each says what to fix.
-public enum DatasetWriteError: Error, CustomStringConvertible {
-    case header(String)
-    case row(String)
-    case sql(String)
-
-    public var description: String {
-        switch self {
-        case .header(let m), .row(let m), .sql(let m): m
-        }
-    }
-}
-
-/// A header or a row the client sent is theirs to fix; a statement that fails is ours.
-extension DatasetWriteError: StatusError {
-    public var status: HTTPResponse.Status {
-        if case .sql = self { return .internalServerError }
-        return .badRequest
     }
 }

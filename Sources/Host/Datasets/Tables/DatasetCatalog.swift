@@ -4,10 +4,10 @@ import Foundation
 /// those administrators define through the admin API (kept in the store).
 public final class DatasetCatalog: Sendable {
     let store: any DefinitionRepository
-    let tables: DatasetStore
+    let tables: any DatasetTables
     let configured: [String: Dataset]
 
-    public init(config: [String: DatasetDefinition], store: any DefinitionRepository, tables: DatasetStore) throws {
+    init(config: [String: DatasetDefinition], store: any DefinitionRepository, tables: any DatasetTables) throws {
         self.store = store
         self.tables = tables
         var parsed: [String: Dataset] = [:]

@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+@testable import Host
+
+/// The datasets' rows on PostgreSQL (`store.datasets: "postgres"`): pushes through COPY in
+/// one transaction with preSql and postSql, reads as a role that can only read them, and
+/// two gateways on one database seeing one set of tables.
+@Suite struct PostgresDatasetTests {
+    static let key = "k3y"
+
+    static func config(url: String, _ configure: (inout GatewayConfig) -> Void = { _ in }) -> GatewayConfig {
+        var config = TestSupport.config(dataDir: TestSupport.temporaryDirectory("node"), pluginDirs: ["/nonexistent"])
+        config.store.url = url
+        config.store.datasets = "postgres"
+        config.auth.signedKeys = ["alice": key]
+        config.datasets = [
+            "123": DatasetDefinition(
+                table: "sales(region text, amount real, units integer, day date, note)", keys: ["region", "day"], visitors: ["alice"]),
+            "logs": DatasetDefinition(table: "logs(A, B)", preSql: ["truncate table logs"], postSql: ["insert into logs_copy select * from logs"]),
+        ]
+        config.queries = [
+            "by_region": NamedQuery(sql: "SELECT region, sum(units)::bigint AS units FROM sales WHERE region = :region GROUP BY region")
+        ]
+        configure(&config)
+        return config
+    }
+
+    /// Runs `sql` as the store's owner, with the datasets' schema first on the search path.
+    static func owner(_ gateway: Gateway, _ sql: String) throws {
+        guard let tables = gateway.datasetTables as? PostgresDatasetTables else { throw InvalidInput("the datasets are not on PostgreSQL") }
+        try tables.owner.withSession { session in
+            try session.transaction {
+                try session.run("SET LOCAL search_path TO datasets", [])
+                try session.run(sql, [])
+            }
+        }
+    }
+
+    func push(_ server: TestServer, type: String, ds: String, update: Bool = false) async throws -> TestServer.Reply {
+        try await server.request(
+            .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: DatasetPushTests.signed(type: type, ds: ds, update: update ? "1" : nil))
+    }
+
+    func get(_ server: TestServer, _ path: String, _ token: String) async throws -> TestServer.Reply {
+        try await server.request(.GET, path + (path.contains("?") ? "&" : "?") + "token=\(token)")
+    }
+
+    func sql(_ server: TestServer, _ query: String, _ token: String, _ options: String = "") async throws -> TestServer.Reply {
+        let encoded = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        return try await get(server, "/api/v1/datasource/store/query?queryType=sql&query=\(encoded)\(options)", token)
+    }
+
+    /// A push to one gateway is read on the other; upserts keep the last row of a key;
+    /// a refused row, a NUL or a duplicate key leaves the table as it was and names the row.
+    @Test func twoGatewaysShareTheDatasets() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let (a, b) = try await TestSupport.onThread { (try Gateway(config: Self.config(url: url)), try Gateway(config: Self.config(url: url))) }
+        let token = try b.tokens.create(name: "reader", scopes: ["query"]).secret
+        try await TestServer.with(a) { pushed in
+            try await TestServer.with(b) { read in
+                let first = try await push(
+                    pushed, type: "123",
+                    ds: #"[["region","amount","units","day","note"],["东区",10.5,3,"2026-11-01","x\ty\\z"],["west","7",2,"2026/11/02",null]]"#)
+                #expect(first.status == 200, "\(first.text)")
+                let all = try await get(read, "/api/v1/dataset/123/query", token)
+                #expect(
+                    all.text
+                        == #"[{"region":"东区","amount":10.5,"units":3,"day":"2026-11-01","note":"x\ty\\z"},{"region":"west","amount":7,"units":2,"day":"2026-11-02","note":null}]"#,
+                    "\(all.text)")
+
+                let upsert = try await push(
+                    pushed, type: "123", ds: #"[["region","amount","units","day","note"],["west",8,5,"2026-11-02","y"],["west",9,6,"2026-11-02","z"]]"#,
+                    update: true)
+                #expect(upsert.status == 200, "\(upsert.text)")
+                #expect(
+                    try await get(read, "/api/v1/dataset/123/query?$region=west", token).text
+                        == #"[{"region":"west","amount":9,"units":6,"day":"2026-11-02","note":"z"}]"#)
+                #expect(try await get(read, "/api/v1/dataset/by_region/query?$region=west", token).text == #"[{"region":"west","units":6}]"#)
+
+                let refused: [(String, String)] = [
+                    (#"[["region","units","day"],["a",1,"2026-01-01"],["b","x","2026-01-01"]]"#, "row 2, column 'units': 'x' is not an integer"),
+                    (#"[["region","note","day"],["a","x\u0000y","2026-01-01"]]"#, "NUL"),
+                    (#"[["region","day"],["n","2026-01-01"],["west","2026-11-02"]]"#, "row 2: duplicate key"),
+                ]
+                for (ds, message) in refused {
+                    let reply = try await push(pushed, type: "123", ds: ds)
+                    #expect(reply.status == 400 && reply.text.contains(message), "\(ds): \(reply.text)")
+                }
+                let count = try await sql(read, "select count(*) as n from sales", token)
+                #expect(count.text == #"[{"n":2}]"#, "\(count.text)")
+            }
+        }
+        // preSql, the rows and postSql are one transaction: a failing postSql undoes them.
+        try Self.owner(a, "INSERT INTO logs VALUES ('old', '1')")
+        try await TestServer.with(a) { server in
+            let failed = try await push(server, type: "logs", ds: #"[["A","B"],["new",2]]"#)
+            #expect(failed.status == 500 && failed.text.contains("postSql of dataset 'logs' failed"), "\(failed.text)")
+            try Self.owner(a, "CREATE TABLE logs_copy (A text, B text)")
+            let ok = try await push(server, type: "logs", ds: #"[["A","B"],["new",2]]"#)
+            #expect(ok.status == 200, "\(ok.text)")
+            let copied = try await sql(server, "select a, b from logs_copy", token)
+            #expect(copied.text == #"[{"a":"new","b":"2"}]"#, "\(copied.text)")
+        }
+    }
+
+    /// Queries run as the reader role in read-only transactions: no write, no gateway table,
+    /// no way back to the owner's role, and statement_timeout holds.
+    @Test func queriesCannotWriteNorReachTheGatewaysTables() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let gateway = try await TestSupport.onThread { try Gateway(config: Self.config(url: url) { $0.limits.queryTimeoutSeconds = 1 }) }
+        let token = try gateway.tokens.create(name: "reader", scopes: ["query"]).secret
+        try await TestServer.with(gateway) { server in
+            #expect(try await push(server, type: "123", ds: #"[["region","day"],["a","2026-01-01"]]"#).status == 200)
+            let owner = try #require(URLComponents(string: url)?.user)
+            let refused = [
+                "delete from sales", "select 1; delete from sales", "with d as (delete from sales returning *) select * from d",
+                "select * from public.api_tokens", "select set_config('role', '\(owner)', false)", "create table t (a int)",
+                "select * from sales for update", "select pg_read_file('/etc/passwd')",
+            ]
+            for bad in refused {
+                let reply = try await sql(server, bad, token)
+                #expect(reply.status == 400, "\(bad): \(reply.status) \(reply.text)")
+            }
+            let slow = try await sql(server, "select pg_sleep(5)", token)
+            #expect(slow.status == 504, "\(slow.text)")
+            #expect(try await sql(server, "select count(*) as n from sales", token).text == #"[{"n":1}]"#)
+            // Types with no Arrow equivalent: left out by default, text when asked.
+            let uuid = "select gen_random_uuid() as id, 1 as n, '{\"a\": 1}'::jsonb as doc, 'x:y'::text as colons"
+            #expect(try await sql(server, uuid, token).text == #"[{"n":1,"colons":"x:y"}]"#)
+            let cast = try await sql(server, uuid, token, "&UnknownTypeHandle=CastToString")
+            let row = try #require((try JSONSerialization.jsonObject(with: Data(cast.body)) as? [[String: Any]])?.first, "\(cast.text)")
+            #expect((row["id"] as? String)?.count == 36 && row["doc"] as? String == #"{"a": 1}"#, "\(row)")
+            // Named parameters, a cast and a string holding ':x' side by side.
+            let bound = try await sql(server, "select :v::integer + 1 as n, ':x' as s", token, "&$v=41")
+            #expect(bound.text == #"[{"n":42,"s":":x"}]"#, "\(bound.text)")
+        }
+    }
+
+    /// A dataflow copying one dataset into another runs in the database (one INSERT …
+    /// SELECT); one from SQL runs through the pump into the table.
+    @Test func dataflowsWriteIntoDatasetsOnPostgres() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let gateway = try await TestSupport.onThread {
+            try Gateway(
+                config: Self.config(url: url) { config in
+                    config.dataflows.requireToken = false
+                    config.datasets["copy"] = DatasetDefinition(table: "sales_copy(region text, amount real, units integer, day date, note)")
+                })
+        }
+        try await TestServer.with(gateway) { server in
+            let rows = (1...500).map { #"["r\#($0)",\#($0).5,\#($0),"2026-01-\#(String(format: "%02d", $0 % 28 + 1))","n\#($0)"]"# }
+            #expect(try await push(server, type: "123", ds: #"[["region","amount","units","day","note"],"# + rows.joined(separator: ",") + "]").status == 200)
+            let copy = try await DataflowTests.runToEnd(
+                server, name: "copy", config: ["source": ["type": "dataset", "id": "123"], "target": ["type": "dataset", "id": "copy", "mode": "replace"]])
+            #expect(copy.ended["status"] as? String == "completed" && copy.ended["rows_written"] as? Int == 500, "\(copy.ended)")
+            let fromSQL = try await DataflowTests.runToEnd(
+                server, name: "sql",
+                config: [
+                    "source": ["type": "sql", "query": "select region, amount * 2 as amount, units, day, note from sales where units <= 10"],
+                    "target": ["type": "dataset", "id": "copy", "mode": "append"],
+                ])
+            #expect(fromSQL.ended["status"] as? String == "completed" && fromSQL.ended["rows_written"] as? Int == 10, "\(fromSQL.ended)")
+            let token = try gateway.tokens.create(name: "reader", scopes: ["query"]).secret
+            let summary = try await sql(server, "select count(*) as n, sum(units) as u from sales_copy", token)
+            #expect(summary.text == #"[{"n":510,"u":125305}]"#, "\(summary.text)")
+        }
+    }
+
+    /// The seed's data models, checked from outside by the same Python script as on SQLite:
+    /// the model's month is PostgreSQL's to_char, everything else is the same definition.
+    @Test func dataModelsAnswerWhatPythonComputes() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        var model = DataModelTests.salesModel()
+        model.dimensions["month"] = .init(sql: "to_char(orders.day, 'YYYY-MM')", type: .text)
+        let sales = model
+        let gateway = try await TestSupport.onThread {
+            var config = DataModelTests.config(dataDir: TestSupport.temporaryDirectory("node"))
+            config.store.url = url
+            config.store.datasets = "postgres"
+            config.datamodels["sales"] = sales
+            return try Gateway(config: config)
+        }
+        let admin = try gateway.tokens.create(name: "admin", scopes: ["admin"]).secret
+        let narrow = try gateway.tokens.create(name: "narrow", scopes: ["query:dataset/orders"]).secret
+        try await TestServer.with(gateway) { server in
+            let result = try await TestSupport.onThread {
+                try TestSupport.run(
+                    "/usr/bin/env", ["python3", "\(TestSupport.fixtures)/datamodel_check.py", server.base, admin, narrow, DataModelTests.key, "postgres"])
+            }
+            #expect(result.status == 0 && result.output.hasSuffix("ok\n"), "\(result.output)")
+        }
+    }
+}
+
+/// The numbering of a client's SQL for PostgreSQL: parameters outside literals, comments and
+/// quoted names only; casts stay casts; a name keeps its number.
+@Suite struct PostgresParameterTests {
+    @Test func parametersAreNumberedOutsideLiteralsOnly() {
+        let sql = #"SELECT :a, :b::int, ':c', "x:y", $$ :d $$, $t$ ? $t$, E'\':e', -- :f"# + "\n" + "/* :g /* :h */ */ ? FROM t WHERE x = :a AND y = ?1"
+        let numbered = PostgresParameters.number(sql)
+        #expect(numbered.names == ["a", "b", nil, nil])
+        #expect(
+            numbered.sql == #"SELECT $1, $2::int, ':c', "x:y", $$ :d $$, $t$ ? $t$, E'\':e', -- :f"# + "\n"
+                + "/* :g /* :h */ */ $3 FROM t WHERE x = $1 AND y = $4 1")
+        // An unclosed literal or comment runs to the end; nothing in it is a parameter.
+        #expect(PostgresParameters.number("select ':a").names.isEmpty)
+        #expect(PostgresParameters.number("select /* :a").names.isEmpty)
+        #expect(PostgresParameters.number("select $tag$ :a").names.isEmpty)
+        // A dollar sign inside a name, and a parameter, are not dollar quotes.
+        #expect(PostgresParameters.number("select a$b$ :x, $1").names == ["x"])
+    }
+}
