@@ -6,7 +6,8 @@ import Testing
 /// Three real `gateway serve` processes on one PostgreSQL store, as an administrator runs
 /// them: dataflow runs and exports submitted across them, one gateway killed (SIGKILL) in the
 /// middle of a run. Every run and task ends exactly once, the killed gateway's run ends
-/// failed on another gateway once its claim ran out, and every gateway sees it.
+/// failed on another gateway once its claim ran out, and every gateway sees it. Rows pushed
+/// to each gateway are read, once each, on every other.
 @Suite struct ClusterTests {
     @Test func threeGatewaysOneStoreOneKilled() async throws {
         let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
@@ -14,7 +15,8 @@ import Testing
             "store": ["url": url, "leaseSeconds": 15],
             "exports": ["directory": TestSupport.temporaryDirectory("cluster-exports"), "requireToken": false],
             "dataflows": ["requireToken": false],
-            "auth": ["secretKey": "one key for the cluster"],
+            "auth": ["secretKey": "one key for the cluster", "signedKeys": ["alice": "k"]],
+            "datasets": ["sales": ["table": "sales(k integer, v text)", "keys": ["k"]]],
         ]
         let nodes = try (0..<3).map { _ in try GatewayProcess(config: config) }
         defer { for node in nodes { node.stop() } }
@@ -33,6 +35,27 @@ import Testing
                 try await Task.sleep(for: .milliseconds(50))
             }
             throw InvalidInput("flow \(flow) never ended")
+        }
+
+        // Pushes to each gateway (the seed-000 form), read on every gateway: one set of tables.
+        for (i, node) in nodes.enumerated() {
+            let stamp = String(Int64(Date().timeIntervalSince1970 * 1000) + Int64(i))
+            let token = Crypto.hex(Crypto.sha1(Array("k\(stamp)alicesales".utf8)))
+            let rows = (0..<100).map { "[\(i * 100 + $0),\"node \(i)\"]" }.joined(separator: ",")
+            let pushed = try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "curl", "-s", "-d", "visitor=alice", "-d", "type=sales", "-d", "stamp=\(stamp)", "-d", "token=\(token)",
+                    "--data-urlencode", "ds=[[\"k\",\"v\"],\(rows)]", node.base + "/echart/dataset_api/",
+                ])
+            #expect(pushed.output == #"{"status":200,"msg":"success"}"#, "\(pushed.output)")
+        }
+        let admin = try #require(nodes.map(\.adminToken).first { !$0.isEmpty }, "no gateway wrote an admin token")
+        for node in nodes {
+            let read = try TestSupport.run(
+                "/usr/bin/env", ["curl", "-s", "-H", "Authorization: Bearer \(admin)", node.base + "/api/v1/dataset/sales/query"])
+            let rows = (try? JSONSerialization.jsonObject(with: Data(read.output.utf8)) as? [[String: Any]]) ?? []
+            #expect(Set(rows.compactMap { $0["k"] as? Int }) == Set(0..<300) && rows.count == 300, "\(read.output.prefix(300))")
         }
 
         // A slow run on the third gateway, which is then killed while it writes.

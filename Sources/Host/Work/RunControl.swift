@@ -74,6 +74,13 @@ final class RunControl: Sendable {
         }
     }
 
+    /// Whole seconds left of the time budget (at least 1); nil without a budget.
+    var secondsLeft: Int? {
+        guard let deadline = state.withLock({ $0.deadline }) else { return nil }
+        let left = ContinuousClock.now.duration(to: deadline).components.seconds
+        return Int(max(1, left + 1))
+    }
+
     /// Why the run was stopped, or nil while it may go on. Cheap: called every few
     /// thousand SQLite instructions.
     var stopReason: Reason? {

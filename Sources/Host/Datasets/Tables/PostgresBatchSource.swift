@@ -31,12 +31,12 @@ final class PostgresBatchSource: BatchSource {
 
     init(
         readers: BlockingConnectionPool, sql: String, values: [SQLValue], control: RunControl, options: TableReadOptions,
-        timeoutSeconds: Int, logger: Logger
+        logger: Logger
     ) throws {
         batchSize = options.batchRows
         maxRowBytes = options.maxRowBytes
         remaining = options.rowLimit ?? Int.max
-        read = try Cursor(readers: readers, control: control, timeoutSeconds: timeoutSeconds, logger: logger)
+        read = try Cursor(readers: readers, control: control, logger: logger)
         try read.declare(sql, values)
         rows = try read.fetch(rowBytes: nil)
         var columns = try rows.first.map { try Self.columns(of: $0) } ?? read.shape(of: sql, values)
@@ -231,16 +231,16 @@ final class PostgresBatchSource: BatchSource {
 
     /// The columns `sql` would make, planned but not run.
     static func describe(
-        readers: BlockingConnectionPool, sql: String, values: [SQLValue], timeoutSeconds: Int, logger: Logger
+        readers: BlockingConnectionPool, sql: String, values: [SQLValue], logger: Logger
     ) throws -> [(name: String, type: ColumnType)] {
-        let read = try Cursor(readers: readers, control: RunControl(timeBudgetSeconds: 30), timeoutSeconds: timeoutSeconds, logger: logger)
+        let read = try Cursor(readers: readers, control: RunControl(timeBudgetSeconds: 30), logger: logger)
         defer { try? read.end() }
         return try read.shape(of: sql, values).map { ($0.name, columnType(of: $0.type)) }
     }
 
     /// The first table of the datasets `sql` reads, from its plan; nil when it reads none.
     static func firstTableRead(readers: BlockingConnectionPool, sql: String, values: [SQLValue], logger: Logger) throws -> String? {
-        let read = try Cursor(readers: readers, control: RunControl(timeBudgetSeconds: 30), timeoutSeconds: 30, logger: logger)
+        let read = try Cursor(readers: readers, control: RunControl(timeBudgetSeconds: 30), logger: logger)
         defer { try? read.end() }
         let plan = try read.session.rows("EXPLAIN (FORMAT JSON) \(sql)", values, untyped: true).first?.first?.decode(String.self) ?? ""
         guard let range = plan.range(of: #""Relation Name": "[^"]*""#, options: .regularExpression) else { return nil }
@@ -260,7 +260,9 @@ final class Cursor {
     private static let name = "gw_read"
     private static let fetchBytes = 4 << 20
 
-    init(readers: BlockingConnectionPool, control: RunControl, timeoutSeconds: Int, logger: Logger) throws {
+    /// `statement_timeout` is what is left of `control`'s budget: the server stops a
+    /// statement on its own even when the stop cannot reach it (0: a run without a budget).
+    init(readers: BlockingConnectionPool, control: RunControl, logger: Logger) throws {
         self.readers = readers
         let connection = try readers.take()
         session = PostgresSession(connection: connection, logger: logger)
@@ -271,7 +273,7 @@ final class Cursor {
             // Off: a large table's scan would start where another scan is, not at its first row.
             _ = try session.query(
                 "SELECT set_config('statement_timeout', ?, true), set_config('synchronize_seqscans', 'off', true), set_config('search_path', ?, true)",
-                [.text("\(max(1, timeoutSeconds))s"), .text(PostgresDatasetTables.schema)])
+                [.text("\(control.secondsLeft ?? 0)s"), .text(PostgresDatasetTables.schema)])
         } catch {
             finish(healthy: false)
             throw error

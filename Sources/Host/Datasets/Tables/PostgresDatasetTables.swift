@@ -16,14 +16,12 @@ final class PostgresDatasetTables: DatasetTables {
     let owner: BlockingConnectionPool
     let readers: BlockingConnectionPool
     let maxValueBytes: Int
-    let queryTimeoutSeconds: Int
     let logger: Logger
 
     init(config: GatewayConfig, logger: Logger) throws {
         let location = try StoreLocation(config.store)
         self.logger = logger
         maxValueBytes = config.limits.maxValueBytes
-        queryTimeoutSeconds = config.limits.queryTimeoutSeconds
         owner = try BlockingConnectionPool(location, logger: logger)
         let reader = try owner.withSession { session in
             try PostgresReaderRole.setUp(session, location: location, configured: config.store)
@@ -117,8 +115,7 @@ final class PostgresDatasetTables: DatasetTables {
         let numbered = PostgresParameters.number(sql)
         let values = try bind(ParameterSlots(names: numbered.names, sql: sql))
         return try PostgresBatchSource(
-            readers: readers, sql: numbered.sql, values: values, control: control, options: options,
-            timeoutSeconds: queryTimeoutSeconds, logger: logger)
+            readers: readers, sql: numbered.sql, values: values, control: control, options: options, logger: logger)
     }
 
     /// A statement PostgreSQL refuses to plan is refused with its reason (an unknown column
@@ -135,7 +132,7 @@ final class PostgresDatasetTables: DatasetTables {
         let numbered = PostgresParameters.number(sql)
         let nulls = [SQLValue](repeating: .null, count: numbered.names.count)
         let columns = try PostgresBatchSource.describe(
-            readers: readers, sql: numbered.sql, values: nulls, timeoutSeconds: queryTimeoutSeconds, logger: logger)
+            readers: readers, sql: numbered.sql, values: nulls, logger: logger)
         if readingNoTable, let table = try PostgresBatchSource.firstTableRead(readers: readers, sql: numbered.sql, values: nulls, logger: logger) {
             throw ReadOnlySQL.Refused(
                 description:
