@@ -137,6 +137,38 @@ import Testing
         }
     }
 
+    /// A reader role the administrator made (administration.md's statements, as written
+    /// there but for the names) is the one queries run as; the gateway makes none.
+    @Test func aReaderRoleTheAdministratorMadeIsUsed() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let parts = try #require(URLComponents(string: url))
+        let owner = try #require(parts.user), database = String(parts.path.dropFirst())
+        let role = "reader_" + UUID().uuidString.prefix(8).lowercased()
+        let statements = """
+            CREATE SCHEMA IF NOT EXISTS datasets AUTHORIZATION \(owner);
+            CREATE ROLE \(role) LOGIN PASSWORD 'secret';
+            GRANT CONNECT ON DATABASE \(database) TO \(role);
+            GRANT USAGE ON SCHEMA datasets TO \(role);
+            GRANT SELECT ON ALL TABLES IN SCHEMA datasets TO \(role);
+            ALTER DEFAULT PRIVILEGES FOR ROLE \(owner) IN SCHEMA datasets GRANT SELECT ON TABLES TO \(role);
+            """
+        let made = try TestSupport.run("/usr/bin/env", ["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", statements])
+        #expect(made.status == 0, "\(made.output)")
+        var reader = parts
+        reader.user = role
+        reader.password = "secret"
+        let readerUrl = try #require(reader.string)
+        let gateway = try await TestSupport.onThread { try Gateway(config: Self.config(url: url) { $0.store.readerUrl = readerUrl }) }
+        let token = try gateway.tokens.create(name: "reader", scopes: ["query"]).secret
+        try await TestServer.with(gateway) { server in
+            #expect(try await push(server, type: "123", ds: #"[["region","day"],["a","2026-01-01"]]"#).status == 200)
+            let who = try await sql(server, "select current_user as u, count(*) as n from sales", token)
+            #expect(who.text == #"[{"u":"\#(role)","n":1}]"#, "\(who.text)")
+        }
+        let made2 = try TestSupport.run("/usr/bin/env", ["psql", url, "-qAtc", "SELECT count(*) FROM pg_roles WHERE rolname = '\(database)_reader'"])
+        #expect(made2.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the gateway made a role of its own: \(made2.output)")
+    }
+
     /// A dataflow copying one dataset into another runs in the database (one INSERT …
     /// SELECT); one from SQL runs through the pump into the table.
     @Test func dataflowsWriteIntoDatasetsOnPostgres() async throws {
