@@ -131,6 +131,12 @@ import Testing
             let cast = try await sql(server, uuid, token, "&UnknownTypeHandle=CastToString")
             let row = try #require((try JSONSerialization.jsonObject(with: Data(cast.body)) as? [[String: Any]])?.first, "\(cast.text)")
             #expect((row["id"] as? String)?.count == 36 && row["doc"] as? String == #"{"a": 1}"#, "\(row)")
+            // Numerics, a sum of bigints (numeric in PostgreSQL) and timestamps, decoded.
+            let numbers = try await sql(
+                server,
+                "select 12.50::numeric(10,2) as d, sum(x) as s, avg(x) as a, timestamp '2026-01-02 03:04:05.25' as t from (values (1::bigint), (2)) v(x)",
+                token)
+            #expect(numbers.text == #"[{"d":12.5,"s":3,"a":1.5,"t":"2026-01-02T03:04:05.250000Z"}]"#, "\(numbers.text)")
             // Named parameters, a cast and a string holding ':x' side by side.
             let bound = try await sql(server, "select :v::integer + 1 as n, ':x' as s", token, "&$v=41")
             #expect(bound.text == #"[{"n":42,"s":":x"}]"#, "\(bound.text)")
@@ -241,5 +247,47 @@ import Testing
         #expect(PostgresParameters.number("select $tag$ :a").names.isEmpty)
         // A dollar sign inside a name, and a parameter, are not dollar quotes.
         #expect(PostgresParameters.number("select a$b$ :x, $1").names == ["x"])
+    }
+}
+
+/// PostgreSQL's binary numeric, as the reads decode it: base-10,000 digits with a weight.
+@Suite struct PostgresBinaryValueTests {
+    static func numeric(_ weight: Int16, _ sign: UInt16, _ scale: Int16, _ digits: [Int16]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for v in [UInt16(digits.count), UInt16(bitPattern: weight), sign, UInt16(scale)] + digits.map({ UInt16($0) }) {
+            bytes += [UInt8(v >> 8), UInt8(v & 0xFF)]
+        }
+        return bytes
+    }
+
+    @Test(arguments: [
+        (Int16(0), UInt16(0), Int16(2), [Int16(12), 5000], "12.50"),
+        (-1, 0x4000, 4, [1], "-0.0001"),
+        (2, 0, 1, [1, 2345, 6789, 5000], "123456789.5"),
+        (0, 0, 0, [], "0"),
+        (1, 0, 0, [7], "70000"),
+    ])
+    func numericsReadAsDecimalText(_ weight: Int16, _ sign: UInt16, _ scale: Int16, _ digits: [Int16], _ text: String) {
+        let bytes = Self.numeric(weight, sign, scale, digits)
+        #expect(bytes.withUnsafeBytes { PostgresBinaryValues.numericText($0) } == text)
+    }
+
+    @Test func longFractionsRoundToTheDecimalScale() {
+        #expect(PostgresBinaryValues.rounded("1.5000000000000000", scale: 10) == "1.5000000000")
+        #expect(PostgresBinaryValues.rounded("-0.33333333336", scale: 10) == "-0.3333333334")
+        #expect(PostgresBinaryValues.rounded("9.99999999995", scale: 10) == "10.0000000000")
+        #expect(PostgresBinaryValues.rounded("12.5", scale: 10) == "12.5")
+    }
+
+    @Test func malformedValuesAreRefusedNotRead() {
+        // NaN, a digit count past the bytes, a record whose field length runs past its end.
+        #expect(Self.numeric(0, 0xC000, 0, []).withUnsafeBytes { PostgresBinaryValues.numericText($0) } == nil)
+        #expect(([0, 5, 0, 0, 0, 0, 0, 0] as [UInt8]).withUnsafeBytes { PostgresBinaryValues.numericText($0) } == nil)
+        var fields: [(type: UInt32, bytes: UnsafeRawBufferPointer?)] = []
+        let record: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 25, 0x7F, 0xFF, 0xFF, 0xFF, 65]
+        #expect(record.withUnsafeBytes { PostgresBinaryValues.fields($0, expected: 1, into: &fields) } == false)
+        let good: [UInt8] = [0, 0, 0, 2, 0, 0, 0, 25, 0, 0, 0, 1, 65, 0, 0, 0, 20, 0xFF, 0xFF, 0xFF, 0xFF]
+        #expect(good.withUnsafeBytes { PostgresBinaryValues.fields($0, expected: 2, into: &fields) } == true)
+        #expect(fields.count == 2 && fields[0].bytes?.count == 1 && fields[1].bytes == nil)
     }
 }

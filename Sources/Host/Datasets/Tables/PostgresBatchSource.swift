@@ -11,15 +11,16 @@ import Synchronization
 /// A stop (client gone, time spent) closes the connection, which ends the query on the
 /// server.
 ///
-/// Types come from PostgreSQL's result columns: integers, floats, numeric, boolean, text,
-/// date, timestamp and bytea read as their Arrow types; a column of any other type is an
-/// "unknown type", read as text (CastToString), left out (Ignore) or refused (Error).
-/// Values arrive in PostgreSQL's binary format and are decoded here.
+/// Types come from PostgreSQL's result columns (found first, planned but not run):
+/// integers, floats, numeric, boolean, text, date, timestamp and bytea read as their Arrow
+/// types; a column of any other type is an "unknown type", read as text (CastToString),
+/// left out (Ignore) or refused (Error). Each row comes as one binary record of the kept
+/// columns (`ROW(…)`), decoded here (`PostgresBinaryValues`).
 final class PostgresBatchSource: BatchSource {
     let schema: OwnedSchema
     private let builder: BatchBuilder
-    /// For each output column: the result column it reads, and how.
-    private let plans: [(column: Int, kind: PhysicalKind)]
+    /// Each output column's Arrow kind and the PostgreSQL type its values come in.
+    private let plans: [(kind: PhysicalKind, source: PostgresDataType)]
     private let read: Cursor
     private var rows: [PostgresRow]
     private var at = 0
@@ -27,6 +28,7 @@ final class PostgresBatchSource: BatchSource {
     private var rowNumber = 0
     private let batchSize: Int
     private let maxRowBytes: Int
+    private var fields: [(type: UInt32, bytes: UnsafeRawBufferPointer?)] = []
     private static let maxBatchBytes = 8 << 20
 
     init(
@@ -37,42 +39,37 @@ final class PostgresBatchSource: BatchSource {
         maxRowBytes = options.maxRowBytes
         remaining = options.rowLimit ?? Int.max
         read = try Cursor(readers: readers, control: control, logger: logger)
-        try read.declare(sql, values)
-        rows = try read.fetch(rowBytes: nil)
-        var columns = try rows.first.map { try Self.columns(of: $0) } ?? read.shape(of: sql, values)
-        // Columns of types with no Arrow equivalent: read again with them cast to text.
-        let unknown = columns.indices.filter { Self.kind(of: columns[$0].type) == nil && options.columnTypes == nil }
-        if !unknown.isEmpty && options.unknownTypes == .castToString {
-            let list = columns.enumerated().map { i, c in "q.\(Self.quote(c.name))\(unknown.contains(i) ? "::text" : "")" }
-            let cast = "SELECT \(list.joined(separator: ", ")) FROM (\(sql)) AS q"
-            try read.declare(cast, values)
-            rows = try read.fetch(rowBytes: nil)
-            columns = try rows.first.map { try Self.columns(of: $0) } ?? read.shape(of: cast, values)
-        }
-        var fields: [ArrowField] = []
-        var plans: [(Int, PhysicalKind)] = []
+        var arrowFields: [ArrowField] = []
+        var plans: [(PhysicalKind, PostgresDataType)] = []
+        var selected: [String] = []
         var names = Set<String>()
-        for (i, column) in columns.enumerated() {
+        for (i, column) in try read.shape(of: sql, values).enumerated() {
             guard names.insert(column.name).inserted else {
                 throw InvalidInput("the result has two columns named '\(column.name)': give them different names with AS")
             }
+            var source = column.type
             let type: ArrowType
             if let known = options.columnTypes.flatMap({ i < $0.count ? $0[i] : nil }) {
                 type = known
             } else if let mapped = Self.arrowType(of: column.type) {
                 type = mapped
+            } else if options.unknownTypes == .castToString {
+                (type, source) = (.utf8, .text)
             } else if options.unknownTypes == .error {
                 throw InvalidInput("column '\(column.name)' has a type with no Arrow equivalent (\(column.type))")
             } else {
                 continue
             }
-            fields.append(ArrowField(column.name, type))
-            plans.append((i, PhysicalKind(type)))
+            selected.append("q.\(Self.quote(column.name))\(source == column.type ? "" : "::text")")
+            arrowFields.append(ArrowField(column.name, type))
+            plans.append((PhysicalKind(type), source))
         }
+        try read.declare("SELECT ROW(\(selected.joined(separator: ", "))) FROM (\(sql)) AS q", values)
+        rows = try read.fetch(rowBytes: nil, limit: remaining)
         self.plans = plans
-        builder = BatchBuilder(fields: fields)
-        schema = OwnedSchema(fields: fields)
-        if rows.isEmpty { try read.end() }
+        builder = BatchBuilder(fields: arrowFields)
+        schema = OwnedSchema(fields: arrowFields)
+        if read.atLastSlice { try read.end() }
     }
 
     var isExhausted: Bool { remaining <= 0 || (read.ended && at >= rows.count) }
@@ -82,27 +79,15 @@ final class PostgresBatchSource: BatchSource {
         while count < batchSize && remaining > 0 && batchBytes < Self.maxBatchBytes {
             if at >= rows.count {
                 guard !read.ended else { break }
-                rows = try read.fetch(rowBytes: rowNumber > 0 ? read.bytesRead / rowNumber : nil)
+                rows = try read.fetch(rowBytes: rowNumber > 0 ? read.bytesRead / rowNumber : nil, limit: remaining)
                 at = 0
-                if rows.isEmpty {
-                    try read.end()
-                    break
-                }
+                if read.atLastSlice { try read.end() }
+                if rows.isEmpty { break }
             }
             let row = rows[at]
             at += 1
             rowNumber += 1
-            var rowBytes = 0
-            // Cells in order: a row finds its n-th cell by walking the ones before it.
-            var out = 0
-            for (i, cell) in row.enumerated() where out < plans.count && plans[out].column == i {
-                rowBytes += try append(cell, plans[out].kind, to: builder.columns[out])
-                out += 1
-                guard rowBytes <= maxRowBytes else {
-                    throw InvalidInput("row \(rowNumber) of the result is larger than \(maxRowBytes) bytes; select fewer or smaller columns")
-                }
-            }
-            batchBytes += rowBytes
+            batchBytes += try append(row)
             count += 1
             remaining -= 1
         }
@@ -113,75 +98,76 @@ final class PostgresBatchSource: BatchSource {
 
     // MARK: values
 
-    /// Appends one value; returns about how many bytes it added.
-    private func append(_ cell: PostgresCell, _ kind: PhysicalKind, to b: ColumnBuilder) throws -> Int {
-        guard var bytes = cell.bytes else {
-            b.appendNull()
-            return 1
+    /// Appends one row's values; returns about how many bytes they are.
+    private func append(_ row: PostgresRow) throws -> Int {
+        guard let record = row.first?.bytes else { throw InvalidInput("row \(rowNumber) of the result came without its values") }
+        return try record.withUnsafeReadableBytes { raw in
+            guard PostgresBinaryValues.fields(raw, expected: plans.count, into: &fields) else {
+                throw InvalidInput("row \(rowNumber) of the result is not a well-formed record")
+            }
+            guard raw.count <= maxRowBytes else {
+                throw InvalidInput("row \(rowNumber) of the result is larger than \(maxRowBytes) bytes; select fewer or smaller columns")
+            }
+            for (i, field) in fields.enumerated() {
+                try append(field.bytes, plans[i], to: builder.columns[i])
+            }
+            return raw.count
         }
-        let size = bytes.readableBytes
+    }
+
+    /// Appends one value, given in the binary form of `plan.source`.
+    private func append(_ value: UnsafeRawBufferPointer?, _ plan: (kind: PhysicalKind, source: PostgresDataType), to b: ColumnBuilder) throws {
+        guard let raw = value else { return b.appendNull() }
+        let type = plan.source.rawValue
         do {
-            switch kind {
+            switch plan.kind {
             case .int64:
-                if let v = Self.integer(&bytes, cell.dataType) {
+                if let v = PostgresBinaryValues.int(raw, type: type) {
                     try b.append(int: v)
-                } else if cell.dataType == .numeric, let v = Int64(try cell.decode(Decimal.self).description) {
+                } else if plan.source == .numeric, let v = PostgresBinaryValues.numericText(raw).flatMap(PostgresBinaryValues.wholeNumber) {
                     try b.append(int: v)  // sum() of a bigint column is numeric
                 } else {
-                    try b.append(double: try Self.real(cell, &bytes))
+                    guard let d = PostgresBinaryValues.double(raw, type: type) else { throw mismatch(plan.source, b.field) }
+                    try b.append(double: d)  // throws unless integral
                 }
-            case .float64: try b.append(double: try Self.real(cell, &bytes))
-            case .bool: try b.append(bool: (bytes.readInteger(as: UInt8.self) ?? 0) != 0)
-            case .utf8, .binary: try bytes.withUnsafeReadableBytes { try b.append(bytes: $0) }
+            case .float64:
+                guard let d = PostgresBinaryValues.double(raw, type: type) else { throw mismatch(plan.source, b.field) }
+                try b.append(double: d)
+            case .bool:
+                guard plan.source == .bool, raw.count == 1 else { throw mismatch(plan.source, b.field) }
+                try b.append(bool: raw[0] != 0)
+            case .utf8, .binary:
+                try b.append(bytes: raw)
             case .date32:
-                guard cell.dataType == .date, let days = bytes.readInteger(as: Int32.self) else { throw mismatch(cell, b.field) }
+                guard plan.source == .date, raw.count == 4, let days = PostgresBinaryValues.integer(raw, at: 0, as: Int32.self) else {
+                    throw mismatch(plan.source, b.field)
+                }
                 try b.append(int: Int64(days) + Self.daysFrom1970To2000)
             case .timestamp:
-                guard cell.dataType == .timestamp || cell.dataType == .timestamptz, let micros = bytes.readInteger(as: Int64.self) else {
-                    throw mismatch(cell, b.field)
-                }
+                guard plan.source == .timestamp || plan.source == .timestamptz, raw.count == 8,
+                    let micros = PostgresBinaryValues.integer(raw, at: 0, as: Int64.self)
+                else { throw mismatch(plan.source, b.field) }
                 let (unix, overflow) = micros.addingReportingOverflow(Self.microsFrom1970To2000)
-                guard !overflow else { throw mismatch(cell, b.field) }
+                guard !overflow else { throw mismatch(plan.source, b.field) }
                 try b.append(int: unix)
             case .decimal128:
-                if let v = Self.integer(&bytes, cell.dataType) {
+                if let v = PostgresBinaryValues.int(raw, type: type) {
                     try b.append(string: String(v))
-                    return size + 4
+                } else if plan.source == .numeric, let text = PostgresBinaryValues.numericText(raw) {
+                    try b.append(string: PostgresBinaryValues.rounded(text, scale: SQLiteBatchSource.decimalScale))
+                } else {
+                    throw mismatch(plan.source, b.field)
                 }
-                guard cell.dataType == .numeric else { throw mismatch(cell, b.field) }
-                try b.append(string: try cell.decode(Decimal.self).description)
             default:
-                throw mismatch(cell, b.field)
+                throw mismatch(plan.source, b.field)
             }
         } catch let e as ArrowError {
             throw InvalidInput("row \(rowNumber), column '\(b.field.name)': \(e.description)")
         }
-        return size + 4
     }
 
-    /// An integer column's value (int2, int4, int8), big-endian as PostgreSQL sends it.
-    private static func integer(_ bytes: inout ByteBuffer, _ type: PostgresDataType) -> Int64? {
-        switch type {
-        case .int2: bytes.readInteger(as: Int16.self).map(Int64.init)
-        case .int4: bytes.readInteger(as: Int32.self).map(Int64.init)
-        case .int8: bytes.readInteger(as: Int64.self)
-        default: nil
-        }
-    }
-
-    private static func real(_ cell: PostgresCell, _ bytes: inout ByteBuffer) throws -> Double {
-        switch cell.dataType {
-        case .float8: if let bits = bytes.readInteger(as: UInt64.self) { return Double(bitPattern: bits) }
-        case .float4: if let bits = bytes.readInteger(as: UInt32.self) { return Double(Float(bitPattern: bits)) }
-        case .int2, .int4, .int8: if let v = integer(&bytes, cell.dataType) { return Double(v) }
-        case .numeric: return NSDecimalNumber(decimal: try cell.decode(Decimal.self)).doubleValue
-        default: break
-        }
-        throw InvalidInput("column '\(cell.columnName)': a \(cell.dataType) value is not a number")
-    }
-
-    private func mismatch(_ cell: PostgresCell, _ field: ArrowField) -> InvalidInput {
-        InvalidInput("row \(rowNumber), column '\(field.name)': a \(cell.dataType) value is not a \(field.type.name) value")
+    private func mismatch(_ type: PostgresDataType, _ field: ArrowField) -> InvalidInput {
+        InvalidInput("row \(rowNumber), column '\(field.name)': a \(type) value is not a \(field.type.name) value")
     }
 
     static let daysFrom1970To2000: Int64 = 10_957
@@ -203,8 +189,6 @@ final class PostgresBatchSource: BatchSource {
         default: nil
         }
     }
-
-    private static func kind(of type: PostgresDataType) -> PhysicalKind? { arrowType(of: type).map(PhysicalKind.init) }
 
     /// The column type a PostgreSQL type stands for (`any` when none).
     static func columnType(of type: PostgresDataType) -> ColumnType {
@@ -257,6 +241,8 @@ final class Cursor {
     private var declared = false
     /// Bytes of the rows fetched so far (for sizing the next fetch).
     private(set) var bytesRead = 0
+    /// The last fetch returned fewer rows than it asked for: there are no more.
+    private(set) var atLastSlice = false
     private static let name = "gw_read"
     private static let fetchBytes = 4 << 20
 
@@ -288,10 +274,12 @@ final class Cursor {
         declared = true
     }
 
-    /// The next slice of rows: about 4 MB, by the rows' average size so far.
-    func fetch(rowBytes: Int?) throws -> [PostgresRow] {
-        let count = max(16, min(65_536, Self.fetchBytes / max(1, rowBytes ?? 4096)))
+    /// The next slice of rows: about 4 MB, by the rows' average size so far, and at most
+    /// `limit`. A short slice is the last: `end()` may follow at once.
+    func fetch(rowBytes: Int?, limit: Int) throws -> [PostgresRow] {
+        let count = max(1, min(limit, max(16, min(65_536, Self.fetchBytes / max(1, rowBytes ?? 4096)))))
         let rows = try session.rows("FETCH \(count) FROM \(Self.name)")
+        atLastSlice = rows.count < count
         for row in rows { bytesRead += row.reduce(0) { $0 + ($1.bytes?.readableBytes ?? 0) + 4 } }
         return rows
     }

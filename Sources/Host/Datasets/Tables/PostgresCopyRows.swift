@@ -69,6 +69,7 @@ final class PostgresCopyRows: ImportedRows {
         } catch {
             // The server refused the COPY: its own error says which row.
             try finishCopy()
+            throw error
         }
     }
 
