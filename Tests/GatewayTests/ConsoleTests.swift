@@ -55,6 +55,10 @@ import Testing
             #expect((seen["run_state"] as? String)?.contains("completed") == true)
             #expect((seen["run_state"] as? String)?.contains("read 50, written 50") == true, "\(seen["run_state"] ?? "")")
             #expect(strings("runs").count == 1 && strings("runs").first?.contains("manual") == true)
+            // Which gateway ran it, and runs the export (several may share a store).
+            let worker = try #require((gateway.store as? SQLStore)?.worker)
+            #expect(strings("runs").first?.contains(worker) == true, "\(strings("runs"))")
+            #expect(strings("exports").contains { $0.contains(worker) }, "\(strings("exports"))")
             #expect(!strings("logs").isEmpty && strings("info_logs").allSatisfy { $0.contains(" INFO ") })
             // What the browser showed is what the gateway did.
             let copied = try SQLiteConnection(path: gateway.datasetsPath).query("SELECT count(*) FROM orders_same").first?.first?.int

@@ -393,6 +393,8 @@ struct ExportDetail: Encodable {
     let status: Int
     let title: String
     let progress: Progress
+    /// The gateway that runs (or ran) it, by its id (`gateway.id`).
+    let gateway: String
     let summary: Bool
 
     struct Progress: Encodable {
@@ -401,7 +403,7 @@ struct ExportDetail: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case created_at, down_url, ext_type, fail_reason, hash_key, id, source_type, status, title, progress
+        case created_at, down_url, ext_type, fail_reason, hash_key, id, source_type, status, title, progress, gateway
     }
 
     func encode(to encoder: Encoder) throws {
@@ -416,6 +418,7 @@ struct ExportDetail: Encodable {
         try c.encode(status, forKey: .status)
         try c.encode(title, forKey: .title)
         if !summary { try c.encode(progress, forKey: .progress) }
+        try c.encode(gateway, forKey: .gateway)
     }
 
     init(_ t: ExportTask, downloadURL: String, summary: Bool = false) {
@@ -432,5 +435,6 @@ struct ExportDetail: Encodable {
         status = t.status.rawValue
         title = t.title
         progress = Progress(done: t.progressDone, total: t.progressTotal)
+        gateway = t.gateway
     }
 }

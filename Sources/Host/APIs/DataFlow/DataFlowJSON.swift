@@ -130,6 +130,8 @@ struct RunJSON: Encodable {
     let params: RawJSON?
     /// For a flow whose target is an export: the export task, read with /v1/export/detail.
     let export_key: String?
+    /// The gateway that runs (or ran) it, by its id (`gateway.id`).
+    let gateway: String?
 
     init(_ r: DataflowRun) {
         execution_id = r.executionId
@@ -145,18 +147,19 @@ struct RunJSON: Encodable {
         rows_rejected = r.rowsRejected
         params = RawJSON(r.params)
         export_key = r.exportKey.isEmpty ? nil : r.exportKey
+        gateway = r.gateway.isEmpty ? nil : r.gateway
     }
 
     init(neverRun flow: Int64) {
         execution_id = nil
         dataflow_id = flow
-        (status, trigger, started_at, completed_at, error_message, params, export_key) = (nil, nil, nil, nil, nil, nil, nil)
+        (status, trigger, started_at, completed_at, error_message, params, export_key, gateway) = (nil, nil, nil, nil, nil, nil, nil, nil)
         (progress, rows_read, rows_written, rows_rejected) = (0, 0, 0, 0)
     }
 
     enum CodingKeys: String, CodingKey {
         case execution_id, dataflow_id, status, trigger, progress, started_at, completed_at, error_message, rows_read, rows_written, rows_rejected, params,
-            export_key
+            export_key, gateway
     }
 
     /// Every key present, null when unknown (as the doc shows `completed_at` while running);
@@ -176,6 +179,7 @@ struct RunJSON: Encodable {
         try c.encode(rows_rejected, forKey: .rows_rejected)
         try c.encode(params, forKey: .params)
         try c.encodeIfPresent(export_key, forKey: .export_key)
+        try c.encode(gateway, forKey: .gateway)
     }
 }
 

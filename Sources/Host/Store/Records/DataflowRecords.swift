@@ -49,6 +49,8 @@ public struct DataflowRun: Sendable, Equatable {
     public var completedAt: Date?
     /// Rows a sink plugin's destination refused one by one (not counted as written).
     public var rowsRejected: Int64 = 0
+    /// The id of the gateway running it (`gateway.id`; several gateways share a store).
+    public var gateway = ""
 }
 
 /// One line of a flow's log.

@@ -23,4 +23,6 @@ public struct ExportTask: Sendable, Equatable {
     public var finishedAt: Date?
     /// The id of the token that made the task ('' when exports need no token).
     public let owner: String
+    /// The id of the gateway running it (`gateway.id`; several gateways share a store).
+    public var gateway = ""
 }

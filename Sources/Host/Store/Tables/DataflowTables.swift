@@ -5,7 +5,7 @@ import Foundation
 extension SQLStore: DataflowRepository {
     static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at"
     static let runColumns =
-        "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected"
+        "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected, worker"
 
     // MARK: flows
 
@@ -422,6 +422,7 @@ extension SQLStore: DataflowRepository {
             status: DataflowRun.Status(rawValue: r[3].text ?? "") ?? .failed, trigger: r[4].text ?? "", params: r[5].text ?? "{}",
             progress: Int(r[6].int ?? 0), rowsRead: r[7].int ?? 0, rowsWritten: r[8].int ?? 0, errorMessage: r[9].text,
             exportKey: r[10].text ?? "", startedAt: Date(timeIntervalSince1970: Double(r[11].int ?? 0)),
-            completedAt: r[12].int.map { Date(timeIntervalSince1970: Double($0)) }, rowsRejected: r[13].int ?? 0)
+            completedAt: r[12].int.map { Date(timeIntervalSince1970: Double($0)) }, rowsRejected: r[13].int ?? 0,
+            gateway: r[14].text ?? "")
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// Export tasks and their logs in the store.
 extension SQLStore: ExportTaskRepository {
     static let taskColumns =
-        "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner"
+        "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner, worker"
 
     public func insertTask(
         hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
@@ -113,6 +113,7 @@ extension SQLStore: ExportTaskRepository {
             status: ExportTask.Status(rawValue: Int(r[8].int ?? 3)) ?? .failed, failReason: r[9].text ?? "",
             progressDone: r[10].int ?? 0, progressTotal: r[11].int ?? -1, file: r[12].text ?? "",
             createdAt: Date(timeIntervalSince1970: TimeInterval(r[13].int ?? 0)),
-            finishedAt: r[14].int.map { Date(timeIntervalSince1970: TimeInterval($0)) }, owner: r[15].text ?? "")
+            finishedAt: r[14].int.map { Date(timeIntervalSince1970: TimeInterval($0)) }, owner: r[15].text ?? "",
+            gateway: r[16].text ?? "")
     }
 }
