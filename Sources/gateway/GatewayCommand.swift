@@ -279,7 +279,9 @@ struct StoreCommand: AsyncParsableCommand {
 
     struct Migrate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Copy everything the SQLite store in the data folder holds into an empty PostgreSQL database (then set store.url to it).")
+            abstract:
+                "Copy everything the SQLite store and the datasets' tables in the data folder hold into an empty PostgreSQL database (then set store.url to it)."
+        )
         @OptionGroup var common: CommonOptions
         @Option(help: "The PostgreSQL store: postgres://user[:password]@host[:port]/database[?sslmode=…].") var to: String
         @Option(name: .customLong("password-file"), help: "A file holding the password, instead of one in --to.") var passwordFile: String?
@@ -292,11 +294,11 @@ struct StoreCommand: AsyncParsableCommand {
             let location = try StoreLocation(target)
             let sqlite = URL(fileURLWithPath: config.dataDir).appendingPathComponent("gateway.sqlite").path
             guard FileManager.default.fileExists(atPath: sqlite) else { throw ValidationError("no store at \(sqlite)") }
-            let counts = try await Workers.run {
-                try StoreCopy.copy(from: try SQLiteDatabase(path: sqlite), to: try PostgresDatabase(location))
-            }
+            var moved = config
+            moved.store = target
+            let counts = try await Workers.run { [moved] in try StoreCopy.copyAll(config: moved, dataDirectory: config.dataDir) }
             for (table, rows) in counts where rows > 0 { print("\(table): \(rows)") }
-            print("copied \(counts.reduce(0) { $0 + $1.rows }) rows from \(sqlite) to \(location.described)")
+            print("copied \(counts.reduce(0) { $0 + $1.rows }) rows from \(config.dataDir) to \(location.described)")
         }
     }
 }

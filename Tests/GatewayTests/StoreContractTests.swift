@@ -308,10 +308,21 @@ import Testing
         let dataDir = TestSupport.temporaryDirectory("migrate")
         var config = TestSupport.config(dataDir: dataDir, pluginDirs: ["/nonexistent"])
         config.store.url = ""
+        config.store.datasets = ""
+        config.datasets = [
+            "typed": DatasetDefinition(table: "typed(k text, n integer, r real, d decimal, day date, at timestamp, ok bool, b blob, x)", keys: ["k"])
+        ]
         let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
         let before = try await TestSupport.onThread { [config] in
             let gateway = try Gateway(config: config)
             let store = gateway.store
+            // The datasets' rows move too: every column type, and a table preSql made.
+            let typed = try #require(try gateway.datasets.dataset("typed"))
+            let rows =
+                #"[["k","n","r","d","day","at","ok","b","x"],["a",1,1.5,"12.50","2026-01-02","2026-01-02 03:04:05.25+08:00",true,"\t",7],"#
+                + #"["b",null,null,null,null,null,null,null,"text"]]"#
+            _ = try gateway.datasetTables.write(typed, update: false) { try DatasetPushRoutes.feed(Array(rows.utf8), into: &$0) }
+            try SQLiteConnection(path: gateway.datasetsPath).execute("CREATE TABLE extra (a TEXT, n INTEGER); INSERT INTO extra VALUES ('x', 1), ('y', 2)")
             let (_, secret) = try gateway.tokens.create(name: "ops", scopes: ["admin"])
             try store.saveDefinition(.dataset, id: "sales", json: #"{"table":"sales(region, amount)"}"#)
             try store.setPluginState(plugin: "jst", instance: "main", key: "token", value: [0, 1, 2, 0xFF])
@@ -335,6 +346,7 @@ import Testing
         let migrated = try await TestSupport.onThread { try TestSupport.run(gatewayBinary, ["store", "migrate", "--data-dir", dataDir, "--to", url]) }
         #expect(migrated.status == 0, "\(migrated.output)")
         #expect(migrated.output.contains("dataflow_runs: 1") && migrated.output.contains("export_logs: 3"), "\(migrated.output)")
+        #expect(migrated.output.contains("datasets.typed: 2") && migrated.output.contains("datasets.extra: 2"), "\(migrated.output)")
 
         config.store.url = url
         try await TestSupport.onThread { [config] in
@@ -350,6 +362,25 @@ import Testing
             #expect(try store.run(executionId: before.2.executionId)?.rowsWritten == 3)
             #expect(try store.children(of: before.1.id).map(\.name) == ["leaf"] && store.tags(of: before.1.id).map(\.name) == ["t"])
             #expect(try store.flowLogs(before.1.id, page: 1, pageSize: 5, level: nil, runId: nil, newestFirst: false).list.map(\.message) == ["done"])
+            // The datasets' rows, read on PostgreSQL as the gateway wrote them on SQLite.
+            let tables = try #require(gateway.datasetTables as? PostgresDatasetTables)
+            let typed = try tables.owner.withSession {
+                try $0.query(
+                    "SELECT k, n, r, d::text, day::text, at::text, ok, encode(b, 'escape'), x FROM datasets.typed ORDER BY k", [])
+            }
+            #expect(
+                typed == [
+                    [
+                        .text("a"), .int(1), .double(1.5), .text("12.5000000000"), .text("2026-01-02"), .text("2026-01-01 19:04:05.25"), .int(1), .text("\t"),
+                        .text("7"),
+                    ],
+                    [.text("b"), .null, .null, .null, .null, .null, .null, .null, .text("text")],
+                ], "\(typed)")
+            #expect(try tables.rowCounts([try #require(try gateway.datasets.dataset("typed"))]) == ["typed": 2])
+            #expect(
+                try tables.owner.withSession { try $0.query("SELECT a, n FROM datasets.extra ORDER BY a", []) } == [
+                    [.text("x"), .int(1)], [.text("y"), .int(2)],
+                ])
             // New rows are numbered after the copied ones.
             let next = try store.insertDataflow(
                 NewFlow(name: "n", description: "", status: "active", createdBy: "", config: "{}", childrenIds: []), enNameBase: "n")
@@ -369,6 +400,34 @@ import Testing
         #expect(dropped.status == 0, "\(dropped.output)")
         let skewed = try await TestSupport.onThread { try TestSupport.run(gatewayBinary, ["store", "migrate", "--data-dir", dataDir, "--to", older]) }
         #expect(skewed.status != 0 && skewed.output.contains("no column dataflow_runs.lease_until"), "\(skewed.output)")
+    }
+}
+
+extension StoreMigrateTests {
+    /// A datasets' table that cannot move (a value its column's type refuses) fails the whole
+    /// migration by name, and leaves the target as it was: no table half-copied, no store row.
+    @Test func aMigrationThatFailsLeavesNothingBehind() async throws {
+        let dataDir = TestSupport.temporaryDirectory("migrate-bad")
+        var config = TestSupport.config(dataDir: dataDir, pluginDirs: ["/nonexistent"])
+        (config.store.url, config.store.datasets) = ("", "")
+        config.datasets = ["a": DatasetDefinition(table: "a(n integer)"), "b": DatasetDefinition(table: "b(n integer)")]
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        try await TestSupport.onThread { [config] in
+            let gateway = try Gateway(config: config)
+            _ = try gateway.tokens.create(name: "ops", scopes: ["admin"])
+            // SQLite keeps what it is given: a text in b's integer column, past the gateway's checks.
+            try SQLiteConnection(path: gateway.datasetsPath).execute("INSERT INTO a VALUES (1); INSERT INTO b VALUES ('not a number')")
+        }
+        let failed = try await TestSupport.onThread {
+            try TestSupport.run(try TestSupport.product("gateway"), ["store", "migrate", "--data-dir", dataDir, "--to", url])
+        }
+        #expect(failed.status != 0 && failed.output.contains("copying the datasets' table b failed"), "\(failed.output)")
+        let left = try await TestSupport.onThread {
+            try TestSupport.run(
+                "/usr/bin/env",
+                ["psql", url, "-qAtc", "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = 'datasets') || ' ' || (SELECT count(*) FROM api_tokens)"])
+        }
+        #expect(left.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0 0", "\(left.output)")
     }
 }
 

@@ -148,7 +148,7 @@ enum TestSupport {
             config.store.url = (try? TestPostgres.freshDatabase()) ?? "postgres://no-test-postgres-server.invalid/see-TestPostgres"
             // The suite's tests write SQLite's SQL over the datasets: they keep them in SQLite
             // (the datasets on PostgreSQL have suites of their own).
-            config.store.datasets = "sqlite"
+            config.store.datasets = ProcessInfo.processInfo.environment["GATEWAY_TEST_DATASETS"] ?? "sqlite"
         }
         return config
     }

@@ -25,6 +25,11 @@ public final class DatasetCatalog: Sendable {
     }
 
     public func all() throws -> [Dataset] {
+        try Self.all(configured: configured, store: store)
+    }
+
+    /// The configured datasets, then those defined through the admin API.
+    static func all(configured: [String: Dataset], store: any DefinitionRepository) throws -> [Dataset] {
         let fromStore = try store.definitions(.dataset).compactMap { id, text -> Dataset? in
             guard configured[id] == nil else { return nil }
             return try Dataset(id: id, definition: JSONDecoder().decode(DatasetDefinition.self, from: Data(text.utf8)))
