@@ -124,4 +124,75 @@ import Testing
         let lines = (logs["logs"] as? [[String: Any]] ?? []).filter { ($0["message"] as? String ?? "").contains("interrupted: gateway") }
         #expect(lines.count == 1, "ended once, by one survivor: \(logs)")
     }
+
+    /// Seed 003 on three gateways at once: one Jushuitan app, three flows (one a gateway)
+    /// pulling its orders into one dataset. The app's limits (5 calls a second) hold for the
+    /// three together, its tokens are refreshed one gateway at a time (a second refresh with
+    /// a spent refresh token would fail a run), and every order is in the dataset once.
+    @Test func jushuitanLimitsHoldAcrossThreeGateways() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        try await JushuitanTests.withMock { base in
+            let config: [String: Any] = [
+                "store": ["url": url],
+                "dataflows": ["requireToken": false],
+                "http": ["allowHosts": ["127.0.0.1"]],
+                "datasets": ["jst_orders": ["table": "jst_orders(o_id integer, so_id text, pay_amount real)", "keys": ["o_id"]]],
+            ]
+            let nodes = try (0..<3).map { _ in try GatewayProcess(config: config) }
+            defer { for node in nodes { node.stop() } }
+            let connector = try JSONSerialization.jsonObject(with: Data(JushuitanTests.config(base).utf8))
+            let flow: [String: Any] = [
+                "source": ["type": "plugin", "plugin": "jushuitan", "config": connector],
+                "transforms": [["select": ["o_id", "so_id", "pay_amount"]]],
+                "target": ["type": "dataset", "id": "jst_orders", "mode": "upsert"],
+            ]
+            func call(_ node: GatewayProcess, _ path: String, _ body: [String: Any]? = nil) throws -> [String: Any] {
+                let data = try body.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+                let result = try TestSupport.run(
+                    "/usr/bin/env",
+                    ["curl", "-s", "-H", "Content-Type: application/json"] + (data.map { ["-d", $0] } ?? []) + [node.base + "/api/data-flow" + path])
+                return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
+            }
+            let flows = try nodes.enumerated().map { i, node in
+                try #require(
+                    (try call(node, "/add-dataflow", ["name": "jst \(i)", "description": "seed 003", "config": flow])["data"] as? [String: Any])?["id"] as? Int)
+            }
+            for (node, id) in zip(nodes, flows) {
+                let started = try call(node, "/execute-dataflow/\(id)", [:])
+                #expect((started["data"] as? [String: Any])?["execution_id"] is String, "\(started)")
+            }
+            for (node, id) in zip(nodes, flows) {
+                var ended: [String: Any] = [:]
+                for _ in 0..<1_200 {
+                    ended = try call(node, "/get-dataflow-status/\(id)")["data"] as? [String: Any] ?? [:]
+                    if ["completed", "failed", "cancelled"].contains(ended["status"] as? String ?? "") { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(ended["status"] as? String == "completed" && ended["rows_written"] as? Int == 230, "\(ended)")
+                #expect(
+                    ended["gateway"] as? String
+                        == String(try String(contentsOfFile: "\(node.dataDir)/gateway.id", encoding: .utf8).prefix(64)).trimmingCharacters(
+                            in: .whitespacesAndNewlines), "\(ended)")
+            }
+            // Every order once in the one dataset.
+            let rows = try TestSupport.run("/usr/bin/env", ["psql", url, "-qAtc", "SELECT count(*) || ' ' || count(DISTINCT o_id) FROM datasets.jst_orders"])
+            #expect(rows.output.trimmingCharacters(in: .whitespacesAndNewlines) == "230 230", "\(rows.output)")
+            // The pacer's calls, as the store counted them for the three gateways: never 6 in a second.
+            let paced = try await TestSupport.onThread { () -> [Double] in
+                var storeConfig = GatewayConfig.defaults.store
+                storeConfig.url = url
+                let store = try SQLStore.open(storeConfig, dataDirectory: TestSupport.temporaryDirectory("pace"))
+                return try PluginCoordination(shared: store).recentCalls(plugin: "jushuitan", bucket: "app")
+            }
+            #expect(paced.count >= 15, "\(paced.count) calls counted")
+            for (i, t) in paced.enumerated() where i >= 5 { #expect(t - paced[i - 5] >= 1.0, "6 calls paced within a second") }
+            // At the mock: arrivals keep the pace (with the slack of a loaded machine), and no
+            // minute's limit was ever hit.
+            let stats = try JushuitanTests.mock(base, "/stats")
+            let calls = (stats["calls"] as? [Double] ?? []).sorted()
+            for (i, t) in calls.enumerated() where i >= 5 { #expect(t - calls[i - 5] >= 0.5) }
+            #expect((stats["codes"] as? [String: Any])?["200"] == nil, "\(stats["codes"] ?? [:])")
+            print("cluster jushuitan: \(calls.count) calls from 3 gateways, codes \(stats["codes"] ?? [:]), \(stats["refreshes"] ?? 0) refreshes")
+        }
+    }
 }
