@@ -296,7 +296,7 @@ struct StoreCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: sqlite) else { throw ValidationError("no store at \(sqlite)") }
             var moved = config
             moved.store = target
-            let counts = try await Workers.run { [moved] in try StoreCopy.copyAll(config: moved, dataDirectory: config.dataDir) }
+            let counts = try await Workers.run { [moved] in try StoreMigration.copyAll(config: moved, dataDirectory: config.dataDir) }
             for (table, rows) in counts where rows > 0 { print("\(table): \(rows)") }
             print("copied \(counts.reduce(0) { $0 + $1.rows }) rows from \(config.dataDir) to \(location.described)")
         }

@@ -148,3 +148,19 @@ final class PostgresDatasetTables: DatasetTables {
         return StatementShape(columns: columns, parameters: ParameterSlots(names: numbered.names, sql: sql))
     }
 }
+
+extension PostgresDatasetTables {
+    // For `gateway store migrate` (Migration/).
+
+    /// Whether `datasets.<table>` exists and has a row.
+    func holdsRows(_ table: String) throws -> Bool {
+        try owner.withSession { session in
+            guard try session.query("SELECT to_regclass(?) IS NOT NULL", [.text(Self.qualified(table))]).first?.first == .int(1) else { return false }
+            return try !session.query("SELECT 1 FROM \(Self.qualified(table)) LIMIT 1", []).isEmpty
+        }
+    }
+
+    func drop(_ table: String) throws {
+        _ = try owner.withSession { try $0.run("DROP TABLE IF EXISTS \(Self.qualified(table))", []) }
+    }
+}

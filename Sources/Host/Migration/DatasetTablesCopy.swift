@@ -59,17 +59,3 @@ enum DatasetTablesCopy {
         return sink.rowsWritten
     }
 }
-
-extension PostgresDatasetTables {
-    /// Whether `datasets.<table>` exists and has a row.
-    func holdsRows(_ table: String) throws -> Bool {
-        try owner.withSession { session in
-            guard try session.query("SELECT to_regclass(?) IS NOT NULL", [.text(Self.qualified(table))]).first?.first == .int(1) else { return false }
-            return try !session.query("SELECT 1 FROM \(Self.qualified(table)) LIMIT 1", []).isEmpty
-        }
-    }
-
-    func drop(_ table: String) throws {
-        _ = try owner.withSession { try $0.run("DROP TABLE IF EXISTS \(Self.qualified(table))", []) }
-    }
-}
