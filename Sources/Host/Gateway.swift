@@ -14,6 +14,8 @@ public final class Gateway: Sendable {
     public let tokens: ApiTokens
     public let signedTokens: SignedTokenVerifier
     let datasetTables: any DatasetTables
+    /// Opens source plugins' instances, in process or in workers (`plugins.isolation`).
+    let sourceInstances: SourceInstances
     public let datasets: DatasetCatalog
     public let datamodels: DataModelCatalog
     public let uploads: UploadStore
@@ -72,6 +74,7 @@ public final class Gateway: Sendable {
         datamodels = try DataModelCatalog(
             config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
             tables: datasetTables)
+        sourceInstances = SourceInstances(isolation: config.plugins.isolation, http: config.http)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         limiter = RequestLimiter(
             maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient,

@@ -24,7 +24,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "A gateway that hosts data plugins (sources, formats, exporters) loaded as .so files.",
-        subcommands: [Serve.self, Plugins.self, Tokens.self, StoreCommand.self, ConfigCommand.self],
+        subcommands: [Serve.self, Plugins.self, Tokens.self, StoreCommand.self, ConfigCommand.self, PluginWorkerCommand.self],
         defaultSubcommand: nil)
 }
 
@@ -300,6 +300,20 @@ struct StoreCommand: AsyncParsableCommand {
             for (table, rows) in counts where rows > 0 { print("\(table): \(rows)") }
             print("copied \(counts.reduce(0) { $0 + $1.rows }) rows from \(config.dataDir) to \(location.described)")
         }
+    }
+}
+
+/// `gateway plugin-worker`: one plugin in a process of its own, serving the gateway that
+/// started it on fd 0 (`plugins.isolation`). Not for people: the gateway runs it.
+struct PluginWorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugin-worker", abstract: "Run one plugin for a gateway (started by the gateway itself).", shouldDisplay: false)
+    @Option(help: "The plugin file.") var plugin: String
+    @Option(help: "The gateway's http settings, as JSON.") var http: String = "{}"
+
+    func run() throws {
+        let outbound = try JSONDecoder().decode(GatewayConfig.Outbound.self, from: Data(http.utf8))
+        Foundation.exit(PluginWorker.run(pluginPath: plugin, http: outbound))
     }
 }
 

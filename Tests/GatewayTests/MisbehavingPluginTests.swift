@@ -52,6 +52,54 @@ import Testing
         }
     }
 
+    /// A plugin that segfaults or aborts at its third batch, run in a worker process
+    /// (`plugins.isolation`): the gateway stays up and serves another query meanwhile, the
+    /// client gets a 500 saying the plugin crashed, with its signal and the call, and the
+    /// plugin's next use works. Its state (the fixture counts reads in it) went through the
+    /// gateway's store.
+    @Test(arguments: [("FIXTURE_CRASH_FIRST_READ", "signal 11"), ("FIXTURE_ABORT_FIRST_READ", "signal 6")])
+    func aPluginThatCrashesInItsWorkerTakesOnlyItsCallDown(define: String, signal: String) async throws {
+        let (gateway, token) = try Self.gateway(define) { $0.plugins.isolation = ["fixture.good": "process"] }
+        let metricsToken = try gateway.tokens.create(name: "m", scopes: ["metrics"]).secret
+        try await TestServer.with(gateway) { server in
+            async let crashed = server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+            async let other = Self.datasetQuery(server, token)
+            let (reply, otherStatus) = try await (crashed, other)
+            #expect(otherStatus == 200)
+            let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
+            #expect(reply.status == 500 && message.hasPrefix("plugin 'fixture.good' crashed (\(signal)"), "\(reply.text.prefix(300))")
+            #expect(message.hasSuffix("during next; its worker process ended, the gateway did not"), "\(message)")
+            // The next use starts a new worker; the fixture's state says it read once already.
+            let again = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+            #expect(again.status == 200 && again.text.contains(#""name":"row 9""#), "\(again.text.prefix(300))")
+            let metrics = try await server.request(.GET, "/metrics", headers: [("Authorization", "Bearer \(metricsToken)")]).text
+            #expect(metrics.contains(#"gateway_plugin_worker_crashes_total{plugin="fixture.good"}"#), "\(metrics.prefix(200))")
+        }
+    }
+
+    /// A plugin that never returns from next, in a worker: at the query's deadline the client
+    /// gets its 504, the slot is free, and the worker is killed (no thread is left behind).
+    @Test func aHungPluginsWorkerIsKilledAtTheDeadline() async throws {
+        let (gateway, token) = try Self.gateway("FIXTURE_HANG_IN_NEXT") { config in
+            config.limits.queryTimeoutSeconds = 1
+            config.plugins.isolation = ["default": "process"]
+        }
+        let metricsToken = try gateway.tokens.create(name: "m", scopes: ["metrics"]).secret
+        try await TestServer.with(gateway) { server in
+            let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+            #expect(reply.status == 504 && reply.text.contains("the query ran longer than 1 s"), "\(reply.status) \(reply.text.prefix(300))")
+            #expect(gateway.limiter.running == 0)
+            #expect(try await Self.datasetQuery(server, token) == 200)
+            var metrics = ""
+            for _ in 0..<100 {
+                metrics = try await server.request(.GET, "/metrics", headers: [("Authorization", "Bearer \(metricsToken)")]).text
+                if metrics.contains("gateway_plugin_worker_kills_total") { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(metrics.contains(#"gateway_plugin_worker_kills_total{plugin="fixture.good"}"#), "\(metrics.prefix(200))")
+        }
+    }
+
     /// The same checks straight on arrays: a good batch passes, each lie is refused.
     @Test func theChecksOnOneArray() throws {
         let field = ArrowField("name", .utf8)

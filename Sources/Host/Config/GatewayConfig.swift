@@ -58,6 +58,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// (and its readers of uploaded files) are opened with. Datasources and dataflows give
         /// sources and sinks theirs. Checked against the plugin's schema at start-up.
         public var config: [String: JSONValue]
+        /// How each plugin runs, by id: "in_process" (in the gateway's own process) or
+        /// "process" (a worker process of its own); `default` for the others (in_process).
+        public var isolation: [String: String]
     }
 
     public struct Outbound: Codable, Sendable, Equatable {
@@ -204,7 +207,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10, "leaseSeconds": 60,
                     "datasets": "", "readerUrl": ""},
           "dataDir": "gateway-data",
-          "plugins": {"directories": [], "builtin": true, "config": {}},
+          "plugins": {"directories": [], "builtin": true, "config": {}, "isolation": {}},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
           "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": ""},
@@ -270,6 +273,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         for id in queries.keys { try ResourceId.check(id, what: "query") }
         for id in datasources.keys { try ResourceId.check(id, what: "datasource") }
         for id in datamodels.keys { try ResourceId.check(id, what: "data model") }
+        for (id, mode) in plugins.isolation where PluginIsolation(rawValue: mode) == nil {
+            throw InvalidInput("configuration: plugins.isolation.\(id) must be \"in_process\" or \"process\", not '\(mode)'")
+        }
         for (id, value) in plugins.config {
             guard case .object = value else { throw InvalidInput("configuration: plugins.config.\(id) must be an object") }
         }

@@ -52,6 +52,16 @@ public enum GatewayMetrics {
         Counter(label: "gateway_abandoned_threads_total", dimensions: [("kind", kind)]).increment()
     }
 
+    /// A plugin worker process that died on its own (a signal, an abort, an exit).
+    static func workerCrashed(plugin: String) {
+        Counter(label: "gateway_plugin_worker_crashes_total", dimensions: [("plugin", plugin)]).increment()
+    }
+
+    /// A plugin worker process killed because its call did not return after a cancel.
+    static func workerKilled(plugin: String) {
+        Counter(label: "gateway_plugin_worker_kills_total", dimensions: [("plugin", plugin)]).increment()
+    }
+
     /// The two row counters of runs from one source type into one sink type.
     struct PipelineCounters: Sendable {
         let read: Metrics.Counter

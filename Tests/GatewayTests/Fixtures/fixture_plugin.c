@@ -21,6 +21,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* sleep() under -std=c99 */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ __attribute__((used, noinline)) static void fixture_padding(void) {
 typedef struct {
   gw_host_ctx *ctx;
   long rows;
+  long reads_before; /* reads counted in host state before this one */
 } instance_t;
 
 typedef struct {
@@ -159,6 +161,14 @@ static int stream_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
 #ifdef FIXTURE_HANG_IN_NEXT
   for (;;) sleep(1); /* deaf to cancel: only a thread given up on gets past this */
 #endif
+  /* -DFIXTURE_CRASH_FIRST_READ / ABORT_FIRST_READ: the first read of an instance's life (as
+     its host state counts them) dies at its third batch; later reads are fine. */
+#ifdef FIXTURE_CRASH_FIRST_READ
+  if (st->inst->reads_before == 0 && st->next >= 8) raise(SIGSEGV);
+#endif
+#ifdef FIXTURE_ABORT_FIRST_READ
+  if (st->inst->reads_before == 0 && st->next >= 8) abort();
+#endif
   if (host_api->is_cancelled(st->inst->ctx)) return ECANCELED;
   if (st->done || st->next >= st->inst->rows) {
     memset(out, 0, sizeof *out); /* end of stream: release == NULL */
@@ -215,6 +225,7 @@ static gw_status src_read(void *instance, const char *request, size_t len, struc
     reads = atol(text);
     host_api->bytes_release(&previous);
   }
+  inst->reads_before = reads;
   char text[32];
   int n = snprintf(text, sizeof text, "%ld", reads + 1);
   if (host_api->state_set(inst->ctx, "reads", (const uint8_t *)text, (size_t)n, err) != GW_OK) return GW_IO;

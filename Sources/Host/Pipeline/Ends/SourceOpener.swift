@@ -50,7 +50,7 @@ struct SourceOpener: Sendable {
             let plugin = try gateway.registry.source(id: id)
             let context = instanceContext(plugin, instance: instance, onProgress: onProgress)
             if let onLog { context.onLog(onLog) }
-            return try SourceHandle(plugin: plugin, config: config, context: context).read(requestJSON: request)
+            return try self.instance(plugin, config: config, context: context).read(requestJSON: request)
         case .file(let path):
             return try file(path)
         case .httpCrawl(let config, let task):
@@ -61,8 +61,13 @@ struct SourceOpener: Sendable {
                 task.report(progress)
             }
             task.onCancel { pager.cancel() }
-            return try SourceHandle(plugin: plugin, config: config, context: pager).read(requestJSON: "{}")
+            return try instance(plugin, config: config, context: pager).read(requestJSON: "{}")
         }
+    }
+
+    /// A source plugin's instance, in the gateway's process or a worker's (`plugins.isolation`).
+    private func instance(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> PluginSourceEnd {
+        PluginSourceEnd(try gateway.sourceInstances.open(plugin, config: config, context: context))
     }
 
     /// The source plugin that crawls seed 002's paginated HTTP APIs.
@@ -87,7 +92,7 @@ struct SourceOpener: Sendable {
             throw GatewayError.badRequest("cannot read .\(ext) files: upload one of .\(known.joined(separator: ", ."))")
         }
         let context = instanceContext(plugin, instance: "upload", onProgress: nil)
-        let source = try SourceHandle(plugin: plugin, config: gateway.config.plugins.config[plugin.id]?.text ?? "{}", context: context)
+        let source = try instance(plugin, config: gateway.config.plugins.config[plugin.id]?.text ?? "{}", context: context)
         let request = String(decoding: try JSONSerialization.data(withJSONObject: ["file": path]), as: UTF8.self)
         return try source.read(requestJSON: request)
     }
@@ -194,7 +199,7 @@ struct SourceOpener: Sendable {
         }
         let context = instanceContext(plugin, instance: "datasource:\(id)", onProgress: onProgress)
         let source = try PluginUseCheck.openingConfigured("datasource '\(id)'") { () throws(PluginError) in
-            try SourceHandle(plugin: plugin, config: definition.config.text, context: context)
+            try instance(plugin, config: definition.config.text, context: context)
         }
         var request: [String: Any] = ["params": query.parameters]
         if let q = query.query { request["query"] = q }

@@ -1,0 +1,258 @@
+import Foundation
+import Glibc
+import Logging
+import PluginABI
+import PluginKit
+import Synchronization
+
+/// The worker process's side (`gateway plugin-worker`): it loads one plugin's `.so` behind
+/// the same C ABI as the gateway does, opens one source instance, and serves the gateway's
+/// calls on the socket at fd 0. What the plugin asks of the host goes back over the same
+/// socket: its log lines, progress, state and shared state (kept by the gateway, in its
+/// store). HTTP requests are made here, under the gateway's allow-list; locks and `pace`
+/// hold among this worker's own calls only (see docs/administration.md).
+///
+/// One thread reads the socket: the gateway's cancel takes effect at once, and the replies
+/// to the plugin's state requests reach the thread that waits for them; the gateway's calls
+/// run one at a time on the main thread, as the ABI asks of one instance.
+public enum PluginWorker {
+    public static func run(pluginPath: String, http: GatewayConfig.Outbound) -> Int32 {
+        // Nothing of the gateway's reaches the plugin: no inherited descriptor but the socket
+        // (fd 0) and the output streams.
+        for fd in 3..<Int32(max(3, sysconf(Int32(_SC_OPEN_MAX)).clamped(to: 3...65_536))) { close(fd) }
+        let channel = WireChannel(fd: 0)
+        let worker = Worker(channel: channel, http: http)
+        switch PluginLoader.load(path: pluginPath) {
+        case .failure(let refusal):
+            try? channel.send(.failure, id: 0, Worker.failure(GW_INTERNAL, refusal.reason))
+            return 1
+        case .success(let plugin):
+            worker.plugin = plugin
+            try? channel.send(.ok, id: 0)
+        }
+        return worker.serve()
+    }
+}
+
+private extension Int {
+    func clamped(to range: ClosedRange<Int>) -> Int { Swift.min(Swift.max(self, range.lowerBound), range.upperBound) }
+}
+
+/// @unchecked Sendable: `plugin`, `source`, `stream` and `context` are used by the main
+/// thread only; what the reader thread touches is behind `waiters` (a Mutex) or the context's
+/// own locks.
+private final class Worker: @unchecked Sendable {
+    let channel: WireChannel
+    let http: GatewayConfig.Outbound
+    var plugin: LoadedPlugin?
+    var source: SourceHandle?
+    var stream: SourceStream?
+    private let context = Mutex<InstanceContext?>(nil)
+    /// The gateway's calls, handed from the reader thread to the main one.
+    private let calls = CallQueue()
+    /// Replies the plugin's host-service requests wait for, by id.
+    let waiters = Mutex<[UInt32: Reply]>([:])
+    private let nextId = Atomic<UInt32>(1)
+
+    init(channel: WireChannel, http: GatewayConfig.Outbound) {
+        self.channel = channel
+        self.http = http
+    }
+
+    static func failure(_ status: gw_status, _ message: String) -> [UInt8] {
+        var w = WireWriter()
+        w.u32(UInt32(bitPattern: status))
+        w.string(message)
+        return w.bytes
+    }
+
+    func serve() -> Int32 {
+        let reader = Thread { [self] in readLoop() }
+        reader.start()
+        while let (kind, id, payload) = calls.take() {
+            let reply: (WireKind, [UInt8])
+            do {
+                reply = (.ok, try handle(kind, payload))
+            } catch let e as PluginError {
+                reply = (.failure, Self.failure(e.status, e.message))
+            } catch {
+                reply = (.failure, Self.failure(GW_INTERNAL, "\(error)"))
+            }
+            if kind == .close {
+                stream = nil
+                source = nil
+                try? channel.send(.ok, id: id)
+                return 0
+            }
+            do { try channel.send(reply.0, id: id, reply.1) } catch { return 1 }
+        }
+        return 0
+    }
+
+    private func readLoop() {
+        while true {
+            guard let frame = try? channel.receive(), let kind = WireKind(rawValue: frame.kind) else {
+                // The gateway is gone (or spoke nonsense): nothing is left to serve.
+                exit(0)
+            }
+            switch kind {
+            case .cancel:
+                context.withLock { $0 }?.cancel()
+            case .ok, .failure:
+                let waiter = waiters.withLock { $0.removeValue(forKey: frame.id) }
+                waiter?.set(kind == .ok, frame.payload)
+            default:
+                calls.put((kind, frame.id, frame.payload))
+            }
+        }
+    }
+
+    private func handle(_ kind: WireKind, _ payload: [UInt8]) throws -> [UInt8] {
+        var r = WireReader(payload)
+        switch kind {
+        case .open:
+            guard let plugin else { throw PluginError(status: GW_INTERNAL, "no plugin loaded") }
+            let config = try r.string(), instance = try r.string()
+            let services = HostServiceProvider(
+                store: RemoteState(worker: self), http: OutboundHTTP(config: http), logger: Logger(label: "plugin") { _ in RemoteLog(worker: self) })
+            let made = InstanceContext(pluginId: plugin.id, instanceName: instance, services: services) { [self] progress in
+                var w = WireWriter()
+                w.i64(progress.done)
+                w.i64(progress.total)
+                w.string(progress.message ?? "")
+                try? channel.send(.progress, id: 0, w.bytes)
+            }
+            context.withLock { $0 = made }
+            source = try SourceHandle(plugin: plugin, config: config, context: made)
+            return []
+        case .read:
+            guard let source else { throw PluginError(status: GW_INTERNAL, "read before open") }
+            let opened = try source.read(requestJSON: try r.string())
+            stream = opened
+            return WorkerBatches.encode(fields: opened.fields)
+        case .next:
+            guard let stream else { throw PluginError(status: GW_INTERNAL, "next before read") }
+            var w = WireWriter()
+            guard let batch = try stream.next() else {
+                w.u8(0)
+                return w.bytes
+            }
+            w.u8(1)
+            return w.bytes + WorkerBatches.encode(batch.view)
+        case .finish:
+            try source?.finish()
+            return []
+        default:
+            return []
+        }
+    }
+
+    /// Sends a host-service request and waits for its reply.
+    func request(_ kind: WireKind, _ payload: [UInt8]) throws -> (ok: Bool, payload: [UInt8]) {
+        let id = nextId.wrappingAdd(1, ordering: .relaxed).oldValue | 0x8000_0000
+        let reply = Reply()
+        waiters.withLock { $0[id] = reply }
+        try channel.send(kind, id: id, payload)
+        return reply.wait()
+    }
+}
+
+/// One reply, waited for by the thread that asked.
+private final class Reply: @unchecked Sendable {
+    // @unchecked Sendable: `value` is written once before `ready` is signalled, read after.
+    private var value: (Bool, [UInt8]) = (false, [])
+    private let ready = DispatchSemaphore(value: 0)
+
+    func set(_ ok: Bool, _ payload: [UInt8]) {
+        value = (ok, payload)
+        ready.signal()
+    }
+
+    func wait() -> (ok: Bool, payload: [UInt8]) {
+        ready.wait()
+        return value
+    }
+}
+
+/// The gateway's calls, from the reader thread to the main thread.
+private final class CallQueue: @unchecked Sendable {
+    // @unchecked Sendable: `items` is only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var items: [(WireKind, UInt32, [UInt8])] = []
+
+    func put(_ item: (WireKind, UInt32, [UInt8])) {
+        condition.lock()
+        items.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func take() -> (WireKind, UInt32, [UInt8])? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty { condition.wait() }
+        return items.removeFirst()
+    }
+}
+
+/// The plugin's state, kept by the gateway: each call a request over the socket.
+private struct RemoteState: PluginStateRepository {
+    let worker: Worker
+    var clock: any GatewayClock { SystemClock() }
+
+    private func call(_ kind: WireKind, _ fill: (inout WireWriter) -> Void) throws -> [UInt8] {
+        var w = WireWriter()
+        fill(&w)
+        let reply = try worker.request(kind, w.bytes)
+        guard reply.ok else {
+            var r = WireReader(reply.payload)
+            _ = try r.u32()
+            throw PluginError(status: GW_IO, try r.string())
+        }
+        return reply.payload
+    }
+
+    func pluginState(plugin: String, instance: String, key: String) throws -> [UInt8]? {
+        var r = WireReader(
+            try call(.stateGet) {
+                $0.string(instance); $0.string(key)
+            })
+        guard try r.u8() == 1 else { return nil }
+        return Array(try r.blob())
+    }
+
+    func setPluginState(plugin: String, instance: String, key: String, value: [UInt8]) throws {
+        _ = try call(.stateSet) {
+            $0.string(instance)
+            $0.string(key)
+            $0.blob(value)
+        }
+    }
+
+    func deletePluginState(plugin: String, instance: String, key: String) throws -> Bool {
+        var r = WireReader(
+            try call(.stateDelete) {
+                $0.string(instance); $0.string(key)
+            })
+        return try r.u8() == 1
+    }
+}
+
+/// The plugin's log lines, sent to the gateway, which logs them as its own instance's.
+private struct RemoteLog: LogHandler {
+    let worker: Worker
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var w = WireWriter()
+        w.string(event.level.rawValue)
+        w.string("\(event.message)")
+        try? worker.channel.send(.log, id: 0, w.bytes)
+    }
+}

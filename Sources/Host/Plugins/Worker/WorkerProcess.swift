@@ -1,0 +1,208 @@
+import Foundation
+import Glibc
+import Logging
+import PluginABI
+import PluginKit
+import Synchronization
+
+/// A plugin worker (`gateway plugin-worker`, this binary again) seen from the gateway: the
+/// process, the socket to it, and its calls, made one at a time. While a call runs, the
+/// worker's requests for host services are answered on the calling thread, for the
+/// instance's own context. A worker that dies (a signal, an abort, a plugin's exit) fails
+/// the call it was in with the signal and the call named; one that does not answer a
+/// cancel within `cancelGrace` is killed.
+final class WorkerProcess: @unchecked Sendable {
+    // @unchecked Sendable: `process` and `channel` are set in init; `busy` and `killed` are
+    // Mutex/Atomic; calls are serialized by `callLock`.
+    let pluginId: String
+    private let process: Process
+    private let channel: WireChannel
+    private let callLock = NSLock()
+    private let busy = Mutex<String?>(nil)
+    private let killed = Atomic<Bool>(false)
+    private let nextId = Atomic<UInt32>(1)
+    static let cancelGrace: TimeInterval = 2
+
+    /// Starts a worker for the plugin file at `pluginPath` and waits until it has loaded it.
+    init(executable: String, pluginPath: String, pluginId: String, http: GatewayConfig.Outbound) throws(PluginError) {
+        self.pluginId = pluginId
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw PluginError(status: GW_INTERNAL, "cannot make a socket for the worker of '\(pluginId)': errno \(errno)")
+        }
+        let httpJSON = (try? JSONEncoder().encode(http)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["plugin-worker", "--plugin", pluginPath, "--http", httpJSON]
+        // The socket is the worker's fd 0; what the plugin prints goes to the gateway's stderr.
+        process.standardInput = FileHandle(fileDescriptor: fds[1], closeOnDealloc: false)
+        process.standardOutput = FileHandle.standardError
+        channel = WireChannel(fd: fds[0])
+        do {
+            try process.run()
+        } catch {
+            close(fds[0])
+            close(fds[1])
+            throw PluginError(status: GW_INTERNAL, "cannot start the worker of '\(pluginId)' (\(executable)): \(error)")
+        }
+        close(fds[1])
+        // The worker's first frame: the plugin loaded, or why not.
+        _ = try answer(to: 0, what: "load", context: nil)
+    }
+
+    deinit {
+        try? channel.send(.close, id: nextId.wrappingAdd(1, ordering: .relaxed).oldValue)
+        channel.close()
+        let process = self.process
+        // Reaped off this thread: a worker that ignores the close is killed after the grace.
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGrace) {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+    }
+
+    /// Makes a call and returns its reply's payload.
+    func call(_ kind: WireKind, _ payload: [UInt8] = [], what: String, context: InstanceContext) throws(PluginError) -> [UInt8] {
+        callLock.lock()
+        defer { callLock.unlock() }
+        let id = nextId.wrappingAdd(1, ordering: .relaxed).oldValue
+        busy.withLock { $0 = what }
+        defer { busy.withLock { $0 = nil } }
+        do {
+            try channel.send(kind, id: id, payload)
+        } catch {
+            throw died(during: what)
+        }
+        return try answer(to: id, what: what, context: context)
+    }
+
+    /// Receives until the reply to `id`, serving the worker's requests meanwhile.
+    private func answer(to id: UInt32, what: String, context: InstanceContext?) throws(PluginError) -> [UInt8] {
+        while true {
+            let frame: (kind: UInt8, id: UInt32, payload: [UInt8])?
+            do {
+                frame = try channel.receive()
+            } catch {
+                throw died(during: what)
+            }
+            guard let frame, let kind = WireKind(rawValue: frame.kind) else { throw died(during: what) }
+            switch kind {
+            case .ok where frame.id == id: return frame.payload
+            case .failure where frame.id == id:
+                var r = WireReader(frame.payload)
+                let status = (try? r.u32()).map { gw_status(bitPattern: $0) } ?? GW_INTERNAL
+                throw PluginError(status: status, (try? r.string()) ?? "\(pluginId): \(what) failed")
+            default:
+                guard let context else { throw died(during: what) }
+                serve(kind, frame.id, frame.payload, for: context)
+            }
+        }
+    }
+
+    /// Asks the running call to stop; kills the worker when it has not returned within the
+    /// grace (a plugin deaf to cancel, or hung).
+    func cancel() {
+        try? channel.send(.cancel, id: 0)
+        guard let running = busy.withLock({ $0 }) else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGrace) { [weak self] in
+            guard let self, self.busy.withLock({ $0 }) == running else { return }
+            self.killed.store(true, ordering: .releasing)
+            GatewayMetrics.workerKilled(plugin: self.pluginId)
+            kill(self.process.processIdentifier, SIGKILL)
+        }
+    }
+
+    /// Why the worker stopped answering, as the call's error.
+    private func died(during what: String) -> PluginError {
+        channel.close()
+        process.waitUntilExit()
+        if killed.load(ordering: .acquiring) {
+            return PluginError(
+                status: GW_CANCELLED,
+                "plugin '\(pluginId)' did not return from \(what) within \(Int(Self.cancelGrace)) s of its cancel: its worker was killed")
+        }
+        GatewayMetrics.workerCrashed(plugin: pluginId)
+        let how: String
+        switch process.terminationReason {
+        case .uncaughtSignal:
+            let signal = process.terminationStatus
+            how = "crashed (signal \(signal), \(String(cString: strsignal(signal)))"
+        case .exit:
+            how = "exited (status \(process.terminationStatus))"
+        @unknown default:
+            how = "stopped"
+        }
+        return PluginError(status: GW_INTERNAL, "plugin '\(pluginId)' \(how)) during \(what); its worker process ended, the gateway did not")
+    }
+
+    // MARK: host services, for the worker
+
+    private func serve(_ kind: WireKind, _ id: UInt32, _ payload: [UInt8], for context: InstanceContext) {
+        var r = WireReader(payload)
+        do {
+            switch kind {
+            case .log:
+                let level = try r.string(), message = try r.string()
+                switch Logger.Level(rawValue: level) ?? .info {
+                case .trace, .debug: context.logger.debug("\(message)")
+                case .info, .notice: context.logger.info("\(message)")
+                case .warning: context.logger.warning("\(message)")
+                case .error, .critical: context.logger.error("\(message)")
+                }
+                context.logged(level: Self.abiLevel(level), message)
+            case .progress:
+                let done = try r.i64(), total = try r.i64(), message = try r.string()
+                context.report(InstanceContext.Progress(done: done, total: total, message: message.isEmpty ? nil : message))
+            case .stateGet, .stateSet, .stateDelete:
+                try channel.send(.ok, id: id, try state(kind, &r, context))
+            default:
+                try channel.send(.failure, id: id, Self.failure(GW_UNSUPPORTED, "unknown request \(kind)"))
+            }
+        } catch let e as PluginError {
+            try? channel.send(.failure, id: id, Self.failure(e.status, e.message))
+        } catch {
+            try? channel.send(.failure, id: id, Self.failure(GW_IO, "\(error)"))
+        }
+    }
+
+    /// The instance's own state or its plugin's shared state, nothing else: the plugin is
+    /// the gateway's (never the worker's word), the instance one of these two.
+    private func state(_ kind: WireKind, _ r: inout WireReader, _ context: InstanceContext) throws -> [UInt8] {
+        let instance = try r.string(), key = try r.string()
+        guard instance == context.instanceName || instance == sharedStateInstance else {
+            throw PluginError(status: GW_INVALID_ARGUMENT, "state of another instance")
+        }
+        let store = context.services.store
+        var w = WireWriter()
+        switch kind {
+        case .stateGet:
+            if let value = try store.pluginState(plugin: context.pluginId, instance: instance, key: key) {
+                w.u8(1)
+                w.blob(value)
+            } else {
+                w.u8(0)
+            }
+        case .stateSet:
+            try store.setPluginState(plugin: context.pluginId, instance: instance, key: key, value: Array(try r.blob()))
+        default:
+            w.u8(try store.deletePluginState(plugin: context.pluginId, instance: instance, key: key) ? 1 : 0)
+        }
+        return w.bytes
+    }
+
+    static func failure(_ status: gw_status, _ message: String) -> [UInt8] {
+        var w = WireWriter()
+        w.u32(UInt32(bitPattern: status))
+        w.string(message)
+        return w.bytes
+    }
+
+    private static func abiLevel(_ level: String) -> Int32 {
+        switch Logger.Level(rawValue: level) ?? .info {
+        case .trace, .debug: GW_LOG_DEBUG
+        case .info, .notice: GW_LOG_INFO
+        case .warning: GW_LOG_WARNING
+        case .error, .critical: GW_LOG_ERROR
+        }
+    }
+}
