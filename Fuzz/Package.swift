@@ -21,6 +21,7 @@ let harnesses: [(name: String, products: [String])] = [
     ("FuzzModelExpression", ["GatewayHost"]),  // an administrator's dimension SQL, checked alone
     ("FuzzPostgresParameters", ["GatewayHost"]),  // a client's SQL numbered for PostgreSQL
     ("FuzzPostgresValues", ["GatewayHost"]),  // rows as a PostgreSQL server sends them (binary records, numerics)
+    ("FuzzWorkerFrames", ["GatewayHost", "PluginKit"]),  // what a plugin worker sends the gateway
     ("FuzzELF", ["GatewayHost"]),           // a plugin file's ELF headers, before dlopen
     ("FuzzConfig", ["GatewayHost"]),        // the configuration file
     ("FuzzDateText", ["GatewayHost"]),      // dates and timestamps in pushed cells and stored rows

@@ -135,6 +135,12 @@ public final class Gateway: Sendable {
         for use in pluginUses() where use.status != "ok" {
             logger.error("\(use.use): plugin '\(use.plugin)' is \(use.status): \(use.reason ?? "")")
         }
+        // Only sources run in workers yet: a setting that asks more is said, not ignored.
+        for plugin in registry.active where PluginIsolation.of(plugin.id, in: config.plugins.isolation) == .process && !plugin.kinds.contains(.source) {
+            logger.warning(
+                "plugins.isolation: '\(plugin.id)' (\(plugin.kinds.map(\.rawValue).joined(separator: ", "))) runs in the gateway's process: only source plugins run in workers yet"
+            )
+        }
     }
 
     /// The opener of the pipeline's sinks; `services` when the plugin instances it makes

@@ -193,6 +193,60 @@ public final class ColumnBuilder {
         markValid()
     }
 
+    // MARK: whole columns
+
+    /// Loads a whole column from its buffers, as Arrow lays them out from offset 0, into an
+    /// empty builder: `validity` (nil: no nulls) and, by type, the values (fixed width: `count`
+    /// values; bool: a bitmap), or `offsets` (`count + 1` Int32s from 0, never decreasing)
+    /// and the bytes they index. Every size and offset is checked against the bytes given, and
+    /// each utf8 value is checked as UTF-8: what is loaded is as sound as what `append` builds.
+    public func load(
+        count rows: Int, validity bitmap: UnsafeRawBufferPointer?, values data: UnsafeRawBufferPointer, offsets: UnsafeRawBufferPointer?
+    ) throws {
+        guard count == 0, rows >= 0 else { throw ArrowError.invalid("column '\(field.name)': loaded into a builder that holds values") }
+        let bitmapBytes = (rows + 7) / 8
+        if let bitmap {
+            guard bitmap.count == bitmapBytes else {
+                throw ArrowError.invalid("column '\(field.name)': a validity bitmap of \(bitmap.count) bytes for \(rows) rows")
+            }
+        }
+        switch kind {
+        case .null:
+            guard bitmap == nil, data.isEmpty else { throw ArrowError.invalid("column '\(field.name)': a null column with buffers") }
+        case .bool:
+            guard data.count == bitmapBytes else { throw ArrowError.invalid("column '\(field.name)': \(data.count) bytes of booleans for \(rows) rows") }
+        case .binary, .utf8:
+            guard let offsets, offsets.count == (rows + 1) * 4 else { throw ArrowError.invalid("column '\(field.name)': offsets of the wrong size") }
+            var previous: Int32 = 0
+            for i in 0...rows {
+                let offset = Int32(littleEndian: offsets.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
+                guard (i == 0 && offset == 0) || (i > 0 && offset >= previous), Int(offset) <= data.count else {
+                    throw ArrowError.invalid("column '\(field.name)': offsets out of order or past the data at row \(i)")
+                }
+                if kind == .utf8, i > 0, !UTF8Validation.isValid(UnsafeRawBufferPointer(rebasing: data[Int(previous)..<Int(offset)])) {
+                    throw ArrowError.typeMismatch("invalid UTF-8", field)
+                }
+                previous = offset
+            }
+            guard Int(previous) == data.count else { throw ArrowError.invalid("column '\(field.name)': data past its last offset") }
+            self.offsets.free()
+            self.offsets.append(offsets)
+        default:
+            guard data.count == rows * width else { throw ArrowError.invalid("column '\(field.name)': \(data.count) bytes of values for \(rows) rows") }
+        }
+        values.append(data)
+        if let bitmap {
+            validity.append(bitmap)
+            hasValidity = true
+            // Bits past the last row do not count as nulls.
+            var valid = 0
+            for i in 0..<rows where bitmap[i >> 3] & (1 << UInt8(i & 7)) != 0 { valid += 1 }
+            nullCount = rows - valid
+        }
+        if kind == .null { nullCount = rows }
+        count = rows
+    }
+
     // MARK: export
 
     /// Moves the built values into `out` (an ArrowArray owned by the caller from then on,

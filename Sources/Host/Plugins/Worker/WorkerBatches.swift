@@ -26,52 +26,72 @@ enum WorkerBatches {
         }
     }
 
-    /// Column by column: for each row a null flag, then the value as its kind carries it.
+    /// Column by column, each as its Arrow buffers from offset 0: a validity bitmap (or
+    /// none), then the values (fixed width, or a bitmap for booleans), or the offsets and the
+    /// bytes they index. Copied from the batch the worker checked when it took it.
     static func encode(_ batch: BatchView) -> [UInt8] {
         var w = WireWriter()
         w.u32(UInt32(batch.length))
         for column in batch.columns {
-            for row in 0..<batch.length {
-                if column.isNull(row) {
-                    w.u8(0)
-                    continue
-                }
+            let rows = batch.length, first = column.arrayOffset
+            if column.nullCount > 0, let validity = column.validityBuffer {
                 w.u8(1)
-                switch column.field.type {
-                case .null: break
-                case .bool: w.u8(column.bool(row) ? 1 : 0)
-                case .int8, .int16, .int32, .int64, .date32, .date64, .timestamp: w.i64(column.int64(row))
-                case .uint8, .uint16, .uint32, .uint64: w.i64(Int64(bitPattern: column.uint64(row)))
-                case .float32, .float64: w.f64(column.double(row))
-                case .decimal128, .decimal256: w.string(column.decimalText(row))
-                case .binary, .utf8: w.blob(column.bytes(row))
-                }
+                w.blob(bits(validity, from: first, count: rows))
+            } else {
+                w.u8(0)
+            }
+            switch column.field.type {
+            case .null:
+                w.blob([])
+            case .bool:
+                w.blob(bits(column.valuesBuffer?.assumingMemoryBound(to: UInt8.self), from: first, count: rows))
+            case .binary, .utf8:
+                let offsets = column.offsetsBuffer
+                let start = Int(offsets?[first] ?? 0), end = Int(offsets?[first + rows] ?? 0)
+                var rebased = WireWriter()
+                for i in 0...rows { rebased.u32(UInt32(Int(offsets?[first + i] ?? 0) - start)) }
+                w.blob(rebased.bytes)
+                w.blob(UnsafeRawBufferPointer(start: column.valuesBuffer.map { $0 + start }, count: end - start))
+            default:
+                let width = column.field.type.byteWidth ?? 0
+                w.blob(UnsafeRawBufferPointer(start: column.valuesBuffer.map { $0 + first * width }, count: rows * width))
             }
         }
         return w.bytes
+    }
+
+    /// `count` bits from bit `first` of `bitmap`, as a bitmap from bit 0.
+    private static func bits(_ bitmap: UnsafePointer<UInt8>?, from first: Int, count: Int) -> [UInt8] {
+        let bytes = (count + 7) / 8
+        guard let bitmap else { return [UInt8](repeating: 0, count: bytes) }
+        if first % 8 == 0 { return Array(UnsafeBufferPointer(start: bitmap + first / 8, count: bytes)) }
+        var out = [UInt8](repeating: 0, count: bytes)
+        for i in 0..<count where bitmap[(first + i) >> 3] & (1 << UInt8((first + i) & 7)) != 0 { out[i >> 3] |= 1 << UInt8(i & 7) }
+        return out
     }
 
     static func decode(_ bytes: [UInt8], into builder: BatchBuilder) throws -> OwnedBatch {
         var r = WireReader(bytes)
         let rows = Int(try r.u32())
         for column in builder.columns {
-            for _ in 0..<rows {
-                guard try r.u8() == 1 else {
-                    column.appendNull()
-                    continue
-                }
-                switch column.field.type {
-                case .null: column.appendNull()
-                case .bool: try column.append(bool: try r.u8() != 0)
-                case .int8, .int16, .int32, .int64, .date32, .date64, .timestamp: try column.append(int: try r.i64())
-                case .uint8, .uint16, .uint32, .uint64: try column.append(uint: UInt64(bitPattern: try r.i64()))
-                case .float32, .float64: try column.append(double: try r.f64())
-                case .decimal128, .decimal256: try column.append(string: try r.string())
-                case .binary, .utf8: try column.append(bytes: Array(try r.blob()))
+            let validity = try r.u8() == 1 ? try r.blob() : nil
+            let first = try r.blob()
+            let second: ArraySlice<UInt8>? = column.field.type == .binary || column.field.type == .utf8 ? try r.blob() : nil
+            let (offsets, values) = second.map { (first as ArraySlice<UInt8>?, $0) } ?? (nil, first)
+            try values.withUnsafeBytes { values in
+                try withOptionalBytes(validity) { validity in
+                    try withOptionalBytes(offsets) { offsets in
+                        try column.load(count: rows, validity: validity, values: values, offsets: offsets)
+                    }
                 }
             }
         }
         guard r.isAtEnd else { throw WireReader.Malformed(description: "a batch longer than its columns") }
         return try OwnedBatch(exporting: builder)
+    }
+
+    private static func withOptionalBytes<T>(_ slice: ArraySlice<UInt8>?, _ body: (UnsafeRawBufferPointer?) throws -> T) rethrows -> T {
+        guard let slice else { return try body(nil) }
+        return try slice.withUnsafeBytes { try body($0) }
     }
 }
