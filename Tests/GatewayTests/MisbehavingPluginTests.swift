@@ -77,6 +77,30 @@ import Testing
         }
     }
 
+    /// A plugin whose worker crashes at every read: after three in a row it is `failing` in
+    /// /admin/plugins, with the reason, and the next use waits out a backoff (a 503 saying
+    /// when) instead of starting yet another worker at once.
+    @Test func aPluginThatKeepsCrashingIsMarkedFailingAndBackedOff() async throws {
+        let (gateway, token) = try Self.gateway("FIXTURE_CRASH_EVERY_READ") { $0.plugins.isolation = ["default": "process"] }
+        let admin = try gateway.tokens.create(name: "a", scopes: ["admin"]).secret
+        try await TestServer.with(gateway) { server in
+            for _ in 0..<3 {
+                let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+                #expect(reply.status == 500 && reply.text.contains("crashed (signal 11"), "\(reply.text.prefix(300))")
+            }
+            let backedOff = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+            #expect(
+                backedOff.status == 503 && backedOff.text.contains("plugin 'fixture.good' is failing: its worker crashed 3 times in a row"),
+                "\(backedOff.text.prefix(300))")
+            #expect(backedOff.headers.first(name: "retry-after") == "1")
+            let plugins = try await server.request(.GET, "/admin/plugins", headers: [("Authorization", "Bearer \(admin)")])
+            let rows = (plugins.json["data"] as? [[String: Any]]) ?? []
+            let row = rows.first { $0["id"] as? String == "fixture.good" }
+            #expect(row?["status"] as? String == "failing" && (row?["reason"] as? String ?? "").contains("during next"), "\(row ?? [:])")
+            #expect(try await Self.datasetQuery(server, token) == 200)
+        }
+    }
+
     /// A plugin that never returns from next, in a worker: at the query's deadline the client
     /// gets its 504, the slot is free, and the worker is killed (no thread is left behind).
     @Test func aHungPluginsWorkerIsKilledAtTheDeadline() async throws {

@@ -166,6 +166,9 @@ static int stream_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
 #ifdef FIXTURE_CRASH_FIRST_READ
   if (st->inst->reads_before == 0 && st->next >= 8) raise(SIGSEGV);
 #endif
+#ifdef FIXTURE_CRASH_EVERY_READ
+  if (st->next >= 8) raise(SIGSEGV);
+#endif
 #ifdef FIXTURE_ABORT_FIRST_READ
   if (st->inst->reads_before == 0 && st->next >= 8) abort();
 #endif

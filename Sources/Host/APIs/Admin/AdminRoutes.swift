@@ -27,12 +27,12 @@ enum AdminRoutes {
         let admin = routes.group("/admin", access: .scope("admin"))
         // Listing checks every configured use of a plugin by opening an instance: off the event loop.
         admin.get("/plugins") { _, context -> Response in
-            let list = try await Workers.run { PluginInfo.list(gateway.registry, uses: gateway.pluginUses()) }
+            let list = try await Workers.run { PluginInfo.list(gateway.registry, uses: gateway.pluginUses(), health: gateway.sourceInstances.health) }
             return Envelope.success(.gateway, data: list, requestId: context.requestId)
         }
         admin.post("/plugins/rescan") { _, context -> Response in
             let (changes, list) = try await Workers.run {
-                (gateway.rescanPlugins(), PluginInfo.list(gateway.registry, uses: gateway.pluginUses()))
+                (gateway.rescanPlugins(), PluginInfo.list(gateway.registry, uses: gateway.pluginUses(), health: gateway.sourceInstances.health))
             }
             return Envelope.success(.gateway, data: Rescan(changes: changes, plugins: list), requestId: context.requestId)
         }
@@ -140,13 +140,16 @@ public struct PluginInfo: Codable, Sendable, Equatable {
     public let uses: [PluginUse]?
 
     /// Every plugin file found, then a row with status "missing" for each plugin id the
-    /// configuration uses that no active plugin provides.
-    public static func list(_ registry: PluginRegistry, uses: [PluginUse]) -> [PluginInfo] {
-        var rows = registry.all.map { entry in
+    /// configuration uses that no active plugin provides. An active plugin whose workers
+    /// keep crashing is "failing", with the reason.
+    public static func list(_ registry: PluginRegistry, uses: [PluginUse], health: WorkerHealth? = nil) -> [PluginInfo] {
+        var rows = registry.all.map { entry -> PluginInfo in
             switch entry.status {
-            case .active(let p): info(entry.path, "active", nil, p, uses.filter { $0.plugin == p.id })
-            case .replaced(let p): info(entry.path, "replaced", "a newer copy of the file is active; running work finishes on this one", p, nil)
-            case .refused(let reason): info(entry.path, "refused", reason, nil, nil)
+            case .active(let p):
+                if let reason = health?.failing(p.id) { return info(entry.path, "failing", reason, p, uses.filter { $0.plugin == p.id }) }
+                return info(entry.path, "active", nil, p, uses.filter { $0.plugin == p.id })
+            case .replaced(let p): return info(entry.path, "replaced", "a newer copy of the file is active; running work finishes on this one", p, nil)
+            case .refused(let reason): return info(entry.path, "refused", reason, nil, nil)
             }
         }
         let active = Set(registry.active.map(\.id))

@@ -21,11 +21,13 @@ final class WorkerProcess: @unchecked Sendable {
     private let busy = Mutex<String?>(nil)
     private let killed = Atomic<Bool>(false)
     private let nextId = Atomic<UInt32>(1)
+    private let health: WorkerHealth
     static let cancelGrace: TimeInterval = 2
 
     /// Starts a worker for the plugin file at `pluginPath` and waits until it has loaded it.
-    init(executable: String, pluginPath: String, pluginId: String, http: GatewayConfig.Outbound) throws(PluginError) {
+    init(executable: String, pluginPath: String, pluginId: String, http: GatewayConfig.Outbound, health: WorkerHealth) throws(PluginError) {
         self.pluginId = pluginId
+        self.health = health
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw PluginError(status: GW_INTERNAL, "cannot make a socket for the worker of '\(pluginId)': errno \(errno)")
@@ -75,6 +77,9 @@ final class WorkerProcess: @unchecked Sendable {
         }
         return try answer(to: id, what: what, context: context)
     }
+
+    /// A read went to its end: the plugin works again (its crashes in a row start over).
+    func readCompleted() { health.succeeded(pluginId) }
 
     /// Receives until the reply to `id`, serving the worker's requests meanwhile.
     private func answer(to id: UInt32, what: String, context: InstanceContext?) throws(PluginError) -> [UInt8] {
@@ -132,6 +137,7 @@ final class WorkerProcess: @unchecked Sendable {
         @unknown default:
             how = "stopped"
         }
+        health.crashed(pluginId, "\(how)) during \(what)")
         return PluginError(status: GW_INTERNAL, "plugin '\(pluginId)' \(how)) during \(what); its worker process ended, the gateway did not")
     }
 

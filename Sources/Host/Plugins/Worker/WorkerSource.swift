@@ -31,6 +31,8 @@ extension SourceStream: SourceRows {}
 public struct SourceInstances: Sendable {
     let isolation: [String: String]
     let http: GatewayConfig.Outbound
+    /// How each plugin's workers have been ending (crashes in a row, backoff).
+    public let health = WorkerHealth()
     /// The `gateway` binary workers run (`plugin-worker`).
     let workerExecutable: String
 
@@ -49,8 +51,9 @@ public struct SourceInstances: Sendable {
 
     public func open(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> any SourceInstance {
         switch PluginIsolation.of(plugin.id, in: isolation) {
-        case .inProcess: try SourceHandle(plugin: plugin, config: config, context: context)
-        case .process: try WorkerSourceHandle(plugin: plugin, config: config, context: context, executable: workerExecutable, http: http)
+        case .inProcess: return try SourceHandle(plugin: plugin, config: config, context: context)
+        case .process:
+            return try WorkerSourceHandle(plugin: plugin, config: config, context: context, executable: workerExecutable, http: http, health: health)
         }
     }
 }
@@ -61,10 +64,12 @@ final class WorkerSourceHandle: SourceInstance {
     let context: InstanceContext
     fileprivate let worker: WorkerProcess
 
-    init(plugin: LoadedPlugin, config: String, context: InstanceContext, executable: String, http: GatewayConfig.Outbound) throws(PluginError) {
+    init(
+        plugin: LoadedPlugin, config: String, context: InstanceContext, executable: String, http: GatewayConfig.Outbound, health: WorkerHealth
+    ) throws(PluginError) {
         self.plugin = plugin
         self.context = context
-        worker = try WorkerProcess(executable: executable, pluginPath: plugin.loadedFrom, pluginId: plugin.id, http: http)
+        worker = try WorkerProcess(executable: executable, pluginPath: plugin.loadedFrom, pluginId: plugin.id, http: http, health: health)
         context.onCancel { [weak worker] in worker?.cancel() }
         var w = WireWriter()
         w.string(config)
@@ -102,6 +107,7 @@ final class WorkerRows: SourceRows {
         let reply = try source.worker.call(.next, what: "next", context: source.context)
         guard reply.first == 1 else {
             ended = true
+            source.worker.readCompleted()
             return nil
         }
         do {
