@@ -24,13 +24,6 @@ extension GatewayError {
     }
 }
 
-/// A plugin whose workers keep crashing, waiting out its backoff: the gateway's decision, 503.
-extension WorkerHealth.BackingOff: StatusError {
-    public var status: HTTPResponse.Status { .serviceUnavailable }
-    public var retryAfterSeconds: Int? { seconds }
-    public var description: String { message }
-}
-
 /// A plugin that gave no message is described by its status's name.
 func pluginMessage(_ plugin: PluginError) -> String {
     plugin.message.isEmpty ? PluginError.name(of: plugin.status) : plugin.message

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import PluginABI
 import PluginKit
 import Synchronization
@@ -60,4 +61,11 @@ public final class WorkerHealth: Sendable {
         guard let r = records.withLock({ $0[plugin] }), r.crashesInARow >= Self.crashesToFail else { return nil }
         return "its worker crashed \(r.crashesInARow) times in a row (last: \(r.lastCrash))"
     }
+}
+
+/// A plugin whose workers keep crashing, waiting out its backoff: the gateway's decision, 503.
+extension WorkerHealth.BackingOff: StatusError {
+    public var status: HTTPResponse.Status { .serviceUnavailable }
+    public var retryAfterSeconds: Int? { seconds }
+    public var description: String { message }
 }
