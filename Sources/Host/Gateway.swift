@@ -74,7 +74,9 @@ public final class Gateway: Sendable {
         datamodels = try DataModelCatalog(
             config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
             tables: datasetTables)
-        sourceInstances = SourceInstances(isolation: config.plugins.isolation, http: config.http)
+        sourceInstances = SourceInstances(
+            isolation: config.plugins.isolation, http: config.http,
+            limits: WorkerLimits(memoryMB: config.plugins.workerMemoryMegabytes, cpuSeconds: config.plugins.workerCpuSeconds))
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         limiter = RequestLimiter(
             maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient,

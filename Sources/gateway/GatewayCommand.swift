@@ -310,10 +310,12 @@ struct PluginWorkerCommand: ParsableCommand {
         commandName: "plugin-worker", abstract: "Run one plugin for a gateway (started by the gateway itself).", shouldDisplay: false)
     @Option(help: "The plugin file.") var plugin: String
     @Option(help: "The gateway's http settings, as JSON.") var http: String = "{}"
+    @Option(name: .customLong("memory-mb"), help: "Address space limit in MB (0: none).") var memoryMB = 0
+    @Option(name: .customLong("cpu-seconds"), help: "CPU time limit in seconds (0: none).") var cpuSeconds = 0
 
     func run() throws {
         let outbound = try JSONDecoder().decode(GatewayConfig.Outbound.self, from: Data(http.utf8))
-        Foundation.exit(PluginWorker.run(pluginPath: plugin, http: outbound))
+        Foundation.exit(PluginWorker.run(pluginPath: plugin, http: outbound, limits: WorkerLimits(memoryMB: memoryMB, cpuSeconds: cpuSeconds)))
     }
 }
 

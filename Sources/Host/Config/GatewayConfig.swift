@@ -61,6 +61,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// How each plugin runs, by id: "in_process" (in the gateway's own process) or
         /// "process" (a worker process of its own); `default` for the others (in_process).
         public var isolation: [String: String]
+        /// A worker's address space in MB (RLIMIT_AS) and CPU seconds (RLIMIT_CPU); 0: none.
+        public var workerMemoryMegabytes: Int
+        public var workerCpuSeconds: Int
     }
 
     public struct Outbound: Codable, Sendable, Equatable {
@@ -207,7 +210,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10, "leaseSeconds": 60,
                     "datasets": "", "readerUrl": ""},
           "dataDir": "gateway-data",
-          "plugins": {"directories": [], "builtin": true, "config": {}, "isolation": {}},
+          "plugins": {"directories": [], "builtin": true, "config": {}, "isolation": {}, "workerMemoryMegabytes": 0, "workerCpuSeconds": 0},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
           "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": ""},
@@ -280,6 +283,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
             guard case .object = value else { throw InvalidInput("configuration: plugins.config.\(id) must be an object") }
         }
         try check(server.port, 0...65_535, "server.port")
+        try check(plugins.workerMemoryMegabytes, 0...1_048_576, "plugins.workerMemoryMegabytes")
+        try check(plugins.workerCpuSeconds, 0...31_536_000, "plugins.workerCpuSeconds")
         try check(store.maxConnections, 1...1_000, "store.maxConnections")
         try check(store.connectTimeoutSeconds, 1...3_600, "store.connectTimeoutSeconds")
         try check(store.leaseSeconds, 15...86_400, "store.leaseSeconds")

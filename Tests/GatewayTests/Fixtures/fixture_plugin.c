@@ -166,6 +166,12 @@ static int stream_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
 #ifdef FIXTURE_CRASH_FIRST_READ
   if (st->inst->reads_before == 0 && st->next >= 8) raise(SIGSEGV);
 #endif
+#ifdef FIXTURE_LEAK_PER_BATCH
+  { /* 64 MiB a batch, touched and never freed: what a leak does to whoever hosts it */
+    char *leak = malloc(64u << 20);
+    memset(leak, 1, 64u << 20);
+  }
+#endif
 #ifdef FIXTURE_CRASH_EVERY_READ
   if (st->next >= 8) raise(SIGSEGV);
 #endif

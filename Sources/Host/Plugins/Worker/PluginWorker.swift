@@ -16,7 +16,17 @@ import Synchronization
 /// to the plugin's state requests reach the thread that waits for them; the gateway's calls
 /// run one at a time on the main thread, as the ABI asks of one instance.
 public enum PluginWorker {
-    public static func run(pluginPath: String, http: GatewayConfig.Outbound) -> Int32 {
+    public static func run(pluginPath: String, http: GatewayConfig.Outbound, limits: WorkerLimits) -> Int32 {
+        // The limits hold before the plugin's first instruction runs.
+        if limits.memoryMB > 0 {
+            var limit = rlimit(rlim_cur: rlim_t(limits.memoryMB) << 20, rlim_max: rlim_t(limits.memoryMB) << 20)
+            setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit)
+        }
+        if limits.cpuSeconds > 0 {
+            // SIGXCPU at the limit, SIGKILL a second later if it is ignored.
+            var limit = rlimit(rlim_cur: rlim_t(limits.cpuSeconds), rlim_max: rlim_t(limits.cpuSeconds + 1))
+            setrlimit(__rlimit_resource_t(RLIMIT_CPU.rawValue), &limit)
+        }
         // Nothing of the gateway's reaches the plugin: no inherited descriptor but the socket
         // (fd 0) and the output streams.
         for fd in 3..<Int32(max(3, sysconf(Int32(_SC_OPEN_MAX)).clamped(to: 3...65_536))) { close(fd) }

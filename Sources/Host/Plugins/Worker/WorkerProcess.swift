@@ -22,12 +22,16 @@ final class WorkerProcess: @unchecked Sendable {
     private let killed = Atomic<Bool>(false)
     private let nextId = Atomic<UInt32>(1)
     private let health: WorkerHealth
+    private let limits: WorkerLimits
     static let cancelGrace: TimeInterval = 2
 
     /// Starts a worker for the plugin file at `pluginPath` and waits until it has loaded it.
-    init(executable: String, pluginPath: String, pluginId: String, http: GatewayConfig.Outbound, health: WorkerHealth) throws(PluginError) {
+    init(
+        executable: String, pluginPath: String, pluginId: String, http: GatewayConfig.Outbound, limits: WorkerLimits, health: WorkerHealth
+    ) throws(PluginError) {
         self.pluginId = pluginId
         self.health = health
+        self.limits = limits
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw PluginError(status: GW_INTERNAL, "cannot make a socket for the worker of '\(pluginId)': errno \(errno)")
@@ -35,7 +39,9 @@ final class WorkerProcess: @unchecked Sendable {
         let httpJSON = (try? JSONEncoder().encode(http)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["plugin-worker", "--plugin", pluginPath, "--http", httpJSON]
+        process.arguments = [
+            "plugin-worker", "--plugin", pluginPath, "--http", httpJSON, "--memory-mb", String(limits.memoryMB), "--cpu-seconds", String(limits.cpuSeconds),
+        ]
         // The socket is the worker's fd 0; what the plugin prints goes to the gateway's stderr.
         process.standardInput = FileHandle(fileDescriptor: fds[1], closeOnDealloc: false)
         process.standardOutput = FileHandle.standardError
@@ -137,8 +143,16 @@ final class WorkerProcess: @unchecked Sendable {
         @unknown default:
             how = "stopped"
         }
-        health.crashed(pluginId, "\(how)) during \(what)")
-        return PluginError(status: GW_INTERNAL, "plugin '\(pluginId)' \(how)) during \(what); its worker process ended, the gateway did not")
+        var limit = ""
+        if process.terminationReason == .uncaughtSignal {
+            if process.terminationStatus == SIGXCPU || (process.terminationStatus == SIGKILL && limits.cpuSeconds > 0) {
+                limit = limits.cpuSeconds > 0 ? ", at its CPU limit of \(limits.cpuSeconds) s (plugins.workerCpuSeconds)?" : ""
+            } else if limits.memoryMB > 0 {
+                limit = ", perhaps out of memory: its limit is \(limits.memoryMB) MB (plugins.workerMemoryMegabytes)"
+            }
+        }
+        health.crashed(pluginId, "\(how)\(limit)) during \(what)")
+        return PluginError(status: GW_INTERNAL, "plugin '\(pluginId)' \(how)\(limit)) during \(what); its worker process ended, the gateway did not")
     }
 
     // MARK: host services, for the worker

@@ -35,10 +35,15 @@ public struct SourceInstances: Sendable {
     public let health = WorkerHealth()
     /// The `gateway` binary workers run (`plugin-worker`).
     let workerExecutable: String
+    let limits: WorkerLimits
 
-    public init(isolation: [String: String], http: GatewayConfig.Outbound, workerExecutable: String = SourceInstances.defaultWorkerExecutable) {
+    public init(
+        isolation: [String: String], http: GatewayConfig.Outbound, limits: WorkerLimits = WorkerLimits(),
+        workerExecutable: String = SourceInstances.defaultWorkerExecutable
+    ) {
         self.isolation = isolation
         self.http = http
+        self.limits = limits
         self.workerExecutable = workerExecutable
     }
 
@@ -53,8 +58,19 @@ public struct SourceInstances: Sendable {
         switch PluginIsolation.of(plugin.id, in: isolation) {
         case .inProcess: return try SourceHandle(plugin: plugin, config: config, context: context)
         case .process:
-            return try WorkerSourceHandle(plugin: plugin, config: config, context: context, executable: workerExecutable, http: http, health: health)
+            return try WorkerSourceHandle(
+                plugin: plugin, config: config, context: context, executable: workerExecutable, http: http, limits: limits, health: health)
         }
+    }
+}
+
+/// What one worker may use (`plugins.workerMemoryMegabytes`, `plugins.workerCpuSeconds`; 0: no limit).
+public struct WorkerLimits: Sendable {
+    public var memoryMB = 0
+    public var cpuSeconds = 0
+    public init(memoryMB: Int = 0, cpuSeconds: Int = 0) {
+        self.memoryMB = memoryMB
+        self.cpuSeconds = cpuSeconds
     }
 }
 
@@ -65,11 +81,13 @@ final class WorkerSourceHandle: SourceInstance {
     fileprivate let worker: WorkerProcess
 
     init(
-        plugin: LoadedPlugin, config: String, context: InstanceContext, executable: String, http: GatewayConfig.Outbound, health: WorkerHealth
+        plugin: LoadedPlugin, config: String, context: InstanceContext, executable: String, http: GatewayConfig.Outbound, limits: WorkerLimits,
+        health: WorkerHealth
     ) throws(PluginError) {
         self.plugin = plugin
         self.context = context
-        worker = try WorkerProcess(executable: executable, pluginPath: plugin.loadedFrom, pluginId: plugin.id, http: http, health: health)
+        worker = try WorkerProcess(
+            executable: executable, pluginPath: plugin.loadedFrom, pluginId: plugin.id, http: http, limits: limits, health: health)
         context.onCancel { [weak worker] in worker?.cancel() }
         var w = WireWriter()
         w.string(config)
