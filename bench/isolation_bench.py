@@ -6,27 +6,18 @@ gateway's resident memory with its worker's.
 
   python3 bench/isolation_bench.py      (after `swift build -c release`; bench/run.sh does both)
 """
-import http.client, os, subprocess, sys, time
+import os, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Gateway
+import push_query
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 
 
 def fetch(gw, fmt):
-    conn = http.client.HTTPConnection("127.0.0.1", gw.port)
-    start = time.perf_counter()
-    conn.request("GET", f"/api/v1/datasource/seq/query?format={fmt}&token={gw.admin}")
-    response = conn.getresponse()
-    assert response.status == 200, response.read()[:300]
-    total = 0
-    while True:
-        chunk = response.read(1 << 20)
-        if not chunk:
-            break
-        total += len(chunk)
-    return time.perf_counter() - start, total
+    seconds, size, _ = push_query.fetch(gw, fmt, path="/api/v1/datasource/seq/query")
+    return seconds, size
 
 
 def worker_rss_mb(gw):

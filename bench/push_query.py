@@ -107,12 +107,12 @@ def peer_json(db_path):
     return time.perf_counter() - start, len(text)
 
 
-def fetch(gw, fmt):
-    """GET the whole table over HTTP, reading the body as it streams; returns (seconds, bytes, peak RSS growth MB)."""
+def fetch(gw, fmt, path="/api/v1/dataset/bench/query"):
+    """GET the whole table (or `path`) over HTTP, reading the body as it streams; returns (seconds, bytes, peak RSS growth MB)."""
     conn = http.client.HTTPConnection("127.0.0.1", gw.port)
     with gw.peak_rss() as memory:
         start = time.perf_counter()
-        conn.request("GET", f"/api/v1/dataset/bench/query?format={fmt}&token={gw.admin}")
+        conn.request("GET", f"{path}?format={fmt}&token={gw.admin}")
         response = conn.getresponse()
         assert response.status == 200, response.read()[:300]
         total = 0

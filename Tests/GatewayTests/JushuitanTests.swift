@@ -128,6 +128,38 @@ import Testing
         }
     }
 
+    /// The connector in worker processes (`plugins.isolation`), two datasources of one app
+    /// queried at once: every order each time, its tokens refreshed by one worker at a time
+    /// (a second refresh with a spent token would fail a query), the app's limits held for
+    /// both. State, shared state, locks and pace all went through the gateway.
+    @Test func inWorkerProcessesTokensAndLimitsStillHold() async throws {
+        try await Self.withMock { base in
+            let connector = try JSONDecoder().decode(JSONValue.self, from: Data(Self.config(base).utf8))
+            let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+                config.plugins.isolation = ["jushuitan": "process"]
+                config.datasources = [
+                    "one": DatasourceDefinition(plugin: "jushuitan", config: connector), "two": DatasourceDefinition(plugin: "jushuitan", config: connector),
+                ]
+            }
+            let token = try gateway.tokens.create(name: "q", scopes: ["query"]).secret
+            try await TestServer.with(gateway) { server in
+                async let one = server.request(.GET, "/api/v1/datasource/one/query?token=\(token)")
+                async let two = server.request(.GET, "/api/v1/datasource/two/query?token=\(token)")
+                for reply in try await [one, two] {
+                    let rows = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [[String: Any]] ?? []
+                    #expect(reply.status == 200 && rows.count == 230 && Set(rows.compactMap { $0["o_id"] as? Int }).count == 230, "\(reply.text.prefix(300))")
+                }
+            }
+            let stats = try Self.mock(base, "/stats")
+            #expect(stats["refreshes"] as? Int ?? 0 >= 1)
+            let paced = try await TestSupport.onThread { try gateway.services.coordination.recentCalls(plugin: "jushuitan", bucket: "app") }
+            #expect(paced.count >= 10, "the workers' calls were paced by the gateway (\(paced.count) counted)")
+            for (i, t) in paced.enumerated() where i >= 5 { #expect(t - paced[i - 5] >= 1.0, "6 calls paced within a second") }
+            let calls = (stats["calls"] as? [Double] ?? []).sorted()
+            for (i, t) in calls.enumerated() where i >= 5 { #expect(t - calls[i - 5] >= 0.5, "6 calls arrived within half a second") }
+        }
+    }
+
     @Test func resumesFromItsCursorAndAnInterruptedRunLosesNothing() async throws {
         try await Self.withMock { base in
             let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])

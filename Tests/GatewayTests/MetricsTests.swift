@@ -33,7 +33,7 @@ import Testing
                 #"hb_requests{http_route="/api/v1/datasource/{id}/query",http_request_method="GET",http_response_status_code="200"}"#,
                 #"gateway_plugin_call_duration_seconds_count{plugin="fixture.good",kind="source",call="open"}"#,
                 #"gateway_plugin_call_duration_seconds_count{plugin="fixture.good",kind="source",call="read"}"#,
-                #"gateway_pipeline_rows_total{end="source",type="SourceStream"}"#,
+                #"gateway_pipeline_rows_total{end="source",type="PluginSource"}"#,
                 #"gateway_pipeline_rows_total{end="sink",type="ResponseBodySink"}"#,
                 #"gateway_runs_total{kind="export",outcome="success"}"#,
                 #"gateway_response_body_bytes_total{format="json"}"#,

@@ -10,11 +10,20 @@ public final class PluginCoordination: Sendable {
     private let locks = LockTable()
     private let windows = Mutex<[String: [Double]]>([:])
     private let shared: (any CoordinationRepository)?
+    /// In a plugin worker: the gateway's coordination, asked over the worker's socket, so that
+    /// a worker's instances share locks and pace with every other instance of the plugin.
+    private let remote: (any CoordinationForwarding)?
     /// How long a store lock holds unrenewed: a gateway that stops holding one frees it then.
     static let lockLeaseSeconds = 60.0
 
     public init(shared: (any CoordinationRepository)? = nil) {
         self.shared = shared
+        remote = nil
+    }
+
+    init(remote: any CoordinationForwarding) {
+        shared = nil
+        self.remote = remote
     }
 
     /// A plugin's name for a lock or bucket, unambiguous (the plugin id's length first) and
@@ -26,6 +35,7 @@ public final class PluginCoordination: Sendable {
     /// Takes the lock `name` of `plugin`, waiting at most `timeout` seconds; gives up when
     /// `cancelled` turns true.
     func lock(plugin: String, name: String, timeout: Double, cancelled: () -> Bool) -> LockResult {
+        if let remote { return remote.lock(name: name, timeout: timeout) }
         let key = Self.key(plugin, name)
         let deadline = Date().addingTimeInterval(timeout)
         let local = locks.acquire(key, timeout: timeout, cancelled: cancelled)
@@ -47,6 +57,7 @@ public final class PluginCoordination: Sendable {
     }
 
     func unlock(plugin: String, name: String) {
+        if let remote { return remote.unlock(name: name) }
         let key = Self.key(plugin, name)
         try? shared?.releaseLock(key)
         locks.release(key)
@@ -73,6 +84,7 @@ public final class PluginCoordination: Sendable {
     enum PaceResult: Equatable { case counted, cancelled, failed(String) }
 
     func pace(plugin: String, bucket: String, perSecond: Int, perMinute: Int, cancelled: () -> Bool) -> PaceResult {
+        if let remote { return remote.pace(bucket: bucket, perSecond: perSecond, perMinute: perMinute) }
         let key = Self.key(plugin, bucket)
         let started = Date()
         var waited = false
@@ -118,6 +130,13 @@ public final class PluginCoordination: Sendable {
         }
         return earliest - now
     }
+}
+
+/// Where a plugin worker's locks and pace are decided: the gateway that runs it.
+protocol CoordinationForwarding: Sendable {
+    func lock(name: String, timeout: Double) -> PluginCoordination.LockResult
+    func unlock(name: String)
+    func pace(bucket: String, perSecond: Int, perMinute: Int) -> PluginCoordination.PaceResult
 }
 
 /// Named locks with timeouts, held across calls (not scoped to a closure).

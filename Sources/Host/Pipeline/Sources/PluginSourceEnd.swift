@@ -7,11 +7,11 @@ struct PluginSourceEnd {
 
     init(_ instance: any SourceInstance) { self.instance = instance }
 
-    func read(requestJSON: String) throws -> BatchSource { PluginRowsSource(try instance.rows(requestJSON: requestJSON)) }
+    func read(requestJSON: String) throws -> BatchSource { PluginSource(try instance.rows(requestJSON: requestJSON)) }
 }
 
 /// One read of a source plugin, as a batch source.
-final class PluginRowsSource: BatchSource {
+final class PluginSource: BatchSource {
     private let rows: any SourceRows
 
     init(_ rows: any SourceRows) { self.rows = rows }

@@ -124,7 +124,8 @@ private final class Worker: @unchecked Sendable {
             guard let plugin else { throw PluginError(status: GW_INTERNAL, "no plugin loaded") }
             let config = try r.string(), instance = try r.string()
             let services = HostServiceProvider(
-                store: RemoteState(worker: self), http: OutboundHTTP(config: http), logger: Logger(label: "plugin") { _ in RemoteLog(worker: self) })
+                store: RemoteState(worker: self), http: OutboundHTTP(config: http), logger: Logger(label: "plugin") { _ in RemoteLog(worker: self) },
+                coordination: PluginCoordination(remote: RemoteCoordination(worker: self)))
             let made = InstanceContext(pluginId: plugin.id, instanceName: instance, services: services) { [self] progress in
                 var w = WireWriter()
                 w.i64(progress.done)
@@ -245,6 +246,52 @@ private struct RemoteState: PluginStateRepository {
                 $0.string(instance); $0.string(key)
             })
         return try r.u8() == 1
+    }
+}
+
+/// The plugin's locks and pace, decided by the gateway with every other instance's.
+private struct RemoteCoordination: CoordinationForwarding {
+    let worker: Worker
+
+    /// The reply: 0 done, 1 timed out, 2 cancelled, 3 failed (with a reason).
+    private func ask(_ kind: WireKind, _ fill: (inout WireWriter) -> Void) -> (code: UInt8, reason: String) {
+        var w = WireWriter()
+        fill(&w)
+        guard let reply = try? worker.request(kind, w.bytes), reply.ok else { return (3, "the gateway did not answer") }
+        var r = WireReader(reply.payload)
+        return ((try? r.u8()) ?? 3, (try? r.string()) ?? "")
+    }
+
+    func lock(name: String, timeout: Double) -> PluginCoordination.LockResult {
+        let answer = ask(.lock) {
+            $0.string(name)
+            $0.f64(timeout)
+        }
+        switch answer.code {
+        case 0: return .acquired
+        case 1: return .timedOut
+        case 2: return .cancelled
+        default: return .failed(answer.reason)
+        }
+    }
+
+    func unlock(name: String) {
+        var w = WireWriter()
+        w.string(name)
+        try? worker.channel.send(.unlock, id: 0, w.bytes)
+    }
+
+    func pace(bucket: String, perSecond: Int, perMinute: Int) -> PluginCoordination.PaceResult {
+        let answer = ask(.pace) {
+            $0.string(bucket)
+            $0.i64(Int64(perSecond))
+            $0.i64(Int64(perMinute))
+        }
+        switch answer.code {
+        case 0: return .counted
+        case 2: return .cancelled
+        default: return .failed(answer.reason)
+        }
     }
 }
 

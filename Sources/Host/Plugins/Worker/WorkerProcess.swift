@@ -23,6 +23,8 @@ final class WorkerProcess: @unchecked Sendable {
     private let nextId = Atomic<UInt32>(1)
     private let health: WorkerHealth
     private let limits: WorkerLimits
+    /// The locks the worker holds, released for it when it dies or ends holding them.
+    private let heldLocks = Mutex<(context: InstanceContext?, names: Set<String>)>((nil, []))
     static let cancelGrace: TimeInterval = 2
 
     /// Starts a worker for the plugin file at `pluginPath` and waits until it has loaded it.
@@ -59,6 +61,7 @@ final class WorkerProcess: @unchecked Sendable {
     }
 
     deinit {
+        releaseLocks()
         try? channel.send(.close, id: nextId.wrappingAdd(1, ordering: .relaxed).oldValue)
         channel.close()
         let process = self.process
@@ -123,10 +126,21 @@ final class WorkerProcess: @unchecked Sendable {
         }
     }
 
+    /// Releases what the worker still held: a lock it can no longer release itself.
+    private func releaseLocks() {
+        let (context, names) = heldLocks.withLock { held in
+            defer { held.names = [] }
+            return (held.context, held.names)
+        }
+        guard let context else { return }
+        for name in names { context.services.coordination.unlock(plugin: context.pluginId, name: name) }
+    }
+
     /// Why the worker stopped answering, as the call's error.
     private func died(during what: String) -> PluginError {
         channel.close()
         process.waitUntilExit()
+        releaseLocks()
         if killed.load(ordering: .acquiring) {
             return PluginError(
                 status: GW_CANCELLED,
@@ -175,6 +189,8 @@ final class WorkerProcess: @unchecked Sendable {
                 context.report(InstanceContext.Progress(done: done, total: total, message: message.isEmpty ? nil : message))
             case .stateGet, .stateSet, .stateDelete:
                 try channel.send(.ok, id: id, try state(kind, &r, context))
+            case .lock, .unlock, .pace:
+                if let answer = try coordinate(kind, &r, context) { try channel.send(.ok, id: id, answer) }
             default:
                 try channel.send(.failure, id: id, Self.failure(GW_UNSUPPORTED, "unknown request \(kind)"))
             }
@@ -206,6 +222,50 @@ final class WorkerProcess: @unchecked Sendable {
             try store.setPluginState(plugin: context.pluginId, instance: instance, key: key, value: Array(try r.blob()))
         default:
             w.u8(try store.deletePluginState(plugin: context.pluginId, instance: instance, key: key) ? 1 : 0)
+        }
+        return w.bytes
+    }
+
+    /// Locks and pace, decided by the gateway's coordination for the instance's plugin (the
+    /// gateway's word, never the worker's): shared with every instance, in process or not.
+    /// Nil for an unlock, which has no reply.
+    private func coordinate(_ kind: WireKind, _ r: inout WireReader, _ context: InstanceContext) throws -> [UInt8]? {
+        let coordination = context.services.coordination
+        var w = WireWriter()
+        switch kind {
+        case .lock:
+            let name = try r.string(), timeout = try r.f64()
+            let result = coordination.lock(plugin: context.pluginId, name: name, timeout: min(max(0, timeout), 3_600)) { context.isCancelled }
+            switch result {
+            case .acquired:
+                heldLocks.withLock {
+                    $0.context = context
+                    $0.names.insert(name)
+                }
+                w.u8(0)
+            case .timedOut: w.u8(1)
+            case .cancelled: w.u8(2)
+            case .failed(let reason):
+                w.u8(3)
+                w.string(reason)
+            }
+        case .unlock:
+            let name = try r.string()
+            guard heldLocks.withLock({ $0.names.remove(name) }) != nil else { return nil }
+            coordination.unlock(plugin: context.pluginId, name: name)
+            return nil
+        default:
+            let bucket = try r.string(), perSecond = try r.i64(), perMinute = try r.i64()
+            let result = coordination.pace(
+                plugin: context.pluginId, bucket: bucket, perSecond: Int(clamping: perSecond), perMinute: Int(clamping: perMinute)
+            ) { context.isCancelled }
+            switch result {
+            case .counted: w.u8(0)
+            case .cancelled: w.u8(2)
+            case .failed(let reason):
+                w.u8(3)
+                w.string(reason)
+            }
         }
         return w.bytes
     }

@@ -15,7 +15,7 @@ enum WireKind: UInt8 {
     // either way: the answer to a request
     case ok = 10, failure
     // worker → gateway
-    case log = 20, progress, stateGet, stateSet, stateDelete, rejectRow
+    case log = 20, progress, stateGet, stateSet, stateDelete, rejectRow, lock, unlock, pace
 }
 
 /// The largest frame either end accepts: a batch of a few hundred MB at most.
