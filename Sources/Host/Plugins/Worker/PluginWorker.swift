@@ -29,7 +29,7 @@ public enum PluginWorker {
         }
         // Nothing of the gateway's reaches the plugin: no inherited descriptor but the socket
         // (fd 0) and the output streams.
-        for fd in 3..<Int32(max(3, sysconf(Int32(_SC_OPEN_MAX)).clamped(to: 3...65_536))) { close(fd) }
+        closefrom(3)
         let channel = WireChannel(fd: 0)
         let worker = Worker(channel: channel, http: http)
         switch PluginLoader.load(path: pluginPath) {
@@ -42,10 +42,6 @@ public enum PluginWorker {
         }
         return worker.serve()
     }
-}
-
-private extension Int {
-    func clamped(to range: ClosedRange<Int>) -> Int { Swift.min(Swift.max(self, range.lowerBound), range.upperBound) }
 }
 
 /// @unchecked Sendable: `plugin`, `source`, `stream` and `context` are used by the main

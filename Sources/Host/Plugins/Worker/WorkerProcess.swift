@@ -51,8 +51,7 @@ final class WorkerProcess: @unchecked Sendable {
         do {
             try process.run()
         } catch {
-            close(fds[0])
-            close(fds[1])
+            close(fds[1])  // fds[0] is the channel's, closed when it is freed
             throw PluginError(status: GW_INTERNAL, "cannot start the worker of '\(pluginId)' (\(executable)): \(error)")
         }
         close(fds[1])
@@ -139,6 +138,9 @@ final class WorkerProcess: @unchecked Sendable {
     /// Why the worker stopped answering, as the call's error.
     private func died(during what: String) -> PluginError {
         channel.close()
+        // A worker whose plugin closed the socket itself lives on: it is ended, not waited for.
+        for _ in 0..<20 where process.isRunning { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         releaseLocks()
         if killed.load(ordering: .acquiring) {

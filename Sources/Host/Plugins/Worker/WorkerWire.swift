@@ -64,7 +64,9 @@ struct WireReader {
 }
 
 /// One end of the socket. Sends are serialized (plugin threads may log while a call runs);
-/// receiving is done by one thread at a time.
+/// receiving is done by one thread at a time. The descriptor is closed once, when the
+/// channel is freed: `close()` only shuts the socket down (waking a blocked reader), so its
+/// number is never reused while a thread may still read or write it.
 ///
 /// @unchecked Sendable: `fd` is set once; writes happen under `writeLock`.
 final class WireChannel: @unchecked Sendable {
@@ -74,6 +76,8 @@ final class WireChannel: @unchecked Sendable {
     private let writeLock = NSLock()
 
     init(fd: Int32) { self.fd = fd }
+
+    deinit { Glibc.close(fd) }
 
     func send(_ kind: WireKind, id: UInt32, _ payload: [UInt8] = []) throws {
         var header = WireWriter()
@@ -124,5 +128,6 @@ final class WireChannel: @unchecked Sendable {
         return buffer
     }
 
-    func close() { Glibc.close(fd) }
+    /// Ends both directions: the other side reads the end, a read here returns it.
+    func close() { shutdown(fd, Int32(SHUT_RDWR)) }
 }
