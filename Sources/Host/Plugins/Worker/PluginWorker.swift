@@ -30,7 +30,16 @@ public enum PluginWorker {
         // Nothing of the gateway's reaches the plugin: no inherited descriptor but the socket
         // (fd 0) and the output streams.
         closefrom(3)
-        let channel = WireChannel(fd: 0)
+        // The socket moves off fd 0 and closes on exec: a child the plugin starts (system,
+        // popen) neither inherits it nor keeps the gateway from seeing this worker end.
+        let socket = fcntl(0, F_DUPFD_CLOEXEC, 3)
+        guard socket >= 0 else { return 1 }
+        let devNull = open("/dev/null", O_RDONLY)
+        if devNull >= 0 {
+            dup2(devNull, 0)
+            close(devNull)
+        }
+        let channel = WireChannel(fd: socket)
         let worker = Worker(channel: channel, http: http)
         switch PluginLoader.load(path: pluginPath) {
         case .failure(let refusal):
@@ -59,6 +68,7 @@ private final class Worker: @unchecked Sendable {
     /// Replies the plugin's host-service requests wait for, by id.
     let waiters = Mutex<[UInt32: Reply]>([:])
     private let nextId = Atomic<UInt32>(1)
+    private let cancelledEarly = Atomic<Bool>(false)
 
     init(channel: WireChannel, http: GatewayConfig.Outbound) {
         self.channel = channel
@@ -90,7 +100,13 @@ private final class Worker: @unchecked Sendable {
                 try? channel.send(.ok, id: id)
                 return 0
             }
-            do { try channel.send(reply.0, id: id, reply.1) } catch { return 1 }
+            do {
+                try channel.send(reply.0, id: id, reply.1)
+            } catch let tooLarge as FrameTooLarge {
+                try? channel.send(.failure, id: id, Self.failure(GW_INTERNAL, tooLarge.description))
+            } catch {
+                return 1
+            }
         }
         return 0
     }
@@ -98,12 +114,18 @@ private final class Worker: @unchecked Sendable {
     private func readLoop() {
         while true {
             guard let frame = try? channel.receive(), let kind = WireKind(rawValue: frame.kind) else {
-                // The gateway is gone (or spoke nonsense): nothing is left to serve.
-                exit(0)
+                // The gateway is gone (or spoke nonsense): nothing is left to serve. _exit: no
+                // atexit handler runs under the plugin's feet on the main thread.
+                _exit(0)
             }
             switch kind {
             case .cancel:
-                context.withLock { $0 }?.cancel()
+                // Before open made the context, the cancel waits for it.
+                let current = context.withLock { ctx -> InstanceContext? in
+                    if ctx == nil { cancelledEarly.store(true, ordering: .releasing) }
+                    return ctx
+                }
+                current?.cancel()
             case .ok, .failure:
                 let waiter = waiters.withLock { $0.removeValue(forKey: frame.id) }
                 waiter?.set(kind == .ok, frame.payload)
@@ -130,6 +152,7 @@ private final class Worker: @unchecked Sendable {
                 try? channel.send(.progress, id: 0, w.bytes)
             }
             context.withLock { $0 = made }
+            if cancelledEarly.load(ordering: .acquiring) { made.cancel() }
             source = try SourceHandle(plugin: plugin, config: config, context: made)
             return []
         case .read:

@@ -34,7 +34,8 @@ enum WorkerBatches {
         w.u32(UInt32(batch.length))
         for column in batch.columns {
             let rows = batch.length, first = column.arrayOffset
-            if column.nullCount > 0, let validity = column.validityBuffer {
+            // -1 is "unknown" (some nulls, perhaps): the bitmap goes whenever there is one.
+            if column.nullCount != 0, let validity = column.validityBuffer {
                 w.u8(1)
                 w.blob(bits(validity, from: first, count: rows))
             } else {
@@ -73,6 +74,11 @@ enum WorkerBatches {
     static func decode(_ bytes: [UInt8], into builder: BatchBuilder) throws -> OwnedBatch {
         var r = WireReader(bytes)
         let rows = Int(try r.u32())
+        // Columns of type null carry nothing a row: a claimed count is still bounded (the
+        // largest batch a source sends is 65,536 rows by default).
+        guard rows <= 1 << 24 else {
+            throw WireReader.Malformed(description: "a batch claiming \(rows) rows in \(bytes.count) bytes")
+        }
         for column in builder.columns {
             let validity = try r.u8() == 1 ? try r.blob() : nil
             let first = try r.blob()

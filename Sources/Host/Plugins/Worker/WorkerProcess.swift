@@ -18,7 +18,12 @@ final class WorkerProcess: @unchecked Sendable {
     private let process: Process
     private let channel: WireChannel
     private let callLock = NSLock()
-    private let busy = Mutex<String?>(nil)
+    /// The id of the call running, if any.
+    private let busy = Mutex<UInt32?>(nil)
+    /// Set by a cancel: every call from then on gets the kill timer at once.
+    private let cancelRequested = Atomic<Bool>(false)
+    /// The first death's error, which every later call rethrows (one crash counted once).
+    private let dead = Mutex<PluginError?>(nil)
     private let killed = Atomic<Bool>(false)
     private let nextId = Atomic<UInt32>(1)
     private let health: WorkerHealth
@@ -26,6 +31,8 @@ final class WorkerProcess: @unchecked Sendable {
     /// The locks the worker holds, released for it when it dies or ends holding them.
     private let heldLocks = Mutex<(context: InstanceContext?, names: Set<String>)>((nil, []))
     static let cancelGrace: TimeInterval = 2
+    /// How long a worker may take to load its plugin (dlopen and `init`).
+    static let loadSeconds: TimeInterval = 30
 
     /// Starts a worker for the plugin file at `pluginPath` and waits until it has loaded it.
     init(
@@ -48,6 +55,9 @@ final class WorkerProcess: @unchecked Sendable {
         process.standardInput = FileHandle(fileDescriptor: fds[1], closeOnDealloc: false)
         process.standardOutput = FileHandle.standardError
         channel = WireChannel(fd: fds[0])
+        // The worker's end, whoever else holds its socket (a child the plugin started): the
+        // gateway's read wakes then, not when the last holder closes it.
+        process.terminationHandler = { [channel] _ in channel.close() }
         do {
             try process.run()
         } catch {
@@ -55,19 +65,30 @@ final class WorkerProcess: @unchecked Sendable {
             throw PluginError(status: GW_INTERNAL, "cannot start the worker of '\(pluginId)' (\(executable)): \(error)")
         }
         close(fds[1])
-        // The worker's first frame: the plugin loaded, or why not.
+        // The worker's first frame: the plugin loaded, or why not. A load that hangs (a slow
+        // `init`) is killed after `loadSeconds`.
+        busy.withLock { $0 = 0 }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.loadSeconds) { [weak self] in
+            guard let self, self.busy.withLock({ $0 }) == 0, self.process.isRunning else { return }
+            self.killed.store(true, ordering: .releasing)
+            kill(self.process.processIdentifier, SIGKILL)
+        }
+        defer { busy.withLock { $0 = nil } }
         _ = try answer(to: 0, what: "load", context: nil)
     }
 
     deinit {
-        releaseLocks()
         try? channel.send(.close, id: nextId.wrappingAdd(1, ordering: .relaxed).oldValue)
         channel.close()
         let process = self.process
-        // Reaped off this thread: a worker that ignores the close is killed after the grace.
+        let held = heldLocks.withLock { $0 }
+        // Reaped off this thread: a worker that ignores the close is killed after the grace;
+        // the locks it held are released once it can no longer use them.
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGrace) {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
+            guard let context = held.context else { return }
+            for name in held.names { context.services.coordination.unlock(plugin: context.pluginId, name: name) }
         }
     }
 
@@ -75,9 +96,11 @@ final class WorkerProcess: @unchecked Sendable {
     func call(_ kind: WireKind, _ payload: [UInt8] = [], what: String, context: InstanceContext) throws(PluginError) -> [UInt8] {
         callLock.lock()
         defer { callLock.unlock() }
+        if let dead = dead.withLock({ $0 }) { throw dead }
         let id = nextId.wrappingAdd(1, ordering: .relaxed).oldValue
-        busy.withLock { $0 = what }
+        busy.withLock { $0 = id }
         defer { busy.withLock { $0 = nil } }
+        if cancelRequested.load(ordering: .acquiring) || context.isCancelled { startKillTimer(for: id) }
         do {
             try channel.send(kind, id: id, payload)
         } catch {
@@ -112,13 +135,17 @@ final class WorkerProcess: @unchecked Sendable {
         }
     }
 
-    /// Asks the running call to stop; kills the worker when it has not returned within the
-    /// grace (a plugin deaf to cancel, or hung).
+    /// Asks the running call (and any later one) to stop; kills the worker when a call has
+    /// not returned within the grace (a plugin deaf to cancel, or hung).
     func cancel() {
+        cancelRequested.store(true, ordering: .releasing)
         try? channel.send(.cancel, id: 0)
-        guard let running = busy.withLock({ $0 }) else { return }
+        if let running = busy.withLock({ $0 }) { startKillTimer(for: running) }
+    }
+
+    private func startKillTimer(for call: UInt32) {
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGrace) { [weak self] in
-            guard let self, self.busy.withLock({ $0 }) == running else { return }
+            guard let self, self.busy.withLock({ $0 }) == call, self.process.isRunning else { return }
             self.killed.store(true, ordering: .releasing)
             GatewayMetrics.workerKilled(plugin: self.pluginId)
             kill(self.process.processIdentifier, SIGKILL)
@@ -135,8 +162,15 @@ final class WorkerProcess: @unchecked Sendable {
         for name in names { context.services.coordination.unlock(plugin: context.pluginId, name: name) }
     }
 
-    /// Why the worker stopped answering, as the call's error.
+    /// Why the worker stopped answering, as the call's error (the same for every later call).
     private func died(during what: String) -> PluginError {
+        if let known = dead.withLock({ $0 }) { return known }
+        let error = diagnose(during: what)
+        dead.withLock { $0 = error }
+        return error
+    }
+
+    private func diagnose(during what: String) -> PluginError {
         channel.close()
         // A worker whose plugin closed the socket itself lives on: it is ended, not waited for.
         for _ in 0..<20 where process.isRunning { usleep(50_000) }
@@ -146,7 +180,8 @@ final class WorkerProcess: @unchecked Sendable {
         if killed.load(ordering: .acquiring) {
             return PluginError(
                 status: GW_CANCELLED,
-                "plugin '\(pluginId)' did not return from \(what) within \(Int(Self.cancelGrace)) s of its cancel: its worker was killed")
+                "plugin '\(pluginId)' did not return from \(what) in time (\(what == "load" ? "a load longer than \(Int(Self.loadSeconds)) s" : "\(Int(Self.cancelGrace)) s after its cancel")): its worker was killed"
+            )
         }
         GatewayMetrics.workerCrashed(plugin: pluginId)
         let how: String

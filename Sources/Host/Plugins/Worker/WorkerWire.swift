@@ -21,6 +21,12 @@ enum WireKind: UInt8 {
 /// The largest frame either end accepts: a batch of a few hundred MB at most.
 let maxWireFrame = 1 << 30
 
+/// What a frame's sender refuses to send (the other end would refuse to read it).
+struct FrameTooLarge: Error, CustomStringConvertible {
+    let bytes: Int
+    var description: String { "a message of \(bytes) bytes, more than the \(maxWireFrame) a worker may send at once: read smaller batches" }
+}
+
 struct WireWriter {
     private(set) var bytes: [UInt8] = []
 
@@ -80,6 +86,7 @@ final class WireChannel: @unchecked Sendable {
     deinit { Glibc.close(fd) }
 
     func send(_ kind: WireKind, id: UInt32, _ payload: [UInt8] = []) throws {
+        guard payload.count <= maxWireFrame else { throw FrameTooLarge(bytes: payload.count) }
         var header = WireWriter()
         header.u32(UInt32(payload.count + 5))
         header.u8(kind.rawValue)
@@ -113,17 +120,19 @@ final class WireChannel: @unchecked Sendable {
         return (kind, id, payload)
     }
 
+    /// Memory grows with the bytes that arrive, not with the length announced.
     private func readExactly(_ count: Int, eofAllowed: Bool) throws -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: count)
-        var got = 0
-        while got < count {
-            let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress! + got, count - got, 0) }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
+        while buffer.count < count {
+            let want = min(chunk.count, count - buffer.count)
+            let n = chunk.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress!, want, 0) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 {
-                if got == 0 && eofAllowed { return nil }
+                if buffer.isEmpty && eofAllowed { return nil }
                 throw Closed()
             }
-            got += n
+            buffer += chunk[0..<n]
         }
         return buffer
     }
