@@ -143,6 +143,24 @@ import Testing
         }
     }
 
+    /// Rows small at first, then large: one read from the server is stopped at its byte budget
+    /// (twice the largest row allowed) with a 400 that says so, never held whole; and what a
+    /// query's SQL left in its session (an advisory lock) is gone before a write needs it.
+    @Test func readsStayBoundedAndLeaveNothingBehind() async throws {
+        let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
+        let gateway = try await TestSupport.onThread { try Gateway(config: Self.config(url: url) { $0.limits.maxValueBytes = 1 << 20 }) }
+        let token = try gateway.tokens.create(name: "reader", scopes: ["query"]).secret
+        try await TestServer.with(gateway) { server in
+            let growing = "select case when i > 100 then repeat('x', 1000000) end as v from generate_series(1, 3000) i"
+            let reply = try await sql(server, growing, token)
+            #expect(reply.status == 400 && reply.text.contains("outgrew 8 MB in one read"), "\(reply.status) \(reply.text.prefix(300))")
+            // A session-level advisory lock taken by a query does not outlive it.
+            _ = try await sql(server, "select pg_advisory_lock(hashtext('gateway.datasets.sales')) is not null as took", token)
+            let push = try await push(server, type: "123", ds: #"[["region","day"],["a","2026-01-01"]]"#)
+            #expect(push.status == 200, "\(push.text)")
+        }
+    }
+
     /// A reader role the administrator made (administration.md's statements, as written
     /// there but for the names) is the one queries run as; the gateway makes none.
     @Test func aReaderRoleTheAdministratorMadeIsUsed() async throws {

@@ -28,6 +28,8 @@ final class PostgresBatchSource: BatchSource {
     private var rowNumber = 0
     private let batchSize: Int
     private let maxRowBytes: Int
+    /// The most bytes one FETCH may bring: twice the largest row allowed.
+    private var fetchBudget: Int { 2 * maxRowBytes }
     private var fields: [(type: UInt32, bytes: UnsafeRawBufferPointer?)] = []
     private static let maxBatchBytes = 8 << 20
 
@@ -51,6 +53,10 @@ final class PostgresBatchSource: BatchSource {
             let type: ArrowType
             if let known = options.columnTypes.flatMap({ i < $0.count ? $0[i] : nil }) {
                 type = known
+                // A model's text member over a type PostgreSQL sends otherwise (jsonb, uuid, a
+                // number): read as its text, never as its binary form.
+                if known == .utf8 && Self.arrowType(of: column.type) != .utf8 { source = .text }
+                if known == .binary && column.type != .bytea { source = .text }
             } else if let mapped = Self.arrowType(of: column.type) {
                 type = mapped
             } else if options.unknownTypes == .castToString {
@@ -65,7 +71,7 @@ final class PostgresBatchSource: BatchSource {
             plans.append((PhysicalKind(type), source))
         }
         try read.declare("SELECT ROW(\(selected.joined(separator: ", "))) FROM (\(sql)) AS q", values)
-        rows = try read.fetch(rowBytes: nil, limit: remaining)
+        rows = try read.fetch(rowBytes: nil, limit: remaining, budget: 2 * options.maxRowBytes)
         self.plans = plans
         builder = BatchBuilder(fields: arrowFields)
         schema = OwnedSchema(fields: arrowFields)
@@ -79,7 +85,7 @@ final class PostgresBatchSource: BatchSource {
         while count < batchSize && remaining > 0 && batchBytes < Self.maxBatchBytes {
             if at >= rows.count {
                 guard !read.ended else { break }
-                rows = try read.fetch(rowBytes: rowNumber > 0 ? read.bytesRead / rowNumber : nil, limit: remaining)
+                rows = try read.fetch(rowBytes: rowNumber > 0 ? read.bytesRead / rowNumber : nil, limit: remaining, budget: fetchBudget)
                 at = 0
                 if read.atLastSlice { try read.end() }
                 if rows.isEmpty { break }
@@ -276,11 +282,24 @@ final class Cursor {
 
     /// The next slice of rows: about 4 MB, by the rows' average size so far, and at most
     /// `limit`. A short slice is the last: `end()` may follow at once.
-    func fetch(rowBytes: Int?, limit: Int) throws -> [PostgresRow] {
+    /// Rows are taken as they arrive and counted: a slice whose rows outgrow `budget` bytes
+    /// (rows that were small and suddenly are not) is stopped, never held whole.
+    func fetch(rowBytes: Int?, limit: Int, budget: Int) throws -> [PostgresRow] {
         let count = max(1, min(limit, max(16, min(65_536, Self.fetchBytes / max(1, rowBytes ?? 4096)))))
-        let rows = try session.rows("FETCH \(count) FROM \(Self.name)")
+        let slice = FetchedSlice(budget: budget)
+        do {
+            try session.connection.query("FETCH \(count) FROM \(Self.name)", [], onRow: { try slice.take($0) }).wait()
+        } catch {
+            // postgres-nio reports a stream its row callback stopped as cancelled: the slice knows why.
+            guard !slice.overflowed else {
+                throw InvalidInput(
+                    "the result's rows outgrew \(budget >> 20) MB in one read of \(count) rows; select fewer or smaller columns, or fewer rows at once")
+            }
+            throw PostgresStoreError(error)
+        }
+        let (rows, bytes) = slice.taken
         atLastSlice = rows.count < count
-        for row in rows { bytesRead += row.reduce(0) { $0 + ($1.bytes?.readableBytes ?? 0) + 4 } }
+        bytesRead += bytes
         return rows
     }
 
@@ -293,10 +312,12 @@ final class Cursor {
     }
 
     /// Ends the transaction and gives the connection back.
+    /// A query's SQL may leave session state behind (an advisory lock, a changed setting):
+    /// it is discarded before the connection serves another read, or the connection goes.
     func end() throws {
         guard !ended else { return }
         try session.run("COMMIT", [])
-        finish(healthy: true)
+        finish(healthy: (try? session.run("DISCARD ALL", [])) != nil)
     }
 
     private func finish(healthy: Bool) {
@@ -305,6 +326,32 @@ final class Cursor {
         let open = stop.disarm()  // false: the stop closed it
         readers.giveBack(session.connection, healthy: healthy && open)
     }
+}
+
+/// One FETCH's rows, taken on the connection's event loop as they arrive, within a budget.
+private final class FetchedSlice: Sendable {
+    struct TooLarge: Error {}
+
+    private let state = Mutex<(rows: [PostgresRow], bytes: Int, overflowed: Bool)>(([], 0, false))
+    let budget: Int
+
+    init(budget: Int) { self.budget = budget }
+
+    func take(_ row: PostgresRow) throws {
+        let size = row.reduce(0) { $0 + ($1.bytes?.readableBytes ?? 0) + 4 }
+        try state.withLock { s in
+            guard s.bytes + size <= budget else {
+                s.overflowed = true
+                s.rows = []  // what was taken goes now, not when the reply ends
+                throw TooLarge()
+            }
+            s.rows.append(row)
+            s.bytes += size
+        }
+    }
+
+    var taken: (rows: [PostgresRow], bytes: Int) { state.withLock { ($0.rows, $0.bytes) } }
+    var overflowed: Bool { state.withLock { $0.overflowed } }
 }
 
 /// Closes a read's connection when its run is stopped, unless the read ended first (the

@@ -82,7 +82,7 @@ final class PostgresCopyRows: ImportedRows {
         Task.detached {
             do {
                 try await connection.copyFrom(table: table, columns: names, logger: logger) { writer in
-                    while let chunk = await queue.next() { try await writer.write(chunk) }
+                    while let chunk = try await queue.next() { try await writer.write(chunk) }
                 }
                 done.set(.success(()))
             } catch {
@@ -131,8 +131,7 @@ final class PostgresCopyRows: ImportedRows {
     func abandon() {
         guard let (queue, done) = running else { return }
         running = nil
-        queue.close(CancellationError())
-        queue.finish()
+        queue.close(CancellationError())  // the COPY fails (CopyFail): nothing queued is taken
         _ = done.wait()
     }
 

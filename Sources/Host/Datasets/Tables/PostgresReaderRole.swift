@@ -53,8 +53,11 @@ enum PostgresReaderRole {
     }
 
     /// `<database>_reader`, in the characters a role name needs no quoting for, at most 63.
+    /// Roles are the server's, databases' names are not unique once made safe (`App-1` and
+    /// `app_1`): a name that had to change carries a digest of the real one.
     static func roleName(_ database: String) -> String {
-        let safe = database.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" }
-        return String((String(safe) + "_reader").suffix(63))
+        let safe = String(database.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+        let tail = safe == database ? "_reader" : "_\(Crypto.hex(Crypto.sha1(Array(database.utf8))).prefix(8))_reader"
+        return String(safe.prefix(63 - tail.count)) + tail
     }
 }

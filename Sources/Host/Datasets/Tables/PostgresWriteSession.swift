@@ -52,6 +52,7 @@ final class PostgresWriteSession: DatasetWriteSession {
     }
 
     func copyWhole(_ table: String) throws -> Int? {
+        try importer.flush()  // no COPY of this session may still be open on its connection
         let layout =
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position"
         let schema = SQLValue.text(PostgresDatasetTables.schema)

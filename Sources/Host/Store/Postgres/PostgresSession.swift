@@ -147,6 +147,14 @@ public struct PostgresStoreError: StatusError, Sendable {
     public let sqlState: String?
 
     init(_ error: any Error) {
+        // The callback API (a FETCH read row by row) reports the server's error in the older
+        // form: the same fields, read alike.
+        if case .server(let server)? = error as? PostgresError {
+            let text = server.fields[.message] ?? "\(server)"
+            message = "PostgreSQL: " + (server.fields[.detail].map { "\(text) (\($0))" } ?? text)
+            sqlState = server.fields[.sqlState]
+            return
+        }
         message = "PostgreSQL: " + PostgresSession.message(error)
         sqlState = (error as? PSQLError)?.serverInfo?[.sqlState]
     }

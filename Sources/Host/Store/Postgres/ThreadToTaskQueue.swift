@@ -9,7 +9,7 @@ import Foundation
 final class ThreadToTaskQueue<Item: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Item] = []
-    private var waiter: CheckedContinuation<Item?, Never>?
+    private var waiter: CheckedContinuation<Item?, any Error>?
     private var finished = false
     /// Why the task stopped taking (set by `close`): `put` throws it.
     private var closedBy: (any Error)?
@@ -45,19 +45,27 @@ final class ThreadToTaskQueue<Item: Sendable>: @unchecked Sendable {
         waiter?.resume(returning: nil)
     }
 
-    /// The task stopped taking (it failed): a waiting or later `put` throws `error`.
+    /// Either side gives up: a waiting or later `put` throws `error`, and so does the task's
+    /// waiting or next `next`.
     func close(_ error: any Error) {
         condition.lock()
         if closedBy == nil { closedBy = error }
+        let waiter = self.waiter
+        self.waiter = nil
         condition.broadcast()
         condition.unlock()
+        waiter?.resume(throwing: error)
     }
 
-    /// The next item, or nil once the queue is finished and empty.
-    func next() async -> Item? {
-        await withCheckedContinuation { continuation in
+    /// The next item, or nil once the queue is finished and empty. Throws once the thread
+    /// side gave up (`close`): the task then fails what it feeds (a COPY sends CopyFail).
+    func next() async throws -> Item? {
+        try await withCheckedThrowingContinuation { continuation in
             condition.lock()
-            if !items.isEmpty {
+            if let error = closedBy {
+                condition.unlock()
+                continuation.resume(throwing: error)
+            } else if !items.isEmpty {
                 let item = items.removeFirst()
                 condition.signal()
                 condition.unlock()
