@@ -54,6 +54,11 @@ final class WorkerProcess: @unchecked Sendable {
         // The socket is the worker's fd 0; what the plugin prints goes to the gateway's stderr.
         process.standardInput = FileHandle(fileDescriptor: fds[1], closeOnDealloc: false)
         process.standardOutput = FileHandle.standardError
+        // A crash ends the worker at once: Swift's backtracer would first symbolicate the
+        // stack for up to a minute, the call waiting all that time.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
         channel = WireChannel(fd: fds[0])
         // The worker's end, whoever else holds its socket (a child the plugin started): the
         // gateway's read wakes then, not when the last holder closes it.
