@@ -8,7 +8,7 @@ import Testing
 /// middle of a run. Every run and task ends exactly once, the killed gateway's run ends
 /// failed on another gateway once its claim ran out, and every gateway sees it. Rows pushed
 /// to each gateway are read, once each, on every other.
-@Suite struct ClusterTests {
+@Suite(.serialized) struct ClusterTests {
     @Test func threeGatewaysOneStoreOneKilled() async throws {
         let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
         let config: [String: Any] = [

@@ -77,20 +77,20 @@ import Testing
         }
     }
 
-    /// A plugin that leaks 64 MiB a batch, in a worker limited to 1 GB of address space: the
+    /// A plugin that leaks 32 MiB a batch, in a worker limited to 768 MB of address space: the
     /// worker dies at its limit (the plugin's malloc fails), the client is told so, and the
     /// gateway's own memory never held the leak.
     @Test func aLeakingPluginMeetsItsWorkersMemoryLimit() async throws {
         let (gateway, token) = try Self.gateway("FIXTURE_LEAK_PER_BATCH") { config in
             config.datasources["bad"] = DatasourceDefinition(plugin: "fixture.good", config: .object(["rows": .number(400)]))
             config.plugins.isolation = ["default": "process"]
-            config.plugins.workerMemoryMegabytes = 1024
+            config.plugins.workerMemoryMegabytes = 768
         }
         try await TestServer.with(gateway) { server in
             let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
             let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
             #expect(
-                reply.status == 500 && message.contains("perhaps out of memory: its limit is 1024 MB (plugins.workerMemoryMegabytes)"),
+                reply.status == 500 && message.contains("perhaps out of memory: its limit is 768 MB (plugins.workerMemoryMegabytes)"),
                 "\(reply.text.prefix(400))")
             #expect(try await Self.datasetQuery(server, token) == 200)
         }

@@ -167,9 +167,9 @@ static int stream_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
   if (st->inst->reads_before == 0 && st->next >= 8) raise(SIGSEGV);
 #endif
 #ifdef FIXTURE_LEAK_PER_BATCH
-  { /* 64 MiB a batch, touched and never freed: what a leak does to whoever hosts it */
-    char *leak = malloc(64u << 20);
-    memset(leak, 1, 64u << 20);
+  { /* 32 MiB a batch, touched and never freed: what a leak does to whoever hosts it */
+    char *leak = malloc(32u << 20);
+    memset(leak, 1, 32u << 20);
   }
 #endif
 #ifdef FIXTURE_CRASH_EVERY_READ
