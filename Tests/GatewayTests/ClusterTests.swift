@@ -20,17 +20,19 @@ import Testing
         ]
         let nodes = try (0..<3).map { _ in try GatewayProcess(config: config) }
         defer { for node in nodes { node.stop() } }
-        func call(_ node: GatewayProcess, _ method: String, _ path: String, _ body: String? = nil) throws -> [String: Any] {
-            let result = try TestSupport.run(
-                "/usr/bin/env", ["curl", "-s", "-X", method, "-H", "Content-Type: application/json"] + (body.map { ["-d", $0] } ?? []) + [node.base + path])
-            return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
+        // curl on a thread of its own: a test blocking Swift's cooperative threads starves
+        // the other tests' gateways in this process.
+        func call(_ node: GatewayProcess, _ method: String, _ path: String, _ body: String? = nil) async throws -> [String: Any] {
+            let arguments = ["curl", "-s", "-X", method, "-H", "Content-Type: application/json"] + (body.map { ["-d", $0] } ?? []) + [node.base + path]
+            let output = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", arguments).output }
+            return (try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]) ?? [:]
         }
-        func flowStatus(_ node: GatewayProcess, _ flow: Int) throws -> [String: Any] {
-            try call(node, "GET", "/api/data-flow/get-dataflow-status/\(flow)")["data"] as? [String: Any] ?? [:]
+        func flowStatus(_ node: GatewayProcess, _ flow: Int) async throws -> [String: Any] {
+            try await call(node, "GET", "/api/data-flow/get-dataflow-status/\(flow)")["data"] as? [String: Any] ?? [:]
         }
         func waitForEnd(_ node: GatewayProcess, _ flow: Int) async throws -> [String: Any] {
             for _ in 0..<1_200 {
-                let status = try flowStatus(node, flow)
+                let status = try await flowStatus(node, flow)
                 if ["completed", "failed", "cancelled"].contains(status["status"] as? String ?? "") { return status }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -42,18 +44,24 @@ import Testing
             let stamp = String(Int64(Date().timeIntervalSince1970 * 1000) + Int64(i))
             let token = Crypto.hex(Crypto.sha1(Array("k\(stamp)alicesales".utf8)))
             let rows = (0..<100).map { "[\(i * 100 + $0),\"node \(i)\"]" }.joined(separator: ",")
-            let pushed = try TestSupport.run(
-                "/usr/bin/env",
-                [
-                    "curl", "-s", "-d", "visitor=alice", "-d", "type=sales", "-d", "stamp=\(stamp)", "-d", "token=\(token)",
-                    "--data-urlencode", "ds=[[\"k\",\"v\"],\(rows)]", node.base + "/echart/dataset_api/",
-                ])
+            let url = node.base + "/echart/dataset_api/"
+            let pushed = try await TestSupport.onThread {
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "curl", "-s", "-d", "visitor=alice", "-d", "type=sales", "-d", "stamp=\(stamp)", "-d", "token=\(token)",
+                        "--data-urlencode", "ds=[[\"k\",\"v\"],\(rows)]", url,
+                    ])
+            }
             #expect(pushed.output == #"{"status":200,"msg":"success"}"#, "\(pushed.output)")
         }
         let admin = try #require(nodes.map(\.adminToken).first { !$0.isEmpty }, "no gateway wrote an admin token")
         for node in nodes {
-            let read = try TestSupport.run(
-                "/usr/bin/env", ["curl", "-s", "-H", "Authorization: Bearer \(admin)", node.base + "/api/v1/dataset/sales/query"])
+            let base = node.base
+            let read = try await TestSupport.onThread {
+                try TestSupport.run(
+                    "/usr/bin/env", ["curl", "-s", "-H", "Authorization: Bearer \(admin)", base + "/api/v1/dataset/sales/query"])
+            }
             let rows = (try? JSONSerialization.jsonObject(with: Data(read.output.utf8)) as? [[String: Any]]) ?? []
             #expect(Set(rows.compactMap { $0["k"] as? Int }) == Set(0..<300) && rows.count == 300, "\(read.output.prefix(300))")
         }
@@ -61,28 +69,28 @@ import Testing
         // A slow run on the third gateway, which is then killed while it writes.
         let slow =
             #"{"name":"slow","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50000000) SELECT n FROM c"},"target":{"type":"export","format":"csv"}}}"#
-        let slowId = try #require((try call(nodes[0], "POST", "/api/data-flow/add-dataflow", slow)["data"] as? [String: Any])?["id"] as? Int)
-        let slowRun = try call(nodes[2], "POST", "/api/data-flow/execute-dataflow/\(slowId)", "{}")
+        let slowId = try #require((try await call(nodes[0], "POST", "/api/data-flow/add-dataflow", slow)["data"] as? [String: Any])?["id"] as? Int)
+        let slowRun = try await call(nodes[2], "POST", "/api/data-flow/execute-dataflow/\(slowId)", "{}")
         let slowExecution = try #require((slowRun["data"] as? [String: Any])?["execution_id"] as? String, "\(slowRun)")
 
         // 10 flows, each run 3 times, each time on the next of the first two gateways.
         let quick = #"{"source":{"type":"sql","query":"SELECT 1 AS n"},"target":{"type":"export","format":"csv"}}"#
         var flows: [Int] = []
         for i in 0..<10 {
-            let made = try call(nodes[i % 2], "POST", "/api/data-flow/add-dataflow", #"{"name":"quick \#(i)","description":"d","config":\#(quick)}"#)
+            let made = try await call(nodes[i % 2], "POST", "/api/data-flow/add-dataflow", #"{"name":"quick \#(i)","description":"d","config":\#(quick)}"#)
             flows.append(try #require((made["data"] as? [String: Any])?["id"] as? Int, "\(made)"))
         }
         // 30 exports, 10 on each gateway, while the slow run goes on.
         var exports: [String] = []
         for i in 0..<30 {
-            let made = try call(
+            let made = try await call(
                 nodes[i % 3], "POST", "/v1/export/raw", #"{"ext_type":"csv","user_id":"u","source_raw":"[{\"i\":\#(i)}]"}"#)
             exports.append(try #require((made["data"] as? [String: Any])?["hash_key"] as? String, "\(made)"))
         }
         var written = 0
         for _ in 0..<400 where written < 50_000 {
             try await Task.sleep(for: .milliseconds(50))
-            written = try flowStatus(nodes[0], slowId)["rows_written"] as? Int ?? 0
+            written = try await flowStatus(nodes[0], slowId)["rows_written"] as? Int ?? 0
         }
         #expect(written >= 50_000, "the slow run is writing when its gateway dies")
         kill(nodes[2].process.processIdentifier, SIGKILL)
@@ -90,7 +98,7 @@ import Testing
 
         for round in 0..<3 {
             for (i, flow) in flows.enumerated() {
-                let started = try call(nodes[(i + round) % 2], "POST", "/api/data-flow/execute-dataflow/\(flow)", "{}")
+                let started = try await call(nodes[(i + round) % 2], "POST", "/api/data-flow/execute-dataflow/\(flow)", "{}")
                 #expect((started["data"] as? [String: Any])?["execution_id"] is String, "\(started)")
                 let ended = try await waitForEnd(nodes[(i + round + 1) % 2], flow)
                 #expect(ended["status"] as? String == "completed", "\(ended)")
@@ -99,7 +107,7 @@ import Testing
         // Every run once: three per flow, each completed, seen alike from both survivors.
         for flow in flows {
             for node in nodes.prefix(2) {
-                let runs = try call(node, "GET", "/api/data-flow/get-dataflow-runs/\(flow)?page_size=10")["data"] as? [String: Any] ?? [:]
+                let runs = try await call(node, "GET", "/api/data-flow/get-dataflow-runs/\(flow)?page_size=10")["data"] as? [String: Any] ?? [:]
                 let list = runs["runs"] as? [[String: Any]] ?? []
                 #expect(list.count == 3 && list.allSatisfy { $0["status"] as? String == "completed" }, "\(runs)")
             }
@@ -109,7 +117,7 @@ import Testing
             let node = nodes[(i + 1) % 2]
             var detail: [String: Any] = [:]
             for _ in 0..<600 {
-                detail = try call(node, "GET", "/v1/export/detail?key=\(key)")["data"] as? [String: Any] ?? [:]
+                detail = try await call(node, "GET", "/v1/export/detail?key=\(key)")["data"] as? [String: Any] ?? [:]
                 if detail["status"] as? Int != 1 { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -120,7 +128,7 @@ import Testing
         #expect(ended["execution_id"] as? String == slowExecution)
         #expect(ended["status"] as? String == "failed" && (ended["error_message"] as? String ?? "").hasPrefix("interrupted: gateway gw-"), "\(ended)")
         #expect((ended["error_message"] as? String ?? "").hasSuffix(" stopped"), "\(ended)")
-        let logs = try call(nodes[1], "GET", "/api/data-flow/get-dataflow-logs/\(slowId)?level=ERROR&page_size=50")["data"] as? [String: Any] ?? [:]
+        let logs = try await call(nodes[1], "GET", "/api/data-flow/get-dataflow-logs/\(slowId)?level=ERROR&page_size=50")["data"] as? [String: Any] ?? [:]
         let lines = (logs["logs"] as? [[String: Any]] ?? []).filter { ($0["message"] as? String ?? "").contains("interrupted: gateway") }
         #expect(lines.count == 1, "ended once, by one survivor: \(logs)")
     }
@@ -146,25 +154,26 @@ import Testing
                 "transforms": [["select": ["o_id", "so_id", "pay_amount"]]],
                 "target": ["type": "dataset", "id": "jst_orders", "mode": "upsert"],
             ]
-            func call(_ node: GatewayProcess, _ path: String, _ body: [String: Any]? = nil) throws -> [String: Any] {
+            func call(_ node: GatewayProcess, _ path: String, _ body: [String: Any]? = nil) async throws -> [String: Any] {
                 let data = try body.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
-                let result = try TestSupport.run(
-                    "/usr/bin/env",
-                    ["curl", "-s", "-H", "Content-Type: application/json"] + (data.map { ["-d", $0] } ?? []) + [node.base + "/api/data-flow" + path])
-                return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
+                let arguments =
+                    ["curl", "-s", "-H", "Content-Type: application/json"] + (data.map { ["-d", $0] } ?? []) + [node.base + "/api/data-flow" + path]
+                let output = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", arguments).output }
+                return (try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]) ?? [:]
             }
-            let flows = try nodes.enumerated().map { i, node in
-                try #require(
-                    (try call(node, "/add-dataflow", ["name": "jst \(i)", "description": "seed 003", "config": flow])["data"] as? [String: Any])?["id"] as? Int)
+            var flows: [Int] = []
+            for (i, node) in nodes.enumerated() {
+                let made = try await call(node, "/add-dataflow", ["name": "jst \(i)", "description": "seed 003", "config": flow])
+                flows.append(try #require((made["data"] as? [String: Any])?["id"] as? Int, "\(made)"))
             }
             for (node, id) in zip(nodes, flows) {
-                let started = try call(node, "/execute-dataflow/\(id)", [:])
+                let started = try await call(node, "/execute-dataflow/\(id)", [:])
                 #expect((started["data"] as? [String: Any])?["execution_id"] is String, "\(started)")
             }
             for (node, id) in zip(nodes, flows) {
                 var ended: [String: Any] = [:]
                 for _ in 0..<1_200 {
-                    ended = try call(node, "/get-dataflow-status/\(id)")["data"] as? [String: Any] ?? [:]
+                    ended = try await call(node, "/get-dataflow-status/\(id)")["data"] as? [String: Any] ?? [:]
                     if ["completed", "failed", "cancelled"].contains(ended["status"] as? String ?? "") { break }
                     try await Task.sleep(for: .milliseconds(50))
                 }
@@ -175,7 +184,9 @@ import Testing
                             in: .whitespacesAndNewlines), "\(ended)")
             }
             // Every order once in the one dataset.
-            let rows = try TestSupport.run("/usr/bin/env", ["psql", url, "-qAtc", "SELECT count(*) || ' ' || count(DISTINCT o_id) FROM datasets.jst_orders"])
+            let rows = try await TestSupport.onThread {
+                try TestSupport.run("/usr/bin/env", ["psql", url, "-qAtc", "SELECT count(*) || ' ' || count(DISTINCT o_id) FROM datasets.jst_orders"])
+            }
             #expect(rows.output.trimmingCharacters(in: .whitespacesAndNewlines) == "230 230", "\(rows.output)")
             // The pacer's calls, as the store counted them for the three gateways: never 6 in a second.
             let paced = try await TestSupport.onThread { () -> [Double] in

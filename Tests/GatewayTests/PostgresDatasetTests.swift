@@ -92,11 +92,11 @@ import Testing
             }
         }
         // preSql, the rows and postSql are one transaction: a failing postSql undoes them.
-        try Self.owner(a, "INSERT INTO logs VALUES ('old', '1')")
+        try await TestSupport.onThread { try Self.owner(a, "INSERT INTO logs VALUES ('old', '1')") }
         try await TestServer.with(a) { server in
             let failed = try await push(server, type: "logs", ds: #"[["A","B"],["new",2]]"#)
             #expect(failed.status == 500 && failed.text.contains("postSql of dataset 'logs' failed"), "\(failed.text)")
-            try Self.owner(a, "CREATE TABLE logs_copy (A text, B text)")
+            try await TestSupport.onThread { try Self.owner(a, "CREATE TABLE logs_copy (A text, B text)") }
             let ok = try await push(server, type: "logs", ds: #"[["A","B"],["new",2]]"#)
             #expect(ok.status == 200, "\(ok.text)")
             let copied = try await sql(server, "select a, b from logs_copy", token)
@@ -179,7 +179,7 @@ import Testing
             GRANT SELECT ON ALL TABLES IN SCHEMA datasets TO \(role);
             ALTER DEFAULT PRIVILEGES FOR ROLE \(owner) IN SCHEMA datasets GRANT SELECT ON TABLES TO \(role);
             """
-        let made = try TestSupport.run("/usr/bin/env", ["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", statements])
+        let made = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", statements]) }
         #expect(made.status == 0, "\(made.output)")
         var reader = parts
         reader.user = role
@@ -192,7 +192,9 @@ import Testing
             let who = try await sql(server, "select current_user as u, count(*) as n from sales", token)
             #expect(who.text == #"[{"u":"\#(role)","n":1}]"#, "\(who.text)")
         }
-        let made2 = try TestSupport.run("/usr/bin/env", ["psql", url, "-qAtc", "SELECT count(*) FROM pg_roles WHERE rolname = '\(database)_reader'"])
+        let made2 = try await TestSupport.onThread {
+            try TestSupport.run("/usr/bin/env", ["psql", url, "-qAtc", "SELECT count(*) FROM pg_roles WHERE rolname = '\(database)_reader'"])
+        }
         #expect(made2.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the gateway made a role of its own: \(made2.output)")
     }
 
