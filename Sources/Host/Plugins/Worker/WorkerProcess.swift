@@ -30,6 +30,10 @@ final class WorkerProcess: @unchecked Sendable {
     private let limits: WorkerLimits
     /// The locks the worker holds, released for it when it dies or ends holding them.
     private let heldLocks = Mutex<(context: InstanceContext?, names: Set<String>)>((nil, []))
+    /// How the worker ended, as its termination handler heard it. (Not `waitUntilExit`:
+    /// Foundation marks a process ended on the run loop of the thread that started it, which
+    /// a worker thread never runs, so a wait from another thread could spin for ever.)
+    private let exit = WorkerExit()
     static let cancelGrace: TimeInterval = 2
     /// How long a worker may take to load its plugin (dlopen and `init`).
     static let loadSeconds: TimeInterval = 30
@@ -62,7 +66,11 @@ final class WorkerProcess: @unchecked Sendable {
         channel = WireChannel(fd: fds[0])
         // The worker's end, whoever else holds its socket (a child the plugin started): the
         // gateway's read wakes then, not when the last holder closes it.
-        process.terminationHandler = { [channel] _ in channel.close() }
+        let exit = self.exit
+        process.terminationHandler = { [channel] ended in
+            exit.set(signalled: ended.terminationReason == .uncaughtSignal, status: ended.terminationStatus)
+            channel.close()
+        }
         do {
             try process.run()
         } catch {
@@ -74,7 +82,7 @@ final class WorkerProcess: @unchecked Sendable {
         // `init`) is killed after `loadSeconds`.
         busy.withLock { $0 = 0 }
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.loadSeconds) { [weak self] in
-            guard let self, self.busy.withLock({ $0 }) == 0, self.process.isRunning else { return }
+            guard let self, self.busy.withLock({ $0 }) == 0, !self.exit.hasEnded else { return }
             self.killed.store(true, ordering: .releasing)
             kill(self.process.processIdentifier, SIGKILL)
         }
@@ -85,13 +93,13 @@ final class WorkerProcess: @unchecked Sendable {
     deinit {
         try? channel.send(.close, id: nextId.wrappingAdd(1, ordering: .relaxed).oldValue)
         channel.close()
-        let process = self.process
+        let process = self.process, exit = self.exit
         let held = heldLocks.withLock { $0 }
         // Reaped off this thread: a worker that ignores the close is killed after the grace;
         // the locks it held are released once it can no longer use them.
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGrace) {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            if !exit.hasEnded { kill(process.processIdentifier, SIGKILL) }
+            _ = exit.wait(seconds: 5)
             guard let context = held.context else { return }
             for name in held.names { context.services.coordination.unlock(plugin: context.pluginId, name: name) }
         }
@@ -150,7 +158,7 @@ final class WorkerProcess: @unchecked Sendable {
 
     private func startKillTimer(for call: UInt32) {
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGrace) { [weak self] in
-            guard let self, self.busy.withLock({ $0 }) == call, self.process.isRunning else { return }
+            guard let self, self.busy.withLock({ $0 }) == call, !self.exit.hasEnded else { return }
             self.killed.store(true, ordering: .releasing)
             GatewayMetrics.workerKilled(plugin: self.pluginId)
             kill(self.process.processIdentifier, SIGKILL)
@@ -178,9 +186,11 @@ final class WorkerProcess: @unchecked Sendable {
     private func diagnose(during what: String) -> PluginError {
         channel.close()
         // A worker whose plugin closed the socket itself lives on: it is ended, not waited for.
-        for _ in 0..<20 where process.isRunning { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        var ended = exit.wait(seconds: 1)
+        if ended == nil {
+            kill(process.processIdentifier, SIGKILL)
+            ended = exit.wait(seconds: 5)
+        }
         releaseLocks()
         if killed.load(ordering: .acquiring) {
             return PluginError(
@@ -190,18 +200,14 @@ final class WorkerProcess: @unchecked Sendable {
         }
         GatewayMetrics.workerCrashed(plugin: pluginId)
         let how: String
-        switch process.terminationReason {
-        case .uncaughtSignal:
-            let signal = process.terminationStatus
-            how = "crashed (signal \(signal), \(String(cString: strsignal(signal)))"
-        case .exit:
-            how = "exited (status \(process.terminationStatus))"
-        @unknown default:
-            how = "stopped"
+        switch ended {
+        case (true, let signal)?: how = "crashed (signal \(signal), \(String(cString: strsignal(signal)))"
+        case (false, let status)?: how = "exited (status \(status)"
+        case nil: how = "stopped (its end was never reported"
         }
         var limit = ""
-        if process.terminationReason == .uncaughtSignal {
-            if process.terminationStatus == SIGXCPU || (process.terminationStatus == SIGKILL && limits.cpuSeconds > 0) {
+        if let (signalled, status) = ended, signalled {
+            if status == SIGXCPU || (status == SIGKILL && limits.cpuSeconds > 0) {
                 limit = limits.cpuSeconds > 0 ? ", at its CPU limit of \(limits.cpuSeconds) s (plugins.workerCpuSeconds)?" : ""
             } else if limits.memoryMB > 0 {
                 limit = ", perhaps out of memory: its limit is \(limits.memoryMB) MB (plugins.workerMemoryMegabytes)"
@@ -326,5 +332,25 @@ final class WorkerProcess: @unchecked Sendable {
         case .warning: GW_LOG_WARNING
         case .error, .critical: GW_LOG_ERROR
         }
+    }
+}
+
+/// A worker's end, set once by its termination handler, waited for with a deadline.
+private final class WorkerExit: Sendable {
+    private let ended = Mutex<(signalled: Bool, status: Int32)?>(nil)
+    private let reported = DispatchSemaphore(value: 0)
+
+    func set(signalled: Bool, status: Int32) {
+        ended.withLock { $0 = (signalled, status) }
+        reported.signal()
+    }
+
+    var hasEnded: Bool { ended.withLock { $0 != nil } }
+
+    func wait(seconds: Double) -> (signalled: Bool, status: Int32)? {
+        if let known = ended.withLock({ $0 }) { return known }
+        guard reported.wait(timeout: .now() + seconds) == .success else { return nil }
+        reported.signal()  // a later wait returns at once too
+        return ended.withLock { $0 }
     }
 }
