@@ -52,7 +52,9 @@ struct TestServer {
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        // A net against a hang, not a time limit: a loaded 2-core runner (a browser test,
+        // worker processes starting) has taken over a minute for an answer that takes 0.1 s.
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(300))
         let collected = try await response.body.collect(upTo: 64 << 20)
         return Reply(status: Int(response.status.code), headers: response.headers, body: Array(collected.readableBytesView))
     }
