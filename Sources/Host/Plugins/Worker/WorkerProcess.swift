@@ -186,10 +186,10 @@ final class WorkerProcess: @unchecked Sendable {
     private func diagnose(during what: String) -> PluginError {
         channel.close()
         // A worker whose plugin closed the socket itself lives on: it is ended, not waited for.
-        var ended = exit.wait(seconds: 1)
+        var ended = exit.wait(seconds: 1, pid: process.processIdentifier)
         if ended == nil {
             kill(process.processIdentifier, SIGKILL)
-            ended = exit.wait(seconds: 5)
+            ended = exit.wait(seconds: 30, pid: process.processIdentifier)
         }
         releaseLocks()
         if killed.load(ordering: .acquiring) {
@@ -352,5 +352,20 @@ private final class WorkerExit: Sendable {
         guard reported.wait(timeout: .now() + seconds) == .success else { return nil }
         reported.signal()  // a later wait returns at once too
         return ended.withLock { $0 }
+    }
+
+    /// The same, also looking at the child itself (`waitid` with WNOWAIT: the status is
+    /// read, the child left for Foundation to reap): a loaded machine can run the handler late.
+    func wait(seconds: Double, pid: Int32) -> (signalled: Bool, status: Int32)? {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            if let known = wait(seconds: 0.02) { return known }
+            var info = siginfo_t()
+            if waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT | WNOHANG) == 0, info._sifields._sigchld.si_pid == pid {
+                let status = info._sifields._sigchld.si_status
+                return (info.si_code != Int32(CLD_EXITED), status)
+            }
+        } while Date() < deadline
+        return nil
     }
 }
