@@ -143,6 +143,29 @@ import Testing
         }
     }
 
+    /// A live worker (which closes every descriptor it inherits) does not keep the gateway
+    /// from seeing its other children end. Under Foundation's `Process` it did: its one
+    /// manager thread sat in `waitpid` for the worker until the worker ended, and every other
+    /// child's end waited behind it (a full suite froze for a minute at a time).
+    @Test func aLiveWorkerDoesNotHoldUpTheEndOfAnotherChild() async throws {
+        let (gateway, _) = try Self.gateway(nil) { $0.plugins.isolation = ["fixture.good": "process"] }
+        let plugin = try gateway.registry.source(id: "fixture.good")
+        let context = InstanceContext(pluginId: plugin.id, instanceName: "held open", services: gateway.services)
+        var worker = Optional(try gateway.sourceInstances.open(plugin, config: #"{"rows":1}"#, context: context))
+        let done = Flag()
+        async let child = TestSupport.onThread {
+            defer { done.set() }
+            return try TestSupport.run("/bin/sh", ["-c", "exit 3"]).status
+        }
+        // A net, not a time limit: the child ends in milliseconds; before the fix it waited
+        // for the worker, which lives until it is let go below.
+        for _ in 0..<600 where !done.isSet { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(done.isSet, "the child's end was not seen while a plugin worker lived")
+        #expect(worker != nil)
+        worker = nil
+        #expect(try await child == 3)
+    }
+
     /// The same checks straight on arrays: a good batch passes, each lie is refused.
     @Test func theChecksOnOneArray() throws {
         let field = ArrowField("name", .utf8)

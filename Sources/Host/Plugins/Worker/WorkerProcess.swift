@@ -12,10 +12,10 @@ import Synchronization
 /// the call it was in with the signal and the call named; one that does not answer a
 /// cancel within `cancelGrace` is killed.
 final class WorkerProcess: @unchecked Sendable {
-    // @unchecked Sendable: `process` and `channel` are set in init; `busy` and `killed` are
+    // @unchecked Sendable: `pid` and `channel` are set in init; `busy` and `killed` are
     // Mutex/Atomic; calls are serialized by `callLock`.
     let pluginId: String
-    private let process: Process
+    private let pid: pid_t
     private let channel: WireChannel
     private let callLock = NSLock()
     /// The id of the call running, if any.
@@ -29,10 +29,8 @@ final class WorkerProcess: @unchecked Sendable {
     private let health: WorkerHealth
     private let limits: WorkerLimits
     /// The locks the worker holds, released for it when it dies or ends holding them.
-    private let heldLocks = Mutex<(context: InstanceContext?, names: Set<String>)>((nil, []))
-    /// How the worker ended, as its termination handler heard it. (Not `waitUntilExit`:
-    /// Foundation marks a process ended on the run loop of the thread that started it, which
-    /// a worker thread never runs, so a wait from another thread could spin for ever.)
+    private let heldLocks = HeldLocks()
+    /// How the worker ended, as the thread that reaps it heard it.
     private let exit = WorkerExit()
     static let cancelGrace: TimeInterval = 2
     /// How long a worker may take to load its plugin (dlopen and `init`).
@@ -50,41 +48,39 @@ final class WorkerProcess: @unchecked Sendable {
             throw PluginError(status: GW_INTERNAL, "cannot make a socket for the worker of '\(pluginId)': errno \(errno)")
         }
         let httpJSON = (try? JSONEncoder().encode(http)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [
-            "plugin-worker", "--plugin", pluginPath, "--http", httpJSON, "--memory-mb", String(limits.memoryMB), "--cpu-seconds", String(limits.cpuSeconds),
-        ]
-        // The socket is the worker's fd 0; what the plugin prints goes to the gateway's stderr.
-        process.standardInput = FileHandle(fileDescriptor: fds[1], closeOnDealloc: false)
-        process.standardOutput = FileHandle.standardError
         // A crash ends the worker at once: Swift's backtracer would first symbolicate the
         // stack for up to a minute, the call waiting all that time.
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = environment
         channel = WireChannel(fd: fds[0])
-        // The worker's end, whoever else holds its socket (a child the plugin started): the
-        // gateway's read wakes then, not when the last holder closes it.
-        let exit = self.exit
-        process.terminationHandler = { [channel] ended in
-            exit.set(signalled: ended.terminationReason == .uncaughtSignal, status: ended.terminationStatus)
-            channel.close()
-        }
         do {
-            try process.run()
+            // The socket is the worker's fd 0; what the plugin prints goes to the gateway's stderr.
+            pid = try spawnWorker(
+                executable: executable,
+                arguments: [
+                    "plugin-worker", "--plugin", pluginPath, "--http", httpJSON, "--memory-mb", String(limits.memoryMB), "--cpu-seconds",
+                    String(limits.cpuSeconds),
+                ],
+                environment: environment, stdinFD: fds[1])
         } catch {
             close(fds[1])  // fds[0] is the channel's, closed when it is freed
             throw PluginError(status: GW_INTERNAL, "cannot start the worker of '\(pluginId)' (\(executable)): \(error)")
         }
         close(fds[1])
+        // The worker's end, whoever else holds its socket (a child the plugin started): the
+        // gateway's read wakes then, not when the last holder closes it; the locks it held
+        // are released once it can no longer use them.
+        exit.watch(pid: pid) { [channel, heldLocks] in
+            channel.close()
+            heldLocks.releaseAll()
+        }
         // The worker's first frame: the plugin loaded, or why not. A load that hangs (a slow
         // `init`) is killed after `loadSeconds`.
         busy.withLock { $0 = 0 }
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.loadSeconds) { [weak self] in
             guard let self, self.busy.withLock({ $0 }) == 0, !self.exit.hasEnded else { return }
             self.killed.store(true, ordering: .releasing)
-            kill(self.process.processIdentifier, SIGKILL)
+            kill(self.pid, SIGKILL)
         }
         defer { busy.withLock { $0 = nil } }
         _ = try answer(to: 0, what: "load", context: nil)
@@ -93,15 +89,11 @@ final class WorkerProcess: @unchecked Sendable {
     deinit {
         try? channel.send(.close, id: nextId.wrappingAdd(1, ordering: .relaxed).oldValue)
         channel.close()
-        let process = self.process, exit = self.exit
-        let held = heldLocks.withLock { $0 }
-        // Reaped off this thread: a worker that ignores the close is killed after the grace;
-        // the locks it held are released once it can no longer use them.
+        // A worker that ignores the close is killed after the grace (a check, not a wait:
+        // its reaper thread hears the end and releases the locks it held).
+        let pid = self.pid, exit = self.exit
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGrace) {
-            if !exit.hasEnded { kill(process.processIdentifier, SIGKILL) }
-            _ = exit.wait(seconds: 5)
-            guard let context = held.context else { return }
-            for name in held.names { context.services.coordination.unlock(plugin: context.pluginId, name: name) }
+            if !exit.hasEnded { kill(pid, SIGKILL) }
         }
     }
 
@@ -161,18 +153,8 @@ final class WorkerProcess: @unchecked Sendable {
             guard let self, self.busy.withLock({ $0 }) == call, !self.exit.hasEnded else { return }
             self.killed.store(true, ordering: .releasing)
             GatewayMetrics.workerKilled(plugin: self.pluginId)
-            kill(self.process.processIdentifier, SIGKILL)
+            kill(self.pid, SIGKILL)
         }
-    }
-
-    /// Releases what the worker still held: a lock it can no longer release itself.
-    private func releaseLocks() {
-        let (context, names) = heldLocks.withLock { held in
-            defer { held.names = [] }
-            return (held.context, held.names)
-        }
-        guard let context else { return }
-        for name in names { context.services.coordination.unlock(plugin: context.pluginId, name: name) }
     }
 
     /// Why the worker stopped answering, as the call's error (the same for every later call).
@@ -186,12 +168,12 @@ final class WorkerProcess: @unchecked Sendable {
     private func diagnose(during what: String) -> PluginError {
         channel.close()
         // A worker whose plugin closed the socket itself lives on: it is ended, not waited for.
-        var ended = exit.wait(seconds: 1, pid: process.processIdentifier)
+        var ended = exit.wait(seconds: 1)
         if ended == nil {
-            kill(process.processIdentifier, SIGKILL)
-            ended = exit.wait(seconds: 30, pid: process.processIdentifier)
+            kill(pid, SIGKILL)
+            ended = exit.wait(seconds: 30)
         }
-        releaseLocks()
+        heldLocks.releaseAll()
         if killed.load(ordering: .acquiring) {
             return PluginError(
                 status: GW_CANCELLED,
@@ -286,10 +268,7 @@ final class WorkerProcess: @unchecked Sendable {
             let result = coordination.lock(plugin: context.pluginId, name: name, timeout: min(max(0, timeout), 3_600)) { context.isCancelled }
             switch result {
             case .acquired:
-                heldLocks.withLock {
-                    $0.context = context
-                    $0.names.insert(name)
-                }
+                heldLocks.add(name, context: context)
                 w.u8(0)
             case .timedOut: w.u8(1)
             case .cancelled: w.u8(2)
@@ -299,7 +278,7 @@ final class WorkerProcess: @unchecked Sendable {
             }
         case .unlock:
             let name = try r.string()
-            guard heldLocks.withLock({ $0.names.remove(name) }) != nil else { return nil }
+            guard heldLocks.remove(name) else { return nil }
             coordination.unlock(plugin: context.pluginId, name: name)
             return nil
         default:
@@ -335,37 +314,26 @@ final class WorkerProcess: @unchecked Sendable {
     }
 }
 
-/// A worker's end, set once by its termination handler, waited for with a deadline.
-private final class WorkerExit: Sendable {
-    private let ended = Mutex<(signalled: Bool, status: Int32)?>(nil)
-    private let reported = DispatchSemaphore(value: 0)
+/// The locks a worker holds (through its host services), released for it once it is gone.
+private final class HeldLocks: Sendable {
+    private let held = Mutex<(context: InstanceContext?, names: Set<String>)>((nil, []))
 
-    func set(signalled: Bool, status: Int32) {
-        ended.withLock { $0 = (signalled, status) }
-        reported.signal()
+    func add(_ name: String, context: InstanceContext) {
+        held.withLock {
+            $0.context = context
+            $0.names.insert(name)
+        }
     }
 
-    var hasEnded: Bool { ended.withLock { $0 != nil } }
+    /// False when the worker did not hold `name`.
+    func remove(_ name: String) -> Bool { held.withLock { $0.names.remove(name) } != nil }
 
-    func wait(seconds: Double) -> (signalled: Bool, status: Int32)? {
-        if let known = ended.withLock({ $0 }) { return known }
-        guard reported.wait(timeout: .now() + seconds) == .success else { return nil }
-        reported.signal()  // a later wait returns at once too
-        return ended.withLock { $0 }
-    }
-
-    /// The same, also looking at the child itself (`waitid` with WNOWAIT: the status is
-    /// read, the child left for Foundation to reap): a loaded machine can run the handler late.
-    func wait(seconds: Double, pid: Int32) -> (signalled: Bool, status: Int32)? {
-        let deadline = Date().addingTimeInterval(seconds)
-        repeat {
-            if let known = wait(seconds: 0.02) { return known }
-            var info = siginfo_t()
-            if waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT | WNOHANG) == 0, info._sifields._sigchld.si_pid == pid {
-                let status = info._sifields._sigchld.si_status
-                return (info.si_code != Int32(CLD_EXITED), status)
-            }
-        } while Date() < deadline
-        return nil
+    func releaseAll() {
+        let (context, names) = held.withLock { held in
+            defer { held.names = [] }
+            return (held.context, held.names)
+        }
+        guard let context else { return }
+        for name in names { context.services.coordination.unlock(plugin: context.pluginId, name: name) }
     }
 }
