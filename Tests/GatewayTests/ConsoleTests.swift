@@ -44,8 +44,10 @@ import Testing
             }
             print("console screenshots: \(shots)")
             let last = result.output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? ""
-            let seen = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(result.output)")
+            let printed = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(result.output)")
             #expect(result.status == 0, "\(result.output)")
+            // A failed script prints its error beside what it had seen by then.
+            let seen = printed["seen"] as? [String: Any] ?? printed
             let strings = { (key: String) in seen[key] as? [String] ?? [] }
 
             #expect(strings("plugins").contains { $0.hasPrefix("example.sequence") && $0.contains("active") }, "\(seen)")
