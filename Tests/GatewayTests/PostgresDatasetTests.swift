@@ -271,6 +271,18 @@ import Testing
         // A dollar sign inside a name, and a parameter, are not dollar quotes.
         #expect(PostgresParameters.number("select a$b$ :x, $1").names == ["x"])
     }
+
+    /// Found by FuzzPostgresParameters: in `:E'\':t'` the E is the parameter's name, so what
+    /// PostgreSQL reads after `$1` is a standard string (`'\'`), and `:t` is outside it. It
+    /// was taken for an escape string, leaving `:t` unnumbered; numbering again found it.
+    @Test func anEBelongingToANameDoesNotOpenAnEscapeString() {
+        let numbered = PostgresParameters.number(#"SELECT :E'\':t'y, :y"#)
+        #expect(numbered.names == ["E", "t"])
+        #expect(numbered.sql == #"SELECT $1'\'$2'y, :y"#)
+        #expect(PostgresParameters.number(numbered.sql).names.allSatisfy { $0 == nil })
+        // A standalone E (after a space or a parameter's space) still opens one.
+        #expect(PostgresParameters.number(#"SELECT E'\':t', ?E'\':u'"#).names == [nil])
+    }
 }
 
 /// PostgreSQL's binary numeric, as the reads decode it: base-10,000 digits with a weight.

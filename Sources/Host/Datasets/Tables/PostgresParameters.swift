@@ -30,7 +30,9 @@ enum PostgresParameters {
             switch c {
             case UInt8(ascii: "'"):
                 // E'…' takes backslash escapes; a standard string only doubles its quote.
-                let escapes = i > 0 && (s[i - 1] == UInt8(ascii: "E") || s[i - 1] == UInt8(ascii: "e")) && !(i > 1 && isWord(s[i - 2]))
+                // Decided on what PostgreSQL will read (the output): in `:E'…'` the E was the
+                // parameter's name, and what follows `$1` is a standard string.
+                let escapes = isEscapePrefix(out)
                 let end = endOfQuoted(s, from: i, quote: c, backslash: escapes)
                 out += s[i..<end]
                 i = end
@@ -85,6 +87,15 @@ enum PostgresParameters {
             }
         }
         return Numbered(sql: String(decoding: out, as: UTF8.self), names: names)
+    }
+
+    /// Whether the text so far ends with an `E` (or `e`) standing alone: not the end of a
+    /// longer name, nor after a `$`.
+    private static func isEscapePrefix(_ text: [UInt8]) -> Bool {
+        guard let last = text.last, last == UInt8(ascii: "E") || last == UInt8(ascii: "e") else { return false }
+        guard text.count > 1 else { return true }
+        let before = text[text.count - 2]
+        return !isWord(before) && before != UInt8(ascii: "$")
     }
 
     private static func isWordStart(_ c: UInt8) -> Bool {
