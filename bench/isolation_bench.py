@@ -1,15 +1,17 @@
 """A source plugin in the gateway's process and in a worker process (`plugins.isolation`),
 in the same run: the shipped example.sequence source (1,000,000 rows x 5 columns: int64,
 utf8, float64, bool, date32) queried over HTTP as Arrow and as JSON from one gateway with the
-plugin in process and one with it in a worker. Prints both times and the ratio, and each
-gateway's resident memory with its worker's.
+plugin in process and one with it in a worker; small queries (10 rows) one after another,
+with the worker kept between them and without; and the shipped HTTP pager crawling a page
+server with 50 ms of latency a page (network-bound) in both modes. Prints each time, the
+ratio, and each gateway's resident memory with its workers'.
 
   python3 bench/isolation_bench.py      (after `swift build -c release`; bench/run.sh does both)
 """
-import os, subprocess, sys
+import http.client, json, os, statistics, subprocess, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Gateway
+from common import Gateway, ROOT, scratch_dir
 import push_query
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
@@ -26,10 +28,56 @@ def worker_rss_mb(gw):
     return sum(int(line.split()[0]) for line in out.splitlines() if "plugin-worker" in line) / 1024
 
 
+def small_queries(gw, count=200):
+    """The median time of `count` 10-row queries, one after another on one connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port)
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        conn.request("GET", f"/api/v1/datasource/small/query?token={gw.admin}")
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200, body[:300]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def crawl(gw, pages_url, pages=200):
+    """Seconds from the request to the end of an HTTP export of `pages` pages (to CSV)."""
+    def call(method, path, body=None):
+        req = urllib.request.Request(gw.base + path, method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"Content-Type": "application/json"})
+        return json.load(urllib.request.urlopen(req))
+    start = time.perf_counter()
+    key = call("POST", "/v1/export/http", {"timestamp": int(time.time()), "ext_type": "CSV", "title": "crawl", "user_id": "bench",
+               "source_http": {"url": f"{pages_url}/pages", "method": "GET", "param": {"limit": 1, "total": pages}}})["data"]["hash_key"]
+    while True:
+        detail = call("GET", f"/v1/export/detail?key={key}")["data"]
+        if detail["status"] != 1:
+            break
+        time.sleep(0.01)
+    assert detail["status"] == 2, detail
+    return time.perf_counter() - start
+
+
+def page_server(latency_ms):
+    work = scratch_dir("bench-pages-")
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "Tests/GatewayTests/Fixtures/page_server.py"),
+                               os.path.join(work, "port"), str(latency_ms)], stdin=subprocess.PIPE)
+    while not os.path.exists(os.path.join(work, "port")) or not open(os.path.join(work, "port")).read():
+        time.sleep(0.02)
+    return server, f"http://127.0.0.1:{open(os.path.join(work, 'port')).read()}"
+
+
 def main():
-    config = {"datasources": {"seq": {"plugin": "example.sequence", "config": {"rows": ROWS, "batch_size": 65536}}}}
+    config = {"datasources": {"seq": {"plugin": "example.sequence", "config": {"rows": ROWS, "batch_size": 65536}},
+                              "small": {"plugin": "example.sequence", "config": {"rows": 10}}},
+              "exports": {"requireToken": False, "concurrency": 8}, "http": {"allowHosts": ["127.0.0.1"]}}
+    isolated = {"default": "process"}
     inside = Gateway(config)
-    worker = Gateway(dict(config, plugins={"isolation": {"example.sequence": "process"}}))
+    worker = Gateway(dict(config, plugins={"isolation": isolated}))
+    unpooled = Gateway(dict(config, plugins={"isolation": isolated, "workersKeptIdle": 0}))
+    server, pages_url = page_server(50)
     try:
         print(f"source plugin example.sequence, {ROWS} rows x 5 cols over HTTP, best of 3")
         for fmt in ("arrow", "json"):
@@ -37,11 +85,20 @@ def main():
             t_out, size = min(fetch(worker, fmt) for _ in range(3))
             print(f"  format={fmt:<5} in process {t_in:6.2f} s {ROWS / t_in:11,.0f} rows/s   in a worker {t_out:6.2f} s "
                   f"{ROWS / t_out:11,.0f} rows/s   {t_out / t_in:.2f}x the in-process time (target <= 1.5x)  {size / 1e6:.1f} MB")
-        print(f"  memory: gateway {inside.rss_mb():.0f} MB in process; gateway {worker.rss_mb():.0f} MB + worker {worker_rss_mb(worker):.0f} MB "
-              "(a worker lives while its instance is open)")
+        print(f"  memory: gateway {inside.rss_mb():.0f} MB in process; gateway {worker.rss_mb():.0f} MB + workers {worker_rss_mb(worker):.0f} MB "
+              "(kept idle after their instances)")
+        q_in, q_kept, q_new = small_queries(inside), small_queries(worker), small_queries(unpooled)
+        print(f"10-row queries, one after another, median: in process {q_in * 1e3:.2f} ms; in a kept worker {q_kept * 1e3:.2f} ms "
+              f"({q_kept / q_in:.2f}x); a new worker each {q_new * 1e3:.2f} ms ({q_new / q_in:.2f}x)")
+        c_in = min(crawl(inside, pages_url) for _ in range(2))
+        c_out = min(crawl(worker, pages_url) for _ in range(2))
+        print(f"http.pager crawl, 200 pages of 50 ms, concurrency 8 (ideal 1.25 s): in process {c_in:.2f} s; in a worker {c_out:.2f} s "
+              f"({c_out / c_in:.2f}x, target <= 1.10x)")
     finally:
         inside.stop()
         worker.stop()
+        unpooled.stop()
+        server.kill()
 
 
 if __name__ == "__main__":

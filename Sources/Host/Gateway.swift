@@ -14,8 +14,8 @@ public final class Gateway: Sendable {
     public let tokens: ApiTokens
     public let signedTokens: SignedTokenVerifier
     let datasetTables: any DatasetTables
-    /// Opens source plugins' instances, in process or in workers (`plugins.isolation`).
-    let sourceInstances: SourceInstances
+    /// Opens source and sink plugins' instances, in process or in workers (`plugins.isolation`).
+    public let instances: PluginInstanceOpener
     public let datasets: DatasetCatalog
     public let datamodels: DataModelCatalog
     public let uploads: UploadStore
@@ -74,9 +74,10 @@ public final class Gateway: Sendable {
         datamodels = try DataModelCatalog(
             config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
             tables: datasetTables)
-        sourceInstances = SourceInstances(
+        instances = PluginInstanceOpener(
             isolation: config.plugins.isolation, http: config.http,
-            limits: WorkerLimits(memoryMB: config.plugins.workerMemoryMegabytes, cpuSeconds: config.plugins.workerCpuSeconds))
+            limits: WorkerLimits(memoryMB: config.plugins.workerMemoryMegabytes, cpuSeconds: config.plugins.workerCpuSeconds),
+            keptIdle: config.plugins.workersKeptIdle)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         limiter = RequestLimiter(
             maxTotal: config.limits.maxConcurrentRequests, maxPerClient: config.limits.maxConcurrentPerClient,
@@ -89,7 +90,7 @@ public final class Gateway: Sendable {
         if loadPlugins == .now { registry.scan() }
         secret = try ServerSecret(configured: config.auth.secretKey, dataDirectory: dataDirectory)
         sinkOpener = SinkOpener(
-            registry: registry, services: services, tables: datasetTables,
+            registry: registry, instances: instances, services: services, tables: datasetTables,
             pluginConfigs: config.plugins.config, maxRowsPerFile: config.exports.maxRowsPerFile)
         exports = try ExportService(
             store: store, sinks: sinkOpener, services: services, config: config.exports,
@@ -129,7 +130,7 @@ public final class Gateway: Sendable {
     public func pluginUses() -> [PluginUse] {
         let flows = (try? store.activeDataflows()) ?? []
         return PluginUseCheck.check(
-            PluginUseCheck.wanted(config: config) + PluginUseCheck.wanted(flows: flows), registry: registry,
+            PluginUseCheck.wanted(config: config) + PluginUseCheck.wanted(flows: flows), registry: registry, instances: instances,
             services: services, scratch: "\(dataDirectory)/tmp")
     }
 
@@ -137,10 +138,13 @@ public final class Gateway: Sendable {
         for use in pluginUses() where use.status != "ok" {
             logger.error("\(use.use): plugin '\(use.plugin)' is \(use.status): \(use.reason ?? "")")
         }
-        // Only sources run in workers yet: a setting that asks more is said, not ignored.
-        for plugin in registry.active where PluginIsolation.of(plugin.id, in: config.plugins.isolation) == .process && !plugin.kinds.contains(.source) {
+        // Sources and sinks run in workers, formats and exporters not yet: a setting that
+        // asks more is said, not ignored.
+        for plugin in registry.active where instances.isolation(of: plugin.id) == .process {
+            let inProcess = plugin.kinds.filter { $0 != .source && $0 != .sink }
+            guard !inProcess.isEmpty else { continue }
             logger.warning(
-                "plugins.isolation: '\(plugin.id)' (\(plugin.kinds.map(\.rawValue).joined(separator: ", "))) runs in the gateway's process: only source plugins run in workers yet"
+                "plugins.isolation: the \(inProcess.map(\.rawValue).joined(separator: " and ")) of '\(plugin.id)' run in the gateway's process: only sources and sinks run in workers yet"
             )
         }
     }
@@ -150,7 +154,7 @@ public final class Gateway: Sendable {
     func sinks(services: HostServiceProvider? = nil) -> SinkOpener {
         guard let services else { return sinkOpener }
         return SinkOpener(
-            registry: registry, services: services, tables: datasetTables,
+            registry: registry, instances: instances, services: services, tables: datasetTables,
             pluginConfigs: sinkOpener.pluginConfigs, maxRowsPerFile: sinkOpener.maxRowsPerFile)
     }
 

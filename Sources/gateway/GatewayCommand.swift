@@ -129,7 +129,7 @@ struct Plugins: AsyncParsableCommand {
             var logger = common.logger(config)
             logger.logLevel = .warning
             let gateway = try Gateway(config: config, logger: logger)
-            let infos = PluginInfo.list(gateway.registry, uses: gateway.pluginUses())
+            let infos = PluginInfo.list(gateway.registry, uses: gateway.pluginUses(), instances: gateway.instances)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -141,7 +141,8 @@ struct Plugins: AsyncParsableCommand {
                     if info.status == "missing" {
                         print("\(info.id ?? "") missing: configured but no active plugin provides it")
                     } else if let id = info.id {
-                        print("\(id) \(info.version ?? "") [\(info.kinds?.joined(separator: ",") ?? "")] \(info.status) \(info.file)")
+                        let worker = info.isolation == "process" ? " (sources in worker processes)" : ""
+                        print("\(id) \(info.version ?? "") [\(info.kinds?.joined(separator: ",") ?? "")] \(info.status)\(worker) \(info.file)")
                     } else {
                         print("- \(info.status) \(info.file): \(info.reason ?? "")")
                     }

@@ -39,12 +39,17 @@ import Testing
     }
 
     /// A flow into the C sink: rows with a negative qty are refused one by one (logged and
-    /// counted, the run still completes); the others are in the file once committed.
-    @Test func aFlowWritesIntoTheSinkAndCountsRefusedRows() async throws {
+    /// counted, the run still completes); the others are in the file once committed. The
+    /// same in the gateway's process and in a worker process (`plugins.isolation`).
+    @Test(arguments: ["in_process", "process"])
+    func aFlowWritesIntoTheSinkAndCountsRefusedRows(isolation: String) async throws {
         let dir = TestSupport.temporaryDirectory("sink-flow")
         try Self.fixtureSink(dir)
         let output = "\(dir)/out.tsv"
-        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { $0.dataflows.requireToken = false }
+        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { config in
+            config.dataflows.requireToken = false
+            config.plugins.isolation = ["default": isolation]
+        }
         try await TestServer.with(gateway) { server in
             let config: [String: Any] = [
                 "source": [
@@ -84,10 +89,14 @@ import Testing
 
     /// A run whose target fails to commit wrote nothing: `rows_written` counts what targets
     /// committed, and the log says how many rows the target was handed and rolled back.
-    @Test func aFailedRunCountsOnlyCommittedRows() async throws {
+    @Test(arguments: ["in_process", "process"])
+    func aFailedRunCountsOnlyCommittedRows(isolation: String) async throws {
         let dir = TestSupport.temporaryDirectory("sink-rolled-back")
         try Self.fixtureSink(dir, defines: ["FIXTURE_FAIL_COMMIT"])
-        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { $0.dataflows.requireToken = false }
+        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { config in
+            config.dataflows.requireToken = false
+            config.plugins.isolation = ["default": isolation]
+        }
         try await TestServer.with(gateway) { server in
             let config: [String: Any] = [
                 "source": ["type": "sql", "query": "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10) SELECT n AS id FROM c"],
@@ -101,6 +110,40 @@ import Testing
             let lines = ((logs.1["data"] as? [String: Any])?["logs"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
             #expect(
                 lines.contains { $0.hasSuffix("failed: the destination went away (10 rows handed to its target were rolled back, not written)") }, "\(lines)")
+        }
+    }
+
+    /// A sink that segfaults in its second write, in a worker: the run fails naming the
+    /// signal and the call, nothing was committed (the file is not there), the gateway serves
+    /// on, and the next run of a healthy flow into the same plugin works.
+    @Test func aSinkThatCrashesInItsWorkerFailsOnlyItsRun() async throws {
+        let dir = TestSupport.temporaryDirectory("sink-crash")
+        try Self.fixtureSink(dir, defines: ["FIXTURE_CRASH_IN_WRITE"])
+        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { config in
+            config.dataflows.requireToken = false
+            config.plugins.isolation = ["fixture.sink": "process"]
+        }
+        try await TestServer.with(gateway) { server in
+            let rows = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10) SELECT n AS id FROM c"
+            let crashing: [String: Any] = [
+                "source": ["type": "sql", "query": rows],
+                "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": "\(dir)/crashed.tsv"]],
+                "batch_size": 3,
+            ]
+            let (_, ended) = try await DataflowTests.runToEnd(server, name: "crashes", config: crashing)
+            let message = ended["error_message"] as? String ?? ""
+            #expect(ended["status"] as? String == "failed" && message.hasPrefix("plugin 'fixture.sink' crashed (signal 11"), "\(ended)")
+            #expect(message.contains("during write_batch"), "\(message)")
+            #expect(ended["rows_written"] as? Int == 0, "\(ended)")
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/crashed.tsv"))
+            // One batch only: the fixture crashes from its second write on.
+            let small: [String: Any] = [
+                "source": ["type": "sql", "query": "SELECT 1 AS id"],
+                "target": ["type": "plugin", "plugin": "fixture.sink", "config": ["path": "\(dir)/fine.tsv"]],
+            ]
+            let (_, fine) = try await DataflowTests.runToEnd(server, name: "fine", config: small)
+            #expect(fine["status"] as? String == "completed" && fine["rows_written"] as? Int == 1, "\(fine)")
+            #expect(try String(contentsOfFile: "\(dir)/fine.tsv", encoding: .utf8) == "1\n")
         }
     }
 

@@ -52,6 +52,11 @@ public enum GatewayMetrics {
         Counter(label: "gateway_abandoned_threads_total", dimensions: [("kind", kind)]).increment()
     }
 
+    /// A plugin worker process started (a kept idle one serves the next instance instead).
+    static func workerStarted(plugin: String) {
+        Counter(label: "gateway_plugin_worker_starts_total", dimensions: [("plugin", plugin)]).increment()
+    }
+
     /// A plugin worker process that died on its own (a signal, an abort, an exit).
     static func workerCrashed(plugin: String) {
         Counter(label: "gateway_plugin_worker_crashes_total", dimensions: [("plugin", plugin)]).increment()

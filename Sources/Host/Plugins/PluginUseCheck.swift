@@ -61,7 +61,11 @@ enum PluginUseCheck {
         plugin.kinds.filter { $0 == .format || $0 == .exporter || ($0 == .source && !plugin.sourceFileExtensions.isEmpty) }
     }
 
-    static func check(_ wanted: [Wanted], registry: PluginRegistry, services: HostServiceProvider, scratch: String) -> [PluginUse] {
+    /// Sources and sinks are opened through `instances`: a plugin run in worker processes is
+    /// checked in one too (its `open` may be what crashes).
+    static func check(
+        _ wanted: [Wanted], registry: PluginRegistry, instances: any InstanceOpening, services: HostServiceProvider, scratch: String
+    ) -> [PluginUse] {
         wanted.map { w in
             func use(_ kind: String, _ status: String, _ reason: String?) -> PluginUse {
                 PluginUse(use: w.use, plugin: w.plugin, kind: kind, status: status, reason: reason)
@@ -77,7 +81,7 @@ enum PluginUseCheck {
                     ?? "'\(w.plugin)' takes no config of its own (a source's is given per datasource or dataflow)"
                 return use(w.kind?.rawValue ?? "", "missing", why)
             }
-            if let reason = refusal(plugin, kinds: kinds, config: w.config, use: w.use, services: services, scratch: scratch) {
+            if let reason = refusal(plugin, kinds: kinds, config: w.config, use: w.use, instances: instances, services: services, scratch: scratch) {
                 return use(kindText, "invalid", reason)
             }
             return use(kindText, "ok", nil)
@@ -87,7 +91,7 @@ enum PluginUseCheck {
     /// Why `config` does not work for `plugin` as each of `kinds`; nil when it does.
     static func refusal(
         _ plugin: LoadedPlugin, kinds: [LoadedPlugin.Kind], config: String, use: String,
-        services: HostServiceProvider, scratch: String
+        instances: any InstanceOpening, services: HostServiceProvider, scratch: String
     ) -> String? {
         guard let value = ConfigSchema.parse(config) else { return "the config is not JSON" }
         if let schema = ConfigSchema.parse(plugin.configSchema) {
@@ -96,7 +100,7 @@ enum PluginUseCheck {
         }
         for kind in kinds {
             do {
-                try open(plugin, kind, config: config, use: use, services: services, scratch: scratch)
+                try open(plugin, kind, config: config, use: use, instances: instances, services: services, scratch: scratch)
             } catch {
                 return "\(kind.rawValue) open refused the config: \(PluginError(error).message)"
             }
@@ -107,12 +111,12 @@ enum PluginUseCheck {
     /// Opens an instance of `kind` with `config` and closes it again.
     private static func open(
         _ plugin: LoadedPlugin, _ kind: LoadedPlugin.Kind, config: String, use: String,
-        services: HostServiceProvider, scratch: String
+        instances: any InstanceOpening, services: HostServiceProvider, scratch: String
     ) throws {
         let context = InstanceContext(pluginId: plugin.id, instanceName: "config-check:\(use)", services: services)
         switch kind {
-        case .source: _ = try SourceHandle(plugin: plugin, config: config, context: context)
-        case .sink: _ = try SinkHandle(plugin: plugin, config: config, context: context)
+        case .source: _ = try instances.source(plugin, config: config, context: context)
+        case .sink: _ = try instances.sink(plugin, config: config, context: context)
         case .format: _ = try FormatHandle(plugin: plugin, config: config, context: context) { _ in GW_OK }
         case .exporter:
             let directory = "\(scratch)/config-check-\(UUID().uuidString)"

@@ -6,6 +6,7 @@
  * reported refused (host->reject_row) and not written: a destination's validation error.
  * Build flags:
  *   -DFIXTURE_FAIL_COMMIT   commit fails with GW_UNAVAILABLE (the destination went away)
+ *   -DFIXTURE_CRASH_IN_WRITE its second write_batch dereferences NULL (run it in a worker)
  *   -DFIXTURE_LYING_REJECTS each refused row is reported 50 times, and rows it was never
  *                           given (-1, 10^12) are reported refused too: counts from outside lie
  */
@@ -98,6 +99,12 @@ static int is_null(const struct ArrowArray *column, int64_t row) {
 
 static gw_status sink_write(void *instance, const struct ArrowArray *batch, gw_error *err) {
   sink *s = instance;
+#ifdef FIXTURE_CRASH_IN_WRITE
+  if (s->rows_seen > 0) {
+    volatile int *nowhere = NULL;
+    *nowhere = 1;
+  }
+#endif
   if (batch->n_children != s->n_columns) {
     set_error(err, "the batch's columns differ from the schema's");
     return GW_INVALID_ARGUMENT;

@@ -27,12 +27,12 @@ enum AdminRoutes {
         let admin = routes.group("/admin", access: .scope("admin"))
         // Listing checks every configured use of a plugin by opening an instance: off the event loop.
         admin.get("/plugins") { _, context -> Response in
-            let list = try await Workers.run { PluginInfo.list(gateway.registry, uses: gateway.pluginUses(), health: gateway.sourceInstances.health) }
+            let list = try await Workers.run { PluginInfo.list(gateway.registry, uses: gateway.pluginUses(), instances: gateway.instances) }
             return Envelope.success(.gateway, data: list, requestId: context.requestId)
         }
         admin.post("/plugins/rescan") { _, context -> Response in
             let (changes, list) = try await Workers.run {
-                (gateway.rescanPlugins(), PluginInfo.list(gateway.registry, uses: gateway.pluginUses(), health: gateway.sourceInstances.health))
+                (gateway.rescanPlugins(), PluginInfo.list(gateway.registry, uses: gateway.pluginUses(), instances: gateway.instances))
             }
             return Envelope.success(.gateway, data: Rescan(changes: changes, plugins: list), requestId: context.requestId)
         }
@@ -138,16 +138,22 @@ public struct PluginInfo: Codable, Sendable, Equatable {
     public let file_extension: String?
     /// Where the configuration uses this plugin, and whether each use works.
     public let uses: [PluginUse]?
+    /// Active plugins: how their sources run (`plugins.isolation`), and the idle workers kept.
+    public var isolation: String?
+    public var idle_workers: Int?
 
     /// Every plugin file found, then a row with status "missing" for each plugin id the
     /// configuration uses that no active plugin provides. An active plugin whose workers
     /// keep crashing is "failing", with the reason.
-    public static func list(_ registry: PluginRegistry, uses: [PluginUse], health: WorkerHealth? = nil) -> [PluginInfo] {
+    public static func list(_ registry: PluginRegistry, uses: [PluginUse], instances: PluginInstanceOpener? = nil) -> [PluginInfo] {
         var rows = registry.all.map { entry -> PluginInfo in
             switch entry.status {
             case .active(let p):
-                if let reason = health?.failing(p.id) { return info(entry.path, "failing", reason, p, uses.filter { $0.plugin == p.id }) }
-                return info(entry.path, "active", nil, p, uses.filter { $0.plugin == p.id })
+                let failing = instances?.health.failing(p.id)
+                var row = info(entry.path, failing == nil ? "active" : "failing", failing, p, uses.filter { $0.plugin == p.id })
+                row.isolation = instances?.isolation(of: p.id).rawValue
+                row.idle_workers = instances?.idleWorkers(p)
+                return row
             case .replaced(let p): return info(entry.path, "replaced", "a newer copy of the file is active; running work finishes on this one", p, nil)
             case .refused(let reason): return info(entry.path, "refused", reason, nil, nil)
             }

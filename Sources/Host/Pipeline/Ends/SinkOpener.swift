@@ -7,6 +7,8 @@ import PluginKit
 /// a format, exporter or sink plugin's instance.
 struct SinkOpener: Sendable {
     let registry: PluginRegistry
+    /// Sink plugins run in process or in workers (`plugins.isolation`).
+    let instances: PluginInstanceOpener
     let services: HostServiceProvider
     let tables: any DatasetTables
     /// `plugins.config`: each plugin's own settings.
@@ -25,10 +27,12 @@ struct SinkOpener: Sendable {
             return ExportFilesSink(writer: writer, workDirectory: work, archivePath: archive)
         case .plugin(let id, let config, let instance, let control, let onLog, let onRejected):
             let plugin = try registry.sink(id: id)
+            // A plugin whose workers keep crashing waits out its backoff.
+            try instances.health.checkStart(plugin.id)
             let context = InstanceContext(pluginId: plugin.id, instanceName: instance, services: services)
             control.onStop { context.cancel() }
             context.onLog(onLog)
-            return DestinationSink(try SinkHandle(plugin: plugin, config: config, context: context), onRejected: onRejected)
+            return DestinationSink(try instances.sink(plugin, config: config, context: context), onRejected: onRejected)
         }
     }
 

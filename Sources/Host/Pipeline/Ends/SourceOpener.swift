@@ -68,8 +68,8 @@ struct SourceOpener: Sendable {
     /// A source plugin's instance, in the gateway's process or a worker's (`plugins.isolation`).
     /// A plugin whose workers keep crashing waits out its backoff: a 503 until then.
     private func instance(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws -> PluginSourceEnd {
-        try gateway.sourceInstances.health.checkStart(plugin.id)
-        return PluginSourceEnd(try gateway.sourceInstances.open(plugin, config: config, context: context))
+        try gateway.instances.health.checkStart(plugin.id)
+        return PluginSourceEnd(try gateway.instances.source(plugin, config: config, context: context))
     }
 
     /// The source plugin that crawls seed 002's paginated HTTP APIs.
@@ -199,10 +199,10 @@ struct SourceOpener: Sendable {
         guard let plugin = try? gateway.registry.source(id: definition.plugin) else {
             throw GatewayError(.serviceUnavailable, "datasource '\(id)' needs the source plugin '\(definition.plugin)', which is not loaded")
         }
-        try gateway.sourceInstances.health.checkStart(plugin.id)
+        try gateway.instances.health.checkStart(plugin.id)
         let context = instanceContext(plugin, instance: "datasource:\(id)", onProgress: onProgress)
         let source = try PluginUseCheck.openingConfigured("datasource '\(id)'") { () throws(PluginError) in
-            PluginSourceEnd(try gateway.sourceInstances.open(plugin, config: definition.config.text, context: context))
+            PluginSourceEnd(try gateway.instances.source(plugin, config: definition.config.text, context: context))
         }
         var request: [String: Any] = ["params": query.parameters]
         if let q = query.query { request["query"] = q }

@@ -10,7 +10,7 @@ import Synchronization
 /// to it count, each once, however often (or wherever) the plugin reports them, so the
 /// rows refused never exceed the rows written.
 final class DestinationSink: BatchSink {
-    private let handle: SinkHandle
+    private let handle: any SinkInstance
     private let refusals = Refusals()
     private var begun = false
     private var aborted = false
@@ -55,7 +55,7 @@ final class DestinationSink: BatchSink {
     /// Rows the destination refused so far (distinct rows it was given).
     var rowsRejected: Int64 { refusals.count }
 
-    init(_ handle: SinkHandle, onRejected: @escaping @Sendable (Int64, String) -> Void) {
+    init(_ handle: any SinkInstance, onRejected: @escaping @Sendable (Int64, String) -> Void) {
         self.handle = handle
         handle.context.onRejectedRow { [refusals, logger = handle.context.logger] row, reason in
             let (counted, firstIgnored) = refusals.refuse(row)

@@ -1,7 +1,7 @@
 import PluginKit
 
 /// A source plugin's instance as the pipeline reads it, wherever it runs (see
-/// `SourceInstances`): its reads are batch sources, and `finish` commits its cursor.
+/// `PluginInstanceOpener`): its reads are batch sources, and `finish` commits its cursor.
 struct PluginSourceEnd {
     let instance: any SourceInstance
 

@@ -53,7 +53,7 @@ public enum PluginWorker {
     }
 }
 
-/// @unchecked Sendable: `plugin`, `source`, `stream` and `context` are used by the main
+/// @unchecked Sendable: `plugin`, `source`, `stream`, `sink` and `sinkBatches` are used by the main
 /// thread only; what the reader thread touches is behind `waiters` (a Mutex) or the context's
 /// own locks.
 private final class Worker: @unchecked Sendable {
@@ -62,6 +62,9 @@ private final class Worker: @unchecked Sendable {
     var plugin: LoadedPlugin?
     var source: SourceHandle?
     var stream: SourceStream?
+    var sink: SinkHandle?
+    /// The sink's batches are built here from what the gateway sends, for the schema it began.
+    var sinkBatches: BatchBuilder?
     private let context = Mutex<InstanceContext?>(nil)
     /// The gateway's calls, handed from the reader thread to the main one.
     private let calls = CallQueue()
@@ -97,6 +100,8 @@ private final class Worker: @unchecked Sendable {
             if kind == .close {
                 stream = nil
                 source = nil
+                sinkBatches = nil
+                sink = nil
                 try? channel.send(.ok, id: id)
                 return 0
             }
@@ -141,19 +146,36 @@ private final class Worker: @unchecked Sendable {
         case .open:
             guard let plugin else { throw PluginError(status: GW_INTERNAL, "no plugin loaded") }
             let config = try r.string(), instance = try r.string()
-            let services = HostServiceProvider(
-                store: RemoteState(worker: self), http: OutboundHTTP(config: http), logger: Logger(label: "plugin") { _ in RemoteLog(worker: self) },
-                coordination: PluginCoordination(remote: RemoteCoordination(worker: self)))
-            let made = InstanceContext(pluginId: plugin.id, instanceName: instance, services: services) { [self] progress in
+            source = try SourceHandle(plugin: plugin, config: config, context: makeContext(plugin, instance))
+            return []
+        case .openSink:
+            guard let plugin else { throw PluginError(status: GW_INTERNAL, "no plugin loaded") }
+            let config = try r.string(), instance = try r.string()
+            let made = makeContext(plugin, instance)
+            made.onRejectedRow { [channel] row, reason in
                 var w = WireWriter()
-                w.i64(progress.done)
-                w.i64(progress.total)
-                w.string(progress.message ?? "")
-                try? channel.send(.progress, id: 0, w.bytes)
+                w.i64(row)
+                w.string(reason)
+                try? channel.send(.rejectRow, id: 0, w.bytes)
             }
-            context.withLock { $0 = made }
-            if cancelledEarly.load(ordering: .acquiring) { made.cancel() }
-            source = try SourceHandle(plugin: plugin, config: config, context: made)
+            sink = try SinkHandle(plugin: plugin, config: config, context: made)
+            return []
+        case .begin:
+            guard let sink else { throw PluginError(status: GW_INTERNAL, "begin before open") }
+            let fields = try WorkerBatches.decodeFields(payload)
+            try sink.begin(OwnedSchema(fields: fields))
+            sinkBatches = BatchBuilder(fields: fields)
+            return []
+        case .write:
+            guard let sink, let sinkBatches else { throw PluginError(status: GW_INTERNAL, "write before begin") }
+            try sink.write(try WorkerBatches.decode(payload, into: sinkBatches))
+            return []
+        case .commit:
+            guard let sink else { throw PluginError(status: GW_INTERNAL, "commit before open") }
+            try sink.commit()
+            return []
+        case .abort:
+            sink?.abort()
             return []
         case .read:
             guard let source else { throw PluginError(status: GW_INTERNAL, "read before open") }
@@ -172,9 +194,34 @@ private final class Worker: @unchecked Sendable {
         case .finish:
             try source?.finish()
             return []
+        case .release:
+            // The instance ends (its `destroy` runs now); the plugin stays loaded for the next.
+            stream = nil
+            source = nil
+            sinkBatches = nil
+            sink = nil
+            context.withLock { $0 = nil }
+            return []
         default:
             return []
         }
+    }
+
+    /// An instance's context: its host services are the gateway's, asked over the socket.
+    private func makeContext(_ plugin: LoadedPlugin, _ instance: String) -> InstanceContext {
+        let services = HostServiceProvider(
+            store: RemoteState(worker: self), http: OutboundHTTP(config: http), logger: Logger(label: "plugin") { _ in RemoteLog(worker: self) },
+            coordination: PluginCoordination(remote: RemoteCoordination(worker: self)))
+        let made = InstanceContext(pluginId: plugin.id, instanceName: instance, services: services) { [channel] progress in
+            var w = WireWriter()
+            w.i64(progress.done)
+            w.i64(progress.total)
+            w.string(progress.message ?? "")
+            try? channel.send(.progress, id: 0, w.bytes)
+        }
+        context.withLock { $0 = made }
+        if cancelledEarly.load(ordering: .acquiring) { made.cancel() }
+        return made
     }
 
     /// Sends a host-service request and waits for its reply.

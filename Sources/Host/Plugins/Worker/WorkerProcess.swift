@@ -67,6 +67,7 @@ final class WorkerProcess: @unchecked Sendable {
             throw PluginError(status: GW_INTERNAL, "cannot start the worker of '\(pluginId)' (\(executable)): \(error)")
         }
         close(fds[1])
+        GatewayMetrics.workerStarted(plugin: pluginId)
         // The worker's end, whoever else holds its socket (a child the plugin started): the
         // gateway's read wakes then, not when the last holder closes it; the locks it held
         // are released once it can no longer use them.
@@ -105,7 +106,8 @@ final class WorkerProcess: @unchecked Sendable {
         let id = nextId.wrappingAdd(1, ordering: .relaxed).oldValue
         busy.withLock { $0 = id }
         defer { busy.withLock { $0 = nil } }
-        if cancelRequested.load(ordering: .acquiring) || context.isCancelled { startKillTimer(for: id) }
+        // A release (the plugin's `destroy`) gets the same grace as a cancelled call.
+        if cancelRequested.load(ordering: .acquiring) || context.isCancelled || kind == .release { startKillTimer(for: id) }
         do {
             try channel.send(kind, id: id, payload)
         } catch {
@@ -114,8 +116,33 @@ final class WorkerProcess: @unchecked Sendable {
         return try answer(to: id, what: what, context: context)
     }
 
-    /// A read went to its end: the plugin works again (its crashes in a row start over).
-    func readCompleted() { health.succeeded(pluginId) }
+    /// A read went to its end, or a commit was made: the plugin works again (its crashes in
+    /// a row start over).
+    func succeeded() { health.succeeded(pluginId) }
+
+    /// Instances this worker has opened (a pooled one retires after `WorkerPool.maxInstances`).
+    private let opened = Atomic<Int>(0)
+    var instancesOpened: Int { opened.load(ordering: .relaxed) }
+    func openingInstance() { opened.add(1, ordering: .relaxed) }
+
+    /// Whether the worker may serve another instance: alive, and never cancelled or killed
+    /// (a cancel could still be on its way to it).
+    var reusable: Bool {
+        dead.withLock({ $0 }) == nil && !cancelRequested.load(ordering: .acquiring) && !killed.load(ordering: .acquiring) && !exit.hasEnded
+    }
+
+    /// Ends the worker's instance (its `destroy` runs in the worker; one that does not return
+    /// within the grace gets the worker killed) and releases the locks it held, keeping the
+    /// process and its loaded plugin. True when the worker is ready for another instance.
+    func release(context: InstanceContext) -> Bool {
+        do {
+            _ = try call(.release, what: "destroy", context: context)
+        } catch {
+            return false
+        }
+        heldLocks.releaseAll()
+        return reusable
+    }
 
     /// Receives until the reply to `id`, serving the worker's requests meanwhile.
     private func answer(to id: UInt32, what: String, context: InstanceContext?) throws(PluginError) -> [UInt8] {
@@ -217,6 +244,10 @@ final class WorkerProcess: @unchecked Sendable {
             case .progress:
                 let done = try r.i64(), total = try r.i64(), message = try r.string()
                 context.report(InstanceContext.Progress(done: done, total: total, message: message.isEmpty ? nil : message))
+            case .rejectRow:
+                // The plugin's word about a row: whoever counts refusals checks it was given.
+                let row = try r.i64(), reason = try r.string()
+                context.rejected(row: row, reason: reason)
             case .stateGet, .stateSet, .stateDelete:
                 try channel.send(.ok, id: id, try state(kind, &r, context))
             case .lock, .unlock, .pace:

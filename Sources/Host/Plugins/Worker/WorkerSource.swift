@@ -2,97 +2,33 @@ import Foundation
 import PluginABI
 import PluginKit
 
-/// A source plugin's instance, run in the gateway's process (`SourceHandle`) or in a worker
-/// process (`WorkerSourceHandle`), per `plugins.isolation`: the pipeline's source end opens
-/// one and never knows which.
-public protocol SourceInstance: AnyObject {
-    var plugin: LoadedPlugin { get }
-    var context: InstanceContext { get }
-    /// Starts a read; its rows keep the instance open until they are dropped.
-    func rows(requestJSON: String) throws -> any SourceRows
-    /// Tells the source its last read was delivered (it may commit cursors).
-    func finish() throws
-}
-
-/// The rows of one read, batch by batch.
-public protocol SourceRows: AnyObject {
-    var schema: OwnedSchema { get }
-    func next() throws -> OwnedBatch?
-    func finish() throws
-}
-
-extension SourceHandle: SourceInstance {
-    public func rows(requestJSON: String) throws -> any SourceRows { try read(requestJSON: requestJSON) }
-}
-
-extension SourceStream: SourceRows {}
-
-/// Opens source instances the way `plugins.isolation` says.
-public struct SourceInstances: Sendable {
-    let isolation: [String: String]
-    let http: GatewayConfig.Outbound
-    /// How each plugin's workers have been ending (crashes in a row, backoff).
-    public let health = WorkerHealth()
-    /// The `gateway` binary workers run (`plugin-worker`).
-    let workerExecutable: String
-    let limits: WorkerLimits
-
-    public init(
-        isolation: [String: String], http: GatewayConfig.Outbound, limits: WorkerLimits = WorkerLimits(),
-        workerExecutable: String = SourceInstances.defaultWorkerExecutable
-    ) {
-        self.isolation = isolation
-        self.http = http
-        self.limits = limits
-        self.workerExecutable = workerExecutable
-    }
-
-    /// The `gateway` beside the running executable: the gateway itself when it runs, the one
-    /// built beside the tests when they do.
-    public static var defaultWorkerExecutable: String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("gateway").path
-    }
-
-    public func open(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> any SourceInstance {
-        switch PluginIsolation.of(plugin.id, in: isolation) {
-        case .inProcess: return try SourceHandle(plugin: plugin, config: config, context: context)
-        case .process:
-            return try WorkerSourceHandle(
-                plugin: plugin, config: config, context: context, executable: workerExecutable, http: http, limits: limits, health: health)
-        }
-    }
-}
-
-/// What one worker may use (`plugins.workerMemoryMegabytes`, `plugins.workerCpuSeconds`; 0: no limit).
-public struct WorkerLimits: Sendable {
-    public var memoryMB = 0
-    public var cpuSeconds = 0
-    public init(memoryMB: Int = 0, cpuSeconds: Int = 0) {
-        self.memoryMB = memoryMB
-        self.cpuSeconds = cpuSeconds
-    }
-}
-
 /// A source instance in a worker process: the same calls, made over the worker's socket.
 final class WorkerSourceHandle: SourceInstance {
     let plugin: LoadedPlugin
     let context: InstanceContext
     fileprivate let worker: WorkerProcess
+    private let pool: WorkerPool
+    private let link: WorkerLink
 
-    init(
-        plugin: LoadedPlugin, config: String, context: InstanceContext, executable: String, http: GatewayConfig.Outbound, limits: WorkerLimits,
-        health: WorkerHealth
-    ) throws(PluginError) {
+    init(plugin: LoadedPlugin, config: String, context: InstanceContext, worker: WorkerProcess, pool: WorkerPool) throws(PluginError) {
         self.plugin = plugin
         self.context = context
-        worker = try WorkerProcess(
-            executable: executable, pluginPath: plugin.loadedFrom, pluginId: plugin.id, http: http, limits: limits, health: health)
-        context.onCancel { [weak worker] in worker?.cancel() }
+        self.worker = worker
+        self.pool = pool
+        link = WorkerLink(worker)
+        // The instance's cancel reaches its worker while the instance lives, not after: a
+        // worker kept for another instance is that one's.
+        context.onCancel { [link] in link.cancel() }
+        worker.openingInstance()
         var w = WireWriter()
         w.string(config)
         w.string(context.instanceName)
         _ = try worker.call(.open, w.bytes, what: "open", context: context)
+    }
+
+    deinit {
+        link.cut()
+        pool.instanceEnded(worker, context: context, plugin: plugin)
     }
 
     func rows(requestJSON: String) throws -> any SourceRows {
@@ -125,7 +61,7 @@ final class WorkerRows: SourceRows {
         let reply = try source.worker.call(.next, what: "next", context: source.context)
         guard reply.first == 1 else {
             ended = true
-            source.worker.readCompleted()
+            source.worker.succeeded()
             return nil
         }
         do {

@@ -11,11 +11,13 @@ import Glibc
 /// bound every length they read (a worker may be a crashed or lying plugin's process).
 enum WireKind: UInt8 {
     // gateway → worker
-    case open = 1, read, next, finish, cancel, close
+    case open = 1, read, next, finish, cancel, close, release
     // either way: the answer to a request
     case ok = 10, failure
     // worker → gateway
     case log = 20, progress, stateGet, stateSet, stateDelete, rejectRow, lock, unlock, pace
+    // gateway → worker, for a sink instance
+    case openSink = 40, begin, write, commit, abort
 }
 
 /// The largest frame either end accepts: a batch of a few hundred MB at most.

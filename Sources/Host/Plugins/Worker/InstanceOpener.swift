@@ -1,0 +1,74 @@
+import Foundation
+import PluginABI
+import PluginKit
+
+/// Opens source and sink plugins' instances the way `plugins.isolation` says: in the
+/// gateway's process, or in a worker process (a kept idle one, else a new one).
+public struct PluginInstanceOpener: InstanceOpening {
+    let isolation: [String: String]
+    let http: GatewayConfig.Outbound
+    /// How each plugin's workers have been ending (crashes in a row, backoff).
+    public let health = WorkerHealth()
+    /// The `gateway` binary workers run (`plugin-worker`).
+    let workerExecutable: String
+    let limits: WorkerLimits
+    /// Idle workers kept for the next instances. None under a CPU limit: RLIMIT_CPU counts a
+    /// process's whole life, so a reused worker would meet it early.
+    let pool: WorkerPool
+
+    public init(
+        isolation: [String: String], http: GatewayConfig.Outbound, limits: WorkerLimits = WorkerLimits(), keptIdle: Int = 2,
+        workerExecutable: String = PluginInstanceOpener.defaultWorkerExecutable
+    ) {
+        self.isolation = isolation
+        self.http = http
+        self.limits = limits
+        self.workerExecutable = workerExecutable
+        pool = WorkerPool(keptPerPlugin: limits.cpuSeconds > 0 ? 0 : keptIdle)
+    }
+
+    /// How the plugin runs, as `plugins.isolation` says.
+    public func isolation(of plugin: String) -> PluginIsolation { PluginIsolation.of(plugin, in: isolation) }
+
+    /// Idle workers the plugin keeps now.
+    public func idleWorkers(_ plugin: LoadedPlugin) -> Int { pool.idleCount(plugin) }
+
+    /// The `gateway` beside the running executable: the gateway itself when it runs, the one
+    /// built beside the tests when they do.
+    public static var defaultWorkerExecutable: String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("gateway").path
+    }
+
+    public func source(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> any SourceInstance {
+        switch isolation(of: plugin.id) {
+        case .inProcess: return try SourceHandle(plugin: plugin, config: config, context: context)
+        case .process: return try WorkerSourceHandle(plugin: plugin, config: config, context: context, worker: try worker(plugin), pool: pool)
+        }
+    }
+
+    public func sink(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> any SinkInstance {
+        switch isolation(of: plugin.id) {
+        case .inProcess: return try SinkHandle(plugin: plugin, config: config, context: context)
+        case .process: return try WorkerSinkHandle(plugin: plugin, config: config, context: context, worker: try worker(plugin), pool: pool)
+        }
+    }
+
+    /// A kept idle worker of the plugin, else a new one. (Whoever opens checks the plugin's
+    /// backoff first: `health.checkStart`.)
+    private func worker(_ plugin: LoadedPlugin) throws(PluginError) -> WorkerProcess {
+        if let kept = pool.take(plugin) { return kept }
+        return try WorkerProcess(
+            executable: workerExecutable, pluginPath: plugin.loadedFrom, pluginId: plugin.id, http: http, limits: limits, health: health)
+    }
+}
+
+/// What one worker may use (`plugins.workerMemoryMegabytes`, `plugins.workerCpuSeconds`; 0: no limit).
+public struct WorkerLimits: Sendable {
+    public var memoryMB = 0
+    public var cpuSeconds = 0
+    public init(memoryMB: Int = 0, cpuSeconds: Int = 0) {
+        self.memoryMB = memoryMB
+        self.cpuSeconds = cpuSeconds
+    }
+}
