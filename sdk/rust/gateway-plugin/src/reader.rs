@@ -187,7 +187,7 @@ pub enum Value<'a> {
     Int(i64),
     /// uint8 to uint64.
     UInt(u64),
-    /// float32 (widened exactly) and float64.
+    /// float64.
     Float(f64),
     /// float32 as stored, so text shows its own shortest digits (0.1f32 is "0.1").
     Float32(f32),
