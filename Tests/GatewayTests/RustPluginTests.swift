@@ -3,15 +3,28 @@ import PluginKit
 import Testing
 @testable import Host
 
-/// The Rust SDK (`sdk/rust/gateway-plugin`, std only) and a source plugin written with it
-/// (`Examples/RustSource`), built offline with cargo: its structs laid out as the C header's,
-/// the plugin verified and queried through the real HTTP API.
+/// The Rust SDK (`sdk/rust/gateway-plugin`, std only) and plugins of every kind written with
+/// it (`Examples/RustSource`, `RustSink`, `RustFormat`, `RustExporter`), built offline with
+/// cargo: its structs laid out as the C header's, each plugin verified and used through the
+/// real HTTP API.
 @Suite(.serialized) struct RustPluginTests {
     static let root = TestSupport.packageRoot.path
 
     static func cargo(_ arguments: [String], environment: [String: String] = [:]) throws -> TestSupport.ProcessResult {
         let env = environment.map { "\($0.key)=\($0.value)" }
         return try TestSupport.run("/usr/bin/env", env + ["cargo"] + arguments + ["--offline"])
+    }
+
+    /// Builds `Examples/<example>` with cargo into a fresh target directory and copies its
+    /// library, `lib<library>.so`, into a plugin folder of its own, which it returns.
+    static func buildExample(_ example: String, library: String) throws -> String {
+        let work = TestSupport.temporaryDirectory("rust-\(example.lowercased())")
+        let built = try Self.cargo(["build", "--release", "--manifest-path", "\(Self.root)/Examples/\(example)/Cargo.toml", "--target-dir", "\(work)/target"])
+        try #require(built.status == 0, "\(built.output)")
+        let plugins = "\(work)/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(work)/target/release/lib\(library).so", toPath: "\(plugins)/lib\(library).so")
+        return plugins
     }
 
     @Test func theSDKsStructsAreLaidOutAsTheHeaders() throws {
@@ -32,6 +45,10 @@ import Testing
         // Every column type the Rust batch builder makes, checked byte by byte as exported.
         #expect(tested.output.contains("every_type_is_exported_as_the_abi_says ... ok"), "\(tested.output)")
         #expect(tested.output.contains("values_outside_a_column_are_errors_never_cut ... ok"), "\(tested.output)")
+        // The reader on every type and on broken arrays; the other kinds driven through their vtables.
+        #expect(tested.output.contains("every_type_reads_back_as_it_was_built ... ok"), "\(tested.output)")
+        #expect(tested.output.contains("broken_arrays_are_refused_before_any_read ... ok"), "\(tested.output)")
+        #expect(tested.output.contains("a_sinks_errors_and_panics_come_back_as_statuses_and_abort_then_close_follow ... ok"), "\(tested.output)")
     }
 
     /// The guide's Rust example, built as shown, passes verify.
@@ -87,6 +104,128 @@ import Testing
             // A row limit reaches the plugin's read request.
             let limited = try await server.request(.GET, "/api/v1/datasource/squares/query?token=\(token)&RowLimit=5")
             #expect((try JSONSerialization.jsonObject(with: Data(limited.body)) as? [Any])?.count == 5)
+        }
+    }
+
+    /// A dataflow from a dataset into the Rust sink: every row is a JSON line in the file once
+    /// the run committed; a run that fails part way leaves no file (nor a temporary one), and
+    /// one into the existing file leaves it as it was.
+    @Test func aRustSinkTakesADataflowsRowsAndAFailedRunLeavesNoFile() async throws {
+        let plugins = try Self.buildExample("RustSink", library: "rust_jsonl_sink")
+        let gateway = try TestSupport.gateway(pluginDirs: [plugins]) { config in
+            config.dataflows.requireToken = false
+            config.datasets = ["orders": DatasetDefinition(table: "orders(o_id integer, region text, amount real, day date)", keys: ["o_id"])]
+        }
+        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(plugins)/librust_jsonl_sink.so")
+        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+        #expect(checks.first { $0.name.hasPrefix("sink writes every ABI type") }?.detail == "8 rows committed", "\(checks)")
+        try DataflowTests.fillOrders(gateway, count: 50)
+        let out = TestSupport.temporaryDirectory("rust-sink-out")
+        try await TestServer.with(gateway) { server in
+            let config: [String: Any] = [
+                "source": ["type": "dataset", "id": "orders"],
+                "target": ["type": "plugin", "plugin": "example.rust-jsonl-sink", "config": ["path": "\(out)/orders.jsonl"]],
+                "batch_size": 7,
+            ]
+            let (_, ended) = try await DataflowTests.runToEnd(server, name: "orders into rust", config: config)
+            #expect(ended["status"] as? String == "completed", "\(ended)")
+            #expect(ended["rows_read"] as? Int == 50 && ended["rows_written"] as? Int == 50, "\(ended)")
+            let written = try String(contentsOfFile: "\(out)/orders.jsonl", encoding: .utf8)
+            let lines = written.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count == 51 && lines.last == "", "every row a line, each ended by a newline: \(written)")
+            var seen = Set<Int>()
+            for line in lines.dropLast() {
+                let row = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+                let id = try #require(row["o_id"] as? Int, "\(line)")
+                seen.insert(id)
+                #expect(row.count == 4 && row["region"] as? String == ["east", "west", "north"][id % 3], "\(line)")
+                #expect(row["amount"] as? Double == Double(id) + 0.5, "\(line)")
+                #expect(row["day"] as? String == "2026-11-\(String(format: "%02d", id % 28 + 1))", "\(line)")
+            }
+            #expect(seen == Set(0..<50))
+            // Keys in the dataset's column order.
+            #expect(lines.first?.hasPrefix(#"{"o_id":"#) == true && lines.first?.contains(#","region":"#) == true, "\(written)")
+
+            // A source that fails after three batches of 7 (row 25 is text in an integer
+            // column): the sink began and took rows, then was aborted.
+            let failing: [String: Any] = [
+                "source": [
+                    "type": "sql",
+                    "query":
+                        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 40) SELECT CASE WHEN n < 25 THEN n ELSE 'x' || n END AS id FROM c",
+                ],
+                "target": ["type": "plugin", "plugin": "example.rust-jsonl-sink", "config": ["path": "\(out)/orders.jsonl"]],
+                "batch_size": 7,
+            ]
+            let failedDir = TestSupport.temporaryDirectory("rust-sink-failed")
+            var elsewhere = failing
+            elsewhere["target"] = ["type": "plugin", "plugin": "example.rust-jsonl-sink", "config": ["path": "\(failedDir)/new.jsonl"]] as [String: Any]
+            let (_, failed) = try await DataflowTests.runToEnd(server, name: "failing into a new file", config: elsewhere)
+            #expect(failed["status"] as? String == "failed" && failed["rows_written"] as? Int == 0, "\(failed)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: failedDir).isEmpty, "an aborted run leaves nothing")
+            let (_, failedAgain) = try await DataflowTests.runToEnd(server, name: "failing into the file", config: failing)
+            #expect(failedAgain["status"] as? String == "failed", "\(failedAgain)")
+            #expect(try String(contentsOfFile: "\(out)/orders.jsonl", encoding: .utf8) == written)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["orders.jsonl"])
+        }
+    }
+
+    /// A query answered by the Rust format: NDJSON, line by line, in several batches, the
+    /// format's name matched case-insensitively; no rows, no body.
+    @Test func aRustFormatServesQueries() async throws {
+        let plugins = try Self.buildExample("RustFormat", library: "rust_ndjson_format")
+        let gateway = try TestSupport.gateway(pluginDirs: [plugins])
+        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(plugins)/librust_ndjson_format.so")
+        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+        let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
+        try await TestServer.with(gateway) { server in
+            let reply = try await server.request(.GET, ResourceLimitTests.storeQuery(CHelperPluginTests.rowsSQL, token: token) + "&format=ndjson-rust")
+            #expect(reply.status == 200 && reply.headers.first(name: "content-type") == "application/x-ndjson", "\(reply.text)")
+            let lines = reply.text.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines == [#"{"id":1,"name":"a\tb","note":null}"#, #"{"id":2,"name":"c","note":"x"}"#, ""], "\(reply.text)")
+
+            let many = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 25000) SELECT n, n * 0.5 AS half, 'row ' || n AS label FROM c"
+            let big = try await server.request(.GET, ResourceLimitTests.storeQuery(many, token: token) + "&format=NDJSON-Rust")
+            #expect(big.status == 200, "\(big.text.prefix(300))")
+            let bigLines = big.text.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(bigLines.count == 25_001 && bigLines.last == "")
+            for (i, line) in bigLines.dropLast().enumerated() where i % 997 == 0 || i == 24_999 {
+                let n = i + 1
+                let row = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+                #expect(row["n"] as? Int == n && row["half"] as? Double == Double(n) * 0.5 && row["label"] as? String == "row \(n)", "\(line)")
+            }
+
+            let empty = try await server.request(.GET, ResourceLimitTests.storeQuery("SELECT 1 AS id WHERE 0", token: token) + "&format=ndjson-rust")
+            #expect(empty.status == 200 && empty.body.isEmpty, "\(empty.text)")
+        }
+    }
+
+    /// An export through the Rust exporter: one .tsv file with a header, values as text,
+    /// tabs inside a value escaped, a null as an empty field.
+    @Test func aRustExporterWritesTheExportsFile() async throws {
+        let plugins = try Self.buildExample("RustExporter", library: "rust_tsv_exporter")
+        let gateway = try TestSupport.gateway(pluginDirs: [plugins])
+        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(plugins)/librust_tsv_exporter.so")
+        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+        let (_, token) = try gateway.tokens.create(name: "e", scopes: ["export"])
+        try await TestServer.with(gateway) { server in
+            let raw = #"[{"id":"ID","name":"Name","note":"Note"},{"id":1,"name":"a\tb"},{"id":2,"name":"c","note":"x"}]"#
+            let reply = try await ExportTests.post(
+                server, "/v1/export/raw", ["ext_type": "tsv-rust", "title": "rows", "user_id": "u", "source_raw": raw], token: token)
+            let key = try #require((reply.json["data"] as? [String: Any])?["hash_key"] as? String, "\(reply.text)")
+            let done = try await ExportTests.waitForEnd(server, key: key, token: token)
+            #expect(done["status"] as? Int == 2, "\(done)")
+            let zip = try await server.request(.GET, "/v1/down/\(key).zip", headers: [("Authorization", "Bearer \(token)")])
+            let path = TestSupport.temporaryDirectory("rust-tsv") + "/x.zip"
+            try Data(zip.body).write(to: URL(fileURLWithPath: path))
+            let listed = try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [print(n, repr(z.read(n).decode())) for n in z.namelist()]", path,
+                ]
+            ).output
+            #expect(listed == "rows.tsv 'ID\\tName\\tNote\\n1\\ta\\\\tb\\t\\n2\\tc\\tx\\n'\n", "\(listed)")
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The C ABI of `Sources/PluginABI/include/gateway_plugin.h` (ABI 1.2), field for field.
+//! The C ABI of `Sources/PluginABI/include/gateway_plugin.h` (ABI 1.3), field for field.
 //! `tests/layout.rs` checks every size and offset against the header's.
 #![allow(non_camel_case_types)]
 

@@ -2,6 +2,7 @@
 //! exported with their own release callbacks (the host frees them, possibly on another thread).
 
 use crate::abi::{ArrowArray, ArrowSchema, ARROW_FLAG_NULLABLE};
+use crate::decimal;
 use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
 use std::ptr;
@@ -15,10 +16,12 @@ pub enum TimeUnit {
     Nano,
 }
 
-/// The column types a Rust source can produce: every fixed-width and variable-width type of
-/// the ABI but decimal256 (`gateway_plugin.h` lists them).
+/// The column types of the ABI (`gateway_plugin.h`, "Rows at the boundary"): every one can
+/// be built by [`BatchBuilder`] and read by [`crate::ColumnView`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ColumnType {
+    /// Every value null; no buffers.
+    Null,
     Bool,
     Int8,
     Int16,
@@ -43,6 +46,8 @@ pub enum ColumnType {
     /// An exact number: an unscaled integer of at most `precision` (1..=38) digits, scaled
     /// by 10^`scale`.
     Decimal128 { precision: u8, scale: i8 },
+    /// The same in 256 bits: at most `precision` (1..=76) digits.
+    Decimal256 { precision: u8, scale: i8 },
 }
 
 impl ColumnType {
@@ -55,6 +60,7 @@ impl ColumnType {
             TimeUnit::Nano => "n",
         };
         match self {
+            ColumnType::Null => "n".to_string(),
             ColumnType::Bool => "b".to_string(),
             ColumnType::Int8 => "c".to_string(),
             ColumnType::Int16 => "s".to_string(),
@@ -73,17 +79,19 @@ impl ColumnType {
             ColumnType::Timestamp(u) => format!("ts{}:", unit(u)),
             ColumnType::TimestampUtc(u) => format!("ts{}:UTC", unit(u)),
             ColumnType::Decimal128 { precision, scale } => format!("d:{},{}", precision, scale),
+            ColumnType::Decimal256 { precision, scale } => format!("d:{},{},256", precision, scale),
         }
     }
 
     /// Bytes a value takes in the values buffer (0: bits, or offsets and bytes).
     fn width(self) -> usize {
         match self {
-            ColumnType::Bool | ColumnType::Utf8 | ColumnType::Binary => 0,
+            ColumnType::Null | ColumnType::Bool | ColumnType::Utf8 | ColumnType::Binary => 0,
             ColumnType::Int8 | ColumnType::UInt8 => 1,
             ColumnType::Int16 | ColumnType::UInt16 => 2,
             ColumnType::Int32 | ColumnType::UInt32 | ColumnType::Float32 | ColumnType::Date32 => 4,
             ColumnType::Decimal128 { .. } => 16,
+            ColumnType::Decimal256 { .. } => 32,
             _ => 8,
         }
     }
@@ -102,6 +110,25 @@ impl ColumnType {
             ColumnType::UInt32 => Some((0, u32::MAX as i128)),
             ColumnType::UInt64 => Some((0, u64::MAX as i128)),
             _ => None,
+        }
+    }
+
+    /// Buffers an array of this type carries, the validity bitmap's slot included (the
+    /// Arrow C data interface: none for null, offsets and data for utf8 and binary).
+    pub fn buffer_count(self) -> usize {
+        match self {
+            ColumnType::Null => 0,
+            ColumnType::Utf8 | ColumnType::Binary => 3,
+            _ => 2,
+        }
+    }
+
+    /// Bytes one value takes in the values buffer; None for bits (bool), offsets (utf8,
+    /// binary) and no buffer (null).
+    pub fn byte_width(self) -> Option<usize> {
+        match self.width() {
+            0 => None,
+            w => Some(w),
         }
     }
 }
@@ -197,7 +224,7 @@ impl BatchBuilder {
         let (low, high) = c.ty.int_range().unwrap_or((0, 0));
         let v = value.unwrap_or(0);
         if v < low || v > high {
-            return Err(crate::PluginError::invalid_argument(&format!("{} does not fit a column of type {}", v, c.ty.format())));
+            return Err(crate::PluginError::invalid_argument(format!("{} does not fit a column of type {}", v, c.ty.format())));
         }
         let width = c.ty.width();
         c.values.extend_from_slice(&v.to_le_bytes()[..width]);
@@ -229,8 +256,12 @@ impl BatchBuilder {
 
     /// A decimal given unscaled (12.50 in a `Decimal128 { precision: 10, scale: 2 }` column
     /// is 1250); more digits than the precision is an error, never rounded.
+    /// Into a decimal256 column as well (sign-extended).
     pub fn push_decimal(&mut self, index: usize, unscaled: Option<i128>) -> Result<(), crate::PluginError> {
-        let c = self.column_where(index, "decimals", |t| matches!(t, ColumnType::Decimal128 { .. }));
+        let c = self.column_where(index, "decimals", is_decimal);
+        if let ColumnType::Decimal256 { .. } = c.ty {
+            return Self::push_decimal_words(c, unscaled.map(decimal::words_of_i128));
+        }
         let precision = match c.ty {
             ColumnType::Decimal128 { precision, .. } => precision.min(38) as u32,
             _ => 38,
@@ -238,11 +269,99 @@ impl BatchBuilder {
         let v = unscaled.unwrap_or(0);
         let limit = 10i128.pow(precision);
         if v <= -limit || v >= limit {
-            return Err(crate::PluginError::invalid_argument(&format!("{} has more than {} digits ({})", v, precision, c.ty.format())));
+            return Err(crate::PluginError::invalid_argument(format!("{} has more than {} digits ({})", v, precision, c.ty.format())));
         }
         c.values.extend_from_slice(&v.to_le_bytes());
         Self::set_valid(c, unscaled.is_some());
         Ok(())
+    }
+
+    /// A decimal as text ("-12.5", "+0.25", "3") into a decimal128 or decimal256 column, at
+    /// the column's scale: more fraction digits than the scale, or more digits than the
+    /// precision, is an error, never rounded or cut.
+    pub fn push_decimal_text(&mut self, index: usize, text: Option<&str>) -> Result<(), crate::PluginError> {
+        let c = self.column_where(index, "decimals", is_decimal);
+        let (precision, scale, wide) = match c.ty {
+            ColumnType::Decimal128 { precision, scale } => (precision.min(38) as u32, scale as i32, false),
+            ColumnType::Decimal256 { precision, scale } => (precision.min(76) as u32, scale as i32, true),
+            _ => (0, 0, false),
+        };
+        let words = match text {
+            None => None,
+            Some(t) => Some(decimal::parse_decimal(t, precision, scale)
+                .map_err(|e| crate::PluginError::invalid_argument(format!("{} ({})", e, c.ty.format())))?),
+        };
+        if wide {
+            return Self::push_decimal_words(c, words);
+        }
+        // At most 38 digits: the value fits the lower two words.
+        let words = words.unwrap_or([0; 4]);
+        c.values.extend_from_slice(&words[0].to_le_bytes());
+        c.values.extend_from_slice(&words[1].to_le_bytes());
+        Self::set_valid(c, text.is_some());
+        Ok(())
+    }
+
+    /// An unscaled 256-bit integer as 32 little-endian bytes of two's complement (the
+    /// column's buffer layout) into a decimal256 column; more digits than the precision is
+    /// an error.
+    pub fn push_decimal256(&mut self, index: usize, unscaled: Option<[u8; 32]>) -> Result<(), crate::PluginError> {
+        let c = self.column_where(index, "256-bit decimals", |t| matches!(t, ColumnType::Decimal256 { .. }));
+        let words = unscaled.map(|bytes| {
+            let mut words = [0u64; 4];
+            for (i, w) in words.iter_mut().enumerate() {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+                *w = u64::from_le_bytes(b);
+            }
+            words
+        });
+        Self::push_decimal_words(c, words)
+    }
+
+    /// An unscaled 256-bit integer given as `high * 2^128 + low` (`high` carries the sign)
+    /// into a decimal256 column; more digits than the precision is an error.
+    pub fn push_decimal256_parts(&mut self, index: usize, unscaled: Option<(i128, u128)>) -> Result<(), crate::PluginError> {
+        let c = self.column_where(index, "256-bit decimals", |t| matches!(t, ColumnType::Decimal256 { .. }));
+        Self::push_decimal_words(c, unscaled.map(|(high, low)| decimal::words_of_parts(high, low)))
+    }
+
+    fn push_decimal_words(c: &mut Column, words: Option<[u64; 4]>) -> Result<(), crate::PluginError> {
+        let precision = match c.ty {
+            ColumnType::Decimal256 { precision, .. } => precision.min(76) as u32,
+            _ => 76,
+        };
+        let w = words.unwrap_or([0; 4]);
+        if !decimal::fits_precision(&w, precision) {
+            let value = crate::Decimal { words: w, scale: 0 };
+            return Err(crate::PluginError::invalid_argument(format!("{} has more than {} digits ({})", value, precision, c.ty.format())));
+        }
+        for word in w.iter() {
+            c.values.extend_from_slice(&word.to_le_bytes());
+        }
+        Self::set_valid(c, words.is_some());
+        Ok(())
+    }
+
+    /// A null into any column, whatever its type.
+    pub fn push_null(&mut self, index: usize) {
+        let c = self.column_where(index, "nulls", |_| true);
+        match c.ty {
+            ColumnType::Null => {}
+            ColumnType::Bool => {
+                let byte = (c.count / 8) as usize;
+                if c.values.len() <= byte { c.values.resize(byte + 1, 0); }
+            }
+            ColumnType::Utf8 | ColumnType::Binary => {
+                let end = *c.offsets.last().unwrap_or(&0);
+                c.offsets.push(end);
+            }
+            t => {
+                let width = t.width();
+                c.values.resize(c.values.len() + width, 0);
+            }
+        }
+        Self::set_valid(c, false);
     }
 
     pub fn push_f64(&mut self, index: usize, value: Option<f64>) {
@@ -312,6 +431,11 @@ fn fill(out: &mut ArrowArray, length: i64, null_count: i64, mut owned: Box<Owned
 }
 
 fn export_column(c: Column, rows: i64) -> ArrowArray {
+    if c.ty == ColumnType::Null {
+        let mut array = empty_array();
+        fill(&mut array, rows, rows, Box::new(Owned { buffers: Vec::new(), _storage: Vec::new(), children: Vec::new() }));
+        return array;
+    }
     let mut storage = Vec::new();
     let validity = if c.nulls > 0 { let mut v = c.validity; v.resize(((rows + 7) / 8) as usize, 0); Some(v) } else { None };
     let mut buffers: Vec<*const c_void> = Vec::new();
@@ -329,10 +453,18 @@ fn export_column(c: Column, rows: i64) -> ArrowArray {
     if values.is_empty() { values.push(0); }  // a valid pointer even for zero rows
     buffers.push(values.as_ptr() as *const c_void);
     storage.push(values);
-    let mut array = ArrowArray { length: 0, null_count: 0, offset: 0, n_buffers: 0, n_children: 0, buffers: ptr::null_mut(),
-                                 children: ptr::null_mut(), dictionary: ptr::null_mut(), release: None, private_data: ptr::null_mut() };
+    let mut array = empty_array();
     fill(&mut array, rows, c.nulls, Box::new(Owned { buffers, _storage: storage, children: Vec::new() }));
     array
+}
+
+fn empty_array() -> ArrowArray {
+    ArrowArray { length: 0, null_count: 0, offset: 0, n_buffers: 0, n_children: 0, buffers: ptr::null_mut(),
+                 children: ptr::null_mut(), dictionary: ptr::null_mut(), release: None, private_data: ptr::null_mut() }
+}
+
+fn is_decimal(t: ColumnType) -> bool {
+    matches!(t, ColumnType::Decimal128 { .. } | ColumnType::Decimal256 { .. })
 }
 
 unsafe extern "C" fn release_array(array: *mut ArrowArray) {

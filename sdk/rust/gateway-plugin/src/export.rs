@@ -1,9 +1,10 @@
-//! What `declare_source_plugin!` expands to call: the descriptor, the vtable thunks and the
-//! Arrow stream. Every entry from the host catches panics (an unwinding panic must never
-//! cross into the host: the process would abort) and turns them into GW_INTERNAL.
+//! What the `declare_*_plugin!` macros expand to call: the descriptor, the vtable thunks of
+//! every kind and the Arrow stream. Every entry from the host catches panics (an unwinding
+//! panic must never cross into the host: the process would abort) and turns them into
+//! GW_INTERNAL with the panic's message.
 
 use crate::abi::*;
-use crate::{Batches, Host, Json, PluginError, Source};
+use crate::{BatchView, Batches, Exporter, Format, Host, Json, Output, PluginError, Schema, Sink, Source};
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -57,26 +58,92 @@ fn host() -> *const gw_host_api {
     }
 }
 
+/// The vtables of the kinds a plugin declares, None for the others.
+pub struct Tables {
+    pub source: Option<gw_source_vtable>,
+    pub format: Option<gw_format_vtable>,
+    pub exporter: Option<gw_exporter_vtable>,
+    pub sink: Option<gw_sink_vtable>,
+}
+
+/// The descriptor of a source-only plugin (what `declare_source_plugin!` called before
+/// `declare_plugin!` existed; kept for code that calls it directly).
 pub fn init<T: Source>(host: *const gw_host_api, err: *mut gw_error, texts: Texts) -> *const gw_plugin_descriptor {
-    if host.is_null() || unsafe { (*host).abi_major } != GW_ABI_MAJOR {
-        write_error(err, "this plugin needs a gateway speaking ABI 1.x");
-        return std::ptr::null();
+    init_kinds(host, err, texts, Tables { source: Some(source_table::<T>()), format: None, exporter: None, sink: None })
+}
+
+// Called only by the entry point the macros write, with the host's own pointer: an unsafe fn
+// would only move the unsafe block into every plugin.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+/// Checks the host and makes the descriptor once per image (the host calls the entry once;
+/// a second call gets the same descriptor). Everything it points to lives for the process.
+pub fn init_kinds(host: *const gw_host_api, err: *mut gw_error, texts: Texts, tables: Tables) -> *const gw_plugin_descriptor {
+    let made = catch_unwind(AssertUnwindSafe(|| {
+        // Sound: the host passes a table valid for the life of the process, or null.
+        let table = match unsafe { host.as_ref() } {
+            Some(t) => t,
+            None => return Err("the host passed no service table".to_string()),
+        };
+        if table.abi_major != GW_ABI_MAJOR {
+            return Err(format!("this plugin needs a gateway speaking ABI {}.x, not {}.{}", GW_ABI_MAJOR, table.abi_major, table.abi_minor));
+        }
+        // A sink's table came with ABI 1.2: an older host would not even look at it.
+        if tables.sink.is_some() && table.abi_minor < 2 {
+            return Err(format!("this plugin is a sink, which needs a gateway of ABI 1.2 or later (this one speaks 1.{})", table.abi_minor));
+        }
+        let mut slot = match REGISTERED.lock() { Ok(s) => s, Err(p) => p.into_inner() };
+        let registered = slot.get_or_insert_with(|| {
+            let kinds = tables.source.as_ref().map_or(0, |_| GW_KIND_SOURCE) | tables.format.as_ref().map_or(0, |_| GW_KIND_FORMAT)
+                | tables.exporter.as_ref().map_or(0, |_| GW_KIND_EXPORTER) | tables.sink.as_ref().map_or(0, |_| GW_KIND_SINK);
+            fn leaked<T>(table: Option<T>) -> *const T {
+                table.map_or(std::ptr::null(), |t| Box::leak(Box::new(t)) as *const T)
+            }
+            let descriptor = Box::leak(Box::new(gw_plugin_descriptor {
+                struct_size: std::mem::size_of::<gw_plugin_descriptor>() as u32, abi_major: GW_ABI_MAJOR, abi_minor: GW_ABI_MINOR,
+                id: leak(texts.id), version: leak(texts.version), description: leak(texts.description), kinds,
+                config_schema_json: leak(texts.config_schema), example_config_json: leak(texts.example_config),
+                source: leaked(tables.source), format: leaked(tables.format), exporter: leaked(tables.exporter), sink: leaked(tables.sink),
+            }));
+            Registered { host: host as usize, descriptor: descriptor as *const gw_plugin_descriptor as usize }
+        });
+        Ok(registered.descriptor as *const gw_plugin_descriptor)
+    }));
+    match made {
+        Ok(Ok(descriptor)) => descriptor,
+        Ok(Err(message)) => { write_error(err, &message); std::ptr::null() }
+        Err(_) => { write_error(err, "the plugin panicked making its descriptor"); std::ptr::null() }
     }
-    let mut slot = match REGISTERED.lock() { Ok(s) => s, Err(p) => p.into_inner() };
-    let registered = slot.get_or_insert_with(|| {
-        let source = Box::leak(Box::new(gw_source_vtable {
-            struct_size: std::mem::size_of::<gw_source_vtable>() as u32, file_extensions: std::ptr::null(),
-            open: Some(source_open::<T>), read: Some(source_read::<T>), finish: Some(source_finish::<T>), close: Some(source_close::<T>),
-        }));
-        let descriptor = Box::leak(Box::new(gw_plugin_descriptor {
-            struct_size: std::mem::size_of::<gw_plugin_descriptor>() as u32, abi_major: GW_ABI_MAJOR, abi_minor: GW_ABI_MINOR,
-            id: leak(texts.id), version: leak(texts.version), description: leak(texts.description), kinds: GW_KIND_SOURCE,
-            config_schema_json: leak(texts.config_schema), example_config_json: leak(texts.example_config),
-            source, format: std::ptr::null(), exporter: std::ptr::null(), sink: std::ptr::null(),
-        }));
-        Registered { host: host as usize, descriptor: descriptor as *const gw_plugin_descriptor as usize }
-    });
-    registered.descriptor as *const gw_plugin_descriptor
+}
+
+pub fn source_table<T: Source>() -> gw_source_vtable {
+    gw_source_vtable {
+        struct_size: std::mem::size_of::<gw_source_vtable>() as u32, file_extensions: std::ptr::null(),
+        open: Some(source_open::<T>), read: Some(source_read::<T>), finish: Some(source_finish::<T>), close: Some(source_close::<T>),
+    }
+}
+
+pub fn sink_table<T: Sink>() -> gw_sink_vtable {
+    gw_sink_vtable {
+        struct_size: std::mem::size_of::<gw_sink_vtable>() as u32,
+        open: Some(sink_open::<T>), begin: Some(sink_begin::<T>), write_batch: Some(sink_write::<T>),
+        commit: Some(sink_commit::<T>), abort: Some(sink_abort::<T>), close: Some(close::<SinkInstance<T>>),
+    }
+}
+
+pub fn format_table<T: Format>() -> gw_format_vtable {
+    gw_format_vtable {
+        struct_size: std::mem::size_of::<gw_format_vtable>() as u32, name: leak(T::NAME), media_type: leak(T::MEDIA_TYPE),
+        open: Some(format_open::<T>), begin: Some(format_begin::<T>), write_batch: Some(format_write::<T>),
+        finish: Some(format_finish::<T>), close: Some(close::<Writer<T>>), write_error: Some(format_error::<T>),
+    }
+}
+
+pub fn exporter_table<T: Exporter>() -> gw_exporter_vtable {
+    gw_exporter_vtable {
+        struct_size: std::mem::size_of::<gw_exporter_vtable>() as u32, name: leak(T::NAME), file_extension: leak(T::FILE_EXTENSION),
+        open: Some(exporter_open::<T>), begin: Some(exporter_begin::<T>), write_batch: Some(exporter_write::<T>),
+        finish: Some(exporter_finish::<T>), close: Some(close::<Writer<T>>),
+    }
 }
 
 /// `text` of `len` bytes (not NUL-terminated by contract), parsed as JSON.
@@ -185,3 +252,173 @@ extern "C" fn stream_release(stream: *mut ArrowArrayStream) {
     stream.release = None;
 }
 
+
+// ---- sinks, formats and exporters ----
+
+/// The instance behind the host's `void *`: the plugin's value and the schema `begin` gave.
+struct Writer<T> {
+    inner: T,
+    schema: Option<Schema>,
+}
+
+struct SinkInstance<T> {
+    writer: Writer<T>,
+    /// Rows handed over since `begin`: where the next batch's row 0 lies in the stream.
+    rows: i64,
+}
+
+/// The instance at `instance`, or an error when the host passed none.
+///
+/// # Safety
+/// `instance` is null or what this module's open() returned for a `W`, not yet closed, and
+/// the host never calls one instance from two threads at once (gateway_plugin.h, THREADS).
+unsafe fn instance_mut<'a, W>(instance: *mut c_void) -> Result<&'a mut W, PluginError> {
+    (instance as *mut W).as_mut().ok_or_else(|| PluginError::internal("no instance"))
+}
+
+fn store<W>(instance: *mut *mut c_void, value: W) -> Result<(), PluginError> {
+    if instance.is_null() {
+        return Err(PluginError::internal("the host gave no place for the instance"));
+    }
+    // Sound: checked non-null above; the host passes a pointer to its own slot.
+    unsafe { *instance = Box::into_raw(Box::new(value)) as *mut c_void };
+    Ok(())
+}
+
+extern "C" fn close<W>(instance: *mut c_void) {
+    if instance.is_null() { return; }
+    // Sound: close() is called exactly once per successful open(), with what open() stored;
+    // a panic in the plugin's Drop stays on this side.
+    let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(instance as *mut W) })));
+}
+
+impl<T> Writer<T> {
+    /// Copies the host's schema, hands it to the plugin's `begin`, and keeps it for the
+    /// batches to come.
+    fn begin(&mut self, schema: *const ArrowSchema, body: impl FnOnce(&mut T, &Schema) -> Result<(), PluginError>) -> Result<(), PluginError> {
+        self.schema = None;
+        // Sound: the host's schema is borrowed for this call and is copied here.
+        let schema = unsafe { Schema::from_raw(schema) }?;
+        body(&mut self.inner, &schema)?;
+        self.schema = Some(schema);
+        Ok(())
+    }
+}
+
+/// The batch at `batch`, checked against the schema `begin` gave, and the plugin's value.
+fn with_batch<T, R>(writer: &mut Writer<T>, batch: *const ArrowArray, first_row: i64,
+                    body: impl FnOnce(&mut T, &BatchView) -> Result<R, PluginError>) -> Result<R, PluginError> {
+    let schema = writer.schema.as_ref().ok_or_else(|| PluginError::internal("write_batch() before begin()"))?;
+    // Sound: the host's batch is borrowed for this call and its buffers are as long as its
+    // lengths say; the view is checked before any read and dropped before we return.
+    let view = unsafe { BatchView::from_raw(schema, batch) }?.starting_at(first_row);
+    body(&mut writer.inner, &view)
+}
+
+extern "C" fn sink_open<T: Sink>(ctx: *mut gw_host_ctx, config: *const c_char, len: usize, instance: *mut *mut c_void, err: *mut gw_error) -> gw_status {
+    guarded(err, || {
+        let config = json(config, len, "the config", GW_INVALID_CONFIG)?;
+        let inner = T::open(&config, Host { api: host(), ctx })?;
+        store(instance, SinkInstance { writer: Writer { inner, schema: None }, rows: 0 })
+    })
+}
+
+extern "C" fn sink_begin<T: Sink>(instance: *mut c_void, schema: *const ArrowSchema, err: *mut gw_error) -> gw_status {
+    guarded(err, || {
+        let s = unsafe { instance_mut::<SinkInstance<T>>(instance) }?;
+        s.rows = 0;
+        s.writer.begin(schema, |sink, schema| sink.begin(schema))
+    })
+}
+
+extern "C" fn sink_write<T: Sink>(instance: *mut c_void, batch: *const ArrowArray, err: *mut gw_error) -> gw_status {
+    guarded(err, || {
+        let s = unsafe { instance_mut::<SinkInstance<T>>(instance) }?;
+        let rows = with_batch(&mut s.writer, batch, s.rows, |sink, view| sink.write(view).map(|_| view.len()))?;
+        s.rows += rows as i64;
+        Ok(())
+    })
+}
+
+extern "C" fn sink_commit<T: Sink>(instance: *mut c_void, err: *mut gw_error) -> gw_status {
+    guarded(err, || unsafe { instance_mut::<SinkInstance<T>>(instance) }?.writer.inner.commit())
+}
+
+extern "C" fn sink_abort<T: Sink>(instance: *mut c_void) {
+    // abort() cannot fail: an error has nowhere to go, a panic must not cross.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if let Ok(s) = unsafe { instance_mut::<SinkInstance<T>>(instance) } {
+            s.writer.inner.abort();
+        }
+    }));
+}
+
+extern "C" fn format_open<T: Format>(ctx: *mut gw_host_ctx, config: *const c_char, len: usize, sink: *const gw_byte_sink,
+                                     instance: *mut *mut c_void, err: *mut gw_error) -> gw_status {
+    guarded(err, || {
+        if sink.is_null() {
+            return Err(PluginError::internal("the host gave no byte sink"));
+        }
+        let config = json(config, len, "the config", GW_INVALID_CONFIG)?;
+        let inner = T::open(&config, Host { api: host(), ctx }, Output { sink })?;
+        store(instance, Writer { inner, schema: None })
+    })
+}
+
+extern "C" fn format_begin<T: Format>(instance: *mut c_void, schema: *const ArrowSchema, err: *mut gw_error) -> gw_status {
+    guarded(err, || {
+        let w = unsafe { instance_mut::<Writer<T>>(instance) }?;
+        w.begin(schema, |inner, schema| inner.begin(schema))
+    })
+}
+
+extern "C" fn format_write<T: Format>(instance: *mut c_void, batch: *const ArrowArray, err: *mut gw_error) -> gw_status {
+    guarded(err, || with_batch(unsafe { instance_mut::<Writer<T>>(instance) }?, batch, 0, |f, view| f.write(view)))
+}
+
+extern "C" fn format_finish<T: Format>(instance: *mut c_void, err: *mut gw_error) -> gw_status {
+    guarded(err, || unsafe { instance_mut::<Writer<T>>(instance) }?.inner.finish())
+}
+
+extern "C" fn format_error<T: Format>(instance: *mut c_void, message: *const c_char, err: *mut gw_error) -> gw_status {
+    guarded(err, || {
+        let message = if message.is_null() {
+            String::new()
+        } else {
+            // Sound: the host passes a NUL-terminated string borrowed for the call.
+            unsafe { std::ffi::CStr::from_ptr(message) }.to_string_lossy().into_owned()
+        };
+        unsafe { instance_mut::<Writer<T>>(instance) }?.inner.write_error(&message)
+    })
+}
+
+extern "C" fn exporter_open<T: Exporter>(ctx: *mut gw_host_ctx, config: *const c_char, len: usize, output_dir: *const c_char,
+                                         base_name: *const c_char, instance: *mut *mut c_void, err: *mut gw_error) -> gw_status {
+    guarded(err, || {
+        use std::os::unix::ffi::OsStrExt;
+        if output_dir.is_null() || base_name.is_null() {
+            return Err(PluginError::internal("the host gave no output directory or base name"));
+        }
+        // Sound: both are NUL-terminated strings borrowed for the call; copied here.
+        let dir = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(unsafe { std::ffi::CStr::from_ptr(output_dir) }.to_bytes()));
+        let base = unsafe { std::ffi::CStr::from_ptr(base_name) }.to_string_lossy().into_owned();
+        let config = json(config, len, "the config", GW_INVALID_CONFIG)?;
+        let inner = T::open(&config, Host { api: host(), ctx }, &dir, &base)?;
+        store(instance, Writer { inner, schema: None })
+    })
+}
+
+extern "C" fn exporter_begin<T: Exporter>(instance: *mut c_void, schema: *const ArrowSchema, err: *mut gw_error) -> gw_status {
+    guarded(err, || {
+        let w = unsafe { instance_mut::<Writer<T>>(instance) }?;
+        w.begin(schema, |inner, schema| inner.begin(schema))
+    })
+}
+
+extern "C" fn exporter_write<T: Exporter>(instance: *mut c_void, batch: *const ArrowArray, err: *mut gw_error) -> gw_status {
+    guarded(err, || with_batch(unsafe { instance_mut::<Writer<T>>(instance) }?, batch, 0, |e, view| e.write(view)))
+}
+
+extern "C" fn exporter_finish<T: Exporter>(instance: *mut c_void, err: *mut gw_error) -> gw_status {
+    guarded(err, || unsafe { instance_mut::<Writer<T>>(instance) }?.inner.finish())
+}
