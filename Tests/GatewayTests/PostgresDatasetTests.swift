@@ -280,6 +280,12 @@ import Testing
         #expect(numbered.names == ["E", "t"])
         #expect(numbered.sql == #"SELECT $1'\'$2'y, :y"#)
         #expect(PostgresParameters.number(numbered.sql).names.allSatisfy { $0 == nil })
+        // A placeholder never joins what stands before it (found by FuzzPostgresParameters:
+        // `$:d` became `$$1`, which opened a dollar quote).
+        let dollar = PostgresParameters.number("SELECT $:d, :e $$ :f $$")
+        #expect(dollar.sql == "SELECT $ $1, $2 $$ :f $$" && dollar.names == ["d", "e"])
+        #expect(PostgresParameters.number(dollar.sql).names.isEmpty)
+        #expect(PostgresParameters.number("SELECT a:b").sql == "SELECT a $1")
         // A standalone E (after a space or a parameter's space) still opens one.
         #expect(PostgresParameters.number(#"SELECT E'\':t', ?E'\':u'"#).names == [nil])
     }
@@ -289,7 +295,7 @@ import Testing
 @Suite struct PostgresBinaryValueTests {
     static func numeric(_ weight: Int16, _ sign: UInt16, _ scale: Int16, _ digits: [Int16]) -> [UInt8] {
         var bytes: [UInt8] = []
-        for v in [UInt16(digits.count), UInt16(bitPattern: weight), sign, UInt16(scale)] + digits.map({ UInt16($0) }) {
+        for v in [UInt16(digits.count), UInt16(bitPattern: weight), sign, UInt16(scale)] + digits.map({ UInt16(bitPattern: $0) }) {
             bytes += [UInt8(v >> 8), UInt8(v & 0xFF)]
         }
         return bytes
@@ -317,6 +323,11 @@ import Testing
     @Test func malformedValuesAreRefusedNotRead() {
         // NaN, a digit count past the bytes, a record whose field length runs past its end.
         #expect(Self.numeric(0, 0xC000, 0, []).withUnsafeBytes { PostgresBinaryValues.numericText($0) } == nil)
+        // Digits outside 0…9999 (found by FuzzPostgresValues: a negative one put a '-' inside
+        // the text, and rounding it then read past its digits).
+        #expect(Self.numeric(0, 0, 2, [-5, 12]).withUnsafeBytes { PostgresBinaryValues.numericText($0) } == nil)
+        #expect(Self.numeric(0, 0, 0, [10_000]).withUnsafeBytes { PostgresBinaryValues.numericText($0) } == nil)
+        #expect(PostgresBinaryValues.rounded("1-5.123456789012", scale: 10) == "1-5.123456789012")
         #expect(([0, 5, 0, 0, 0, 0, 0, 0] as [UInt8]).withUnsafeBytes { PostgresBinaryValues.numericText($0) } == nil)
         var fields: [(type: UInt32, bytes: UnsafeRawBufferPointer?)] = []
         let record: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 25, 0x7F, 0xFF, 0xFF, 0xFF, 65]

@@ -63,6 +63,9 @@ enum PostgresBinaryValues {
             count >= 0, scale >= 0, raw.count == 8 + 2 * Int(count), sign == 0 || sign == 0x4000
         else { return nil }
         func digit(_ i: Int) -> Int { i >= 0 && i < Int(count) ? Int(integer(raw, at: 8 + 2 * i, as: Int16.self) ?? 0) : 0 }
+        // Base-10,000 digits: anything else is not a numeric PostgreSQL sends (found by
+        // FuzzPostgresValues: a negative digit put a '-' inside the text).
+        guard (0..<Int(count)).allSatisfy({ (0...9999).contains(digit($0)) }) else { return nil }
         var text = sign == 0x4000 ? "-" : ""
         if weight < 0 {
             text += "0"
@@ -79,8 +82,13 @@ enum PostgresBinaryValues {
     /// Decimal text with at most `scale` fraction digits, rounded half away from zero (as
     /// PostgreSQL's round does): an unconstrained numeric (an average) reads as decimal(38, 10).
     static func rounded(_ text: String, scale: Int) -> String {
-        guard let dot = text.firstIndex(of: "."), text.distance(from: dot, to: text.endIndex) - 1 > scale else { return text }
+        guard let dot = text.firstIndex(of: "."), text.distance(from: dot, to: text.endIndex) - 1 > scale, scale >= 0 else { return text }
         let negative = text.hasPrefix("-")
+        // Only `-?digits.digits` is rounded here; anything else is left as it came.
+        let body = text.utf8.dropFirst(negative ? 1 : 0)
+        guard body.filter({ $0 == UInt8(ascii: ".") }).count == 1,
+            body.allSatisfy({ $0 == UInt8(ascii: ".") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+        else { return text }
         var digits = Array(text.utf8.filter { $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") })
         let wholeCount = text.distance(from: text.startIndex, to: dot) - (negative ? 1 : 0)
         let keep = wholeCount + scale

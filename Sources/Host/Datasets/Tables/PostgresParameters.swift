@@ -20,8 +20,11 @@ enum PostgresParameters {
         var names: [String?] = []
         var numberOf: [String: Int] = [:]
         var i = 0
-        // A placeholder is a token of its own: `?1` or `?$x$` must not become `$11` or `$1$x$`.
+        // A placeholder is a token of its own: `?1` or `?$x$` must not become `$11` or `$1$x$`,
+        // nor `$:a` or `a:b` become `$$1` (a dollar quote) or `a$1` (one name): found by
+        // FuzzPostgresParameters.
         func placeholder(_ n: Int, before next: Int) {
+            if let last = out.last, isWord(last) || last == UInt8(ascii: "$") { out.append(UInt8(ascii: " ")) }
             out += Array("$\(n)".utf8)
             if next < s.count && (isWord(s[next]) || s[next] == UInt8(ascii: "$")) { out.append(UInt8(ascii: " ")) }
         }
