@@ -57,6 +57,24 @@ class Gateway:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
 
+    def call(self, method, path, body=None):
+        """A JSON request to the gateway (no token: for gateways configured without one)."""
+        import urllib.request
+        req = urllib.request.Request(self.base + path, method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"Content-Type": "application/json"})
+        return json.load(urllib.request.urlopen(req))
+
+
+def page_server(latency_ms):
+    """The tests' paginated page server (seed 002's convention) with `latency_ms` a page; returns
+    (process, base URL)."""
+    work = scratch_dir("bench-pages-")
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "Tests/GatewayTests/Fixtures/page_server.py"),
+                               os.path.join(work, "port"), str(latency_ms)], stdin=subprocess.PIPE)
+    while not os.path.exists(os.path.join(work, "port")) or not open(os.path.join(work, "port")).read():
+        time.sleep(0.02)
+    return server, f"http://127.0.0.1:{open(os.path.join(work, 'port')).read()}"
+
 
 class PeakRSS:
     def __init__(self, gw):

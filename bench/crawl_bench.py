@@ -1,25 +1,15 @@
 """Crawl: 500 pages from a local page server that adds 50 ms of latency per page, concurrency
 8, exported to XLSX through the release gateway; total time beside the ideal
 (pages / concurrency x latency), measured from the request to the task's end."""
-import json, os, subprocess, sys, time, urllib.request
+import json, os, sys, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Gateway, ROOT, scratch_dir
+from common import Gateway, page_server
 
 PAGES, LATENCY_MS, CONCURRENCY = 500, 50, 8
-work = scratch_dir("bench-crawl-")
-server = subprocess.Popen([sys.executable, os.path.join(ROOT, "Tests/GatewayTests/Fixtures/page_server.py"),
-                           os.path.join(work, "port"), str(LATENCY_MS)], stdin=subprocess.PIPE)
-while not os.path.exists(os.path.join(work, "port")) or not open(os.path.join(work, "port")).read():
-    time.sleep(0.02)
-pages = f"http://127.0.0.1:{open(os.path.join(work, 'port')).read()}"
+server, pages = page_server(LATENCY_MS)
 gw = Gateway({"exports": {"requireToken": False, "concurrency": CONCURRENCY}})
-
-
-def call(method, path, body=None):
-    req = urllib.request.Request(gw.base + path, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(req))
+call = gw.call
 
 
 try:

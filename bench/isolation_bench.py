@@ -8,10 +8,10 @@ ratio, and each gateway's resident memory with its workers'.
 
   python3 bench/isolation_bench.py      (after `swift build -c release`; bench/run.sh does both)
 """
-import http.client, json, os, statistics, subprocess, sys, time, urllib.request
+import http.client, os, statistics, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Gateway, ROOT, scratch_dir
+from common import Gateway, page_server
 import push_query
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
@@ -44,10 +44,7 @@ def small_queries(gw, count=200):
 
 def crawl(gw, pages_url, pages=200):
     """Seconds from the request to the end of an HTTP export of `pages` pages (to CSV)."""
-    def call(method, path, body=None):
-        req = urllib.request.Request(gw.base + path, method=method, data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"})
-        return json.load(urllib.request.urlopen(req))
+    call = gw.call
     start = time.perf_counter()
     key = call("POST", "/v1/export/http", {"timestamp": int(time.time()), "ext_type": "CSV", "title": "crawl", "user_id": "bench",
                "source_http": {"url": f"{pages_url}/pages", "method": "GET", "param": {"limit": 1, "total": pages}}})["data"]["hash_key"]
@@ -58,15 +55,6 @@ def crawl(gw, pages_url, pages=200):
         time.sleep(0.01)
     assert detail["status"] == 2, detail
     return time.perf_counter() - start
-
-
-def page_server(latency_ms):
-    work = scratch_dir("bench-pages-")
-    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "Tests/GatewayTests/Fixtures/page_server.py"),
-                               os.path.join(work, "port"), str(latency_ms)], stdin=subprocess.PIPE)
-    while not os.path.exists(os.path.join(work, "port")) or not open(os.path.join(work, "port")).read():
-        time.sleep(0.02)
-    return server, f"http://127.0.0.1:{open(os.path.join(work, 'port')).read()}"
 
 
 def main():

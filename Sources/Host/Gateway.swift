@@ -138,15 +138,6 @@ public final class Gateway: Sendable {
         for use in pluginUses() where use.status != "ok" {
             logger.error("\(use.use): plugin '\(use.plugin)' is \(use.status): \(use.reason ?? "")")
         }
-        // Sources and sinks run in workers, formats and exporters not yet: a setting that
-        // asks more is said, not ignored.
-        for plugin in registry.active where instances.isolation(of: plugin.id) == .process {
-            let inProcess = plugin.kinds.filter { $0 != .source && $0 != .sink }
-            guard !inProcess.isEmpty else { continue }
-            logger.warning(
-                "plugins.isolation: the \(inProcess.map(\.rawValue).joined(separator: " and ")) of '\(plugin.id)' run in the gateway's process: only sources and sinks run in workers yet"
-            )
-        }
     }
 
     /// The opener of the pipeline's sinks; `services` when the plugin instances it makes

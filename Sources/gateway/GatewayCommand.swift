@@ -141,7 +141,7 @@ struct Plugins: AsyncParsableCommand {
                     if info.status == "missing" {
                         print("\(info.id ?? "") missing: configured but no active plugin provides it")
                     } else if let id = info.id {
-                        let worker = info.isolation == "process" ? " (sources in worker processes)" : ""
+                        let worker = info.isolation == "process" ? " (in worker processes)" : ""
                         print("\(id) \(info.version ?? "") [\(info.kinds?.joined(separator: ",") ?? "")] \(info.status)\(worker) \(info.file)")
                     } else {
                         print("- \(info.status) \(info.file): \(info.reason ?? "")")

@@ -69,10 +69,13 @@ import Testing
 
     static let rowsSQL = "SELECT 1 AS id, 'a\tb' AS name, NULL AS note UNION ALL SELECT 2, 'c', 'x'"
 
-    @Test func aCFormatServesQueriesWithTheAdministratorsConfig() async throws {
+    /// In the gateway's process and in a worker process (`plugins.isolation`): the same bytes.
+    @Test(arguments: ["in_process", "process"])
+    func aCFormatServesQueriesWithTheAdministratorsConfig(isolation: String) async throws {
         let dir = try Self.plugins()
         let gateway = try TestSupport.gateway(pluginDirs: [dir]) {
             $0.plugins.config = ["fixture.ndjson": .object(["omit_nulls": .bool(true)])]
+            $0.plugins.isolation = ["default": isolation]
         }
         let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(dir)/fixture_ndjson.so")
         #expect(checks.allSatisfy { $0.passed }, "\(checks)")
@@ -87,10 +90,33 @@ import Testing
         }
     }
 
-    @Test func aCExporterWritesFilesWithAdminAndRequestOptions() async throws {
+    /// A format that segfaults in write_batch, in a worker: the client gets a 500 naming the
+    /// plugin, the signal and the call; the gateway serves on (a dataset query meanwhile, the
+    /// JSON format after).
+    @Test func aCFormatThatCrashesInItsWorkerFailsOnlyItsQuery() async throws {
+        let dir = TestSupport.temporaryDirectory("c-format-crash")
+        try TestSupport.compilePlugin(
+            source: "\(TestSupport.fixtures)/fixture_ndjson.c", output: "\(dir)/fixture_ndjson.so", defines: ["FIXTURE_CRASH_IN_WRITE"])
+        let gateway = try TestSupport.gateway(pluginDirs: [dir]) { $0.plugins.isolation = ["fixture.ndjson": "process"] }
+        let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
+        try await TestServer.with(gateway) { server in
+            let reply = try await server.request(.GET, ResourceLimitTests.storeQuery(Self.rowsSQL, token: token) + "&format=ndjson")
+            let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
+            #expect(
+                reply.status == 500 && message.hasPrefix("plugin 'fixture.ndjson' crashed (signal 11, Segmentation fault) during write_batch"),
+                "\(reply.status) \(reply.text.prefix(300))")
+            let json = try await server.request(.GET, ResourceLimitTests.storeQuery(Self.rowsSQL, token: token))
+            #expect(json.status == 200 && json.text.contains(#""name":"c""#), "\(json.text.prefix(300))")
+        }
+    }
+
+    /// In the gateway's process and in a worker process (`plugins.isolation`): the same files.
+    @Test(arguments: ["in_process", "process"])
+    func aCExporterWritesFilesWithAdminAndRequestOptions(isolation: String) async throws {
         let dir = try Self.plugins()
         let gateway = try TestSupport.gateway(pluginDirs: [dir]) {
             $0.plugins.config = ["fixture.tsv": .object(["null_text": .string("\\N")])]
+            $0.plugins.isolation = ["default": isolation]
         }
         let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(dir)/fixture_tsv.so")
         #expect(checks.allSatisfy { $0.passed }, "\(checks)")
@@ -106,16 +132,7 @@ import Testing
                 let key = try #require((reply.json["data"] as? [String: Any])?["hash_key"] as? String, "\(reply.text)")
                 let done = try await ExportTests.waitForEnd(server, key: key, token: token)
                 #expect(done["status"] as? Int == 2, "\(done)")
-                let zip = try await server.request(.GET, "/v1/down/\(key).zip", headers: [("Authorization", "Bearer \(token)")])
-                let path = TestSupport.temporaryDirectory("tsv") + "/x.zip"
-                try Data(zip.body).write(to: URL(fileURLWithPath: path))
-                return try TestSupport.run(
-                    "/usr/bin/env",
-                    [
-                        "python3", "-c",
-                        "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [print(n, repr(z.read(n).decode())) for n in z.namelist()]", path,
-                    ]
-                ).output
+                return try await ExportTests.downloadedFiles(server, key: key, token: token)
             }
             #expect(try await tsv(try await export(nil)) == "rows.tsv 'ID\\tName\\tNote\\n1\\ta\\\\tb\\t\\\\N\\n2\\tc\\tx\\n'\n")
             // The schema lets a request choose the header; the request's options change the task.

@@ -18,6 +18,21 @@ import Testing
         return try await server.request(.POST, path, headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: json)
     }
 
+    /// Downloads a finished export's zip with the owner's token and lists each file in it:
+    /// its name and Python's repr of its UTF-8 text, one line each (read by Python's zipfile).
+    static func downloadedFiles(_ server: TestServer, key: String, token: String) async throws -> String {
+        let zip = try await server.request(.GET, "/v1/down/\(key).zip", headers: [("Authorization", "Bearer \(token)")])
+        let path = TestSupport.temporaryDirectory("download") + "/x.zip"
+        try Data(zip.body).write(to: URL(fileURLWithPath: path))
+        return try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [print(n, repr(z.read(n).decode())) for n in z.namelist()]", path,
+            ]
+        ).output
+    }
+
     /// Polls detail until the task leaves "processing".
     static func waitForEnd(_ server: TestServer, key: String, token: String) async throws -> [String: Any] {
         for _ in 0..<600 {

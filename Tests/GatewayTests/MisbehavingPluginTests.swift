@@ -77,6 +77,39 @@ import Testing
         }
     }
 
+    /// Plugins that misbehave around their worker process: printing to stdout and stderr,
+    /// forking a child that holds every descriptor, writing to a closed pipe (the worker
+    /// ignores SIGPIPE, as the gateway does: the write fails, nothing dies), closing
+    /// descriptors they did not open (the worker's socket among them: its call fails, named).
+    /// Each time a concurrent dataset query is served, and the plugin's next use works.
+    @Test(
+        arguments: [
+            ("FIXTURE_PRINTS", nil), ("FIXTURE_FORKS", nil), ("FIXTURE_CLOSED_PIPE", nil),
+            ("FIXTURE_CLOSES_FDS", "plugin 'fixture.good' exited (status 1) during next; its worker process ended, the gateway did not"),
+        ] as [(String, String?)])
+    func aPluginThatMisbehavesAroundItsWorkerTakesOnlyItsCallDown(define: String, failure: String?) async throws {
+        let (gateway, token) = try Self.gateway(define) { config in
+            config.plugins.isolation = ["fixture.good": "process"]
+            config.datasources["two"] = DatasourceDefinition(plugin: "fixture.good", config: .object(["rows": .number(2)]))
+        }
+        try await TestServer.with(gateway) { server in
+            async let first = server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+            async let other = Self.datasetQuery(server, token)
+            let (reply, otherStatus) = try await (first, other)
+            #expect(otherStatus == 200)
+            if let failure {
+                let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
+                #expect(reply.status == 500 && message == failure, "\(reply.status) \(reply.text.prefix(300))")
+            } else {
+                #expect(reply.status == 200 && reply.text.contains(#""name":"row 9""#), "\(reply.status) \(reply.text.prefix(300))")
+            }
+            // The next use (a new worker, or the kept one) reads to its end: a 2-row
+            // datasource never reaches the third batch, where the plugin misbehaves.
+            let again = try await server.request(.GET, "/api/v1/datasource/two/query?token=\(token)")
+            #expect(again.status == 200 && again.text.contains(#""name":"row 1""#), "\(again.status) \(again.text.prefix(300))")
+        }
+    }
+
     /// A plugin that leaks 32 MiB a batch, in a worker limited to 768 MB of address space: the
     /// worker dies at its limit (the plugin's malloc fails), the client is told so, and the
     /// gateway's own memory never held the leak.

@@ -15,6 +15,23 @@ import Testing
         return try TestSupport.run("/usr/bin/env", env + ["cargo"] + arguments + ["--offline"])
     }
 
+    /// An example built (see `buildExample`), checked by `plugins verify` (every check must
+    /// pass), and a test gateway loading it with `isolation` for every plugin.
+    static func verifiedExample(
+        _ example: String, library: String, isolation: String, configure: (inout GatewayConfig) -> Void = { _ in }
+    )
+        throws -> (plugins: String, gateway: Gateway)
+    {
+        let plugins = try buildExample(example, library: library)
+        let gateway = try TestSupport.gateway(pluginDirs: [plugins]) { config in
+            config.plugins.isolation = ["default": isolation]
+            configure(&config)
+        }
+        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(plugins)/lib\(library).so")
+        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+        return (plugins, gateway)
+    }
+
     /// Builds `Examples/<example>` with cargo into a fresh target directory and copies its
     /// library, `lib<library>.so`, into a plugin folder of its own, which it returns.
     static func buildExample(_ example: String, library: String) throws -> String {
@@ -117,15 +134,10 @@ import Testing
     /// in a worker process (`plugins.isolation`).
     @Test(arguments: ["in_process", "process"])
     func aRustSinkTakesADataflowsRowsAndAFailedRunLeavesNoFile(isolation: String) async throws {
-        let plugins = try Self.buildExample("RustSink", library: "rust_jsonl_sink")
-        let gateway = try TestSupport.gateway(pluginDirs: [plugins]) { config in
+        let (_, gateway) = try Self.verifiedExample("RustSink", library: "rust_jsonl_sink", isolation: isolation) { config in
             config.dataflows.requireToken = false
-            config.plugins.isolation = ["default": isolation]
             config.datasets = ["orders": DatasetDefinition(table: "orders(o_id integer, region text, amount real, day date)", keys: ["o_id"])]
         }
-        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(plugins)/librust_jsonl_sink.so")
-        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
-        #expect(checks.first { $0.name.hasPrefix("sink writes every ABI type") }?.detail == "8 rows committed", "\(checks)")
         try DataflowTests.fillOrders(gateway, count: 50)
         let out = TestSupport.temporaryDirectory("rust-sink-out")
         try await TestServer.with(gateway) { server in
@@ -179,11 +191,9 @@ import Testing
 
     /// A query answered by the Rust format: NDJSON, line by line, in several batches, the
     /// format's name matched case-insensitively; no rows, no body.
-    @Test func aRustFormatServesQueries() async throws {
-        let plugins = try Self.buildExample("RustFormat", library: "rust_ndjson_format")
-        let gateway = try TestSupport.gateway(pluginDirs: [plugins])
-        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(plugins)/librust_ndjson_format.so")
-        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+    @Test(arguments: ["in_process", "process"])
+    func aRustFormatServesQueries(isolation: String) async throws {
+        let (_, gateway) = try Self.verifiedExample("RustFormat", library: "rust_ndjson_format", isolation: isolation)
         let (_, token) = try gateway.tokens.create(name: "q", scopes: ["query"])
         try await TestServer.with(gateway) { server in
             let reply = try await server.request(.GET, ResourceLimitTests.storeQuery(CHelperPluginTests.rowsSQL, token: token) + "&format=ndjson-rust")
@@ -209,11 +219,9 @@ import Testing
 
     /// An export through the Rust exporter: one .tsv file with a header, values as text,
     /// tabs inside a value escaped, a null as an empty field.
-    @Test func aRustExporterWritesTheExportsFile() async throws {
-        let plugins = try Self.buildExample("RustExporter", library: "rust_tsv_exporter")
-        let gateway = try TestSupport.gateway(pluginDirs: [plugins])
-        let checks = PluginVerifier(services: gateway.services, scratchDirectory: gateway.dataDirectory).verify(path: "\(plugins)/librust_tsv_exporter.so")
-        #expect(checks.allSatisfy { $0.passed }, "\(checks)")
+    @Test(arguments: ["in_process", "process"])
+    func aRustExporterWritesTheExportsFile(isolation: String) async throws {
+        let (_, gateway) = try Self.verifiedExample("RustExporter", library: "rust_tsv_exporter", isolation: isolation)
         let (_, token) = try gateway.tokens.create(name: "e", scopes: ["export"])
         try await TestServer.with(gateway) { server in
             let raw = #"[{"id":"ID","name":"Name","note":"Note"},{"id":1,"name":"a\tb"},{"id":2,"name":"c","note":"x"}]"#
@@ -222,16 +230,7 @@ import Testing
             let key = try #require((reply.json["data"] as? [String: Any])?["hash_key"] as? String, "\(reply.text)")
             let done = try await ExportTests.waitForEnd(server, key: key, token: token)
             #expect(done["status"] as? Int == 2, "\(done)")
-            let zip = try await server.request(.GET, "/v1/down/\(key).zip", headers: [("Authorization", "Bearer \(token)")])
-            let path = TestSupport.temporaryDirectory("rust-tsv") + "/x.zip"
-            try Data(zip.body).write(to: URL(fileURLWithPath: path))
-            let listed = try TestSupport.run(
-                "/usr/bin/env",
-                [
-                    "python3", "-c",
-                    "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [print(n, repr(z.read(n).decode())) for n in z.namelist()]", path,
-                ]
-            ).output
+            let listed = try await ExportTests.downloadedFiles(server, key: key, token: token)
             #expect(listed == "rows.tsv 'ID\\tName\\tNote\\n1\\ta\\\\tb\\t\\n2\\tc\\tx\\n'\n", "\(listed)")
         }
     }

@@ -61,8 +61,8 @@ enum PluginUseCheck {
         plugin.kinds.filter { $0 == .format || $0 == .exporter || ($0 == .source && !plugin.sourceFileExtensions.isEmpty) }
     }
 
-    /// Sources and sinks are opened through `instances`: a plugin run in worker processes is
-    /// checked in one too (its `open` may be what crashes).
+    /// Instances are opened through `instances`: a plugin run in worker processes is checked
+    /// in one too (its `open` may be what crashes).
     static func check(
         _ wanted: [Wanted], registry: PluginRegistry, instances: any InstanceOpening, services: HostServiceProvider, scratch: String
     ) -> [PluginUse] {
@@ -117,14 +117,14 @@ enum PluginUseCheck {
         switch kind {
         case .source: _ = try instances.source(plugin, config: config, context: context)
         case .sink: _ = try instances.sink(plugin, config: config, context: context)
-        case .format: _ = try FormatHandle(plugin: plugin, config: config, context: context) { _ in GW_OK }
+        case .format: _ = try instances.format(plugin, config: config, context: context) { _ in GW_OK }
         case .exporter:
             let directory = "\(scratch)/config-check-\(UUID().uuidString)"
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            _ = try ExporterHandle(plugin: plugin, config: config, context: context, outputDirectory: directory, baseName: "check")
+            _ = try instances.exporter(plugin, config: config, context: context, outputDirectory: directory, baseName: "check")
         }
     }
 }

@@ -3,7 +3,9 @@
  *   config: {"omit_nulls": bool, "line_end": "\n" | "\r\n"}, both optional, given by the
  *           administrator in plugins.config["fixture.ndjson"].
  * An empty stream writes nothing, which the ABI allows.
+ *   -DFIXTURE_CRASH_IN_WRITE  write_batch dies of SIGSEGV (run it in a worker process)
  */
+#include <signal.h>
 #include <stdlib.h>
 #include "gateway_plugin_helpers.h"
 
@@ -49,6 +51,9 @@ static gw_status nd_flush(ndjson_t *f, gw_error *err) {
 
 static gw_status nd_write(void *inst, const struct ArrowArray *batch, gw_error *err) {
   ndjson_t *f = inst;
+#ifdef FIXTURE_CRASH_IN_WRITE
+  raise(SIGSEGV);
+#endif
   for (int64_t row = 0; row < batch->length; row++) {
     gw_text_append_char(&f->line, '{');
     int first = 1;

@@ -18,6 +18,11 @@
  *                              a type the ABI does not name
  *   -DFIXTURE_PADDING          the good plugin with its code moved (a large function first), so
  *                              that a file overwritten in place maps other bytes at old addresses
+ * Plugins that misbehave around their process (run them in a worker), each at its third batch:
+ *   -DFIXTURE_PRINTS           writes lines to stdout and stderr at every batch
+ *   -DFIXTURE_FORKS            forks a child that lives on for 5 s holding every descriptor
+ *   -DFIXTURE_CLOSED_PIPE      writes to a pipe whose reader is gone (SIGPIPE, unless ignored)
+ *   -DFIXTURE_CLOSES_FDS       closes every descriptor from 3 to 1023, which it did not open
  */
 #define _POSIX_C_SOURCE 200809L /* sleep() under -std=c99 */
 #include <errno.h>
@@ -177,6 +182,32 @@ static int stream_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
 #endif
 #ifdef FIXTURE_ABORT_FIRST_READ
   if (st->inst->reads_before == 0 && st->next >= 8) abort();
+#endif
+#ifdef FIXTURE_PRINTS
+  printf("fixture: a line on stdout before row %ld\n", st->next);
+  fprintf(stderr, "fixture: a line on stderr before row %ld\n", st->next);
+  fflush(stdout);
+#endif
+#ifdef FIXTURE_FORKS
+  if (st->next == 8 && fork() == 0) {
+    sleep(5);
+    _exit(0);
+  }
+#endif
+#ifdef FIXTURE_CLOSED_PIPE
+  if (st->next == 8) {
+    int ends[2];
+    if (pipe(ends) == 0) {
+      close(ends[0]);
+      if (write(ends[1], "x", 1) < 0 && errno != EPIPE) return EIO;
+      close(ends[1]);
+    }
+  }
+#endif
+#ifdef FIXTURE_CLOSES_FDS
+  if (st->next == 8) {
+    for (int fd = 3; fd < 1024; fd++) close(fd);
+  }
 #endif
   if (host_api->is_cancelled(st->inst->ctx)) return ECANCELED;
   if (st->done || st->next >= st->inst->rows) {

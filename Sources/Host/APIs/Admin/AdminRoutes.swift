@@ -138,7 +138,7 @@ public struct PluginInfo: Codable, Sendable, Equatable {
     public let file_extension: String?
     /// Where the configuration uses this plugin, and whether each use works.
     public let uses: [PluginUse]?
-    /// Active plugins: how their sources run (`plugins.isolation`), and the idle workers kept.
+    /// Active plugins: how their instances run (`plugins.isolation`), and the idle workers kept.
     public var isolation: String?
     public var idle_workers: Int?
 

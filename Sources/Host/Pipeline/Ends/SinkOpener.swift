@@ -46,11 +46,12 @@ struct SinkOpener: Sendable {
         guard case .plugin(let plugin, let config) = format else {
             return ResponseBodySink(formatter: nil, channel: channel, started: started, describe: describe)
         }
+        try instances.health.checkStart(plugin.id)
         let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: services)
         control.onStop { context.cancel() }
         let counted = GatewayMetrics.responseBytes(format: plugin.formatName ?? plugin.id)
         let formatter = try PluginUseCheck.openingConfigured("format '\(plugin.formatName ?? plugin.id)'") { () throws(PluginError) in
-            try FormatHandle(plugin: plugin, config: config, context: context) { bytes in
+            try instances.format(plugin, config: config, context: context) { bytes in
                 counted.increment(by: bytes.count)
                 guard channel.send(ByteBuffer(bytes: bytes)) else { return GW_CANCELLED }
                 started.set()
@@ -88,13 +89,14 @@ struct SinkOpener: Sendable {
         guard let plugin = try exporter(for: extType) else {
             return try CSVExport(path: "\(workDirectory)/\(baseName).csv")
         }
+        try instances.health.checkStart(plugin.id)
         let json = exporterConfig(plugin, options: options).text
         // The exporter's own context: its progress() must not overwrite the task's (which
         // counts the source's pages or rows); a cancel of the export reaches it.
         let own = InstanceContext(pluginId: plugin.id, instanceName: task.instanceName, services: task.services)
         task.onCancel { own.cancel() }
         return try PluginUseCheck.openingConfigured("exporter '\(plugin.exporterName ?? plugin.id)'") { () throws(PluginError) in
-            try ExporterHandle(plugin: plugin, config: json, context: own, outputDirectory: workDirectory, baseName: baseName)
+            PluginExport(try instances.exporter(plugin, config: json, context: own, outputDirectory: workDirectory, baseName: baseName))
         }
     }
 }

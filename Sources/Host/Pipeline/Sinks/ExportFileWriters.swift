@@ -8,7 +8,16 @@ protocol ExportFileWriter: AnyObject {
     func finish() throws
 }
 
-extension ExporterHandle: ExportFileWriter {}
+/// An exporter plugin's instance, wherever it runs (`plugins.isolation`).
+final class PluginExport: ExportFileWriter {
+    private let instance: any ExporterInstance
+
+    init(_ instance: any ExporterInstance) { self.instance = instance }
+
+    func begin(_ schema: OwnedSchema) throws { try instance.begin(schema) }
+    func write(_ batch: OwnedBatch) throws { try instance.write(batch) }
+    func finish() throws { try instance.finish() }
+}
 
 /// `ext_type=CSV`: UTF-8 with a BOM (so spreadsheet programs detect the encoding), RFC 4180
 /// quoting, ISO 8601 dates.

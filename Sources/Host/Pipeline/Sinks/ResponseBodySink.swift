@@ -13,11 +13,11 @@ final class ResponseBodySink: BatchSink {
     private let describe: @Sendable (Error) -> GatewayError
     private var json: JSONRowWriter?
     /// The format plugin's instance; nil for the host's JSON.
-    private var formatter: FormatHandle?
+    private var formatter: (any FormatInstance)?
     /// Bytes went out: the response's status is sent, a failure can only be told in the body.
     private let started: Flag
 
-    init(formatter: FormatHandle?, channel: ByteChannel, started: Flag, describe: @escaping @Sendable (Error) -> GatewayError) {
+    init(formatter: (any FormatInstance)?, channel: ByteChannel, started: Flag, describe: @escaping @Sendable (Error) -> GatewayError) {
         self.formatter = formatter
         self.channel = channel
         self.started = started

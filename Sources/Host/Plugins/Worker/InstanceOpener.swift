@@ -2,8 +2,8 @@ import Foundation
 import PluginABI
 import PluginKit
 
-/// Opens source and sink plugins' instances the way `plugins.isolation` says: in the
-/// gateway's process, or in a worker process (a kept idle one, else a new one).
+/// Opens plugin instances (sources, sinks, formats, exporters) the way `plugins.isolation`
+/// says: in the gateway's process, or in a worker process (a kept idle one, else a new one).
 public struct PluginInstanceOpener: InstanceOpening {
     let isolation: [String: String]
     let http: GatewayConfig.Outbound
@@ -51,6 +51,29 @@ public struct PluginInstanceOpener: InstanceOpening {
         switch isolation(of: plugin.id) {
         case .inProcess: return try SinkHandle(plugin: plugin, config: config, context: context)
         case .process: return try WorkerSinkHandle(plugin: plugin, config: config, context: context, worker: try worker(plugin), pool: pool)
+        }
+    }
+
+    public func format(
+        _ plugin: LoadedPlugin, config: String, context: InstanceContext, write: @escaping (UnsafeRawBufferPointer) -> gw_status
+    ) throws(PluginError) -> any FormatInstance {
+        switch isolation(of: plugin.id) {
+        case .inProcess: return try FormatHandle(plugin: plugin, config: config, context: context, write: write)
+        case .process:
+            return try WorkerFormatHandle(plugin: plugin, config: config, context: context, worker: try worker(plugin), pool: pool, write: write)
+        }
+    }
+
+    public func exporter(
+        _ plugin: LoadedPlugin, config: String, context: InstanceContext, outputDirectory: String, baseName: String
+    ) throws(PluginError) -> any ExporterInstance {
+        switch isolation(of: plugin.id) {
+        case .inProcess:
+            return try ExporterHandle(plugin: plugin, config: config, context: context, outputDirectory: outputDirectory, baseName: baseName)
+        case .process:
+            return try WorkerExporterHandle(
+                plugin: plugin, config: config, context: context, worker: try worker(plugin), pool: pool, outputDirectory: outputDirectory,
+                baseName: baseName)
         }
     }
 

@@ -27,6 +27,9 @@ public enum PluginWorker {
             var limit = rlimit(rlim_cur: rlim_t(limits.cpuSeconds), rlim_max: rlim_t(limits.cpuSeconds + 1))
             setrlimit(__rlimit_resource_t(RLIMIT_CPU.rawValue), &limit)
         }
+        // A write to a closed pipe or socket fails with EPIPE instead of killing the worker,
+        // as in the gateway's own process.
+        signal(SIGPIPE, SIG_IGN)
         // Nothing of the gateway's reaches the plugin: no inherited descriptor but the socket
         // (fd 0) and the output streams.
         closefrom(3)
@@ -53,7 +56,7 @@ public enum PluginWorker {
     }
 }
 
-/// @unchecked Sendable: `plugin`, `source`, `stream`, `sink` and `sinkBatches` are used by the main
+/// @unchecked Sendable: `plugin`, `source`, `stream`, `sink`, `consumer` and `batches` are used by the main
 /// thread only; what the reader thread touches is behind `waiters` (a Mutex) or the context's
 /// own locks.
 private final class Worker: @unchecked Sendable {
@@ -63,8 +66,11 @@ private final class Worker: @unchecked Sendable {
     var source: SourceHandle?
     var stream: SourceStream?
     var sink: SinkHandle?
-    /// The sink's batches are built here from what the gateway sends, for the schema it began.
-    var sinkBatches: BatchBuilder?
+    /// A format or exporter instance.
+    var consumer: ConsumerHandle?
+    /// A sink's or consumer's batches are built here from what the gateway sends, for the
+    /// schema it began.
+    var batches: BatchBuilder?
     private let context = Mutex<InstanceContext?>(nil)
     /// The gateway's calls, handed from the reader thread to the main one.
     private let calls = CallQueue()
@@ -100,8 +106,9 @@ private final class Worker: @unchecked Sendable {
             if kind == .close {
                 stream = nil
                 source = nil
-                sinkBatches = nil
+                batches = nil
                 sink = nil
+                consumer = nil
                 try? channel.send(.ok, id: id)
                 return 0
             }
@@ -160,15 +167,42 @@ private final class Worker: @unchecked Sendable {
             }
             sink = try SinkHandle(plugin: plugin, config: config, context: made)
             return []
+        case .openFormat:
+            guard let plugin else { throw PluginError(status: GW_INTERNAL, "no plugin loaded") }
+            let config = try r.string(), instance = try r.string()
+            // What the format writes goes to the gateway as it comes (in pieces a frame holds).
+            consumer = try FormatHandle(plugin: plugin, config: config, context: makeContext(plugin, instance)) { [channel] bytes in
+                var at = 0
+                while at < bytes.count {
+                    let piece = min(bytes.count - at, 1 << 24)
+                    guard (try? channel.send(.bytes, id: 0, Array(bytes[at..<(at + piece)]))) != nil else { return GW_IO }
+                    at += piece
+                }
+                return GW_OK
+            }
+            return []
+        case .openExporter:
+            guard let plugin else { throw PluginError(status: GW_INTERNAL, "no plugin loaded") }
+            let config = try r.string(), instance = try r.string(), directory = try r.string(), baseName = try r.string()
+            consumer = try ExporterHandle(
+                plugin: plugin, config: config, context: makeContext(plugin, instance), outputDirectory: directory, baseName: baseName)
+            return []
         case .begin:
-            guard let sink else { throw PluginError(status: GW_INTERNAL, "begin before open") }
             let fields = try WorkerBatches.decodeFields(payload)
-            try sink.begin(OwnedSchema(fields: fields))
-            sinkBatches = BatchBuilder(fields: fields)
+            let schema = OwnedSchema(fields: fields)
+            if let sink {
+                try sink.begin(schema)
+            } else if let consumer {
+                try consumer.begin(schema)
+            } else {
+                throw PluginError(status: GW_INTERNAL, "begin before open")
+            }
+            batches = BatchBuilder(fields: fields)
             return []
         case .write:
-            guard let sink, let sinkBatches else { throw PluginError(status: GW_INTERNAL, "write before begin") }
-            try sink.write(try WorkerBatches.decode(payload, into: sinkBatches))
+            guard let batches else { throw PluginError(status: GW_INTERNAL, "write before begin") }
+            let batch = try WorkerBatches.decode(payload, into: batches)
+            if let sink { try sink.write(batch) } else { try consumer?.write(batch) }
             return []
         case .commit:
             guard let sink else { throw PluginError(status: GW_INTERNAL, "commit before open") }
@@ -177,6 +211,13 @@ private final class Worker: @unchecked Sendable {
         case .abort:
             sink?.abort()
             return []
+        case .end:
+            guard let consumer else { throw PluginError(status: GW_INTERNAL, "finish before open") }
+            try consumer.finish()
+            return []
+        case .writeError:
+            let written = (consumer as? FormatHandle)?.writeError(try r.string()) ?? false
+            return [written ? 1 : 0]
         case .read:
             guard let source else { throw PluginError(status: GW_INTERNAL, "read before open") }
             let opened = try source.read(requestJSON: try r.string())
@@ -198,8 +239,9 @@ private final class Worker: @unchecked Sendable {
             // The instance ends (its `destroy` runs now); the plugin stays loaded for the next.
             stream = nil
             source = nil
-            sinkBatches = nil
+            batches = nil
             sink = nil
+            consumer = nil
             context.withLock { $0 = nil }
             return []
         default:

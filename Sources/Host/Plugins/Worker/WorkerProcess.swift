@@ -12,7 +12,7 @@ import Synchronization
 /// the call it was in with the signal and the call named; one that does not answer a
 /// cancel within `cancelGrace` is killed.
 final class WorkerProcess: @unchecked Sendable {
-    // @unchecked Sendable: `pid` and `channel` are set in init; `busy` and `killed` are
+    // @unchecked Sendable: `pid` and `channel` are set in init; `outputWriter` is used under `callLock`; `busy` and `killed` are
     // Mutex/Atomic; calls are serialized by `callLock`.
     let pluginId: String
     private let pid: pid_t
@@ -119,6 +119,14 @@ final class WorkerProcess: @unchecked Sendable {
     /// A read went to its end, or a commit was made: the plugin works again (its crashes in
     /// a row start over).
     func succeeded() { health.succeeded(pluginId) }
+
+    /// Where a format instance's bytes go (what an in-process format writes to); read while
+    /// a call runs, set between calls, both under `callLock`.
+    private var outputWriter: ((UnsafeRawBufferPointer) -> gw_status)?
+
+    func output(to write: ((UnsafeRawBufferPointer) -> gw_status)?) {
+        callLock.withLock { outputWriter = write }
+    }
 
     /// Instances this worker has opened (a pooled one retires after `WorkerPool.maxInstances`).
     private let opened = Atomic<Int>(0)
@@ -244,6 +252,10 @@ final class WorkerProcess: @unchecked Sendable {
             case .progress:
                 let done = try r.i64(), total = try r.i64(), message = try r.string()
                 context.report(InstanceContext.Progress(done: done, total: total, message: message.isEmpty ? nil : message))
+            case .bytes:
+                // A format's output, for the client: one that is gone stops the instance.
+                let status = payload.withUnsafeBytes { outputWriter?($0) } ?? GW_INTERNAL
+                if status != GW_OK { context.cancel() }
             case .rejectRow:
                 // The plugin's word about a row: whoever counts refusals checks it was given.
                 let row = try r.i64(), reason = try r.string()

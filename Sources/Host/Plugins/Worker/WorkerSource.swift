@@ -3,44 +3,19 @@ import PluginABI
 import PluginKit
 
 /// A source instance in a worker process: the same calls, made over the worker's socket.
-final class WorkerSourceHandle: SourceInstance {
-    let plugin: LoadedPlugin
-    let context: InstanceContext
-    fileprivate let worker: WorkerProcess
-    private let pool: WorkerPool
-    private let link: WorkerLink
-
+final class WorkerSourceHandle: WorkerInstance, SourceInstance {
     init(plugin: LoadedPlugin, config: String, context: InstanceContext, worker: WorkerProcess, pool: WorkerPool) throws(PluginError) {
-        self.plugin = plugin
-        self.context = context
-        self.worker = worker
-        self.pool = pool
-        link = WorkerLink(worker)
-        // The instance's cancel reaches its worker while the instance lives, not after: a
-        // worker kept for another instance is that one's.
-        context.onCancel { [link] in link.cancel() }
-        worker.openingInstance()
-        var w = WireWriter()
-        w.string(config)
-        w.string(context.instanceName)
-        _ = try worker.call(.open, w.bytes, what: "open", context: context)
-    }
-
-    deinit {
-        link.cut()
-        pool.instanceEnded(worker, context: context, plugin: plugin)
+        try super.init(plugin: plugin, config: config, context: context, worker: worker, pool: pool, open: .open)
     }
 
     func rows(requestJSON: String) throws -> any SourceRows {
         var w = WireWriter()
         w.string(requestJSON)
-        let fields = try WorkerBatches.decodeFields(try worker.call(.read, w.bytes, what: "read", context: context))
+        let fields = try WorkerBatches.decodeFields(try call(.read, w.bytes, what: "read"))
         return WorkerRows(source: self, fields: fields)
     }
 
-    func finish() throws {
-        _ = try worker.call(.finish, what: "finish", context: context)
-    }
+    func finish() throws { try call(.finish, what: "finish") }
 }
 
 /// A read's rows, built anew from what the worker sends: every value checked again here.
@@ -58,7 +33,7 @@ final class WorkerRows: SourceRows {
 
     func next() throws -> OwnedBatch? {
         guard !ended else { return nil }
-        let reply = try source.worker.call(.next, what: "next", context: source.context)
+        let reply = try source.call(.next, what: "next")
         guard reply.first == 1 else {
             ended = true
             source.worker.succeeded()

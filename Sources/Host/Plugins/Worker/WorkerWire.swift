@@ -15,9 +15,9 @@ enum WireKind: UInt8 {
     // either way: the answer to a request
     case ok = 10, failure
     // worker → gateway
-    case log = 20, progress, stateGet, stateSet, stateDelete, rejectRow, lock, unlock, pace
-    // gateway → worker, for a sink instance
-    case openSink = 40, begin, write, commit, abort
+    case log = 20, progress, stateGet, stateSet, stateDelete, rejectRow, lock, unlock, pace, bytes
+    // gateway → worker, for a sink, format or exporter instance
+    case openSink = 40, begin, write, commit, abort, openFormat, openExporter, end, writeError
 }
 
 /// The largest frame either end accepts: a batch of a few hundred MB at most.
