@@ -150,6 +150,7 @@ public final class Gateway: Sendable {
     }
 
     public func shutdown() async {
+        instances.closeIdleWorkers()
         await services.http.shutdown()
         await store.close()
     }

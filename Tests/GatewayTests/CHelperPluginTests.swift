@@ -84,6 +84,8 @@ import Testing
             let reply = try await server.request(.GET, ResourceLimitTests.storeQuery(Self.rowsSQL, token: token) + "&format=ndjson")
             #expect(reply.status == 200 && reply.headers.first(name: "content-type") == "application/x-ndjson", "\(reply.text)")
             #expect(reply.text == "{\"id\":1,\"name\":\"a\\tb\"}\n{\"id\":2,\"name\":\"c\",\"note\":\"x\"}\n", "\(reply.text)")
+            // In a worker indeed: the plugin keeps one for its next instance.
+            if isolation == "process" { #expect(try await TestSupport.keptWorkers(gateway, "fixture.ndjson") > 0) }
             // No rows: nothing at all, and still a 200.
             let empty = try await server.request(.GET, ResourceLimitTests.storeQuery("SELECT 1 AS id WHERE 0", token: token) + "&format=ndjson")
             #expect(empty.status == 200 && empty.body.isEmpty)
@@ -135,6 +137,8 @@ import Testing
                 return try await ExportTests.downloadedFiles(server, key: key, token: token)
             }
             #expect(try await tsv(try await export(nil)) == "rows.tsv 'ID\\tName\\tNote\\n1\\ta\\\\tb\\t\\\\N\\n2\\tc\\tx\\n'\n")
+            // In a worker indeed: the plugin keeps one for its next instance.
+            if isolation == "process" { #expect(try await TestSupport.keptWorkers(gateway, "fixture.tsv") > 0) }
             // The schema lets a request choose the header; the request's options change the task.
             #expect(try await tsv(try await export(["header": false])) == "rows.tsv '1\\ta\\\\tb\\t\\\\N\\n2\\tc\\tx\\n'\n")
             // What the schema keeps for the administrator, or the wrong type, is the client's 400.

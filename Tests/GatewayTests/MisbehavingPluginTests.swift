@@ -25,6 +25,20 @@ import Testing
         return (gateway, token)
     }
 
+    /// /proc/<pid>/status of this process's plugin workers.
+    static func workerStatuses() throws -> [String] {
+        let me = getpid()
+        return try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { entry in
+            guard Int32(entry) != nil,
+                let status = try? String(contentsOfFile: "/proc/\(entry)/status", encoding: .utf8),
+                status.contains("PPid:\t\(me)\n"),
+                let command = try? String(contentsOfFile: "/proc/\(entry)/cmdline", encoding: .utf8),
+                command.contains("plugin-worker")
+            else { return nil }
+            return status
+        }
+    }
+
     /// A query of a pushed dataset, to show the gateway still serves.
     static func datasetQuery(_ server: TestServer, _ token: String) async throws -> Int {
         try await server.request(.GET, "/api/v1/dataset/orders/query?token=\(token)").status
@@ -32,14 +46,17 @@ import Testing
 
     /// Lengths past the buffers (the gateway died, or streamed its own heap to the client),
     /// offsets past the data (it died), offsets going backwards (silently wrong rows): each is
-    /// the plugin's error, named, and the gateway serves on.
-    @Test(arguments: [
-        ("FIXTURE_LIE_LENGTH", "column 'id' values buffer: 400000000 bytes from its start are not all readable memory"),
-        ("FIXTURE_LIE_OFFSET", "column 'name' data buffer (offsets reach byte 1073741824): 1073741824 bytes from its start are not all readable memory"),
-        ("FIXTURE_OFFSETS_BACKWARDS", "column 'name' has offsets going backwards at row 1 (5 then 2)"),
-    ])
-    func malformedArraysAreRefusedBeforeTheyAreRead(define: String, message: String) async throws {
-        let (gateway, token) = try Self.gateway(define)
+    /// the plugin's error, named, and the gateway serves on. The same in the gateway's process
+    /// and in a worker (which reads the plugin's arrays through the same checks).
+    @Test(
+        arguments: [
+            ("FIXTURE_LIE_LENGTH", "column 'id' values buffer: 400000000 bytes from its start are not all readable memory"),
+            ("FIXTURE_LIE_OFFSET", "column 'name' data buffer (offsets reach byte 1073741824): 1073741824 bytes from its start are not all readable memory"),
+            ("FIXTURE_OFFSETS_BACKWARDS", "column 'name' has offsets going backwards at row 1 (5 then 2)"),
+        ], ["in_process", "process"])
+    func malformedArraysAreRefusedBeforeTheyAreRead(_ lie: (define: String, message: String), isolation: String) async throws {
+        let (define, message) = lie
+        let (gateway, token) = try Self.gateway(define) { $0.plugins.isolation = ["fixture.good": isolation] }
         try await TestServer.with(gateway) { server in
             for format in ["json", "arrow"] {
                 let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)&format=\(format)")
@@ -247,6 +264,18 @@ import Testing
         // for the worker, which lives until it is let go below.
         for _ in 0..<600 where !done.isSet { try await Task.sleep(for: .milliseconds(100)) }
         #expect(done.isSet, "the child's end was not seen while a plugin worker lived")
+        // The worker starts with no signal blocked, and SIGHUP, SIGINT and SIGTERM at their
+        // defaults (the gateway ignores them for its own handling), SIGPIPE ignored: not what
+        // the spawning thread blocked or the gateway set for itself.
+        let workers = try Self.workerStatuses()
+        #expect(!workers.isEmpty)
+        for status in workers {
+            let ignored = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }.flatMap {
+                UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16)
+            }
+            #expect(status.contains("SigBlk:\t0000000000000000"), "\(status)")
+            #expect(ignored.map { $0 & 0x4003 == 0 && $0 & 0x1000 != 0 } == true, "\(status)")
+        }
         #expect(worker != nil)
         worker = nil
         #expect(try await child == 3)

@@ -272,6 +272,36 @@ import Testing
         #expect(PostgresParameters.number("select a$b$ :x, $1").names == ["x"])
     }
 
+    /// The fuzzer's invariants over its whole corpus (the crashes it found are in it): a name
+    /// keeps one number, and numbering the numbered SQL again finds no `:name`.
+    @Test func theFuzzCorpusKeepsItsInvariants() throws {
+        let folder = TestSupport.packageRoot.appendingPathComponent("Fuzz/Corpus/FuzzPostgresParameters").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder)
+        #expect(files.count >= 5)
+        var inputs = try files.map { name in String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name)")), as: UTF8.self) }
+        // And 200,000 short strings of the characters that change how SQL is read, from a
+        // fixed seed: the fuzzer's search, small and repeatable.
+        let alphabet = Array(":$'E e1?-/*\"\\\nx_(".unicodeScalars).map(Character.init)
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<200_000 {
+            var text = ""
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            for _ in 0..<Int(seed >> 59) + 1 {
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                text.append(alphabet[Int(seed >> 33) % alphabet.count])
+            }
+            inputs.append(text)
+        }
+        var failures: [String] = []
+        for sql in inputs {
+            let numbered = PostgresParameters.number(sql)
+            let named = numbered.names.compactMap { $0 }
+            let again = PostgresParameters.number(numbered.sql)
+            if Set(named).count != named.count || !again.names.allSatisfy({ $0 == nil }) { failures.append(sql) }
+        }
+        #expect(failures.isEmpty, "\(failures.prefix(5).map { $0.debugDescription })")
+    }
+
     /// Found by FuzzPostgresParameters: in `:E'\':t'` the E is the parameter's name, so what
     /// PostgreSQL reads after `$1` is a standard string (`'\'`), and `:t` is outside it. It
     /// was taken for an escape string, leaving `:t` unnumbered; numbering again found it.

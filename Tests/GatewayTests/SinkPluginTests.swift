@@ -69,6 +69,8 @@ import Testing
             #expect(ended["rows_read"] as? Int == 10 && ended["rows_written"] as? Int == 8 && ended["rows_rejected"] as? Int == 2, "\(ended)")
             let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
             #expect(lines.count == 8 && lines.first == "1\t1\titem 1" && !lines.contains { $0.contains("\t-") })
+            // In a worker indeed: the plugin keeps one for its next instance.
+            if isolation == "process" { #expect(try await TestSupport.keptWorkers(gateway, "fixture.sink") > 0) }
             let logs = try await DataflowTests.call(server, .GET, "/get-dataflow-logs/\(id)?page_size=100", token: nil).1["data"] as? [String: Any] ?? [:]
             let refused = (logs["logs"] as? [[String: Any]] ?? []).filter {
                 ($0["message"] as? String ?? "").contains("refused by 'fixture.sink': qty must not be negative")

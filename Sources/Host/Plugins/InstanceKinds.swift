@@ -67,6 +67,8 @@ extension ExporterHandle: ExporterInstance {}
 /// Opens plugin instances where `plugins.isolation` says: the gateway's
 /// `PluginInstanceOpener` (in `Worker/`), seen from code that must not depend on workers.
 public protocol InstanceOpening: Sendable {
+    /// Throws while the plugin's workers wait out their backoff (a 503 saying when).
+    func mayStart(_ plugin: LoadedPlugin) throws
     func source(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> any SourceInstance
     func sink(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> any SinkInstance
     /// `write` gets each chunk the format emits and returns GW_OK, or GW_CANCELLED when the

@@ -113,6 +113,8 @@ enum PluginUseCheck {
         _ plugin: LoadedPlugin, _ kind: LoadedPlugin.Kind, config: String, use: String,
         instances: any InstanceOpening, services: HostServiceProvider, scratch: String
     ) throws {
+        // A plugin whose workers keep crashing is not started again for a check.
+        try instances.mayStart(plugin)
         let context = InstanceContext(pluginId: plugin.id, instanceName: "config-check:\(use)", services: services)
         switch kind {
         case .source: _ = try instances.source(plugin, config: config, context: context)

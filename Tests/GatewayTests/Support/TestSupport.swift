@@ -102,6 +102,15 @@ enum TestSupport {
         let output: String
     }
 
+    /// The idle workers `plugin` keeps once its instances have ended (their release runs
+    /// after the work returns: waited for, up to a net of 10 s). Above zero proves the plugin
+    /// ran in a worker process.
+    static func keptWorkers(_ gateway: Gateway, _ plugin: String) async throws -> Int {
+        guard let loaded = gateway.registry.plugin(id: plugin) else { return 0 }
+        for _ in 0..<200 where gateway.instances.idleWorkers(loaded) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        return gateway.instances.idleWorkers(loaded)
+    }
+
     /// Runs a program to completion, capturing stdout and stderr together.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) throws -> ProcessResult {

@@ -53,7 +53,10 @@ enum PostgresParameters {
                 out += s[i..<end]
                 i = end
             case UInt8(ascii: "$"):
-                if let end = endOfDollarQuoted(s, from: i) {
+                // An identifier character just before `$` makes it part of a name (`a$b$`):
+                // judged on the output, what PostgreSQL reads (`:a$b$` became `$1 $b$`).
+                let inName = out.last.map { isWord($0) } ?? false
+                if !inName, let end = endOfDollarQuoted(s, from: i) {
                     out += s[i..<end]
                     i = end
                 } else {
@@ -155,8 +158,6 @@ enum PostgresParameters {
         // PostgreSQL's names are at most 63 bytes: a longer tag opens nothing (and bounds
         // the comparison at each `$` below).
         guard i < s.count, s[i] == UInt8(ascii: "$"), i - start <= 64 else { return nil }
-        // An identifier character just before `$` makes it part of a name (`a$b$`).
-        if start > 0 && isWord(s[start - 1]) { return nil }
         let delimiter = Array(s[start...i])
         var j = i + 1
         while j + delimiter.count <= s.count {

@@ -24,11 +24,21 @@ public struct PluginInstanceOpener: InstanceOpening {
         self.http = http
         self.limits = limits
         self.workerExecutable = workerExecutable
-        pool = WorkerPool(keptPerPlugin: limits.cpuSeconds > 0 ? 0 : keptIdle)
+        pool = WorkerPool(keptPerPlugin: limits.cpuSeconds > 0 ? 0 : keptIdle, memoryLimitMegabytes: limits.memoryMB)
     }
 
     /// How the plugin runs, as `plugins.isolation` says.
     public func isolation(of plugin: String) -> PluginIsolation { PluginIsolation.of(plugin, in: isolation) }
+
+    /// Refuses to start a worker while the plugin waits out its backoff (its workers kept
+    /// crashing): a 503 saying when.
+    public func mayStart(_ plugin: LoadedPlugin) throws {
+        guard isolation(of: plugin.id) == .process else { return }
+        try health.checkStart(plugin.id)
+    }
+
+    /// Lets the idle workers go (at the gateway's shutdown); none is kept afterwards.
+    public func closeIdleWorkers() { pool.closeAll() }
 
     /// Idle workers the plugin keeps now.
     public func idleWorkers(_ plugin: LoadedPlugin) -> Int { pool.idleCount(plugin) }

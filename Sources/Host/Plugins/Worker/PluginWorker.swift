@@ -171,7 +171,11 @@ private final class Worker: @unchecked Sendable {
             guard let plugin else { throw PluginError(status: GW_INTERNAL, "no plugin loaded") }
             let config = try r.string(), instance = try r.string()
             // What the format writes goes to the gateway as it comes (in pieces a frame holds).
-            consumer = try FormatHandle(plugin: plugin, config: config, context: makeContext(plugin, instance)) { [channel] bytes in
+            let made = makeContext(plugin, instance)
+            consumer = try FormatHandle(plugin: plugin, config: config, context: made) { [channel] bytes in
+                // The client gone (the gateway cancelled the instance): the format hears it
+                // from its write, as in process.
+                if made.isCancelled { return GW_CANCELLED }
                 var at = 0
                 while at < bytes.count {
                     let piece = min(bytes.count - at, 1 << 24)

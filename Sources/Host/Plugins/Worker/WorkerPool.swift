@@ -11,9 +11,27 @@ final class WorkerPool: Sendable {
     static let idleSeconds = 60.0
     static let maxInstances = 100
     let keptPerPlugin: Int
+    /// A worker using more than this is not kept (MB; 0: no limit): half its memory limit,
+    /// so that what a plugin leaks never fails a later instance's call.
+    let maxResidentMegabytes: Int
     private let idle = Mutex<[String: [(worker: WorkerProcess, since: Date)]]>([:])
+    /// Set at the gateway's shutdown: no worker is kept from then on.
+    private let closed = Atomic<Bool>(false)
 
-    init(keptPerPlugin: Int) { self.keptPerPlugin = keptPerPlugin }
+    init(keptPerPlugin: Int, memoryLimitMegabytes: Int = 0) {
+        self.keptPerPlugin = keptPerPlugin
+        maxResidentMegabytes = memoryLimitMegabytes / 2
+    }
+
+    /// Lets every idle worker go (they end), and keeps none from now on.
+    func closeAll() {
+        closed.store(true, ordering: .releasing)
+        let dropped = idle.withLock { all in
+            defer { all.removeAll() }
+            return all.values.flatMap { $0.map(\.worker) }
+        }
+        _ = dropped  // freed here, outside the lock: each one's deinit closes it
+    }
 
     /// The key of a plugin's workers: the same id loaded from another file is another plugin.
     static func key(_ plugin: LoadedPlugin) -> String { "\(plugin.id)\n\(plugin.loadedFrom)" }
@@ -36,7 +54,7 @@ final class WorkerPool: Sendable {
     /// `destroy` runs in it, on a worker thread: it may take its time) and kept; any other is
     /// let go (and closed once nothing holds it).
     func instanceEnded(_ worker: WorkerProcess, context: InstanceContext, plugin: LoadedPlugin) {
-        guard keptPerPlugin > 0, worker.reusable, !context.isCancelled else { return }
+        guard keptPerPlugin > 0, !closed.load(ordering: .acquiring), worker.reusable, !context.isCancelled else { return }
         Workers.submit { [self] in
             if worker.release(context: context) { keep(worker, for: plugin) }
         }
@@ -44,7 +62,8 @@ final class WorkerPool: Sendable {
 
     /// Keeps a released worker, unless the plugin keeps enough already or it served its share.
     private func keep(_ worker: WorkerProcess, for plugin: LoadedPlugin) {
-        guard worker.instancesOpened < Self.maxInstances else { return }
+        guard worker.instancesOpened < Self.maxInstances, !closed.load(ordering: .acquiring) else { return }
+        if maxResidentMegabytes > 0, (worker.residentMegabytes ?? Int.max) > maxResidentMegabytes { return }
         let key = Self.key(plugin)
         let kept = idle.withLock { all -> Bool in
             guard all[key, default: []].count < keptPerPlugin else { return false }

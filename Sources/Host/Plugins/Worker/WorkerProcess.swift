@@ -73,7 +73,8 @@ final class WorkerProcess: @unchecked Sendable {
         // are released once it can no longer use them.
         exit.watch(pid: pid) { [channel, heldLocks] in
             channel.close()
-            heldLocks.releaseAll()
+            // On a worker thread: releasing a lock may be a statement on the shared store.
+            Workers.submit { heldLocks.releaseAll() }
         }
         // The worker's first frame: the plugin loaded, or why not. A load that hangs (a slow
         // `init`) is killed after `loadSeconds`.
@@ -132,6 +133,14 @@ final class WorkerProcess: @unchecked Sendable {
     private let opened = Atomic<Int>(0)
     var instancesOpened: Int { opened.load(ordering: .relaxed) }
     func openingInstance() { opened.add(1, ordering: .relaxed) }
+
+    /// The worker's resident memory in MB (from /proc), or nil when it cannot be read.
+    var residentMegabytes: Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE))) >> 20
+    }
 
     /// Whether the worker may serve another instance: alive, and never cancelled or killed
     /// (a cancel could still be on its way to it).

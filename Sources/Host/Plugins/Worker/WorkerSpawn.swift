@@ -25,8 +25,22 @@ func spawnWorker(executable: String, arguments: [String], environment: [String: 
         for pointer in argv { free(pointer) }
         for pointer in envp { free(pointer) }
     }
+    // The worker starts with no signal blocked and every signal at its default (the worker
+    // ignores SIGPIPE itself): not the spawning thread's mask, nor the dispositions the
+    // gateway set for itself (SIGTERM, SIGINT, SIGHUP ignored for its own handling), so a
+    // plugin's timers and the CPU limit's SIGXCPU arrive as they would in a process of its own.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let result = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
     guard result == 0 else { throw SpawnError(errno: result) }
     return pid
 }
@@ -63,7 +77,7 @@ final class WorkerExit: Sendable {
             onEnd()
         }
         thread.name = "gateway.worker-reaper"
-        thread.stackSize = 64 << 10
+        thread.stackSize = 256 << 10
         thread.start()
     }
 
