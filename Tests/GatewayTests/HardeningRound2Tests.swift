@@ -122,7 +122,9 @@ import Testing
         try await TestServer.with(gateway) { server in
             let flow = try await Self.flow(
                 server, "", name: "on a full disk",
-                config: ["source": ["type": "sql", "query": Self.endless], "target": ["type": "export", "format": "csv"], "timeout": 1])
+                // A timeout well past the next two lines (the store is made read-only before the
+                // run ends: with 1 s, a loaded machine once ended the run first).
+                config: ["source": ["type": "sql", "query": Self.endless], "target": ["type": "export", "format": "csv"], "timeout": 4])
             let started = try await Self.execute(server, "", flow)
             #expect(started.0 == 200)
             try gateway.sqliteStore.withConnection { try $0.execute("PRAGMA query_only = 1") }
