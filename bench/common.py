@@ -65,6 +65,21 @@ class Gateway:
         return json.load(urllib.request.urlopen(req))
 
 
+def crawl(gw, pages_url, pages, ext_type="CSV"):
+    """Seconds from the request to the end of an HTTP export (seed 002) of `pages` pages from
+    the page server at `pages_url`, one row a page."""
+    start = time.perf_counter()
+    key = gw.call("POST", "/v1/export/http", {"timestamp": int(time.time()), "ext_type": ext_type, "title": "crawl", "user_id": "bench",
+                  "source_http": {"url": f"{pages_url}/pages", "method": "GET", "param": {"limit": 1, "total": pages}}})["data"]["hash_key"]
+    while True:
+        detail = gw.call("GET", f"/v1/export/detail?key={key}")["data"]
+        if detail["status"] != 1:
+            break
+        time.sleep(0.01)
+    assert detail["status"] == 2, detail
+    return time.perf_counter() - start
+
+
 def page_server(latency_ms):
     """The tests' paginated page server (seed 002's convention) with `latency_ms` a page; returns
     (process, base URL)."""

@@ -11,7 +11,7 @@ ratio, and each gateway's resident memory with its workers'.
 import http.client, os, statistics, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Gateway, page_server
+from common import Gateway, crawl, page_server
 import push_query
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
@@ -42,21 +42,6 @@ def small_queries(gw, count=200):
     return statistics.median(times)
 
 
-def crawl(gw, pages_url, pages=200):
-    """Seconds from the request to the end of an HTTP export of `pages` pages (to CSV)."""
-    call = gw.call
-    start = time.perf_counter()
-    key = call("POST", "/v1/export/http", {"timestamp": int(time.time()), "ext_type": "CSV", "title": "crawl", "user_id": "bench",
-               "source_http": {"url": f"{pages_url}/pages", "method": "GET", "param": {"limit": 1, "total": pages}}})["data"]["hash_key"]
-    while True:
-        detail = call("GET", f"/v1/export/detail?key={key}")["data"]
-        if detail["status"] != 1:
-            break
-        time.sleep(0.01)
-    assert detail["status"] == 2, detail
-    return time.perf_counter() - start
-
-
 def main():
     config = {"datasources": {"seq": {"plugin": "example.sequence", "config": {"rows": ROWS, "batch_size": 65536}},
                               "small": {"plugin": "example.sequence", "config": {"rows": 10}}},
@@ -78,8 +63,8 @@ def main():
         q_in, q_kept, q_new = small_queries(inside), small_queries(worker), small_queries(unpooled)
         print(f"10-row queries, one after another, median: in process {q_in * 1e3:.2f} ms; in a kept worker {q_kept * 1e3:.2f} ms "
               f"({q_kept / q_in:.2f}x); a new worker each {q_new * 1e3:.2f} ms ({q_new / q_in:.2f}x)")
-        c_in = min(crawl(inside, pages_url) for _ in range(2))
-        c_out = min(crawl(worker, pages_url) for _ in range(2))
+        c_in = min(crawl(inside, pages_url, 200) for _ in range(2))
+        c_out = min(crawl(worker, pages_url, 200) for _ in range(2))
         print(f"http.pager crawl, 200 pages of 50 ms, concurrency 8 (ideal 1.25 s): in process {c_in:.2f} s; in a worker {c_out:.2f} s "
               f"({c_out / c_in:.2f}x, target <= 1.10x)")
     finally:

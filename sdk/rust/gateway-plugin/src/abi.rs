@@ -68,6 +68,22 @@ pub struct ArrowArray {
     pub private_data: *mut c_void,
 }
 
+impl ArrowSchema {
+    /// A released (empty) schema: what a host or plugin fills, or passes to be filled.
+    pub fn empty() -> ArrowSchema {
+        ArrowSchema { format: std::ptr::null(), name: std::ptr::null(), metadata: std::ptr::null(), flags: 0, n_children: 0,
+                      children: std::ptr::null_mut(), dictionary: std::ptr::null_mut(), release: None, private_data: std::ptr::null_mut() }
+    }
+}
+
+impl ArrowArray {
+    /// A released (empty) array: what a host or plugin fills, or passes to be filled.
+    pub fn empty() -> ArrowArray {
+        ArrowArray { length: 0, null_count: 0, offset: 0, n_buffers: 0, n_children: 0, buffers: std::ptr::null_mut(),
+                     children: std::ptr::null_mut(), dictionary: std::ptr::null_mut(), release: None, private_data: std::ptr::null_mut() }
+    }
+}
+
 #[repr(C)]
 pub struct ArrowArrayStream {
     pub get_schema: Option<unsafe extern "C" fn(*mut ArrowArrayStream, *mut ArrowSchema) -> c_int>,

@@ -432,7 +432,7 @@ fn fill(out: &mut ArrowArray, length: i64, null_count: i64, mut owned: Box<Owned
 
 fn export_column(c: Column, rows: i64) -> ArrowArray {
     if c.ty == ColumnType::Null {
-        let mut array = empty_array();
+        let mut array = ArrowArray::empty();
         fill(&mut array, rows, rows, Box::new(Owned { buffers: Vec::new(), _storage: Vec::new(), children: Vec::new() }));
         return array;
     }
@@ -453,14 +453,9 @@ fn export_column(c: Column, rows: i64) -> ArrowArray {
     if values.is_empty() { values.push(0); }  // a valid pointer even for zero rows
     buffers.push(values.as_ptr() as *const c_void);
     storage.push(values);
-    let mut array = empty_array();
+    let mut array = ArrowArray::empty();
     fill(&mut array, rows, c.nulls, Box::new(Owned { buffers, _storage: storage, children: Vec::new() }));
     array
-}
-
-fn empty_array() -> ArrowArray {
-    ArrowArray { length: 0, null_count: 0, offset: 0, n_buffers: 0, n_children: 0, buffers: ptr::null_mut(),
-                 children: ptr::null_mut(), dictionary: ptr::null_mut(), release: None, private_data: ptr::null_mut() }
 }
 
 fn is_decimal(t: ColumnType) -> bool {

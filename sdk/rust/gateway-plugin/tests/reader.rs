@@ -6,16 +6,6 @@ use gateway_plugin::{export_schema, BatchBuilder, BatchView, ColumnType, Decimal
 use std::os::raw::{c_char, c_void};
 use std::ptr;
 
-fn empty_array() -> ArrowArray {
-    ArrowArray { length: 0, null_count: 0, offset: 0, n_buffers: 0, n_children: 0, buffers: ptr::null_mut(), children: ptr::null_mut(),
-                 dictionary: ptr::null_mut(), release: None, private_data: ptr::null_mut() }
-}
-
-fn empty_schema() -> ArrowSchema {
-    ArrowSchema { format: ptr::null(), name: ptr::null(), metadata: ptr::null(), flags: 0, n_children: 0, children: ptr::null_mut(),
-                  dictionary: ptr::null_mut(), release: None, private_data: ptr::null_mut() }
-}
-
 /// A batch exported by the builder with its schema, released when dropped.
 struct Exported {
     schema: ArrowSchema,
@@ -24,7 +14,7 @@ struct Exported {
 
 impl Exported {
     fn new(fields: &[Field], batch: BatchBuilder) -> Exported {
-        let mut e = Exported { schema: empty_schema(), array: empty_array() };
+        let mut e = Exported { schema: ArrowSchema::empty(), array: ArrowArray::empty() };
         export_schema(fields, &mut e.schema);
         batch.export(&mut e.array);
         e
@@ -334,12 +324,12 @@ fn a_bitmap_is_not_needed_without_nulls_and_zero_rows_need_no_buffers() {
 /// A schema of one child of `format`, as a C producer would write it.
 fn schema_of(format: &'static [u8]) -> Result<Schema, String> {
     unsafe extern "C" fn no_release(_: *mut ArrowSchema) {}
-    let mut child = empty_schema();
+    let mut child = ArrowSchema::empty();
     child.format = format.as_ptr() as *const c_char;
     child.name = b"c\0".as_ptr() as *const c_char;
     child.release = Some(no_release);
     let mut children = [&mut child as *mut ArrowSchema];
-    let mut parent = empty_schema();
+    let mut parent = ArrowSchema::empty();
     parent.format = b"+s\0".as_ptr() as *const c_char;
     parent.n_children = 1;
     parent.children = children.as_mut_ptr();
@@ -364,7 +354,7 @@ fn schemas_take_every_type_the_header_names_and_nothing_else() {
         let message = schema_of(bad).unwrap_err();
         assert!(message.contains("which gateway_plugin.h does not name"), "{}", message);
     }
-    let mut not_struct = empty_schema();
+    let mut not_struct = ArrowSchema::empty();
     not_struct.format = b"l\0".as_ptr() as *const c_char;
     unsafe extern "C" fn no_release(_: *mut ArrowSchema) {}
     not_struct.release = Some(no_release);

@@ -5,17 +5,6 @@
 use gateway_plugin::abi::{ArrowArray, ArrowSchema};
 use gateway_plugin::{export_schema, BatchBuilder, ColumnType, Field, TimeUnit};
 use std::ffi::CStr;
-use std::ptr;
-
-fn empty_array() -> ArrowArray {
-    ArrowArray { length: 0, null_count: 0, offset: 0, n_buffers: 0, n_children: 0, buffers: ptr::null_mut(), children: ptr::null_mut(),
-                 dictionary: ptr::null_mut(), release: None, private_data: ptr::null_mut() }
-}
-
-fn empty_schema() -> ArrowSchema {
-    ArrowSchema { format: ptr::null(), name: ptr::null(), metadata: ptr::null(), flags: 0, n_children: 0, children: ptr::null_mut(),
-                  dictionary: ptr::null_mut(), release: None, private_data: ptr::null_mut() }
-}
 
 /// The bytes of buffer `buffer` of child `child`, `len` of them.
 unsafe fn bytes<'a>(array: &'a ArrowArray, child: usize, buffer: usize, len: usize) -> &'a [u8] {
@@ -55,13 +44,13 @@ fn every_type_is_exported_as_the_abi_says() {
         b.push_decimal(11, Some(-1250 + row)).unwrap();
         b.end_row();
     }
-    let mut schema = empty_schema();
+    let mut schema = ArrowSchema::empty();
     export_schema(&fields, &mut schema);
     let formats: Vec<String> = (0..fields.len())
         .map(|i| unsafe { CStr::from_ptr((**schema.children.add(i)).format).to_string_lossy().into_owned() })
         .collect();
     assert_eq!(formats, ["c", "s", "i", "C", "L", "f", "z", "tdD", "tdm", "tsu:", "tsm:UTC", "d:10,2"]);
-    let mut array = empty_array();
+    let mut array = ArrowArray::empty();
     b.export(&mut array);
     assert_eq!(array.length, 3);
     unsafe {
