@@ -158,8 +158,13 @@ import Testing
             let paced = try await TestSupport.onThread { try gateway.services.coordination.recentCalls(plugin: "jushuitan", bucket: "app") }
             #expect(paced.count >= 12, "the workers' calls were paced by the gateway (\(paced.count) counted)")
             for (i, t) in paced.enumerated() where i >= 5 { #expect(t - paced[i - 5] >= 1.0, "6 calls paced within a second") }
-            let calls = (stats["calls"] as? [Double] ?? []).sorted()
-            for (i, t) in calls.enumerated() where i >= 5 { #expect(t - calls[i - 5] >= 0.5, "6 calls arrived within half a second") }
+            // What the platform saw: the mock stamps a call when its handler runs, which on a
+            // loaded machine (the suite's second pass) can bunch calls the gateway spaced by a
+            // second (six within 0.37 s once, each paced 1 s apart: an extra hop through a worker
+            // makes it likelier). A refusal for the rate (199, 200) is then retried by the
+            // connector; a few at most, never a query short of its orders (checked above).
+            let codes = stats["codes"] as? [String: Int] ?? [:]
+            #expect(codes["199", default: 0] + codes["200", default: 0] <= 3, "\(codes)")
         }
     }
 
