@@ -37,6 +37,8 @@ let package = Package(
         // The shared store of several gateways (store.url): PostgresClient's pool, COPY, transactions.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Identity providers' JWTs (auth.jwt): JWKS keys, RS/PS/ES/EdDSA signatures.
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         // The C ABI: one header, the whole contract between host and plugins.
@@ -69,6 +71,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Sources/Host",
             // The console page and the OpenAPI description travel inside the binary.

@@ -27,9 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Python packages the tests drive real clients and readers with.
-if ! python3 -c "import requests, pyarrow, openpyxl, selenium, schemathesis" 2>/dev/null; then
-  echo "installing requests pyarrow openpyxl selenium schemathesis"
-  python3 -m pip install -q requests pyarrow openpyxl selenium schemathesis
+if ! python3 -c "import requests, pyarrow, openpyxl, selenium, schemathesis, cryptography" 2>/dev/null; then
+  echo "installing requests pyarrow openpyxl selenium schemathesis cryptography"
+  python3 -m pip install -q requests pyarrow openpyxl selenium schemathesis cryptography
 fi
 
 # Formatted as .swift-format says (fix with: swift format format -i -r Sources Tests Plugins Fuzz/Sources).

@@ -12,6 +12,8 @@ public final class Gateway: Sendable {
     public let registry: PluginRegistry
     public let services: HostServiceProvider
     public let tokens: ApiTokens
+    /// Where a request's credential becomes an identity: gateway tokens and `auth.jwt`.
+    public let authenticator: Authenticator
     public let signedTokens: SignedTokenVerifier
     let datasetTables: any DatasetTables
     /// Opens source and sink plugins' instances, in process or in workers (`plugins.isolation`).
@@ -63,6 +65,10 @@ public final class Gateway: Sendable {
             store: store, http: OutboundHTTP(config: config.http), logger: logger,
             coordination: PluginCoordination(shared: store.sharedByGateways ? store : nil))
         tokens = ApiTokens(store: store)
+        let jwt = config.auth.jwt
+        authenticator = Authenticator(
+            tokens: tokens,
+            jwt: jwt.enabled ? JWTVerifier(config: jwt, keys: IdentityProviderKeys(config: jwt, clock: clock, logger: logger), clock: clock) : nil)
         signedTokens = SignedTokenVerifier(store: store, windowSeconds: config.auth.signedTokenWindowSeconds)
         datasetTables =
             config.store.datasetsOnPostgres

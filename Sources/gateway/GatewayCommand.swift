@@ -221,11 +221,20 @@ struct Tokens: AsyncParsableCommand {
         @Option(help: "A name to recognise the token by.") var name: String
         @Option(name: .customLong("scope"), help: "A scope (admin, export, query, dataflow, query:dataset/ID, ...); repeat for several.")
         var scopes: [String]
+        @Option(
+            name: .customLong("claim"),
+            help:
+                "A claim the token carries, name=value (region=east, org.id=acme), for context parameters and row filters; a name repeated has several values.")
+        var claims: [String] = []
 
         func run() async throws {
             let (name, scopes) = (name, scopes)
-            let (token, secret) = try await withStore(common) { try ApiTokens(store: $0).create(name: name, scopes: scopes) }
-            print("created \(token.id) '\(token.name)' with scopes \(token.scopes.joined(separator: " "))")
+            let claims = try ApiTokens.claims(fromPairs: self.claims)
+            let (token, secret) = try await withStore(common) { try ApiTokens(store: $0).create(name: name, scopes: scopes, claims: claims) }
+            let carried = token.claims.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: ","))" }
+            print(
+                "created \(token.id) '\(token.name)' with scopes \(token.scopes.joined(separator: " "))\(carried.isEmpty ? "" : " and claims \(carried.joined(separator: " "))")"
+            )
             print(secret)
         }
     }
@@ -238,7 +247,10 @@ struct Tokens: AsyncParsableCommand {
             let formatter = ISO8601DateFormatter()
             for t in try await withStore(common, { try ApiTokens(store: $0).list() }) {
                 let state = t.revokedAt.map { "revoked \(formatter.string(from: $0))" } ?? "active"
-                print("\(t.id)  \(t.name)  [\(t.scopes.joined(separator: " "))]  created \(formatter.string(from: t.createdAt))  \(state)")
+                let claims = t.claims.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: ","))" }
+                print(
+                    "\(t.id)  \(t.name)  [\(t.scopes.joined(separator: " "))]\(claims.isEmpty ? "" : "  {\(claims.joined(separator: " "))}")  created \(formatter.string(from: t.createdAt))  \(state)"
+                )
             }
         }
     }

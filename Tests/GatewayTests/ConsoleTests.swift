@@ -11,7 +11,7 @@ import Testing
         let (gateway, _) = try DataflowTests.gateway()
         try DataflowTests.fillOrders(gateway, count: 50)
         let (_, admin) = try gateway.tokens.create(name: "console admin", scopes: ["admin"])
-        let (_, narrow) = try gateway.tokens.create(name: "flows only", scopes: ["dataflow"])
+        let (_, narrow) = try gateway.tokens.create(name: "flows only", scopes: ["dataflow"], claims: ["region": ["east"], "org.id": ["acme"]])
         let shots = ProcessInfo.processInfo.environment["CONSOLE_SCREENSHOTS"] ?? TestSupport.temporaryDirectory("console-shots")
         let downloads = TestSupport.temporaryDirectory("console-downloads")
         try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
@@ -88,6 +88,8 @@ import Testing
             #expect(made?.scopes == ["query:dataset/orders"] && made?.revokedAt != nil)
 
             #expect(strings("narrow_tabs") == ["Health & plugins", "Dataflows"], "\(strings("narrow_tabs"))")
+            // Who is signed in, with the claims context parameters read.
+            #expect(seen["narrow_who"] as? String == "flows only · dataflow · org.id=acme region=east", "\(seen["narrow_who"] ?? "")")
             #expect(strings("console_errors").isEmpty, "\(strings("console_errors"))")
         }
     }

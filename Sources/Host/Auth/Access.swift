@@ -7,7 +7,8 @@ import Hummingbird
 enum Access: Sendable {
     /// Anyone: health, the console page, the OpenAPI document, the demo pages.
     case open
-    /// Any active bearer token, whatever its scopes (`/whoami`).
+    /// Any valid identity (a gateway token or an identity provider's JWT), whatever its
+    /// scopes (`/whoami`).
     case anyToken
     /// A bearer token carrying this scope (`admin` carries every scope).
     case scope(String)
@@ -20,7 +21,7 @@ enum Access: Sendable {
     /// file are stored. Nothing is checked before the handler.
     case signedFields
     /// A signed link (checked by the route: the link names the thing it opens) or, without
-    /// one, a token: `context.token` is set when a valid token is presented, else nil.
+    /// one, a token: `context.identity` is set when a valid one is presented, else nil.
     case signedLinkOrToken
 
     /// `scope(name)` when `required`, else `open`: routes an administrator may open to
@@ -29,14 +30,14 @@ enum Access: Sendable {
         required ? .scope(name) : .open
     }
 
-    /// The token the request is let in with (nil where none is needed), or a 401/403.
-    func admit(_ request: Request, context: GatewayRequestContext, tokens: ApiTokens) throws -> ApiTokens.Token? {
+    /// The identity the request is let in with (nil where none is needed), or a 401/403.
+    func admit(_ request: Request, context: GatewayRequestContext, authenticator: Authenticator) async throws -> Identity? {
         switch self {
         case .open, .signedFields: nil
-        case .anyToken: try BearerToken.authenticate(request, tokens: tokens)
-        case .scope(let name): try BearerToken.authorize(request, scope: name, tokens: tokens)
-        case .scopeOf(let name): try BearerToken.authorize(request, scope: try name(context), tokens: tokens)
-        case .signedLinkOrToken: try BearerToken.ifValid(request, tokens: tokens)
+        case .anyToken: try await authenticator.authenticate(request)
+        case .scope(let name): try await authenticator.authorize(request, scope: name)
+        case .scopeOf(let name): try await authenticator.authorize(request, scope: try name(context))
+        case .signedLinkOrToken: await authenticator.ifValid(request)
         }
     }
 

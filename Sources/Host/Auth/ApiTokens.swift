@@ -17,26 +17,17 @@ public struct ApiTokens: Sendable {
 
     public init(store: any TokenRepository) { self.store = store }
 
-    /// A scope is a lower-case word, optionally `:` and a resource (letters, digits, `-_/.*`).
-    static func isValidScope(_ scope: String) -> Bool {
-        let parts = scope.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let word = parts.first, let first = word.first, first.isLetter, first.isLowercase,
-            word.allSatisfy({ ($0.isLowercase && $0.isLetter) || $0.isNumber || "_-*".contains($0) })
-        else { return false }
-        guard parts.count == 2 else { return true }
-        return !parts[1].isEmpty && parts[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_/.*".contains($0)) }
-    }
-
     /// Creates a token; returns it with its plaintext secret, which is not kept.
-    public func create(name: String, scopes: [String]) throws -> (token: Token, secret: String) {
+    public func create(name: String, scopes: [String], claims: [String: [String]] = [:]) throws -> (token: Token, secret: String) {
         guard !scopes.isEmpty else { throw InvalidInput("give at least one scope") }
-        for scope in scopes where !Self.isValidScope(scope) {
+        for scope in scopes where !Scopes.isValid(scope) {
             throw InvalidInput("invalid scope '\(scope)': use a word like admin, export, query or query:dataset/ID")
         }
+        try Self.checkClaims(claims)
         let secret = Crypto.hex(Crypto.randomBytes(32), uppercase: true)
         let id = "tok_" + Crypto.hex(Crypto.randomBytes(6))
         let created = store.clock.now
-        let token = Token(id: id, name: name, scopes: scopes, createdAt: created, revokedAt: nil)
+        let token = Token(id: id, name: name, scopes: scopes, claims: claims, createdAt: created, revokedAt: nil)
         try store.insertToken(token, hash: Self.hash(secret))
         return (token, secret)
     }
@@ -54,6 +45,9 @@ public struct ApiTokens: Sendable {
         return token
     }
 
+    /// The token if `authenticate` confirmed it a moment ago: no store call.
+    func recentlySeen(_ secret: String) -> Token? { recent[Self.hash(secret)] }
+
     public func list() throws -> [Token] {
         try store.tokens()
     }
@@ -64,6 +58,33 @@ public struct ApiTokens: Sendable {
         let revoked = try store.revokeToken(id: id, at: store.clock.now)
         recent.forget(id: id)
         return revoked
+    }
+
+    /// Claims a token may carry: at most 100, named like `region` or `org.id`, each with 1 to
+    /// 100 values of at most 1,000 characters.
+    static func checkClaims(_ claims: [String: [String]]) throws {
+        guard claims.count <= 100 else { throw InvalidInput("a token carries at most 100 claims (\(claims.count) given)") }
+        for (name, values) in claims.sorted(by: { $0.key < $1.key }) {
+            guard (1...100).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-.:".contains($0)) }) else {
+                throw InvalidInput("invalid claim name '\(name.prefix(100))': use letters, digits and _-.: (like region or org.id)")
+            }
+            guard (1...100).contains(values.count), values.allSatisfy({ $0.unicodeScalars.count <= 1_000 }) else {
+                throw InvalidInput("claim '\(name)' takes 1 to 100 values of at most 1000 characters")
+            }
+        }
+    }
+
+    /// `name=value` pairs (the command line's `--claim`): a name given again adds a value.
+    public static func claims(fromPairs pairs: [String]) throws -> [String: [String]] {
+        var claims: [String: [String]] = [:]
+        for pair in pairs {
+            guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+                throw InvalidInput("a claim is name=value, like region=east (not '\(pair)')")
+            }
+            claims[String(pair[..<eq]), default: []].append(String(pair[pair.index(after: eq)...]))
+        }
+        try checkClaims(claims)
+        return claims
     }
 
     static func hash(_ secret: String) -> [UInt8] {

@@ -3,7 +3,7 @@ import Hummingbird
 import Synchronization
 
 /// The one way routes are added: each with its `Access`, enforced here before the handler
-/// runs (the admitted token is in `context.token`). A group carries a path prefix and a
+/// runs (the admitted identity is in `context.identity`). A group carries a path prefix and a
 /// default access its routes inherit, so a route family states its rule once where it is
 /// registered. Every rule is recorded, by method and path, for `AccessTests` to check that
 /// no route of the router lacks one.
@@ -11,18 +11,18 @@ struct GuardedRoutes {
     typealias Handler = @Sendable (Request, GatewayRequestContext) async throws -> Response
 
     let router: Router<GatewayRequestContext>
-    let tokens: ApiTokens
+    let authenticator: Authenticator
     let rules: AccessRules
     private let prefix: String
     private let access: Access?
 
-    init(_ router: Router<GatewayRequestContext>, tokens: ApiTokens) {
-        self.init(router: router, tokens: tokens, rules: AccessRules(), prefix: "", access: nil)
+    init(_ router: Router<GatewayRequestContext>, authenticator: Authenticator) {
+        self.init(router: router, authenticator: authenticator, rules: AccessRules(), prefix: "", access: nil)
     }
 
-    private init(router: Router<GatewayRequestContext>, tokens: ApiTokens, rules: AccessRules, prefix: String, access: Access?) {
+    private init(router: Router<GatewayRequestContext>, authenticator: Authenticator, rules: AccessRules, prefix: String, access: Access?) {
         self.router = router
-        self.tokens = tokens
+        self.authenticator = authenticator
         self.rules = rules
         self.prefix = prefix
         self.access = access
@@ -30,7 +30,7 @@ struct GuardedRoutes {
 
     /// Routes under `prefix`, with `access` unless a route says otherwise.
     func group(_ prefix: String, access: Access? = nil) -> GuardedRoutes {
-        GuardedRoutes(router: router, tokens: tokens, rules: rules, prefix: self.prefix + prefix, access: access ?? self.access)
+        GuardedRoutes(router: router, authenticator: authenticator, rules: rules, prefix: self.prefix + prefix, access: access ?? self.access)
     }
 
     /// Adds a route. A route without an access of its own and outside a group that has one
@@ -41,10 +41,10 @@ struct GuardedRoutes {
         }
         let routerPath = RouterPath(prefix + path)
         rules.record(method, routerPath, access)
-        let tokens = self.tokens
+        let authenticator = self.authenticator
         router.on(routerPath, method: method) { request, context -> Response in
             var context = context
-            context.token = try access.admit(request, context: context, tokens: tokens)
+            context.identity = try await access.admit(request, context: context, authenticator: authenticator)
             return try await handler(request, context)
         }
     }

@@ -3,12 +3,13 @@ import Hummingbird
 import NIOCore
 
 /// What every request carries through the host: its id, its connection and, once
-/// authenticated, its token.
+/// authenticated, its identity.
 public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// From `x-request-id` / `x-b3-traceid` when the client sent a sane one, else generated.
     public var requestId: String = ""
-    public var token: ApiTokens.Token?
+    /// Who the request comes from, once `GuardedRoutes` admitted it with a credential.
+    public var identity: Identity?
     /// The client's connection: its close stops work done for the request.
     public let channel: any Channel
 
@@ -22,10 +23,11 @@ public struct GatewayRequestContext: RequestContext {
         channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
-    /// Who the request limiter counts this request against: its token when it was admitted
-    /// with one, else its address (pushes and uploads carry their credential in the body).
+    /// Who the request limiter counts this request against: its identity when it was
+    /// admitted with one, else its address (pushes and uploads carry their credential in the
+    /// body).
     public var limiterClient: String {
-        token.map { "token:\($0.id)" } ?? "address:\(clientAddress)"
+        identity.map { "\($0.kind == .token ? "token" : "user"):\($0.id)" } ?? "address:\(clientAddress)"
     }
 
     /// Bodies are read with `Request.collectBody(limit:)`, which applies the configured

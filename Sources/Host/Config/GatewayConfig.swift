@@ -88,6 +88,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// The gateway's own key (signs download links, keys stored request hashes). Empty:
         /// a random one is kept in the data folder. Gateways sharing a store share it. Secret.
         public var secretKey: String
+        public var jwt: JWT
     }
 
     /// The mail server for seed 000's `mail` field. An empty host means none.
@@ -216,7 +217,11 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "plugins": {"directories": [], "builtin": true, "config": {}, "isolation": {}, "workerMemoryMegabytes": 0, "workerCpuSeconds": 0, "workersKeptIdle": 2},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
-          "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": ""},
+          "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": "",
+                   "jwt": {"issuer": "", "audiences": [], "jwksUrl": "", "jwksFile": "",
+                           "algorithms": ["RS256", "ES256", "EdDSA"], "leewaySeconds": 60, "keysRefreshSeconds": 300,
+                           "keysMinRefreshSeconds": 10, "keysTimeoutSeconds": 5, "nameClaim": "sub",
+                           "scopesClaim": "scope", "groupsClaim": "", "groupScopes": {}}},
           "datasets": {},
           "queries": {},
           "datasources": {},
@@ -321,6 +326,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(http.maxConcurrent, 1...10_000, "http.maxConcurrent")
         try check(http.maxResponseBytes, 1_024...Int(Int32.max), "http.maxResponseBytes")
         try check(auth.signedTokenWindowSeconds, 1...86_400 * 366, "auth.signedTokenWindowSeconds")
+        try auth.jwt.validate()
         try check(smtp.port, 1...65_535, "smtp.port")
         guard ["auto", "required", "off"].contains(smtp.starttls) else {
             throw InvalidInput("configuration: smtp.starttls must be auto, required or off, not '\(smtp.starttls)'")

@@ -8,10 +8,14 @@ public struct NamedQuery: Codable, Sendable, Equatable {
         public var `default`: [String]?
         /// Several values: bound as a JSON array, for `IN (SELECT value FROM json_each(:name))`.
         public var multi: Bool
+        /// Seed 001's context parameter: bound from the caller's identity (`user.region`
+        /// reads its claim `region`, `org.id` its claim `org.id`), never from the request.
+        public var context: String?
 
-        public init(default: [String]? = nil, multi: Bool = false) {
+        public init(default: [String]? = nil, multi: Bool = false, context: String? = nil) {
             self.default = `default`
             self.multi = multi
+            self.context = context
         }
 
         public init(from decoder: Decoder) throws {
@@ -22,9 +26,20 @@ public struct NamedQuery: Codable, Sendable, Equatable {
                 `default` = try c.decodeIfPresent([String].self, forKey: .default)
             }
             multi = try c.decodeIfPresent(Bool.self, forKey: .multi) ?? false
+            context = try c.decodeIfPresent(String.self, forKey: .context)
+            if let context {
+                guard ContextName(context) != nil else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .context, in: c, debugDescription: "a context parameter reads user.<claim> or org.<name>, not '\(context.prefix(100))'")
+                }
+                guard `default` == nil else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .default, in: c, debugDescription: "a context parameter ('\(context)') takes no default: its value is the caller's")
+                }
+            }
         }
 
-        enum CodingKeys: String, CodingKey { case `default`, multi }
+        enum CodingKeys: String, CodingKey { case `default`, multi, context }
     }
 
     public var sql: String

@@ -104,13 +104,10 @@ enum ModelCompiler {
 
     /// A parameter the model does not declare would be ignored: say so instead.
     private static func checkParameters(_ model: DataModel, _ request: QueryRequest) throws {
-        for name in request.parameters.keys.sorted() {
-            let bare = name.hasPrefix("\(model.id).") ? String(name.dropFirst(model.id.count + 1)) : name
-            guard model.parameters[bare] != nil else {
-                throw DataModel.Invalid(
-                    "unknown parameter '\(name)': model '\(model.id)' declares \(model.parameters.isEmpty ? "none" : model.parameters.keys.sorted().joined(separator: ", "))"
-                )
-            }
+        try QueryParameters.checkGiven(request, qualifier: model.id, declared: model.parameters, takes: { model.parameters[$0] != nil }) { name in
+            DataModel.Invalid(
+                "unknown parameter '\(name)': model '\(model.id)' declares \(model.parameters.isEmpty ? "none" : model.parameters.keys.sorted().joined(separator: ", "))"
+            )
         }
     }
 

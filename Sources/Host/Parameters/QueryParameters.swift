@@ -38,7 +38,7 @@ enum QueryParameters {
             guard let values = try Self.parameterValues(name, spec: spec, query: query, qualifier: qualifier) else { return .null }
             // Several values bind as a JSON array, which only a query that reads the
             // parameter as a list can use: compared to one value it would match nothing.
-            let list = spec.multi || (values.count > 1 && declared[name] == nil && Self.readsAsList(slots.sql, name))
+            let list = spec.multi || (values.count > 1 && (declared[name] == nil || spec.context != nil) && Self.readsAsList(slots.sql, name))
             return try Self.boundValue(name, values, asList: list)
         }
     }
@@ -47,12 +47,42 @@ enum QueryParameters {
     /// declared default (MissParameterHandle=Default). Nil when it has none; a 400 then
     /// under MissParameterHandle=Error. An empty list (a default of []) is no value at all.
     static func parameterValues(_ name: String, spec: NamedQuery.Parameter, query: QueryRequest, qualifier: String?) throws -> [String]? {
+        if let context = spec.context { return try contextValues(name, context: context, identity: query.identity) }
         let given = query.values(of: name, qualifier: qualifier) ?? (query.missParameter == .default ? spec.default : nil)
         guard let values = given, !values.isEmpty else {
             if query.missParameter == .error { throw GatewayError.badRequest("missing parameter '\(name)'") }
             return nil
         }
         return values
+    }
+
+    /// A context parameter's values: the caller's claim, never the request's (seed 001). A
+    /// request without an identity, or whose identity lacks the claim, is a 403 saying which.
+    static func contextValues(_ name: String, context: String, identity: Identity?) throws -> [String] {
+        guard let identity else {
+            throw GatewayError.forbidden("parameter '\(name)' is bound from the caller's identity (\(context)), and this request has none: send a token")
+        }
+        guard let values = identity.values(ofContext: context) else {
+            let claim = ContextName(context)?.claim ?? context
+            throw GatewayError.forbidden("the identity '\(identity.name)' has no claim '\(claim)', which parameter '\(name)' is bound from (\(context))")
+        }
+        return values
+    }
+
+    /// Every parameter a request gives must be one the target takes (`takes`, by its bare
+    /// name), and none that is bound from the caller's identity: a 400 naming the rule, never
+    /// a value silently ignored or used.
+    static func checkGiven(
+        _ query: QueryRequest, qualifier: String, declared: [String: NamedQuery.Parameter], takes: (String) -> Bool, unknown: (String) -> any Error
+    ) throws {
+        for name in query.parameters.keys.sorted() {
+            let bare = name.hasPrefix("\(qualifier).") ? String(name.dropFirst(qualifier.count + 1)) : name
+            if let context = declared[bare]?.context {
+                throw GatewayError.badRequest(
+                    "parameter '\(name)' is a context parameter, bound from the caller's identity (\(context)): a request cannot set it")
+            }
+            guard takes(bare) else { throw unknown(name) }
+        }
     }
 
     /// A parameter's bound value: its one value, or a JSON array of them for a parameter a

@@ -19,6 +19,9 @@ struct QueryRequest: Sendable {
     var forceRefresh = false
     var unknownTypes: UnknownTypeHandle = .ignore
     var missParameter: MissParameterHandle = .default
+    /// Who asks: context parameters read its claims. Nil for a request let in without a
+    /// credential, and for a dataflow's run.
+    var identity: Identity?
 
     /// A query's body is a few parameters: a megabyte is plenty.
     static let maxBodyBytes = 1 << 20

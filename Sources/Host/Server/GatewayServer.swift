@@ -52,7 +52,7 @@ public enum GatewayServer {
         // turned into envelopes), by route pattern.
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(EnvelopeMiddleware(styles: styles))
-        let routes = GuardedRoutes(router, tokens: gateway.tokens)
+        let routes = GuardedRoutes(router, authenticator: gateway.authenticator)
         AdminRoutes.register(on: routes, styles: styles, gateway: gateway)
         DatasetPushRoutes.register(on: routes, styles: styles, gateway: gateway)
         QueryRoutes.register(on: routes, styles: styles, gateway: gateway)

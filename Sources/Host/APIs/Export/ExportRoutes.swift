@@ -64,7 +64,7 @@ enum ExportRoutes {
                 throw GatewayError.notFound("no such download")
             }
             let signed = exports.isValidLink(key: key, expires: request.query["expires"], signature: request.query["signature"])
-            let token = signed ? nil : context.token
+            let token = signed ? nil : context.identity
             guard signed || token?.allows("export") == true else {
                 throw GatewayError.forbidden("this download link is not signed or has expired: ask /v1/export/detail for a fresh down_url")
             }
@@ -86,8 +86,8 @@ enum ExportRoutes {
         /// The admitted token's; with exports open to anyone (`exports.requireToken` false),
         /// everyone is the same requester, who sees the tasks made without a token.
         init(_ context: GatewayRequestContext) {
-            owner = context.token?.id ?? ""
-            isAdmin = context.token?.allows("admin") ?? false
+            owner = context.identity?.id ?? ""
+            isAdmin = context.identity?.allows("admin") ?? false
         }
 
         func sees(_ task: ExportTask) -> Bool { isAdmin || task.owner == owner }

@@ -4,13 +4,16 @@ import PluginKit
 
 /// Seed 001's query requests read from HTTP: GET's query string, POST's JSON body.
 extension QueryRequest {
-    static func parse(_ request: Request, bodyLimit: Int) async throws -> QueryRequest {
+    /// `identity`: who asks (the request's admitted identity), for context parameters.
+    static func parse(_ request: Request, bodyLimit: Int, identity: Identity?) async throws -> QueryRequest {
         var body: Data?
         if request.method == .post {
             let bytes = try await request.collectBody(limit: bodyLimit)
             if bytes.readableBytes > 0 { body = Data(bytes.readableBytesView) }
         }
-        return try parse(query: request.query, body: body, accept: request.headers[.accept])
+        var query = try parse(query: request.query, body: body, accept: request.headers[.accept])
+        query.identity = identity
+        return query
     }
 
     /// The same from its parts: the decoded query string, a POST's JSON body, `Accept`.

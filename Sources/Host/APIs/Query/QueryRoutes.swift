@@ -25,7 +25,8 @@ enum QueryRoutes {
         let id = try context.pathParameter("id")
         // Counted from here: reading the body is work too.
         let permit = try await gateway.limiter.acquire(client: context.limiterClient)
-        let query = try await QueryRequest.parse(request, bodyLimit: min(gateway.config.server.maxBodyBytes, QueryRequest.maxBodyBytes))
+        let query = try await QueryRequest.parse(
+            request, bodyLimit: min(gateway.config.server.maxBodyBytes, QueryRequest.maxBodyBytes), identity: context.identity)
         let format = try OutputFormat.named(query.format, registry: gateway.registry, configs: gateway.config.plugins.config)
         let limits = gateway.config.limits
         let control = RunControl(timeBudgetSeconds: limits.queryTimeoutSeconds)

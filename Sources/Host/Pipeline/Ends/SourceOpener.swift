@@ -165,11 +165,9 @@ struct SourceOpener: Sendable {
     }
 
     private func namedQuery(_ id: String, _ named: NamedQuery, _ query: QueryRequest) throws -> BatchSource {
-        for name in query.parameters.keys {
-            let bare = name.hasPrefix("\(id).") ? String(name.dropFirst(id.count + 1)) : name
-            guard named.parameters[bare] != nil || QueryParameters.parameterNames(named.sql).contains(bare) else {
-                throw GatewayError.badRequest("unknown parameter '\(name)' for dataset '\(id)'")
-            }
+        let inSQL = QueryParameters.parameterNames(named.sql)
+        try QueryParameters.checkGiven(query, qualifier: id, declared: named.parameters, takes: { named.parameters[$0] != nil || inSQL.contains($0) }) {
+            GatewayError.badRequest("unknown parameter '\($0)' for dataset '\(id)'")
         }
         return try run(named.sql, query: query) { slots in
             try QueryParameters.values(slots, query: query, qualifier: id, declared: named.parameters)

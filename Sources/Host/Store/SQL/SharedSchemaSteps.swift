@@ -22,6 +22,9 @@ enum SharedSchemaSteps {
             "CREATE TABLE plugin_locks (key TEXT PRIMARY KEY, holder TEXT NOT NULL, until \(integer) NOT NULL); CREATE TABLE pace_calls (bucket TEXT NOT NULL, at \(real) NOT NULL); CREATE INDEX pace_calls_bucket ON pace_calls (bucket, at)",
             // 13: a flow's runs by start time: naming a run counts those of its second.
             "CREATE INDEX dataflow_runs_started ON dataflow_runs (dataflow_id, started_at)",
+            // 14: a token's claims (JSON, name → values): the identity that context
+            // parameters and row filters read.
+            "ALTER TABLE api_tokens ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
         ]
     }
 }

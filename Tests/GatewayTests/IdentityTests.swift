@@ -1,0 +1,317 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+@testable import Host
+
+/// Identities (issue 25): JWTs from an identity provider beside gateway tokens, claims on
+/// both, and context parameters bound from them (seed 001). The provider is a stand-in on
+/// loopback (Fixtures/idp_standin.py): its keys are made per run and its tokens signed with
+/// Python's `cryptography`, not with the library the gateway verifies them with.
+@Suite struct IdentityTests {
+    static let issuer = "https://idp.test/realms/acme"
+
+    /// A running provider stand-in: mint tokens, change its key set.
+    struct Provider {
+        let base: String
+
+        func mint(
+            _ claims: [String: Any], kid: String? = "rsa1", alg: String = "RS256", header: [String: Any] = [:], signWith: String? = nil
+        ) async throws -> String {
+            var body: [String: Any] = ["claims": claims, "alg": alg, "header": header]
+            if let signWith { body["sign_with"] = signWith }
+            body["kid"] = kid ?? NSNull()
+            return try await post("/mint", body)
+        }
+
+        func control(_ change: [String: Any]) async throws { _ = try await post("/control", change) }
+
+        func fetches() async throws -> Int {
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/stats"), timeout: .seconds(60))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any])?["fetches"] as? Int ?? -1
+        }
+
+        private func post(_ path: String, _ body: [String: Any]) async throws -> String {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = .POST
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            return String(buffer: try await response.body.collect(upTo: 1 << 20))
+        }
+    }
+
+    static func withProvider<T>(_ body: (Provider) async throws -> T) async throws -> T {
+        try await TestSupport.withHelperServer("idp_standin.py") { try await body(Provider(base: "http://127.0.0.1:\($0)")) }
+    }
+
+    /// A gateway that takes the provider's tokens, with a dataset of sales in two regions
+    /// and named queries whose region comes from the caller.
+    static func gateway(
+        _ provider: Provider, clock: any GatewayClock = SystemClock(), configure: (inout GatewayConfig) -> Void = { _ in }
+    ) throws -> Gateway {
+        let gateway = try TestSupport.gateway(clock: clock) { config in
+            config.auth.jwt.issuer = issuer
+            config.auth.jwt.audiences = ["gateway", "other-api"]
+            config.auth.jwt.jwksUrl = provider.base + "/jwks"
+            config.auth.jwt.keysMinRefreshSeconds = 0
+            config.auth.jwt.groupsClaim = "groups"
+            config.auth.jwt.groupScopes = ["analysts": ["query:dataset/mine", "query:dataset/mine_all"]]
+            config.datasets = ["sales": DatasetDefinition(table: "sales(region text, units integer)")]
+            config.queries = [
+                "mine": NamedQuery(
+                    sql: "SELECT region, units FROM sales WHERE region = :region ORDER BY units",
+                    parameters: ["region": .init(context: "user.region")]),
+                "mine_all": NamedQuery(
+                    sql: "SELECT region, units FROM sales WHERE region IN (SELECT value FROM json_each(:regions)) ORDER BY units",
+                    parameters: ["regions": .init(multi: true, context: "user.regions")]),
+                "by_org": NamedQuery(
+                    sql: "SELECT count(*) AS n, :org AS org FROM sales", parameters: ["org": .init(context: "org.id")]),
+            ]
+            configure(&config)
+        }
+        try SQLiteConnection(path: gateway.datasetsPath).execute(
+            "INSERT INTO sales (region, units) VALUES ('east', 1), ('east', 2), ('west', 3), ('north', 4), ('east', 5)")
+        return gateway
+    }
+
+    static func claims(sub: String = "u-1", aud: Any = "gateway", lifetime: Double = 600, _ extra: [String: Any] = [:]) -> [String: Any] {
+        let now = Date().timeIntervalSince1970
+        return ["iss": issuer, "sub": sub, "aud": aud, "iat": Int(now), "exp": Int(now + lifetime)].merging(extra) { $1 }
+    }
+
+    static func whoami(_ server: TestServer, _ token: String) async throws -> TestServer.Reply {
+        try await server.request(.GET, "/whoami", headers: [("Authorization", "Bearer \(token)")])
+    }
+
+    @Test func providerTokensOfEveryKeyTypeAreAcceptedWithTheirClaims() async throws {
+        try await Self.withProvider { idp in
+            let gateway = try Self.gateway(idp)
+            try await TestServer.with(gateway) { server in
+                let extra: [String: Any] = [
+                    "preferred_username": "ann", "scope": "openid query:dataset/mine", "region": "east", "regions": ["east", "west"],
+                    "org": ["id": "acme", "tier": 2], "groups": ["analysts"], "email_verified": true,
+                ]
+                for (kid, alg) in [("rsa1", "RS256"), ("ec1", "ES256"), ("ed1", "EdDSA")] {
+                    let token = try await idp.mint(Self.claims(extra), kid: kid, alg: alg)
+                    let reply = try await Self.whoami(server, token)
+                    #expect(reply.status == 200, "\(alg): \(reply.text)")
+                    let me = reply.json["data"] as? [String: Any] ?? [:]
+                    #expect(me["kind"] as? String == "jwt" && me["id"] as? String == "jwt:u-1" && me["name"] as? String == "u-1")
+                    #expect(Set(me["scopes"] as? [String] ?? []) == ["openid", "query:dataset/mine", "query:dataset/mine_all"], "\(me)")
+                    let claims = me["claims"] as? [String: [String]] ?? [:]
+                    #expect(claims["region"] == ["east"] && claims["regions"] == ["east", "west"] && claims["org.id"] == ["acme"])
+                    #expect(claims["org.tier"] == ["2"] && claims["email_verified"] == ["true"])
+                }
+                // The name from the configured claim; the query string carries a JWT as it does a token.
+                let token = try await idp.mint(Self.claims(["preferred_username": "ann", "region": "west"]))
+                let named = try await server.request(.GET, "/whoami?token=\(token)")
+                #expect(named.status == 200)
+                // An audience list naming this gateway among others is accepted.
+                let listed = try await idp.mint(Self.claims(aud: ["someone-else", "other-api"]))
+                #expect(try await Self.whoami(server, listed).status == 200)
+            }
+        }
+    }
+
+    @Test func everyBadTokenIsRefusedWithItsReason() async throws {
+        try await Self.withProvider { idp in
+            let gateway = try Self.gateway(idp)
+            let good = Self.claims()
+            let cases: [(String, String, String, [String: Any])] = [
+                ("expired", "RS256", "rsa1", Self.claims(lifetime: -3_600)),
+                ("not yet valid", "RS256", "rsa1", good.merging(["nbf": Int(Date().timeIntervalSince1970 + 3_600)]) { $1 }),
+                ("issued in the future", "RS256", "rsa1", good.merging(["iat": Int(Date().timeIntervalSince1970 + 3_600)]) { $1 }),
+                ("wrong audience", "RS256", "rsa1", Self.claims(aud: "another-app")),
+                ("no audience", "RS256", "rsa1", good.filter { $0.key != "aud" }),
+                ("wrong issuer", "RS256", "rsa1", good.merging(["iss": "https://evil.test"]) { $1 }),
+                ("no expiry", "RS256", "rsa1", good.filter { $0.key != "exp" }),
+                ("no subject", "RS256", "rsa1", good.filter { $0.key != "sub" }),
+                ("alg none", "none", "rsa1", good),
+                ("HS256 keyed with the public key", "HS256-public", "rsa1", good),
+                ("an algorithm not allowed", "PS256", "rsa1", good),
+                ("a kid not in the set", "RS256", "ghost", good),
+                ("a key of another type", "RS256", "ec1", good),
+            ]
+            let reasons = [
+                "expired at", "not valid before", "issued in the future", "not this gateway's", "not this gateway's", "not auth.jwt.issuer",
+                "no expiry", "no subject", "alg 'none' is never accepted", "'HS256' is not accepted", "'PS256' is not accepted",
+                "key id 'ghost' is not among", "does not fit its key's type",
+            ]
+            try await TestServer.with(gateway) { server in
+                for ((name, alg, kid, claims), reason) in zip(cases, reasons) {
+                    let token = try await idp.mint(claims, kid: kid, alg: alg, signWith: kid == "ec1" ? "rsa1" : nil)
+                    let reply = try await Self.whoami(server, token)
+                    #expect(reply.status == 401, "\(name): \(reply.text)")
+                    #expect(reply.text.contains(reason), "\(name): \(reply.text)")
+                }
+                // No kid; a kid made critical; a payload changed after signing.
+                let noKid = try await Self.whoami(server, try await idp.mint(good, kid: nil))
+                #expect(noKid.status == 401 && noKid.text.contains("names no key"), "\(noKid.text)")
+                let critical = try await Self.whoami(server, try await idp.mint(good, header: ["crit": ["exp"]]))
+                #expect(critical.status == 401 && critical.text.contains("crit"), "\(critical.text)")
+                let signed = try await idp.mint(good).split(separator: ".").map(String.init)
+                var changed = Self.claims(sub: "someone-else")
+                changed["iat"] = good["iat"]
+                let payload = try JSONSerialization.data(withJSONObject: changed).base64EncodedString()
+                    .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+                let forged = try await Self.whoami(server, [signed[0], payload, signed[2]].joined(separator: "."))
+                #expect(forged.status == 401 && forged.text.contains("signature does not verify"), "\(forged.text)")
+                // Garbage shaped like a JWT is a 401 too, never a crash.
+                for junk in ["eyJ.eyJ.x", "eyJhbGciOiJSUzI1NiJ9.%%%.abc", "eyJ" + String(repeating: "A", count: 12_000) + ".a.b"] {
+                    #expect(try await server.request(.GET, "/whoami", headers: [("Authorization", "Bearer \(junk)")]).status == 401)
+                }
+                // A token without the scope a route needs: 403 naming it.
+                let scopeless = try await idp.mint(Self.claims(["scope": "openid"]))
+                let denied = try await server.request(.GET, "/api/v1/dataset/mine/query", headers: [("Authorization", "Bearer \(scopeless)")])
+                #expect(denied.status == 403 && denied.text.contains("lacks the scope 'query:dataset/mine'"), "\(denied.text)")
+            }
+        }
+    }
+
+    @Test func aGatewayWithoutAProviderSaysSo() async throws {
+        try await Self.withProvider { idp in
+            let gateway = try TestSupport.gateway()
+            try await TestServer.with(gateway) { server in
+                let reply = try await Self.whoami(server, try await idp.mint(Self.claims()))
+                #expect(reply.status == 401 && reply.text.contains("auth.jwt is not configured"), "\(reply.text)")
+            }
+        }
+    }
+
+    @Test func keysRotateAndAProviderThatIsDownFailsClosedForNewKeysOnly() async throws {
+        try await Self.withProvider { idp in
+            let clock = ManualClock(Date())
+            let gateway = try Self.gateway(idp, clock: clock) { config in
+                config.auth.jwt.keysTimeoutSeconds = 1
+                config.auth.jwt.leewaySeconds = 3_600
+            }
+            try await TestServer.with(gateway) { server in
+                let first = try await idp.mint(Self.claims(), kid: "rsa1")
+                #expect(try await Self.whoami(server, first).status == 200)
+                #expect(try await idp.fetches() == 1)
+                #expect(try await Self.whoami(server, first).status == 200)
+                #expect(try await idp.fetches() == 1, "known keys are served from memory")
+
+                // Rotation: a new key is published and used; its kid fetches the set again.
+                try await idp.control(["rotate": "rsa2"])
+                let rotated = try await idp.mint(Self.claims(), kid: "rsa2")
+                #expect(try await Self.whoami(server, rotated).status == 200)
+                #expect(try await idp.fetches() == 2)
+
+                // Down: the keys known keep working; a new kid is refused, saying why.
+                try await idp.control(["down": true, "rotate": "rsa3"])
+                #expect(try await Self.whoami(server, first).status == 200)
+                let unseen = try await idp.mint(Self.claims(), kid: "rsa3")
+                let refused = try await Self.whoami(server, unseen)
+                #expect(refused.status == 401 && refused.text.contains("not among") && refused.text.contains("503"), "\(refused.text)")
+
+                // Slow: a fetch that outlasts keysTimeoutSeconds is given up; a known key is
+                // answered while it is under way.
+                try await idp.control(["down": false, "delay": 3.0])
+                async let slow = Self.whoami(server, unseen)
+                try await Task.sleep(for: .milliseconds(300))
+                let known = try await Self.whoami(server, rotated)
+                #expect(known.status == 200)
+                let late = try await slow
+                #expect(late.status == 401 && late.text.contains("not among"), "\(late.text)")
+
+                // Back: the new key works.
+                try await idp.control(["delay": 0.0])
+                #expect(try await Self.whoami(server, unseen).status == 200)
+
+                // A key the provider no longer publishes stops working once the set is refreshed
+                // (keysRefreshSeconds on the gateway's clock).
+                try await idp.control(["drop": "rsa1"])
+                clock.advance(by: Double(gateway.config.auth.jwt.keysRefreshSeconds) + 1)
+                var status = 200
+                for _ in 0..<100 where status == 200 {
+                    status = try await Self.whoami(server, first).status
+                    if status == 200 { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(status == 401)
+                #expect(try await Self.whoami(server, rotated).status == 200)
+            }
+        }
+    }
+
+    @Test func contextParametersComeFromTheCallerNeverFromTheRequest() async throws {
+        try await Self.withProvider { idp in
+            let gateway = try Self.gateway(idp)
+            let east = try gateway.tokens.create(
+                name: "east", scopes: ["query"], claims: ["region": ["east"], "regions": ["east", "north"], "org.id": ["acme"]]
+            ).secret
+            let west = try gateway.tokens.create(name: "west", scopes: ["query"], claims: ["region": ["west"]]).secret
+            let nobody = try gateway.tokens.create(name: "nobody", scopes: ["query"]).secret
+            try await TestServer.with(gateway) { server in
+                func rows(_ path: String, _ token: String) async throws -> (Int, [[String: Any]], String) {
+                    let reply = try await server.request(.GET, path, headers: [("Authorization", "Bearer \(token)")])
+                    return (reply.status, (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [[String: Any]] ?? [], reply.text)
+                }
+                let (s1, eastRows, _) = try await rows("/api/v1/dataset/mine/query", east)
+                #expect(s1 == 200 && eastRows.compactMap { $0["units"] as? Int } == [1, 2, 5])
+                let (s2, westRows, _) = try await rows("/api/v1/dataset/mine/query", west)
+                #expect(s2 == 200 && westRows.compactMap { $0["units"] as? Int } == [3])
+                // A multi-valued claim binds as a list.
+                let (s3, several, _) = try await rows("/api/v1/dataset/mine_all/query", east)
+                #expect(s3 == 200 && several.compactMap { $0["units"] as? Int } == [1, 2, 4, 5])
+                let (s4, org, _) = try await rows("/api/v1/dataset/by_org/query", east)
+                #expect(s4 == 200 && org.first?["org"] as? String == "acme")
+
+                // The client can never set one: plain, qualified or in a POST body.
+                for path in ["/api/v1/dataset/mine/query?$region=west", "/api/v1/dataset/mine/query?$mine.region=west"] {
+                    let (status, _, text) = try await rows(path, east)
+                    #expect(status == 400 && text.contains("context parameter") && text.contains("user.region"), "\(text)")
+                }
+                let posted = try await server.request(
+                    .POST, "/api/v1/dataset/mine/query", headers: [("Authorization", "Bearer \(east)"), ("Content-Type", "application/json")],
+                    body: #"{"DatasetParameters": {"region": "west"}}"#)
+                #expect(posted.status == 400 && posted.text.contains("context parameter"), "\(posted.text)")
+
+                // An identity without the claim: 403 naming it.
+                let (s5, _, missing) = try await rows("/api/v1/dataset/mine/query", nobody)
+                #expect(s5 == 403 && missing.contains("no claim 'region'"), "\(missing)")
+
+                // The same from the identity provider's token.
+                let jwt = try await idp.mint(Self.claims(["scope": "query", "region": "north", "regions": ["west"]]))
+                let (s6, north, _) = try await rows("/api/v1/dataset/mine/query", jwt)
+                #expect(s6 == 200 && north.compactMap { $0["units"] as? Int } == [4])
+                let (s7, listed, _) = try await rows("/api/v1/dataset/mine_all/query", jwt)
+                #expect(s7 == 200 && listed.compactMap { $0["units"] as? Int } == [3])
+            }
+        }
+    }
+
+    @Test func tokensCarryClaimsThroughTheAdminAPI() async throws {
+        let gateway = try TestSupport.gateway()
+        let admin = try gateway.tokens.create(name: "root", scopes: ["admin"]).secret
+        try await TestServer.with(gateway) { server in
+            let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
+            let made = try await server.request(
+                .POST, "/admin/tokens", headers: auth, body: #"{"name": "ann", "scopes": ["query"], "claims": {"region": "east", "regions": ["east", "west"]}}"#
+            )
+            #expect(made.status == 200, "\(made.text)")
+            let data = made.json["data"] as? [String: Any] ?? [:]
+            #expect((data["claims"] as? [String: [String]]) == ["region": ["east"], "regions": ["east", "west"]])
+            let me = try await Self.whoami(server, data["secret"] as? String ?? "")
+            #expect((me.json["data"] as? [String: Any])?["claims"] as? [String: [String]] == ["region": ["east"], "regions": ["east", "west"]])
+            let listed = try await server.request(.GET, "/admin/tokens", headers: auth)
+            #expect(listed.text.contains(#""regions":["east","west"]"#), "\(listed.text)")
+            for bad in [#"{"region": 5}"#, #"{"bad name": "x"}"#, #"{"r": [1]}"#] {
+                let reply = try await server.request(.POST, "/admin/tokens", headers: auth, body: #"{"name": "x", "scopes": ["query"], "claims": \#(bad)}"#)
+                #expect(reply.status == 400, "\(bad): \(reply.text)")
+            }
+        }
+        #expect(try ApiTokens.claims(fromPairs: ["region=east", "regions=a", "regions=b=c"]) == ["region": ["east"], "regions": ["a", "b=c"]])
+        #expect(throws: InvalidInput.self) { try ApiTokens.claims(fromPairs: ["=x"]) }
+    }
+
+    @Test func aContextParameterIsDeclaredWithoutADefault() throws {
+        let bad = [#"{"context": "user.region", "default": "east"}"#, #"{"context": "team.region"}"#, #"{"context": "user."}"#]
+        for text in bad {
+            #expect(throws: DecodingError.self, "\(text)") { try JSONDecoder().decode(NamedQuery.Parameter.self, from: Data(text.utf8)) }
+        }
+        let good = try JSONDecoder().decode(NamedQuery.Parameter.self, from: Data(#"{"context": "org.id"}"#.utf8))
+        #expect(good.context == "org.id")
+    }
+}
