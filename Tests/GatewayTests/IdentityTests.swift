@@ -315,3 +315,63 @@ import Testing
         #expect(good.context == "org.id")
     }
 }
+
+/// Row-level security (issue 25): a dataset's row filter holds on every read path, and SQL
+/// cannot read around it.
+@Suite struct RowFilterTests {
+    static let key = "row-filter-key"
+
+    static func gateway() throws -> Gateway {
+        try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+            config.auth.signedKeys = ["alice": key]
+            config.datasets = [
+                "sales": DatasetDefinition(table: "sales(id integer, region text, units integer)", rowFilter: ["region": "user.regions"])
+            ]
+            config.queries = ["units_by_region": NamedQuery(sql: "SELECT region, count(*) AS n FROM sales GROUP BY region ORDER BY region")]
+            config.datamodels = [
+                "regions": DataModelDefinition(
+                    tables: ["s": .init(dataset: "sales")], dimensions: ["region": .init(column: "s.region")],
+                    measures: ["n": .init(aggregate: "count"), "units": .init(aggregate: "sum", column: "s.units")])
+            ]
+        }
+    }
+
+    @Test func eachUserSeesTheirRowsOnEveryPathAndNoSQLReadsAroundIt() async throws {
+        let gateway = try Self.gateway()
+        let east = try gateway.tokens.create(name: "east", scopes: ["query"], claims: ["regions": ["east"]]).secret
+        let west = try gateway.tokens.create(name: "west", scopes: ["query"], claims: ["regions": ["west", "north"]]).secret
+        let bare = try gateway.tokens.create(name: "bare", scopes: ["query"]).secret
+        try await TestServer.with(gateway) { server in
+            let result = try await TestSupport.onThread {
+                try TestSupport.run("/usr/bin/env", ["python3", "\(TestSupport.fixtures)/row_filter_check.py", server.base, Self.key, east, west, bare])
+            }
+            #expect(result.status == 0 && result.output.hasSuffix("ok\n"), "\(result.output)")
+        }
+    }
+
+    /// A filter defined through the admin API is in force at once, and goes with its
+    /// definition; a filter on a column the table lacks is refused.
+    @Test func aFilterDefinedThroughTheAdminAPIHoldsAtOnce() async throws {
+        let gateway = try TestSupport.gateway()
+        let admin = try gateway.tokens.create(name: "admin", scopes: ["admin"]).secret
+        let east = try gateway.tokens.create(name: "east", scopes: ["query"], claims: ["region": ["east"]]).secret
+        try await TestServer.with(gateway) { server in
+            let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
+            func count(_ token: String) async throws -> TestServer.Reply {
+                try await server.request(
+                    .GET, "/api/v1/datasource/store/query?query=SELECT%20count(*)%20AS%20n%20FROM%20t", headers: [("Authorization", "Bearer \(token)")])
+            }
+            #expect(try await server.request(.PUT, "/admin/datasets/t", headers: auth, body: #"{"table": "t(region text)"}"#).status == 200)
+            try SQLiteConnection(path: gateway.datasetsPath).execute("INSERT INTO t VALUES ('east'), ('west'), ('west')")
+            #expect(try await count(east).text.contains(#"[{"n":3}]"#))
+            let put = try await server.request(
+                .PUT, "/admin/datasets/t", headers: auth, body: #"{"table": "t(region text)", "rowFilter": {"region": "user.region"}}"#)
+            #expect(put.status == 200, "\(put.text)")
+            #expect(try await count(east).text.contains(#"[{"n":1}]"#))
+            let bad = try await server.request(.PUT, "/admin/datasets/u", headers: auth, body: #"{"table": "u(a text)", "rowFilter": {"b": "user.region"}}"#)
+            #expect(bad.status == 400 && bad.text.contains("not a column"), "\(bad.text)")
+            #expect(try await server.request(.DELETE, "/admin/datasets/t", headers: auth).status == 200)
+            #expect(try await count(east).text.contains(#"[{"n":3}]"#))
+        }
+    }
+}

@@ -13,13 +13,21 @@ public struct DatasetDefinition: Codable, Sendable, Equatable {
     public var keys: [String]
     /// Visitors (names in `auth.signedKeys`) allowed to write; empty means any of them.
     public var visitors: [String]
+    /// Row-level security: column → context (`{"region": "user.regions"}`). Every read of
+    /// the table, whatever path it takes (dataset query, named query, store SQL, data model,
+    /// dataflow), sees only the rows whose column is one of the caller's claim values.
+    public var rowFilter: [String: String]
 
-    public init(table: String, preSql: [String] = [], postSql: [String] = [], keys: [String] = [], visitors: [String] = []) {
+    public init(
+        table: String, preSql: [String] = [], postSql: [String] = [], keys: [String] = [], visitors: [String] = [],
+        rowFilter: [String: String] = [:]
+    ) {
         self.table = table
         self.preSql = preSql
         self.postSql = postSql
         self.keys = keys
         self.visitors = visitors
+        self.rowFilter = rowFilter
     }
 
     public init(from decoder: Decoder) throws {
@@ -29,7 +37,21 @@ public struct DatasetDefinition: Codable, Sendable, Equatable {
         postSql = try c.decodeIfPresent([String].self, forKey: .postSql) ?? []
         keys = try c.decodeIfPresent([String].self, forKey: .keys) ?? []
         visitors = try c.decodeIfPresent([String].self, forKey: .visitors) ?? []
+        rowFilter = try c.decodeIfPresent([String: String].self, forKey: .rowFilter) ?? [:]
     }
+
+    /// Left out while empty: definitions stored before row filters read back unchanged.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(table, forKey: .table)
+        try c.encode(preSql, forKey: .preSql)
+        try c.encode(postSql, forKey: .postSql)
+        try c.encode(keys, forKey: .keys)
+        try c.encode(visitors, forKey: .visitors)
+        if !rowFilter.isEmpty { try c.encode(rowFilter, forKey: .rowFilter) }
+    }
+
+    enum CodingKeys: String, CodingKey { case table, preSql, postSql, keys, visitors, rowFilter }
 }
 
 /// The column types a dataset may declare. `any` keeps whatever the client sent (number,

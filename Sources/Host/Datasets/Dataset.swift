@@ -15,6 +15,8 @@ public struct Dataset: Sendable, Equatable {
     public let preSql: [String]
     public let postSql: [String]
     public let visitors: [String]
+    /// Column → context name (`user.regions`): see `DatasetDefinition.rowFilter`.
+    public let rowFilter: [String: String]
 
     /// Validates names (identifiers only: letters of any script, digits, `_`), types and keys.
     public init(id: String, definition d: DatasetDefinition) throws {
@@ -56,6 +58,15 @@ public struct Dataset: Sendable, Equatable {
         preSql = d.preSql
         postSql = d.postSql
         visitors = d.visitors
+        for (column, context) in d.rowFilter.sorted(by: { $0.key < $1.key }) {
+            guard columns.contains(where: { $0.name == column }) else {
+                throw InvalidInput("dataset '\(id)': rowFilter names '\(column)', which is not a column of \(table)")
+            }
+            guard ContextName(context) != nil else {
+                throw InvalidInput("dataset '\(id)': rowFilter.\(column) reads user.<claim> or org.<name>, not '\(context)'")
+            }
+        }
+        rowFilter = d.rowFilter
     }
 
     /// The most columns a table (and an index over its keys) may have: SQLite's limit, as

@@ -57,6 +57,8 @@ public final class DatasetCatalog: Sendable {
         guard configured[id] == nil else {
             throw InvalidInput("dataset '\(id)' is defined in the configuration file; change it there")
         }
-        return try store.deleteDefinition(.dataset, id: id)
+        let removed = try store.deleteDefinition(.dataset, id: id)
+        if removed { tables.forget(id) }
+        return removed
     }
 }

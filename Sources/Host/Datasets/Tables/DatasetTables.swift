@@ -12,8 +12,11 @@ protocol DatasetTables: AnyObject, Sendable {
     /// "sqlite" or "postgres": the SQL dialect the administrator's queries are written in.
     var dialect: SQLDialect { get }
 
-    /// Creates the dataset's table (and key index) when it does not exist yet.
+    /// Creates the dataset's table (and key index) when it does not exist yet, and puts its
+    /// row filter in force.
     func prepare(_ dataset: Dataset) throws
+    /// The dataset's definition is gone: its row filter with it.
+    func forget(_ datasetId: String)
     /// Refuses a definition that does not describe its table as it already exists: a
     /// column the table lacks, or one declared with another type.
     func checkMatchesTable(_ dataset: Dataset) throws
@@ -85,6 +88,8 @@ struct TableReadOptions {
     var maxRowBytes = 64 << 20
     /// The output columns' types when the caller knows them (a data model).
     var columnTypes: [ArrowType]?
+    /// Who reads: row filters read its claims.
+    var identity: Identity?
 }
 
 /// A statement's parameters in the order the store numbers them: each one's name without

@@ -13,25 +13,42 @@ enum ReadOnlySQL {
     /// A read-only connection from `pool` whose statements stop when `control` says so
     /// (client gone, time budget spent). It returns to the pool when its statement is
     /// finalized.
-    static func open(_ pool: ReadOnlyPool, control: RunControl) throws -> SQLiteConnection {
+    /// `identity`: who the statement reads for (row filters read its claims).
+    static func open(_ pool: ReadOnlyPool, control: RunControl, identity: Identity? = nil) throws -> SQLiteConnection {
         let db = try pool.take()
         db.interrupt(every: 10_000) { control.isStopped }
+        caller(of: db)?.identity = identity
         return db
     }
 
-    /// A new read-only connection whose values are at most `maxValueBytes` long.
-    static func connect(_ path: String, maxValueBytes: Int, maxTempBytes: Int) throws -> SQLiteConnection {
+    /// The connection's row-filter caller, when it has row filters.
+    static func caller(of db: SQLiteConnection) -> RowFilterCaller? {
+        db.callbackObjects.lazy.compactMap { $0 as? RowFilterCaller }.first
+    }
+
+    /// A new read-only connection whose values are at most `maxValueBytes` long, with the
+    /// views of `rowFilters` (see RowFilterViews).
+    static func connect(_ path: String, maxValueBytes: Int, maxTempBytes: Int, rowFilters: RowFilterViews? = nil) throws -> SQLiteConnection {
         // The capped VFS bounds the temporary files a sort may spill (limits.maxTempBytes).
         guard let vfs = gw_sqlite_capped_vfs(Int64(maxTempBytes)) else {
             throw SQLiteError(code: SQLITE_ERROR, message: "cannot set up the cap on temporary files")
         }
         let db = try SQLiteConnection(path: path, readOnly: true, vfs: String(cString: vfs))
+        let refusals = Refusals()
+        if let rowFilters {
+            // Before query_only and the authorizer: the views are the connection's own (TEMP).
+            let (version, filters) = rowFilters.snapshot()
+            try RowFilterCaller().install(on: db)
+            for statement in rowFilters.viewStatements(filters) { try db.execute(statement) }
+            refusals.rowFilterVersion = version
+            refusals.filteredTables = Dictionary(
+                filters.map { ($0.table.lowercased(), (view: rowFilters.innerView($0).lowercased(), dataset: $0.datasetId)) }, uniquingKeysWith: { a, _ in a })
+        }
         // query_only first: the authorizer installed next refuses every PRAGMA.
         // A small page cache: a query reads its pages once, and the OS keeps the file cached;
         // dozens of concurrent queries with SQLite's default 2 MB each grew the heap with
         // every table they scanned.
         try db.execute("PRAGMA query_only = 1; PRAGMA cache_size = -256")
-        let refusals = Refusals()
         db.callbackObjects.append(refusals)
         sqlite3_set_authorizer(db.handle, readOnlyAuthorizer, Unmanaged.passUnretained(refusals).toOpaque())
         sqlite3_limit(db.handle, SQLITE_LIMIT_LENGTH, Int32(clamping: maxValueBytes))
@@ -51,6 +68,8 @@ enum ReadOnlySQL {
         let refusals = db.callbackObjects.lazy.compactMap { $0 as? Refusals }.first
         refusals?.denyTableReads = readingNoTable
         refusals?.table = nil
+        refusals?.filteredDataset = nil
+        refusals?.schemaRead = false
         defer { refusals?.denyTableReads = false }
         var stmt: OpaquePointer?
         // `tail` points into the C string, which lives only inside withCString: read it there.
@@ -67,6 +86,13 @@ enum ReadOnlySQL {
             if let function = refusals?.function {
                 throw Refused(description: "the function \(function)() is not allowed in queries (see docs/api.md for the functions that are)")
             }
+            if let dataset = refusals?.filteredDataset {
+                throw Refused(
+                    description: "dataset '\(dataset)' has a row filter: its table is read by its name only (not main.<table>), so that the filter applies")
+            }
+            if refusals?.schemaRead == true {
+                throw Refused(description: "the connection's own schema (temp.sqlite_master) is not readable")
+            }
             if let table = refusals?.table {
                 throw Refused(
                     description:
@@ -78,6 +104,10 @@ enum ReadOnlySQL {
             throw Refused(description: "the query does not compile: \(message)")
         }
         let statement = SQLiteStatement(stmt, connection: db)
+        // EXPLAIN shows how a statement reads, row filters' views included.
+        if refusals?.filteredTables.isEmpty == false && sqlite3_stmt_isexplain(stmt) != 0 {
+            throw Refused(description: "EXPLAIN is not available while datasets have row filters")
+        }
         if rest.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";"))) != "" {
             throw Refused(description: "one statement per query")
         }
@@ -93,6 +123,13 @@ final class Refusals {
     var function: String?
     var table: String?
     var denyTableReads = false
+    /// Tables under a row filter (lower-cased) → the view allowed to read them, and their dataset.
+    var filteredTables: [String: (view: String, dataset: String)] = [:]
+    /// The row filters' version the connection's views were made for.
+    var rowFilterVersion = 0
+    /// A filtered table read other than through its view; the temp schema read.
+    var filteredDataset: String?
+    var schemaRead = false
 }
 
 /// SQL functions a query may call: SQLite's core scalar, date, math, aggregate, window and
@@ -131,6 +168,20 @@ private func readOnlyAuthorizer(
     case SQLITE_READ:
         guard let context else { return SQLITE_OK }
         let refusals = Unmanaged<Refusals>.fromOpaque(context).takeUnretainedValue()
+        let schema = database.map { String(cString: $0).lowercased() } ?? ""
+        if !refusals.filteredTables.isEmpty {
+            let table = a.map { String(cString: $0).lowercased() } ?? ""
+            // A filtered table is read only from inside its filter's view (the innermost view
+            // of the read, as SQLite names it); the temp schema would tell the view's name.
+            if schema == "main", let filtered = refusals.filteredTables[table], trigger.map({ String(cString: $0).lowercased() }) != filtered.view {
+                refusals.filteredDataset = filtered.dataset
+                return SQLITE_DENY
+            }
+            if schema == "temp" && table.hasPrefix("sqlite_") {
+                refusals.schemaRead = true
+                return SQLITE_DENY
+            }
+        }
         guard refusals.denyTableReads else { return SQLITE_OK }
         refusals.table = a.map { String(cString: $0) } ?? "?"
         return SQLITE_DENY
@@ -138,7 +189,7 @@ private func readOnlyAuthorizer(
         return SQLITE_OK
     case SQLITE_FUNCTION:
         let name = b.map { String(cString: $0).lowercased() } ?? ""
-        if allowedSQLFunctions.contains(name) { return SQLITE_OK }
+        if allowedSQLFunctions.contains(name) || name == "gateway_claim" { return SQLITE_OK }
         if let context { Unmanaged<Refusals>.fromOpaque(context).takeUnretainedValue().function = name }
         return SQLITE_DENY
     case SQLITE_UPDATE where a.map({ String(cString: $0) }) == "sqlite_master":
@@ -170,19 +221,31 @@ final class ReadOnlyPool: @unchecked Sendable {
     /// As many idle connections as queries can run at once (one per worker thread): fewer
     /// made the pool close and reopen connections under load, and a new connection reads the
     /// schema again at its first statement.
-    init(path: String, maxValueBytes: Int, maxTempBytes: Int, maxIdle: Int = Workers.threads) {
+    /// The datasets' row filters, which every connection's views follow.
+    let rowFilters: RowFilterViews?
+
+    init(path: String, maxValueBytes: Int, maxTempBytes: Int, maxIdle: Int = Workers.threads, rowFilters: RowFilterViews? = nil) {
         self.path = path
         self.maxValueBytes = maxValueBytes
         self.maxTempBytes = maxTempBytes
         self.maxIdle = maxIdle
+        self.rowFilters = rowFilters
     }
 
-    /// An idle connection, or a new one.
+    /// An idle connection made for the row filters as they are now, or a new one.
     func take() throws -> SQLiteConnection {
-        if let db = lock.withLock({ idle.popLast() }) { return db }
-        let db = try ReadOnlySQL.connect(path, maxValueBytes: maxValueBytes, maxTempBytes: maxTempBytes)
+        let version = rowFilters?.version ?? 0
+        while let db = lock.withLock({ idle.popLast() }) {
+            if Self.rowFilterVersion(of: db) == version { return db }
+            db.whenIdle = nil  // made for filters since changed: closed as it goes
+        }
+        let db = try ReadOnlySQL.connect(path, maxValueBytes: maxValueBytes, maxTempBytes: maxTempBytes, rowFilters: rowFilters)
         db.whenIdle = { [weak self] db in self?.put(db) }
         return db
+    }
+
+    private static func rowFilterVersion(of db: SQLiteConnection) -> Int {
+        db.callbackObjects.lazy.compactMap { ($0 as? Refusals)?.rowFilterVersion }.first ?? 0
     }
 
     private func put(_ db: SQLiteConnection) {
@@ -191,6 +254,12 @@ final class ReadOnlyPool: @unchecked Sendable {
             refusals.function = nil
             refusals.table = nil
             refusals.denyTableReads = false
+            refusals.filteredDataset = nil
+            refusals.schemaRead = false
+        }
+        if let caller = ReadOnlySQL.caller(of: db) {
+            caller.identity = nil
+            caller.refusal = nil
         }
         lock.withLock {
             if idle.count < maxIdle { idle.append(db) }

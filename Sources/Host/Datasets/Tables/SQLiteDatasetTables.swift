@@ -20,13 +20,15 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
 
     /// Read-only connections for queries, reused from one query to the next.
     let readers: ReadOnlyPool
+    /// The datasets' row filters, which every read connection enforces.
+    let rowFilters = RowFilterViews()
 
     var dialect: SQLDialect { .sqlite }
 
     init(path: String, maxValueBytes: Int = 16 << 20, maxTempBytes: Int = 1 << 30) throws {
         self.path = path
         self.maxValueBytes = maxValueBytes
-        readers = ReadOnlyPool(path: path, maxValueBytes: maxValueBytes, maxTempBytes: maxTempBytes)
+        readers = ReadOnlyPool(path: path, maxValueBytes: maxValueBytes, maxTempBytes: maxTempBytes, rowFilters: rowFilters)
         writer = try SQLiteConnection(path: path)
         // A push of 50,000 rows touches thousands of pages: a 64 MB cache keeps the
         // transaction from spilling to the WAL before it commits.
@@ -40,6 +42,11 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
         writeLock.wait()
         defer { writeLock.signal() }
         try writer.execute(dataset.createSQL)
+        rowFilters.set(dataset)
+    }
+
+    func forget(_ datasetId: String) {
+        rowFilters.remove(datasetId: datasetId)
     }
 
     /// Refuses a definition that does not describe its table as it already exists: a column
@@ -86,17 +93,28 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
     // MARK: reads
 
     /// In the order the rows were stored: rowid.
+    /// Under a row filter, through its view, which carries the rowid.
     func selectAll(_ dataset: Dataset, filter: String) -> String {
-        "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Dataset.quote(dataset.table))\(filter) ORDER BY rowid"
+        let columns = dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")
+        if let view = rowFilters.innerView(of: dataset) {
+            return "SELECT \(columns) FROM temp.\(Dataset.quote(view))\(filter) ORDER BY \(RowFilterViews.rowidColumn)"
+        }
+        return "SELECT \(columns) FROM \(Dataset.quote(dataset.table))\(filter) ORDER BY rowid"
     }
 
     func read(_ sql: String, control: RunControl, options: TableReadOptions, bind: (ParameterSlots) throws -> [SQLValue]) throws -> BatchSource {
-        let db = try ReadOnlySQL.open(readers, control: control)
+        let db = try ReadOnlySQL.open(readers, control: control, identity: options.identity)
         let statement = try ReadOnlySQL.prepare(db, sql)
         try statement.bind(try bind(Self.slots(statement)))
-        return try SQLiteBatchSource(
-            statement: statement, rowLimit: options.rowLimit, unknownTypes: options.unknownTypes, batchSize: options.batchRows,
-            maxRowBytes: options.maxRowBytes, columnTypes: options.columnTypes)
+        do {
+            return try SQLiteBatchSource(
+                statement: statement, rowLimit: options.rowLimit, unknownTypes: options.unknownTypes, batchSize: options.batchRows,
+                maxRowBytes: options.maxRowBytes, columnTypes: options.columnTypes)
+        } catch {
+            // A row filter with no claim to filter by: the caller's to fix, and a 403.
+            if let refusal = ReadOnlySQL.caller(of: db)?.refusal { throw GatewayError.forbidden(refusal) }
+            throw error
+        }
     }
 
     func describe(_ sql: String, readingNoTable: Bool) throws -> StatementShape {

@@ -240,7 +240,7 @@ struct SourceOpener: Sendable {
     ) throws -> BatchSource {
         let options = TableReadOptions(
             rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchRows: batchRows,
-            maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes)
+            maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes, identity: query.identity)
         return try gateway.datasetTables.read(sql, control: control, options: options, bind: bind)
     }
 }
