@@ -16,6 +16,8 @@ let harnesses: [(name: String, products: [String])] = [
     ("FuzzForm", ["GatewayHost"]),          // form bodies and query strings
     ("FuzzMultipart", ["GatewayHost"]),     // upload bodies
     ("FuzzSignedToken", ["GatewayHost"]),   // the seed-000 token check
+    ("FuzzJWT", ["GatewayHost"]),           // identity providers' bearer JWTs and key sets
+    ("FuzzRowFilterSQL", ["GatewayHost"]),  // a client's SQL against a dataset's row filter
     ("FuzzQueryRequest", ["GatewayHost"]),  // seed-001 query parameters and POST bodies
     ("FuzzModelQuery", ["GatewayHost"]),    // seed-001 data model queries and their parameters
     ("FuzzModelExpression", ["GatewayHost"]),  // an administrator's dimension SQL, checked alone

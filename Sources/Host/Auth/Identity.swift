@@ -3,8 +3,8 @@ import Foundation
 /// Who a request comes from, however it proved it: a gateway token (`gateway tokens create`)
 /// or an identity provider's JWT (`auth.jwt`). Routes read it from `context.identity`; a
 /// query reads its claims for context parameters (seed 001: values the client cannot set).
-public struct Identity: Sendable, Equatable {
-    public enum Kind: String, Sendable { case token, jwt }
+public struct Identity: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable { case token, jwt }
 
     public let kind: Kind
     /// A gateway token's id (`tok_…`), or `jwt:` and the subject: what owns an export task.

@@ -23,7 +23,7 @@ actor IdentityProviderKeys {
     /// A key set larger than this is refused (a real one is a few kilobytes).
     static let maxBytes = 1 << 20
 
-    init(config: GatewayConfig.Auth.JWT, clock: any GatewayClock, logger: Logger) {
+    init(config: GatewayConfig.Auth.JWT, clock: any GatewayClock, logger: Logger = Logger(label: "gateway")) {
         self.config = config
         self.clock = clock
         self.logger = logger
@@ -40,7 +40,8 @@ actor IdentityProviderKeys {
         }
         if fetching != nil || mayFetch(now) { await refresh() }
         if let key = keys[kid] { return key }
-        let why = lastFailure.map { "; its key set could not be fetched: \($0)" } ?? ""
+        // Why the fetch failed is the log's (a client is not told the provider's address).
+        let why = lastFailure == nil ? "" : "; the provider's key set could not be fetched (see the gateway's log)"
         throw GatewayError.unauthorized("the token's key id '\(kid.prefix(100))' is not among the identity provider's keys\(why)")
     }
 

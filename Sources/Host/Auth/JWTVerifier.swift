@@ -54,12 +54,15 @@ struct JWTVerifier: Sendable {
             throw refused("it is for the audience \(Self.shown(claims["aud"])), not this gateway's (auth.jwt.audiences)")
         }
         let now = clock.now.timeIntervalSince1970, leeway = Double(config.leewaySeconds)
-        guard let exp = Self.seconds(claims["exp"]) else { throw refused("it has no expiry (exp)") }
+        guard let exp = try time("exp", claims) else { throw refused("it has no expiry (exp)") }
         guard now <= exp + leeway else { throw refused("it expired at \(Self.iso(exp))") }
-        if let nbf = Self.seconds(claims["nbf"]), now + leeway < nbf { throw refused("it is not valid before \(Self.iso(nbf))") }
-        if let iat = Self.seconds(claims["iat"]), now + leeway < iat { throw refused("it was issued in the future (\(Self.iso(iat)))") }
+        if let nbf = try time("nbf", claims), now + leeway < nbf { throw refused("it is not valid before \(Self.iso(nbf))") }
+        if let iat = try time("iat", claims), now + leeway < iat { throw refused("it was issued in the future (\(Self.iso(iat)))") }
         guard case .string(let subject)? = claims["sub"], !subject.isEmpty else { throw refused("it names no subject (sub)") }
-        var scopes = config.scopesClaim.isEmpty ? [] : Self.strings(claims[config.scopesClaim]).flatMap { $0.split(separator: " ").map(String.init) }
+        // `admin` only through an explicit group mapping: a provider may let a client ask for any scope.
+        var scopes =
+            config.scopesClaim.isEmpty
+            ? [] : Self.strings(claims[config.scopesClaim]).flatMap { $0.split(separator: " ").map(String.init) }.filter { $0 != "admin" }
         if !config.groupsClaim.isEmpty {
             for group in Self.strings(claims[config.groupsClaim]) { scopes += config.groupScopes[group] ?? [] }
         }
@@ -117,9 +120,14 @@ struct JWTVerifier: Sendable {
         }
     }
 
-    private static func seconds(_ value: JSONValue?) -> Double? {
-        guard case .number(let text)? = value else { return nil }
-        return Double(text)
+    /// A time claim in seconds since 1970: absent is nil, anything but a finite number is
+    /// refused (a time that cannot be read is not a time that passed).
+    private func time(_ name: String, _ claims: [String: JSONValue]) throws(GatewayError) -> Double? {
+        guard let value = claims[name], value != .null else { return nil }
+        guard case .number(let text) = value, let seconds = Double(text), seconds.isFinite else {
+            throw refused("its \(name) is not a number of seconds")
+        }
+        return seconds
     }
 
     private static func shown(_ value: JSONValue?) -> String {

@@ -221,7 +221,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                    "jwt": {"issuer": "", "audiences": [], "jwksUrl": "", "jwksFile": "",
                            "algorithms": ["RS256", "ES256", "EdDSA"], "leewaySeconds": 60, "keysRefreshSeconds": 300,
                            "keysMinRefreshSeconds": 10, "keysTimeoutSeconds": 5, "nameClaim": "sub",
-                           "scopesClaim": "scope", "groupsClaim": "", "groupScopes": {}}},
+                           "scopesClaim": "", "groupsClaim": "", "groupScopes": {}}},
           "datasets": {},
           "queries": {},
           "datasources": {},

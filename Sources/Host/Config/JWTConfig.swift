@@ -27,7 +27,9 @@ extension GatewayConfig.Auth {
         /// The claim that names the caller in logs and `/whoami` (`sub` if absent).
         public var nameClaim: String
         /// The claim whose values are gateway scopes (a space-separated string or a list):
-        /// `scope`, `scp`, `roles`… Empty: none are taken from the token itself.
+        /// `scope`, `scp`, `roles`… Empty (the default): none are taken from the token
+        /// itself, since many providers put there whatever scopes a client asked for.
+        /// `admin` is never taken from it: only `groupScopes` grants that.
         public var scopesClaim: String
         /// The claim listing the caller's groups, and the gateway scopes each group grants.
         public var groupsClaim: String

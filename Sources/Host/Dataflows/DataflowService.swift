@@ -496,8 +496,9 @@ public final class DataflowService: Sendable {
     ) throws -> Counts? {
         guard plan.transforms.isEmpty, case .dataset(let sourceId) = plan.source, case .dataset(let targetId, let mode) = plan.target else { return nil }
         let gateway = try self.gateway
+        // Not under a row filter: the copy runs on the writer's connection, which reads every row.
         guard let source = try gateway.datasets.dataset(sourceId), let target = try gateway.datasets.dataset(targetId),
-            source.table != target.table
+            source.table != target.table, source.rowFilter.isEmpty
         else { return nil }
         for column in source.columns where target.columns.first(where: { $0.name == column.name })?.type != column.type { return nil }
         let (filter, args) = try QueryParameters.filter(source, params)
@@ -555,6 +556,14 @@ public final class DataflowService: Sendable {
 
     // MARK: ends
 
+    /// Who a run reads as: the flow's recorded identity, unless it was a gateway token that
+    /// has since been revoked (the run then reads with none: a filtered dataset refuses it).
+    static func runIdentity(_ flow: Dataflow, tokens: ApiTokens) throws -> Identity? {
+        guard let identity = flow.runAs else { return nil }
+        guard identity.kind == .token else { return identity }
+        return try tokens.list().contains { $0.id == identity.id && $0.revokedAt == nil } ? identity : nil
+    }
+
     private static func name(of source: FlowPlan.Source) -> String {
         switch source {
         case .dataset(let id): "dataset '\(id)'"
@@ -572,10 +581,11 @@ public final class DataflowService: Sendable {
         _ spec: FlowPlan.Source, flow: Dataflow, params: [String: [String]], forceRefresh: Bool, batchSize: Int, control: RunControl,
         log: @escaping FlowLog, onProgress: @escaping @Sendable (InstanceContext.Progress) -> Void
     ) throws -> BatchSource {
+        let gateway = try self.gateway
         var query = QueryRequest()
         query.parameters = params
         query.forceRefresh = forceRefresh
-        let gateway = try self.gateway
+        query.identity = try Self.runIdentity(flow, tokens: gateway.tokens)
         var opener = SourceOpener(gateway: gateway, control: control)
         opener.batchRows = batchSize
         switch spec {

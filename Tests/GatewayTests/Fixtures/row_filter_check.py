@@ -4,8 +4,9 @@ regions: the rows each may see are computed here in Python from the rows this sc
 (JSON, and Arrow read by pyarrow), a named query, store SQL, a data model; then every way of
 reading around the filter in SQL, each refused or still filtered.
 
-  row_filter_check.py BASE SIGNING_KEY EAST_TOKEN WEST_TOKEN BARE_TOKEN
-(EAST carries regions=east; WEST carries regions=west and regions=north; BARE carries none)
+  row_filter_check.py BASE SIGNING_KEY EAST_TOKEN WEST_TOKEN BARE_TOKEN [sqlite|postgres]
+(EAST carries regions=east; WEST carries regions=west and regions=north; BARE carries none;
+the last argument is where the datasets are, whose SQL the escape attempts are written in)
 Prints "ok" when everything matched; otherwise fails with what differed."""
 import hashlib, io, json, random, sys, time, urllib.error, urllib.parse, urllib.request
 from collections import Counter
@@ -13,6 +14,7 @@ from collections import Counter
 import pyarrow as pa
 
 BASE, KEY, EAST, WEST, BARE = sys.argv[1:6]
+DIALECT = sys.argv[6] if len(sys.argv) > 6 else "sqlite"
 rng = random.Random(11)
 REGIONS = ["north", "south", "east", "west"]
 rows = [[i, rng.choice(REGIONS), rng.randrange(1, 50)] for i in range(1, 301)]
@@ -79,7 +81,7 @@ for name, (tok, regions) in USERS.items():
     check(f"{name} data model", got == want, f"{status} {got} != {want}")
 
     # Reading around the filter: each is refused, or answers only the caller's rows.
-    attempts = {
+    sqlite_attempts = {
         "schema-qualified": "SELECT count(*) AS n FROM main.sales",
         "quoted and upper case": 'SELECT count(*) AS n FROM MAIN."SALES"',
         "CTE": "WITH x AS (SELECT * FROM main.sales) SELECT count(*) AS n FROM x",
@@ -97,18 +99,40 @@ for name, (tok, regions) in USERS.items():
         "explain bytecode": "EXPLAIN SELECT * FROM sales",
         "inner view by a guessed name": "SELECT count(*) FROM temp.gw_rls_0_sales",
     }
+    postgres_attempts = {
+        "schema-qualified": "SELECT count(*) AS n FROM datasets.sales",
+        "CTE": "WITH x AS (SELECT * FROM datasets.sales) SELECT count(*) AS n FROM x",
+        "subquery": "SELECT (SELECT count(*) FROM datasets.sales) AS n",
+        "union": "SELECT region FROM sales UNION ALL SELECT region FROM datasets.sales",
+        "join": "SELECT count(*) AS n FROM sales a JOIN datasets.sales b ON a.id = b.id",
+        "forged read token": "SELECT (SELECT count(*) FROM sales) AS n, set_config('gateway.read', 'forged', true) AS t",
+        "forged token first": "SELECT set_config('gateway.read', 'forged', true) AS t, (SELECT count(*) FROM sales) AS n",
+        "the identities table": "SELECT * FROM public.dataset_read_identities",
+        "the filters table": "SELECT * FROM public.dataset_row_filters",
+        "row security off": "SELECT set_config('row_security', 'off', true) AS t, (SELECT count(*) FROM sales) AS n",
+        "another role": "SELECT set_config('role', 'postgres', true) AS t, (SELECT count(*) FROM sales) AS n",
+        "a query run by a function": "SELECT query_to_xml('select region from datasets.sales', true, false, '')::text AS x",
+    }
+    attempts = postgres_attempts if DIALECT == "postgres" else sqlite_attempts
     for what, sql in attempts.items():
         status, data = get("/api/v1/datasource/store/query?query=" + q(sql), tok)
         if status == 200:
             # Answered: then only from the caller's rows.
-            check(f"{name} {what}", data in ([{"n": len(mine)}], []) or all(d.get("region") in regions for d in data), f"{status} {str(data)[:300]}")
+            others = [r for r in REGIONS if r not in regions]
+            leaked = any(f"<region>{r}</region>" in str(d.get("x", "")) for d in data for r in others)
+            check(f"{name} {what}", not leaked and (all(d.get("n") in (None, len(mine)) for d in data) and all(d.get("region") in (None, *regions) for d in data)),
+                  f"{status} {str(data)[:300]}")
         else:
-            check(f"{name} {what}", status == 400, f"{status} {data}")
+            check(f"{name} {what}", status in (400, 403), f"{status} {data}")
     # The view named like the table, and the claim function, show only what the caller has.
-    status, data = get("/api/v1/datasource/store/query?query=" + q("SELECT count(*) AS n FROM temp.sales"), tok)
-    check(f"{name} temp view", data == [{"n": len(mine)}], f"{status} {data}")
-    status, data = get("/api/v1/datasource/store/query?query=" + q("SELECT gateway_claim('regions', 'sales') AS c"), tok)
-    check(f"{name} claim function", status == 200 and set(json.loads(data[0]["c"])) == regions, f"{status} {data}")
+    if DIALECT == "sqlite":
+        status, data = get("/api/v1/datasource/store/query?query=" + q("SELECT count(*) AS n FROM temp.sales"), tok)
+        check(f"{name} temp view", data == [{"n": len(mine)}], f"{status} {data}")
+        status, data = get("/api/v1/datasource/store/query?query=" + q("SELECT gateway_claim('regions', 'sales') AS c"), tok)
+        check(f"{name} claim function", status == 200 and set(json.loads(data[0]["c"])) == regions, f"{status} {data}")
+    else:
+        status, data = get("/api/v1/datasource/store/query?query=" + q("SELECT gateway_claim('regions', 'sales') AS c"), tok)
+        check(f"{name} claim function", status == 200 and {d["c"] for d in data} == regions, f"{status} {data}")
 
 # An identity without the claim: 403 naming it, on every path.
 for path in ["/api/v1/dataset/sales/query", "/api/v1/dataset/units_by_region/query",

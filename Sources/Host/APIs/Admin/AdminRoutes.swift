@@ -104,6 +104,8 @@ enum AdminRoutes {
     struct DatasetInfo: Encodable {
         let id: String, table: String, columns: [[String: String]], keys: [String]
         let preSql: [String], postSql: [String], visitors: [String], source: String
+        /// Column → context: who sees which rows (`{}` for everyone).
+        let rowFilter: [String: String]
         /// Rows in the table (the list only).
         let rows: Int64?
         init(_ d: Dataset, configured: Bool, rows: Int64?) {
@@ -115,6 +117,7 @@ enum AdminRoutes {
             preSql = d.preSql
             postSql = d.postSql
             visitors = d.visitors
+            rowFilter = d.rowFilter
             source = configured ? "config" : "admin"
         }
     }

@@ -66,6 +66,8 @@ struct FlowJSON: Encodable {
     let updated_at: String
     let created_by: String
     let config: String
+    /// Who the flow's runs read as (row filters, context parameters), or null.
+    let run_as: RunAs?
     var tags: [DataflowTag]?
     var children: [DataflowRef]?
     var parents: [DataflowRef]?
@@ -83,10 +85,14 @@ struct FlowJSON: Encodable {
         updated_at = FlowTimes.plain(f.updatedAt)
         created_by = f.createdBy
         config = f.config
+        run_as = f.runAs.map { RunAs(kind: $0.kind.rawValue, id: $0.id, name: $0.name) }
     }
 
+    struct RunAs: Encodable { let kind: String, id: String, name: String }
+
     enum CodingKeys: String, CodingKey {
-        case id, name, en_name, description, status, created_at, updated_at, created_by, config, tags, children, parents, next_run_at, last_run
+        case id, name, en_name, description, status, created_at, updated_at, created_by, config, run_as, tags, children, parents, next_run_at,
+            last_run
     }
 
     func encode(to encoder: Encoder) throws {
@@ -100,6 +106,7 @@ struct FlowJSON: Encodable {
         try c.encode(updated_at, forKey: .updated_at)
         try c.encode(created_by, forKey: .created_by)
         try c.encode(config, forKey: .config)
+        try c.encode(run_as, forKey: .run_as)
         try c.encodeIfPresent(tags, forKey: .tags)
         try c.encodeIfPresent(children, forKey: .children)
         try c.encodeIfPresent(parents, forKey: .parents)

@@ -43,12 +43,13 @@ enum DataFlowRoutes {
             json.last_run = .some(try store.latestRun(flow: flow.id).map { RunJSON(service.effective($0)) })
             return json
         }
-        on(.post, "/add-dataflow", message: "数据流创建成功") { _, _, body in
+        on(.post, "/add-dataflow", message: "数据流创建成功") { _, context, body in
             let object = try jsonObject(body)
             let new = NewFlow(
                 name: try required(object, "name"), description: try required(object, "description"),
                 status: try status(object) ?? "inactive", createdBy: try text(object, "created_by") ?? "system",
-                config: try config(object) ?? "{}", childrenIds: try ids(object, "children_ids") ?? [], tagId: try id(object, "tag_id"))
+                config: try config(object) ?? "{}", childrenIds: try ids(object, "children_ids") ?? [], tagId: try id(object, "tag_id"),
+                runAs: context.identity)
             return FlowJSON(try store.insertDataflow(new, enNameBase: EnglishName.make(new.name)))
         }
         on(.put, "/update-dataflow/:id", message: "数据流更新成功") { _, context, body in
@@ -65,6 +66,7 @@ enum DataFlowRoutes {
             changes.config = try config(object)
             changes.childrenIds = try ids(object, "children_ids")
             changes.tagId = try id(object, "tag_id")
+            changes.runAs = context.identity
             guard let flow = try store.updateDataflow(id: flowNumber, changes) else { throw GatewayError.notFound("数据流不存在 (no dataflow \(flowNumber))") }
             return FlowJSON(flow)
         }

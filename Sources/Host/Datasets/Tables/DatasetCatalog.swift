@@ -57,8 +57,6 @@ public final class DatasetCatalog: Sendable {
         guard configured[id] == nil else {
             throw InvalidInput("dataset '\(id)' is defined in the configuration file; change it there")
         }
-        let removed = try store.deleteDefinition(.dataset, id: id)
-        if removed { tables.forget(id) }
-        return removed
+        return try store.deleteDefinition(.dataset, id: id)
     }
 }

@@ -13,10 +13,10 @@ protocol DatasetTables: AnyObject, Sendable {
     var dialect: SQLDialect { get }
 
     /// Creates the dataset's table (and key index) when it does not exist yet, and puts its
-    /// row filter in force.
+    /// row filter in force (or lifts it). A filter stays in force on its table when the
+    /// definition is removed (from the admin API or the configuration file): the rows stay,
+    /// and who may read them is the filter's to say until a definition without one lifts it.
     func prepare(_ dataset: Dataset) throws
-    /// The dataset's definition is gone: its row filter with it.
-    func forget(_ datasetId: String)
     /// Refuses a definition that does not describe its table as it already exists: a
     /// column the table lacks, or one declared with another type.
     func checkMatchesTable(_ dataset: Dataset) throws

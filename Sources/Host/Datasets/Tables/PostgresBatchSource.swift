@@ -35,12 +35,12 @@ final class PostgresBatchSource: BatchSource {
 
     init(
         readers: BlockingConnectionPool, sql: String, values: [SQLValue], control: RunControl, options: TableReadOptions,
-        logger: Logger
+        logger: Logger, owner: BlockingConnectionPool? = nil
     ) throws {
         batchSize = options.batchRows
         maxRowBytes = options.maxRowBytes
         remaining = options.rowLimit ?? Int.max
-        read = try Cursor(readers: readers, control: control, logger: logger)
+        read = try Cursor(readers: readers, control: control, logger: logger, reading: owner.map { ($0, options.identity) })
         var arrowFields: [ArrowField] = []
         var plans: [(PhysicalKind, PostgresDataType)] = []
         var selected: [String] = []
@@ -254,7 +254,11 @@ final class Cursor {
 
     /// `statement_timeout` is what is left of `control`'s budget: the server stops a
     /// statement on its own even when the stop cannot reach it (0: a run without a budget).
-    init(readers: BlockingConnectionPool, control: RunControl, logger: Logger) throws {
+    /// `reading`: who the read is for and the pool to record it with, when row filters may
+    /// apply (see PostgresRowFilters).
+    init(
+        readers: BlockingConnectionPool, control: RunControl, logger: Logger, reading: (owner: BlockingConnectionPool, identity: Identity?)? = nil
+    ) throws {
         self.readers = readers
         let connection = try readers.take()
         session = PostgresSession(connection: connection, logger: logger)
@@ -263,9 +267,20 @@ final class Cursor {
         do {
             try session.run("BEGIN READ ONLY", [])
             // Off: a large table's scan would start where another scan is, not at its first row.
-            _ = try session.query(
-                "SELECT set_config('statement_timeout', ?, true), set_config('synchronize_seqscans', 'off', true), set_config('search_path', ?, true)",
-                [.text("\(control.secondsLeft ?? 0)s"), .text(PostgresDatasetTables.schema)])
+            let state = try session.query(
+                """
+                SELECT set_config('statement_timeout', ?, true), set_config('synchronize_seqscans', 'off', true),
+                       set_config('search_path', ?, true), pg_backend_pid(),
+                       EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polname = '\(PostgresRowFilters.policy)')
+                """,
+                [.text("\(control.secondsLeft ?? 0)s"), .text(PostgresDatasetTables.schema)]
+            ).first
+            // Some table has a row filter: record who this read is for, under a new token.
+            if let reading, let state, state.count == 5, state[4] == .int(1) || state[4] == .text("t"), let pid = state[3].int {
+                let token = Crypto.hex(Crypto.randomBytes(16))
+                try PostgresRowFilters.announce(pid: pid, token: token, identity: reading.identity, owner: reading.owner)
+                _ = try session.query("SELECT set_config('gateway.read', ?, true)", [.text(token)])
+            }
         } catch {
             finish(healthy: false)
             throw error

@@ -56,16 +56,11 @@ final class PostgresDatasetTables: DatasetTables {
     }
 
     func prepare(_ dataset: Dataset) throws {
-        // Refused rather than ignored: a filter not in force would show every row.
-        guard dataset.rowFilter.isEmpty else {
-            throw InvalidInput(
-                "dataset '\(dataset.id)': row filters need the datasets in the gateway's SQLite file (store.datasets \"sqlite\"); on PostgreSQL they are not enforced yet"
-            )
-        }
         try owner.withSession { session in
             try session.transaction {
                 try Self.lockTable(session, dataset.table)
                 for sql in Self.createSQL(dataset) { try session.run(sql, []) }
+                try PostgresRowFilters.apply(dataset, session)
             }
         }
     }
@@ -113,7 +108,6 @@ final class PostgresDatasetTables: DatasetTables {
 
     /// No order is asked for: a table read alone in one scan comes in the order its rows
     /// are stored (the read turns off synchronized scans, which would start mid-table).
-    func forget(_ datasetId: String) {}
 
     func selectAll(_ dataset: Dataset, filter: String) -> String {
         "SELECT \(dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")) FROM \(Self.qualified(dataset.table))\(filter)"
@@ -123,7 +117,7 @@ final class PostgresDatasetTables: DatasetTables {
         let numbered = PostgresParameters.number(Self.trimmed(sql))
         let values = try bind(ParameterSlots(names: numbered.names, sql: sql))
         return try PostgresBatchSource(
-            readers: readers, sql: numbered.sql, values: values, control: control, options: options, logger: logger)
+            readers: readers, sql: numbered.sql, values: values, control: control, options: options, logger: logger, owner: owner)
     }
 
     /// A statement PostgreSQL refuses to plan is refused with its reason (an unknown column

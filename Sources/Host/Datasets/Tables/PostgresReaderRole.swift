@@ -13,6 +13,7 @@ enum PostgresReaderRole {
         try session.run("SELECT pg_advisory_lock(hashtext('gateway.datasets'))", [])
         defer { _ = try? session.run("SELECT pg_advisory_unlock(hashtext('gateway.datasets'))", []) }
         try session.run("CREATE SCHEMA IF NOT EXISTS \(PostgresDatasetTables.schema)", [])
+        try PostgresRowFilters.setUp(session)
         if !configured.readerUrl.isEmpty {
             return try StoreLocation(url: configured.readerUrl, of: configured, key: "store.readerUrl")
         }

@@ -91,7 +91,8 @@ enum ReadOnlySQL {
                     description: "dataset '\(dataset)' has a row filter: its table is read by its name only (not main.<table>), so that the filter applies")
             }
             if refusals?.schemaRead == true {
-                throw Refused(description: "the connection's own schema (temp.sqlite_master) is not readable")
+                throw Refused(
+                    description: "while datasets have row filters, the temporary schema, dbstat, sqlite_stat tables and the record of filters are not readable")
             }
             if let table = refusals?.table {
                 throw Refused(
@@ -177,7 +178,11 @@ private func readOnlyAuthorizer(
                 refusals.filteredDataset = filtered.dataset
                 return SQLITE_DENY
             }
-            if schema == "temp" && table.hasPrefix("sqlite_") {
+            // The temp schema would tell the view's name; page and statistics tables would
+            // tell how many rows the filter hides, and the record of filters what they are.
+            if (schema == "temp" && table.hasPrefix("sqlite_")) || ["dbstat", "sqlite_dbpage", "sqlite_stat1", "sqlite_stat4"].contains(table)
+                || table == SQLiteDatasetTables.rowFiltersTable
+            {
                 refusals.schemaRead = true
                 return SQLITE_DENY
             }

@@ -59,16 +59,14 @@ final class RowFilterViews: Sendable {
         }
     }
 
-    func remove(datasetId: String) {
-        state.withLock { s in
-            guard s.filters.removeValue(forKey: datasetId) != nil else { return }
-            s.version += 1
-        }
-    }
-
-    /// The filters now, with the version they belong to.
+    /// The filters now, with the version they belong to: one per table (two definitions
+    /// of one table with filters: the first by dataset id).
     func snapshot() -> (version: Int, filters: [Filter]) {
-        state.withLock { s in (s.version, s.filters.values.sorted { $0.table < $1.table }) }
+        state.withLock { s in
+            var tables = Set<String>()
+            let filters = s.filters.values.sorted { $0.datasetId < $1.datasetId }.filter { tables.insert($0.table.lowercased()).inserted }
+            return (s.version, filters.sorted { $0.table < $1.table })
+        }
     }
 
     /// The view the dataset's own reads go through, when it has a filter.
@@ -89,8 +87,12 @@ final class RowFilterViews: Sendable {
             let conditions = f.claims.map { column, claim in
                 "CAST(\(Dataset.quote(column)) AS TEXT) IN (SELECT value FROM json_each(gateway_claim(\(Self.literal(claim)), \(Self.literal(f.datasetId)))))"
             }
+            // LIMIT -1 makes the view a barrier: SQLite neither flattens it into the caller's
+            // query nor pushes the caller's conditions into it, so no expression of the
+            // caller is ever evaluated on a row outside the filter (an error or a cost would
+            // tell it apart: an automatic index over the table, a key index's search).
             return [
-                "CREATE TEMP VIEW \(inner) AS SELECT rowid AS \(Self.rowidColumn), \(columns) FROM main.\(table) WHERE \(conditions.joined(separator: " AND "))",
+                "CREATE TEMP VIEW \(inner) AS SELECT rowid AS \(Self.rowidColumn), \(columns) FROM main.\(table) WHERE \(conditions.joined(separator: " AND ")) LIMIT -1",
                 "CREATE TEMP VIEW \(table) AS SELECT \(columns) FROM temp.\(inner)",
             ]
         }

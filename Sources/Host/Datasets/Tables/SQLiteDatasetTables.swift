@@ -34,19 +34,49 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
         // transaction from spilling to the WAL before it commits.
         try writer.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")
         WALCheckpointer(path: path).install(on: writer)
+        try loadRowFilters()
         writeLock.signal()
     }
 
     /// Creates the dataset's table (and key index) when it does not exist yet.
     func prepare(_ dataset: Dataset) throws {
+        guard dataset.table.lowercased() != Self.rowFiltersTable else {
+            throw InvalidInput("dataset '\(dataset.id)': the table name \(dataset.table) is the gateway's own")
+        }
         writeLock.wait()
         defer { writeLock.signal() }
         try writer.execute(dataset.createSQL)
+        try recordRowFilter(dataset)
         rowFilters.set(dataset)
     }
 
-    func forget(_ datasetId: String) {
-        rowFilters.remove(datasetId: datasetId)
+    /// Where the row filters in force are kept, in the datasets file beside their tables:
+    /// a filter outlives its definition (see `DatasetTables.prepare`), and restarts.
+    static let rowFiltersTable = "gateway_row_filters"
+
+    private func recordRowFilter(_ dataset: Dataset) throws {
+        if dataset.rowFilter.isEmpty {
+            try writer.run("DELETE FROM \(Self.rowFiltersTable) WHERE dataset_id = ?", [.text(dataset.id)])
+            return
+        }
+        let definition = DatasetDefinition(
+            table: "\(dataset.table)(\(dataset.columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", ")))", rowFilter: dataset.rowFilter)
+        let json = String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
+        try writer.run(
+            "INSERT INTO \(Self.rowFiltersTable) (dataset_id, definition) VALUES (?, ?) ON CONFLICT (dataset_id) DO UPDATE SET definition = excluded.definition",
+            [.text(dataset.id), .text(json)])
+    }
+
+    /// The filters recorded by earlier runs, in force before any definition is read.
+    private func loadRowFilters() throws {
+        try writer.execute("CREATE TABLE IF NOT EXISTS \(Self.rowFiltersTable) (dataset_id TEXT PRIMARY KEY, definition TEXT NOT NULL)")
+        for row in try writer.query("SELECT dataset_id, definition FROM \(Self.rowFiltersTable)") {
+            guard let id = row[0].text, let text = row[1].text,
+                let definition = try? JSONDecoder().decode(DatasetDefinition.self, from: Data(text.utf8)),
+                let dataset = try? Dataset(id: id, definition: definition)
+            else { throw InvalidInput("the datasets file records a row filter the gateway cannot read: \(row[0].text ?? "?")") }
+            rowFilters.set(dataset)
+        }
     }
 
     /// Refuses a definition that does not describe its table as it already exists: a column

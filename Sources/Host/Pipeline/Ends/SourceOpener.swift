@@ -110,6 +110,9 @@ struct SourceOpener: Sendable {
         case let e as SQLiteError where e.isFull:
             return GatewayError.badRequest("the query needs more temporary space than limits.maxTempBytes allows (a large sort?)")
         case let e as SQLiteError: return GatewayError.badRequest("the query failed: \(e.message)")
+        // A row filter's claim function refused: no identity, or a claim missing.
+        case let e as PostgresStoreError where e.sqlState == PostgresRowFilters.refusalState:
+            return GatewayError.forbidden(e.message.replacingOccurrences(of: "PostgreSQL: ", with: ""))
         case let e as PostgresStoreError where e.sqlState == "57014":
             return GatewayError(.gatewayTimeout, "the query ran longer than statement_timeout (limits.queryTimeoutSeconds) and was stopped")
         case let e as PostgresStoreError where e.sqlState == "25006" || e.sqlState == "42501":

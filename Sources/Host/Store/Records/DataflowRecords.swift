@@ -14,6 +14,9 @@ public struct Dataflow: Sendable, Equatable {
     public var config: String
     public let createdAt: Date
     public var updatedAt: Date
+    /// Who its runs read as: the identity that last created or changed it (nil: none, as
+    /// with `dataflows.requireToken` off, or a flow from before identities were kept).
+    public var runAs: Identity?
 
     public static let statuses = ["active", "inactive"]
 
@@ -88,10 +91,14 @@ public struct NewFlow: Sendable {
     public var config: String
     public var childrenIds: [Int64]
     public var tagId: Int64?
+    public var runAs: Identity?
 
-    public init(name: String, description: String, status: String, createdBy: String, config: String, childrenIds: [Int64], tagId: Int64? = nil) {
-        (self.name, self.description, self.status, self.createdBy, self.config, self.childrenIds, self.tagId) =
-            (name, description, status, createdBy, config, childrenIds, tagId)
+    public init(
+        name: String, description: String, status: String, createdBy: String, config: String, childrenIds: [Int64], tagId: Int64? = nil,
+        runAs: Identity? = nil
+    ) {
+        (self.name, self.description, self.status, self.createdBy, self.config, self.childrenIds, self.tagId, self.runAs) =
+            (name, description, status, createdBy, config, childrenIds, tagId, runAs)
     }
 }
 
@@ -110,6 +117,8 @@ public struct FlowChanges: Sendable {
     public var config: String?
     public var childrenIds: [Int64]?
     public var tagId: Int64?
+    /// Who made the change (nil: no identity): the flow's runs read as them from now on.
+    public var runAs: Identity?
 }
 
 /// The run already pending or running for a flow, when another is asked for.

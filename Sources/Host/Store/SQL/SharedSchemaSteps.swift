@@ -25,6 +25,9 @@ enum SharedSchemaSteps {
             // 14: a token's claims (JSON, name → values): the identity that context
             // parameters and row filters read.
             "ALTER TABLE api_tokens ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'",
+            // 15: the identity a flow's runs read as (JSON; '' for none): the last one to
+            // create or change the flow. Row filters and context parameters read its claims.
+            "ALTER TABLE dataflows ADD COLUMN run_as TEXT NOT NULL DEFAULT ''",
         ]
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// Dataflows, tags, links, runs and logs in the store. Every change that touches several
 /// rows is one transaction.
 extension SQLStore: DataflowRepository {
-    static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at"
+    static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at, run_as"
     static let runColumns =
         "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected, worker"
 
@@ -67,12 +67,12 @@ extension SQLStore: DataflowRepository {
                 let now = Int64(clock.now.timeIntervalSince1970)
                 let inserted = try db.query(
                     """
-                    INSERT INTO dataflows (name, en_name, description, status, created_by, config, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                    INSERT INTO dataflows (name, en_name, description, status, created_by, config, created_at, updated_at, run_as)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                     """,
                     [
                         .text(new.name), .text(enName), .text(new.description), .text(new.status), .text(new.createdBy),
-                        .text(new.config), .int(now), .int(now),
+                        .text(new.config), .int(now), .int(now), .text(try Self.identityText(new.runAs)),
                     ])
                 guard let id = inserted.first?.first?.int else { throw InvalidInput("the new flow has no id") }
                 try Self.setChildren(db, parent: id, new.childrenIds)
@@ -89,7 +89,12 @@ extension SQLStore: DataflowRepository {
             try db.transaction {
                 guard try Self.flow(db, id) != nil else { return nil }
                 var sets: [String] = [], args: [SQLValue] = []
-                for (column, value) in [("name", changes.name), ("description", changes.description), ("status", changes.status), ("config", changes.config)] {
+                // Every change records who made it: the flow's runs read as them from now on.
+                let runAs = try Self.identityText(changes.runAs)
+                for (column, value) in [
+                    ("name", changes.name), ("description", changes.description), ("status", changes.status), ("config", changes.config),
+                    ("run_as", runAs),
+                ] {
                     guard let value else { continue }
                     sets.append("\(column) = ?")
                     args.append(.text(value))
@@ -411,7 +416,16 @@ extension SQLStore: DataflowRepository {
         Dataflow(
             id: r[0].int ?? 0, name: r[1].text ?? "", enName: r[2].text ?? "", description: r[3].text ?? "", status: r[4].text ?? "",
             createdBy: r[5].text ?? "", config: r[6].text ?? "{}", createdAt: Date(timeIntervalSince1970: Double(r[7].int ?? 0)),
-            updatedAt: Date(timeIntervalSince1970: Double(r[8].int ?? 0)))
+            updatedAt: Date(timeIntervalSince1970: Double(r[8].int ?? 0)),
+            runAs: (r[9].text).flatMap { try? JSONDecoder().decode(Identity.self, from: Data($0.utf8)) })
+    }
+
+    /// A flow's identity as kept: JSON, or '' for none.
+    private static func identityText(_ identity: Identity?) throws -> String {
+        guard let identity else { return "" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(identity), as: UTF8.self)
     }
 
     private static func ref(_ r: [SQLValue]) -> DataflowRef { DataflowRef(id: r[0].int ?? 0, name: r[1].text ?? "") }
