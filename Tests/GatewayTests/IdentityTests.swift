@@ -361,6 +361,37 @@ import Testing
         }
     }
 
+    /// The first definition to filter a table owns the filter: another definition of the
+    /// table, without one, reads through it (never past it), on both stores.
+    @Test(arguments: ["sqlite", "postgres"])
+    func anotherDefinitionOfAFilteredTableReadsThroughTheFilter(datasets: String) async throws {
+        let url = datasets == "postgres" ? try await TestSupport.onThread { try TestPostgres.freshDatabase() } : nil
+        let gateway = try Self.gateway(postgresURL: url)
+        let admin = try gateway.tokens.create(name: "admin", scopes: ["admin"], claims: ["regions": ["east"]]).secret
+        let bare = try gateway.tokens.create(name: "bare", scopes: ["query"]).secret
+        try await TestServer.with(gateway) { server in
+            let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
+            let stamp = String(Int(Date().timeIntervalSince1970 * 1000))
+            let token = Crypto.hex(Crypto.sha1(Array("\(Self.key)\(stamp)alicesales".utf8)))
+            let rows = #"[["id","region","units"],[1,"east",1],[2,"west",2],[3,"east",3]]"#
+            let form = "visitor=alice&type=sales&stamp=\(stamp)&token=\(token)&ds=\(rows.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+            let pushed = try await server.request(
+                .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
+            #expect(pushed.status == 200, "\(pushed.text)")
+            let alias = try await server.request(
+                .PUT, "/admin/datasets/alias", headers: auth, body: #"{"table": "sales(id integer, region text, units integer)"}"#)
+            #expect(alias.status == 200, "\(alias.text)")
+            for path in ["/api/v1/datasource/store/query?query=SELECT%20count(*)%20AS%20n%20FROM%20sales", "/api/v1/dataset/alias/query"] {
+                let mine = try await server.request(.GET, path, headers: [("Authorization", "Bearer \(admin)")])
+                #expect(
+                    mine.status == 200 && !mine.text.contains("west") && (mine.text.contains(#""n":2"#) || mine.text.contains(#""id":3"#)),
+                    "\(path): \(mine.text)")
+                let none = try await server.request(.GET, path, headers: [("Authorization", "Bearer \(bare)")])
+                #expect(none.status == 403, "\(path): \(none.text)")
+            }
+        }
+    }
+
     /// A flow's runs read as the identity that last created or changed it, recorded on the
     /// flow: each copies only that identity's rows; once its token is revoked, none.
     @Test func aFlowReadsAsTheIdentityThatLastChangedIt() async throws {

@@ -11,8 +11,7 @@ private let jwks = #"""
     {"keys": [{"kty": "EC", "kid": "ec1", "crv": "P-256", "x": "HumIlDzdHbrjYaed4Sfi3dWSPxc-OUf5zWKrYyBR6Ok", "y": "LufzyMe5sbwcZtJs_Q-z7QjHBf9j03Eymi_F84sMlN0"}, {"kty": "OKP", "kid": "ed1", "crv": "Ed25519", "x": "m-52P0xmOKvUo4mD8MFCtTHGoXAp5Ovfd7CTuIiODEo"}]}
     """#
 
-/// nonisolated(unsafe): libFuzzer calls the entry point from one thread, one input at a time.
-nonisolated(unsafe) private let verifier: JWTVerifier = {
+private let verifier: JWTVerifier = {
     let dir = NSTemporaryDirectory() + "fuzz-jwt-\(getpid())"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     try! jwks.write(toFile: dir + "/jwks.json", atomically: true, encoding: .utf8)

@@ -6,8 +6,7 @@ import Foundation
 /// Whatever the statement, the rows of region `west` (each holding a secret made at start,
 /// which no input can contain) never come out, and neither does the filter view's secret
 /// name, in a row or in an error.
-/// nonisolated(unsafe): libFuzzer calls the entry point from one thread, one input at a time.
-nonisolated(unsafe) private let setup: (tables: SQLiteDatasetTables, secret: String) = {
+private let setup: (tables: SQLiteDatasetTables, secret: String) = {
     let dir = NSTemporaryDirectory() + "fuzz-row-filter-\(getpid())"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let path = dir + "/datasets.sqlite"

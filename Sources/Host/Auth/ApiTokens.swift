@@ -124,3 +124,10 @@ final class RecentTokens: Sendable {
         entries.withLock { all in all = all.filter { $0.value.token.id != id } }
     }
 }
+
+extension Identity {
+    /// A gateway token's identity: its id, name, scopes and the claims it was made with.
+    init(_ token: ApiToken) {
+        self.init(kind: .token, id: token.id, name: token.name, scopes: token.scopes, claims: token.claims)
+    }
+}

@@ -112,6 +112,9 @@ for name, (tok, regions) in USERS.items():
         "row security off": "SELECT set_config('row_security', 'off', true) AS t, (SELECT count(*) FROM sales) AS n",
         "another role": "SELECT set_config('role', 'postgres', true) AS t, (SELECT count(*) FROM sales) AS n",
         "a query run by a function": "SELECT query_to_xml('select region from datasets.sales', true, false, '')::text AS x",
+        # Every read runs as one reader role: ending another caller's read must be refused.
+        "ending a read": "SELECT pg_terminate_backend(pg_backend_pid()) AS t",
+        "cancelling a read": "SELECT pg_cancel_backend(pg_backend_pid()) AS t",
     }
     attempts = postgres_attempts if DIALECT == "postgres" else sqlite_attempts
     for what, sql in attempts.items():

@@ -27,6 +27,22 @@ final class PostgresDatasetTables: DatasetTables {
             try PostgresReaderRole.setUp(session, location: location, configured: config.store)
         }
         readers = try BlockingConnectionPool(reader, logger: logger)
+        try Self.keepReadersFromSignallingEachOther(owner, logger: logger)
+    }
+
+    /// Every query runs as the one reader role, and PostgreSQL lets a role cancel or end its
+    /// own backends: one caller's SQL could end every other caller's read. Taken from
+    /// everyone in this database (superusers keep them); when the store's role may not, the
+    /// log says what to run.
+    static func keepReadersFromSignallingEachOther(_ owner: BlockingConnectionPool, logger: Logger) throws {
+        let revoke = "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend, pg_catalog.pg_terminate_backend FROM PUBLIC"
+        do {
+            _ = try owner.withSession { try $0.run(revoke, []) }
+        } catch let e as PostgresStoreError where e.sqlState != nil {
+            logger.warning(
+                "the datasets' reader role can end other readers' queries (pg_terminate_backend); run as a superuser on this database: \(revoke) (\(e.message))"
+            )
+        }
     }
 
     deinit {

@@ -22,7 +22,8 @@ enum PostgresRowFilters {
     /// (`PostgresReaderRole.setUp`): gateways starting together replace it once.
     static func setUp(_ session: PostgresSession) throws {
         try session.run("CREATE TABLE IF NOT EXISTS dataset_read_identities (pid INTEGER PRIMARY KEY, token TEXT NOT NULL, identity TEXT)", [])
-        try session.run("CREATE TABLE IF NOT EXISTS dataset_row_filters (table_name TEXT PRIMARY KEY, filter TEXT NOT NULL)", [])
+        try session.run(
+            "CREATE TABLE IF NOT EXISTS dataset_row_filters (table_name TEXT PRIMARY KEY, dataset_id TEXT NOT NULL, filter TEXT NOT NULL)", [])
         guard let own = try session.query("SELECT current_schema()", []).first?.first?.text else {
             throw InvalidInput("the store's role has no schema of its own (current_schema() is null)")
         }
@@ -57,12 +58,16 @@ enum PostgresRowFilters {
     }
 
     /// Puts the dataset's filter in force (or lifts it), in the caller's transaction, which
-    /// holds the table's lock. Changed only when it differs from what is recorded: altering a
-    /// table waits for its readers.
+    /// holds the table's lock. The first definition to filter a table owns the filter: only
+    /// that dataset changes or lifts it, other definitions of the table read through it.
+    /// Changed only when it differs from what is recorded: altering a table waits for its
+    /// readers.
     static func apply(_ dataset: Dataset, _ session: PostgresSession) throws {
         let wanted = condition(dataset), name = dataset.table
         let table = PostgresDatasetTables.qualified(name)
-        let current = try session.query("SELECT filter FROM dataset_row_filters WHERE table_name = ?", [.text(name)]).first?.first?.text ?? ""
+        let recorded = try session.query("SELECT dataset_id, filter FROM dataset_row_filters WHERE table_name = ?", [.text(name)]).first
+        if let owner = recorded?[0].text, owner != dataset.id { return }
+        let current = recorded?[1].text ?? ""
         guard current != wanted else { return }
         try session.run("DROP POLICY IF EXISTS \(policy) ON \(table)", [])
         if wanted.isEmpty {
@@ -73,8 +78,8 @@ enum PostgresRowFilters {
         try session.run("CREATE POLICY \(policy) ON \(table) FOR SELECT USING (\(wanted))", [])
         try session.run("ALTER TABLE \(table) ENABLE ROW LEVEL SECURITY", [])
         try session.run(
-            "INSERT INTO dataset_row_filters (table_name, filter) VALUES (?, ?) ON CONFLICT (table_name) DO UPDATE SET filter = excluded.filter",
-            [.text(name), .text(wanted)])
+            "INSERT INTO dataset_row_filters (table_name, dataset_id, filter) VALUES (?, ?, ?) ON CONFLICT (table_name) DO UPDATE SET filter = excluded.filter",
+            [.text(name), .text(dataset.id), .text(wanted)])
     }
 
     /// Records who the read on backend `pid` is for, under `token`.

@@ -33,7 +33,7 @@ final class RowFilterViews: Sendable {
 
     private struct State {
         var version = 0
-        var filters: [String: Filter] = [:]  // by dataset id
+        var filters: [String: Filter] = [:]  // by table, lower-cased
     }
 
     private let state = Mutex(State())
@@ -44,34 +44,37 @@ final class RowFilterViews: Sendable {
     /// is closed instead of reused.
     var version: Int { state.withLock { $0.version } }
 
-    /// Records the dataset's filter (or that it has none).
-    func set(_ dataset: Dataset) {
+    enum Change { case recorded, lifted, unchanged }
+
+    /// Records the dataset's filter, or that it has none. The first definition to filter a
+    /// table owns the filter: only that dataset changes or lifts it, and any other definition
+    /// of the table reads through it (never past it).
+    @discardableResult
+    func set(_ dataset: Dataset) -> Change {
+        let key = dataset.table.lowercased()
         let filter =
             dataset.rowFilter.isEmpty
             ? nil
             : Filter(
                 datasetId: dataset.id, table: dataset.table, columns: dataset.columns.map(\.name),
                 claims: dataset.rowFilter.sorted { $0.key < $1.key }.map { ($0.key, ContextName($0.value)?.claim ?? $0.value) })
-        state.withLock { s in
-            guard s.filters[dataset.id] != filter else { return }
-            s.filters[dataset.id] = filter
+        return state.withLock { s in
+            if let owner = s.filters[key], owner.datasetId != dataset.id { return .unchanged }
+            guard s.filters[key] != filter else { return .unchanged }
+            s.filters[key] = filter
             s.version += 1
+            return filter == nil ? .lifted : .recorded
         }
     }
 
-    /// The filters now, with the version they belong to: one per table (two definitions
-    /// of one table with filters: the first by dataset id).
+    /// The filters now, with the version they belong to.
     func snapshot() -> (version: Int, filters: [Filter]) {
-        state.withLock { s in
-            var tables = Set<String>()
-            let filters = s.filters.values.sorted { $0.datasetId < $1.datasetId }.filter { tables.insert($0.table.lowercased()).inserted }
-            return (s.version, filters.sorted { $0.table < $1.table })
-        }
+        state.withLock { s in (s.version, s.filters.values.sorted { $0.table < $1.table }) }
     }
 
-    /// The view the dataset's own reads go through, when it has a filter.
+    /// The view reads of the dataset's table go through, when the table has a filter.
     func innerView(of dataset: Dataset) -> String? {
-        state.withLock { s in s.filters[dataset.id] }.map { innerView($0) }
+        state.withLock { s in s.filters[dataset.table.lowercased()] }.map { innerView($0) }
     }
 
     func innerView(_ filter: Filter) -> String { "gw_rls_\(secret)_\(filter.table)" }

@@ -46,18 +46,20 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
         writeLock.wait()
         defer { writeLock.signal() }
         try writer.execute(dataset.createSQL)
-        try recordRowFilter(dataset)
-        rowFilters.set(dataset)
+        try record(rowFilters.set(dataset), dataset)
     }
 
     /// Where the row filters in force are kept, in the datasets file beside their tables:
     /// a filter outlives its definition (see `DatasetTables.prepare`), and restarts.
     static let rowFiltersTable = "gateway_row_filters"
 
-    private func recordRowFilter(_ dataset: Dataset) throws {
-        if dataset.rowFilter.isEmpty {
+    private func record(_ change: RowFilterViews.Change, _ dataset: Dataset) throws {
+        switch change {
+        case .unchanged: return
+        case .lifted:
             try writer.run("DELETE FROM \(Self.rowFiltersTable) WHERE dataset_id = ?", [.text(dataset.id)])
             return
+        case .recorded: break
         }
         let definition = DatasetDefinition(
             table: "\(dataset.table)(\(dataset.columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", ")))", rowFilter: dataset.rowFilter)
