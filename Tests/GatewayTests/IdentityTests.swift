@@ -474,3 +474,52 @@ import Testing
         }
     }
 }
+
+/// Signed seed-000 writes keep their visitor, and say who that is (issue 25): every push and
+/// upload is recorded with the identity `auth.visitorIdentities` maps its visitor to.
+@Suite struct DatasetWriteRecordTests {
+    @Test func pushesAndUploadsSayWhoWroteWhat() async throws {
+        let gateway = try TestSupport.gateway { config in
+            config.auth.signedKeys = ["alice": "a-key", "xxx": "xxxxxx"]
+            config.auth.visitorIdentities = ["alice": "ann@example.com"]
+            config.datasets = ["people": DatasetDefinition(table: "people(name text, age integer)", keys: ["name"])]
+        }
+        let admin = try gateway.tokens.create(name: "admin", scopes: ["admin"]).secret
+        try await TestServer.with(gateway) { server in
+            func push(_ visitor: String, _ key: String, _ ds: String, update: Bool = false) async throws -> Int {
+                let stamp = String(Int(Date().timeIntervalSince1970 * 1000))
+                let token = Crypto.hex(Crypto.sha1(Array("\(key)\(stamp)\(visitor)people".utf8)))
+                let form =
+                    "visitor=\(visitor)&type=people&stamp=\(stamp)&token=\(token)&update=\(update ? 1 : 0)&ds=\(ds.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+                return try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
+                    .status
+            }
+            #expect(try await push("alice", "a-key", #"[["name","age"],["A",1],["B",2]]"#) == 200)
+            try await Task.sleep(for: .milliseconds(1_100))  // the records' times are whole seconds
+            #expect(try await push("xxx", "xxxxxx", #"[["name","age"],["A",3]]"#, update: true) == 200)
+            let csv = TestSupport.temporaryDirectory("csv") + "/people.csv"
+            try "name,age\nC,4\nD,5\nE,6\n".write(toFile: csv, atomically: true, encoding: .utf8)
+            try await Task.sleep(for: .milliseconds(1_100))
+            let uploaded = try await TestSupport.onThread {
+                try TestSupport.run(
+                    "/usr/bin/env",
+                    [
+                        "python3", "\(TestSupport.fixtures)/upload_client.py", "\(server.base)/etl/api/upload_file_api/", "xxxxxx", "xxx", "people",
+                        "file=\(csv)",
+                    ])
+            }
+            #expect(uploaded.output.hasPrefix("200"), "\(uploaded.output)")
+            let listed = try await server.request(.GET, "/admin/datasets/people/writes", headers: [("Authorization", "Bearer \(admin)")])
+            let writes = listed.json["data"] as? [[String: Any]] ?? []
+            #expect(writes.map { $0["kind"] as? String ?? "" } == ["upload", "push", "push"], "\(listed.text)")
+            #expect(writes.map { $0["visitor"] as? String ?? "" } == ["xxx", "xxx", "alice"])
+            #expect(writes.map { $0["identity"] as? String ?? "" } == ["", "", "ann@example.com"])
+            #expect(writes.map { $0["rows"] as? Int ?? -1 } == [3, 1, 2])
+            #expect(writes.map { $0["update"] as? Bool ?? true } == [false, true, false])
+            let one = try await server.request(.GET, "/admin/datasets/people/writes?limit=1", headers: [("Authorization", "Bearer \(admin)")])
+            #expect((one.json["data"] as? [[String: Any]])?.count == 1)
+            let bad = try await server.request(.GET, "/admin/datasets/people/writes?limit=0", headers: [("Authorization", "Bearer \(admin)")])
+            #expect(bad.status == 400)
+        }
+    }
+}

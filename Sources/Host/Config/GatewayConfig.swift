@@ -89,6 +89,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// a random one is kept in the data folder. Gateways sharing a store share it. Secret.
         public var secretKey: String
         public var jwt: JWT
+        /// Who each seed-000 visitor is (`"alice": "ann@example.com"`): recorded with every
+        /// push and upload it signs, for `GET /admin/datasets/{id}/writes`.
+        public var visitorIdentities: [String: String]
     }
 
     /// The mail server for seed 000's `mail` field. An empty host means none.
@@ -221,7 +224,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                    "jwt": {"issuer": "", "audiences": [], "jwksUrl": "", "jwksFile": "",
                            "algorithms": ["RS256", "ES256", "EdDSA"], "leewaySeconds": 60, "keysRefreshSeconds": 300,
                            "keysMinRefreshSeconds": 10, "keysTimeoutSeconds": 5, "nameClaim": "sub",
-                           "scopesClaim": "", "groupsClaim": "", "groupScopes": {}}},
+                           "scopesClaim": "", "groupsClaim": "", "groupScopes": {}},
+                   "visitorIdentities": {}},
           "datasets": {},
           "queries": {},
           "datasources": {},

@@ -1,10 +1,14 @@
 import Foundation
+import Logging
 
 /// What every write into a dataset checks first, for pushes and uploads alike: the signed
 /// token, the dataset, the visitor's right to write it, and the `update` mode.
 struct DatasetWriteRequest {
     let dataset: Dataset
     let update: Bool
+    /// Who signed it, and who that is (`auth.visitorIdentities`, "" when unmapped).
+    let visitor: String
+    let identity: String
 
     /// `field` reads one request field by name.
     static func authorize(_ field: (String) -> String?, gateway: Gateway) throws -> DatasetWriteRequest {
@@ -18,7 +22,21 @@ struct DatasetWriteRequest {
         guard dataset.visitors.isEmpty || dataset.visitors.contains(visitor) else {
             throw GatewayError.forbidden("visitor '\(visitor)' may not write dataset '\(type)'")
         }
-        return DatasetWriteRequest(dataset: dataset, update: try updateMode(field("update")))
+        return DatasetWriteRequest(
+            dataset: dataset, update: try updateMode(field("update")), visitor: visitor,
+            identity: gateway.config.auth.visitorIdentities[visitor] ?? "")
+    }
+
+    /// Records who wrote what (the rows are committed already: a failure to record is
+    /// logged, never turned into a failed write the client would send again).
+    func record(_ kind: DatasetWrite.Kind, rows: Int, update: Bool, gateway: Gateway, logger: Logger) async {
+        let write = DatasetWrite(
+            datasetId: dataset.id, visitor: visitor, identity: identity, kind: kind, rows: Int64(rows), update: update, at: gateway.clock.now)
+        do {
+            try await Workers.run { try gateway.store.recordDatasetWrite(write) }
+        } catch {
+            logger.error("the \(kind.rawValue) of \(rows) rows into dataset '\(dataset.id)' by '\(visitor)' is written but not recorded: \(error)")
+        }
     }
 
     /// The `update` field: 0 (or absent) adds rows, 1 updates rows by key and adds the rest.

@@ -170,8 +170,14 @@ public protocol PluginStateRepository: Repository {
 }
 
 /// Everything one gateway keeps.
+/// Who pushed or uploaded what into each dataset (`DatasetWrite`), newest first.
+public protocol DatasetWriteRepository: Repository {
+    func recordDatasetWrite(_ write: DatasetWrite) throws
+    func datasetWrites(datasetId: String, limit: Int) throws -> [DatasetWrite]
+}
+
 public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskRepository, DataflowRepository, PluginStateRepository,
-    LeaseRepository, CoordinationRepository
+    LeaseRepository, CoordinationRepository, DatasetWriteRepository
 {
     /// Closes the store's connections (at shutdown, after the jobs drained).
     func close() async

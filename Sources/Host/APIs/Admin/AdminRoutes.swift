@@ -56,6 +56,13 @@ enum AdminRoutes {
             let dataset = try await Workers.run { try gateway.datasets.define(id, definition) }
             return Envelope.success(.gateway, data: DatasetInfo(dataset, configured: false, rows: nil), requestId: context.requestId)
         }
+        // Who pushed or uploaded what (seed 000's visitors, and who each is), newest first.
+        admin.get("/datasets/:id/writes") { request, context -> Response in
+            let id = try context.pathParameter("id")
+            let limit = try Self.limit(request.query["limit"], default: 100, most: 1_000)
+            let writes = try await Workers.run { try gateway.store.datasetWrites(datasetId: id, limit: limit) }
+            return Envelope.success(.gateway, data: writes.map(DatasetWriteInfo.init), requestId: context.requestId)
+        }
         admin.delete("/datasets/:id") { _, context -> Response in
             let id = try context.pathParameter("id")
             guard try gateway.datasets.remove(id) else { throw GatewayError.notFound("unknown dataset '\(id)'") }
@@ -98,6 +105,26 @@ enum AdminRoutes {
         /// "config" (read-only here) or "admin".
         let source: String
         let definition: DataModelDefinition
+    }
+
+    /// `?limit=`: 1 to `most`, else `default`.
+    static func limit(_ text: String?, default value: Int, most: Int) throws -> Int {
+        guard let text, !text.isEmpty else { return value }
+        guard let n = Int(text), (1...most).contains(n) else { throw GatewayError.badRequest("limit must be 1 to \(most), not '\(text.prefix(40))'") }
+        return n
+    }
+
+    /// One push or upload, as the admin API shows it.
+    struct DatasetWriteInfo: Encodable {
+        let visitor: String, identity: String, kind: String, rows: Int64, update: Bool, at: String
+        init(_ w: DatasetWrite) {
+            visitor = w.visitor
+            identity = w.identity
+            kind = w.kind.rawValue
+            rows = w.rows
+            update = w.update
+            at = w.at.formatted(.iso8601)
+        }
     }
 
     /// A dataset as the admin API shows it.

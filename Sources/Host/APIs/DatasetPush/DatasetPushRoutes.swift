@@ -11,8 +11,9 @@ enum DatasetPushRoutes {
             let permit = try await gateway.limiter.acquire(client: context.limiterClient)
             defer { withExtendedLifetime(permit) {} }
             let fields = try await readFields(request, limit: gateway.config.server.maxBodyBytes)
-            let rows = try await push(fields, gateway: gateway)
-            context.logger.info("dataset push", metadata: ["dataset": "\(fields["type"] ?? "")", "rows": "\(rows)"])
+            let (write, rows) = try await push(fields, gateway: gateway)
+            context.logger.info("dataset push", metadata: ["dataset": "\(write.dataset.id)", "rows": "\(rows)", "visitor": "\(write.visitor)"])
+            await write.record(.push, rows: rows, update: write.update, gateway: gateway, logger: context.logger)
             return Envelope.success(.statusMsg, data: Int?.none, requestId: context.requestId)
         }
     }
@@ -59,22 +60,25 @@ enum DatasetPushRoutes {
         try relay.drain(into: &importer)
     }
 
-    /// Authenticates, finds the dataset and writes the rows; returns how many.
-    static func push(_ fields: FormFields, gateway: Gateway) async throws -> Int {
+    /// Authenticates, finds the dataset and writes the rows; returns who and how many.
+    static func push(_ fields: FormFields, gateway: Gateway) async throws -> (DatasetWriteRequest, Int) {
         let write = try DatasetWriteRequest.authorize({ fields[$0] }, gateway: gateway)
         let dataset = write.dataset, update = write.update
         guard let ds = fields.values["ds"], !ds.isEmpty else { throw GatewayError.badRequest("missing field 'ds'") }
         let tables = gateway.datasetTables
-        return try await Workers.run {
-            do {
-                return try tables.write(dataset, update: update) { importer in
-                    try feed(ds, into: &importer)
+        return (
+            write,
+            try await Workers.run {
+                do {
+                    return try tables.write(dataset, update: update) { importer in
+                        try feed(ds, into: &importer)
+                    }
+                } catch let e as RowArrayParser.Failure {
+                    throw GatewayError.badRequest("ds is not a valid 2-D JSON array: \(e.description)")
+                } catch let e as SQLiteError {
+                    throw GatewayError(.internalServerError, "writing dataset '\(dataset.id)' failed: \(e.message)")
                 }
-            } catch let e as RowArrayParser.Failure {
-                throw GatewayError.badRequest("ds is not a valid 2-D JSON array: \(e.description)")
-            } catch let e as SQLiteError {
-                throw GatewayError(.internalServerError, "writing dataset '\(dataset.id)' failed: \(e.message)")
             }
-        }
+        )
     }
 }

@@ -53,6 +53,7 @@ enum FileUploadRoutes {
             if upload.file != nil { try? FileManager.default.removeItem(atPath: path) }
             throw error
         }
+        await write.record(.upload, rows: rows, update: update, gateway: gateway, logger: logger)
         var message = "imported \(rows) rows from \(stored) into dataset '\(dataset.id)'"
         if let mail = fields["mail"], !mail.isEmpty {
             message += "; " + (await Mailer(config: gateway.config.smtp).send(result: message, to: mail, subject: "Upload to dataset \(dataset.id)"))

@@ -28,6 +28,9 @@ enum SharedSchemaSteps {
             // 15: the identity a flow's runs read as (JSON; '' for none): the last one to
             // create or change the flow. Row filters and context parameters read its claims.
             "ALTER TABLE dataflows ADD COLUMN run_as TEXT NOT NULL DEFAULT ''",
+            // 16: who pushed or uploaded what into each dataset (seed 000's visitors, and the
+            // identities they are mapped to), kept 90 days.
+            "CREATE TABLE dataset_writes (dataset_id TEXT NOT NULL, visitor TEXT NOT NULL, identity TEXT NOT NULL, kind TEXT NOT NULL, rows \(integer) NOT NULL, is_update \(integer) NOT NULL, at \(integer) NOT NULL); CREATE INDEX dataset_writes_dataset ON dataset_writes (dataset_id, at); CREATE INDEX dataset_writes_at ON dataset_writes (at)",
         ]
     }
 }
