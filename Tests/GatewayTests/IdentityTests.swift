@@ -424,6 +424,33 @@ import Testing
             #expect(try copied() == [2, 3])
             let shown = try await DataflowTests.call(server, .GET, "/get-dataflow/\(flow)", token: east.secret)
             #expect(((shown.1["data"] as? [String: Any])?["run_as"] as? [String: Any])?["id"] as? String == west.token.id)
+            // An export made by a flow reads as the flow's identity too: east's flow, east's rows.
+            let export: [String: Any] = [
+                "source": ["type": "sql", "query": "SELECT id, region FROM sales ORDER BY id"],
+                "target": ["type": "export", "format": "csv", "title": "mine"],
+            ]
+            let made = try await DataflowTests.call(
+                server, .POST, "/add-dataflow", token: east.secret, body: ["name": "export", "description": "d", "config": export])
+            let exportFlow = try #require((made.1["data"] as? [String: Any])?["id"] as? Int, "\(made)")
+            _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(exportFlow)", token: east.secret, body: [:])
+            let exported = try await DataflowTests.waitForEnd(server, flow: exportFlow, token: east.secret)
+            #expect(exported["status"] as? String == "completed" && exported["rows_written"] as? Int == 2, "\(exported)")
+            let key = try #require(exported["export_key"] as? String)
+            let admin = try gateway.tokens.create(name: "a", scopes: ["admin", "export"]).secret
+            let detail = try await server.request(.GET, "/v1/export/detail?key=\(key)", headers: [("Authorization", "Bearer \(admin)")])
+            let url = try #require((detail.json["data"] as? [String: Any])?["down_url"] as? String)
+            let zip = try await server.request(.GET, String(url.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" }))
+            let file = TestSupport.temporaryDirectory("export") + "/mine.zip"
+            try Data(zip.body).write(to: URL(fileURLWithPath: file))
+            let read = try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    "import csv, io, sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(sorted(r[1] for f in z.namelist() for r in list(csv.reader(io.TextIOWrapper(z.open(f), 'utf-8-sig')))[1:]))",
+                    file,
+                ])
+            #expect(read.output.trimmingCharacters(in: .whitespacesAndNewlines) == "['east', 'east']", "\(read.output)")
+
             // Its identity revoked: the run reads with none, and the filtered dataset refuses it.
             _ = try gateway.tokens.revoke(id: west.token.id)
             let failed = try await run(east.secret)

@@ -48,6 +48,17 @@ import Testing
         return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
     }
 
+    /// What the platform saw, judged only for a gross breach. The mock stamps a call when its
+    /// Python handler runs, which a loaded machine delays and then runs in a burst: six calls
+    /// the gateway paced a second apart have been stamped within 0.35 s, in process as through
+    /// workers. The deterministic check of the pace is the gateway's own record (each test's
+    /// `paced`); here, callers pacing apart (10 a second against a limit of 5) would earn
+    /// about as many rate refusals as answers, and a few refusals are retried.
+    static func expectNoGrossBreach(_ stats: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) {
+        let codes = stats["codes"] as? [String: Int] ?? [:]
+        #expect(codes["199", default: 0] + codes["200", default: 0] < codes["0", default: 0] / 2, "\(codes)", sourceLocation: sourceLocation)
+    }
+
     static func config(
         _ base: String, start: String = "2026-11-01 00:00:00", end: String = "2026-11-20 00:00:00",
         extra: String = ""
@@ -96,14 +107,13 @@ import Testing
             // The refreshed tokens are kept in the plugin's shared state.
             let stored = try gateway.store.pluginState(plugin: "jushuitan", instance: sharedStateInstance, key: "tokens:app")
             #expect(stored.map { String(decoding: $0, as: UTF8.self).contains(#""accessToken":"\#(stats["access"] as? String ?? "")""#) } == true)
-            // Pacing: never more than 5 calls in any second as the pacer sent them. At the
-            // server, arrivals can bunch by the machine's load (a loaded CI runner delays
-            // some by 150 ms): there, only a gross breach would show.
+            // Pacing: never more than 5 calls in any second as the pacer sent them; at the
+            // platform, no gross breach.
             let paced = try await TestSupport.onThread { try gateway.services.coordination.recentCalls(plugin: "jushuitan", bucket: "app") }
             #expect(paced.count >= 5, "the calls were paced (and counted where the test looks)")
             for (i, t) in paced.enumerated() where i >= 5 { #expect(t - paced[i - 5] >= 1.0, "6 calls paced within a second") }
+            Self.expectNoGrossBreach(stats)
             let calls = (stats["calls"] as? [Double] ?? []).sorted()
-            for (i, t) in calls.enumerated() where i >= 5 { #expect(t - calls[i - 5] >= 0.5) }
             print(
                 "jushuitan: \(calls.count) calls in \(String(format: "%.2f", seconds)) s = \(String(format: "%.2f", Double(calls.count) / seconds)) calls/s, \(refreshes) refreshes"
             )
@@ -123,8 +133,7 @@ import Testing
             let paced = try await TestSupport.onThread { try gateway.services.coordination.recentCalls(plugin: "jushuitan", bucket: "app") }
             #expect(paced.count >= 5, "the calls were paced (and counted where the test looks)")
             for (i, t) in paced.enumerated() where i >= 5 { #expect(t - paced[i - 5] >= 1.0, "6 calls paced within a second") }
-            let calls = (stats["calls"] as? [Double] ?? []).sorted()
-            for (i, t) in calls.enumerated() where i >= 5 { #expect(t - calls[i - 5] >= 0.5, "6 calls arrived within half a second") }
+            Self.expectNoGrossBreach(stats)
         }
     }
 
@@ -158,16 +167,9 @@ import Testing
             let paced = try await TestSupport.onThread { try gateway.services.coordination.recentCalls(plugin: "jushuitan", bucket: "app") }
             #expect(paced.count >= 12, "the workers' calls were paced by the gateway (\(paced.count) counted)")
             for (i, t) in paced.enumerated() where i >= 5 { #expect(t - paced[i - 5] >= 1.0, "6 calls paced within a second") }
-            // What the platform saw is not a measure of the gateway here: the mock stamps a
-            // call when its handler runs, and with a worker between the pace and the request
-            // (pace granted in the gateway, the request sent after a round trip to the worker
-            // and back), a loaded machine bunches arrivals the gateway spaced by a second (six
-            // within 0.37 s once; four refusals of 23 calls another time, every one retried).
-            // The deterministic check of shared pacing is the gateway's record above; at the
-            // platform only a gross breach shows: two workers pacing apart would send 10 a
-            // second, and about as many refusals as answers.
-            let codes = stats["codes"] as? [String: Int] ?? [:]
-            #expect(codes["199", default: 0] + codes["200", default: 0] < codes["0", default: 0] / 2, "\(codes)")
+            // At the platform, no gross breach (four refusals of 23 calls were seen once on CI,
+            // every one retried: a worker between the pace and the request adds to the bunching).
+            Self.expectNoGrossBreach(stats)
         }
     }
 
