@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 @testable import Host
 
@@ -111,20 +112,55 @@ enum TestSupport {
         return gateway.instances.idleWorkers(loaded)
     }
 
-    /// Runs a program to completion, capturing stdout and stderr together.
+    /// Runs a program to completion, capturing stdout and stderr together (stdin empty).
+    ///
+    /// posix_spawn, not Foundation's `Process`: on Swift 6.3.1 `Process.run()` over-reads a
+    /// `dirent` while it lists `/proc/self/fd` and crashes the test process now and then
+    /// (swift-corelibs-foundation PR #5472; a full run here died of it once). The pipe is
+    /// made close-on-exec, so only this child gets its write end (as its stdout and stderr)
+    /// and the read below ends when this child does.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ProcessResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        var program = executable, args = arguments
+        // The child's working directory: coreutils' env changes to it, then runs the program.
+        if let currentDirectory { (program, args) = ("/usr/bin/env", ["-C", currentDirectory, executable] + arguments) }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw InvalidInput("pipe: \(String(cString: strerror(errno)))") }
+        // (Glibc's pipe2 is not visible from Swift: another spawn between these two calls could
+        // inherit the pipe, which would only delay this read's end until that child's.)
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        let argv = ([program] + args).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
+        close(fds[1])
+        guard spawned == 0 else {
+            close(fds[0])
+            throw InvalidInput("cannot run \(program): \(String(cString: strerror(spawned)))")
+        }
+        var output = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n > 0 {
+                output += buffer[0..<n]
+            } else if n == 0 || errno != EINTR {
+                break
+            }
+        }
+        close(fds[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        // As Foundation reported it: the exit code, or the signal that ended the child.
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : status & 0x7f
+        return ProcessResult(status: code, output: String(decoding: output, as: UTF8.self))
     }
 
     /// Compiles C source into a plugin `.so` with the system C compiler.
