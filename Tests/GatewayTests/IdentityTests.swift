@@ -187,7 +187,7 @@ import Testing
         try await Self.withProvider { idp in
             let clock = ManualClock(Date())
             let gateway = try Self.gateway(idp, clock: clock) { config in
-                config.auth.jwt.keysTimeoutSeconds = 1
+                config.auth.jwt.keysTimeoutSeconds = 5
                 config.auth.jwt.leewaySeconds = 3_600
             }
             try await TestServer.with(gateway) { server in
@@ -212,7 +212,7 @@ import Testing
 
                 // Slow: a fetch that outlasts keysTimeoutSeconds is given up; a known key is
                 // answered while it is under way.
-                try await idp.control(["down": false, "delay": 3.0])
+                try await idp.control(["down": false, "delay": 12.0])
                 async let slow = Self.whoami(server, unseen)
                 try await Task.sleep(for: .milliseconds(300))
                 let known = try await Self.whoami(server, rotated)

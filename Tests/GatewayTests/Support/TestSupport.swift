@@ -90,7 +90,7 @@ enum TestSupport {
             try? stdin.fileHandleForWriting.close()
         }
         var port: Int?
-        for _ in 0..<200 where port == nil {
+        for _ in 0..<1_200 where port == nil {  // 30 s: a helper may make keys first (the IdP stand-in)
             port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
             if port == nil { try await Task.sleep(for: .milliseconds(25)) }
         }
