@@ -116,9 +116,9 @@ enum TestSupport {
     ///
     /// posix_spawn, not Foundation's `Process`: on Swift 6.3.1 `Process.run()` over-reads a
     /// `dirent` while it lists `/proc/self/fd` and crashes the test process now and then
-    /// (swift-corelibs-foundation PR #5472; a full run here died of it once). The pipe is
-    /// made close-on-exec, so only this child gets its write end (as its stdout and stderr)
-    /// and the read below ends when this child does.
+    /// (swift-corelibs-foundation PR #5472; a full run here died of it once). The child gets
+    /// its stdout and stderr (the pipe's write end) and nothing else of this process, so the
+    /// read below ends when this child does.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) throws -> ProcessResult {
         var program = executable, args = arguments
@@ -136,6 +136,12 @@ enum TestSupport {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        // Nothing else of this process goes to the child: NIO accepts connections without
+        // close-on-exec, and a child holding a copy of one keeps it open after the server
+        // closes it (as Foundation's `Process` closes them, by the listing that crashes).
+        guard let closeFrom = Self.closeFrom, closeFrom(&actions, 3) == 0 else {
+            throw InvalidInput("posix_spawn_file_actions_addclosefrom_np is not available (glibc 2.34 or later)")
+        }
         let argv = ([program] + args).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
@@ -162,6 +168,13 @@ enum TestSupport {
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : status & 0x7f
         return ProcessResult(status: code, output: String(decoding: output, as: UTF8.self))
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34), which Swift's Glibc module
+    /// does not show: looked up by name.
+    private static let closeFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// Compiles C source into a plugin `.so` with the system C compiler.
     @discardableResult
