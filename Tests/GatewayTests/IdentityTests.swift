@@ -389,6 +389,18 @@ import Testing
                 let none = try await server.request(.GET, path, headers: [("Authorization", "Bearer \(bare)")])
                 #expect(none.status == 403, "\(path): \(none.text)")
             }
+            // A flow copying the alias into another dataset reads through the filter too (not
+            // the store's one-statement copy, which runs as the writer and reads every row).
+            #expect(
+                try await server.request(.PUT, "/admin/datasets/copy", headers: auth, body: #"{"table": "copy(id integer, region text, units integer)"}"#)
+                    .status == 200)
+            let config: [String: Any] = ["source": ["type": "dataset", "id": "alias"], "target": ["type": "dataset", "id": "copy", "mode": "replace"]]
+            let made = try await DataflowTests.call(
+                server, .POST, "/add-dataflow", token: admin, body: ["name": "alias copy", "description": "d", "config": config])
+            let flow = try #require((made.1["data"] as? [String: Any])?["id"] as? Int, "\(made)")
+            _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(flow)", token: admin, body: [:])
+            let ended = try await DataflowTests.waitForEnd(server, flow: flow, token: admin)
+            #expect(ended["status"] as? String == "completed" && ended["rows_written"] as? Int == 2, "\(ended)")
         }
     }
 

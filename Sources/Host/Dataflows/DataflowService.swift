@@ -496,9 +496,10 @@ public final class DataflowService: Sendable {
     ) throws -> Counts? {
         guard plan.transforms.isEmpty, case .dataset(let sourceId) = plan.source, case .dataset(let targetId, let mode) = plan.target else { return nil }
         let gateway = try self.gateway
-        // Not under a row filter: the copy runs on the writer's connection, which reads every row.
+        // Not under a row filter (the dataset's own, or another definition's of its table): the
+        // copy runs on the writer's connection, which reads every row.
         guard let source = try gateway.datasets.dataset(sourceId), let target = try gateway.datasets.dataset(targetId),
-            source.table != target.table, source.rowFilter.isEmpty
+            source.table != target.table, try !gateway.datasetTables.isFiltered(source)
         else { return nil }
         for column in source.columns where target.columns.first(where: { $0.name == column.name })?.type != column.type { return nil }
         let (filter, args) = try QueryParameters.filter(source, params)

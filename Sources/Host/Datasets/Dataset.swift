@@ -93,6 +93,9 @@ public struct Dataset: Sendable, Equatable {
     /// A quoted identifier (names are validated, so quoting never needs escaping).
     static func quote(_ name: String) -> String { "\"\(name)\"" }
 
+    /// A text as an SQL string literal (both stores: quotes doubled).
+    static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+
     /// The table as the gateway creates it when it does not exist yet.
     var createSQL: String {
         let cols = columns.map { "\(Self.quote($0.name)) \($0.type.sqlType)".trimmingCharacters(in: .whitespaces) }

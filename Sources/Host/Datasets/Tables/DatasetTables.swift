@@ -17,6 +17,9 @@ protocol DatasetTables: AnyObject, Sendable {
     /// definition is removed (from the admin API or the configuration file): the rows stay,
     /// and who may read them is the filter's to say until a definition without one lifts it.
     func prepare(_ dataset: Dataset) throws
+    /// Whether the dataset's table is under a row filter: its own, or one another definition
+    /// of the table put in force. Reads of such a table go through the read connections only.
+    func isFiltered(_ dataset: Dataset) throws -> Bool
     /// Refuses a definition that does not describe its table as it already exists: a
     /// column the table lacks, or one declared with another type.
     func checkMatchesTable(_ dataset: Dataset) throws

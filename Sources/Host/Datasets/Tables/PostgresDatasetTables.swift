@@ -81,6 +81,12 @@ final class PostgresDatasetTables: DatasetTables {
         }
     }
 
+    func isFiltered(_ dataset: Dataset) throws -> Bool {
+        try owner.withSession { session in
+            try !session.query("SELECT 1 FROM dataset_row_filters WHERE table_name = ?", [.text(dataset.table)]).isEmpty
+        }
+    }
+
     func checkMatchesTable(_ dataset: Dataset) throws {
         let existing = try owner.withSession { session in
             try session.query(

@@ -53,7 +53,8 @@ enum PostgresRowFilters {
     static func condition(_ dataset: Dataset) -> String {
         dataset.rowFilter.sorted { $0.key < $1.key }.map { column, context in
             let claim = ContextName(context)?.claim ?? context
-            return "(\(Dataset.quote(column)))::text IN (SELECT \(PostgresDatasetTables.schema).gateway_claim(\(literal(claim)), \(literal(dataset.id))))"
+            return
+                "(\(Dataset.quote(column)))::text IN (SELECT \(PostgresDatasetTables.schema).gateway_claim(\(Dataset.literal(claim)), \(Dataset.literal(dataset.id))))"
         }.joined(separator: " AND ")
     }
 
@@ -93,5 +94,4 @@ enum PostgresRowFilters {
         }
     }
 
-    private static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
 }

@@ -42,7 +42,8 @@ enum ReadOnlySQL {
             for statement in rowFilters.viewStatements(filters) { try db.execute(statement) }
             refusals.rowFilterVersion = version
             refusals.filteredTables = Dictionary(
-                filters.map { ($0.table.lowercased(), (view: rowFilters.innerView($0).lowercased(), dataset: $0.datasetId)) }, uniquingKeysWith: { a, _ in a })
+                filters.map { (RowFilterViews.folded($0.table), (view: RowFilterViews.folded(rowFilters.innerView($0)), dataset: $0.datasetId)) },
+                uniquingKeysWith: { a, _ in a })
         }
         // query_only first: the authorizer installed next refuses every PRAGMA.
         // A small page cache: a query reads its pages once, and the OS keeps the file cached;
@@ -171,10 +172,10 @@ private func readOnlyAuthorizer(
         let refusals = Unmanaged<Refusals>.fromOpaque(context).takeUnretainedValue()
         let schema = database.map { String(cString: $0).lowercased() } ?? ""
         if !refusals.filteredTables.isEmpty {
-            let table = a.map { String(cString: $0).lowercased() } ?? ""
+            let table = a.map { RowFilterViews.folded(String(cString: $0)) } ?? ""
             // A filtered table is read only from inside its filter's view (the innermost view
             // of the read, as SQLite names it); the temp schema would tell the view's name.
-            if schema == "main", let filtered = refusals.filteredTables[table], trigger.map({ String(cString: $0).lowercased() }) != filtered.view {
+            if schema == "main", let filtered = refusals.filteredTables[table], trigger.map({ RowFilterViews.folded(String(cString: $0)) }) != filtered.view {
                 refusals.filteredDataset = filtered.dataset
                 return SQLITE_DENY
             }

@@ -37,6 +37,12 @@ final class RowFilterViews: Sendable {
     }
 
     private let state = Mutex(State())
+
+    /// A table name as SQLite compares it: ASCII letters folded, nothing else (`Ä` and `ä`
+    /// are two tables there).
+    static func folded(_ name: String) -> String {
+        String(String.UnicodeScalarView(name.unicodeScalars.map { ("A"..."Z").contains($0) ? Unicode.Scalar($0.value + 32) ?? $0 : $0 }))
+    }
     /// Unguessable, and never shown: see the type's comment.
     let secret = Crypto.hex(Crypto.randomBytes(12))
 
@@ -51,7 +57,7 @@ final class RowFilterViews: Sendable {
     /// of the table reads through it (never past it).
     @discardableResult
     func set(_ dataset: Dataset) -> Change {
-        let key = dataset.table.lowercased()
+        let key = Self.folded(dataset.table)
         let filter =
             dataset.rowFilter.isEmpty
             ? nil
@@ -74,7 +80,7 @@ final class RowFilterViews: Sendable {
 
     /// The view reads of the dataset's table go through, when the table has a filter.
     func innerView(of dataset: Dataset) -> String? {
-        state.withLock { s in s.filters[dataset.table.lowercased()] }.map { innerView($0) }
+        state.withLock { s in s.filters[Self.folded(dataset.table)] }.map { innerView($0) }
     }
 
     func innerView(_ filter: Filter) -> String { "gw_rls_\(secret)_\(filter.table)" }
@@ -88,7 +94,7 @@ final class RowFilterViews: Sendable {
             let inner = Dataset.quote(innerView(f)), table = Dataset.quote(f.table)
             let columns = f.columns.map(Dataset.quote).joined(separator: ", ")
             let conditions = f.claims.map { column, claim in
-                "CAST(\(Dataset.quote(column)) AS TEXT) IN (SELECT value FROM json_each(gateway_claim(\(Self.literal(claim)), \(Self.literal(f.datasetId)))))"
+                "CAST(\(Dataset.quote(column)) AS TEXT) IN (SELECT value FROM json_each(gateway_claim(\(Dataset.literal(claim)), \(Dataset.literal(f.datasetId)))))"
             }
             // LIMIT -1 makes the view a barrier: SQLite neither flattens it into the caller's
             // query nor pushes the caller's conditions into it, so no expression of the
@@ -101,7 +107,6 @@ final class RowFilterViews: Sendable {
         }
     }
 
-    private static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
 }
 
 /// Who the query on a connection is for: its claims, read by `gateway_claim(name, dataset)`.

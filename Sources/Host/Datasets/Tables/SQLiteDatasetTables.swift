@@ -49,6 +49,8 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
         try record(rowFilters.set(dataset), dataset)
     }
 
+    func isFiltered(_ dataset: Dataset) -> Bool { rowFilters.innerView(of: dataset) != nil }
+
     /// Where the row filters in force are kept, in the datasets file beside their tables:
     /// a filter outlives its definition (see `DatasetTables.prepare`), and restarts.
     static let rowFiltersTable = "gateway_row_filters"
