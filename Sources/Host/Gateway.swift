@@ -77,6 +77,7 @@ public final class Gateway: Sendable {
                 path: dataURL.appendingPathComponent("datasets.sqlite").path,
                 maxValueBytes: config.limits.maxValueBytes, maxTempBytes: config.limits.maxTempBytes)
         datasets = try DatasetCatalog(config: config.datasets, store: store, tables: datasetTables)
+        try ContextRowFilter.checkColumns(of: config.queries, tables: datasetTables)
         datamodels = try DataModelCatalog(
             config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
             tables: datasetTables)

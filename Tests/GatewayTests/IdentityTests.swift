@@ -361,6 +361,110 @@ import Testing
         }
     }
 
+    /// Pushes rows (seed 000's JSON rows, header first) into a dataset, signed as alice.
+    static func push(_ server: TestServer, _ dataset: String, _ rows: String) async throws {
+        let stamp = String(Int(Date().timeIntervalSince1970 * 1000))
+        let token = Crypto.hex(Crypto.sha1(Array("\(Self.key)\(stamp)alice\(dataset)".utf8)))
+        let form =
+            "visitor=alice&type=\(dataset)&stamp=\(stamp)&token=\(token)&ds=\(rows.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+        let pushed = try await server.request(
+            .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
+        #expect(pushed.status == 200 && pushed.text.contains(#""status":200"#), "\(pushed.text)")
+    }
+
+    /// A named query and a model's table may declare a row filter of their own, over what
+    /// they return (the dataset they read has none): each user sees their rows through the
+    /// query, through a model reading the query, and through a model table's filter; the
+    /// filter's values are never a request's; an identity without the claim is refused.
+    @Test(arguments: ["sqlite", "postgres"])
+    func namedQueriesAndModelTablesFilterTheirOwnRows(datasets: String) async throws {
+        let url = datasets == "postgres" ? try await TestSupport.onThread { try TestPostgres.freshDatabase() } : nil
+        let gateway = try TestSupport.gateway { config in
+            if let url {
+                config.store.url = url
+                config.store.datasets = "postgres"
+            }
+            config.auth.signedKeys = ["alice": Self.key]
+            config.datasets = ["staff": DatasetDefinition(table: "staff(id integer, region text, pay integer)")]
+            // Ended as administrators end them: a `;`, a comment on the last line.
+            config.queries = [
+                "staff_pay": NamedQuery(sql: "SELECT id, region, pay FROM staff -- every row\n;", rowFilter: ["region": "user.regions"]),
+                "by_org": NamedQuery(sql: "SELECT id, region FROM staff ORDER BY id;", rowFilter: ["region": "org.region"]),
+            ]
+            let measures: [String: DataModelDefinition.Measure] = [
+                "n": .init(aggregate: "count"), "pay": .init(aggregate: "sum", column: "t.pay"),
+            ]
+            config.datamodels = [
+                "through_query": DataModelDefinition(
+                    tables: ["t": .init(query: "staff_pay")], dimensions: ["region": .init(column: "t.region")], measures: measures),
+                "own_filter": DataModelDefinition(
+                    tables: ["t": .init(dataset: "staff", rowFilter: ["region": "user.regions"])], dimensions: ["region": .init(column: "t.region")],
+                    measures: measures),
+            ]
+        }
+        let east = try gateway.tokens.create(name: "east", scopes: ["query"], claims: ["regions": ["east"], "org.region": ["north"]]).secret
+        let west = try gateway.tokens.create(name: "west", scopes: ["query"], claims: ["regions": ["west", "north"]]).secret
+        let bare = try gateway.tokens.create(name: "bare", scopes: ["query"]).secret
+        try await TestServer.with(gateway) { server in
+            try await Self.push(
+                server, "staff", #"[["id","region","pay"],[1,"east",10],[2,"west",20],[3,"north",30],[4,"east",40],[5,"south",50]]"#)
+            func get(_ path: String, _ token: String) async throws -> TestServer.Reply {
+                try await server.request(.GET, path, headers: [("Authorization", "Bearer \(token)")])
+            }
+            func ids(_ reply: TestServer.Reply) -> [Int] {
+                ((try? JSONSerialization.jsonObject(with: Data(reply.text.utf8))) as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }.sorted()
+            }
+            #expect(ids(try await get("/api/v1/dataset/staff_pay/query", east)) == [1, 4])
+            #expect(ids(try await get("/api/v1/dataset/staff_pay/query", west)) == [2, 3])
+            #expect(ids(try await get("/api/v1/dataset/by_org/query", east)) == [3])
+            #expect(ids(try await get("/api/v1/dataset/staff/query", east)) == [1, 2, 3, 4, 5], "the dataset itself is not filtered")
+            let noClaim = try await get("/api/v1/dataset/staff_pay/query", bare)
+            #expect(noClaim.status == 403 && noClaim.text.contains("no claim 'regions'") && noClaim.text.contains("row filter"), "\(noClaim.text)")
+            let noOrg = try await get("/api/v1/dataset/by_org/query", west)
+            #expect(noOrg.status == 403 && noOrg.text.contains("no claim 'org.region'"), "\(noOrg.text)")
+            let set = try await get("/api/v1/dataset/staff_pay/query?$\(RowFilterDeclaration.parameter("user.regions"))=%5B%22west%22%5D", east)
+            #expect(set.status == 400 && set.text.contains("context parameter"), "\(set.text)")
+
+            let query = #"{"dimensions": ["region"], "measures": ["n", "pay"]}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            for model in ["through_query", "own_filter"] {
+                let mine = try await get("/api/v1/datamodel/\(model)/query?query=\(query)", west)
+                #expect(mine.text == #"[{"region":"north","n":1,"pay":30},{"region":"west","n":1,"pay":20}]"#, "\(model): \(mine.text)")
+                let theirs = try await get("/api/v1/datamodel/\(model)/query?query=\(query)", east)
+                #expect(theirs.text == #"[{"region":"east","n":2,"pay":50}]"#, "\(model): \(theirs.text)")
+                #expect(try await get("/api/v1/datamodel/\(model)/query?query=\(query)", bare).status == 403, "\(model)")
+            }
+        }
+    }
+
+    /// A filter naming a column its query or table does not have is refused when the
+    /// gateway starts (or the model is defined), with the columns there are.
+    @Test func aFilterOnAColumnThatIsNotThereIsRefusedUpFront() throws {
+        do {
+            _ = try TestSupport.gateway { config in
+                config.datasets = ["staff": DatasetDefinition(table: "staff(id integer, region text)")]
+                config.queries = ["q": NamedQuery(sql: "SELECT id FROM staff", rowFilter: ["region": "user.regions"])]
+            }
+            Issue.record("a named query filtering a column it does not return was accepted")
+        } catch {
+            #expect("\(error)".contains("query 'q': rowFilter names 'region', which is not a column it returns (id)"), "\(error)")
+        }
+        do {
+            _ = try TestSupport.gateway { config in
+                config.datasets = ["staff": DatasetDefinition(table: "staff(id integer, region text)")]
+                config.datamodels = [
+                    "m": DataModelDefinition(
+                        tables: ["t": .init(dataset: "staff", rowFilter: ["area": "user.regions"])], dimensions: ["id": .init(column: "t.id")])
+                ]
+            }
+            Issue.record("a model table filtering a column it lacks was accepted")
+        } catch {
+            #expect("\(error)".contains("rowFilter names 'area', which is not one of its columns (id, region)"), "\(error)")
+        }
+        #expect(throws: (any Error).self) {
+            try JSONDecoder().decode(NamedQuery.self, from: Data(#"{"sql": "SELECT 1", "rowFilter": {"a": "admin.x"}}"#.utf8))
+        }
+    }
+
     /// The first definition to filter a table owns the filter: another definition of the
     /// table, without one, reads through it (never past it), on both stores.
     @Test(arguments: ["sqlite", "postgres"])
@@ -371,13 +475,7 @@ import Testing
         let bare = try gateway.tokens.create(name: "bare", scopes: ["query"]).secret
         try await TestServer.with(gateway) { server in
             let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
-            let stamp = String(Int(Date().timeIntervalSince1970 * 1000))
-            let token = Crypto.hex(Crypto.sha1(Array("\(Self.key)\(stamp)alicesales".utf8)))
-            let rows = #"[["id","region","units"],[1,"east",1],[2,"west",2],[3,"east",3]]"#
-            let form = "visitor=alice&type=sales&stamp=\(stamp)&token=\(token)&ds=\(rows.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
-            let pushed = try await server.request(
-                .POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
-            #expect(pushed.status == 200, "\(pushed.text)")
+            try await Self.push(server, "sales", #"[["id","region","units"],[1,"east",1],[2,"west",2],[3,"east",3]]"#)
             let alias = try await server.request(
                 .PUT, "/admin/datasets/alias", headers: auth, body: #"{"table": "sales(id integer, region text, units integer)"}"#)
             #expect(alias.status == 200, "\(alias.text)")

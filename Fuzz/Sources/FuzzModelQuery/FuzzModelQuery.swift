@@ -27,7 +27,7 @@ let model: DataModel = {
     return try! DataModel(
         id: "m", definition: definition,
         datasets: { id in try datasets[id].map { try Dataset(id: id, definition: DatasetDefinition(table: $0)) } },
-        namedQueries: [:], columnsOfQuery: { _ in ([], []) })
+        namedQueries: [:], dialect: .sqlite, columnsOfQuery: { _ in ([], []) })
 }()
 
 @_cdecl("LLVMFuzzerTestOneInput")

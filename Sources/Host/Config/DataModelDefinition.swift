@@ -9,11 +9,33 @@ public struct DataModelDefinition: Codable, Sendable, Equatable {
     public struct Table: Codable, Sendable, Equatable {
         public var dataset: String?
         public var query: String?
+        /// Row-level security on this table of the model: column → context
+        /// (`{"region": "user.regions"}`), on top of any filter of the dataset or named
+        /// query it reads (ContextRowFilter).
+        public var rowFilter: [String: String]
 
-        public init(dataset: String? = nil, query: String? = nil) {
+        public init(dataset: String? = nil, query: String? = nil, rowFilter: [String: String] = [:]) {
             self.dataset = dataset
             self.query = query
+            self.rowFilter = rowFilter
         }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+            query = try c.decodeIfPresent(String.self, forKey: .query)
+            rowFilter = try c.decodeIfPresent([String: String].self, forKey: .rowFilter) ?? [:]
+        }
+
+        /// Left out while empty: models stored before row filters read back unchanged.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(dataset, forKey: .dataset)
+            try c.encodeIfPresent(query, forKey: .query)
+            if !rowFilter.isEmpty { try c.encode(rowFilter, forKey: .rowFilter) }
+        }
+
+        enum CodingKeys: String, CodingKey { case dataset, query, rowFilter }
     }
 
     /// Many rows of `from`'s table point at one row of `to`'s: `"orders.customer_id"` →

@@ -285,7 +285,10 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
                 throw InvalidInput("configuration: \(name) must be \(range.lowerBound) to \(range.upperBound), not \(value)")
             }
         }
-        for id in queries.keys { try ResourceId.check(id, what: "query") }
+        for (id, query) in queries.sorted(by: { $0.key < $1.key }) {
+            try ResourceId.check(id, what: "query")
+            if let problem = RowFilterDeclaration.problem(query.rowFilter) { throw InvalidInput("configuration: query '\(id)': \(problem)") }
+        }
         for id in datasources.keys { try ResourceId.check(id, what: "datasource") }
         for id in datamodels.keys { try ResourceId.check(id, what: "data model") }
         for (id, mode) in plugins.isolation where PluginIsolation(rawValue: mode) == nil {

@@ -44,19 +44,33 @@ public struct NamedQuery: Codable, Sendable, Equatable {
 
     public var sql: String
     public var parameters: [String: Parameter]
+    /// Row-level security on what the query returns: output column → context
+    /// (`{"region": "user.regions"}`); only rows whose column is one of the caller's claim
+    /// values come out, here and wherever a data model reads the query (ContextRowFilter).
+    public var rowFilter: [String: String]
 
-    public init(sql: String, parameters: [String: Parameter] = [:]) {
+    public init(sql: String, parameters: [String: Parameter] = [:], rowFilter: [String: String] = [:]) {
         self.sql = sql
         self.parameters = parameters
+        self.rowFilter = rowFilter
     }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         sql = try c.decode(String.self, forKey: .sql)
         parameters = try c.decodeIfPresent([String: Parameter].self, forKey: .parameters) ?? [:]
+        rowFilter = try c.decodeIfPresent([String: String].self, forKey: .rowFilter) ?? [:]
+        if let problem = RowFilterDeclaration.problem(rowFilter) {
+            throw DecodingError.dataCorruptedError(forKey: .rowFilter, in: c, debugDescription: problem)
+        }
+        for name in parameters.keys where RowFilterDeclaration.isFilterParameter(name) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .parameters, in: c, debugDescription: "parameter '\(name)': names starting \(RowFilterDeclaration.parameterPrefix) are the row filters'"
+            )
+        }
     }
 
-    enum CodingKeys: String, CodingKey { case sql, parameters }
+    enum CodingKeys: String, CodingKey { case sql, parameters, rowFilter }
 }
 
 /// A datasource served by a source plugin instance.

@@ -59,43 +59,69 @@ struct DataModel: Sendable {
 
     static let aggregates = ["sum", "count", "count_distinct", "avg", "min", "max"]
 
+    /// The table read through its own row filter (a subquery over what it read before).
+    private static func filtered(_ table: Table, _ filter: [String: String], dialect: SQLDialect) throws -> Table {
+        if let problem = RowFilterDeclaration.problem(filter) { throw Invalid("table '\(table.name)': \(problem)") }
+        for column in filter.keys.sorted() where table.columns[column.lowercased()] == nil {
+            throw Invalid(
+                "table '\(table.name)': rowFilter names '\(column)', which is not one of its columns (\(table.columns.keys.sorted().joined(separator: ", ")))")
+        }
+        let sql = ContextRowFilter.wrap("SELECT * FROM \(table.fromSQL) AS \(Dataset.quote(table.name))", filter, dialect: dialect)
+        return Table(name: table.name, fromSQL: "(\(sql))", columns: table.columns, parameters: table.parameters)
+    }
+
     /// `lookup` finds a table's source: a dataset (its SQL table name and columns) or a
     /// named query (its SQL, whose columns are found by preparing it).
+    /// `dialect`: the store's, which the row filters of the model's tables are written in.
     init(
         id: String, definition d: DataModelDefinition, datasets: (String) throws -> Dataset?,
-        namedQueries: [String: NamedQuery], columnsOfQuery: (String) throws -> (columns: [(String, ColumnType)], parameters: Set<String>)
+        namedQueries: [String: NamedQuery], dialect: SQLDialect,
+        columnsOfQuery: (String) throws -> (columns: [(String, ColumnType)], parameters: Set<String>)
     ) throws {
         self.id = id
         guard !d.tables.isEmpty else { throw Invalid("a model needs at least one table in 'tables'") }
+        for name in d.parameters.keys {
+            guard Self.isIdentifier(name) else { throw Invalid("parameter name '\(name)' must be letters, digits and _") }
+            guard !RowFilterDeclaration.isFilterParameter(name) else {
+                throw Invalid("parameter name '\(name)': names starting \(RowFilterDeclaration.parameterPrefix) are the row filters'")
+            }
+        }
+        var parameters = d.parameters
         var tables: [String: Table] = [:]
         for (name, spec) in d.tables.sorted(by: { $0.key < $1.key }) {
             guard Self.isIdentifier(name) else {
                 throw Invalid("table name '\(name)' must be letters, digits and _ (not starting with a digit): expressions name its columns as \(name).column")
             }
             guard tables.keys.allSatisfy({ $0.lowercased() != name.lowercased() }) else { throw Invalid("two tables are named '\(name)' (names ignore case)") }
+            var table: Table
             switch (spec.dataset, spec.query) {
             case (let dataset?, nil):
                 guard let found = try datasets(dataset) else { throw Invalid("table '\(name)': there is no dataset '\(dataset)'") }
                 let columns = Dictionary(found.columns.map { ($0.name.lowercased(), $0.type) }, uniquingKeysWith: { a, _ in a })
-                tables[name] = Table(name: name, fromSQL: Dataset.quote(found.table), columns: columns, parameters: [])
+                table = Table(name: name, fromSQL: Dataset.quote(found.table), columns: columns, parameters: [])
             case (nil, let query?):
                 guard let named = namedQueries[query] else { throw Invalid("table '\(name)': there is no named query '\(query)' (config 'queries')") }
-                let (columns, parameters) = try columnsOfQuery(named.sql)
-                for p in parameters.sorted() where d.parameters[p] == nil {
+                // The query's own row filter holds wherever it is read.
+                let sql = named.filteredSQL(dialect)
+                let (columns, taken) = try columnsOfQuery(sql)
+                parameters.merge(ContextRowFilter.parameters(named.rowFilter)) { a, _ in a }
+                for p in taken.sorted() where parameters[p] == nil {
                     throw Invalid("table '\(name)': its query takes :\(p), which the model does not declare in 'parameters'")
                 }
-                tables[name] = Table(
-                    name: name, fromSQL: "(\(named.sql))", columns: Dictionary(columns.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a }),
-                    parameters: parameters)
+                table = Table(
+                    name: name, fromSQL: "(\(sql))", columns: Dictionary(columns.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a }),
+                    parameters: taken)
             default:
                 throw Invalid("table '\(name)' needs exactly one of 'dataset' or 'query'")
             }
+            if !spec.rowFilter.isEmpty {
+                table = try Self.filtered(table, spec.rowFilter, dialect: dialect)
+                parameters.merge(ContextRowFilter.parameters(spec.rowFilter)) { a, _ in a }
+            }
+            tables[name] = table
         }
         self.tables = tables
-        parameters = d.parameters
-        for name in d.parameters.keys where !Self.isIdentifier(name) {
-            throw Invalid("parameter name '\(name)' must be letters, digits and _")
-        }
+        self.parameters = parameters
 
         var edges: [Edge] = []
         var component = Dictionary(uniqueKeysWithValues: tables.keys.map { ($0, $0) })

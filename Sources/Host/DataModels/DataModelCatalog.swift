@@ -80,7 +80,7 @@ public final class DataModelCatalog: Sendable {
 
     private func build(_ id: String, _ definition: DataModelDefinition) throws -> DataModel {
         try DataModel(
-            id: id, definition: definition, datasets: { try self.datasets.dataset($0) }, namedQueries: queries,
+            id: id, definition: definition, datasets: { try self.datasets.dataset($0) }, namedQueries: queries, dialect: tables.dialect,
             columnsOfQuery: columns(ofQuery:))
     }
 

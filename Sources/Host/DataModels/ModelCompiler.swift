@@ -104,9 +104,10 @@ enum ModelCompiler {
 
     /// A parameter the model does not declare would be ignored: say so instead.
     private static func checkParameters(_ model: DataModel, _ request: QueryRequest) throws {
+        let declared = model.parameters.keys.filter { !RowFilterDeclaration.isFilterParameter($0) }.sorted()
         try QueryParameters.checkGiven(request, qualifier: model.id, declared: model.parameters, takes: { model.parameters[$0] != nil }) { name in
             DataModel.Invalid(
-                "unknown parameter '\(name)': model '\(model.id)' declares \(model.parameters.isEmpty ? "none" : model.parameters.keys.sorted().joined(separator: ", "))"
+                "unknown parameter '\(name)': model '\(model.id)' declares \(declared.isEmpty ? "none" : declared.joined(separator: ", "))"
             )
         }
     }

@@ -58,14 +58,12 @@ public struct Dataset: Sendable, Equatable {
         preSql = d.preSql
         postSql = d.postSql
         visitors = d.visitors
-        for (column, context) in d.rowFilter.sorted(by: { $0.key < $1.key }) {
+        for column in d.rowFilter.keys.sorted() {
             guard columns.contains(where: { $0.name == column }) else {
                 throw InvalidInput("dataset '\(id)': rowFilter names '\(column)', which is not a column of \(table)")
             }
-            guard ContextName(context) != nil else {
-                throw InvalidInput("dataset '\(id)': rowFilter.\(column) reads user.<claim> or org.<name>, not '\(context)'")
-            }
         }
+        if let problem = RowFilterDeclaration.problem(d.rowFilter) { throw InvalidInput("dataset '\(id)': \(problem)") }
         rowFilter = d.rowFilter
     }
 

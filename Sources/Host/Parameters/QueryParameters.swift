@@ -59,12 +59,13 @@ enum QueryParameters {
     /// A context parameter's values: the caller's claim, never the request's (seed 001). A
     /// request without an identity, or whose identity lacks the claim, is a 403 saying which.
     static func contextValues(_ name: String, context: String, identity: Identity?) throws -> [String] {
+        let what = RowFilterDeclaration.isFilterParameter(name) ? "the row filter" : "parameter '\(name)'"
         guard let identity else {
-            throw GatewayError.forbidden("parameter '\(name)' is bound from the caller's identity (\(context)), and this request has none: send a token")
+            throw GatewayError.forbidden("\(what) is bound from the caller's identity (\(context)), and this request has none: send a token")
         }
         guard let values = identity.values(ofContext: context) else {
             let claim = ContextName(context)?.claim ?? context
-            throw GatewayError.forbidden("the identity '\(identity.name)' has no claim '\(claim)', which parameter '\(name)' is bound from (\(context))")
+            throw GatewayError.forbidden("the identity '\(identity.name)' has no claim '\(claim)', which \(what) is bound from (\(context))")
         }
         return values
     }

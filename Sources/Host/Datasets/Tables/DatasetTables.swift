@@ -108,6 +108,15 @@ struct ParameterSlots {
     var named: Set<String> { Set(names.compactMap { $0 }) }
 }
 
+enum SQLText {
+    /// Without the `;` a client may end a statement with: it is also run as a subquery.
+    static func trimmed(_ sql: String) -> String {
+        var text = Substring(sql)
+        while let last = text.last, last == ";" || last.isWhitespace { text = text.dropLast() }
+        return String(text)
+    }
+}
+
 /// What a statement makes, found without running it.
 struct StatementShape {
     /// Each result column's name and declared type (`any` when it declares none).

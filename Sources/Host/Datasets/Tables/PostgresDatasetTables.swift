@@ -136,7 +136,7 @@ final class PostgresDatasetTables: DatasetTables {
     }
 
     func read(_ sql: String, control: RunControl, options: TableReadOptions, bind: (ParameterSlots) throws -> [SQLValue]) throws -> BatchSource {
-        let numbered = PostgresParameters.number(Self.trimmed(sql))
+        let numbered = PostgresParameters.number(SQLText.trimmed(sql))
         let values = try bind(ParameterSlots(names: numbered.names, sql: sql))
         return try PostgresBatchSource(
             readers: readers, sql: numbered.sql, values: values, control: control, options: options, logger: logger, owner: owner)
@@ -152,15 +152,8 @@ final class PostgresDatasetTables: DatasetTables {
         }
     }
 
-    /// Without the `;` a client may end it with: the statement is also run as a subquery.
-    static func trimmed(_ sql: String) -> String {
-        var text = Substring(sql)
-        while let last = text.last, last == ";" || last.isWhitespace { text = text.dropLast() }
-        return String(text)
-    }
-
     private func shape(_ sql: String, readingNoTable: Bool) throws -> StatementShape {
-        let numbered = PostgresParameters.number(Self.trimmed(sql))
+        let numbered = PostgresParameters.number(SQLText.trimmed(sql))
         let nulls = [SQLValue](repeating: .null, count: numbered.names.count)
         let columns = try PostgresBatchSource.describe(
             readers: readers, sql: numbered.sql, values: nulls, logger: logger)

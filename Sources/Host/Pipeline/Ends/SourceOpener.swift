@@ -169,11 +169,12 @@ struct SourceOpener: Sendable {
 
     private func namedQuery(_ id: String, _ named: NamedQuery, _ query: QueryRequest) throws -> BatchSource {
         let inSQL = QueryParameters.parameterNames(named.sql)
-        try QueryParameters.checkGiven(query, qualifier: id, declared: named.parameters, takes: { named.parameters[$0] != nil || inSQL.contains($0) }) {
+        let declared = named.allParameters
+        try QueryParameters.checkGiven(query, qualifier: id, declared: declared, takes: { declared[$0] != nil || inSQL.contains($0) }) {
             GatewayError.badRequest("unknown parameter '\($0)' for dataset '\(id)'")
         }
-        return try run(named.sql, query: query) { slots in
-            try QueryParameters.values(slots, query: query, qualifier: id, declared: named.parameters)
+        return try run(named.filteredSQL(gateway.datasetTables.dialect), query: query) { slots in
+            try QueryParameters.values(slots, query: query, qualifier: id, declared: declared)
         }
     }
 
