@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "ArrowFormat", type: .dynamic, targets: ["ArrowFormat"]),
         .library(name: "XlsxExport", type: .dynamic, targets: ["XlsxExport"]),
         .library(name: "HttpPager", type: .dynamic, targets: ["HttpPager"]),
+        .library(name: "HttpJson", type: .dynamic, targets: ["HttpJson"]),
         .library(name: "HttpWriter", type: .dynamic, targets: ["HttpWriter"]),
         .library(name: "JushuitanConnector", type: .dynamic, targets: ["JushuitanConnector"]),
         // A small real source plugin written with PluginKit; the docs' Swift example.
@@ -87,6 +88,7 @@ let package = Package(
         .target(name: "ArrowFormat", dependencies: ["PluginKit"], path: "Plugins/ArrowFormat", swiftSettings: strict),
         .target(name: "XlsxExport", dependencies: ["PluginKit", "CZlib"], path: "Plugins/XlsxExport", swiftSettings: strict),
         .target(name: "HttpPager", dependencies: ["PluginKit"], path: "Plugins/HttpPager", swiftSettings: strict),
+        .target(name: "HttpJson", dependencies: ["PluginKit", "COpenSSL"], path: "Plugins/HttpJson", swiftSettings: strict),
         .target(name: "HttpWriter", dependencies: ["PluginKit"], path: "Plugins/HttpWriter", swiftSettings: strict),
         .target(name: "JushuitanConnector", dependencies: ["PluginKit"], path: "Plugins/JushuitanConnector", swiftSettings: strict),
         .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource", swiftSettings: strict),

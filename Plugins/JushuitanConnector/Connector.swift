@@ -227,13 +227,13 @@ final class EndpointPages: RecordPages {
     }
 }
 
-/// Turns records into batches: nested objects flattened with dotted names, columns selected,
-/// renamed and typed by configuration, duplicates by id dropped within the run.
+/// Turns records into batches (PluginKit's RecordColumns: nested objects flattened with
+/// dotted names, columns selected, renamed and typed by configuration), duplicates by id
+/// dropped within the run.
 final class RecordProducer: BatchProducer {
     let fields: [ArrowField]
-    private let sourceNames: [String]
+    private let columns: RecordColumns
     private let pages: RecordPages
-    private let fieldConfig: ConnectorConfig.Fields
     private let idField: String?
     private var seen = Set<String>()
     private var buffered: [OrderedJSON]?
@@ -241,142 +241,48 @@ final class RecordProducer: BatchProducer {
 
     init(pages: RecordPages, fields config: ConnectorConfig.Fields, idField: String?, rowLimit: Int?) throws {
         self.pages = pages
-        fieldConfig = config
         self.idField = idField
         remaining = rowLimit ?? Int.max
         // The first page decides the columns (unless `select` does) and their types.
         let first = try pages.next() ?? []
         buffered = first
-        let flat = first.map { Flatten.record($0, keepUnknown: config.unknown != "drop") }
-        var names = config.select ?? []
-        if names.isEmpty {
-            for record in flat { for (k, _) in record where !names.contains(k) { names.append(k) } }
-        }
-        sourceNames = names
-        fields = names.map { name in
-            let column = config.rename?[name] ?? name
-            if let declared = config.types?[name], let type = Self.type(declared) { return ArrowField(column, type) }
-            return ArrowField(column, Self.infer(name, flat))
-        }
-    }
-
-    static func type(_ name: String) -> ArrowType? {
-        switch name.lowercased() {
-        case "int64", "integer": .int64
-        case "float64", "number", "real": .float64
-        case "bool", "boolean": .bool
-        case "utf8", "string", "text": .utf8
-        case "timestamp": .timestamp(.micro, timezone: nil)
-        default: nil
-        }
-    }
-
-    private static func infer(_ name: String, _ records: [[(String, OrderedJSON)]]) -> ArrowType {
-        var kind: ArrowType?
-        for record in records {
-            guard let value = record.first(where: { $0.0 == name })?.1 else { continue }
-            let next: ArrowType
-            switch value {
-            case .null: continue
-            case .bool: next = .bool
-            case .number(let n): next = Int64(n) != nil ? .int64 : .float64
-            default: next = .utf8
+        var options = RecordColumns.Options()
+        options.keepArrays = config.unknown != "drop"
+        options.rename = config.rename ?? [:]
+        options.select = (config.select ?? []).isEmpty ? nil : config.select
+        for (name, declared) in config.types ?? [:] {
+            guard let type = RecordColumns.type(named: declared) else {
+                throw PluginError.invalidConfig("fields.types.\(name) must be int64, float64, bool, utf8 or timestamp, not '\(declared)'")
             }
-            if kind == nil {
-                kind = next
-            } else if kind != next {
-                kind = (kind == .int64 && next == .float64) || (kind == .float64 && next == .int64) ? .float64 : .utf8
-            }
+            options.types[name] = type
         }
-        return kind ?? .utf8
+        options.parseTime = { Times.parse($0) }
+        columns = try RecordColumns(sample: first, options: options)
+        fields = columns.fields
     }
 
     func next(into batch: BatchBuilder) throws -> Bool {
         while remaining > 0 {
             let page: [OrderedJSON]
             if let b = buffered {
-                page = b; buffered = nil
+                page = b
+                buffered = nil
             } else {
                 guard let p = try pages.next() else { return false }
                 page = p
             }
             var added = 0
             for record in page where remaining > 0 {
-                if let idField, let id = record[idField].map(Self.idText) {
+                if let idField, let id = record[idField]?.scalarText ?? record[idField].map(\.compactText) {
                     guard seen.insert(id).inserted else { continue }
                 }
-                let flat = Flatten.record(record, keepUnknown: fieldConfig.unknown != "drop")
-                for (i, name) in sourceNames.enumerated() {
-                    try append(flat.first { $0.0 == name }?.1, to: batch[i], name: name)
-                }
+                try columns.append(record, to: batch)
                 added += 1
                 remaining -= 1
             }
             if added > 0 { return remaining > 0 }
         }
         return false
-    }
-
-    private static func idText(_ v: OrderedJSON) -> String {
-        switch v {
-        case .string(let s), .number(let s): s
-        default: "\(v)"
-        }
-    }
-
-    private func append(_ value: OrderedJSON?, to column: ColumnBuilder, name: String) throws {
-        guard let value, value != .null else { return column.appendNull() }
-        switch (column.field.type, value) {
-        case (.utf8, .string(let s)), (.utf8, .number(let s)): try column.append(string: s)
-        case (.utf8, .bool(let b)): try column.append(string: b ? "true" : "false")
-        case (.int64, .number(let n)), (.int64, .string(let n)):
-            guard let v = Int64(n) ?? Double(n).flatMap({ Int64(exactly: $0) }) else { throw mismatch(name, value, column) }
-            try column.append(int: v)
-        case (.float64, .number(let n)), (.float64, .string(let n)):
-            guard let v = Double(n) else { throw mismatch(name, value, column) }
-            try column.append(double: v)
-        case (.bool, .bool(let b)): try column.append(bool: b)
-        case (.timestamp, .string(let s)):
-            guard let date = Times.parse(s), let micros = Int64(exactly: (date.timeIntervalSince1970 * 1_000_000).rounded()) else {
-                throw mismatch(name, value, column)
-            }
-            try column.append(int: micros)
-        case (.utf8, _): try column.append(string: Flatten.jsonText(value))
-        default: throw mismatch(name, value, column)
-        }
-    }
-
-    private func mismatch(_ name: String, _ value: OrderedJSON, _ column: ColumnBuilder) -> PluginError {
-        PluginError.invalidArgument("field '\(name)' has \(Flatten.jsonText(value).prefix(40)) where \(column.field.type.name) was expected; set fields.types")
-    }
-}
-
-enum Flatten {
-    /// Nested objects become dotted names; arrays and objects left over are kept as JSON
-    /// text (`keepUnknown`) or dropped.
-    static func record(_ record: OrderedJSON, keepUnknown: Bool, prefix: String = "") -> [(String, OrderedJSON)] {
-        guard case .object(let pairs) = record else { return [] }
-        var out: [(String, OrderedJSON)] = []
-        for (k, v) in pairs {
-            let name = prefix.isEmpty ? k : "\(prefix).\(k)"
-            switch v {
-            case .object: out += Self.record(v, keepUnknown: keepUnknown, prefix: name)
-            case .array: if keepUnknown { out.append((name, .string(jsonText(v)))) }
-            default: out.append((name, v))
-            }
-        }
-        return out
-    }
-
-    static func jsonText(_ v: OrderedJSON) -> String {
-        switch v {
-        case .null: "null"
-        case .bool(let b): b ? "true" : "false"
-        case .number(let n): n
-        case .string(let s): (try? JSONSerialization.data(withJSONObject: [s])).map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? "\"\""
-        case .array(let a): "[" + a.map(jsonText).joined(separator: ",") + "]"
-        case .object(let o): "{" + o.map { jsonText(.string($0.0)) + ":" + jsonText($0.1) }.joined(separator: ",") + "}"
-        }
     }
 }
 

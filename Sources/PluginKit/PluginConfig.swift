@@ -69,9 +69,11 @@ public struct ReadRequest: Decodable, Sendable {
     /// A dataflow run's `force_refresh`: an incremental source reads from its configured
     /// start, not from its saved cursor.
     public var forceRefresh = false
+    /// The endpoint of a datasource with several (`?endpoint=orders`), when the request names one.
+    public var endpoint: String?
 
     enum CodingKeys: String, CodingKey {
-        case params, query, queryType = "query_type", rowLimit = "row_limit", file, forceRefresh = "force_refresh"
+        case params, query, queryType = "query_type", rowLimit = "row_limit", file, forceRefresh = "force_refresh", endpoint
     }
 
     public init(
@@ -93,6 +95,7 @@ public struct ReadRequest: Decodable, Sendable {
         rowLimit = try c.decodeIfPresent(Int.self, forKey: .rowLimit)
         file = try c.decodeIfPresent(String.self, forKey: .file)
         forceRefresh = try c.decodeIfPresent(Bool.self, forKey: .forceRefresh) ?? false
+        endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
     }
 
     /// The first value of a parameter, if given.

@@ -568,7 +568,7 @@ public final class DataflowService: Sendable {
     private static func name(of source: FlowPlan.Source) -> String {
         switch source {
         case .dataset(let id): "dataset '\(id)'"
-        case .datasource(let id): "datasource '\(id)'"
+        case .datasource(let id, _): "datasource '\(id)'"
         case .plugin(let id, _): "source plugin '\(id)'"
         case .sql: "SQL over the datasets"
         case .datamodel(let id, _): "data model '\(id)'"
@@ -592,7 +592,8 @@ public final class DataflowService: Sendable {
         switch spec {
         case .dataset(let id):
             return try opener.open(.query(.dataset, id: id, query))
-        case .datasource(let id):
+        case .datasource(let id, let endpoint):
+            query.endpoint = endpoint
             return try opener.open(.query(.datasource, id: id, query), onProgress: onProgress)
         case .sql(let sql):
             query.query = sql

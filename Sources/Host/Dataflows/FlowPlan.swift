@@ -12,7 +12,8 @@ struct FlowPlan {
         /// A pushed dataset or named query, filtered by `params` as a query's `$column=value`.
         case dataset(String)
         /// A configured datasource (a source plugin with the administrator's config).
-        case datasource(String)
+        /// A datasource, and the endpoint to read when it has several (`http.json`).
+        case datasource(String, endpoint: String?)
         /// A source plugin with the flow's own config; its state (a cursor) is the flow's.
         case plugin(id: String, config: String)
         /// Read-only SQL over the datasets; `params` bind its `:name` parameters.
@@ -147,7 +148,7 @@ struct FlowPlan {
         }
         switch type {
         case "dataset": return .dataset(try field("id"))
-        case "datasource": return .datasource(try field("id"))
+        case "datasource": return .datasource(try field("id"), endpoint: (object["endpoint"] as? String).flatMap { $0.isEmpty ? nil : $0 })
         case "sql": return .sql(try field("query"))
         case "datamodel":
             // The query as an object (or its JSON text); checked when the flow runs, with the model as it is then.

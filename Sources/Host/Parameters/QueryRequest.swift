@@ -15,6 +15,8 @@ struct QueryRequest: Sendable {
     /// Parameter values by name, as given (qualified names like `endpoint1.p1` kept whole).
     var parameters: [String: [String]] = [:]
     var rowLimit: Int?
+    /// The endpoint of a datasource with several (`http.json`): `?endpoint=orders`.
+    var endpoint: String?
     /// A dataflow run's `force_refresh`, passed on to a datasource plugin (see RunParams).
     var forceRefresh = false
     var unknownTypes: UnknownTypeHandle = .ignore

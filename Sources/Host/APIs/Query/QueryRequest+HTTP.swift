@@ -100,6 +100,7 @@ extension QueryRequest {
         if let f = options["format"], !f.isEmpty { format = f.lowercased() }
         queryType = options["querytype"].flatMap { $0.isEmpty ? nil : $0 }
         query = options["query"].flatMap { $0.isEmpty ? nil : $0 }
+        endpoint = options["endpoint"].flatMap { $0.isEmpty ? nil : $0 }
         if let limit = options["rowlimit"] {
             guard let n = Int(limit), n > 0 else { throw GatewayError.badRequest("RowLimit must be a positive integer") }
             rowLimit = n

@@ -38,6 +38,10 @@ struct SourceOpener: Sendable {
         switch spec {
         case .query(let kind, let id, let query):
             do {
+                // Only a plugin's datasource has endpoints: an option nobody reads is refused.
+                if query.endpoint != nil && (kind != .datasource || id == Self.storeDatasource) {
+                    throw GatewayError.badRequest("'endpoint' names an endpoint of a datasource served by a plugin (http.json); '\(id)' has none")
+                }
                 switch kind {
                 case .dataset: return try dataset(id, query)
                 case .datasource: return try datasource(id, query, onProgress: onProgress)
@@ -209,6 +213,7 @@ struct SourceOpener: Sendable {
         var request: [String: Any] = ["params": query.parameters]
         if let q = query.query { request["query"] = q }
         if let t = query.queryType { request["query_type"] = t }
+        if let e = query.endpoint { request["endpoint"] = e }
         if let limit = query.rowLimit { request["row_limit"] = limit }
         if query.forceRefresh { request["force_refresh"] = true }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)

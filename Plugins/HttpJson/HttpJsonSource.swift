@@ -1,0 +1,196 @@
+// http.json: a source for any HTTP/JSON API, described by a manifest instead of written as
+// code (docs/http-json.md). A datasource exposes the manifest's endpoints; a query names one
+// (`?endpoint=orders`, or queryType=endpoint&query=orders) and gives its parameters, plainly
+// or qualified (`$orders.status=paid`, seed 001).
+import Foundation
+import PluginABI
+import PluginKit
+
+final class HttpJsonSource: SourceInstance {
+    let connection: Connection
+    let endpoints: [String: Endpoint]
+    let defaultEndpoint: String?
+    let host: HostServices
+    /// The cursor the last read reached (state key, value), committed by finish().
+    private var pending: (key: String, value: String)?
+    private var progress: IncrementalProgress?
+
+    init(config: PluginConfig, host: HostServices) throws {
+        let manifest = try config.decode(Manifest.self)
+        connection = try Connection(manifest, host: host)
+        guard !manifest.endpoints.isEmpty else { throw PluginError.invalidConfig("endpoints: declare at least one") }
+        var endpoints: [String: Endpoint] = [:]
+        for (name, spec) in manifest.endpoints.sorted(by: { $0.key < $1.key }) {
+            guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-".contains($0) }) else {
+                throw PluginError.invalidConfig("endpoints: '\(name.prefix(40))' must be letters, digits, _ or - (parameters qualify it as name.param)")
+            }
+            endpoints[name] = try Endpoint(name: name, spec, secrets: Set((manifest.secrets ?? [:]).keys))
+        }
+        if let d = manifest.defaultEndpoint, endpoints[d] == nil {
+            throw PluginError.invalidConfig("default_endpoint '\(d.prefix(40))' is not one of the endpoints")
+        }
+        self.endpoints = endpoints
+        defaultEndpoint = manifest.defaultEndpoint ?? (endpoints.count == 1 ? endpoints.keys.first : nil)
+        self.host = host
+    }
+
+    /// The endpoint a request reads: `endpoint`, else a query of type "endpoint" (or a
+    /// query that is an endpoint's name), else the default.
+    func endpoint(for request: ReadRequest) throws -> Endpoint {
+        let named: String?
+        if let e = request.endpoint {
+            named = e
+        } else if let q = request.query, request.queryType?.lowercased() == "endpoint" || (request.queryType == nil && endpoints[q] != nil) {
+            named = q
+        } else {
+            named = defaultEndpoint
+        }
+        let list = endpoints.keys.sorted().joined(separator: ", ")
+        guard let named else { throw PluginError.invalidArgument("name the endpoint to read: ?endpoint=… (this datasource has \(list))") }
+        guard let endpoint = endpoints[named] else {
+            throw PluginError.invalidArgument("there is no endpoint '\(named.prefix(60))' (this datasource has \(list))")
+        }
+        return endpoint
+    }
+
+    func read(_ request: ReadRequest) throws -> BatchProducer {
+        let endpoint = try endpoint(for: request)
+        let vars = try endpoint.values(request.params, all: endpoints)
+        var windows: [Variables] = [[:]]
+        pending = nil
+        progress = nil
+        if let incremental = endpoint.incremental {
+            let key = "cursor:\(endpoint.name)"
+            let saved = request.forceRefresh ? nil : try host.state(key).map { String(decoding: $0, as: UTF8.self) }
+            let (found, commit) = try incremental.windows(saved: saved, now: Date())
+            windows = found
+            let tracker = IncrementalProgress(key: key, incremental: incremental, commit: commit)
+            progress = tracker
+            if windows.isEmpty { host.log(.info, "endpoint '\(endpoint.name)': nothing to read yet (the cursor is within lag_seconds of now)") }
+        }
+        let walker = PageWalker(connection: connection, endpoint: endpoint, variables: vars, windows: windows)
+        return try RecordProducer(walker: walker, endpoint: endpoint, rowLimit: request.rowLimit, host: host, progress: progress) { [weak self] done in
+            self?.pending = done
+        }
+    }
+
+    /// The rows of the last read were stored: the next read starts where it ended.
+    func finish() throws {
+        guard let (key, value) = pending else { return }
+        try host.setState(key, Array(value.utf8))
+        pending = nil
+    }
+}
+
+/// Where an incremental read has got to: for an id cursor, the largest id seen.
+final class IncrementalProgress {
+    let key: String
+    let incremental: Incremental
+    private(set) var value: String?
+
+    init(key: String, incremental: Incremental, commit: String?) {
+        self.key = key
+        self.incremental = incremental
+        value = commit
+    }
+
+    func saw(_ record: OrderedJSON) {
+        guard incremental.kind == .id, let id = incremental.field.select(record)?.scalarText else { return }
+        value = Incremental.larger(value, id)
+    }
+}
+
+/// Pages of records as batches: the first page with records decides the columns (unless
+/// the manifest declares them), a record whose primary key was seen in this read is
+/// dropped, and a read that ran to its end hands its cursor to `completed`.
+final class RecordProducer: BatchProducer {
+    let fields: [ArrowField]
+    private let columns: RecordColumns
+    private let walker: PageWalker
+    private let primaryKey: JSONPath?
+    private let host: HostServices
+    private let progress: IncrementalProgress?
+    private let completed: ((key: String, value: String)?) -> Void
+    private var buffered: [OrderedJSON]?
+    private var seen = Set<String>()
+    private var remaining: Int
+    private var ended = false
+
+    init(
+        walker: PageWalker, endpoint: Endpoint, rowLimit: Int?, host: HostServices, progress: IncrementalProgress?,
+        completed: @escaping ((key: String, value: String)?) -> Void
+    ) throws {
+        self.walker = walker
+        primaryKey = endpoint.primaryKey
+        self.host = host
+        self.progress = progress
+        self.completed = completed
+        remaining = rowLimit ?? Int.max
+        var first: [OrderedJSON] = []
+        while first.isEmpty, let page = try walker.nextPage() {
+            first = page
+        }
+        if first.isEmpty { ended = true }
+        buffered = first
+        var options = endpoint.columns
+        if let titles = walker.titles {
+            // Seed 002's header: its keys in its order, named by their titles.
+            if options.select == nil { options.select = titles.map(\.0).filter { !options.drop.contains($0) } }
+            for (key, title) in titles where options.rename[key] == nil { options.rename[key] = title }
+        }
+        columns = try RecordColumns(sample: first, options: options)
+        fields = columns.fields
+        if ended { finishRead() }
+    }
+
+    func next(into batch: BatchBuilder) throws -> Bool {
+        while remaining > 0 {
+            let page: [OrderedJSON]
+            if let b = buffered {
+                page = b
+                buffered = nil
+            } else {
+                guard !ended, let p = try walker.nextPage() else {
+                    if !ended { finishRead() }
+                    return false
+                }
+                page = p
+            }
+            host.progress(done: Int64(walker.fetched))
+            var added = 0
+            for record in page where remaining > 0 {
+                if let primaryKey, let id = primaryKey.select(record)?.scalarText {
+                    guard seen.insert(id).inserted else { continue }
+                }
+                try columns.append(record, to: batch)
+                progress?.saw(record)
+                added += 1
+                remaining -= 1
+            }
+            if added > 0 { return remaining > 0 }
+        }
+        return false
+    }
+
+    /// Every page was read (not cut short by a row limit): the cursor may advance.
+    private func finishRead() {
+        ended = true
+        completed(progress.flatMap { p in p.value.map { (p.key, $0) } })
+    }
+}
+
+@_cdecl("gw_plugin_init_v1")
+public func httpJsonPluginInit(
+    _ host: UnsafePointer<gw_host_api>?, _ err: UnsafeMutablePointer<gw_error>?
+) -> UnsafePointer<gw_plugin_descriptor>? {
+    PluginExport.initialize(host, err) {
+        guard let host, host.pointee.abi_minor >= 1 else {
+            throw PluginError.invalidArgument("needs a gateway speaking ABI 1.1 (shared locks, state and pacing)")
+        }
+        return PluginDefinition(
+            id: "http.json", version: "1.0.0",
+            description: "Any HTTP/JSON API as a datasource, described by a manifest: requests, authentication, signing, paging, records, incremental reads.",
+            configSchema: HttpJsonSchema.text,
+            source: HttpJsonSource.self)
+    }
+}
