@@ -24,7 +24,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "A gateway that hosts data plugins (sources, formats, exporters) loaded as .so files.",
-        subcommands: [Serve.self, Plugins.self, Tokens.self, StoreCommand.self, ConfigCommand.self, PluginWorkerCommand.self],
+        subcommands: [Serve.self, Plugins.self, ConnectorCommand.self, Tokens.self, StoreCommand.self, ConfigCommand.self, PluginWorkerCommand.self],
         defaultSubcommand: nil)
 }
 
@@ -339,5 +339,58 @@ struct ConfigCommand: AsyncParsableCommand {
 
     func run() async throws {
         print(try common.load().redactedJSON())
+    }
+}
+
+/// Trying an `http.json` manifest (docs/http-json.md) before a datasource uses it.
+struct ConnectorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "connector", abstract: "Try a declarative HTTP/JSON connector (http.json manifest).", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read the first rows of each endpoint of a manifest and print the columns they make; keeps nothing.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The manifest (a JSON file: the datasource's config).") var manifest: String
+        @Option(help: "Only this endpoint; repeat for several. Default: all.") var endpoint: [String] = []
+        @Option(name: .customLong("param"), help: "A parameter, name=value (or endpoint.name=value); repeat for several.")
+        var params: [String] = []
+        @Option(help: "Rows to show per endpoint.") var rows: Int = 3
+
+        func run() async throws {
+            let text = try String(contentsOfFile: manifest, encoding: .utf8)
+            var config = try common.load()
+            let scratch = Plugins.List.throwawayDataDirectory(&config)
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+                throw ValidationError("\(manifest) is not JSON")
+            }
+            config.datasources[ConnectorCheck.datasource] = DatasourceDefinition(plugin: ConnectorCheck.plugin, config: value)
+            // The hosts the manifest calls are the ones being tried.
+            config.http.allowHosts += ConnectorCheck.hosts(of: text)
+            var parameters: [String: [String]] = [:]
+            for param in params {
+                guard let eq = param.firstIndex(of: "=") else { throw ValidationError("--param takes name=value, not '\(param)'") }
+                parameters[String(param[..<eq]), default: []].append(String(param[param.index(after: eq)...]))
+            }
+            var logger = common.logger(config)
+            logger.logLevel = .warning
+            let gateway = try Gateway(config: config, logger: logger)
+            let endpoints = endpoint.isEmpty ? ConnectorCheck.endpoints(of: text) : endpoint
+            let results = await Task.detached {
+                ConnectorCheck.run(gateway, endpoints: endpoints, parameters: parameters, rows: max(1, rows))
+            }.value
+            for result in results {
+                print("endpoint \(result.endpoint):")
+                if let error = result.error {
+                    print("  error: \(error)")
+                    continue
+                }
+                print("  columns: " + result.columns.map { "\($0.name) \($0.type)" }.joined(separator: ", "))
+                for row in result.rows { print("  \(row)") }
+            }
+            await gateway.shutdown()
+            if results.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+        }
     }
 }

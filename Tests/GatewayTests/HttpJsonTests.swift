@@ -333,4 +333,40 @@ import Testing
             }
         }
     }
+
+    /// `gateway connector check` reads the first rows of each endpoint and prints the
+    /// columns they make, or why an endpoint cannot be read (exit 1); `plugins verify`
+    /// checks the plugin's contract.
+    @Test func theConnectorCheckCommandShowsEachEndpointsColumns() async throws {
+        try await Self.withMock { base in
+            let work = TestSupport.temporaryDirectory("connector-check")
+            let manifest = "\(work)/manifest.json"
+            try #"""
+            {"base_url": "\#(base)", "endpoints": {
+              "items": {"path": "/v1/items", "headers": {"X-Api-Key": "k1"}, "query": {"page": "{page}", "per_page": "{limit}"},
+                        "pagination": {"type": "page", "size": 10, "has_more_path": "data.has_more"}, "records": {"path": "data.list"}},
+              "orders": {"path": "/v1/orders/{shop}", "parameters": {"shop": {"required": true}}},
+              "broken": {"path": "/v1/empty", "records": {"path": "data.list"}}}}
+            """#.write(toFile: manifest, atomically: true, encoding: .utf8)
+            let binary = try TestSupport.product("gateway")
+            let checked = try await TestSupport.onThread {
+                try TestSupport.run(binary, ["connector", "check", manifest, "--data-dir", work, "--rows", "2", "--param", "orders.shop=s1"])
+            }
+            #expect(checked.status == 1, "\(checked.output)")
+            #expect(checked.output.contains("endpoint items:\n  columns: id int64, name utf8"), "\(checked.output)")
+            #expect(checked.output.contains(#"{"active":false,"id":1,"#), "\(checked.output)")
+            #expect(checked.output.contains(#""shop":"s1""#), "\(checked.output)")
+            #expect(checked.output.contains("endpoint broken:\n  error: ") && checked.output.contains("matches nothing"), "\(checked.output)")
+            #expect(!checked.output.contains("\"id\":3"), "two rows per endpoint: \(checked.output)")
+            let one = try await TestSupport.onThread {
+                try TestSupport.run(binary, ["connector", "check", manifest, "--data-dir", work, "--endpoint", "items"])
+            }
+            #expect(one.status == 0 && !one.output.contains("broken"), "\(one.output)")
+            let verified = try await TestSupport.onThread {
+                try TestSupport.run(binary, ["plugins", "verify", "--data-dir", work, try TestSupport.product("libHttpJson.so")])
+            }
+            #expect(verified.status == 0 && verified.output.contains("6 passed, 0 failed"), "\(verified.output)")
+        }
+    }
 }
+
