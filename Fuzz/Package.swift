@@ -29,6 +29,7 @@ let harnesses: [(name: String, products: [String])] = [
     ("FuzzDateText", ["GatewayHost"]),      // dates and timestamps in pushed cells and stored rows
     ("FuzzFlowConfig", ["GatewayHost"]),    // dataflow bodies: configs, transforms, cron schedules, names
     ("FuzzOrderedJSON", ["PluginKit"]),     // crawled pages, raw export rows
+    ("FuzzHttpJson", ["HttpJson", "PluginKit"]),  // http.json manifests, and the replies their endpoints read
     ("FuzzZip", ["XlsxExport"]),            // the ZIP reader of .xlsx uploads
     ("FuzzXML", ["XlsxExport"]),            // the XML scanner of workbook parts
     ("FuzzXlsx", ["XlsxExport", "PluginKit"]),  // a whole workbook through the reader

@@ -1,7 +1,7 @@
 """Local HTTP/JSON APIs in every shape a declarative connector (http.json) must read, each with
 its own credential, paging style and failure:
 
-  json_api_mock.py PORT_FILE
+  json_api_mock.py PORT_FILE [PORT]      (PORT: a fixed port; default any free one)
 
   GET  /v1/items?page=&per_page=      page numbers, data.list + data.has_more; header X-Api-Key: k1
   GET  /v1/offset?offset=&limit=      offset/limit, items + total; query api_key=k1
@@ -30,7 +30,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlparse, unquote
 import base64
 
-threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+import stat
+# Started by a test, stdin is a pipe: the mock ends with the test process. Started from a
+# shell (docs/http-json.md), it runs until stopped.
+if stat.S_ISFIFO(os.fstat(0).st_mode):
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 
 BASE = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
 RECORDS = [{"id": i, "name": f"item {i}", "price": round(i * 1.25, 2), "active": i % 2 == 0,
@@ -189,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(404, {"error": "no such path"})
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2]) if len(sys.argv) > 2 else 0), Handler)
 server.daemon_threads = True
 open(sys.argv[1], "w").write(str(server.server_address[1]))
 server.serve_forever()
