@@ -53,7 +53,7 @@ struct ErrorCheck: Sendable {
 /// (paced across instances through the host), retries of transport failures, 5xx, 429 and
 /// the error body's `retry` values (with Retry-After), and judging the reply.
 final class Connection: Sendable {
-    struct Reply {
+    struct Reply: Sendable {
         let response: HostServices.HTTPResponse
         let json: OrderedJSON
     }
@@ -69,6 +69,8 @@ final class Connection: Sendable {
     let check: ErrorCheck?
     let auth: Authenticator
     let maxPages: Int
+    /// Pages of one window fetched at once, when the first says how many there are.
+    let concurrency: Int
     let host: HostServices
 
     init(_ m: Manifest, host: HostServices) throws {
@@ -99,6 +101,8 @@ final class Connection: Sendable {
         auth = try Authenticator(m.auth, baseURL: baseURL)
         guard (1...10_000_000).contains(m.maxPages ?? 10_000) else { throw PluginError.invalidConfig("max_pages must be 1 to 10000000") }
         maxPages = m.maxPages ?? 10_000
+        guard (1...64).contains(m.concurrency ?? 4) else { throw PluginError.invalidConfig("concurrency must be 1 to 64") }
+        concurrency = m.concurrency ?? 4
         self.host = host
     }
 
@@ -114,7 +118,9 @@ final class Connection: Sendable {
 
     /// Sends a request built by `build` (called again for each attempt), judged by `check`
     /// (the endpoint's, else the connection's). A refused token is refreshed once.
-    func send(_ what: String, check: ErrorCheck?, authenticate: Bool = true, _ build: (Variables) throws -> RequestParts) throws -> Reply {
+    func send(
+        _ what: String, check: ErrorCheck?, authenticate: Bool = true, stopped: () -> Bool = { false }, _ build: (Variables) throws -> RequestParts
+    ) throws -> Reply {
         let check = check ?? self.check
         var refreshed = false
         while true {
@@ -123,7 +129,7 @@ final class Connection: Sendable {
             var verdict = ErrorCheck.Verdict.ok
             let response: HostServices.HTTPResponse
             do {
-                response = try host.sendRetrying(what, retries: retries, backoffMs: backoffMs) {
+                response = try host.sendRetrying(what, retries: retries, backoffMs: backoffMs, stopped: stopped) {
                     var vars = variables()
                     var parts = try build(vars)
                     if authenticate { used = try place(&parts, &vars) }

@@ -26,6 +26,7 @@ enum HttpJsonSchema {
             "into":{"type":"object"},"encoding":{"enum":["hex","hex_upper","base64"]}}},
           "error":{"type":"object","required":["path","ok"]},
           "max_pages":{"type":"integer","minimum":1,"maximum":10000000,"default":10000},
+          "concurrency":{"type":"integer","minimum":1,"maximum":64,"default":4},
           "default_endpoint":{"type":"string"},
           "endpoints":{"type":"object","additionalProperties":{"type":"object","required":["path"],"properties":{
             "method":{"enum":["GET","POST","PUT"]},"path":{"type":"string"},"query":{"type":"object"},"body":{},

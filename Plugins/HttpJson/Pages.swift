@@ -50,6 +50,10 @@ final class PageWalker {
     private var recordsInWindow = 0
     private var windowDone = true
     private(set) var fetched = 0
+    /// Fetches the rest of a window's pages concurrently once its first page said how many
+    /// there are (page, offset and pagetag paging without a has-more flag).
+    private var fetcher: OrderedFetcher<Connection.Reply>?
+    private var lastPage = 0
 
     init(connection: Connection, endpoint: Endpoint, variables: Variables, windows: [Variables]) {
         self.connection = connection
@@ -58,16 +62,43 @@ final class PageWalker {
         self.windows = windows.reversed()
     }
 
+    // The fetcher's threads call the host on this instance's behalf: they must all have
+    // returned before the instance (and its host context) can go.
+    deinit { fetcher?.stopAndWait() }
+
+    private var pageStart: Int { endpoint.paging.kind == .offset ? 1 : endpoint.paging.start }
+    private var offsetStart: Int { endpoint.paging.kind == .offset ? endpoint.paging.start : 0 }
+
+    /// The values of one page's request.
+    private func variables(page: Int, offset: Int, cursor: String?) -> Variables {
+        var vars = base.merging(window ?? [:]) { _, b in b }
+        vars["limit"] = .integer(endpoint.paging.size)
+        vars["page"] = .integer(page)
+        vars["offset"] = .integer(offset)
+        vars["cursor"] = cursor.map(TemplateValue.text)
+        return vars
+    }
+
+    private static func send(
+        _ connection: Connection, _ endpoint: Endpoint, _ vars: Variables, next: String?, what: String, stopped: @escaping () -> Bool = { false }
+    ) throws -> Connection.Reply {
+        try connection.send(what, check: endpoint.check, stopped: stopped) { now in
+            try endpoint.request(vars.merging(now) { a, _ in a }, base: connection.baseURL, next: next)
+        }
+    }
+
     /// The header's titles from the first page that had one (seed 002's header row).
     private(set) var titles: [(String, String)]?
 
     /// The next page's records (possibly none), or nil once every window is read.
     func nextPage() throws -> [OrderedJSON]? {
         if windowDone {
+            fetcher?.stopAndWait()
+            fetcher = nil
             guard let w = windows.popLast() else { return nil }
             window = w
-            page = endpoint.paging.start
-            offset = endpoint.paging.start
+            page = pageStart
+            offset = offsetStart
             cursor = nil
             next = nil
             seen = []
@@ -81,15 +112,12 @@ final class PageWalker {
                 "endpoint '\(endpoint.name)': more than max_pages (\(connection.maxPages)) pages; the API may not be paging (raise max_pages if it is that long)"
             )
         }
-        let paging = endpoint.paging
-        var vars = base.merging(window ?? [:]) { _, b in b }
-        vars["limit"] = .integer(paging.size)
-        vars["page"] = .integer(page)
-        vars["offset"] = .integer(offset)
-        vars["cursor"] = cursor.map(TemplateValue.text)
         let what = "endpoint '\(endpoint.name)', page \(fetched)"
-        let reply = try connection.send(what, check: endpoint.check) { [endpoint, next, connection] now in
-            try endpoint.request(vars.merging(now) { a, _ in a }, base: connection.baseURL, next: next)
+        let reply: Connection.Reply
+        if let fetcher, page <= lastPage {
+            reply = try fetcher.take(page)
+        } else {
+            reply = try Self.send(connection, endpoint, variables(page: page, offset: offset, cursor: cursor), next: next, what: what)
         }
         let (records, titles) = try endpoint.records(reply.json, what: what)
         if self.titles == nil { self.titles = titles }
@@ -127,10 +155,13 @@ final class PageWalker {
         case .page, .pagetag, .offset:
             page += 1
             offset += records.count
+            let total = paging.totalPath.flatMap { $0.select(body)?.int }
             if let pages = paging.totalPagesPath.flatMap({ $0.select(body)?.int }), pages > 0 {
-                windowDone = page - paging.start >= pages
-            } else if let total = paging.totalPath.flatMap({ $0.select(body)?.int }), total >= 0 {
+                windowDone = page - pageStart >= pages
+                try fetchConcurrently(pages: pages)
+            } else if let total, total >= 0 {
                 windowDone = recordsInWindow >= total
+                try fetchConcurrently(pages: (total + paging.size - 1) / paging.size)
             } else if paging.hasMorePath == nil {
                 windowDone = records.count < paging.size
             }
@@ -153,6 +184,28 @@ final class PageWalker {
             }
             next = link
         }
+    }
+
+    /// Once the first page of a window says how many there are, the rest are fetched on
+    /// `concurrency` threads (in order, within a memory budget) rather than one by one.
+    private func fetchConcurrently(pages: Int) throws {
+        guard fetcher == nil, !windowDone, endpoint.paging.hasMorePath == nil, connection.concurrency > 1 else { return }
+        guard fetched - 1 + pages <= connection.maxPages else {
+            throw PluginError.invalidArgument("endpoint '\(endpoint.name)': the API reports \(pages) pages, more than max_pages (\(connection.maxPages))")
+        }
+        lastPage = pageStart + pages - 1
+        guard page <= lastPage else { return }
+        let (connection, endpoint, size, first, firstOffset) = (connection, endpoint, endpoint.paging.size, page, offset)
+        let numbered = (page...lastPage).map { ($0, variables(page: $0, offset: firstOffset + ($0 - first) * size, cursor: nil)) }
+        let requests = Dictionary(uniqueKeysWithValues: numbered)
+        let counted = fetched
+        fetcher = OrderedFetcher(
+            pages: page...lastPage, concurrency: connection.concurrency, bufferBytes: 64 << 20, firstPageBytes: 1 << 16,
+            size: { $0.response.body.count },
+            fetch: { number, stopped in
+                let what = "endpoint '\(endpoint.name)', page \(counted + number - first + 1)"
+                return try Self.send(connection, endpoint, requests[number] ?? [:], next: nil, what: what, stopped: stopped)
+            })
     }
 
     /// The next page's URL: at `next_path`, else the Link header's rel="next"; resolved

@@ -149,7 +149,7 @@ final class PageProducer: BatchProducer {
     let fields: [ArrowField]
     private let table: SeedTable
     private var first: [OrderedJSON]?
-    private let fetcher: PageFetcher?
+    private let fetcher: OrderedFetcher<[UInt8]>?
     private let totalPages: Int
     private var nextPage = 2
     private var remaining: Int
@@ -167,9 +167,9 @@ final class PageProducer: BatchProducer {
         remaining = rowLimit ?? Int.max
         fetcher =
             totalPages > 1
-            ? PageFetcher(
-                settings: settings, pages: 2...totalPages, concurrency: concurrency, bufferBytes: bufferBytes,
-                firstPageBytes: firstPageBytes, host: host) : nil
+            ? OrderedFetcher(
+                pages: 2...totalPages, concurrency: concurrency, bufferBytes: bufferBytes, firstPageBytes: firstPageBytes,
+                size: { $0.count }, fetch: { page, stopped in try settings.fetch(page: page, host: host, stopped: stopped) }) : nil
         host.progress(done: 1, total: Int64(totalPages))
     }
 
@@ -197,118 +197,6 @@ final class PageProducer: BatchProducer {
         }
         remaining -= min(remaining, rows.count)
         return nextPage <= totalPages && remaining > 0
-    }
-}
-
-/// Fetches pages on `concurrency` threads, never more than a window ahead of the page
-/// being emitted and never holding more than `bufferBytes` of fetched bodies (with room
-/// reserved for the pages in flight, estimated by the largest page seen): memory stays flat
-/// however many pages there are and however large each one is. Bodies are parsed by the
-/// consumer, one page at a time.
-final class PageFetcher: @unchecked Sendable {  // all state is guarded by `condition`
-    private let condition = NSCondition()
-    private var results: [Int: Result<[UInt8], Error>] = [:]
-    private var nextToFetch: Int
-    private var nextToEmit: Int
-    private var stopped = false
-    private let last: Int
-    private let window: Int
-    private let bufferBytes: Int
-    private var buffered = 0
-    private var inFlight = 0
-    private var largestPage: Int
-    /// Worker threads still running.
-    private var workers = 0
-
-    init(settings: PageRequest, pages: ClosedRange<Int>, concurrency: Int, bufferBytes: Int, firstPageBytes: Int, host: HostServices) {
-        nextToFetch = pages.lowerBound
-        nextToEmit = pages.lowerBound
-        last = pages.upperBound
-        window = concurrency * 2
-        self.bufferBytes = bufferBytes
-        largestPage = max(1, firstPageBytes)  // page 1 is the first estimate of a page's size
-        workers = min(concurrency, pages.count)
-        for _ in 0..<workers {
-            Thread.detachNewThread { [self] in
-                work(settings, host)
-                condition.lock()
-                workers -= 1
-                condition.broadcast()
-                condition.unlock()
-            }
-        }
-    }
-
-    /// A page may start when it is the one awaited, or when it fits the window and the budget.
-    private var mayFetchNext: Bool {
-        if nextToFetch == nextToEmit { return true }
-        guard nextToFetch < nextToEmit + window else { return false }
-        return buffered + (inFlight + 1) * largestPage <= bufferBytes
-    }
-
-    private func work(_ settings: PageRequest, _ host: HostServices) {
-        while true {
-            condition.lock()
-            while !stopped && nextToFetch <= last && !mayFetchNext { condition.wait() }
-            guard !stopped, nextToFetch <= last else { condition.unlock(); return }
-            let page = nextToFetch
-            nextToFetch += 1
-            inFlight += 1
-            condition.unlock()
-            let result = Result { try settings.fetch(page: page, host: host, stopped: { [self] in isStopped }) }
-            condition.lock()
-            inFlight -= 1
-            if case .success(let body) = result {
-                buffered += body.count
-                largestPage = max(largestPage, body.count)
-            }
-            results[page] = result
-            if case .failure = result { stopped = true }  // no point fetching past a failed page
-            condition.broadcast()
-            condition.unlock()
-        }
-    }
-
-    /// The body of `page` (pages are taken in order), or the error that failed it.
-    func take(_ page: Int) throws -> [UInt8] {
-        condition.lock()
-        defer { condition.unlock() }
-        while results[page] == nil {
-            if stopped, results.values.contains(where: { if case .failure = $0 { true } else { false } }) { break }
-            condition.wait()
-        }
-        if let result = results.removeValue(forKey: page) {
-            nextToEmit = page + 1
-            if case .success(let body) = result { buffered -= body.count }
-            condition.broadcast()
-            return try result.get()
-        }
-        // Another page failed first: report that one.
-        let failure = results.sorted { $0.key < $1.key }.compactMap { if case .failure(let e) = $0.value { e } else { nil } }.first
-        throw failure ?? PluginError.cancelled
-    }
-
-    private var isStopped: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return stopped
-    }
-
-    func stop() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Stops, then waits until every worker thread has returned (a worker in the middle of
-    /// a request returns when it ends, or at once when the host cancels it).
-    func stopAndWait() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        while workers > 0 { condition.wait() }
-        condition.unlock()
     }
 }
 

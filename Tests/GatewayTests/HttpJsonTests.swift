@@ -305,13 +305,20 @@ import Testing
     @Test func seed002PagesThroughAManifestMatchHttpPager() async throws {
         try await TestSupport.withHelperServer("page_server.py") { port in
             let base = "http://127.0.0.1:\(port)"
-            let (gateway, _) = try Self.gateway(["declared": try Self.docManifest("seed002").replacingOccurrences(of: "https://demo.example.com", with: base)])
+            let manifest = try Self.docManifest("seed002").replacingOccurrences(of: "https://demo.example.com", with: base)
+            let (gateway, _) = try Self.gateway(["declared": manifest, "slow": manifest.replacingOccurrences(of: #""/pages""#, with: #""/slow""#)])
             var config = gateway.config
             config.datasources["coded"] = DatasourceDefinition(
                 plugin: "http.pager", config: .object(["url": .string("\(base)/pages"), "param": .object(["limit": .number(100)])]))
             let both = try Gateway(config: config)
             let reader = try both.tokens.create(name: "r", scopes: ["query"]).secret
             try await TestServer.with(both) { server in
+                // Once page 1 says how many there are, the others are fetched at once (the
+                // slow pages take 300 ms each), and still emitted in order.
+                let slow = try await server.request(.GET, "/api/v1/datasource/slow/query", headers: [("Authorization", "Bearer \(reader)")])
+                #expect(slow.status == 200 && slow.text.contains(#""编号":499"#), "\(slow.text.prefix(200))")
+                let stats = try JushuitanTests.mock(base, "/stats")
+                #expect((stats["max_in_flight"] as? Int ?? 0) >= 2, "\(stats)")
                 for format in ["json", "arrow"] {
                     let declared = try await server.request(
                         .GET, "/api/v1/datasource/declared/query?format=\(format)", headers: [("Authorization", "Bearer \(reader)")])
