@@ -393,4 +393,88 @@ import Testing
             #expect(verified.status == 0 && verified.output.contains("6 passed, 0 failed"), "\(verified.output)")
         }
     }
+
+    /// Two reads at once whose token runs out together refresh it once between them: the
+    /// refresh token rotates (the old one is refused), so a second refresh would fail one
+    /// read. In worker processes too (the plugin's shared lock and state are the gateway's).
+    @Test(arguments: ["in_process", "process"])
+    func concurrentReadsRefreshARotatingTokenOnce(isolation: String) async throws {
+        try await Self.withMock { base in
+            let manifest =
+                #"{"base_url": "\#(base)", "concurrency": 1, "auth": {"type": "oauth2_refresh_token", "token_url": "\#(base)/oauth/token", "client_id": "cid", "refresh_token": "rt0"}, "endpoints": {"r": {"path": "/v1/refreshed", "query": {"page": "{page}"}, "pagination": {"type": "page", "size": 5, "has_more_path": "more"}, "records": {"path": "records"}}}}"#
+            let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+                config.http.allowHosts = ["127.0.0.1"]
+                config.plugins.isolation["http.json"] = isolation
+                config.datasources["a"] = DatasourceDefinition(
+                    plugin: "http.json", config: try! JSONDecoder().decode(JSONValue.self, from: Data(manifest.utf8)))
+                config.datasources["b"] = config.datasources["a"]
+            }
+            let token = try gateway.tokens.create(name: "reader", scopes: ["query"]).secret
+            try await TestServer.with(gateway) { server in
+                async let a = Self.query(server, "/api/v1/datasource/a/query", token: token)
+                async let b = Self.query(server, "/api/v1/datasource/b/query", token: token)
+                let (first, second) = try await (a, b)
+                #expect(Self.ids(first) == Array(1...Self.records), "\(first.message)")
+                #expect(Self.ids(second) == Array(1...Self.records), "\(second.message)")
+                let stats = try JushuitanTests.mock(base, "/stats")
+                // 24 pages at 3 calls a token: about 8 tokens, each obtained once for both.
+                #expect((stats["refreshes"] as? Int ?? 0) <= 10, "\(stats)")
+            }
+        }
+    }
+
+    /// A dataflow reads an endpoint (`"endpoint"` in its source) into a dataset; a lookback
+    /// reads late writes again, and the target's key keeps them once.
+    @Test func aFlowReadsAnEndpointAndALookbackRereadsRecentRecords() async throws {
+        try await Self.withMock { base in
+            let manifest = #"""
+                {"base_url": "\#(base)", "endpoints": {
+                  "items": {"path": "/v1/items", "headers": {"X-Api-Key": "k1"}, "query": {"page": "{page}", "per_page": "{limit}"},
+                            "pagination": {"type": "page", "size": 10, "has_more_path": "data.has_more"}, "records": {"path": "data.list", "select": ["id", "name"]}},
+                  "changes": {"path": "/v1/changes", "query": {"since": "{incremental.start}", "until": "{incremental.end}", "page": "{page}"},
+                              "pagination": {"type": "page", "size": 10, "has_more_path": "has_more"}, "records": {"path": "data", "select": ["id", "name"]},
+                              "incremental": {"field": "updated_at", "start": "2026-11-01T00:00:00Z", "lookback_seconds": 3600}}}}
+                """#
+            let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+                config.http.allowHosts = ["127.0.0.1"]
+                config.datasources["api"] = DatasourceDefinition(
+                    plugin: "http.json", config: try! JSONDecoder().decode(JSONValue.self, from: Data(manifest.utf8)))
+                config.datasets = [
+                    "items": DatasetDefinition(table: "items(id integer, name text)"),
+                    "changes": DatasetDefinition(table: "changes(id integer, name text)", keys: ["id"]),
+                ]
+            }
+            let admin = try gateway.tokens.create(name: "admin", scopes: ["admin"]).secret
+            try await TestServer.with(gateway) { server in
+                func run(_ endpoint: String, mode: String) async throws -> [String: Any] {
+                    let config: [String: Any] = [
+                        "source": ["type": "datasource", "id": "api", "endpoint": endpoint], "target": ["type": "dataset", "id": endpoint, "mode": mode],
+                    ]
+                    let made = try await DataflowTests.call(
+                        server, .POST, "/add-dataflow", token: admin,
+                        body: ["name": "\(endpoint) \(mode) \(UUID().uuidString.prefix(6))", "description": "d", "config": config])
+                    let flow = try #require((made.1["data"] as? [String: Any])?["id"] as? Int, "\(made)")
+                    _ = try await DataflowTests.call(server, .POST, "/execute-dataflow/\(flow)", token: admin, body: [:])
+                    return try await DataflowTests.waitForEnd(server, flow: flow, token: admin)
+                }
+                let items = try await run("items", mode: "append")
+                #expect(items["status"] as? String == "completed" && items["rows_written"] as? Int == Self.records, "\(items)")
+                _ = try JushuitanTests.mock(base, "/control", post: ["add": 2])
+                try await Task.sleep(for: .milliseconds(1100))
+                let changes = try await run("changes", mode: "upsert")
+                #expect(changes["status"] as? String == "completed" && changes["rows_written"] as? Int == Self.records + 2, "\(changes)")
+                let rows = try SQLiteConnection(path: gateway.datasetsPath).query("SELECT count(*) FROM changes")[0][0].int
+                #expect(rows == Int64(Self.records + 2))
+            }
+            // The flow's own instance keeps its cursor; read through the query API the
+            // datasource's instance starts from the beginning, and a second read gets only
+            // the last hour again (the two records stamped just now).
+            let reader = try gateway.tokens.create(name: "reader", scopes: ["query"]).secret
+            try await TestServer.with(gateway) { server in
+                _ = try await Self.query(server, "/api/v1/datasource/api/query?endpoint=changes", token: reader)
+                let again = try await Self.query(server, "/api/v1/datasource/api/query?endpoint=changes", token: reader)
+                #expect(Self.ids(again) == [58, 59], "\(again.message)")
+            }
+        }
+    }
 }
