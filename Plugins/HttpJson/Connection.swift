@@ -122,7 +122,10 @@ final class Connection: Sendable {
         _ what: String, check: ErrorCheck?, authenticate: Bool = true, stopped: () -> Bool = { false }, _ build: (Variables) throws -> RequestParts
     ) throws -> Reply {
         let check = check ?? self.check
-        var refreshed = false
+        // A token refused is refreshed; a second token refused (another reader spent the new
+        // one first, on an API that counts a token's uses) is refreshed again, up to three
+        // times a request: a credential refused whatever the token ends the read.
+        var refused = Set<String>()
         while true {
             var used: Tokens?
             var json: OrderedJSON?
@@ -156,10 +159,9 @@ final class Connection: Sendable {
             let refusedToken: Bool
             if case .reauth = verdict { refusedToken = true } else { refusedToken = auth.refreshesOn.contains(response.status) }
             if refusedToken, authenticate, case .token(let endpoint) = auth.kind {
-                guard !refreshed else {
+                guard refused.insert(used?.access ?? "").inserted, refused.count <= 3 else {
                     throw PluginError(status: GW_AUTH, "\(what): the credential is still refused after a token refresh (\(Self.describe(response, verdict)))")
                 }
-                refreshed = true
                 host.log(.info, "\(what): the token was refused (\(Self.describe(response, verdict))); refreshing it once")
                 _ = try refresh(endpoint, replacing: used)
                 continue

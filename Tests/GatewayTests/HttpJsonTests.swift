@@ -180,6 +180,8 @@ import Testing
                     "/v1/loopcursor",
                     #""query": {"cursor": "{cursor}"}, "pagination": {"type": "cursor", "cursor_path": "next"}, "records": {"path": "results"}"#),
                 "unauthorized": endpoint("/v1/items", #""records": {"path": "data.list"}"#),
+                "badclient":
+                    #"{"base_url": "\#(base)", "auth": {"type": "oauth2_client_credentials", "token_url": "\#(base)/oauth/token", "client_id": "cid", "client_secret": "wrong"}, "endpoints": {"e": {"path": "/v1/nextbody", "records": {"path": "records"}}}}"#,
                 "bounded":
                     #"{"base_url": "\#(base)", "max_pages": 3, "endpoints": {"e": {"path": "/v1/offset", "query": {"api_key": "k1", "offset": "{offset}", "limit": "{limit}"}, "pagination": {"type": "offset", "size": 2}, "records": {"path": "items"}}}}"#,
             ])
@@ -199,6 +201,8 @@ import Testing
                 #expect(loop.status == 400 && loop.message.contains("the cursor 'same' came back again"), "\(loop.message)")
                 let unauthorized = try await ask("unauthorized")
                 #expect(unauthorized.status == 502 && unauthorized.message.contains("HTTP 401"), "\(unauthorized.message)")
+                let badClient = try await ask("badclient")
+                #expect(badClient.status == 502 && badClient.message.contains("the token request: HTTP 401"), "\(badClient.message)")
                 let bounded = try await ask("bounded")
                 #expect(bounded.status == 400 && bounded.message.contains("more than max_pages (3)"), "\(bounded.message)")
             }
