@@ -139,7 +139,7 @@ enum TestSupport {
         // Nothing else of this process goes to the child: NIO accepts connections without
         // close-on-exec, and a child holding a copy of one keeps it open after the server
         // closes it (as Foundation's `Process` closes them, by the listing that crashes).
-        guard let closeFrom = Self.closeFrom, closeFrom(&actions, 3) == 0 else {
+        guard let closeFrom = SpawnActions.closeFrom, closeFrom(&actions, 3) == 0 else {
             throw InvalidInput("posix_spawn_file_actions_addclosefrom_np is not available (glibc 2.34 or later)")
         }
         let argv = ([program] + args).map { strdup($0) } + [nil]
@@ -168,13 +168,6 @@ enum TestSupport {
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : status & 0x7f
         return ProcessResult(status: code, output: String(decoding: output, as: UTF8.self))
     }
-
-    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34), which Swift's Glibc module
-    /// does not show: looked up by name.
-    private static let closeFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-    }()
 
     /// Compiles C source into a plugin `.so` with the system C compiler.
     @discardableResult

@@ -18,6 +18,10 @@ func spawnWorker(executable: String, arguments: [String], environment: [String: 
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_adddup2(&actions, stdinFD, 0)
     posix_spawn_file_actions_adddup2(&actions, 2, 1)
+    // Nothing else of the gateway reaches the worker (NIO accepts connections without
+    // close-on-exec): a worker holding a client's socket would keep it open after the
+    // gateway closed it. The worker also closes what it inherits first thing.
+    if let closeFrom = SpawnActions.closeFrom { _ = closeFrom(&actions, 3) }
     // Owned by this function until it returns: strdup'ed copies, freed below.
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -43,6 +47,18 @@ func spawnWorker(executable: String, arguments: [String], environment: [String: 
     let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
     guard result == 0 else { throw SpawnError(errno: result) }
     return pid
+}
+
+/// What Swift's Glibc module does not show of posix_spawn's file actions.
+public enum SpawnActions {
+    public typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up by
+    /// name: the child closes every descriptor from the one given up.
+    public static let closeFrom: CloseFrom? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: CloseFrom.self)
+    }()
 }
 
 struct SpawnError: Error, CustomStringConvertible {
