@@ -3,7 +3,7 @@ import PluginABI
 import PluginKit
 
 /// How the connection proves who it is (`auth` in the manifest).
-struct AuthSpec: Decodable {
+struct AuthSpec: Codable {
     /// none, api_key, bearer, basic, oauth2_client_credentials, oauth2_refresh_token, token.
     var type: String
     // api_key
@@ -44,17 +44,17 @@ struct AuthSpec: Decodable {
 
 /// The request that gets a token. Templates may read `{token.refresh_token}`, `{secrets.…}`
 /// and `{now}`.
-struct TokenRequestSpec: Decodable {
+struct TokenRequestSpec: Codable {
     var method: String?
     /// A path under the base URL, or `url`.
     var path: String?
     var url: String?
-    var form: [String: JSONTemplate]?
-    var json: JSONTemplate?
+    var form: [String: JSONValue]?
+    var json: JSONValue?
     var headers: [String: String]?
 }
 
-struct TokenUse: Decodable {
+struct TokenUse: Codable {
     /// header, query or form.
     var `in`: String
     var name: String
@@ -75,7 +75,8 @@ struct Placement: Sendable {
 struct Tokens: Codable, Equatable {
     var access: String
     var refresh: String?
-    /// Seconds since 1970 when the access token expires; 0 when unknown.
+    /// Seconds since 1970 when the access token is to be renewed (before it expires); 0
+    /// when its lifetime is unknown.
     var expiresAt: Double
 }
 
@@ -88,7 +89,8 @@ final class Authenticator: Sendable {
     }
     let kind: Kind
 
-    init(_ spec: AuthSpec?, baseURL: String) throws {
+    /// `secrets`: the manifest's, which the token request may read (they key its token).
+    init(_ spec: AuthSpec?, baseURL: String, secrets: [String: String] = [:]) throws {
         guard let spec, spec.type != "none" else {
             kind = .fixed([])
             return
@@ -114,7 +116,7 @@ final class Authenticator: Sendable {
             let encoded = Data(pair.utf8).base64EncodedString()
             kind = .fixed([Placement(target: .header, name: "Authorization", value: try Template("Basic " + encoded, what: "auth"))])
         case "oauth2_client_credentials", "oauth2_refresh_token", "token":
-            kind = .token(try TokenEndpoint(spec, baseURL: baseURL))
+            kind = .token(try TokenEndpoint(spec, baseURL: baseURL, secrets: secrets))
         default:
             throw PluginError.invalidConfig(
                 "auth.type must be none, api_key, bearer, basic, oauth2_client_credentials, oauth2_refresh_token or token, not '\(spec.type)'")
@@ -144,7 +146,7 @@ struct TokenEndpoint: Sendable {
     /// The shared-state key of this token: one per endpoint and client.
     let stateKey: String
 
-    init(_ spec: AuthSpec, baseURL: String) throws {
+    init(_ spec: AuthSpec, baseURL: String, secrets: [String: String]) throws {
         var request = spec.request ?? TokenRequestSpec()
         var accessPath = spec.accessTokenPath ?? "access_token"
         var refreshPath = spec.refreshTokenPath
@@ -155,22 +157,23 @@ struct TokenEndpoint: Sendable {
             guard let tokenURL = spec.tokenUrl, let clientID = spec.clientId else {
                 throw PluginError.invalidConfig("auth.token_url and auth.client_id are required for \(spec.type)")
             }
-            var form: [(String, JSONTemplate)] = []
+            var form: [String: JSONValue] = [:]
             if spec.type == "oauth2_client_credentials" {
-                form.append(("grant_type", .string("client_credentials")))
+                form["grant_type"] = .string("client_credentials")
             } else {
                 guard spec.refreshToken != nil else { throw PluginError.invalidConfig("auth.refresh_token is required for oauth2_refresh_token") }
-                form += [("grant_type", .string("refresh_token")), ("refresh_token", .string("{token.refresh_token}"))]
+                form["grant_type"] = .string("refresh_token")
+                form["refresh_token"] = .string("{token.refresh_token}")
             }
-            if let scope = spec.scope { form.append(("scope", .string(scope))) }
+            if let scope = spec.scope { form["scope"] = .string(scope) }
             if spec.clientAuth == "basic" {
                 let pair = Self.formEncode(clientID) + ":" + Self.formEncode(spec.clientSecret ?? "")
                 extraHeaders["Authorization"] = "Basic " + Data(pair.utf8).base64EncodedString()
             } else {
-                form.append(("client_id", .string(clientID)))
-                if let secret = spec.clientSecret { form.append(("client_secret", .string(secret))) }
+                form["client_id"] = .string(clientID)
+                if let secret = spec.clientSecret { form["client_secret"] = .string(secret) }
             }
-            request = TokenRequestSpec(method: "POST", url: tokenURL, form: Dictionary(form, uniquingKeysWith: { a, _ in a }))
+            request = TokenRequestSpec(method: "POST", url: tokenURL, form: form)
             accessPath = "access_token"
             refreshPath = "refresh_token"
             expiresPath = "expires_in"
@@ -192,7 +195,7 @@ struct TokenEndpoint: Sendable {
         }
         url = endpoint
         guard request.form == nil || request.json == nil else { throw PluginError.invalidConfig("auth.request takes form or json, not both") }
-        form = try request.form.map { try CompiledJSON(.object($0.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), what: "auth.request.form") }
+        form = try request.form.map { try CompiledJSON(.object($0), what: "auth.request.form") }
         json = try request.json.map { try CompiledJSON($0, what: "auth.request.json") }
         headers = try (request.headers ?? [:]).merging(extraHeaders) { a, _ in a }.sorted { $0.key < $1.key }.map {
             ($0.key, try Template($0.value, what: "auth.request.headers.\($0.key)"))
@@ -208,12 +211,15 @@ struct TokenEndpoint: Sendable {
         initial =
             spec.accessToken.map { Tokens(access: $0, refresh: spec.refreshToken, expiresAt: 0) }
             ?? spec.refreshToken.map { Tokens(access: "", refresh: $0, expiresAt: 0) }
-        // Keyed by who asks, not only where: two instances with other credentials against
-        // one token endpoint keep their own tokens. The initial token stays the key after
-        // the endpoint rotates it (the configuration still holds the first one).
-        let who = (spec.clientId ?? "") + "|" + (spec.refreshToken ?? spec.accessToken ?? "")
-        let digest = (try? Signer.digest(.sha256, Array(who.utf8))) ?? []
-        stateKey = "token:\(endpoint)|" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
+        // Keyed by everything that makes the token, not only where it comes from: two
+        // datasources with other credentials (a client secret, a scope, secrets the request
+        // reads) against one token endpoint keep tokens of their own. The initial tokens are
+        // part of it and stay in the configuration after the endpoint rotates them.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let who = ((try? encoder.encode(spec)) ?? Data()) + ((try? encoder.encode(secrets)) ?? Data())
+        let digest = (try? Signer.digest(.sha256, Array(who))) ?? []
+        stateKey = "token:\(endpoint)|" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
     static func formEncode(_ s: String) -> String {
@@ -238,6 +244,9 @@ struct TokenEndpoint: Sendable {
         }
         let refresh = refreshPath.flatMap { $0.select(reply)?.scalarText } ?? previous?.refresh
         let lifetime = expiresPath.flatMap { $0.select(reply)?.scalarText }.flatMap(Double.init) ?? 0
-        return Tokens(access: access, refresh: refresh, expiresAt: lifetime > 0 && lifetime.isFinite ? now + lifetime : 0)
+        guard lifetime > 0, lifetime.isFinite else { return Tokens(access: access, refresh: refresh, expiresAt: 0) }
+        // Renewed a minute before it runs out, or halfway through a shorter life (never at
+        // every request).
+        return Tokens(access: access, refresh: refresh, expiresAt: now + max(lifetime - 60, lifetime / 2))
     }
 }

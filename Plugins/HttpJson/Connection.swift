@@ -98,7 +98,7 @@ final class Connection: Sendable {
         }
         signer = try m.signature.map(Signer.init)
         check = try m.error.map { try ErrorCheck($0, what: "error") }
-        auth = try Authenticator(m.auth, baseURL: baseURL)
+        auth = try Authenticator(m.auth, baseURL: baseURL, secrets: secrets)
         guard (1...10_000_000).contains(m.maxPages ?? 10_000) else { throw PluginError.invalidConfig("max_pages must be 1 to 10000000") }
         maxPages = m.maxPages ?? 10_000
         guard (1...64).contains(m.concurrency ?? 4) else { throw PluginError.invalidConfig("concurrency must be 1 to 64") }
@@ -202,7 +202,7 @@ final class Connection: Sendable {
             return nil
         case .token(let endpoint):
             var tokens = try currentTokens(endpoint)
-            if tokens.expiresAt > 0 && Date().timeIntervalSince1970 > tokens.expiresAt - 60 {
+            if tokens.expiresAt > 0 && Date().timeIntervalSince1970 > tokens.expiresAt {
                 tokens = try refresh(endpoint, replacing: tokens)
             }
             vars["token"] = .text(tokens.access)

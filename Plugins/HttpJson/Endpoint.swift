@@ -165,13 +165,17 @@ struct Endpoint: Sendable {
 
     /// The request for one page (`next`: a next link to follow instead of the path).
     func request(_ vars: Variables, base: String, next: String?) throws -> RequestParts {
-        if let next { return RequestParts(method: "GET", url: next) }
+        if let next { return nextRequest(next, vars) }
         var url = base
         for part in path.parts {
             switch part {
             case .text(let t): url += t
             case .variable(let n):
                 guard let value = vars[n] else { throw PluginError.invalidArgument("endpoint '\(name)': its path needs {\(n)}, which has no value") }
+                // A value is one segment of the path: never a way up to another resource.
+                if let step = value.texts.first(where: { $0 == "." || $0 == ".." }) {
+                    throw PluginError.invalidArgument("endpoint '\(name)': '\(step)' is not a value for {\(n)}")
+                }
                 url += value.texts.map { $0.addingPercentEncoding(withAllowedCharacters: Connection.unreserved) ?? $0 }.joined(separator: ",")
             }
         }
@@ -194,6 +198,20 @@ struct Endpoint: Sendable {
             }
         } else if isForm {
             parts.form = []
+        }
+        return parts
+    }
+
+    /// A next link, fetched with GET and the endpoint's headers; its query items are the
+    /// request's own (a signature signs them).
+    private func nextRequest(_ link: String, _ vars: Variables) -> RequestParts {
+        guard var components = URLComponents(string: link) else { return RequestParts(method: "GET", url: link) }
+        let items = components.queryItems ?? []
+        components.query = nil
+        var parts = RequestParts(method: "GET", url: components.string ?? link)
+        parts.query = items.map { ($0.name, $0.value ?? "") }
+        for (name, template) in headers {
+            if let text = template.render(vars) { parts.headers.append((name, text)) }
         }
         return parts
     }

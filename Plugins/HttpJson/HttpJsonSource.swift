@@ -60,7 +60,8 @@ final class HttpJsonSource: SourceInstance {
         pending = nil
         progress = nil
         if let incremental = endpoint.incremental {
-            let key = "cursor:\(endpoint.name)"
+            // One cursor per endpoint and parameter values: a read for another shop has its own.
+            let key = "cursor:\(endpoint.name)" + Self.parameterKey(vars)
             let saved = request.forceRefresh ? nil : try host.state(key).map { String(decoding: $0, as: UTF8.self) }
             let (found, commit) = try incremental.windows(saved: saved, now: Date())
             windows = found
@@ -72,6 +73,14 @@ final class HttpJsonSource: SourceInstance {
         return try RecordProducer(walker: walker, endpoint: endpoint, rowLimit: request.rowLimit, host: host, progress: progress) { [weak self] done in
             self?.pending = done
         }
+    }
+
+    /// The parameter values a read was made with, as part of its cursor's key ("" without any).
+    static func parameterKey(_ vars: Variables) -> String {
+        guard !vars.isEmpty else { return "" }
+        let text = vars.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.texts.joined(separator: "\u{1}"))" }.joined(separator: "\u{0}")
+        let digest = (try? Signer.digest(.sha256, Array(text.utf8))) ?? []
+        return "|" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
     }
 
     /// The rows of the last read were stored: the next read starts where it ended.

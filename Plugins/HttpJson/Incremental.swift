@@ -39,7 +39,8 @@ struct Incremental: Sendable {
     func windows(saved: String?, now: Date) throws -> (windows: [Variables], commit: String?) {
         switch kind {
         case .id:
-            return ([["incremental.start": format.literalText(saved ?? start)]], nil)
+            // The commit starts at the saved id: a read that sees only smaller ones keeps it.
+            return ([["incremental.start": format.literalText(saved ?? start)]], saved)
         case .time:
             guard let from = format.parse(saved ?? start) else {
                 throw PluginError(
@@ -112,7 +113,12 @@ enum TimeFormat: Sendable {
         case .unix: return Double(text).flatMap { $0.isFinite && abs($0) < 1e11 ? Date(timeIntervalSince1970: $0) : nil }
         case .unixMilliseconds: return Double(text).flatMap { $0.isFinite && abs($0) < 1e14 ? Date(timeIntervalSince1970: $0 / 1000) : nil }
         case .iso8601: return Self.parseISO(Array(text.utf8))
-        case .pattern(let p, let zone): return Self.parse(Array(text.utf8), pattern: Array(p.utf8), offset: zone?.secondsFromGMT() ?? 0)
+        case .pattern(let p, let zone):
+            // A named zone's offset is the one in force at that time (summer or winter).
+            guard let naive = Self.parse(Array(text.utf8), pattern: Array(p.utf8), offset: 0) else { return nil }
+            guard let zone else { return naive }
+            let offset = zone.secondsFromGMT(for: naive)
+            return naive.addingTimeInterval(-Double(zone.secondsFromGMT(for: naive.addingTimeInterval(-Double(offset)))))
         }
     }
 
@@ -121,7 +127,7 @@ enum TimeFormat: Sendable {
         case .unix: return String(Int64(date.timeIntervalSince1970.rounded(.down)))
         case .unixMilliseconds: return String(Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
         case .iso8601: return Self.format(date, pattern: "yyyy-MM-ddTHH:mm:ssZ", offset: 0)
-        case .pattern(let p, let zone): return Self.format(date, pattern: p, offset: zone?.secondsFromGMT() ?? 0)
+        case .pattern(let p, let zone): return Self.format(date, pattern: p, offset: zone?.secondsFromGMT(for: date) ?? 0)
         }
     }
 

@@ -167,8 +167,8 @@ struct EndpointSpec: Decodable {
     var method: String?
     /// Appended to the base URL; `{name}` parts are filled in (and percent-encoded).
     var path: String
-    var query: [String: JSONTemplate]?
-    var body: JSONTemplate?
+    var query: [String: JSONValue]?
+    var body: JSONValue?
     /// "json" (default) or "form" (an object or array value is sent as its JSON text).
     var bodyFormat: String?
     var headers: [String: String]?
@@ -183,34 +183,5 @@ struct EndpointSpec: Decodable {
     enum CodingKeys: String, CodingKey {
         case method, path, query, body, bodyFormat = "body_format", headers, parameters, pagination, records
         case primaryKey = "primary_key", incremental, error
-    }
-}
-
-/// A JSON value whose strings may hold `{name}` placeholders (request bodies, query values,
-/// a token request's form).
-indirect enum JSONTemplate: Decodable {
-    case null
-    case bool(Bool)
-    case number(String)
-    case string(String)
-    case array([JSONTemplate])
-    case object([(String, JSONTemplate)])
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let n = JSONScalar.numberText(c) {
-            self = .number(n)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSONTemplate].self) {
-            self = .array(a)
-        } else {
-            let o = try c.decode([String: JSONTemplate].self)
-            self = .object(o.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        }
     }
 }

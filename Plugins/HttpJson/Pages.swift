@@ -54,6 +54,7 @@ final class PageWalker {
     /// there are (page, offset and pagetag paging without a has-more flag).
     private var fetcher: OrderedFetcher<Connection.Reply>?
     private var lastPage = 0
+    private var lastReplyBytes = 0
 
     init(connection: Connection, endpoint: Endpoint, variables: Variables, windows: [Variables]) {
         self.connection = connection
@@ -71,8 +72,12 @@ final class PageWalker {
 
     /// The values of one page's request.
     private func variables(page: Int, offset: Int, cursor: String?) -> Variables {
-        var vars = base.merging(window ?? [:]) { _, b in b }
-        vars["limit"] = .integer(endpoint.paging.size)
+        Self.pageVariables(base.merging(window ?? [:]) { _, b in b }, size: endpoint.paging.size, page: page, offset: offset, cursor: cursor)
+    }
+
+    private static func pageVariables(_ values: Variables, size: Int, page: Int, offset: Int, cursor: String?) -> Variables {
+        var vars = values
+        vars["limit"] = .integer(size)
         vars["page"] = .integer(page)
         vars["offset"] = .integer(offset)
         vars["cursor"] = cursor.map(TemplateValue.text)
@@ -119,6 +124,7 @@ final class PageWalker {
         } else {
             reply = try Self.send(connection, endpoint, variables(page: page, offset: offset, cursor: cursor), next: next, what: what)
         }
+        lastReplyBytes = reply.response.body.count
         let (records, titles) = try endpoint.records(reply.json, what: what)
         if self.titles == nil { self.titles = titles }
         recordsInWindow += records.count
@@ -156,12 +162,15 @@ final class PageWalker {
             page += 1
             offset += records.count
             let total = paging.totalPath.flatMap { $0.select(body)?.int }
+            // Seed 002's pagetag says the page size it used, which may be below the one asked.
+            let pageSize = paging.kind == .pagetag ? body["data"]?["pagetag"]?["limit"]?.int.flatMap { $0 > 0 ? $0 : nil } ?? paging.size : paging.size
             if let pages = paging.totalPagesPath.flatMap({ $0.select(body)?.int }), pages > 0 {
                 windowDone = page - pageStart >= pages
                 try fetchConcurrently(pages: pages)
             } else if let total, total >= 0 {
                 windowDone = recordsInWindow >= total
-                try fetchConcurrently(pages: (total + paging.size - 1) / paging.size)
+                // Rounded up without `total + size` overflowing (a reply may say Int.max).
+                try fetchConcurrently(pages: total / pageSize + (total % pageSize == 0 ? 0 : 1))
             } else if paging.hasMorePath == nil {
                 windowDone = records.count < paging.size
             }
@@ -170,7 +179,7 @@ final class PageWalker {
                 windowDone = true
                 return
             }
-            guard seen.insert(value).inserted else {
+            guard seen.insert(Self.key(value)).inserted else {
                 throw PluginError.invalidArgument("\(what): the cursor '\(value.prefix(60))' came back again: the API would loop")
             }
             cursor = value
@@ -179,7 +188,7 @@ final class PageWalker {
                 windowDone = true
                 return
             }
-            guard seen.insert(link).inserted else {
+            guard seen.insert(Self.key(link)).inserted else {
                 throw PluginError.invalidArgument("\(what): the next link '\(link.prefix(100))' came back again: the API would loop")
             }
             next = link
@@ -190,23 +199,28 @@ final class PageWalker {
     /// `concurrency` threads (in order, within a memory budget) rather than one by one.
     private func fetchConcurrently(pages: Int) throws {
         guard fetcher == nil, !windowDone, endpoint.paging.hasMorePath == nil, connection.concurrency > 1 else { return }
-        guard fetched - 1 + pages <= connection.maxPages else {
+        // Compared without adding to the reply's number: it may be near Int.max.
+        guard pages <= connection.maxPages - (fetched - 1) else {
             throw PluginError.invalidArgument("endpoint '\(endpoint.name)': the API reports \(pages) pages, more than max_pages (\(connection.maxPages))")
         }
         lastPage = pageStart + pages - 1
         guard page <= lastPage else { return }
         let (connection, endpoint, size, first, firstOffset) = (connection, endpoint, endpoint.paging.size, page, offset)
-        let numbered = (page...lastPage).map { ($0, variables(page: $0, offset: firstOffset + ($0 - first) * size, cursor: nil)) }
-        let requests = Dictionary(uniqueKeysWithValues: numbered)
+        let values = base.merging(window ?? [:]) { _, b in b }
         let counted = fetched
         fetcher = OrderedFetcher(
-            pages: page...lastPage, concurrency: connection.concurrency, bufferBytes: 64 << 20, firstPageBytes: 1 << 16,
-            size: { $0.response.body.count },
+            pages: page...lastPage, concurrency: connection.concurrency, bufferBytes: 64 << 20,
+            firstPageBytes: Self.heldBytes(lastReplyBytes), size: { Self.heldBytes($0.response.body.count) },
             fetch: { number, stopped in
+                // Each page's values when it is fetched: a reply claiming a million pages costs nothing up front.
+                let vars = Self.pageVariables(values, size: size, page: number, offset: firstOffset + (number - first) * size, cursor: nil)
                 let what = "endpoint '\(endpoint.name)', page \(counted + number - first + 1)"
-                return try Self.send(connection, endpoint, requests[number] ?? [:], next: nil, what: what, stopped: stopped)
+                return try Self.send(connection, endpoint, vars, next: nil, what: what, stopped: stopped)
             })
     }
+
+    /// What a fetched page holds in memory: its body, and its parsed tree (a few times the text).
+    private static func heldBytes(_ body: Int) -> Int { body.multipliedReportingOverflow(by: 8).overflow ? Int.max / 2 : body * 8 }
 
     /// The next page's URL: at `next_path`, else the Link header's rel="next"; resolved
     /// against the base URL, and on its origin only (a reply must not send the credential
@@ -226,6 +240,13 @@ final class PageWalker {
             throw PluginError.invalidArgument("the next link '\(raw.prefix(100))' leaves \(base.scheme ?? "")://\(base.host ?? ""): refused")
         }
         return url.absoluteString
+    }
+
+    /// What is remembered of a cursor or link seen: itself when short, else its digest (a
+    /// read of many pages must not keep every long cursor a reply sent).
+    private static func key(_ value: String) -> String {
+        guard value.utf8.count > 64 else { return value }
+        return (try? Signer.digest(.sha256, Array(value.utf8)))?.map { String(format: "%02x", $0) }.joined() ?? String(value.prefix(64))
     }
 
     /// `<https://api/x?page=2>; rel="next", <…>; rel="last"` → the next one.

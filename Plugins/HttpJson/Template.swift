@@ -91,7 +91,8 @@ indirect enum CompiledJSON: Sendable {
     case array([CompiledJSON])
     case object([(String, CompiledJSON)])
 
-    init(_ json: JSONTemplate, what: String) throws {
+    /// Object keys are sorted: a request's fields go out in one order every time.
+    init(_ json: JSONValue, what: String) throws {
         switch json {
         case .null: self = .fixed(.null)
         case .bool(let b): self = .fixed(.bool(b))
@@ -100,7 +101,8 @@ indirect enum CompiledJSON: Sendable {
             let t = try Template(s, what: what)
             self = t.variables.isEmpty ? .fixed(.string(t.render([:]) ?? s)) : .template(t)
         case .array(let items): self = .array(try items.enumerated().map { try CompiledJSON($1, what: "\(what)[\($0)]") })
-        case .object(let pairs): self = .object(try pairs.map { ($0.0, try CompiledJSON($0.1, what: "\(what).\($0.0)")) })
+        case .object(let fields):
+            self = .object(try fields.sorted { $0.key < $1.key }.map { ($0.key, try CompiledJSON($0.value, what: "\(what).\($0.key)")) })
         }
     }
 

@@ -44,8 +44,10 @@ extension HostServices {
         }
     }
 
+    /// Doubling from `backoffMs`, and never more than a minute between two attempts (as a
+    /// Retry-After is capped): a large configured backoff must not park a read for days.
     private static func backoff(_ attempt: Int, _ backoffMs: Int) -> Double {
-        Double(backoffMs) * Double(1 << min(attempt - 1, 10)) / 1000
+        min(60, Double(backoffMs) * Double(1 << min(attempt - 1, 10)) / 1000)
     }
 
     /// Carries the final failure past the transport-failure catch above.

@@ -481,4 +481,52 @@ import Testing
             }
         }
     }
+
+    /// What a hostile review found, each now refused with a clear error: a reply claiming
+    /// Int64.max records or pages (an overflow trap before), a credential in a URL shown in an
+    /// error, a path parameter walking up the API, two datasources sharing a token endpoint
+    /// with other credentials, two fields made one column.
+    @Test func hostileRepliesAndCallersGetClearErrors() async throws {
+        try await Self.withMock { base in
+            let oauth = { (secret: String) in
+                #"{"base_url": "\#(base)", "auth": {"type": "oauth2_client_credentials", "token_url": "\#(base)/oauth/token", "client_id": "cid", "client_secret": "\#(secret)"}, "endpoints": {"e": {"path": "/v1/nextbody", "pagination": {"type": "next_link", "next_path": "links.next"}, "records": {"path": "records"}}}}"#
+            }
+            let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
+                config.http.allowHosts = ["127.0.0.1"]
+                config.http.maxResponseBytes = 2_000
+                let manifests = [
+                    "hugetotal":
+                        #"{"base_url": "\#(base)", "endpoints": {"e": {"path": "/v1/hugetotal", "pagination": {"type": "offset", "size": 10, "total_path": "total"}, "records": {"path": "items"}}}}"#,
+                    "hugepages":
+                        #"{"base_url": "\#(base)", "endpoints": {"e": {"path": "/v1/hugepages", "query": {"page": "{page}"}, "pagination": {"type": "page", "size": 5, "total_pages_path": "total_pages"}, "records": {"path": "data"}}}}"#,
+                    "big":
+                        #"{"base_url": "\#(base)", "endpoints": {"e": {"path": "/v1/offset", "query": {"api_key": "k1", "offset": "0", "limit": "50"}, "records": {"path": "items"}}}}"#,
+                    "walk": #"{"base_url": "\#(base)", "endpoints": {"e": {"path": "/v1/orders/{shop}", "parameters": {"shop": {"required": true}}}}}"#,
+                    "good": oauth("csecret"), "bad": oauth("wrong"),
+                    "twice":
+                        #"{"base_url": "\#(base)", "headers": {"X-Api-Key": "k1"}, "endpoints": {"e": {"path": "/v1/items", "records": {"path": "data.list", "rename": {"name": "id"}}}}}"#,
+                ]
+                for (id, text) in manifests {
+                    config.datasources[id] = DatasourceDefinition(plugin: "http.json", config: try! JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)))
+                }
+            }
+            let token = try gateway.tokens.create(name: "reader", scopes: ["query"]).secret
+            try await TestServer.with(gateway) { server in
+                func ask(_ path: String) async throws -> Answer { try await Self.query(server, "/api/v1/datasource/\(path)", token: token) }
+                let total = try await ask("hugetotal/query")
+                #expect(total.status == 400 && total.message.contains("more than max_pages"), "\(total.message)")
+                let pages = try await ask("hugepages/query")
+                #expect(pages.status == 400 && pages.message.contains("more than max_pages"), "\(pages.message)")
+                let big = try await ask("big/query")
+                #expect(big.status == 502 && big.message.contains("larger than http.maxResponseBytes") && !big.message.contains("k1"), "\(big.message)")
+                let walk = try await ask("walk/query?$shop=..")
+                #expect(walk.status == 400 && walk.message.contains("'..' is not a value for {shop}"), "\(walk.message)")
+                #expect(Self.ids(try await ask("good/query")) == Array(1...Self.records))
+                let bad = try await ask("bad/query")
+                #expect(bad.status == 502 && bad.message.contains("the token request: HTTP 401"), "another secret, another token: \(bad.message)")
+                let twice = try await ask("twice/query")
+                #expect(twice.status == 400 && twice.message.contains("would both be the column 'id'"), "\(twice.message)")
+            }
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// A named, parameterized query over the datasets file: a dataset of seed 001's "direct"
 /// kind. Parameters appear in the SQL as `:name` and are always bound, never spliced.

@@ -29,7 +29,7 @@ public struct HostAllowList: Sendable, Equatable {
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
             scheme == "http" || scheme == "https", let host = parsed.host, !host.isEmpty
         else {
-            throw PluginError(status: GW_INVALID_ARGUMENT, "not an absolute http(s) URL: \(url)")
+            throw PluginError(status: GW_INVALID_ARGUMENT, "not an absolute http(s) URL: \(OutboundHTTP.shown(url))")
         }
         guard allows(host: host) else {
             throw PluginError(
@@ -114,7 +114,7 @@ public final class OutboundHTTP: Sendable {
                 url: url, method: HTTPMethod(rawValue: method.uppercased()),
                 headers: HTTPHeaders(headers), body: body.isEmpty ? nil : .bytes(body))
         } catch {
-            throw PluginError(status: GW_INVALID_ARGUMENT, "bad request for \(url): \(error)")
+            throw PluginError(status: GW_INVALID_ARGUMENT, "bad request for \(Self.shown(url)): \(error)")
         }
         let timeout =
             timeoutMilliseconds == 0
@@ -147,7 +147,7 @@ public final class OutboundHTTP: Sendable {
             if context?.isCancelled == true { throw PluginError.cancelled }
             // The detail (refused, reset, timed out) stays in the log: told to a client it
             // would map which ports of a host are open.
-            context?.logger.info("outbound request failed", metadata: ["url": "\(url)", "error": "\(error)"])
+            context?.logger.info("outbound request failed", metadata: ["url": "\(Self.shown(url))", "error": "\(error)"])
             throw Self.describe(error, url: url)
         }
     }
@@ -167,9 +167,22 @@ public final class OutboundHTTP: Sendable {
 
     private static func describe(_ error: Error, url: String) -> PluginError {
         if let e = error as? HTTPClientError, e == .cancelled { return PluginError.cancelled }
+        let shown = shown(url)
         if error is ResponseAccumulator.ResponseTooBigError {
-            return PluginError(status: GW_UNAVAILABLE, "response from \(url) is larger than http.maxResponseBytes")
+            return PluginError(status: GW_UNAVAILABLE, "response from \(shown) is larger than http.maxResponseBytes")
         }
-        return PluginError(status: GW_UNAVAILABLE, "request to \(url) failed: no answer (unreachable, refused or timed out)")
+        return PluginError(status: GW_UNAVAILABLE, "request to \(shown) failed: no answer (unreachable, refused or timed out)")
+    }
+
+    /// A URL as errors and logs may show it: without its query, fragment and user info, where
+    /// plugins put credentials (an API key, a signature, a token) that a client must not read.
+    static func shown(_ url: String) -> String {
+        guard var parts = URLComponents(string: url) else { return "(a URL)" }
+        let hadQuery = parts.percentEncodedQuery != nil
+        parts.percentEncodedQuery = nil
+        parts.fragment = nil
+        parts.user = nil
+        parts.password = nil
+        return (parts.string ?? "(a URL)") + (hadQuery ? "?…" : "")
     }
 }

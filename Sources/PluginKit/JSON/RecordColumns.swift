@@ -52,9 +52,14 @@ public struct RecordColumns: Sendable {
         var index: [String: Int] = [:]
         for (i, name) in names.enumerated() where index[name] == nil { index[name] = i }
         self.index = index
-        fields = names.map { name in
+        let inferred = Self.infer(flat)
+        var columns: [String: String] = [:]
+        fields = try names.map { name in
             let column = options.rename[name] ?? name
-            return ArrowField(column, options.types[name] ?? Self.infer(name, flat))
+            if let other = columns.updateValue(name, forKey: column) {
+                throw PluginError.invalidArgument("the fields '\(other)' and '\(name)' would both be the column '\(column)': rename one")
+            }
+            return ArrowField(column, options.types[name] ?? inferred[name] ?? .utf8)
         }
     }
 
@@ -101,24 +106,16 @@ public struct RecordColumns: Sendable {
         }
     }
 
-    private static func infer(_ name: String, _ records: [[(String, OrderedJSON)]]) -> ArrowType {
-        var kind: ArrowType?
+    /// Each field's type from the sample, in one pass over it.
+    private static func infer(_ records: [[(String, OrderedJSON)]]) -> [String: ArrowType] {
+        var kinds: [String: ArrowType] = [:]
         for record in records {
-            guard let value = record.first(where: { $0.0 == name })?.1 else { continue }
-            let next: ArrowType
-            switch value {
-            case .null: continue
-            case .bool: next = .bool
-            case .number(let n): next = Int64(n) != nil ? .int64 : .float64
-            default: next = .utf8
-            }
-            if kind == nil {
-                kind = next
-            } else if kind != next {
-                kind = (kind == .int64 && next == .float64) || (kind == .float64 && next == .int64) ? .float64 : .utf8
+            for (name, value) in record {
+                guard let next = ArrowType.suggested(by: value) else { continue }
+                kinds[name] = kinds[name]?.widened(with: next) ?? next
             }
         }
-        return kind ?? .utf8
+        return kinds
     }
 
     private func append(_ value: OrderedJSON?, to column: ColumnBuilder, name: String) throws {
@@ -146,6 +143,27 @@ public struct RecordColumns: Sendable {
     private func mismatch(_ name: String, _ value: OrderedJSON, _ column: ColumnBuilder) -> PluginError {
         PluginError.invalidArgument(
             "field '\(name)' has \(value.compactText.prefix(40)) where \(column.field.type.name) was expected (from the first page): declare its type")
+    }
+}
+
+extension ArrowType {
+    /// The type a JSON value suggests: whole numbers int64, numbers float64, true/false bool,
+    /// anything else text; nil for null (it suggests nothing).
+    public static func suggested(by value: OrderedJSON) -> ArrowType? {
+        switch value {
+        case .null: nil
+        case .bool: .bool
+        case .number(let n): Int64(n) != nil ? .int64 : .float64
+        default: .utf8
+        }
+    }
+
+    /// The type that holds values of both: int64 and float64 make float64, anything else
+    /// mixed makes text.
+    public func widened(with other: ArrowType) -> ArrowType {
+        if self == other { return self }
+        if (self == .int64 && other == .float64) || (self == .float64 && other == .int64) { return .float64 }
+        return .utf8
     }
 }
 

@@ -30,25 +30,11 @@ public struct SeedTable: Sendable {
         self.column = column
         let titles = Dictionary(pairs.map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
         var kinds = [ArrowType?](repeating: nil, count: keys.count)
-        var mixed = [Bool](repeating: false, count: keys.count)
         for row in sample {
             guard case .object(let cells) = row else { continue }
             for (key, value) in cells {
-                guard let c = column[key], !mixed[c] else { continue }
-                let next: ArrowType
-                switch value {
-                case .null: continue
-                case .bool: next = .bool
-                case .number(let n): next = Int64(n) != nil ? .int64 : .float64
-                default: next = .utf8
-                }
-                switch (kinds[c], next) {
-                case (nil, _): kinds[c] = next
-                case (.int64?, .float64): kinds[c] = .float64
-                case (.float64?, .int64): break
-                case (let k?, _) where k == next: break
-                default: mixed[c] = true
-                }
+                guard let c = column[key], let next = ArrowType.suggested(by: value) else { continue }
+                kinds[c] = kinds[c]?.widened(with: next) ?? next
             }
         }
         fields = keys.enumerated().map { c, key in
@@ -58,7 +44,7 @@ public struct SeedTable: Sendable {
             case .number(let n)?: name = n
             default: name = key
             }
-            return ArrowField(name, mixed[c] ? .utf8 : kinds[c] ?? .utf8)
+            return ArrowField(name, kinds[c] ?? .utf8)
         }
     }
 
