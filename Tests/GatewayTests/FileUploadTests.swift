@@ -95,10 +95,9 @@ import Testing
         }
 
         let work = TestSupport.temporaryDirectory("smtp")
-        let (sink, stdin) = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"])
+        let sink = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"])
         defer {
-            if sink.isRunning { sink.terminate() }
-            try? stdin.fileHandleForWriting.close()
+            sink.stop()
         }
         var port: Int?
         for _ in 0..<100 where port == nil {
@@ -208,10 +207,9 @@ import Testing
             ])
         #expect(made.status == 0, "\(made.output)")
         let tls = serverOffersTLS ? ["\(work)/cert.pem", "\(work)/key.pem"] : []
-        let (sink, stdin) = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"] + tls)
+        let sink = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"] + tls)
         defer {
-            if sink.isRunning { sink.terminate() }
-            try? stdin.fileHandleForWriting.close()
+            sink.stop()
         }
         var port: Int?
         for _ in 0..<100 where port == nil {

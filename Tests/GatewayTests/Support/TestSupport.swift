@@ -66,29 +66,88 @@ enum TestSupport {
         }
     }
 
-    /// Starts a helper program (a fake server) that must not outlive the test: its stdin
-    /// is a pipe it watches, and its output does not hold the test runner's pipes open.
-    static func startHelper(_ arguments: [String]) throws -> (Process, Pipe) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let stdin = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return (process, stdin)
+    /// A helper program (a fake server) that must not outlive the test: its stdin is a pipe
+    /// it watches (closing it ends the helper), its output goes nowhere, and it gets nothing
+    /// else of this process. posix_spawn, as `run` (Foundation's `Process` can crash here).
+    final class Helper: @unchecked Sendable {  // `lock` guards `ended` and `inputOpen`
+        let pid: pid_t
+        private let input: Int32
+        private let lock = NSLock()
+        private var ended = false
+        private var inputOpen = true
+
+        init(_ arguments: [String]) throws {
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { throw InvalidInput("pipe: \(String(cString: strerror(errno)))") }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            guard let closeFrom = SpawnActions.closeFrom, closeFrom(&actions, 3) == 0 else {
+                throw InvalidInput("posix_spawn_file_actions_addclosefrom_np is not available (glibc 2.34 or later)")
+            }
+            let program = "/usr/bin/env"
+            let argv = ([program] + arguments).map { strdup($0) } + [nil]
+            defer { for pointer in argv { free(pointer) } }
+            var pid: pid_t = 0
+            let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
+            close(fds[0])
+            guard spawned == 0 else {
+                close(fds[1])
+                throw InvalidInput("cannot run \(arguments.first ?? program): \(String(cString: strerror(spawned)))")
+            }
+            self.pid = pid
+            input = fds[1]
+        }
+
+        var isRunning: Bool {
+            lock.withLock {
+                if ended { return false }
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid { ended = true }
+                return !ended
+            }
+        }
+
+        func terminate() { if isRunning { kill(pid, SIGTERM) } }
+
+        /// Closes its stdin: a helper watching it ends.
+        func closeInput() {
+            lock.withLock {
+                if inputOpen { close(input) }
+                inputOpen = false
+            }
+        }
+
+        func waitUntilExit() {
+            lock.withLock {
+                guard !ended else { return }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                ended = true
+            }
+        }
+
+        /// Stops it and reaps it (on a thread of its own: the caller does not wait).
+        func stop() {
+            terminate()
+            closeInput()
+            Thread.detachNewThread { [self] in waitUntilExit() }
+        }
     }
+
+    static func startHelper(_ arguments: [String]) throws -> Helper { try Helper(arguments) }
 
     /// Runs a helper server script that writes its port to the file given as its first
     /// argument; `body` gets the port; the helper is stopped afterwards.
     static func withHelperServer<T>(_ script: String, _ arguments: [String] = [], _ body: (Int) async throws -> T) async throws -> T {
         let work = temporaryDirectory("helper")
-        let (process, stdin) = try startHelper(["python3", "\(fixtures)/\(script)", "\(work)/port"] + arguments)
-        defer {
-            process.terminate()
-            try? stdin.fileHandleForWriting.close()
-        }
+        let helper = try startHelper(["python3", "\(fixtures)/\(script)", "\(work)/port"] + arguments)
+        defer { helper.stop() }
         var port: Int?
         for _ in 0..<1_200 where port == nil {  // 30 s: a helper may make keys first (the IdP stand-in)
             port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
