@@ -192,11 +192,8 @@ final class RecordProducer: BatchProducer {
 public func httpJsonPluginInit(
     _ host: UnsafePointer<gw_host_api>?, _ err: UnsafeMutablePointer<gw_error>?
 ) -> UnsafePointer<gw_plugin_descriptor>? {
-    PluginExport.initialize(host, err) {
-        guard let host, host.pointee.abi_minor >= 1 else {
-            throw PluginError.invalidArgument("needs a gateway speaking ABI 1.1 (shared locks, state and pacing)")
-        }
-        return PluginDefinition(
+    PluginExport.initialize(host, err, requiringMinor: 1, because: "shared locks, state and pacing") {
+        PluginDefinition(
             id: "http.json", version: "1.0.0",
             description: "Any HTTP/JSON API as a datasource, described by a manifest: requests, authentication, signing, paging, records, incremental reads.",
             configSchema: HttpJsonSchema.text,

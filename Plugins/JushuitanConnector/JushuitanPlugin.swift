@@ -9,11 +9,8 @@ import PluginKit
 public func jushuitanPluginInit(
     _ host: UnsafePointer<gw_host_api>?, _ err: UnsafeMutablePointer<gw_error>?
 ) -> UnsafePointer<gw_plugin_descriptor>? {
-    PluginExport.initialize(host, err) {
-        guard let host, host.pointee.abi_minor >= 1 else {
-            throw PluginError.invalidArgument("needs a gateway speaking ABI 1.1 (shared locks, state and pacing)")
-        }
-        return PluginDefinition(
+    PluginExport.initialize(host, err, requiringMinor: 1, because: "shared locks, state and pacing") {
+        PluginDefinition(
             id: "jushuitan", version: "1.0.0",
             description: "Jushuitan (聚水潭) open platform: orders and other paginated APIs, with token refresh and rate-limit pacing.",
             configSchema: """

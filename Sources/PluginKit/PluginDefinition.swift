@@ -141,12 +141,19 @@ public enum PluginExport {
         let descriptor: UnsafePointer<gw_plugin_descriptor>
     }
 
+    /// `requiringMinor`: the host must speak at least ABI 1.N, for what `because` says (a
+    /// plugin using shared locks, state and pacing needs 1.1); an older host is refused at load.
     public static func initialize(
         _ host: UnsafePointer<gw_host_api>?, _ err: UnsafeMutablePointer<gw_error>?,
+        requiringMinor minor: UInt32 = 0, because: String = "",
         _ define: () throws -> PluginDefinition
     ) -> UnsafePointer<gw_plugin_descriptor>? {
         guard let host else {
             writeError("no host service table", into: err)
+            return nil
+        }
+        guard host.pointee.abi_minor >= minor else {
+            writeError("needs a gateway speaking ABI 1.\(minor) (\(because)); this one speaks 1.\(host.pointee.abi_minor)", into: err)
             return nil
         }
         if let existing = registered.withLock({ $0 }) { return existing.descriptor }
