@@ -436,6 +436,20 @@ import Testing
         }
     }
 
+    /// The configuration docs/administration.md shows for filters of a named query and of a
+    /// model's table reads as shown.
+    @Test func theDocumentedFiltersOfQueriesAndModelTablesRead() throws {
+        let doc = try String(contentsOfFile: TestSupport.packageRoot.appendingPathComponent("docs/administration.md").path, encoding: .utf8)
+        let start = try #require(doc.range(of: "**A named query or a model's table may declare a filter of its own**")?.upperBound)
+        let open = try #require(doc.range(of: "```json\n", range: start..<doc.endIndex))
+        let close = try #require(doc.range(of: "\n```", range: open.upperBound..<doc.endIndex))
+        let file = TestSupport.temporaryDirectory("doc-filters") + "/gateway.json"
+        try String(doc[open.upperBound..<close.lowerBound]).write(toFile: file, atomically: true, encoding: .utf8)
+        let config = try GatewayConfig.load(file: file, environment: [:])
+        #expect(config.queries["staff_pay"]?.rowFilter == ["region": "user.regions"])
+        #expect(config.datamodels["pay"]?.tables["t"]?.rowFilter == ["region": "user.regions"])
+    }
+
     /// A filter naming a column its query or table does not have is refused when the
     /// gateway starts (or the model is defined), with the columns there are.
     @Test func aFilterOnAColumnThatIsNotThereIsRefusedUpFront() throws {
