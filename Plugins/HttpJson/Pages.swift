@@ -164,13 +164,17 @@ final class PageWalker {
             let total = paging.totalPath.flatMap { $0.select(body)?.int }
             // Seed 002's pagetag says the page size it used, which may be below the one asked.
             let pageSize = paging.kind == .pagetag ? body["data"]?["pagetag"]?["limit"]?.int.flatMap { $0 > 0 ? $0 : nil } ?? paging.size : paging.size
+            // Pages are numbered ahead only after a full one: an API that answers fewer
+            // records than asked (its own cap) is read page after page, so that an offset
+            // never skips what a shorter page left out.
+            let full = records.count == pageSize
             if let pages = paging.totalPagesPath.flatMap({ $0.select(body)?.int }), pages > 0 {
                 windowDone = page - pageStart >= pages
-                try fetchConcurrently(pages: pages)
+                if full { try fetchConcurrently(pages: pages) }
             } else if let total, total >= 0 {
                 windowDone = recordsInWindow >= total
                 // Rounded up without `total + size` overflowing (a reply may say Int.max).
-                try fetchConcurrently(pages: total / pageSize + (total % pageSize == 0 ? 0 : 1))
+                if full { try fetchConcurrently(pages: total / pageSize + (total % pageSize == 0 ? 0 : 1)) }
             } else if paging.hasMorePath == nil {
                 windowDone = records.count < paging.size
             }

@@ -182,6 +182,10 @@ import Testing
                 "unauthorized": endpoint("/v1/items", #""records": {"path": "data.list"}"#),
                 "badclient":
                     #"{"base_url": "\#(base)", "auth": {"type": "oauth2_client_credentials", "token_url": "\#(base)/oauth/token", "client_id": "cid", "client_secret": "wrong"}, "endpoints": {"e": {"path": "/v1/nextbody", "records": {"path": "records"}}}}"#,
+                "capped": endpoint(
+                    "/v1/capped",
+                    #""query": {"offset": "{offset}", "limit": "{limit}"}, "pagination": {"type": "offset", "size": 25, "total_path": "total"}, "records": {"path": "items"}"#
+                ),
                 "bounded":
                     #"{"base_url": "\#(base)", "max_pages": 3, "endpoints": {"e": {"path": "/v1/offset", "query": {"api_key": "k1", "offset": "{offset}", "limit": "{limit}"}, "pagination": {"type": "offset", "size": 2}, "records": {"path": "items"}}}}"#,
             ])
@@ -189,6 +193,9 @@ import Testing
                 func ask(_ id: String) async throws -> Answer { try await Self.query(server, "/api/v1/datasource/\(id)/query", token: token) }
                 let storm = try await ask("storm")
                 #expect(storm.status == 200 && Self.ids(storm) == Array(1...Self.records), "\(storm.message)")
+                // An API capping its pages below the size asked: read page after page, nothing skipped.
+                let capped = try await ask("capped")
+                #expect(capped.status == 200 && Self.ids(capped) == Array(1...Self.records), "\(capped.message)")
                 let busy = try await ask("busy")
                 #expect(busy.status == 200 && Self.ids(busy) == Array(1...Self.records), "\(busy.message)")
                 let errbody = try await ask("errbody")

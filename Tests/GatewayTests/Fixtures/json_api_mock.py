@@ -17,6 +17,7 @@ its own credential, paging style and failure:
   GET  /v1/loopcursor?cursor=         the next cursor is always "same"
   GET  /v1/ignorespage?page=          the same page whatever is asked, has_more always true
   GET  /v1/empty                      {"data": {}}
+  GET  /v1/capped?offset=&limit=      offset/limit with total, but never more than 20 records a page
   GET  /v1/hugetotal                  says total = Int64.max; /v1/hugepages?page= says total_pages = Int64.max from page 2
   GET  /v1/orders/<shop>?status=&min= echoes what it was asked, as one record
   GET  /v1/changes?since=&until=      records updated in [since, until) (ISO 8601, UTC)
@@ -180,6 +181,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {"results": RECORDS[:3], "next": "same"})
         if path == "/v1/ignorespage":
             return self.reply(200, {"data": RECORDS[:5], "has_more": True})
+        if path == "/v1/capped":
+            offset, limit = int(query.get("offset", 0)), min(20, int(query.get("limit", 10)))
+            return self.reply(200, {"items": RECORDS[offset:offset + limit], "total": len(RECORDS)})
         if path == "/v1/hugetotal":
             return self.reply(200, {"items": RECORDS[:10], "total": 9223372036854775807})
         if path == "/v1/hugepages":
