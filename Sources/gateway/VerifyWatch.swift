@@ -1,4 +1,5 @@
 import Foundation
+import Host
 
 /// `gateway plugins verify` runs the checks in a child process (this binary again, with
 /// `--in-this-process`) and watches it: a plugin that crashes is a failed check naming the
@@ -11,20 +12,17 @@ enum VerifyWatch {
     /// Runs the child with this process's arguments; returns the exit status to give.
     /// Blocking: runs on a thread of its own.
     static func run(timeoutSeconds: Int) throws -> Int32 {
-        let child = Process()
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        child.executableURL = URL(fileURLWithPath: executable)
-        child.arguments = Array(CommandLine.arguments.dropFirst()) + ["--in-this-process"]
         // A crash is reported here, by signal: Swift's backtracer would hold the dead child
         // (and its output pipe) for many seconds while it symbolicates.
-        child.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
-        let output = Pipe()
-        child.standardOutput = output
-        try child.run()
+        let environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
+        let child = try ChildProcess(
+            executable, Array(CommandLine.arguments.dropFirst()) + ["--in-this-process"], environment: environment,
+            stdin: .inherit, stdout: .pipe, stderr: .inherit)
         let watched = Watched()
         let reader = Thread {
             var pending = ""
-            while case let chunk = output.fileHandleForReading.availableData, !chunk.isEmpty {
+            while case let chunk = child.read(), !chunk.isEmpty {
                 pending += String(decoding: chunk, as: UTF8.self)
                 while let newline = pending.firstIndex(of: "\n") {
                     watched.heard(String(pending[..<newline]))
@@ -36,8 +34,8 @@ enum VerifyWatch {
         reader.start()
         while child.isRunning {
             if watched.silentFor > Double(timeoutSeconds) {
-                kill(child.processIdentifier, SIGKILL)
-                child.waitUntilExit()
+                child.signal(SIGKILL)
+                child.wait()
                 watched.waitUntilClosed(seconds: 2)
                 print(
                     "FAIL \(watched.running ?? "load"): no answer in \(timeoutSeconds) s (the plugin hangs, or ignores cancel): the checking process was killed"
@@ -47,8 +45,11 @@ enum VerifyWatch {
             Thread.sleep(forTimeInterval: 0.05)
         }
         watched.waitUntilClosed(seconds: 2)
-        guard child.terminationReason == .uncaughtSignal else { return child.terminationStatus }
-        let signal = child.terminationStatus
+        let signal: Int32
+        switch child.wait() {
+        case .exited(let status): return status
+        case .signalled(let s): signal = s
+        }
         let name = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"
         print("FAIL \(watched.running ?? "load"): the plugin crashed the checking process (signal \(signal), \(name))")
         print("the checks after it did not run; a plugin that crashes would take an in-process gateway down with it")

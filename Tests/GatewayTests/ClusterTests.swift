@@ -93,8 +93,8 @@ import Testing
             written = try await flowStatus(nodes[0], slowId)["rows_written"] as? Int ?? 0
         }
         #expect(written >= 50_000, "the slow run is writing when its gateway dies")
-        kill(nodes[2].process.processIdentifier, SIGKILL)
-        nodes[2].process.waitUntilExit()
+        kill(nodes[2].process.pid, SIGKILL)
+        nodes[2].process.wait()
 
         for round in 0..<3 {
             for (i, flow) in flows.enumerated() {

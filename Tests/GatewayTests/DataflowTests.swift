@@ -502,8 +502,8 @@ import Testing
             written = (try call(first, "GET", "/get-dataflow-status/\(id)")["data"] as? [String: Any])?["rows_written"] as? Int ?? 0
         }
         #expect(written >= 100_000)
-        kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
+        kill(first.process.pid, SIGKILL)
+        first.process.wait()
 
         let second = try GatewayProcess(config: config, restarting: first)
         defer { second.stop() }

@@ -97,7 +97,7 @@ import Testing
         let work = TestSupport.temporaryDirectory("smtp")
         let sink = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"])
         defer {
-            sink.stop()
+            TestSupport.stop(sink)
         }
         var port: Int?
         for _ in 0..<100 where port == nil {
@@ -111,7 +111,7 @@ import Testing
             #expect(status == 200)
             #expect((reply["data"] as? String)?.hasSuffix("; result mailed to ops@example.com, boss@example.com") == true, "\(reply)")
         }
-        sink.waitUntilExit()
+        sink.wait()
         let mail = try String(contentsOfFile: "\(work)/mail.txt", encoding: .utf8)
         #expect(mail.contains("RCPT TO:<boss@example.com>"))
         #expect(mail.contains("imported 1 rows from"))
@@ -141,7 +141,7 @@ import Testing
         let health = try await TestSupport.onThread { try TestSupport.run("/usr/bin/env", ["curl", "-s", "\(base)/healthz"]) }
         #expect(health.output.contains(#""status":"ok""#))
         // The partial scratch file is gone: the space is free again (seen from inside the namespace).
-        let left = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(gateway.process.processIdentifier)/root\(gateway.dataDir)/uploads/.incoming")
+        let left = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(gateway.process.pid)/root\(gateway.dataDir)/uploads/.incoming")
         #expect(left.isEmpty, "\(left)")
     }
 
@@ -209,7 +209,7 @@ import Testing
         let tls = serverOffersTLS ? ["\(work)/cert.pem", "\(work)/key.pem"] : []
         let sink = try TestSupport.startHelper(["python3", "\(TestSupport.fixtures)/smtp_sink.py", "\(work)/port", "\(work)/mail.txt"] + tls)
         defer {
-            sink.stop()
+            TestSupport.stop(sink)
         }
         var port: Int?
         for _ in 0..<100 where port == nil {
@@ -238,7 +238,7 @@ import Testing
             }
         }
         if serverOffersTLS {
-            sink.waitUntilExit()
+            sink.wait()
             let mail = try String(contentsOfFile: "\(work)/mail.txt", encoding: .utf8)
             #expect(mail.contains("auth: mailer (tls: yes)") && mail.contains("imported 1 rows from"), "\(mail)")
         }

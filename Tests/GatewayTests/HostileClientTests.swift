@@ -27,7 +27,7 @@ import Testing
     @Test func pushBodiesCostTheirSizeNotGigabytes() async throws {
         let gateway = try GatewayProcess(config: ["limits": ["maxConcurrentPerClient": 8]])
         defer { gateway.stop() }
-        let pid = gateway.process.processIdentifier
+        let pid = gateway.process.pid
         let before = Self.memory(pid)
         let output = try await Self.run(
             """
@@ -75,7 +75,7 @@ import Testing
             try TestSupport.run(try TestSupport.product("gateway"), ["tokens", "create", "--data-dir", dataDir, "--name", "q", "--scope", "query"])
         }
         let tall = String(created.output.split(separator: "\n").last ?? "")
-        let before = Self.memory(process.process.processIdentifier)
+        let before = Self.memory(process.process.pid)
         let sql =
             "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 32) SELECT zeroblob(16000000) AS a, zeroblob(16000000) AS b, zeroblob(16000000) AS d FROM c"
         let got = try await Self.run(
@@ -92,7 +92,7 @@ import Testing
             print(n)
             """, [process.base, tall, sql])
         #expect((Int(got) ?? 0) > 1_500_000_000, "\(got)")
-        let after = Self.memory(process.process.processIdentifier)
+        let after = Self.memory(process.process.pid)
         // 1.5 GB streamed: batches of a few rows, never the 32 rows at once.
         #expect(after.peak - before.peak < 700, "peak \(before.peak) → \(after.peak) MB")
     }

@@ -188,8 +188,7 @@ import Testing
             }
             let key = try #require(created.output.firstMatch(of: /"hash_key":"([0-9a-f]{32})"/)?.1, "\(created.output)")
             try await Task.sleep(for: .seconds(1))
-            let (reason, status) = gateway.stop()
-            #expect(reason == .exit && status == 0)
+            #expect(gateway.stop() == .exited(0))
             let rows = try SQLiteConnection(path: "\(gateway.dataDir)/gateway.sqlite")
                 .query("SELECT status, fail_reason FROM export_tasks WHERE hash_key = ?", [.text(String(key))])
             #expect(rows == [[.int(3), .text("interrupted by restart")]])

@@ -259,7 +259,7 @@ import Testing
             ["sh", "-c", "ulimit -n 300 && exec \"$0\" \"$@\""]
         }
         defer { gateway.stop() }
-        let pid = gateway.process.processIdentifier
+        let pid = gateway.process.pid
         let base = gateway.base, port = gateway.port
         let result = try await TestSupport.onThread {
             try TestSupport.run(

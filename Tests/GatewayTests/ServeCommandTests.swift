@@ -9,19 +9,14 @@ import Testing
     @Test func serveRescansOnHangupAndStopsOnTerm() async throws {
         let work = TestSupport.temporaryDirectory("serve")
         let plugins = TestSupport.temporaryDirectory("serve-plugins")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestSupport.product("gateway"))
-        process.arguments = ["serve", "--port", "0", "--data-dir", "\(work)/data", "--plugin-dir", plugins]
-        process.currentDirectoryURL = URL(fileURLWithPath: work)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try ChildProcess(
+            "/usr/bin/env", ["-C", work, try TestSupport.product("gateway"), "serve", "--port", "0", "--data-dir", "\(work)/data", "--plugin-dir", plugins],
+            stdout: .pipe)
+        defer { process.signal(SIGTERM) }
 
         // The first lines say where it listens and where the admin token is.
         var printed = ""
-        Self.read(output, until: "plugins loaded", into: &printed)
+        Self.read(process, until: "plugins loaded", into: &printed)
         let portText = try #require(printed.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/)?.1)
         let base = "http://127.0.0.1:\(portText)"
         // A listed plugin folder adds to the built-in one (the binary's, with the shipped
@@ -31,7 +26,7 @@ import Testing
         let admin = try String(contentsOfFile: "\(work)/data/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
 
         try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(plugins)/good.so")
-        kill(process.processIdentifier, SIGHUP)
+        process.signal(SIGHUP)
         var found = false
         for _ in 0..<100 where !found {
             var request = HTTPClientRequest(url: "\(base)/admin/plugins")
@@ -43,16 +38,14 @@ import Testing
         }
         #expect(found, "SIGHUP did not load the new plugin")
 
-        process.terminate()  // SIGTERM
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit)
-        #expect(process.terminationStatus == 0)
+        process.signal(SIGTERM)
+        #expect(process.wait() == .exited(0))
     }
 
     /// Reads the process's output into `printed` until it contains `marker` (or ends).
-    static func read(_ output: Pipe, until marker: String, into printed: inout String) {
+    static func read(_ process: ChildProcess, until marker: String, into printed: inout String) {
         while !printed.contains(marker) {
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = process.read()
             guard !chunk.isEmpty else { break }
             printed += String(decoding: chunk, as: UTF8.self)
         }
@@ -66,18 +59,13 @@ import Testing
         try TestSupport.compilePlugin(
             source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(plugins)/slow.so", defines: ["FIXTURE_SLOW_INIT=6"])
         let work = TestSupport.temporaryDirectory("slow")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestSupport.product("gateway"))
-        process.arguments = ["serve", "--port", "0", "--data-dir", "\(work)/data", "--plugin-dir", plugins]
-        process.currentDirectoryURL = URL(fileURLWithPath: work)
-        process.environment = ProcessInfo.processInfo.environment.merging(["GATEWAY_PLUGINS_BUILTIN": "false", "GATEWAY_LOG_LEVEL": "info"]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try ChildProcess(
+            "/usr/bin/env", ["-C", work, try TestSupport.product("gateway"), "serve", "--port", "0", "--data-dir", "\(work)/data", "--plugin-dir", plugins],
+            environment: ProcessInfo.processInfo.environment.merging(["GATEWAY_PLUGINS_BUILTIN": "false", "GATEWAY_LOG_LEVEL": "info"]) { $1 },
+            stdout: .pipe, stderr: .stdout)
+        defer { process.signal(SIGTERM) }
         var printed = ""
-        Self.read(output, until: "admin token", into: &printed)
+        Self.read(process, until: "admin token", into: &printed)
         let portText = try #require(printed.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/)?.1)
         let admin = try String(contentsOfFile: "\(work)/data/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         func listed() async throws -> String {
@@ -95,12 +83,11 @@ import Testing
             if !loaded { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(loaded, "the slow plugin never loaded")
-        Self.read(output, until: "plugins loaded", into: &printed)
+        Self.read(process, until: "plugins loaded", into: &printed)
         #expect(printed.contains("plugin loading \(plugins)/slow.so"), "\(printed)")
         #expect(printed.contains("plugins loaded: 1 active, 0 refused"), "\(printed)")
-        process.terminate()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        process.signal(SIGTERM)
+        #expect(process.wait() == .exited(0))
     }
 
     /// The data folder was created 0755 and the SQLite files 0644: now nothing in it is

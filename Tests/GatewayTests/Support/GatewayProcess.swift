@@ -4,12 +4,11 @@ import Foundation
 /// The real `gateway serve` binary in a child process, for what only a process shows:
 /// signals, resource limits, a full disk, a crash. Stopped with SIGTERM.
 final class GatewayProcess {
-    let process: Process
+    let process: ChildProcess
     let work: String
     let dataDir: String
     private(set) var port = 0
     private(set) var printed = ""
-    private let output: Pipe
 
     var base: String { "http://127.0.0.1:\(port)" }
 
@@ -28,41 +27,25 @@ final class GatewayProcess {
         let configPath = "\(work)/config.json"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
         let binary = try TestSupport.product("gateway")
-        process = Process()
         let arguments =
             ["serve", "--port", "0", "--data-dir", dataDir, "--config", configPath]
             + (pluginDirs ?? [TestSupport.productsDirectory]).flatMap { ["--plugin-dir", $0] }
-        let prefix = wrapper(dataDir)
-        if prefix.isEmpty {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = prefix + [binary] + arguments
-        }
-        process.currentDirectoryURL = URL(fileURLWithPath: work)
+        // In the work folder (coreutils' env changes to it, then runs the rest).
+        let command = ["-C", work] + wrapper(dataDir) + [binary] + arguments
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
-        process.environment = env
-        output = Pipe()
-        process.standardOutput = output
-        if let logFile {
-            _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: logFile)
-        } else {
-            process.standardError = FileHandle.nullDevice
-        }
-        try process.run()
+        if let logFile { _ = FileManager.default.createFile(atPath: logFile, contents: nil) }
+        process = try ChildProcess("/usr/bin/env", command, environment: env, stdout: .pipe, stderr: logFile.map { .file($0) } ?? .null)
         // Serving starts at once; plugins load behind it. Tests start once they have.
         while !printed.contains("plugins loaded") {
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = process.read()
             guard !chunk.isEmpty else { break }
             printed += String(decoding: chunk, as: UTF8.self)
         }
         guard let match = printed.firstMatch(of: /listening on http:\/\/[^:]+:(\d+)/), let p = Int(match.1),
             printed.contains("plugins loaded")
         else {
-            process.terminate()
+            process.signal(SIGTERM)
             throw InvalidInput("the gateway did not start, or died loading its plugins: \(printed)")
         }
         port = p
@@ -72,13 +55,15 @@ final class GatewayProcess {
         (try? String(contentsOfFile: "\(dataDir)/admin-token", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
     }
 
-    /// Sends SIGTERM and waits; returns the exit status (or the signal that ended it).
+    /// Sends SIGTERM and waits; returns how it ended.
     @discardableResult
-    func stop() -> (reason: Process.TerminationReason, status: Int32) {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return (process.terminationReason, process.terminationStatus)
+    func stop() -> ChildProcess.Ending {
+        process.signal(SIGTERM)
+        return process.wait()
     }
 
-    deinit { if process.isRunning { process.terminate() } }
+    deinit {
+        process.signal(SIGTERM)
+        Thread.detachNewThread { [process] in process.wait() }
+    }
 }

@@ -68,86 +68,24 @@ enum TestSupport {
 
     /// A helper program (a fake server) that must not outlive the test: its stdin is a pipe
     /// it watches (closing it ends the helper), its output goes nowhere, and it gets nothing
-    /// else of this process. posix_spawn, as `run` (Foundation's `Process` can crash here).
-    final class Helper: @unchecked Sendable {  // `lock` guards `ended` and `inputOpen`
-        let pid: pid_t
-        private let input: Int32
-        private let lock = NSLock()
-        private var ended = false
-        private var inputOpen = true
-
-        init(_ arguments: [String]) throws {
-            var fds: [Int32] = [0, 0]
-            guard pipe(&fds) == 0 else { throw InvalidInput("pipe: \(String(cString: strerror(errno)))") }
-            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-            guard let closeFrom = SpawnActions.closeFrom, closeFrom(&actions, 3) == 0 else {
-                throw InvalidInput("posix_spawn_file_actions_addclosefrom_np is not available (glibc 2.34 or later)")
-            }
-            let program = "/usr/bin/env"
-            let argv = ([program] + arguments).map { strdup($0) } + [nil]
-            defer { for pointer in argv { free(pointer) } }
-            var pid: pid_t = 0
-            let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
-            close(fds[0])
-            guard spawned == 0 else {
-                close(fds[1])
-                throw InvalidInput("cannot run \(arguments.first ?? program): \(String(cString: strerror(spawned)))")
-            }
-            self.pid = pid
-            input = fds[1]
-        }
-
-        var isRunning: Bool {
-            lock.withLock {
-                if ended { return false }
-                var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { ended = true }
-                return !ended
-            }
-        }
-
-        func terminate() { if isRunning { kill(pid, SIGTERM) } }
-
-        /// Closes its stdin: a helper watching it ends.
-        func closeInput() {
-            lock.withLock {
-                if inputOpen { close(input) }
-                inputOpen = false
-            }
-        }
-
-        func waitUntilExit() {
-            lock.withLock {
-                guard !ended else { return }
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-                ended = true
-            }
-        }
-
-        /// Stops it and reaps it (on a thread of its own: the caller does not wait).
-        func stop() {
-            terminate()
-            closeInput()
-            Thread.detachNewThread { [self] in waitUntilExit() }
-        }
+    /// else of this process (Host's ChildProcess: Foundation's `Process` can crash here).
+    static func startHelper(_ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess("/usr/bin/env", arguments, stdin: .pipe)
     }
 
-    static func startHelper(_ arguments: [String]) throws -> Helper { try Helper(arguments) }
+    /// Stops a helper and reaps it on a thread of its own (the caller does not wait).
+    static func stop(_ helper: ChildProcess) {
+        helper.signal(SIGTERM)
+        helper.closeInput()
+        Thread.detachNewThread { helper.wait() }
+    }
 
     /// Runs a helper server script that writes its port to the file given as its first
     /// argument; `body` gets the port; the helper is stopped afterwards.
     static func withHelperServer<T>(_ script: String, _ arguments: [String] = [], _ body: (Int) async throws -> T) async throws -> T {
         let work = temporaryDirectory("helper")
         let helper = try startHelper(["python3", "\(fixtures)/\(script)", "\(work)/port"] + arguments)
-        defer { helper.stop() }
+        defer { stop(helper) }
         var port: Int?
         for _ in 0..<1_200 where port == nil {  // 30 s: a helper may make keys first (the IdP stand-in)
             port = (try? String(contentsOfFile: "\(work)/port", encoding: .utf8)).flatMap { Int($0) }
@@ -171,60 +109,23 @@ enum TestSupport {
         return gateway.instances.idleWorkers(loaded)
     }
 
-    /// Runs a program to completion, capturing stdout and stderr together (stdin empty).
-    ///
-    /// posix_spawn, not Foundation's `Process`: on Swift 6.3.1 `Process.run()` over-reads a
-    /// `dirent` while it lists `/proc/self/fd` and crashes the test process now and then
-    /// (swift-corelibs-foundation PR #5472; a full run here died of it once). The child gets
-    /// its stdout and stderr (the pipe's write end) and nothing else of this process, so the
-    /// read below ends when this child does.
+    /// Runs a program to completion, capturing stdout and stderr together (stdin empty). The
+    /// child gets its stdout and stderr (one pipe) and nothing else of this process, so the
+    /// read below ends when this child does (Host's ChildProcess, not Foundation's `Process`,
+    /// whose `run()` crashed a full run on Swift 6.3.1: swift-corelibs-foundation PR #5472).
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], currentDirectory: String? = nil) throws -> ProcessResult {
         var program = executable, args = arguments
         // The child's working directory: coreutils' env changes to it, then runs the program.
         if let currentDirectory { (program, args) = ("/usr/bin/env", ["-C", currentDirectory, executable] + arguments) }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw InvalidInput("pipe: \(String(cString: strerror(errno)))") }
-        // (Glibc's pipe2 is not visible from Swift: another spawn between these two calls could
-        // inherit the pipe, which would only delay this read's end until that child's.)
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
-        // Nothing else of this process goes to the child: NIO accepts connections without
-        // close-on-exec, and a child holding a copy of one keeps it open after the server
-        // closes it (as Foundation's `Process` closes them, by the listing that crashes).
-        guard let closeFrom = SpawnActions.closeFrom, closeFrom(&actions, 3) == 0 else {
-            throw InvalidInput("posix_spawn_file_actions_addclosefrom_np is not available (glibc 2.34 or later)")
-        }
-        let argv = ([program] + args).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
-        close(fds[1])
-        guard spawned == 0 else {
-            close(fds[0])
-            throw InvalidInput("cannot run \(program): \(String(cString: strerror(spawned)))")
-        }
-        var output = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n > 0 {
-                output += buffer[0..<n]
-            } else if n == 0 || errno != EINTR {
-                break
-            }
-        }
-        close(fds[0])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let child = try ChildProcess(program, args, stdout: .pipe, stderr: .stdout)
+        let output = child.readAll()
         // As Foundation reported it: the exit code, or the signal that ended the child.
-        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : status & 0x7f
+        let code: Int32
+        switch child.wait() {
+        case .exited(let status): code = status
+        case .signalled(let signal): code = signal
+        }
         return ProcessResult(status: code, output: String(decoding: output, as: UTF8.self))
     }
 

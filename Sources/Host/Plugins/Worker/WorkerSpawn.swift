@@ -49,23 +49,6 @@ func spawnWorker(executable: String, arguments: [String], environment: [String: 
     return pid
 }
 
-/// What Swift's Glibc module does not show of posix_spawn's file actions.
-public enum SpawnActions {
-    public typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-
-    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up by
-    /// name: the child closes every descriptor from the one given up.
-    public static let closeFrom: CloseFrom? = {
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(symbol, to: CloseFrom.self)
-    }()
-}
-
-struct SpawnError: Error, CustomStringConvertible {
-    let errno: Int32
-    var description: String { String(cString: strerror(errno)) }
-}
-
 /// A worker's end, heard by a thread that waits for that child alone (`waitpid`), and waited
 /// for by others with a deadline. `onEnd` runs on that thread once the child is gone.
 final class WorkerExit: Sendable {
