@@ -205,7 +205,7 @@ enum TimeFormat: Sendable {
             p += 1
         }
         guard i == s.count, let year = values["yyyy"] else { return nil }
-        let days = daysFromCivil(year, values["MM"] ?? 1, values["dd"] ?? 1)
+        let days = Int(ISODates.days(year: Int64(year), month: Int64(values["MM"] ?? 1), day: Int64(values["dd"] ?? 1)))
         let seconds = Double(days * 86_400 + (values["HH"] ?? 0) * 3600 + (values["mm"] ?? 0) * 60 + (values["ss"] ?? 0) - offset)
         return Date(timeIntervalSince1970: seconds + Double(values["SSS"] ?? 0) / 1000)
     }
@@ -216,34 +216,12 @@ enum TimeFormat: Sendable {
         let whole = Int(t.rounded(.down))
         let days = Int((Double(whole) / 86_400).rounded(.down))
         let secs = whole - days * 86_400
-        let (y, m, d) = civilFromDays(days)
+        let (y, m, d) = ISODates.civil(Int64(days))
         let millis = Int(((t - Double(whole)) * 1000).rounded(.down))
         func pad(_ n: Int, _ width: Int) -> String { String(repeating: "0", count: max(0, width - String(n).count)) + String(n) }
-        return pattern.replacingOccurrences(of: "yyyy", with: pad(y, 4)).replacingOccurrences(of: "MM", with: pad(m, 2))
-            .replacingOccurrences(of: "dd", with: pad(d, 2)).replacingOccurrences(of: "HH", with: pad(secs / 3600, 2))
+        return pattern.replacingOccurrences(of: "yyyy", with: pad(Int(y), 4)).replacingOccurrences(of: "MM", with: pad(Int(m), 2))
+            .replacingOccurrences(of: "dd", with: pad(Int(d), 2)).replacingOccurrences(of: "HH", with: pad(secs / 3600, 2))
             .replacingOccurrences(of: "mm", with: pad(secs % 3600 / 60, 2)).replacingOccurrences(of: "ss", with: pad(secs % 60, 2))
             .replacingOccurrences(of: "SSS", with: pad(millis, 3))
-    }
-
-    /// Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
-    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }

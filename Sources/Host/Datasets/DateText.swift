@@ -38,14 +38,7 @@ enum DateText {
         }
 
         /// Days since 1970-01-01 (Howard Hinnant's days_from_civil); years 0 to 9999.
-        var daysSinceEpoch: Int64 {
-            let y = Int64(month <= 2 ? year - 1 : year), m = Int64(month), d = Int64(day)
-            let era = (y >= 0 ? y : y - 399) / 400
-            let yoe = y - era * 400
-            let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-            return era * 146_097 + doe - 719_468
-        }
+        var daysSinceEpoch: Int64 { ISODates.days(year: Int64(year), month: Int64(month), day: Int64(day)) }
 
         /// Calls `body` with "YYYY-MM-DD".
         func withISOText<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
