@@ -17,6 +17,7 @@ python3 bench/crawl_bench.py     # a 500-page crawl, beside the ideal
 python3 bench/dataflow_bench.py  # a dataflow copying 1M rows between datasets, beside sqlite3's INSERT…SELECT
 python3 bench/cluster_bench.py   # dataflow runs per second on SQLite and on PostgreSQL with 1-3 gateways, beside pgbench
 python3 bench/postgres_datasets.py # push and query of 1M rows with the datasets on PostgreSQL, beside SQLite and psql \\copy
+python3 bench/row_filter_bench.py # what a row filter costs a read, on SQLite and on PostgreSQL, beside the same read unfiltered
 python3 bench/isolation_bench.py  # a source plugin in process and in a worker process, same run
 python3 bench/writer_bench.py    # a dataflow writing 1M rows to a local HTTP API through http.writer, beside Python + requests
 python3 bench/small_requests.py  # GET /healthz and a 10-row query under wrk -t2 -c64, beside nginx serving a 2 KB file
