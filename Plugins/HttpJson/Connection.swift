@@ -49,7 +49,7 @@ struct ErrorCheck: Sendable {
 }
 
 /// The connection every endpoint's requests go through: base URL and headers, the
-/// credential (a token refreshed once when refused), the signature, the rate limits
+/// credential (a token refreshed when refused), the signature, the rate limits
 /// (paced across instances through the host), retries of transport failures, 5xx, 429 and
 /// the error body's `retry` values (with Retry-After), and judging the reply.
 final class Connection: Sendable {
@@ -117,15 +117,17 @@ final class Connection: Sendable {
     }
 
     /// Sends a request built by `build` (called again for each attempt), judged by `check`
-    /// (the endpoint's, else the connection's). A refused token is refreshed once.
+    /// (the endpoint's, else the connection's). A refused token is refreshed.
     func send(
         _ what: String, check: ErrorCheck?, authenticate: Bool = true, stopped: () -> Bool = { false }, _ build: (Variables) throws -> RequestParts
     ) throws -> Reply {
         let check = check ?? self.check
-        // A token refused is refreshed; a second token refused (another reader spent the new
-        // one first, on an API that counts a token's uses) is refreshed again, up to three
-        // times a request: a credential refused whatever the token ends the read.
-        var refused = Set<String>()
+        // A refused token is refreshed. A token this request got from the token endpoint and
+        // that is refused at once means the credential is bad: the read ends. One another
+        // reader got (and may have spent first, on an API that counts a token's uses) is no
+        // such sign: refreshed again, at most ten times a request.
+        var granted = Set<String>()
+        var refreshes = 0
         while true {
             var used: Tokens?
             var json: OrderedJSON?
@@ -159,11 +161,13 @@ final class Connection: Sendable {
             let refusedToken: Bool
             if case .reauth = verdict { refusedToken = true } else { refusedToken = auth.refreshesOn.contains(response.status) }
             if refusedToken, authenticate, case .token(let endpoint) = auth.kind {
-                guard refused.insert(used?.access ?? "").inserted, refused.count <= 3 else {
+                refreshes += 1
+                guard !granted.contains(used?.access ?? ""), refreshes <= 10 else {
                     throw PluginError(status: GW_AUTH, "\(what): the credential is still refused after a token refresh (\(Self.describe(response, verdict)))")
                 }
-                host.log(.info, "\(what): the token was refused (\(Self.describe(response, verdict))); refreshing it once")
-                _ = try refresh(endpoint, replacing: used)
+                host.log(.info, "\(what): the token was refused (\(Self.describe(response, verdict))); refreshing it")
+                let (_, new) = try refresh(endpoint, replacing: used)
+                if let new { granted.insert(new.access) }
                 continue
             }
             guard (200..<300).contains(response.status) else {
@@ -203,7 +207,7 @@ final class Connection: Sendable {
         case .token(let endpoint):
             var tokens = try currentTokens(endpoint)
             if tokens.expiresAt > 0 && Date().timeIntervalSince1970 > tokens.expiresAt {
-                tokens = try refresh(endpoint, replacing: tokens)
+                tokens = try refresh(endpoint, replacing: tokens).tokens
             }
             vars["token"] = .text(tokens.access)
             try put(endpoint.use, into: &parts, vars)
@@ -227,15 +231,17 @@ final class Connection: Sendable {
             return tokens
         }
         if let initial = endpoint.initial, !initial.access.isEmpty { return initial }
-        return try refresh(endpoint, replacing: nil)
+        return try refresh(endpoint, replacing: nil).tokens
     }
 
     /// Gets a new token under a lock shared by every instance: one that finds the token
     /// already replaced by another uses that one (a refresh token may work only once).
-    private func refresh(_ endpoint: TokenEndpoint, replacing stale: Tokens?) throws -> Tokens {
+    /// Returns the token in force, and it again as `granted` when this call got it from the
+    /// token endpoint (nil when another reader already had).
+    private func refresh(_ endpoint: TokenEndpoint, replacing stale: Tokens?) throws -> (tokens: Tokens, granted: Tokens?) {
         try host.withSharedLock(endpoint.stateKey) {
             let stored = try host.sharedState(endpoint.stateKey).flatMap { try? JSONDecoder().decode(Tokens.self, from: Data($0)) }
-            if let stored, stored.access != stale?.access, !stored.access.isEmpty { return stored }
+            if let stored, stored.access != stale?.access, !stored.access.isEmpty { return (stored, nil) }
             let base = stored ?? endpoint.initial
             let reply = try send("the token request", check: nil, authenticate: false) { vars in
                 var all = vars
@@ -254,7 +260,7 @@ final class Connection: Sendable {
             let tokens = try endpoint.tokens(from: reply.json, previous: base, now: Date().timeIntervalSince1970)
             try host.setSharedState(endpoint.stateKey, Array(try JSONEncoder().encode(tokens)))
             host.log(.info, "a new access token was obtained from \(endpoint.url)")
-            return tokens
+            return (tokens, tokens)
         }
     }
 

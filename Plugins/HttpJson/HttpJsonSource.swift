@@ -70,9 +70,22 @@ final class HttpJsonSource: SourceInstance {
             if windows.isEmpty { host.log(.info, "endpoint '\(endpoint.name)': nothing to read yet (the cursor is within lag_seconds of now)") }
         }
         let walker = PageWalker(connection: connection, endpoint: endpoint, variables: vars, windows: windows)
-        return try RecordProducer(walker: walker, endpoint: endpoint, rowLimit: request.rowLimit, host: host, progress: progress) { [weak self] done in
-            self?.pending = done
-        }
+        let (host, progress, primaryKey) = (host, progress, endpoint.primaryKey)
+        return try RecordPageProducer(
+            rowLimit: request.rowLimit, key: primaryKey.map { path in { path.select($0)?.scalarText } }, next: { try walker.nextPage() },
+            columns: { first in try RecordColumns(sample: first, options: Self.options(endpoint, titles: walker.titles)) },
+            onPage: { host.progress(done: Int64(walker.fetched)) }, onRecord: progress.map { p in p.saw },
+            onEnd: { [weak self] in self?.pending = progress.flatMap { p in p.value.map { (p.key, $0) } } })
+    }
+
+    /// The endpoint's column options, with seed 002's header (its keys in its order, named
+    /// by their titles) when the pages have one.
+    static func options(_ endpoint: Endpoint, titles: [(String, String)]?) -> RecordColumns.Options {
+        var options = endpoint.columns
+        guard let titles else { return options }
+        if options.select == nil { options.select = titles.map(\.0).filter { !options.drop.contains($0) } }
+        for (key, title) in titles where options.rename[key] == nil { options.rename[key] = title }
+        return options
     }
 
     /// The parameter values a read was made with, as part of its cursor's key ("" without any).
@@ -106,85 +119,6 @@ final class IncrementalProgress {
     func saw(_ record: OrderedJSON) {
         guard incremental.kind == .id, let id = incremental.field.select(record)?.scalarText else { return }
         value = Incremental.larger(value, id)
-    }
-}
-
-/// Pages of records as batches: the first page with records decides the columns (unless
-/// the manifest declares them), a record whose primary key was seen in this read is
-/// dropped, and a read that ran to its end hands its cursor to `completed`.
-final class RecordProducer: BatchProducer {
-    let fields: [ArrowField]
-    private let columns: RecordColumns
-    private let walker: PageWalker
-    private let primaryKey: JSONPath?
-    private let host: HostServices
-    private let progress: IncrementalProgress?
-    private let completed: ((key: String, value: String)?) -> Void
-    private var buffered: [OrderedJSON]?
-    private var seen = Set<String>()
-    private var remaining: Int
-    private var ended = false
-
-    init(
-        walker: PageWalker, endpoint: Endpoint, rowLimit: Int?, host: HostServices, progress: IncrementalProgress?,
-        completed: @escaping ((key: String, value: String)?) -> Void
-    ) throws {
-        self.walker = walker
-        primaryKey = endpoint.primaryKey
-        self.host = host
-        self.progress = progress
-        self.completed = completed
-        remaining = rowLimit ?? Int.max
-        var first: [OrderedJSON] = []
-        while first.isEmpty, let page = try walker.nextPage() {
-            first = page
-        }
-        if first.isEmpty { ended = true }
-        buffered = first
-        var options = endpoint.columns
-        if let titles = walker.titles {
-            // Seed 002's header: its keys in its order, named by their titles.
-            if options.select == nil { options.select = titles.map(\.0).filter { !options.drop.contains($0) } }
-            for (key, title) in titles where options.rename[key] == nil { options.rename[key] = title }
-        }
-        columns = try RecordColumns(sample: first, options: options)
-        fields = columns.fields
-        if ended { finishRead() }
-    }
-
-    func next(into batch: BatchBuilder) throws -> Bool {
-        while remaining > 0 {
-            let page: [OrderedJSON]
-            if let b = buffered {
-                page = b
-                buffered = nil
-            } else {
-                guard !ended, let p = try walker.nextPage() else {
-                    if !ended { finishRead() }
-                    return false
-                }
-                page = p
-            }
-            host.progress(done: Int64(walker.fetched))
-            var added = 0
-            for record in page where remaining > 0 {
-                if let primaryKey, let id = primaryKey.select(record)?.scalarText {
-                    guard seen.insert(id).inserted else { continue }
-                }
-                try columns.append(record, to: batch)
-                progress?.saw(record)
-                added += 1
-                remaining -= 1
-            }
-            if added > 0 { return remaining > 0 }
-        }
-        return false
-    }
-
-    /// Every page was read (not cut short by a row limit): the cursor may advance.
-    private func finishRead() {
-        ended = true
-        completed(progress.flatMap { p in p.value.map { (p.key, $0) } })
     }
 }
 

@@ -46,7 +46,7 @@ final class PageWalker {
     private var cursor: String?
     private var next: String?
     private var seen = Set<String>()
-    private var previousPage: String?
+    private var previousPage: [OrderedJSON]?
     private var recordsInWindow = 0
     private var windowDone = true
     private(set) var fetched = 0
@@ -140,12 +140,12 @@ final class PageWalker {
             return
         }
         // An API that ignores the page parameter answers the same page forever.
+        // Compared as values (stopping at the first difference), not serialized page by page.
         if [.page, .offset, .pagetag].contains(paging.kind) {
-            let text = OrderedJSON.array(records).compactText
-            if text == previousPage {
+            if records == previousPage {
                 throw PluginError.invalidArgument("\(what) repeats the page before it: the API does not seem to read the paging parameters")
             }
-            previousPage = text
+            previousPage = records
         }
         if let more = paging.hasMorePath, let value = more.select(body) {
             if !Self.truthy(value) {

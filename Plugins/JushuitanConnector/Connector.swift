@@ -129,7 +129,7 @@ final class JushuitanSource: SourceInstance {
             pendingCursor = nil
         }
         let idField = isOrders ? (config.orders?.items == true ? nil : "o_id") : (config.endpoint?.idCheck == true ? config.endpoint?.id : nil)
-        return try RecordProducer(pages: pages, fields: config.fields ?? .init(), idField: idField, rowLimit: request.rowLimit)
+        return try RecordProducer.make(pages: pages, fields: config.fields ?? .init(), idField: idField, rowLimit: request.rowLimit)
     }
 
     /// The rows of the last read were stored: the next read starts where it ended.
@@ -227,25 +227,11 @@ final class EndpointPages: RecordPages {
     }
 }
 
-/// Turns records into batches (PluginKit's RecordColumns: nested objects flattened with
-/// dotted names, columns selected, renamed and typed by configuration), duplicates by id
-/// dropped within the run.
-final class RecordProducer: BatchProducer {
-    let fields: [ArrowField]
-    private let columns: RecordColumns
-    private let pages: RecordPages
-    private let idField: String?
-    private var seen = Set<String>()
-    private var buffered: [OrderedJSON]?
-    private var remaining: Int
-
-    init(pages: RecordPages, fields config: ConnectorConfig.Fields, idField: String?, rowLimit: Int?) throws {
-        self.pages = pages
-        self.idField = idField
-        remaining = rowLimit ?? Int.max
-        // The first page decides the columns (unless `select` does) and their types.
-        let first = try pages.next() ?? []
-        buffered = first
+/// Records as batches (PluginKit's RecordPageProducer and RecordColumns: nested objects
+/// flattened with dotted names, columns selected, renamed and typed by configuration),
+/// duplicates by id dropped within the run.
+enum RecordProducer {
+    static func make(pages: RecordPages, fields config: ConnectorConfig.Fields, idField: String?, rowLimit: Int?) throws -> BatchProducer {
         var options = RecordColumns.Options()
         options.keepArrays = config.unknown != "drop"
         options.rename = config.rename ?? [:]
@@ -257,32 +243,10 @@ final class RecordProducer: BatchProducer {
             options.types[name] = type
         }
         options.parseTime = { Times.parse($0) }
-        columns = try RecordColumns(sample: first, options: options)
-        fields = columns.fields
-    }
-
-    func next(into batch: BatchBuilder) throws -> Bool {
-        while remaining > 0 {
-            let page: [OrderedJSON]
-            if let b = buffered {
-                page = b
-                buffered = nil
-            } else {
-                guard let p = try pages.next() else { return false }
-                page = p
-            }
-            var added = 0
-            for record in page where remaining > 0 {
-                if let idField, let id = record[idField]?.scalarText ?? record[idField].map(\.compactText) {
-                    guard seen.insert(id).inserted else { continue }
-                }
-                try columns.append(record, to: batch)
-                added += 1
-                remaining -= 1
-            }
-            if added > 0 { return remaining > 0 }
-        }
-        return false
+        // The first page with orders decides the columns (unless `select` does) and their types.
+        return try RecordPageProducer(
+            rowLimit: rowLimit, key: idField.map { field in { $0[field].map { $0.scalarText ?? $0.compactText } } }, next: { try pages.next() },
+            columns: { try RecordColumns(sample: $0, options: options) })
     }
 }
 

@@ -92,6 +92,18 @@ import Testing
         return rows
     }
 
+    /// A first window without orders does not decide the columns: the first with orders
+    /// does (it made a read of no columns before the shared record producer).
+    @Test func anEmptyFirstWindowStillMakesColumns() async throws {
+        try await Self.withMock { base in
+            let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])
+            let config = Self.config(base, start: "2026-10-20 00:00:00", end: "2026-11-05 00:00:00")
+            let rows = try await TestSupport.onThread { try Self.run(gateway, instance: "late", config: config) }
+            let ids = rows.compactMap { $0["o_id"] }
+            #expect(!ids.isEmpty && ids.count == rows.count && Set(ids).count == ids.count, "\(rows.prefix(2))")
+        }
+    }
+
     @Test func pullsEveryOrderOnceRefreshingTokensWithinTheRateLimits() async throws {
         try await Self.withMock { base in
             let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory])
