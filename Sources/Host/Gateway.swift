@@ -106,6 +106,10 @@ public final class Gateway: Sendable {
             secret: secret, logger: logger)
         dataflows = DataflowService(store: store, config: config.dataflows, logger: logger)
         dataflows.attach(self)
+        exports.attach { [weak self] sourceType, body, owner in
+            guard let self else { throw InvalidInput("the gateway has stopped") }
+            return try ExportRequests.make(sourceType, body: body, owner: owner, gateway: self)
+        }
         try exports.recoverAfterRestart()
         try exports.deleteExpired()
         try dataflows.recoverAfterRestart()

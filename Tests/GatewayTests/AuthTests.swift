@@ -119,4 +119,26 @@ import Testing
         let mac = Crypto.hmacSHA256(key: Array("Jefe".utf8), Array("what do ya want for nothing?".utf8))
         #expect(Crypto.hex(mac) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
+
+    /// What one gateway seals (an export's request, for another to restart it) opens only
+    /// under the same secret and purpose, and not once any byte changed.
+    @Test func sealedBytesOpenOnlyWhole() throws {
+        let dir = TestSupport.temporaryDirectory("seal")
+        let a = try ServerSecret(configured: "cluster key", dataDirectory: dir)
+        let other = try ServerSecret(configured: "another key", dataDirectory: dir)
+        let message = Array(#"{"source_http":{"header":{"Authorization":"Bearer s3cret"}}}"#.utf8)
+        let sealed = try #require(a.seal(message, purpose: "export-request"))
+        #expect(!sealed.contains("s3cret") && a.seal(message, purpose: "export-request") != sealed, "a fresh nonce each time")
+        #expect(a.open(sealed, purpose: "export-request") == message)
+        #expect(a.open(sealed, purpose: "another purpose") == nil)
+        #expect(other.open(sealed, purpose: "export-request") == nil)
+        var bytes = try #require(Data(base64Encoded: sealed))
+        for i in [0, 12, bytes.count - 1] {
+            bytes[i] ^= 1
+            #expect(a.open(bytes.base64EncodedString(), purpose: "export-request") == nil, "byte \(i) changed")
+            bytes[i] ^= 1
+        }
+        #expect(a.open("", purpose: "export-request") == nil && a.open("not base64", purpose: "export-request") == nil)
+        #expect(a.open(try #require(a.seal([], purpose: "p")), purpose: "p") == [])
+    }
 }

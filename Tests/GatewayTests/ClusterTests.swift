@@ -5,14 +5,22 @@ import Testing
 
 /// Three real `gateway serve` processes on one PostgreSQL store, as an administrator runs
 /// them: dataflow runs and exports submitted across them, one gateway killed (SIGKILL) in the
-/// middle of a run. Every run and task ends exactly once, the killed gateway's run ends
-/// failed on another gateway once its claim ran out, and every gateway sees it. Rows pushed
-/// to each gateway are read, once each, on every other.
+/// middle of a run and of an export's crawl. Every run and task ends exactly once; the killed
+/// gateway's run runs again on another gateway once its claim ran out (its target had not
+/// committed), and its export restarts there; every gateway sees it. Rows pushed to each
+/// gateway are read, once each, on every other.
 @Suite(.serialized) struct ClusterTests {
     @Test func threeGatewaysOneStoreOneKilled() async throws {
+        try await TestSupport.withHelperServer("page_server.py") { pagePort in
+            try await threeGatewaysOneStoreOneKilled(pages: "http://127.0.0.1:\(pagePort)")
+        }
+    }
+
+    func threeGatewaysOneStoreOneKilled(pages: String) async throws {
         let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
         let config: [String: Any] = [
             "store": ["url": url, "leaseSeconds": 15],
+            "http": ["allowHosts": ["127.0.0.1"]],
             "exports": ["directory": TestSupport.temporaryDirectory("cluster-exports"), "requireToken": false],
             "dataflows": ["requireToken": false],
             "auth": ["secretKey": "one key for the cluster", "signedKeys": ["alice": "k"]],
@@ -68,7 +76,7 @@ import Testing
 
         // A slow run on the third gateway, which is then killed while it writes.
         let slow =
-            #"{"name":"slow","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50000000) SELECT n FROM c"},"target":{"type":"export","format":"csv"}}}"#
+            #"{"name":"slow","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3000000) SELECT n FROM c"},"target":{"type":"export","format":"csv"}}}"#
         let slowId = try #require((try await call(nodes[0], "POST", "/api/data-flow/add-dataflow", slow)["data"] as? [String: Any])?["id"] as? Int)
         let slowRun = try await call(nodes[2], "POST", "/api/data-flow/execute-dataflow/\(slowId)", "{}")
         let slowExecution = try #require((slowRun["data"] as? [String: Any])?["execution_id"] as? String, "\(slowRun)")
@@ -93,6 +101,17 @@ import Testing
             written = try await flowStatus(nodes[0], slowId)["rows_written"] as? Int ?? 0
         }
         #expect(written >= 50_000, "the slow run is writing when its gateway dies")
+        // And a crawl of 100 pages of 300 ms each, with an upstream header, on the same gateway.
+        let crawl = try await call(
+            nodes[2], "POST", "/v1/export/http",
+            #"{"ext_type":"csv","user_id":"u","title":"crawl","source_http":{"url":"\#(pages)/slow","header":{"Authorization":"Bearer upstream"},"param":{"limit":10,"total":1000}}}"#
+        )
+        let crawlKey = try #require((crawl["data"] as? [String: Any])?["hash_key"] as? String, "\(crawl)")
+        for _ in 0..<200 {
+            let detail = try await call(nodes[0], "GET", "/v1/export/detail?key=\(crawlKey)")["data"] as? [String: Any] ?? [:]
+            if ((detail["progress"] as? [String: Any])?["done"] as? Int ?? 0) > 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         kill(nodes[2].process.pid, SIGKILL)
         nodes[2].process.wait()
 
@@ -123,14 +142,41 @@ import Testing
             }
             #expect(detail["status"] as? Int == 2, "\(detail)")
         }
-        // The killed gateway's run: ended by a survivor once its claim (15 s) ran out.
+        // The killed gateway's run: taken over by a survivor once its claim (15 s) ran out,
+        // run again from the start there (its target had not committed), every row once.
+        let killed = try String(contentsOfFile: "\(nodes[2].dataDir)/gateway.id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let ended = try await waitForEnd(nodes[0], slowId)
         #expect(ended["execution_id"] as? String == slowExecution)
-        #expect(ended["status"] as? String == "failed" && (ended["error_message"] as? String ?? "").hasPrefix("interrupted: gateway gw-"), "\(ended)")
-        #expect((ended["error_message"] as? String ?? "").hasSuffix(" stopped"), "\(ended)")
-        let logs = try await call(nodes[1], "GET", "/api/data-flow/get-dataflow-logs/\(slowId)?level=ERROR&page_size=50")["data"] as? [String: Any] ?? [:]
-        let lines = (logs["logs"] as? [[String: Any]] ?? []).filter { ($0["message"] as? String ?? "").contains("interrupted: gateway") }
-        #expect(lines.count == 1, "ended once, by one survivor: \(logs)")
+        #expect(ended["status"] as? String == "completed" && ended["rows_written"] as? Int == 3_000_000, "\(ended)")
+        #expect(ended["attempt"] as? Int == 2 && ended["gateway"] as? String != killed, "\(ended)")
+        let logs = try await call(nodes[1], "GET", "/api/data-flow/get-dataflow-logs/\(slowId)?level=WARNING&page_size=50")["data"] as? [String: Any] ?? [:]
+        let lines = (logs["logs"] as? [[String: Any]] ?? []).filter {
+            ($0["message"] as? String ?? "").hasSuffix("runs again from the start here (attempt 2 of 3): gateway \(killed) stopped before its target committed")
+        }
+        #expect(lines.count == 1, "taken over once, by one survivor: \(logs)")
+        let runs = try await call(nodes[1], "GET", "/api/data-flow/get-dataflow-runs/\(slowId)?page_size=10")["data"] as? [String: Any] ?? [:]
+        #expect((runs["runs"] as? [[String: Any]] ?? []).count == 1, "one run, not a second: \(runs)")
+        // The killed gateway's crawl: restarted by a survivor from its first page, whole.
+        var detail: [String: Any] = [:]
+        for _ in 0..<1_200 {
+            detail = try await call(nodes[1], "GET", "/v1/export/detail?key=\(crawlKey)")["data"] as? [String: Any] ?? [:]
+            if detail["status"] as? Int != 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(detail["status"] as? Int == 2 && detail["attempt"] as? Int == 2 && detail["gateway"] as? String != killed, "\(detail)")
+        let link = try #require(detail["down_url"] as? String, "\(detail)")
+        let rows = try await TestSupport.onThread { () -> String in
+            let zip = TestSupport.temporaryDirectory("crawl") + "/crawl.zip"
+            _ = try TestSupport.run("/usr/bin/env", ["curl", "-s", "-o", zip, link])
+            return try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(sum(z.read(n).decode().count(chr(10)) for n in z.namelist()))", zip,
+                ]
+            ).output
+        }
+        #expect(rows.trimmingCharacters(in: .whitespacesAndNewlines) == "1001", "a header and 1000 rows, once each: \(rows)")
     }
 
     /// Seed 003 on three gateways at once: one Jushuitan app, three flows (one a gateway)

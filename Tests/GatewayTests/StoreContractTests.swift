@@ -87,11 +87,11 @@ import Testing
             #expect(try store.tasks(userId: "u1", since: .distantPast, owner: nil).map(\.hashKey) == ["a"])
             #expect(try store.tasks(userId: nil, since: .distantPast, owner: "tok_1").map(\.hashKey) == ["a"])
             #expect(try Set(store.ownUnfinishedTasks().map(\.hashKey)) == ["a", "b"])
-            try store.updateProgress(taskId: a.id, done: 5, total: 10)
+            try store.updateProgress(taskId: a.id, attempt: 1, done: 5, total: 10)
             #expect(try store.task(hashKey: "a")?.progressDone == 5)
             #expect(try store.finishTask(id: a.id, status: .success, file: "a.xlsx"))
             #expect(try !store.finishTask(id: a.id, status: .failed, failReason: "late"), "a task ends once")
-            try store.updateProgress(taskId: a.id, done: 9, total: 10)
+            try store.updateProgress(taskId: a.id, attempt: 1, done: 9, total: 10)
             let ended = try #require(try store.task(hashKey: "a"))
             #expect(ended.status == .success && ended.file == "a.xlsx" && ended.progressDone == 5 && ended.finishedAt != nil)
             for line in ["one", "two", "three"] { try store.logTask(id: b.id, line) }
@@ -148,7 +148,7 @@ import Testing
             #expect(throws: TickTaken.self) { try store.insertRun(flow: scheduledFlow.id, trigger: "schedule", params: "{}", now: tick, scheduledFor: tick) }
             _ = try store.insertRun(flow: scheduledFlow.id, trigger: "schedule", params: "{}", now: tick, scheduledFor: tick.addingTimeInterval(300))
             try store.markRunning(run: run.id)
-            try store.updateRunProgress(run: run.id, progress: 50, rowsRead: 10, rowsWritten: 8)
+            try store.updateRunProgress(run: run.id, attempt: 1, progress: 50, rowsRead: 10, rowsWritten: 8)
             try store.logFlow(flow.id, run: run.id, .info, component: "pump", "started")
             try store.logFlow(flow.id, run: nil, .error, component: "schedule", "oops")
             #expect(try store.finishRun(run: run.id, status: .completed, rowsRejected: 2, at: at.addingTimeInterval(5)))
@@ -481,10 +481,13 @@ extension StoreMigrateTests {
         }
     }
 
-    /// A gateway that stops renewing its claims: once they run out, another gateway ends its
-    /// unfinished run and task failed, saying which gateway stopped; the stopped one's own
-    /// late end then changes nothing. A gateway never expires its own work.
-    @Test func theWorkOfAGatewayThatStoppedEndsOnce() async throws {
+    /// A gateway that stops renewing its claims: once they run out, another gateway takes its
+    /// unfinished work over, once: a run whose target had not begun to commit runs again there
+    /// (attempt 2), an export with a sealed request restarts there; a run caught committing
+    /// and a task that cannot restart end failed, saying which gateway stopped. The stopped
+    /// one's late writes name the old attempt and change nothing. A gateway never takes over
+    /// its own work.
+    @Test func theWorkOfAGatewayThatStoppedIsTakenOverOnce() async throws {
         let url = try await TestSupport.onThread { try TestPostgres.freshDatabase() }
         let t0 = Date(timeIntervalSince1970: 1_764_547_200)
         let clock = ManualClock(t0)
@@ -492,6 +495,7 @@ extension StoreMigrateTests {
             var config = TestSupport.config(dataDir: TestSupport.temporaryDirectory("node"), pluginDirs: ["/nonexistent"])
             config.store.url = url
             config.store.leaseSeconds = 60
+            config.auth.secretKey = "one key for both"
             return config
         }
         let (configA, configB) = (config(), config())
@@ -499,35 +503,73 @@ extension StoreMigrateTests {
             let a = try Gateway(config: configA, clock: clock)
             let b = try Gateway(config: configB, clock: clock)
             let workerA = try #require((a.store as? SQLStore)?.worker)
-            let flow = try a.store.insertDataflow(
-                NewFlow(name: "f", description: "", status: "active", createdBy: "", config: "{}", childrenIds: []), enNameBase: "f")
-            let run = try a.store.insertRun(flow: flow.id, trigger: "manual", params: "{}")
+            let workerB = try #require((b.store as? SQLStore)?.worker)
+            let runnable = #"{"source":{"type":"sql","query":"SELECT 1 AS n UNION ALL SELECT 2"},"target":{"type":"export","format":"csv"}}"#
+            func flow(_ name: String) throws -> Dataflow {
+                try a.store.insertDataflow(
+                    NewFlow(name: name, description: "", status: "active", createdBy: "", config: runnable, childrenIds: []), enNameBase: name)
+            }
+            let (again, committing) = (try flow("again"), try flow("committing"))
+            let run = try a.store.insertRun(flow: again.id, trigger: "manual", params: "{}")
             try a.store.markRunning(run: run.id)
+            let caught = try a.store.insertRun(flow: committing.id, trigger: "manual", params: "{}")
+            try a.store.markRunning(run: caught.id)
+            #expect(try a.store.beginCommit(run: caught.id, attempt: 1))
             _ = try a.store.insertTask(
                 hashKey: "k", requestHash: "r", owner: "", userId: "u", title: "t", extType: "xlsx", sourceType: "http", request: "{}",
                 callback: "")
+            let body = #"{"ext_type":"csv","user_id":"u","title":"again","source_raw":"[{\"i\":1},{\"i\":2}]"}"#
+            let sealed = try #require(a.secret.seal(Array(body.utf8), purpose: ExportService.sealPurpose))
+            let restartable = try a.store.insertTask(
+                hashKey: "0123456789abcdef0123456789abcdef", requestHash: "r2", owner: "", userId: "u", title: "again", extType: "CSV",
+                sourceType: "raw", request: "{}", callback: "", sealedRequest: sealed)
             clock.advance(by: 50)
             try a.store.renewLeases()  // A's upkeep: claims now hold until t0 + 110
             clock.advance(by: 40)
-            try b.dataflows.expireOthers()
-            try b.exports.expireOthers()
+            try b.dataflows.takeOverOthers()
+            try b.exports.takeOverOthers()
             #expect(try a.store.run(executionId: run.executionId)?.status == .running, "renewed: still A's")
             clock.advance(by: 30)  // t0 + 120: A said nothing for 70 s
-            try a.dataflows.expireOthers()
-            #expect(try a.store.run(executionId: run.executionId)?.status == .running, "a gateway never expires its own work")
-            try b.dataflows.expireOthers()
-            try b.exports.expireOthers()
-            let ended = try #require(try a.store.run(executionId: run.executionId))
-            #expect(ended.status == .failed && ended.errorMessage == "interrupted: gateway \(workerA) stopped", "\(ended)")
+            try a.dataflows.takeOverOthers()
+            #expect(try a.store.run(executionId: run.executionId)?.gateway == workerA, "a gateway never takes over its own work")
+            try b.dataflows.takeOverOthers()
+            try b.exports.takeOverOthers()
+            // The run that had not committed runs again on B, and completes there.
+            var ranAgain = try #require(try b.store.run(executionId: run.executionId))
+            for _ in 0..<400 where ranAgain.status.isActive {
+                usleep(25_000)
+                ranAgain = try #require(try b.store.run(executionId: run.executionId))
+            }
+            #expect(ranAgain.status == .completed && ranAgain.attempt == 2 && ranAgain.gateway == workerB && ranAgain.rowsWritten == 2, "\(ranAgain)")
+            let lines = try a.store.flowLogs(again.id, page: 1, pageSize: 20, level: .warning, runId: run.id, newestFirst: false).list.map(\.message)
+            #expect(
+                lines.contains("\(run.executionId) runs again from the start here (attempt 2 of 3): gateway \(workerA) stopped before its target committed"),
+                "\(lines)")
+            // The run caught committing, and the task without a sealed request, end failed.
+            let ended = try #require(try a.store.run(executionId: caught.executionId))
+            #expect(
+                ended.status == .failed
+                    && ended.errorMessage == "interrupted: gateway \(workerA) stopped while its target committed (not run again: the target may hold its rows)",
+                "\(ended)")
             let task = try #require(try a.store.task(hashKey: "k"))
             #expect(task.status == .failed && task.failReason == "interrupted: gateway \(workerA) stopped", "\(task)")
-            let logs = try a.store.flowLogs(flow.id, page: 1, pageSize: 10, level: .error, runId: run.id, newestFirst: false)
-            #expect(logs.list.map(\.message) == ["\(run.executionId) failed: interrupted: gateway \(workerA) stopped"])
-            // A comes back: its late end and progress change nothing; B does not end it twice.
-            #expect(try !a.store.finishRun(run: run.id, status: .completed))
-            try a.store.updateRunProgress(run: run.id, progress: 100, rowsRead: 5, rowsWritten: 5)
-            #expect(try a.store.run(executionId: run.executionId)?.rowsWritten == 0)
-            #expect(try b.store.expireRuns().isEmpty && b.store.expireTasks().isEmpty)
+            // The export restarts on B from its sealed request, into its own attempt's file.
+            var restarted = try #require(try b.store.task(hashKey: restartable.hashKey))
+            for _ in 0..<400 where restarted.status == .processing {
+                usleep(25_000)
+                restarted = try #require(try b.store.task(hashKey: restartable.hashKey))
+            }
+            #expect(restarted.status == .success && restarted.attempt == 2 && restarted.file == "\(restartable.hashKey).a2.zip", "\(restarted)")
+            #expect(try b.store.taskLogs(id: restartable.id).contains { $0.hasPrefix("restarted from its first page (attempt 2 of 3): gateway \(workerA)") })
+            // A comes back: its late writes name attempt 1 and change nothing; nothing is taken twice.
+            #expect(try !a.store.finishRun(run: run.id, status: .failed, attempt: 1))
+            #expect(try !a.store.beginCommit(run: run.id, attempt: 1))
+            try a.store.updateRunProgress(run: run.id, attempt: 1, progress: 100, rowsRead: 5, rowsWritten: 5)
+            #expect(try a.store.run(executionId: run.executionId)?.rowsWritten == 2)
+            #expect(try !a.store.finishTask(id: restartable.id, status: .failed, failReason: "late", attempt: 1))
+            let second = try b.store.takeOverRuns(maxAttempts: 3)
+            #expect(second.failed.isEmpty && second.requeued.isEmpty)
+            #expect(try b.store.takeOverTasks(maxAttempts: 3).failed.isEmpty)
         }
     }
 

@@ -30,6 +30,18 @@ public struct ServerSecret: Sendable {
         Crypto.hex(Crypto.hmacSHA256(key: key, Array(parts.joined(separator: "\n").utf8)))
     }
 
+    /// `bytes` sealed (AES-256-GCM under a key derived from this secret for `purpose`), as
+    /// base64: only a gateway with the same secret opens it, and a changed byte is refused.
+    func seal(_ bytes: [UInt8], purpose: String) -> String? {
+        Crypto.seal(bytes, key: Crypto.hmacSHA256(key: key, Array("seal\n\(purpose)".utf8))).map { Data($0).base64EncodedString() }
+    }
+
+    /// What `seal` sealed for `purpose`; nil when sealed under another secret, or changed.
+    func open(_ sealed: String, purpose: String) -> [UInt8]? {
+        guard let data = Data(base64Encoded: sealed) else { return nil }
+        return Crypto.open(Array(data), key: Crypto.hmacSHA256(key: key, Array("seal\n\(purpose)".utf8)))
+    }
+
     /// Checks a signature in time independent of where it differs.
     func verify(_ signature: String, _ parts: String...) -> Bool {
         let expected = Crypto.hex(Crypto.hmacSHA256(key: key, Array(parts.joined(separator: "\n").utf8)))

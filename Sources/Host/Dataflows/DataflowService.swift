@@ -45,7 +45,13 @@ public final class DataflowService: Sendable {
         var progress: Int?
         var counts: Counts?
         let completedAt: Date
+        /// The attempt that ended (nil: whichever runs it, as a cancel).
+        var attempt: Int64?
     }
+
+    /// Attempts at one run, across gateways that stopped while running it: a run that takes
+    /// every gateway down with it is not passed on for ever.
+    static let maxAttempts: Int64 = 3
 
     init(store: any GatewayStore, config: GatewayConfig.Dataflows, logger: Logger) {
         self.store = store
@@ -97,13 +103,18 @@ public final class DataflowService: Sendable {
             try store.markRunning(run: run.id)
             run.status = .running
         }
-        let control = RunControl(timeBudgetSeconds: 0)
         log(flow.id, run: run.id, .info, "dataflow", "\(run.executionId) queued (\(trigger))")
-        let queued = run
+        launch(flow, run)
+        return run
+    }
+
+    /// Queues a run's attempt: run on a thread of the dataflow pool when one is free.
+    private func launch(_ flow: Dataflow, _ queued: DataflowRun) {
+        let control = RunControl(timeBudgetSeconds: 0)
         // Stopped (its timeout, a cancel, a shutdown) and still not back: a plugin call
         // deaf to cancel. The run (and its child step's) ends now with the reason.
         running.submit(
-            run.id, run, control: control,
+            queued.id, queued, control: control,
             work: { [self] in
                 perform(flow, run: queued, control: control)
             },
@@ -116,7 +127,6 @@ public final class DataflowService: Sendable {
                     if let active { fail(active, "\(reason); a plugin did not return when told to stop, and its thread was abandoned") }
                 }
             })
-        return run
     }
 
     /// Cancels a pending or running run; false when it had already ended.
@@ -155,11 +165,29 @@ public final class DataflowService: Sendable {
         }
     }
 
-    /// Ends the runs of gateways that stopped (their claims on the shared store ran out),
-    /// each in its flow's log (called every maintenance tick).
-    func expireOthers() throws {
-        for run in try store.expireRuns() {
+    /// Takes over the runs of gateways that stopped (their claims on the shared store ran
+    /// out; called every maintenance tick): a run whose target had not begun to commit runs
+    /// again here from the start, as the next run after a failed one would (a target that
+    /// commits nothing until the end holds none of its rows; a sink plugin's destination
+    /// without transactions keeps what it took, as after any abort: see the ABI's `abort`).
+    /// The others end failed, each in its flow's log.
+    func takeOverOthers() throws {
+        guard running.isAccepting else { return }
+        let (failed, requeued) = try store.takeOverRuns(maxAttempts: Self.maxAttempts)
+        for run in failed {
             log(run.dataflowId, run: run.id, .error, "dataflow", "\(run.executionId) failed: \(run.errorMessage ?? "interrupted")")
+        }
+        for taken in requeued {
+            let run = taken.work
+            guard let flow = try store.dataflow(id: run.dataflowId) else {
+                fail(run, "interrupted: gateway \(taken.stopped) stopped, and the flow no longer exists")
+                continue
+            }
+            log(
+                flow.id, run: run.id, .warning, "dataflow",
+                "\(run.executionId) runs again from the start here (attempt \(run.attempt) of \(Self.maxAttempts)): gateway \(taken.stopped) stopped before its target committed"
+            )
+            launch(flow, run)
         }
     }
 
@@ -172,7 +200,7 @@ public final class DataflowService: Sendable {
     private func writeEnd(_ run: Int64, _ e: RunEnding) throws -> Bool {
         try store.finishRun(
             run: run, status: e.status, error: e.error, progress: e.progress, rowsRead: e.counts?.read,
-            rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt)
+            rowsWritten: e.counts?.written, rowsRejected: e.counts?.rejected, at: e.completedAt, attempt: e.attempt)
     }
 
     /// No new run starts from now on (the gateway is shutting down).
@@ -234,6 +262,8 @@ public final class DataflowService: Sendable {
     private struct Step {
         let flow: Dataflow
         let runId: Int64
+        /// The run's attempt: its target commits only while this gateway still runs it.
+        let attempt: Int64
         /// "" for the flow run, "child 'name': " for a child's step.
         let label: String
     }
@@ -257,8 +287,8 @@ public final class DataflowService: Sendable {
         let steps: [Step]
         do {
             steps =
-                [Step(flow: flow, runId: run.id, label: "")]
-                + (try descendants(of: flow.id)).map { Step(flow: $0, runId: run.id, label: "child \($0.id) '\($0.name)': ") }
+                [Step(flow: flow, runId: run.id, attempt: run.attempt, label: "")]
+                + (try descendants(of: flow.id)).map { Step(flow: $0, runId: run.id, attempt: run.attempt, label: "child \($0.id) '\($0.name)': ") }
         } catch {
             return fail(run, "reading the flow's children failed: \(error)")
         }
@@ -288,7 +318,7 @@ public final class DataflowService: Sendable {
                     handed.withLock { $0 = (read, written) }
                     let overall = Int((Double(index) + progress) / Double(steps.count) * 100)
                     try? self.store.updateRunProgress(
-                        run: run.id, progress: min(99, overall), rowsRead: totals.read + read, rowsWritten: totals.written + written)
+                        run: run.id, attempt: run.attempt, progress: min(99, overall), rowsRead: totals.read + read, rowsWritten: totals.written + written)
                 }
             } catch {
                 let message = (error as? FlowInputError)?.description ?? describe(error, control: control)
@@ -319,7 +349,7 @@ public final class DataflowService: Sendable {
             .error, "\(run.executionId) failed: \(message)\(logNote)")
         // Ended already (cancelled while it wrote): its counts still say what was committed.
         guard !ended, let counts else { return }
-        try? store.setRunCounts(run: run.id, rowsRead: counts.read, rowsWritten: counts.written, rowsRejected: counts.rejected)
+        try? store.setRunCounts(run: run.id, attempt: run.attempt, rowsRead: counts.read, rowsWritten: counts.written, rowsRejected: counts.rejected)
         if !logNote.isEmpty { log(run.dataflowId, run: run.id, .warning, "dataflow", "\(run.executionId) stopped\(logNote)") }
     }
 
@@ -327,6 +357,9 @@ public final class DataflowService: Sendable {
     /// the line said in its log. False when it had ended already (a cancel came first).
     @discardableResult
     private func end(_ run: DataflowRun, _ ending: RunEnding, _ level: DataflowLog.Level, _ line: String) -> Bool {
+        var ending = ending
+        // This attempt's end: if another gateway took the run over, it is not this one's to end.
+        ending.attempt = run.attempt
         let ended = endings.record(run.id, ending) { e in try writeEnd(run.id, e) }
         if ended { log(run.dataflowId, run: run.id, level, "dataflow", line) }
         return ended
@@ -458,7 +491,8 @@ public final class DataflowService: Sendable {
                         lastLog = Date()
                         log(.info, "target", "\(step.label)\(p.rowsWritten) rows written so far (\(p.batches) batches)")
                     }
-                }))
+                },
+                beforeCommit: { try self.beginCommit(step) }))
         for case let dedupe as DedupeRows in transforms where dedupe.dropped > 0 {
             log(.warning, "transform", "\(step.label)dedupe dropped \(dedupe.dropped) rows with a key seen before")
         }
@@ -515,12 +549,21 @@ public final class DataflowService: Sendable {
             let whole = filter.isEmpty && mode != .upsert ? try session.copyWhole(source.table) : nil
             let rows = try whole ?? session.copy(columns: names, select: select, args: args, update: mode == .upsert)
             if let reason = control.stopReason { throw RunStopped(reason: reason) }
+            try beginCommit(step)
             _ = try session.commit()
             log(.info, "target", "\(step.label)committed \(rows) rows into dataset '\(targetId)' (\(mode.rawValue))")
             return Counts(read: Int64(rows), written: Int64(rows))
         } catch {
             session.rollback()
             throw error
+        }
+    }
+
+    /// Marks the run's target as committing, or throws when this gateway no longer runs the
+    /// run (another took it over while this one was taken for stopped; or it ended).
+    private func beginCommit(_ step: Step) throws {
+        guard try store.beginCommit(run: step.runId, attempt: step.attempt) else {
+            throw InvalidInput("this gateway no longer runs this run (it ended, or another gateway took it over): its target was not committed")
         }
     }
 

@@ -29,6 +29,13 @@ public final class ExportService: Sendable {
     private let callbacks: DedicatedThreads
     /// Ends of tasks the store could not take yet (a full disk): shown, and written again.
     let endings: UnrecordedEndings<Int64, TaskEnding>
+    /// Makes a task's request again from the body it came with: how a task another gateway
+    /// left is restarted here. Set once by the gateway that owns this service.
+    private let restorer = Mutex<Restorer?>(nil)
+    typealias Restorer = @Sendable (_ sourceType: String, _ body: Data, _ owner: String) throws -> Request
+    /// Attempts at one task, across gateways that stopped while running it: a task that
+    /// takes every gateway down with it is not passed on for ever.
+    static let maxAttempts: Int64 = 3
 
     /// How a task ended, as the store is asked to record it.
     struct TaskEnding: Sendable {
@@ -36,6 +43,8 @@ public final class ExportService: Sendable {
         var failReason = ""
         var file = ""
         let at: Date
+        /// The attempt that ended (nil: whichever runs it, as a cancel).
+        var attempt: Int64?
     }
 
     init(
@@ -71,7 +80,15 @@ public final class ExportService: Sendable {
         let json: String
         /// The same with secrets (header values) and bulk (raw rows) left out: what the store keeps.
         let storedJSON: String
+        /// The request's body as it came: with several gateways on one store it is kept
+        /// sealed while the task runs, so that another gateway can restart the task.
+        let body: Data
         let makeSource: @Sendable (InstanceContext) throws -> BatchSource
+    }
+
+    /// Called once by the gateway that owns this service, when it is complete.
+    func attach(restorer: @escaping Restorer) {
+        self.restorer.withLock { $0 = restorer }
     }
 
     /// Starts a task, or returns the key of an identical request already known.
@@ -91,20 +108,30 @@ public final class ExportService: Sendable {
         if let existing = try store.task(requestHash: requestHash) { return existing.hashKey }
         _ = try sinks.exporter(for: request.extType)  // refuse an unknown ext_type before queueing
         let key = Crypto.hex(Crypto.randomBytes(16))
+        // Only another gateway could restart it: sealed only when others share the store.
+        let sealed = store.sharedByGateways ? secret.seal(Array(request.body), purpose: Self.sealPurpose) ?? "" : ""
         let task = try store.insertTask(
             hashKey: key, requestHash: requestHash, owner: request.owner, userId: request.userId,
             title: request.title, extType: request.extType.uppercased(), sourceType: request.sourceType,
-            request: request.storedJSON, callback: request.callback)
+            request: request.storedJSON, callback: request.callback, sealedRequest: sealed)
         log(task.id, "created: \(request.sourceType) export '\(request.title)' as \(task.extType)")
-        let context = InstanceContext(pluginId: "export", instanceName: "export:\(key)", services: services) { [store] progress in
-            try? store.updateProgress(taskId: task.id, done: progress.done, total: progress.total)
+        launch(task, request)
+        return key
+    }
+
+    static let sealPurpose = "export-request"
+
+    /// Queues a task's attempt: run on a thread of the export pool when one is free.
+    private func launch(_ task: ExportTask, _ request: Request) {
+        let context = InstanceContext(pluginId: "export", instanceName: "export:\(task.hashKey)", services: services) { [store] progress in
+            try? store.updateProgress(taskId: task.id, attempt: task.attempt, done: progress.done, total: progress.total)
         }
         // The task's one stop token; its plugins hear it through the task's context.
         let control = RunControl(timeBudgetSeconds: 0)
         control.onStop { context.cancel() }
         // Stopped and still not back after the grace: a plugin deaf to cancel. The task ends.
         running.submit(
-            key, task, control: control,
+            task.hashKey, task, control: control,
             work: { [self] in
                 run(task, request: request, context: context)
             },
@@ -114,7 +141,6 @@ public final class ExportService: Sendable {
                     endedHere(task)
                 }
             })
-        return key
     }
 
     /// Cancels a running task (status 4); the crawl stops at its next page or batch.
@@ -136,7 +162,7 @@ public final class ExportService: Sendable {
     // MARK: running
 
     private func run(_ task: ExportTask, request: Request, context: InstanceContext) {
-        let work = "\(directory)/\(task.hashKey).work"
+        let (work, archive) = files(task.hashKey, attempt: task.attempt)
         defer {
             try? FileManager.default.removeItem(atPath: work)
             // A crawl of large pages leaves glibc's arenas grown: give the memory back.
@@ -145,11 +171,10 @@ public final class ExportService: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let source = try request.makeSource(context)
-            let archive = "\(task.hashKey).zip"
             let sink = try sinks.open(
                 .exportFiles(
                     extType: request.extType, options: request.extOptions, workDirectory: work,
-                    baseName: Self.fileName(task.title), archivePath: "\(directory)/\(archive)", task: context))
+                    baseName: Self.fileName(task.title), archivePath: archive.path, task: context))
             let raw = task.sourceType == "raw"
             let result = try Pump.run(
                 source, into: sink,
@@ -159,11 +184,13 @@ public final class ExportService: Sendable {
                         if raw { context.report(.init(done: progress.rowsWritten, total: -1, message: nil)) }
                     }))
             let rows = result.progress.rowsWritten
-            if finish(task, .success, file: archive) {
+            if finish(task, .success, file: archive.name) {
                 log(task.id, "done: \(rows) rows")
                 endedHere(task)
             } else {
-                try? FileManager.default.removeItem(atPath: "\(directory)/\(archive)")
+                // Cancelled meanwhile, or taken over by another gateway (this one was taken
+                // for stopped): its file is not the task's.
+                try? FileManager.default.removeItem(atPath: archive.path)
             }
         } catch {
             // A cancelled task was already ended (and called back) by cancel().
@@ -173,6 +200,14 @@ public final class ExportService: Sendable {
                 endedHere(task)
             }
         }
+    }
+
+    /// An attempt's scratch folder and finished archive (name, and path in the exports
+    /// folder): the first attempt's keep the names they always had; each later attempt has
+    /// its own, so a gateway that was only paused never writes over its successor's.
+    func files(_ key: String, attempt: Int64) -> (work: String, archive: (name: String, path: String)) {
+        let stem = attempt <= 1 ? key : "\(key).a\(attempt)"
+        return (work: "\(directory)/\(stem).work", archive: (name: "\(stem).zip", path: "\(directory)/\(stem).zip"))
     }
 
     private func endedHere(_ task: ExportTask) {
@@ -185,9 +220,8 @@ public final class ExportService: Sendable {
     /// it (see UnrecordedEndings). False when it had ended already (a cancel came first).
     @discardableResult
     func finish(_ task: ExportTask, _ status: ExportTask.Status, failReason: String = "", file: String = "") -> Bool {
-        endings.record(task.id, TaskEnding(status: status, failReason: failReason.bounded(toUTF8Bytes: 4_096), file: file, at: clock.now)) { e in
-            try writeEnd(task.id, e)
-        }
+        let ending = TaskEnding(status: status, failReason: failReason.bounded(toUTF8Bytes: 4_096), file: file, at: clock.now, attempt: task.attempt)
+        return endings.record(task.id, ending) { e in try writeEnd(task.id, e) }
     }
 
     /// The task as it stands: as stored, or as it ended when the store could not record
@@ -209,7 +243,7 @@ public final class ExportService: Sendable {
 
     /// Writes a task's end; false when it had ended already.
     private func writeEnd(_ task: Int64, _ e: TaskEnding) throws -> Bool {
-        try store.finishTask(id: task, status: e.status, failReason: e.failReason, file: e.file, at: e.at)
+        try store.finishTask(id: task, status: e.status, failReason: e.failReason, file: e.file, at: e.at, attempt: e.attempt)
     }
 
     /// Writes a line into a task's log; a line the store cannot take goes to the server log.
@@ -320,21 +354,56 @@ public final class ExportService: Sendable {
         for task in try store.ownUnfinishedTasks() where running[task.hashKey] == nil {
             if try store.finishTask(id: task.id, status: .failed, failReason: "interrupted by restart") {
                 log(task.id, "failed: interrupted by restart")
-                try? FileManager.default.removeItem(atPath: "\(directory)/\(task.hashKey).work")
+                try? FileManager.default.removeItem(atPath: files(task.hashKey, attempt: task.attempt).work)
                 if let ended = try store.task(hashKey: task.hashKey) { callBack(ended) }
             }
         }
     }
 
-    /// Ends the tasks of gateways that stopped (their claims on the shared store ran out):
-    /// logged, and their callbacks fire from here. Their half-written files were the other
-    /// gateway's (in a shared exports folder, its `.work` file is removed here).
-    func expireOthers() throws {
-        for task in try store.expireTasks() {
+    /// Takes over the tasks of gateways that stopped (their claims on the shared store ran
+    /// out): each is restarted here from its sealed request, from its first page (the stopped
+    /// gateway's half-written files are removed; a crawl cannot resume mid-way). A task that
+    /// cannot be restarted (made by a flow, or on its last attempt) ends failed, with its
+    /// callback from here.
+    func takeOverOthers() throws {
+        guard running.isAccepting else { return }
+        let (failed, restarted) = try store.takeOverTasks(maxAttempts: Self.maxAttempts)
+        for task in failed {
             log(task.id, "failed: \(task.failReason)")
-            try? FileManager.default.removeItem(atPath: "\(directory)/\(task.hashKey).work")
+            removeFiles(of: task.hashKey, attempt: task.attempt)
             callBack(task)
         }
+        for taken in restarted { restart(taken) }
+    }
+
+    private func restart(_ taken: TakenOver<ExportTask>) {
+        let task = taken.work
+        removeFiles(of: task.hashKey, attempt: task.attempt - 1)
+        let request: Request
+        do {
+            guard let restore = restorer.withLock({ $0 }) else { throw InvalidInput("this gateway cannot make export requests") }
+            guard let body = secret.open(taken.sealedRequest, purpose: Self.sealPurpose) else {
+                throw InvalidInput("its request was sealed under another auth.secretKey (gateways sharing a store must share it)")
+            }
+            request = try restore(task.sourceType, Data(body), task.owner)
+        } catch {
+            let reason = "interrupted: gateway \(taken.stopped) stopped, and it could not be restarted here: \(failureMessage(error))"
+            if finish(task, .failed, failReason: reason) {
+                log(task.id, "failed: \(reason)")
+                endedHere(task)
+            }
+            return
+        }
+        log(task.id, "restarted from its first page (attempt \(task.attempt) of \(Self.maxAttempts)): gateway \(taken.stopped) stopped while it ran")
+        launch(task, request)
+    }
+
+    /// An attempt's scratch folder and archive (of a gateway that stopped: in a shared
+    /// exports folder they are this gateway's to remove).
+    private func removeFiles(of key: String, attempt: Int64) {
+        let (work, archive) = files(key, attempt: attempt)
+        try? FileManager.default.removeItem(atPath: work)
+        try? FileManager.default.removeItem(atPath: archive.path)
     }
 
     /// Deletes tasks older than the retention, with their files. Returns how many.
@@ -395,6 +464,8 @@ struct ExportDetail: Encodable {
     let progress: Progress
     /// The gateway that runs (or ran) it, by its id (`gateway.id`).
     let gateway: String
+    /// 1, and one more each time another gateway restarted it (its gateway had stopped).
+    let attempt: Int64
     let summary: Bool
 
     struct Progress: Encodable {
@@ -403,7 +474,7 @@ struct ExportDetail: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case created_at, down_url, ext_type, fail_reason, hash_key, id, source_type, status, title, progress, gateway
+        case created_at, down_url, ext_type, fail_reason, hash_key, id, source_type, status, title, progress, gateway, attempt
     }
 
     func encode(to encoder: Encoder) throws {
@@ -419,6 +490,7 @@ struct ExportDetail: Encodable {
         try c.encode(title, forKey: .title)
         if !summary { try c.encode(progress, forKey: .progress) }
         try c.encode(gateway, forKey: .gateway)
+        try c.encode(attempt, forKey: .attempt)
     }
 
     init(_ t: ExportTask, downloadURL: String, summary: Bool = false) {
@@ -436,5 +508,6 @@ struct ExportDetail: Encodable {
         title = t.title
         progress = Progress(done: t.progressDone, total: t.progressTotal)
         gateway = t.gateway
+        attempt = t.attempt
     }
 }

@@ -65,8 +65,8 @@ public final class Maintenance: Service {
         do {
             try store.renewLeases()
             try coordination.renewHeldLocks()
-            try exports.expireOthers()
-            try dataflows.expireOthers()
+            try exports.takeOverOthers()
+            try dataflows.takeOverOthers()
         } catch {
             logger.error("cannot renew or check the claims on tasks and runs: \(error)")
         }

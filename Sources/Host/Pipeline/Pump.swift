@@ -17,6 +17,9 @@ enum Pump {
         var checkStop: () throws -> Void = {}
         /// Called after every batch the sink took.
         var onBatch: (Progress) -> Void = { _ in }
+        /// Called last before the sink commits; throwing aborts the sink instead (a run whose
+        /// gateway lost its claim on it must not commit).
+        var beforeCommit: () throws -> Void = {}
     }
 
     struct Progress {
@@ -60,6 +63,7 @@ enum Pump {
             }
             exhausted = batch == nil
             try options.checkStop()
+            try options.beforeCommit()
             try sink.commit()
         } catch {
             sink.failed(error)

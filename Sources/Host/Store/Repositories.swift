@@ -42,9 +42,11 @@ public protocol DefinitionRepository: Repository {
 
 /// Seed 002's export tasks and their logs.
 public protocol ExportTaskRepository: Repository {
+    /// `sealedRequest`: the whole request, sealed, kept while the task runs so that another
+    /// gateway can restart it ('' : it cannot be restarted).
     func insertTask(
         hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
-        sourceType: String, request: String, callback: String
+        sourceType: String, request: String, callback: String, sealedRequest: String
     ) throws -> ExportTask
     func task(hashKey: String) throws -> ExportTask?
     func task(requestHash: String) throws -> ExportTask?
@@ -53,9 +55,11 @@ public protocol ExportTaskRepository: Repository {
     /// Tasks still processing that this gateway started (or no gateway in particular).
     func ownUnfinishedTasks() throws -> [ExportTask]
     func tasks(createdBefore: Date) throws -> [ExportTask]
-    func updateProgress(taskId: Int64, done: Int64, total: Int64) throws
-    /// Ends a task still processing; false when it had already ended.
-    func finishTask(id: Int64, status: ExportTask.Status, failReason: String, file: String, at time: Date?) throws -> Bool
+    /// Progress of the task's attempt `attempt` (none once another gateway took it over).
+    func updateProgress(taskId: Int64, attempt: Int64, done: Int64, total: Int64) throws
+    /// Ends a task still processing (in its attempt `attempt`; nil: whichever runs it, as a
+    /// cancel does); false when it had already ended, or another attempt runs it.
+    func finishTask(id: Int64, status: ExportTask.Status, failReason: String, file: String, at time: Date?, attempt: Int64?) throws -> Bool
     func deleteTask(id: Int64) throws
     func logTask(id: Int64, _ message: String) throws
     func taskLogs(id: Int64) throws -> [String]
@@ -63,8 +67,19 @@ public protocol ExportTaskRepository: Repository {
 
 extension ExportTaskRepository {
     @discardableResult
-    func finishTask(id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "", at time: Date? = nil) throws -> Bool {
-        try finishTask(id: id, status: status, failReason: failReason, file: file, at: time)
+    func finishTask(
+        id: Int64, status: ExportTask.Status, failReason: String = "", file: String = "", at time: Date? = nil, attempt: Int64? = nil
+    ) throws -> Bool {
+        try finishTask(id: id, status: status, failReason: failReason, file: file, at: time, attempt: attempt)
+    }
+
+    func insertTask(
+        hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
+        sourceType: String, request: String, callback: String
+    ) throws -> ExportTask {
+        try insertTask(
+            hashKey: hashKey, requestHash: requestHash, owner: owner, userId: userId, title: title, extType: extType,
+            sourceType: sourceType, request: request, callback: callback, sealedRequest: "")
     }
 }
 
@@ -95,14 +110,21 @@ public protocol DataflowRepository: Repository {
     /// Runs pending or running that this gateway started (or no gateway in particular).
     func ownActiveRuns() throws -> [DataflowRun]
     func markRunning(run: Int64) throws
-    func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws
+    /// Progress of the run's attempt `attempt` (none once another gateway took it over).
+    func updateRunProgress(run: Int64, attempt: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws
+    /// Says the run's target is about to commit, while this gateway still runs attempt
+    /// `attempt` of it; false when it does not (another gateway took the run over, or it
+    /// ended): then the target must not commit. Once said, the run is never run again elsewhere.
+    func beginCommit(run: Int64, attempt: Int64) throws -> Bool
     /// Sets a run's counts whatever its status: a run cancelled while it wrote learns what its
     /// target committed only once its thread has unwound.
-    func setRunCounts(run: Int64, rowsRead: Int64, rowsWritten: Int64, rowsRejected: Int64) throws
-    /// Ends a run still pending or running; false when it had already ended.
+    /// (Of its attempt `attempt`: a gateway that lost the run sets nothing.)
+    func setRunCounts(run: Int64, attempt: Int64, rowsRead: Int64, rowsWritten: Int64, rowsRejected: Int64) throws
+    /// Ends a run still pending or running (in its attempt `attempt`; nil: whichever runs
+    /// it, as a cancel does); false when it had already ended, or another attempt runs it.
     func finishRun(
         run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
-        rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?, at time: Date?
+        rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?, at time: Date?, attempt: Int64?
     ) throws -> Bool
     func setRunExport(run: Int64, key: String) throws
     func deleteRuns(before cutoff: Date) throws -> Int
@@ -122,26 +144,43 @@ extension DataflowRepository {
     func finishRun(
         run: Int64, status: DataflowRun.Status, error: String? = nil, progress: Int? = nil,
         rowsRead: Int64? = nil, rowsWritten: Int64? = nil, rowsRejected: Int64? = nil, exportKey: String? = nil,
-        at time: Date? = nil
+        at time: Date? = nil, attempt: Int64? = nil
     ) throws -> Bool {
         try finishRun(
             run: run, status: status, error: error, progress: progress, rowsRead: rowsRead, rowsWritten: rowsWritten,
-            rowsRejected: rowsRejected, exportKey: exportKey, at: time)
+            rowsRejected: rowsRejected, exportKey: exportKey, at: time, attempt: attempt)
     }
 }
 
 /// The claim each gateway holds on the tasks and runs it started (several gateways may
 /// share a store). A claim lasts `leaseSeconds` from its start and is renewed by the gateway's
-/// upkeep while it lives; a claim past its time is a gateway that stopped: any other gateway
-/// ends that work failed ("interrupted: gateway … stopped"), once. A gateway that comes back
-/// finds its work ended: its own end then changes nothing (a task or run ends once).
+/// upkeep while it lives; a claim past its time is a gateway that stopped: the first other
+/// gateway to see it takes the work over, once: as a new attempt it runs itself, or ended
+/// failed ("interrupted: gateway … stopped") when it cannot run again. A gateway that comes
+/// back finds its work taken: its writes name the old attempt and change nothing.
 public protocol LeaseRepository: Repository {
     /// Extends this gateway's claims on its unfinished tasks and runs.
     func renewLeases() throws
-    /// Ends failed the unfinished tasks of other gateways whose claims passed; returns them.
-    func expireTasks() throws -> [ExportTask]
-    /// Ends failed the pending or running runs of other gateways whose claims passed; returns them.
-    func expireRuns() throws -> [DataflowRun]
+    /// Takes over the unfinished tasks of other gateways whose claims passed: those with a
+    /// sealed request and fewer than `maxAttempts` attempts become this gateway's next
+    /// attempt (returned with the request, to restart); the others end failed.
+    func takeOverTasks(maxAttempts: Int64) throws -> (failed: [ExportTask], restarted: [TakenOver<ExportTask>])
+    /// Takes over the pending or running runs of other gateways whose claims passed: a
+    /// run whose target had not begun to commit, with fewer than `maxAttempts` attempts,
+    /// becomes this gateway's next attempt (pending again, counts reset); the others, and a
+    /// child flow's step run (its parent runs it again), end failed.
+    func takeOverRuns(maxAttempts: Int64) throws -> (failed: [DataflowRun], requeued: [TakenOver<DataflowRun>])
+    /// Whether other gateways may use this store too (PostgreSQL).
+    var sharedByGateways: Bool { get }
+}
+
+/// Work this gateway took over from one that stopped: now its own next attempt.
+public struct TakenOver<Work: Sendable>: Sendable {
+    public let work: Work
+    /// The id of the gateway that stopped.
+    public let stopped: String
+    /// An export's request, sealed ('' for a run).
+    public var sealedRequest = ""
 }
 
 /// What a plugin's instances on several gateways sharing the store coordinate through
@@ -183,8 +222,6 @@ public protocol GatewayStore: TokenRepository, DefinitionRepository, ExportTaskR
     func close() async
     /// "sqlite" or "postgres".
     var kind: String { get }
-    /// Whether other gateways may use this store too (PostgreSQL).
-    var sharedByGateways: Bool { get }
     /// Why the store could not be reached the last time it was tried; nil while it answers.
     var unreachable: String? { get }
 }

@@ -139,6 +139,8 @@ struct RunJSON: Encodable {
     let export_key: String?
     /// The gateway that runs (or ran) it, by its id (`gateway.id`).
     let gateway: String?
+    /// 1, and one more each time another gateway ran it again (its gateway had stopped).
+    let attempt: Int64?
 
     init(_ r: DataflowRun) {
         execution_id = r.executionId
@@ -155,18 +157,19 @@ struct RunJSON: Encodable {
         params = RawJSON(r.params)
         export_key = r.exportKey.isEmpty ? nil : r.exportKey
         gateway = r.gateway.isEmpty ? nil : r.gateway
+        attempt = r.attempt
     }
 
     init(neverRun flow: Int64) {
         execution_id = nil
         dataflow_id = flow
-        (status, trigger, started_at, completed_at, error_message, params, export_key, gateway) = (nil, nil, nil, nil, nil, nil, nil, nil)
+        (status, trigger, started_at, completed_at, error_message, params, export_key, gateway, attempt) = (nil, nil, nil, nil, nil, nil, nil, nil, nil)
         (progress, rows_read, rows_written, rows_rejected) = (0, 0, 0, 0)
     }
 
     enum CodingKeys: String, CodingKey {
         case execution_id, dataflow_id, status, trigger, progress, started_at, completed_at, error_message, rows_read, rows_written, rows_rejected, params,
-            export_key, gateway
+            export_key, gateway, attempt
     }
 
     /// Every key present, null when unknown (as the doc shows `completed_at` while running);
@@ -187,6 +190,7 @@ struct RunJSON: Encodable {
         try c.encode(params, forKey: .params)
         try c.encodeIfPresent(export_key, forKey: .export_key)
         try c.encode(gateway, forKey: .gateway)
+        try c.encode(attempt, forKey: .attempt)
     }
 }
 

@@ -18,15 +18,15 @@ enum ExportRoutes {
         let exports = gateway.exports
         guarded.post("/http") { request, context -> Response in
             let requester = Requester(context)
-            let (fields, body) = try await exportBody(request, HTTPExportBody.self, limit: 1 << 20)
-            let key = try await Workers.run { try exports.start(try body.exportRequest(fields, owner: requester.owner, gateway: gateway)) }
+            let body = Data(try await request.collectBody(limit: 1 << 20).readableBytesView)
+            let key = try await Workers.run { try exports.start(try ExportRequests.make("http", body: body, owner: requester.owner, gateway: gateway)) }
             return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
         }
         guarded.post("/raw") { request, context -> Response in
             let requester = Requester(context)
-            let (fields, body) = try await exportBody(request, RawExportBody.self, limit: gateway.config.server.maxBodyBytes)
+            let body = Data(try await request.collectBody(limit: gateway.config.server.maxBodyBytes).readableBytesView)
             // Checking 64 MB of rows is seconds of work: on a worker, not a cooperative thread.
-            let key = try await Workers.run { try exports.start(try body.exportRequest(fields, owner: requester.owner, gateway: gateway)) }
+            let key = try await Workers.run { try exports.start(try ExportRequests.make("raw", body: body, owner: requester.owner, gateway: gateway)) }
             return Envelope.success(.errcode, data: ["hash_key": key], requestId: context.requestId)
         }
         guarded.get("/detail") { request, context -> Response in
@@ -200,12 +200,18 @@ struct ExportCommonFields: Decodable {
     }
 }
 
-/// Reads an export request's body: its common fields and its source, from one JSON object.
-func exportBody<Source: Decodable & Sendable>(_ request: Request, _ source: Source.Type, limit: Int) async throws -> (ExportCommonFields, Source) {
-    let data = Data(try await request.collectBody(limit: limit).readableBytesView)
-    return try await Workers.run {
+/// An export request from its body, as `/v1/export/raw` and `/v1/export/http` received it:
+/// its common fields and its source, from one JSON object. A gateway taking over the task of
+/// one that stopped makes it again from the same body, checked against its own config.
+enum ExportRequests {
+    static func make(_ sourceType: String, body: Data, owner: String, gateway: Gateway) throws -> ExportService.Request {
         do {
-            return (try JSONDecoder().decode(ExportCommonFields.self, from: data), try JSONDecoder().decode(Source.self, from: data))
+            let fields = try JSONDecoder().decode(ExportCommonFields.self, from: body)
+            switch sourceType {
+            case "raw": return try JSONDecoder().decode(RawExportBody.self, from: body).exportRequest(fields, owner: owner, gateway: gateway, body: body)
+            case "http": return try JSONDecoder().decode(HTTPExportBody.self, from: body).exportRequest(fields, owner: owner, gateway: gateway, body: body)
+            default: throw InvalidInput("no export source type '\(sourceType)'")
+            }
         } catch let e as DecodingError {
             throw GatewayError.badRequest(PluginConfig.describe(e))
         }
@@ -215,7 +221,7 @@ func exportBody<Source: Decodable & Sendable>(_ request: Request, _ source: Sour
 struct RawExportBody: Decodable {
     let source_raw: String
 
-    func exportRequest(_ fields: ExportCommonFields, owner: String, gateway: Gateway) throws -> ExportService.Request {
+    func exportRequest(_ fields: ExportCommonFields, owner: String, gateway: Gateway, body: Data) throws -> ExportService.Request {
         let c = try fields.validated(gateway: gateway)
         // Parsed now, once: a malformed source_raw is the client's 400, not a failed task.
         let parsed = SourceBox(try RawRowsSource(sourceRaw: source_raw))
@@ -223,7 +229,7 @@ struct RawExportBody: Decodable {
         let stored = try c.canonical(("source_raw", "<\(source_raw.utf8.count) bytes of rows>"))
         return ExportService.Request(
             owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
-            extOptions: c.options, sourceType: "raw", json: canonical, storedJSON: stored
+            extOptions: c.options, sourceType: "raw", json: canonical, storedJSON: stored, body: body
         ) { _ in parsed.source }
     }
 }
@@ -238,7 +244,7 @@ struct HTTPExportBody: Decodable {
 
     let source_http: SourceHTTP
 
-    func exportRequest(_ fields: ExportCommonFields, owner: String, gateway: Gateway) throws -> ExportService.Request {
+    func exportRequest(_ fields: ExportCommonFields, owner: String, gateway: Gateway, body: Data) throws -> ExportService.Request {
         let c = try fields.validated(gateway: gateway)
         do {
             _ = try gateway.services.http.check(url: source_http.url)
@@ -264,7 +270,7 @@ struct HTTPExportBody: Decodable {
         let stored = try canonical(pagerConfig { _ in "********" })
         return ExportService.Request(
             owner: owner, title: c.title, userId: c.user, extType: c.ext, callback: c.callback,
-            extOptions: c.options, sourceType: "http", json: try canonical(config), storedJSON: stored
+            extOptions: c.options, sourceType: "http", json: try canonical(config), storedJSON: stored, body: body
         ) { task in
             try SourceOpener(gateway: gateway, control: RunControl(timeBudgetSeconds: 0)).open(.httpCrawl(config: config.text, task: task))
         }

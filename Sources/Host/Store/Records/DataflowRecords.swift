@@ -54,6 +54,8 @@ public struct DataflowRun: Sendable, Equatable {
     public var rowsRejected: Int64 = 0
     /// The id of the gateway running it (`gateway.id`; several gateways share a store).
     public var gateway = ""
+    /// 1, and one more each time another gateway took the run over from one that stopped.
+    public var attempt: Int64 = 1
 }
 
 /// One line of a flow's log.

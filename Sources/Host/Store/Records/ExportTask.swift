@@ -25,4 +25,6 @@ public struct ExportTask: Sendable, Equatable {
     public let owner: String
     /// The id of the gateway running it (`gateway.id`; several gateways share a store).
     public var gateway = ""
+    /// 1, and one more each time another gateway took the task over from one that stopped.
+    public var attempt: Int64 = 1
 }

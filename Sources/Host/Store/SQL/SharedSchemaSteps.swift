@@ -31,6 +31,12 @@ enum SharedSchemaSteps {
             // 16: who pushed or uploaded what into each dataset (seed 000's visitors, and the
             // identities they are mapped to), kept 90 days.
             "CREATE TABLE dataset_writes (dataset_id TEXT NOT NULL, visitor TEXT NOT NULL, identity TEXT NOT NULL, kind TEXT NOT NULL, rows \(integer) NOT NULL, is_update \(integer) NOT NULL, at \(integer) NOT NULL); CREATE INDEX dataset_writes_dataset ON dataset_writes (dataset_id, at); CREATE INDEX dataset_writes_at ON dataset_writes (at)",
+            // 17: work a stopped gateway left is taken over by another, not only failed: each
+            // take-over is a new attempt (writes of an older attempt change nothing); an export
+            // keeps its whole request sealed (AES-GCM under the shared secret: it may hold an
+            // upstream header and rows) while it runs; a run says when its target began to
+            // commit (from then on it is never run again elsewhere).
+            "ALTER TABLE export_tasks ADD COLUMN attempt \(integer) NOT NULL DEFAULT 1; ALTER TABLE export_tasks ADD COLUMN sealed_request TEXT NOT NULL DEFAULT ''; ALTER TABLE dataflow_runs ADD COLUMN attempt \(integer) NOT NULL DEFAULT 1; ALTER TABLE dataflow_runs ADD COLUMN commit_started \(integer) NOT NULL DEFAULT 0",
         ]
     }
 }

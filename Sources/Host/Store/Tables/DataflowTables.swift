@@ -5,7 +5,7 @@ import Foundation
 extension SQLStore: DataflowRepository {
     static let flowColumns = "id, name, en_name, description, status, created_by, config, created_at, updated_at, run_as"
     static let runColumns =
-        "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected, worker"
+        "id, execution_id, dataflow_id, status, trigger, params, progress, rows_read, rows_written, error_message, export_key, started_at, completed_at, rows_rejected, worker, attempt"
 
     // MARK: flows
 
@@ -309,19 +309,28 @@ extension SQLStore: DataflowRepository {
         }
     }
 
-    public func updateRunProgress(run: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws {
+    public func updateRunProgress(run: Int64, attempt: Int64, progress: Int, rowsRead: Int64, rowsWritten: Int64) throws {
         try withConnection { db in
             try db.run(
-                "UPDATE dataflow_runs SET progress = ?, rows_read = ?, rows_written = ? WHERE id = ? AND status IN ('pending', 'running')",
-                [.int(Int64(progress)), .int(rowsRead), .int(rowsWritten), .int(run)])
+                "UPDATE dataflow_runs SET progress = ?, rows_read = ?, rows_written = ? WHERE id = ? AND status IN ('pending', 'running') AND attempt = ?",
+                [.int(Int64(progress)), .int(rowsRead), .int(rowsWritten), .int(run), .int(attempt)])
         }
     }
 
-    public func setRunCounts(run: Int64, rowsRead: Int64, rowsWritten: Int64, rowsRejected: Int64) throws {
+    public func beginCommit(run: Int64, attempt: Int64) throws -> Bool {
+        try withConnection { db in
+            try !db.query(
+                "UPDATE dataflow_runs SET commit_started = 1 WHERE id = ? AND attempt = ? AND status = 'running' AND worker IN (?, '') RETURNING id",
+                [.int(run), .int(attempt), .text(worker)]
+            ).isEmpty
+        }
+    }
+
+    public func setRunCounts(run: Int64, attempt: Int64, rowsRead: Int64, rowsWritten: Int64, rowsRejected: Int64) throws {
         try withConnection { db in
             try db.run(
-                "UPDATE dataflow_runs SET rows_read = ?, rows_written = ?, rows_rejected = ? WHERE id = ?",
-                [.int(rowsRead), .int(rowsWritten), .int(rowsRejected), .int(run)])
+                "UPDATE dataflow_runs SET rows_read = ?, rows_written = ?, rows_rejected = ? WHERE id = ? AND attempt = ?",
+                [.int(rowsRead), .int(rowsWritten), .int(rowsRejected), .int(run), .int(attempt)])
         }
     }
 
@@ -329,7 +338,7 @@ extension SQLStore: DataflowRepository {
     public func finishRun(
         run: Int64, status: DataflowRun.Status, error: String?, progress: Int?,
         rowsRead: Int64?, rowsWritten: Int64?, rowsRejected: Int64?, exportKey: String?,
-        at time: Date?
+        at time: Date?, attempt: Int64?
     ) throws -> Bool {
         let now = Int64((time ?? clock.now).timeIntervalSince1970)
         let ended = try withConnection { db in
@@ -338,12 +347,12 @@ extension SQLStore: DataflowRepository {
                 UPDATE dataflow_runs SET status = ?, error_message = ?, completed_at = ?, progress = COALESCE(?, progress),
                   rows_read = COALESCE(?, rows_read), rows_written = COALESCE(?, rows_written), export_key = COALESCE(?, export_key),
                   rows_rejected = COALESCE(?, rows_rejected)
-                WHERE id = ? AND status IN ('pending', 'running') RETURNING started_at
+                WHERE id = ? AND status IN ('pending', 'running') AND attempt = COALESCE(?, attempt) RETURNING started_at
                 """,
                 [
                     .text(status.rawValue), error.map(SQLValue.text) ?? .null, .int(now),
                     progress.map { .int(Int64($0)) } ?? .null, rowsRead.map(SQLValue.int) ?? .null, rowsWritten.map(SQLValue.int) ?? .null,
-                    exportKey.map(SQLValue.text) ?? .null, rowsRejected.map(SQLValue.int) ?? .null, .int(run),
+                    exportKey.map(SQLValue.text) ?? .null, rowsRejected.map(SQLValue.int) ?? .null, .int(run), attempt.map(SQLValue.int) ?? .null,
                 ])
         }
         guard let startedAt = ended.first?.first?.int else { return false }
@@ -437,6 +446,6 @@ extension SQLStore: DataflowRepository {
             progress: Int(r[6].int ?? 0), rowsRead: r[7].int ?? 0, rowsWritten: r[8].int ?? 0, errorMessage: r[9].text,
             exportKey: r[10].text ?? "", startedAt: Date(timeIntervalSince1970: Double(r[11].int ?? 0)),
             completedAt: r[12].int.map { Date(timeIntervalSince1970: Double($0)) }, rowsRejected: r[13].int ?? 0,
-            gateway: r[14].text ?? "")
+            gateway: r[14].text ?? "", attempt: r[15].int ?? 1)
     }
 }

@@ -3,21 +3,21 @@ import Foundation
 /// Export tasks and their logs in the store.
 extension SQLStore: ExportTaskRepository {
     static let taskColumns =
-        "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner, worker"
+        "id, hash_key, user_id, title, ext_type, source_type, request, callback, status, fail_reason, progress_done, progress_total, file, created_at, finished_at, owner, worker, attempt"
 
     public func insertTask(
         hashKey: String, requestHash: String, owner: String, userId: String, title: String, extType: String,
-        sourceType: String, request: String, callback: String
+        sourceType: String, request: String, callback: String, sealedRequest: String
     ) throws -> ExportTask {
         try withConnection { db in
             try db.run(
                 """
-                INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at, worker, lease_until)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                INSERT INTO export_tasks (hash_key, request_hash, owner, user_id, title, ext_type, source_type, request, callback, status, created_at, worker, lease_until, sealed_request)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
                 """,
                 [
                     .text(hashKey), .text(requestHash), .text(owner), .text(userId), .text(title), .text(extType), .text(sourceType),
-                    .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970)), .text(worker), leaseEnd,
+                    .text(request), .text(callback), .int(Int64(clock.now.timeIntervalSince1970)), .text(worker), leaseEnd, .text(sealedRequest),
                 ])
             return try Self.task(db.query("SELECT \(Self.taskColumns) FROM export_tasks WHERE hash_key = ?", [.text(hashKey)])[0])
         }
@@ -62,19 +62,25 @@ extension SQLStore: ExportTaskRepository {
         }
     }
 
-    public func updateProgress(taskId: Int64, done: Int64, total: Int64) throws {
+    public func updateProgress(taskId: Int64, attempt: Int64, done: Int64, total: Int64) throws {
         try withConnection { db in
-            try db.run("UPDATE export_tasks SET progress_done = ?, progress_total = ? WHERE id = ? AND status = 1", [.int(done), .int(total), .int(taskId)])
+            try db.run(
+                "UPDATE export_tasks SET progress_done = ?, progress_total = ? WHERE id = ? AND status = 1 AND attempt = ?",
+                [.int(done), .int(total), .int(taskId), .int(attempt)])
         }
     }
 
-    /// Ends a task that is still processing; returns false if it had already ended.
-    public func finishTask(id: Int64, status: ExportTask.Status, failReason: String, file: String, at time: Date?) throws -> Bool {
+    /// Ends a task that is still processing; returns false if it had already ended. Its
+    /// sealed request goes: an ended task is never restarted.
+    public func finishTask(id: Int64, status: ExportTask.Status, failReason: String, file: String, at time: Date?, attempt: Int64?) throws -> Bool {
         let now = Int64((time ?? clock.now).timeIntervalSince1970)
         let ended = try withConnection { db in
             try db.query(
-                "UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ? WHERE id = ? AND status = 1 RETURNING created_at",
-                [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(now), .int(id)])
+                """
+                UPDATE export_tasks SET status = ?, fail_reason = ?, file = ?, finished_at = ?, sealed_request = ''
+                WHERE id = ? AND status = 1 AND attempt = COALESCE(?, attempt) RETURNING created_at
+                """,
+                [.int(Int64(status.rawValue)), .text(failReason), .text(file), .int(now), .int(id), attempt.map(SQLValue.int) ?? .null])
         }
         guard let createdAt = ended.first?.first?.int else { return false }
         GatewayMetrics.runEnded(kind: "export", outcome: "\(status)", seconds: Double(now) - Double(createdAt))
@@ -114,6 +120,6 @@ extension SQLStore: ExportTaskRepository {
             progressDone: r[10].int ?? 0, progressTotal: r[11].int ?? -1, file: r[12].text ?? "",
             createdAt: Date(timeIntervalSince1970: TimeInterval(r[13].int ?? 0)),
             finishedAt: r[14].int.map { Date(timeIntervalSince1970: TimeInterval($0)) }, owner: r[15].text ?? "",
-            gateway: r[16].text ?? "")
+            gateway: r[16].text ?? "", attempt: r[17].int ?? 1)
     }
 }
