@@ -74,6 +74,18 @@ import Testing
             #expect(Set(rows.compactMap { $0["k"] as? Int }) == Set(0..<300) && rows.count == 300, "\(read.output.prefix(300))")
         }
 
+        // 10 flows on a schedule of every minute, made on each gateway in turn: each minute's
+        // tick runs once, whichever gateway reaches it first.
+        let everyMinute =
+            #"{"source":{"type":"sql","query":"SELECT 1 AS n"},"target":{"type":"export","format":"csv"},"schedule":"* * * * *","timezone":"UTC"}"#
+        var scheduled: [Int] = []
+        for i in 0..<10 {
+            let made = try await call(
+                nodes[i % 3], "POST", "/api/data-flow/add-dataflow", #"{"name":"tick \#(i)","description":"d","status":"active","config":\#(everyMinute)}"#)
+            scheduled.append(try #require((made["data"] as? [String: Any])?["id"] as? Int, "\(made)"))
+        }
+        let scheduledSince = Date()
+
         // A slow run on the third gateway, which is then killed while it writes.
         let slow =
             #"{"name":"slow","description":"d","config":{"source":{"type":"sql","query":"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3000000) SELECT n FROM c"},"target":{"type":"export","format":"csv"}}}"#
@@ -177,6 +189,38 @@ import Testing
             ).output
         }
         #expect(rows.trimmingCharacters(in: .whitespacesAndNewlines) == "1001", "a header and 1000 rows, once each: \(rows)")
+
+        // Every minute's tick of every scheduled flow ran once, and completed: those from a
+        // few seconds after the flows were made (each gateway reads a new flow's schedule
+        // within its 5 s upkeep) to a few seconds before now (a tick just reached may still run).
+        func minutes(from: Date, to: Date) -> [Int64] {
+            let first = (Int64(from.timeIntervalSince1970) / 60 + 1) * 60
+            return Array(stride(from: first, through: Int64(to.timeIntervalSince1970), by: 60))
+        }
+        if minutes(from: scheduledSince.addingTimeInterval(6), to: Date().addingTimeInterval(-10)).isEmpty {
+            try await Task.sleep(for: .seconds(70 - Int(Date().timeIntervalSince1970) % 60))  // a whole tick and its run
+        }
+        let expected = minutes(from: scheduledSince.addingTimeInterval(6), to: Date().addingTimeInterval(-10))
+        let ticks = try await TestSupport.onThread {
+            try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "psql", url, "-qAtF", " ", "-c",
+                    "SELECT dataflow_id, scheduled_for, count(*), string_agg(status, ',') FROM dataflow_runs WHERE trigger = 'schedule' GROUP BY 1, 2 ORDER BY 1, 2",
+                ]
+            ).output
+        }
+        var ran: [Int: [Int64: String]] = [:]
+        for line in ticks.split(separator: "\n") {
+            let f = line.split(separator: " ").map(String.init)
+            guard f.count == 4, let flow = Int(f[0]), let at = Int64(f[1]) else { continue }
+            #expect(f[2] == "1", "tick \(at) of flow \(flow) ran \(f[2]) times")
+            ran[flow, default: [:]][at] = f[3]
+        }
+        #expect(!expected.isEmpty)
+        for flow in scheduled {
+            for at in expected { #expect(ran[flow]?[at] == "completed", "flow \(flow), tick \(at): \(ran[flow] ?? [:])") }
+        }
     }
 
     /// Seed 003 on three gateways at once: one Jushuitan app, three flows (one a gateway)
