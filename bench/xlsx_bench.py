@@ -5,8 +5,12 @@ workbook in memory), libxlsxwriter (C, constant memory) and Python XlsxWriter
 the time splits between XML generation (level 0: no compression work) and deflate, and the
 exporter's memory at 5M rows (BENCH_XLSX_BIG_ROWS).
 
-Our time and memory are the exporter's own: xlsx-bench makes the rows first (as the peers get
-their CSV or loop ready-made) and reports the peak above what the process held before."""
+Both sides are timed for the whole job, best of 3 in one process, from the same rows in
+memory to a closed workbook on disk: py-excel-rs from its CSV bytes (its input form), ours
+from Arrow batches (what every source hands an exporter) through the plugin's C ABI, its
+instance opened inside the clock, the file synced to disk (the peer's is only written, not
+synced: our figure carries that extra work). Memory is the exporter's peak above what the
+process held before."""
 import os, resource, subprocess, sys, time
 
 from common import scratch_dir
@@ -44,14 +48,18 @@ for r in range({ROWS}):
 data = out.getvalue().encode()
 del out
 hints = [x.CellType.Number if c % 2 == 0 else x.CellType.String for c in range(10)]
-start = time.perf_counter()
-wb = x.WorkBook()
-wb.write_csv_to_sheet("Sheet1", data, hints)
-buf = io.BytesIO()
-wb.finish(buf)
-with open({path!r}, "wb") as f:
-    f.write(buf.getvalue())
-print(time.perf_counter() - start)
+best = None
+for attempt in range(3):
+    start = time.perf_counter()
+    wb = x.WorkBook()
+    wb.write_csv_to_sheet("Sheet1", data, hints)
+    buf = io.BytesIO()
+    wb.finish(buf)
+    with open({path!r}, "wb") as f:
+        f.write(buf.getvalue())
+    took = time.perf_counter() - start
+    best = took if best is None else min(best, took)
+print(best)
 """
     _, peak_kb, out = timed([sys.executable, "-c", code])
     return float(out.strip()), peak_kb, os.path.getsize(path)
@@ -86,13 +94,13 @@ wb.close()
 rs_s, rs_kb, rs_size = peer_rust()
 c_s, c_kb, c_size = peer_c()
 print(f"xlsx {ROWS} rows x 10 columns ({CELLS:,} cells)")
-print(f"  py-excel-rs (Rust, in memory)       {rs_s:6.2f} s  {CELLS / rs_s / 1e6:5.2f} M cells/s  peak {rs_kb / 1024:6.1f} MB (with its CSV)  {rs_size / 1e6:6.1f} MB")
+print(f"  py-excel-rs (Rust, whole job)       {rs_s:6.2f} s  {CELLS / rs_s / 1e6:5.2f} M cells/s  peak {rs_kb / 1024:6.1f} MB (with its CSV)  {rs_size / 1e6:6.1f} MB")
 print(f"  libxlsxwriter (C, constant memory)  {c_s:6.2f} s  {CELLS / c_s / 1e6:5.2f} M cells/s  peak {c_kb / 1024:6.1f} MB  {c_size / 1e6:6.1f} MB")
 for level in (1, 6, 0):
     s, kb, size = ours(level)
     label = {0: "level 0 (XML only, stored)", 1: "level 1 (default, ISA-L)", 6: "level 6 (zlib)"}[level]
     print(f"  xlsx plugin, {label:27} {s:6.2f} s  {CELLS / s / 1e6:5.2f} M cells/s  exporter {kb / 1024:5.1f} MB  {size / 1e6:6.1f} MB"
-          f"  {s / rs_s:.2f}x py-excel-rs's time{' (target <= 0.8x)' if level == 1 else ''}, {c_s / s:.2f}x libxlsxwriter's speed")
+          f"  {rs_s / s:.2f}x py-excel-rs's speed{' (target >= 1.25x)' if level == 1 else ''}, {c_s / s:.2f}x libxlsxwriter's speed")
 p_s, p_kb, p_size = peer_python()
 print(f"  Python XlsxWriter (constant_memory) {p_s:6.2f} s  {CELLS / p_s / 1e6:5.2f} M cells/s  peak {p_kb / 1024:6.1f} MB  {p_size / 1e6:6.1f} MB")
 big = int(os.environ.get("BENCH_XLSX_BIG_ROWS", "5000000"))

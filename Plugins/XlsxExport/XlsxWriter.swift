@@ -30,6 +30,7 @@ final class XlsxFileExporter: ExporterInstance {
 
     private var fields: [ArrowField] = []
     private var writer: SheetWriter?
+    private let helper = RenderHelper()
     private var files: [String] = []
     private var rowsInFile = 0
 
@@ -84,7 +85,7 @@ final class XlsxFileExporter: ExporterInstance {
         files.append(path)
         writer = try SheetWriter(
             path: path, fields: fields, sheetName: sheetName, level: level,
-            widths: ColumnWidths.measure(fields: fields, sample: sample, from: row, rows: Self.widthSampleRows))
+            widths: ColumnWidths.measure(fields: fields, sample: sample, from: row, rows: Self.widthSampleRows), helper: helper)
         rowsInFile = 0
     }
 
@@ -123,26 +124,95 @@ enum ColumnWidths {
 /// One workbook being written: the fixed parts, then the sheet XML streamed into the zip.
 /// Rows carry no `r` attribute and cells no reference: both are optional in SpreadsheetML
 /// (rows count from 1, cells from A, and `<c/>` holds the place of a null).
+///
+/// Both cores: a large batch is cut into ranges of rows, and the ranges are rendered and
+/// deflated two at a time, one on the calling thread and one on a helper, each into a deflate
+/// run of its own (see PluginKit's `DeflatedRun`), written in order. Rendering the XML was
+/// the single-threaded step that bounded the export. Small batches gather on the calling
+/// thread until they make a run.
 struct SheetWriter {
-    /// How a column's cells are written, decided once per column instead of per cell.
-    private enum CellPlan {
-        case null, bool, signed, unsigned, float, decimal(scale: Int), date, timestamp(ArrowType.TimeUnit), utf8, binary
-    }
-
     private let zip: ZipWriter
-    private let fields: [ArrowField]
-    private let plans: [CellPlan]
-    private var xml = XMLOut()
+    private var renderer: SheetRenderer
+    private let deflater: RunDeflater
+    private let helper: RenderHelper
+    /// Rows per range: adjusted to make runs of about `runBytes` of XML.
+    private var rowsPerRange = 2_048
+    static let runBytes = 1 << 20
 
-    init(path: String, fields: [ArrowField], sheetName: String, level: Int32, widths: [Int]) throws {
-        self.fields = fields
-        plans = fields.map(Self.plan)
+    init(path: String, fields: [ArrowField], sheetName: String, level: Int32, widths: [Int], helper: RenderHelper) throws {
+        renderer = SheetRenderer(fields: fields)
+        deflater = try RunDeflater(level: level)
+        self.helper = helper
+        try helper.prepare(fields: fields, level: level)
         zip = try ZipWriter(path: path)
         for (name, text) in WorkbookParts.fixed(sheetName: sheetName) {
             try zip.beginEntry(name, method: .deflate(level: 6))
             try zip.write(Array(text.utf8))
         }
-        try zip.beginEntry("xl/worksheets/sheet1.xml", method: .deflate(level: level))
+        try zip.beginEntry("xl/worksheets/sheet1.xml", method: .deflatedRuns)
+        renderer.header(widths: widths)
+    }
+
+    mutating func rows(_ batch: BatchView, from start: Int, count: Int) throws {
+        let columns = batch.columns.map(\.raw)
+        guard columns.count == renderer.plans.count else {
+            throw PluginError.invalidArgument("a batch has \(columns.count) columns, the export \(renderer.plans.count)")
+        }
+        var row = start
+        let end = start + count
+        while end - row >= 2 * rowsPerRange {
+            let n = rowsPerRange
+            helper.begin(columns, rows: (row + n)..<(row + 2 * n))
+            let before = renderer.xml.count
+            let mine: Result<DeflatedRun, Error> = Result {
+                try renderer.render(columns, rows: row..<(row + n))
+                return try renderer.xml.withBytes { try deflater.run($0) }
+            }
+            let bytesPerRow = max(1, (renderer.xml.count - before) / n)
+            renderer.xml.reset()
+            // The helper reads the batch: wait for it whatever happened here.
+            let theirs = helper.wait()
+            try zip.write(mine.get())
+            try zip.write(theirs.get())
+            rowsPerRange = min(65_536, max(64, Self.runBytes / bytesPerRow))
+            row += 2 * n
+        }
+        guard row < end else { return }
+        try renderer.render(columns, rows: row..<end)
+        if renderer.xml.count >= Self.runBytes { try flush() }
+    }
+
+    private mutating func flush() throws {
+        guard renderer.xml.count > 0 else { return }
+        try zip.write(renderer.xml.withBytes { try deflater.run($0) })
+        renderer.xml.reset()
+    }
+
+    mutating func finish() throws {
+        renderer.xml.raw("</sheetData></worksheet>")
+        try flush()
+        try zip.finish()
+    }
+}
+
+/// Renders rows of a batch as sheet XML into its buffer: one per thread.
+struct SheetRenderer {
+    /// How a column's cells are written, decided once per column instead of per cell.
+    enum CellPlan {
+        case null, bool, signed, unsigned, float, decimal(scale: Int), date, timestamp(ArrowType.TimeUnit), utf8, binary
+    }
+
+    let fields: [ArrowField]
+    let plans: [CellPlan]
+    var xml = XMLOut()
+
+    init(fields: [ArrowField]) {
+        self.fields = fields
+        plans = fields.map(Self.plan)
+    }
+
+    /// The sheet's start: its view (the header row frozen), column widths, the bold header.
+    mutating func header(widths: [Int]) {
         xml.raw(#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#)
         xml.raw(
             #"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><cols>"#
@@ -175,20 +245,15 @@ struct SheetWriter {
         }
     }
 
-    mutating func rows(_ batch: BatchView, from start: Int, count: Int) throws {
-        let columns = batch.columns.map(\.raw)
-        guard columns.count == plans.count else {
-            throw PluginError.invalidArgument("a batch has \(columns.count) columns, the export \(plans.count)")
-        }
+    mutating func render(_ columns: [RawColumn], rows: Range<Int>) throws {
         try columns.withUnsafeBufferPointer { columns in
             try plans.withUnsafeBufferPointer { plans in
-                for row in start..<(start + count) {
+                for row in rows {
                     xml.raw("<row>")
                     for c in 0..<columns.count {
                         try cell(columns[c], plans[c], row, column: c)
                     }
                     xml.raw("</row>")
-                    if xml.count >= 1 << 20 { try flush() }
                 }
             }
         }
@@ -236,16 +301,72 @@ struct SheetWriter {
             hex.withUTF8 { xml.inlineString(UnsafeRawBufferPointer($0)) }
         }
     }
+}
 
-    private mutating func flush() throws {
-        try xml.withBytes { try zip.write($0) }
-        xml.reset()
+/// The second thread of an export: renders and deflates one range of rows at a time, while
+/// the exporter's own thread does the range before it. One per exporter instance, for all
+/// its files; its thread ends with it.
+final class RenderHelper {
+    /// What the two threads share. `@unchecked Sendable`: the exporter's thread touches `job`,
+    /// `result` and the renderer only between `wait()` returning and the next `begin`, the
+    /// helper's thread only between `begin` and its signal of `done`: the semaphores order
+    /// every access, and the columns it reads belong to a batch the exporter's thread holds
+    /// until `wait()` returns.
+    private final class Shared: @unchecked Sendable {
+        var renderer = SheetRenderer(fields: [])
+        var deflater: RunDeflater?
+        var job: (columns: [RawColumn], rows: Range<Int>)?
+        var result: Result<DeflatedRun, Error> = .failure(PluginError.internalError("no range rendered"))
+        var stopped = false
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+
+        func loop() {
+            while true {
+                start.wait()
+                if stopped { return }
+                guard let job, let deflater else { continue }
+                result = Result {
+                    renderer.xml.reset()
+                    try renderer.render(job.columns, rows: job.rows)
+                    return try renderer.xml.withBytes { try deflater.run($0) }
+                }
+                self.job = nil
+                done.signal()
+            }
+        }
     }
 
-    mutating func finish() throws {
-        xml.raw("</sheetData></worksheet>")
-        try flush()
-        try zip.finish()
+    private let shared = Shared()
+    private var level: Int32 = -1
+
+    init() {
+        let shared = self.shared
+        Thread.detachNewThread { shared.loop() }
+    }
+
+    deinit {
+        shared.stopped = true
+        shared.start.signal()
+    }
+
+    /// For a new file: its columns, and the deflate level.
+    func prepare(fields: [ArrowField], level: Int32) throws {
+        shared.renderer = SheetRenderer(fields: fields)
+        if level != self.level {
+            shared.deflater = try RunDeflater(level: level)
+            self.level = level
+        }
+    }
+
+    func begin(_ columns: [RawColumn], rows: Range<Int>) {
+        shared.job = (columns, rows)
+        shared.start.signal()
+    }
+
+    func wait() -> Result<DeflatedRun, Error> {
+        shared.done.wait()
+        return shared.result
     }
 }
 

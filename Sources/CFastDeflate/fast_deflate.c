@@ -80,6 +80,29 @@ int gw_fast_deflate_step(gw_fast_deflate *s, const uint8_t **next_in, size_t *av
     }
 }
 
+int gw_fast_deflate_run(gw_fast_deflate *s, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap,
+                        size_t *written) {
+    *written = 0;
+    if (in_len > ((size_t)1 << 30) || out_cap > ((size_t)1 << 31)) return -1;
+    uint32_t level = s->stream.level, size = s->stream.level_buf_size;
+    isal.deflate_init(&s->stream);
+    s->stream.level = level;
+    s->stream.level_buf = s->level_buffer;
+    s->stream.level_buf_size = size;
+    s->stream.gzip_flag = IGZIP_DEFLATE;
+    s->stream.flush = SYNC_FLUSH;
+    s->stream.end_of_stream = 0;
+    s->stream.next_in = (uint8_t *)in;
+    s->stream.avail_in = (uint32_t)in_len;
+    s->stream.next_out = out;
+    s->stream.avail_out = (uint32_t)out_cap;
+    if (isal.deflate(&s->stream) != COMP_OK) return -1;
+    /* All input taken and room left over: the flush is complete. */
+    if (s->stream.avail_in != 0 || s->stream.avail_out == 0) return -2;
+    *written = out_cap - s->stream.avail_out;
+    return 0;
+}
+
 void gw_fast_deflate_free(gw_fast_deflate *s) {
     if (!s) return;
     free(s->level_buffer);
@@ -98,6 +121,12 @@ gw_fast_deflate *gw_fast_deflate_new(int level) { (void)level; return NULL; }
 int gw_fast_deflate_step(gw_fast_deflate *s, const uint8_t **next_in, size_t *avail_in,
                          uint8_t **next_out, size_t *avail_out, int final) {
     (void)s; (void)next_in; (void)avail_in; (void)next_out; (void)avail_out; (void)final;
+    return -1;
+}
+int gw_fast_deflate_run(gw_fast_deflate *s, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap,
+                        size_t *written) {
+    (void)s; (void)in; (void)in_len; (void)out; (void)out_cap;
+    *written = 0;
     return -1;
 }
 void gw_fast_deflate_free(gw_fast_deflate *s) { (void)s; }

@@ -50,6 +50,38 @@ import Testing
         #expect(rows == (0..<23).map { #"[\#($0), "row \#($0) <&>"]"# })
     }
 
+    /// Large batches are rendered and deflated on two threads in ranges of rows, small ones
+    /// gathered on one; a file ends mid-batch. Every row comes back once, in order, escaped
+    /// text and nulls included, from files Python's zipfile checks and openpyxl reads.
+    @Test func largeBatchesOnTwoThreadsKeepEveryRowInOrder() throws {
+        let fields = [ArrowField("n", .int64), ArrowField("s", .utf8), ArrowField("d", .float64)]
+        var batches: [BatchBuilder] = []
+        var expected: [String] = []
+        var next = 0
+        for size in [20_000, 7, 1, 31_000, 4_100] {
+            let b = BatchBuilder(fields: fields)
+            for i in next..<(next + size) {
+                try b[0].append(int: Int64(i))
+                try b[1].append(string: i % 3 == 0 ? " row \(i) <&> " : "行 \(i)")
+                if i % 5 == 0 { b[2].appendNull() } else { try b[2].append(double: Double(i) / 4) }
+                let d = i % 5 == 0 ? "null" : (i % 4 == 0 ? "\(i / 4)" : "\(Double(i) / 4)")
+                expected.append(#"[\#(i), "\#(i % 3 == 0 ? " row \(i) <&> " : "行 \(i)")", \#(d)]"#)
+            }
+            batches.append(b)
+            next += size
+        }
+        let files = try Self.export(batches, fields: fields, config: #"{"max_rows_per_file": 30001}"#)
+        #expect(files.map { URL(fileURLWithPath: $0).lastPathComponent } == ["导出-1.xlsx", "导出-2.xlsx"])
+        let zipCheck = try TestSupport.run(
+            "/usr/bin/env", ["python3", "-c", "import sys, zipfile; [print(zipfile.ZipFile(f).testzip()) for f in sys.argv[1:]]"] + files)
+        #expect(zipCheck.output.split(separator: "\n") == ["None", "None"], "\(zipCheck.output)")
+        let result = try TestSupport.run("/usr/bin/env", ["python3", Self.checker, "rows"] + files)
+        #expect(result.status == 0, "\(result.output.prefix(500))")
+        let rows = result.output.split(separator: "\n").map(String.init)
+        #expect(rows.count == expected.count)
+        #expect(rows == expected, "first difference: \(zip(rows, expected).first { $0 != $1 }.map { "\($0) vs \($1)" } ?? "counts")")
+    }
+
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/soffice")))
     func libreOfficeConvertsItWithoutComplaint() throws {
         let files = try Self.export([ConformanceData.batch(rows: 5)], fields: ConformanceData.fields)

@@ -1,7 +1,10 @@
 import CFastDeflate
 import Foundation
 import PluginKit
+import Synchronization
 import Testing
+
+@testable import Host
 
 /// ZipWriter's archives, on both deflate engines (ISA-L and zlib), read back by Python's
 /// zipfile, which checks every entry's CRC and size as it inflates.
@@ -90,5 +93,45 @@ import Testing
         }
         // The two engines write different streams; equal sizes would mean one engine ran twice.
         if installed { #expect(sizes[true] != sizes[false]) }
+    }
+
+    /// Runs deflated apart, on several threads at once, make one entry that inflates to the
+    /// bytes in order with the right CRC: on both engines and at every level, runs of uneven
+    /// sizes (an empty one among them), with an entry of no runs at all beside.
+    @Test(arguments: [true, false])
+    func runsDeflatedOnSeveralThreadsMakeOneEntry(fast: Bool) throws {
+        let path = TestSupport.temporaryDirectory("zip") + "/runs.zip"
+        let archive = try ZipWriter(path: path, fastDeflate: fast)
+        let cuts = [0, 1, 70_001, 70_001, 1_100_000, 2_300_000, Self.text.count]
+        for level: Int32 in [0, 1, 3, 6] {
+            let ranges = zip(cuts, cuts.dropFirst()).map { $0..<$1 }
+            let runs = Mutex<[Int: DeflatedRun]>([:])
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: ranges.count) { i in
+                do {
+                    let run = try Self.text[ranges[i]].withUnsafeBytes { try RunDeflater(level: level, fastDeflate: fast).run($0) }
+                    runs.withLock { $0[i] = run }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 }.isEmpty)
+            try archive.beginEntry("level\(level).xml", method: .deflatedRuns)
+            for i in ranges.indices { try archive.write(try #require(runs.withLock { $0[i] })) }
+        }
+        try archive.beginEntry("none.xml", method: .deflatedRuns)
+        try archive.finish()
+        let script = """
+            import sys, zipfile, hashlib
+            z = zipfile.ZipFile(sys.argv[1])
+            assert z.testzip() is None
+            for info in z.infolist():
+                print(info.filename, len(z.read(info)), hashlib.sha256(z.read(info)).hexdigest())
+            """
+        let result = try TestSupport.run("/usr/bin/env", ["python3", "-c", script, path])
+        #expect(result.status == 0, "\(result.output)")
+        let whole = Crypto.hex(Crypto.sha256(Self.text))
+        let expected = ["level0.xml", "level1.xml", "level3.xml", "level6.xml"].map { "\($0) \(Self.text.count) \(whole)" }
+        #expect(result.output.split(separator: "\n").map(String.init) == expected + ["none.xml 0 \(Crypto.hex(Crypto.sha256([])))"])
     }
 }

@@ -22,11 +22,12 @@ let gateway = try Gateway(config: config, logger: logger)
 guard let plugin = gateway.registry.plugin(id: "xlsx") else { fatalError("the xlsx plugin is not built") }
 
 let fields = (0..<10).map { i in ArrowField("col\(i)", i % 2 == 0 ? (i % 4 == 0 ? .int64 : .float64) : .utf8) }
-let exporter = try ExporterHandle(plugin: plugin, config: #"{"compression_level": \#(level)}"#,
-                                  context: InstanceContext(pluginId: plugin.id, instanceName: "bench", services: gateway.services),
-                                  outputDirectory: out, baseName: "bench")
-// The rows are made before the clock starts, as the peers get their input ready-made: what is
-// timed is the exporter alone. Its memory is the peak minus what the process held before.
+// The rows are made before the clock starts, as the peers get their input ready-made (Arrow
+// batches are what every source hands an exporter). What is timed is the whole job as the
+// gateway runs an export: the plugin's instance opened, every batch through the C ABI, the
+// workbook closed and synced to disk; best of 3 in this one process. Its memory is the peak
+// minus what the process held before.
+let buildStart = Date()
 var batches: [OwnedBatch] = []
 var row = 0
 while row < rows {
@@ -44,6 +45,7 @@ while row < rows {
     batches.append(try OwnedBatch(exporting: builder))
     row = end
 }
+let buildSeconds = Date().timeIntervalSince(buildStart)
 func status(_ key: String) -> String {
     let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
     return text.split(separator: "\n").first { $0.hasPrefix(key) }.map { String($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? "0"
@@ -51,12 +53,26 @@ func status(_ key: String) -> String {
 // Peak from here on: reset the high-water mark to the current size.
 try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
 let base = status("VmRSS:")
-let start = Date()
-try exporter.begin(OwnedSchema(fields: fields))
-for batch in batches { try exporter.write(batch) }
-try exporter.finish()
-let seconds = Date().timeIntervalSince(start)
+var times: [Double] = []
+var size = 0
+for attempt in 1...3 {
+    let dir = "\(out)/run\(attempt)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let start = Date()
+    let exporter = try ExporterHandle(
+        plugin: plugin, config: #"{"compression_level": \#(level)}"#,
+        context: InstanceContext(pluginId: plugin.id, instanceName: "bench", services: gateway.services),
+        outputDirectory: dir, baseName: "bench")
+    try exporter.begin(OwnedSchema(fields: fields))
+    for batch in batches { try exporter.write(batch) }
+    try exporter.finish()
+    times.append(Date().timeIntervalSince(start))
+    size = exporter.outputFiles().reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+    if attempt < 3 { try? FileManager.default.removeItem(atPath: dir) }
+}
+let seconds = times.min() ?? 0
 let peak = status("VmHWM:")
-let size = exporter.outputFiles().reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
-print("seconds=\(seconds) cells=\(rows * 10) peak_kb=\(peak) base_kb=\(base) bytes=\(size)")
+print(
+    "build_seconds=\(buildSeconds) seconds=\(seconds) all=\(times.map { String(format: "%.3f", $0) }.joined(separator: ",")) cells=\(rows * 10) peak_kb=\(peak) base_kb=\(base) bytes=\(size)"
+)
 await gateway.shutdown()

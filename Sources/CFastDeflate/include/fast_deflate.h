@@ -33,6 +33,14 @@ int gw_fast_deflate_step(gw_fast_deflate *stream, const uint8_t **next_in, size_
 
 void gw_fast_deflate_free(gw_fast_deflate *stream);
 
+/* Deflates in_len bytes from in as a run of its own: the stream is reset first (no
+   back-references to earlier input) and the run ends with a sync flush (byte-aligned, not
+   final), so runs made by several streams concatenate into one valid raw deflate stream.
+   Writes at most out_cap bytes to out and sets *written. Returns 0, -1 on an error, -2 when
+   out_cap was too small (give at least in_len + in_len / 16 + 1024). */
+int gw_fast_deflate_run(gw_fast_deflate *stream, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap,
+                        size_t *written);
+
 /* CRC-32 (the ZIP and gzip one), continued from crc (0 to start). Only when available. */
 uint32_t gw_fast_crc32(uint32_t crc, const uint8_t *bytes, size_t count);
 

@@ -14,6 +14,9 @@ public final class ZipWriter {
         case stored
         /// 1 (fast) to 9 (small); 0 stores inside a deflate stream.
         case deflate(level: Int32)
+        /// Deflated by the caller, in runs (`write(_: DeflatedRun)`), which may be made on
+        /// several threads; the writer ends the stream.
+        case deflatedRuns
     }
 
     private struct Entry {
@@ -24,6 +27,7 @@ public final class ZipWriter {
         /// Counted in 64 bits: a size past 4 GB is refused, never written truncated.
         var compressedSize: UInt64 = 0
         var size: UInt64 = 0
+        var runs = false
     }
 
     /// What a ZIP without ZIP64 records can hold.
@@ -64,6 +68,7 @@ public final class ZipWriter {
         case .deflate(let level):
             methodCode = 8
             compressor = try Compressor(level: level, fast: fastDeflate && (1...3).contains(level))
+        case .deflatedRuns: methodCode = 8
         }
         guard position < Self.maxOffset else { throw PluginError(status: GW_IO, "the archive is over 4 GB (ZIP64 is not written)") }
         guard entries.count < Self.maxEntries else {
@@ -71,6 +76,7 @@ public final class ZipWriter {
         }
         guard name.utf8.count <= 0xFFFF else { throw PluginError(status: GW_INVALID_ARGUMENT, "a file name in the archive is over 65535 bytes") }
         current = Entry(name: Array(name.utf8), method: methodCode, offset: UInt32(position))
+        if case .deflatedRuns = method { current?.runs = true }
         var header: [UInt8] = []
         Self.put32(&header, 0x0403_4B50)
         Self.put16(&header, 20)  // version needed
@@ -87,8 +93,18 @@ public final class ZipWriter {
         try emit(header)
     }
 
+    /// Appends a run of an entry begun with `.deflatedRuns`.
+    public func write(_ run: DeflatedRun) throws {
+        guard current?.runs == true else { throw PluginError.internalError("a deflated run outside a .deflatedRuns entry") }
+        current!.crc = UInt32(truncatingIfNeeded: crc32_combine(uLong(current!.crc), uLong(run.crc), off_t(run.size)))
+        current!.size += UInt64(run.size)
+        current!.compressedSize += UInt64(run.bytes.count)
+        try emit(run.bytes)
+    }
+
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard current != nil else { throw PluginError.internalError("zip write outside an entry") }
+        guard current?.runs != true else { throw PluginError.internalError("plain bytes in a .deflatedRuns entry") }
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         current!.crc = crc32(current!.crc, base.assumingMemoryBound(to: UInt8.self), bytes.count)
         current!.size += UInt64(bytes.count)
@@ -116,6 +132,10 @@ public final class ZipWriter {
             try drain(compressor, untilDone: true)
             entry.compressedSize = UInt64(compressor.produced)
             self.compressor = nil
+        } else if entry.runs {
+            // The end of the stream: an empty final block (fixed codes: BFINAL, end of block).
+            try emit([0x03, 0x00])
+            entry.compressedSize = current!.compressedSize + 2
         } else {
             entry.compressedSize = current!.compressedSize
         }
@@ -198,7 +218,13 @@ public final class ZipWriter {
     }
 
     private func crc32(_ crc: UInt32, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> UInt32 {
-        if fastDeflate { return gw_fast_crc32(crc, bytes, count) }
+        Self.crc32(crc, UnsafeRawBufferPointer(start: bytes, count: count), fast: fastDeflate)
+    }
+
+    static func crc32(_ crc: UInt32, _ buffer: UnsafeRawBufferPointer, fast: Bool) -> UInt32 {
+        guard let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return crc }
+        let bytes = base, count = buffer.count
+        if fast { return gw_fast_crc32(crc, bytes, count) }
         // zlib's crc32 takes a 32-bit length: feed it in pieces.
         var crc = uLong(crc), done = 0
         while done < count {
