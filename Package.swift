@@ -94,6 +94,10 @@ let package = Package(
         .target(name: "SequenceSource", dependencies: ["PluginKit"], path: "Examples/SequenceSource", swiftSettings: strict),
         // Benchmark harness for bench/xlsx_bench.py (not shipped).
         .executableTarget(name: "xlsx-bench", dependencies: ["Host", "PluginKit"], path: "bench/XlsxBench", swiftSettings: strict),
+        // Hummingbird alone, the floor under /healthz in bench/small_requests.py (not shipped).
+        .executableTarget(
+            name: "bare-hummingbird", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], path: "bench/BareHummingbird",
+            swiftSettings: strict),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

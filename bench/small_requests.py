@@ -4,6 +4,10 @@ each rate and p99 latency and the gateway's rate as a share of nginx's (the targ
 0.5x, with p99 under 10 ms). nginx runs with one worker per core, as it ships. The query runs
 with one token on the shipped limits: 4 run at once, the rest wait their turn, none refused.
 
+Beside them, the floor: Hummingbird alone (bench/BareHummingbird: one route, no middleware,
+no logging) under the same load; the gateway's /healthz as a share of it says what our own
+layers cost (metrics, envelope, request id, access log, the connection guards).
+
 Then fairness: a second client's 10-row queries, one at a time, alone and while a hostile
 client keeps 64 connections of heavy queries (a 2-million-step aggregate each) going: the
 second client's latency both ways (its requests never wait for a slot: the hostile one runs
@@ -77,6 +81,27 @@ http {{
         self.proc.wait(timeout=10)
 
 
+class Bare:
+    """bench/BareHummingbird (built with the release products) on a free port."""
+
+    def __init__(self):
+        self.port = free_port()
+        exe = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".build", "release", "bare-hummingbird")
+        self.proc = subprocess.Popen([exe, str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}/healthz"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(self.url).read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("bare-hummingbird did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 def latencies(url, n):
     """p50 and p99 (ms) of n requests one after another."""
     times = []
@@ -116,6 +141,7 @@ def main():
         # the run on a non-2xx answer).
     })
     nginx = Nginx()
+    bare = Bare()
     try:
         stamp = str(int(time.time() * 1000))
         ds = "[[\"region\",\"amount\",\"day\"]," + ",".join(f"[\"r{i}\",{i}.5,\"2026-01-0{i % 9 + 1}\"]" for i in range(10)) + "]"
@@ -128,16 +154,21 @@ def main():
         wrk(nginx.url, 2), wrk(gw.base + "/healthz", 2)  # warm both up
         static_rate, static_p99 = wrk(nginx.url)
         health_rate, health_p99 = wrk(gw.base + "/healthz")
+        wrk(bare.url, 2)
+        bare_rate, bare_p99 = wrk(bare.url)
         query_rate, query_p99 = wrk(query)
         print(f"nginx, 2 KB static file:     {static_rate:10.0f} req/s  p99 {static_p99:6.2f} ms")
+        print(f"Hummingbird alone, /healthz: {bare_rate:10.0f} req/s  p99 {bare_p99:6.2f} ms  "
+              f"= {bare_rate / static_rate:.2f}x nginx's rate (the floor under ours)")
         print(f"gateway, GET /healthz:       {health_rate:10.0f} req/s  p99 {health_p99:6.2f} ms  "
-              f"= {health_rate / static_rate:.2f}x nginx's rate")
+              f"= {health_rate / static_rate:.2f}x nginx's rate, {health_rate / bare_rate:.2f}x Hummingbird alone")
         print(f"gateway, 10-row JSON query:  {query_rate:10.0f} req/s  p99 {query_p99:6.2f} ms  "
               f"= {query_rate / static_rate:.2f}x nginx's rate")
         print("target: /healthz >= 0.5x nginx's rate; the query 0 errors with one token on the shipped limits and >= 0.3x nginx "
               "(wrk -t2 -c64; wrk and the server share the 2 cores)")
         fairness(gw, query)
     finally:
+        bare.stop()
         nginx.stop()
         gw.stop()
 

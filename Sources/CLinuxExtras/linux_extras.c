@@ -12,6 +12,11 @@
 
 void gw_release_free_memory(void) { malloc_trim(0); }
 
+void gw_tune_malloc_for_serving(void) {
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 16 << 20);
+}
+
 const void *gw_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len) {
     return memmem(haystack, haystack_len, needle, needle_len);
 }

@@ -1,3 +1,4 @@
+import CLinuxExtras
 import Foundation
 import Hummingbird
 import Logging
@@ -73,6 +74,7 @@ public enum GatewayServer {
     /// is heard first (no new job), then the server stops, then maintenance, then the jobs
     /// drain until the grace has passed since the signal.
     public static func serve(_ gateway: Gateway, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
+        gw_tune_malloc_for_serving()
         let grace = Duration.seconds(gateway.config.server.shutdownGraceSeconds)
         let signalled = ShutdownClock()
         let heard = ClosureService {
