@@ -83,7 +83,9 @@ public final class Gateway: Sendable {
             tables: datasetTables)
         instances = PluginInstanceOpener(
             isolation: config.plugins.isolation, http: config.http,
-            limits: WorkerLimits(memoryMB: config.plugins.workerMemoryMegabytes, cpuSeconds: config.plugins.workerCpuSeconds),
+            limits: WorkerLimits(
+                memoryMB: config.plugins.workerMemoryMegabytes, cpuSeconds: config.plugins.workerCpuSeconds,
+                loadSeconds: config.plugins.workerLoadSeconds),
             keptIdle: config.plugins.workersKeptIdle)
         uploads = UploadStore(directory: dataURL.appendingPathComponent("uploads").path)
         limiter = RequestLimiter(

@@ -194,6 +194,25 @@ import Testing
         }
     }
 
+    /// A plugin whose `init` takes longer than `plugins.workerLoadSeconds` in its worker: the
+    /// worker is killed at that deadline, the call fails saying so, and the gateway serves on.
+    @Test func aWorkerThatLoadsTooSlowlyIsKilledAtItsLoadDeadline() async throws {
+        let (gateway, token) = try Self.gateway("FIXTURE_SLOW_INIT=3") { config in
+            config.plugins.isolation = ["default": "process"]
+            config.plugins.workerLoadSeconds = 1
+        }
+        try await TestServer.with(gateway) { server in
+            let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+            #expect(reply.status >= 500, "\(reply.status) \(reply.text.prefix(300))")
+            #expect(
+                reply.text.contains(
+                    "plugin 'fixture.good' did not return from load in time (a load longer than 1 s (plugins.workerLoadSeconds)): its worker was killed"),
+                "\(reply.text.prefix(300))")
+            #expect(try await Self.datasetQuery(server, token) == 200)
+            #expect(await ResourceLimitTests.eventually(30) { (try? Self.workerStatuses().isEmpty) == true }, "the slow worker was killed")
+        }
+    }
+
     /// A worker whose instance ended cleanly is kept (its plugin's `destroy` run in it) and
     /// serves the plugin's next instance: three queries in a row start no worker (the one
     /// kept since the start-up's config check serves them all), each answers in full, and

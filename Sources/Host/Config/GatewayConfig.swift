@@ -64,6 +64,8 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// A worker's address space in MB (RLIMIT_AS) and CPU seconds (RLIMIT_CPU); 0: none.
         public var workerMemoryMegabytes: Int
         public var workerCpuSeconds: Int
+        /// How long a worker may take to load its plugin (dlopen and `init`) before it is killed.
+        public var workerLoadSeconds: Int
         /// Idle workers each plugin keeps for its next instances (for a minute each); 0: a
         /// worker per instance.
         public var workersKeptIdle: Int
@@ -217,7 +219,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10, "leaseSeconds": 60,
                     "datasets": "", "readerUrl": ""},
           "dataDir": "gateway-data",
-          "plugins": {"directories": [], "builtin": true, "config": {}, "isolation": {}, "workerMemoryMegabytes": 0, "workerCpuSeconds": 0, "workersKeptIdle": 2},
+          "plugins": {"directories": [], "builtin": true, "config": {}, "isolation": {}, "workerMemoryMegabytes": 0, "workerCpuSeconds": 0, "workerLoadSeconds": 30, "workersKeptIdle": 2},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
           "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": "",
@@ -300,6 +302,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         try check(server.port, 0...65_535, "server.port")
         try check(plugins.workerMemoryMegabytes, 0...1_048_576, "plugins.workerMemoryMegabytes")
         try check(plugins.workerCpuSeconds, 0...31_536_000, "plugins.workerCpuSeconds")
+        try check(plugins.workerLoadSeconds, 1...3_600, "plugins.workerLoadSeconds")
         try check(plugins.workersKeptIdle, 0...64, "plugins.workersKeptIdle")
         try check(store.maxConnections, 1...1_000, "store.maxConnections")
         try check(store.connectTimeoutSeconds, 1...3_600, "store.connectTimeoutSeconds")

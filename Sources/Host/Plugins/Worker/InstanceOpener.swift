@@ -100,8 +100,11 @@ public struct PluginInstanceOpener: InstanceOpening {
 public struct WorkerLimits: Sendable {
     public var memoryMB = 0
     public var cpuSeconds = 0
-    public init(memoryMB: Int = 0, cpuSeconds: Int = 0) {
+    /// How long the gateway waits for a worker to load its plugin before it kills it.
+    public var loadSeconds = 30
+    public init(memoryMB: Int = 0, cpuSeconds: Int = 0, loadSeconds: Int = 30) {
         self.memoryMB = memoryMB
         self.cpuSeconds = cpuSeconds
+        self.loadSeconds = loadSeconds
     }
 }

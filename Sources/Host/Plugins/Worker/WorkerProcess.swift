@@ -33,8 +33,6 @@ final class WorkerProcess: @unchecked Sendable {
     /// How the worker ended, as the thread that reaps it heard it.
     private let exit = WorkerExit()
     static let cancelGrace: TimeInterval = 2
-    /// How long a worker may take to load its plugin (dlopen and `init`).
-    static let loadSeconds: TimeInterval = 30
 
     /// Starts a worker for the plugin file at `pluginPath` and waits until it has loaded it.
     init(
@@ -77,9 +75,9 @@ final class WorkerProcess: @unchecked Sendable {
             Workers.submit { heldLocks.releaseAll() }
         }
         // The worker's first frame: the plugin loaded, or why not. A load that hangs (a slow
-        // `init`) is killed after `loadSeconds`.
+        // `init`) is killed after `plugins.workerLoadSeconds`.
         busy.withLock { $0 = 0 }
-        DispatchQueue.global().asyncAfter(deadline: .now() + Self.loadSeconds) { [weak self] in
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(limits.loadSeconds)) { [weak self] in
             guard let self, self.busy.withLock({ $0 }) == 0, !self.exit.hasEnded else { return }
             self.killed.store(true, ordering: .releasing)
             kill(self.pid, SIGKILL)
@@ -221,7 +219,7 @@ final class WorkerProcess: @unchecked Sendable {
         if killed.load(ordering: .acquiring) {
             return PluginError(
                 status: GW_CANCELLED,
-                "plugin '\(pluginId)' did not return from \(what) in time (\(what == "load" ? "a load longer than \(Int(Self.loadSeconds)) s" : "\(Int(Self.cancelGrace)) s after its cancel")): its worker was killed"
+                "plugin '\(pluginId)' did not return from \(what) in time (\(what == "load" ? "a load longer than \(limits.loadSeconds) s (plugins.workerLoadSeconds)" : "\(Int(Self.cancelGrace)) s after its cancel")): its worker was killed"
             )
         }
         GatewayMetrics.workerCrashed(plugin: pluginId)
