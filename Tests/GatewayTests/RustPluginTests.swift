@@ -128,6 +128,55 @@ import Testing
         }
     }
 
+    /// A Rust panic that escapes (the example source built with `panic = "abort"`, where the
+    /// SDK's catch at each entry cannot hold it, panicking in its third batch of a large read)
+    /// in a worker process: the process aborts, the query fails naming the plugin and the
+    /// signal, a query of a dataset is served meanwhile, and the plugin's next use works. (In
+    /// the gateway's own process it would abort the gateway: that is the trade of `in_process`.)
+    @Test func aRustPanicThatEscapesTakesDownOnlyItsWorker() async throws {
+        let work = TestSupport.temporaryDirectory("rust-panic")
+        let crate = "\(work)/crate"
+        try FileManager.default.createDirectory(atPath: "\(crate)/src", withIntermediateDirectories: true)
+        let manifest = try String(contentsOfFile: "\(Self.root)/Examples/RustSource/Cargo.toml", encoding: .utf8)
+            .replacingOccurrences(of: "path = \"../../sdk/rust/gateway-plugin\"", with: "path = \"\(Self.root)/sdk/rust/gateway-plugin\"")
+            .replacingOccurrences(of: "panic = \"unwind\"", with: "panic = \"abort\"")
+        try manifest.write(toFile: "\(crate)/Cargo.toml", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: "\(Self.root)/Examples/RustSource/Cargo.lock", toPath: "\(crate)/Cargo.lock")
+        let source = try String(contentsOfFile: "\(Self.root)/Examples/RustSource/src/lib.rs", encoding: .utf8)
+        let marker = "if self.next > self.last { return Ok(None); }"
+        try #require(source.contains(marker))
+        try source.replacingOccurrences(
+            of: marker, with: marker + "\n        if self.last > 500 && self.next > 2 * self.batch_size { panic!(\"a bug in the plugin\"); }"
+        ).write(toFile: "\(crate)/src/lib.rs", atomically: true, encoding: .utf8)
+        let built = try Self.cargo(["build", "--release", "--manifest-path", "\(crate)/Cargo.toml", "--target-dir", "\(work)/target"])
+        try #require(built.status == 0, "\(built.output)")
+        let plugins = "\(work)/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(work)/target/release/librust_squares.so", toPath: "\(plugins)/librust_squares.so")
+
+        let gateway = try TestSupport.gateway(pluginDirs: [plugins]) { config in
+            config.plugins.isolation = ["example.rust-squares": "process"]
+            config.datasources = [
+                "big": DatasourceDefinition(plugin: "example.rust-squares", config: .object(["count": .number(1000), "batch_size": .number(100)])),
+                "small": DatasourceDefinition(plugin: "example.rust-squares", config: .object(["count": .number(20), "batch_size": .number(10)])),
+            ]
+            config.datasets = ["orders": DatasetDefinition(table: "orders(o_id integer, region text)")]
+        }
+        let (_, token) = try gateway.tokens.create(name: "reader", scopes: ["query"])
+        try await TestServer.with(gateway) { server in
+            async let crashed = server.request(.GET, "/api/v1/datasource/big/query?token=\(token)")
+            let dataset = try await server.request(.GET, "/api/v1/dataset/orders/query?token=\(token)")
+            #expect(dataset.status == 200)
+            let reply = try await crashed
+            #expect(reply.status == 500, "\(reply.status) \(reply.text.prefix(300))")
+            #expect(
+                reply.text.contains("plugin 'example.rust-squares' crashed (signal 6, Aborted) during next"), "\(reply.text.prefix(300))")
+            let next = try await server.request(.GET, "/api/v1/datasource/small/query?token=\(token)")
+            let rows = try JSONSerialization.jsonObject(with: Data(next.body)) as? [Any]
+            #expect(next.status == 200 && rows?.count == 20, "\(next.text.prefix(300))")
+        }
+    }
+
     /// A dataflow from a dataset into the Rust sink: every row is a JSON line in the file once
     /// the run committed; a run that fails part way leaves no file (nor a temporary one), and
     /// one into the existing file leaves it as it was. The same in the gateway's process and
