@@ -34,6 +34,16 @@ def wrk(url, seconds=SECONDS):
     return rate, p99_ms
 
 
+def wait_until_serving(url, name):
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url).read()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{name} did not start")
+
+
 class Nginx:
     """nginx serving one 2 KB file from a temporary folder, on a free port."""
 
@@ -68,13 +78,7 @@ http {{
         self.proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", conf, "-p", self.dir],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}/file.json"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(self.url).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("nginx did not start")
+        wait_until_serving(self.url, "nginx")
 
     def stop(self):
         self.proc.terminate()
@@ -89,13 +93,7 @@ class Bare:
         exe = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".build", "release", "bare-hummingbird")
         self.proc = subprocess.Popen([exe, str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}/healthz"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(self.url).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("bare-hummingbird did not start")
+        wait_until_serving(self.url, "bare-hummingbird")
 
     def stop(self):
         self.proc.terminate()
