@@ -12,7 +12,7 @@ if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractiv
 swift build -c release
 python3 bench/push_query.py      # seed 000 push and seed 001 query, beside sqlite3 and Python
 python3 bench/datamodel_bench.py # a data model's aggregate over 1M rows, beside the same SQL in the sqlite3 CLI
-python3 bench/xlsx_bench.py      # XLSX writing, beside libxlsxwriter and Python XlsxWriter
+python3 bench/xlsx_bench.py      # XLSX, the whole job, beside py-excel-rs, libxlsxwriter and Python XlsxWriter
 python3 bench/crawl_bench.py     # a 500-page crawl, beside the ideal
 python3 bench/dataflow_bench.py  # a dataflow copying 1M rows between datasets, beside sqlite3's INSERT…SELECT
 python3 bench/cluster_bench.py   # dataflow runs per second on SQLite and on PostgreSQL with 1-3 gateways, beside pgbench
@@ -20,5 +20,5 @@ python3 bench/postgres_datasets.py # push and query of 1M rows with the datasets
 python3 bench/row_filter_bench.py # what a row filter costs a read, on SQLite and on PostgreSQL, beside the same read unfiltered
 python3 bench/isolation_bench.py  # a source plugin in process and in a worker process, same run
 python3 bench/writer_bench.py    # a dataflow writing 1M rows to a local HTTP API through http.writer, beside Python + requests
-python3 bench/small_requests.py  # GET /healthz and a 10-row query under wrk -t2 -c64, beside nginx serving a 2 KB file
+python3 bench/small_requests.py  # GET /healthz and a 10-row query under wrk -t2 -c64, beside nginx serving a 2 KB file and Hummingbird alone
 python3 bench/soak.py            # wrk's mixed load with pushes and hostile requests beside it: no error, flat memory
