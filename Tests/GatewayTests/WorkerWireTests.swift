@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import Synchronization
 import Testing
 @testable import Host
 
@@ -75,5 +76,42 @@ import Testing
                 try [UInt8]([0xC3, 0xA9]).withUnsafeBytes { try builder.load(count: 2, validity: nil, values: $0, offsets: offsets) }
             }
         }
+    }
+    /// A sink that keeps the ids (column 0) it was given, in order.
+    final class IdSink: BatchSink {
+        var ids: [Int64] = []
+        func begin(_ schema: OwnedSchema) throws {}
+        func write(_ batch: OwnedBatch) throws {
+            let column = batch.view.columns[0]
+            ids += (0..<batch.length).map { column.int64($0) }
+        }
+        func commit() throws {}
+        func abort() {}
+    }
+
+    /// A worker reads each next batch as soon as it sent one only when the whole stream is
+    /// wanted (the pump reads ahead anyway): every row arrives, in order. Under a row limit
+    /// it reads nothing past what was asked, so a source's cursor never moves past what was
+    /// delivered. The fixture reports its progress after each batch it makes; the worker's
+    /// reports reach the gateway before the reply to its next call.
+    @Test func aWorkerReadsAheadOnlyWhenTheWholeStreamIsWanted() throws {
+        let (gateway, _) = try MisbehavingPluginTests.gateway(nil) { $0.plugins.isolation = ["fixture.good": "process"] }
+        let spec = SourceSpec.plugin(id: "fixture.good", config: #"{"rows": 12}"#, instance: "ahead", request: "{}")
+        func read(limit: Int?) throws -> (ids: [Int64], progress: [Int64]) {
+            let progress = Mutex<[Int64]>([])
+            let source = try SourceOpener(gateway: gateway, control: RunControl(timeBudgetSeconds: 60)).open(spec) { report in
+                progress.withLock { $0.append(report.done) }
+            }
+            let sink = IdSink()
+            let result = try Pump.run(source, into: sink, .init(rowLimit: limit))
+            if !result.sourceFinished { try source.finish() }  // one more call: what the worker did meanwhile is heard first
+            return (sink.ids, progress.withLock { $0 })
+        }
+        let limited = try read(limit: 4)
+        #expect(limited.ids == [0, 1, 2, 3])
+        #expect(limited.progress == [4], "the worker read past the limit: \(limited.progress)")
+        let whole = try read(limit: nil)
+        #expect(whole.ids == Array(0..<12))
+        #expect(whole.progress == [4, 8, 12])
     }
 }

@@ -130,6 +130,25 @@ import Testing
         }
     }
 
+    /// A text column's values checked in one pass (the whole, then where each value starts)
+    /// agree with checking each value on its own, on 100,000 random columns of 0 to 5 values.
+    @Test func utf8ColumnValidationAgreesWithValueByValue() {
+        var generator = SystemRandomNumberGenerator()
+        let pool: [UInt8] = [0x41, 0x80, 0xA0, 0xBF, 0xC3, 0xA9, 0xE4, 0xB8, 0xAD, 0xF0, 0x9F, 0x98, 0x80, 0xED, 0xFF]
+        for _ in 0..<100_000 {
+            let bytes = (0..<Int.random(in: 0...10, using: &generator)).map { _ in pool.randomElement(using: &generator)! }
+            let cuts =
+                ([0] + (0..<Int.random(in: 0...4, using: &generator)).map { _ in Int32.random(in: 0...Int32(bytes.count), using: &generator) }).sorted()
+                + [Int32(bytes.count)]
+            let expected = zip(cuts, cuts.dropFirst()).allSatisfy { String(validating: bytes[Int($0)..<Int($1)], as: UTF8.self) != nil }
+            let found = bytes.withUnsafeBytes { data in cuts.withUnsafeBytes { UTF8Validation.isValid(data, cutAt: $0, count: cuts.count) } }
+            guard found == expected else {
+                Issue.record("disagrees on \(bytes.map { String($0, radix: 16) }) cut at \(cuts)")
+                return
+            }
+        }
+    }
+
     static func typedGateway() throws -> (Gateway, String) {
         let gateway = try TestSupport.gateway(pluginDirs: [TestSupport.productsDirectory]) { config in
             config.auth.signedKeys = ["xxx": "xxxxxx"]

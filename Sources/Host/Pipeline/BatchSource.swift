@@ -14,11 +14,17 @@ public protocol BatchSource: AnyObject {
     /// True when `next()` is known to return nil without reading anything more: a reader
     /// need not be started for it. False when unsure.
     var isExhausted: Bool { get }
+    /// Told once, before the first `next()`, when this source will be read to its end a
+    /// batch ahead of its consumer (`ReadAheadSource`): a source whose reads wait on
+    /// another process may then start each read before it is asked for. Never told under
+    /// a row limit, where reading past what is delivered could move a cursor too far.
+    func willBeReadAhead()
 }
 
 extension BatchSource {
     public func finish() throws {}
     public var isExhausted: Bool { false }
+    public func willBeReadAhead() {}
 }
 
 extension SourceStream: BatchSource {
@@ -26,4 +32,7 @@ extension SourceStream: BatchSource {
     public func finish() throws {
         try source.finish()
     }
+
+    /// In process, the read-ahead thread is all it needs (both protocols offer this).
+    public func willBeReadAhead() {}
 }

@@ -70,6 +70,7 @@ final class ReadAheadSource: BatchSource {
     init(_ inner: BatchSource, depth: Int = 1) {
         schema = inner.schema
         state = State(inner, depth: max(1, depth))
+        inner.willBeReadAhead()
     }
 
     func next() throws -> OwnedBatch? {

@@ -19,6 +19,12 @@ public protocol SourceRows: AnyObject {
     var schema: OwnedSchema { get }
     func next() throws -> OwnedBatch?
     func finish() throws
+    /// See `BatchSource.willBeReadAhead`.
+    func willBeReadAhead()
+}
+
+extension SourceRows {
+    public func willBeReadAhead() {}
 }
 
 extension SourceHandle: SourceInstance {

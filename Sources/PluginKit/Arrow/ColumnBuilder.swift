@@ -223,12 +223,12 @@ public final class ColumnBuilder {
                 guard (i == 0 && offset == 0) || (i > 0 && offset >= previous), Int(offset) <= data.count else {
                     throw ArrowError.invalid("column '\(field.name)': offsets out of order or past the data at row \(i)")
                 }
-                if kind == .utf8, i > 0, !UTF8Validation.isValid(UnsafeRawBufferPointer(rebasing: data[Int(previous)..<Int(offset)])) {
-                    throw ArrowError.typeMismatch("invalid UTF-8", field)
-                }
                 previous = offset
             }
             guard Int(previous) == data.count else { throw ArrowError.invalid("column '\(field.name)': data past its last offset") }
+            if kind == .utf8, !UTF8Validation.isValid(data, cutAt: offsets, count: rows + 1) {
+                throw ArrowError.typeMismatch("invalid UTF-8", field)
+            }
             self.offsets.free()
             self.offsets.append(offsets)
         default:
@@ -240,7 +240,8 @@ public final class ColumnBuilder {
             hasValidity = true
             // Bits past the last row do not count as nulls.
             var valid = 0
-            for i in 0..<rows where bitmap[i >> 3] & (1 << UInt8(i & 7)) != 0 { valid += 1 }
+            for byte in bitmap.prefix(rows / 8) { valid += byte.nonzeroBitCount }
+            if rows % 8 != 0 { valid += (bitmap[rows / 8] & UInt8(truncatingIfNeeded: (1 << (rows % 8)) - 1)).nonzeroBitCount }
             nullCount = rows - valid
         }
         if kind == .null { nullCount = rows }

@@ -43,6 +43,19 @@ public enum UTF8Validation {
         return true
     }
 
+    /// Whether every value of a text column is well-formed: its bytes cut at `count`
+    /// offsets (little-endian Int32s, checked by the caller to rise within `bytes`). The
+    /// same as checking each value, in one pass: the values are well-formed exactly when the
+    /// whole is and no value starts inside a character (on a continuation byte).
+    public static func isValid(_ bytes: UnsafeRawBufferPointer, cutAt offsets: UnsafeRawBufferPointer, count: Int) -> Bool {
+        guard isValid(bytes) else { return false }
+        for i in 0..<count {
+            let offset = Int(Int32(littleEndian: offsets.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)))
+            if offset < bytes.count, bytes[offset] & 0xC0 == 0x80 { return false }
+        }
+        return true
+    }
+
     public static func isValid(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { isValid($0) }
     }

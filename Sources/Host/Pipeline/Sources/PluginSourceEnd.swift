@@ -19,4 +19,5 @@ final class PluginSource: BatchSource {
     var schema: OwnedSchema { rows.schema }
     func next() throws -> OwnedBatch? { try rows.next() }
     func finish() throws { try rows.finish() }
+    func willBeReadAhead() { rows.willBeReadAhead() }
 }

@@ -46,4 +46,5 @@ final class TransformedSource: BatchSource {
     }
 
     func finish() throws { try inner.finish() }
+    func willBeReadAhead() { inner.willBeReadAhead() }
 }

@@ -71,6 +71,10 @@ private final class Worker: @unchecked Sendable {
     /// A sink's or consumer's batches are built here from what the gateway sends, for the
     /// schema it began.
     var batches: BatchBuilder?
+    /// The reply to the next `next`, read as soon as the last one was sent when the gateway
+    /// reads the stream to its end (it said so in its `next`): the plugin reads while the
+    /// gateway takes the last batch in. One batch at most; dropped with the stream.
+    private var readAhead: Result<[UInt8], Error>?
     private let context = Mutex<InstanceContext?>(nil)
     /// The gateway's calls, handed from the reader thread to the main one.
     private let calls = CallQueue()
@@ -104,6 +108,7 @@ private final class Worker: @unchecked Sendable {
                 reply = (.failure, Self.failure(GW_INTERNAL, "\(error)"))
             }
             if kind == .close {
+                readAhead = nil
                 stream = nil
                 source = nil
                 batches = nil
@@ -119,17 +124,23 @@ private final class Worker: @unchecked Sendable {
             } catch {
                 return 1
             }
+            // A batch went and the gateway wants them all: the next is read now.
+            if kind == .next, payload.first == 1, reply.0 == .ok, reply.1.first == 1 {
+                readAhead = Result { try nextBatch() }
+            }
         }
         return 0
     }
 
     private func readLoop() {
+        var closing = false
         while true {
-            guard let frame = try? channel.receive(), let kind = WireKind(rawValue: frame.kind) else {
-                // The gateway is gone (or spoke nonsense): nothing is left to serve. _exit: no
-                // atexit handler runs under the plugin's feet on the main thread.
-                _exit(0)
-            }
+            // The socket ends. After the gateway's `close`, that is the worker's orderly end;
+            // otherwise the gateway died, or the socket failed under the worker (a plugin
+            // closed or reused its descriptor): a failure, as when the main thread cannot
+            // send. _exit: no atexit handler runs under the plugin's feet on the main thread.
+            guard let frame = try? channel.receive(), let kind = WireKind(rawValue: frame.kind) else { _exit(closing ? 0 : 1) }
+            if kind == .close { closing = true }
             switch kind {
             case .cancel:
                 // Before open made the context, the cancel waits for it.
@@ -225,22 +236,22 @@ private final class Worker: @unchecked Sendable {
         case .read:
             guard let source else { throw PluginError(status: GW_INTERNAL, "read before open") }
             let opened = try source.read(requestJSON: try r.string())
+            readAhead = nil
             stream = opened
             return WorkerBatches.encode(fields: opened.fields)
         case .next:
-            guard let stream else { throw PluginError(status: GW_INTERNAL, "next before read") }
-            var w = WireWriter()
-            guard let batch = try stream.next() else {
-                w.u8(0)
-                return w.bytes
+            if let ahead = readAhead {
+                readAhead = nil
+                return try ahead.get()
             }
-            w.u8(1)
-            return w.bytes + WorkerBatches.encode(batch.view)
+            return try nextBatch()
         case .finish:
+            readAhead = nil
             try source?.finish()
             return []
         case .release:
             // The instance ends (its `destroy` runs now); the plugin stays loaded for the next.
+            readAhead = nil
             stream = nil
             source = nil
             batches = nil
@@ -251,6 +262,13 @@ private final class Worker: @unchecked Sendable {
         default:
             return []
         }
+    }
+
+    /// The stream's next batch as a reply to `next`: 1 and the batch, or 0 at its end.
+    private func nextBatch() throws -> [UInt8] {
+        guard let stream else { throw PluginError(status: GW_INTERNAL, "next before read") }
+        guard let batch = try stream.next() else { return [0] }
+        return WorkerBatches.encode(batch.view, flag: 1)
     }
 
     /// An instance's context: its host services are the gateway's, asked over the socket.

@@ -28,9 +28,17 @@ enum WorkerBatches {
 
     /// Column by column, each as its Arrow buffers from offset 0: a validity bitmap (or
     /// none), then the values (fixed width, or a bitmap for booleans), or the offsets and the
-    /// bytes they index. Copied from the batch the worker checked when it took it.
-    static func encode(_ batch: BatchView) -> [UInt8] {
-        var w = WireWriter()
+    /// bytes they index. Copied from the batch the worker checked when it took it, into a
+    /// payload sized first (one copy of each buffer), after `flag` when there is one (a
+    /// source's reply to `next`: 1, a batch follows).
+    static func encode(_ batch: BatchView, flag: UInt8? = nil) -> [UInt8] {
+        var w = WireWriter(reserving: 1 + encodedSize(batch))
+        if let flag { w.u8(flag) }
+        write(batch, into: &w)
+        return w.bytes
+    }
+
+    private static func write(_ batch: BatchView, into w: inout WireWriter) {
         w.u32(UInt32(batch.length))
         for column in batch.columns {
             let rows = batch.length, first = column.arrayOffset
@@ -49,16 +57,31 @@ enum WorkerBatches {
             case .binary, .utf8:
                 let offsets = column.offsetsBuffer
                 let start = Int(offsets?[first] ?? 0), end = Int(offsets?[first + rows] ?? 0)
-                var rebased = WireWriter()
-                for i in 0...rows { rebased.u32(UInt32(Int(offsets?[first + i] ?? 0) - start)) }
-                w.blob(rebased.bytes)
+                w.rebasedOffsets(offsets, from: first, count: rows)
                 w.blob(UnsafeRawBufferPointer(start: column.valuesBuffer.map { $0 + start }, count: end - start))
             default:
                 let width = column.field.type.byteWidth ?? 0
                 w.blob(UnsafeRawBufferPointer(start: column.valuesBuffer.map { $0 + first * width }, count: rows * width))
             }
         }
-        return w.bytes
+    }
+
+    /// The bytes `encode` writes for `batch`, to size its payload first.
+    private static func encodedSize(_ batch: BatchView) -> Int {
+        let rows = batch.length, bitmap = 4 + (rows + 7) / 8
+        var size = 4
+        for column in batch.columns {
+            size += 1 + (column.nullCount != 0 && column.validityBuffer != nil ? bitmap : 0)
+            switch column.field.type {
+            case .null: size += 4
+            case .bool: size += bitmap
+            case .binary, .utf8:
+                let offsets = column.offsetsBuffer, first = column.arrayOffset
+                size += 4 + (rows + 1) * 4 + 4 + Int(offsets?[first + rows] ?? 0) - Int(offsets?[first] ?? 0)
+            default: size += 4 + rows * (column.field.type.byteWidth ?? 0)
+            }
+        }
+        return size
     }
 
     /// `count` bits from bit `first` of `bitmap`, as a bitmap from bit 0.
@@ -71,8 +94,9 @@ enum WorkerBatches {
         return out
     }
 
-    static func decode(_ bytes: [UInt8], into builder: BatchBuilder) throws -> OwnedBatch {
-        var r = WireReader(bytes)
+    /// The batch encoded in `bytes` from `start` on.
+    static func decode(_ bytes: [UInt8], from start: Int = 0, into builder: BatchBuilder) throws -> OwnedBatch {
+        var r = WireReader(bytes, from: start)
         let rows = Int(try r.u32())
         // Columns of type null carry nothing a row: a claimed count is still bounded (the
         // largest batch a source sends is 65,536 rows by default).

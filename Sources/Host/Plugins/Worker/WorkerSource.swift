@@ -24,6 +24,8 @@ final class WorkerRows: SourceRows {
     private let source: WorkerSourceHandle
     private let builder: BatchBuilder
     private var ended = false
+    /// The worker reads each next batch as soon as it has sent one (the reader wants them all).
+    private var readAhead = false
 
     init(source: WorkerSourceHandle, fields: [ArrowField]) {
         self.source = source
@@ -33,20 +35,24 @@ final class WorkerRows: SourceRows {
 
     func next() throws -> OwnedBatch? {
         guard !ended else { return nil }
-        let reply = try source.call(.next, what: "next")
+        let reply = try source.call(.next, [readAhead ? 1 : 0], what: "next")
         guard reply.first == 1 else {
             ended = true
             source.worker.succeeded()
             return nil
         }
         do {
-            return try WorkerBatches.decode(Array(reply.dropFirst()), into: builder)
+            return try WorkerBatches.decode(reply, from: 1, into: builder)
         } catch {
             throw PluginError(status: GW_INTERNAL, "source plugin '\(source.plugin.id)' sent a batch the gateway cannot read: \(error)")
         }
     }
 
     func finish() throws { try source.finish() }
+
+    /// The batch after each one is read while the gateway takes this one in: the worker's
+    /// reading and the gateway's checking and writing overlap, as in process.
+    func willBeReadAhead() { readAhead = true }
 
     /// Dropped before its end (an error, a cancel, a client gone): the work is abandoned.
     deinit { if !ended { source.context.cancel() } }

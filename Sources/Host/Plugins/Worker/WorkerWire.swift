@@ -32,6 +32,11 @@ struct FrameTooLarge: Error, CustomStringConvertible {
 struct WireWriter {
     private(set) var bytes: [UInt8] = []
 
+    init() {}
+
+    /// A writer that will not reallocate before `capacity` bytes (a batch, sized first).
+    init(reserving capacity: Int) { bytes.reserveCapacity(capacity) }
+
     mutating func u8(_ v: UInt8) { bytes.append(v) }
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     mutating func i64(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
@@ -42,6 +47,27 @@ struct WireWriter {
     }
     mutating func blob(_ v: [UInt8]) { v.withUnsafeBytes { blob($0) } }
     mutating func string(_ v: String) { blob(Array(v.utf8)) }
+
+    /// `count + 1` offsets from `offsets[first]` as a blob, each less the first: a column's
+    /// offsets from 0, whatever row the batch started at.
+    mutating func rebasedOffsets(_ offsets: UnsafePointer<Int32>?, from first: Int, count: Int) {
+        u32(UInt32((count + 1) * 4))
+        guard let offsets else {
+            bytes.append(contentsOf: repeatElement(0, count: (count + 1) * 4))
+            return
+        }
+        let start = offsets[first], at = bytes.count
+        if start == 0 {
+            bytes += UnsafeRawBufferPointer(start: offsets + first, count: (count + 1) * 4)
+            return
+        }
+        bytes.append(contentsOf: repeatElement(0, count: (count + 1) * 4))
+        bytes.withUnsafeMutableBytes { out in
+            for i in 0...count {
+                out.storeBytes(of: UInt32(bitPattern: offsets[first + i] &- start).littleEndian, toByteOffset: at + i * 4, as: UInt32.self)
+            }
+        }
+    }
 }
 
 /// A frame's payload, read with every length checked against what is left.
@@ -53,7 +79,11 @@ struct WireReader {
     private let bytes: [UInt8]
     private var at = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    /// Reads `bytes` from `start` (a reply's first bytes may have been read already).
+    init(_ bytes: [UInt8], from start: Int = 0) {
+        self.bytes = bytes
+        at = min(max(0, start), bytes.count)
+    }
 
     var isAtEnd: Bool { at == bytes.count }
 
@@ -122,21 +152,27 @@ final class WireChannel: @unchecked Sendable {
         return (kind, id, payload)
     }
 
-    /// Memory grows with the bytes that arrive, not with the length announced.
+    /// Read straight into the array returned, without a copy. Its storage is reserved for
+    /// the length announced, but memory is only used as bytes arrive: pages the reads do not
+    /// reach are never touched (the length is bounded by `maxWireFrame` before this).
     private func readExactly(_ count: Int, eofAllowed: Bool) throws -> [UInt8]? {
-        var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
-        while buffer.count < count {
-            let want = min(chunk.count, count - buffer.count)
-            let n = chunk.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress!, want, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 {
-                if buffer.isEmpty && eofAllowed { return nil }
-                throw Closed()
+        var ended = false
+        let bytes = try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = 0
+            var filled = 0
+            while filled < count {
+                let n = Glibc.recv(fd, buffer.baseAddress! + filled, count - filled, 0)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    guard filled == 0 && eofAllowed else { throw Closed() }
+                    ended = true
+                    return
+                }
+                filled += n
             }
-            buffer += chunk[0..<n]
+            initialized = count
         }
-        return buffer
+        return ended ? nil : bytes
     }
 
     /// Ends both directions: the other side reads the end, a read here returns it.
