@@ -82,7 +82,7 @@ public final class Gateway: Sendable {
             config: config.datamodels, queries: config.queries, store: store, datasets: datasets,
             tables: datasetTables)
         instances = PluginInstanceOpener(
-            isolation: config.plugins.isolation, http: config.http,
+            isolation: config.plugins.isolation, untrustedDirectories: config.plugins.untrustedDirectories, http: config.http,
             limits: WorkerLimits(
                 memoryMB: config.plugins.workerMemoryMegabytes, cpuSeconds: config.plugins.workerCpuSeconds,
                 loadSeconds: config.plugins.workerLoadSeconds),

@@ -218,6 +218,36 @@ import Testing
     /// kept since the start-up's config check serves them all), each answers in full, and
     /// /admin/plugins shows the plugin's isolation and its idle worker. A cancelled
     /// instance's worker is not kept: the next query starts a new one.
+    /// A folder marked untrusted (`plugins.untrustedDirectories`) runs its plugins in workers
+    /// without naming them, however the folder is written; a plugin's own `isolation` entry
+    /// comes first; the shipped plugins' folder stays in process.
+    @Test func pluginsFromAnUntrustedFolderRunInWorkers() async throws {
+        let dir = TestSupport.temporaryDirectory("untrusted")
+        _ = try TestSupport.compilePlugin(source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(dir)/fixture.so")
+        func gateway(_ isolation: [String: String]) throws -> Gateway {
+            try TestSupport.gateway(pluginDirs: [dir, TestSupport.productsDirectory]) { config in
+                config.plugins.untrustedDirectories = ["\(dir)/./"]
+                config.plugins.isolation = isolation
+                config.datasources = ["bad": DatasourceDefinition(plugin: "fixture.good", config: .object(["rows": .number(10)]))]
+            }
+        }
+        let marked = try gateway([:])
+        let fixture = try marked.registry.source(id: "fixture.good")
+        #expect(marked.instances.isolation(of: fixture) == .process)
+        let arrow = try #require(marked.registry.format(named: "arrow"))
+        #expect(marked.instances.isolation(of: arrow) == .inProcess)
+        let token = try marked.tokens.create(name: "q", scopes: ["query"]).secret
+        try await TestServer.with(marked) { server in
+            let reply = try await server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
+            #expect(reply.status == 200 && reply.text.contains(#""name":"row 9""#), "\(reply.text.prefix(300))")
+            // The instance ran in a worker, which is kept for the next.
+            for _ in 0..<200 where marked.instances.idleWorkers(fixture) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(marked.instances.idleWorkers(fixture) == 1)
+        }
+        let named = try gateway(["fixture.good": "in_process"])
+        #expect(named.instances.isolation(of: try named.registry.source(id: "fixture.good")) == .inProcess)
+    }
+
     @Test func aWorkerIsKeptForThePluginsNextInstance() async throws {
         let (gateway, token) = try Self.gateway(nil) { config in
             config.plugins.isolation = ["fixture.good": "process"]

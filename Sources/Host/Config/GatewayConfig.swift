@@ -61,6 +61,9 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
         /// How each plugin runs, by id: "in_process" (in the gateway's own process) or
         /// "process" (a worker process of its own); `default` for the others (in_process).
         public var isolation: [String: String]
+        /// Plugin folders whose plugins run in worker processes (`process`) unless
+        /// `isolation` names them: where third-party `.so` files are dropped.
+        public var untrustedDirectories: [String]
         /// A worker's address space in MB (RLIMIT_AS) and CPU seconds (RLIMIT_CPU); 0: none.
         public var workerMemoryMegabytes: Int
         public var workerCpuSeconds: Int
@@ -219,7 +222,7 @@ public struct GatewayConfig: Codable, Sendable, Equatable {
           "store": {"url": "", "passwordFile": "", "maxConnections": 10, "connectTimeoutSeconds": 10, "leaseSeconds": 60,
                     "datasets": "", "readerUrl": ""},
           "dataDir": "gateway-data",
-          "plugins": {"directories": [], "builtin": true, "config": {}, "isolation": {}, "workerMemoryMegabytes": 0, "workerCpuSeconds": 0, "workerLoadSeconds": 30, "workersKeptIdle": 2},
+          "plugins": {"directories": [], "builtin": true, "config": {}, "isolation": {}, "untrustedDirectories": [], "workerMemoryMegabytes": 0, "workerCpuSeconds": 0, "workerLoadSeconds": 30, "workersKeptIdle": 2},
           "http": {"allowHosts": [], "timeoutSeconds": 30,
                    "maxTimeoutSeconds": 300, "maxConcurrent": 16, "maxResponseBytes": 67108864},
           "auth": {"signedTokenWindowSeconds": 300, "signedKeys": {}, "secretKey": "",

@@ -181,7 +181,7 @@ public struct PluginInfo: Codable, Sendable, Equatable {
             case .active(let p):
                 let failing = instances?.health.failing(p.id)
                 var row = info(entry.path, failing == nil ? "active" : "failing", failing, p, uses.filter { $0.plugin == p.id })
-                row.isolation = instances?.isolation(of: p.id).rawValue
+                row.isolation = instances?.isolation(of: p).rawValue
                 row.idle_workers = instances?.idleWorkers(p)
                 return row
             case .replaced(let p): return info(entry.path, "replaced", "a newer copy of the file is active; running work finishes on this one", p, nil)

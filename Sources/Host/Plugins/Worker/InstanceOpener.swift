@@ -6,6 +6,8 @@ import PluginKit
 /// says: in the gateway's process, or in a worker process (a kept idle one, else a new one).
 public struct PluginInstanceOpener: InstanceOpening {
     let isolation: [String: String]
+    /// Folders whose plugins run in workers unless `isolation` names them (standardized).
+    let untrusted: Set<String>
     let http: GatewayConfig.Outbound
     /// How each plugin's workers have been ending (crashes in a row, backoff).
     public let health = WorkerHealth()
@@ -17,23 +19,26 @@ public struct PluginInstanceOpener: InstanceOpening {
     let pool: WorkerPool
 
     public init(
-        isolation: [String: String], http: GatewayConfig.Outbound, limits: WorkerLimits = WorkerLimits(), keptIdle: Int = 2,
-        workerExecutable: String = PluginInstanceOpener.defaultWorkerExecutable
+        isolation: [String: String], untrustedDirectories: [String] = [], http: GatewayConfig.Outbound, limits: WorkerLimits = WorkerLimits(),
+        keptIdle: Int = 2, workerExecutable: String = PluginInstanceOpener.defaultWorkerExecutable
     ) {
         self.isolation = isolation
+        untrusted = Set(untrustedDirectories.map(PluginIsolation.standardized))
         self.http = http
         self.limits = limits
         self.workerExecutable = workerExecutable
         pool = WorkerPool(keptPerPlugin: limits.cpuSeconds > 0 ? 0 : keptIdle, memoryLimitMegabytes: limits.memoryMB)
     }
 
-    /// How the plugin runs, as `plugins.isolation` says.
-    public func isolation(of plugin: String) -> PluginIsolation { PluginIsolation.of(plugin, in: isolation) }
+    /// How the plugin runs, as `plugins.isolation` and `plugins.untrustedDirectories` say.
+    public func isolation(of plugin: LoadedPlugin) -> PluginIsolation {
+        PluginIsolation.of(plugin.id, path: plugin.path, in: isolation, untrusted: untrusted)
+    }
 
     /// Refuses to start a worker while the plugin waits out its backoff (its workers kept
     /// crashing): a 503 saying when.
     public func mayStart(_ plugin: LoadedPlugin) throws {
-        guard isolation(of: plugin.id) == .process else { return }
+        guard isolation(of: plugin) == .process else { return }
         try health.checkStart(plugin.id)
     }
 
@@ -51,14 +56,14 @@ public struct PluginInstanceOpener: InstanceOpening {
     }
 
     public func source(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> any SourceInstance {
-        switch isolation(of: plugin.id) {
+        switch isolation(of: plugin) {
         case .inProcess: return try SourceHandle(plugin: plugin, config: config, context: context)
         case .process: return try WorkerSourceHandle(plugin: plugin, config: config, context: context, worker: try worker(plugin), pool: pool)
         }
     }
 
     public func sink(_ plugin: LoadedPlugin, config: String, context: InstanceContext) throws(PluginError) -> any SinkInstance {
-        switch isolation(of: plugin.id) {
+        switch isolation(of: plugin) {
         case .inProcess: return try SinkHandle(plugin: plugin, config: config, context: context)
         case .process: return try WorkerSinkHandle(plugin: plugin, config: config, context: context, worker: try worker(plugin), pool: pool)
         }
@@ -67,7 +72,7 @@ public struct PluginInstanceOpener: InstanceOpening {
     public func format(
         _ plugin: LoadedPlugin, config: String, context: InstanceContext, write: @escaping (UnsafeRawBufferPointer) -> gw_status
     ) throws(PluginError) -> any FormatInstance {
-        switch isolation(of: plugin.id) {
+        switch isolation(of: plugin) {
         case .inProcess: return try FormatHandle(plugin: plugin, config: config, context: context, write: write)
         case .process:
             return try WorkerFormatHandle(plugin: plugin, config: config, context: context, worker: try worker(plugin), pool: pool, write: write)
@@ -77,7 +82,7 @@ public struct PluginInstanceOpener: InstanceOpening {
     public func exporter(
         _ plugin: LoadedPlugin, config: String, context: InstanceContext, outputDirectory: String, baseName: String
     ) throws(PluginError) -> any ExporterInstance {
-        switch isolation(of: plugin.id) {
+        switch isolation(of: plugin) {
         case .inProcess:
             return try ExporterHandle(plugin: plugin, config: config, context: context, outputDirectory: outputDirectory, baseName: baseName)
         case .process:
