@@ -107,6 +107,18 @@ public final class SQLiteBatchSource: BatchSource {
             b.appendNull()
             return 1
         }
+        // Text is read once, here, for the size and the value alike: each sqlite3_column_*
+        // call costs (a third of a wide read's time went to them).
+        if plan == .utf8 && kind != SQLITE_BLOB {
+            let text = sqlite3_column_text(stmt, i)  // before its size, as SQLite's documentation orders them
+            let n = Int(sqlite3_column_bytes(stmt, i))
+            do {
+                try b.append(bytes: UnsafeRawBufferPointer(start: text, count: n))
+            } catch let e as ArrowError {
+                throw InvalidInput("row \(rowNumber), column '\(b.field.name)': \(e.description)")
+            }
+            return n + 4
+        }
         let size = kind == SQLITE_TEXT || kind == SQLITE_BLOB ? Int(sqlite3_column_bytes(stmt, i)) + 4 : 8
         try appendValue(column: i, kind: kind, plan: plan, to: b)
         return size
