@@ -218,6 +218,23 @@ import Testing
     /// kept since the start-up's config check serves them all), each answers in full, and
     /// /admin/plugins shows the plugin's isolation and its idle worker. A cancelled
     /// instance's worker is not kept: the next query starts a new one.
+    /// The trade of `in_process`, documented: the plugin that fails only its call in a worker
+    /// (above) takes the whole gateway down when it runs in the gateway's own process. A real
+    /// `gateway serve`: the client's connection ends without a reply, and the process dies of
+    /// the plugin's signal.
+    @Test func aPluginThatCrashesInProcessTakesTheGatewayDown() throws {
+        let dir = TestSupport.temporaryDirectory("crash-in-process")
+        _ = try TestSupport.compilePlugin(
+            source: "\(TestSupport.fixtures)/fixture_plugin.c", output: "\(dir)/fixture.so", defines: ["FIXTURE_CRASH_FIRST_READ"])
+        let gateway = try GatewayProcess(
+            config: ["datasources": ["bad": ["plugin": "fixture.good", "config": ["rows": 10]]], "plugins": ["builtin": false]],
+            pluginDirs: [dir], environment: ["SWIFT_BACKTRACE": "enable=no"])
+        let url = "\(gateway.base)/api/v1/datasource/bad/query?token=\(gateway.adminToken)"
+        let reply = try TestSupport.run("/usr/bin/env", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", url])
+        #expect(reply.output == "000", "an HTTP status came back: \(reply.output)")
+        #expect(gateway.process.wait() == .signalled(SIGSEGV))
+    }
+
     /// A folder marked untrusted (`plugins.untrustedDirectories`) runs its plugins in workers
     /// without naming them, however the folder is written; a plugin's own `isolation` entry
     /// comes first; the shipped plugins' folder stays in process.
