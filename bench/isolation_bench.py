@@ -52,10 +52,10 @@ def main():
     unpooled = Gateway(dict(config, plugins={"isolation": isolated, "workersKeptIdle": 0}))
     server, pages_url = page_server(50)
     try:
-        print(f"source plugin example.sequence, {ROWS} rows x 5 cols over HTTP, best of 3")
+        print(f"source plugin example.sequence, {ROWS} rows x 5 cols over HTTP, best of 5")
         for fmt in ("arrow", "json"):
-            t_in = min(fetch(inside, fmt)[0] for _ in range(3))
-            t_out, size = min(fetch(worker, fmt) for _ in range(3))
+            t_in = min(fetch(inside, fmt)[0] for _ in range(5))
+            t_out, size = min(fetch(worker, fmt) for _ in range(5))
             print(f"  format={fmt:<5} in process {t_in:6.2f} s {ROWS / t_in:11,.0f} rows/s   in a worker {t_out:6.2f} s "
                   f"{ROWS / t_out:11,.0f} rows/s   {t_out / t_in:.2f}x the in-process time (target <= 1.5x)  {size / 1e6:.1f} MB")
         print(f"  memory: gateway {inside.rss_mb():.0f} MB in process; gateway {worker.rss_mb():.0f} MB + workers {worker_rss_mb(worker):.0f} MB "

@@ -19,6 +19,7 @@ import Testing
         let gateway = try TestSupport.gateway(pluginDirs: [dir, TestSupport.productsDirectory]) { config in
             config.datasources = ["bad": DatasourceDefinition(plugin: "fixture.good", config: .object(["rows": .number(10)]))]
             config.datasets = ["orders": DatasetDefinition(table: "orders(o_id integer, region text)")]
+            config.auth.signedKeys = ["alice": DatasetPushTests.key]
             configure(&config)
         }
         let token = try gateway.tokens.create(name: "q", scopes: ["query"]).secret
@@ -37,6 +38,12 @@ import Testing
             else { return nil }
             return status
         }
+    }
+
+    /// A push (seed 000, signed), to show the gateway still takes data in: the reply's text.
+    static func datasetPush(_ server: TestServer) async throws -> String {
+        let body = DatasetPushTests.signed(type: "orders", ds: #"[["o_id","region"],[1,"north"]]"#)
+        return try await server.request(.POST, "/echart/dataset_api/", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body).text
     }
 
     /// A query of a pushed dataset, to show the gateway still serves.
@@ -66,6 +73,7 @@ import Testing
                     "\(reply.text.prefix(400))")
             }
             #expect(try await Self.datasetQuery(server, token) == 200)
+            #expect(try await Self.datasetPush(server) == #"{"status":200,"msg":"success"}"#)
         }
     }
 
@@ -81,8 +89,10 @@ import Testing
         try await TestServer.with(gateway) { server in
             async let crashed = server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
             async let other = Self.datasetQuery(server, token)
-            let (reply, otherStatus) = try await (crashed, other)
+            async let pushed = Self.datasetPush(server)
+            let (reply, otherStatus, pushReply) = try await (crashed, other, pushed)
             #expect(otherStatus == 200)
+            #expect(pushReply == #"{"status":200,"msg":"success"}"#)
             let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
             #expect(reply.status == 500 && message.hasPrefix("plugin 'fixture.good' crashed (\(signal)"), "\(reply.text.prefix(300))")
             #expect(message.hasSuffix("during next; its worker process ended, the gateway did not"), "\(message)")
@@ -112,8 +122,10 @@ import Testing
         try await TestServer.with(gateway) { server in
             async let first = server.request(.GET, "/api/v1/datasource/bad/query?token=\(token)")
             async let other = Self.datasetQuery(server, token)
-            let (reply, otherStatus) = try await (first, other)
+            async let pushed = Self.datasetPush(server)
+            let (reply, otherStatus, pushReply) = try await (first, other, pushed)
             #expect(otherStatus == 200)
+            #expect(pushReply == #"{"status":200,"msg":"success"}"#)
             if let failure {
                 let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
                 #expect(reply.status == 500 && message == failure, "\(reply.status) \(reply.text.prefix(300))")
@@ -143,6 +155,7 @@ import Testing
                 reply.status == 500 && message.contains("perhaps out of memory: its limit is 768 MB (plugins.workerMemoryMegabytes)"),
                 "\(reply.text.prefix(400))")
             #expect(try await Self.datasetQuery(server, token) == 200)
+            #expect(try await Self.datasetPush(server) == #"{"status":200,"msg":"success"}"#)
         }
     }
 
@@ -167,6 +180,7 @@ import Testing
             let row = rows.first { $0["id"] as? String == "fixture.good" }
             #expect(row?["status"] as? String == "failing" && (row?["reason"] as? String ?? "").contains("during next"), "\(row ?? [:])")
             #expect(try await Self.datasetQuery(server, token) == 200)
+            #expect(try await Self.datasetPush(server) == #"{"status":200,"msg":"success"}"#)
         }
     }
 
@@ -184,6 +198,7 @@ import Testing
             // The slot is released right after the 504 is sent: its freeing is awaited, not raced.
             #expect(await ResourceLimitTests.eventually(30) { gateway.limiter.running == 0 })
             #expect(try await Self.datasetQuery(server, token) == 200)
+            #expect(try await Self.datasetPush(server) == #"{"status":200,"msg":"success"}"#)
             var metrics = ""
             for _ in 0..<100 {
                 metrics = try await server.request(.GET, "/metrics", headers: [("Authorization", "Bearer \(metricsToken)")]).text
@@ -209,6 +224,7 @@ import Testing
                     "plugin 'fixture.good' did not return from load in time (a load longer than 1 s (plugins.workerLoadSeconds)): its worker was killed"),
                 "\(reply.text.prefix(300))")
             #expect(try await Self.datasetQuery(server, token) == 200)
+            #expect(try await Self.datasetPush(server) == #"{"status":200,"msg":"success"}"#)
             #expect(await ResourceLimitTests.eventually(30) { (try? Self.workerStatuses().isEmpty) == true }, "the slow worker was killed")
         }
     }
@@ -419,6 +435,7 @@ import Testing
             // The slot is released right after the 504 is sent: its freeing is awaited, not raced.
             #expect(await ResourceLimitTests.eventually(30) { gateway.limiter.running == 0 })
             #expect(try await Self.datasetQuery(server, token) == 200)
+            #expect(try await Self.datasetPush(server) == #"{"status":200,"msg":"success"}"#)
             let metrics = try await server.request(.GET, "/metrics", headers: [("Authorization", "Bearer \(metricsToken)")]).text
             let line = metrics.split(separator: "\n").first { $0.hasPrefix("gateway_abandoned_threads_total{kind=\"query\"}") }
             #expect(line.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 3 } == true, "\(line ?? "no line")")
