@@ -147,6 +147,12 @@ import Testing
                 return
             }
         }
+        // Offsets it was not promised: false, never a read past them.
+        let text = Array("ab".utf8)
+        for bad: [Int32] in [[0, -1], [0, 3], [0, Int32.max]] {
+            #expect(!text.withUnsafeBytes { data in bad.withUnsafeBytes { UTF8Validation.isValid(data, cutAt: $0, count: 2) } })
+        }
+        #expect(!text.withUnsafeBytes { data in [Int32(0)].withUnsafeBytes { UTF8Validation.isValid(data, cutAt: $0, count: 2) } })
     }
 
     static func typedGateway() throws -> (Gateway, String) {

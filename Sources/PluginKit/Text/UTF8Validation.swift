@@ -44,13 +44,15 @@ public enum UTF8Validation {
     }
 
     /// Whether every value of a text column is well-formed: its bytes cut at `count`
-    /// offsets (little-endian Int32s, checked by the caller to rise within `bytes`). The
-    /// same as checking each value, in one pass: the values are well-formed exactly when the
-    /// whole is and no value starts inside a character (on a continuation byte).
+    /// offsets (little-endian Int32s that rise within `bytes`; the caller checks they rise).
+    /// The same as checking each value, in one pass: the values are well-formed exactly when
+    /// the whole is and no value starts inside a character (on a continuation byte). False,
+    /// never a read past them, for fewer offset bytes than `count` or an offset outside `bytes`.
     public static func isValid(_ bytes: UnsafeRawBufferPointer, cutAt offsets: UnsafeRawBufferPointer, count: Int) -> Bool {
-        guard isValid(bytes) else { return false }
+        guard count >= 0, count <= offsets.count / 4, isValid(bytes) else { return false }
         for i in 0..<count {
             let offset = Int(Int32(littleEndian: offsets.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)))
+            guard offset >= 0, offset <= bytes.count else { return false }
             if offset < bytes.count, bytes[offset] & 0xC0 == 0x80 { return false }
         }
         return true
