@@ -20,6 +20,37 @@ import Testing
         return condition()
     }
 
+    /// A job goes to the idle thread that ran one last (its stack and caches warm), not to
+    /// whichever of the idle threads a shared condition wakes: one job at a time after a burst
+    /// of three runs on one thread, and idle threads are kept up to `keepIdle`, no more.
+    @Test func theThreadThatRanLastTakesTheNextJob() async throws {
+        let pool = DedicatedThreads(name: "test", limit: 8, keepIdle: 3, idleSeconds: 30)
+        let threads = Mutex<[ObjectIdentifier]>([])
+        let release = DispatchSemaphore(value: 0)
+        // Three at once: three threads, then all three idle.
+        for _ in 0..<3 {
+            pool.submit {
+                threads.withLock { $0.append(ObjectIdentifier(Thread.current)) }
+                release.wait()
+            }
+        }
+        #expect(await Self.eventually { pool.running == 3 })
+        for _ in 0..<3 { release.signal() }
+        #expect(await Self.eventually { pool.running == 0 })
+        try await Task.sleep(for: .milliseconds(50))  // all three back waiting
+        // Then one at a time: always the same thread.
+        var seen: [ObjectIdentifier] = []
+        for _ in 0..<6 {
+            let ran = Mutex<ObjectIdentifier?>(nil)
+            pool.submit { ran.withLock { $0 = ObjectIdentifier(Thread.current) } }
+            #expect(await Self.eventually { ran.withLock { $0 } != nil && pool.running == 0 })
+            try await Task.sleep(for: .milliseconds(10))  // back waiting before the next
+            if let id = ran.withLock({ $0 }) { seen.append(id) }
+        }
+        #expect(Set(seen).count == 1, "\(Set(seen).count) threads took six jobs one at a time")
+        #expect(Set(threads.withLock { $0 }).count == 3)
+    }
+
     @Test func anAbandonedRunningJobGivesItsPlaceToTheNext() async throws {
         let pool = DedicatedThreads(name: "test", limit: 1)
         let ran = Ran()

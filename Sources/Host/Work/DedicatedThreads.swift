@@ -27,13 +27,20 @@ final class DedicatedThreads: @unchecked Sendable {
     /// Submitted jobs without a place yet, from `head` on.
     private var waiting: [Job] = []
     private var head = 0
-    /// Jobs given a place and handed to a waiting thread, which has not taken them yet.
-    private var handedOver: [Job] = []
     /// Jobs holding a place (running, or handed over); abandoned ones are not counted.
     private var placed = 0
-    /// Threads waiting for a job that no job was handed to yet. Threads waiting in all:
-    /// `idle + handedOver.count`.
-    private var idle = 0
+    /// Threads waiting for a job, the one that waited least last: a job goes to the thread
+    /// that ran one most recently (its stack and caches warm; the others time out and end),
+    /// not to whichever a shared condition wakes.
+    private var idle: [IdleThread] = []
+
+    /// A thread waiting for a job, woken by its own semaphore once handed one.
+    /// @unchecked Sendable: `job` is written with the pool's `condition` locked, before the
+    /// semaphore is signalled, and read after the wait returns or with `condition` locked.
+    private final class IdleThread: @unchecked Sendable {
+        var job: Job?
+        let wake = DispatchSemaphore(value: 0)
+    }
 
     /// One submitted job: waiting, then running, then over (returned, or abandoned).
     final class Job: Sendable {
@@ -116,10 +123,9 @@ final class DedicatedThreads: @unchecked Sendable {
     private func placeNext() -> Job? {
         guard placed < limit, let job = popWaiting() else { return nil }
         placed += 1
-        guard idle > 0 else { return job }
-        idle -= 1
-        handedOver.append(job)
-        condition.signal()
+        guard let thread = idle.popLast() else { return job }
+        thread.job = job
+        thread.wake.signal()
         return nil
     }
 
@@ -157,19 +163,21 @@ final class DedicatedThreads: @unchecked Sendable {
     /// After a job: the next one this thread runs (keeping its place, or waited for), or
     /// nil when the thread should end.
     private func nextJob() -> Job? {
-        condition.lock()
-        defer { condition.unlock() }
-        // The place passes to the next waiting job.
-        if let job = popWaiting() { return job }
-        placed -= 1
-        guard idle + handedOver.count < keepIdle else { return nil }
-        idle += 1
-        let until = Date(timeIntervalSinceNow: idleSeconds)
-        while handedOver.isEmpty, condition.wait(until: until) {}
-        guard !handedOver.isEmpty else {
-            idle -= 1
-            return nil
+        let me = IdleThread()
+        let ready = condition.withLock { () -> Job?? in
+            // The place passes to the next waiting job.
+            if let job = popWaiting() { return .some(job) }
+            placed -= 1
+            guard idle.count < keepIdle else { return .some(nil) }
+            idle.append(me)
+            return .none
         }
-        return handedOver.removeFirst()
+        if let ready { return ready }
+        if me.wake.wait(timeout: .now() + idleSeconds) == .success { return me.job }
+        // Timed out; a job handed over at that very moment is still taken.
+        return condition.withLock {
+            idle.removeAll { $0 === me }
+            return me.job
+        }
     }
 }
