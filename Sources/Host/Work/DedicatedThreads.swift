@@ -29,9 +29,9 @@ final class DedicatedThreads: @unchecked Sendable {
     private var head = 0
     /// Jobs holding a place (running, or handed over); abandoned ones are not counted.
     private var placed = 0
-    /// Threads waiting for a job, the one that waited least last: a job goes to the thread
+    /// Threads waiting for a job, the latest to start waiting last: a job goes to the thread
     /// that ran one most recently (its stack and caches warm; the others time out and end),
-    /// not to whichever a shared condition wakes.
+    /// not to whichever a shared condition wakes. (`condition` is only a lock now.)
     private var idle: [IdleThread] = []
 
     /// A thread waiting for a job, woken by its own semaphore once handed one.
