@@ -35,8 +35,14 @@ import Testing
     /// Builds `Examples/<example>` with cargo into a fresh target directory and copies its
     /// library, `lib<library>.so`, into a plugin folder of its own, which it returns.
     static func buildExample(_ example: String, library: String) throws -> String {
-        let work = TestSupport.temporaryDirectory("rust-\(example.lowercased())")
-        let built = try Self.cargo(["build", "--release", "--manifest-path", "\(Self.root)/Examples/\(example)/Cargo.toml", "--target-dir", "\(work)/target"])
+        try build(
+            manifest: "\(Self.root)/Examples/\(example)/Cargo.toml", library: library, work: TestSupport.temporaryDirectory("rust-\(example.lowercased())"))
+    }
+
+    /// Builds the crate of `manifest` into `work`/target and copies its `lib<library>.so`
+    /// into `work`/plugins, which it returns.
+    static func build(manifest: String, library: String, work: String) throws -> String {
+        let built = try Self.cargo(["build", "--release", "--manifest-path", manifest, "--target-dir", "\(work)/target"])
         try #require(built.status == 0, "\(built.output)")
         let plugins = "\(work)/plugins"
         try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
@@ -98,12 +104,7 @@ import Testing
     }
 
     @Test func aRustSourcePassesVerifyAndIsQueried() async throws {
-        let work = TestSupport.temporaryDirectory("rust-source")
-        let built = try Self.cargo(["build", "--release", "--manifest-path", "\(Self.root)/Examples/RustSource/Cargo.toml", "--target-dir", "\(work)/target"])
-        try #require(built.status == 0, "\(built.output)")
-        let plugins = "\(work)/plugins"
-        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: "\(work)/target/release/librust_squares.so", toPath: "\(plugins)/librust_squares.so")
+        let plugins = try Self.buildExample("RustSource", library: "rust_squares")
 
         let gateway = try TestSupport.gateway(pluginDirs: [plugins]) { config in
             config.datasources = [
@@ -148,11 +149,7 @@ import Testing
         try source.replacingOccurrences(
             of: marker, with: marker + "\n        if self.last > 500 && self.next > 2 * self.batch_size { panic!(\"a bug in the plugin\"); }"
         ).write(toFile: "\(crate)/src/lib.rs", atomically: true, encoding: .utf8)
-        let built = try Self.cargo(["build", "--release", "--manifest-path", "\(crate)/Cargo.toml", "--target-dir", "\(work)/target"])
-        try #require(built.status == 0, "\(built.output)")
-        let plugins = "\(work)/plugins"
-        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: "\(work)/target/release/librust_squares.so", toPath: "\(plugins)/librust_squares.so")
+        let plugins = try Self.build(manifest: "\(crate)/Cargo.toml", library: "rust_squares", work: work)
 
         let gateway = try TestSupport.gateway(pluginDirs: [plugins]) { config in
             config.plugins.isolation = ["example.rust-squares": "process"]
