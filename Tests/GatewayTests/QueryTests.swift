@@ -57,6 +57,26 @@ import Testing
         }
     }
 
+    /// A table's small result is whole before its response starts: it leaves as one
+    /// fixed-length response (its head, body and end written at once). A source plugin's is
+    /// streamed: its cursor is committed only once the response writer took the last bytes.
+    @Test func aWholeSmallResultLeavesWithItsLength() async throws {
+        let (gateway, token) = try Self.gateway()
+        try await TestServer.with(gateway) { server in
+            for _ in 0..<20 {
+                let reply = try await get(server, "/api/v1/dataset/sales/query", token: token)
+                #expect(reply.status == 200)
+                #expect(reply.headers.first(name: "content-length") == String(reply.body.count))
+                #expect(reply.headers.first(name: "transfer-encoding") == nil)
+            }
+            let streamed = try await get(server, "/api/v1/datasource/demo/query", token: token)
+            #expect(streamed.status == 200)
+            #expect((try JSONSerialization.jsonObject(with: Data(streamed.body)) as? [Any])?.count == 30)
+            #expect(streamed.headers.first(name: "transfer-encoding") == "chunked")
+            #expect(streamed.headers.first(name: "content-length") == nil)
+        }
+    }
+
     @Test func namedQueriesBindParameters() async throws {
         let (gateway, token) = try Self.gateway()
         try await TestServer.with(gateway) { server in

@@ -19,12 +19,18 @@ public protocol BatchSource: AnyObject {
     /// another process may then start each read before it is asked for. Never told under
     /// a row limit, where reading past what is delivered could move a cursor too far.
     func willBeReadAhead()
+    /// True when `finish()` commits something (a plugin's cursor) that must wait until the
+    /// rows reached their reader: a response then waits until its writer has taken the last
+    /// bytes before the source is finished. False for sources whose finish only lets go (a
+    /// table's statement, a file): their response need not hold a thread for it.
+    var commitsOnFinish: Bool { get }
 }
 
 extension BatchSource {
     public func finish() throws {}
     public var isExhausted: Bool { false }
     public func willBeReadAhead() {}
+    public var commitsOnFinish: Bool { true }
 }
 
 extension SourceStream: BatchSource {

@@ -17,6 +17,9 @@ final class ByteChannel: Sendable {
         var delivered = false
         /// Chunks the consumer has taken: how a waiting producer tells a slow client from a stuck one.
         var taken = 0
+        /// The producer ended waiting for the consumer to write every chunk (see
+        /// `finishAndWaitForDelivery`): the rest is never taken before it is written.
+        var awaitsDelivery = false
         var waiter: CheckedContinuation<Void, Never>?
     }
 
@@ -59,21 +62,41 @@ final class ByteChannel: Sendable {
     /// The first end counts: a producer given up on (see StuckWork) that returns later
     /// changes nothing.
     func finish(error: Error? = nil) {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard !s.finished else { return nil }
+        _ = end(last: nil, error: error, awaitingDelivery: false)
+    }
+
+    /// Producer: `last` and the end in one step, so that a consumer waking now finds the
+    /// whole (see `takeRestIfEnded`). `last` may take the channel past its capacity by its
+    /// own size: it is the producer's last. False once the consumer has gone.
+    func finish(last: ByteBuffer) -> Bool {
+        end(last: last, error: nil, awaitingDelivery: false)
+    }
+
+    private func end(last: ByteBuffer?, error: Error?, awaitingDelivery: Bool) -> Bool {
+        enum Step { case ended(CheckedContinuation<Void, Never>?), gone }
+        let step = state.withLock { s -> Step in
+            if s.cancelled && last != nil { return .gone }
+            guard !s.finished else { return .ended(nil) }
+            if let last, last.readableBytes > 0 {
+                s.chunks.append(last)
+                s.bytes += last.readableBytes
+            }
             s.finished = true
             s.failure = error
+            s.awaitsDelivery = awaitingDelivery
             defer { s.waiter = nil }
-            return s.waiter
+            return .ended(s.waiter)
         }
+        guard case .ended(let waiter) = step else { return false }
         waiter?.resume()
+        return true
     }
 
     /// Producer: ends the stream and waits until the consumer has taken every chunk and the
     /// end (it writes each chunk before it asks for the next one). False when the consumer
     /// went away first, or took nothing for `patience`: then the rows may not have arrived.
     func finishAndWaitForDelivery(patience: Duration = .seconds(60)) -> Bool {
-        finish()
+        _ = end(last: nil, error: nil, awaitingDelivery: true)
         var lastTaken = -1
         var idleSince = ContinuousClock.now
         while true {
@@ -98,6 +121,22 @@ final class ByteChannel: Sendable {
     }
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    /// Consumer: when the producer has already ended, without an error and without waiting
+    /// for delivery, every chunk left and the end, taken at once; nil otherwise (still
+    /// producing, failed, or waiting to hear that the rows were written), and then nothing is
+    /// taken. Lets a small result go out as one fixed-length response instead of a stream.
+    func takeRestIfEnded() -> [ByteBuffer]? {
+        state.withLock { s -> [ByteBuffer]? in
+            guard s.finished, s.failure == nil, !s.cancelled, !s.awaitsDelivery else { return nil }
+            let rest = s.chunks
+            s.taken += rest.count
+            s.chunks = []
+            s.bytes = 0
+            s.delivered = true
+            return rest
+        }
+    }
 
     /// Consumer: the next chunk, nil at the end; throws the producer's error.
     func next() async throws -> ByteBuffer? {

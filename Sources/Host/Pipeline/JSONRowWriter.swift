@@ -31,8 +31,14 @@ struct JSONRowWriter {
     }
 
     mutating func finish() throws {
+        try emit(end())
+    }
+
+    /// The end of the array and every byte not emitted yet, for the caller to send with its
+    /// own end (see ResponseBodySink).
+    mutating func end() -> ByteBuffer {
         out.append(UInt8(ascii: "]"))
-        try flush()
+        return out.takeByteBuffer()
     }
 
     private mutating func flush() throws {

@@ -108,6 +108,8 @@ final class ReadAheadSource: BatchSource {
         return try item.get()
     }
 
+    var commitsOnFinish: Bool { state.inner.commitsOnFinish }
+
     func finish() throws {
         state.stop()
         try state.inner.finish()

@@ -69,6 +69,14 @@ enum QueryStreaming {
             channel.cancel()
             throw error
         }
+        let headers: HTTPFields = [.contentType: ends.format.contentType]
+        // The whole result already made (a small one, most often): one fixed-length response,
+        // written with its head in one go, instead of a chunked stream of head, chunk and end.
+        if let rest = channel.takeRestIfEnded() {
+            var whole = first ?? ByteBuffer()
+            for var chunk in rest { whole.writeBuffer(&chunk) }
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: whole))
+        }
         let body = ResponseBody { writer in
             do {
                 if let first { try await writer.write(first) }
@@ -84,7 +92,7 @@ enum QueryStreaming {
             }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: ends.format.contentType], body: body)
+        return Response(status: .ok, headers: headers, body: body)
     }
 
     /// Runs on a worker: the pump reads every batch and the sink writes it out through the
@@ -94,7 +102,7 @@ enum QueryStreaming {
         let control = ends.control
         do {
             let sink = try ends.sinks.open(
-                .responseBody(ends.format, channel: channel, control: control) { error in
+                .responseBody(ends.format, channel: channel, control: control, awaitDelivery: source.commitsOnFinish) { error in
                     EnvelopeMiddleware.apiError(from: ends.describe(error), requestId: requestId)
                 })
             let result = try Pump.run(

@@ -79,6 +79,7 @@ final class PostgresBatchSource: BatchSource {
     }
 
     var isExhausted: Bool { remaining <= 0 || (read.ended && at >= rows.count) }
+    var commitsOnFinish: Bool { false }
 
     func next() throws -> OwnedBatch? {
         var count = 0, batchBytes = 0

@@ -74,11 +74,11 @@ enum ReadOnlySQL {
         defer { refusals?.denyTableReads = false }
         var stmt: OpaquePointer?
         // `tail` points into the C string, which lives only inside withCString: read it there.
-        var rest = ""
+        var onlyOneStatement = true
         let rc = sql.withCString { text in
             var tail: UnsafePointer<CChar>?
             let rc = sqlite3_prepare_v2(db.handle, text, -1, &stmt, &tail)
-            if let tail { rest = String(cString: tail) }
+            if let tail { onlyOneStatement = isBlank(tail) }
             return rc
         }
         guard rc == SQLITE_OK, let stmt else {
@@ -110,13 +110,27 @@ enum ReadOnlySQL {
         if refusals?.filteredTables.isEmpty == false && sqlite3_stmt_isexplain(stmt) != 0 {
             throw Refused(description: "EXPLAIN is not available while datasets have row filters")
         }
-        if rest.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";"))) != "" {
+        if !onlyOneStatement {
             throw Refused(description: "one statement per query")
         }
         guard sqlite3_stmt_readonly(stmt) != 0 else {
             throw Refused(description: "only reading queries are allowed: writes, ATTACH, PRAGMA and schema changes are refused")
         }
         return statement
+    }
+
+    /// Whether what follows a statement is only white space and semicolons. The usual tail
+    /// (nothing, or ASCII blanks) is read in place; one with other bytes is trimmed as text
+    /// (Unicode white space counts too).
+    private static func isBlank(_ tail: UnsafePointer<CChar>) -> Bool {
+        var p = tail
+        while true {
+            switch UInt8(bitPattern: p.pointee) {
+            case 0: return true
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), 0x0C, UInt8(ascii: ";"): p += 1
+            default: return String(cString: p).trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";"))).isEmpty
+            }
+        }
     }
 }
 
@@ -170,8 +184,8 @@ private func readOnlyAuthorizer(
     case SQLITE_READ:
         guard let context else { return SQLITE_OK }
         let refusals = Unmanaged<Refusals>.fromOpaque(context).takeUnretainedValue()
-        let schema = database.map { String(cString: $0).lowercased() } ?? ""
         if !refusals.filteredTables.isEmpty {
+            let schema = database.map { String(cString: $0).lowercased() } ?? ""
             let table = a.map { RowFilterViews.folded(String(cString: $0)) } ?? ""
             // A filtered table is read only from inside its filter's view (the innermost view
             // of the read, as SQLite names it); the temp schema would tell the view's name.

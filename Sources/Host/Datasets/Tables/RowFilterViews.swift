@@ -80,7 +80,7 @@ final class RowFilterViews: Sendable {
 
     /// The view reads of the dataset's table go through, when the table has a filter.
     func innerView(of dataset: Dataset) -> String? {
-        state.withLock { s in s.filters[Self.folded(dataset.table)] }.map { innerView($0) }
+        state.withLock { s in s.filters.isEmpty ? nil : s.filters[Self.folded(dataset.table)] }.map { innerView($0) }
     }
 
     func innerView(_ filter: Filter) -> String { "gw_rls_\(secret)_\(filter.table)" }

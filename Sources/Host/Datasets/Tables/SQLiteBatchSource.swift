@@ -65,6 +65,7 @@ public final class SQLiteBatchSource: BatchSource {
     }
 
     public var isExhausted: Bool { !pending || remaining <= 0 }
+    public var commitsOnFinish: Bool { false }
 
     public func next() throws -> OwnedBatch? {
         guard pending, remaining > 0 else { return nil }

@@ -18,8 +18,8 @@ struct SinkOpener: Sendable {
 
     func open(_ spec: SinkSpec) throws -> BatchSink {
         switch spec {
-        case .responseBody(let format, let channel, let control, let describe):
-            return try responseBody(format, channel: channel, control: control, describe: describe)
+        case .responseBody(let format, let channel, let control, let awaitDelivery, let describe):
+            return try responseBody(format, channel: channel, control: control, awaitDelivery: awaitDelivery, describe: describe)
         case .datasetTable(let dataset, let mode):
             return DatasetTableSink(tables: tables, dataset: dataset, mode: mode)
         case .exportFiles(let extType, let options, let work, let baseName, let archive, let task):
@@ -39,12 +39,12 @@ struct SinkOpener: Sendable {
     /// The format plugin's instance is made here, before the first batch: a config it
     /// refuses is the response's status, not a cut body.
     private func responseBody(
-        _ format: OutputFormat, channel: ByteChannel, control: RunControl,
+        _ format: OutputFormat, channel: ByteChannel, control: RunControl, awaitDelivery: Bool,
         describe: @escaping @Sendable (Error) -> GatewayError
     ) throws -> ResponseBodySink {
         let started = Flag()
         guard case .plugin(let plugin, let config) = format else {
-            return ResponseBodySink(formatter: nil, channel: channel, started: started, describe: describe)
+            return ResponseBodySink(formatter: nil, channel: channel, awaitDelivery: awaitDelivery, started: started, describe: describe)
         }
         try instances.health.checkStart(plugin.id)
         let context = InstanceContext(pluginId: plugin.id, instanceName: "query", services: services)
@@ -58,7 +58,7 @@ struct SinkOpener: Sendable {
                 return GW_OK
             }
         }
-        return ResponseBodySink(formatter: formatter, channel: channel, started: started, describe: describe)
+        return ResponseBodySink(formatter: formatter, channel: channel, awaitDelivery: awaitDelivery, started: started, describe: describe)
     }
 
     /// The exporter plugin for an `ext_type`; nil for "CSV", which is built in.

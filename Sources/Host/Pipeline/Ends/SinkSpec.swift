@@ -5,9 +5,10 @@ import PluginKit
 /// export service each name their end as one of these and hand it to `SinkOpener.open`.
 enum SinkSpec {
     /// A query's response body: JSON by the host, or a format plugin's bytes, sent through
-    /// `channel`; `describe` is what the client is told of a failure.
+    /// `channel`; with `awaitDelivery` (a source that commits a cursor), committed only once
+    /// the response writer took the last bytes; `describe` is what the client is told of a failure.
     case responseBody(
-        OutputFormat, channel: ByteChannel, control: RunControl,
+        OutputFormat, channel: ByteChannel, control: RunControl, awaitDelivery: Bool,
         describe: @Sendable (Error) -> GatewayError)
     /// A dataset's table, appended to or upserted, in one transaction.
     case datasetTable(Dataset, mode: DatasetWriteMode)

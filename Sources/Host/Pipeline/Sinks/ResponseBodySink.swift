@@ -1,10 +1,12 @@
+import Metrics
 import NIOCore
 import PluginABI
 import PluginKit
 
 /// Rows serialized into an HTTP response body as they come, by the host's JSON writer or
-/// a format plugin (its instance made by `SinkOpener`), through a ByteChannel that the response writer drains. Committed when
-/// the response writer has written the last chunk: only then may a source commit its cursor.
+/// a format plugin (its instance made by `SinkOpener`), through a ByteChannel that the response writer drains. For a
+/// source that commits a cursor, committed when the response writer has written the last
+/// chunk: only then may the source commit it.
 final class ResponseBodySink: BatchSink {
     struct ClientGone: Error {}
 
@@ -12,14 +14,22 @@ final class ResponseBodySink: BatchSink {
     /// What the client is told of a failure (the route's mapping, in the gateway's envelope).
     private let describe: @Sendable (Error) -> GatewayError
     private var json: JSONRowWriter?
+    private var jsonBytes: Metrics.Counter?
     /// The format plugin's instance; nil for the host's JSON.
     private var formatter: (any FormatInstance)?
     /// Bytes went out: the response's status is sent, a failure can only be told in the body.
     private let started: Flag
+    /// Commit only once the response writer has taken the last bytes (the source commits a
+    /// cursor when the sink has committed).
+    private let awaitDelivery: Bool
 
-    init(formatter: (any FormatInstance)?, channel: ByteChannel, started: Flag, describe: @escaping @Sendable (Error) -> GatewayError) {
+    init(
+        formatter: (any FormatInstance)?, channel: ByteChannel, awaitDelivery: Bool, started: Flag,
+        describe: @escaping @Sendable (Error) -> GatewayError
+    ) {
         self.formatter = formatter
         self.channel = channel
+        self.awaitDelivery = awaitDelivery
         self.started = started
         self.describe = describe
     }
@@ -28,6 +38,7 @@ final class ResponseBodySink: BatchSink {
         if let formatter { return try formatter.begin(schema) }
         let channel = channel, started = started
         let bytes = GatewayMetrics.responseBytes(format: "json")
+        jsonBytes = bytes
         json = JSONRowWriter { chunk in
             bytes.increment(by: chunk.readableBytes)
             guard channel.send(chunk) else { throw ClientGone() }
@@ -44,6 +55,15 @@ final class ResponseBodySink: BatchSink {
 
     func commit() throws {
         try formatter?.finish()
+        if !awaitDelivery {
+            // The JSON's last bytes go with the end: a small result is then whole the moment
+            // the response writer first looks, and leaves as one fixed-length response.
+            let last = json?.end() ?? ByteBuffer()
+            jsonBytes?.increment(by: last.readableBytes)
+            guard channel.finish(last: last) else { throw ClientGone() }
+            started.set()
+            return
+        }
         try json?.finish()
         guard channel.finishAndWaitForDelivery() else { throw ClientGone() }
     }

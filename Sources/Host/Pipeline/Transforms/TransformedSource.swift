@@ -47,4 +47,5 @@ final class TransformedSource: BatchSource {
 
     func finish() throws { try inner.finish() }
     func willBeReadAhead() { inner.willBeReadAhead() }
+    var commitsOnFinish: Bool { inner.commitsOnFinish }
 }
