@@ -34,12 +34,19 @@ protocol DatasetTables: AnyObject, Sendable {
     /// Runs one read-only statement; `bind` gives the values of its parameters, as the store
     /// numbers them. Stops when `control` says so.
     func read(_ sql: String, control: RunControl, options: TableReadOptions, bind: (ParameterSlots) throws -> [SQLValue]) throws -> BatchSource
+    /// The rows of `dataset` that `filter` keeps (see `selectAll`; `args` its values), in
+    /// their stored order: what `read(selectAll(…))` gives, however the store reads it.
+    func readTable(_ dataset: Dataset, filter: String, args: [SQLValue], control: RunControl, options: TableReadOptions) throws -> BatchSource
     /// What a statement would make, without running it: its columns and parameters. With
     /// `readingNoTable`, reading any table of the datasets is refused.
     func describe(_ sql: String, readingNoTable: Bool) throws -> StatementShape
 }
 
 extension DatasetTables {
+    func readTable(_ dataset: Dataset, filter: String, args: [SQLValue], control: RunControl, options: TableReadOptions) throws -> BatchSource {
+        try read(selectAll(dataset, filter: filter), control: control, options: options) { _ in args }
+    }
+
     /// preSql, the rows `feed` pushes, and postSql in ONE transaction: any failure leaves
     /// every table as it was. Returns the number of rows written.
     func write(_ dataset: Dataset, update: Bool, feed: (inout DatasetImport) throws -> Void) throws -> Int {

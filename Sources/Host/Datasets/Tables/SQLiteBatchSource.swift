@@ -27,6 +27,10 @@ public final class SQLiteBatchSource: BatchSource {
     private var remaining: Int
     private var pending: Bool
     private var rowNumber = 0
+    /// The rows before this source's first, for the row numbers its errors name (a range
+    /// of a table read in parallel: see ParallelTableRead). Asked only when an error is made.
+    private let rowNumberBase: () -> Int
+    private var reportedRow: Int { rowNumberBase() + rowNumber }
     /// Each output column's type without payloads, decided once: switching on a field's
     /// ArrowType per value copied it (and retained a timestamp's zone) for every value.
     private let plans: [PhysicalKind]
@@ -35,9 +39,11 @@ public final class SQLiteBatchSource: BatchSource {
     /// members); otherwise each column's type comes from its declared type or first value.
     public init(
         statement: SQLiteStatement, rowLimit: Int?, unknownTypes: UnknownTypeHandle, batchSize: Int = 65_536,
-        maxBatchBytes: Int = 8 << 20, maxRowBytes: Int = 64 << 20, columnTypes: [ArrowType]? = nil
+        maxBatchBytes: Int = 8 << 20, maxRowBytes: Int = 64 << 20, columnTypes: [ArrowType]? = nil,
+        rowNumberBase: @escaping () -> Int = { 0 }
     ) throws {
         self.statement = statement
+        self.rowNumberBase = rowNumberBase
         self.batchSize = batchSize
         self.maxBatchBytes = maxBatchBytes
         self.maxRowBytes = maxRowBytes
@@ -84,7 +90,7 @@ public final class SQLiteBatchSource: BatchSource {
                                 try append(column: sourceColumn[out], plan: plans[out], to: $0)
                             }
                             guard rowBytes <= maxRowBytes else {
-                                throw InvalidInput("row \(rowNumber) of the result is larger than \(maxRowBytes) bytes; select fewer or smaller columns")
+                                throw InvalidInput("row \(reportedRow) of the result is larger than \(maxRowBytes) bytes; select fewer or smaller columns")
                             }
                         }
                         batchBytes += rowBytes
@@ -116,7 +122,7 @@ public final class SQLiteBatchSource: BatchSource {
             do {
                 try b.append(bytes: UnsafeRawBufferPointer(start: text, count: n))
             } catch let e as ArrowError {
-                throw InvalidInput("row \(rowNumber), column '\(b.field.name)': \(e.description)")
+                throw InvalidInput("row \(reportedRow), column '\(b.field.name)': \(e.description)")
             }
             return n + 4
         }
@@ -167,7 +173,7 @@ public final class SQLiteBatchSource: BatchSource {
                 throw mismatch(i, b.field)
             }
         } catch let e as ArrowError {
-            throw InvalidInput("row \(rowNumber), column '\(b.field.name)': \(e.description)")
+            throw InvalidInput("row \(reportedRow), column '\(b.field.name)': \(e.description)")
         }
     }
 
@@ -175,7 +181,7 @@ public final class SQLiteBatchSource: BatchSource {
 
     private func mismatch(_ i: Int32, _ field: ArrowField) -> InvalidInput {
         InvalidInput(
-            "row \(rowNumber), column '\(field.name)': '\(text(i).prefix(60))' is not a \(field.type.name) value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString"
+            "row \(reportedRow), column '\(field.name)': '\(text(i).prefix(60))' is not a \(field.type.name) value like the rows before it; declare the column's type, or query with UnknownTypeHandle=CastToString"
         )
     }
 

@@ -151,6 +151,65 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
         }
     }
 
+    /// A whole table on several connections at once (see ParallelTableRead) when it can be:
+    /// no row limit (a limited read is small, and must not read past it), no row filter (its
+    /// view orders by its own column), every column with a declared type (each range types
+    /// its columns alike), a table spanning a few ranges, and no write running (the
+    /// connections must start on one snapshot). Otherwise one connection.
+    func readTable(_ dataset: Dataset, filter: String, args: [SQLValue], control: RunControl, options: TableReadOptions) throws -> BatchSource {
+        if Self.readConnections > 1, options.rowLimit == nil, options.columnTypes == nil, !isFiltered(dataset),
+            dataset.columns.allSatisfy({ $0.type != .any }),
+            let parallel = try parallelRead(dataset, filter: filter, args: args, control: control, options: options)
+        {
+            return parallel
+        }
+        return try read(selectAll(dataset, filter: filter), control: control, options: options) { _ in args }
+    }
+
+    /// Connections one table is read on: one a core, two to four.
+    static let readConnections = max(2, min(4, ProcessInfo.processInfo.activeProcessorCount))
+
+    private func parallelRead(
+        _ dataset: Dataset, filter: String, args: [SQLValue], control: RunControl, options: TableReadOptions
+    ) throws
+        -> BatchSource?
+    {
+        let table = Dataset.quote(dataset.table)
+        // The pins start every connection's read transaction while no write can commit.
+        guard writeLock.wait(timeout: .now()) == .success else { return nil }
+        var pinned: [(db: SQLiteConnection, pin: SQLiteStatement)] = []
+        do {
+            defer { writeLock.signal() }
+            for _ in 0..<Self.readConnections {
+                let db = try ReadOnlySQL.open(readers, control: control, identity: options.identity)
+                let pin = try ReadOnlySQL.prepare(db, "SELECT rowid FROM \(table) ORDER BY rowid")
+                guard try pin.step() else { return nil }  // an empty table
+                pinned.append((db, pin))
+            }
+        }
+        let first = pinned[0]
+        // Finalized here, before the readers' threads use the connection.
+        let max = try { () throws -> Int64? in
+            let last = try ReadOnlySQL.prepare(first.db, "SELECT max(rowid) FROM \(table)")
+            return try last.step() ? sqlite3_column_int64(last.stmt, 0) : nil
+        }()
+        guard let max, let ranges = ParallelTableRead.ranges(min: sqlite3_column_int64(first.pin.stmt, 0), max: max) else { return nil }
+        let columns = dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")
+        let sql = "SELECT \(columns) FROM \(table)\(filter)\(filter.isEmpty ? " WHERE" : " AND") rowid BETWEEN ? AND ? ORDER BY rowid"
+        let parts = pinned.map { db, pin in
+            ParallelTableRead.Reader(pin: pin) { lo, hi, rowsBefore in
+                let statement = try ReadOnlySQL.prepare(db, sql)
+                try statement.bind(args + [.int(lo), .int(hi)])
+                return try SQLiteBatchSource(
+                    statement: statement, rowLimit: nil, unknownTypes: options.unknownTypes, batchSize: options.batchRows,
+                    maxRowBytes: options.maxRowBytes, rowNumberBase: rowsBefore)
+            }
+        }
+        let opened = try parts[0].openRange(ranges[0].lo, ranges[0].hi) { 0 }
+        parts[0].first = opened
+        return ParallelTableRead(readers: parts, schema: opened.schema, ranges: ranges)
+    }
+
     func describe(_ sql: String, readingNoTable: Bool) throws -> StatementShape {
         let db = try ReadOnlySQL.open(readers, control: RunControl(timeBudgetSeconds: 30))
         let statement = try ReadOnlySQL.prepare(db, sql, readingNoTable: readingNoTable)

@@ -168,7 +168,7 @@ struct SourceOpener: Sendable {
     /// of one column match any of them).
     private func table(_ dataset: Dataset, _ query: QueryRequest) throws -> BatchSource {
         let (filter, args) = try QueryParameters.filter(dataset, query.parameters)
-        return try run(gateway.datasetTables.selectAll(dataset, filter: filter), query: query) { _ in args }
+        return try gateway.datasetTables.readTable(dataset, filter: filter, args: args, control: control, options: readOptions(query))
     }
 
     private func namedQuery(_ id: String, _ named: NamedQuery, _ query: QueryRequest) throws -> BatchSource {
@@ -247,9 +247,12 @@ struct SourceOpener: Sendable {
     private func run(
         _ sql: String, query: QueryRequest, columnTypes: [ArrowType]? = nil, bind: (ParameterSlots) throws -> [SQLValue]
     ) throws -> BatchSource {
-        let options = TableReadOptions(
+        try gateway.datasetTables.read(sql, control: control, options: readOptions(query, columnTypes: columnTypes), bind: bind)
+    }
+
+    private func readOptions(_ query: QueryRequest, columnTypes: [ArrowType]? = nil) -> TableReadOptions {
+        TableReadOptions(
             rowLimit: query.rowLimit, unknownTypes: query.unknownTypes, batchRows: batchRows,
             maxRowBytes: 4 * gateway.config.limits.maxValueBytes, columnTypes: columnTypes, identity: query.identity)
-        return try gateway.datasetTables.read(sql, control: control, options: options, bind: bind)
     }
 }

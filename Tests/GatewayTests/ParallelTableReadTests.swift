@@ -1,0 +1,122 @@
+import Foundation
+import NIOCore
+import Testing
+@testable import Host
+
+/// A whole dataset table read on several connections at once gives exactly what one
+/// connection gives: the same rows in the same order, one snapshot (a write after the read
+/// started is not seen in any range), the same row numbers in its errors; and it is not
+/// tried while a write runs.
+@Suite struct ParallelTableReadTests {
+    /// `big` with ids 1…300,000 (rowids alike) less every 1,000th: five ranges, with gaps.
+    static func table() throws -> (Gateway, SQLiteDatasetTables, Dataset)? {
+        let gateway = try TestSupport.gateway()
+        // Reading on several connections is the SQLite file's: PostgreSQL reads its own way.
+        guard let tables = gateway.datasetTables as? SQLiteDatasetTables else { return nil }
+        let dataset = try Dataset(id: "big", definition: DatasetDefinition(table: "big(id integer, name text, day date)"))
+        try tables.prepare(dataset)
+        try SQLiteConnection(path: gateway.datasetsPath).execute(
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+            INSERT INTO big(rowid, id, name, day) SELECT i, i, 'n-' || i, date('2026-01-01', '+' || (i % 300) || ' days') FROM n;
+            DELETE FROM big WHERE id % 1000 = 0;
+            """)
+        return (gateway, tables, dataset)
+    }
+
+    static func json(_ source: BatchSource) throws -> String {
+        var text = ""
+        var writer = JSONRowWriter { text += String(buffer: $0) }
+        writer.begin(source.schema.fields)
+        while let batch = try source.next() { try writer.write(batch.view) }
+        try writer.finish()
+        try source.finish()
+        return text
+    }
+
+    static func oneConnection(_ tables: SQLiteDatasetTables, _ dataset: Dataset, filter: String = "", args: [SQLValue] = []) throws -> BatchSource {
+        try tables.read(tables.selectAll(dataset, filter: filter), control: RunControl(timeBudgetSeconds: 60), options: TableReadOptions()) { _ in args }
+    }
+
+    static func severalConnections(_ tables: SQLiteDatasetTables, _ dataset: Dataset, filter: String = "", args: [SQLValue] = []) throws -> BatchSource {
+        try tables.readTable(dataset, filter: filter, args: args, control: RunControl(timeBudgetSeconds: 60), options: TableReadOptions())
+    }
+
+    @Test func theRowsAndTheirOrderAreTheOneConnectionReads() throws {
+        guard let (_, tables, dataset) = try Self.table() else { return }
+        let parallel = try Self.severalConnections(tables, dataset)
+        #expect(parallel is ParallelTableRead)
+        let text = try Self.json(parallel)
+        #expect(text == (try Self.json(Self.oneConnection(tables, dataset))))
+        #expect(text.hasPrefix(#"[{"id":1,"name":"n-1","day":"2026-01-02"}"#))
+        #expect(text.hasSuffix(#"{"id":299999,"name":"n-299999","day":"2026-10-27"}]"#))
+
+        // With the query's filter: its placeholders come before the ranges' own.
+        let (filter, args) = try QueryParameters.filter(dataset, ["name": ["n-7", "n-150001", "n-299999"]])
+        let filtered = try Self.severalConnections(tables, dataset, filter: filter, args: args)
+        #expect(filtered is ParallelTableRead)
+        let some = try Self.json(filtered)
+        #expect(some == (try Self.json(Self.oneConnection(tables, dataset, filter: filter, args: args))))
+        #expect(some.components(separatedBy: #""id":"#).count == 4)
+    }
+
+    /// The ranges read last start long after the write; each connection still reads the
+    /// snapshot its pin took, before it.
+    @Test func aWriteAfterTheReadStartedIsNotSeenInAnyRange() throws {
+        guard let (gateway, tables, dataset) = try Self.table() else { return }
+        let before = try Self.json(Self.oneConnection(tables, dataset))
+        let parallel = try Self.severalConnections(tables, dataset)
+        #expect(parallel is ParallelTableRead)
+        try SQLiteConnection(path: gateway.datasetsPath).execute("UPDATE big SET name = 'changed'; DELETE FROM big WHERE id > 250000")
+        #expect(try Self.json(parallel) == before)
+        #expect(try Self.json(Self.oneConnection(tables, dataset)).contains("changed"))
+    }
+
+    @Test func aRowNumberInAnErrorCountsTheRowsOfEveryRangeBefore() throws {
+        guard let (gateway, tables, dataset) = try Self.table() else { return }
+        try SQLiteConnection(path: gateway.datasetsPath).execute("UPDATE big SET day = 'not a day' WHERE id = 270001")
+        let expected = "row 269731, column 'day'"  // 270,001 less the 270 thousandths before it
+        do {
+            _ = try Self.json(Self.oneConnection(tables, dataset))
+            Issue.record("the one-connection read did not fail")
+        } catch {
+            #expect("\(error)".contains(expected))
+        }
+        let parallel = try Self.severalConnections(tables, dataset)
+        #expect(parallel is ParallelTableRead)
+        do {
+            _ = try Self.json(parallel)
+            Issue.record("the parallel read did not fail")
+        } catch {
+            #expect("\(error)".contains(expected))
+        }
+    }
+
+    /// The connections must start on one snapshot: while a write holds the store's lock,
+    /// one connection reads instead of waiting.
+    @Test func whileAWriteRunsOneConnectionReads() throws {
+        guard let (_, tables, dataset) = try Self.table() else { return }
+        let session = try tables.beginWrite(dataset, mode: .append)
+        let source = try Self.severalConnections(tables, dataset)
+        #expect(!(source is ParallelTableRead))
+        session.rollback()
+        #expect(try Self.json(source).hasSuffix(#""n-299999","day":"2026-10-27"}]"#))
+        #expect(try Self.severalConnections(tables, dataset) is ParallelTableRead)
+    }
+
+    /// The cut into ranges: inclusive bounds, never past Int64's ends, none for a table
+    /// spanning few or too many.
+    @Test func theRanges() {
+        let r = ParallelTableRead.rangeRows
+        #expect(ParallelTableRead.ranges(min: 1, max: 3 * r) == nil)  // three ranges: one connection
+        let four = ParallelTableRead.ranges(min: 1, max: 4 * r)
+        #expect(four?.map(\.lo) == [1, 1 + r, 1 + 2 * r, 1 + 3 * r])
+        #expect(four?.last?.hi == 4 * r)
+        #expect(four?.first?.hi == r)
+        let top = ParallelTableRead.ranges(min: Int64.max - 5 * r, max: Int64.max)
+        #expect(top?.last?.hi == Int64.max)
+        #expect(ParallelTableRead.ranges(min: Int64.min, max: Int64.max) == nil)
+        #expect(ParallelTableRead.ranges(min: 1, max: r * ParallelTableRead.maximumRanges * 2) == nil)
+        #expect(ParallelTableRead.ranges(min: 5, max: 4) == nil)
+    }
+}
