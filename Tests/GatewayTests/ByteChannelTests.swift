@@ -14,11 +14,25 @@ import Testing
         let channel = ByteChannel()
         #expect(channel.send(ByteBuffer(string: "[1,")))
         #expect(channel.takeRestIfEnded() == nil)  // still being made: nothing taken
+        #expect(channel.endIfWhole(last: ByteBuffer(string: "2]"), wholeLimit: 5) == .whole)
         #expect(try await channel.next().map { String(buffer: $0) } == "[1,")
-        #expect(channel.send(ByteBuffer(string: "2,")))
-        #expect(channel.finish(last: ByteBuffer(string: "3]")))
-        #expect(channel.takeRestIfEnded().map(Self.text) == "2,3]")
+        #expect(channel.takeRestIfEnded().map(Self.text) == "2]")
         #expect(channel.send(ByteBuffer(string: "late")) == false)  // ended: a send is refused
+    }
+
+    /// A result the writer streams already, or one larger than the limit, is not ended
+    /// whole: its producer sends the rest and waits for delivery, holding its slot.
+    @Test func aStreamOrALargeResultIsNotEndedWhole() async throws {
+        let streaming = ByteChannel()
+        #expect(streaming.send(ByteBuffer(string: "[1,")))
+        #expect(try await streaming.next().map { String(buffer: $0) } == "[1,")
+        #expect(streaming.endIfWhole(last: ByteBuffer(string: "2]"), wholeLimit: 1 << 20) == .streaming)
+        #expect(streaming.takeRestIfEnded() == nil)  // nothing was ended
+
+        let large = ByteChannel()
+        #expect(large.send(ByteBuffer(string: "[1,")))
+        #expect(large.endIfWhole(last: ByteBuffer(string: "2]"), wholeLimit: 4) == .streaming)
+        #expect(large.takeRestIfEnded() == nil)
     }
 
     @Test func aFailedResultIsNeverTakenWhole() async throws {
@@ -56,6 +70,6 @@ import Testing
     @Test func aLastChunkAfterTheWriterLeftIsRefused() {
         let channel = ByteChannel()
         channel.cancel()
-        #expect(channel.finish(last: ByteBuffer(string: "]")) == false)
+        #expect(channel.endIfWhole(last: ByteBuffer(string: "]"), wholeLimit: 1 << 20) == .gone)
     }
 }

@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import NIOCore
 import Testing
@@ -102,6 +103,79 @@ import Testing
         session.rollback()
         #expect(try Self.json(source).hasSuffix(#""n-299999","day":"2026-10-27"}]"#))
         #expect(try Self.severalConnections(tables, dataset) is ParallelTableRead)
+    }
+
+    /// Readers ahead of the consumer wait once the batches waiting pass the budget, mid-range
+    /// too: a slow consumer holds about a batch a reader, not a window of ranges. Without a
+    /// budget the same read holds several ranges' batches.
+    @Test func aSlowConsumerHoldsWhatTheBudgetAllows() throws {
+        guard let (gateway, _, dataset) = try Self.table() else { return }
+        func peak(budget: Int) throws -> (peak: Int, batch: Int) {
+            let tables = try SQLiteDatasetTables(path: gateway.datasetsPath, readAheadBytes: budget)
+            let options = TableReadOptions(batchRows: 8_192)  // eight batches a range
+            let source = try tables.readTable(dataset, filter: "", args: [], control: RunControl(timeBudgetSeconds: 60), options: options)
+            let parallel = try #require(source as? ParallelTableRead)
+            var largest = 0, rows = 0
+            while let batch = try parallel.next() {
+                rows += batch.length
+                largest = max(largest, batch.length)
+                Thread.sleep(forTimeInterval: 0.002)
+            }
+            #expect(rows == 299_700)
+            return (parallel.peakWaitingBytes, largest)
+        }
+        let tight = try peak(budget: 1)
+        let loose = try peak(budget: Int.max)
+        // A batch of 8,192 rows of (integer, ~8-byte text, date) counts about 8,192 * 33 bytes.
+        let batchBytes = 8_192 * 40
+        #expect(tight.peak <= (SQLiteDatasetTables.readConnections + 8) * batchBytes)
+        #expect(loose.peak > tight.peak * 2)
+    }
+
+    /// After an error, the read ends there: a later call meets the same error, never a
+    /// wait for ranges no reader will read.
+    @Test func afterAnErrorEveryCallMeetsIt() throws {
+        guard let (gateway, tables, dataset) = try Self.table() else { return }
+        try SQLiteConnection(path: gateway.datasetsPath).execute("UPDATE big SET day = 'not a day' WHERE id = 70001")
+        let parallel = try Self.severalConnections(tables, dataset)
+        #expect(parallel is ParallelTableRead)
+        var failures = 0
+        for _ in 0..<10 {
+            do { _ = try parallel.next() } catch { failures += 1 }
+        }
+        #expect(failures >= 9)
+        #expect(throws: InvalidInput.self) { _ = try parallel.next() }
+    }
+
+    /// Its connections go back to the pool when it ends, with no statement left on them (no
+    /// read transaction: the next query reads the table as it is then). A small table is
+    /// read on one connection: the look at its rowids is all it costs.
+    @Test func itsConnectionsGoBackToThePoolClosed() throws {
+        guard let (gateway, tables, dataset) = try Self.table() else { return }
+        do {
+            let parallel = try Self.severalConnections(tables, dataset)
+            #expect(parallel is ParallelTableRead)
+            _ = try Self.json(parallel)
+        }
+        #expect(tables.readers.idleCount >= SQLiteDatasetTables.readConnections)
+        let taken = try (0..<tables.readers.idleCount).map { _ in try ReadOnlySQL.open(tables.readers, control: RunControl(timeBudgetSeconds: 60)) }
+        #expect(taken.allSatisfy { sqlite3_next_stmt($0.handle, nil) == nil })
+
+        let small = try Dataset(id: "small", definition: DatasetDefinition(table: "small(id integer)"))
+        try tables.prepare(small)
+        try SQLiteConnection(path: gateway.datasetsPath).execute("INSERT INTO small VALUES (1), (2), (3)")
+        let one = try Self.severalConnections(tables, small)
+        #expect(!(one is ParallelTableRead))
+        #expect(try Self.json(one) == #"[{"id":1},{"id":2},{"id":3}]"#)
+        #expect(!(try Self.severalConnections(tables, small) is ParallelTableRead))  // known small: no look
+
+        // Grown, and a write of the gateway's since: looked at again.
+        try SQLiteConnection(path: gateway.datasetsPath).execute(
+            "WITH RECURSIVE n(i) AS (SELECT 4 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) INSERT INTO small SELECT i FROM n")
+        try tables.prepare(small)
+        let grown = try Self.severalConnections(tables, small)
+        #expect(grown is ParallelTableRead)
+        #expect(try Self.json(grown).hasSuffix(#"{"id":299999},{"id":300000}]"#))
     }
 
     /// The cut into ranges: inclusive bounds, never past Int64's ends, none for a table

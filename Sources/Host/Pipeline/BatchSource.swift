@@ -21,8 +21,9 @@ public protocol BatchSource: AnyObject {
     func willBeReadAhead()
     /// True when `finish()` commits something (a plugin's cursor) that must wait until the
     /// rows reached their reader: a response then waits until its writer has taken the last
-    /// bytes before the source is finished. False for sources whose finish only lets go (a
-    /// table's statement, a file): their response need not hold a thread for it.
+    /// bytes before the source is finished, however small. False for sources whose finish
+    /// only lets go (a table's statement, a file): a small result of theirs, whole before
+    /// its response starts, is answered without its worker waiting for the writing.
     var commitsOnFinish: Bool { get }
 }
 

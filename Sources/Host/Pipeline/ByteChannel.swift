@@ -62,41 +62,62 @@ final class ByteChannel: Sendable {
     /// The first end counts: a producer given up on (see StuckWork) that returns later
     /// changes nothing.
     func finish(error: Error? = nil) {
-        _ = end(last: nil, error: error, awaitingDelivery: false)
+        end(error: error, awaitingDelivery: false)
     }
 
-    /// Producer: `last` and the end in one step, so that a consumer waking now finds the
-    /// whole (see `takeRestIfEnded`). `last` may take the channel past its capacity by its
-    /// own size: it is the producer's last. False once the consumer has gone.
-    func finish(last: ByteBuffer) -> Bool {
-        end(last: last, error: nil, awaitingDelivery: false)
+    enum Ending {
+        /// Ended: the consumer takes the whole at once, nothing to wait for.
+        case whole
+        /// Nothing done: the consumer is writing chunks already, or the whole is too large.
+        /// Send `last`, then wait for delivery as a stream does.
+        case streaming
+        /// The consumer has gone.
+        case gone
     }
 
-    private func end(last: ByteBuffer?, error: Error?, awaitingDelivery: Bool) -> Bool {
-        enum Step { case ended(CheckedContinuation<Void, Never>?), gone }
+    /// Producer: `last` and the end in one step when the consumer has taken nothing yet and
+    /// everything waiting, `last` included, is at most `wholeLimit` bytes: the consumer then
+    /// finds the whole when it first looks (see `takeRestIfEnded`), and what it holds
+    /// without its producer waiting is bounded by that limit.
+    func endIfWhole(last: ByteBuffer, wholeLimit: Int) -> Ending {
+        enum Step { case ended(CheckedContinuation<Void, Never>?), streaming, gone }
         let step = state.withLock { s -> Step in
-            if s.cancelled && last != nil { return .gone }
-            guard !s.finished else { return .ended(nil) }
-            if let last, last.readableBytes > 0 {
+            if s.cancelled || s.finished { return .gone }
+            guard s.taken == 0, s.bytes + last.readableBytes <= wholeLimit else { return .streaming }
+            if last.readableBytes > 0 {
                 s.chunks.append(last)
                 s.bytes += last.readableBytes
             }
             s.finished = true
-            s.failure = error
-            s.awaitsDelivery = awaitingDelivery
             defer { s.waiter = nil }
             return .ended(s.waiter)
         }
-        guard case .ended(let waiter) = step else { return false }
+        switch step {
+        case .ended(let waiter):
+            waiter?.resume()
+            return .whole
+        case .streaming: return .streaming
+        case .gone: return .gone
+        }
+    }
+
+    private func end(error: Error?, awaitingDelivery: Bool) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard !s.finished else { return nil }
+            s.finished = true
+            s.failure = error
+            s.awaitsDelivery = awaitingDelivery
+            defer { s.waiter = nil }
+            return s.waiter
+        }
         waiter?.resume()
-        return true
     }
 
     /// Producer: ends the stream and waits until the consumer has taken every chunk and the
     /// end (it writes each chunk before it asks for the next one). False when the consumer
     /// went away first, or took nothing for `patience`: then the rows may not have arrived.
     func finishAndWaitForDelivery(patience: Duration = .seconds(60)) -> Bool {
-        _ = end(last: nil, error: nil, awaitingDelivery: true)
+        end(error: nil, awaitingDelivery: true)
         var lastTaken = -1
         var idleSince = ContinuousClock.now
         while true {

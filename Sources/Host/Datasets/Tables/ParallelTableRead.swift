@@ -16,8 +16,8 @@ import PluginKit
 /// the caller then reads on one connection.
 ///
 /// Memory: a reader starts a range only while fewer than `2 × connections` ranges wait for
-/// the consumer; a range is at most `rangeRows` rows (one batch, or a few when its values
-/// are wide).
+/// the consumer, and one ahead of the consumer waits, mid-range too, while the batches
+/// waiting hold more than `byteBudget` bytes.
 final class ParallelTableRead: BatchSource {
     let schema: OwnedSchema
     private let state: State
@@ -53,55 +53,76 @@ final class ParallelTableRead: BatchSource {
         let condition = NSCondition()
         let ranges: [(lo: Int64, hi: Int64)]
         let window: Int
-        /// Per range: batches read and not yet taken, then (last) a failure, if any.
-        var waiting: [[Result<OwnedBatch, Error>]]
+        /// Bytes of batches waiting for the consumer past which a reader ahead of it waits,
+        /// mid-range too (the range the consumer takes from never waits).
+        let byteBudget: Int
+        /// Per range: batches read and not yet taken (with their bytes), then (last) a failure.
+        var waiting: [[(item: Result<OwnedBatch, Error>, bytes: Int)]]
+        var waitingBytes = 0
+        /// The most `waitingBytes` has been (for tests).
+        var peakWaitingBytes = 0
         var rows: [Int]
         var done: [Bool]
         /// The range the consumer takes from.
         var at = 0
         /// The first range that failed: no range after it is read, nor ever delivered.
         var failedAt = Int.max
+        /// The failure the consumer met: every later `next` meets it again.
+        var met: Error?
         var stopping = false
-        var readersRunning = 0
+        var readersRunning: Int
+        /// Each reader until its thread takes it.
+        var readers: [Reader?]
+        let readerCount: Int
 
-        init(ranges: [(lo: Int64, hi: Int64)], window: Int) {
+        init(readers: [Reader], ranges: [(lo: Int64, hi: Int64)], window: Int, byteBudget: Int) {
+            self.readers = readers
+            readerCount = readers.count
+            readersRunning = readers.count
             self.ranges = ranges
             self.window = window
+            self.byteBudget = byteBudget
             waiting = Array(repeating: [], count: ranges.count)
             rows = Array(repeating: 0, count: ranges.count)
             done = Array(repeating: false, count: ranges.count)
         }
 
-        /// Runs on reader `index`'s thread: ranges index, index + n, … until the end, a
-        /// failure or a stop. Its pin, and with it the snapshot, is held until it returns.
-        func read(_ reader: Reader, index: Int, of n: Int) {
-            defer {
-                condition.lock()
-                readersRunning -= 1
-                condition.broadcast()
-                condition.unlock()
-            }
+        /// Runs on reader `index`'s thread. Its statements and pin, and with them the
+        /// snapshot, are let go before it counts itself out: the connection is back in its
+        /// pool when `stop` returns.
+        func run(index: Int) {
+            condition.lock()
+            var reader = readers[index]
+            readers[index] = nil
+            condition.unlock()
+            if let taken = reader { read(taken, index: index, of: readerCount) }
+            reader = nil
+            condition.lock()
+            readersRunning -= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        /// Ranges index, index + n, … until the end, a failure or a stop.
+        private func read(_ reader: Reader, index: Int, of n: Int) {
             var opened = reader.first
             reader.first = nil
             var k = index
             while k < ranges.count {
-                condition.lock()
-                while !stopping && k < failedAt && k >= at + window { condition.wait() }
-                let go = !stopping && k < failedAt
-                condition.unlock()
-                guard go else { return }
+                guard waitForTurn(k, starting: true) else { return }
                 do {
                     let k0 = k
                     let source = try opened ?? reader.openRange(ranges[k].lo, ranges[k].hi) { [self] in rowsBefore(k0) }
                     opened = nil
                     while let batch = try source.next() {
                         condition.lock()
-                        waiting[k].append(.success(batch))
+                        waiting[k].append((.success(batch), source.lastBatchBytes))
+                        waitingBytes += source.lastBatchBytes
+                        peakWaitingBytes = max(peakWaitingBytes, waitingBytes)
                         rows[k] += batch.length
                         condition.broadcast()
-                        let stop = stopping
                         condition.unlock()
-                        if stop { return }
+                        guard waitForTurn(k, starting: false) else { return }
                     }
                     condition.lock()
                     done[k] = true
@@ -109,7 +130,7 @@ final class ParallelTableRead: BatchSource {
                     condition.unlock()
                 } catch {
                     condition.lock()
-                    waiting[k].append(.failure(error))
+                    waiting[k].append((.failure(error), 0))
                     done[k] = true
                     failedAt = min(failedAt, k)
                     condition.broadcast()
@@ -120,10 +141,21 @@ final class ParallelTableRead: BatchSource {
             }
         }
 
+        /// Waits while range `k` is too far ahead of the consumer (to start: beyond the
+        /// window; to go on: past the byte budget). False when it is not to be read at all.
+        private func waitForTurn(_ k: Int, starting: Bool) -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            while !stopping && k < failedAt && k != at && (starting ? k >= at + window : waitingBytes > byteBudget) {
+                condition.wait()
+            }
+            return !stopping && k < failedAt
+        }
+
         /// The rows of every range before `k`, for the row numbers in range k's errors:
-        /// waits for those ranges to be read whole (they are being read, never waiting on
-        /// the consumer: they come before k). 0 when one of them failed or the read stopped:
-        /// that error or stop is what the consumer meets first.
+        /// waits for those ranges to be read whole (the consumer reaches each in turn, and
+        /// the range it takes from never waits). When one of them failed or the read
+        /// stopped, whatever was counted: that error or stop is what the consumer meets first.
         func rowsBefore(_ k: Int) -> Int {
             condition.lock()
             defer { condition.unlock() }
@@ -134,10 +166,18 @@ final class ParallelTableRead: BatchSource {
         func next() throws -> OwnedBatch? {
             condition.lock()
             defer { condition.unlock() }
+            if let met { throw met }
             while at < ranges.count {
                 if !waiting[at].isEmpty {
-                    let item = waiting[at].removeFirst()
-                    return try item.get()
+                    let (item, bytes) = waiting[at].removeFirst()
+                    waitingBytes -= bytes
+                    condition.broadcast()
+                    do {
+                        return try item.get()
+                    } catch {
+                        met = error
+                        throw error
+                    }
                 }
                 if done[at] {
                     at += 1
@@ -156,20 +196,21 @@ final class ParallelTableRead: BatchSource {
             condition.broadcast()
             while readersRunning > 0 { condition.wait() }
             waiting = waiting.map { _ in [] }
+            waitingBytes = 0
             condition.unlock()
         }
     }
 
     /// `readers[0].first` is the first range, opened already: its schema is the read's.
     /// Starts the reader threads.
-    init(readers: [Reader], schema: OwnedSchema, ranges: [(lo: Int64, hi: Int64)]) {
+    /// `byteBudget`: the bytes of batches that may wait for the consumer (see State).
+    init(readers: [Reader], schema: OwnedSchema, ranges: [(lo: Int64, hi: Int64)], byteBudget: Int) {
         self.schema = schema
-        state = State(ranges: ranges, window: 2 * readers.count)
+        state = State(readers: readers, ranges: ranges, window: 2 * readers.count, byteBudget: byteBudget)
         let state = state
-        state.readersRunning = readers.count
-        for (index, reader) in readers.enumerated() {
+        for index in readers.indices {
             // Threads of their own, not the workers' pool: see ReadAheadSource.
-            Thread.detachNewThread { state.read(reader, index: index, of: readers.count) }
+            Thread.detachNewThread { state.run(index: index) }
         }
     }
 
@@ -190,6 +231,13 @@ final class ParallelTableRead: BatchSource {
     }
 
     func next() throws -> OwnedBatch? { try state.next() }
+
+    /// The most bytes of batches that waited for the consumer at once (for tests).
+    var peakWaitingBytes: Int {
+        state.condition.lock()
+        defer { state.condition.unlock() }
+        return state.peakWaitingBytes
+    }
 
     var commitsOnFinish: Bool { false }
 

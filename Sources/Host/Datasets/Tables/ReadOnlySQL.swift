@@ -264,6 +264,9 @@ final class ReadOnlyPool: @unchecked Sendable {
         return db
     }
 
+    /// Connections waiting in the pool (for tests).
+    var idleCount: Int { lock.withLock { idle.count } }
+
     private static func rowFilterVersion(of db: SQLiteConnection) -> Int {
         db.callbackObjects.lazy.compactMap { ($0 as? Refusals)?.rowFilterVersion }.first ?? 0
     }

@@ -70,6 +70,9 @@ public final class SQLiteBatchSource: BatchSource {
         schema = OwnedSchema(fields: fields)
     }
 
+    /// About how many bytes the last batch holds (what its byte budget counted).
+    public private(set) var lastBatchBytes = 0
+
     public var isExhausted: Bool { !pending || remaining <= 0 }
     public var commitsOnFinish: Bool { false }
 
@@ -102,6 +105,7 @@ public final class SQLiteBatchSource: BatchSource {
                 }
             }
         }
+        lastBatchBytes = batchBytes
         return try OwnedBatch(exporting: builder)
     }
 

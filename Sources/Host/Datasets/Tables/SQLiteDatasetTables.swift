@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import Hummingbird
+import Synchronization
 
 /// The tables of pushed datasets, in their own SQLite file (`datasets.sqlite`), apart from
 /// the gateway's own tables: administrators' SQL and read-only queries can never reach
@@ -20,13 +21,23 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
 
     /// Read-only connections for queries, reused from one query to the next.
     let readers: ReadOnlyPool
+    /// Writes ended so far: what a table looked like is known until the next one.
+    private let writes = Atomic<UInt64>(0)
+    /// Tables looked at and found too small to read on several connections, with the count
+    /// of writes then: their queries (most small requests) then skip the look.
+    private let small = Mutex<[String: UInt64]>([:])
     /// The datasets' row filters, which every read connection enforces.
     let rowFilters = RowFilterViews()
 
     var dialect: SQLDialect { .sqlite }
 
-    init(path: String, maxValueBytes: Int = 16 << 20, maxTempBytes: Int = 1 << 30) throws {
+    /// The bytes of batches a table read on several connections holds ahead of its consumer
+    /// (see ParallelTableRead): two of the one-connection read's largest (8 MB) a connection.
+    let readAheadBytes: Int
+
+    init(path: String, maxValueBytes: Int = 16 << 20, maxTempBytes: Int = 1 << 30, readAheadBytes: Int = 2 * (8 << 20) * readConnections) throws {
         self.path = path
+        self.readAheadBytes = readAheadBytes
         self.maxValueBytes = maxValueBytes
         readers = ReadOnlyPool(path: path, maxValueBytes: maxValueBytes, maxTempBytes: maxTempBytes, rowFilters: rowFilters)
         writer = try SQLiteConnection(path: path)
@@ -38,13 +49,19 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
         writeLock.signal()
     }
 
+    /// Lets go of the write lock after a write (or a try): every table may have changed.
+    fileprivate func endWrite() {
+        writes.add(1, ordering: .releasing)
+        writeLock.signal()
+    }
+
     /// Creates the dataset's table (and key index) when it does not exist yet.
     func prepare(_ dataset: Dataset) throws {
         guard dataset.table.lowercased() != Self.rowFiltersTable else {
             throw InvalidInput("dataset '\(dataset.id)': the table name \(dataset.table) is the gateway's own")
         }
         writeLock.wait()
-        defer { writeLock.signal() }
+        defer { endWrite() }
         try writer.execute(dataset.createSQL)
         try record(rowFilters.set(dataset), dataset)
     }
@@ -157,7 +174,7 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
     /// its columns alike), a table spanning a few ranges, and no write running (the
     /// connections must start on one snapshot). Otherwise one connection.
     func readTable(_ dataset: Dataset, filter: String, args: [SQLValue], control: RunControl, options: TableReadOptions) throws -> BatchSource {
-        if Self.readConnections > 1, options.rowLimit == nil, options.columnTypes == nil, !isFiltered(dataset),
+        if options.rowLimit == nil, !knownSmall(dataset), options.columnTypes == nil, !isFiltered(dataset),
             dataset.columns.allSatisfy({ $0.type != .any }),
             let parallel = try parallelRead(dataset, filter: filter, args: args, control: control, options: options)
         {
@@ -171,29 +188,72 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
 
     private func parallelRead(
         _ dataset: Dataset, filter: String, args: [SQLValue], control: RunControl, options: TableReadOptions
-    ) throws
-        -> BatchSource?
-    {
+    ) throws -> BatchSource? {
+        guard let (parts, ranges) = try pinnedReaders(dataset, filter: filter, args: args, control: control, options: options) else { return nil }
+        // Opened here, before the readers' threads start, and held by reader 0 alone: no
+        // statement of a reader's connection is ever finalized on this thread while its
+        // thread uses the connection.
+        parts[0].first = try parts[0].openRange(ranges[0].lo, ranges[0].hi) { 0 }
+        guard let schema = parts[0].first?.schema else { return nil }
+        return ParallelTableRead(readers: consume parts, schema: schema, ranges: ranges, byteBudget: readAheadBytes)
+    }
+
+    /// A reader per connection, each with its pin stepped (see ParallelTableRead), and the
+    /// ranges of the snapshot they read; nil when the table is small, empty or being written.
+    /// Looked at since the last write and found too small to read on several connections.
+    private func knownSmall(_ dataset: Dataset) -> Bool {
+        let writesNow = writes.load(ordering: .acquiring)
+        return small.withLock { $0[dataset.table] } == writesNow
+    }
+
+    private func pinnedReaders(
+        _ dataset: Dataset, filter: String, args: [SQLValue], control: RunControl, options: TableReadOptions
+    ) throws -> ([ParallelTableRead.Reader], [(lo: Int64, hi: Int64)])? {
         let table = Dataset.quote(dataset.table)
-        // The pins start every connection's read transaction while no write can commit.
-        guard writeLock.wait(timeout: .now()) == .success else { return nil }
+        let pinSQL = "SELECT rowid FROM \(table) ORDER BY rowid"
+        // Two subqueries: SQLite finds a lone min() or max() of the rowid at the b-tree's
+        // edge, but scans the whole table for both in one select.
+        let boundsSQL = "SELECT (SELECT min(rowid) FROM \(table)), (SELECT max(rowid) FROM \(table))"
+        func bounds(_ statement: SQLiteStatement) throws -> [(lo: Int64, hi: Int64)]? {
+            guard try statement.step(), sqlite3_column_type(statement.stmt, 0) != SQLITE_NULL else { return nil }
+            return ParallelTableRead.ranges(min: sqlite3_column_int64(statement.stmt, 0), max: sqlite3_column_int64(statement.stmt, 1))
+        }
+        // A look first, on the connection a one-connection read would take: a small table
+        // costs one short statement more, and no other connection; none until the next write.
+        let writesBefore = writes.load(ordering: .acquiring)
+        let first = try ReadOnlySQL.open(readers, control: control, identity: options.identity)
         var pinned: [(db: SQLiteConnection, pin: SQLiteStatement)] = []
         do {
+            let look = try ReadOnlySQL.prepare(first, boundsSQL)
+            guard try bounds(look) != nil else {
+                small.withLock { $0[dataset.table] = writesBefore }
+                return nil
+            }
+            sqlite3_reset(look.stmt)  // its read transaction ends: the pins start the one read
+            // Prepared before `look` is finalized: the connection never goes idle (back to its pool).
+            pinned.append((first, try ReadOnlySQL.prepare(first, pinSQL)))
+        }
+        // The other connections taken and their pins prepared before the lock (a new
+        // connection reads the schema): a write waits only for the pins' first steps.
+        for _ in 1..<Self.readConnections {
+            let db = try ReadOnlySQL.open(readers, control: control, identity: options.identity)
+            pinned.append((db, try ReadOnlySQL.prepare(db, pinSQL)))
+        }
+        // The pins start every connection's read transaction while no write can commit.
+        guard writeLock.wait(timeout: .now()) == .success else { return nil }
+        do {
             defer { writeLock.signal() }
-            for _ in 0..<Self.readConnections {
-                let db = try ReadOnlySQL.open(readers, control: control, identity: options.identity)
-                let pin = try ReadOnlySQL.prepare(db, "SELECT rowid FROM \(table) ORDER BY rowid")
-                guard try pin.step() else { return nil }  // an empty table
-                pinned.append((db, pin))
+            for (_, pin) in pinned {
+                guard try pin.step() else { return nil }  // emptied since the look
             }
         }
-        let first = pinned[0]
-        // Finalized here, before the readers' threads use the connection.
-        let max = try { () throws -> Int64? in
-            let last = try ReadOnlySQL.prepare(first.db, "SELECT max(rowid) FROM \(table)")
-            return try last.step() ? sqlite3_column_int64(last.stmt, 0) : nil
-        }()
-        guard let max, let ranges = ParallelTableRead.ranges(min: sqlite3_column_int64(first.pin.stmt, 0), max: max) else { return nil }
+        // The ranges of the snapshot read (a push may have come since the look).
+        let snapshotRanges: [(lo: Int64, hi: Int64)]?
+        do {
+            let statement = try ReadOnlySQL.prepare(first, boundsSQL)
+            snapshotRanges = try bounds(statement)
+        }  // finalized here
+        guard let ranges = snapshotRanges else { return nil }
         let columns = dataset.columns.map { Dataset.quote($0.name) }.joined(separator: ", ")
         let sql = "SELECT \(columns) FROM \(table)\(filter)\(filter.isEmpty ? " WHERE" : " AND") rowid BETWEEN ? AND ? ORDER BY rowid"
         let parts = pinned.map { db, pin in
@@ -205,9 +265,7 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
                     maxRowBytes: options.maxRowBytes, rowNumberBase: rowsBefore)
             }
         }
-        let opened = try parts[0].openRange(ranges[0].lo, ranges[0].hi) { 0 }
-        parts[0].first = opened
-        return ParallelTableRead(readers: parts, schema: opened.schema, ranges: ranges)
+        return (parts, ranges)
     }
 
     func describe(_ sql: String, readingNoTable: Bool) throws -> StatementShape {
@@ -335,7 +393,7 @@ final class SQLiteWriteSession: DatasetWriteSession {
         // The 64 MB cache serves one large write; kept between writes it would grow with the
         // tables to its limit, however small the pushes.
         store.writer.releaseMemory()
-        store.writeLock.signal()
+        store.endWrite()
         return importer.rows + copied
     }
 
@@ -345,6 +403,6 @@ final class SQLiteWriteSession: DatasetWriteSession {
         open = false
         try? store.writer.execute("ROLLBACK")
         store.writer.releaseMemory()
-        store.writeLock.signal()
+        store.endWrite()
     }
 }

@@ -19,8 +19,8 @@ final class ResponseBodySink: BatchSink {
     private var formatter: (any FormatInstance)?
     /// Bytes went out: the response's status is sent, a failure can only be told in the body.
     private let started: Flag
-    /// Commit only once the response writer has taken the last bytes (the source commits a
-    /// cursor when the sink has committed).
+    /// Commit only once the response writer has taken the last bytes, whatever the size (the
+    /// source commits a cursor when the sink has committed).
     private let awaitDelivery: Bool
 
     init(
@@ -55,18 +55,30 @@ final class ResponseBodySink: BatchSink {
 
     func commit() throws {
         try formatter?.finish()
+        let last = json?.end() ?? ByteBuffer()
+        jsonBytes?.increment(by: last.readableBytes)
         if !awaitDelivery {
             // The JSON's last bytes go with the end: a small result is then whole the moment
-            // the response writer first looks, and leaves as one fixed-length response.
-            let last = json?.end() ?? ByteBuffer()
-            jsonBytes?.increment(by: last.readableBytes)
-            guard channel.finish(last: last) else { throw ClientGone() }
-            started.set()
-            return
+            // the response writer first looks, and leaves as one fixed-length response;
+            // nothing is left to wait for (a larger one is a stream, and waits as streams do,
+            // holding its request's slot until it is written).
+            switch channel.endIfWhole(last: last, wholeLimit: Self.wholeLimit) {
+            case .whole:
+                started.set()
+                return
+            case .gone: throw ClientGone()
+            case .streaming: break
+            }
         }
-        try json?.finish()
+        if last.readableBytes > 0 {
+            guard channel.send(last) else { throw ClientGone() }
+            started.set()
+        }
         guard channel.finishAndWaitForDelivery() else { throw ClientGone() }
     }
+
+    /// The largest result answered whole, without its worker waiting for it to be written.
+    static let wholeLimit = 1 << 20
 
     /// A format plugin that can (ABI 1.3) writes the reason into its own stream, where its
     /// readers find it (the Arrow format: a last empty batch whose message metadata holds it).
