@@ -17,7 +17,8 @@ import PluginKit
 ///
 /// Memory: a reader starts a range only while fewer than `2 × connections` ranges wait for
 /// the consumer, and one ahead of the consumer waits, mid-range too, while the batches
-/// waiting hold more than `byteBudget` bytes.
+/// waiting hold more than `byteBudget` bytes; the range the consumer takes from is read at
+/// most two batches ahead of it.
 final class ParallelTableRead: BatchSource {
     let schema: OwnedSchema
     private let state: State
@@ -141,15 +142,22 @@ final class ParallelTableRead: BatchSource {
             }
         }
 
-        /// Waits while range `k` is too far ahead of the consumer (to start: beyond the
-        /// window; to go on: past the byte budget). False when it is not to be read at all.
+        /// Waits while range `k` is too far ahead of the consumer: to start, beyond the
+        /// window; to go on, past the byte budget, or (the range the consumer takes from)
+        /// two batches ahead of it, as the one-connection read is. False when it is not to
+        /// be read at all.
         private func waitForTurn(_ k: Int, starting: Bool) -> Bool {
             condition.lock()
             defer { condition.unlock() }
-            while !stopping && k < failedAt && k != at && (starting ? k >= at + window : waitingBytes > byteBudget) {
-                condition.wait()
-            }
+            while !stopping && k < failedAt && mustWait(k, starting: starting) { condition.wait() }
             return !stopping && k < failedAt
+        }
+
+        /// The consumer's own range never waits to start, nor on the budget: it drains that
+        /// range itself (and wakes its reader at each batch it takes), so no wait is circular.
+        private func mustWait(_ k: Int, starting: Bool) -> Bool {
+            if k == at { return !starting && waiting[k].count >= 2 }
+            return starting ? k >= at + window : waitingBytes > byteBudget
         }
 
         /// The rows of every range before `k`, for the row numbers in range k's errors:

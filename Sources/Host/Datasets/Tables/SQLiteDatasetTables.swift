@@ -198,14 +198,14 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
         return ParallelTableRead(readers: consume parts, schema: schema, ranges: ranges, byteBudget: readAheadBytes)
     }
 
-    /// A reader per connection, each with its pin stepped (see ParallelTableRead), and the
-    /// ranges of the snapshot they read; nil when the table is small, empty or being written.
     /// Looked at since the last write and found too small to read on several connections.
     private func knownSmall(_ dataset: Dataset) -> Bool {
         let writesNow = writes.load(ordering: .acquiring)
         return small.withLock { $0[dataset.table] } == writesNow
     }
 
+    /// A reader per connection, each with its pin stepped (see ParallelTableRead), and the
+    /// ranges of the snapshot they read; nil when the table is small, empty or being written.
     private func pinnedReaders(
         _ dataset: Dataset, filter: String, args: [SQLValue], control: RunControl, options: TableReadOptions
     ) throws -> ([ParallelTableRead.Reader], [(lo: Int64, hi: Int64)])? {
@@ -233,6 +233,10 @@ final class SQLiteDatasetTables: DatasetTables, @unchecked Sendable {
             // Prepared before `look` is finalized: the connection never goes idle (back to its pool).
             pinned.append((first, try ReadOnlySQL.prepare(first, pinSQL)))
         }
+        // A write running: the pins could not start on one snapshot. Asked before taking
+        // more connections (and asked again below, where it counts).
+        guard writeLock.wait(timeout: .now()) == .success else { return nil }
+        writeLock.signal()
         // The other connections taken and their pins prepared before the lock (a new
         // connection reads the schema): a write waits only for the pins' first steps.
         for _ in 1..<Self.readConnections {
