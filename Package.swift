@@ -104,6 +104,8 @@ let package = Package(
                 "Host", "PluginKit", "PluginABI", "JushuitanConnector",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             path: "Tests/GatewayTests",
             exclude: ["Fixtures"],

@@ -1,4 +1,7 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
+import MetricsTestKit
 import Testing
 @testable import Host
 
@@ -44,6 +47,43 @@ import Testing
             let samples = text.split(separator: "\n").filter { !$0.hasPrefix("#") }
             #expect(samples.allSatisfy { $0.split(separator: " ").last.flatMap { Double($0) } != nil })
         }
+    }
+
+    /// A small whole response is recorded when its handler returns (its body then goes out
+    /// with its head in one write), a streamed one once it is written: each counted once, with
+    /// its duration, and none left active. (A metrics factory of its own: the process's
+    /// counts are shared by every test running at once.)
+    @Test func requestsAreCountedWhetherTheirBodyIsWholeOrStreamed() async throws {
+        let metrics = TestMetrics()
+        let router = Router()
+        router.middlewares.add(RequestMetricsMiddleware<BasicRequestContext>(factory: metrics))
+        router.get("/whole") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "whole"))) }
+        router.get("/streamed") { _, _ in
+            Response(
+                status: .ok,
+                body: .init { writer in
+                    try await writer.write(ByteBuffer(string: "a"))
+                    try await writer.write(ByteBuffer(string: "b"))
+                    try await writer.finish(nil)
+                })
+        }
+        router.get("/fails") { _, _ -> Response in throw HTTPError(.badRequest) }
+        try await Application(router: router).test(.live) { client in
+            for _ in 0..<2 { try await client.execute(uri: "/whole", method: .get) { #expect(String(buffer: $0.body) == "whole") } }
+            try await client.execute(uri: "/streamed", method: .get) { #expect(String(buffer: $0.body) == "ab") }
+            try await client.execute(uri: "/fails", method: .get) { #expect($0.status == .badRequest) }
+        }
+        func dimensions(_ route: String, _ status: String = "200") -> [(String, String)] {
+            [("http.route", route), ("http.request.method", "GET"), ("http.response.status_code", status)]
+        }
+        #expect(metrics.counterTotal(label: "hb.requests", dimensions: dimensions("/whole")) == 2)
+        #expect(try metrics.expectTimer("http.server.request.duration", dimensions("/whole")).values.count == 2)
+        #expect(metrics.counterTotal(label: "hb.requests", dimensions: dimensions("/streamed")) == 1)
+        #expect(try metrics.expectTimer("http.server.request.duration", dimensions("/streamed")).values.count == 1)
+        #expect(metrics.counterTotal(label: "hb.requests", dimensions: dimensions("/fails", "400")) == 1)
+        let errors = [("http.route", "/fails"), ("http.request.method", "GET"), ("error.type", "400")]
+        #expect(metrics.counterTotal(label: "hb.request.errors", dimensions: errors) == 1)
+        #expect(try metrics.expectMeter("http.server.active_requests", [("http.request.method", "GET")]).lastValue == 0)
     }
 
     @Test func everyRequestIsLoggedOnceWithItsIdAndNoToken() async throws {

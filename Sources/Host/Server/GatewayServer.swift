@@ -51,7 +51,7 @@ public enum GatewayServer {
         // First: Hummingbird applies middleware only to the routes registered after it.
         // Metrics outermost: they see every response with its final status (errors already
         // turned into envelopes), by route pattern.
-        router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(RequestMetricsMiddleware())
         router.middlewares.add(EnvelopeMiddleware(styles: styles))
         let routes = GuardedRoutes(router, authenticator: gateway.authenticator)
         AdminRoutes.register(on: routes, styles: styles, gateway: gateway)
