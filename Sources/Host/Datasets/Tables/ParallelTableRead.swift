@@ -11,9 +11,9 @@ import PluginKit
 ///
 /// Every connection reads the same snapshot: each holds its read transaction open with a
 /// statement stepped once and kept until the end (its pin), and the pins are stepped while
-/// the store's write lock is held, so no write commits between them. `open` returns nil
-/// when that lock is busy (a write is running) or the table is too small to be worth it:
-/// the caller then reads on one connection.
+/// the store's write lock is held, so no write commits between them. When that lock is busy
+/// (a write is running) or the table is too small to be worth it, the store
+/// (`SQLiteDatasetTables.readTable`) reads on one connection instead.
 ///
 /// Memory: a reader starts a range only while fewer than `2 × connections` ranges wait for
 /// the consumer, and one ahead of the consumer waits, mid-range too, while the batches
@@ -55,7 +55,7 @@ final class ParallelTableRead: BatchSource {
         let ranges: [(lo: Int64, hi: Int64)]
         let window: Int
         /// Bytes of batches waiting for the consumer past which a reader ahead of it waits,
-        /// mid-range too (the range the consumer takes from never waits).
+        /// mid-range too (the range the consumer takes from waits only two batches ahead).
         let byteBudget: Int
         /// Per range: batches read and not yet taken (with their bytes), then (last) a failure.
         var waiting: [[(item: Result<OwnedBatch, Error>, bytes: Int)]]
@@ -162,7 +162,7 @@ final class ParallelTableRead: BatchSource {
 
         /// The rows of every range before `k`, for the row numbers in range k's errors:
         /// waits for those ranges to be read whole (the consumer reaches each in turn, and
-        /// the range it takes from never waits). When one of them failed or the read
+        /// the range it takes from waits only for it to take). When one of them failed or the read
         /// stopped, whatever was counted: that error or stop is what the consumer meets first.
         func rowsBefore(_ k: Int) -> Int {
             condition.lock()
