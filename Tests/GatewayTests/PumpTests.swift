@@ -51,6 +51,33 @@ struct PumpTests {
         func abort() { events.list.append("abort") }
     }
 
+    /// A source that reads ahead on threads of its own: the pump calls it on its own thread,
+    /// starting no reader in front of it. Any other is read a batch ahead on a reader thread.
+    @Test func aSourceThatReadsAheadItselfGetsNoSecondReader() throws {
+        final class Threads: BatchSource {
+            let inner: CountingSource
+            let ahead: Bool
+            var threads: [ObjectIdentifier] = []
+            init(ahead: Bool) {
+                self.ahead = ahead
+                inner = CountingSource(batches: 4, events: Events())
+            }
+            var schema: OwnedSchema { inner.schema }
+            var readsAheadItself: Bool { ahead }
+            func next() throws -> OwnedBatch? {
+                threads.append(ObjectIdentifier(Thread.current))
+                return try inner.next()
+            }
+        }
+        let pump = ObjectIdentifier(Thread.current)
+        let own = Threads(ahead: true)
+        _ = try Pump.run(own, into: RecordingSink(events: Events()))
+        #expect(own.threads.count == 5 && own.threads.allSatisfy { $0 == pump })
+        let plain = Threads(ahead: false)
+        _ = try Pump.run(plain, into: RecordingSink(events: Events()))
+        #expect(plain.threads.count == 5 && plain.threads.dropFirst().allSatisfy { $0 != pump })
+    }
+
     @Test func aSourceReadToItsEndIsFinishedAfterTheCommit() throws {
         let events = Events()
         let sink = RecordingSink(events: events)

@@ -25,6 +25,9 @@ public protocol BatchSource: AnyObject {
     /// only lets go (a table's statement, a file): a small result of theirs, whole before
     /// its response starts, is answered without its worker waiting for the writing.
     var commitsOnFinish: Bool { get }
+    /// True when the source reads ahead of its consumer on threads of its own (a table read
+    /// on several connections): the pump then starts no reader of its own in front of it.
+    var readsAheadItself: Bool { get }
 }
 
 extension BatchSource {
@@ -32,6 +35,7 @@ extension BatchSource {
     public var isExhausted: Bool { false }
     public func willBeReadAhead() {}
     public var commitsOnFinish: Bool { true }
+    public var readsAheadItself: Bool { false }
 }
 
 extension SourceStream: BatchSource {

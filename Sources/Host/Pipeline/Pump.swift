@@ -39,9 +39,10 @@ enum Pump {
 
     static func run(_ source: BatchSource, into sink: BatchSink, _ options: Options = Options()) throws -> Result {
         // The next batch is read on a worker while the sink writes this one: reading and
-        // writing overlap on two cores. Not under a row limit, which would read past it.
+        // writing overlap on two cores. Not under a row limit, which would read past it, nor
+        // for a source that reads ahead on threads of its own already.
         let counters = GatewayMetrics.pipeline(source: type(of: source), sink: type(of: sink))
-        let source = options.rowLimit == nil ? ReadAheadSource(source) : source
+        let source = options.rowLimit == nil && !source.readsAheadItself ? ReadAheadSource(source) : source
         var progress = Progress()
         var exhausted = false
         defer { counters.record(read: progress.rowsRead, written: progress.rowsWritten) }

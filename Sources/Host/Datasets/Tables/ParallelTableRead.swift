@@ -248,6 +248,7 @@ final class ParallelTableRead: BatchSource {
     }
 
     var commitsOnFinish: Bool { false }
+    var readsAheadItself: Bool { true }
 
     func finish() throws { state.stop() }
 
