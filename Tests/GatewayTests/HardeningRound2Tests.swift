@@ -132,6 +132,9 @@ import Testing
             #expect(ended["status"] as? String == "failed" && ended["completed_at"] is String, "\(ended)")
             #expect(!(ended["error_message"] as? String ?? "").isEmpty, "\(ended)")
             #expect(log.contains("could not record its end"), "\(log.all)")
+            // The run's last log line is written a moment after its end shows (a loaded
+            // machine once printed it just after this check looked).
+            for _ in 0..<100 where !log.contains("the store could not take this ERROR line") { try await Task.sleep(for: .milliseconds(20)) }
             #expect(log.contains("the store could not take this ERROR line"), "\(log.all)")
             let refused = try await Self.execute(server, "", flow)
             #expect(refused.0 == 503 && (refused.1["message"] as? String ?? "").contains("cannot record it yet"), "\(refused)")
